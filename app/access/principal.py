@@ -1,0 +1,40 @@
+"""Who is calling: resolved once per request at the edge from a verified token."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class PrincipalKind(enum.StrEnum):
+    USER = "user"
+    CLIENT = "client"
+    PEACEBUILDER = "peacebuilder"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    id: uuid.UUID
+    org_id: uuid.UUID | None
+    org_slug: str | None
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    auth_time: datetime | None = None
+    acr: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind.value}:{self.id}"
+
+
+SYSTEM = Principal(
+    kind=PrincipalKind.SYSTEM,
+    id=uuid.UUID(int=0),
+    org_id=None,
+    org_slug=None,
+    name="system",
+)

@@ -1,0 +1,63 @@
+"""Writing access-log entries: changes in the request's transaction, denials in their own."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.models import AccessLogEntry
+from app.db import Database
+
+
+@dataclass(frozen=True)
+class Actor:
+    subject: str
+    org_id: uuid.UUID | None
+    purpose: str | None
+    request_id: str
+    at: datetime
+
+
+def entry(
+    actor: Actor,
+    *,
+    action: str,
+    target_type: str | None,
+    target_id: str | None,
+    decision: str,
+    reason: str | None,
+    details: dict[str, Any] | None,
+) -> AccessLogEntry:
+    return AccessLogEntry(
+        at=actor.at, request_id=actor.request_id, actor=actor.subject, org_id=actor.org_id,
+        purpose=actor.purpose, action=action, target_type=target_type, target_id=target_id,
+        decision=decision, reason=reason, details=details,
+    )
+
+
+def add(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    action: str,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    decision: str = "allow",
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Add an entry to the caller's transaction: it commits or rolls back with the change."""
+    session.add(entry(actor, action=action, target_type=target_type, target_id=target_id,
+                       decision=decision, reason=reason, details=details))
+
+
+async def write_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
+    """Commit entries that must outlive the request's own transaction (reads, denials)."""
+    if not entries:
+        return
+    async with db.transaction() as session:
+        session.add_all(entries)

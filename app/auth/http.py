@@ -1,0 +1,171 @@
+"""HTTP endpoints of the built-in issuer: client credentials, password login, JWKS."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.access.principal import SYSTEM
+from app.auth import principals
+from app.logs import request_id_var
+from app.orgs.models import Client
+from app.runtime import Runtime, context_for
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class _OAuthClient(ClientMixin):
+    """Adapts our Client row to Authlib; the secret was already checked against its hash."""
+
+    def __init__(self, client: Client | None, secret_ok: bool) -> None:
+        self.client, self.secret_ok = client, secret_ok
+
+    def get_client_id(self) -> str:
+        return self.client.client_id if self.client else ""
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return ""
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self.secret_ok
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in {"client_secret_basic", "client_secret_post"}
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+
+class _StarletteOAuth2Request(OAuth2Request):
+    def __init__(self, uri: str, headers: dict[str, str], form: dict[str, str]) -> None:
+        super().__init__("POST", uri, headers=headers)
+        self.payload = BasicOAuth2Payload(form)
+        self._form = form
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+
+class TokenServer(AuthorizationServer):
+    """Authlib's generic server, bound to one pre-loaded client per request.
+
+    Authlib's server is synchronous while our storage is async, so the endpoint reads the form
+    and loads the client first; `query_client` then answers from that.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.register_grant(ClientCredentialsGrant)
+        self.register_token_generator("default", self._generate)
+        self._current: _OAuthClient | None = None
+
+    def query_client(self, client_id: str) -> _OAuthClient | None:
+        current = self._current
+        if current is None or current.client is None or current.get_client_id() != client_id:
+            return None
+        return current
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Tokens are self-contained JWTs; issuance is logged by the endpoint."""
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> Response:
+        return JSONResponse(body, status_code=status, headers=dict(headers))
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def _generate(self, grant_type: str, client: _OAuthClient, user: Any = None,
+                  scope: str | None = None, expires_in: int | None = None,
+                  include_refresh_token: bool = True) -> dict[str, Any]:
+        assert client.client is not None
+        token, ttl = self.runtime.issuer.issue(subject=client.client.subject,
+                                               org_id=str(client.client.org_id), acr="client")
+        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+
+
+async def token_endpoint(request: Request) -> Response:
+    """OAuth2 client-credentials grant (RFC 6749 §4.4) for partner agencies' systems."""
+    runtime: Runtime = request.app.state.runtime
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    client_id, secret = _client_credentials(headers, form)
+    async with runtime.db.transaction() as session:
+        client = await principals.find_client(session, client_id) if client_id else None
+        ok = principals.client_secret_ok(client, secret)
+        server = TokenServer(runtime)
+        server._current = _OAuthClient(client if ok else None, ok)
+        uri = runtime.settings.issuer_url.rstrip("/") + "/oauth/token"
+        response = server.create_token_response(_StarletteOAuth2Request(uri, headers, form))
+        ctx = context_for(runtime, session, SYSTEM, request_id=request_id_var.get())
+        ctx.record("token.issue", target_type="Client", target_id=client.id if client else None,
+                   decision="allow" if response.status_code == 200 else "deny",
+                   reason=None if response.status_code == 200 else "invalid client credentials",
+                   details={"grant": "client_credentials"})
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _client_credentials(headers: dict[str, str], form: dict[str, str]) -> tuple[str, str]:
+    import base64
+    from urllib.parse import unquote
+
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            raw = base64.b64decode(auth[6:]).decode()
+            cid, _, secret = raw.partition(":")
+            return unquote(cid), unquote(secret)
+        except ValueError:
+            return "", ""
+    return form.get("client_id", ""), form.get("client_secret", "")
+
+
+async def login_endpoint(request: Request) -> Response:
+    """Password login for people on the built-in issuer: JSON {organisation, username, password}."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        body = json.loads(await request.body())
+        org, username, password = (str(body["organisation"]), str(body["username"]),
+                                   str(body["password"]))
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": "invalid_request", "error_description":
+                             "Send JSON with organisation, username and password."},
+                            status_code=400, headers=NO_STORE)
+    async with runtime.db.transaction() as session:
+        user = await principals.authenticate_user(session, org, username, password)
+        ctx = context_for(runtime, session, SYSTEM, request_id=request_id_var.get())
+        ctx.record("auth.login", target_type="User", target_id=user.id if user else None,
+                   decision="allow" if user else "deny",
+                   reason=None if user else "invalid credentials")
+    if user is None:
+        return JSONResponse({"error": "invalid_grant",
+                             "error_description": "Invalid organisation, username or password."},
+                            status_code=401, headers=NO_STORE)
+    token, ttl = runtime.issuer.issue(subject=user.subject, org_id=str(user.org_id))
+    return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": ttl},
+                        headers=NO_STORE)
+
+
+async def jwks_endpoint(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse(runtime.issuer.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex

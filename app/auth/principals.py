@@ -1,0 +1,88 @@
+"""Turning verified token claims or credentials into an active Principal, per request."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.policy import PolicyEngine
+from app.access.principal import Principal, PrincipalKind
+from app.auth.passwords import verify_password, verify_secret
+from app.auth.tokens import Claims
+from app.errors import Unauthenticated
+from app.orgs.models import Client, Organisation, User
+
+
+async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims) -> Principal:
+    """Check the principal still exists and is active: deactivation bites on the next request."""
+    await policy.refresh(session)
+    auth_time = (datetime.fromtimestamp(claims.auth_time, UTC)
+                 if isinstance(claims.auth_time, int) else None)
+    if claims.username is not None:  # external OIDC issuer
+        row = (await session.execute(
+            select(User, Organisation).join(Organisation, Organisation.id == User.org_id)
+            .where(Organisation.slug == claims.org, User.username == claims.username))).first()
+        if row is None or not row[0].active:
+            raise Unauthenticated("Invalid token.")
+        return _user_principal(row[0], row[1], policy, auth_time, claims.acr)
+    kind, _, raw_id = claims.subject.partition(":")
+    try:
+        subject_id = uuid.UUID(raw_id)
+    except ValueError as exc:
+        raise Unauthenticated("Invalid token.") from exc
+    if kind == PrincipalKind.USER:
+        row = (await session.execute(
+            select(User, Organisation).join(Organisation, Organisation.id == User.org_id)
+            .where(User.id == subject_id))).first()
+        if row is None or not row[0].active or str(row[0].org_id) != claims.org:
+            raise Unauthenticated("Invalid token.")
+        return _user_principal(row[0], row[1], policy, auth_time, claims.acr)
+    if kind == PrincipalKind.CLIENT:
+        crow = (await session.execute(
+            select(Client, Organisation).join(Organisation, Organisation.id == Client.org_id)
+            .where(Client.id == subject_id))).first()
+        if crow is None or not crow[0].active or str(crow[0].org_id) != claims.org:
+            raise Unauthenticated("Invalid token.")
+        client, org = crow
+        return Principal(kind=PrincipalKind.CLIENT, id=client.id, org_id=org.id, org_slug=org.slug,
+                         name=client.client_id,
+                         roles=policy.roles_of(client.subject, str(org.id)),
+                         auth_time=auth_time, acr=claims.acr)
+    raise Unauthenticated("Invalid token.")
+
+
+def _user_principal(user: User, org: Organisation, policy: PolicyEngine,
+                    auth_time: datetime | None, acr: str | None) -> Principal:
+    return Principal(kind=PrincipalKind.USER, id=user.id, org_id=org.id, org_slug=org.slug,
+                     name=user.username, roles=policy.roles_of(user.subject, str(org.id)),
+                     auth_time=auth_time, acr=acr)
+
+
+async def authenticate_user(
+    session: AsyncSession, org_slug: str, username: str, password: str
+) -> User | None:
+    """Password login; the same work is done whether or not the user exists."""
+    user = await session.scalar(
+        select(User).join(Organisation, Organisation.id == User.org_id)
+        .where(Organisation.slug == org_slug, User.username == username))
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.active:
+        return None
+    return user
+
+
+async def find_client(session: AsyncSession, client_id: str) -> Client | None:
+    return await session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def client_secret_ok(client: Client | None, secret: str) -> bool:
+    return client is not None and client.active and verify_secret(client.secret_hash, secret)
+
+
+async def find_user(session: AsyncSession, org_slug: str, username: str) -> User | None:
+    return await session.scalar(
+        select(User).join(Organisation, Organisation.id == User.org_id)
+        .where(Organisation.slug == org_slug, User.username == username))

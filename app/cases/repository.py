@@ -1,0 +1,69 @@
+"""SQL for cases and case notes, scoped by construction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.context import OrgScope
+from app.cases.models import Case, CaseNote
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    status: str | None = None
+    risk_level: str | None = None
+    lead_org_id: uuid.UUID | None = None
+    peacebuilder_id: uuid.UUID | None = None
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
+
+
+def query(scope: OrgScope, filters: CaseFilter | None = None) -> Select[Any]:
+    q = select(Case).where(Case.lead_org_id.in_(list(scope)))
+    f = filters or CaseFilter()
+    if f.status:
+        q = q.where(Case.status == f.status)
+    if f.risk_level:
+        q = q.where(Case.risk_level == f.risk_level)
+    if f.lead_org_id:
+        q = q.where(Case.lead_org_id == f.lead_org_id)
+    if f.peacebuilder_id:
+        q = q.where(Case.peacebuilder_id == f.peacebuilder_id)
+    if f.opened_after:
+        q = q.where(Case.opened_at >= f.opened_after)
+    if f.opened_before:
+        q = q.where(Case.opened_at < f.opened_before)
+    return q
+
+
+async def count(session: AsyncSession, q: Select[Any]) -> int:
+    return int(await session.scalar(select(func.count()).select_from(q.subquery())) or 0)
+
+
+async def by_ids(
+    session: AsyncSession, scope: OrgScope, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Case]:
+    rows = await session.scalars(query(scope).where(Case.id.in_(ids)))
+    return {c.id: c for c in rows}
+
+
+async def for_peacebuilders(
+    session: AsyncSession, scope: OrgScope, pb_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Case]]:
+    rows = await session.scalars(query(scope).where(Case.peacebuilder_id.in_(pb_ids))
+                                 .order_by(Case.opened_at, Case.id))
+    out: dict[uuid.UUID, list[Case]] = {i: [] for i in pb_ids}
+    for case in rows:
+        out[case.peacebuilder_id].append(case)
+    return out
+
+
+def notes_query(case_id: uuid.UUID, org_id: uuid.UUID) -> Select[Any]:
+    """Notes on a case written by one organisation: never another's."""
+    return select(CaseNote).where(CaseNote.case_id == case_id, CaseNote.org_id == org_id)

@@ -1,0 +1,122 @@
+"""Opening, reading, updating and closing cases; organisations' internal notes."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.access.context import AccessContext
+from app.cases import repository as repo
+from app.cases.models import Case, CaseNote, CaseStatus, RiskLevel
+from app.cases.repository import CaseFilter
+from app.errors import BadInput, NotFound
+from app.pagination import Page, PageRequest, paginate
+from app.peacebuilders import service as peacebuilders
+
+MAX_NOTE = 20_000
+
+
+async def get(ctx: AccessContext, case_id: uuid.UUID) -> Case:
+    """One case the caller's organisation may reach; a foreign case is not found."""
+    await ctx.require("case", "read")
+    case = (await repo.by_ids(ctx.session, ctx.own_scope(), [case_id])).get(case_id)
+    if case is None:
+        raise NotFound()
+    return case
+
+
+async def list_(
+    ctx: AccessContext, page: PageRequest, filters: CaseFilter | None = None
+) -> tuple[Page[Case], int]:
+    """A page of reachable cases, newest first by default, with the total matching count."""
+    await ctx.require("case", "read")
+    query = repo.query(ctx.own_scope(), filters)
+    result = await paginate(ctx.session, query, keys=(Case.opened_at, Case.id), page=page)
+    return result, await repo.count(ctx.session, query)
+
+
+async def for_peacebuilders(
+    ctx: AccessContext, pb_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Case]]:
+    if not ctx.can("case", "read"):
+        return {pb: [] for pb in pb_ids}
+    return await repo.for_peacebuilders(ctx.session, ctx.own_scope(), pb_ids)
+
+
+def _risk(value: str | None, default: str) -> str:
+    if value is None:
+        return default
+    if value not in {r.value for r in RiskLevel}:
+        raise BadInput("Unknown risk level.", field="riskLevel")
+    return value
+
+
+async def open_case(
+    ctx: AccessContext, *, peacebuilder_id: uuid.UUID, risk_level: str | None = None
+) -> Case:
+    """Open a case led by the caller's organisation for a peacebuilder it can reach."""
+    await ctx.require("case", "create")
+    assert ctx.org_id is not None
+    pb = await peacebuilders.get(ctx, peacebuilder_id)
+    now = ctx.clock.now()
+    case = Case(peacebuilder_id=pb.id, lead_org_id=ctx.org_id, status=CaseStatus.OPEN.value,
+                risk_level=_risk(risk_level, RiskLevel.MEDIUM.value), opened_at=now,
+                opened_by=ctx.principal.subject, updated_at=now)
+    ctx.session.add(case)
+    await ctx.session.flush()
+    ctx.record("case.open", target_type="Case", target_id=case.id)
+    return case
+
+
+async def update(
+    ctx: AccessContext,
+    case_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    risk_level: str | None = None,
+) -> Case:
+    """Change status or risk level; closing stamps closed_at, reopening clears it."""
+    await ctx.require("case", "update")
+    case = await get(ctx, case_id)
+    if case.lead_org_id != ctx.org_id:
+        raise NotFound()
+    changes: dict[str, str] = {}
+    if status is not None:
+        if status not in {s.value for s in CaseStatus}:
+            raise BadInput("Unknown status.", field="status")
+        if status != case.status:
+            changes["status"] = status
+            case.status = status
+            case.closed_at = ctx.clock.now() if status == CaseStatus.CLOSED else None
+    if risk_level is not None and risk_level != case.risk_level:
+        case.risk_level = changes["risk_level"] = _risk(risk_level, case.risk_level)
+    if changes:
+        case.updated_at = ctx.clock.now()
+        ctx.record("case.update", target_type="Case", target_id=case.id, details=changes)
+    return case
+
+
+async def add_note(ctx: AccessContext, case_id: uuid.UUID, body: str) -> CaseNote:
+    """An internal note, visible only to the writing organisation."""
+    await ctx.require("case_note", "create")
+    assert ctx.org_id is not None
+    case = await get(ctx, case_id)
+    if not body.strip():
+        raise BadInput("Note body is required.", field="body")
+    if len(body) > MAX_NOTE:
+        raise BadInput(f"Note body is limited to {MAX_NOTE} characters.", field="body")
+    note = CaseNote(case_id=case.id, org_id=ctx.org_id, author=ctx.principal.subject, body=body,
+                    created_at=ctx.clock.now())
+    ctx.session.add(note)
+    await ctx.session.flush()
+    ctx.record("case_note.create", target_type="CaseNote", target_id=note.id,
+               details={"case": str(case.id)})
+    return note
+
+
+async def list_notes(ctx: AccessContext, case_id: uuid.UUID, page: PageRequest) -> Page[CaseNote]:
+    """The caller's own organisation's notes on a case it can reach."""
+    await ctx.require("case_note", "read")
+    assert ctx.org_id is not None
+    case = await get(ctx, case_id)
+    return await paginate(ctx.session, repo.notes_query(case.id, ctx.org_id),
+                          keys=(CaseNote.created_at, CaseNote.id), page=page)

@@ -1,0 +1,177 @@
+"""The `safety-net` command: serve, migrate, tenants apply, demo, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+
+from app.access.principal import SYSTEM
+from app.config import Settings
+from app.runtime import Runtime, context_for
+from app.storage import migration_status, upgrade
+from app.tenants import schema as tenant_schema
+from app.tenants import service as tenant_service
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="safety-net", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the API server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("migrate", help="bring the database schema to the latest migration")
+    tenants = sub.add_parser("tenants", help="organisations declared as YAML")
+    tsub = tenants.add_subparsers(dest="tenants_command", required=True)
+    apply = tsub.add_parser("apply", help="create/update organisations from a file or directory")
+    apply.add_argument("path", type=Path)
+    sub.add_parser("demo", help="migrate, apply tenants/ and load the demo data (idempotent)")
+    token = sub.add_parser("token", help="print a signed access token (built-in issuer)")
+    token.add_argument("--org", required=True, help="organisation slug")
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="username in the organisation")
+    who.add_argument("--client", help="machine client ID of the organisation")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, args.workers)
+    if args.command == "migrate":
+        upgrade(settings.database_url)
+        print("database migrated to the latest revision")
+        return 0
+    if args.command == "tenants":
+        return asyncio.run(_tenants_apply(settings, args.path))
+    if args.command == "demo":
+        return _demo(settings)
+    if args.command == "token":
+        return asyncio.run(_token(settings, args.org, args.user, args.client))
+    return 2
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    runtime = Runtime.create(settings)
+    current, head = asyncio.run(_status_and_close(runtime))
+    if current != head:
+        print(f"error: the database is not migrated (at {current or 'empty'}, code needs "
+              f"{head}). Run `safety-net migrate` (or `safety-net demo`) first.", file=sys.stderr)
+        return 1
+    uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
+                workers=workers, log_config=None, access_log=False, ws="websockets")
+    return 0
+
+
+async def _status_and_close(runtime: Runtime) -> tuple[str | None, str | None]:
+    try:
+        return await migration_status(runtime.db)
+    finally:
+        await runtime.close()
+
+
+async def _tenants_apply(settings: Settings, path: Path,
+                         runtime: Runtime | None = None) -> int:
+    try:
+        specs = tenant_schema.load_dir(path)
+    except tenant_schema.TenantFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    own = runtime is None
+    runtime = runtime or Runtime.create(settings)
+    try:
+        async with runtime.db.transaction() as session:
+            ctx = context_for(runtime, session, SYSTEM, request_id=f"cli-{uuid.uuid4().hex}")
+            try:
+                report = await tenant_service.apply(ctx, specs)
+            except (tenant_schema.TenantFileError, ValueError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        for line in report.changes:
+            print(f"  {line}")
+        for line in report.kept:
+            print(f"  kept: {line}")
+        for client_id, secret in report.new_client_secrets.items():
+            print(f"  client secret for {client_id} (shown once): {secret}")
+        print("tenants applied" + ("" if report.changed else ": nothing to change"))
+        runtime.extras["client_secrets"] = report.new_client_secrets
+        return 0
+    finally:
+        if own:
+            await runtime.close()
+
+
+def _demo(settings: Settings) -> int:
+    upgrade(settings.database_url)
+    print("database migrated")
+
+    async def run() -> int:
+        from app import demo
+
+        runtime = Runtime.create(settings)
+        try:
+            code = await _tenants_apply(settings, settings.tenants_dir, runtime)
+            if code:
+                return code
+            for line in await demo.load(runtime):
+                print(f"  {line}")
+            path = await demo.ensure_credentials(runtime,
+                                                 runtime.extras.get("client_secrets", {}))
+            print(f"demo data loaded; demo passwords and client secrets in {path}")
+            return 0
+        finally:
+            await runtime.close()
+
+    return asyncio.run(run())
+
+
+async def _token(settings: Settings, org: str, user: str | None, client: str | None) -> int:
+    from app.auth import principals
+
+    if settings.issuer != "builtin":
+        print("error: tokens can only be printed by the built-in issuer", file=sys.stderr)
+        return 2
+    runtime = Runtime.create(settings)
+    try:
+        async with runtime.db.transaction() as session:
+            if user is not None:
+                found = await principals.find_user(session, org, user)
+                subject = found.subject if found and found.active else None
+                org_id = found.org_id if found else None
+            else:
+                c = await principals.find_client(session, client or "")
+                ok = c is not None and c.active and await _org_is(session, c.org_id, org)
+                subject, org_id = (c.subject, c.org_id) if ok and c else (None, None)
+            if subject is None:
+                print("error: no such active user or client in that organisation",
+                      file=sys.stderr)
+                return 1
+            ctx = context_for(runtime, session, SYSTEM, request_id=f"cli-{uuid.uuid4().hex}")
+            ctx.record("token.issue", target_type="Principal", target_id=subject,
+                       details={"via": "cli"})
+        token, _ = runtime.issuer.issue(subject=subject, org_id=str(org_id))
+        print(token)
+        return 0
+    finally:
+        await runtime.close()
+
+
+async def _org_is(session: object, org_id: uuid.UUID, slug: str) -> bool:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.orgs import repository
+
+    assert isinstance(session, AsyncSession)
+    org = await repository.org_by_slug(session, slug)
+    return org is not None and org.id == org_id
+
+
+if __name__ == "__main__":
+    sys.exit(main())

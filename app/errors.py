@@ -1,0 +1,46 @@
+"""Errors services raise; the GraphQL edge maps each code to `extensions.code`.
+
+Messages are fixed strings: they never carry a peacebuilder's data, not even a pseudonym, and a
+missing object and another organisation's object produce the same error.
+"""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    code = "INTERNAL_SERVER_ERROR"
+    message = "Internal error."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
+
+
+class Unauthenticated(AppError):
+    code = "UNAUTHENTICATED"
+    message = "Authentication required."
+
+
+class Forbidden(AppError):
+    code = "FORBIDDEN"
+    message = "Not allowed."
+
+
+class NotFound(AppError):
+    code = "NOT_FOUND"
+    message = "Not found."
+
+
+class BadInput(AppError):
+    code = "BAD_USER_INPUT"
+    message = "Invalid input."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Conflict(AppError):
+    code = "CONFLICT"
+    message = "Conflicts with the current state."

@@ -1,0 +1,21 @@
+"""Every domain's models, imported so the metadata is complete (Alembic, tests)."""
+
+from app.audit.models import AccessLogEntry
+from app.cases.models import Case, CaseNote
+from app.db import Base
+from app.orgs.models import (
+    Client,
+    Organisation,
+    PolicyState,
+    RoleAssignment,
+    User,
+    WorkingGroup,
+    WorkingGroupMember,
+)
+from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum, PeacebuilderNetwork
+
+__all__ = [
+    "AccessLogEntry", "Base", "Case", "CaseNote", "Client", "Organisation", "Peacebuilder",
+    "PeacebuilderDatum", "PeacebuilderNetwork", "PolicyState", "RoleAssignment", "User",
+    "WorkingGroup", "WorkingGroupMember",
+]

@@ -1,0 +1,50 @@
+"""The protected person: a pseudonymous record, with her sensitive data stored apart."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, new_id
+
+
+class Peacebuilder(Base):
+    # Pseudonyms are unique per registering organisation only: a global uniqueness check would
+    # tell another organisation that a pseudonym exists.
+    __tablename__ = "peacebuilders"
+    __table_args__ = (UniqueConstraint("registered_by_org_id", "pseudonym"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    preferred_language: Mapped[str] = mapped_column(String(16), default="en")
+    registered_by_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PeacebuilderNetwork(Base):
+    """A network (organisation) she belongs to, which may act for her."""
+
+    __tablename__ = "peacebuilder_networks"
+    __table_args__ = (UniqueConstraint("peacebuilder_id", "org_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+
+
+class PeacebuilderDatum(Base):
+    """One sensitive field of hers, tagged with its data category so consent can gate it."""
+
+    __tablename__ = "peacebuilder_data"
+    __table_args__ = (UniqueConstraint("peacebuilder_id", "field"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
+    category: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,72 @@
+"""The long-lived parts of one service process, built once at start-up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+
+from app.access.policy import PolicyEngine
+from app.auth.tokens import Claims, Issuer, OIDCVerifier
+from app.clock import Clock
+from app.config import Settings
+from app.db import Database
+from app.storage import migration_status
+
+log = logging.getLogger("safety_net")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    policy: PolicyEngine
+    issuer: Issuer
+    clock: Clock = field(default_factory=Clock)
+    oidc: OIDCVerifier | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+        oidc = OIDCVerifier(settings) if settings.issuer == "oidc" else None
+        return cls(settings=settings, db=Database(settings.database_url),
+                   policy=PolicyEngine(settings.policy_dir), issuer=Issuer(settings),
+                   clock=clock or Clock(), oidc=oidc)
+
+    async def verify_token(self, token: str) -> Claims:
+        if self.oidc is not None:
+            return await self.oidc.verify(token)
+        return self.issuer.verify(token)
+
+    async def check_ready(self) -> tuple[bool, str]:
+        try:
+            async with self.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            current, head = await migration_status(self.db)
+        except Exception as exc:  # readiness must answer, not crash
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            return False, "database unreachable"
+        if current != head:
+            return False, "database not migrated"
+        return True, "ok"
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def context_for(
+    runtime: Runtime,
+    session: Any,
+    principal: Any,
+    *,
+    request_id: str,
+    purpose: str | None = None,
+) -> Any:
+    """An AccessContext for one unit of work (a request, a CLI command, a job)."""
+    from app.access.context import AccessContext
+
+    return AccessContext(principal=principal, session=session, db=runtime.db,
+                         policy=runtime.policy, clock=runtime.clock, request_id=request_id,
+                         purpose=purpose)

@@ -1,0 +1,196 @@
+"""Validation of `tenants/*.yaml` with errors that name file, line and field."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from app.orgs.models import OrgKind, Role
+
+SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{2,79}$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+PERSON_ROLES = sorted(r.value for r in Role if r is not Role.MACHINE_CLIENT)
+
+
+class TenantFileError(ValueError):
+    """One problem in a tenants file: `file:line: field: message`."""
+
+    def __init__(self, path: Path, line: int, where: str, message: str) -> None:
+        super().__init__(f"{path}:{line}: {where}: {message}")
+        self.path, self.line, self.where = path, line, where
+
+
+@dataclass
+class UserSpec:
+    username: str
+    display_name: str
+    roles: list[str]
+
+
+@dataclass
+class ClientSpec:
+    client_id: str
+    name: str
+
+
+@dataclass
+class WorkingGroupSpec:
+    slug: str
+    name: str
+    members: list[str]
+    line: int
+
+
+@dataclass
+class OrgSpec:
+    path: Path
+    slug: str
+    name: str
+    kind: str
+    country: str
+    users: list[UserSpec] = field(default_factory=list)
+    clients: list[ClientSpec] = field(default_factory=list)
+    working_groups: list[WorkingGroupSpec] = field(default_factory=list)
+
+
+class _Reader:
+    """Walks a YAML node tree, keeping line numbers for every error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node, where: str, message: str) -> TenantFileError:
+        return TenantFileError(self.path, node.start_mark.line + 1, where, message)
+
+    def mapping(self, node: yaml.Node, where: str, required: set[str],
+                optional: set[str]) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, where, "expected a mapping")
+        out: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            name = key.value
+            if name not in required | optional:
+                allowed = ", ".join(sorted(required | optional))
+                raise self.fail(key, f"{where}.{name}" if where else name,
+                                f"unknown field (expected one of: {allowed})")
+            if name in out:
+                raise self.fail(key, f"{where}.{name}" if where else name, "duplicate field")
+            out[name] = value
+        for name in sorted(required - out.keys()):
+            raise self.fail(node, f"{where}.{name}" if where else name, "required field missing")
+        return out
+
+    def string(self, node: yaml.Node, where: str, pattern: re.Pattern[str] | None = None,
+               hint: str = "") -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+            hint = f" (write it in quotes: \"{node.value}\")" \
+                if isinstance(node, yaml.ScalarNode) else ""
+            raise self.fail(node, where, f"expected a string{hint}")
+        value = str(node.value)
+        if not value.strip():
+            raise self.fail(node, where, "must not be empty")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(node, where, f"invalid value {value!r}{hint}")
+        return value
+
+    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, where, "expected a list")
+        return list(node.value)
+
+    def choice(self, node: yaml.Node, where: str, options: list[str]) -> str:
+        value = self.string(node, where)
+        if value not in options:
+            raise self.fail(node, where, f"unknown value {value!r} (expected one of: "
+                                         f"{', '.join(options)})")
+        return value
+
+
+def parse_file(path: Path) -> OrgSpec:
+    r = _Reader(path)
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise TenantFileError(path, line, "(document)", f"not valid YAML: {exc.problem}") from exc
+    if root is None:
+        raise TenantFileError(path, 1, "(document)", "file is empty")
+    top = r.mapping(root, "", {"slug", "name", "kind", "country"},
+                    {"focal_points", "users", "clients", "working_groups"})
+    spec = OrgSpec(
+        path=path,
+        slug=r.string(top["slug"], "slug", SLUG, " (lowercase letters, digits, '-')"),
+        name=r.string(top["name"], "name"),
+        kind=r.choice(top["kind"], "kind", [k.value for k in OrgKind]),
+        country=r.string(top["country"], "country", COUNTRY, " (ISO 3166 alpha-2, e.g. 'KE')"),
+    )
+    usernames: dict[str, UserSpec] = {}
+    for i, item in enumerate(r.sequence(top["users"], "users") if "users" in top else []):
+        where = f"users[{i}]"
+        u = r.mapping(item, where, {"username", "name", "roles"}, set())
+        username = r.string(u["username"], f"{where}.username", NAME)
+        if username in usernames:
+            raise r.fail(u["username"], f"{where}.username", f"duplicate username {username!r}")
+        roles = [r.choice(n, f"{where}.roles[{j}]", PERSON_ROLES)
+                 for j, n in enumerate(r.sequence(u["roles"], f"{where}.roles"))]
+        usernames[username] = UserSpec(username, r.string(u["name"], f"{where}.name"), roles)
+    for i, item in enumerate(r.sequence(top["focal_points"], "focal_points")
+                             if "focal_points" in top else []):
+        username = r.string(item, f"focal_points[{i}]", NAME)
+        if username not in usernames:
+            raise r.fail(item, f"focal_points[{i}]", f"{username!r} is not one of this file's users")
+        if Role.FOCAL_POINT.value not in usernames[username].roles:
+            usernames[username].roles.append(Role.FOCAL_POINT.value)
+    spec.users = list(usernames.values())
+    seen_clients: set[str] = set()
+    for i, item in enumerate(r.sequence(top["clients"], "clients") if "clients" in top else []):
+        where = f"clients[{i}]"
+        c = r.mapping(item, where, {"client_id", "name"}, set())
+        client_id = r.string(c["client_id"], f"{where}.client_id", CLIENT_ID)
+        if client_id in seen_clients:
+            raise r.fail(c["client_id"], f"{where}.client_id", f"duplicate client {client_id!r}")
+        seen_clients.add(client_id)
+        spec.clients.append(ClientSpec(client_id, r.string(c["name"], f"{where}.name")))
+    for i, item in enumerate(r.sequence(top["working_groups"], "working_groups")
+                             if "working_groups" in top else []):
+        where = f"working_groups[{i}]"
+        w = r.mapping(item, where, {"slug", "name", "members"}, set())
+        members = [r.string(n, f"{where}.members[{j}]", SLUG)
+                   for j, n in enumerate(r.sequence(w["members"], f"{where}.members"))]
+        spec.working_groups.append(WorkingGroupSpec(
+            r.string(w["slug"], f"{where}.slug", SLUG), r.string(w["name"], f"{where}.name"),
+            members, w["slug"].start_mark.line + 1))
+    return spec
+
+
+def load_dir(path: Path) -> list[OrgSpec]:
+    """Parse every `*.yaml` file (or one file) and check cross-file references."""
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if not files:
+        raise TenantFileError(path, 1, "(directory)", "no *.yaml files found")
+    specs = [parse_file(f) for f in files]
+    slugs: dict[str, OrgSpec] = {}
+    for spec in specs:
+        if spec.slug in slugs:
+            raise TenantFileError(spec.path, 1, "slug",
+                                  f"{spec.slug!r} is also declared in {slugs[spec.slug].path}")
+        slugs[spec.slug] = spec
+    return specs
+
+
+def check_references(specs: list[OrgSpec], known_slugs: set[str]) -> None:
+    """Working-group members must be declared organisations (in these files or already stored)."""
+    available = known_slugs | {s.slug for s in specs}
+    for spec in specs:
+        for i, wg in enumerate(spec.working_groups):
+            for j, member in enumerate(wg.members):
+                if member not in available:
+                    raise TenantFileError(spec.path, wg.line, f"working_groups[{i}].members[{j}]",
+                                          f"unknown organisation {member!r}")
+
+

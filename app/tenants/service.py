@@ -1,0 +1,148 @@
+"""`tenants apply`: create or update organisations from YAML. Idempotent; never deletes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from app.access.context import AccessContext
+from app.auth.passwords import hash_secret, new_secret
+from app.orgs import repository as orgs_repo
+from app.orgs.models import Client, Organisation, Role, User, WorkingGroup, WorkingGroupMember
+from app.tenants.schema import OrgSpec, WorkingGroupSpec, check_references
+
+
+@dataclass
+class ApplyReport:
+    changes: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    new_client_secrets: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+async def apply(ctx: AccessContext, specs: list[OrgSpec]) -> ApplyReport:
+    """Bring the database up to the declared organisations; report what was only kept."""
+    session = ctx.session
+    report = ApplyReport()
+    known = set(await session.scalars(select(Organisation.slug)))
+    check_references(specs, known)
+    orgs: dict[str, Organisation] = {}
+    for spec in specs:
+        org = await orgs_repo.org_by_slug(session, spec.slug)
+        if org is None:
+            org = Organisation(slug=spec.slug, name=spec.name, kind=spec.kind,
+                               country=spec.country, created_at=ctx.clock.now())
+            session.add(org)
+            await session.flush()
+            report.changes.append(f"organisation {spec.slug}: created")
+            ctx.record("tenants.org_create", target_type="Organisation", target_id=org.id)
+        else:
+            updates = {k: v for k, v in (("name", spec.name), ("kind", spec.kind),
+                                         ("country", spec.country)) if getattr(org, k) != v}
+            for key, value in updates.items():
+                setattr(org, key, value)
+            if updates:
+                report.changes.append(f"organisation {spec.slug}: updated {', '.join(updates)}")
+                ctx.record("tenants.org_update", target_type="Organisation", target_id=org.id,
+                           details={"fields": sorted(updates)})
+        orgs[spec.slug] = org
+        await _apply_users(ctx, spec, org, report)
+        await _apply_clients(ctx, spec, org, report)
+    for spec in specs:
+        for wg_spec in spec.working_groups:
+            await _apply_working_group(ctx, spec, wg_spec, orgs, report)
+    return report
+
+
+async def _apply_users(ctx: AccessContext, spec: OrgSpec, org: Organisation,
+                       report: ApplyReport) -> None:
+    session = ctx.session
+    declared = {u.username for u in spec.users}
+    for u in spec.users:
+        user = await orgs_repo.user_by_username(session, org.id, u.username)
+        if user is None:
+            user = User(org_id=org.id, username=u.username, display_name=u.display_name,
+                        password_hash=None, active=True, created_at=ctx.clock.now())
+            session.add(user)
+            await session.flush()
+            report.changes.append(f"user {spec.slug}/{u.username}: created")
+            ctx.record("tenants.user_create", target_type="User", target_id=user.id)
+        elif user.display_name != u.display_name:
+            user.display_name = u.display_name
+            report.changes.append(f"user {spec.slug}/{u.username}: display name updated")
+        current = await orgs_repo.roles_of(session, org.id, user.subject)
+        missing = set(u.roles) - current
+        if missing:
+            await orgs_repo.set_roles(session, org.id, user.subject, current | missing)
+            report.changes.append(f"user {spec.slug}/{u.username}: roles added "
+                                  f"{', '.join(sorted(missing))}")
+            ctx.record("user.roles", target_type="User", target_id=user.id,
+                       details={"added": sorted(missing), "removed": []})
+        if current - set(u.roles):
+            report.kept.append(f"user {spec.slug}/{u.username}: roles not in the file kept: "
+                               f"{', '.join(sorted(current - set(u.roles)))}")
+    for user in await session.scalars(select(User).where(User.org_id == org.id)):
+        if user.username not in declared:
+            report.kept.append(f"user {spec.slug}/{user.username}: not declared, kept")
+
+
+async def _apply_clients(ctx: AccessContext, spec: OrgSpec, org: Organisation,
+                         report: ApplyReport) -> None:
+    session = ctx.session
+    for c in spec.clients:
+        client = await orgs_repo.client_by_client_id(session, c.client_id)
+        if client is not None and client.org_id != org.id:
+            raise ValueError(f"{spec.path}: client {c.client_id!r} belongs to another organisation")
+        if client is None:
+            secret = new_secret()
+            now = ctx.clock.now()
+            client = Client(org_id=org.id, client_id=c.client_id, name=c.name,
+                            secret_hash=hash_secret(secret), secret_rotated_at=now, active=True,
+                            created_at=now)
+            session.add(client)
+            await session.flush()
+            await orgs_repo.set_roles(session, org.id, client.subject,
+                                      {Role.MACHINE_CLIENT.value})
+            report.new_client_secrets[c.client_id] = secret
+            report.changes.append(f"client {c.client_id}: created")
+            ctx.record("tenants.client_create", target_type="Client", target_id=client.id)
+        elif client.name != c.name:
+            client.name = c.name
+            report.changes.append(f"client {c.client_id}: name updated")
+
+
+async def _apply_working_group(ctx: AccessContext, spec: OrgSpec, wg_spec: WorkingGroupSpec,
+                               orgs: dict[str, Organisation], report: ApplyReport) -> None:
+    session = ctx.session
+    convener = orgs[spec.slug]
+    wg = await orgs_repo.wg_by_slug(session, wg_spec.slug)
+    if wg is None:
+        wg = WorkingGroup(slug=wg_spec.slug, name=wg_spec.name, convener_org_id=convener.id,
+                          created_at=ctx.clock.now())
+        session.add(wg)
+        await session.flush()
+        report.changes.append(f"working group {wg_spec.slug}: created")
+        ctx.record("tenants.working_group_create", target_type="WorkingGroup", target_id=wg.id)
+    elif wg.convener_org_id != convener.id:
+        raise ValueError(f"{spec.path}: working group {wg_spec.slug!r} is convened by another "
+                         "organisation")
+    current = set((await orgs_repo.current_members(session, [wg.id]))[wg.id])
+    wanted = set()
+    for slug in wg_spec.members:
+        org = orgs.get(slug) or await orgs_repo.org_by_slug(session, slug)
+        assert org is not None  # check_references ran
+        wanted.add(org.id)
+        if org.id not in current:
+            session.add(WorkingGroupMember(working_group_id=wg.id, org_id=org.id,
+                                           joined_at=ctx.clock.now()))
+            report.changes.append(f"working group {wg_spec.slug}: {slug} joined")
+            ctx.record("working_group.join", target_type="WorkingGroup", target_id=wg.id,
+                       details={"org": str(org.id)})
+    if current - wanted:
+        report.kept.append(f"working group {wg_spec.slug}: {len(current - wanted)} member(s) not "
+                           "in the file kept (remove them through the API)")
+    await session.flush()

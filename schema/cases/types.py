@@ -1,0 +1,129 @@
+"""GraphQL types for cases and organisations' internal notes."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from app.cases import models
+from app.cases import service as cases
+from schema import ids
+from schema.common import (
+    AFTER_DESCRIPTION,
+    FIRST_DESCRIPTION,
+    Connection,
+    Node,
+    UserError,
+    connection,
+    page_request,
+)
+from schema.context import Info
+from schema.orgs.types import Organisation
+from schema.peacebuilders.types import Peacebuilder
+
+CaseStatus = strawberry.enum(models.CaseStatus, description="Where a case stands.")
+RiskLevel = strawberry.enum(models.RiskLevel, description="Assessed level of risk to her.")
+
+
+@strawberry.type(description="An organisation's internal note on a case. Never visible to "
+                             "another organisation, whatever she consented to.")
+class CaseNote(Node):
+    body: str = strawberry.field(description="The note.")
+    created_at: datetime = strawberry.field(description="When it was written.")
+
+    @classmethod
+    def from_model(cls, note: models.CaseNote) -> CaseNote:
+        return cls(id=strawberry.ID(ids.encode("CaseNote", note.id)), body=note.body,
+                   created_at=note.created_at)
+
+
+@strawberry.type(description="The protection file for one peacebuilder, led by one organisation.")
+class Case(Node):
+    status: CaseStatus = strawberry.field(description="Open, on hold or closed.")
+    risk_level: RiskLevel = strawberry.field(description="Assessed level of risk.")
+    opened_at: datetime = strawberry.field(description="When the case was opened.")
+    closed_at: datetime | None = strawberry.field(description="When it was closed, if closed.")
+    updated_at: datetime = strawberry.field(description="Last change.")
+    _id: strawberry.Private[uuid.UUID]
+    _lead: strawberry.Private[uuid.UUID]
+    _pb: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The organisation leading the case.")
+    async def lead_organisation(self, info: Info) -> Organisation:
+        return Organisation.from_model(await info.context.loaders.organisation.load(self._lead))
+
+    @strawberry.field(description="The peacebuilder the case is about (null if hidden from you).")
+    async def peacebuilder(self, info: Info) -> Peacebuilder | None:
+        pb = await info.context.loaders.peacebuilder.load(self._pb)
+        return Peacebuilder.from_model(pb) if pb else None
+
+    @strawberry.field(description="Your own organisation's internal notes on this case, oldest "
+                                  "first. Requires `case_note:read`.")
+    async def notes(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[CaseNote]:
+        page = await info.context.loaders.call(cases.list_notes, info.context.access, self._id,
+                                               page_request(first, after))
+        return connection(page, CaseNote.from_model)
+
+    @classmethod
+    def from_model(cls, case: models.Case) -> Case:
+        return cls(id=strawberry.ID(ids.encode("Case", case.id)),
+                   status=models.CaseStatus(case.status),
+                   risk_level=models.RiskLevel(case.risk_level), opened_at=case.opened_at,
+                   closed_at=case.closed_at, updated_at=case.updated_at, _id=case.id,
+                   _lead=case.lead_org_id, _pb=case.peacebuilder_id)
+
+
+@strawberry.input(description="Filters for the cases list. Combined with AND.")
+class CaseFilter:
+    status: CaseStatus | None = None
+    risk_level: RiskLevel | None = None
+    lead_organisation_id: strawberry.ID | None = None
+    peacebuilder_id: strawberry.ID | None = None
+    opened_after: datetime | None = strawberry.field(default=None, description="Inclusive.")
+    opened_before: datetime | None = strawberry.field(default=None, description="Exclusive.")
+
+
+@strawberry.enum(description="Order of the cases list.")
+class CaseOrder(enum.Enum):
+    OPENED_AT_DESC = "opened_at_desc"
+    OPENED_AT_ASC = "opened_at_asc"
+
+
+@strawberry.input(description="Open a case for a peacebuilder your organisation can reach.")
+class OpenCaseInput:
+    peacebuilder_id: strawberry.ID
+    risk_level: RiskLevel | None = strawberry.field(default=None, description="Default MEDIUM.")
+
+
+@strawberry.input(description="Change a case led by your organisation.")
+class UpdateCaseInput:
+    id: strawberry.ID
+    status: CaseStatus | None = None
+    risk_level: RiskLevel | None = None
+
+
+@strawberry.input(description="Add an internal note (visible to your organisation only).")
+class AddCaseNoteInput:
+    case_id: strawberry.ID
+    body: str
+
+
+@strawberry.type(description="Result of openCase / updateCase.")
+class CasePayload:
+    case: Case | None
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="Result of addCaseNote.")
+class CaseNotePayload:
+    note: CaseNote | None
+    user_errors: list[UserError]

@@ -1,0 +1,87 @@
+"""Types shared by every domain: Node, connections, user errors, pagination arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+import strawberry
+
+from app.errors import BadInput, Conflict
+from app.pagination import DEFAULT_PAGE, MAX_PAGE, Page, PageRequest
+from schema.context import Info
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@strawberry.interface(description="An object with a globally unique, opaque ID.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Opaque global ID; do not parse it.")
+
+
+@strawberry.type(description="Where a page of a connection starts and ends.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow `endCursor`.")
+    has_previous_page: bool = strawberry.field(description="Items precede `startCursor`.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last edge; pass as `after`.")
+
+
+@strawberry.type(description="An item of a connection with its cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque cursor of this item.")
+    node: T = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of items (Relay cursor connection, forward pagination).")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="Pagination information.")
+    total_count: int | None = strawberry.field(
+        default=None, description="How many items match in all (null where not counted).")
+
+
+def connection(page: Page[R], convert: Callable[[R], T], total: int | None = None) -> Connection[T]:
+    edges = [Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors,
+                                                                    strict=True)]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=page.has_next, has_previous_page=page.has_previous,
+                           start_cursor=page.cursors[0] if page.cursors else None,
+                           end_cursor=page.cursors[-1] if page.cursors else None),
+        total_count=total,
+    )
+
+
+def page_request(first: int | None, after: str | None, descending: bool = False) -> PageRequest:
+    return PageRequest(first=DEFAULT_PAGE if first is None else first, after=after,
+                       descending=descending)
+
+
+FIRST_DESCRIPTION = f"Page size (default {DEFAULT_PAGE}, at most {MAX_PAGE})."
+AFTER_DESCRIPTION = "Return items after this cursor (`pageInfo.endCursor`)."
+
+
+@strawberry.type(description="A business validation problem with the mutation's input.")
+class UserError:
+    field: list[str] | None = strawberry.field(description="Path of the input field, if any.")
+    message: str = strawberry.field(description="What is wrong, in plain language.")
+    code: str = strawberry.field(description="Stable machine code: BAD_USER_INPUT or CONFLICT.")
+
+
+async def guarded(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
+    """Run a mutation's service call; validation problems become user errors and roll back."""
+    try:
+        return await action(), []
+    except BadInput as exc:
+        info.context.rollback_only = True
+        path = ["input", exc.field] if exc.field else None
+        return None, [UserError(field=path, message=exc.message, code=exc.code)]
+    except Conflict as exc:
+        info.context.rollback_only = True
+        return None, [UserError(field=None, message=exc.message, code=exc.code)]
+
+
+def ids_of(values: Sequence[strawberry.ID] | None) -> list[str]:
+    return [str(v) for v in values or []]

@@ -1,0 +1,26 @@
+"""Per-request GraphQL context: the access context and the request's dataloaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from strawberry.types import Info as StrawberryInfo
+
+from app.access.context import AccessContext
+
+if TYPE_CHECKING:
+    from schema.loaders import Loaders
+
+
+@dataclass
+class Context:
+    access: AccessContext
+    loaders: Loaders
+    request_id: str
+    # A mutation that returned user errors must leave nothing behind: the edge rolls back.
+    rollback_only: bool = False
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,56 @@
+"""Shaping errors for clients: stable codes, fixed messages, no stack traces, no personal data."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from app.errors import AppError, BadInput
+
+log = logging.getLogger("safety_net.graphql")
+
+
+def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
+    """(code, message, extra extensions) for one error."""
+    original = error.original_error
+    if isinstance(original, AppError):
+        extra: dict[str, Any] = {}
+        if isinstance(original, BadInput) and original.field:
+            extra["field"] = original.field
+        return original.code, original.message, extra
+    if original is None:
+        # graphql-core's own parse, validation and variable-coercion errors: about the document
+        # the client sent, never about stored data.
+        return "GRAPHQL_VALIDATION_FAILED", error.message, {}
+    if isinstance(original, GraphQLError):
+        return "BAD_USER_INPUT", original.message, {}
+    return "INTERNAL_SERVER_ERROR", "Internal error.", {}
+
+
+def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    code, message, extra = classify(error)
+    out: dict[str, Any] = {"message": message}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        out["path"] = list(error.path)
+    ext: dict[str, Any] = {"code": code, **extra}
+    if code == "INTERNAL_SERVER_ERROR":
+        ext["requestId"] = request_id
+    out["extensions"] = ext
+    return out
+
+
+def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None) -> None:
+    """Log unexpected errors by type and stack only: exception text can hold personal data."""
+    for error in errors:
+        original = error.original_error
+        if original is None or isinstance(original, AppError | GraphQLError):
+            continue
+        stack = "".join(traceback.format_tb(original.__traceback__))
+        log.error("unexpected %s at %s\n%s", type(original).__name__,
+                  ".".join(str(p) for p in error.path or []), stack)

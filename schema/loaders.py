@@ -1,0 +1,56 @@
+"""Dataloaders, created per request and bound to the caller: one query per relation per tick."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from app.access.context import AccessContext
+from app.cases import service as cases
+from app.orgs import service as orgs
+from app.peacebuilders import service as peacebuilders
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loaders:
+    """All loaders of one request. They share the request's session, so calls are serialised."""
+
+    def __init__(self, access: AccessContext) -> None:
+        self.access = access
+        self.lock = asyncio.Lock()
+        self.organisation = self._loader(lambda ids: orgs.orgs_by_ids(access.session, ids))
+        self.peacebuilder = self._loader(lambda ids: peacebuilders.by_ids(access, ids))
+        self.networks = self._loader(lambda ids: peacebuilders.networks_of(access, ids),
+                                     default=list)
+        self.cases_of_peacebuilder = self._loader(lambda ids: cases.for_peacebuilders(access, ids),
+                                                  default=list)
+        self.roles = self._loader(lambda subjects: orgs.roles_by_subjects(access, subjects),
+                                  default=list)
+        self.members = self._loader(lambda ids: orgs.members_of(access, ids), default=list)
+
+    async def call(self, fn: Callable[..., Awaitable[V]], *args: Any, **kwargs: Any) -> V:
+        """Run a service call alone on the request's session."""
+        async with self.lock:
+            return await fn(*args, **kwargs)
+
+    def _loader(
+        self,
+        fetch: Callable[[list[Any]], Awaitable[dict[Any, Any]]],
+        default: Callable[[], Any] | None = None,
+    ) -> DataLoader[Any, Any]:
+        async def batch(keys: list[Any]) -> list[Any]:
+            async with self.lock:
+                found = await fetch(list(keys))
+            return [found.get(k, default() if default else None) for k in keys]
+
+        return DataLoader(load_fn=batch)
+
+
+def uuid_list(values: list[uuid.UUID]) -> list[uuid.UUID]:
+    return list(dict.fromkeys(values))

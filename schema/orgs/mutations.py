@@ -1,0 +1,185 @@
+"""Mutations of organisation admins: people, roles, clients, working-group membership."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.orgs import service as orgs
+from schema import ids
+from schema.common import UserError, guarded
+from schema.context import Info
+from schema.orgs.types import Client, Role, User, WorkingGroup
+
+
+@strawberry.input(description="Create a person in your organisation.")
+class CreateUserInput:
+    username: str = strawberry.field(description="1-64 lowercase letters, digits, '.', '_', '-'.")
+    display_name: str
+    roles: list[Role]
+
+
+@strawberry.type(description="Result of createUser / resetUserPassword.")
+class UserCredentialPayload:
+    user: User | None
+    initial_password: str | None = strawberry.field(
+        description="Generated password, shown once; the user should change it.")
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="Replace a user's roles.")
+class SetUserRolesInput:
+    user_id: strawberry.ID
+    roles: list[Role]
+
+
+@strawberry.input(description="Identify a user.")
+class UserIdInput:
+    user_id: strawberry.ID
+
+
+@strawberry.type(description="Result of a change to a user.")
+class UserPayload:
+    user: User | None
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="Register a machine client for your organisation.")
+class CreateClientInput:
+    client_id: str = strawberry.field(description="3-80 lowercase letters, digits, '.', '_', '-'.")
+    name: str
+
+
+@strawberry.input(description="Identify a machine client.")
+class ClientIdInput:
+    id: strawberry.ID
+
+
+@strawberry.type(description="Result of createClient / rotateClientSecret.")
+class ClientSecretPayload:
+    client: Client | None
+    client_secret: str | None = strawberry.field(description="The secret, shown once.")
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="Result of a change to a machine client.")
+class ClientPayload:
+    client: Client | None
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="Add or remove a member organisation (convener's admin only).")
+class WorkingGroupMemberInput:
+    working_group_id: strawberry.ID
+    organisation_id: strawberry.ID
+
+
+@strawberry.type(description="Result of a working-group membership change.")
+class WorkingGroupPayload:
+    working_group: WorkingGroup | None
+    user_errors: list[UserError]
+
+
+def _roles(roles: list[Role]) -> list[str]:
+    return [r.value for r in roles]
+
+
+@strawberry.type
+class OrgMutations:
+    @strawberry.mutation(description="Create a user with a generated initial password. "
+                                     "Requires `user:manage` (org admin). Logged.")
+    async def create_user(self, info: Info, input: CreateUserInput) -> UserCredentialPayload:
+        access = info.context.access
+        result, errors = await guarded(info, lambda: info.context.loaders.call(
+            orgs.create_user, access, username=input.username, display_name=input.display_name,
+            roles=_roles(input.roles)))
+        user, secret = result if result else (None, None)
+        return UserCredentialPayload(user=User.from_model(user) if user else None,
+                                     initial_password=secret.value if secret else None,
+                                     user_errors=errors)
+
+    @strawberry.mutation(description="Replace a user's roles. Requires `user:manage`. Logged.")
+    async def set_user_roles(self, info: Info, input: SetUserRolesInput) -> UserPayload:
+        user_id = ids.decode(input.user_id, "User", "userId")
+        user, errors = await guarded(info, lambda: info.context.loaders.call(
+            orgs.set_user_roles, info.context.access, user_id, _roles(input.roles)))
+        return UserPayload(user=User.from_model(user) if user else None, user_errors=errors)
+
+    @strawberry.mutation(description="Deactivate a user: their next request is refused. "
+                                     "Requires `user:manage`. Logged.")
+    async def deactivate_user(self, info: Info, input: UserIdInput) -> UserPayload:
+        return await _set_active(info, input, False)
+
+    @strawberry.mutation(description="Reactivate a user. Requires `user:manage`. Logged.")
+    async def reactivate_user(self, info: Info, input: UserIdInput) -> UserPayload:
+        return await _set_active(info, input, True)
+
+    @strawberry.mutation(description="Generate a new password for a user. "
+                                     "Requires `user:manage`. Logged.")
+    async def reset_user_password(self, info: Info, input: UserIdInput) -> UserCredentialPayload:
+        user_id = ids.decode(input.user_id, "User", "userId")
+        result, errors = await guarded(info, lambda: info.context.loaders.call(
+            orgs.reset_password, info.context.access, user_id))
+        user, secret = result if result else (None, None)
+        return UserCredentialPayload(user=User.from_model(user) if user else None,
+                                     initial_password=secret.value if secret else None,
+                                     user_errors=errors)
+
+    @strawberry.mutation(description="Register a machine client; its secret is shown once. "
+                                     "Requires `client:manage`. Logged.")
+    async def create_client(self, info: Info, input: CreateClientInput) -> ClientSecretPayload:
+        result, errors = await guarded(info, lambda: info.context.loaders.call(
+            orgs.create_client, info.context.access, client_id=input.client_id, name=input.name))
+        client, secret = result if result else (None, None)
+        return ClientSecretPayload(client=Client.from_model(client) if client else None,
+                                   client_secret=secret.value if secret else None,
+                                   user_errors=errors)
+
+    @strawberry.mutation(description="Replace a client's secret; the old one stops working at "
+                                     "once. Requires `client:manage`. Logged.")
+    async def rotate_client_secret(self, info: Info, input: ClientIdInput) -> ClientSecretPayload:
+        id_ = ids.decode(input.id, "Client")
+        result, errors = await guarded(info, lambda: info.context.loaders.call(
+            orgs.rotate_client_secret, info.context.access, id_))
+        client, secret = result if result else (None, None)
+        return ClientSecretPayload(client=Client.from_model(client) if client else None,
+                                   client_secret=secret.value if secret else None,
+                                   user_errors=errors)
+
+    @strawberry.mutation(description="Deactivate a client: its tokens stop working at once. "
+                                     "Requires `client:manage`. Logged.")
+    async def deactivate_client(self, info: Info, input: ClientIdInput) -> ClientPayload:
+        id_ = ids.decode(input.id, "Client")
+        client, errors = await guarded(info, lambda: info.context.loaders.call(
+            orgs.set_client_active, info.context.access, id_, False))
+        return ClientPayload(client=Client.from_model(client) if client else None,
+                             user_errors=errors)
+
+    @strawberry.mutation(description="Add a member organisation to a working group you convene. "
+                                     "Requires `working_group:manage`. Logged.")
+    async def add_working_group_member(
+        self, info: Info, input: WorkingGroupMemberInput
+    ) -> WorkingGroupPayload:
+        return await _membership(info, input, True)
+
+    @strawberry.mutation(description="Remove a member organisation; it loses access at once. "
+                                     "Requires `working_group:manage`. Logged.")
+    async def remove_working_group_member(
+        self, info: Info, input: WorkingGroupMemberInput
+    ) -> WorkingGroupPayload:
+        return await _membership(info, input, False)
+
+
+async def _set_active(info: Info, input: UserIdInput, active: bool) -> UserPayload:
+    user_id = ids.decode(input.user_id, "User", "userId")
+    user, errors = await guarded(info, lambda: info.context.loaders.call(
+        orgs.set_user_active, info.context.access, user_id, active))
+    return UserPayload(user=User.from_model(user) if user else None, user_errors=errors)
+
+
+async def _membership(info: Info, input: WorkingGroupMemberInput, member: bool) -> WorkingGroupPayload:
+    wg_id = ids.decode(input.working_group_id, "WorkingGroup", "workingGroupId")
+    org_id = ids.decode(input.organisation_id, "Organisation", "organisationId")
+    wg, errors = await guarded(info, lambda: info.context.loaders.call(
+        orgs.set_membership, info.context.access, wg_id, org_id, member))
+    return WorkingGroupPayload(working_group=WorkingGroup.from_model(wg) if wg else None,
+                               user_errors=errors)

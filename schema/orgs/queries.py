@@ -1,0 +1,81 @@
+"""Queries: the caller, organisations, people, clients, working groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from app.orgs import service as orgs
+from schema import ids
+from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
+from schema.context import Info
+from schema.orgs.types import Client, Organisation, OrgKind, User, Viewer, WorkingGroup
+
+
+@strawberry.type
+class OrgQueries:
+    @strawberry.field(description="Who is calling: kind, roles and organisation.")
+    def viewer(self, info: Info) -> Viewer:
+        p = info.context.access.principal
+        return Viewer(kind=p.kind.value, name=p.name, roles=sorted(p.roles), _org_id=p.org_id)
+
+    @strawberry.field(description="One organisation by ID. Requires `organisation:read`.")
+    async def organisation(self, info: Info, id: strawberry.ID) -> Organisation | None:
+        access = info.context.access
+        org = await info.context.loaders.call(orgs.get_org, access, ids.decode(id, "Organisation"))
+        return Organisation.from_model(org)
+
+    @strawberry.field(description="The directory of organisations, by slug. "
+                                  "Requires `organisation:read`.")
+    async def organisations(
+        self,
+        info: Info,
+        kind: OrgKind | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[Organisation]:
+        page = await info.context.loaders.call(
+            orgs.list_orgs, info.context.access, page_request(first, after),
+            kind.value if kind else None)
+        return connection(page, Organisation.from_model)
+
+    @strawberry.field(description="People of your own organisation. Requires `user:read`.")
+    async def users(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[User]:
+        page = await info.context.loaders.call(orgs.list_users, info.context.access,
+                                               page_request(first, after))
+        return connection(page, User.from_model)
+
+    @strawberry.field(description="Machine clients of your own organisation. "
+                                  "Requires `client:manage`.")
+    async def clients(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[Client]:
+        page = await info.context.loaders.call(orgs.list_clients, info.context.access,
+                                               page_request(first, after))
+        return connection(page, Client.from_model)
+
+    @strawberry.field(description="One working group your organisation convenes or belongs to.")
+    async def working_group(self, info: Info, id: strawberry.ID) -> WorkingGroup | None:
+        wg = await info.context.loaders.call(orgs.get_working_group, info.context.access,
+                                             ids.decode(id, "WorkingGroup"))
+        return WorkingGroup.from_model(wg)
+
+    @strawberry.field(description="Working groups your organisation convenes or belongs to.")
+    async def working_groups(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[WorkingGroup]:
+        page = await info.context.loaders.call(orgs.list_working_groups, info.context.access,
+                                               page_request(first, after))
+        return connection(page, WorkingGroup.from_model)

@@ -1,0 +1,47 @@
+"""Mutations for peacebuilders."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.peacebuilders import service as peacebuilders
+from schema import ids
+from schema.common import guarded
+from schema.context import Info
+from schema.peacebuilders.types import (
+    CreatePeacebuilderInput,
+    Peacebuilder,
+    PeacebuilderPayload,
+    UpdatePeacebuilderInput,
+)
+
+
+@strawberry.type
+class PeacebuilderMutations:
+    @strawberry.mutation(description="Register a peacebuilder. Requires `peacebuilder:create`. "
+                                     "Logged (categories written, never values).")
+    async def create_peacebuilder(
+        self, info: Info, input: CreatePeacebuilderInput
+    ) -> PeacebuilderPayload:
+        networks = [ids.decode(n, "Organisation", "networkIds") for n in input.network_ids or []]
+        pb, errors = await guarded(info, lambda: info.context.loaders.call(
+            peacebuilders.create, info.context.access, pseudonym=input.pseudonym,
+            preferred_language=input.preferred_language, network_ids=networks,
+            profile=input.profile.to_dict() if input.profile else None))
+        return PeacebuilderPayload(peacebuilder=Peacebuilder.from_model(pb) if pb else None,
+                                   user_errors=errors)
+
+    @strawberry.mutation(description="Change a peacebuilder's record. "
+                                     "Requires `peacebuilder:update`. Logged.")
+    async def update_peacebuilder(
+        self, info: Info, input: UpdatePeacebuilderInput
+    ) -> PeacebuilderPayload:
+        pb_id = ids.decode(input.id, "Peacebuilder")
+        networks = (None if input.network_ids is None else
+                    [ids.decode(n, "Organisation", "networkIds") for n in input.network_ids])
+        pb, errors = await guarded(info, lambda: info.context.loaders.call(
+            peacebuilders.update, info.context.access, pb_id,
+            preferred_language=input.preferred_language, network_ids=networks,
+            profile=input.profile.to_dict() if input.profile else None))
+        return PeacebuilderPayload(peacebuilder=Peacebuilder.from_model(pb) if pb else None,
+                                   user_errors=errors)

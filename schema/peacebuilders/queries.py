@@ -1,0 +1,39 @@
+"""Queries for peacebuilders."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from app.peacebuilders import service as peacebuilders
+from schema import ids
+from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
+from schema.context import Info
+from schema.peacebuilders.types import Peacebuilder
+
+
+@strawberry.type
+class PeacebuilderQueries:
+    @strawberry.field(description="One peacebuilder your organisation may reach (null and "
+                                  "NOT_FOUND otherwise). Requires `peacebuilder:read`.")
+    async def peacebuilder(self, info: Info, id: strawberry.ID) -> Peacebuilder | None:
+        pb = await info.context.loaders.call(peacebuilders.get, info.context.access,
+                                             ids.decode(id, "Peacebuilder"))
+        return Peacebuilder.from_model(pb)
+
+    @strawberry.field(description="Peacebuilders your organisation may reach, by pseudonym. "
+                                  "Requires `peacebuilder:read`.")
+    async def peacebuilders(
+        self,
+        info: Info,
+        network_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only members of this network.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[Peacebuilder]:
+        network = ids.decode(network_id, "Organisation", "networkId") if network_id else None
+        page = await info.context.loaders.call(peacebuilders.list_, info.context.access,
+                                               page_request(first, after), network_id=network)
+        return connection(page, Peacebuilder.from_model)

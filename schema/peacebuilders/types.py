@@ -1,0 +1,99 @@
+"""GraphQL types for peacebuilders: the pseudonymous record only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app.peacebuilders import models
+from schema import ids
+from schema.common import Node, UserError
+from schema.context import Info
+from schema.orgs.types import Organisation
+
+if TYPE_CHECKING:
+    from schema.cases.types import Case
+
+
+@strawberry.type(description="A protected woman peacebuilder, known by a pseudonym. Her "
+                             "sensitive data (identity, contact, location, family, ...) is stored "
+                             "apart and released only under her consent.")
+class Peacebuilder(Node):
+    pseudonym: str = strawberry.field(description="Pseudonym used everywhere by default.")
+    preferred_language: str = strawberry.field(description="Language for receipts and messages.")
+    created_at: datetime = strawberry.field(description="When she was registered.")
+    _id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Networks (organisations) she belongs to, which may act for her.")
+    async def networks(self, info: Info) -> list[Organisation]:
+        org_ids = await info.context.loaders.networks.load(self._id)
+        orgs = await info.context.loaders.organisation.load_many(org_ids)
+        return [Organisation.from_model(o) for o in orgs if o is not None]
+
+    @strawberry.field(description="Her cases that the caller may see.")
+    async def cases(
+        self, info: Info
+    ) -> list[Annotated[Case, strawberry.lazy("schema.cases.types")]]:
+        from schema.cases.types import Case
+
+        return [Case.from_model(c)
+                for c in await info.context.loaders.cases_of_peacebuilder.load(self._id)]
+
+    @classmethod
+    def from_model(cls, pb: models.Peacebuilder) -> Peacebuilder:
+        return cls(id=strawberry.ID(ids.encode("Peacebuilder", pb.id)), pseudonym=pb.pseudonym,
+                   preferred_language=pb.preferred_language, created_at=pb.created_at, _id=pb.id)
+
+
+@strawberry.input(description="Her sensitive fields, each in a data category. Omitted fields are "
+                              "left unchanged; null removes a value.")
+class PeacebuilderProfileInput:
+    legal_name: str | None = strawberry.UNSET
+    date_of_birth: str | None = strawberry.UNSET
+    nationality: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    secure_messenger: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    coordinates: str | None = strawberry.UNSET
+    family_members: str | None = strawberry.UNSET
+    health_notes: str | None = strawberry.UNSET
+    legal_situation: str | None = strawberry.UNSET
+    bank_details: str | None = strawberry.UNSET
+    travel_plans: str | None = strawberry.UNSET
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {k: v for k, v in vars(self).items() if v is not strawberry.UNSET}
+
+
+@strawberry.input(description="Register a peacebuilder under a pseudonym.")
+class CreatePeacebuilderInput:
+    pseudonym: str = strawberry.field(description="2-64 lowercase letters, digits or '-'; "
+                                                  "unique in your organisation.")
+    preferred_language: str = strawberry.field(default="en", description="Language tag.")
+    network_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Peacebuilders' network organisations she belongs to.")
+    profile: PeacebuilderProfileInput | None = strawberry.field(
+        default=None, description="Her sensitive fields (stored by data category).")
+
+
+@strawberry.input(description="Change a peacebuilder's record.")
+class UpdatePeacebuilderInput:
+    id: strawberry.ID
+    preferred_language: str | None = None
+    network_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Replaces her networks when given.")
+    profile: PeacebuilderProfileInput | None = None
+
+
+@strawberry.type(description="Result of createPeacebuilder / updatePeacebuilder.")
+class PeacebuilderPayload:
+    peacebuilder: Peacebuilder | None
+    user_errors: list[UserError]
+
+

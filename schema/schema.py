@@ -1,0 +1,106 @@
+"""The strawberry schema: every domain's queries and mutations, and the Node entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from app.cases import service as cases
+from app.orgs import service as orgs
+from app.peacebuilders import service as peacebuilders
+from schema import ids
+from schema.cases.mutations import CaseMutations
+from schema.cases.queries import CaseQueries
+from schema.cases.types import Case, CaseNote
+from schema.common import Node
+from schema.context import Info
+from schema.errors import log_errors
+from schema.orgs.mutations import OrgMutations
+from schema.orgs.queries import OrgQueries
+from schema.orgs.types import Organisation, User, WorkingGroup
+from schema.peacebuilders.mutations import PeacebuilderMutations
+from schema.peacebuilders.queries import PeacebuilderQueries
+from schema.peacebuilders.types import Peacebuilder
+
+_NODE_RESOLVERS: dict[str, Callable[[Info, Any], Awaitable[Node]]] = {}
+
+
+def _node_resolver(type_name: str) -> Callable[..., Any]:
+    def register(fn: Callable[[Info, Any], Awaitable[Node]]) -> Callable[[Info, Any], Awaitable[Node]]:
+        _NODE_RESOLVERS[type_name] = fn
+        return fn
+
+    return register
+
+
+@_node_resolver("Organisation")
+async def _org(info: Info, id_: Any) -> Node:
+    return Organisation.from_model(await info.context.loaders.call(orgs.get_org, info.context.access, id_))
+
+
+@_node_resolver("User")
+async def _user(info: Info, id_: Any) -> Node:
+    return User.from_model(await info.context.loaders.call(orgs.get_user, info.context.access, id_))
+
+
+@_node_resolver("WorkingGroup")
+async def _wg(info: Info, id_: Any) -> Node:
+    return WorkingGroup.from_model(
+        await info.context.loaders.call(orgs.get_working_group, info.context.access, id_))
+
+
+@_node_resolver("Peacebuilder")
+async def _pb(info: Info, id_: Any) -> Node:
+    return Peacebuilder.from_model(
+        await info.context.loaders.call(peacebuilders.get, info.context.access, id_))
+
+
+@_node_resolver("Case")
+async def _case(info: Info, id_: Any) -> Node:
+    return Case.from_model(await info.context.loaders.call(cases.get, info.context.access, id_))
+
+
+@strawberry.type
+class NodeQueries:
+    @strawberry.field(description="Any object by its global ID (null and NOT_FOUND when it does "
+                                  "not exist or is not yours to see).")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        type_name, id_ = ids.decode_any(id)
+        resolver = _NODE_RESOLVERS.get(type_name)
+        if resolver is None:
+            from app.errors import NotFound
+
+            raise NotFound()
+        return await resolver(info, id_)
+
+
+Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries))
+Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations))
+
+
+class SafetyNetSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context)
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    return SafetyNetSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Organisation, User, WorkingGroup, Peacebuilder, Case, CaseNote],
+        config=StrawberryConfig(disable_field_suggestions=production),
+        # Factories: a fresh extension per request; the caches behind them are shared.
+        extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,115 @@
+"""The ASGI application: routes, middleware and start-up. `create_app` is uvicorn's factory."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import logs
+from app.auth.http import jwks_endpoint, login_endpoint, token_endpoint
+from app.config import Settings
+from app.runtime import Runtime
+from app.storage import migration_status
+from schema.http import GraphQLEndpoint
+from schema.schema import build_schema
+
+log = logging.getLogger("safety_net.http")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class RequestContextMiddleware:
+    """Request ID in, request ID out, security headers and one structured log line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else uuid.uuid4().hex
+        token = logs.request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            log.info("request", extra={
+                "method": scope["method"], "path": scope["path"], "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+            logs.request_id_var.reset(token)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    ready, reason = await runtime.check_ready()
+    return JSONResponse({"status": "ok" if ready else "unavailable", "reason": reason},
+                        status_code=200 if ready else 503)
+
+
+def create_app(runtime: Runtime | None = None) -> Starlette:
+    """Build the app; tests pass their own Runtime, uvicorn calls it with none."""
+    settings = runtime.settings if runtime else Settings.from_env()
+    if runtime is None:
+        logs.configure(settings.log_level)
+    rt = runtime or Runtime.create(settings)
+    schema = build_schema(production=settings.production)
+    graphql = GraphQLEndpoint(rt, schema, graphiql=not settings.production)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        current, head = await migration_status(rt.db)
+        if current != head:
+            raise RuntimeError("database not migrated: run `safety-net migrate`")
+        try:
+            yield
+        finally:
+            if runtime is None:
+                await rt.close()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/oauth/token", token_endpoint, methods=["POST"]),
+            Route("/auth/login", login_endpoint, methods=["POST"]),
+            Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    app.add_middleware(RequestContextMiddleware)
+    return app

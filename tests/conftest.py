@@ -1,0 +1,211 @@
+"""Fixtures: the real app over HTTP (httpx ASGI transport) on SQLite and on PostgreSQL.
+
+Each backend gets a fresh database, migrated with Alembic and loaded with the demo fixture once
+per session; tests create their own uniquely named data on top, so they never depend on order.
+PostgreSQL tests are skipped (and said so) when no server answers, unless
+SAFETY_NET_REQUIRE_SERVICES=1 (set by .ci/run), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app import demo
+from app.access.principal import SYSTEM
+from app.config import REPO_ROOT, Settings
+from app.runtime import Runtime, context_for
+from app.storage import upgrade
+from app.tenants import schema as tenant_schema
+from app.tenants import service as tenant_service
+from schema.server import create_app
+
+PG_ADMIN_URL = os.environ.get("SAFETY_NET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_SERVICES = os.environ.get("SAFETY_NET_REQUIRE_SERVICES") == "1"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _pg_reachable():
+        line = f"safety-net: PostgreSQL at {PG_ADMIN_URL} reachable: suite ran on SQLite and PostgreSQL"
+    else:
+        line = (f"safety-net: PostgreSQL NOT reachable at {PG_ADMIN_URL}: every PostgreSQL test "
+                "was SKIPPED; only SQLite ran (set SAFETY_NET_TEST_PG to point elsewhere)")
+    terminalreporter.write_line(line, bold=True)
+
+
+_pg_state: dict[str, bool] = {}
+
+
+def _pg_reachable() -> bool:
+    if "ok" not in _pg_state:
+        async def probe() -> bool:
+            import asyncpg
+
+            try:
+                conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+            except (TimeoutError, OSError, asyncpg.PostgresError):
+                return False
+            await conn.close()
+            return True
+
+        # Probed in a thread: this may be called while the test event loop runs.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            _pg_state["ok"] = pool.submit(asyncio.run, probe()).result()
+    return _pg_state["ok"]
+
+
+def require_pg() -> None:
+    if _pg_reachable():
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
+    pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Env:
+    """One backend's prepared database, runtime, app and HTTP client."""
+
+    backend: str
+    runtime: Runtime
+    client: httpx.AsyncClient
+    settings: Settings
+
+    async def token(self, org: str, user: str | None = None, client: str | None = None) -> str:
+        from app.auth import principals
+
+        async with self.runtime.db.transaction() as session:
+            if user is not None:
+                found = await principals.find_user(session, org, user)
+            else:
+                found = await principals.find_client(session, client or "")
+            assert found is not None, f"no {org}/{user or client} in the fixture"
+            subject, org_id = found.subject, found.org_id
+        return self.runtime.issuer.issue(subject=subject, org_id=str(org_id))[0]
+
+    async def gql(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        as_: tuple[str, str] | None = None,
+        purpose: str | None = "protection",
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """POST a GraphQL document and return the decoded body (asserting HTTP 200)."""
+        response = await self.post(query, variables, token=token, as_=as_, purpose=purpose,
+                                   headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        as_: tuple[str, str] | None = None,
+        purpose: str | None = "protection",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        if token is None and as_ is not None:
+            token = await self.token(*as_)
+        h = {"content-type": "application/json"}
+        if token:
+            h["authorization"] = f"Bearer {token}"
+        if purpose:
+            h["safety-net-purpose"] = purpose
+        h.update(headers or {})
+        return await self.client.post("/graphql", json={"query": query, "variables": variables},
+                                      headers=h)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def prepare_database(backend: str, tmp: Path) -> tuple[str, Any]:
+    """Create an empty database; returns its URL and a coroutine function that drops it."""
+    if backend == "sqlite":
+        async def nothing() -> None:
+            return None
+
+        return f"sqlite+aiosqlite:///{tmp / 'test.db'}", nothing
+    require_pg()
+    import asyncpg
+
+    name = f"sn_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+
+    async def drop() -> None:
+        c = await asyncpg.connect(PG_ADMIN_URL)
+        await c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await c.close()
+
+    return f"{base}/{name}", drop
+
+
+async def build_env(backend: str, tmp: Path, *, demo_data: bool = True,
+                    **overrides: Any) -> tuple[Env, Any]:
+    url, drop = await prepare_database(backend, tmp)
+    settings = replace(Settings(), database_url=url, data_dir=tmp / "data",
+                       policy_dir=REPO_ROOT / "policies", tenants_dir=REPO_ROOT / "tenants",
+                       **overrides)
+    await asyncio.to_thread(upgrade, url)
+    runtime = Runtime.create(settings)
+    if demo_data:
+        async with runtime.db.transaction() as session:
+            ctx = context_for(runtime, session, SYSTEM, request_id="test-setup")
+            await tenant_service.apply(ctx, tenant_schema.load_dir(settings.tenants_dir))
+        await demo.load(runtime)
+    app = create_app(runtime)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    env = Env(backend=backend, runtime=runtime, client=client, settings=settings)
+
+    async def close() -> None:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+        await runtime.close()
+        await drop()
+
+    return env, close
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              anyio_backend: str) -> AsyncIterator[Env]:
+    """The demo deployment on one backend, shared by the session's tests."""
+    built, close = await build_env(request.param, tmp_path_factory.mktemp(request.param))
+    try:
+        yield built
+    finally:
+        await close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """For tests that build their own database (fresh state) per backend."""
+    if request.param == "postgresql":
+        require_pg()
+    yield request.param
