@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import BadInput
@@ -84,8 +84,11 @@ async def paginate(
 
 
 def _python_type(column: InstrumentedAttribute[Any]) -> type:
+    sql_type = column.type
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl_instance
     try:
-        return column.type.python_type  # type: ignore[no-any-return]
+        return sql_type.python_type
     except NotImplementedError:
         return str
 

@@ -6,10 +6,10 @@ import json
 import logging
 from typing import Any
 
-from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -102,12 +102,6 @@ def _is_request_error(result: ExecutionResult) -> bool:
         not e.path for e in result.errors or [])
 
 
-def _operation_not_allowed(errors: list[GraphQLError]) -> bool:
-    from strawberry.exceptions import StrawberryGraphQLError  # noqa: F401
-
-    return any(type(e.original_error).__name__ == "InvalidOperationTypeError" for e in errors)
-
-
 class GraphQLEndpoint:
     def __init__(self, runtime: Runtime, schema: Any, *, graphiql: bool) -> None:
         self.runtime, self.schema, self.graphiql = runtime, schema, graphiql
@@ -162,9 +156,19 @@ class GraphQLEndpoint:
                 context = Context(access=access, loaders=Loaders(access), request_id=request_id)
                 allowed = ({OperationType.QUERY} if request.method == "GET"
                            else {OperationType.QUERY, OperationType.MUTATION})
-                result = await self.schema.execute(
-                    query, variable_values=variables, context_value=context,
-                    operation_name=operation, allowed_operation_types=allowed)
+                try:
+                    result = await self.schema.execute(
+                        query, variable_values=variables, context_value=context,
+                        operation_name=operation, allowed_operation_types=allowed)
+                except InvalidOperationTypeError:
+                    await session.rollback()
+                    return JSONResponse(_error_body("Mutations must be sent with POST.",
+                                                    "METHOD_NOT_ALLOWED"),
+                                        status_code=405, media_type=media, headers={"Allow": "POST"})
+                except CannotGetOperationTypeError:
+                    await session.rollback()
+                    return JSONResponse(_error_body("No operation with that operationName.",
+                                                    "BAD_REQUEST"), status_code=400, media_type=media)
                 if result.errors or context.rollback_only:
                     await session.rollback()
                 else:
@@ -177,9 +181,6 @@ class GraphQLEndpoint:
 
     def _respond(self, result: ExecutionResult, media: str, request_id: str) -> Response:
         errors = [format_error(e, request_id) for e in result.errors or []]
-        if result.errors and _operation_not_allowed(result.errors):
-            return JSONResponse({"errors": errors}, status_code=405, media_type=media,
-                                headers={"Allow": "POST"})
         if result.errors and _is_request_error(result):
             status = 400 if media == GRAPHQL_RESPONSE else 200
             return JSONResponse({"errors": errors}, status_code=status, media_type=media)
