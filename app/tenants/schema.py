@@ -44,6 +44,7 @@ class WorkingGroupSpec:
     name: str
     members: list[str]
     line: int
+    member_lines: list[int] = field(default_factory=list)  # 1-based line of each member
 
 
 @dataclass
@@ -56,6 +57,7 @@ class OrgSpec:
     users: list[UserSpec] = field(default_factory=list)
     clients: list[ClientSpec] = field(default_factory=list)
     working_groups: list[WorkingGroupSpec] = field(default_factory=list)
+    slug_line: int = 1
 
 
 class _Reader:
@@ -128,6 +130,7 @@ def parse_file(path: Path) -> OrgSpec:
         name=r.string(top["name"], "name"),
         kind=r.choice(top["kind"], "kind", [k.value for k in OrgKind]),
         country=r.string(top["country"], "country", COUNTRY, " (ISO 3166 alpha-2, e.g. 'KE')"),
+        slug_line=top["slug"].start_mark.line + 1,
     )
     usernames: dict[str, UserSpec] = {}
     for i, item in enumerate(r.sequence(top["users"], "users") if "users" in top else []):
@@ -160,11 +163,12 @@ def parse_file(path: Path) -> OrgSpec:
                              if "working_groups" in top else []):
         where = f"working_groups[{i}]"
         w = r.mapping(item, where, {"slug", "name", "members"}, set())
-        members = [r.string(n, f"{where}.members[{j}]", SLUG)
-                   for j, n in enumerate(r.sequence(w["members"], f"{where}.members"))]
+        member_nodes = r.sequence(w["members"], f"{where}.members")
+        members = [r.string(n, f"{where}.members[{j}]", SLUG) for j, n in enumerate(member_nodes)]
         spec.working_groups.append(WorkingGroupSpec(
             r.string(w["slug"], f"{where}.slug", SLUG), r.string(w["name"], f"{where}.name"),
-            members, w["slug"].start_mark.line + 1))
+            members, w["slug"].start_mark.line + 1,
+            [n.start_mark.line + 1 for n in member_nodes]))
     return spec
 
 
@@ -177,7 +181,7 @@ def load_dir(path: Path) -> list[OrgSpec]:
     slugs: dict[str, OrgSpec] = {}
     for spec in specs:
         if spec.slug in slugs:
-            raise TenantFileError(spec.path, 1, "slug",
+            raise TenantFileError(spec.path, spec.slug_line, "slug",
                                   f"{spec.slug!r} is also declared in {slugs[spec.slug].path}")
         slugs[spec.slug] = spec
     return specs
@@ -190,7 +194,8 @@ def check_references(specs: list[OrgSpec], known_slugs: set[str]) -> None:
         for i, wg in enumerate(spec.working_groups):
             for j, member in enumerate(wg.members):
                 if member not in available:
-                    raise TenantFileError(spec.path, wg.line, f"working_groups[{i}].members[{j}]",
+                    line = wg.member_lines[j] if j < len(wg.member_lines) else wg.line
+                    raise TenantFileError(spec.path, line, f"working_groups[{i}].members[{j}]",
                                           f"unknown organisation {member!r}")
 
 

@@ -74,6 +74,8 @@ async def _apply_users(ctx: AccessContext, spec: OrgSpec, org: Organisation,
         elif user.display_name != u.display_name:
             user.display_name = u.display_name
             report.changes.append(f"user {spec.slug}/{u.username}: display name updated")
+            ctx.record("tenants.user_update", target_type="User", target_id=user.id,
+                       details={"fields": ["display_name"]})
         current = await orgs_repo.roles_of(session, org.id, user.subject)
         missing = set(u.roles) - current
         if missing:
@@ -113,6 +115,8 @@ async def _apply_clients(ctx: AccessContext, spec: OrgSpec, org: Organisation,
         elif client.name != c.name:
             client.name = c.name
             report.changes.append(f"client {c.client_id}: name updated")
+            ctx.record("tenants.client_update", target_type="Client", target_id=client.id,
+                       details={"fields": ["name"]})
 
 
 async def _apply_working_group(ctx: AccessContext, spec: OrgSpec, wg_spec: WorkingGroupSpec,
