@@ -30,10 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     apply.add_argument("path", type=Path)
     sub.add_parser("demo", help="migrate, apply tenants/ and load the demo data (idempotent)")
     token = sub.add_parser("token", help="print a signed access token (built-in issuer)")
-    token.add_argument("--org", required=True, help="organisation slug")
+    token.add_argument("--org", help="organisation slug (staff and machine clients)")
     who = token.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="username in the organisation")
     who.add_argument("--client", help="machine client ID of the organisation")
+    who.add_argument("--peacebuilder", help="her login (the demo uses her pseudonym)")
     args = parser.parse_args(argv)
 
     try:
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(settings)
     if args.command == "token":
+        if args.peacebuilder:
+            return asyncio.run(_peacebuilder_token(settings, args.peacebuilder))
+        if not args.org:
+            parser.error("--org is required with --user or --client")
         return asyncio.run(_token(settings, args.org, args.user, args.client))
     return 2
 
@@ -158,6 +163,29 @@ async def _token(settings: Settings, org: str, user: str | None, client: str | N
                        details={"via": "cli"})
         token, _ = runtime.issuer.issue(subject=subject, org_id=str(org_id))
         print(token)
+        return 0
+    finally:
+        await runtime.close()
+
+
+async def _peacebuilder_token(settings: Settings, login: str) -> int:
+    from app.consent import repository as consent_repo
+
+    if settings.issuer != "builtin":
+        print("error: tokens can only be printed by the built-in issuer", file=sys.stderr)
+        return 2
+    runtime = Runtime.create(settings)
+    try:
+        async with runtime.db.transaction() as session:
+            account = await consent_repo.account_by_login(session, login)
+            if account is None or not account.active:
+                print("error: no such active peacebuilder account", file=sys.stderr)
+                return 1
+            subject = f"peacebuilder:{account.peacebuilder_id}"
+            ctx = context_for(runtime, session, SYSTEM, request_id=f"cli-{uuid.uuid4().hex}")
+            ctx.record("token.issue", target_type="Peacebuilder", target_id=account.peacebuilder_id,
+                       details={"via": "cli"})
+        print(runtime.issuer.issue(subject=subject, org_id=None)[0])
         return 0
     finally:
         await runtime.close()

@@ -1,7 +1,7 @@
 """The demo fixture: tenants from `tenants/`, four pseudonymous peacebuilders and their cases.
 
-A contract that tests and scripts rely on (see README): slugs, usernames, pseudonyms and which
-organisation leads which case. Loading it twice changes nothing.
+A contract that tests and scripts rely on (see README): slugs, usernames, pseudonyms, which
+organisation leads which case, and the consent each woman gave. Loading it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -17,70 +17,109 @@ from sqlalchemy import select
 from app.access.principal import Principal, PrincipalKind
 from app.auth.passwords import hash_password, new_secret
 from app.cases import service as cases
-from app.orgs.models import Organisation, User
+from app.cases import teams
+from app.consent import repository as consent_repo
+from app.consent import service as consent
+from app.consent.models import PeacebuilderAccount
+from app.orgs.models import Client, Organisation, User, WorkingGroup
 from app.peacebuilders import service as peacebuilders
 from app.peacebuilders.models import Peacebuilder
 from app.runtime import Runtime, context_for
 
-# pseudonym -> (registering and lead organisation, networks, preferred language, profile)
-DEMO_PEACEBUILDERS: dict[str, tuple[str, list[str], str, dict[str, str]]] = {
+# pseudonym -> (registering and lead organisation, networks, preferred language, profile, summary)
+DEMO_PEACEBUILDERS: dict[str, tuple[str, list[str], str, dict[str, str], str]] = {
     "amani": ("unpc", ["wpn"], "sw", {"legal_name": "Demo Person A", "country": "KE",
-                                       "region": "Nairobi", "phone": "+254 700 000 001"}),
+                                       "region": "Nairobi", "phone": "+254 700 000 001"},
+              "Threats after speaking at a local peace forum."),
     "leyla": ("wpn", ["wpn"], "ar", {"legal_name": "Demo Person B", "country": "KE",
-                                      "region": "Mombasa", "email": "b@example.org"}),
+                                      "region": "Mombasa", "email": "b@example.org"},
+              "Online harassment campaign."),
     "rosa": ("embassy", [], "es", {"legal_name": "Demo Person C", "country": "KE",
-                                    "region": "Kisumu"}),
+                                    "region": "Kisumu"},
+             "Surveillance of her organisation's office."),
     "mariam": ("mofa", [], "fr", {"legal_name": "Demo Person D", "country": "KE",
-                                   "region": "Garissa", "family_members": "two children"}),
+                                   "region": "Garissa", "family_members": "two children"},
+               "Legal harassment: charges under a counter-terrorism law."),
 }
+# Beyond intake: amani consented to the Joint Action Group seeing incident details.
+DEMO_GROUP_GRANTS = {"amani": ("jag", ["incident_details"], ["protection"])}
+
+
+async def _staff(runtime: Runtime, session: Any, org: Organisation, username: str) -> Principal:
+    user = await session.scalar(select(User).where(User.org_id == org.id,
+                                                   User.username == username))
+    assert user is not None, f"demo tenant {org.slug} has no {username} user"
+    return Principal(kind=PrincipalKind.USER, id=user.id, org_id=org.id, org_slug=org.slug,
+                     name=user.username, roles=runtime.policy.roles_of(user.subject, str(org.id)))
 
 
 async def load(runtime: Runtime) -> list[str]:
-    """Create the demo peacebuilders and cases that are missing; returns what it did."""
+    """Create the demo peacebuilders, consents, cases and teams that are missing."""
     done: list[str] = []
     async with runtime.db.transaction() as session:
         await runtime.policy.refresh(session)
         orgs = {o.slug: o for o in await session.scalars(select(Organisation))}
-        for pseudonym, (lead, networks, language, profile) in DEMO_PEACEBUILDERS.items():
+        for pseudonym, (lead, networks, language, profile, summary) in DEMO_PEACEBUILDERS.items():
             org = orgs[lead]
             exists = await session.scalar(select(Peacebuilder.id).where(
                 Peacebuilder.pseudonym == pseudonym, Peacebuilder.registered_by_org_id == org.id))
             if exists:
                 continue
-            focal = await session.scalar(select(User).where(User.org_id == org.id,
-                                                            User.username == "focal"))
-            assert focal is not None, f"demo tenant {lead} has no focal user"
-            principal = Principal(kind=PrincipalKind.USER, id=focal.id, org_id=org.id,
-                                  org_slug=org.slug, name=focal.username,
-                                  roles=runtime.policy.roles_of(focal.subject, str(org.id)))
-            ctx = context_for(runtime, session, principal, request_id=f"demo-{uuid.uuid4().hex}",
-                              purpose="protection")
+            ctx = context_for(runtime, session, await _staff(runtime, session, org, "focal"),
+                              request_id=f"demo-{uuid.uuid4().hex}", purpose="protection")
             pb = await peacebuilders.create(
                 ctx, pseudonym=pseudonym, preferred_language=language,
-                network_ids=[orgs[n].id for n in networks], profile=dict(profile))
-            await cases.open_case(ctx, peacebuilder_id=pb.id, risk_level="high")
-            done.append(f"peacebuilder {pseudonym}: registered, case opened by {lead}")
+                network_ids=[orgs[n].id for n in networks], profile=dict(profile),
+                intake_consent=peacebuilders.IntakeConsent(
+                    obtained_via="in_person", note="Demo intake consent."))
+            case = await cases.open_case(ctx, peacebuilder_id=pb.id, risk_level="high",
+                                         summary=summary)
+            caseworker = await _staff(runtime, session, org, "caseworker")
+            await teams.add_member(ctx, case, caseworker.subject)
+            client = await session.scalar(select(Client).where(Client.org_id == org.id))
+            if client is not None:
+                await teams.add_member(ctx, case, client.subject)
+            session.add(PeacebuilderAccount(peacebuilder_id=pb.id, login=pseudonym,
+                                            password_hash=None, active=True,
+                                            created_at=runtime.clock.now()))
+            if pseudonym in DEMO_GROUP_GRANTS:
+                wg_slug, categories, purposes = DEMO_GROUP_GRANTS[pseudonym]
+                wg = await session.scalar(select(WorkingGroup).where(WorkingGroup.slug == wg_slug))
+                assert wg is not None
+                await consent.grant(ctx, peacebuilder_id=pb.id, recipient_type="working_group",
+                                    recipient_id=wg.id, categories=categories, purposes=purposes,
+                                    obtained_via="in_person", note="Demo group consent.")
+            done.append(f"peacebuilder {pseudonym}: registered with intake consent, case opened "
+                        f"by {lead}")
     return done
 
 
 async def ensure_credentials(runtime: Runtime, client_secrets: dict[str, str]) -> Path:
-    """Give demo users without a password a generated one; keep all in a private file."""
+    """Give demo users and peacebuilders without a password a generated one; keep all in a
+    private file (mode 600) in the data directory."""
     path = runtime.settings.data_dir / "demo-credentials.json"
     creds: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    creds.setdefault("users", {})
-    creds.setdefault("clients", {})
+    for key in ("users", "clients", "peacebuilders"):
+        creds.setdefault(key, {})
     creds["clients"].update(client_secrets)
     async with runtime.db.transaction() as session:
         rows = await session.execute(select(User, Organisation.slug)
                                      .join(Organisation, Organisation.id == User.org_id))
         for user, slug in rows:
-            key = f"{slug}/{user.username}"
             if user.password_hash is None:
                 password = new_secret()[:20]
                 user.password_hash = hash_password(password)
-                creds["users"][key] = password
+                creds["users"][f"{slug}/{user.username}"] = password
+        for pseudonym in DEMO_PEACEBUILDERS:
+            account = await consent_repo.account_by_login(session, pseudonym)
+            if account is not None and account.password_hash is None:
+                password = new_secret()[:20]
+                account.password_hash = hash_password(password)
+                creds["peacebuilders"][pseudonym] = password
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(creds, fh, indent=2, sort_keys=True)
     return path
+
+

@@ -2,6 +2,16 @@
 
 from app.audit.models import AccessLogEntry
 from app.cases.models import Case, CaseNote
+from app.consent.models import (
+    BreakGlass,
+    CaseTeamMember,
+    ConsentAccess,
+    ConsentEvent,
+    ConsentGrant,
+    DataRequest,
+    Notice,
+    PeacebuilderAccount,
+)
 from app.db import Base
 from app.orgs.models import (
     Client,
@@ -15,7 +25,26 @@ from app.orgs.models import (
 from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum, PeacebuilderNetwork
 
 __all__ = [
-    "AccessLogEntry", "Base", "Case", "CaseNote", "Client", "Organisation", "Peacebuilder",
-    "PeacebuilderDatum", "PeacebuilderNetwork", "PolicyState", "RoleAssignment", "User",
-    "WorkingGroup", "WorkingGroupMember",
+    "AccessLogEntry",
+    "Base",
+    "BreakGlass",
+    "Case",
+    "CaseNote",
+    "CaseTeamMember",
+    "Client",
+    "ConsentAccess",
+    "ConsentEvent",
+    "ConsentGrant",
+    "DataRequest",
+    "Notice",
+    "Organisation",
+    "Peacebuilder",
+    "PeacebuilderAccount",
+    "PeacebuilderDatum",
+    "PeacebuilderNetwork",
+    "PolicyState",
+    "RoleAssignment",
+    "User",
+    "WorkingGroup",
+    "WorkingGroupMember",
 ]

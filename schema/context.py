@@ -21,6 +21,8 @@ class Context:
     # A mutation that returned user errors must leave nothing behind: the edge rolls back.
     rollback_only: bool = False
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Fields withheld from this response: [{path, reason}], sent as extensions.redacted.
+    redactions: list[dict[str, Any]] = field(default_factory=list)
 
 
 Info = StrawberryInfo[Context, None]

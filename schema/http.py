@@ -17,6 +17,7 @@ from strawberry.types.graphql import OperationType
 from app.access.context import AccessContext
 from app.audit.service import write_deferred
 from app.auth.principals import resolve
+from app.consent.categories import Purpose
 from app.errors import Unauthenticated
 from app.logs import request_id_var
 from app.runtime import Runtime
@@ -29,6 +30,7 @@ log = logging.getLogger("safety_net.http")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 MAX_BODY = 256 * 1024
+PURPOSES = frozenset(p.value for p in Purpose)
 
 
 class RequestError(Exception):
@@ -151,7 +153,16 @@ class GraphQLEndpoint:
                 purpose = request.headers.get("safety-net-purpose")
                 access = AccessContext(principal=principal, session=session, db=runtime.db,
                                        policy=runtime.policy, clock=runtime.clock,
-                                       request_id=request_id, purpose=purpose)
+                                       request_id=request_id, purpose=None)
+                if purpose is not None:
+                    if purpose.strip().lower() not in PURPOSES:
+                        # Unknown purposes (e.g. intelligence gathering) are refused and logged.
+                        access.deny("request.purpose", reason="unknown purpose")
+                        await session.rollback()
+                        return JSONResponse(_error_body(
+                            "Unknown purpose. Declare one of: " + ", ".join(sorted(PURPOSES)) + ".",
+                            "INVALID_PURPOSE"), status_code=400, media_type=media)
+                    access.purpose = purpose.strip().lower()
                 request.state.principal = principal
                 context = Context(access=access, loaders=Loaders(access), request_id=request_id)
                 allowed = ({OperationType.QUERY} if request.method == "GET"
@@ -175,8 +186,12 @@ class GraphQLEndpoint:
                     await session.commit()
         finally:
             if access is not None:
-                # Denials and reads are committed on their own; if that fails, no data leaves.
+                # Reads and denials are committed on their own, after the request's transaction
+                # and before the response: if that write fails, no data leaves.
+                access.flush_reads()
                 await write_deferred(runtime.db, access.deferred)
+        if context.redactions:
+            result.extensions = {**(result.extensions or {}), "redacted": context.redactions}
         return self._respond(result, media, request_id)
 
     def _respond(self, result: ExecutionResult, media: str, request_id: str) -> Response:

@@ -33,6 +33,9 @@ class Loaders:
         self.roles = self._loader(lambda subjects: orgs.roles_by_subjects(access, subjects),
                                   default=list)
         self.members = self._loader(lambda ids: orgs.members_of(access, ids), default=list)
+        # pb_id -> (released categories, values of those categories); absent = not visible.
+        self.profile = self._loader(lambda ids: peacebuilders.profiles(access, ids))
+        self.released = self._loader(access.released)
 
     async def call(self, fn: Callable[..., Awaitable[V]], *args: Any, **kwargs: Any) -> V:
         """Run a service call alone on the request's session."""

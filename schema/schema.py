@@ -20,6 +20,9 @@ from schema.cases.mutations import CaseMutations
 from schema.cases.queries import CaseQueries
 from schema.cases.types import Case, CaseNote
 from schema.common import Node
+from schema.consent.mutations import ConsentMutations
+from schema.consent.queries import ConsentQueries
+from schema.consent.types import BreakGlass, ConsentGrant
 from schema.context import Info
 from schema.errors import log_errors
 from schema.orgs.mutations import OrgMutations
@@ -81,8 +84,10 @@ class NodeQueries:
         return await resolver(info, id_)
 
 
-Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries))
-Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations))
+Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
+                             ConsentQueries))
+Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
+                                   ConsentMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
@@ -96,7 +101,8 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return SafetyNetSchema(
         query=Query,
         mutation=Mutation,
-        types=[Organisation, User, WorkingGroup, Peacebuilder, Case, CaseNote],
+        types=[Organisation, User, WorkingGroup, Peacebuilder, Case, CaseNote, ConsentGrant,
+               BreakGlass],
         config=StrawberryConfig(disable_field_suggestions=production),
         # Factories: a fresh extension per request; the caches behind them are shared.
         extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],

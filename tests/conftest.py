@@ -98,6 +98,15 @@ class Env:
             subject, org_id = found.subject, found.org_id
         return self.runtime.issuer.issue(subject=subject, org_id=str(org_id))[0]
 
+    async def peacebuilder_token(self, login: str) -> str:
+        from app.consent import repository as consent_repo
+
+        async with self.runtime.db.transaction() as session:
+            account = await consent_repo.account_by_login(session, login)
+            assert account is not None, f"no peacebuilder account {login}"
+            subject = f"peacebuilder:{account.peacebuilder_id}"
+        return self.runtime.issuer.issue(subject=subject, org_id=None)[0]
+
     async def gql(
         self,
         query: str,
@@ -164,14 +173,14 @@ async def prepare_database(backend: str, tmp: Path) -> tuple[str, Any]:
     return f"{base}/{name}", drop
 
 
-async def build_env(backend: str, tmp: Path, *, demo_data: bool = True,
+async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: Any = None,
                     **overrides: Any) -> tuple[Env, Any]:
     url, drop = await prepare_database(backend, tmp)
     settings = replace(Settings(), database_url=url, data_dir=tmp / "data",
                        policy_dir=REPO_ROOT / "policies", tenants_dir=REPO_ROOT / "tenants",
                        **overrides)
     await asyncio.to_thread(upgrade, url)
-    runtime = Runtime.create(settings)
+    runtime = Runtime.create(settings, clock=clock)
     if demo_data:
         async with runtime.db.transaction() as session:
             ctx = context_for(runtime, session, SYSTEM, request_id="test-setup")

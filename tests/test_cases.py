@@ -14,6 +14,7 @@ from tests.conftest import unique
 
 pytestmark = pytest.mark.anyio
 
+INTAKE = {"obtainedVia": "IN_PERSON"}
 CREATE_PB = """
 mutation($input: CreatePeacebuilderInput!) {
   createPeacebuilder(input: $input) {
@@ -46,12 +47,16 @@ ADD_NOTE = """
 mutation($input: AddCaseNoteInput!) {
   addCaseNote(input: $input) { note { id body } userErrors { field message code } }
 }"""
+GRANT = """
+mutation($input: GrantConsentInput!) {
+  grantConsent(input: $input) { grant { id status } userErrors { field message code } }
+}"""
 NOTES = "query($id: ID!) { case(id: $id) { notes(first: 50) { edges { node { id body } } } } }"
 
 
 async def new_case(env, org: str = "mofa", user: str = "caseworker", risk: str = "HIGH") -> tuple[str, str]:
     body = await env.gql(CREATE_PB, {"input": {"pseudonym": unique("pb"), "profile": {
-        "legalName": "Test Person", "country": "KE"}}}, as_=(org, user))
+        "legalName": "Test Person", "country": "KE"}, "intakeConsent": INTAKE}}, as_=(org, user))
     pb = body["data"]["createPeacebuilder"]
     assert pb["userErrors"] == []
     body = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb["peacebuilder"]["id"],
@@ -165,7 +170,7 @@ async def test_filters(env):
 async def test_bad_input_is_a_user_error_and_changes_nothing(env):
     async with env.runtime.db.transaction() as s:
         before = await s.scalar(select(func.count()).select_from(Case))
-    body = await env.gql(CREATE_PB, {"input": {"pseudonym": "Not Valid!"}}, as_=("mofa", "caseworker"))
+    body = await env.gql(CREATE_PB, {"input": {"pseudonym": "Not Valid!", "intakeConsent": INTAKE}}, as_=("mofa", "caseworker"))
     payload = body["data"]["createPeacebuilder"]
     assert payload["peacebuilder"] is None
     assert payload["userErrors"] == [{"field": ["input", "pseudonym"], "code": "BAD_USER_INPUT",
@@ -181,12 +186,12 @@ async def test_bad_input_is_a_user_error_and_changes_nothing(env):
 
 async def test_duplicate_pseudonym_conflict_rolls_back(env):
     name = unique("dup")
-    first = await env.gql(CREATE_PB, {"input": {"pseudonym": name}}, as_=("wpn", "caseworker"))
+    first = await env.gql(CREATE_PB, {"input": {"pseudonym": name, "intakeConsent": INTAKE}}, as_=("wpn", "caseworker"))
     assert first["data"]["createPeacebuilder"]["userErrors"] == []
-    again = await env.gql(CREATE_PB, {"input": {"pseudonym": name}}, as_=("wpn", "caseworker"))
+    again = await env.gql(CREATE_PB, {"input": {"pseudonym": name, "intakeConsent": INTAKE}}, as_=("wpn", "caseworker"))
     assert again["data"]["createPeacebuilder"]["userErrors"][0]["code"] == "CONFLICT"
     # Another organisation may use the same pseudonym: uniqueness must not reveal hers.
-    other = await env.gql(CREATE_PB, {"input": {"pseudonym": name}}, as_=("mofa", "caseworker"))
+    other = await env.gql(CREATE_PB, {"input": {"pseudonym": name, "intakeConsent": INTAKE}}, as_=("mofa", "caseworker"))
     assert other["data"]["createPeacebuilder"]["userErrors"] == []
 
 
@@ -207,13 +212,23 @@ async def test_role_without_permission_is_forbidden_and_logged(env):
 
 
 async def test_internal_notes_stay_in_the_writing_organisation(env):
-    _, case_id = await new_case(env, "wpn", "focal")
+    pb_id, case_id = await new_case(env, "wpn", "caseworker")
     secret = "internal: " + unique("note")
     added = await env.gql(ADD_NOTE, {"input": {"caseId": case_id, "body": secret}}, as_=("wpn", "caseworker"))
     assert added["data"]["addCaseNote"]["note"]["body"] == secret
     own = await env.gql(NOTES, {"id": case_id}, as_=("wpn", "focal"))
     assert [e["node"]["body"] for e in own["data"]["case"]["notes"]["edges"]] == [secret]
+    # Even with her consent covering every category, another organisation never sees the notes.
+    unpc = (await env.gql('{ organisations(first: 50) { edges { node { id slug } } } }',
+                          as_=("wpn", "focal")))["data"]["organisations"]["edges"]
+    unpc_id = next(e["node"]["id"] for e in unpc if e["node"]["slug"] == "unpc")
+    granted = await env.gql(GRANT, {"input": {
+        "peacebuilderId": pb_id, "recipientOrganisationId": unpc_id, "obtainedVia": "WRITTEN",
+        "categories": ["IDENTITY", "INCIDENT_DETAILS", "LEGAL", "FAMILY", "HEALTH"],
+        "purposes": ["PROTECTION"]}}, as_=("wpn", "focal"))
+    assert granted["data"]["grantConsent"]["userErrors"] == []
     other = await env.post(NOTES, {"id": case_id}, as_=("unpc", "focal"))
+    assert other.json()["data"]["case"]["notes"]["edges"] == []
     assert secret not in other.text
     # Never in the access log either: it records that a note was written, not what.
     async with env.runtime.db.transaction() as s:
@@ -224,7 +239,7 @@ async def test_internal_notes_stay_in_the_writing_organisation(env):
 
 async def test_profile_values_never_reach_the_log(env):
     name = unique("pb")
-    await env.gql(CREATE_PB, {"input": {"pseudonym": name, "profile": {
+    await env.gql(CREATE_PB, {"input": {"pseudonym": name, "intakeConsent": INTAKE, "profile": {
         "legalName": "Very Secret Name", "phone": "+1 555 0100"}}}, as_=("mofa", "caseworker"))
     async with env.runtime.db.transaction() as s:
         rows = (await s.scalars(select(AccessLogEntry).where(

@@ -8,13 +8,14 @@ so a repository query cannot be written without going through the access decisio
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NewType
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
+from app.access.visibility import CareScope, Mode, Redaction, categories_for
 from app.audit import service as audit
 from app.audit.models import AccessLogEntry
 from app.clock import Clock
@@ -35,6 +36,9 @@ class AccessContext:
     purpose: str | None = None
     cache: dict[Any, Any] = field(default_factory=dict)
     deferred: list[AccessLogEntry] = field(default_factory=list)
+    # What this request released and withheld, per peacebuilder: logged once at its end.
+    reads: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    withheld: dict[uuid.UUID, set[str]] = field(default_factory=dict)
 
     @property
     def org_id(self) -> uuid.UUID | None:
@@ -44,7 +48,7 @@ class AccessContext:
         """Whether the caller's roles in its own organisation allow `act` on `obj` at all."""
         if self.principal.kind is PrincipalKind.SYSTEM:
             return True
-        if self.principal.org_id is None:
+        if self.principal.org_id is None and self.principal.kind is not PrincipalKind.PEACEBUILDER:
             return False
         return self.policy.role_allows(self.principal.roles, obj, act)
 
@@ -105,3 +109,75 @@ class AccessContext:
             target_id=str(target_id) if target_id is not None else None, decision=decision,
             reason=reason, details=details,
         )
+
+    # --- consent and need-to-know -------------------------------------------------------
+
+    @property
+    def mode(self) -> Mode:
+        p = self.principal
+        if p.kind is PrincipalKind.PEACEBUILDER:
+            return Mode.SELF
+        roles = p.roles
+        if "focal_point" in roles:
+            return Mode.FOCAL
+        if roles & {"caseworker", "machine_client"}:
+            return Mode.TEAM
+        if "analyst" in roles:
+            return Mode.ANALYST
+        return Mode.NONE
+
+    def care_scope(self) -> CareScope:
+        """What of peacebuilders' records this request may reach (see app/access/visibility)."""
+        p = self.principal
+        return CareScope(org_id=p.org_id, subject=p.subject, purpose=self.purpose,
+                         now=self.clock.now(), mode=self.mode,
+                         self_peacebuilder_id=p.id if p.kind is PrincipalKind.PEACEBUILDER else None)
+
+    def org_care_scope(self) -> CareScope:
+        """The caller judged as its organisation (any staff role that handles cases, or its
+        admin managing teams): used to open cases and assign teams, never to read content."""
+        scope = self.care_scope()
+        if self.principal.roles & {"focal_point", "caseworker", "machine_client", "org_admin"}:
+            return replace(scope, mode=Mode.FOCAL)
+        return scope
+
+    async def released(self, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
+        """Categories released per peacebuilder for this request (cached for the request)."""
+        cache: dict[uuid.UUID, frozenset[str] | None] = self.cache.setdefault("released", {})
+        missing = [pb for pb in pb_ids if pb not in cache]
+        if missing:
+            found = await categories_for(self.session, self.care_scope(), missing)
+            for pb in missing:
+                cache[pb] = found.get(pb)
+        return {pb: c for pb in pb_ids if (c := cache.get(pb)) is not None}
+
+    async def released_to_org(self, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
+        """Categories her consent releases to the caller's organisation (before need-to-know)."""
+        return await categories_for(self.session, self.org_care_scope(), pb_ids)
+
+    def redaction_reason(self) -> Redaction:
+        if self.mode is not Mode.SELF and self.purpose is None:
+            return Redaction.NO_PURPOSE
+        if self.mode in (Mode.ANALYST, Mode.NONE):
+            return Redaction.NEED_TO_KNOW
+        return Redaction.NOT_COVERED
+
+    def note_read(self, pb_id: uuid.UUID, category: str) -> None:
+        self.reads.setdefault(pb_id, set()).add(category)
+
+    def note_withheld(self, pb_id: uuid.UUID, category: str) -> None:
+        self.withheld.setdefault(pb_id, set()).add(category)
+
+    def flush_reads(self) -> None:
+        """Queue one read entry and one denial entry summarising the request (never values)."""
+        if self.reads:
+            self.deferred.append(audit.entry(
+                self.audit_fields(), action="data.read", target_type="Peacebuilder",
+                target_id=None, decision="allow", reason=None,
+                details={"records": {str(k): sorted(v) for k, v in self.reads.items()}}))
+        if self.withheld:
+            self.deferred.append(audit.entry(
+                self.audit_fields(), action="data.read", target_type="Peacebuilder",
+                target_id=None, decision="deny", reason=self.redaction_reason().value,
+                details={"records": {str(k): sorted(v) for k, v in self.withheld.items()}}))
+        self.reads, self.withheld = {}, {}

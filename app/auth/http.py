@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
@@ -44,7 +45,7 @@ class _OAuthClient(ClientMixin):
 
 
 class _StarletteOAuth2Request(OAuth2Request):
-    def __init__(self, uri: str, headers: dict[str, str], form: dict[str, str]) -> None:
+    def __init__(self, uri: str, headers: Mapping[str, str], form: dict[str, str]) -> None:
         super().__init__("POST", uri, headers=headers)
         self.payload = BasicOAuth2Payload(form)
         self._form = form
@@ -58,6 +59,11 @@ class _StarletteOAuth2Request(OAuth2Request):
         return {}
 
 
+class _ClientCredentialsGrant(ClientCredentialsGrant):
+    # Authlib's grant allows only client_secret_basic by default; we accept both methods.
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
 class TokenServer(AuthorizationServer):
     """Authlib's generic server, bound to one pre-loaded client per request.
 
@@ -68,7 +74,7 @@ class TokenServer(AuthorizationServer):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.runtime = runtime
-        self.register_grant(ClientCredentialsGrant)
+        self.register_grant(_ClientCredentialsGrant)
         self.register_token_generator("default", self._generate)
         self._current: _OAuthClient | None = None
 
@@ -103,7 +109,8 @@ async def token_endpoint(request: Request) -> Response:
     """OAuth2 client-credentials grant (RFC 6749 §4.4) for partner agencies' systems."""
     runtime: Runtime = request.app.state.runtime
     form = {k: str(v) for k, v in (await request.form()).items()}
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    # Case-insensitive: Authlib looks up "Authorization", Starlette stores header names lowercase.
+    headers = request.headers
     client_id, secret = _client_credentials(headers, form)
     async with runtime.db.transaction() as session:
         client = await principals.find_client(session, client_id) if client_id else None
@@ -121,7 +128,7 @@ async def token_endpoint(request: Request) -> Response:
     return response
 
 
-def _client_credentials(headers: dict[str, str], form: dict[str, str]) -> tuple[str, str]:
+def _client_credentials(headers: Mapping[str, str], form: dict[str, str]) -> tuple[str, str]:
     import base64
     from urllib.parse import unquote
 
@@ -137,10 +144,13 @@ def _client_credentials(headers: dict[str, str], form: dict[str, str]) -> tuple[
 
 
 async def login_endpoint(request: Request) -> Response:
-    """Password login for people on the built-in issuer: JSON {organisation, username, password}."""
+    """Password login on the built-in issuer: staff send JSON {organisation, username,
+    password}; a peacebuilder sends {login, password}."""
     runtime: Runtime = request.app.state.runtime
     try:
         body = json.loads(await request.body())
+        if isinstance(body, dict) and "login" in body and "organisation" not in body:
+            return await _peacebuilder_login(runtime, str(body["login"]), str(body["password"]))
         org, username, password = (str(body["organisation"]), str(body["username"]),
                                    str(body["password"]))
     except (ValueError, KeyError, TypeError):
@@ -158,6 +168,24 @@ async def login_endpoint(request: Request) -> Response:
                              "error_description": "Invalid organisation, username or password."},
                             status_code=401, headers=NO_STORE)
     token, ttl = runtime.issuer.issue(subject=user.subject, org_id=str(user.org_id))
+    return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": ttl},
+                        headers=NO_STORE)
+
+
+async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Response:
+    async with runtime.db.transaction() as session:
+        account = await principals.authenticate_peacebuilder(session, login, password)
+        ctx = context_for(runtime, session, SYSTEM, request_id=request_id_var.get())
+        ctx.record("auth.login", target_type="Peacebuilder",
+                   target_id=account.peacebuilder_id if account else None,
+                   decision="allow" if account else "deny",
+                   reason=None if account else "invalid credentials")
+    if account is None:
+        return JSONResponse({"error": "invalid_grant",
+                             "error_description": "Invalid login or password."},
+                            status_code=401, headers=NO_STORE)
+    token, ttl = runtime.issuer.issue(subject=f"peacebuilder:{account.peacebuilder_id}",
+                                      org_id=None)
     return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": ttl},
                         headers=NO_STORE)
 

@@ -12,6 +12,7 @@ from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.auth.passwords import verify_password, verify_secret
 from app.auth.tokens import Claims
+from app.consent.models import PeacebuilderAccount
 from app.errors import Unauthenticated
 from app.orgs.models import Client, Organisation, User
 
@@ -51,7 +52,26 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims) -
                          name=client.client_id,
                          roles=policy.roles_of(client.subject, str(org.id)),
                          auth_time=auth_time, acr=claims.acr)
+    if kind == PrincipalKind.PEACEBUILDER:
+        account = await session.scalar(select(PeacebuilderAccount).where(
+            PeacebuilderAccount.peacebuilder_id == subject_id))
+        if account is None or not account.active:
+            raise Unauthenticated("Invalid token.")
+        return Principal(kind=PrincipalKind.PEACEBUILDER, id=subject_id, org_id=None,
+                         org_slug=None, name=account.login, roles=frozenset({"peacebuilder"}),
+                         auth_time=auth_time, acr=claims.acr)
     raise Unauthenticated("Invalid token.")
+
+
+async def authenticate_peacebuilder(
+    session: AsyncSession, login: str, password: str
+) -> PeacebuilderAccount | None:
+    account = await session.scalar(select(PeacebuilderAccount).where(
+        PeacebuilderAccount.login == login))
+    ok = verify_password(account.password_hash if account else None, password)
+    if account is None or not ok or not account.active:
+        return None
+    return account
 
 
 def _user_principal(user: User, org: Organisation, policy: PolicyEngine,

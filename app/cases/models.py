@@ -37,6 +37,8 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opened_by: Mapped[str] = mapped_column(String(80))
+    # Incident details category (see app/consent/categories.py CASE_FIELDS).
+    summary: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

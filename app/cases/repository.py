@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.context import OrgScope
+from app.access.visibility import CareScope, visible_peacebuilders
 from app.cases.models import Case, CaseNote
 
 
@@ -24,8 +24,9 @@ class CaseFilter:
     opened_before: datetime | None = None
 
 
-def query(scope: OrgScope, filters: CaseFilter | None = None) -> Select[Any]:
-    q = select(Case).where(Case.lead_org_id.in_(list(scope)))
+def query(scope: CareScope, filters: CaseFilter | None = None) -> Select[Any]:
+    """Cases of the peacebuilders this caller may see under consent and need-to-know."""
+    q = select(Case).where(Case.peacebuilder_id.in_(visible_peacebuilders(scope)))
     f = filters or CaseFilter()
     if f.status:
         q = q.where(Case.status == f.status)
@@ -47,14 +48,14 @@ async def count(session: AsyncSession, q: Select[Any]) -> int:
 
 
 async def by_ids(
-    session: AsyncSession, scope: OrgScope, ids: list[uuid.UUID]
+    session: AsyncSession, scope: CareScope, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Case]:
     rows = await session.scalars(query(scope).where(Case.id.in_(ids)))
     return {c.id: c for c in rows}
 
 
 async def for_peacebuilders(
-    session: AsyncSession, scope: OrgScope, pb_ids: list[uuid.UUID]
+    session: AsyncSession, scope: CareScope, pb_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[Case]]:
     rows = await session.scalars(query(scope).where(Case.peacebuilder_id.in_(pb_ids))
                                  .order_by(Case.opened_at, Case.id))

@@ -6,8 +6,11 @@ import uuid
 
 from app.access.context import AccessContext
 from app.cases import repository as repo
+from app.cases import teams
 from app.cases.models import Case, CaseNote, CaseStatus, RiskLevel
 from app.cases.repository import CaseFilter
+from app.consent import service as consent_service
+from app.consent.categories import CASE_FIELDS
 from app.errors import BadInput, NotFound
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import service as peacebuilders
@@ -15,10 +18,11 @@ from app.peacebuilders import service as peacebuilders
 MAX_NOTE = 20_000
 
 
-async def get(ctx: AccessContext, case_id: uuid.UUID) -> Case:
-    """One case the caller's organisation may reach; a foreign case is not found."""
+async def get(ctx: AccessContext, case_id: uuid.UUID, *, org_level: bool = False) -> Case:
+    """One case the caller may see under consent; any other case is simply not found."""
     await ctx.require("case", "read")
-    case = (await repo.by_ids(ctx.session, ctx.own_scope(), [case_id])).get(case_id)
+    scope = ctx.org_care_scope() if org_level else ctx.care_scope()
+    case = (await repo.by_ids(ctx.session, scope, [case_id])).get(case_id)
     if case is None:
         raise NotFound()
     return case
@@ -29,7 +33,7 @@ async def list_(
 ) -> tuple[Page[Case], int]:
     """A page of reachable cases, newest first by default, with the total matching count."""
     await ctx.require("case", "read")
-    query = repo.query(ctx.own_scope(), filters)
+    query = repo.query(ctx.care_scope(), filters)
     result = await paginate(ctx.session, query, keys=(Case.opened_at, Case.id), page=page)
     return result, await repo.count(ctx.session, query)
 
@@ -39,7 +43,7 @@ async def for_peacebuilders(
 ) -> dict[uuid.UUID, list[Case]]:
     if not ctx.can("case", "read"):
         return {pb: [] for pb in pb_ids}
-    return await repo.for_peacebuilders(ctx.session, ctx.own_scope(), pb_ids)
+    return await repo.for_peacebuilders(ctx.session, ctx.care_scope(), pb_ids)
 
 
 def _risk(value: str | None, default: str) -> str:
@@ -51,20 +55,44 @@ def _risk(value: str | None, default: str) -> str:
 
 
 async def open_case(
-    ctx: AccessContext, *, peacebuilder_id: uuid.UUID, risk_level: str | None = None
+    ctx: AccessContext,
+    *,
+    peacebuilder_id: uuid.UUID,
+    risk_level: str | None = None,
+    summary: str | None = None,
+    intake_consent: peacebuilders.IntakeConsent | None = None,
 ) -> Case:
-    """Open a case led by the caller's organisation for a peacebuilder it can reach."""
+    """Open a case led by the caller's organisation. Its access rests on her consent: either
+    a live grant it already holds for the declared purpose, or the intake consent given here.
+    The person opening it joins the case team."""
     await ctx.require("case", "create")
     assert ctx.org_id is not None
-    pb = await peacebuilders.get(ctx, peacebuilder_id)
+    if intake_consent is not None:
+        await consent_service.standing(ctx, peacebuilder_id)
+        await peacebuilders.record_intake(ctx, peacebuilder_id, intake_consent)
+    pb = await peacebuilders.get(ctx, peacebuilder_id, org_level=True)
+    if summary is not None:
+        summary = _summary(summary)
+        if CASE_FIELDS["summary"].value not in (await ctx.released_to_org([pb.id])).get(pb.id, ()):
+            # Org-level consent may not cover incident details for this purpose.
+            raise BadInput("Her consent does not cover incident details for this purpose.",
+                           field="summary")
     now = ctx.clock.now()
     case = Case(peacebuilder_id=pb.id, lead_org_id=ctx.org_id, status=CaseStatus.OPEN.value,
                 risk_level=_risk(risk_level, RiskLevel.MEDIUM.value), opened_at=now,
-                opened_by=ctx.principal.subject, updated_at=now)
+                opened_by=ctx.principal.subject, updated_at=now, summary=summary)
     ctx.session.add(case)
     await ctx.session.flush()
-    ctx.record("case.open", target_type="Case", target_id=case.id)
+    ctx.record("case.open", target_type="Case", target_id=case.id,
+               details={"categories": ["incident_details"] if summary else []})
+    await teams.add_member(ctx, case, ctx.principal.subject)
     return case
+
+
+def _summary(value: str) -> str:
+    if len(value) > 20_000:
+        raise BadInput("Summary is limited to 20000 characters.", field="summary")
+    return value
 
 
 async def update(
@@ -73,13 +101,20 @@ async def update(
     *,
     status: str | None = None,
     risk_level: str | None = None,
+    summary: str | None = None,
 ) -> Case:
-    """Change status or risk level; closing stamps closed_at, reopening clears it."""
+    """Change status, risk level or summary; closing stamps closed_at, reopening clears it."""
     await ctx.require("case", "update")
     case = await get(ctx, case_id)
     if case.lead_org_id != ctx.org_id:
         raise NotFound()
     changes: dict[str, str] = {}
+    if summary is not None:
+        if CASE_FIELDS["summary"].value not in (await ctx.released([case.peacebuilder_id])).get(
+                case.peacebuilder_id, ()):
+            raise NotFound()  # you may not write what you may not read
+        case.summary = _summary(summary)
+        changes["summary"] = "changed"
     if status is not None:
         if status not in {s.value for s in CaseStatus}:
             raise BadInput("Unknown status.", field="status")

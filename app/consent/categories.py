@@ -22,6 +22,26 @@ class DataCategory(enum.StrEnum):
     TRAVEL = "travel"
 
 
+class Purpose(enum.StrEnum):
+    """Why data is accessed. There is no intelligence-gathering purpose, by design."""
+
+    PROTECTION = "protection"
+    EMERGENCY_RESPONSE = "emergency_response"
+    LEGAL_SUPPORT = "legal_support"
+    ADVOCACY = "advocacy"
+    PUBLIC_RECOGNITION = "public_recognition"
+    MEDIA = "media"
+    AGGREGATE_REPORTING = "aggregate_reporting"
+
+
+class ObtainedVia(enum.StrEnum):
+    IN_PERSON = "in_person"
+    WRITTEN = "written"
+    NETWORK_FOCAL_POINT = "network_focal_point"
+    VERBAL_WITNESSED = "verbal_witnessed"
+    SELF_SERVICE = "self_service"  # she recorded it herself, signed in
+
+
 # Never part of a default grant: shared only when she names them explicitly.
 NEVER_BY_DEFAULT = frozenset({
     DataCategory.CONTACT, DataCategory.LOCATION_COARSE, DataCategory.LOCATION_PRECISE,
@@ -44,4 +64,12 @@ PROFILE_FIELDS: dict[str, DataCategory] = {
     "legal_situation": DataCategory.LEGAL,
     "bank_details": DataCategory.FINANCIAL,
     "travel_plans": DataCategory.TRAVEL,
+}
+
+# Categories an intake consent covers when none are named: contact and location never.
+DEFAULT_CATEGORIES = frozenset(DataCategory) - NEVER_BY_DEFAULT
+
+# Case fields that hold sensitive data: field -> category.
+CASE_FIELDS: dict[str, DataCategory] = {
+    "summary": DataCategory.INCIDENT_DETAILS,
 }

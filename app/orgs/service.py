@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
 from app.auth.passwords import hash_password, hash_secret, new_secret
+from app.consent import service as consent
 from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as repo
 from app.orgs.models import Client, Organisation, Role, User, WorkingGroup, WorkingGroupMember
@@ -237,6 +238,8 @@ async def set_membership(
         ctx.session.add(WorkingGroupMember(working_group_id=wg.id, org_id=org_id, joined_at=now))
         ctx.record("working_group.join", target_type="WorkingGroup", target_id=wg.id,
                    details={"org": str(org_id)})
+        # A newcomer is not covered by grants made before it joined; she is told of it.
+        await consent.notify_new_member(ctx, wg.id, org_id)
     elif not member and org_id in current:
         await repo.end_membership(ctx.session, wg.id, org_id, now)
         ctx.record("working_group.leave", target_type="WorkingGroup", target_id=wg.id,

@@ -1,44 +1,51 @@
-"""SQL for peacebuilders; every read is scoped to the organisations that may reach her."""
+"""SQL for peacebuilders; every read of her record is filtered by the caller's CareScope."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, or_, select
+from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.context import OrgScope
-from app.cases.models import Case
+from app.access.visibility import CareScope, visible_peacebuilders, with_category
 from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum, PeacebuilderNetwork
 
 
-def _reachable(scope: OrgScope) -> Any:
-    """She is reachable by the organisation that registered her, her networks and case leads."""
-    ids = list(scope)
-    return or_(
-        Peacebuilder.registered_by_org_id.in_(ids),
-        exists().where(PeacebuilderNetwork.peacebuilder_id == Peacebuilder.id,
-                       PeacebuilderNetwork.org_id.in_(ids)),
-        exists().where(Case.peacebuilder_id == Peacebuilder.id, Case.lead_org_id.in_(ids)),
-    )
-
-
-def query(scope: OrgScope) -> Select[Any]:
-    return select(Peacebuilder).where(_reachable(scope))
+def query(scope: CareScope) -> Select[Any]:
+    return select(Peacebuilder).where(Peacebuilder.id.in_(visible_peacebuilders(scope)))
 
 
 async def by_ids(
-    session: AsyncSession, scope: OrgScope, ids: list[uuid.UUID]
+    session: AsyncSession, scope: CareScope, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Peacebuilder]:
     rows = await session.scalars(query(scope).where(Peacebuilder.id.in_(ids)))
     return {pb.id: pb for pb in rows}
+
+
+def in_network(q: Select[Any], org_id: uuid.UUID) -> Select[Any]:
+    return q.where(exists().where(PeacebuilderNetwork.peacebuilder_id == Peacebuilder.id,
+                                  PeacebuilderNetwork.org_id == org_id))
+
+
+def with_field_value(q: Select[Any], scope: CareScope, field: str, category: str,
+                     value: str) -> Select[Any]:
+    """Filter on a sensitive field only among the records whose category the caller may read:
+    a filter must not reveal by inference what a field of a hidden record holds."""
+    return q.where(
+        Peacebuilder.id.in_(with_category(scope, category)),
+        exists().where(PeacebuilderDatum.peacebuilder_id == Peacebuilder.id,
+                       PeacebuilderDatum.field == field, PeacebuilderDatum.value == value))
 
 
 async def pseudonym_taken(session: AsyncSession, org_id: uuid.UUID, pseudonym: str) -> bool:
     found = await session.scalar(select(Peacebuilder.id).where(
         Peacebuilder.registered_by_org_id == org_id, Peacebuilder.pseudonym == pseudonym))
     return found is not None
+
+
+async def by_pseudonym(session: AsyncSession, pseudonym: str) -> list[Peacebuilder]:
+    return list(await session.scalars(select(Peacebuilder).where(Peacebuilder.pseudonym == pseudonym)))
 
 
 async def networks_of(
@@ -69,6 +76,18 @@ async def data_of(session: AsyncSession, pb_id: uuid.UUID) -> dict[str, Peacebui
     return {d.field: d for d in rows}
 
 
-def in_network(query: Select[Any], org_id: uuid.UUID) -> Select[Any]:
-    return query.where(exists().where(PeacebuilderNetwork.peacebuilder_id == Peacebuilder.id,
-                                      PeacebuilderNetwork.org_id == org_id))
+async def released_values(
+    session: AsyncSession, released: dict[uuid.UUID, frozenset[str]]
+) -> dict[uuid.UUID, dict[str, str]]:
+    """Values of the released categories only; nothing else is even read from the database."""
+    wanted = set().union(*released.values()) if released else set()
+    out: dict[uuid.UUID, dict[str, str]] = {pb: {} for pb in released}
+    if not wanted:
+        return out
+    rows = await session.scalars(select(PeacebuilderDatum).where(
+        PeacebuilderDatum.peacebuilder_id.in_(list(released)),
+        PeacebuilderDatum.category.in_(sorted(wanted))))
+    for d in rows:
+        if d.category in released[d.peacebuilder_id]:
+            out[d.peacebuilder_id][d.field] = d.value
+    return out

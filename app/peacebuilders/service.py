@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from app.access.context import AccessContext
-from app.consent.categories import PROFILE_FIELDS
+from app.consent import service as consent
+from app.consent.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, Purpose
 from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as orgs_repo
 from app.orgs.models import OrgKind
@@ -18,31 +21,56 @@ PSEUDONYM = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
-async def get(ctx: AccessContext, pb_id: uuid.UUID) -> Peacebuilder:
-    """One peacebuilder the caller's organisation may reach; otherwise not found."""
+async def get(ctx: AccessContext, pb_id: uuid.UUID, *, org_level: bool = False) -> Peacebuilder:
+    """One peacebuilder whose record the caller may see under consent; otherwise not found.
+
+    `org_level` judges the caller as its organisation's focal point would be judged (a case
+    worker opening a case is not on its team yet)."""
     await ctx.require("peacebuilder", "read")
-    found = (await repo.by_ids(ctx.session, ctx.own_scope(), [pb_id])).get(pb_id)
+    scope = ctx.org_care_scope() if org_level else ctx.care_scope()
+    found = (await repo.by_ids(ctx.session, scope, [pb_id])).get(pb_id)
     if found is None:
         raise NotFound()
     return found
 
 
 async def by_ids(ctx: AccessContext, ids: list[uuid.UUID]) -> dict[uuid.UUID, Peacebuilder]:
-    """Batch load of reachable peacebuilders (absent ones are simply missing)."""
+    """Batch load of visible peacebuilders (absent ones are simply missing)."""
     if not ctx.can("peacebuilder", "read"):
         return {}
-    return await repo.by_ids(ctx.session, ctx.own_scope(), ids)
+    return await repo.by_ids(ctx.session, ctx.care_scope(), ids)
 
 
 async def list_(
-    ctx: AccessContext, page: PageRequest, *, network_id: uuid.UUID | None = None
+    ctx: AccessContext,
+    page: PageRequest,
+    *,
+    network_id: uuid.UUID | None = None,
+    field_equals: tuple[str, str] | None = None,
 ) -> Page[Peacebuilder]:
+    """Visible peacebuilders by pseudonym; `field_equals` filters on a sensitive profile field
+    among the records whose category the caller may read."""
     await ctx.require("peacebuilder", "read")
-    query = repo.query(ctx.own_scope())
+    scope = ctx.care_scope()
+    query = repo.query(scope)
     if network_id is not None:
         query = repo.in_network(query, network_id)
+    if field_equals is not None:
+        name, value = field_equals
+        if name not in PROFILE_FIELDS:
+            raise BadInput("Unknown profile field.", field="field")
+        query = repo.with_field_value(query, scope, name, PROFILE_FIELDS[name].value, value)
     return await paginate(ctx.session, query, keys=(Peacebuilder.pseudonym, Peacebuilder.id),
                           page=page)
+
+
+async def profiles(
+    ctx: AccessContext, pb_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[frozenset[str], dict[str, str]]]:
+    """Released categories and their values per peacebuilder; the one gate for profile reads."""
+    released = await ctx.released(pb_ids)
+    values = await repo.released_values(ctx.session, released)
+    return {pb: (released[pb], values[pb]) for pb in released}
 
 
 async def networks_of(ctx: AccessContext, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
@@ -75,8 +103,10 @@ async def create(
     preferred_language: str = "en",
     network_ids: list[uuid.UUID] | None = None,
     profile: dict[str, str | None] | None = None,
+    intake_consent: IntakeConsent | None = None,
 ) -> Peacebuilder:
-    """Register a peacebuilder under a pseudonym, with her sensitive fields stored apart."""
+    """Register a peacebuilder under a pseudonym, with her sensitive fields stored apart and
+    the consent she gave the registering organisation (required)."""
     await ctx.require("peacebuilder", "create")
     assert ctx.org_id is not None
     if not PSEUDONYM.match(pseudonym):
@@ -87,6 +117,7 @@ async def create(
                        field="preferredLanguage")
     networks = await _validated_networks(ctx, network_ids or [])
     fields = _validated_profile(profile or {})
+    intake = intake_consent or IntakeConsent(obtained_via="")
     if await repo.pseudonym_taken(ctx.session, ctx.org_id, pseudonym):
         raise Conflict("Your organisation already uses this pseudonym.")
     now = ctx.clock.now()
@@ -98,7 +129,30 @@ async def create(
     written = await _write_profile(ctx, pb, fields)
     ctx.record("peacebuilder.create", target_type="Peacebuilder", target_id=pb.id,
                details={"categories": written})
+    await record_intake(ctx, pb.id, intake)
     return pb
+
+
+@dataclass(frozen=True)
+class IntakeConsent:
+    """Her consent to the registering (lead) organisation, recorded when her file is opened."""
+
+    obtained_via: str
+    categories: list[str] | None = None
+    purposes: list[str] | None = None
+    valid_until: datetime | None = None
+    note: str | None = None
+
+
+async def record_intake(ctx: AccessContext, pb_id: uuid.UUID, intake: IntakeConsent) -> None:
+    """The lead organisation's own access rests on this grant, like anyone else's."""
+    assert ctx.org_id is not None
+    await consent.grant(
+        ctx, peacebuilder_id=pb_id, recipient_type="organisation", recipient_id=ctx.org_id,
+        categories=intake.categories or sorted(DEFAULT_CATEGORIES),
+        purposes=intake.purposes or [Purpose.PROTECTION.value, Purpose.EMERGENCY_RESPONSE.value],
+        valid_until=intake.valid_until, obtained_via=intake.obtained_via, note=intake.note,
+        intake=True)
 
 
 async def update(
@@ -112,6 +166,12 @@ async def update(
     """Change her record; a profile value of null removes that field."""
     await ctx.require("peacebuilder", "update")
     pb = await get(ctx, pb_id)
+    if profile:
+        released = (await ctx.released([pb.id])).get(pb.id, frozenset())
+        for name in profile:
+            if name in PROFILE_FIELDS and PROFILE_FIELDS[name].value not in released:
+                # Writing a field you may not read could overwrite what you cannot see.
+                raise NotFound()
     if preferred_language is not None:
         if not LANGUAGE.match(preferred_language):
             raise BadInput("Preferred language must be a language tag such as 'en' or 'ar'.",

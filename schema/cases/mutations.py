@@ -27,7 +27,9 @@ class CaseMutations:
         pb_id = ids.decode(input.peacebuilder_id, "Peacebuilder", "peacebuilderId")
         case, errors = await guarded(info, lambda: info.context.loaders.call(
             cases.open_case, info.context.access, peacebuilder_id=pb_id,
-            risk_level=input.risk_level.value if input.risk_level else None))
+            risk_level=input.risk_level.value if input.risk_level else None,
+            summary=input.summary,
+            intake_consent=input.intake_consent.to_app() if input.intake_consent else None))
         return CasePayload(case=Case.from_model(case) if case else None, user_errors=errors)
 
     @strawberry.mutation(description="Change status or risk level of a case your organisation "
@@ -37,7 +39,8 @@ class CaseMutations:
         case, errors = await guarded(info, lambda: info.context.loaders.call(
             cases.update, info.context.access, case_id,
             status=input.status.value if input.status else None,
-            risk_level=input.risk_level.value if input.risk_level else None))
+            risk_level=input.risk_level.value if input.risk_level else None,
+            summary=input.summary))
         return CasePayload(case=Case.from_model(case) if case else None, user_errors=errors)
 
     @strawberry.mutation(description="Add an internal note to a case. Requires "

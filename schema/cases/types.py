@@ -9,8 +9,9 @@ from typing import Annotated
 
 import strawberry
 
-from app.cases import models
+from app.cases import models, teams
 from app.cases import service as cases
+from app.consent.categories import CASE_FIELDS
 from schema import ids
 from schema.common import (
     AFTER_DESCRIPTION,
@@ -21,9 +22,10 @@ from schema.common import (
     connection,
     page_request,
 )
+from schema.consent.gate import release
 from schema.context import Info
 from schema.orgs.types import Organisation
-from schema.peacebuilders.types import Peacebuilder
+from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
 
 CaseStatus = strawberry.enum(models.CaseStatus, description="Where a case stands.")
 RiskLevel = strawberry.enum(models.RiskLevel, description="Assessed level of risk to her.")
@@ -51,6 +53,22 @@ class Case(Node):
     _id: strawberry.Private[uuid.UUID]
     _lead: strawberry.Private[uuid.UUID]
     _pb: strawberry.Private[uuid.UUID]
+    _summary: strawberry.Private[str | None]
+
+    @strawberry.field(description="What happened and the threats she faces. Data category "
+                                  "`incident_details`: null and listed in `extensions.redacted` "
+                                  "unless her consent releases it to you.")
+    async def summary(self, info: Info) -> str | None:
+        released = await info.context.loaders.released.load(self._pb)
+        return release(info, self._pb, CASE_FIELDS["summary"].value, released, self._summary)
+
+    @strawberry.field(description="Members of your own organisation on this case's team "
+                                  "(User or Client IDs). Requires `case_team:manage`.")
+    async def team_member_ids(self, info: Info) -> list[strawberry.ID]:
+        access = info.context.access
+        subjects = await info.context.loaders.call(teams.members_for_manager, access, self._id)
+        return [strawberry.ID(ids.encode("User" if s.startswith("user:") else "Client",
+                                         uuid.UUID(s.split(":", 1)[1]))) for s in subjects]
 
     @strawberry.field(description="The organisation leading the case.")
     async def lead_organisation(self, info: Info) -> Organisation:
@@ -79,7 +97,7 @@ class Case(Node):
                    status=models.CaseStatus(case.status),
                    risk_level=models.RiskLevel(case.risk_level), opened_at=case.opened_at,
                    closed_at=case.closed_at, updated_at=case.updated_at, _id=case.id,
-                   _lead=case.lead_org_id, _pb=case.peacebuilder_id)
+                   _lead=case.lead_org_id, _pb=case.peacebuilder_id, _summary=case.summary)
 
 
 @strawberry.input(description="Filters for the cases list. Combined with AND.")
@@ -98,10 +116,14 @@ class CaseOrder(enum.Enum):
     OPENED_AT_ASC = "opened_at_asc"
 
 
-@strawberry.input(description="Open a case for a peacebuilder your organisation can reach.")
+@strawberry.input(description="Open a case led by your organisation. Your organisation needs a "
+                              "live grant for the declared purpose, or give her intake consent.")
 class OpenCaseInput:
     peacebuilder_id: strawberry.ID
     risk_level: RiskLevel | None = strawberry.field(default=None, description="Default MEDIUM.")
+    summary: str | None = strawberry.field(default=None, description="Incident details.")
+    intake_consent: IntakeConsentInput | None = strawberry.field(
+        default=None, description="Consent she gave your organisation when opening this case.")
 
 
 @strawberry.input(description="Change a case led by your organisation.")
@@ -109,6 +131,7 @@ class UpdateCaseInput:
     id: strawberry.ID
     status: CaseStatus | None = None
     risk_level: RiskLevel | None = None
+    summary: str | None = strawberry.field(default=None, description="Incident details.")
 
 
 @strawberry.input(description="Add an internal note (visible to your organisation only).")

@@ -18,8 +18,9 @@ from schema.peacebuilders.types import (
 
 @strawberry.type
 class PeacebuilderMutations:
-    @strawberry.mutation(description="Register a peacebuilder. Requires `peacebuilder:create`. "
-                                     "Logged (categories written, never values).")
+    @strawberry.mutation(description="Register a peacebuilder with the consent she gave your "
+                                     "organisation. Requires `peacebuilder:create`. Logged "
+                                     "(categories written, never values).")
     async def create_peacebuilder(
         self, info: Info, input: CreatePeacebuilderInput
     ) -> PeacebuilderPayload:
@@ -27,7 +28,8 @@ class PeacebuilderMutations:
         pb, errors = await guarded(info, lambda: info.context.loaders.call(
             peacebuilders.create, info.context.access, pseudonym=input.pseudonym,
             preferred_language=input.preferred_language, network_ids=networks,
-            profile=input.profile.to_dict() if input.profile else None))
+            profile=input.profile.to_dict() if input.profile else None,
+            intake_consent=input.intake_consent.to_app()))
         return PeacebuilderPayload(peacebuilder=Peacebuilder.from_model(pb) if pb else None,
                                    user_errors=errors)
 

@@ -10,7 +10,7 @@ from app.peacebuilders import service as peacebuilders
 from schema import ids
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info
-from schema.peacebuilders.types import Peacebuilder
+from schema.peacebuilders.types import Peacebuilder, ProfileFieldFilter
 
 
 @strawberry.type
@@ -30,10 +30,16 @@ class PeacebuilderQueries:
         network_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only members of this network.")
         ] = None,
+        profile_field_equals: Annotated[ProfileFieldFilter | None, strawberry.argument(
+            description="Only those whose profile field equals a value — matched only among "
+                        "records whose field category her consent releases to you.")] = None,
         first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> Connection[Peacebuilder]:
         network = ids.decode(network_id, "Organisation", "networkId") if network_id else None
+        field = ((profile_field_equals.field.value, profile_field_equals.value)
+                 if profile_field_equals else None)
         page = await info.context.loaders.call(peacebuilders.list_, info.context.access,
-                                               page_request(first, after), network_id=network)
+                                               page_request(first, after), network_id=network,
+                                               field_equals=field)
         return connection(page, Peacebuilder.from_model)

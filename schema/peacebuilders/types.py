@@ -2,20 +2,60 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from app.consent.categories import PROFILE_FIELDS
 from app.peacebuilders import models
 from schema import ids
 from schema.common import Node, UserError
+from schema.consent.enums import DataCategory, ObtainedVia, Purpose
+from schema.consent.gate import release
 from schema.context import Info
 from schema.orgs.types import Organisation
 
 if TYPE_CHECKING:
     from schema.cases.types import Case
+
+
+def _profile_resolver(name: str, category: str) -> Any:
+    async def resolve(self: Any, info: Info) -> str | None:
+        entry = await info.context.loaders.profile.load(self._pb)
+        released, values = entry if entry else (None, {})
+        return release(info, self._pb, category, released, values.get(name))
+
+    return resolve
+
+
+def _profile_type() -> type:
+    annotations: dict[str, Any] = {"_pb": strawberry.Private[uuid.UUID]}
+    namespace: dict[str, Any] = {"__annotations__": annotations}
+    for name, category in PROFILE_FIELDS.items():
+        annotations[name] = str | None
+        namespace[name] = strawberry.field(
+            resolver=_profile_resolver(name, category.value),
+            description=f"Data category `{category.value}`: null, and listed in "
+                        "`extensions.redacted`, unless her consent releases it to you.")
+    return strawberry.type(type("PeacebuilderProfile", (), namespace), description=(
+        "Her sensitive fields. Each is released only under a live consent grant covering your "
+        "organisation, its data category and your declared purpose, and only to her case team "
+        "and your focal points."))
+
+
+PeacebuilderProfile = _profile_type()
+
+ProfileField = strawberry.enum(enum.Enum("ProfileField", {n.upper(): n for n in PROFILE_FIELDS}),
+                               description="A field of her profile.")
+
+
+@strawberry.input(description="Match one profile field exactly.")
+class ProfileFieldFilter:
+    field: ProfileField  # type: ignore[valid-type]
+    value: str
 
 
 @strawberry.type(description="A protected woman peacebuilder, known by a pseudonym. Her "
@@ -26,6 +66,10 @@ class Peacebuilder(Node):
     preferred_language: str = strawberry.field(description="Language for receipts and messages.")
     created_at: datetime = strawberry.field(description="When she was registered.")
     _id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Her sensitive fields, released field by field under consent.")
+    def profile(self) -> PeacebuilderProfile:  # type: ignore[valid-type]
+        return PeacebuilderProfile(_pb=self._id)
 
     @strawberry.field(description="Networks (organisations) she belongs to, which may act for her.")
     async def networks(self, info: Info) -> list[Organisation]:
@@ -71,7 +115,28 @@ class PeacebuilderProfileInput:
         return {k: v for k, v in vars(self).items() if v is not strawberry.UNSET}
 
 
-@strawberry.input(description="Register a peacebuilder under a pseudonym.")
+@strawberry.input(description="The consent she gave the organisation opening her file. Contact "
+                              "and location are never included unless named.")
+class IntakeConsentInput:
+    obtained_via: ObtainedVia = strawberry.field(description="How she gave it.")
+    categories: list[DataCategory] | None = strawberry.field(
+        default=None, description="Default: every category except contact and location.")
+    purposes: list[Purpose] | None = strawberry.field(
+        default=None, description="Default: PROTECTION and EMERGENCY_RESPONSE.")
+    valid_until: datetime | None = strawberry.field(default=None, description="Open-ended if null.")
+    note: str | None = None
+
+    def to_app(self) -> Any:
+        from app.peacebuilders.service import IntakeConsent
+
+        return IntakeConsent(
+            obtained_via=self.obtained_via.value,
+            categories=[c.value for c in self.categories] if self.categories else None,
+            purposes=[p.value for p in self.purposes] if self.purposes else None,
+            valid_until=self.valid_until, note=self.note)
+
+
+@strawberry.input(description="Register a peacebuilder under a pseudonym, with her intake consent.")
 class CreatePeacebuilderInput:
     pseudonym: str = strawberry.field(description="2-64 lowercase letters, digits or '-'; "
                                                   "unique in your organisation.")
@@ -80,6 +145,8 @@ class CreatePeacebuilderInput:
         default=None, description="Peacebuilders' network organisations she belongs to.")
     profile: PeacebuilderProfileInput | None = strawberry.field(
         default=None, description="Her sensitive fields (stored by data category).")
+    intake_consent: IntakeConsentInput = strawberry.field(
+        description="Her consent to your organisation: your own access rests on it.")
 
 
 @strawberry.input(description="Change a peacebuilder's record.")

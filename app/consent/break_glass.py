@@ -1,0 +1,63 @@
+"""Break-glass: a focal point opens access without consent in her vital interest.
+
+Emergency response only, a written reason, at most 72 hours; it ends by itself, she is told
+(a notice on her record) and it is in the access log for auditors.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from app.access.context import AccessContext
+from app.consent import repository as repo
+from app.consent.categories import Purpose
+from app.consent.models import BreakGlass, Notice
+from app.errors import BadInput, Conflict, NotFound
+from app.peacebuilders.models import Peacebuilder
+
+MAX_HOURS = 72
+MIN_REASON = 20
+
+
+async def open_(ctx: AccessContext, pb_id: uuid.UUID, *, reason: str, hours: int) -> BreakGlass:
+    await ctx.require("break_glass", "open", target_type="Peacebuilder", target_id=str(pb_id))
+    assert ctx.org_id is not None
+    if ctx.purpose != Purpose.EMERGENCY_RESPONSE:
+        ctx.deny("break_glass.open", target_type="Peacebuilder", target_id=pb_id,
+                 reason="purpose is not emergency_response")
+        raise BadInput("Break-glass is only for the emergency_response purpose.", field="purpose")
+    if len(reason.strip()) < MIN_REASON:
+        raise BadInput(f"Write the reason (at least {MIN_REASON} characters).", field="reason")
+    if not 1 <= hours <= MAX_HOURS:
+        raise BadInput(f"Break-glass lasts 1 to {MAX_HOURS} hours.", field="hours")
+    if await ctx.session.get(Peacebuilder, pb_id) is None:
+        raise NotFound()
+    now = ctx.clock.now()
+    if await repo.open_break_glass(ctx.session, pb_id, ctx.org_id, now):
+        raise Conflict("Break-glass is already open for her in your organisation.")
+    glass = BreakGlass(peacebuilder_id=pb_id, org_id=ctx.org_id, opened_by=ctx.principal.subject,
+                       reason=reason.strip(), opened_at=now, expires_at=now + timedelta(hours=hours))
+    ctx.session.add(glass)
+    ctx.session.add(Notice(peacebuilder_id=pb_id, kind="break_glass_opened",
+                           details={"organisation": str(ctx.org_id), "hours": hours},
+                           created_at=now))
+    await ctx.session.flush()
+    ctx.cache.pop("released", None)
+    # The reason is free text and may name her: it stays in break_glass, not in the log.
+    ctx.record("break_glass.open", target_type="Peacebuilder", target_id=pb_id,
+               details={"break_glass": str(glass.id), "hours": hours})
+    return glass
+
+
+async def close(ctx: AccessContext, glass_id: uuid.UUID) -> BreakGlass:
+    await ctx.require("break_glass", "open")
+    glass = await ctx.session.get(BreakGlass, glass_id)
+    if glass is None or glass.org_id != ctx.org_id:
+        raise NotFound()
+    if glass.closed_at is None:
+        glass.closed_at = ctx.clock.now()
+        ctx.cache.pop("released", None)
+        ctx.record("break_glass.close", target_type="Peacebuilder", target_id=glass.peacebuilder_id,
+                   details={"break_glass": str(glass.id)})
+    return glass

@@ -1,0 +1,155 @@
+"""Consent as an append-only event log, with a projection the access check reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, new_id
+
+
+class ConsentEvent(Base):
+    """One thing that happened to a grant: grant, narrow, extend, revoke or expire. Never edited."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_grant", "grant_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    grant_id: Mapped[uuid.UUID] = mapped_column()
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    recipient_type: Mapped[str] = mapped_column(String(20))
+    recipient_id: Mapped[uuid.UUID] = mapped_column()
+    # The grant's full terms after this event (so any event can be read on its own).
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    purposes: Mapped[list[str]] = mapped_column(JSON)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Working-group grants cover the members at the time of the grant (or of an extension).
+    covered_org_ids: Mapped[list[str]] = mapped_column(JSON)
+    obtained_via: Mapped[str | None] = mapped_column(String(30))
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    recorded_by_org_id: Mapped[uuid.UUID | None] = mapped_column()
+    acting_for_her: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsentGrant(Base):
+    """Current state of a grant, derived from its events (see service.replay)."""
+
+    __tablename__ = "consent_grants"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
+    recipient_type: Mapped[str] = mapped_column(String(20))
+    recipient_id: Mapped[uuid.UUID] = mapped_column()
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    purposes: Mapped[list[str]] = mapped_column(JSON)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    covered_org_ids: Mapped[list[str]] = mapped_column(JSON)
+    # When that coverage was set (grant or last extension): later joiners are not covered.
+    covered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    obtained_via: Mapped[str | None] = mapped_column(String(30))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsentAccess(Base):
+    """Flattened live terms: one row per covered organisation x category x purpose.
+
+    Rows exist only while the grant is not revoked; validity and working-group membership are
+    checked at read time, so expiry and leaving a group bite at the boundary second.
+    """
+
+    __tablename__ = "consent_access"
+    __table_args__ = (
+        Index("ix_consent_access_lookup", "org_id", "purpose", "peacebuilder_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    grant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consent_grants.id"), index=True)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column()
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    via_working_group_id: Mapped[uuid.UUID | None] = mapped_column()
+    covered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    category: Mapped[str] = mapped_column(String(30))
+    purpose: Mapped[str] = mapped_column(String(30))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CaseTeamMember(Base):
+    """Need-to-know inside an organisation: who of its staff works on a case."""
+
+    __tablename__ = "case_team"
+    __table_args__ = (Index("ix_case_team_subject", "org_id", "subject"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    subject: Mapped[str] = mapped_column(String(80))
+    assigned_by: Mapped[str] = mapped_column(String(80))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BreakGlass(Base):
+    """Access without consent in her vital interest: emergency response only, at most 72 hours."""
+
+    __tablename__ = "break_glass"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    opened_by: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PeacebuilderAccount(Base):
+    """Her own login on the built-in issuer."""
+
+    __tablename__ = "peacebuilder_accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), unique=True)
+    login: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Notice(Base):
+    """Something she is told about (a new working-group member, a break-glass, ...). IDs only."""
+
+    __tablename__ = "peacebuilder_notices"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DataRequest(Base):
+    """Her request for a copy of her data or a correction."""
+
+    __tablename__ = "data_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    field: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    requested_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

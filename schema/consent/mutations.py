@@ -1,0 +1,220 @@
+"""Mutations: grants and their changes, break-glass, case teams, correction requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.cases import teams
+from app.consent import break_glass
+from app.consent import service as consent
+from app.peacebuilders import self_service
+from schema import ids
+from schema.cases.types import Case, CasePayload
+from schema.common import guarded
+from schema.consent.enums import DataCategory, ObtainedVia, Purpose
+from schema.consent.types import (
+    BreakGlass,
+    BreakGlassPayload,
+    ConsentGrant,
+    ConsentGrantPayload,
+    DataRequest,
+    DataRequestPayload,
+    RevokeAllPayload,
+)
+from schema.context import Info
+
+
+@strawberry.input(description="Record her consent for one recipient: an organisation or a working "
+                              "group (its member organisations at this moment).")
+class GrantConsentInput:
+    peacebuilder_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Whose consent; omit when she records it herself.")
+    recipient_organisation_id: strawberry.ID | None = None
+    recipient_working_group_id: strawberry.ID | None = None
+    categories: list[DataCategory]
+    purposes: list[Purpose]
+    valid_from: datetime | None = strawberry.field(default=None, description="Default: now.")
+    valid_until: datetime | None = strawberry.field(default=None, description="Null: until revoked.")
+    obtained_via: ObtainedVia | None = strawberry.field(
+        default=None, description="Required when staff record it (in person, written, verbal "
+                                  "with a witness); set automatically for her and her network.")
+    note: str | None = None
+
+
+@strawberry.input(description="Take categories or purposes away, or end the grant sooner.")
+class NarrowConsentInput:
+    grant_id: strawberry.ID
+    categories: list[DataCategory] | None = strawberry.field(default=None, description="To remove.")
+    purposes: list[Purpose] | None = strawberry.field(default=None, description="To remove.")
+    valid_until: datetime | None = strawberry.field(default=None, description="A sooner end.")
+    note: str | None = None
+
+
+@strawberry.input(description="Add categories or purposes, or make the grant last longer. For a "
+                              "working group it also covers the group's current members.")
+class ExtendConsentInput:
+    grant_id: strawberry.ID
+    categories: list[DataCategory] | None = strawberry.field(default=None, description="To add.")
+    purposes: list[Purpose] | None = strawberry.field(default=None, description="To add.")
+    valid_until: datetime | None = strawberry.field(default=None, description="A later end.")
+    obtained_via: ObtainedVia | None = None
+    note: str | None = None
+
+
+@strawberry.input(description="Identify a grant.")
+class GrantIdInput:
+    grant_id: strawberry.ID
+
+
+@strawberry.input(description="Revoke every live grant of hers.")
+class RevokeAllInput:
+    peacebuilder_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Omit when she does it herself.")
+
+
+@strawberry.input(description="Open access without consent in her vital interest. Focal points "
+                              "only, purpose EMERGENCY_RESPONSE, at most 72 hours; she is told.")
+class OpenBreakGlassInput:
+    peacebuilder_id: strawberry.ID
+    reason: str = strawberry.field(description="Why her vital interest requires it (>= 20 chars).")
+    hours: int = strawberry.field(default=24, description="1 to 72.")
+
+
+@strawberry.input(description="Identify a break-glass access.")
+class BreakGlassIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input(description="Put a user or machine client of your organisation on a case team.")
+class CaseTeamInput:
+    case_id: strawberry.ID
+    member_id: strawberry.ID = strawberry.field(description="A User or Client ID.")
+
+
+@strawberry.input(description="Ask for a correction of her data.")
+class RequestCorrectionInput:
+    field: str = strawberry.field(description="A profile field name, `summary` or `other`.")
+    message: str
+
+
+def _values(items: list[DataCategory] | list[Purpose] | None) -> list[str] | None:
+    return [i.value for i in items] if items else None
+
+
+def _self_or(info: Info, value: strawberry.ID | None) -> object:
+    if value is not None:
+        return ids.decode(value, "Peacebuilder", "peacebuilderId")
+    return self_service.my_id(info.context.access)
+
+
+@strawberry.type
+class ConsentMutations:
+    @strawberry.mutation(description="Record a consent grant. Logged.")
+    async def grant_consent(self, info: Info, input: GrantConsentInput) -> ConsentGrantPayload:
+        if (input.recipient_organisation_id is None) == (input.recipient_working_group_id is None):
+            from app.errors import BadInput
+
+            raise BadInput("Name exactly one recipient: an organisation or a working group.",
+                           field="recipient")
+        if input.recipient_organisation_id is not None:
+            rtype, rid = "organisation", ids.decode(input.recipient_organisation_id, "Organisation",
+                                                    "recipientOrganisationId")
+        else:
+            assert input.recipient_working_group_id is not None
+            rtype, rid = "working_group", ids.decode(input.recipient_working_group_id,
+                                                     "WorkingGroup", "recipientWorkingGroupId")
+        pb_id = _self_or(info, input.peacebuilder_id)
+        grant, errors = await guarded(info, lambda: info.context.loaders.call(
+            consent.grant, info.context.access, peacebuilder_id=pb_id, recipient_type=rtype,
+            recipient_id=rid, categories=[c.value for c in input.categories],
+            purposes=[p.value for p in input.purposes], valid_from=input.valid_from,
+            valid_until=input.valid_until,
+            obtained_via=input.obtained_via.value if input.obtained_via else None,
+            note=input.note))
+        return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
+                                   user_errors=errors)
+
+    @strawberry.mutation(description="Narrow a grant (only ever less). Logged.")
+    async def narrow_consent(self, info: Info, input: NarrowConsentInput) -> ConsentGrantPayload:
+        grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
+        grant, errors = await guarded(info, lambda: info.context.loaders.call(
+            consent.change, info.context.access, grant_id, "narrow",
+            categories=_values(input.categories), purposes=_values(input.purposes),
+            valid_until=input.valid_until, note=input.note))
+        return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
+                                   user_errors=errors)
+
+    @strawberry.mutation(description="Extend a grant. Logged.")
+    async def extend_consent(self, info: Info, input: ExtendConsentInput) -> ConsentGrantPayload:
+        grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
+        grant, errors = await guarded(info, lambda: info.context.loaders.call(
+            consent.change, info.context.access, grant_id, "extend",
+            categories=_values(input.categories), purposes=_values(input.purposes),
+            valid_until=input.valid_until,
+            obtained_via=input.obtained_via.value if input.obtained_via else None,
+            note=input.note))
+        return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
+                                   user_errors=errors)
+
+    @strawberry.mutation(description="Revoke a grant: it stops on the very next request. Logged.")
+    async def revoke_consent(self, info: Info, input: GrantIdInput) -> ConsentGrantPayload:
+        grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
+        grant, errors = await guarded(info, lambda: info.context.loaders.call(
+            consent.change, info.context.access, grant_id, "revoke"))
+        return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
+                                   user_errors=errors)
+
+    @strawberry.mutation(description="Revoke all her live grants in one step. Logged.")
+    async def revoke_all_consent(self, info: Info, input: RevokeAllInput) -> RevokeAllPayload:
+        pb_id = _self_or(info, input.peacebuilder_id)
+        revoked, errors = await guarded(info, lambda: info.context.loaders.call(
+            consent.revoke_all, info.context.access, pb_id))
+        return RevokeAllPayload(revoked=[ConsentGrant.from_model(g) for g in revoked or []],
+                                user_errors=errors)
+
+    @strawberry.mutation(description="Open break-glass access (see input). Logged; she is told.")
+    async def open_break_glass(self, info: Info, input: OpenBreakGlassInput) -> BreakGlassPayload:
+        pb_id = ids.decode(input.peacebuilder_id, "Peacebuilder", "peacebuilderId")
+        glass, errors = await guarded(info, lambda: info.context.loaders.call(
+            break_glass.open_, info.context.access, pb_id, reason=input.reason, hours=input.hours))
+        return BreakGlassPayload(break_glass=BreakGlass.from_model(glass) if glass else None,
+                                 user_errors=errors)
+
+    @strawberry.mutation(description="Close break-glass access before it expires. Logged.")
+    async def close_break_glass(self, info: Info, input: BreakGlassIdInput) -> BreakGlassPayload:
+        glass_id = ids.decode(input.id, "BreakGlass")
+        glass, errors = await guarded(info, lambda: info.context.loaders.call(
+            break_glass.close, info.context.access, glass_id))
+        return BreakGlassPayload(break_glass=BreakGlass.from_model(glass) if glass else None,
+                                 user_errors=errors)
+
+    @strawberry.mutation(description="Put a member of your organisation on a case team. Requires "
+                                     "`case_team:manage` (focal point, admin). Logged.")
+    async def assign_case_team_member(self, info: Info, input: CaseTeamInput) -> CasePayload:
+        return await _team(info, input, teams.assign)
+
+    @strawberry.mutation(description="Take a member off a case team. Requires `case_team:manage`. "
+                                     "Logged.")
+    async def remove_case_team_member(self, info: Info, input: CaseTeamInput) -> CasePayload:
+        return await _team(info, input, teams.remove)
+
+    @strawberry.mutation(description="She asks for a correction of her data. Logged.")
+    async def request_correction(
+        self, info: Info, input: RequestCorrectionInput
+    ) -> DataRequestPayload:
+        req, errors = await guarded(info, lambda: info.context.loaders.call(
+            self_service.request_correction, info.context.access, input.field, input.message))
+        return DataRequestPayload(
+            request=DataRequest(id=strawberry.ID(ids.encode("DataRequest", req.id)), kind=req.kind,
+                                field=req.field, status=req.status, created_at=req.created_at)
+            if req else None, user_errors=errors)
+
+
+async def _team(info: Info, input: CaseTeamInput, action: object) -> CasePayload:
+    case_id = ids.decode(input.case_id, "Case", "caseId")
+    member = ids.decode_any(input.member_id, "memberId")
+    case, errors = await guarded(info, lambda: info.context.loaders.call(
+        action, info.context.access, case_id, member))  # type: ignore[arg-type]
+    return CasePayload(case=Case.from_model(case) if case else None, user_errors=errors)

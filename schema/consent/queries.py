@@ -1,0 +1,84 @@
+"""Queries: her own view, grants on a record, consent receipts."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import strawberry
+
+from app.consent import service as consent
+from app.peacebuilders import self_service
+from schema import ids
+from schema.cases.types import Case
+from schema.consent.types import BreakGlass, ConsentGrant, DataRequest, Notice
+from schema.context import Info
+from schema.peacebuilders.types import Peacebuilder
+
+
+@strawberry.type(description="Her own view of her record, signed in herself. Needs no purpose.")
+class Me:
+    @strawberry.field(description="Her record, with every field of hers.")
+    async def peacebuilder(self, info: Info) -> Peacebuilder:
+        return Peacebuilder.from_model(
+            await info.context.loaders.call(self_service.me, info.context.access))
+
+    @strawberry.field(description="The status of each of her cases.")
+    async def cases(self, info: Info) -> list[Case]:
+        return [Case.from_model(c) for c in
+                await info.context.loaders.call(self_service.my_cases, info.context.access)]
+
+    @strawberry.field(description="All her grants, live and ended.")
+    async def consent_grants(self, info: Info) -> list[ConsentGrant]:
+        return [ConsentGrant.from_model(g) for g in
+                await info.context.loaders.call(self_service.my_grants, info.context.access)]
+
+    @strawberry.field(description="What she has been told: new working-group members, break-glass.")
+    async def notices(self, info: Info) -> list[Notice]:
+        return [Notice.from_model(n) for n in
+                await info.context.loaders.call(self_service.my_notices, info.context.access)]
+
+    @strawberry.field(description="Every break-glass access to her data, open or ended.")
+    async def break_glass(self, info: Info) -> list[BreakGlass]:
+        return [BreakGlass.from_model(b) for b in
+                await info.context.loaders.call(self_service.my_break_glass, info.context.access)]
+
+    @strawberry.field(description="A copy of all her data as a JSON document (logged as an export).")
+    async def data_copy(self, info: Info) -> str:
+        data = await info.context.loaders.call(self_service.data_copy, info.context.access)
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    @strawberry.field(description="Her correction requests.")
+    async def data_requests(self, info: Info) -> list[DataRequest]:
+        from app.peacebuilders import self_service as ss
+
+        rows = await info.context.loaders.call(ss.my_requests, info.context.access)
+        return [DataRequest(id=strawberry.ID(ids.encode("DataRequest", r.id)), kind=r.kind,
+                            field=r.field, status=r.status, created_at=r.created_at) for r in rows]
+
+
+@strawberry.type
+class ConsentQueries:
+    @strawberry.field(description="Her own view, when the caller is a peacebuilder signed in "
+                                  "herself; null for anyone else.")
+    def me(self, info: Info) -> Me | None:
+        return Me() if info.context.access.principal.kind.value == "peacebuilder" else None
+
+    @strawberry.field(description="Her grants, live and ended: for her, a focal point of her "
+                                  "network acting for her, or staff who may see her record.")
+    async def consent_grants(self, info: Info, peacebuilder_id: strawberry.ID) -> list[ConsentGrant]:
+        pb_id = ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId")
+        grants = await info.context.loaders.call(consent.grants_for, info.context.access, pb_id)
+        return [ConsentGrant.from_model(g) for g in grants]
+
+    @strawberry.field(description="A human-readable consent receipt, in her preferred language "
+                                  "unless `language` is given (en, fr, es, ar, sw).")
+    async def consent_receipt(
+        self,
+        info: Info,
+        grant_id: strawberry.ID,
+        language: Annotated[str | None, strawberry.argument(description="Language tag.")] = None,
+    ) -> str:
+        return await info.context.loaders.call(
+            consent.receipt, info.context.access, ids.decode(grant_id, "ConsentGrant", "grantId"),
+            language)
