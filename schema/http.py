@@ -17,6 +17,7 @@ from strawberry.types.graphql import OperationType
 from app.access.context import AccessContext
 from app.audit.service import write_deferred
 from app.auth.principals import resolve
+from app.auth.tokens import IssuerUnavailable
 from app.consent.categories import Purpose
 from app.errors import Unauthenticated
 from app.logs import request_id_var
@@ -130,6 +131,10 @@ class GraphQLEndpoint:
             claims = await self.runtime.verify_token(token.strip())
         except Unauthenticated:
             return unauthenticated("Invalid or expired token.")
+        except IssuerUnavailable:
+            return JSONResponse(_error_body("The identity provider cannot be reached.",
+                                            "SERVICE_UNAVAILABLE"), status_code=503,
+                                headers={"Retry-After": "30"})
         try:
             query, variables, operation = await _params(request)
         except RequestError as exc:

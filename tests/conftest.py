@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from app import demo
 from app.access.principal import SYSTEM
@@ -28,6 +29,14 @@ from app.storage import upgrade
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema.server import create_app
+
+# Hypothesis: a fixed example count keeps the suite's time predictable; `thorough` for more.
+settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                 HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PG_ADMIN_URL = os.environ.get("SAFETY_NET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("SAFETY_NET_REQUIRE_SERVICES") == "1"

@@ -892,6 +892,22 @@ async def test_oidc_mode_end_to_end_over_http(backend: str, tmp_path: Any,
         await close()
 
 
+async def test_oidc_keys_unreachable_is_503_never_access(backend: str, tmp_path: Any) -> None:
+    """With no cached keys and the issuer's JWKS down, nobody gets in: 503, not 500, not 200."""
+    env, close = await build_env(backend, tmp_path, issuer="oidc", oidc_issuer=OIDC_ISSUER,
+                                 oidc_audience=OIDC_AUDIENCE,
+                                 oidc_jwks_url="http://127.0.0.1:9/jwks.json")
+    try:
+        token = oidc_token(oidc_key("RS256", "k1"), "RS256", safety_net_org="unpc",
+                           preferred_username="focal")
+        response = await env.post(VIEWER, token=token)
+        assert response.status_code == 503
+        assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "data" not in response.json()
+    finally:
+        await close()
+
+
 # --- 7. the access log -------------------------------------------------------------------------
 
 async def test_failed_and_successful_login_are_logged_without_password(env: Env) -> None:

@@ -170,7 +170,8 @@ async def test_filters(env):
 async def test_bad_input_is_a_user_error_and_changes_nothing(env):
     async with env.runtime.db.transaction() as s:
         before = await s.scalar(select(func.count()).select_from(Case))
-    body = await env.gql(CREATE_PB, {"input": {"pseudonym": "Not Valid!", "intakeConsent": INTAKE}}, as_=("mofa", "caseworker"))
+    body = await env.gql(CREATE_PB, {"input": {"pseudonym": "Not Valid!", "intakeConsent": INTAKE}},
+                         as_=("mofa", "caseworker"))
     payload = body["data"]["createPeacebuilder"]
     assert payload["peacebuilder"] is None
     assert payload["userErrors"] == [{"field": ["input", "pseudonym"], "code": "BAD_USER_INPUT",
@@ -186,12 +187,13 @@ async def test_bad_input_is_a_user_error_and_changes_nothing(env):
 
 async def test_duplicate_pseudonym_conflict_rolls_back(env):
     name = unique("dup")
-    first = await env.gql(CREATE_PB, {"input": {"pseudonym": name, "intakeConsent": INTAKE}}, as_=("wpn", "caseworker"))
+    new = {"input": {"pseudonym": name, "intakeConsent": INTAKE}}
+    first = await env.gql(CREATE_PB, new, as_=("wpn", "caseworker"))
     assert first["data"]["createPeacebuilder"]["userErrors"] == []
-    again = await env.gql(CREATE_PB, {"input": {"pseudonym": name, "intakeConsent": INTAKE}}, as_=("wpn", "caseworker"))
+    again = await env.gql(CREATE_PB, new, as_=("wpn", "caseworker"))
     assert again["data"]["createPeacebuilder"]["userErrors"][0]["code"] == "CONFLICT"
     # Another organisation may use the same pseudonym: uniqueness must not reveal hers.
-    other = await env.gql(CREATE_PB, {"input": {"pseudonym": name, "intakeConsent": INTAKE}}, as_=("mofa", "caseworker"))
+    other = await env.gql(CREATE_PB, new, as_=("mofa", "caseworker"))
     assert other["data"]["createPeacebuilder"]["userErrors"] == []
 
 

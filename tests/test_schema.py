@@ -22,6 +22,16 @@ def test_every_profile_input_field_has_a_category():
     assert all(isinstance(c, DataCategory) for c in PROFILE_FIELDS.values())
 
 
+def test_every_free_text_case_column_has_a_category():
+    # A new free-text column on cases is sensitive until proven otherwise: it needs a category.
+    from sqlalchemy import Text
+
+    from app.consent.categories import CASE_FIELDS
+
+    text_columns = {c.name for c in Base.metadata.tables["cases"].columns if isinstance(c.type, Text)}
+    assert text_columns == set(CASE_FIELDS)
+
+
 def test_sensitive_values_only_live_in_the_categorised_table():
     # The pseudonymous record must not grow sensitive columns: they belong in peacebuilder_data.
     columns = set(Base.metadata.tables["peacebuilders"].columns.keys())

@@ -32,6 +32,10 @@ class Claims:
     raw: dict[str, Any]
 
 
+class IssuerUnavailable(Exception):
+    """The external issuer's keys cannot be fetched and none are cached."""
+
+
 class Issuer:
     """The built-in issuer for pilots: signs short-lived tokens with the local key set."""
 
@@ -88,11 +92,17 @@ class OIDCVerifier:
     async def _keys(self, force: bool = False) -> KeySet:
         stale = time.monotonic() - self._fetched_at > self.REFRESH_SECONDS
         if self._keyset is None or ((force or stale) and self.settings.oidc_jwks_url):
-            async with httpx.AsyncClient(timeout=5) as client:
-                response = await client.get(self.settings.oidc_jwks_url)
-                response.raise_for_status()
-            self._keyset = KeySet.import_key_set(response.json())
-            self._fetched_at = time.monotonic()
+            try:
+                async with httpx.AsyncClient(timeout=5) as client:
+                    response = await client.get(self.settings.oidc_jwks_url)
+                    response.raise_for_status()
+                self._keyset = KeySet.import_key_set(response.json())
+                self._fetched_at = time.monotonic()
+            except (httpx.HTTPError, ValueError) as exc:
+                # The issuer's key endpoint is down: keep verifying with the keys we have;
+                # with none, nobody can be authenticated (never let anyone in unverified).
+                if self._keyset is None:
+                    raise IssuerUnavailable() from exc
         return self._keyset
 
     async def verify(self, token: str) -> Claims:

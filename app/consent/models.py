@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
@@ -16,10 +16,13 @@ class ConsentEvent(Base):
     """One thing that happened to a grant: grant, narrow, extend, revoke or expire. Never edited."""
 
     __tablename__ = "consent_events"
-    __table_args__ = (Index("ix_consent_events_grant", "grant_id", "at"),)
+    # (grant_id, version) orders a grant's history and makes concurrent changes conflict
+    # instead of interleaving.
+    __table_args__ = (UniqueConstraint("grant_id", "version"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     grant_id: Mapped[uuid.UUID] = mapped_column()
+    version: Mapped[int] = mapped_column(Integer)
     peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
     kind: Mapped[str] = mapped_column(String(10))
     recipient_type: Mapped[str] = mapped_column(String(20))

@@ -21,7 +21,7 @@ from app.consent.models import (
 
 async def events_of(session: AsyncSession, grant_id: uuid.UUID) -> list[ConsentEvent]:
     rows = await session.scalars(select(ConsentEvent).where(ConsentEvent.grant_id == grant_id)
-                                 .order_by(ConsentEvent.at, ConsentEvent.id))
+                                 .order_by(ConsentEvent.version))
     return list(rows)
 
 

@@ -40,6 +40,7 @@ def upgrade() -> None:
     op.create_table('consent_events',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('grant_id', sa.Uuid(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('peacebuilder_id', sa.Uuid(), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('recipient_type', sa.String(length=20), nullable=False),
@@ -56,10 +57,10 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['peacebuilder_id'], ['peacebuilders.id'], name=op.f('fk_consent_events_peacebuilder_id_peacebuilders')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_events')),
+    sa.UniqueConstraint('grant_id', 'version', name=op.f('uq_consent_events_grant_id_version'))
     )
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
-        batch_op.create_index('ix_consent_events_grant', ['grant_id', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_consent_events_peacebuilder_id'), ['peacebuilder_id'], unique=False)
 
     op.create_table('consent_grants',
@@ -193,7 +194,6 @@ def downgrade() -> None:
     op.drop_table('consent_grants')
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consent_events_peacebuilder_id'))
-        batch_op.drop_index('ix_consent_events_grant')
 
     op.drop_table('consent_events')
     with op.batch_alter_table('break_glass', schema=None) as batch_op:
