@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Walk through the foundation and consent with curl against a running demo server
+# (`python3 dev.py run`). Prints each step; exits non-zero if an expectation fails.
+set -euo pipefail
+BASE=${BASE:-http://127.0.0.1:8000}
+SN=${SN:-.venv/bin/safety-net}
+
+gql() {  # gql TOKEN PURPOSE QUERY [VARIABLES_JSON]
+  local token=$1 purpose=$2 query=$3 vars=${4:-null}
+  local body; body=$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1], "variables": json.loads(sys.argv[2])}))' "$query" "$vars")
+  curl -s "$BASE/graphql" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    ${purpose:+-H "Safety-Net-Purpose: $purpose"} -d "$body"
+}
+jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+step() { printf '\n== %s\n' "$*"; }
+expect() { if [ "$1" != "$2" ]; then echo "EXPECTED [$2] GOT [$1]"; exit 1; fi; echo "ok: $1"; }
+
+step "unauthenticated request"
+curl -s -o /dev/null -w '%{http_code} %header{www-authenticate}\n' "$BASE/graphql" \
+  -H 'Content-Type: application/json' -d '{"query":"{ viewer { name } }"}'
+
+MOFA_CW=$($SN token --org mofa --user caseworker)
+EMB_CW=$($SN token --org embassy --user caseworker)
+
+step "mofa case worker registers a peacebuilder (intake consent) and opens a case"
+PB=$(gql "$MOFA_CW" protection 'mutation($i: CreatePeacebuilderInput!) { createPeacebuilder(input: $i) { peacebuilder { id } userErrors { message } } }' \
+  "{\"i\": {\"pseudonym\": \"demo-$RANDOM$RANDOM\", \"profile\": {\"legalName\": \"Demo Name\"}, \"intakeConsent\": {\"obtainedVia\": \"IN_PERSON\"}}}" \
+  | jq_ 'd["data"]["createPeacebuilder"]["peacebuilder"]["id"]')
+CASE=$(gql "$MOFA_CW" protection 'mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id status } userErrors { message } } }' \
+  "{\"i\": {\"peacebuilderId\": \"$PB\", \"summary\": \"Threats after a peace forum.\", \"riskLevel\": \"HIGH\"}}" \
+  | jq_ 'd["data"]["openCase"]["case"]["id"]')
+echo "case $CASE"
+step "mofa lists its cases"
+gql "$MOFA_CW" protection '{ cases(first: 10) { totalCount edges { node { id status leadOrganisation { slug } } } } }'; echo
+step "embassy lists cases (sees none of mofa's) and asks for mofa's case by ID and for a random ID"
+gql "$EMB_CW" protection '{ cases(first: 10) { totalCount } }'; echo
+A=$(gql "$EMB_CW" protection 'query($id: ID!) { case(id: $id) { id } }' "{\"id\": \"$CASE\"}")
+RANDOM_ID=$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(f"Case:{uuid.uuid4()}".encode()).decode().rstrip("="))')
+B=$(gql "$EMB_CW" protection 'query($id: ID!) { case(id: $id) { id } }' "{\"id\": \"$RANDOM_ID\"}")
+echo "foreign: $A"; echo "random:  $B"; expect "$([ "$A" = "$B" ] && echo identical || echo different)" identical
+
+step "client credentials"
+SECRET=$(python3 -c 'import json; print(json.load(open("var/demo-credentials.json"))["clients"]["mofa-system"])')
+curl -s -u "mofa-system:$SECRET" -d grant_type=client_credentials "$BASE/oauth/token" | jq_ 'sorted(d)'
+
+step "mariam grants the UN protection cluster her incident details for protection"
+HER=$($SN token --peacebuilder mariam)
+UNPC=$(gql "$HER" "" '{ organisations(kind: UN_PROTECTION_CLUSTER) { edges { node { id } } } }' | jq_ 'd["data"]["organisations"]["edges"][0]["node"]["id"]')
+GRANT=$(gql "$HER" "" 'mutation($o: ID!) { grantConsent(input: {recipientOrganisationId: $o, categories: [INCIDENT_DETAILS], purposes: [PROTECTION]}) { grant { id status } userErrors { message } } }' "{\"o\": \"$UNPC\"}")
+echo "$GRANT"; GRANT_ID=$(echo "$GRANT" | jq_ 'd["data"]["grantConsent"]["grant"]["id"]')
+MARIAM=$(gql "$HER" "" '{ me { peacebuilder { id } } }' | jq_ 'd["data"]["me"]["peacebuilder"]["id"]')
+READ='query($id: ID!) { peacebuilder(id: $id) { pseudonym profile { legalName } cases { summary leadOrganisation { slug } } } }'
+UNPC_FOCAL=$($SN token --org unpc --user focal)
+EMB_FOCAL=$($SN token --org embassy --user focal)
+step "the cluster's focal point reads (purpose protection)"
+R=$(gql "$UNPC_FOCAL" protection "$READ" "{\"id\": \"$MARIAM\"}"); echo "$R"
+expect "$(echo "$R" | jq_ 'd["data"]["peacebuilder"]["cases"][0]["summary"] is not None')" True
+step "the embassy's focal point cannot"
+R=$(gql "$EMB_FOCAL" protection "$READ" "{\"id\": \"$MARIAM\"}"); echo "$R"
+expect "$(echo "$R" | jq_ 'd["data"]["peacebuilder"]')" None
+step "she revokes; the cluster's next read is denied"
+gql "$HER" "" 'mutation($g: ID!) { revokeConsent(input: {grantId: $g}) { grant { status revokedAt } } }' "{\"g\": \"$GRANT_ID\"}"; echo
+R=$(gql "$UNPC_FOCAL" protection "$READ" "{\"id\": \"$MARIAM\"}"); echo "$R"
+expect "$(echo "$R" | jq_ 'd["errors"][0]["extensions"]["code"]')" NOT_FOUND
+echo; echo "demo finished"
