@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -35,6 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--user", help="username in the organisation")
     who.add_argument("--client", help="machine client ID of the organisation")
     who.add_argument("--peacebuilder", help="her login (the demo uses her pseudonym)")
+    audit = sub.add_parser("audit", help="the tamper-evident access log")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = asub.add_parser("verify", help="check every entry, link and signed checkpoint")
+    verify.add_argument("--checkpoints", type=Path, help="checkpoint directory")
+    verify.add_argument("--keys", type=Path, help="directory of trusted checkpoint public keys")
+    verify.add_argument("--state", type=Path,
+                        help="file remembering the last accepted checkpoint "
+                             "(default: DATA_DIR/audit-verify-state.json)")
+    verify.add_argument("--no-progress", action="store_true")
+    vexp = asub.add_parser("verify-export", help="check an exported JSON Lines file offline")
+    vexp.add_argument("file", type=Path)
+    vexp.add_argument("--keys", type=Path, help="directory of trusted checkpoint public keys")
+    asub.add_parser("chain", help="chain pending entries and sign a checkpoint now")
+    asub.add_parser("rotate-key", help="new checkpoint signing key (old public keys are kept)")
     args = parser.parse_args(argv)
 
     try:
@@ -52,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_tenants_apply(settings, args.path))
     if args.command == "demo":
         return _demo(settings)
+    if args.command == "audit":
+        return asyncio.run(_audit(settings, args))
     if args.command == "token":
         if args.peacebuilder:
             return asyncio.run(_peacebuilder_token(settings, args.peacebuilder))
@@ -73,6 +91,64 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=None, access_log=False, ws="websockets")
     return 0
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from app.audit import checkpoints, verify
+    from app.audit.worker import LogWorker
+
+    if args.audit_command == "verify-export":
+        report = verify.verify_export(args.file, args.keys or settings.checkpoint_keys)
+        if report.ok:
+            print(f"OK: {report.entries} entries verify against the checkpoint at size "
+                  f"{report.accepted.size if report.accepted else '?'}")
+            return 0
+        for problem in report.problems:
+            print(f"  - {problem}")
+        return 1
+    if args.audit_command == "rotate-key":
+        kid = checkpoints.Signer(settings.checkpoint_keys).rotate()
+        print(f"new checkpoint signing key {kid}; old public keys kept in {settings.checkpoint_keys}")
+        return 0
+    runtime = Runtime.create(settings)
+    try:
+        if args.audit_command == "chain":
+            worker = LogWorker(settings, runtime.db, runtime.clock)
+            from app.audit.chain import chain_all
+
+            n = await chain_all(runtime.db)
+            cp = await worker.maybe_checkpoint(force=True)
+            print(f"chained {n} entries" + (f"; checkpoint at size {cp.size}" if cp else ""))
+            return 0
+        started = time.monotonic()
+
+        def progress(done: int, total: int) -> None:
+            if (not args.no_progress and sys.stderr.isatty()) or os.environ.get("SAFETY_NET_PROGRESS"):
+                width = 30
+                filled = int(width * done / total) if total else width
+                print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="",
+                      file=sys.stderr, flush=True)
+
+        report = await verify.verify(
+            runtime.db, args.checkpoints or settings.checkpoints, args.keys or settings.checkpoint_keys,
+            args.state or settings.data_dir / "audit-verify-state.json", progress)
+        elapsed = time.monotonic() - started
+        print(file=sys.stderr)
+        print(f"entries: {report.entries} chained, {report.pending} pending; "
+              f"checkpoints: {report.checkpoints} verified; {elapsed:.1f}s "
+              f"({report.entries / elapsed if elapsed else 0:,.0f} entries/s)")
+        if report.ok:
+            accepted = report.accepted
+            print("OK: every entry, link and checkpoint verifies"
+                  + (f"; accepted checkpoint at size {accepted.size}" if accepted else
+                     " (no checkpoint yet)"))
+            return 0
+        print(f"FAILED: first bad entry {report.first_bad_seq}" if report.first_bad_seq else "FAILED")
+        for problem in report.problems:
+            print(f"  - {problem}")
+        return 1
+    finally:
+        await runtime.close()
 
 
 async def _status_and_close(runtime: Runtime) -> tuple[str | None, str | None]:

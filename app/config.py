@@ -32,6 +32,15 @@ class Settings:
     oidc_org_claim: str = "safety_net_org"
     oidc_username_claim: str = "preferred_username"
     log_level: str = "INFO"
+    checkpoint_dir: Path | None = None
+    checkpoint_key_dir: Path | None = None
+    checkpoint_every: int = 1000
+    checkpoint_minutes: float = 5.0
+    log_worker: bool = True
+    alert_bulk_records: int = 50
+    alert_denials: int = 10
+    alert_denial_minutes: int = 10
+    alert_break_glass: int = 3
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -41,6 +50,14 @@ class Settings:
     @property
     def signing_key_path(self) -> Path:
         return self.data_dir / "signing-keys.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.checkpoint_dir or self.data_dir / "checkpoints"
+
+    @property
+    def checkpoint_keys(self) -> Path:
+        return self.checkpoint_key_dir or self.data_dir / "checkpoint-keys"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,4 +85,14 @@ class Settings:
             oidc_org_claim=_env("SAFETY_NET_OIDC_ORG_CLAIM", "safety_net_org"),
             oidc_username_claim=_env("SAFETY_NET_OIDC_USERNAME_CLAIM", "preferred_username"),
             log_level=_env("SAFETY_NET_LOG_LEVEL", "INFO"),
+            checkpoint_dir=Path(_env("SAFETY_NET_CHECKPOINT_DIR", str(data_dir / "checkpoints"))),
+            checkpoint_key_dir=Path(_env("SAFETY_NET_CHECKPOINT_KEY_DIR",
+                                         str(data_dir / "checkpoint-keys"))),
+            checkpoint_every=int(_env("SAFETY_NET_CHECKPOINT_EVERY", "1000")),
+            checkpoint_minutes=float(_env("SAFETY_NET_CHECKPOINT_MINUTES", "5")),
+            log_worker=_env("SAFETY_NET_LOG_WORKER", "on") != "off",
+            alert_bulk_records=int(_env("SAFETY_NET_ALERT_BULK_RECORDS", "50")),
+            alert_denials=int(_env("SAFETY_NET_ALERT_DENIALS", "10")),
+            alert_denial_minutes=int(_env("SAFETY_NET_ALERT_DENIAL_MINUTES", "10")),
+            alert_break_glass=int(_env("SAFETY_NET_ALERT_BREAK_GLASS", "3")),
         )

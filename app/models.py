@@ -1,6 +1,6 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
-from app.audit.models import AccessLogEntry
+from app.audit.models import AccessLogEntry, Alert, Oversight
 from app.cases.models import Case, CaseNote
 from app.consent.models import (
     BreakGlass,
@@ -26,6 +26,7 @@ from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum, Peacebuild
 
 __all__ = [
     "AccessLogEntry",
+    "Alert",
     "Base",
     "BreakGlass",
     "Case",
@@ -38,6 +39,7 @@ __all__ = [
     "DataRequest",
     "Notice",
     "Organisation",
+    "Oversight",
     "Peacebuilder",
     "PeacebuilderAccount",
     "PeacebuilderDatum",

@@ -16,6 +16,7 @@ from app.cases import service as cases
 from app.orgs import service as orgs
 from app.peacebuilders import service as peacebuilders
 from schema import ids
+from schema.audit.queries import AuditQueries
 from schema.cases.mutations import CaseMutations
 from schema.cases.queries import CaseQueries
 from schema.cases.types import Case, CaseNote
@@ -85,7 +86,7 @@ class NodeQueries:
 
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
-                             ConsentQueries))
+                             ConsentQueries, AuditQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations))
 

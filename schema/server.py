@@ -15,6 +15,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
+from app.audit.http import export_endpoint
+from app.audit.worker import LogWorker
 from app.auth.http import jwks_endpoint, login_endpoint, token_endpoint
 from app.config import Settings
 from app.runtime import Runtime
@@ -93,9 +95,15 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
         current, head = await migration_status(rt.db)
         if current != head:
             raise RuntimeError("database not migrated: run `safety-net migrate`")
+        worker = LogWorker(settings, rt.db, rt.clock)
+        rt.extras["log_worker"] = worker
+        if settings.log_worker:
+            worker.start()
         try:
             yield
         finally:
+            if settings.log_worker:
+                await worker.stop()
             if runtime is None:
                 await rt.close()
 
@@ -105,6 +113,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/auth/login", login_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
+            Route("/audit/export", export_endpoint, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

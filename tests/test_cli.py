@@ -71,7 +71,7 @@ DOMAIN_TABLES = ["organisations", "users", "clients", "role_assignments", "worki
 
 
 def domain_counts(site: Site) -> dict[str, int]:
-    return {t: int(site.query(f"SELECT count(*) FROM {t}")[0][0]) for t in DOMAIN_TABLES}  # noqa: S608
+    return {t: int(site.query(f"SELECT count(*) FROM {t}")[0][0]) for t in DOMAIN_TABLES}
 
 
 @pytest.fixture(scope="module")

@@ -325,7 +325,8 @@ async def test_apply_twice_second_run_changes_nothing(fresh: Env, tmp_path: Path
     assert len(rows) == len(report.changes)
     assert Counter(r.action for r in rows) == {
         "tenants.org_create": 6, "tenants.user_create": 25, "user.roles": 25,
-        "tenants.client_create": 6, "tenants.working_group_create": 1, "working_group.join": 3}
+        "tenants.client_create": 6, "tenants.working_group_create": 1, "working_group.join": 3,
+        "tenants.oversight_add": 3}
     assert {(r.actor, r.decision) for r in rows} == {(SYSTEM.subject, "allow")}
 
     # each client secret is shown once and matches the stored hash

@@ -69,13 +69,14 @@ class AccessContext:
         target_type: str | None = None,
         target_id: uuid.UUID | str | None = None,
         reason: str,
+        details: dict[str, Any] | None = None,
     ) -> None:
         """Queue a denial; it is committed in its own transaction after the request's ends,
         so it survives a rollback and never waits on the request's own write lock."""
         self.deferred.append(audit.entry(
             self.audit_fields(), action=action, target_type=target_type,
             target_id=str(target_id) if target_id is not None else None, decision="deny",
-            reason=reason, details=None,
+            reason=reason, details=details,
         ))
 
     def own_scope(self) -> OrgScope:

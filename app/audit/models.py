@@ -6,15 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
 
 
 class AccessLogEntry(Base):
+    """Written by requests with no `seq`; the chainer then sets `seq`, `prev_hash` and `hash`
+    exactly once (database triggers refuse any other update, and every delete)."""
+
     __tablename__ = "access_log"
-    __table_args__ = (Index("ix_access_log_org_at", "org_id", "at"),)
+    __table_args__ = (Index("ix_access_log_org_at", "org_id", "at"),
+                      Index("ix_access_log_pending", "seq", "at"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
@@ -29,3 +33,33 @@ class AccessLogEntry(Base):
     decision: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Peacebuilder IDs the entry concerns, space-separated (for her history and auditors' filter).
+    refs: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class Oversight(Base):
+    """An organisation accepts that an oversight body (e.g. an NHRI) audits its access log."""
+
+    __tablename__ = "oversight"
+    __table_args__ = (UniqueConstraint("org_id", "overseer_org_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    overseer_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+
+
+class Alert(Base):
+    """Unusual access noticed in the log, for the organisation's focal points and auditors."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_org_at", "org_id", "created_at"),
+                      UniqueConstraint("dedupe_key"))
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -36,7 +36,21 @@ def entry(
         at=actor.at, request_id=actor.request_id, actor=actor.subject, org_id=actor.org_id,
         purpose=actor.purpose, action=action, target_type=target_type, target_id=target_id,
         decision=decision, reason=reason, details=details,
+        refs=_refs(target_type, target_id, details),
     )
+
+
+def _refs(target_type: str | None, target_id: str | None,
+          details: dict[str, Any] | None) -> str | None:
+    """The peacebuilders an entry concerns, so she and auditors can find it by her."""
+    found: set[str] = set()
+    if target_type == "Peacebuilder" and target_id:
+        found.add(target_id)
+    if details:
+        found.update(str(k) for k in (details.get("records") or {}))
+        if isinstance(details.get("peacebuilder"), str):
+            found.add(details["peacebuilder"])
+    return " ".join(sorted(found)) if found else None
 
 
 def add(
@@ -61,3 +75,17 @@ async def write_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
         return
     async with db.transaction() as session:
         session.add_all(entries)
+
+
+# --- reading the log: auditors, oversight bodies, and her own history ---------------------------
+
+@dataclass(frozen=True)
+class LogFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    org_id: uuid.UUID | None = None
+    actor: str | None = None
+    peacebuilder_ids: list[uuid.UUID] | None = None
+    decision: str | None = None
+    purpose: str | None = None
+    action_prefix: str | None = None

@@ -68,3 +68,8 @@ async def for_peacebuilders(
 def notes_query(case_id: uuid.UUID, org_id: uuid.UUID) -> Select[Any]:
     """Notes on a case written by one organisation: never another's."""
     return select(CaseNote).where(CaseNote.case_id == case_id, CaseNote.org_id == org_id)
+
+
+async def peacebuilder_of(session: AsyncSession, case_id: uuid.UUID) -> uuid.UUID | None:
+    """Unscoped, for the access log of a denied attempt only: never returned to a caller."""
+    return await session.scalar(select(Case.peacebuilder_id).where(Case.id == case_id))

@@ -24,6 +24,11 @@ async def get(ctx: AccessContext, case_id: uuid.UUID, *, org_level: bool = False
     scope = ctx.org_care_scope() if org_level else ctx.care_scope()
     case = (await repo.by_ids(ctx.session, scope, [case_id])).get(case_id)
     if case is None:
+        # For the log only: whose case it was, so she and auditors see the attempt.
+        owner = await repo.peacebuilder_of(ctx.session, case_id)
+        ctx.deny("case.read", target_type="Case", target_id=case_id,
+                 reason=ctx.redaction_reason().value,
+                 details={"peacebuilder": str(owner)} if owner else None)
         raise NotFound()
     return case
 

@@ -30,6 +30,9 @@ async def get(ctx: AccessContext, pb_id: uuid.UUID, *, org_level: bool = False) 
     scope = ctx.org_care_scope() if org_level else ctx.care_scope()
     found = (await repo.by_ids(ctx.session, scope, [pb_id])).get(pb_id)
     if found is None:
+        # Logged with her ID so she and auditors see the attempt; the caller learns nothing.
+        ctx.deny("peacebuilder.read", target_type="Peacebuilder", target_id=pb_id,
+                 reason=ctx.redaction_reason().value)
         raise NotFound()
     return found
 

@@ -57,6 +57,8 @@ class OrgSpec:
     users: list[UserSpec] = field(default_factory=list)
     clients: list[ClientSpec] = field(default_factory=list)
     working_groups: list[WorkingGroupSpec] = field(default_factory=list)
+    # Oversight bodies (e.g. an NHRI) whose auditors may read this organisation's access log.
+    oversight: list[tuple[str, int]] = field(default_factory=list)
     slug_line: int = 1
 
 
@@ -123,7 +125,8 @@ def parse_file(path: Path) -> OrgSpec:
     if root is None:
         raise TenantFileError(path, 1, "(document)", "file is empty")
     top = r.mapping(root, "", {"slug", "name", "kind", "country"},
-                    {"focal_points", "users", "clients", "working_groups"})
+                    {"focal_points", "users", "clients", "working_groups",
+                     "accepts_oversight_from"})
     spec = OrgSpec(
         path=path,
         slug=r.string(top["slug"], "slug", SLUG, " (lowercase letters, digits, '-')"),
@@ -132,6 +135,10 @@ def parse_file(path: Path) -> OrgSpec:
         country=r.string(top["country"], "country", COUNTRY, " (ISO 3166 alpha-2, e.g. 'KE')"),
         slug_line=top["slug"].start_mark.line + 1,
     )
+    for i, item in enumerate(r.sequence(top["accepts_oversight_from"], "accepts_oversight_from")
+                             if "accepts_oversight_from" in top else []):
+        spec.oversight.append((r.string(item, f"accepts_oversight_from[{i}]", SLUG),
+                               item.start_mark.line + 1))
     usernames: dict[str, UserSpec] = {}
     for i, item in enumerate(r.sequence(top["users"], "users") if "users" in top else []):
         where = f"users[{i}]"
@@ -197,5 +204,9 @@ def check_references(specs: list[OrgSpec], known_slugs: set[str]) -> None:
                     line = wg.member_lines[j] if j < len(wg.member_lines) else wg.line
                     raise TenantFileError(spec.path, line, f"working_groups[{i}].members[{j}]",
                                           f"unknown organisation {member!r}")
+        for i, (overseer, line) in enumerate(spec.oversight):
+            if overseer not in available:
+                raise TenantFileError(spec.path, line, f"accepts_oversight_from[{i}]",
+                                      f"unknown organisation {overseer!r}")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from app.access.context import AccessContext
+from app.audit.models import Oversight
 from app.auth.passwords import hash_secret, new_secret
 from app.orgs import repository as orgs_repo
 from app.orgs.models import Client, Organisation, Role, User, WorkingGroup, WorkingGroupMember
@@ -55,7 +56,26 @@ async def apply(ctx: AccessContext, specs: list[OrgSpec]) -> ApplyReport:
     for spec in specs:
         for wg_spec in spec.working_groups:
             await _apply_working_group(ctx, spec, wg_spec, orgs, report)
+        await _apply_oversight(ctx, spec, orgs, report)
     return report
+
+
+async def _apply_oversight(ctx: AccessContext, spec: OrgSpec, orgs: dict[str, Organisation],
+                           report: ApplyReport) -> None:
+    org = orgs[spec.slug]
+    current = set(await ctx.session.scalars(select(Oversight.overseer_org_id).where(
+        Oversight.org_id == org.id)))
+    for slug, _ in spec.oversight:
+        overseer = orgs.get(slug) or await orgs_repo.org_by_slug(ctx.session, slug)
+        assert overseer is not None  # check_references ran
+        if overseer.id not in current:
+            ctx.session.add(Oversight(org_id=org.id, overseer_org_id=overseer.id))
+            report.changes.append(f"organisation {spec.slug}: accepts oversight from {slug}")
+            ctx.record("tenants.oversight_add", target_type="Organisation", target_id=org.id,
+                       details={"overseer": str(overseer.id)})
+    declared = {s for s, _ in spec.oversight}
+    if len(current) > len(declared):
+        report.kept.append(f"organisation {spec.slug}: oversight not in the file kept")
 
 
 async def _apply_users(ctx: AccessContext, spec: OrgSpec, org: Organisation,

@@ -1,0 +1,180 @@
+"""`safety-net audit verify`: every link, every entry's hash, every checkpoint.
+
+It remembers the last checkpoint it accepted (a small state file kept by the auditor) and rejects
+a later run whose checkpoints are smaller or disagree — a rolled-back or rewritten log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from app.audit.chain import COLUMNS, GENESIS, canonical
+from app.audit.checkpoints import BadCheckpoint, Checkpoint, check_signature, load_all, public_keys
+from app.audit.models import AccessLogEntry
+from app.db import Database
+
+PAGE = 20_000
+MAX_PROBLEMS = 20
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    pending: int = 0
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+    first_bad_seq: int | None = None
+    head: str = GENESIS
+    accepted: Checkpoint | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, message: str, seq: int | None = None) -> None:
+        if seq is not None and self.first_bad_seq is None:
+            self.first_bad_seq = seq
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(message)
+
+
+def _load_state(path: Path | None) -> dict[str, object] | None:
+    if path is None or not path.exists():
+        return None
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+async def verify(
+    db: Database,
+    checkpoint_dir: Path,
+    key_dir: Path,
+    state_path: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    report = Report()
+    keys = public_keys(key_dir)
+    try:
+        checkpoints = load_all(checkpoint_dir)
+    except BadCheckpoint as exc:
+        report.problem(str(exc))
+        checkpoints = []
+    valid: dict[int, Checkpoint] = {}
+    for cp in checkpoints:
+        try:
+            check_signature(cp, keys)
+            valid[cp.size] = cp
+        except BadCheckpoint as exc:
+            report.problem(str(exc))
+    report.checkpoints = len(valid)
+    state = _load_state(state_path)
+    if state is not None:
+        size, head = int(state["size"]), str(state["head"])  # type: ignore[call-overload]
+        newest = max(valid, default=0)
+        if newest < size:
+            report.problem(f"checkpoints go back to size {newest}, but size {size} was accepted "
+                           "before: the log or its checkpoints were rolled back")
+        elif size in valid and valid[size].head != head:
+            report.problem(f"the checkpoint at size {size} differs from the one accepted before: "
+                           "checkpoints were rewritten")
+
+    async with db.engine.connect() as conn:
+        total = int(await conn.scalar(select(func.count()).select_from(AccessLogEntry)
+                                      .where(AccessLogEntry.seq.is_not(None))) or 0)
+        report.pending = int(await conn.scalar(select(func.count()).select_from(AccessLogEntry)
+                                               .where(AccessLogEntry.seq.is_(None))) or 0)
+        expected_seq, computed = 0, GENESIS
+        last_seq = 0
+        while True:
+            rows = (await conn.execute(select(*COLUMNS).where(AccessLogEntry.seq > last_seq)
+                                       .order_by(AccessLogEntry.seq).limit(PAGE))).all()
+            if not rows:
+                break
+            for row in rows:
+                seq = int(row.seq)
+                expected_seq += 1
+                if seq != expected_seq:
+                    report.problem(f"entry {expected_seq}"
+                                   + (f"-{seq - 1}" if seq - 1 > expected_seq else "")
+                                   + " missing: the sequence has a gap (entries deleted)",
+                                   expected_seq)
+                    expected_seq = seq
+                if row.prev_hash != computed:
+                    report.problem(f"entry {seq} does not follow entry {seq - 1}: one of them was "
+                                   "changed, inserted or reordered", max(seq - 1, 1))
+                if hashlib.sha256(canonical(seq, row, row.prev_hash)).hexdigest() != row.hash:
+                    report.problem(f"entry {seq} does not match its hash (edited)", seq)
+                computed = hashlib.sha256(canonical(seq, row, computed)).hexdigest()
+                at_size = valid.get(seq)
+                if at_size is not None and at_size.head != computed:
+                    report.problem(f"checkpoint {at_size.path.name if at_size.path else seq} (size {seq}) "
+                                   "contradicts the log: entries up to it were rewritten", seq)
+            last_seq = int(rows[-1].seq)
+            report.entries = expected_seq
+            if progress:
+                progress(report.entries, total)
+    report.head = computed
+    beyond = [s for s in valid if s > report.entries]
+    if beyond:
+        report.problem(f"the log has {report.entries} entries but checkpoint size {max(beyond)} "
+                       "was signed: its tail was truncated", report.entries + 1)
+    if report.ok and valid:
+        newest_cp: Checkpoint = valid[max(valid)]
+        report.accepted = newest_cp
+        if state_path is not None:
+            _save_state(state_path, newest_cp)
+    return report
+
+
+def _save_state(path: Path, cp: Checkpoint) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"size": cp.size, "head": cp.head}))
+
+
+def verify_export(path: Path, key_dir: Path) -> Report:
+    """Check an exported JSON Lines file offline: its checkpoint's signature, every exported
+    entry's hash, and that the chain through entries and stubs reaches the signed head."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from app.audit.checkpoints import parse
+
+    report = Report()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines:
+        report.problem("empty export")
+        return report
+    try:
+        cp = parse(json.loads(lines[0])["note"])
+        check_signature(cp, public_keys(key_dir))
+        report.checkpoints = 1
+    except (BadCheckpoint, KeyError, ValueError) as exc:
+        report.problem(f"checkpoint: {exc}")
+        return report
+    running: str | None = None
+    expected: int | None = None
+    for raw in lines[1:]:
+        item = json.loads(raw)
+        seq = int(item["seq"])
+        if expected is not None and seq != expected:
+            report.problem(f"export skips from {expected} to {seq}", expected)
+        if running is not None and item["prev_hash"] != running:
+            report.problem(f"entry {seq} does not follow entry {seq - 1}", seq)
+        if item["type"] == "entry":
+            row = SimpleNamespace(**{**item, "at": datetime.fromisoformat(
+                item["at"].replace("Z", "+00:00"))})
+            if hashlib.sha256(canonical(seq, row, item["prev_hash"])).hexdigest() != item["hash"]:
+                report.problem(f"entry {seq} does not match its hash (edited)", seq)
+            report.entries += 1
+        running, expected = item["hash"], seq + 1
+    if expected is None or expected - 1 != cp.size or running != cp.head:
+        report.problem(f"the export does not reach the signed head at size {cp.size}")
+    else:
+        report.accepted = cp
+    report.head = running or GENESIS
+    return report

@@ -1,0 +1,74 @@
+"""Queries: auditors' access log, alerts, and her access history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from app.audit import queries as audit
+from app.audit.service import LogFilter
+from schema import ids
+from schema.audit.types import AccessHistoryEntry, AccessLogEntry, AccessLogFilter, Alert
+from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
+from schema.context import Info
+
+
+async def _filter(info: Info, f: AccessLogFilter | None) -> LogFilter:
+    if f is None:
+        return LogFilter()
+    pb_ids = None
+    if f.peacebuilder_pseudonym:
+        pb_ids = await info.context.loaders.call(audit.pseudonym_ids, info.context.access,
+                                                 f.peacebuilder_pseudonym)
+    return LogFilter(
+        since=f.since, until=f.until, actor=f.actor, decision=f.decision, purpose=f.purpose,
+        action_prefix=f.action_prefix, peacebuilder_ids=pb_ids,
+        org_id=ids.decode(f.organisation_id, "Organisation", "filter.organisationId")
+        if f.organisation_id else None)
+
+
+@strawberry.type
+class AuditQueries:
+    @strawberry.field(description="Access-log entries of your organisation and of those that "
+                                  "accepted its oversight, newest first. Requires `audit_log:read` "
+                                  "(auditors). Logged.")
+    async def access_log(
+        self,
+        info: Info,
+        filter: AccessLogFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[AccessLogEntry]:
+        spec = await _filter(info, filter)
+        page = await info.context.loaders.call(audit.search, info.context.access, spec,
+                                               page_request(first, after, descending=True))
+        return connection(page, AccessLogEntry.from_model)
+
+    @strawberry.field(description="Unusual-access alerts of your organisation. Requires "
+                                  "`alert:read` (focal points, auditors).")
+    async def alerts(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[Alert]:
+        page = await info.context.loaders.call(audit.alerts, info.context.access,
+                                               page_request(first, after, descending=True))
+        return connection(page, Alert.from_model)
+
+    @strawberry.field(description="Who accessed her data, when and why, newest first: for her "
+                                  "(omit the ID) or a focal point of her network acting for her.")
+    async def access_history(
+        self,
+        info: Info,
+        peacebuilder_id: strawberry.ID | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
+    ) -> Connection[AccessHistoryEntry]:
+        pb_id = ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId") \
+            if peacebuilder_id else None
+        page = await info.context.loaders.call(audit.her_history, info.context.access, pb_id,
+                                               page_request(first, after, descending=True))
+        who = pb_id or info.context.access.principal.id
+        return connection(page, lambda e: AccessHistoryEntry.from_model(e, who))

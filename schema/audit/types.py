@@ -1,0 +1,112 @@
+"""GraphQL types for the access log, alerts and her access history."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from app.audit import models
+from schema import ids
+from schema.common import Node
+from schema.context import Info
+from schema.orgs.types import Organisation
+
+
+@strawberry.type(description="One access decision or change. Never holds sensitive values.")
+class AccessLogEntry(Node):
+    seq: int | None = strawberry.field(description="Position in the hash chain (null until chained).")
+    at: datetime
+    actor: str = strawberry.field(description="user:<id>, client:<id>, peacebuilder:<id> or system.")
+    purpose: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    decision: str = strawberry.field(description="allow or deny.")
+    reason: str | None
+    request_id: str
+    details: str | None = strawberry.field(description="JSON: IDs and categories, never values.")
+    hash: str | None
+    prev_hash: str | None
+    _org: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="The organisation the actor acted for.")
+    async def organisation(self, info: Info) -> Organisation | None:
+        if self._org is None:
+            return None
+        org = await info.context.loaders.organisation.load(self._org)
+        return Organisation.from_model(org) if org else None
+
+    @classmethod
+    def from_model(cls, e: models.AccessLogEntry) -> AccessLogEntry:
+        return cls(id=strawberry.ID(ids.encode("AccessLogEntry", e.id)), seq=e.seq, at=e.at,
+                   actor=e.actor, purpose=e.purpose, action=e.action, target_type=e.target_type,
+                   target_id=e.target_id, decision=e.decision, reason=e.reason,
+                   request_id=e.request_id,
+                   details=json.dumps(e.details, sort_keys=True) if e.details else None,
+                   hash=e.hash, prev_hash=e.prev_hash, _org=e.org_id)
+
+
+ACTIONS = {
+    "data.read": ("read your {cats}", "asked for your {cats} and was refused"),
+    "data.export": ("exported your data", "was refused an export of your data"),
+    "consent.grant": ("recorded a consent grant", "was refused recording a grant"),
+    "consent.narrow": ("narrowed a consent grant", ""),
+    "consent.extend": ("extended a consent grant", ""),
+    "consent.revoke": ("revoked a consent grant", ""),
+    "break_glass.open": ("opened emergency access without your consent", ""),
+    "break_glass.close": ("closed emergency access", ""),
+    "case.open": ("opened a case", ""),
+    "case.update": ("updated your case", ""),
+    "peacebuilder.update": ("updated your record", ""),
+}
+
+
+@strawberry.type(description="One access to her data, in plain language.")
+class AccessHistoryEntry:
+    at: datetime
+    purpose: str | None
+    decision: str
+    description: str = strawberry.field(description="What happened, e.g. 'read your identity'.")
+    _org: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Which organisation.")
+    async def organisation(self, info: Info) -> Organisation | None:
+        if self._org is None:
+            return None
+        org = await info.context.loaders.organisation.load(self._org)
+        return Organisation.from_model(org) if org else None
+
+    @classmethod
+    def from_model(cls, e: models.AccessLogEntry, pb_id: uuid.UUID | None) -> AccessHistoryEntry:
+        allowed, denied = ACTIONS.get(e.action, (e.action.replace("_", " ").replace(".", ": "), ""))
+        cats = ((e.details or {}).get("records") or {}).get(str(pb_id), []) if pb_id else []
+        text = (allowed if e.decision == "allow" else denied or f"was refused: {allowed}")
+        text = text.format(cats=", ".join(c.replace("_", " ") for c in cats) or "record")
+        return cls(at=e.at, purpose=e.purpose, decision=e.decision, description=text, _org=e.org_id)
+
+
+@strawberry.type(description="Unusual access noticed in the log (IDs and counts only).")
+class Alert(Node):
+    kind: str = strawberry.field(description="bulk_read, repeated_denials, repeated_break_glass.")
+    created_at: datetime
+    details: str = strawberry.field(description="JSON of IDs and counts.")
+
+    @classmethod
+    def from_model(cls, a: models.Alert) -> Alert:
+        return cls(id=strawberry.ID(ids.encode("Alert", a.id)), kind=a.kind,
+                   created_at=a.created_at, details=json.dumps(a.details, sort_keys=True))
+
+
+@strawberry.input(description="Filters for the access log (combined with AND).")
+class AccessLogFilter:
+    since: datetime | None = strawberry.field(default=None, description="Inclusive.")
+    until: datetime | None = strawberry.field(default=None, description="Exclusive.")
+    organisation_id: strawberry.ID | None = None
+    actor: str | None = None
+    peacebuilder_pseudonym: str | None = None
+    decision: str | None = None
+    purpose: str | None = None
+    action_prefix: str | None = None
