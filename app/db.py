@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,6 +53,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def canonical_json(value: Any) -> str:
+    """The one JSON serialisation of stored JSON columns: sorted keys, no spaces. The access
+    log's hash chain is computed over this stored text."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
@@ -70,7 +77,7 @@ class Database:
     """One engine and session factory per process."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo, "json_serializer": canonical_json}
         ensure_sqlite_dir(url)
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}

@@ -53,6 +53,20 @@ async def tamper(env, *statements: str) -> None:
             await conn.execute(text(statement))
 
 
+async def rehash_everything(env) -> None:
+    """What an attacker with write access does: recompute the whole chain over the edits."""
+    db = env.runtime.db
+    async with db.engine.connect() as conn:
+        rows = (await conn.exec_driver_sql(chain.raw_select(db.dialect) + " ORDER BY seq")).all()
+    prev, updates = chain.GENESIS, []
+    for row in rows:
+        digest = chain.entry_hash(row, prev)
+        updates.append(f"UPDATE access_log SET prev_hash = '{prev}', hash = '{digest}' "
+                       f"WHERE seq = {row[0]}")
+        prev = digest
+    await tamper(env, *updates)
+
+
 async def test_untouched_log_verifies_and_state_is_remembered(backend, tmp_path):
     env, close = await fresh(backend, tmp_path)
     try:
@@ -128,15 +142,7 @@ async def test_truncated_tail_and_recomputed_chain_contradict_the_checkpoint(bac
         assert not report.ok and any("truncated" in p for p in report.problems), report.problems
         # The attacker now rewrites an early entry and recomputes every hash after it.
         await tamper(env, "UPDATE access_log SET reason = 'rewritten' WHERE seq = 2")
-        async with env.runtime.db.engine.connect() as conn:
-            rows = (await conn.execute(select(*chain.COLUMNS).order_by(AccessLogEntry.seq))).all()
-        prev, updates = chain.GENESIS, []
-        for row in rows:
-            digest = chain.entry_hash(row.seq, row, prev)
-            updates.append(f"UPDATE access_log SET prev_hash = '{prev}', hash = '{digest}' "
-                           f"WHERE seq = {row.seq}")
-            prev = digest
-        await tamper(env, *updates)
+        await rehash_everything(env)
         report = await run_verify(env)
         assert not report.ok
         assert not any("edited" in p or "does not follow" in p for p in report.problems)
@@ -148,18 +154,8 @@ async def test_truncated_tail_and_recomputed_chain_contradict_the_checkpoint(bac
 async def test_rewritten_history_contradicts_a_checkpoint(backend, tmp_path):
     env, close = await fresh(backend, tmp_path)
     try:
-        async with env.runtime.db.engine.connect() as conn:
-            rows = (await conn.execute(select(*chain.COLUMNS).order_by(AccessLogEntry.seq))).all()
         await tamper(env, "UPDATE access_log SET reason = 'rewritten' WHERE seq = 2")
-        async with env.runtime.db.engine.connect() as conn:
-            rows = (await conn.execute(select(*chain.COLUMNS).order_by(AccessLogEntry.seq))).all()
-        prev, updates = chain.GENESIS, []
-        for row in rows:
-            digest = chain.entry_hash(row.seq, row, prev)
-            updates.append(f"UPDATE access_log SET prev_hash = '{prev}', hash = '{digest}' "
-                           f"WHERE seq = {row.seq}")
-            prev = digest
-        await tamper(env, *updates)
+        await rehash_everything(env)
         report = await run_verify(env)
         assert not report.ok
         assert any("checkpoint" in p and "contradicts" in p for p in report.problems), report.problems

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Uuid, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AccessLogEntry
-from app.db import Database
+from app.db import Database, canonical_json
 
 GENESIS = "0" * 64
 ADVISORY_LOCK = 0x5AFE_1061  # "safe log"
@@ -30,24 +30,51 @@ COLUMNS = (AccessLogEntry.seq, AccessLogEntry.id, AccessLogEntry.at, AccessLogEn
            AccessLogEntry.decision, AccessLogEntry.reason, AccessLogEntry.details,
            AccessLogEntry.refs, AccessLogEntry.prev_hash, AccessLogEntry.hash)
 
-
-def _iso(at: datetime) -> str:
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical(seq: int, row: Any, prev_hash: str) -> bytes:
-    """Stable bytes for one entry: a JSON array in fixed field order, keys sorted inside."""
-    return json.dumps(
-        [seq, str(row.id), _iso(row.at), row.request_id, row.actor,
-         str(row.org_id) if row.org_id else None, row.purpose, row.action, row.target_type,
-         row.target_id, row.decision, row.reason, row.details, row.refs, prev_hash],
-        separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+# The canonical encoding is defined on the stored form, so verifying a million entries does not
+# pay for building Python objects: IDs as 32 lowercase hex digits, times as UTC
+# "YYYY-MM-DD HH:MM:SS.ffffff", details as the stored JSON text (written by `canonical_json`).
+_RAW = {
+    "sqlite": ("SELECT seq, id, at, request_id, actor, org_id, purpose, action, target_type, "
+               "target_id, decision, reason, details, refs, prev_hash, hash FROM access_log"),
+    "postgresql": ("SELECT seq, replace(id::text, '-', ''), "
+                   "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), request_id, actor, "
+                   "replace(org_id::text, '-', ''), purpose, action, target_type, target_id, "
+                   "decision, reason, details::text, refs, prev_hash, hash FROM access_log"),
+}
 
 
-def entry_hash(seq: int, row: Any, prev_hash: str) -> str:
-    return hashlib.sha256(canonical(seq, row, prev_hash)).hexdigest()
+def raw_select(dialect: str) -> str:
+    """SELECT of the stored form, in canonical field order (then prev_hash, hash)."""
+    return _RAW[dialect]
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def canonical(raw: Any, prev_hash: str) -> bytes:
+    """Stable bytes for one entry (a raw row from `raw_select`): a JSON array in fixed order."""
+    head = _dumps(raw[:12])
+    details = raw[12] if raw[12] is not None else "null"
+    return f"{head[:-1]},{details},{_dumps(raw[13])},\"{prev_hash}\"]".encode()
+
+
+def entry_hash(raw: Any, prev_hash: str) -> str:
+    return hashlib.sha256(canonical(raw, prev_hash)).hexdigest()
+
+
+def at_text(at: datetime) -> str:
+    if at.tzinfo is not UTC:
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return (f"{at.year:04d}-{at.month:02d}-{at.day:02d} {at.hour:02d}:{at.minute:02d}:"
+            f"{at.second:02d}.{at.microsecond:06d}")
+
+
+def raw_of(entry: Any) -> tuple[Any, ...]:
+    """The stored form of an entry held as Python values (exports, generators, tests)."""
+    return (entry.seq, entry.id.hex, at_text(entry.at), entry.request_id, entry.actor,
+            entry.org_id.hex if entry.org_id else None, entry.purpose, entry.action,
+            entry.target_type, entry.target_id, entry.decision, entry.reason,
+            canonical_json(entry.details), entry.refs)
 
 
 @dataclass(frozen=True)
@@ -80,20 +107,30 @@ async def chain_pending(db: Database, batch: int = BATCH) -> int:
             # Take SQLite's write lock now, so two chainers cannot read the same head.
             await session.execute(text("UPDATE policy_state SET version = version WHERE id = 1"))
         current = await head(session)
-        rows = (await session.execute(
-            select(*COLUMNS[1:14]).where(AccessLogEntry.seq.is_(None))
-            .order_by(AccessLogEntry.at, AccessLogEntry.id).limit(batch))).all()
+        ids = list(await session.scalars(
+            select(AccessLogEntry.id).where(AccessLogEntry.seq.is_(None))
+            .order_by(AccessLogEntry.at, AccessLogEntry.id).limit(batch)))
+        stored = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            placeholders = ", ".join(f":i{n}" for n in range(len(chunk)))
+            result = await session.execute(
+                text(f"{raw_select(db.dialect)} WHERE id IN ({placeholders})")
+                .bindparams(*[bindparam(f"i{n}", v, type_=Uuid) for n, v in enumerate(chunk)]))
+            for raw in result.all():
+                stored[raw[1]] = raw
         prev, seq = current.hash, current.size
         changes = []
-        for row in rows:
+        for entry_id in ids:
+            raw = stored[entry_id.hex]
             seq += 1
-            digest = entry_hash(seq, row, prev)
-            changes.append({"id": row.id, "seq": seq, "prev_hash": prev, "hash": digest})
+            digest = entry_hash((seq, *raw[1:14]), prev)
+            changes.append({"id": entry_id, "seq": seq, "prev_hash": prev, "hash": digest})
             prev = digest
         if changes:
             # ORM bulk update by primary key: one executemany for the batch.
             await session.execute(update(AccessLogEntry), changes)
-        return len(rows)
+        return len(ids)
 
 
 async def chain_all(db: Database) -> int:

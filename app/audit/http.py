@@ -17,13 +17,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.audit import checkpoints, queries
-from app.audit.chain import COLUMNS, _iso
-from app.audit.models import AccessLogEntry
+from app.audit.chain import raw_select
 from app.audit.service import LogFilter
 from app.auth.edge import request_context
 from app.errors import AppError, BadInput
@@ -41,13 +40,15 @@ def _filter(request: Request) -> LogFilter:
         raise BadInput("from/to must be ISO 8601 date-times.", field="from") from exc
 
 
+FIELDS = ("seq", "id", "at", "request_id", "actor", "org_id", "purpose", "action", "target_type",
+          "target_id", "decision", "reason", "details", "refs", "prev_hash", "hash")
+
+
 def _entry(row: Any) -> dict[str, Any]:
-    return {"seq": row.seq, "id": str(row.id), "at": _iso(row.at), "request_id": row.request_id,
-            "actor": row.actor, "org_id": str(row.org_id) if row.org_id else None,
-            "purpose": row.purpose, "action": row.action, "target_type": row.target_type,
-            "target_id": row.target_id, "decision": row.decision, "reason": row.reason,
-            "details": row.details, "refs": row.refs, "prev_hash": row.prev_hash,
-            "hash": row.hash}
+    """The stored form (what the hash covers), with details as JSON rather than text."""
+    data = dict(zip(FIELDS, row, strict=True))
+    data["details"] = json.loads(data["details"]) if data["details"] else None
+    return data
 
 
 async def export_endpoint(request: Request) -> Response:
@@ -64,10 +65,11 @@ async def export_endpoint(request: Request) -> Response:
         async with request_context(request) as ctx:
             if cp is None:
                 raise BadInput("Nothing to export yet.")
-            visible, first = await queries.export_rows(ctx, _filter(request), cp.size)
-            rows = (await ctx.session.execute(
-                select(*COLUMNS).where(AccessLogEntry.seq >= first, AccessLogEntry.seq <= cp.size)
-                .order_by(AccessLogEntry.seq))).all()
+            visible_ids, first = await queries.export_rows(ctx, _filter(request), cp.size)
+            visible = {v.hex for v in visible_ids}
+            rows = (await ctx.session.execute(text(
+                f"{raw_select(runtime.db.dialect)} WHERE seq >= :a AND seq <= :b ORDER BY seq"),
+                {"a": first, "b": cp.size})).all()
             ctx.record("audit_log.export", details={"format": fmt, "entries": len(visible),
                                                     "checkpoint": cp.size})
     except AppError as exc:
@@ -79,22 +81,21 @@ async def export_endpoint(request: Request) -> Response:
                "Cache-Control": "no-store"}
     if fmt == "csv":
         out = io.StringIO()
-        fields = list(_entry(rows[0]).keys()) if rows else ["seq"]
-        writer = csv.DictWriter(out, fieldnames=fields)
+        writer = csv.DictWriter(out, fieldnames=list(FIELDS))
         writer.writeheader()
         for row in rows:
-            if row.id in visible:
+            if row[1] in visible:
                 data = _entry(row)
-                data["details"] = json.dumps(data["details"], sort_keys=True)
+                data["details"] = row[12]
                 writer.writerow(data)
         # Headers are Latin-1: the signed note (with its em dash) travels base64-encoded.
         headers["X-Safety-Net-Checkpoint"] = base64.b64encode(note.encode()).decode()
         return Response(out.getvalue(), media_type="text/csv", headers=headers)
     lines = [json.dumps({"type": "checkpoint", "note": note})]
     for row in rows:
-        if row.id in visible:
+        if row[1] in visible:
             lines.append(json.dumps({"type": "entry", **_entry(row)}, sort_keys=True))
         else:
-            lines.append(json.dumps({"type": "stub", "seq": row.seq, "hash": row.hash,
-                                     "prev_hash": row.prev_hash}))
+            lines.append(json.dumps({"type": "stub", "seq": row[0], "hash": row[15],
+                                     "prev_hash": row[14]}))
     return Response("\n".join(lines) + "\n", media_type="application/x-ndjson", headers=headers)
