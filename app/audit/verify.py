@@ -24,6 +24,48 @@ PAGE = 20_000
 MAX_PROBLEMS = 20
 
 
+async def _scan(conn: Any, dialect: str, after: int, until: int | None, heads: dict[int, str],
+                progress: Callable[[int, int], None] | None = None,
+                total: int = 0) -> dict[str, Any]:
+    """Check entries with after < seq <= until: gaps, own hashes, links, checkpoint heads."""
+    sql = raw_select(dialect) + " WHERE seq > {} " + (f"AND seq <= {int(until)} " if until else "")
+    sql += "ORDER BY seq LIMIT " + str(PAGE)
+    problems: list[tuple[int | None, str]] = []
+    expected, computed, first_prev, last_hash = after, None, None, GENESIS
+    rows = (await conn.exec_driver_sql(sql.format(after))).all()
+    while rows:
+        for row in rows:
+            seq, prev_hash, stored_hash = row[0], row[14], row[15]
+            if computed is None:
+                first_prev = prev_hash
+                computed = prev_hash if after else GENESIS
+            expected += 1
+            if seq != expected:
+                span = f"-{seq - 1}" if seq - 1 > expected else ""
+                problems.append((expected, f"entry {expected}{span} missing: the sequence has a "
+                                           "gap (entries deleted)"))
+                expected = seq
+            own = sha256(canonical(row, prev_hash)).hexdigest()
+            if own != stored_hash:
+                problems.append((seq, f"entry {seq} does not match its hash (edited)"))
+            if prev_hash == computed:
+                computed = own  # the common case: one hash per entry
+            else:
+                problems.append((max(seq - 1, 1), f"entry {seq} does not follow entry {seq - 1}: "
+                                                  "one of them was changed, inserted or reordered"))
+                computed = sha256(canonical(row, computed)).hexdigest()
+            head = heads.get(seq)
+            if head is not None and head != computed:
+                problems.append((seq, f"checkpoint {seq:012d}.note (size {seq}) contradicts the "
+                                      "log: entries up to it were rewritten"))
+            last_hash = stored_hash
+        if progress:
+            progress(expected, total)
+        rows = (await conn.exec_driver_sql(sql.format(rows[-1][0]))).all()
+    return {"problems": problems, "last_seq": expected, "last_hash": computed or GENESIS,
+            "first_prev": first_prev, "stored_last": last_hash}
+
+
 @dataclass
 class Report:
     entries: int = 0
@@ -89,41 +131,12 @@ async def verify(
                                       .where(AccessLogEntry.seq.is_not(None))) or 0)
         report.pending = int(await conn.scalar(select(func.count()).select_from(AccessLogEntry)
                                                .where(AccessLogEntry.seq.is_(None))) or 0)
-        expected_seq, computed = 0, GENESIS
-        sql = raw_select(db.dialect) + " WHERE seq > {} ORDER BY seq LIMIT " + str(PAGE)
-
-        async def fetch(after: int) -> list[Any]:
-            return list((await conn.exec_driver_sql(sql.format(int(after)))).all())
-
-        rows = await fetch(0)
-        while rows:
-            for row in rows:
-                seq = row[0]
-                prev_hash, stored_hash = row[14], row[15]
-                expected_seq += 1
-                if seq != expected_seq:
-                    report.problem(f"entry {expected_seq}"
-                                   + (f"-{seq - 1}" if seq - 1 > expected_seq else "")
-                                   + " missing: the sequence has a gap (entries deleted)",
-                                   expected_seq)
-                    expected_seq = seq
-                own = sha256(canonical(row, prev_hash)).hexdigest()
-                if own != stored_hash:
-                    report.problem(f"entry {seq} does not match its hash (edited)", seq)
-                if prev_hash == computed:
-                    computed = own  # the common case: one hash per entry
-                else:
-                    report.problem(f"entry {seq} does not follow entry {seq - 1}: one of them was "
-                                   "changed, inserted or reordered", max(seq - 1, 1))
-                    computed = sha256(canonical(row, computed)).hexdigest()
-                at_size = valid.get(seq)
-                if at_size is not None and at_size.head != computed:
-                    report.problem(f"checkpoint {at_size.path.name if at_size.path else seq} (size {seq}) "
-                                   "contradicts the log: entries up to it were rewritten", seq)
-            report.entries = expected_seq
-            if progress:
-                progress(report.entries, total)
-            rows = await fetch(rows[-1][0])
+    heads = {size: cp.head for size, cp in valid.items()}
+    async with db.engine.connect() as conn:
+        part = await _scan(conn, db.dialect, 0, None, heads, progress, total)
+    for seq, message in part["problems"]:
+        report.problem(message, seq)
+    report.entries, computed = part["last_seq"], part["last_hash"]
     report.head = computed
     beyond = [s for s in valid if s > report.entries]
     if beyond:
