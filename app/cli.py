@@ -89,7 +89,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
               f"{head}). Run `safety-net migrate` (or `safety-net demo`) first.", file=sys.stderr)
         return 1
     uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
-                workers=workers, log_config=None, access_log=False, ws="websockets")
+                workers=workers, log_config=None, access_log=False, ws="websockets-sansio")
     return 0
 
 

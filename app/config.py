@@ -41,6 +41,12 @@ class Settings:
     alert_denials: int = 10
     alert_denial_minutes: int = 10
     alert_break_glass: int = 3
+    scheduler: bool = True
+    scheduler_interval: float = 5.0
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "safety-net@localhost"
+    public_url: str = "http://localhost:8000"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -95,4 +101,11 @@ class Settings:
             alert_denials=int(_env("SAFETY_NET_ALERT_DENIALS", "10")),
             alert_denial_minutes=int(_env("SAFETY_NET_ALERT_DENIAL_MINUTES", "10")),
             alert_break_glass=int(_env("SAFETY_NET_ALERT_BREAK_GLASS", "3")),
+            scheduler=_env("SAFETY_NET_SCHEDULER", "on") != "off",
+            scheduler_interval=float(_env("SAFETY_NET_SCHEDULER_INTERVAL", "5")),
+            smtp_host=_env("SAFETY_NET_SMTP_HOST", ""),
+            smtp_port=int(_env("SAFETY_NET_SMTP_PORT", "25")),
+            smtp_from=_env("SAFETY_NET_SMTP_FROM", "safety-net@localhost"),
+            public_url=_env("SAFETY_NET_PUBLIC_URL", _env("SAFETY_NET_ISSUER_URL",
+                                                          "http://localhost:8000")),
         )

@@ -13,6 +13,18 @@ from app.consent.models import (
     PeacebuilderAccount,
 )
 from app.db import Base
+from app.incidents.models import (
+    AckPolicy,
+    Approval,
+    Attachment,
+    CaseEvent,
+    Incident,
+    Measure,
+    Proceeding,
+    Referral,
+    ScheduledStep,
+)
+from app.notify.models import InboxItem
 from app.orgs.models import (
     Client,
     Organisation,
@@ -26,10 +38,14 @@ from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum, Peacebuild
 
 __all__ = [
     "AccessLogEntry",
+    "AckPolicy",
     "Alert",
+    "Approval",
+    "Attachment",
     "Base",
     "BreakGlass",
     "Case",
+    "CaseEvent",
     "CaseNote",
     "CaseTeamMember",
     "Client",
@@ -37,6 +53,9 @@ __all__ = [
     "ConsentEvent",
     "ConsentGrant",
     "DataRequest",
+    "InboxItem",
+    "Incident",
+    "Measure",
     "Notice",
     "Organisation",
     "Oversight",
@@ -45,7 +64,10 @@ __all__ = [
     "PeacebuilderDatum",
     "PeacebuilderNetwork",
     "PolicyState",
+    "Proceeding",
+    "Referral",
     "RoleAssignment",
+    "ScheduledStep",
     "User",
     "WorkingGroup",
     "WorkingGroupMember",

@@ -13,6 +13,8 @@ from app.auth.tokens import Claims, Issuer, OIDCVerifier
 from app.clock import Clock
 from app.config import Settings
 from app.db import Database
+from app.notify.broker import Broker
+from app.notify.service import Mailer
 from app.storage import migration_status
 
 log = logging.getLogger("safety_net")
@@ -27,13 +29,25 @@ class Runtime:
     clock: Clock = field(default_factory=Clock)
     oidc: OIDCVerifier | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    broker: Broker = field(default_factory=Broker)
+    mailer: Mailer | None = None
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         oidc = OIDCVerifier(settings) if settings.issuer == "oidc" else None
         return cls(settings=settings, db=Database(settings.database_url),
                    policy=PolicyEngine(settings.policy_dir), issuer=Issuer(settings),
-                   clock=clock or Clock(), oidc=oidc)
+                   clock=clock or Clock(), oidc=oidc, broker=Broker(settings.redis_url),
+                   mailer=Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_from,
+                                 settings.public_url))
+
+    async def after_commit(self, published: list[tuple[str, str]]) -> None:
+        """New inbox items, once durably stored: push to subscribers, email the links."""
+        if not published:
+            return
+        await self.broker.publish(published)
+        if self.mailer is not None and self.mailer.enabled:
+            await self.mailer.deliver(self.db, [item for _, item in published])
 
     async def verify_token(self, token: str) -> Claims:
         if self.oidc is not None:

@@ -148,6 +148,7 @@ class GraphQLEndpoint:
         runtime = self.runtime
         request_id = request_id_var.get()
         access: AccessContext | None = None
+        committed = False
         try:
             async with runtime.db.sessionmaker() as session:
                 try:
@@ -189,12 +190,16 @@ class GraphQLEndpoint:
                     await session.rollback()
                 else:
                     await session.commit()
+                    committed = True
         finally:
             if access is not None:
                 # Reads and denials are committed on their own, after the request's transaction
                 # and before the response: if that write fails, no data leaves.
                 access.flush_reads()
                 await write_deferred(runtime.db, access.deferred)
+        if committed:
+            # Alerts stored by this request go out only now that they are durable.
+            await runtime.after_commit(access.cache.get("published", []) if access else [])
         if context.redactions:
             result.extensions = {**(result.extensions or {}), "redacted": context.redactions}
         return self._respond(result, media, request_id)

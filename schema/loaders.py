@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from app.access.context import AccessContext
 from app.cases import service as cases
+from app.incidents import service as incidents
 from app.orgs import service as orgs
 from app.peacebuilders import service as peacebuilders
 
@@ -36,6 +37,7 @@ class Loaders:
         # pb_id -> (released categories, values of those categories); absent = not visible.
         self.profile = self._loader(lambda ids: peacebuilders.profiles(access, ids))
         self.released = self._loader(access.released)
+        self.incidents = self._loader(lambda ids: incidents.of_cases(access, ids), default=list)
 
     async def call(self, fn: Callable[..., Awaitable[V]], *args: Any, **kwargs: Any) -> V:
         """Run a service call alone on the request's session."""

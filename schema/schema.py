@@ -26,12 +26,15 @@ from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant
 from schema.context import Info
 from schema.errors import log_errors
+from schema.incidents.mutations import IncidentMutations
+from schema.incidents.queries import IncidentQueries
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
 from schema.orgs.types import Organisation, User, WorkingGroup
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
 from schema.peacebuilders.types import Peacebuilder
+from schema.subscriptions import Subscription
 
 _NODE_RESOLVERS: dict[str, Callable[[Info, Any], Awaitable[Node]]] = {}
 
@@ -86,9 +89,9 @@ class NodeQueries:
 
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
-                             ConsentQueries, AuditQueries))
+                             ConsentQueries, AuditQueries, IncidentQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
-                                   ConsentMutations))
+                                   ConsentMutations, IncidentMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
@@ -102,6 +105,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     return SafetyNetSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Organisation, User, WorkingGroup, Peacebuilder, Case, CaseNote, ConsentGrant,
                BreakGlass],
         config=StrawberryConfig(disable_field_suggestions=production),

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
@@ -19,10 +19,13 @@ from app.audit.http import export_endpoint
 from app.audit.worker import LogWorker
 from app.auth.http import jwks_endpoint, login_endpoint, token_endpoint
 from app.config import Settings
+from app.incidents.http import download_endpoint, upload_endpoint
+from app.incidents.scheduler import Scheduler
 from app.runtime import Runtime
 from app.storage import migration_status
 from schema.http import GraphQLEndpoint
 from schema.schema import build_schema
+from schema.subscriptions import SocketApp
 
 log = logging.getLogger("safety_net.http")
 
@@ -97,11 +100,18 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             raise RuntimeError("database not migrated: run `safety-net migrate`")
         worker = LogWorker(settings, rt.db, rt.clock)
         rt.extras["log_worker"] = worker
+        scheduler = Scheduler(rt.db, rt.clock, rt.after_commit)
+        rt.extras["scheduler"] = scheduler
+        await rt.broker.start()
         if settings.log_worker:
             worker.start()
+        if settings.scheduler:
+            scheduler.start(settings.scheduler_interval)
         try:
             yield
         finally:
+            await scheduler.stop()
+            await rt.broker.stop()
             if settings.log_worker:
                 await worker.stop()
             if runtime is None:
@@ -110,10 +120,13 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            WebSocketRoute("/graphql", SocketApp(rt, schema)),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/auth/login", login_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/export", export_endpoint, methods=["GET"]),
+            Route("/incidents/{incident_id}/attachments", upload_endpoint, methods=["POST"]),
+            Route("/attachments/{attachment_id}", download_endpoint, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -185,7 +185,8 @@ async def prepare_database(backend: str, tmp: Path) -> tuple[str, Any]:
 async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: Any = None,
                     **overrides: Any) -> tuple[Env, Any]:
     url, drop = await prepare_database(backend, tmp)
-    overrides.setdefault("log_worker", False)  # tests drive the chainer themselves
+    overrides.setdefault("log_worker", False)  # tests drive the chainer and scheduler themselves
+    overrides.setdefault("scheduler", False)
     settings = replace(Settings(), database_url=url, data_dir=tmp / "data",
                        policy_dir=REPO_ROOT / "policies", tenants_dir=REPO_ROOT / "tenants",
                        **overrides)

@@ -32,6 +32,16 @@ def test_every_free_text_case_column_has_a_category():
     assert text_columns == set(CASE_FIELDS)
 
 
+def test_every_free_text_incident_column_has_a_category():
+    from sqlalchemy import Text
+
+    from app.consent.categories import INCIDENT_FIELDS
+
+    text_columns = {c.name for c in Base.metadata.tables["incidents"].columns
+                    if isinstance(c.type, Text)}
+    assert text_columns == set(INCIDENT_FIELDS)
+
+
 def test_sensitive_values_only_live_in_the_categorised_table():
     # The pseudonymous record must not grow sensitive columns: they belong in peacebuilder_data.
     columns = set(Base.metadata.tables["peacebuilders"].columns.keys())

@@ -56,7 +56,7 @@ class CareScope:
     self_peacebuilder_id: uuid.UUID | None = None
 
 
-def _live(now: datetime) -> Any:
+def live_clause(now: datetime) -> Any:
     # A member since before the coverage was set, without a break: leaving ends access at once,
     # and rejoining later does not bring it back until she extends the grant.
     membership = select(WorkingGroupMember.id).where(
@@ -75,7 +75,7 @@ def _org_level_ids(scope: CareScope) -> Select[Any]:
     """Peacebuilders the organisation as a whole holds live consent (or break-glass) for."""
     granted = select(ConsentAccess.peacebuilder_id).where(
         ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-        _live(scope.now))
+        live_clause(scope.now))
     if scope.purpose != Purpose.EMERGENCY_RESPONSE:
         return granted
     glass = select(BreakGlass.peacebuilder_id).where(
@@ -112,7 +112,7 @@ def with_category(scope: CareScope, category: str) -> Select[Any]:
         return select(ConsentAccess.peacebuilder_id).where(false())
     granted = select(ConsentAccess.peacebuilder_id).where(
         ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-        ConsentAccess.category == category, _live(scope.now))
+        ConsentAccess.category == category, live_clause(scope.now))
     if scope.purpose == Purpose.EMERGENCY_RESPONSE:
         glass = select(BreakGlass.peacebuilder_id).where(
             BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
@@ -138,7 +138,7 @@ async def categories_for(
     out: dict[uuid.UUID, set[str]] = defaultdict(set)
     rows = await session.execute(select(ConsentAccess.peacebuilder_id, ConsentAccess.category).where(
         ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-        ConsentAccess.peacebuilder_id.in_(list(visible)), _live(scope.now)))
+        ConsentAccess.peacebuilder_id.in_(list(visible)), live_clause(scope.now)))
     for pb, category in rows:
         out[pb].add(category)
     if scope.purpose == Purpose.EMERGENCY_RESPONSE:

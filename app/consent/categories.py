@@ -73,3 +73,14 @@ DEFAULT_CATEGORIES = frozenset(DataCategory) - NEVER_BY_DEFAULT
 CASE_FIELDS: dict[str, DataCategory] = {
     "summary": DataCategory.INCIDENT_DETAILS,
 }
+
+# Incident fields: field -> category (app/incidents).
+INCIDENT_FIELDS: dict[str, DataCategory] = {
+    "description": DataCategory.INCIDENT_DETAILS,
+    "alleged_source_as_reported": DataCategory.INCIDENT_DETAILS,
+    "location_coarse": DataCategory.LOCATION_COARSE,
+    "location_precise": DataCategory.LOCATION_PRECISE,
+}
+# Other free text on the response: measures and referrals (incident details), proceedings (legal).
+RESPONSE_CATEGORY = DataCategory.INCIDENT_DETAILS
+PROCEEDING_CATEGORY = DataCategory.LEGAL

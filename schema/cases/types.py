@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -26,6 +26,9 @@ from schema.consent.gate import release
 from schema.context import Info
 from schema.orgs.types import Organisation
 from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
+
+if TYPE_CHECKING:
+    from schema.incidents.types import Incident, Measure, Proceeding, TimelineEvent
 
 CaseStatus = strawberry.enum(models.CaseStatus, description="Where a case stands.")
 RiskLevel = strawberry.enum(models.RiskLevel, description="Assessed level of risk to her.")
@@ -61,6 +64,46 @@ class Case(Node):
     async def summary(self, info: Info) -> str | None:
         released = await info.context.loaders.released.load(self._pb)
         return release(info, self._pb, CASE_FIELDS["summary"].value, released, self._summary)
+
+    @strawberry.field(description="Incidents on this case, oldest first.")
+    async def incidents(
+        self, info: Info
+    ) -> list[Annotated[Incident, strawberry.lazy("schema.incidents.types")]]:
+        from schema.incidents.types import Incident
+
+        rows = await info.context.loaders.incidents.load(self._id)
+        return [Incident.from_model(i, self._pb) for i in rows]
+
+    @strawberry.field(description="Protection measures and tasks.")
+    async def measures(
+        self, info: Info
+    ) -> list[Annotated[Measure, strawberry.lazy("schema.incidents.types")]]:
+        from app.incidents import response
+        from schema.incidents.types import Measure
+
+        rows = await info.context.loaders.call(response.measures_of, info.context.access, self._id)
+        return [Measure.from_model(m, self._pb) for m in rows]
+
+    @strawberry.field(description="Investigations and detention watch.")
+    async def proceedings(
+        self, info: Info
+    ) -> list[Annotated[Proceeding, strawberry.lazy("schema.incidents.types")]]:
+        from app.incidents import response
+        from schema.incidents.types import Proceeding
+
+        rows = await info.context.loaders.call(response.proceedings_of, info.context.access,
+                                               self._id)
+        return [Proceeding.from_model(p, self._pb) for p in rows]
+
+    @strawberry.field(description="Every state change on the case, oldest first.")
+    async def timeline(
+        self, info: Info
+    ) -> list[Annotated[TimelineEvent, strawberry.lazy("schema.incidents.types")]]:
+        from app.incidents import service as incidents
+        from schema.incidents.types import TimelineEvent
+
+        rows = await info.context.loaders.call(incidents.timeline, info.context.access, self._id)
+        return [TimelineEvent.from_model(e) for e in rows]
 
     @strawberry.field(description="Members of your own organisation on this case's team "
                                   "(User or Client IDs). Requires `case_team:manage`.")

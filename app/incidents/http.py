@@ -1,0 +1,76 @@
+"""HTTP endpoints for evidence files (binary bodies do not belong in GraphQL JSON).
+
+    POST /incidents/{incident_id}/attachments   body: the file; Content-Type: its type;
+                                                 optional header Safety-Net-Category
+    GET  /attachments/{attachment_id}
+IDs are the GraphQL global IDs. Both need a bearer token and a declared purpose.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.auth.edge import request_context
+from app.errors import AppError, BadInput
+from app.incidents import attachments
+
+STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "INTEGRITY_ERROR": 500}
+
+
+def _decode(value: str, type_name: str) -> object:
+    import base64
+    import binascii
+    import uuid
+
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        kind, _, id_ = raw.partition(":")
+        if kind != type_name:
+            raise ValueError
+        return uuid.UUID(id_)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadInput("Invalid ID.", field="id") from exc
+
+
+def _error(exc: AppError) -> JSONResponse:
+    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
+    return JSONResponse(body, status_code=STATUS.get(exc.code, 400))
+
+
+async def upload_endpoint(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    length = int(request.headers.get("content-length") or 0)
+    if length > attachments.MAX_BYTES:
+        return JSONResponse({"errors": [{"message": "File too large.",
+                                         "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
+                            status_code=413)
+    try:
+        incident_id = _decode(request.path_params["incident_id"], "Incident")
+        body = await request.body()
+        async with request_context(request) as ctx:
+            attachment = await attachments.upload(
+                ctx, runtime.settings.data_dir / "attachment.key", incident_id,  # type: ignore[arg-type]
+                request.headers.get("content-type", ""), body,
+                request.headers.get("safety-net-category", "incident_details"))
+            attachment_id = attachment.id
+    except AppError as exc:
+        return _error(exc)
+    import base64
+
+    global_id = base64.urlsafe_b64encode(f"Attachment:{attachment_id}".encode()).decode().rstrip("=")
+    return JSONResponse({"id": global_id}, status_code=201)
+
+
+async def download_endpoint(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    try:
+        attachment_id = _decode(request.path_params["attachment_id"], "Attachment")
+        async with request_context(request) as ctx:
+            content_type, data = await attachments.download(
+                ctx, runtime.settings.data_dir / "attachment.key", attachment_id)  # type: ignore[arg-type]
+    except AppError as exc:
+        return _error(exc)
+    return Response(data, media_type=content_type, headers={
+        "Content-Disposition": "attachment", "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,252 @@
+"""The response: measures and tasks, her approvals for public acts, referrals, proceedings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from app.access.context import AccessContext
+from app.access.visibility import live_clause
+from app.cases import service as cases
+from app.consent.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
+from app.consent.models import ConsentAccess
+from app.consent.service import require_self_or_network, standing
+from app.errors import BadInput, Conflict, NotFound
+from app.incidents.models import Approval, Measure, MeasureKind, Proceeding, Referral, ScheduledStep
+from app.incidents.service import event
+from app.notify import service as notify
+from app.orgs import repository as orgs_repo
+
+PUBLIC_ACTS = {"public_statement", "media_contact", "recognition"}
+REMIND_BEFORE = timedelta(hours=24)
+
+
+async def record_approval(ctx: AccessContext, pb_id: uuid.UUID, act: str, description: str) -> Approval:
+    """She approves one public act (or her network's focal point records it, acting for her)."""
+    who = await standing(ctx, pb_id)
+    require_self_or_network(who)
+    if act not in PUBLIC_ACTS:
+        raise BadInput("Act is public_statement, media_contact or recognition.", field="act")
+    if not description.strip() or len(description) > 5000:
+        raise BadInput("Describe the act she approves (at most 5000 characters).",
+                       field="description")
+    approval = Approval(peacebuilder_id=pb_id, act=act, description=description.strip(),
+                        recorded_by=ctx.principal.subject, acting_for_her=who.acting_for_her,
+                        approved_at=ctx.clock.now())
+    ctx.session.add(approval)
+    await ctx.session.flush()
+    ctx.record("approval.record", target_type="Peacebuilder", target_id=pb_id,
+               details={"approval": str(approval.id), "act": act,
+                        "acting_for_her": who.acting_for_her})
+    return approval
+
+
+async def add_measure(
+    ctx: AccessContext,
+    *,
+    case_id: uuid.UUID,
+    kind: str,
+    owner_org_id: uuid.UUID | None,
+    due_at: datetime | None,
+    description: str | None,
+    incident_id: uuid.UUID | None = None,
+    approval_id: uuid.UUID | None = None,
+) -> Measure:
+    await ctx.require("measure", "manage")
+    case = await cases.get(ctx, case_id)
+    if kind not in {k.value for k in MeasureKind}:
+        raise BadInput("Unknown measure.", field="kind")
+    owner = owner_org_id or ctx.org_id
+    assert owner is not None
+    if owner not in await orgs_repo.orgs_by_ids(ctx.session, [owner]):
+        raise BadInput("No such organisation.", field="ownerOrganisationId")
+    if description and RESPONSE_CATEGORY.value not in (await ctx.released([case.peacebuilder_id])
+                                                         ).get(case.peacebuilder_id, ()):
+        raise BadInput("Her consent does not let you record details for this purpose.",
+                       field="description")
+    if kind == MeasureKind.PUBLIC_STATEMENT:
+        # Invariant 6: a public statement needs her explicit approval for that act.
+        approval = await ctx.session.get(Approval, approval_id) if approval_id else None
+        if (approval is None or approval.peacebuilder_id != case.peacebuilder_id
+                or approval.act != "public_statement" or approval.revoked_at is not None
+                or approval.used_by is not None):
+            ctx.deny("measure.public_statement", target_type="Case", target_id=case.id,
+                     reason="no approval of hers for this public statement")
+            raise BadInput("A public statement needs her recorded approval for it.",
+                           field="approvalId")
+    measure = Measure(case_id=case.id, incident_id=incident_id, kind=kind, owner_org_id=owner,
+                      description=description, due_at=due_at, status="planned",
+                      approval_id=approval_id if kind == MeasureKind.PUBLIC_STATEMENT else None,
+                      created_by=ctx.principal.subject, created_at=ctx.clock.now())
+    ctx.session.add(measure)
+    await ctx.session.flush()
+    if kind == MeasureKind.PUBLIC_STATEMENT and approval_id:
+        approval = await ctx.session.get(Approval, approval_id)
+        assert approval is not None
+        approval.used_by = measure.id
+    if due_at is not None:
+        ctx.session.add(ScheduledStep(kind="task_reminder", subject_id=measure.id, step=1,
+                                      due_at=max(due_at - REMIND_BEFORE, ctx.clock.now())))
+    event(ctx, case.id, "measure.added", measure.id, {"kind": kind, "owner": str(owner)})
+    ctx.record("measure.add", target_type="Case", target_id=case.id,
+               details={"measure": str(measure.id), "kind": kind})
+    return measure
+
+
+async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: str) -> Measure:
+    await ctx.require("measure", "manage")
+    measure = await ctx.session.get(Measure, measure_id)
+    if measure is None:
+        raise NotFound()
+    await cases.get(ctx, measure.case_id)
+    if measure.owner_org_id != ctx.org_id:
+        raise NotFound()
+    if status not in ("planned", "in_progress", "done", "cancelled"):
+        raise BadInput("Status is planned, in_progress, done or cancelled.", field="status")
+    measure.status = status
+    event(ctx, measure.case_id, "measure.status", measure.id, {"status": status})
+    ctx.record("measure.status", target_type="Case", target_id=measure.case_id,
+               details={"measure": str(measure.id), "status": status})
+    return measure
+
+
+async def measures_of(ctx: AccessContext, case_id: uuid.UUID) -> list[Measure]:
+    case = await cases.get(ctx, case_id)
+    return list(await ctx.session.scalars(select(Measure).where(Measure.case_id == case.id)
+                                          .order_by(Measure.created_at)))
+
+
+async def _consents_to(ctx: AccessContext, pb_id: uuid.UUID, org_id: uuid.UUID, purpose: str) -> bool:
+    found = await ctx.session.scalar(select(ConsentAccess.id).where(
+        ConsentAccess.peacebuilder_id == pb_id, ConsentAccess.org_id == org_id,
+        ConsentAccess.purpose == purpose, live_clause(ctx.clock.now())).limit(1))
+    return found is not None
+
+
+async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID, purpose: str,
+                request: str | None) -> Referral:
+    """Ask another organisation to act: only where she consented to it for that purpose."""
+    await ctx.require("referral", "manage")
+    case = await cases.get(ctx, case_id)
+    if purpose not in {p.value for p in Purpose}:
+        raise BadInput("Unknown purpose.", field="purpose")
+    if to_org_id == ctx.org_id or to_org_id not in await orgs_repo.orgs_by_ids(ctx.session, [to_org_id]):
+        raise BadInput("Refer to another organisation.", field="toOrganisationId")
+    if not await _consents_to(ctx, case.peacebuilder_id, to_org_id, purpose):
+        ctx.deny("referral.create", target_type="Case", target_id=case.id,
+                 reason="no consent for that recipient and purpose",
+                 details={"peacebuilder": str(case.peacebuilder_id), "to": str(to_org_id)})
+        raise BadInput("She has not consented to that organisation for this purpose.",
+                       field="toOrganisationId")
+    now = ctx.clock.now()
+    referral = Referral(case_id=case.id, from_org_id=ctx.org_id, to_org_id=to_org_id,
+                        purpose=purpose, request=request, status="pending",
+                        created_by=ctx.principal.subject, created_at=now, updated_at=now)
+    ctx.session.add(referral)
+    await ctx.session.flush()
+    event(ctx, case.id, "referral.created", referral.id, {"to": str(to_org_id), "purpose": purpose})
+    ctx.record("referral.create", target_type="Case", target_id=case.id,
+               details={"referral": str(referral.id), "to": str(to_org_id),
+                        "peacebuilder": str(case.peacebuilder_id)})
+    recipients = [(s, to_org_id) for s in await notify.focal_points(ctx.session, to_org_id)]
+    await notify.notify(ctx, recipients, kind="referral_received", subject_id=referral.id,
+                        case_id=case.id, at=now,
+                        payload={"referral": str(referral.id), "case": str(case.id),
+                                 "purpose": purpose})
+    return referral
+
+
+TRANSITIONS = {"accept": ("pending", "accepted", "to"), "decline": ("pending", "declined", "to"),
+               "complete": ("accepted", "completed", "to"), "revoke": (None, "revoked", "from")}
+
+
+async def move_referral(ctx: AccessContext, referral_id: uuid.UUID, action: str,
+                        outcome: str | None = None) -> Referral:
+    await ctx.require("referral", "manage")
+    referral = await ctx.session.get(Referral, referral_id)
+    if referral is None or action not in TRANSITIONS:
+        raise NotFound()
+    before, after, side = TRANSITIONS[action]
+    party = referral.to_org_id if side == "to" else referral.from_org_id
+    if party != ctx.org_id:
+        raise NotFound()
+    case = await cases.get(ctx, referral.case_id)  # the recipient sees it only under her consent
+    if before is not None and referral.status != before:
+        raise Conflict(f"The referral is {referral.status}.")
+    if action == "revoke" and referral.status in ("completed", "declined", "revoked"):
+        raise Conflict(f"The referral is {referral.status}.")
+    referral.status = after
+    referral.outcome = outcome or referral.outcome
+    referral.updated_at = ctx.clock.now()
+    event(ctx, case.id, f"referral.{after}", referral.id)
+    ctx.record(f"referral.{action}", target_type="Case", target_id=case.id,
+               details={"referral": str(referral.id)})
+    return referral
+
+
+async def referrals_for(ctx: AccessContext, incoming: bool) -> list[Referral]:
+    assert ctx.org_id is not None
+    column = Referral.to_org_id if incoming else Referral.from_org_id
+    rows = list(await ctx.session.scalars(select(Referral).where(column == ctx.org_id)
+                                          .order_by(Referral.created_at)))
+    visible = {c for c in await _visible_case_ids(ctx, [r.case_id for r in rows])}
+    return [r for r in rows if r.case_id in visible]
+
+
+async def _visible_case_ids(ctx: AccessContext, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    from app.cases import repository as cases_repo
+
+    return set(await cases_repo.by_ids(ctx.session, ctx.care_scope(), ids))
+
+
+PROCEEDING_FIELDS = {
+    "investigation": {"authority", "reference", "stage"},
+    "detention": {"place", "conditions", "visits", "legal_representation", "due_process_concerns",
+                  "release_negotiations"},
+}
+
+
+async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str,
+                            data: dict[str, Any], next_hearing_at: datetime | None,
+                            proceeding_id: uuid.UUID | None = None) -> Proceeding:
+    """Add or update an investigation/prosecution or a detention watch; each change is on the
+    timeline she sees (category `legal`)."""
+    await ctx.require("proceeding", "manage")
+    case = await cases.get(ctx, case_id)
+    if kind not in PROCEEDING_FIELDS:
+        raise BadInput("Kind is investigation or detention.", field="kind")
+    unknown = set(data) - PROCEEDING_FIELDS[kind]
+    if unknown:
+        raise BadInput("Unknown field(s): " + ", ".join(sorted(unknown)), field="data")
+    if PROCEEDING_CATEGORY.value not in (await ctx.released([case.peacebuilder_id])).get(
+            case.peacebuilder_id, ()):
+        raise NotFound()
+    now = ctx.clock.now()
+    if proceeding_id is None:
+        proceeding = Proceeding(case_id=case.id, kind=kind, data=data, next_hearing_at=next_hearing_at,
+                                org_id=ctx.org_id, created_at=now, updated_at=now)
+        ctx.session.add(proceeding)
+        await ctx.session.flush()
+    else:
+        found = await ctx.session.get(Proceeding, proceeding_id)
+        if found is None or found.case_id != case.id:
+            raise NotFound()
+        proceeding = found
+        proceeding.data = {**proceeding.data, **data}
+        proceeding.next_hearing_at = next_hearing_at or proceeding.next_hearing_at
+        proceeding.updated_at = now
+    event(ctx, case.id, f"{kind}.updated", proceeding.id,
+          {"fields": sorted(data), "next_hearing_at": next_hearing_at.isoformat()
+           if next_hearing_at else None})
+    ctx.record("proceeding.record", target_type="Case", target_id=case.id,
+               details={"proceeding": str(proceeding.id), "kind": kind, "fields": sorted(data)})
+    return proceeding
+
+
+async def proceedings_of(ctx: AccessContext, case_id: uuid.UUID) -> list[Proceeding]:
+    case = await cases.get(ctx, case_id)
+    return list(await ctx.session.scalars(select(Proceeding).where(Proceeding.case_id == case.id)
+                                          .order_by(Proceeding.created_at)))

@@ -1,0 +1,115 @@
+"""The scheduler: escalations and task reminders, run in the service (not only when someone
+looks). Steps live in the database, so they survive restarts; a replica claims a step with an
+UPDATE ... WHERE done_at IS NULL, so across replicas a step fires exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from contextlib import suppress
+from typing import Any
+
+from sqlalchemy import select, update
+
+from app.cases.models import Case
+from app.clock import Clock
+from app.db import Database
+from app.incidents.models import CaseEvent, Incident, Measure, ScheduledStep
+from app.notify import service as notify
+from app.orgs.models import WorkingGroup, WorkingGroupMember
+
+log = logging.getLogger("safety_net.scheduler")
+
+
+async def _conveners(session: Any, org_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        select(WorkingGroup.convener_org_id).join(
+            WorkingGroupMember, WorkingGroupMember.working_group_id == WorkingGroup.id)
+        .where(WorkingGroupMember.org_id == org_id, WorkingGroupMember.left_at.is_(None)))
+    return sorted(set(rows) - {org_id})
+
+
+async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
+    """Fire every due step this replica can claim; returns (recipient, inbox id) to publish."""
+    now = clock.now()
+    published: list[tuple[str, str]] = []
+    async with db.transaction() as session:
+        due = list(await session.scalars(select(ScheduledStep).where(
+            ScheduledStep.done_at.is_(None), ScheduledStep.due_at <= now)
+            .order_by(ScheduledStep.due_at).limit(200)))
+    for step in due:
+        async with db.transaction() as session:
+            claimed = await session.execute(
+                update(ScheduledStep).where(ScheduledStep.id == step.id,
+                                            ScheduledStep.done_at.is_(None))
+                .values(done_at=now, outcome="claimed"))
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # another replica took it
+            items = await (_escalate(session, step, now) if step.kind == "escalation"
+                           else _remind(session, step, now))
+            await session.execute(update(ScheduledStep).where(ScheduledStep.id == step.id)
+                                  .values(outcome="fired" if items else "not_needed"))
+            published += [(i.recipient, str(i.id)) for i in items]
+    return published
+
+
+async def _escalate(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
+    incident = await session.get(Incident, step.subject_id)
+    if incident is None or incident.acknowledged_at is not None:
+        return []
+    case = await session.get(Case, incident.case_id)
+    orgs = [case.lead_org_id] if step.step == 1 else await _conveners(session, case.lead_org_id)
+    recipients = [(s, org) for org in orgs for s in await notify.focal_points(session, org)]
+    session.add(CaseEvent(case_id=case.id, kind="incident.escalated", subject_id=incident.id,
+                          actor="system", org_id=None,
+                          details={"level": step.step, "organisations": [str(o) for o in orgs]},
+                          at=now))
+    return await notify.notify(session, recipients, kind="escalation", subject_id=incident.id,
+                               case_id=case.id, at=now,
+                               payload={"incident": str(incident.id), "case": str(case.id),
+                                        "level": step.step, "severity": incident.severity})
+
+
+async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
+    measure = await session.get(Measure, step.subject_id)
+    if measure is None or measure.status in ("done", "cancelled"):
+        return []
+    recipients = [(s, measure.owner_org_id)
+                  for s in await notify.focal_points(session, measure.owner_org_id)]
+    return await notify.notify(session, recipients, kind="task_due", subject_id=measure.id,
+                               case_id=measure.case_id, at=now,
+                               payload={"measure": str(measure.id), "case": str(measure.case_id),
+                                        "due_at": measure.due_at.isoformat() if measure.due_at
+                                        else None})
+
+
+class Scheduler:
+    """Runs `run_due` every few seconds in each replica and hands new items to the broker."""
+
+    def __init__(self, db: Database, clock: Clock, after: Any) -> None:
+        self.db, self.clock, self.after = db, clock, after
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> list[tuple[str, str]]:
+        published = await run_due(self.db, self.clock)
+        if published:
+            await self.after(published)
+        return published
+
+    async def _run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception as exc:  # never stop escalating because one pass failed
+                log.error("scheduler pass failed: %s", type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    def start(self, interval: float = 5.0) -> None:
+        self._task = asyncio.create_task(self._run(interval))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task

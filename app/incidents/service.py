@@ -1,0 +1,215 @@
+"""Incidents: reported, acknowledged within a deadline or escalated, and always visible to her.
+
+Guidance 7, 8, 19: nothing ignored, nothing handled ad hoc, no assumptions about the source —
+`alleged_source_as_reported` is stored exactly as reported and never filled in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from app.access.context import AccessContext
+from app.cases import service as cases
+from app.cases.models import Case
+from app.consent.categories import INCIDENT_FIELDS
+from app.errors import BadInput, Conflict, NotFound
+from app.incidents.models import (
+    AckPolicy,
+    CaseEvent,
+    Incident,
+    IncidentStatus,
+    IncidentType,
+    ScheduledStep,
+    Severity,
+)
+from app.notify import service as notify
+
+# Default acknowledgement deadlines (minutes); organisations can set their own.
+DEFAULT_ACK_MINUTES = {Severity.CRITICAL: 60, Severity.HIGH: 4 * 60, Severity.MEDIUM: 24 * 60,
+                       Severity.LOW: 72 * 60}
+REPORTERS = {"herself", "her_network", "staff", "witness", "family", "other"}
+CHANNELS = {"in_person", "phone", "secure_messenger", "email", "online_form", "other"}
+MAX_TEXT = 20_000
+
+
+def event(ctx: AccessContext, case_id: uuid.UUID, kind: str, subject_id: uuid.UUID | None,
+          details: dict[str, Any] | None = None) -> None:
+    """One step on the case timeline (IDs and codes only)."""
+    ctx.session.add(CaseEvent(case_id=case_id, kind=kind, subject_id=subject_id,
+                              actor=ctx.principal.subject, org_id=ctx.principal.org_id,
+                              details=details, at=ctx.clock.now()))
+
+
+async def ack_minutes(ctx: AccessContext, org_id: uuid.UUID, severity: str) -> int:
+    custom = await ctx.session.scalar(select(AckPolicy.minutes).where(
+        AckPolicy.org_id == org_id, AckPolicy.severity == severity))
+    return int(custom) if custom else DEFAULT_ACK_MINUTES[Severity(severity)]
+
+
+async def set_ack_policy(ctx: AccessContext, severity: str, minutes: int) -> int:
+    await ctx.require("incident_policy", "manage")
+    assert ctx.org_id is not None
+    if severity not in {s.value for s in Severity}:
+        raise BadInput("Unknown severity.", field="severity")
+    if not 1 <= minutes <= 14 * 24 * 60:
+        raise BadInput("Between 1 minute and 14 days.", field="minutes")
+    row = await ctx.session.scalar(select(AckPolicy).where(AckPolicy.org_id == ctx.org_id,
+                                                           AckPolicy.severity == severity))
+    if row is None:
+        ctx.session.add(AckPolicy(org_id=ctx.org_id, severity=severity, minutes=minutes))
+    else:
+        row.minutes = minutes
+    ctx.record("incident_policy.set", details={"severity": severity, "minutes": minutes})
+    return minutes
+
+
+def _text(value: str | None, field: str) -> str | None:
+    if value is not None and len(value) > MAX_TEXT:
+        raise BadInput(f"At most {MAX_TEXT} characters.", field=field)
+    return value
+
+
+async def report(
+    ctx: AccessContext,
+    *,
+    case_id: uuid.UUID,
+    type: str,
+    severity: str,
+    reported_by: str,
+    reported_via: str,
+    occurred_at: datetime | None = None,
+    description: str | None = None,
+    alleged_source_as_reported: str | None = None,
+    location_coarse: str | None = None,
+    location_precise: str | None = None,
+) -> Incident:
+    """Record an incident on a case the caller can see; the lead organisation's focal points
+    and the case team are alerted, and acknowledgement is due by the deadline."""
+    await ctx.require("incident", "create")
+    case = await cases.get(ctx, case_id)
+    if type not in {t.value for t in IncidentType}:
+        raise BadInput("Unknown incident type.", field="type")
+    if severity not in {s.value for s in Severity}:
+        raise BadInput("Unknown severity.", field="severity")
+    if reported_by not in REPORTERS:
+        raise BadInput("reportedBy is one of " + ", ".join(sorted(REPORTERS)) + ".",
+                       field="reportedBy")
+    if reported_via not in CHANNELS:
+        raise BadInput("reportedVia is one of " + ", ".join(sorted(CHANNELS)) + ".",
+                       field="reportedVia")
+    values = {"description": description, "alleged_source_as_reported": alleged_source_as_reported,
+              "location_coarse": location_coarse, "location_precise": location_precise}
+    released = (await ctx.released([case.peacebuilder_id])).get(case.peacebuilder_id, frozenset())
+    for name, value in values.items():
+        _text(value, name)
+        if value is not None and INCIDENT_FIELDS[name].value not in released:
+            raise BadInput("Her consent does not let you record this field for this purpose.",
+                           field=name)
+    now = ctx.clock.now()
+    minutes = await ack_minutes(ctx, case.lead_org_id, severity)
+    incident = Incident(
+        case_id=case.id, type=type, severity=severity, status=IncidentStatus.REPORTED.value,
+        occurred_at=occurred_at, reported_by=reported_by, reported_via=reported_via,
+        reporting_org_id=ctx.org_id, recorded_by=ctx.principal.subject, reported_at=now,
+        ack_deadline=now + timedelta(minutes=minutes), **values)
+    ctx.session.add(incident)
+    await ctx.session.flush()
+    # Escalation: lead organisation's focal points at the deadline, the convener after twice it.
+    for step, factor in ((1, 1), (2, 2)):
+        ctx.session.add(ScheduledStep(kind="escalation", subject_id=incident.id, step=step,
+                                      due_at=now + timedelta(minutes=minutes * factor)))
+    event(ctx, case.id, "incident.reported", incident.id, {"severity": severity, "type": type})
+    ctx.record("incident.report", target_type="Incident", target_id=incident.id,
+               details={"case": str(case.id), "peacebuilder": str(case.peacebuilder_id),
+                        "categories": sorted({INCIDENT_FIELDS[n].value for n, v in values.items()
+                                              if v is not None})})
+    recipients = [(s, case.lead_org_id) for s in await notify.focal_points(ctx.session,
+                                                                         case.lead_org_id)]
+    recipients += [(s, case.lead_org_id) for s in await team_of_lead(ctx, case)]
+    await notify.notify(ctx, recipients, kind="incident_reported", subject_id=incident.id,
+                        case_id=case.id, payload={"incident": str(incident.id),
+                                                  "case": str(case.id), "severity": severity},
+                        at=now)
+    return incident
+
+
+async def team_of_lead(ctx: AccessContext, case: Case) -> list[str]:
+    from app.consent import repository as consent_repo
+
+    return [m.subject for m in await consent_repo.team_of(ctx.session, case.id, case.lead_org_id)]
+
+
+async def _incident(ctx: AccessContext, incident_id: uuid.UUID) -> tuple[Incident, Case]:
+    incident = await ctx.session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound()
+    case = await cases.get(ctx, incident.case_id)  # consent + need-to-know decide, or not found
+    return incident, case
+
+
+async def get(ctx: AccessContext, incident_id: uuid.UUID) -> Incident:
+    return (await _incident(ctx, incident_id))[0]
+
+
+async def acknowledge(ctx: AccessContext, incident_id: uuid.UUID) -> Incident:
+    """The lead organisation acknowledges: escalation steps still pending will not fire."""
+    await ctx.require("incident", "update")
+    incident, case = await _incident(ctx, incident_id)
+    if case.lead_org_id != ctx.org_id:
+        raise NotFound()
+    if incident.acknowledged_at is not None:
+        return incident
+    incident.acknowledged_at = ctx.clock.now()
+    incident.acknowledged_by = ctx.principal.subject
+    incident.status = IncidentStatus.ACKNOWLEDGED.value
+    event(ctx, case.id, "incident.acknowledged", incident.id)
+    ctx.record("incident.acknowledge", target_type="Incident", target_id=incident.id)
+    return incident
+
+
+async def set_status(ctx: AccessContext, incident_id: uuid.UUID, status: str) -> Incident:
+    await ctx.require("incident", "update")
+    incident, case = await _incident(ctx, incident_id)
+    if case.lead_org_id != ctx.org_id:
+        raise NotFound()
+    if status not in {s.value for s in IncidentStatus} or status == IncidentStatus.REPORTED:
+        raise BadInput("Status is ACKNOWLEDGED, RESPONDING or RESOLVED.", field="status")
+    if incident.acknowledged_at is None and status != IncidentStatus.ACKNOWLEDGED:
+        raise Conflict("Acknowledge the incident first.")
+    if status != incident.status:
+        if incident.acknowledged_at is None:
+            incident.acknowledged_at = ctx.clock.now()
+            incident.acknowledged_by = ctx.principal.subject
+        incident.status = status
+        event(ctx, case.id, "incident.status", incident.id, {"status": status})
+        ctx.record("incident.status", target_type="Incident", target_id=incident.id,
+                   details={"status": status})
+    return incident
+
+
+async def of_cases(ctx: AccessContext, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Incident]]:
+    """Incidents of cases the caller may see (the case check is the caller's own)."""
+    visible = {c for c in case_ids if c in await _visible_cases(ctx, case_ids)}
+    rows = await ctx.session.scalars(select(Incident).where(Incident.case_id.in_(list(visible)))
+                                     .order_by(Incident.reported_at, Incident.id))
+    out: dict[uuid.UUID, list[Incident]] = {c: [] for c in case_ids}
+    for incident in rows:
+        out[incident.case_id].append(incident)
+    return out
+
+
+async def _visible_cases(ctx: AccessContext, case_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    from app.cases import repository as cases_repo
+
+    return set(await cases_repo.by_ids(ctx.session, ctx.care_scope(), case_ids))
+
+
+async def timeline(ctx: AccessContext, case_id: uuid.UUID) -> list[CaseEvent]:
+    case = await cases.get(ctx, case_id)
+    rows = await ctx.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                     .order_by(CaseEvent.at, CaseEvent.id))
+    return list(rows)

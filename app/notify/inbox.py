@@ -1,0 +1,55 @@
+"""Reading one's inbox, and deciding at delivery time whether an alert may still be delivered."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+
+from app.access.context import AccessContext
+from app.cases import repository as cases_repo
+from app.errors import BadInput
+from app.notify.models import InboxItem
+
+
+def cursor_of(item: InboxItem) -> str:
+    return base64.urlsafe_b64encode(f"{item.created_at.isoformat()}|{item.id}".encode()).decode()
+
+
+def _parse(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        at, _, id_ = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(id_)
+    except ValueError as exc:
+        raise BadInput("Invalid cursor.", field="after") from exc
+
+
+async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
+    """Whether the recipient may still receive this alert now (case still visible to them)."""
+    if item.recipient != ctx.principal.subject:
+        return False
+    if item.kind == "escalation":
+        # An escalation is a duty of the organisation's focal points, consent or not: it carries
+        # IDs only, and the case itself stays behind consent.
+        return "focal_point" in ctx.principal.roles and ctx.principal.org_id == item.org_id
+    if item.case_id is None:
+        return True
+    scope = ctx.org_care_scope()
+    return bool(await cases_repo.by_ids(ctx.session, scope, [item.case_id]))
+
+
+async def items(ctx: AccessContext, after: str | None, limit: int = 100) -> list[InboxItem]:
+    """The caller's alerts after a cursor, oldest first, only those still deliverable."""
+    q = select(InboxItem).where(InboxItem.recipient == ctx.principal.subject)
+    if after:
+        at, id_ = _parse(after)
+        q = q.where(or_(InboxItem.created_at > at, and_(InboxItem.created_at == at, InboxItem.id > id_)))
+    rows = list(await ctx.session.scalars(q.order_by(InboxItem.created_at, InboxItem.id).limit(limit)))
+    return [r for r in rows if await entitled(ctx, r)]
+
+
+async def item(ctx: AccessContext, item_id: uuid.UUID) -> InboxItem | None:
+    found = await ctx.session.get(InboxItem, item_id)
+    return found if found is not None and await entitled(ctx, found) else None

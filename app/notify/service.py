@@ -1,0 +1,91 @@
+"""Creating inbox items for the people who must act, and emailing a link to them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+import uuid
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.context import AccessContext
+from app.notify.models import InboxItem
+from app.orgs.models import RoleAssignment, User
+
+log = logging.getLogger("safety_net.notify")
+EMAILED_KINDS = {"escalation", "referral_received", "incident_reported", "task_due"}
+
+
+async def focal_points(session: AsyncSession, org_id: uuid.UUID) -> list[str]:
+    rows = await session.scalars(select(RoleAssignment.subject).where(
+        RoleAssignment.org_id == org_id, RoleAssignment.role == "focal_point"))
+    return sorted(set(rows))
+
+
+async def notify(ctx_or_session: AccessContext | AsyncSession, recipients: list[tuple[str, uuid.UUID]],
+                 *, kind: str, subject_id: uuid.UUID | None, case_id: uuid.UUID | None,
+                 payload: dict[str, Any], at: Any) -> list[InboxItem]:
+    """Store one inbox item per recipient in the caller's transaction (IDs and codes only)."""
+    session = ctx_or_session.session if isinstance(ctx_or_session, AccessContext) else ctx_or_session
+    items = []
+    for subject, org_id in dict.fromkeys(recipients):
+        item = InboxItem(recipient=subject, org_id=org_id, kind=kind, subject_id=subject_id,
+                         case_id=case_id, payload=payload, created_at=at)
+        session.add(item)
+        items.append(item)
+    await session.flush()
+    if isinstance(ctx_or_session, AccessContext):
+        ctx_or_session.cache.setdefault("published", []).extend(
+            (i.recipient, str(i.id)) for i in items)
+    return items
+
+
+class Mailer:
+    """SMTP delivery of alert links. Configured by SAFETY_NET_SMTP_* settings; off when no host."""
+
+    def __init__(self, host: str, port: int, sender: str, public_url: str) -> None:
+        self.host, self.port, self.sender, self.public_url = host, port, sender, public_url
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+    def _send(self, to: str, item: InboxItem) -> None:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = to
+        message["Subject"] = f"Safety Net alert: {item.kind.replace('_', ' ')}"
+        # A link only: no pseudonym, no case content, nothing about her.
+        message.set_content(f"You have a new Safety Net alert ({item.kind}).\n"
+                            f"Open it after signing in: {self.public_url}/alerts/{item.id}\n")
+        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+            smtp.send_message(message)
+
+    async def deliver(self, db: Any, item_ids: list[str]) -> int:
+        """Email the new items that warrant it; marks them emailed. Returns how many were sent."""
+        if not self.enabled or not item_ids:
+            return 0
+        sent = 0
+        async with db.transaction() as session:
+            items = list(await session.scalars(select(InboxItem).where(
+                InboxItem.id.in_([uuid.UUID(i) for i in item_ids]),
+                InboxItem.emailed_at.is_(None), InboxItem.kind.in_(EMAILED_KINDS))))
+            for item in items:
+                if not item.recipient.startswith("user:"):
+                    continue
+                user = await session.get(User, uuid.UUID(item.recipient.split(":", 1)[1]))
+                if user is None or not user.email or not user.active:
+                    continue
+                try:
+                    await asyncio.to_thread(self._send, user.email, item)
+                except OSError as exc:
+                    log.warning("email not sent: %s", type(exc).__name__)
+                    continue
+                await session.execute(update(InboxItem).where(InboxItem.id == item.id)
+                                      .values(emailed_at=item.created_at))
+                sent += 1
+        return sent

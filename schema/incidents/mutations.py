@@ -1,0 +1,205 @@
+"""Mutations: incidents, deadlines, measures, approvals, referrals, proceedings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.incidents import response
+from app.incidents import service as incidents
+from schema import ids
+from schema.common import guarded
+from schema.context import Info
+from schema.incidents.types import (
+    Approval,
+    ApprovalPayload,
+    Incident,
+    IncidentPayload,
+    IncidentStatus,
+    IncidentType,
+    Measure,
+    MeasureKind,
+    MeasurePayload,
+    Proceeding,
+    ProceedingPayload,
+    Referral,
+    ReferralPayload,
+    Severity,
+)
+
+
+@strawberry.input(description="Report an incident on a case you can see. Fields with sensitive "
+                              "details need her consent for their category and your purpose.")
+class ReportIncidentInput:
+    case_id: strawberry.ID
+    type: IncidentType
+    severity: Severity
+    reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
+    reported_via: str = strawberry.field(
+        description="in_person, phone, secure_messenger, email, online_form, other.")
+    occurred_at: datetime | None = None
+    description: str | None = None
+    alleged_source_as_reported: str | None = strawberry.field(
+        default=None, description="Exactly as reported; leave empty if not reported.")
+    location_coarse: str | None = None
+    location_precise: str | None = None
+
+
+@strawberry.input(description="Add a measure or task.")
+class AddMeasureInput:
+    case_id: strawberry.ID
+    kind: MeasureKind
+    owner_organisation_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Default: your organisation.")
+    due_at: datetime | None = None
+    description: str | None = None
+    incident_id: strawberry.ID | None = None
+    approval_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Required for PUBLIC_STATEMENT: her approval of it.")
+
+
+@strawberry.input(description="Refer a case to another organisation for a purpose she consented to.")
+class ReferCaseInput:
+    case_id: strawberry.ID
+    to_organisation_id: strawberry.ID
+    purpose: str
+    request: str | None = None
+
+
+@strawberry.input(description="Record an investigation/prosecution or a detention watch, or update "
+                              "one (give its ID).")
+class ProceedingInput:
+    case_id: strawberry.ID
+    kind: str = strawberry.field(description="investigation or detention.")
+    data: strawberry.scalars.JSON = strawberry.field(
+        description="Fields of that kind (see Proceeding.details).")
+    next_hearing_at: datetime | None = None
+    proceeding_id: strawberry.ID | None = None
+
+
+async def _incident_payload(info: Info, incident: object, errors: list) -> IncidentPayload:  # type: ignore[type-arg]
+    if incident is None:
+        return IncidentPayload(incident=None, user_errors=errors)
+    from app.cases.models import Case
+
+    case = await info.context.access.session.get(Case, incident.case_id)  # type: ignore[attr-defined]
+    return IncidentPayload(incident=Incident.from_model(incident, case.peacebuilder_id),  # type: ignore[arg-type,union-attr]
+                           user_errors=errors)
+
+
+async def _case_pb(info: Info, case_id: object) -> object:
+    from app.cases.models import Case
+
+    case = await info.context.access.session.get(Case, case_id)
+    return case.peacebuilder_id if case else None
+
+
+@strawberry.type
+class IncidentMutations:
+    @strawberry.mutation(description="Report an incident. Requires `incident:create`. Alerts the "
+                                     "lead organisation's focal points and case team. Logged.")
+    async def report_incident(self, info: Info, input: ReportIncidentInput) -> IncidentPayload:
+        case_id = ids.decode(input.case_id, "Case", "caseId")
+        incident, errors = await guarded(info, lambda: info.context.loaders.call(
+            incidents.report, info.context.access, case_id=case_id, type=input.type.value,
+            severity=input.severity.value, reported_by=input.reported_by,
+            reported_via=input.reported_via, occurred_at=input.occurred_at,
+            description=input.description,
+            alleged_source_as_reported=input.alleged_source_as_reported,
+            location_coarse=input.location_coarse, location_precise=input.location_precise))
+        return await _incident_payload(info, incident, errors)
+
+    @strawberry.mutation(description="Acknowledge an incident (lead organisation). Stops escalation.")
+    async def acknowledge_incident(self, info: Info, id: strawberry.ID) -> IncidentPayload:
+        incident_id = ids.decode(id, "Incident")
+        incident, errors = await guarded(info, lambda: info.context.loaders.call(
+            incidents.acknowledge, info.context.access, incident_id))
+        return await _incident_payload(info, incident, errors)
+
+    @strawberry.mutation(description="Move an incident to RESPONDING or RESOLVED (lead organisation).")
+    async def set_incident_status(self, info: Info, id: strawberry.ID,
+                                  status: IncidentStatus) -> IncidentPayload:
+        incident_id = ids.decode(id, "Incident")
+        incident, errors = await guarded(info, lambda: info.context.loaders.call(
+            incidents.set_status, info.context.access, incident_id, status.value))
+        return await _incident_payload(info, incident, errors)
+
+    @strawberry.mutation(description="Your organisation's acknowledgement deadline for a severity "
+                                     "(minutes). Requires `incident_policy:manage` (org admin).")
+    async def set_acknowledgement_deadline(self, info: Info, severity: Severity, minutes: int) -> int:
+        return await info.context.loaders.call(incidents.set_ack_policy, info.context.access,
+                                               severity.value, minutes)
+
+    @strawberry.mutation(description="Add a protection measure or task. A PUBLIC_STATEMENT needs "
+                                     "her approval for it. Requires `measure:manage`.")
+    async def add_measure(self, info: Info, input: AddMeasureInput) -> MeasurePayload:
+        case_id = ids.decode(input.case_id, "Case", "caseId")
+        owner = (ids.decode(input.owner_organisation_id, "Organisation", "ownerOrganisationId")
+                 if input.owner_organisation_id else None)
+        incident_id = ids.decode(input.incident_id, "Incident", "incidentId") if input.incident_id else None
+        approval_id = ids.decode(input.approval_id, "Approval", "approvalId") if input.approval_id else None
+        measure, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.add_measure, info.context.access, case_id=case_id, kind=input.kind.value,
+            owner_org_id=owner, due_at=input.due_at, description=input.description,
+            incident_id=incident_id, approval_id=approval_id))
+        pb = await _case_pb(info, case_id)
+        return MeasurePayload(measure=Measure.from_model(measure, pb) if measure else None,  # type: ignore[arg-type]
+                              user_errors=errors)
+
+    @strawberry.mutation(description="Change a measure's status (owner organisation).")
+    async def set_measure_status(self, info: Info, id: strawberry.ID, status: str) -> MeasurePayload:
+        measure_id = ids.decode(id, "Measure")
+        measure, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.set_measure_status, info.context.access, measure_id, status))
+        pb = await _case_pb(info, measure.case_id) if measure else None
+        return MeasurePayload(measure=Measure.from_model(measure, pb) if measure else None,  # type: ignore[arg-type]
+                              user_errors=errors)
+
+    @strawberry.mutation(description="She (or her network's focal point, acting for her) approves one "
+                                     "public act: public_statement, media_contact or recognition.")
+    async def record_approval(self, info: Info, act: str, description: str,
+                              peacebuilder_id: strawberry.ID | None = None) -> ApprovalPayload:
+        from app.peacebuilders import self_service
+
+        pb_id = (ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId") if peacebuilder_id
+                 else self_service.my_id(info.context.access))
+        approval, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.record_approval, info.context.access, pb_id, act, description))
+        return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
+                               user_errors=errors)
+
+    @strawberry.mutation(description="Refer a case. Refused unless she consented to that "
+                                     "organisation for that purpose. Requires `referral:manage`.")
+    async def refer_case(self, info: Info, input: ReferCaseInput) -> ReferralPayload:
+        case_id = ids.decode(input.case_id, "Case", "caseId")
+        to = ids.decode(input.to_organisation_id, "Organisation", "toOrganisationId")
+        referral, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.refer, info.context.access, case_id=case_id, to_org_id=to,
+            purpose=input.purpose, request=input.request))
+        return ReferralPayload(referral=Referral.from_model(referral) if referral else None,
+                               user_errors=errors)
+
+    @strawberry.mutation(description="accept, decline or complete (recipient) or revoke (sender) a "
+                                     "referral; `outcome` records how it ended.")
+    async def move_referral(self, info: Info, id: strawberry.ID, action: str,
+                            outcome: str | None = None) -> ReferralPayload:
+        referral_id = ids.decode(id, "Referral")
+        referral, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.move_referral, info.context.access, referral_id, action, outcome))
+        return ReferralPayload(referral=Referral.from_model(referral) if referral else None,
+                               user_errors=errors)
+
+    @strawberry.mutation(description="Record or update an investigation or detention watch "
+                                     "(category `legal`). Requires `proceeding:manage`.")
+    async def record_proceeding(self, info: Info, input: ProceedingInput) -> ProceedingPayload:
+        case_id = ids.decode(input.case_id, "Case", "caseId")
+        pid = ids.decode(input.proceeding_id, "Proceeding", "proceedingId") if input.proceeding_id else None
+        data = input.data if isinstance(input.data, dict) else {}
+        proceeding, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.record_proceeding, info.context.access, case_id=case_id, kind=input.kind,
+            data=data, next_hearing_at=input.next_hearing_at, proceeding_id=pid))
+        pb = await _case_pb(info, case_id)
+        return ProceedingPayload(
+            proceeding=Proceeding.from_model(proceeding, pb) if proceeding else None,  # type: ignore[arg-type]
+            user_errors=errors)

@@ -1,0 +1,226 @@
+"""GraphQL types for incidents, the response and the case timeline."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from app.consent.categories import INCIDENT_FIELDS, PROCEEDING_CATEGORY, RESPONSE_CATEGORY
+from app.incidents import models
+from schema import ids
+from schema.common import Node, UserError
+from schema.consent.gate import release
+from schema.context import Info
+from schema.orgs.types import Organisation
+
+IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
+Severity = strawberry.enum(models.Severity, description="How severe; sets the acknowledgement deadline.")
+IncidentStatus = strawberry.enum(models.IncidentStatus, description="Where the response stands.")
+MeasureKind = strawberry.enum(models.MeasureKind, description="A protection measure or task.")
+
+
+async def _org(info: Info, org_id: uuid.UUID | None) -> Organisation | None:
+    if org_id is None:
+        return None
+    org = await info.context.loaders.organisation.load(org_id)
+    return Organisation.from_model(org) if org else None
+
+
+@strawberry.type(description="A threat or attack on her. Its type, severity, status and deadline "
+                             "are visible to everyone who may see the case (she always sees the "
+                             "status); details and location need their data categories.")
+class Incident(Node):
+    type: IncidentType
+    severity: Severity
+    status: IncidentStatus
+    occurred_at: datetime | None
+    reported_at: datetime
+    reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
+    reported_via: str = strawberry.field(description="in_person, phone, secure_messenger, email, …")
+    acknowledgement_deadline: datetime
+    acknowledged_at: datetime | None
+    _pb: strawberry.Private[uuid.UUID]
+    _row: strawberry.Private[models.Incident]
+
+    async def _field(self, info: Info, name: str) -> str | None:
+        released = await info.context.loaders.released.load(self._pb)
+        return release(info, self._pb, INCIDENT_FIELDS[name].value, released,
+                       getattr(self._row, name))
+
+    @strawberry.field(description="What happened (category `incident_details`).")
+    async def description(self, info: Info) -> str | None:
+        return await self._field(info, "description")
+
+    @strawberry.field(description="The alleged source exactly as reported — never inferred or "
+                                  "filled in (category `incident_details`).")
+    async def alleged_source_as_reported(self, info: Info) -> str | None:
+        return await self._field(info, "alleged_source_as_reported")
+
+    @strawberry.field(description="Where, coarsely: country or region (category `location_coarse`).")
+    async def location_coarse(self, info: Info) -> str | None:
+        return await self._field(info, "location_coarse")
+
+    @strawberry.field(description="Where, precisely (category `location_precise`).")
+    async def location_precise(self, info: Info) -> str | None:
+        return await self._field(info, "location_precise")
+
+    @classmethod
+    def from_model(cls, i: models.Incident, pb_id: uuid.UUID) -> Incident:
+        return cls(id=strawberry.ID(ids.encode("Incident", i.id)), type=models.IncidentType(i.type),
+                   severity=models.Severity(i.severity), status=models.IncidentStatus(i.status),
+                   occurred_at=i.occurred_at, reported_at=i.reported_at, reported_by=i.reported_by,
+                   reported_via=i.reported_via, acknowledgement_deadline=i.ack_deadline,
+                   acknowledged_at=i.acknowledged_at, _pb=pb_id, _row=i)
+
+
+@strawberry.type(description="A protection measure or task, with an owner organisation.")
+class Measure(Node):
+    kind: MeasureKind
+    status: str = strawberry.field(description="planned, in_progress, done or cancelled.")
+    due_at: datetime | None
+    created_at: datetime
+    _pb: strawberry.Private[uuid.UUID]
+    _owner: strawberry.Private[uuid.UUID]
+    _description: strawberry.Private[str | None]
+
+    @strawberry.field(description="The owner organisation.")
+    async def owner(self, info: Info) -> Organisation | None:
+        return await _org(info, self._owner)
+
+    @strawberry.field(description="Details (category `incident_details`).")
+    async def description(self, info: Info) -> str | None:
+        released = await info.context.loaders.released.load(self._pb)
+        return release(info, self._pb, RESPONSE_CATEGORY.value, released, self._description)
+
+    @classmethod
+    def from_model(cls, m: models.Measure, pb_id: uuid.UUID) -> Measure:
+        return cls(id=strawberry.ID(ids.encode("Measure", m.id)), kind=models.MeasureKind(m.kind),
+                   status=m.status, due_at=m.due_at, created_at=m.created_at, _pb=pb_id,
+                   _owner=m.owner_org_id, _description=m.description)
+
+
+@strawberry.type(description="One organisation asks another to act, under her consent.")
+class Referral(Node):
+    purpose: str
+    status: str = strawberry.field(description="pending, accepted, declined, completed, revoked.")
+    created_at: datetime
+    updated_at: datetime
+    _from: strawberry.Private[uuid.UUID]
+    _to: strawberry.Private[uuid.UUID]
+    _case: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Who referred.")
+    async def from_organisation(self, info: Info) -> Organisation | None:
+        return await _org(info, self._from)
+
+    @strawberry.field(description="Who is asked to act.")
+    async def to_organisation(self, info: Info) -> Organisation | None:
+        return await _org(info, self._to)
+
+    @strawberry.field(description="The case's ID.")
+    def case_id(self) -> strawberry.ID:
+        return strawberry.ID(ids.encode("Case", self._case))
+
+    @classmethod
+    def from_model(cls, r: models.Referral) -> Referral:
+        return cls(id=strawberry.ID(ids.encode("Referral", r.id)), purpose=r.purpose,
+                   status=r.status, created_at=r.created_at, updated_at=r.updated_at,
+                   _from=r.from_org_id, _to=r.to_org_id, _case=r.case_id)
+
+
+@strawberry.type(description="Investigation/prosecution tracking or detention watch.")
+class Proceeding(Node):
+    kind: str = strawberry.field(description="investigation or detention.")
+    next_hearing_at: datetime | None
+    updated_at: datetime
+    _pb: strawberry.Private[uuid.UUID]
+    _data: strawberry.Private[dict[str, object]]
+
+    @strawberry.field(description="Authority, reference, stage — or place, conditions, visits, "
+                                  "legal representation, due-process concerns, release "
+                                  "negotiations — as JSON (category `legal`).")
+    async def details(self, info: Info) -> str | None:
+        released = await info.context.loaders.released.load(self._pb)
+        return release(info, self._pb, PROCEEDING_CATEGORY.value, released,
+                       json.dumps(self._data, sort_keys=True))
+
+    @classmethod
+    def from_model(cls, p: models.Proceeding, pb_id: uuid.UUID) -> Proceeding:
+        return cls(id=strawberry.ID(ids.encode("Proceeding", p.id)), kind=p.kind,
+                   next_hearing_at=p.next_hearing_at, updated_at=p.updated_at, _pb=pb_id,
+                   _data=p.data)
+
+
+@strawberry.type(description="One step of the case timeline: what changed, by whom, when.")
+class TimelineEvent:
+    kind: str
+    at: datetime
+    actor: str
+    subject_id: str | None = strawberry.field(description="ID of the incident, measure, …")
+    details: str | None = strawberry.field(description="JSON of IDs and codes.")
+    _org: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="The organisation that acted (null: the system).")
+    async def organisation(self, info: Info) -> Organisation | None:
+        return await _org(info, self._org)
+
+    @classmethod
+    def from_model(cls, e: models.CaseEvent) -> TimelineEvent:
+        return cls(kind=e.kind, at=e.at, actor=e.actor,
+                   subject_id=str(e.subject_id) if e.subject_id else None,
+                   details=json.dumps(e.details, sort_keys=True) if e.details else None,
+                   _org=e.org_id)
+
+
+@strawberry.type(description="Her approval of one public act.")
+class Approval(Node):
+    act: str
+    approved_at: datetime
+    acting_for_her: bool
+
+    @classmethod
+    def from_model(cls, a: models.Approval) -> Approval:
+        return cls(id=strawberry.ID(ids.encode("Approval", a.id)), act=a.act,
+                   approved_at=a.approved_at, acting_for_her=a.acting_for_her)
+
+
+@strawberry.type(description="An alert in a user's inbox: IDs and codes, never personal data.")
+class InboxAlert:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="incident_reported, escalation, task_due, referral_received.")
+    created_at: datetime
+    cursor: str = strawberry.field(description="Pass as `after` to resume after this alert.")
+    payload: str = strawberry.field(description="JSON of IDs and codes.")
+
+
+@strawberry.type
+class IncidentPayload:
+    incident: Incident | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class MeasurePayload:
+    measure: Measure | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ReferralPayload:
+    referral: Referral | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ProceedingPayload:
+    proceeding: Proceeding | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ApprovalPayload:
+    approval: Approval | None
+    user_errors: list[UserError]

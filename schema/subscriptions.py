@@ -1,0 +1,121 @@
+"""Real-time alerts over graphql-transport-ws.
+
+The client authenticates in `connection_init` ({"authorization": "Bearer …", "purpose": "…"}).
+Each alert is read from the caller's inbox and delivered only if the caller is entitled to it at
+that moment (still active, still able to see the case); a subscription ends when the token
+expires or the caller loses access to a case it was alerted about (her grant revoked). A client
+that reconnects passes the last cursor it saw and replays what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+
+from app.access.context import AccessContext
+from app.access.principal import Principal
+from app.auth.principals import resolve
+from app.consent.categories import Purpose
+from app.errors import Unauthenticated
+from app.notify import inbox
+from app.runtime import Runtime
+from schema.incidents.queries import alert_of
+from schema.incidents.types import InboxAlert
+
+
+@dataclass
+class SocketContext:
+    runtime: Runtime
+    connection_params: dict[str, Any] = field(default_factory=dict)
+    principal: Principal | None = None
+    purpose: str | None = None
+    expires_at: float = 0.0
+    claims: Any = None
+
+
+async def _access(ctx: SocketContext, session: Any) -> AccessContext:
+    """A fresh decision context for one delivery: the principal is re-checked as active."""
+    principal = await resolve(session, ctx.runtime.policy, ctx.claims)
+    return AccessContext(principal=principal, session=session, db=ctx.runtime.db,
+                         policy=ctx.runtime.policy, clock=ctx.runtime.clock,
+                         request_id=f"ws-{uuid.uuid4().hex}", purpose=ctx.purpose)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Your alerts as they happen (incident reported, escalation, "
+                                         "task due, referral received), after `after` if given. "
+                                         "IDs and codes only.")
+    async def alerts(self, info: strawberry.Info, after: str | None = None
+                     ) -> AsyncGenerator[InboxAlert, None]:
+        ctx: SocketContext = info.context
+        assert ctx.principal is not None
+        runtime = ctx.runtime
+        queue = runtime.broker.subscribe(ctx.principal.subject)
+        try:
+            async with runtime.db.transaction() as session:
+                access = await _access(ctx, session)
+                missed = await inbox.items(access, after)
+            for item in missed:
+                yield alert_of(item)
+            while True:
+                remaining = ctx.expires_at - time.time()
+                if remaining <= 0:
+                    return  # the token expired: the client must reconnect with a new one
+                try:
+                    item_id = await asyncio.wait_for(queue.get(), timeout=min(remaining, 30))
+                except TimeoutError:
+                    continue
+                try:
+                    async with runtime.db.transaction() as session:
+                        access = await _access(ctx, session)
+                        found = await inbox.item(access, uuid.UUID(item_id))
+                        raw = await session.get(inbox.InboxItem, uuid.UUID(item_id))
+                except Unauthenticated:
+                    return  # deactivated since connecting
+                if found is None:
+                    if raw is not None and raw.recipient == ctx.principal.subject:
+                        return  # no longer entitled to this case: her grant was revoked
+                    continue
+                yield alert_of(found)
+        finally:
+            runtime.broker.unsubscribe(ctx.principal.subject, queue)
+
+
+class SocketApp(GraphQL):  # type: ignore[type-arg]
+    """strawberry's ASGI app, used for WebSocket subscriptions only."""
+
+    def __init__(self, runtime: Runtime, schema: Any) -> None:
+        super().__init__(schema, graphql_ide=None, subscription_protocols=["graphql-transport-ws"])
+        self.runtime = runtime
+
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> SocketContext:
+        return SocketContext(runtime=self.runtime)
+
+    async def on_ws_connect(self, context: SocketContext) -> Any:  # type: ignore[override]
+        params = context.connection_params or {}
+        scheme, _, token = str(params.get("authorization", "")).partition(" ")
+        purpose = params.get("purpose")
+        if scheme.lower() != "bearer" or not token:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+        if purpose is not None and purpose not in {p.value for p in Purpose}:
+            raise ConnectionRejectionError({"code": "INVALID_PURPOSE"})
+        try:
+            claims = await self.runtime.verify_token(token)
+            async with self.runtime.db.transaction() as session:
+                principal = await resolve(session, self.runtime.policy, claims)
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
+        context.principal, context.purpose, context.claims = principal, purpose, claims
+        context.expires_at = float(claims.raw.get("exp", 0))
+        return None
