@@ -14,6 +14,7 @@ SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{2,79}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PERSON_ROLES = sorted(r.value for r in Role if r is not Role.MACHINE_CLIENT)
 
 
@@ -30,6 +31,7 @@ class UserSpec:
     username: str
     display_name: str
     roles: list[str]
+    email: str | None = None
 
 
 @dataclass
@@ -142,13 +144,14 @@ def parse_file(path: Path) -> OrgSpec:
     usernames: dict[str, UserSpec] = {}
     for i, item in enumerate(r.sequence(top["users"], "users") if "users" in top else []):
         where = f"users[{i}]"
-        u = r.mapping(item, where, {"username", "name", "roles"}, set())
+        u = r.mapping(item, where, {"username", "name", "roles"}, {"email"})
         username = r.string(u["username"], f"{where}.username", NAME)
         if username in usernames:
             raise r.fail(u["username"], f"{where}.username", f"duplicate username {username!r}")
         roles = [r.choice(n, f"{where}.roles[{j}]", PERSON_ROLES)
                  for j, n in enumerate(r.sequence(u["roles"], f"{where}.roles"))]
-        usernames[username] = UserSpec(username, r.string(u["name"], f"{where}.name"), roles)
+        email = r.string(u["email"], f"{where}.email", EMAIL) if "email" in u else None
+        usernames[username] = UserSpec(username, r.string(u["name"], f"{where}.name"), roles, email)
     for i, item in enumerate(r.sequence(top["focal_points"], "focal_points")
                              if "focal_points" in top else []):
         username = r.string(item, f"focal_points[{i}]", NAME)

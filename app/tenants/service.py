@@ -96,6 +96,11 @@ async def _apply_users(ctx: AccessContext, spec: OrgSpec, org: Organisation,
             report.changes.append(f"user {spec.slug}/{u.username}: display name updated")
             ctx.record("tenants.user_update", target_type="User", target_id=user.id,
                        details={"fields": ["display_name"]})
+        if u.email is not None and user.email != u.email:
+            user.email = u.email
+            report.changes.append(f"user {spec.slug}/{u.username}: alert email set")
+            ctx.record("tenants.user_update", target_type="User", target_id=user.id,
+                       details={"fields": ["email"]})
         current = await orgs_repo.roles_of(session, org.id, user.subject)
         missing = set(u.roles) - current
         if missing:
