@@ -61,6 +61,13 @@ ACTIONS = {
     "case.open": ("opened a case", ""),
     "case.update": ("updated your case", ""),
     "peacebuilder.update": ("updated your record", ""),
+    "peacebuilder.create": ("registered you", ""),
+    "peacebuilder.read": ("", "asked for your record and was refused"),
+    "case.read": ("", "asked for your case and was refused"),
+    "incident.report": ("reported an incident on your case", ""),
+    "attachment.upload": ("added evidence to an incident", ""),
+    "referral.create": ("referred your case", "was refused referring your case"),
+    "approval.record": ("recorded your approval of a public act", ""),
 }
 
 
