@@ -82,10 +82,15 @@ async def test_incident_details_need_their_category(env):
                             as_=("fund", "caseworker"))
     assert refused["data"]["reportIncident"]["userErrors"][0]["field"] == ["input",
                                                                           "location_coarse"]
+    # Only organisations holding her consent to incident details see incidents at all.
     await grant(env, pb, as_=("fund", "focal"), to_org="nhri", categories=["LEGAL"])
     seen = await env.gql(CASE, {"id": pb["case"]}, as_=("nhri", "focal"))
-    assert seen["data"]["case"]["incidents"][0]["description"] is None
-    assert seen["data"]["case"]["incidents"][0]["status"] == "REPORTED"
+    assert seen["data"]["case"]["incidents"] == []
+    await grant(env, pb, as_=("fund", "focal"), to_org="wpn", categories=["INCIDENT_DETAILS"])
+    seen = await env.gql(CASE, {"id": pb["case"]}, as_=("wpn", "focal"))
+    incident = seen["data"]["case"]["incidents"][0]
+    assert incident["description"] == "Threatening messages after the forum."
+    assert incident["locationCoarse"] is None and incident["status"] == "REPORTED"
 
 
 async def test_unacknowledged_incident_escalates_once_then_to_the_convener(clock_env):

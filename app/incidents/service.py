@@ -148,6 +148,8 @@ async def _incident(ctx: AccessContext, incident_id: uuid.UUID) -> tuple[Inciden
     if incident is None:
         raise NotFound()
     case = await cases.get(ctx, incident.case_id)  # consent + need-to-know decide, or not found
+    if incident.id not in {i.id for i in (await of_cases(ctx, [case.id]))[case.id]}:
+        raise NotFound()  # no consent to incident details
     return incident, case
 
 
@@ -192,8 +194,15 @@ async def set_status(ctx: AccessContext, incident_id: uuid.UUID, status: str) ->
 
 
 async def of_cases(ctx: AccessContext, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Incident]]:
-    """Incidents of cases the caller may see (the case check is the caller's own)."""
-    visible = {c for c in case_ids if c in await _visible_cases(ctx, case_ids)}
+    """Incidents of cases the caller may see, for those holding her consent to incident details
+    (she herself always sees every incident's status)."""
+    from app.access.visibility import Mode
+
+    cases_seen = await _visible_cases_rows(ctx, case_ids)
+    released = await ctx.released(list({c.peacebuilder_id for c in cases_seen.values()}))
+    details = INCIDENT_FIELDS["description"].value
+    visible = {cid for cid, case in cases_seen.items()
+               if ctx.mode is Mode.SELF or details in released.get(case.peacebuilder_id, ())}
     rows = await ctx.session.scalars(select(Incident).where(Incident.case_id.in_(list(visible)))
                                      .order_by(Incident.reported_at, Incident.id))
     out: dict[uuid.UUID, list[Incident]] = {c: [] for c in case_ids}
@@ -202,10 +211,10 @@ async def of_cases(ctx: AccessContext, case_ids: list[uuid.UUID]) -> dict[uuid.U
     return out
 
 
-async def _visible_cases(ctx: AccessContext, case_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+async def _visible_cases_rows(ctx: AccessContext, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, Case]:
     from app.cases import repository as cases_repo
 
-    return set(await cases_repo.by_ids(ctx.session, ctx.care_scope(), case_ids))
+    return await cases_repo.by_ids(ctx.session, ctx.care_scope(), case_ids)
 
 
 async def timeline(ctx: AccessContext, case_id: uuid.UUID) -> list[CaseEvent]:
