@@ -12,7 +12,7 @@ from app.audit import models
 from schema import ids
 from schema.common import Node
 from schema.context import Info
-from schema.orgs.types import Organisation
+from schema.orgs.types import Organisation, organisation_of
 
 
 @strawberry.type(description="One access decision or change. Never holds sensitive values.")
@@ -34,10 +34,7 @@ class AccessLogEntry(Node):
 
     @strawberry.field(description="The organisation the actor acted for.")
     async def organisation(self, info: Info) -> Organisation | None:
-        if self._org is None:
-            return None
-        org = await info.context.loaders.organisation.load(self._org)
-        return Organisation.from_model(org) if org else None
+        return await organisation_of(info, self._org)
 
     @classmethod
     def from_model(cls, e: models.AccessLogEntry) -> AccessLogEntry:
@@ -81,10 +78,7 @@ class AccessHistoryEntry:
 
     @strawberry.field(description="Which organisation.")
     async def organisation(self, info: Info) -> Organisation | None:
-        if self._org is None:
-            return None
-        org = await info.context.loaders.organisation.load(self._org)
-        return Organisation.from_model(org) if org else None
+        return await organisation_of(info, self._org)
 
     @classmethod
     def from_model(cls, e: models.AccessLogEntry, pb_id: uuid.UUID | None) -> AccessHistoryEntry:

@@ -14,7 +14,7 @@ from schema import ids
 from schema.common import Node, UserError
 from schema.consent.enums import DataCategory, ObtainedVia, Purpose
 from schema.context import Info
-from schema.orgs.types import Organisation
+from schema.orgs.types import Organisation, organisation_of
 
 
 @strawberry.enum(description="Whether a grant is in force now.")
@@ -81,8 +81,7 @@ class ConsentGrant(Node):
     async def recipient_organisation(self, info: Info) -> Organisation | None:
         if self.recipient_type is not RecipientType.ORGANISATION:
             return None
-        org = await info.context.loaders.organisation.load(self._recipient)
-        return Organisation.from_model(org) if org else None
+        return await organisation_of(info, self._recipient)
 
     @strawberry.field(description="The recipient working group (null for an organisation).")
     async def recipient_working_group(self, info: Info) -> WorkingGroupRef | None:
@@ -130,8 +129,7 @@ class BreakGlass(Node):
 
     @strawberry.field(description="The organisation that opened it.")
     async def organisation(self, info: Info) -> Organisation | None:
-        org = await info.context.loaders.organisation.load(self._org)
-        return Organisation.from_model(org) if org else None
+        return await organisation_of(info, self._org)
 
     @classmethod
     def from_model(cls, b: models.BreakGlass) -> BreakGlass:

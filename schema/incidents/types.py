@@ -14,19 +14,12 @@ from schema import ids
 from schema.common import Node, UserError
 from schema.consent.gate import release
 from schema.context import Info
-from schema.orgs.types import Organisation
+from schema.orgs.types import Organisation, organisation_of
 
 IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
 Severity = strawberry.enum(models.Severity, description="How severe; sets the acknowledgement deadline.")
 IncidentStatus = strawberry.enum(models.IncidentStatus, description="Where the response stands.")
 MeasureKind = strawberry.enum(models.MeasureKind, description="A protection measure or task.")
-
-
-async def _org(info: Info, org_id: uuid.UUID | None) -> Organisation | None:
-    if org_id is None:
-        return None
-    org = await info.context.loaders.organisation.load(org_id)
-    return Organisation.from_model(org) if org else None
 
 
 @strawberry.type(description="A threat or attack on her. Its type, severity, status and deadline "
@@ -88,7 +81,7 @@ class Measure(Node):
 
     @strawberry.field(description="The owner organisation.")
     async def owner(self, info: Info) -> Organisation | None:
-        return await _org(info, self._owner)
+        return await organisation_of(info, self._owner)
 
     @strawberry.field(description="Details (category `incident_details`).")
     async def description(self, info: Info) -> str | None:
@@ -114,11 +107,11 @@ class Referral(Node):
 
     @strawberry.field(description="Who referred.")
     async def from_organisation(self, info: Info) -> Organisation | None:
-        return await _org(info, self._from)
+        return await organisation_of(info, self._from)
 
     @strawberry.field(description="Who is asked to act.")
     async def to_organisation(self, info: Info) -> Organisation | None:
-        return await _org(info, self._to)
+        return await organisation_of(info, self._to)
 
     @strawberry.field(description="The case's ID.")
     def case_id(self) -> strawberry.ID:
@@ -165,7 +158,7 @@ class TimelineEvent:
 
     @strawberry.field(description="The organisation that acted (null: the system).")
     async def organisation(self, info: Info) -> Organisation | None:
-        return await _org(info, self._org)
+        return await organisation_of(info, self._org)
 
     @classmethod
     def from_model(cls, e: models.CaseEvent) -> TimelineEvent:

@@ -30,6 +30,14 @@ class Organisation(Node):
                    name=org.name, kind=models.OrgKind(org.kind), country=org.country)
 
 
+async def organisation_of(info: Info, org_id: object) -> Organisation | None:
+    """The organisation with this ID through the request's loader (null for none)."""
+    if org_id is None:
+        return None
+    org = await info.context.loaders.organisation.load(org_id)
+    return Organisation.from_model(org) if org else None
+
+
 @strawberry.type(description="A person working for the caller's own organisation. "
                              "Requires `user:read` (org admin, focal point).")
 class User(Node):
@@ -98,9 +106,6 @@ class Viewer:
 
     @strawberry.field(description="The caller's organisation.")
     async def organisation(self, info: Info) -> Organisation | None:
-        if self._org_id is None:
-            return None
-        org = await info.context.loaders.organisation.load(self._org_id)
-        return Organisation.from_model(org) if org else None
+        return await organisation_of(info, self._org_id)
 
 
