@@ -30,11 +30,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+# Libraries that log SQL parameters, request bodies or URLs at DEBUG: values that may be hers.
+NOISY = ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool", "asyncpg", "httpx", "httpcore",
+         "websockets", "uvicorn.access", "multipart")
+
+
+def quiet_third_party() -> None:
+    """Never let libraries log below WARNING, whatever our own level is."""
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    quiet_third_party()
     # uvicorn's own access log would print query strings; ours logs path and status only.
     logging.getLogger("uvicorn.access").disabled = True
