@@ -13,7 +13,7 @@ from pathlib import Path
 from app.access.principal import SYSTEM
 from app.config import Settings
 from app.runtime import Runtime, context_for
-from app.storage import migration_status, upgrade
+from app.storage import migration_status, schema_is_usable, upgrade
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 
@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     vexp.add_argument("--keys", type=Path, help="directory of trusted checkpoint public keys")
     asub.add_parser("chain", help="chain pending entries and sign a checkpoint now")
     asub.add_parser("rotate-key", help="new checkpoint signing key (old public keys are kept)")
+    keys = sub.add_parser("keys", help="key-encryption keys of her sealed data")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    ksub.add_parser("rotate", help="new KEK version and re-wrap every data key under it")
+    destroy = ksub.add_parser("destroy", help="destroy an old KEK version (after the backup "
+                                              "retention period; refused while still in use)")
+    destroy.add_argument("--version", type=int, required=True)
     args = parser.parse_args(argv)
 
     try:
@@ -68,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_tenants_apply(settings, args.path))
     if args.command == "demo":
         return _demo(settings)
+    if args.command == "keys":
+        return asyncio.run(_keys(settings, args))
     if args.command == "audit":
         return asyncio.run(_audit(settings, args))
     if args.command == "token":
@@ -84,13 +92,42 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
     runtime = Runtime.create(settings)
     current, head = asyncio.run(_status_and_close(runtime))
-    if current != head:
+    if not schema_is_usable(current, head):
         print(f"error: the database is not migrated (at {current or 'empty'}, code needs "
               f"{head}). Run `safety-net migrate` (or `safety-net demo`) first.", file=sys.stderr)
         return 1
     uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=None, access_log=False, ws="websockets-sansio")
     return 0
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from app.peacebuilders import keys
+    from app.peacebuilders.models import DataKey
+
+    runtime = Runtime.create(settings)
+    try:
+        keks = runtime.db.keys
+        if args.keys_command == "rotate":
+            version = keks.rotate()
+            async with runtime.db.transaction() as session:
+                n = await keys.rewrap_all(session, keks)
+            print(f"KEK version {version} is current; {n} data keys re-wrapped")
+            return 0
+        async with runtime.db.transaction() as session:
+            in_use = await session.scalar(select(func.count()).select_from(DataKey).where(
+                DataKey.kek_version == args.version))
+        if in_use:
+            print(f"error: {in_use} data keys are still wrapped with version {args.version}; "
+                  "run `safety-net keys rotate` first", file=sys.stderr)
+            return 1
+        keks.destroy(args.version)
+        print(f"KEK version {args.version} destroyed: backups that depend on it are unreadable")
+        return 0
+    finally:
+        await runtime.close()
 
 
 async def _audit(settings: Settings, args: argparse.Namespace) -> int:

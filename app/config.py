@@ -47,6 +47,8 @@ class Settings:
     smtp_port: int = 25
     smtp_from: str = "safety-net@localhost"
     public_url: str = "http://localhost:8000"
+    kek_dir: Path | None = None
+    kek: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -56,6 +58,10 @@ class Settings:
     @property
     def signing_key_path(self) -> Path:
         return self.data_dir / "signing-keys.json"
+
+    @property
+    def keks(self) -> Path:
+        return self.kek_dir or self.data_dir / "kek"
 
     @property
     def checkpoints(self) -> Path:
@@ -108,4 +114,6 @@ class Settings:
             smtp_from=_env("SAFETY_NET_SMTP_FROM", "safety-net@localhost"),
             public_url=_env("SAFETY_NET_PUBLIC_URL", _env("SAFETY_NET_ISSUER_URL",
                                                           "http://localhost:8000")),
+            kek_dir=Path(_env("SAFETY_NET_KEK_DIR", str(data_dir / "kek"))),
+            kek=_env("SAFETY_NET_KEK", ""),
         )

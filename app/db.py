@@ -89,6 +89,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.statements = StatementCounter()
+        # Key-encryption keys for fields sealed per peacebuilder (app/crypto.py); set by Runtime.
+        self.keys: Any = None
         event.listen(self.engine.sync_engine, "before_cursor_execute", self.statements)
 
     @property

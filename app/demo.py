@@ -86,6 +86,10 @@ async def load(runtime: Runtime) -> list[str]:
                 wg_slug, categories, purposes = DEMO_GROUP_GRANTS[pseudonym]
                 wg = await session.scalar(select(WorkingGroup).where(WorkingGroup.slug == wg_slug))
                 assert wg is not None
+                # Recorded by her network's focal point, acting for her.
+                network = orgs[networks[0]]
+                ctx = context_for(runtime, session, await _staff(runtime, session, network, "focal"),
+                                  request_id=f"demo-{uuid.uuid4().hex}", purpose="protection")
                 await consent.grant(ctx, peacebuilder_id=pb.id, recipient_type="working_group",
                                     recipient_id=wg.id, categories=categories, purposes=purposes,
                                     obtained_via="in_person", note="Demo group consent.")

@@ -34,7 +34,12 @@ from app.orgs.models import (
     WorkingGroup,
     WorkingGroupMember,
 )
-from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum, PeacebuilderNetwork
+from app.peacebuilders.models import (
+    DataKey,
+    Peacebuilder,
+    PeacebuilderDatum,
+    PeacebuilderNetwork,
+)
 
 __all__ = [
     "AccessLogEntry",
@@ -52,6 +57,7 @@ __all__ = [
     "ConsentAccess",
     "ConsentEvent",
     "ConsentGrant",
+    "DataKey",
     "DataRequest",
     "InboxItem",
     "Incident",

@@ -12,10 +12,11 @@ from app.access.policy import PolicyEngine
 from app.auth.tokens import Claims, Issuer, OIDCVerifier
 from app.clock import Clock
 from app.config import Settings
+from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.notify.broker import Broker
 from app.notify.service import Mailer
-from app.storage import migration_status
+from app.storage import migration_status, schema_is_usable
 
 log = logging.getLogger("safety_net")
 
@@ -35,7 +36,9 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         oidc = OIDCVerifier(settings) if settings.issuer == "oidc" else None
-        return cls(settings=settings, db=Database(settings.database_url),
+        db = Database(settings.database_url)
+        db.keys = KeyEncryptionKeys(settings.keks, settings.kek)
+        return cls(settings=settings, db=db,
                    policy=PolicyEngine(settings.policy_dir), issuer=Issuer(settings),
                    clock=clock or Clock(), oidc=oidc, broker=Broker(settings.redis_url),
                    mailer=Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_from,
@@ -62,7 +65,7 @@ class Runtime:
         except Exception as exc:  # readiness must answer, not crash
             log.warning("readiness check failed: %s", type(exc).__name__)
             return False, "database unreachable"
-        if current != head:
+        if not schema_is_usable(current, head):
             return False, "database not migrated"
         return True, "ok"
 

@@ -44,3 +44,15 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 async def upgrade_async(url: str) -> None:
     await asyncio.to_thread(upgrade, url)
+
+
+def schema_is_usable(current: str | None, head: str | None) -> bool:
+    """At the code's head, or at a newer revision this code does not know (a rolling upgrade or
+    a rollback: migrations stay compatible with the previous release's code)."""
+    if current is None:
+        return False
+    if current == head:
+        return True
+    known = {rev.revision for rev in ScriptDirectory.from_config(alembic_config("sqlite://"))
+             .walk_revisions()}
+    return current not in known

@@ -22,7 +22,7 @@ from app.config import Settings
 from app.incidents.http import download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
 from app.runtime import Runtime
-from app.storage import migration_status
+from app.storage import migration_status, schema_is_usable
 from schema.http import GraphQLEndpoint
 from schema.schema import build_schema
 from schema.subscriptions import SocketApp
@@ -96,7 +96,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         current, head = await migration_status(rt.db)
-        if current != head:
+        if not schema_is_usable(current, head):
             raise RuntimeError("database not migrated: run `safety-net migrate`")
         worker = LogWorker(settings, rt.db, rt.clock)
         rt.extras["log_worker"] = worker

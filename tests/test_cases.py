@@ -214,21 +214,18 @@ async def test_role_without_permission_is_forbidden_and_logged(env):
 
 
 async def test_internal_notes_stay_in_the_writing_organisation(env):
-    pb_id, case_id = await new_case(env, "wpn", "caseworker")
+    from tests.test_consent import grant, new_peacebuilder
+
+    pb = await new_peacebuilder(env, "wpn")
+    case_id = pb["case"]
     secret = "internal: " + unique("note")
     added = await env.gql(ADD_NOTE, {"input": {"caseId": case_id, "body": secret}}, as_=("wpn", "caseworker"))
     assert added["data"]["addCaseNote"]["note"]["body"] == secret
     own = await env.gql(NOTES, {"id": case_id}, as_=("wpn", "focal"))
     assert [e["node"]["body"] for e in own["data"]["case"]["notes"]["edges"]] == [secret]
     # Even with her consent covering every category, another organisation never sees the notes.
-    unpc = (await env.gql('{ organisations(first: 50) { edges { node { id slug } } } }',
-                          as_=("wpn", "focal")))["data"]["organisations"]["edges"]
-    unpc_id = next(e["node"]["id"] for e in unpc if e["node"]["slug"] == "unpc")
-    granted = await env.gql(GRANT, {"input": {
-        "peacebuilderId": pb_id, "recipientOrganisationId": unpc_id, "obtainedVia": "WRITTEN",
-        "categories": ["IDENTITY", "INCIDENT_DETAILS", "LEGAL", "FAMILY", "HEALTH"],
-        "purposes": ["PROTECTION"]}}, as_=("wpn", "focal"))
-    assert granted["data"]["grantConsent"]["userErrors"] == []
+    await grant(env, pb, as_=("wpn", "focal"), to_org="unpc",
+                categories=["IDENTITY", "INCIDENT_DETAILS", "LEGAL", "FAMILY", "HEALTH"])
     other = await env.post(NOTES, {"id": case_id}, as_=("unpc", "focal"))
     assert other.json()["data"]["case"]["notes"]["edges"] == []
     assert secret not in other.text

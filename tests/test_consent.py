@@ -110,13 +110,19 @@ async def new_peacebuilder(env, lead: str = "fund", *, categories=None, purposes
 
 async def grant(env, pb: dict, *, as_, to_org: str | None = None, to_wg: str | None = None,
                 categories=("INCIDENT_DETAILS",), purposes=("PROTECTION",), **extra) -> dict:
+    """Record a grant: staff only for their own organisation; anything else she records."""
     variables = {"peacebuilderId": pb["id"], "categories": list(categories),
                  "purposes": list(purposes), "obtainedVia": "IN_PERSON", **extra}
     if to_org:
         variables["recipientOrganisationId"] = await org_id(env, to_org)
     if to_wg:
         variables["recipientWorkingGroupId"] = to_wg
-    body = await env.gql(GRANT, {"input": variables}, as_=as_)
+    if to_wg or to_org != as_[0]:
+        del variables["obtainedVia"]
+        her = await env.peacebuilder_token(pb["login"])
+        body = await env.gql(GRANT, {"input": variables}, token=her, purpose=None)
+    else:
+        body = await env.gql(GRANT, {"input": variables}, as_=as_)
     assert body["data"]["grantConsent"]["userErrors"] == [], body
     return body["data"]["grantConsent"]["grant"]
 
@@ -421,10 +427,16 @@ async def test_revoke_all_in_one_step_cuts_the_lead_organisation_too(env):
 
 
 async def test_network_focal_point_acts_for_her_and_is_recorded_as_such(env):
-    pb = await new_peacebuilder(env, "unpc")
     wpn = await org_id(env, "wpn")
-    await env.gql("""mutation($id: ID!, $n: [ID!]) { updatePeacebuilder(input: {id: $id, networkIds: $n})
-        { userErrors { message } } }""", {"id": pb["id"], "n": [wpn]}, as_=("unpc", "caseworker"))
+    created = await env.gql(CREATE_PB, {"input": {
+        "pseudonym": unique("pb"), "networkIds": [wpn], "profile": PROFILE,
+        "intakeConsent": {"obtainedVia": "IN_PERSON"}}}, as_=("unpc", "caseworker"))
+    pb = {"id": created["data"]["createPeacebuilder"]["peacebuilder"]["id"]}
+    # Staff cannot make an organisation her network afterwards (networks act for her).
+    refused = await env.gql("""mutation($id: ID!, $n: [ID!]) { updatePeacebuilder(input: {id: $id,
+        networkIds: $n}) { userErrors { field } } }""", {"id": pb["id"], "n": []},
+                            as_=("unpc", "focal"))
+    assert refused["data"]["updatePeacebuilder"]["userErrors"] == [{"field": ["input", "networkIds"]}]
     listed = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
                            {"id": pb["id"]}, as_=("wpn", "focal"))
     grant_id = listed["data"]["consentGrants"][0]["id"]
@@ -436,7 +448,7 @@ async def test_network_focal_point_acts_for_her_and_is_recorded_as_such(env):
         {"id": pb["id"]}, as_=("wpn", "focal"))
     assert events["data"]["consentGrants"][0]["events"][-1] == {"kind": "narrow", "actingForHer": True}
     # Narrowing took identity away from the lead organisation at once.
-    lead = await env.gql(READ, {"id": pb["id"]}, as_=("unpc", "caseworker"))
+    lead = await env.gql(READ, {"id": pb["id"]}, as_=("unpc", "focal"))
     assert released(lead)["legalName"] is None
     # Not every member of the network: only its focal points act for her.
     refused = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
@@ -459,10 +471,21 @@ async def test_consent_receipt_in_her_language(env):
 async def test_staff_must_say_how_consent_was_obtained_and_never_for_intelligence(env):
     pb = await new_peacebuilder(env, "fund")
     body = await env.gql(GRANT, {"input": {"peacebuilderId": pb["id"],
-                                           "recipientOrganisationId": await org_id(env, "mofa"),
+                                           "recipientOrganisationId": await org_id(env, "fund"),
                                            "categories": ["IDENTITY"], "purposes": ["PROTECTION"]}},
                          as_=("fund", "focal"))
     assert body["data"]["grantConsent"]["userErrors"][0]["field"] == ["input", "obtainedVia"]
+    # Staff never record consent for another organisation, nor for media or recognition.
+    other = await env.gql(GRANT, {"input": {"peacebuilderId": pb["id"], "obtainedVia": "WRITTEN",
+                                            "recipientOrganisationId": await org_id(env, "mofa"),
+                                            "categories": ["IDENTITY"], "purposes": ["PROTECTION"]}},
+                          as_=("fund", "focal"))
+    assert other["data"]["grantConsent"]["userErrors"][0]["field"] == ["input", "recipient"]
+    media = await env.gql(GRANT, {"input": {"peacebuilderId": pb["id"], "obtainedVia": "WRITTEN",
+                                            "recipientOrganisationId": await org_id(env, "fund"),
+                                            "categories": ["IDENTITY"], "purposes": ["MEDIA"]}},
+                          as_=("fund", "focal"))
+    assert media["data"]["grantConsent"]["userErrors"][0]["field"] == ["input", "purposes"]
     bad = await env.post(GRANT, {"input": {"peacebuilderId": pb["id"],
                                            "recipientOrganisationId": await org_id(env, "mofa"),
                                            "categories": ["IDENTITY"],
@@ -501,7 +524,9 @@ async def test_revocation_bites_on_the_next_request_of_another_instance(env):
         first = await other.post("/graphql", json={"query": READ, "variables": {"id": pb["id"]}},
                                  headers=headers)
         assert first.json()["data"]["peacebuilder"]["cases"][0]["summary"]
-        await env.gql(REVOKE, {"id": g["id"]}, as_=("fund", "focal"))
+        her = await env.peacebuilder_token(pb["login"])
+        revoked = await env.gql(REVOKE, {"id": g["id"]}, token=her, purpose=None)
+        assert revoked["data"]["revokeConsent"]["grant"]["status"] == "REVOKED"
         second = await other.post("/graphql", json={"query": READ, "variables": {"id": pb["id"]}},
                                   headers=headers)
         assert second.json()["data"] == {"peacebuilder": None}
@@ -515,10 +540,11 @@ async def test_event_log_replays_to_the_projection(env):
     pb = await new_peacebuilder(env, "fund")
     g = await grant(env, pb, as_=("fund", "focal"), to_org="nhri",
                     categories=["IDENTITY", "FAMILY"], purposes=["PROTECTION", "ADVOCACY"])
+    her = await env.peacebuilder_token(pb["login"])
     await env.gql(NARROW, {"input": {"grantId": g["id"], "purposes": ["ADVOCACY"]}},
-                  as_=("fund", "focal"))
-    await env.gql(EXTEND, {"input": {"grantId": g["id"], "categories": ["LEGAL"],
-                                     "obtainedVia": "WRITTEN"}}, as_=("fund", "focal"))
+                  token=her, purpose=None)
+    await env.gql(EXTEND, {"input": {"grantId": g["id"], "categories": ["LEGAL"]}},
+                  token=her, purpose=None)
     gid = ids.decode(g["id"], "ConsentGrant")
     async with env.runtime.db.transaction() as s:
         events = await consent_repo.events_of(s, gid)

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from app.clock import FrozenClock
 from app.consent.categories import PROFILE_FIELDS, DataCategory, Purpose
+from app.consent.models import PeacebuilderAccount
+from schema import ids
 from tests.conftest import BACKENDS, build_env, unique
 
 pytestmark = pytest.mark.anyio
@@ -86,6 +88,11 @@ async def test_returned_data_is_exactly_what_live_grants_allow(prop_env, grants,
         "pseudonym": unique("prop"), "profile": PROFILE,
         "intakeConsent": {"obtainedVia": "IN_PERSON"}}}, as_=("fund", "focal"))
     pb = created["data"]["createPeacebuilder"]["peacebuilder"]["id"]
+    login = unique("her")
+    async with env.runtime.db.transaction() as session:
+        session.add(PeacebuilderAccount(peacebuilder_id=ids.decode(pb, "Peacebuilder"), login=login,
+                                        active=True, created_at=env.clock.now()))
+    her = await env.peacebuilder_token(login)
     opened = await env.gql("""mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id } } }""",
                            {"i": {"peacebuilderId": pb, "summary": "what happened"}},
                            as_=("fund", "focal"))
@@ -95,7 +102,7 @@ async def test_returned_data_is_exactly_what_live_grants_allow(prop_env, grants,
         until = g["until_min"]
         if until is not None and until <= g["from_min"]:
             continue  # invalid interval: the API refuses it (tested elsewhere)
-        variables = {"peacebuilderId": pb, "obtainedVia": "WRITTEN",
+        variables = {"peacebuilderId": pb,
                      "categories": [c.name for c in g["categories"]],
                      "purposes": [p.name for p in g["purposes"]],
                      "validFrom": (start + timedelta(minutes=g["from_min"])).isoformat()}
@@ -103,12 +110,13 @@ async def test_returned_data_is_exactly_what_live_grants_allow(prop_env, grants,
             variables["validUntil"] = (start + timedelta(minutes=until)).isoformat()
         key = "recipientWorkingGroupId" if g["recipient"] == "jag" else "recipientOrganisationId"
         variables[key] = env.org_ids[g["recipient"]]
+        # She records each grant herself (staff may record only what she gives their own org).
         body = await env.gql("""mutation($i: GrantConsentInput!) { grantConsent(input: $i)
-            { grant { id } userErrors { message } } }""", {"i": variables}, as_=("fund", "focal"))
+            { grant { id } userErrors { message } } }""", {"i": variables}, token=her, purpose=None)
         grant_id = body["data"]["grantConsent"]["grant"]["id"]
         if g["revoke"]:
             await env.gql("mutation($g: ID!) { revokeConsent(input: {grantId: $g}) { grant { id } } }",
-                          {"g": grant_id}, as_=("fund", "focal"))
+                          {"g": grant_id}, token=her, purpose=None)
         kept.append(g)
     env.clock.set(start + timedelta(minutes=shift))
     try:

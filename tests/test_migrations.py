@@ -28,3 +28,13 @@ async def test_migrations_match_models(backend, tmp_path):
         assert diff == [], "models and migrations differ: write a migration"
     finally:
         await drop()
+
+
+def test_a_newer_schema_is_usable_an_older_one_is_not():
+    from app.storage import head_revision, schema_is_usable
+
+    head = head_revision()
+    assert schema_is_usable(head, head)
+    assert schema_is_usable("9999-from-a-newer-release", head)  # rolling upgrade / rollback
+    assert not schema_is_usable("0001", head)
+    assert not schema_is_usable(None, head)

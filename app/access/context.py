@@ -156,6 +156,10 @@ class AccessContext:
         """Categories her consent releases to the caller's organisation (before need-to-know)."""
         return await categories_for(self.session, self.org_care_scope(), pb_ids)
 
+    async def consented(self, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
+        """Like `released`, from her consent alone: break-glass opens reading, not standing."""
+        return await categories_for(self.session, self.care_scope(), pb_ids, consent_only=True)
+
     def redaction_reason(self) -> Redaction:
         if self.mode is not Mode.SELF and self.purpose is None:
             return Redaction.NO_PURPOSE

@@ -54,6 +54,7 @@ class CareScope:
     now: datetime
     mode: Mode
     self_peacebuilder_id: uuid.UUID | None = None
+    glass: bool = True  # whether an open break-glass counts
 
 
 def live_clause(now: datetime) -> Any:
@@ -76,7 +77,7 @@ def _org_level_ids(scope: CareScope) -> Select[Any]:
     granted = select(ConsentAccess.peacebuilder_id).where(
         ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
         live_clause(scope.now))
-    if scope.purpose != Purpose.EMERGENCY_RESPONSE:
+    if scope.purpose != Purpose.EMERGENCY_RESPONSE or not scope.glass:
         return granted
     glass = select(BreakGlass.peacebuilder_id).where(
         BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
@@ -123,9 +124,15 @@ def with_category(scope: CareScope, category: str) -> Select[Any]:
 
 
 async def categories_for(
-    session: AsyncSession, scope: CareScope, pb_ids: list[uuid.UUID]
+    session: AsyncSession, scope: CareScope, pb_ids: list[uuid.UUID], *,
+    consent_only: bool = False,
 ) -> dict[uuid.UUID, frozenset[str]]:
-    """Categories released to this caller per visible peacebuilder (absent = not visible)."""
+    """Categories released to this caller per visible peacebuilder (absent = not visible).
+    `consent_only` ignores break-glass (which opens reading, never standing to record consent)."""
+    if consent_only and scope.purpose == Purpose.EMERGENCY_RESPONSE:
+        scope = CareScope(org_id=scope.org_id, subject=scope.subject, purpose=scope.purpose,
+                          now=scope.now, mode=scope.mode,
+                          self_peacebuilder_id=scope.self_peacebuilder_id, glass=False)
     if not pb_ids:
         return {}
     if scope.mode is Mode.SELF:
@@ -141,7 +148,7 @@ async def categories_for(
         ConsentAccess.peacebuilder_id.in_(list(visible)), live_clause(scope.now)))
     for pb, category in rows:
         out[pb].add(category)
-    if scope.purpose == Purpose.EMERGENCY_RESPONSE:
+    if scope.purpose == Purpose.EMERGENCY_RESPONSE and scope.glass:
         glass = await session.scalars(select(BreakGlass.peacebuilder_id).where(
             BreakGlass.org_id == scope.org_id, BreakGlass.peacebuilder_id.in_(list(visible)),
             BreakGlass.opened_at <= scope.now, BreakGlass.expires_at > scope.now,

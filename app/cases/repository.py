@@ -73,3 +73,8 @@ def notes_query(case_id: uuid.UUID, org_id: uuid.UUID) -> Select[Any]:
 async def peacebuilder_of(session: AsyncSession, case_id: uuid.UUID) -> uuid.UUID | None:
     """Unscoped, for the access log of a denied attempt only: never returned to a caller."""
     return await session.scalar(select(Case.peacebuilder_id).where(Case.id == case_id))
+
+
+async def led_by(session: AsyncSession, pb_id: uuid.UUID, org_id: uuid.UUID) -> bool:
+    return await session.scalar(select(Case.id).where(Case.peacebuilder_id == pb_id,
+                                                      Case.lead_org_id == org_id).limit(1)) is not None

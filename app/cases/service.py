@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from app.access import visibility
 from app.access.context import AccessContext
 from app.cases import repository as repo
 from app.cases import teams
@@ -76,6 +77,10 @@ async def open_case(
         await consent_service.standing(ctx, peacebuilder_id)
         await peacebuilders.record_intake(ctx, peacebuilder_id, intake_consent)
     pb = await peacebuilders.get(ctx, peacebuilder_id, org_level=True)
+    if intake_consent is None and ctx.mode is visibility.Mode.TEAM and not await ctx.released([pb.id]):
+        # A case worker not on the team of her existing cases cannot join by opening another.
+        if await repo.led_by(ctx.session, pb.id, ctx.org_id):
+            raise NotFound()
     if summary is not None:
         summary = _summary(summary)
         if CASE_FIELDS["summary"].value not in (await ctx.released_to_org([pb.id])).get(pb.id, ()):

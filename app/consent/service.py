@@ -81,9 +81,37 @@ async def standing(ctx: AccessContext, pb_id: uuid.UUID) -> Standing:
         networks = (await pb_repo.networks_of(ctx.session, [pb_id]))[pb_id]
         if p.org_id in networks:
             return Standing("network")
-    if ctx.mode in (Mode.FOCAL, Mode.TEAM) and await ctx.released([pb_id]):
+    if ctx.mode in (Mode.FOCAL, Mode.TEAM) and await ctx.consented([pb_id]):
         return Standing("staff")
     raise NotFound()
+
+
+STAFF_FORBIDDEN_PURPOSES = {Purpose.MEDIA.value, Purpose.PUBLIC_RECOGNITION.value}
+
+
+def _staff_limits(ctx: AccessContext, who: Standing, recipient_type: str,
+                  recipient_id: uuid.UUID, purposes: frozenset[str]) -> None:
+    """Staff record only what she gave their own organisation, never public acts: anything else
+    is hers (or her network's) to decide."""
+    if who.kind != "staff" or ctx.principal.kind is PrincipalKind.SYSTEM:
+        return
+    if recipient_type != "organisation" or recipient_id != ctx.org_id:
+        raise BadInput("Staff record consent she gave their own organisation; she or her "
+                       "network records it for others.", field="recipient")
+    if purposes & STAFF_FORBIDDEN_PURPOSES:
+        raise BadInput("Media and public recognition need her own consent (she or her network "
+                       "records it).", field="purposes")
+
+
+def _tell_her(ctx: AccessContext, who: Standing, pb_id: uuid.UUID, grant_id: uuid.UUID,
+              kind: str) -> None:
+    """She is never the last to know: consent recorded by someone else is a notice to her."""
+    if who.kind == "self":
+        return
+    ctx.session.add(Notice(peacebuilder_id=pb_id, kind=f"consent_{kind}_by_others",
+                           details={"grant": str(grant_id), "by": ctx.principal.subject,
+                                    "acting_for_her": who.acting_for_her},
+                           created_at=ctx.clock.now()))
 
 
 async def _peacebuilder(ctx: AccessContext, pb_id: uuid.UUID) -> Peacebuilder:
@@ -146,6 +174,8 @@ async def grant(
         raise BadInput("validUntil must be after validFrom.", field="validUntil")
     if note is not None and len(note) > 2000:
         raise BadInput("Note is limited to 2000 characters.", field="note")
+    if not intake:
+        _staff_limits(ctx, who, recipient_type, recipient_id, terms.purposes)
     covered = await _covered(ctx, recipient_type, recipient_id)
     event = ConsentEvent(
         grant_id=uuid.uuid4(), peacebuilder_id=peacebuilder_id, kind="grant",
@@ -156,6 +186,7 @@ async def grant(
         recorded_by_org_id=ctx.principal.org_id, acting_for_her=who.acting_for_her, note=note,
         at=now)
     state = await _append(ctx, event)
+    _tell_her(ctx, who, peacebuilder_id, state.id, "granted")
     ctx.record("consent.grant", target_type="ConsentGrant", target_id=state.id,
                details=_audit_terms(event))
     return state
@@ -177,6 +208,10 @@ async def change(
     if current is None:
         raise NotFound()
     who = await standing(ctx, current.peacebuilder_id)
+    if who.kind == "staff" and ctx.principal.kind is not PrincipalKind.SYSTEM and not (
+            current.recipient_type == "organisation" and current.recipient_id == ctx.org_id):
+        # Staff change only grants to their own organisation; others' are hers to change.
+        raise NotFound()
     now = ctx.clock.now()
     if current.revoked_at is not None:
         raise Conflict("This grant was revoked; record a new grant instead.")
@@ -198,7 +233,10 @@ async def change(
         purps |= parse_purposes(purposes) if purposes else frozenset()
         if valid_until is not None:
             until = valid_until
-        covered = await _covered(ctx, current.recipient_type, current.recipient_id)
+        if who.kind in ("self", "network"):
+            # Only she (or her network for her) extends a group grant to its current members.
+            covered = await _covered(ctx, current.recipient_type, current.recipient_id)
+        _staff_limits(ctx, who, current.recipient_type, current.recipient_id, purps)
         method = _method(who, obtained_via)
     elif kind != "revoke":
         raise BadInput("Unknown change.", field="kind")
@@ -212,14 +250,16 @@ async def change(
         recorded_by=ctx.principal.subject, recorded_by_org_id=ctx.principal.org_id,
         acting_for_her=who.acting_for_her, note=note, at=now)
     state = await _append(ctx, event)
+    if kind == "extend":
+        _tell_her(ctx, who, current.peacebuilder_id, state.id, "extended")
     ctx.record(f"consent.{kind}", target_type="ConsentGrant", target_id=state.id,
                details=_audit_terms(event))
     return state
 
 
 async def revoke_all(ctx: AccessContext, pb_id: uuid.UUID) -> list[ConsentGrant]:
-    """Revoke every live grant of hers in one step."""
-    await standing(ctx, pb_id)
+    """Revoke every live grant of hers in one step (she, or her network acting for her)."""
+    require_self_or_network(await standing(ctx, pb_id))
     revoked = []
     for g in await repo.grants_of(ctx.session, pb_id):
         if g.revoked_at is None:

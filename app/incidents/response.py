@@ -15,8 +15,16 @@ from app.consent.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpo
 from app.consent.models import ConsentAccess
 from app.consent.service import require_self_or_network, standing
 from app.errors import BadInput, Conflict, NotFound
-from app.incidents.models import Approval, Measure, MeasureKind, Proceeding, Referral, ScheduledStep
-from app.incidents.service import event
+from app.incidents.models import (
+    Approval,
+    Incident,
+    Measure,
+    MeasureKind,
+    Proceeding,
+    Referral,
+    ScheduledStep,
+)
+from app.incidents.service import case_categories, event
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 
@@ -61,6 +69,10 @@ async def add_measure(
         raise BadInput("Unknown measure.", field="kind")
     owner = owner_org_id or ctx.org_id
     assert owner is not None
+    if incident_id is not None:
+        incident = await ctx.session.get(Incident, incident_id)
+        if incident is None or incident.case_id != case.id:
+            raise NotFound()
     if owner not in await orgs_repo.orgs_by_ids(ctx.session, [owner]):
         raise BadInput("No such organisation.", field="ownerOrganisationId")
     if description and RESPONSE_CATEGORY.value not in (await ctx.released([case.peacebuilder_id])
@@ -115,6 +127,8 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
 
 async def measures_of(ctx: AccessContext, case_id: uuid.UUID) -> list[Measure]:
     case = await cases.get(ctx, case_id)
+    if RESPONSE_CATEGORY.value not in await case_categories(ctx, case):
+        return []
     return list(await ctx.session.scalars(select(Measure).where(Measure.case_id == case.id)
                                           .order_by(Measure.created_at)))
 
@@ -188,7 +202,8 @@ async def move_referral(ctx: AccessContext, referral_id: uuid.UUID, action: str,
 
 
 async def referrals_for(ctx: AccessContext, incoming: bool) -> list[Referral]:
-    assert ctx.org_id is not None
+    if ctx.org_id is None:
+        return []
     column = Referral.to_org_id if incoming else Referral.from_org_id
     rows = list(await ctx.session.scalars(select(Referral).where(column == ctx.org_id)
                                           .order_by(Referral.created_at)))
@@ -248,5 +263,7 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
 
 async def proceedings_of(ctx: AccessContext, case_id: uuid.UUID) -> list[Proceeding]:
     case = await cases.get(ctx, case_id)
+    if PROCEEDING_CATEGORY.value not in await case_categories(ctx, case):
+        return []
     return list(await ctx.session.scalars(select(Proceeding).where(Proceeding.case_id == case.id)
                                           .order_by(Proceeding.created_at)))

@@ -67,8 +67,11 @@ async def _escalate(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
                           at=now))
     return await notify.notify(session, recipients, kind="escalation", subject_id=incident.id,
                                case_id=case.id, at=now,
+                               # Conveners may hold no consent: IDs and the level only.
                                payload={"incident": str(incident.id), "case": str(case.id),
-                                        "level": step.step, "severity": incident.severity})
+                                        "level": step.step,
+                                        **({"severity": incident.severity} if step.step == 1
+                                           else {})})
 
 
 async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:

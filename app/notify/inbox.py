@@ -36,8 +36,8 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
         return "focal_point" in ctx.principal.roles and ctx.principal.org_id == item.org_id
     if item.case_id is None:
         return True
-    scope = ctx.org_care_scope()
-    return bool(await cases_repo.by_ids(ctx.session, scope, [item.case_id]))
+    # The recipient's own need-to-know: taken off the team, no more alerts about the case.
+    return bool(await cases_repo.by_ids(ctx.session, ctx.care_scope(), [item.case_id]))
 
 
 async def items(ctx: AccessContext, after: str | None, limit: int = 100) -> list[InboxItem]:

@@ -103,6 +103,8 @@ async def set_user_roles(ctx: AccessContext, user_id: uuid.UUID, roles: list[str
     await ctx.require("user", "manage")
     user = await _managed_user(ctx, user_id)
     assert ctx.org_id is not None
+    if user.id == ctx.principal.id:
+        raise BadInput("You cannot change your own roles; another admin must.", field="userId")
     added, removed = await repo.set_roles(ctx.session, ctx.org_id, user.subject,
                                           _check_roles(roles, PERSON_ROLES))
     ctx.record("user.roles", target_type="User", target_id=user.id,

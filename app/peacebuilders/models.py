@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
@@ -46,5 +46,21 @@ class PeacebuilderDatum(Base):
     peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
     category: Mapped[str] = mapped_column(String(40))
     field: Mapped[str] = mapped_column(String(64))
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(Text)  # sealed with her data key (app/crypto.py)
+    # Blind index for equality filters; cleared when her data is erased.
+    lookup: Mapped[str | None] = mapped_column(String(64), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DataKey(Base):
+    """Her data key, wrapped by a key-encryption key kept outside the database. Destroying it
+    (erasure) makes every field sealed with it unreadable."""
+
+    __tablename__ = "data_keys"
+
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"),
+                                                       primary_key=True)
+    kek_version: Mapped[int | None] = mapped_column(Integer)
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

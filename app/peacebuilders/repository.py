@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select
+from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.visibility import CareScope, visible_peacebuilders, with_category
@@ -29,13 +29,18 @@ def in_network(q: Select[Any], org_id: uuid.UUID) -> Select[Any]:
 
 
 def with_field_value(q: Select[Any], scope: CareScope, field: str, category: str,
-                     value: str) -> Select[Any]:
-    """Filter on a sensitive field only among the records whose category the caller may read:
-    a filter must not reveal by inference what a field of a hidden record holds."""
+                     lookup: str) -> Select[Any]:
+    """Filter on a sensitive field (by its blind index) only among the records whose category
+    the caller may read: a filter must not reveal what a field of a hidden record holds."""
     return q.where(
         Peacebuilder.id.in_(with_category(scope, category)),
         exists().where(PeacebuilderDatum.peacebuilder_id == Peacebuilder.id,
-                       PeacebuilderDatum.field == field, PeacebuilderDatum.value == value))
+                       PeacebuilderDatum.field == field, PeacebuilderDatum.lookup == lookup))
+
+
+async def clear_lookups(session: AsyncSession, pb_id: uuid.UUID) -> None:
+    await session.execute(update(PeacebuilderDatum).where(PeacebuilderDatum.peacebuilder_id == pb_id)
+                          .values(lookup=None))
 
 
 async def pseudonym_taken(session: AsyncSession, org_id: uuid.UUID, pseudonym: str) -> bool:
@@ -79,7 +84,7 @@ async def data_of(session: AsyncSession, pb_id: uuid.UUID) -> dict[str, Peacebui
 async def released_values(
     session: AsyncSession, released: dict[uuid.UUID, frozenset[str]]
 ) -> dict[uuid.UUID, dict[str, str]]:
-    """Values of the released categories only; nothing else is even read from the database."""
+    """Stored (sealed) values of the released categories only; nothing else is even read."""
     wanted = set().union(*released.values()) if released else set()
     out: dict[uuid.UUID, dict[str, str]] = {pb: {} for pb in released}
     if not wanted:
@@ -91,3 +96,10 @@ async def released_values(
         if d.category in released[d.peacebuilder_id]:
             out[d.peacebuilder_id][d.field] = d.value
     return out
+
+
+async def owners(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """Registering organisation per peacebuilder (bound into her ciphertexts)."""
+    rows = await session.execute(select(Peacebuilder.id, Peacebuilder.registered_by_org_id)
+                                 .where(Peacebuilder.id.in_(ids)))
+    return {pb: org for pb, org in rows}

@@ -49,8 +49,11 @@ async def my_break_glass(ctx: AccessContext) -> list[BreakGlass]:
 
 async def data_copy(ctx: AccessContext) -> dict[str, Any]:
     """Everything we hold about her, as data she can keep (logged as an export)."""
+    from app.peacebuilders.service import decrypted_profile
+
     pb = await me(ctx)
     data = await repo.data_of(ctx.session, pb.id)
+    profile = await decrypted_profile(ctx, pb.id)
     grants = await my_grants(ctx)
     cases = await my_cases(ctx)
     ctx.record("data.export", target_type="Peacebuilder", target_id=pb.id,
@@ -58,7 +61,7 @@ async def data_copy(ctx: AccessContext) -> dict[str, Any]:
     return {
         "pseudonym": pb.pseudonym,
         "preferredLanguage": pb.preferred_language,
-        "profile": {name: d.value for name, d in sorted(data.items())},
+        "profile": dict(sorted(profile.items())),
         "cases": [{"id": str(c.id), "status": c.status, "riskLevel": c.risk_level,
                    "openedAt": c.opened_at.isoformat(), "summary": c.summary} for c in cases],
         "consentGrants": [{"id": str(g.id), "recipientType": g.recipient_type,

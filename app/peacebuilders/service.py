@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from app import crypto
 from app.access.context import AccessContext
 from app.consent import service as consent
 from app.consent.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, Purpose
@@ -14,6 +15,7 @@ from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as orgs_repo
 from app.orgs.models import OrgKind
 from app.pagination import Page, PageRequest, paginate
+from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
 from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum
 
@@ -62,7 +64,8 @@ async def list_(
         name, value = field_equals
         if name not in PROFILE_FIELDS:
             raise BadInput("Unknown profile field.", field="field")
-        query = repo.with_field_value(query, scope, name, PROFILE_FIELDS[name].value, value)
+        query = repo.with_field_value(query, scope, name, PROFILE_FIELDS[name].value,
+                                      crypto.lookup(pb_keys.lookup_key(ctx), name, value))
     return await paginate(ctx.session, query, keys=(Peacebuilder.pseudonym, Peacebuilder.id),
                           page=page)
 
@@ -72,8 +75,58 @@ async def profiles(
 ) -> dict[uuid.UUID, tuple[frozenset[str], dict[str, str]]]:
     """Released categories and their values per peacebuilder; the one gate for profile reads."""
     released = await ctx.released(pb_ids)
-    values = await repo.released_values(ctx.session, released)
-    return {pb: (released[pb], values[pb]) for pb in released}
+    sealed = await repo.released_values(ctx.session, released)
+    return {pb: (released[pb], await _open_all(ctx, pb, sealed[pb])) for pb in released}
+
+
+def field_aad(org_id: uuid.UUID, pb_id: uuid.UUID, field: str) -> bytes:
+    return crypto.associated(org_id, "peacebuilder_data", pb_id, field)
+
+
+async def _open_all(ctx: AccessContext, pb_id: uuid.UUID, sealed: dict[str, str]) -> dict[str, str]:
+    """Decrypt her fields; erased or tampered ones read as absent (never as someone else's)."""
+    if not sealed:
+        return {}
+    data_key = (await pb_keys.of(ctx, [pb_id]))[pb_id]
+    org_id = (await repo.owners(ctx.session, [pb_id]))[pb_id]
+    out: dict[str, str] = {}
+    for name, token in sealed.items():
+        if not token.startswith(crypto.PREFIX):
+            out[name] = token  # written before encryption was introduced
+            continue
+        try:
+            out[name] = crypto.open_sealed(data_key, field_aad(org_id, pb_id, name), token)
+        except crypto.Unreadable:
+            continue
+    return out
+
+
+async def decrypted_profile(ctx: AccessContext, pb_id: uuid.UUID) -> dict[str, str]:
+    """All her fields, decrypted — for her own copy of her data only."""
+    data = await repo.data_of(ctx.session, pb_id)
+    return await _open_all(ctx, pb_id, {name: d.value for name, d in data.items()})
+
+
+async def erase(ctx: AccessContext, pb_id: uuid.UUID) -> Peacebuilder:
+    """Crypto-shred her personal data: her data key is destroyed, so every field sealed with it
+    is unreadable wherever it is held. The pseudonymous record and the access log remain."""
+    from app.access.principal import PrincipalKind
+
+    pb = await ctx.session.get(Peacebuilder, pb_id)
+    if pb is None:
+        raise NotFound()
+    her = ctx.principal.kind is PrincipalKind.PEACEBUILDER and ctx.principal.id == pb_id
+    staff = (ctx.principal.org_id == pb.registered_by_org_id
+             and "focal_point" in ctx.principal.roles)  # a retention rule, applied by a focal point
+    if not (her or staff):
+        ctx.deny("peacebuilder.erase", target_type="Peacebuilder", target_id=pb_id,
+                 reason="only she or her registering organisation's focal point or admin")
+        raise NotFound()
+    await pb_keys.destroy(ctx, pb.id)
+    await repo.clear_lookups(ctx.session, pb.id)
+    ctx.record("peacebuilder.erase", target_type="Peacebuilder", target_id=pb.id,
+               details={"by": "herself" if her else "registering organisation"})
+    return pb
 
 
 async def networks_of(ctx: AccessContext, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
@@ -128,6 +181,7 @@ async def create(
                       registered_by_org_id=ctx.org_id, created_at=now, updated_at=now)
     ctx.session.add(pb)
     await ctx.session.flush()
+    await pb_keys.create(ctx, pb.id)
     await repo.set_networks(ctx.session, pb.id, networks)
     written = await _write_profile(ctx, pb, fields)
     ctx.record("peacebuilder.create", target_type="Peacebuilder", target_id=pb.id,
@@ -181,7 +235,9 @@ async def update(
                            field="preferredLanguage")
         pb.preferred_language = preferred_language
     if network_ids is not None:
-        await repo.set_networks(ctx.session, pb.id, await _validated_networks(ctx, network_ids))
+        # Her networks act for her: only she decides them, at registration (with her) or herself.
+        raise BadInput("Her networks are set when she is registered, with her; staff cannot "
+                       "change them.", field="networkIds")
     written = await _write_profile(ctx, pb, _validated_profile(profile or {}))
     pb.updated_at = ctx.clock.now()
     ctx.record("peacebuilder.update", target_type="Peacebuilder", target_id=pb.id,
@@ -196,16 +252,24 @@ async def _write_profile(
     if not fields:
         return []
     existing = await repo.data_of(ctx.session, pb.id)
+    data_key = (await pb_keys.of(ctx, [pb.id]))[pb.id]
+    if data_key is None:
+        raise BadInput("Her data was erased; it cannot be written again.", field="profile")
     now = ctx.clock.now()
+    lookup_key = pb_keys.lookup_key(ctx)
     for name, value in fields.items():
         datum = existing.get(name)
-        if value is None:
+        sealed = (crypto.seal(data_key, field_aad(pb.registered_by_org_id, pb.id, name), value)
+                  if value is not None else None)
+        index = crypto.lookup(lookup_key, name, value) if value is not None else None
+        if sealed is None:
             if datum is not None:
                 await ctx.session.delete(datum)
         elif datum is None:
-            ctx.session.add(PeacebuilderDatum(peacebuilder_id=pb.id, field=name, value=value,
-                                              category=PROFILE_FIELDS[name].value, updated_at=now))
+            ctx.session.add(PeacebuilderDatum(peacebuilder_id=pb.id, field=name, value=sealed,
+                                              lookup=index, category=PROFILE_FIELDS[name].value,
+                                              updated_at=now))
         else:
-            datum.value, datum.updated_at = value, now
+            datum.value, datum.lookup, datum.updated_at = sealed, index, now
     await ctx.session.flush()
     return sorted({PROFILE_FIELDS[name].value for name in fields})

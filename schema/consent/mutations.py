@@ -93,6 +93,11 @@ class CaseTeamInput:
     member_id: strawberry.ID = strawberry.field(description="A User or Client ID.")
 
 
+@strawberry.type(description="Result of eraseMyData.")
+class ErasurePayload:
+    erased: bool
+
+
 @strawberry.input(description="Ask for a correction of her data.")
 class RequestCorrectionInput:
     field: str = strawberry.field(description="A profile field name, `summary` or `other`.")
@@ -199,6 +204,19 @@ class ConsentMutations:
                                      "Logged.")
     async def remove_case_team_member(self, info: Info, input: CaseTeamInput) -> CasePayload:
         return await _team(info, input, teams.remove)
+
+    @strawberry.mutation(description="Erase her personal data for good: her data key is destroyed, "
+                                     "so her sealed fields are unreadable wherever they are held "
+                                     "(backups too, once the KEK versions they depend on are "
+                                     "destroyed). For her (omit the ID), or her registering "
+                                     "organisation's focal point or admin. Logged.")
+    async def erase_my_data(self, info: Info,
+                            peacebuilder_id: strawberry.ID | None = None) -> ErasurePayload:
+        from app.peacebuilders import service as peacebuilders
+
+        pb_id = _self_or(info, peacebuilder_id)
+        await info.context.loaders.call(peacebuilders.erase, info.context.access, pb_id)
+        return ErasurePayload(erased=True)
 
     @strawberry.mutation(description="She asks for a correction of her data. Logged.")
     async def request_correction(

@@ -1,0 +1,124 @@
+"""Envelope encryption of her sensitive fields, and real erasure by destroying her key.
+
+Each peacebuilder has her own data key (AES-256-GCM). It is stored only wrapped by a
+key-encryption key (KEK) that is not in the database: versioned files in SAFETY_NET_KEK_DIR (or
+one key in the SAFETY_NET_KEK environment secret) for pilots; `KeyEncryptionKeys` is the hook a
+KMS implements in production (wrap/unwrap by version). Every ciphertext carries associated data
+naming its organisation, record and field, so a ciphertext moved elsewhere does not decrypt.
+
+Erasure destroys her wrapped data key: everything sealed with it is unreadable wherever it is
+held. Older backups still hold the wrapped key, so KEKs are rotated on a schedule (data keys are
+re-wrapped) and old KEK versions destroyed after the backup retention period: that bounds the
+window in which an old backup can be read (README, "Erasure").
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+PREFIX = "enc1:"
+
+
+class KeyEncryptionKeys:
+    """Versioned KEKs. A KMS-backed deployment replaces `_load`/`_store` with KMS calls."""
+
+    def __init__(self, directory: Path, env_key: str = "") -> None:
+        self.directory = directory
+        self._env = base64.b64decode(env_key) if env_key else None
+
+    def versions(self) -> list[int]:
+        if self._env is not None:
+            return [1]
+        return sorted(int(p.stem.split("-v")[1]) for p in self.directory.glob("kek-v*.key"))
+
+    @property
+    def current(self) -> int:
+        found = self.versions()
+        return found[-1] if found else self.rotate()
+
+    def _load(self, version: int) -> bytes:
+        if self._env is not None:
+            return self._env
+        path = self.directory / f"kek-v{version}.key"
+        if not path.exists():
+            raise KeyError(f"KEK version {version} has been destroyed or is missing")
+        return path.read_bytes()
+
+    def rotate(self) -> int:
+        """A new KEK version (re-wrap data keys with `rewrap` so old versions can go)."""
+        if self._env is not None:
+            raise RuntimeError("rotate the environment KEK by deploying a new SAFETY_NET_KEK")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        version = (self.versions() or [0])[-1] + 1
+        fd = os.open(self.directory / f"kek-v{version}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                     0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(AESGCM.generate_key(bit_length=256))
+        return version
+
+    def destroy(self, version: int) -> None:
+        (self.directory / f"kek-v{version}.key").unlink()
+
+    def wrap(self, data_key: bytes, peacebuilder_id: str) -> tuple[int, bytes]:
+        version = self.current
+        nonce = secrets.token_bytes(12)
+        aad = f"safety-net/data-key/{peacebuilder_id}/v{version}".encode()
+        return version, nonce + AESGCM(self._load(version)).encrypt(nonce, data_key, aad)
+
+    def unwrap(self, version: int, wrapped: bytes, peacebuilder_id: str) -> bytes:
+        aad = f"safety-net/data-key/{peacebuilder_id}/v{version}".encode()
+        return AESGCM(self._load(version)).decrypt(wrapped[:12], wrapped[12:], aad)
+
+
+    def lookup_key(self) -> bytes:
+        """Key of the blind index that lets filters match a sealed field without decrypting."""
+        if self._env is not None:
+            return hmac.new(self._env, b"safety-net/lookup", hashlib.sha256).digest()
+        path = self.directory / "lookup.key"
+        if not path.exists():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+
+def lookup(key: bytes, field: str, value: str) -> str:
+    """Blind index of a value: equality search without storing or revealing the value."""
+    return hmac.new(key, f"{field}\x00{value.strip().casefold()}".encode(), hashlib.sha256).hexdigest()
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def associated(org_id: object, table: str, record_id: object, field: str) -> bytes:
+    return f"{org_id}|{table}|{record_id}|{field}".encode()
+
+
+def seal(data_key: bytes, aad: bytes, plaintext: str) -> str:
+    nonce = secrets.token_bytes(12)
+    sealed = nonce + AESGCM(data_key).encrypt(nonce, plaintext.encode(), aad)
+    return PREFIX + base64.b64encode(sealed).decode()
+
+
+class Unreadable(Exception):
+    """Erased (key destroyed), tampered with, or moved from another record."""
+
+
+def open_sealed(data_key: bytes | None, aad: bytes, token: str) -> str:
+    if not token.startswith(PREFIX) or data_key is None:
+        raise Unreadable()
+    raw = base64.b64decode(token[len(PREFIX):])
+    try:
+        return AESGCM(data_key).decrypt(raw[:12], raw[12:], aad).decode()
+    except InvalidTag as exc:
+        raise Unreadable() from exc
