@@ -274,7 +274,9 @@ async def _token(settings: Settings, org: str, user: str | None, client: str | N
             ctx = context_for(runtime, session, SYSTEM, request_id=f"cli-{uuid.uuid4().hex}")
             ctx.record("token.issue", target_type="Principal", target_id=subject,
                        details={"via": "cli"})
-        token, _ = runtime.issuer.issue(subject=subject, org_id=str(org_id))
+        # An operator tool, run with the data directory's keys: the token counts as signed in
+        # with a second factor (acr "mfa"), so step-up actions work in demos and scripts.
+        token, _ = runtime.issuer.issue(subject=subject, org_id=str(org_id), acr="mfa")
         print(token)
         return 0
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +50,27 @@ class Settings:
     public_url: str = "http://localhost:8000"
     kek_dir: Path | None = None
     kek: str = ""
+    # --- hardening: query limits, transport, rates, step-up (docs/decisions/0006) ---
+    max_depth: int = 10
+    max_aliases: int = 15
+    max_directives: int = 20
+    max_tokens: int = 1000
+    max_document_bytes: int = 32 * 1024
+    max_cost: int = 5000
+    max_body_bytes: int = 256 * 1024
+    request_timeout_seconds: float = 10.0
+    cors_origins: tuple[str, ...] = ()
+    # Rates and quotas are "amount/seconds"; "off" disables one.
+    rate_client: str = "300/60"
+    rate_org: str = "3000/60"
+    cost_quota_client: str = "200000/3600"
+    cost_quota_org: str = "1000000/3600"
+    rate_login: str = "10/300"
+    rate_login_ip: str = "100/300"
+    redis_prefix: str = "safety-net"
+    step_up_seconds: int = 900
+    step_up_acr: tuple[str, ...] = ("mfa",)
+    mfa_roles: tuple[str, ...] = ("focal_point", "org_admin", "auditor")
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -116,4 +138,53 @@ class Settings:
                                                           "http://localhost:8000")),
             kek_dir=Path(_env("SAFETY_NET_KEK_DIR", str(data_dir / "kek"))),
             kek=_env("SAFETY_NET_KEK", ""),
+            **_hardening_from_env(),
         )
+
+def _hardening_from_env() -> dict[str, Any]:
+    """Query limits, transport, rates and step-up (README "Hardening")."""
+    return {
+        "max_depth": int(_env("SAFETY_NET_MAX_DEPTH", "10")),
+        "max_aliases": int(_env("SAFETY_NET_MAX_ALIASES", "15")),
+        "max_directives": int(_env("SAFETY_NET_MAX_DIRECTIVES", "20")),
+        "max_tokens": int(_env("SAFETY_NET_MAX_TOKENS", "1000")),
+        "max_document_bytes": int(_env("SAFETY_NET_MAX_DOCUMENT_BYTES", str(32 * 1024))),
+        "max_cost": int(_env("SAFETY_NET_MAX_COST", "5000")),
+        "max_body_bytes": int(_env("SAFETY_NET_MAX_BODY_BYTES", str(256 * 1024))),
+        "request_timeout_seconds": float(_env("SAFETY_NET_REQUEST_TIMEOUT", "10")),
+        "cors_origins": _list(_env("SAFETY_NET_CORS_ORIGINS", "")),
+        "rate_client": _rate("SAFETY_NET_RATE_CLIENT", "300/60"),
+        "rate_org": _rate("SAFETY_NET_RATE_ORG", "3000/60"),
+        "cost_quota_client": _rate("SAFETY_NET_COST_QUOTA_CLIENT", "200000/3600"),
+        "cost_quota_org": _rate("SAFETY_NET_COST_QUOTA_ORG", "1000000/3600"),
+        "rate_login": _rate("SAFETY_NET_RATE_LOGIN", "10/300"),
+        "rate_login_ip": _rate("SAFETY_NET_RATE_LOGIN_IP", "100/300"),
+        "redis_prefix": _env("SAFETY_NET_REDIS_PREFIX", "safety-net"),
+        "step_up_seconds": int(_env("SAFETY_NET_STEP_UP_SECONDS", "900")),
+        "step_up_acr": _list(_env("SAFETY_NET_STEP_UP_ACR", "mfa")),
+        "mfa_roles": _list(_env("SAFETY_NET_MFA_ROLES", "focal_point,org_admin,auditor")),
+    }
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def parse_rate(value: str) -> tuple[int, int] | None:
+    """'amount/seconds' as (amount, seconds); 'off' as None."""
+    if value.strip().lower() == "off":
+        return None
+    amount, _, seconds = value.partition("/")
+    parsed = int(amount), int(seconds or "1")
+    if parsed[0] < 1 or parsed[1] < 1:
+        raise ValueError(f"a rate is amount/seconds, both at least 1, not {value!r}")
+    return parsed
+
+
+def _rate(name: str, default: str) -> str:
+    value = _env(name, default)
+    try:
+        parse_rate(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be 'amount/seconds' or 'off'") from exc
+    return value

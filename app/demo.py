@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,10 @@ async def _staff(runtime: Runtime, session: Any, org: Organisation, username: st
     user = await session.scalar(select(User).where(User.org_id == org.id,
                                                    User.username == username))
     assert user is not None, f"demo tenant {org.slug} has no {username} user"
+    # Acting as that person fully signed in (second factor just now), as the demo story has it.
     return Principal(kind=PrincipalKind.USER, id=user.id, org_id=org.id, org_slug=org.slug,
-                     name=user.username, roles=runtime.policy.roles_of(user.subject, str(org.id)))
+                     name=user.username, roles=runtime.policy.roles_of(user.subject, str(org.id)),
+                     auth_time=datetime.now(UTC), acr="mfa")
 
 
 async def load(runtime: Runtime) -> list[str]:

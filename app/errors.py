@@ -44,3 +44,17 @@ class BadInput(AppError):
 class Conflict(AppError):
     code = "CONFLICT"
     message = "Conflicts with the current state."
+
+
+class StepUpRequired(AppError):
+    """A recent strong (second-factor) sign-in is needed for this action."""
+
+    code = "STEP_UP_REQUIRED"
+    message = "Sign in again with your second factor to do this."
+
+
+class MfaEnrolmentRequired(AppError):
+    """The caller's role needs a second factor and the token was issued without one."""
+
+    code = "MFA_ENROLMENT_REQUIRED"
+    message = "Your role needs a second factor: enrol TOTP and sign in with it."

@@ -1,6 +1,7 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
 from app.audit.models import AccessLogEntry, Alert, Oversight
+from app.auth.models import TotpCredential
 from app.cases.models import Case, CaseNote
 from app.consent.models import (
     BreakGlass,
@@ -25,6 +26,7 @@ from app.incidents.models import (
     ScheduledStep,
 )
 from app.notify.models import InboxItem
+from app.operations.models import OrganisationSettings, RegisteredOperation
 from app.orgs.models import (
     Client,
     Organisation,
@@ -64,6 +66,7 @@ __all__ = [
     "Measure",
     "Notice",
     "Organisation",
+    "OrganisationSettings",
     "Oversight",
     "Peacebuilder",
     "PeacebuilderAccount",
@@ -72,8 +75,10 @@ __all__ = [
     "PolicyState",
     "Proceeding",
     "Referral",
+    "RegisteredOperation",
     "RoleAssignment",
     "ScheduledStep",
+    "TotpCredential",
     "User",
     "WorkingGroup",
     "WorkingGroupMember",

@@ -39,6 +39,7 @@ settings.register_profile("thorough", max_examples=300, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PG_ADMIN_URL = os.environ.get("SAFETY_NET_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SAFETY_NET_TEST_REDIS", "redis://127.0.0.1:6379/0")
 REQUIRE_SERVICES = os.environ.get("SAFETY_NET_REQUIRE_SERVICES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -50,6 +51,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         line = (f"safety-net: PostgreSQL NOT reachable at {PG_ADMIN_URL}: every PostgreSQL test "
                 "was SKIPPED; only SQLite ran (set SAFETY_NET_TEST_PG to point elsewhere)")
     terminalreporter.write_line(line, bold=True)
+    if "ok" in _redis_state:
+        terminalreporter.write_line(
+            f"safety-net: Redis at {REDIS_URL} reachable: rate limits tested on Redis too"
+            if _redis_state["ok"] else
+            f"safety-net: Redis NOT reachable at {REDIS_URL}: its tests were SKIPPED "
+            "(set SAFETY_NET_TEST_REDIS to point elsewhere)", bold=True)
 
 
 _pg_state: dict[str, bool] = {}
@@ -71,6 +78,32 @@ def _pg_reachable() -> bool:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             _pg_state["ok"] = pool.submit(asyncio.run, probe()).result()
     return _pg_state["ok"]
+
+
+_redis_state: dict[str, bool] = {}
+
+
+def require_redis() -> str:
+    """The test Redis URL; skips (or fails, with SAFETY_NET_REQUIRE_SERVICES=1) without one."""
+    if "ok" not in _redis_state:
+        async def probe() -> bool:
+            import redis.asyncio as redis
+
+            client = redis.from_url(REDIS_URL, socket_connect_timeout=3)
+            try:
+                return bool(await client.ping())
+            except (OSError, redis.RedisError):
+                return False
+            finally:
+                await client.aclose()
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            _redis_state["ok"] = pool.submit(asyncio.run, probe()).result()
+    if not _redis_state["ok"]:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"Redis is required but not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    return REDIS_URL
 
 
 def require_pg() -> None:
@@ -105,7 +138,10 @@ class Env:
                 found = await principals.find_client(session, client or "")
             assert found is not None, f"no {org}/{user or client} in the fixture"
             subject, org_id = found.subject, found.org_id
-        return self.runtime.issuer.issue(subject=subject, org_id=str(org_id))[0]
+        # A fully signed-in person: second factor just now (step-up actions work); a machine
+        # client as /oauth/token issues it. Tests of password-only tokens issue "pwd" themselves.
+        acr = "mfa" if user is not None else "client"
+        return self.runtime.issuer.issue(subject=subject, org_id=str(org_id), acr=acr)[0]
 
     async def peacebuilder_token(self, login: str) -> str:
         from app.consent import repository as consent_repo
@@ -187,6 +223,10 @@ async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: A
     url, drop = await prepare_database(backend, tmp)
     overrides.setdefault("log_worker", False)  # tests drive the chainer and scheduler themselves
     overrides.setdefault("scheduler", False)
+    # The shared deployment serves the whole suite as a few callers: rates are tested on their own.
+    for rate in ("rate_client", "rate_org", "cost_quota_client", "cost_quota_org", "rate_login",
+                 "rate_login_ip"):
+        overrides.setdefault(rate, "off")
     settings = replace(Settings(), database_url=url, data_dir=tmp / "data",
                        policy_dir=REPO_ROOT / "policies", tenants_dir=REPO_ROOT / "tenants",
                        **overrides)

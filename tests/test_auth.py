@@ -28,7 +28,7 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from sqlalchemy import select
 
 from app.audit.models import AccessLogEntry
-from app.auth import keys, principals
+from app.auth import keys, principals, totp
 from app.auth.tokens import Issuer, OIDCVerifier
 from app.errors import Unauthenticated
 from tests.conftest import Env, build_env, unique
@@ -74,7 +74,10 @@ mutation($input: OpenCaseInput!) {
 
 INTAKE = {"obtainedVia": "IN_PERSON"}  # her consent to the registering organisation
 LOGIN_FAILED = {"error": "invalid_grant",
-                "error_description": "Invalid organisation, username or password."}
+                "error_description": "Invalid organisation, username, password or code."}
+START_TOTP = "mutation { startTotpEnrolment { secret otpauthUri userErrors { message code } } }"
+CONFIRM_TOTP = """
+mutation($code: String!) { confirmTotpEnrolment(input: {code: $code}) { enrolled userErrors { message } } }"""
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -160,6 +163,32 @@ async def login(env: Env, org: str, username: str, password: str,
 
 async def login_token(env: Env, org: str, username: str, password: str) -> str:
     response = await login(env, org, username, password)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def totp_now(secret: str, steps_ahead: int = 0) -> str:
+    """The authenticator app's code; a step ahead is still accepted (clock drift), which lets a
+    test sign in again after the step it confirmed with."""
+    return totp.code_at(secret, totp.step_of(time.time()) + steps_ahead)
+
+
+async def enrol_totp(env: Env, token: str) -> str:
+    """Enrol a second factor with a password-only token; returns the secret."""
+    started = (await env.gql(START_TOTP, token=token))["data"]["startTotpEnrolment"]
+    assert started["userErrors"] == [], started
+    secret = str(started["secret"])
+    confirmed = await env.gql(CONFIRM_TOTP, {"code": totp_now(secret)}, token=token)
+    assert confirmed["data"]["confirmTotpEnrolment"] == {"enrolled": True, "userErrors": []}
+    return secret
+
+
+async def mfa_login_token(env: Env, org: str, username: str, password: str) -> str:
+    """Sign in as someone whose role needs a second factor: enrol, then log in with a code."""
+    secret = await enrol_totp(env, await login_token(env, org, username, password))
+    response = await env.client.post("/auth/login", json={
+        "organisation": org, "username": username, "password": password,
+        "totp": totp_now(secret, 1)})
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
 

@@ -7,6 +7,7 @@ so a repository query cannot be written without going through the access decisio
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, NewType
@@ -20,7 +21,7 @@ from app.audit import service as audit
 from app.audit.models import AccessLogEntry
 from app.clock import Clock
 from app.db import Database
-from app.errors import Forbidden
+from app.errors import Forbidden, MfaEnrolmentRequired, StepUpRequired
 
 OrgScope = NewType("OrgScope", frozenset[uuid.UUID])
 
@@ -39,6 +40,9 @@ class AccessContext:
     # What this request released and withheld, per peacebuilder: logged once at its end.
     reads: dict[uuid.UUID, set[str]] = field(default_factory=dict)
     withheld: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    # Step-up: which `acr` values count as a second factor, and for how long after sign-in.
+    step_up_acr: frozenset[str] = frozenset({"mfa"})
+    step_up_seconds: int = 900
 
     @property
     def org_id(self) -> uuid.UUID | None:
@@ -58,9 +62,30 @@ class AccessContext:
         """Raise Forbidden, and log the denial, unless `can()`."""
         if self.can(obj, act):
             return
+        if self.principal.mfa_pending:
+            self.deny(f"{obj}.{act}", target_type=target_type, target_id=target_id,
+                      reason="second factor required")
+            raise MfaEnrolmentRequired()
         self.deny(f"{obj}.{act}", target_type=target_type, target_id=target_id,
                   reason="role does not permit")
         raise Forbidden()
+
+    def require_recent_mfa(
+        self, action: str, *, target_type: str | None = None,
+        target_id: uuid.UUID | str | None = None,
+    ) -> None:
+        """Raise StepUpRequired, and log the denial, unless the caller signed in with a second
+        factor within `step_up_seconds`. The one step-up check: break-glass, exports, consent
+        changes by staff. Wall-clock time, like the token's own expiry."""
+        p = self.principal
+        if p.kind is PrincipalKind.SYSTEM:
+            return
+        age = time.time() - p.auth_time.timestamp() if p.auth_time else None
+        if p.acr in self.step_up_acr and age is not None and age <= self.step_up_seconds:
+            return
+        self.deny(action, target_type=target_type, target_id=target_id,
+                  reason="step-up required", details={"acr": p.acr})
+        raise StepUpRequired()
 
     def deny(
         self,

@@ -25,6 +25,8 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     auth_time: datetime | None = None
     acr: str | None = None
+    # A role that needs a second factor, signed in without one: no roles until she enrols.
+    mfa_pending: bool = False
 
     @property
     def subject(self) -> str:

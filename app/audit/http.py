@@ -63,6 +63,7 @@ async def export_endpoint(request: Request) -> Response:
             await worker.maybe_checkpoint(force=True)
         cp = checkpoints.latest(runtime.settings.checkpoints)
         async with request_context(request) as ctx:
+            ctx.require_recent_mfa("audit_log.export")
             if cp is None:
                 raise BadInput("Nothing to export yet.")
             visible_ids, first = await queries.export_rows(ctx, _filter(request), cp.size)
@@ -73,7 +74,8 @@ async def export_endpoint(request: Request) -> Response:
             ctx.record("audit_log.export", details={"format": fmt, "entries": len(visible),
                                                     "checkpoint": cp.size})
     except AppError as exc:
-        status = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404}.get(exc.code, 400)
+        status = {"UNAUTHENTICATED": 401, "STEP_UP_REQUIRED": 401, "FORBIDDEN": 403,
+                  "NOT_FOUND": 404}.get(exc.code, 400)
         return JSONResponse({"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
                             status_code=status)
     note = checkpoints.render(cp)

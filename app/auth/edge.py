@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.requests import Request
 
 from app.access.context import AccessContext
+from app.auth import mfa
 from app.auth.principals import resolve
 from app.consent.categories import Purpose
 from app.errors import BadInput, Unauthenticated
@@ -32,10 +33,12 @@ async def request_context(request: Request) -> AsyncIterator[AccessContext]:
     access: AccessContext | None = None
     try:
         async with runtime.db.transaction() as session:
-            principal = await resolve(session, runtime.policy, claims)
+            principal = await resolve(session, runtime.policy, claims,
+                                      mfa_roles=mfa.mfa_roles(runtime.settings))
             access = AccessContext(principal=principal, session=session, db=runtime.db,
                                    policy=runtime.policy, clock=runtime.clock,
-                                   request_id=request_id_var.get(), purpose=purpose)
+                                   request_id=request_id_var.get(), purpose=purpose,
+                                   **mfa.step_up(runtime.settings))
             yield access
     finally:
         if access is not None:

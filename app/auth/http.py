@@ -14,12 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.access.principal import SYSTEM
-from app.auth import principals
+from app.auth import mfa, principals
 from app.logs import request_id_var
 from app.orgs.models import Client
+from app.ratelimit import limiter
 from app.runtime import Runtime, context_for
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+LOGIN_FAILED = {"error": "invalid_grant",
+                "error_description": "Invalid organisation, username, password or code."}
 
 
 class _OAuthClient(ClientMixin):
@@ -144,32 +147,54 @@ def _client_credentials(headers: Mapping[str, str], form: dict[str, str]) -> tup
 
 
 async def login_endpoint(request: Request) -> Response:
-    """Password login on the built-in issuer: staff send JSON {organisation, username,
-    password}; a peacebuilder sends {login, password}."""
+    """Password login on the built-in issuer: staff send JSON {organisation, username, password}
+    and, once enrolled, `totp` (a current code); a peacebuilder sends {login, password}.
+
+    Every failure (unknown account, wrong password, missing or wrong code) is the same answer.
+    A person whose role needs a second factor and who has none yet gets a token that can only
+    enrol (`mfa_enrolment_required`)."""
     runtime: Runtime = request.app.state.runtime
     try:
         body = json.loads(await request.body())
         if isinstance(body, dict) and "login" in body and "organisation" not in body:
-            return await _peacebuilder_login(runtime, str(body["login"]), str(body["password"]))
-        org, username, password = (str(body["organisation"]), str(body["username"]),
-                                   str(body["password"]))
+            account, password, code = str(body["login"]), str(body["password"]), None
+            org = None
+        else:
+            org, account, password = (str(body["organisation"]), str(body["username"]),
+                                      str(body["password"]))
+            code = str(body["totp"]) if body.get("totp") is not None else None
     except (ValueError, KeyError, TypeError):
         return JSONResponse({"error": "invalid_request", "error_description":
                              "Send JSON with organisation, username and password."},
                             status_code=400, headers=NO_STORE)
+    address = request.client.host if request.client else "-"
+    verdict = await limiter(runtime).login(f"{org}/{account}" if org else account, address)
+    if not verdict.allowed:
+        return JSONResponse({"error": "slow_down", "error_description":
+                             "Too many sign-in attempts; try again later."}, status_code=429,
+                            headers={**NO_STORE, "Retry-After": str(verdict.retry_after)})
+    if org is None:
+        return await _peacebuilder_login(runtime, account, password)
+    enrolment_required = False
     async with runtime.db.transaction() as session:
-        user = await principals.authenticate_user(session, org, username, password)
+        user = await principals.authenticate_user(session, org, account, password)
+        acr = await mfa.login_acr(session, user, code) if user else None
+        if user is not None and acr == "pwd":
+            await runtime.policy.refresh(session)
+            roles = runtime.policy.roles_of(user.subject, str(user.org_id))
+            enrolment_required = bool(roles & mfa.mfa_roles(runtime.settings))
         ctx = context_for(runtime, session, SYSTEM, request_id=request_id_var.get())
         ctx.record("auth.login", target_type="User", target_id=user.id if user else None,
-                   decision="allow" if user else "deny",
-                   reason=None if user else "invalid credentials")
-    if user is None:
-        return JSONResponse({"error": "invalid_grant",
-                             "error_description": "Invalid organisation, username or password."},
-                            status_code=401, headers=NO_STORE)
-    token, ttl = runtime.issuer.issue(subject=user.subject, org_id=str(user.org_id))
-    return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": ttl},
-                        headers=NO_STORE)
+                   decision="allow" if acr else "deny",
+                   reason=None if acr else "invalid credentials",
+                   details={"acr": acr} if acr else None)
+    if user is None or acr is None:
+        return JSONResponse(LOGIN_FAILED, status_code=401, headers=NO_STORE)
+    token, ttl = runtime.issuer.issue(subject=user.subject, org_id=str(user.org_id), acr=acr)
+    payload: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+    if enrolment_required:
+        payload["mfa_enrolment_required"] = True
+    return JSONResponse(payload, headers=NO_STORE)
 
 
 async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Response:

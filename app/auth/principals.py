@@ -17,8 +17,12 @@ from app.errors import Unauthenticated
 from app.orgs.models import Client, Organisation, User
 
 
-async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims) -> Principal:
-    """Check the principal still exists and is active: deactivation bites on the next request."""
+async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *,
+                  mfa_roles: frozenset[str] = frozenset()) -> Principal:
+    """Check the principal still exists and is active: deactivation bites on the next request.
+
+    A person holding one of `mfa_roles` whose token was issued without a second factor gets no
+    roles (she can only see who she is and enrol TOTP)."""
     await policy.refresh(session)
     auth_time = (datetime.fromtimestamp(claims.auth_time, UTC)
                  if isinstance(claims.auth_time, int) else None)
@@ -28,7 +32,7 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims) -
             .where(Organisation.slug == claims.org, User.username == claims.username))).first()
         if row is None or not row[0].active:
             raise Unauthenticated("Invalid token.")
-        return _user_principal(row[0], row[1], policy, auth_time, claims.acr)
+        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, frozenset())
     kind, _, raw_id = claims.subject.partition(":")
     try:
         subject_id = uuid.UUID(raw_id)
@@ -40,7 +44,7 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims) -
             .where(User.id == subject_id))).first()
         if row is None or not row[0].active or str(row[0].org_id) != claims.org:
             raise Unauthenticated("Invalid token.")
-        return _user_principal(row[0], row[1], policy, auth_time, claims.acr)
+        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles)
     if kind == PrincipalKind.CLIENT:
         crow = (await session.execute(
             select(Client, Organisation).join(Organisation, Organisation.id == Client.org_id)
@@ -75,10 +79,13 @@ async def authenticate_peacebuilder(
 
 
 def _user_principal(user: User, org: Organisation, policy: PolicyEngine,
-                    auth_time: datetime | None, acr: str | None) -> Principal:
+                    auth_time: datetime | None, acr: str | None,
+                    mfa_roles: frozenset[str]) -> Principal:
+    roles = policy.roles_of(user.subject, str(org.id))
+    pending = bool(roles & mfa_roles) and acr != "mfa"
     return Principal(kind=PrincipalKind.USER, id=user.id, org_id=org.id, org_slug=org.slug,
-                     name=user.username, roles=policy.roles_of(user.subject, str(org.id)),
-                     auth_time=auth_time, acr=acr)
+                     name=user.username, roles=frozenset() if pending else roles,
+                     auth_time=auth_time, acr=acr, mfa_pending=pending)
 
 
 async def authenticate_user(

@@ -22,6 +22,7 @@ MIN_REASON = 20
 
 async def open_(ctx: AccessContext, pb_id: uuid.UUID, *, reason: str, hours: int) -> BreakGlass:
     await ctx.require("break_glass", "open", target_type="Peacebuilder", target_id=str(pb_id))
+    ctx.require_recent_mfa("break_glass.open", target_type="Peacebuilder", target_id=pb_id)
     assert ctx.org_id is not None
     if ctx.purpose != Purpose.EMERGENCY_RESPONSE:
         ctx.deny("break_glass.open", target_type="Peacebuilder", target_id=pb_id,

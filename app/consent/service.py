@@ -48,6 +48,12 @@ class Standing:
         return self.kind == "network"
 
 
+def require_step_up(ctx: AccessContext, who: Standing, action: str, pb_id: uuid.UUID) -> None:
+    """Anyone but she herself changes her consent only after a recent second factor."""
+    if who.kind != "self":
+        ctx.require_recent_mfa(action, target_type="Peacebuilder", target_id=pb_id)
+
+
 def parse_categories(values: list[str]) -> frozenset[str]:
     allowed = {c.value for c in DataCategory}
     unknown = sorted(set(values) - allowed)
@@ -166,6 +172,8 @@ async def grant(
 ) -> ConsentGrant:
     """Record a new grant. `intake` is the consent recorded when her file is opened."""
     who = Standing("staff") if intake else await standing(ctx, peacebuilder_id)
+    if not intake:  # intake consent is part of opening her file, not a change to her consent
+        require_step_up(ctx, who, "consent.grant", peacebuilder_id)
     await _peacebuilder(ctx, peacebuilder_id)
     now = ctx.clock.now()
     terms = Terms(parse_categories(categories), parse_purposes(purposes), valid_from or now,
@@ -212,6 +220,7 @@ async def change(
             current.recipient_type == "organisation" and current.recipient_id == ctx.org_id):
         # Staff change only grants to their own organisation; others' are hers to change.
         raise NotFound()
+    require_step_up(ctx, who, f"consent.{kind}", current.peacebuilder_id)
     now = ctx.clock.now()
     if current.revoked_at is not None:
         raise Conflict("This grant was revoked; record a new grant instead.")
@@ -259,7 +268,9 @@ async def change(
 
 async def revoke_all(ctx: AccessContext, pb_id: uuid.UUID) -> list[ConsentGrant]:
     """Revoke every live grant of hers in one step (she, or her network acting for her)."""
-    require_self_or_network(await standing(ctx, pb_id))
+    who = await standing(ctx, pb_id)
+    require_self_or_network(who)
+    require_step_up(ctx, who, "consent.revoke_all", pb_id)
     revoked = []
     for g in await repo.grants_of(ctx.session, pb_id):
         if g.revoked_at is None:

@@ -1,0 +1,130 @@
+"""The TOTP second factor on the built-in issuer: enrolment, login check, admin reset.
+
+Who must have one is a setting (`SAFETY_NET_MFA_ROLES`: focal points, org admins and auditors by
+default). Such a person signing in with a password only gets a token that can do nothing but
+enrol (see `principals.resolve`); once enrolled, login needs a valid code and the token says
+`acr: "mfa"`. Step-up checks (`AccessContext.require_recent_mfa`) read that claim.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.context import AccessContext
+from app.access.principal import PrincipalKind
+from app.auth import totp
+from app.auth.models import TotpCredential
+from app.config import Settings
+from app.errors import BadInput, Forbidden, NotFound
+from app.orgs import repository as orgs_repo
+from app.orgs.models import User
+
+ISSUER_NAME = "Safety Net"
+
+
+def mfa_roles(settings: Settings) -> frozenset[str]:
+    """Roles that need a second factor; an external issuer enforces its own."""
+    return frozenset(settings.mfa_roles) if settings.issuer == "builtin" else frozenset()
+
+
+def step_up(settings: Settings) -> dict[str, Any]:
+    """AccessContext keyword arguments for the step-up check."""
+    return {"step_up_acr": frozenset(settings.step_up_acr),
+            "step_up_seconds": settings.step_up_seconds}
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A new secret, shown once: as text and as an otpauth:// URI for a QR code."""
+
+    secret: str
+    uri: str
+
+
+async def _credential(session: AsyncSession, user_id: uuid.UUID) -> TotpCredential | None:
+    return await session.get(TotpCredential, user_id)
+
+
+async def enrolled(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    cred = await _credential(session, user_id)
+    return cred is not None and cred.secret is not None
+
+
+def _own_user_id(ctx: AccessContext) -> uuid.UUID:
+    if ctx.principal.kind is not PrincipalKind.USER:
+        raise Forbidden("Only people signed in with the built-in issuer have a second factor here.")
+    return ctx.principal.id
+
+
+async def start_enrolment(ctx: AccessContext) -> Enrolment:
+    """A new pending secret for the caller; replacing a confirmed one needs a recent step-up."""
+    user_id = _own_user_id(ctx)
+    cred = await _credential(ctx.session, user_id)
+    if cred is not None and cred.secret is not None:
+        ctx.require_recent_mfa("mfa.enrol", target_type="User", target_id=user_id)
+    secret = totp.new_secret()
+    if cred is None:
+        cred = TotpCredential(user_id=user_id)
+        ctx.session.add(cred)
+    cred.pending_secret, cred.updated_at = secret, ctx.clock.now()
+    await ctx.session.flush()
+    ctx.record("mfa.enrol_start", target_type="User", target_id=user_id)
+    account = f"{ctx.principal.org_slug}/{ctx.principal.name}"
+    return Enrolment(secret=secret, uri=totp.provisioning_uri(secret, account=account,
+                                                              issuer=ISSUER_NAME))
+
+
+async def confirm_enrolment(ctx: AccessContext, code: str) -> None:
+    """Make the pending secret the caller's second factor, given a current code from it."""
+    user_id = _own_user_id(ctx)
+    cred = await _credential(ctx.session, user_id)
+    if cred is None or cred.pending_secret is None:
+        raise BadInput("Start enrolment first.", field="code")
+    step = totp.matching_step(cred.pending_secret, code, time.time())
+    if step is None:
+        ctx.deny("mfa.enrol", target_type="User", target_id=user_id, reason="wrong code")
+        raise BadInput("The code does not match; check the time on your device.", field="code")
+    cred.secret, cred.pending_secret = cred.pending_secret, None
+    cred.enrolled_at = cred.updated_at = ctx.clock.now()
+    cred.last_step = step
+    await ctx.session.flush()
+    ctx.record("mfa.enrol", target_type="User", target_id=user_id)
+
+
+async def reset(ctx: AccessContext, user_id: uuid.UUID) -> User:
+    """An org admin removes a person's second factor (a lost phone); she enrols again."""
+    await ctx.require("user", "manage")
+    ctx.require_recent_mfa("mfa.reset", target_type="User", target_id=user_id)
+    user = await orgs_repo.user_in_scope(ctx.session, ctx.own_scope(), user_id)
+    if user is None:
+        raise NotFound()
+    cred = await _credential(ctx.session, user_id)
+    if cred is not None:
+        await ctx.session.delete(cred)
+        await ctx.session.flush()
+    ctx.record("mfa.reset", target_type="User", target_id=user_id)
+    return user
+
+
+async def login_acr(session: AsyncSession, user: User, code: str | None) -> str | None:
+    """'mfa' for a valid unused code of an enrolled person, 'pwd' when she has no second
+    factor, None when the code is missing, wrong or replayed."""
+    cred = await _credential(session, user.id)
+    if cred is None or cred.secret is None:
+        return "pwd"
+    step = totp.matching_step(cred.secret, code or "", time.time())
+    if step is None:
+        return None
+    # Conditional update: of two sign-ins racing with one code, only one wins.
+    used = await session.execute(
+        update(TotpCredential)
+        .where(TotpCredential.user_id == user.id,
+               or_(TotpCredential.last_step.is_(None), TotpCredential.last_step < step))
+        .values(last_step=step).execution_options(synchronize_session=False))
+    return "mfa" if used.rowcount == 1 else None  # type: ignore[attr-defined]

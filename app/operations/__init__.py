@@ -1,0 +1,1 @@
+"""Registered (persisted) GraphQL operations and each organisation's acceptance setting."""

@@ -1,0 +1,91 @@
+"""Rate limits and quotas per client and per organisation: 429 with Retry-After, in-process and
+on Redis (shared by replicas), and sign-in attempts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from app import ratelimit
+from app.ratelimit import MemoryCounter, Rate, RateLimiter
+from tests.conftest import Env, require_redis, unique
+
+pytestmark = pytest.mark.anyio
+
+
+@contextmanager
+def limits(env: Env, **rates: Any) -> Iterator[RateLimiter]:
+    """The shared deployment with other rates for one test (all others off)."""
+    off = {name: "off" for name in ("rate_client", "rate_org", "cost_quota_client",
+                                    "cost_quota_org", "rate_login", "rate_login_ip")}
+    limiter = RateLimiter(replace(env.settings, **{**off, **rates}))
+    before = env.runtime.extras.get("rate_limiter")
+    env.runtime.extras["rate_limiter"] = limiter
+    try:
+        yield limiter
+    finally:
+        env.runtime.extras["rate_limiter"] = before
+
+
+async def test_sign_in_attempts_are_limited(env):
+    body = {"organisation": "fund", "username": unique("nobody"), "password": "wrong"}
+    with limits(env, rate_login="2/300"):
+        for _ in range(2):
+            assert (await env.client.post("/auth/login", json=body)).status_code == 401
+        refused = await env.client.post("/auth/login", json=body)
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 300
+        assert refused.json()["error"] == "slow_down"
+        other = {**body, "username": unique("someone")}
+        assert (await env.client.post("/auth/login", json=other)).status_code == 401
+    with limits(env, rate_login_ip="1/60"):
+        assert (await env.client.post("/auth/login", json=body)).status_code == 401
+        assert (await env.client.post("/auth/login", json=other)).status_code == 429
+
+
+async def test_memory_windows_end(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
+    counter, rate = MemoryCounter(), Rate(2, 10)
+    charge = [("client", "k", 1, rate)]
+    assert (await counter.take(charge)).allowed and (await counter.take(charge)).allowed
+    refused = await counter.take(charge)
+    assert not refused.allowed and refused.retry_after == 10 and refused.limit == "client"
+    now[0] += 9.5
+    assert (await counter.take(charge)).retry_after == 1
+    now[0] += 0.5
+    assert (await counter.take(charge)).allowed
+
+
+async def test_redis_limits_are_shared_by_replicas(env):
+    url = require_redis()
+    settings = replace(env.settings, redis_url=url, redis_prefix=unique("sn-test"),
+                       rate_client="3/60", rate_org="off", cost_quota_client="off",
+                       cost_quota_org="off")
+    replicas = [RateLimiter(settings), RateLimiter(settings)]
+    try:
+        subject = f"user:{unique('x')}"
+        verdicts = [await replicas[i % 2].request(subject, None) for i in range(4)]
+        assert [v.allowed for v in verdicts] == [True, True, True, False]
+        assert 1 <= verdicts[-1].retry_after <= 60 and verdicts[-1].limit == "client"
+        assert replicas[0].memory._windows == {}  # counted in Redis, not here
+    finally:
+        for limiter in replicas:
+            await limiter.close()
+
+
+async def test_redis_down_falls_back_to_counting_here(env, caplog):
+    settings = replace(env.settings, redis_url="redis://127.0.0.1:1/0", rate_client="1/60",
+                       rate_org="off", cost_quota_client="off", cost_quota_org="off")
+    limiter = RateLimiter(settings)
+    try:
+        with caplog.at_level(logging.WARNING, "safety_net.ratelimit"):
+            assert (await limiter.request("user:a", None)).allowed
+            assert not (await limiter.request("user:a", None)).allowed
+        assert "counted in-process" in caplog.text
+    finally:
+        await limiter.close()
