@@ -23,6 +23,8 @@ class Context:
     extensions: dict[str, Any] = field(default_factory=dict)
     # Fields withheld from this response: [{path, reason}], sent as extensions.redacted.
     redactions: list[dict[str, Any]] = field(default_factory=list)
+    # The document the edge parsed and checked against the limits (schema.limits.QueryLimits).
+    document: Any = None
 
 
 Info = StrawberryInfo[Context, None]

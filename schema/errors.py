@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
@@ -10,13 +11,21 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
 from app.errors import AppError, BadInput
+from schema.limits import LimitExceeded
 
 log = logging.getLogger("safety_net.graphql")
+
+# graphql-core suggests names it knows ("Did you mean 'x'?") for fields, arguments, types and
+# enum values: schema hints that production must not give (introspection is off there).
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
     """(code, message, extra extensions) for one error."""
     original = error.original_error
+    if isinstance(original, LimitExceeded):
+        return "QUERY_LIMIT_EXCEEDED", original.message, {"limit": original.limit,
+                                                          "max": original.maximum}
     if isinstance(original, AppError):
         extra: dict[str, Any] = {}
         if isinstance(original, BadInput) and original.field:
@@ -31,8 +40,10 @@ def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
     return "INTERNAL_SERVER_ERROR", "Internal error.", {}
 
 
-def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+def format_error(error: GraphQLError, request_id: str, *, hints: bool = True) -> dict[str, Any]:
     code, message, extra = classify(error)
+    if not hints:
+        message = SUGGESTION.sub("", message)
     out: dict[str, Any] = {"message": message}
     if error.locations:
         out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]

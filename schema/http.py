@@ -1,11 +1,13 @@
-"""GraphQL over HTTP: authentication, one transaction per request, spec-shaped responses."""
+"""GraphQL over HTTP: authentication, limits before anything runs, one transaction per request,
+spec-shaped responses."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 from typing import Any
 
+from graphql import FieldNode, GraphQLError, get_operation_ast
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
@@ -16,28 +18,34 @@ from strawberry.types.graphql import OperationType
 
 from app.access.context import AccessContext
 from app.audit.service import write_deferred
+from app.auth import mfa
 from app.auth.principals import resolve
 from app.auth.tokens import IssuerUnavailable
 from app.consent.categories import Purpose
-from app.errors import Unauthenticated
+from app.errors import AppError, Unauthenticated
 from app.logs import request_id_var
+from app.operations import service as operations
+from app.ratelimit import Verdict, limiter
 from app.runtime import Runtime
+from schema import params as request_params
 from schema.context import Context
 from schema.errors import format_error
+from schema.limits import LimitExceeded, Limits, check
 from schema.loaders import Loaders
 
 log = logging.getLogger("safety_net.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-MAX_BODY = 256 * 1024
 PURPOSES = frozenset(p.value for p in Purpose)
-
-
-class RequestError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+GRAPHIQL_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
+                "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; "
+                "font-src 'self' data: https://unpkg.com; frame-ancestors 'none'")
+# Accepted even where an organisation takes only registered operations, so its admin can never
+# be locked out of managing the list (and people can see who they are and enrol a factor).
+ALWAYS_ACCEPTED = frozenset({"registerOperation", "unregisterOperation", "setOperationPolicy",
+                             "operationPolicy", "viewer", "startTotpEnrolment",
+                             "confirmTotpEnrolment", "__typename"})
 
 
 def _media_type(accept: str | None) -> str | None:
@@ -63,38 +71,38 @@ def unauthenticated(message: str = "Authentication required.") -> JSONResponse:
                  + ('' if message.startswith("Authentication") else ', error="invalid_token"')})
 
 
-async def _params(request: Request) -> tuple[str, dict[str, Any] | None, str | None]:
-    if request.method == "GET":
-        q = request.query_params
-        raw_vars = q.get("variables")
-        try:
-            variables = json.loads(raw_vars) if raw_vars else None
-        except ValueError as exc:
-            raise RequestError(400, "variables must be a JSON object.") from exc
-        query, operation = q.get("query"), q.get("operationName")
-    else:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != JSON:
-            # Only JSON: form and text bodies are what a cross-site form can send (CSRF).
-            raise RequestError(415, "Send the request as application/json.")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise RequestError(413, "Request body too large.")
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise RequestError(400, "The request body is not valid JSON.") from exc
-        if not isinstance(data, dict):
-            raise RequestError(400, "The request body must be a JSON object.")
-        query, variables, operation = (data.get("query"), data.get("variables"),
-                                       data.get("operationName"))
-    if not isinstance(query, str) or not query.strip():
-        raise RequestError(400, "A query is required.")
-    if variables is not None and not isinstance(variables, dict):
-        raise RequestError(400, "variables must be a JSON object.")
-    if operation is not None and not isinstance(operation, str):
-        raise RequestError(400, "operationName must be a string.")
-    return query, variables, operation
+class PersistedQueryNotFound(AppError):
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    message = "No operation with that hash is registered for your organisation."
+
+
+class OperationNotRegistered(AppError):
+    code = "OPERATION_NOT_REGISTERED"
+    message = "Your organisation accepts only registered operations; register this one."
+
+
+def throttled(verdict: Verdict, media: str) -> JSONResponse:
+    quota = (verdict.limit or "").endswith("_cost")
+    body = _error_body("Query cost quota used up; try again later." if quota
+                       else "Too many requests; try again later.",
+                       "QUOTA_EXCEEDED" if quota else "RATE_LIMITED")
+    body["errors"][0]["extensions"].update(limit=verdict.limit, retryAfter=verdict.retry_after)
+    log.warning("throttled", extra={"limit": verdict.limit, "retry_after": verdict.retry_after})
+    return JSONResponse(body, status_code=429, media_type=media,
+                        headers={"Retry-After": str(verdict.retry_after)})
+
+
+def _root_fields(document: Any, operation: str | None) -> set[str] | None:
+    """Names of the operation's top-level fields; None if it spreads fragments there."""
+    op = get_operation_ast(document, operation)
+    if op is None:
+        return None
+    names = set()
+    for sel in op.selection_set.selections:
+        if not isinstance(sel, FieldNode):
+            return None
+        names.add(sel.name.value)
+    return names
 
 
 def _is_request_error(result: ExecutionResult) -> bool:
@@ -108,6 +116,10 @@ def _is_request_error(result: ExecutionResult) -> bool:
 class GraphQLEndpoint:
     def __init__(self, runtime: Runtime, schema: Any, *, graphiql: bool) -> None:
         self.runtime, self.schema, self.graphiql = runtime, schema, graphiql
+        settings = runtime.settings
+        self.limits = Limits.from_settings(settings)
+        self.hints = not settings.production
+        self.timeout = settings.request_timeout_seconds
 
     async def handle(self, request: Request) -> Response:
         if request.method not in ("GET", "POST"):
@@ -117,7 +129,9 @@ class GraphQLEndpoint:
         if (request.method == "GET" and "query" not in request.query_params
                 and accept and "text/html" in accept):
             if self.graphiql:
-                return HTMLResponse(get_graphql_ide_html())
+                # Development only: GraphiQL's page loads its code from unpkg.com.
+                return HTMLResponse(get_graphql_ide_html(), headers={
+                    "content-security-policy": GRAPHIQL_CSP})
             return JSONResponse(_error_body("Not found.", "NOT_FOUND"), status_code=404)
         media = _media_type(accept)
         if media is None:
@@ -135,16 +149,59 @@ class GraphQLEndpoint:
             return JSONResponse(_error_body("The identity provider cannot be reached.",
                                             "SERVICE_UNAVAILABLE"), status_code=503,
                                 headers={"Retry-After": "30"})
+        verdict = await limiter(self.runtime).request(claims.subject, claims.org)
+        if not verdict.allowed:
+            return throttled(verdict, media)
         try:
-            query, variables, operation = await _params(request)
-        except RequestError as exc:
-            return JSONResponse(_error_body(exc.message, "BAD_REQUEST"), status_code=exc.status,
+            params = await request_params.parse(request)
+        except request_params.RequestError as exc:
+            return JSONResponse(_error_body(exc.message, exc.code), status_code=exc.status,
                                 media_type=media)
-        return await self._execute(request, claims, query, variables, operation, media)
+        checked = None
+        if params.query is not None:
+            # Limits first: a hostile document costs no database work at all.
+            try:
+                checked = check(self.schema._schema, params.query, self.limits,
+                                variables=params.variables, operation_name=params.operation)
+            except (LimitExceeded, GraphQLError) as exc:
+                return self._refuse(exc, media)
+        return await self._execute(request, claims, params, checked, media)
 
-    async def _execute(self, request: Request, claims: Any, query: str,
-                       variables: dict[str, Any] | None, operation: str | None,
-                       media: str) -> Response:
+    def _refuse(self, exc: Exception, media: str) -> Response:
+        """A request error found before execution, shaped like graphql-core's own."""
+        error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+        return self._respond(ExecutionResult(data=None, errors=[error]), media, request_id_var.get())
+
+    async def _admit(self, access: AccessContext, claims: Any, params: request_params.Params,
+                     checked: tuple[Any, int] | None, media: str) -> tuple[str, Any] | Response:
+        """The document to run and its parse, or the response refusing it: registered
+        operations, the organisation's allow-list, limits and the cost quota."""
+        query = params.query
+        digest = params.sha256 or (operations.sha256_of(query) if query is not None else None)
+        admission = await operations.admission(access, digest)
+        if query is None:
+            if admission.document is None:
+                return self._refuse(PersistedQueryNotFound(), media)
+            query = admission.document
+            try:
+                checked = check(self.schema._schema, query, self.limits,
+                                variables=params.variables, operation_name=params.operation)
+            except (LimitExceeded, GraphQLError) as exc:
+                return self._refuse(exc, media)
+        assert checked is not None
+        document, cost = checked
+        if (admission.only_registered and admission.document is None
+                and not (_root_fields(document, params.operation) or {"-"}) <= ALWAYS_ACCEPTED):
+            access.deny("operation.run", reason="operation not registered",
+                        details={"sha256": digest})
+            return self._refuse(OperationNotRegistered(), media)
+        verdict = await limiter(self.runtime).cost(claims.subject, claims.org, cost)
+        if not verdict.allowed:
+            return throttled(verdict, media)
+        return query, document
+
+    async def _execute(self, request: Request, claims: Any, params: request_params.Params,
+                       checked: tuple[Any, int] | None, media: str) -> Response:
         runtime = self.runtime
         request_id = request_id_var.get()
         access: AccessContext | None = None
@@ -152,14 +209,16 @@ class GraphQLEndpoint:
         try:
             async with runtime.db.sessionmaker() as session:
                 try:
-                    principal = await resolve(session, runtime.policy, claims)
+                    principal = await resolve(session, runtime.policy, claims,
+                                              mfa_roles=mfa.mfa_roles(runtime.settings))
                 except Unauthenticated:
                     await session.rollback()
                     return unauthenticated("Invalid or expired token.")
                 purpose = request.headers.get("safety-net-purpose")
                 access = AccessContext(principal=principal, session=session, db=runtime.db,
                                        policy=runtime.policy, clock=runtime.clock,
-                                       request_id=request_id, purpose=None)
+                                       request_id=request_id, purpose=None,
+                                       **mfa.step_up(runtime.settings))
                 if purpose is not None:
                     if purpose.strip().lower() not in PURPOSES:
                         # Unknown purposes (e.g. intelligence gathering) are refused and logged.
@@ -169,14 +228,29 @@ class GraphQLEndpoint:
                             "Unknown purpose. Declare one of: " + ", ".join(sorted(PURPOSES)) + ".",
                             "INVALID_PURPOSE"), status_code=400, media_type=media)
                     access.purpose = purpose.strip().lower()
+                admitted = await self._admit(access, claims, params, checked, media)
+                if isinstance(admitted, Response):
+                    await session.rollback()
+                    return admitted
+                query, document = admitted
                 request.state.principal = principal
-                context = Context(access=access, loaders=Loaders(access), request_id=request_id)
+                context = Context(access=access, loaders=Loaders(access), request_id=request_id,
+                                  document=document)
                 allowed = ({OperationType.QUERY} if request.method == "GET"
                            else {OperationType.QUERY, OperationType.MUTATION})
                 try:
-                    result = await self.schema.execute(
-                        query, variable_values=variables, context_value=context,
-                        operation_name=operation, allowed_operation_types=allowed)
+                    async with asyncio.timeout(self.timeout):
+                        result = await self.schema.execute(
+                            query, variable_values=params.variables, context_value=context,
+                            operation_name=params.operation, allowed_operation_types=allowed)
+                except TimeoutError:
+                    # Stop the request's loaders before touching the session again.
+                    await context.loaders.close()
+                    await session.rollback()
+                    log.warning("request timed out", extra={"timeout_s": self.timeout})
+                    return JSONResponse(_error_body(
+                        "The request took too long and was stopped; nothing was changed.",
+                        "TIMEOUT"), status_code=504, media_type=media)
                 except InvalidOperationTypeError:
                     await session.rollback()
                     return JSONResponse(_error_body("Mutations must be sent with POST.",
@@ -205,7 +279,7 @@ class GraphQLEndpoint:
         return self._respond(result, media, request_id)
 
     def _respond(self, result: ExecutionResult, media: str, request_id: str) -> Response:
-        errors = [format_error(e, request_id) for e in result.errors or []]
+        errors = [format_error(e, request_id, hints=self.hints) for e in result.errors or []]
         if result.errors and _is_request_error(result):
             status = 400 if media == GRAPHQL_RESPONSE else 200
             return JSONResponse({"errors": errors}, status_code=status, media_type=media)

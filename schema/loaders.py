@@ -25,6 +25,7 @@ class Loaders:
     def __init__(self, access: AccessContext) -> None:
         self.access = access
         self.lock = asyncio.Lock()
+        self.closed = False
         self.organisation = self._loader(lambda ids: orgs.orgs_by_ids(access.session, ids))
         self.peacebuilder = self._loader(lambda ids: peacebuilders.by_ids(access, ids))
         self.networks = self._loader(lambda ids: peacebuilders.networks_of(access, ids),
@@ -42,7 +43,17 @@ class Loaders:
     async def call(self, fn: Callable[..., Awaitable[V]], *args: Any, **kwargs: Any) -> V:
         """Run a service call alone on the request's session."""
         async with self.lock:
+            self._check_open()
             return await fn(*args, **kwargs)
+
+    async def close(self) -> None:
+        """No more session work (a timed-out request): waits for the call in progress."""
+        async with self.lock:
+            self.closed = True
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise asyncio.CancelledError("the request ended")
 
     def _loader(
         self,
@@ -51,6 +62,7 @@ class Loaders:
     ) -> DataLoader[Any, Any]:
         async def batch(keys: list[Any]) -> list[Any]:
             async with self.lock:
+                self._check_open()
                 found = await fetch(list(keys))
             return [found.get(k, default() if default else None) for k in keys]
 

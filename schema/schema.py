@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -28,12 +28,15 @@ from schema.context import Info
 from schema.errors import log_errors
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
+from schema.limits import Limits, QueryLimits
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
 from schema.orgs.types import Organisation, User, WorkingGroup
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
 from schema.peacebuilders.types import Peacebuilder
+from schema.security.mutations import SecurityMutations
+from schema.security.queries import SecurityQueries
 from schema.subscriptions import Subscription
 
 _NODE_RESOLVERS: dict[str, Callable[[Info, Any], Awaitable[Node]]] = {}
@@ -89,29 +92,39 @@ class NodeQueries:
 
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
-                             ConsentQueries, AuditQueries, IncidentQueries))
+                             ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
-                                   ConsentMutations, IncidentMutations))
+                                   ConsentMutations, IncidentMutations, SecurityMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
+    limits: Limits
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         log_errors(errors, execution_context)
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
-    return SafetyNetSchema(
+def build_schema(*, production: bool = False, limits: Limits | None = None) -> strawberry.Schema:
+    """Production: no introspection and no "Did you mean" hints (GraphiQL is the edge's)."""
+    checked = limits or Limits()
+    # Factories: a fresh extension per request; the caches behind them are shared. QueryLimits
+    # after ValidationCache: its refusal must replace the cached validation result.
+    extensions: list[Any] = [lambda: ValidationCache(maxsize=512), lambda: QueryLimits(checked)]
+    if production:
+        extensions.append(DisableIntrospection)
+    built = SafetyNetSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Organisation, User, WorkingGroup, Peacebuilder, Case, CaseNote, ConsentGrant,
                BreakGlass],
         config=StrawberryConfig(disable_field_suggestions=production),
-        # Factories: a fresh extension per request; the caches behind them are shared.
-        extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+        extensions=extensions,
     )
+    built.limits = checked
+    return built
 
 
 schema = build_schema()

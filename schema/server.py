@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -21,9 +22,11 @@ from app.auth.http import jwks_endpoint, login_endpoint, token_endpoint
 from app.config import Settings
 from app.incidents.http import download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
+from app.ratelimit import limiter
 from app.runtime import Runtime
 from app.storage import migration_status, schema_is_usable
 from schema.http import GraphQLEndpoint
+from schema.limits import Limits
 from schema.schema import build_schema
 from schema.subscriptions import SocketApp
 
@@ -34,14 +37,72 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
+    # An API answers JSON: nothing in a response may load, run or be framed.
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), geolocation=(), microphone=()"),
 ]
+# Production is served over TLS only (behind the ingress): browsers must never downgrade.
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, on every route, before they are read
+    whole (a declared Content-Length is refused at once; a streamed body when it passes it)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        received, started = 0, False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"errors": [{
+            "message": f"Request body larger than {self.limit} bytes.",
+            "extensions": {"code": "REQUEST_TOO_LARGE"}}]}, status_code=413,
+            headers={"Connection": "close"})
+        await response(scope, receive, send)
 
 
 class RequestContextMiddleware:
     """Request ID in, request ID out, security headers and one structured log line per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, production: bool = False) -> None:
         self.app = app
+        self.headers = [*SECURITY_HEADERS, HSTS] if production else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,7 +121,7 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                headers.extend(h for h in self.headers if h[0] not in present)
                 message["headers"] = headers
             await send(message)
 
@@ -90,7 +151,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     if runtime is None:
         logs.configure(settings.log_level)
     rt = runtime or Runtime.create(settings)
-    schema = build_schema(production=settings.production)
+    schema = build_schema(production=settings.production, limits=Limits.from_settings(settings))
     graphql = GraphQLEndpoint(rt, schema, graphiql=not settings.production)
 
     @asynccontextmanager
@@ -114,6 +175,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             await rt.broker.stop()
             if settings.log_worker:
                 await worker.stop()
+            await limiter(rt).close()
             if runtime is None:
                 await rt.close()
 
@@ -133,5 +195,15 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.runtime = rt
-    app.add_middleware(RequestContextMiddleware)
+    # Outermost last: every response (refusals included) gets the request ID and headers.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.cors_origins:
+        # Bearer tokens, never cookies: no credentials mode; only the listed origins.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"], allow_credentials=False, max_age=600,
+            allow_headers=["authorization", "content-type", "accept", "safety-net-purpose",
+                           "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"])
+    app.add_middleware(RequestContextMiddleware, production=settings.production)
     return app

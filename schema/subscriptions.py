@@ -24,6 +24,7 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from app.access.context import AccessContext
 from app.access.principal import Principal
+from app.auth import mfa
 from app.auth.principals import resolve
 from app.consent.categories import Purpose
 from app.errors import Unauthenticated
@@ -45,10 +46,13 @@ class SocketContext:
 
 async def _access(ctx: SocketContext, session: Any) -> AccessContext:
     """A fresh decision context for one delivery: the principal is re-checked as active."""
-    principal = await resolve(session, ctx.runtime.policy, ctx.claims)
+    settings = ctx.runtime.settings
+    principal = await resolve(session, ctx.runtime.policy, ctx.claims,
+                              mfa_roles=mfa.mfa_roles(settings))
     return AccessContext(principal=principal, session=session, db=ctx.runtime.db,
                          policy=ctx.runtime.policy, clock=ctx.runtime.clock,
-                         request_id=f"ws-{uuid.uuid4().hex}", purpose=ctx.purpose)
+                         request_id=f"ws-{uuid.uuid4().hex}", purpose=ctx.purpose,
+                         **mfa.step_up(settings))
 
 
 @strawberry.type
@@ -113,7 +117,8 @@ class SocketApp(GraphQL):  # type: ignore[type-arg]
         try:
             claims = await self.runtime.verify_token(token)
             async with self.runtime.db.transaction() as session:
-                principal = await resolve(session, self.runtime.policy, claims)
+                principal = await resolve(session, self.runtime.policy, claims,
+                                          mfa_roles=mfa.mfa_roles(self.runtime.settings))
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
         context.principal, context.purpose, context.claims = principal, purpose, claims

@@ -560,7 +560,7 @@ async def test_user_deactivation_is_admin_only_tenant_scoped_and_not_self(env: E
     token = await login_token(env, "wpn", username, password)
     assert (await viewer(env, token))["name"] == username
     admin_gid, admin_name, admin_password = await new_user(env, "wpn", ["ORG_ADMIN"])
-    admin_token = await login_token(env, "wpn", admin_name, admin_password)
+    admin_token = await mfa_login_token(env, "wpn", admin_name, admin_password)
     body = await env.gql(DEACTIVATE_USER, {"id": admin_gid}, token=admin_token)
     assert body["data"]["deactivateUser"]["user"] is None
     assert body["data"]["deactivateUser"]["userErrors"]

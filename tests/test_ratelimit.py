@@ -17,6 +17,9 @@ from tests.conftest import Env, require_redis, unique
 
 pytestmark = pytest.mark.anyio
 
+VIEWER = "{ viewer { name } }"
+CASES = "{ cases { edges { node { id } } } }"  # cost 1 + 20 x 2 = 41
+
 
 @contextmanager
 def limits(env: Env, **rates: Any) -> Iterator[RateLimiter]:
@@ -30,6 +33,48 @@ def limits(env: Env, **rates: Any) -> Iterator[RateLimiter]:
         yield limiter
     finally:
         env.runtime.extras["rate_limiter"] = before
+
+
+def assert_throttled(response: Any, code: str, limit: str, window: int) -> None:
+    assert response.status_code == 429, response.text
+    retry = int(response.headers["retry-after"])
+    assert 1 <= retry <= window
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": code, "limit": limit, "retryAfter": retry}
+
+
+async def test_per_client_rate_at_its_boundary(env):
+    token = await env.token("mofa", "caseworker")
+    other = await env.token("mofa", "analyst")
+    with limits(env, rate_client="3/60"):
+        for _ in range(3):
+            assert (await env.post(VIEWER, token=token)).status_code == 200
+        before = env.runtime.db.statements.count
+        assert_throttled(await env.post(VIEWER, token=token), "RATE_LIMITED", "client", 60)
+        assert env.runtime.db.statements.count == before  # refused before any work
+        assert (await env.post(VIEWER, token=other)).status_code == 200
+
+
+async def test_per_organisation_rate(env):
+    a, b = await env.token("embassy", "caseworker"), await env.token("embassy", "analyst")
+    with limits(env, rate_org="4/60"):
+        for token in (a, b, a, b):
+            assert (await env.post(VIEWER, token=token)).status_code == 200
+        assert_throttled(await env.post(VIEWER, token=a), "RATE_LIMITED", "organisation", 60)
+        assert (await env.post(VIEWER, as_=("nhri", "analyst"))).status_code == 200
+
+
+async def test_cost_quota(env):
+    token = await env.token("unpc", "caseworker")
+    with limits(env, cost_quota_client="50/3600"):
+        assert (await env.post(CASES, token=token)).status_code == 200
+        assert_throttled(await env.post(CASES, token=token), "QUOTA_EXCEEDED", "client_cost", 3600)
+        assert (await env.post(VIEWER, token=token)).status_code == 200  # 41 + 1 fits in 50
+    with limits(env, cost_quota_org="45/3600"):
+        assert (await env.post(CASES, token=token)).status_code == 200
+        other = await env.token("unpc", "analyst")
+        assert_throttled(await env.post(CASES, token=other), "QUOTA_EXCEEDED",
+                         "organisation_cost", 3600)
 
 
 async def test_sign_in_attempts_are_limited(env):
@@ -76,6 +121,16 @@ async def test_redis_limits_are_shared_by_replicas(env):
     finally:
         for limiter in replicas:
             await limiter.close()
+
+
+async def test_redis_over_http(env):
+    url = require_redis()
+    token = await env.token("wpn", "caseworker")
+    with limits(env, redis_url=url, redis_prefix=unique("sn-test"), rate_client="2/60") as limiter:
+        assert (await env.post(VIEWER, token=token)).status_code == 200
+        assert (await env.post(VIEWER, token=token)).status_code == 200
+        assert_throttled(await env.post(VIEWER, token=token), "RATE_LIMITED", "client", 60)
+        await limiter.close()
 
 
 async def test_redis_down_falls_back_to_counting_here(env, caplog):

@@ -1,0 +1,1 @@
+"""Registered operations and the second factor, in GraphQL."""

@@ -1,0 +1,63 @@
+"""GraphQL types for registered operations and TOTP enrolment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.operations import models
+from schema import ids
+from schema.common import Node, UserError
+from schema.orgs.types import User
+
+
+@strawberry.type(description="A GraphQL document your organisation registered. Clients send its "
+                             "hash (`extensions.persistedQuery.sha256Hash` or `documentId`) "
+                             "instead of the text; with `onlyRegisteredOperations` nothing else "
+                             "is accepted from your organisation.")
+class RegisteredOperation(Node):
+    sha256_hash: str = strawberry.field(description="SHA-256 of the document's UTF-8 text, hex.")
+    name: str | None = strawberry.field(description="A name to recognise it by.")
+    document: str = strawberry.field(description="The document's exact text.")
+    created_at: datetime = strawberry.field(description="When it was registered.")
+
+    @classmethod
+    def from_model(cls, op: models.RegisteredOperation) -> RegisteredOperation:
+        return cls(id=strawberry.ID(ids.encode("RegisteredOperation", op.id)),
+                   sha256_hash=op.sha256, name=op.name, document=op.document,
+                   created_at=op.created_at)
+
+
+@strawberry.type(description="Result of registerOperation / unregisterOperation.")
+class RegisteredOperationPayload:
+    operation: RegisteredOperation | None
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="Result of setOperationPolicy.")
+class OperationPolicyPayload:
+    only_registered_operations: bool | None = strawberry.field(
+        description="Whether your organisation now accepts only registered operations.")
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="A new TOTP secret: add it to an authenticator app (scan the URI as "
+                             "a QR code), then confirm with a code. Shown once.")
+class TotpEnrolmentPayload:
+    secret: str | None = strawberry.field(description="Base32 secret, for typing in by hand.")
+    otpauth_uri: str | None = strawberry.field(description="otpauth:// URI for a QR code.")
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="Result of confirmTotpEnrolment.")
+class ConfirmTotpPayload:
+    enrolled: bool = strawberry.field(
+        description="True once confirmed: sign in again with a code to get a second-factor token.")
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="Result of resetUserTotp.")
+class ResetTotpPayload:
+    user: User | None
+    user_errors: list[UserError]
