@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -20,6 +20,7 @@ from app.audit.http import export_endpoint
 from app.audit.worker import LogWorker
 from app.auth.http import jwks_endpoint, login_endpoint, token_endpoint
 from app.config import Settings
+from app.incidents import attachments
 from app.incidents.http import download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
 from app.ratelimit import limiter
@@ -52,19 +53,20 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, on every route, before they are read
-    whole (a declared Content-Length is refused at once; a streamed body when it passes it)."""
+    """Refuse request bodies over the path's limit with 413, on every route, before they are
+    read whole (a declared Content-Length is refused at once; a streamed body when it passes)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app, self.limit_for = app, limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(limit, scope, receive, send)
             return
         received, started = 0, False
 
@@ -73,7 +75,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise BodyTooLarge()
             return message
 
@@ -87,11 +89,12 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(limit, scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse({"errors": [{
-            "message": f"Request body larger than {self.limit} bytes.",
+            "message": f"Request body larger than {limit} bytes.",
             "extensions": {"code": "REQUEST_TOO_LARGE"}}]}, status_code=413,
             headers={"Connection": "close"})
         await response(scope, receive, send)
@@ -145,6 +148,13 @@ async def readyz(request: Request) -> Response:
                         status_code=200 if ready else 503)
 
 
+def body_limit(settings: Settings, path: str) -> int:
+    """Attachments have their own, larger limit (app.incidents.attachments); the rest one."""
+    if path.startswith("/incidents/") and path.endswith("/attachments"):
+        return attachments.MAX_BYTES
+    return settings.max_body_bytes
+
+
 def create_app(runtime: Runtime | None = None) -> Starlette:
     """Build the app; tests pass their own Runtime, uvicorn calls it with none."""
     settings = runtime.settings if runtime else Settings.from_env()
@@ -196,7 +206,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     )
     app.state.runtime = rt
     # Outermost last: every response (refusals included) gets the request ID and headers.
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit_for=lambda path: body_limit(settings, path))
     if settings.cors_origins:
         # Bearer tokens, never cookies: no credentials mode; only the listed origins.
         app.add_middleware(

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from app.config import REPO_ROOT
+from app.incidents import attachments
 from app.logs import JsonFormatter, quiet_third_party
 from app.orgs import service as orgs_service
 from app.peacebuilders import service as pb_service
@@ -132,6 +133,13 @@ async def test_body_size_limit_is_configurable_and_applies_everywhere(env):
         login = await client.post("/auth/login", content=over,
                                   headers={"content-type": "application/json"})
         assert login.status_code == 413
+        # Attachments have their own, larger limit (5 MiB); the endpoint decides about them.
+        path = "/incidents/x/attachments"
+        small_file = await client.post(path, content=b"x" * 300_000, headers=await auth(env))
+        assert small_file.status_code != 413
+        big_file = await client.post(path, content=b"x" * (attachments.MAX_BYTES + 1),
+                                     headers=await auth(env))
+        assert big_file.status_code == 413
 
 
 async def test_a_slow_request_times_out_with_nothing_sent_or_kept(env, monkeypatch):
