@@ -32,6 +32,7 @@ from graphql import (
     visit,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 from app.errors import AppError
@@ -299,7 +300,8 @@ class QueryLimits(SchemaExtension):
                 # the oversized one.
                 self.refused = exc
                 name = ec.operation_name if (ec.operation_name or "").isidentifier() else ""
-                ec.graphql_document = parse(f"query {name} {{ __typename }}")
+                kind = "query" if OperationType.QUERY in ec.allowed_operations else "subscription"
+                ec.graphql_document = parse(f"{kind} {name} {{ __typename }}")
             except GraphQLError:
                 pass  # a syntax error: strawberry's own parse reports it
         yield

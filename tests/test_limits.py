@@ -254,3 +254,8 @@ async def test_schema_execute_applies_the_limits_for_other_transports():
     too_many = "{ viewer { " + "name " * 1000 + "} }"
     result = await default_schema.execute(too_many, context_value=object())
     assert result.data is None and result.errors[0].original_error.limit == "tokens"
+    subscription = "subscription { " + " ".join(f"a{i}: alerts {{ id }}" for i in range(16)) + " }"
+    stream = await default_schema.subscribe(subscription, context_value=object())
+    async for refused in stream:
+        assert refused.errors[0].original_error.limit == "aliases"
+        break
