@@ -14,7 +14,9 @@ echo "== mariam's own history"
 HER=$($SN token --peacebuilder mariam)
 post "$HER" "" '{"query":"{ accessHistory(first: 8) { edges { node { at organisation { name } purpose decision description } } } }"}'; echo
 echo "== export with its checkpoint, verified offline"
-curl -s "$BASE/audit/export?format=jsonl" -H "Authorization: Bearer $AUDITOR" -o /tmp/access-log-export.jsonl
-$SN audit verify-export /tmp/access-log-export.jsonl
+EXPORT=$(mktemp)
+curl -s "$BASE/audit/export?format=jsonl" -H "Authorization: Bearer $AUDITOR" -o "$EXPORT"
+$SN audit verify-export "$EXPORT"
+rm -f "$EXPORT"
 echo "== the whole log"
 $SN audit verify --no-progress
