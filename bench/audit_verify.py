@@ -30,14 +30,15 @@ from app.storage import upgrade
 ACTIONS = ["data.read", "case.update", "consent.grant", "user.roles", "data.read"]
 
 
-async def generate(db: Database, n: int, batch: int = 20_000) -> str:
+async def generate(db: Database, n: int, batch: int = 20_000, *, after: int = 0,
+                   prev: str = chain.GENESIS) -> str:
+    """Append `n` chained entries after entry `after` (whose hash is `prev`); returns the head."""
     start = datetime(2030, 1, 1, tzinfo=UTC)
     org = uuid.uuid4()
-    prev = chain.GENESIS
-    seq = 0
-    while seq < n:
+    seq = after
+    while seq < after + n:
         rows = []
-        for _ in range(min(batch, n - seq)):
+        for _ in range(min(batch, after + n - seq)):
             seq += 1
             row = SimpleNamespace(
                 id=uuid.uuid4(), at=start + timedelta(milliseconds=seq), request_id=f"r{seq}",
