@@ -736,8 +736,10 @@ def main(argv: list[str]) -> int:
     print(text)
     (OUT_DIR / f"run-{stamp}.txt").write_text(text + "\n")
     print(f"\nfull results: {OUT_DIR / f'run-{stamp}.json'} (server logs in {tmp / 'logs'})")
-    if not opts.keep:
+    if not opts.keep:  # databases files, data directories, request files; the logs stay
         import shutil
 
-        shutil.rmtree(tmp / "req", ignore_errors=True)
+        for child in tmp.iterdir():
+            if child.name != "logs":
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
     return 0
