@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -67,7 +66,3 @@ class Loaders:
             return [found.get(k, default() if default else None) for k in keys]
 
         return DataLoader(load_fn=batch)
-
-
-def uuid_list(values: list[uuid.UUID]) -> list[uuid.UUID]:
-    return list(dict.fromkeys(values))

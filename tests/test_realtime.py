@@ -146,10 +146,10 @@ async def test_two_instances_escalate_once_and_deliver_across_replicas(tmp_path)
             assert pb["login"] not in text and "Threatening" not in text
             # Email: a link only.
             for _ in range(50):
-                if any("escalation" in m for m in sub_messages(sink)):
+                if any("escalation" in m for m in sink.messages):
                     break
                 await asyncio.sleep(0.1)
-            mails = [m for m in sub_messages(sink) if "escalation" in m]
+            mails = [m for m in sink.messages if "escalation" in m]
             assert mails and "/alerts/" in mails[0]
             assert pb["login"] not in mails[0] and "Threatening" not in mails[0]
             assert json.loads(escalation["payload"])["level"] == 1
@@ -173,10 +173,6 @@ async def test_two_instances_escalate_once_and_deliver_across_replicas(tmp_path)
         await sink.stop()
 
 
-def sub_messages(sink: SMTPSink) -> list[str]:
-    return sink.messages
-
-
 async def test_subscription_ends_when_its_token_expires(tmp_path):
     require_pg()
     env, close = await build_env("postgresql", tmp_path)
@@ -192,8 +188,6 @@ async def test_subscription_ends_when_its_token_expires(tmp_path):
             sub = Subscriber(port, token)
             sub.start()
             await asyncio.wait_for(sub.completed.wait(), 15)
-        refused = Subscriber(0, "garbage")
-        del refused
     finally:
         await runtime.close()
         await close()
