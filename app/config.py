@@ -71,6 +71,11 @@ class Settings:
     step_up_seconds: int = 900
     step_up_acr: tuple[str, ...] = ("mfa",)
     mfa_roles: tuple[str, ...] = ("focal_point", "org_admin", "auditor")
+    # --- observability: traces and metrics (docs/decisions/0010) ---
+    otel_exporter: str = "none"
+    trace_slow_field_ms: float = 100.0
+    metrics: bool = True
+    metrics_token: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -139,7 +144,9 @@ class Settings:
             kek_dir=Path(_env("SAFETY_NET_KEK_DIR", str(data_dir / "kek"))),
             kek=_env("SAFETY_NET_KEK", ""),
             **_hardening_from_env(),
+            **_observability_from_env(),
         )
+
 
 def _hardening_from_env() -> dict[str, Any]:
     """Query limits, transport, rates and step-up (README "Hardening")."""
@@ -163,6 +170,22 @@ def _hardening_from_env() -> dict[str, Any]:
         "step_up_seconds": int(_env("SAFETY_NET_STEP_UP_SECONDS", "900")),
         "step_up_acr": _list(_env("SAFETY_NET_STEP_UP_ACR", "mfa")),
         "mfa_roles": _list(_env("SAFETY_NET_MFA_ROLES", "focal_point,org_admin,auditor")),
+    }
+
+
+OTEL_EXPORTERS = ("none", "console", "otlp", "memory")
+
+
+def _observability_from_env() -> dict[str, Any]:
+    """Traces and metrics (README "Observability")."""
+    exporter = _env("SAFETY_NET_OTEL_EXPORTER", "none").strip().lower()
+    if exporter not in OTEL_EXPORTERS:
+        raise ValueError("SAFETY_NET_OTEL_EXPORTER must be one of " + ", ".join(OTEL_EXPORTERS))
+    return {
+        "otel_exporter": exporter,
+        "trace_slow_field_ms": float(_env("SAFETY_NET_TRACE_SLOW_FIELD_MS", "100")),
+        "metrics": _env("SAFETY_NET_METRICS", "on") != "off",
+        "metrics_token": _env("SAFETY_NET_METRICS_TOKEN", ""),
     }
 
 

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from app.telemetry import current_ids
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
@@ -23,6 +25,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": request_id_var.get(),
         }
+        ids = current_ids()
+        if ids is not None:
+            data["trace_id"], data["span_id"] = ids
         data.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info and record.exc_info[0] is not None:
             # Type and stack only: exception messages can carry values from the request.

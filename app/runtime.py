@@ -14,9 +14,11 @@ from app.clock import Clock
 from app.config import Settings
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
+from app.metrics import Metrics
 from app.notify.broker import Broker
 from app.notify.service import Mailer
 from app.storage import migration_status, schema_is_usable
+from app.telemetry import Telemetry
 
 log = logging.getLogger("safety_net")
 
@@ -32,6 +34,9 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     broker: Broker = field(default_factory=Broker)
     mailer: Mailer | None = None
+    # Traces (off unless configured) and this app's metrics registry: set up by create_app.
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    metrics: Metrics | None = None
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:

@@ -4,10 +4,13 @@ spec-shaped responses."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, get_operation_ast
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
@@ -24,6 +27,7 @@ from app.auth.tokens import IssuerUnavailable
 from app.consent.categories import Purpose
 from app.errors import AppError, Unauthenticated
 from app.logs import request_id_var
+from app.metrics import code_label
 from app.operations import service as operations
 from app.ratelimit import Verdict, limiter
 from app.runtime import Runtime
@@ -105,6 +109,19 @@ def _root_fields(document: Any, operation: str | None) -> set[str] | None:
     return names
 
 
+def _error_codes(response: Response) -> list[Any]:
+    """`extensions.code` of each error in a JSON response; most responses have none, and a
+    substring test finds that without decoding them."""
+    body = bytes(response.body) if isinstance(response, JSONResponse) else b""
+    if b'"errors"' not in body:
+        return []
+    try:
+        errors = json.loads(body).get("errors") or []
+        return [(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)]
+    except (ValueError, AttributeError):
+        return []
+
+
 def _is_request_error(result: ExecutionResult) -> bool:
     """Parse, validation and variable errors: the document never executed."""
     if isinstance(result, PreExecutionError):
@@ -122,6 +139,31 @@ class GraphQLEndpoint:
         self.timeout = settings.request_timeout_seconds
 
     async def handle(self, request: Request) -> Response:
+        """One span per operation when tracing is on; error codes counted for /metrics."""
+        tracer = self.runtime.telemetry.tracer
+        if tracer is None:
+            response = await self._handle(request)
+            codes = _error_codes(response)
+        else:
+            # Exceptions are recorded by type only: their messages can quote request values.
+            with tracer.start_as_current_span(
+                    "graphql", record_exception=False, set_status_on_exception=False,
+                    attributes={"safety_net.request_id": request_id_var.get()}) as span:
+                try:
+                    response = await self._handle(request)
+                except BaseException as exc:
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                    raise
+                codes = _error_codes(response)
+                span.set_attribute("http.response.status_code", response.status_code)
+                if codes:
+                    span.set_attribute("graphql.error.codes", sorted({code_label(c) for c in codes}))
+                    span.set_status(Status(StatusCode.ERROR))
+        if codes and self.runtime.metrics is not None:
+            self.runtime.metrics.count_errors(codes)
+        return response
+
+    async def _handle(self, request: Request) -> Response:
         if request.method not in ("GET", "POST"):
             return JSONResponse(_error_body("Use GET or POST.", "METHOD_NOT_ALLOWED"),
                                 status_code=405, headers={"Allow": "GET, POST"})
@@ -234,6 +276,7 @@ class GraphQLEndpoint:
                     return admitted
                 query, document = admitted
                 request.state.principal = principal
+                self._observe_operation(document, params.operation, access)
                 context = Context(access=access, loaders=Loaders(access), request_id=request_id,
                                   document=document)
                 allowed = ({OperationType.QUERY} if request.method == "GET"
@@ -277,6 +320,30 @@ class GraphQLEndpoint:
         if context.redactions:
             result.extensions = {**(result.extensions or {}), "redacted": context.redactions}
         return self._respond(result, media, request_id)
+
+    def _observe_operation(self, document: Any, operation: str | None,
+                           access: AccessContext) -> None:
+        """Count the operation by type; name the span after it. The operation name is the
+        document's (a GraphQL Name), never a variable; it goes to the span only, not to a label."""
+        op = get_operation_ast(document, operation)
+        if op is None:
+            return
+        kind = op.operation.value
+        if self.runtime.metrics is not None:
+            self.runtime.metrics.graphql_operations.labels(kind).inc()
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        name = op.name.value if op.name else None
+        span.update_name(f"{kind} {name}" if name else kind)
+        principal = access.principal
+        span.set_attributes({
+            "graphql.operation.type": kind,
+            **({"graphql.operation.name": name} if name else {}),
+            "safety_net.principal.kind": principal.kind.value,
+            **({"safety_net.organisation": principal.org_slug} if principal.org_slug else {}),
+            **({"safety_net.purpose": access.purpose} if access.purpose else {}),
+        })
 
     def _respond(self, result: ExecutionResult, media: str, request_id: str) -> Response:
         errors = [format_error(e, request_id, hints=self.hints) for e in result.errors or []]

@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 from app.cases import service as cases
 from app.orgs import service as orgs
 from app.peacebuilders import service as peacebuilders
+from app.telemetry import Telemetry
 from schema import ids
 from schema.audit.queries import AuditQueries
 from schema.cases.mutations import CaseMutations
@@ -38,6 +39,7 @@ from schema.peacebuilders.types import Peacebuilder
 from schema.security.mutations import SecurityMutations
 from schema.security.queries import SecurityQueries
 from schema.subscriptions import Subscription
+from schema.tracing import slow_field_spans
 
 _NODE_RESOLVERS: dict[str, Callable[[Info, Any], Awaitable[Node]]] = {}
 
@@ -106,14 +108,18 @@ class SafetyNetSchema(strawberry.Schema):
         log_errors(errors, execution_context)
 
 
-def build_schema(*, production: bool = False, limits: Limits | None = None) -> strawberry.Schema:
-    """Production: no introspection and no "Did you mean" hints (GraphiQL is the edge's)."""
+def build_schema(*, production: bool = False, limits: Limits | None = None,
+                 telemetry: Telemetry | None = None) -> strawberry.Schema:
+    """Production: no introspection and no "Did you mean" hints (GraphiQL is the edge's).
+    With tracing on, slow resolvers get spans (schema/tracing.py); off, nothing is added."""
     checked = limits or Limits()
     # Factories: a fresh extension per request; the caches behind them are shared. QueryLimits
     # after ValidationCache: its refusal must replace the cached validation result.
     extensions: list[Any] = [lambda: ValidationCache(maxsize=512), lambda: QueryLimits(checked)]
     if production:
         extensions.append(DisableIntrospection)
+    if telemetry is not None and telemetry.enabled:
+        extensions.append(slow_field_spans(telemetry))
     built = SafetyNetSchema(
         query=Query,
         mutation=Mutation,

@@ -23,11 +23,14 @@ from app.config import Settings
 from app.incidents import attachments
 from app.incidents.http import download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
+from app.metrics import Metrics
 from app.ratelimit import limiter
 from app.runtime import Runtime
 from app.storage import migration_status, schema_is_usable
+from app.telemetry import Telemetry
 from schema.http import GraphQLEndpoint
 from schema.limits import Limits
+from schema.observability import ObservabilityMiddleware, metrics_endpoint
 from schema.schema import build_schema
 from schema.subscriptions import SocketApp
 
@@ -161,7 +164,16 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     if runtime is None:
         logs.configure(settings.log_level)
     rt = runtime or Runtime.create(settings)
-    schema = build_schema(production=settings.production, limits=Limits.from_settings(settings))
+    rt.metrics = Metrics() if settings.metrics else None
+    if rt.metrics is not None:
+        rt.metrics.attach(rt.db.engine)
+    # Tracing from the settings unless the caller installed its own (Telemetry.with_exporter).
+    own_telemetry = not rt.telemetry.enabled and settings.otel_exporter != "none"
+    if own_telemetry:
+        rt.telemetry = Telemetry.from_settings(settings)
+    rt.telemetry.instrument(rt.db)
+    schema = build_schema(production=settings.production, limits=Limits.from_settings(settings),
+                          telemetry=rt.telemetry)
     graphql = GraphQLEndpoint(rt, schema, graphiql=not settings.production)
 
     @asynccontextmanager
@@ -186,6 +198,8 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             if settings.log_worker:
                 await worker.stop()
             await limiter(rt).close()
+            if own_telemetry:
+                rt.telemetry.shutdown()  # exports what is left
             if runtime is None:
                 await rt.close()
 
@@ -201,6 +215,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             Route("/attachments/{attachment_id}", download_endpoint, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),
         ],
         lifespan=lifespan,
     )
@@ -216,4 +231,6 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
                            "x-request-id"],
             expose_headers=["x-request-id", "retry-after"])
     app.add_middleware(RequestContextMiddleware, production=settings.production)
+    # Outside the request context: its span is current when the request line is logged.
+    app.add_middleware(ObservabilityMiddleware, runtime=rt, routes=app.routes)
     return app

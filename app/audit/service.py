@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.audit.models import AccessLogEntry
 from app.db import Database
 
@@ -65,8 +66,11 @@ def add(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Add an entry to the caller's transaction: it commits or rolls back with the change."""
-    session.add(entry(actor, action=action, target_type=target_type, target_id=target_id,
-                       decision=decision, reason=reason, details=details))
+    added = entry(actor, action=action, target_type=target_type, target_id=target_id,
+                  decision=decision, reason=reason, details=details)
+    session.add(added)
+    if decision == "deny" and (counter := metrics.for_engine(session.bind)) is not None:
+        counter.count_denials([added])  # sign-in and token refusals, committed by their caller
 
 
 async def write_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
@@ -75,6 +79,8 @@ async def write_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
         return
     async with db.transaction() as session:
         session.add_all(entries)
+    if (counter := metrics.for_engine(db.engine)) is not None:
+        counter.count_denials(entries)
 
 
 # --- reading the log: auditors, oversight bodies, and her own history ---------------------------
