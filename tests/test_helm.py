@@ -92,6 +92,17 @@ CASES: dict[str, dict[str, Any]] = {
                  "jwksUrl": "https://idp.example.org/realms/sn/certs"},
         "networkPolicy": {"egress": {"oidc": {"cidrs": ["192.0.2.0/24"]}}},
     },
+    "observability": {
+        "postgresql": {"url": PG_URL},
+        "config": {"otelExporter": "otlp", "otlpEndpoint": "http://otel-collector.monitoring:4318"},
+        "metrics": {"token": "metrics-Token-1"},
+        "networkPolicy": {
+            "ingress": {"metricsFrom": [{"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": "monitoring"}}}]},
+            "egress": {"otlp": {"to": [{"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": "monitoring"}}}]}}},
+    },
+    "metrics-off": {"postgresql": {"url": PG_URL}, "metrics": {"enabled": False}},
     # Each of these must be refused with a message naming the problem.
     "bare": {},
     "latest": {"postgresql": {"url": PG_URL}, "image": {"tag": "latest"}},
@@ -101,6 +112,9 @@ CASES: dict[str, dict[str, Any]] = {
     "oidc-incomplete": {"postgresql": {"url": PG_URL}, "config": {"issuer": "oidc"}},
     "ignored-url": {"existingSecret": "mine", "postgresql": {"url": PG_URL}},
     "ignored-owner": {"existingSecret": "mine", "migration": {"owner": {"password": "x"}}},
+    "ignored-token": {"existingSecret": "mine", "metrics": {"token": "x"}},
+    "token-in-config": {"postgresql": {"url": PG_URL},
+                        "config": {"extra": {"SAFETY_NET_METRICS_TOKEN": "x"}}},
 }
 REFUSED = {
     "bare": "DATABASE_URL",
@@ -111,6 +125,8 @@ REFUSED = {
     "oidc-incomplete": "oidc.issuer",
     "ignored-url": "existingSecret is set",
     "ignored-owner": "migration.existingSecretKey",
+    "ignored-token": "existingSecret is set",
+    "token-in-config": "SAFETY_NET_METRICS_TOKEN",
 }
 # Scanned by checkov: the chart's defaults and a production-shaped release.
 SCANNED = ("defaults", "production")
@@ -516,6 +532,38 @@ def test_network_policy(docs: dict[str, list[dict[str, Any]]]) -> None:
     assert sorted(p["port"] for rule in migrate["egress"] for p in rule["ports"]) == [53, 53, 5432]
     job = _one(docs["production"], "Job")["spec"]["template"]["metadata"]["labels"]
     assert migrate["podSelector"]["matchLabels"].items() <= job.items()
+
+
+def test_metrics_and_traces(docs: dict[str, list[dict[str, Any]]]) -> None:
+    # Defaults: scrape annotations, metrics on, tracing off, no scraper admitted yet.
+    template = _one(docs["defaults"], "Deployment")["spec"]["template"]
+    assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == "8000"
+    assert template["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+    config = _one(docs["defaults"], "ConfigMap")["data"]
+    assert config["SAFETY_NET_METRICS"] == "on" and config["SAFETY_NET_OTEL_EXPORTER"] == "none"
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in config
+    (api,) = template["spec"]["containers"]
+    assert _env(api)["SAFETY_NET_METRICS_TOKEN"]["secretKeyRef"]["optional"] is True
+    assert len(_one(docs["defaults"], "NetworkPolicy", FULLNAME)["spec"]["ingress"]) == 1
+    # OTLP to a collector, a token in the Secret, Prometheus admitted to the port.
+    objects = docs["observability"]
+    config = _one(objects, "ConfigMap")["data"]
+    assert config["SAFETY_NET_OTEL_EXPORTER"] == "otlp"
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.monitoring:4318"
+    assert "metrics-Token-1" not in json.dumps(config)
+    assert _secret_data(_one(objects, "Secret", FULLNAME))["SAFETY_NET_METRICS_TOKEN"] == "metrics-Token-1"
+    policy = _one(objects, "NetworkPolicy", FULLNAME)["spec"]
+    scrape = policy["ingress"][1]
+    assert scrape["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert scrape["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"}
+    assert any(p["port"] == 4318 and rule.get("to") for rule in policy["egress"]
+               for p in rule["ports"])
+    # Off: no route, no annotations.
+    off = _one(docs["metrics-off"], "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert "prometheus.io/scrape" not in off
+    assert _one(docs["metrics-off"], "ConfigMap")["data"]["SAFETY_NET_METRICS"] == "off"
 
 
 def test_pdb_and_service_select_the_api_pods_only(docs: dict[str, list[dict[str, Any]]]) -> None:

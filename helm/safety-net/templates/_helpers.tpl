@@ -147,8 +147,8 @@ app.kubernetes.io/component: migrate
 {{- end -}}
 {{- if .Values.existingSecret -}}
 {{- $pg := .Values.postgresql }}{{ $r := .Values.redis }}{{ $o := .Values.oidc -}}
-{{- if or $pg.url $pg.host $pg.password $r.url $r.host $r.password $o.issuer $o.audience $o.jwksUrl -}}
-{{- fail "existingSecret is set: put DATABASE_URL, REDIS_URL and SAFETY_NET_OIDC_* in that Secret, not in postgresql/redis/oidc values (they would be ignored)" -}}
+{{- if or $pg.url $pg.host $pg.password $r.url $r.host $r.password $o.issuer $o.audience $o.jwksUrl .Values.metrics.token -}}
+{{- fail "existingSecret is set: put DATABASE_URL, REDIS_URL, SAFETY_NET_OIDC_* and SAFETY_NET_METRICS_TOKEN in that Secret, not in postgresql/redis/oidc/metrics values (they would be ignored)" -}}
 {{- end -}}
 {{- end -}}
 {{- $owner := .Values.migration.owner -}}
@@ -156,7 +156,7 @@ app.kubernetes.io/component: migrate
 {{- fail "the migration reads its URL from a Secret of yours (migration.existingSecret or existingSecret): put the owner URL there and name its key in migration.existingSecretKey, instead of migration.owner (it would be ignored)" -}}
 {{- end -}}
 {{- range $k, $v := .Values.config.extra -}}
-{{- if or (has $k (list "DATABASE_URL" "REDIS_URL" "SAFETY_NET_ENV")) (hasPrefix "SAFETY_NET_OIDC_" $k) (contains "PASSWORD" (upper $k)) (contains "SECRET" (upper $k)) -}}
+{{- if or (has $k (list "DATABASE_URL" "REDIS_URL" "SAFETY_NET_ENV")) (hasPrefix "SAFETY_NET_OIDC_" $k) (contains "PASSWORD" (upper $k)) (contains "SECRET" (upper $k)) (contains "TOKEN" (upper $k)) -}}
 {{- fail (printf "config.extra.%s does not belong in the ConfigMap" $k) -}}
 {{- end -}}
 {{- end -}}
