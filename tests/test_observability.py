@@ -68,6 +68,10 @@ async def test_metrics_count_requests_errors_and_denials(env):
     # An unknown purpose: 400, and a denial of its own.
     purpose = await env.post(READ, {"id": pb["id"]}, token=own, purpose="intelligence")
     assert purpose.status_code == 400
+    # A refused machine client: its denial is written in the endpoint's own transaction.
+    refused = await env.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                    auth=("mofa-system", "not-the-secret"))
+    assert refused.status_code in (400, 401)
     text, after = await scrape(env)
 
     def delta(name: str, **labels: str) -> float:
@@ -88,6 +92,9 @@ async def test_metrics_count_requests_errors_and_denials(env):
     assert delta("safety_net_graphql_errors_total", code="INVALID_PURPOSE") == 1
     assert delta("safety_net_access_denials_total", action="peacebuilder.read") == 1
     assert delta("safety_net_access_denials_total", action="request.purpose") == 1
+    assert delta("safety_net_access_denials_total", action="token.issue") == 1
+    assert delta("safety_net_http_requests_total", route="/oauth/token", method="POST",
+                 status=str(refused.status_code)) == 1
     # Scrape-time gauges: the tests' deployment runs no chainer, so entries wait for it.
     assert value(after, "safety_net_access_log_pending_entries") >= 2
     for kind in ("escalation", "task_reminder"):
@@ -151,6 +158,18 @@ def test_settings():
     with mock.patch.dict(os.environ, {"SAFETY_NET_OTEL_EXPORTER": "jaeger"}), \
             pytest.raises(ValueError, match="SAFETY_NET_OTEL_EXPORTER"):
         Settings.from_env()
+
+
+def test_exporters_are_built_from_the_settings(monkeypatch):
+    from app.telemetry import Telemetry
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # never reached
+    assert not Telemetry.from_settings(Settings()).enabled
+    for kind, exporter in (("console", "ConsoleSpanExporter"), ("otlp", "OTLPSpanExporter"),
+                           ("memory", "InMemorySpanExporter")):
+        telemetry = Telemetry.from_settings(replace(Settings(), otel_exporter=kind))
+        assert telemetry.enabled and type(telemetry.exporter).__name__ == exporter
+        telemetry.shutdown()  # nothing was recorded: nothing is sent
 
 
 # --- traces, on a deployment of its own with an in-memory exporter -----------------------------
