@@ -2,11 +2,13 @@
 database time per execution at each size, so a proposed index or rewrite comes with its
 measured before/after (run against the benchmark's own databases; app/ is untouched).
 
-- current: `Case.peacebuilder_id IN (visible peacebuilders)` ordered by (opened_at, id) DESC,
-  LIMIT 51 (app/cases/repository.py query + app/pagination.py);
+- current ("before" since proposal 1 was applied): `Case.peacebuilder_id IN (visible
+  peacebuilders)` ordered by (opened_at, id) DESC, LIMIT 51 (app/cases/repository.py `query`,
+  which the page used until then, + app/pagination.py);
 - + index: the same with an index on cases (opened_at DESC, id DESC), created and dropped here;
 - materialized CTE: the visible set computed first (`WITH visible AS MATERIALIZED`), so the
-  page is driven from what the caller may see rather than from every case.
+  page is driven from what the caller may see rather than from every case: the page's statement
+  now (app/cases/repository.py `page_query`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, text
 
-from app.access.visibility import CareScope, Mode, visible_peacebuilders
+from app.access.visibility import CareScope, Mode
 from app.cases import repository as repo
 from app.cases.models import Case
 from app.db import Database
@@ -32,9 +34,7 @@ def statements(org_id: uuid.UUID, subject: str) -> dict[str, Select[Any]]:
                       mode=Mode.FOCAL)
     order = (Case.opened_at.desc(), Case.id.desc())
     current = repo.query(scope).order_by(*order).limit(51)
-    visible = visible_peacebuilders(scope).cte("visible").prefix_with("MATERIALIZED")
-    cte = (select(Case).where(Case.peacebuilder_id.in_(select(visible.c[0])))
-           .order_by(*order).limit(51))
+    cte = repo.page_query(scope).order_by(*order).limit(51)
     return {"current": current, "materialized CTE": cte}
 
 

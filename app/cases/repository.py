@@ -26,7 +26,25 @@ class CaseFilter:
 
 def query(scope: CareScope, filters: CaseFilter | None = None) -> Select[Any]:
     """Cases of the peacebuilders this caller may see under consent and need-to-know."""
-    q = select(Case).where(Case.peacebuilder_id.in_(visible_peacebuilders(scope)))
+    return _filtered(select(Case).where(Case.peacebuilder_id.in_(visible_peacebuilders(scope))),
+                     filters)
+
+
+def page_query(scope: CareScope, filters: CaseFilter | None = None) -> Select[Any]:
+    """The same cases as `query`, driven from the visible set: for pages over all cases.
+
+    PostgreSQL plans `cases WHERE peacebuilder_id IN (visible) ORDER BY opened_at, id LIMIT n`
+    as a scan of every case sorted before the semi-join (bench: 4.6 ms at 1k cases, 183 ms at
+    100k). Computing what the caller may see first (`AS MATERIALIZED`, an optimisation fence)
+    makes the page grow with that set instead of the table (bench: 129 -> 2 ms at 100k). No
+    index on (opened_at, id): the planner would then walk everyone's newest cases looking for
+    the caller's. PostgreSQL only: SQLite plans both forms alike (5.6 / 5.3 ms at 1k)."""
+    visible = (visible_peacebuilders(scope).cte("visible")
+               .prefix_with("MATERIALIZED", dialect="postgresql"))
+    return _filtered(select(Case).where(Case.peacebuilder_id.in_(select(visible.c[0]))), filters)
+
+
+def _filtered(q: Select[Any], filters: CaseFilter | None) -> Select[Any]:
     f = filters or CaseFilter()
     if f.status:
         q = q.where(Case.status == f.status)

@@ -39,9 +39,10 @@ async def list_(
 ) -> tuple[Page[Case], int]:
     """A page of reachable cases, newest first by default, with the total matching count."""
     await ctx.require("case", "read")
-    query = repo.query(ctx.care_scope(), filters)
-    result = await paginate(ctx.session, query, keys=(Case.opened_at, Case.id), page=page)
-    return result, await repo.count(ctx.session, query)
+    scope = ctx.care_scope()
+    result = await paginate(ctx.session, repo.page_query(scope, filters),
+                            keys=(Case.opened_at, Case.id), page=page)
+    return result, await repo.count(ctx.session, repo.query(scope, filters))
 
 
 async def for_peacebuilders(
