@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from app.errors import BadInput, Conflict
 from app.pagination import DEFAULT_PAGE, MAX_PAGE, Page, PageRequest
@@ -52,6 +53,21 @@ def connection(page: Page[R], convert: Callable[[R], T], total: int | None = Non
                            end_cursor=page.cursors[-1] if page.cursors else None),
         total_count=total,
     )
+
+
+def selects(info: Info, name: str) -> bool:
+    """Whether the field being resolved selects its own field `name` (under any alias, in a
+    fragment too): e.g. count only when `totalCount` is asked for."""
+    def walk(selections: Sequence[Selection]) -> bool:
+        for s in selections:
+            if isinstance(s, SelectedField):
+                if s.name == name:
+                    return True
+            elif walk(s.selections):  # a fragment spread or inline fragment
+                return True
+        return False
+
+    return any(walk(f.selections) for f in info.selected_fields)
 
 
 def page_request(first: int | None, after: str | None, descending: bool = False) -> PageRequest:

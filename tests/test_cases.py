@@ -262,3 +262,29 @@ async def test_statement_count_does_not_grow_with_page_size(env):
         assert len(body["data"]["cases"]["edges"]) == size
     assert counts[2] == counts[12], counts
     assert counts[12] <= 10, counts
+
+
+async def test_total_count_is_counted_only_when_selected(env):
+    await new_case(env, "embassy", "caseworker")
+    token = await env.token("embassy", "caseworker")
+    queries = {
+        "without": "query { cases(first: 5) { edges { node { id } } } }",
+        "with": "query { cases(first: 5) { totalCount edges { node { id } } } }",
+        "fragments": "query { cases(first: 5) { n: totalCount ...C ... on CaseConnection "
+                     "{ edges { node { id } } } } } fragment C on CaseConnection { totalCount }",
+    }
+    counts, bodies = {}, {}
+    for name, query in queries.items():
+        await env.gql(query, token=token)  # warm caches
+        start = env.runtime.db.statements.count
+        bodies[name] = await env.gql(query, token=token)
+        counts[name] = env.runtime.db.statements.count - start
+    assert counts["with"] == counts["fragments"] == counts["without"] + 1, counts
+    total = bodies["with"]["data"]["cases"]["totalCount"]
+    assert total >= 1
+    assert bodies["fragments"]["data"]["cases"]["n"] == bodies["fragments"]["data"]["cases"][
+        "totalCount"] == total
+    assert "totalCount" not in bodies["without"]["data"]["cases"]
+    assert [e["node"]["id"] for e in bodies["without"]["data"]["cases"]["edges"]] == [
+        e["node"]["id"] for e in bodies["with"]["data"]["cases"]["edges"]]
+

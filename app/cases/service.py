@@ -35,14 +35,16 @@ async def get(ctx: AccessContext, case_id: uuid.UUID, *, org_level: bool = False
 
 
 async def list_(
-    ctx: AccessContext, page: PageRequest, filters: CaseFilter | None = None
-) -> tuple[Page[Case], int]:
-    """A page of reachable cases, newest first by default, with the total matching count."""
+    ctx: AccessContext, page: PageRequest, filters: CaseFilter | None = None, *,
+    count: bool = True,
+) -> tuple[Page[Case], int | None]:
+    """A page of reachable cases, newest first by default, with the total matching count
+    (None unless `count`: the caller did not ask for it)."""
     await ctx.require("case", "read")
     scope = ctx.care_scope()
     result = await paginate(ctx.session, repo.page_query(scope, filters),
                             keys=(Case.opened_at, Case.id), page=page)
-    return result, await repo.count(ctx.session, repo.query(scope, filters))
+    return result, await repo.count(ctx.session, repo.query(scope, filters)) if count else None
 
 
 async def for_peacebuilders(

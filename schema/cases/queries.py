@@ -10,7 +10,14 @@ from app.cases import service as cases
 from app.cases.repository import CaseFilter as CaseFilterSpec
 from schema import ids
 from schema.cases.types import Case, CaseFilter, CaseOrder
-from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
+from schema.common import (
+    AFTER_DESCRIPTION,
+    FIRST_DESCRIPTION,
+    Connection,
+    connection,
+    page_request,
+    selects,
+)
 from schema.context import Info
 
 
@@ -48,5 +55,6 @@ class CaseQueries:
         spec = _filter_spec(filter)
         page, total = await info.context.loaders.call(
             cases.list_, info.context.access,
-            page_request(first, after, descending=order_by == CaseOrder.OPENED_AT_DESC), spec)
+            page_request(first, after, descending=order_by == CaseOrder.OPENED_AT_DESC), spec,
+            count=selects(info, "totalCount"))
         return connection(page, Case.from_model, total)
