@@ -22,8 +22,10 @@ MAX_NOTE = 20_000
 async def get(ctx: AccessContext, case_id: uuid.UUID, *, org_level: bool = False) -> Case:
     """One case the caller may see under consent; any other case is simply not found."""
     await ctx.require("case", "read")
-    scope = ctx.org_care_scope() if org_level else ctx.care_scope()
-    case = (await repo.by_ids(ctx.session, scope, [case_id])).get(case_id)
+    if org_level:
+        case = (await repo.by_ids(ctx.session, ctx.org_care_scope(), [case_id])).get(case_id)
+    else:  # care_scope(), remembered for this request (its incidents need not re-check)
+        case = (await ctx.visible_cases([case_id])).get(case_id)
     if case is None:
         # For the log only: whose case it was, so she and auditors see the attempt.
         owner = await repo.peacebuilder_of(ctx.session, case_id)
@@ -44,6 +46,7 @@ async def list_(
     scope = ctx.care_scope()
     result = await paginate(ctx.session, repo.page_query(scope, filters),
                             keys=(Case.opened_at, Case.id), page=page)
+    ctx.remember_visible_cases(result.items)
     return result, await repo.count(ctx.session, repo.query(scope, filters)) if count else None
 
 

@@ -44,7 +44,7 @@ async def open_(ctx: AccessContext, pb_id: uuid.UUID, *, reason: str, hours: int
                            details={"organisation": str(ctx.org_id), "hours": hours},
                            created_at=now))
     await ctx.session.flush()
-    ctx.cache.pop("released", None)
+    ctx.forget_decisions()
     # The reason is free text and may name her: it stays in break_glass, not in the log.
     ctx.record("break_glass.open", target_type="Peacebuilder", target_id=pb_id,
                details={"break_glass": str(glass.id), "hours": hours})
@@ -58,7 +58,7 @@ async def close(ctx: AccessContext, glass_id: uuid.UUID) -> BreakGlass:
         raise NotFound()
     if glass.closed_at is None:
         glass.closed_at = ctx.clock.now()
-        ctx.cache.pop("released", None)
+        ctx.forget_decisions()
         ctx.record("break_glass.close", target_type="Peacebuilder", target_id=glass.peacebuilder_id,
                    details={"break_glass": str(glass.id)})
     return glass

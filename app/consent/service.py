@@ -314,7 +314,7 @@ def replay(events: list[ConsentEvent]) -> dict[str, Any]:
 
 async def _append(ctx: AccessContext, event: ConsentEvent) -> ConsentGrant:
     """Store the event and bring the projection (grant row + access rows) up to date."""
-    ctx.cache.pop("released", None)  # decisions cached earlier in this request are stale now
+    ctx.forget_decisions()  # decisions cached earlier in this request are stale now
     history = await repo.events_of(ctx.session, event.grant_id)
     event.version = len(history) + 1
     ctx.session.add(event)

@@ -212,9 +212,8 @@ async def of_cases(ctx: AccessContext, case_ids: list[uuid.UUID]) -> dict[uuid.U
 
 
 async def _visible_cases_rows(ctx: AccessContext, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, Case]:
-    from app.cases import repository as cases_repo
-
-    return await cases_repo.by_ids(ctx.session, ctx.care_scope(), case_ids)
+    # The page or case(id) that asked selected them under care_scope() in this request.
+    return await ctx.visible_cases(case_ids)
 
 
 # Which category a timeline event's subject belongs to: the event shows only with that category.
