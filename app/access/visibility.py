@@ -137,22 +137,27 @@ async def categories_for(
         return {}
     if scope.mode is Mode.SELF:
         return {pb: ALL_CATEGORIES for pb in pb_ids if pb == scope.self_peacebuilder_id}
-    candidates = visible_peacebuilders(scope).subquery()
-    visible = set(await session.scalars(
-        select(candidates.c[0]).where(candidates.c[0].in_(pb_ids))))
-    if not visible or scope.mode is Mode.ANALYST:
-        return {pb: frozenset() for pb in visible}
+    if scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None:
+        return {}
+    # One read of the rows `visible_peacebuilders` is made of (its `_org_level_ids`, and for
+    # TEAM the same team condition): a peacebuilder with a live row is visible and the rows'
+    # categories are what is released; an open break-glass adds visibility and every category.
+    team = [ConsentAccess.peacebuilder_id.in_(_team_ids(scope))] if scope.mode is Mode.TEAM else []
     out: dict[uuid.UUID, set[str]] = defaultdict(set)
     rows = await session.execute(select(ConsentAccess.peacebuilder_id, ConsentAccess.category).where(
         ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-        ConsentAccess.peacebuilder_id.in_(list(visible)), live_clause(scope.now)))
+        ConsentAccess.peacebuilder_id.in_(pb_ids), live_clause(scope.now), *team))
     for pb, category in rows:
         out[pb].add(category)
     if scope.purpose == Purpose.EMERGENCY_RESPONSE and scope.glass:
+        glass_team = ([BreakGlass.peacebuilder_id.in_(_team_ids(scope))]
+                      if scope.mode is Mode.TEAM else [])
         glass = await session.scalars(select(BreakGlass.peacebuilder_id).where(
-            BreakGlass.org_id == scope.org_id, BreakGlass.peacebuilder_id.in_(list(visible)),
+            BreakGlass.org_id == scope.org_id, BreakGlass.peacebuilder_id.in_(pb_ids),
             BreakGlass.opened_at <= scope.now, BreakGlass.expires_at > scope.now,
-            BreakGlass.closed_at.is_(None)))
+            BreakGlass.closed_at.is_(None), *glass_team))
         for pb in glass:
             out[pb] |= ALL_CATEGORIES
-    return {pb: frozenset(out.get(pb, set())) for pb in visible}
+    if scope.mode is Mode.ANALYST:  # the pseudonymous record only, never a category
+        return {pb: frozenset() for pb in out}
+    return {pb: frozenset(categories) for pb, categories in out.items()}
