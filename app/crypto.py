@@ -80,14 +80,32 @@ class KeyEncryptionKeys:
 
     def lookup_key(self) -> bytes:
         """Key of the blind index that lets filters match a sealed field without decrypting."""
+        return self.service_key("lookup")
+
+    def service_key(self, name: str) -> bytes:
+        """A 256-bit key of the service itself (not of a person), kept where the KEKs are and
+        never in the database: derived from the environment KEK, or a file beside the KEK
+        versions (`<name>.key`, mode 600). Used for the blind index (`lookup`) and for staff
+        secrets such as TOTP seeds (`totp`). It does not change when KEK versions rotate."""
+        if not name.isidentifier():
+            raise ValueError("service key names are identifiers")
         if self._env is not None:
-            return hmac.new(self._env, b"safety-net/lookup", hashlib.sha256).digest()
-        path = self.directory / "lookup.key"
+            return hmac.new(self._env, f"safety-net/{name}".encode(), hashlib.sha256).digest()
+        path = self.directory / f"{name}.key"
         if not path.exists():
+            # Written whole under a temporary name, then linked into place: of two replicas
+            # starting at once, one key wins and neither ever reads a half-written file.
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
+            tmp = self.directory / f".{name}.{secrets.token_hex(8)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(secrets.token_bytes(32))
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process was first: use its key
+            finally:
+                tmp.unlink()
         return path.read_bytes()
 
 
@@ -117,8 +135,23 @@ class Unreadable(Exception):
 def open_sealed(data_key: bytes | None, aad: bytes, token: str) -> str:
     if not token.startswith(PREFIX) or data_key is None:
         raise Unreadable()
-    raw = base64.b64decode(token[len(PREFIX):])
     try:
+        raw = base64.b64decode(token[len(PREFIX):], validate=True)
         return AESGCM(data_key).decrypt(raw[:12], raw[12:], aad).decode()
+    except (InvalidTag, ValueError) as exc:  # ValueError: not base64, or too short
+        raise Unreadable() from exc
+
+
+def seal_bytes(data_key: bytes, aad: bytes, plaintext: bytes) -> bytes:
+    """Binary form of `seal` for files (LargeBinary columns): nonce + ciphertext + tag."""
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(data_key).encrypt(nonce, plaintext, aad)
+
+
+def open_bytes(data_key: bytes | None, aad: bytes, sealed: bytes) -> bytes:
+    if data_key is None or len(sealed) < 28:
+        raise Unreadable()
+    try:
+        return AESGCM(data_key).decrypt(sealed[:12], sealed[12:], aad)
     except InvalidTag as exc:
         raise Unreadable() from exc
