@@ -178,7 +178,7 @@ async def login_endpoint(request: Request) -> Response:
     enrolment_required = False
     async with runtime.db.transaction() as session:
         user = await principals.authenticate_user(session, org, account, password)
-        acr = await mfa.login_acr(session, user, code) if user else None
+        acr = await mfa.login_acr(session, user, code, runtime.db.keys) if user else None
         if user is not None and acr == "pwd":
             await runtime.policy.refresh(session)
             roles = runtime.policy.roles_of(user.subject, str(user.org_id))

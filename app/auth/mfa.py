@@ -8,14 +8,19 @@ enrol (see `principals.resolve`); once enrolled, login needs a valid code and th
 
 from __future__ import annotations
 
+import base64
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.auth import totp
@@ -37,6 +42,41 @@ def step_up(settings: Settings) -> dict[str, Any]:
     """AccessContext keyword arguments for the step-up check."""
     return {"step_up_acr": frozenset(settings.step_up_acr),
             "step_up_seconds": settings.step_up_seconds}
+
+
+# TOTP seeds are staff data, not hers: sealed with a service key kept with the KEKs (never in
+# the database), bound to the user and the column. Compact form so it fits the String(64)
+# columns: "t1:" + base85(nonce 12 + the seed's 20 bytes + tag 16) = 63 characters.
+SEAL_PREFIX = "t1:"
+
+
+def seal_secret(keks: crypto.KeyEncryptionKeys, org_id: uuid.UUID | None, user_id: uuid.UUID,
+                field: str, secret: str) -> str:
+    raw = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(keks.service_key("totp")).encrypt(
+        nonce, raw, crypto.associated(org_id, "totp_credentials", user_id, field))
+    return SEAL_PREFIX + base64.b85encode(nonce + sealed).decode()
+
+
+def open_secret(keks: crypto.KeyEncryptionKeys, org_id: uuid.UUID | None, user_id: uuid.UUID,
+                field: str, stored: str | None) -> str | None:
+    """The base32 seed, or None if absent or unreadable (altered, moved, or stored in clear:
+    a code never matches, so the person asks her admin for a reset)."""
+    if stored is None or not stored.startswith(SEAL_PREFIX):
+        return None
+    try:
+        raw = base64.b85decode(stored[len(SEAL_PREFIX):])
+        seed = AESGCM(keks.service_key("totp")).decrypt(
+            raw[:12], raw[12:], crypto.associated(org_id, "totp_credentials", user_id, field))
+    except (InvalidTag, ValueError):
+        return None
+    return base64.b32encode(seed).decode().rstrip("=")
+
+
+def _keks(ctx: AccessContext) -> crypto.KeyEncryptionKeys:
+    keks: crypto.KeyEncryptionKeys = ctx.db.keys
+    return keks
 
 
 @dataclass(frozen=True)
@@ -72,7 +112,9 @@ async def start_enrolment(ctx: AccessContext) -> Enrolment:
     if cred is None:
         cred = TotpCredential(user_id=user_id)
         ctx.session.add(cred)
-    cred.pending_secret, cred.updated_at = secret, ctx.clock.now()
+    cred.pending_secret = seal_secret(_keks(ctx), ctx.principal.org_id, user_id,
+                                      "pending_secret", secret)
+    cred.updated_at = ctx.clock.now()
     await ctx.session.flush()
     ctx.record("mfa.enrol_start", target_type="User", target_id=user_id)
     account = f"{ctx.principal.org_slug}/{ctx.principal.name}"
@@ -84,13 +126,16 @@ async def confirm_enrolment(ctx: AccessContext, code: str) -> None:
     """Make the pending secret the caller's second factor, given a current code from it."""
     user_id = _own_user_id(ctx)
     cred = await _credential(ctx.session, user_id)
-    if cred is None or cred.pending_secret is None:
+    pending = open_secret(_keks(ctx), ctx.principal.org_id, user_id, "pending_secret",
+                          cred.pending_secret if cred else None)
+    if cred is None or pending is None:
         raise BadInput("Start enrolment first.", field="code")
-    step = totp.matching_step(cred.pending_secret, code, time.time())
+    step = totp.matching_step(pending, code, time.time())
     if step is None:
         ctx.deny("mfa.enrol", target_type="User", target_id=user_id, reason="wrong code")
         raise BadInput("The code does not match; check the time on your device.", field="code")
-    cred.secret, cred.pending_secret = cred.pending_secret, None
+    cred.secret = seal_secret(_keks(ctx), ctx.principal.org_id, user_id, "secret", pending)
+    cred.pending_secret = None
     cred.enrolled_at = cred.updated_at = ctx.clock.now()
     cred.last_step = step
     await ctx.session.flush()
@@ -112,13 +157,17 @@ async def reset(ctx: AccessContext, user_id: uuid.UUID) -> User:
     return user
 
 
-async def login_acr(session: AsyncSession, user: User, code: str | None) -> str | None:
+async def login_acr(session: AsyncSession, user: User, code: str | None,
+                    keks: crypto.KeyEncryptionKeys) -> str | None:
     """'mfa' for a valid unused code of an enrolled person, 'pwd' when she has no second
-    factor, None when the code is missing, wrong or replayed."""
+    factor, None when the code is missing, wrong or replayed (or the seed is unreadable)."""
     cred = await _credential(session, user.id)
     if cred is None or cred.secret is None:
         return "pwd"
-    step = totp.matching_step(cred.secret, code or "", time.time())
+    secret = open_secret(keks, user.org_id, user.id, "secret", cred.secret)
+    if secret is None:
+        return None
+    step = totp.matching_step(secret, code or "", time.time())
     if step is None:
         return None
     # Conditional update: of two sign-ins racing with one code, only one wins.

@@ -14,8 +14,9 @@ from app.db import Base, UTCDateTime
 class TotpCredential(Base):
     """One per user: the confirmed secret, and a pending one while (re-)enrolling.
 
-    The secret must be readable to check codes, so it is stored as issued; encryption at rest
-    comes with the encryption issue. `last_step` refuses a code that was already used.
+    The secrets are sealed with a service key kept with the KEKs, outside the database
+    (`app.auth.mfa.seal_secret`), so a database dump alone does not hold them. `last_step`
+    refuses a code that was already used.
     """
 
     __tablename__ = "totp_credentials"
