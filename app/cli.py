@@ -10,10 +10,17 @@ import time
 import uuid
 from pathlib import Path
 
+from app.access import tenancy
 from app.access.principal import SYSTEM
 from app.config import Settings
 from app.runtime import Runtime, context_for
-from app.storage import migration_status, schema_is_usable, upgrade
+from app.storage import (
+    grant_service_role,
+    migration_status,
+    schema_is_usable,
+    service_role_problems,
+    upgrade,
+)
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 
@@ -66,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.workers)
+    # Everything else is the operator at the console: the database's system scope.
+    tenancy.declare(tenancy.SYSTEM)
     if args.command == "migrate":
-        upgrade(settings.database_url)
+        _migrate(settings)
         print("database migrated to the latest revision")
         return 0
     if args.command == "tenants":
@@ -87,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _migrate(settings: Settings) -> None:
+    upgrade(settings.database_url)
+    if settings.db_service_role:
+        asyncio.run(grant_service_role(settings.database_url, settings.db_service_role))
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
@@ -95,6 +110,12 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     if not schema_is_usable(current, head):
         print(f"error: the database is not migrated (at {current or 'empty'}, code needs "
               f"{head}). Run `safety-net migrate` (or `safety-net demo`) first.", file=sys.stderr)
+        return 1
+    problems = asyncio.run(_role_problems(settings))
+    for problem in problems:
+        print(f"{'error' if settings.production else 'warning'}: the service {problem}; see "
+              "docs/decisions/0012-row-level-security.md", file=sys.stderr)
+    if problems and settings.production:
         return 1
     uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=None, access_log=False, ws="websockets-sansio")
@@ -188,6 +209,14 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
         await runtime.close()
 
 
+async def _role_problems(settings: Settings) -> list[str]:
+    runtime = Runtime.create(settings)
+    try:
+        return await service_role_problems(runtime.db)
+    finally:
+        await runtime.close()
+
+
 async def _status_and_close(runtime: Runtime) -> tuple[str | None, str | None]:
     try:
         return await migration_status(runtime.db)
@@ -227,7 +256,7 @@ async def _tenants_apply(settings: Settings, path: Path,
 
 
 def _demo(settings: Settings) -> int:
-    upgrade(settings.database_url)
+    _migrate(settings)
     print("database migrated")
 
     async def run() -> int:

@@ -19,6 +19,9 @@ def _env(name: str, default: str) -> str:
 class Settings:
     env: str = "development"
     database_url: str = ""
+    # PostgreSQL: the role the service connects as (not owner, not superuser, no BYPASSRLS);
+    # `safety-net migrate`, run as the schema owner, grants it what it needs.
+    db_service_role: str = ""
     redis_url: str = ""
     data_dir: Path = REPO_ROOT / "var"
     policy_dir: Path = REPO_ROOT / "policies"
@@ -110,6 +113,7 @@ class Settings:
         return cls(
             env=env,
             database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'safety-net.db'}"),
+            db_service_role=_env("SAFETY_NET_DB_SERVICE_ROLE", ""),
             redis_url=_env("REDIS_URL", ""),
             data_dir=data_dir,
             policy_dir=Path(_env("SAFETY_NET_POLICY_DIR", str(REPO_ROOT / "policies"))),

@@ -10,14 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event, make_url
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, make_url, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
+
+from app.access.tenancy import NOBODY, SET_TEXT, Tenancy
+from app.access.tenancy import current as current_tenancy
 
 # Named constraints: Alembic's batch mode on SQLite needs names to alter or drop them.
 NAMING = {
@@ -69,14 +73,35 @@ class StatementCounter:
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, *_: Any) -> None:
-        self.count += 1
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # The tenancy statement opens every PostgreSQL transaction: constant per transaction,
+        # so it would only hide an N+1 in the noise (bench/ reports its cost separately).
+        if not statement.startswith(TENANCY_PREFIX):
+            self.count += 1
+
+
+TENANCY_PREFIX = "SELECT set_config('safety_net.scope'"
+
+
+class TenantSession(Session):
+    """A session whose every PostgreSQL transaction first declares its tenancy (see below)."""
+
+
+@event.listens_for(TenantSession, "after_begin")
+def _declare_tenancy(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    """Row-level security's settings, as the transaction's first statement: what the session was
+    given, else what the task declared, else the database's fallback (NOBODY in the service)."""
+    if connection.dialect.name != "postgresql":
+        return
+    tenancy: Tenancy = (session.info.get("tenancy") or current_tenancy.get()
+                        or session.info.get("fallback") or NOBODY)
+    connection.execute(text(SET_TEXT), tenancy.settings())
 
 
 class Database:
     """One engine and session factory per process."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, fallback: Tenancy = NOBODY) -> None:
         kwargs: dict[str, Any] = {"echo": echo, "json_serializer": canonical_json}
         ensure_sqlite_dir(url)
         if url.startswith("sqlite"):
@@ -87,7 +112,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.fallback = fallback
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False,
+                                               sync_session_class=TenantSession,
+                                               info={"fallback": fallback})
         self.statements = StatementCounter()
         # Key-encryption keys for fields sealed per peacebuilder (app/crypto.py); set by Runtime.
         self.keys: Any = None
@@ -102,6 +130,12 @@ class Database:
         """A session whose work commits on success and rolls back on any exception."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    async def declare(self, conn: Any, tenancy: Tenancy | None = None) -> None:
+        """For Core connections (no session): declare the tenancy inside their transaction."""
+        if self.dialect == "postgresql":
+            chosen = tenancy or current_tenancy.get() or self.fallback
+            await conn.execute(text(SET_TEXT), chosen.settings())
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.access.policy import PolicyEngine
+from app.access.tenancy import NOBODY, Tenancy
 from app.auth.tokens import Claims, Issuer, OIDCVerifier
 from app.clock import Clock
 from app.config import Settings
@@ -39,9 +40,13 @@ class Runtime:
     metrics: Metrics | None = None
 
     @classmethod
-    def create(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    def create(cls, settings: Settings, *, clock: Clock | None = None,
+               tenancy_fallback: Tenancy = NOBODY) -> Runtime:
+        """`tenancy_fallback`: what a transaction outside any declared unit of work may touch
+        under row-level security — nothing in the service; the test harness's setup code is the
+        system."""
         oidc = OIDCVerifier(settings) if settings.issuer == "oidc" else None
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, fallback=tenancy_fallback)
         db.keys = KeyEncryptionKeys(settings.keks, settings.kek)
         return cls(settings=settings, db=db,
                    policy=PolicyEngine(settings.policy_dir), issuer=Issuer(settings),

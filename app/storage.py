@@ -8,7 +8,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import REPO_ROOT
 from app.db import Database, ensure_sqlite_dir
@@ -56,3 +58,55 @@ def schema_is_usable(current: str | None, head: str | None) -> bool:
     known = {rev.revision for rev in ScriptDirectory.from_config(alembic_config("sqlite://"))
              .walk_revisions()}
     return current not in known
+
+
+ROLE_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+async def grant_service_role(owner_url: str, role: str) -> None:
+    """Give the service role what it needs on the owner's tables, and nothing more: data rights
+    (row-level security then filters every row), read-only migrations table, no TRUNCATE, no DDL.
+    Idempotent; `safety-net migrate` runs it after every upgrade so new tables are covered."""
+    import re
+
+    if make_url(owner_url).get_backend_name() != "postgresql":
+        return
+    if not re.match(ROLE_NAME, role):
+        raise ValueError("SAFETY_NET_DB_SERVICE_ROLE must be a plain lower-case role name")
+    engine = create_async_engine(owner_url)
+    try:
+        async with engine.begin() as conn:
+            exists = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            if not exists:
+                raise ValueError(f"PostgreSQL role {role!r} does not exist: create it first "
+                                 "(LOGIN NOSUPERUSER NOBYPASSRLS, not the schema owner)")
+            for statement in (
+                f"GRANT USAGE ON SCHEMA public TO {role}",
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+                f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {role}",
+                f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
+                f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+            ):
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def service_role_problems(db: Database) -> list[str]:
+    """Why the service's own connection could bypass row-level security (empty = it cannot)."""
+    if db.dialect != "postgresql":
+        return []
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT rolsuper, rolbypassrls, current_user FROM pg_roles WHERE rolname = current_user"
+        ))).one()
+        owned = await conn.scalar(text(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user"))
+    problems = []
+    if row[0]:
+        problems.append("connects as a superuser (row-level security is bypassed)")
+    if row[1]:
+        problems.append("connects as a role with BYPASSRLS")
+    if owned:
+        problems.append(f"connects as the owner of {owned} tables (use a separate service role)")
+    return problems

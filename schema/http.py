@@ -19,10 +19,11 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from app.access import tenancy
 from app.access.context import AccessContext
 from app.audit.service import write_deferred
 from app.auth import mfa
-from app.auth.principals import resolve
+from app.auth.edge import admit
 from app.auth.tokens import IssuerUnavailable
 from app.consent.categories import Purpose
 from app.errors import AppError, Unauthenticated
@@ -248,28 +249,30 @@ class GraphQLEndpoint:
         request_id = request_id_var.get()
         access: AccessContext | None = None
         committed = False
+        raw_purpose = request.headers.get("safety-net-purpose")
+        purpose = raw_purpose.strip().lower() if raw_purpose is not None else None
+        try:
+            principal, decided = await admit(runtime, claims,
+                                             purpose if purpose in PURPOSES else None, request_id)
+        except Unauthenticated:
+            return unauthenticated("Invalid or expired token.")
+        # From here on every transaction of this request (its own, the log's) declares this.
+        tenancy.declare(decided)
         try:
             async with runtime.db.sessionmaker() as session:
-                try:
-                    principal = await resolve(session, runtime.policy, claims,
-                                              mfa_roles=mfa.mfa_roles(runtime.settings))
-                except Unauthenticated:
-                    await session.rollback()
-                    return unauthenticated("Invalid or expired token.")
-                purpose = request.headers.get("safety-net-purpose")
                 access = AccessContext(principal=principal, session=session, db=runtime.db,
                                        policy=runtime.policy, clock=runtime.clock,
                                        request_id=request_id, purpose=None,
                                        **mfa.step_up(runtime.settings))
                 if purpose is not None:
-                    if purpose.strip().lower() not in PURPOSES:
+                    if purpose not in PURPOSES:
                         # Unknown purposes (e.g. intelligence gathering) are refused and logged.
                         access.deny("request.purpose", reason="unknown purpose")
                         await session.rollback()
                         return JSONResponse(_error_body(
                             "Unknown purpose. Declare one of: " + ", ".join(sorted(PURPOSES)) + ".",
                             "INVALID_PURPOSE"), status_code=400, media_type=media)
-                    access.purpose = purpose.strip().lower()
+                    access.purpose = purpose
                 admitted = await self._admit(access, claims, params, checked, media)
                 if isinstance(admitted, Response):
                     await session.rollback()

@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
+from app.access import tenancy
 from app.audit.http import export_endpoint
 from app.audit.worker import LogWorker
 from app.auth.http import jwks_endpoint, login_endpoint, token_endpoint
@@ -111,6 +112,17 @@ class RequestContextMiddleware:
         self.headers = [*SECURITY_HEADERS, HSTS] if production else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        # Nothing inherited: each request (or WebSocket connection) decides its own tenancy.
+        nobody = tenancy.current.set(tenancy.NOBODY)
+        try:
+            await self._call(scope, receive, send)
+        finally:
+            tenancy.current.reset(nobody)
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

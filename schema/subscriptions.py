@@ -13,6 +13,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,7 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from app.access.context import AccessContext
 from app.access.principal import Principal
-from app.auth import mfa
-from app.auth.principals import resolve
+from app.auth.edge import admit, unit_of_work
 from app.consent.categories import Purpose
 from app.errors import Unauthenticated
 from app.notify import inbox
@@ -44,15 +44,10 @@ class SocketContext:
     claims: Any = None
 
 
-async def _access(ctx: SocketContext, session: Any) -> AccessContext:
-    """A fresh decision context for one delivery: the principal is re-checked as active."""
-    settings = ctx.runtime.settings
-    principal = await resolve(session, ctx.runtime.policy, ctx.claims,
-                              mfa_roles=mfa.mfa_roles(settings))
-    return AccessContext(principal=principal, session=session, db=ctx.runtime.db,
-                         policy=ctx.runtime.policy, clock=ctx.runtime.clock,
-                         request_id=f"ws-{uuid.uuid4().hex}", purpose=ctx.purpose,
-                         **mfa.step_up(settings))
+def _delivery(ctx: SocketContext) -> AbstractAsyncContextManager[AccessContext]:
+    """A fresh decision for one delivery: the principal re-checked as active, its tenancy
+    decided anew (a revoked grant bites on the next message), in a transaction of its own."""
+    return unit_of_work(ctx.runtime, ctx.claims, ctx.purpose, f"ws-{uuid.uuid4().hex}")
 
 
 @strawberry.type
@@ -67,8 +62,7 @@ class Subscription:
         runtime = ctx.runtime
         queue = runtime.broker.subscribe(ctx.principal.subject)
         try:
-            async with runtime.db.transaction() as session:
-                access = await _access(ctx, session)
+            async with _delivery(ctx) as access:
                 missed = await inbox.items(access, after)
             for item in missed:
                 yield alert_of(item)
@@ -81,10 +75,9 @@ class Subscription:
                 except TimeoutError:
                     continue
                 try:
-                    async with runtime.db.transaction() as session:
-                        access = await _access(ctx, session)
+                    async with _delivery(ctx) as access:
                         found = await inbox.item(access, uuid.UUID(item_id))
-                        raw = await session.get(inbox.InboxItem, uuid.UUID(item_id))
+                        raw = await access.session.get(inbox.InboxItem, uuid.UUID(item_id))
                 except Unauthenticated:
                     return  # deactivated since connecting
                 if found is None:
@@ -116,9 +109,7 @@ class SocketApp(GraphQL):  # type: ignore[type-arg]
             raise ConnectionRejectionError({"code": "INVALID_PURPOSE"})
         try:
             claims = await self.runtime.verify_token(token)
-            async with self.runtime.db.transaction() as session:
-                principal = await resolve(session, self.runtime.policy, claims,
-                                          mfa_roles=mfa.mfa_roles(self.runtime.settings))
+            principal, _ = await admit(self.runtime, claims, purpose)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
         context.principal, context.purpose, context.claims = principal, purpose, claims

@@ -23,9 +23,10 @@ from hypothesis import HealthCheck, settings
 
 from app import demo
 from app.access.principal import SYSTEM
+from app.access.tenancy import SYSTEM as TEST_SETUP
 from app.config import REPO_ROOT, Settings
 from app.runtime import Runtime, context_for
-from app.storage import upgrade
+from app.storage import grant_service_role, upgrade
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema.server import create_app
@@ -127,6 +128,9 @@ class Env:
     runtime: Runtime
     client: httpx.AsyncClient
     settings: Settings
+    # The schema owner's URL (PostgreSQL: the admin that migrated; SQLite: the same file): for
+    # tests that act as someone with direct database access, beyond what the service can do.
+    owner_url: str = ""
 
     async def token(self, org: str, user: str | None = None, client: str | None = None) -> str:
         from app.auth import principals
@@ -207,6 +211,7 @@ async def prepare_database(backend: str, tmp: Path) -> tuple[str, Any]:
     name = f"sn_test_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(PG_ADMIN_URL)
     await conn.execute(f'CREATE DATABASE "{name}"')
+    await ensure_service_role(conn)
     await conn.close()
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
 
@@ -218,6 +223,29 @@ async def prepare_database(backend: str, tmp: Path) -> tuple[str, Any]:
     return f"{base}/{name}", drop
 
 
+SERVICE_ROLE = "safety_net_service"
+
+
+async def ensure_service_role(conn: Any) -> None:
+    """The role the service connects as on PostgreSQL: can log in, nothing more (the schema is
+    owned by the admin role that migrates; `grant_service_role` gives it data rights)."""
+    import asyncpg
+
+    try:
+        await conn.execute(f"CREATE ROLE {SERVICE_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB "
+                           "NOCREATEROLE")
+    except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+        pass  # made by an earlier run (or a parallel one just now)
+
+
+def service_url(owner_url: str) -> str:
+    """The same database, as the service role (trust authentication in CI and here)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(owner_url).set(username=SERVICE_ROLE, password=None).render_as_string(
+        hide_password=False)
+
+
 async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: Any = None,
                     **overrides: Any) -> tuple[Env, Any]:
     url, drop = await prepare_database(backend, tmp)
@@ -227,11 +255,18 @@ async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: A
     for rate in ("rate_client", "rate_org", "cost_quota_client", "cost_quota_org", "rate_login",
                  "rate_login_ip"):
         overrides.setdefault(rate, "off")
+    owner_url = url
+    await asyncio.to_thread(upgrade, owner_url)
+    if backend == "postgresql":
+        # Migrated by the owner; served by a role that is neither owner nor superuser, so
+        # row-level security applies to everything the app does, as in production.
+        await grant_service_role(owner_url, SERVICE_ROLE)
+        url = service_url(owner_url)
     settings = replace(Settings(), database_url=url, data_dir=tmp / "data",
                        policy_dir=REPO_ROOT / "policies", tenants_dir=REPO_ROOT / "tenants",
+                       db_service_role=SERVICE_ROLE if backend == "postgresql" else "",
                        **overrides)
-    await asyncio.to_thread(upgrade, url)
-    runtime = Runtime.create(settings, clock=clock)
+    runtime = Runtime.create(settings, clock=clock, tenancy_fallback=TEST_SETUP)
     if demo_data:
         async with runtime.db.transaction() as session:
             ctx = context_for(runtime, session, SYSTEM, request_id="test-setup")
@@ -241,7 +276,8 @@ async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: A
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
-    env = Env(backend=backend, runtime=runtime, client=client, settings=settings)
+    env = Env(backend=backend, runtime=runtime, client=client, settings=settings,
+              owner_url=owner_url)
 
     async def close() -> None:
         await client.aclose()

@@ -11,10 +11,13 @@ import asyncio
 import base64
 import json
 import shutil
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.access.tenancy import SYSTEM
 from app.audit import chain, checkpoints
 from app.audit.models import AccessLogEntry, Alert
 from app.audit.verify import verify, verify_export
@@ -40,11 +43,26 @@ async def run_verify(env, state: bool = True):
                         s.data_dir / "state.json" if state else None)
 
 
+@asynccontextmanager
+async def superuser(env):
+    """A connection as someone who controls the database server (PostgreSQL: a superuser, who
+    bypasses row-level security and may switch triggers off; SQLite: whoever has the file)."""
+    if env.backend != "postgresql":
+        async with env.runtime.db.engine.begin() as conn:
+            yield conn
+        return
+    engine = create_async_engine(env.owner_url)
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
+
+
 async def tamper(env, *statements: str) -> None:
     """Run SQL as an attacker who bypasses the append-only triggers."""
-    db = env.runtime.db
-    async with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
+    async with superuser(env) as conn:
+        if env.backend == "postgresql":
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
         else:
             await conn.execute(text("DROP TRIGGER IF EXISTS access_log_no_delete"))
@@ -56,7 +74,7 @@ async def tamper(env, *statements: str) -> None:
 async def rehash_everything(env) -> None:
     """What an attacker with write access does: recompute the whole chain over the edits."""
     db = env.runtime.db
-    async with db.engine.connect() as conn:
+    async with superuser(env) as conn:
         rows = (await conn.exec_driver_sql(chain.raw_select(db.dialect) + " ORDER BY seq")).all()
     prev, updates = chain.GENESIS, []
     for row in rows:
@@ -85,11 +103,20 @@ async def test_the_database_refuses_to_change_or_delete_entries(backend, tmp_pat
         for statement in ("UPDATE access_log SET action = 'x' WHERE seq = 3",
                           "DELETE FROM access_log WHERE seq = 3",
                           "UPDATE access_log SET seq = 99999 WHERE seq = 3"):
+            # With the service's own credentials, even claiming the system scope (any session
+            # can set it), and as the server's superuser: the triggers refuse.
             with pytest.raises(Exception, match=r"append-only|cannot be changed"):
                 async with env.runtime.db.engine.begin() as conn:
+                    await env.runtime.db.declare(conn, SYSTEM)
+                    await conn.execute(text(statement))
+            with pytest.raises(Exception, match=r"append-only|cannot be changed"):
+                async with superuser(env) as conn:
                     await conn.execute(text(statement))
         if backend == "postgresql":
             with pytest.raises(Exception, match="append-only"):
+                async with superuser(env) as conn:
+                    await conn.execute(text("TRUNCATE access_log"))
+            with pytest.raises(Exception, match="permission denied"):  # not even granted
                 async with env.runtime.db.engine.begin() as conn:
                     await conn.execute(text("TRUNCATE access_log"))
         assert (await run_verify(env)).ok
@@ -159,6 +186,28 @@ async def test_rewritten_history_contradicts_a_checkpoint(backend, tmp_path):
         report = await run_verify(env)
         assert not report.ok
         assert any("checkpoint" in p and "contradicts" in p for p in report.problems), report.problems
+    finally:
+        await close()
+
+
+async def test_a_rollback_stays_visible_after_the_log_regrows_past_it(backend, tmp_path):
+    """An older backup restored, then used until its log is longer than what the auditor had
+    accepted: its new checkpoints are genuine, but the log at the accepted size is another log."""
+    env, close = await fresh(backend, tmp_path)
+    try:
+        accepted = await run_verify(env)  # remembers (size, head) in the state file
+        assert accepted.ok
+        # The restore: the log as it was 5 entries earlier, with no later checkpoints.
+        shutil.rmtree(env.settings.checkpoints)
+        await tamper(env, f"DELETE FROM access_log WHERE seq > {accepted.entries - 5}")
+        for _ in range(8):  # used on: each denial is one more entry
+            await env.post(DENIED, as_=("mofa", "caseworker"))
+        await chain.chain_all(env.runtime.db)
+        await env.worker.maybe_checkpoint(force=True)
+        report = await run_verify(env)
+        assert report.entries > accepted.entries
+        assert not report.ok
+        assert any("rolled back and regrown" in p for p in report.problems), report.problems
     finally:
         await close()
 

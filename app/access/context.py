@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
-from app.access.visibility import CareScope, Mode, Redaction, categories_for
+from app.access.tenancy import NOBODY, SYSTEM, Scope, Tenancy
+from app.access.visibility import CareScope, Mode, Redaction, categories_for, visible_peacebuilders
 from app.audit import service as audit
 from app.audit.models import AccessLogEntry
 from app.cases import repository as cases_repo
@@ -168,6 +169,52 @@ class AccessContext:
         return CareScope(org_id=p.org_id, subject=p.subject, purpose=self.purpose,
                          now=self.clock.now(), mode=self.mode,
                          self_peacebuilder_id=p.id if p.kind is PrincipalKind.PEACEBUILDER else None)
+
+    async def decide_tenancy(self) -> Tenancy:
+        """What PostgreSQL's row-level security will let the rest of this request touch: the
+        organisation, the peacebuilders it may reach at all for the declared purpose (the same
+        decision `visible_peacebuilders` makes, taken once), and whose log entries it may read.
+        Computed before the request's own transaction, which declares it as its first statement."""
+        from sqlalchemy import select
+
+        from app.audit.models import Oversight
+
+        p = self.principal
+        if p.kind is PrincipalKind.SYSTEM:
+            return SYSTEM
+        if p.kind is PrincipalKind.PEACEBUILDER:
+            return Tenancy(Scope.PEACEBUILDER, peacebuilders=frozenset({p.id}))
+        if p.org_id is None:
+            return NOBODY
+        from app.peacebuilders.models import PeacebuilderNetwork
+
+        granted = visible_peacebuilders(self.org_care_scope())
+        # Her networks act for her (record and change her consent) without a grant of their own.
+        networks = select(PeacebuilderNetwork.peacebuilder_id).where(
+            PeacebuilderNetwork.org_id == p.org_id)
+        reach = frozenset(await self.session.scalars(granted.union(networks)))
+        overseen = await self.session.scalars(select(Oversight.org_id).where(
+            Oversight.overseer_org_id == p.org_id))
+        return Tenancy(Scope.ORG, org_id=p.org_id, peacebuilders=reach,
+                       log_orgs=frozenset({p.org_id, *overseen}))
+
+    async def reach(self, pb_ids: Iterable[uuid.UUID]) -> None:
+        """This decision just opened these records to the rest of the transaction (break-glass):
+        widen the database's tenancy to match. Only ever called after the decision was made."""
+        from dataclasses import replace as with_
+
+        from sqlalchemy import text
+
+        from app.access import tenancy
+
+        now = self.session.info.get("tenancy") or tenancy.current.get() or self.db.fallback
+        if now.scope is not Scope.ORG:
+            return
+        widened = with_(now, peacebuilders=now.peacebuilders | frozenset(pb_ids))
+        self.session.info["tenancy"] = widened
+        tenancy.declare(widened)
+        if self.db.dialect == "postgresql" and self.session.in_transaction():
+            await self.session.execute(text(tenancy.SET_TEXT), widened.settings())
 
     def org_care_scope(self) -> CareScope:
         """The caller judged as its organisation (any staff role that handles cases, or its

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Uuid, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.tenancy import as_system
 from app.audit.models import AccessLogEntry
 from app.db import Database, canonical_json
 
@@ -95,6 +96,7 @@ async def pending_count(session: AsyncSession) -> int:
                                     .where(AccessLogEntry.seq.is_(None))) or 0)
 
 
+@as_system
 async def chain_pending(db: Database, batch: int = BATCH) -> int:
     """Chain up to `batch` pending entries; returns how many (0 if another chainer holds the lock)."""
     async with db.transaction() as session:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select
 
+from app.access import tenancy
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.audit.models import AccessLogEntry, Alert, Oversight
@@ -49,8 +50,13 @@ async def _query(ctx: AccessContext, f: LogFilter) -> Select[Any]:
 
 
 async def pseudonym_ids(ctx: AccessContext, pseudonym: str) -> list[uuid.UUID]:
-    rows = await ctx.session.scalars(select(Peacebuilder.id).where(Peacebuilder.pseudonym == pseudonym))
-    return list(rows)
+    """IDs to filter log entries by; an auditor holds no grant for her record, so this one lookup
+    reads across organisations (only IDs leave it, to filter entries the caller may read)."""
+    with tenancy.using(tenancy.SYSTEM):
+        async with ctx.db.transaction() as session:
+            rows = await session.scalars(select(Peacebuilder.id).where(
+                Peacebuilder.pseudonym == pseudonym))
+            return list(rows)
 
 
 async def search(ctx: AccessContext, f: LogFilter, page: PageRequest) -> Page[AccessLogEntry]:

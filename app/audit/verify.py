@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app.access.tenancy import SYSTEM
 from app.audit.chain import GENESIS, canonical, raw_select
 from app.audit.checkpoints import BadCheckpoint, Checkpoint, check_signature, load_all, public_keys
 from app.audit.models import AccessLogEntry
@@ -26,7 +27,7 @@ MAX_PROBLEMS = 20
 
 async def _scan(conn: Any, dialect: str, after: int, until: int | None, heads: dict[int, str],
                 progress: Callable[[int, int], None] | None = None,
-                total: int = 0) -> dict[str, Any]:
+                total: int = 0, accepted: tuple[int, str] | None = None) -> dict[str, Any]:
     """Check entries with after < seq <= until: gaps, own hashes, links, checkpoint heads."""
     sql = raw_select(dialect) + " WHERE seq > {} " + (f"AND seq <= {int(until)} " if until else "")
     sql += "ORDER BY seq LIMIT " + str(PAGE)
@@ -54,6 +55,11 @@ async def _scan(conn: Any, dialect: str, after: int, until: int | None, heads: d
                 problems.append((max(seq - 1, 1), f"entry {seq} does not follow entry {seq - 1}: "
                                                   "one of them was changed, inserted or reordered"))
                 computed = sha256(canonical(row, computed)).hexdigest()
+            if accepted is not None and seq == accepted[0] and computed != accepted[1]:
+                # A restored older backup that has grown past the size accepted before still
+                # differs from what was accepted at that size: the rollback stays visible.
+                problems.append((seq, f"the log at size {seq} differs from the one accepted "
+                                      "before: it was rolled back and regrown, or rewritten"))
             head = heads.get(seq)
             if head is not None and head != computed:
                 problems.append((seq, f"checkpoint {seq:012d}.note (size {seq}) contradicts the "
@@ -127,13 +133,17 @@ async def verify(
                            "checkpoints were rewritten")
 
     async with db.engine.connect() as conn:
+        await db.declare(conn, SYSTEM)  # the whole log, by its operator
         total = int(await conn.scalar(select(func.count()).select_from(AccessLogEntry)
                                       .where(AccessLogEntry.seq.is_not(None))) or 0)
         report.pending = int(await conn.scalar(select(func.count()).select_from(AccessLogEntry)
                                                .where(AccessLogEntry.seq.is_(None))) or 0)
     heads = {size: cp.head for size, cp in valid.items()}
     async with db.engine.connect() as conn:
-        part = await _scan(conn, db.dialect, 0, None, heads, progress, total)
+        await db.declare(conn, SYSTEM)
+        part = await _scan(conn, db.dialect, 0, None, heads, progress, total,
+                           accepted=(int(state["size"]), str(state["head"]))  # type: ignore[call-overload]
+                           if state is not None else None)
     for seq, message in part["problems"]:
         report.problem(message, seq)
     report.entries, computed = part["last_seq"], part["last_hash"]

@@ -9,6 +9,7 @@ import logging
 import time
 from contextlib import suppress
 
+from app.access.tenancy import as_system
 from app.audit import alerts, chain, checkpoints
 from app.clock import Clock
 from app.config import Settings
@@ -24,6 +25,7 @@ class LogWorker:
         self._last_checkpoint = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
+    @as_system
     async def tick(self) -> int:
         """One pass: chain a batch, scan it for unusual access, checkpoint if due."""
         async with self.db.transaction() as session:
@@ -35,6 +37,7 @@ class LogWorker:
         await self.maybe_checkpoint(idle=chained == 0)
         return chained
 
+    @as_system
     async def maybe_checkpoint(
         self, *, idle: bool = False, force: bool = False
     ) -> checkpoints.Checkpoint | None:

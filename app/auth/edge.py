@@ -1,4 +1,8 @@
-"""Authenticating one HTTP request outside GraphQL (exports), the same way /graphql does."""
+"""Admitting a request: who is calling, and what the database will let its transaction touch.
+
+Used by /graphql, the HTTP endpoints outside GraphQL (exports, attachments) and every
+subscription delivery, so each unit of work is decided the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,60 @@ from contextlib import asynccontextmanager
 
 from starlette.requests import Request
 
+from app.access import tenancy
 from app.access.context import AccessContext
+from app.access.principal import Principal
+from app.access.tenancy import Tenancy
 from app.auth import mfa
 from app.auth.principals import resolve
+from app.auth.tokens import Claims
 from app.consent.categories import Purpose
 from app.errors import BadInput, Unauthenticated
 from app.logs import request_id_var
 from app.runtime import Runtime
 
 
+async def admit(runtime: Runtime, claims: Claims, purpose: str | None,
+                request_id: str | None = None) -> tuple[Principal, Tenancy]:
+    """Resolve the principal (still active?) and decide its tenancy, in a short transaction of
+    its own in the system scope: sign-in data and the policy are read across organisations."""
+    with tenancy.using(tenancy.SYSTEM):
+        async with runtime.db.transaction() as session:
+            principal = await resolve(session, runtime.policy, claims,
+                                      mfa_roles=mfa.mfa_roles(runtime.settings))
+            ctx = AccessContext(principal=principal, session=session, db=runtime.db,
+                                policy=runtime.policy, clock=runtime.clock,
+                                request_id=request_id or request_id_var.get(), purpose=purpose)
+            return principal, await ctx.decide_tenancy()
+
+
+@asynccontextmanager
+async def unit_of_work(runtime: Runtime, claims: Claims, purpose: str | None,
+                       request_id: str) -> AsyncIterator[AccessContext]:
+    """An AccessContext in one transaction under the caller's decided tenancy (commits when the
+    block ends); its denials and reads are logged afterwards under the same tenancy."""
+    from app.audit.service import write_deferred
+
+    principal, decided = await admit(runtime, claims, purpose, request_id)
+    access: AccessContext | None = None
+    with tenancy.using(decided):
+        try:
+            async with runtime.db.transaction() as session:
+                access = AccessContext(principal=principal, session=session, db=runtime.db,
+                                       policy=runtime.policy, clock=runtime.clock,
+                                       request_id=request_id, purpose=purpose,
+                                       **mfa.step_up(runtime.settings))
+                yield access
+        finally:
+            if access is not None:
+                access.flush_reads()
+                await write_deferred(runtime.db, access.deferred)
+
+
 @asynccontextmanager
 async def request_context(request: Request) -> AsyncIterator[AccessContext]:
     """An AccessContext for the request, in one transaction that commits when the block ends;
     denials are written afterwards in their own transaction."""
-    from app.audit.service import write_deferred
-
     runtime: Runtime = request.app.state.runtime
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -30,17 +73,5 @@ async def request_context(request: Request) -> AsyncIterator[AccessContext]:
     purpose = request.headers.get("safety-net-purpose")
     if purpose is not None and purpose not in {p.value for p in Purpose}:
         raise BadInput("Unknown purpose.", field="Safety-Net-Purpose")
-    access: AccessContext | None = None
-    try:
-        async with runtime.db.transaction() as session:
-            principal = await resolve(session, runtime.policy, claims,
-                                      mfa_roles=mfa.mfa_roles(runtime.settings))
-            access = AccessContext(principal=principal, session=session, db=runtime.db,
-                                   policy=runtime.policy, clock=runtime.clock,
-                                   request_id=request_id_var.get(), purpose=purpose,
-                                   **mfa.step_up(runtime.settings))
-            yield access
-    finally:
-        if access is not None:
-            access.flush_reads()
-            await write_deferred(runtime.db, access.deferred)
+    async with unit_of_work(runtime, claims, purpose, request_id_var.get()) as access:
+        yield access

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.access.principal import SYSTEM
+from app.access.tenancy import as_system
 from app.auth import mfa, principals
 from app.logs import request_id_var
 from app.orgs.models import Client
@@ -108,6 +109,7 @@ class TokenServer(AuthorizationServer):
         return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
 
 
+@as_system  # sign-in reads accounts across organisations
 async def token_endpoint(request: Request) -> Response:
     """OAuth2 client-credentials grant (RFC 6749 §4.4) for partner agencies' systems."""
     runtime: Runtime = request.app.state.runtime
@@ -146,6 +148,7 @@ def _client_credentials(headers: Mapping[str, str], form: dict[str, str]) -> tup
     return form.get("client_id", ""), form.get("client_secret", "")
 
 
+@as_system  # sign-in reads accounts across organisations
 async def login_endpoint(request: Request) -> Response:
     """Password login on the built-in issuer: staff send JSON {organisation, username, password}
     and, once enrolled, `totp` (a current code); a peacebuilder sends {login, password}.

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from app.access.tenancy import as_system
 from app.cases.models import Case
 from app.clock import Clock
 from app.db import Database
@@ -30,6 +31,7 @@ async def _conveners(session: Any, org_id: uuid.UUID) -> list[uuid.UUID]:
     return sorted(set(rows) - {org_id})
 
 
+@as_system
 async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
     """Fire every due step this replica can claim; returns (recipient, inbox id) to publish."""
     now = clock.now()

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
+from app.access.tenancy import as_system
 from app.notify.models import InboxItem
 from app.orgs.models import RoleAssignment, User
 
@@ -65,6 +66,7 @@ class Mailer:
         with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
             smtp.send_message(message)
 
+    @as_system
     async def deliver(self, db: Any, item_ids: list[str]) -> int:
         """Email the new items that warrant it; marks them emailed. Returns how many were sent."""
         if not self.enabled or not item_ids:

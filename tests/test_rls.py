@@ -1,0 +1,236 @@
+"""PostgreSQL row-level security: the database's own wall, tested as the service role.
+
+Every query here runs on the connection the service itself uses (a role that is neither owner
+nor superuser and cannot bypass RLS) with a tenancy declared the way the app declares it, so
+these tests show what a bug in the application's checks could still reach: nothing of another
+organisation's. (Tests run as a superuser would prove nothing: superusers bypass RLS.)
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.access import tenancy
+from app.access.tenancy import NOBODY, Scope, Tenancy
+from app.auth import principals
+from app.storage import service_role_problems
+from schema import ids
+from tests.conftest import SERVICE_ROLE
+from tests.test_consent import grant, new_peacebuilder
+
+pytestmark = pytest.mark.anyio
+
+# Tables without organisation-owned data, readable by every tenant by design (each with why).
+EXEMPT = {
+    "alembic_version": "the schema's revision",
+    "organisations": "the directory of tenants: names, kinds, countries",
+    "working_groups": "the directory of working groups",
+    "working_group_members": "which organisations sit in which group (consent coverage needs it)",
+    "oversight": "which organisations accept whose oversight (declared in tenants/)",
+    "policy_state": "one version counter for policy reloads",
+    "scheduled_steps": "due times of escalation steps: IDs and times only, written by the "
+                       "request that reports an incident and by the scheduler",
+}
+
+
+@pytest.fixture
+def pg(env):
+    if env.backend != "postgresql":
+        pytest.skip("row-level security exists on PostgreSQL only (SQLite: the app's checks)")
+    return env
+
+
+async def _org(env, slug: str) -> uuid.UUID:
+    async with env.runtime.db.transaction() as s:  # the harness's setup runs as the system
+        found = await principals.find_user(s, slug, "focal")
+        assert found is not None
+        return found.org_id
+
+
+async def _rows(env, tenancy_: Tenancy, sql: str, **params) -> list:
+    with tenancy.using(tenancy_):
+        async with env.runtime.db.transaction() as s:
+            return list((await s.execute(text(sql), params)).all())
+
+
+async def _org_tenancy(env, slug: str, peacebuilders=()) -> Tenancy:
+    org = await _org(env, slug)
+    return Tenancy(Scope.ORG, org_id=org, peacebuilders=frozenset(peacebuilders),
+                   log_orgs=frozenset({org}))
+
+
+async def test_the_service_connects_as_a_role_that_cannot_bypass_rls(pg):
+    assert await service_role_problems(pg.runtime.db) == []
+    rows = await _rows(pg, tenancy.SYSTEM, "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
+                                           "WHERE rolname = current_user")
+    assert rows == [(SERVICE_ROLE, False, False)]
+
+
+async def test_every_table_with_organisation_data_has_rls_enabled_and_forced(pg):
+    engine = create_async_engine(pg.owner_url)
+    try:
+        async with engine.connect() as conn:
+            tables = (await conn.execute(text(
+                "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+                "(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1"))).all()
+    finally:
+        await engine.dispose()
+    names = {t[0] for t in tables}
+    assert set(EXEMPT) <= names, "an exempt table no longer exists: update EXEMPT"
+    unprotected = [t[0] for t in tables if t[0] not in EXEMPT and not (t[1] and t[2] and t[3])]
+    assert unprotected == [], f"tables without forced row-level security: {unprotected}"
+    assert len(names - set(EXEMPT)) >= 30  # the catalog query really saw the schema
+
+
+async def test_no_tenancy_declared_gives_no_rows(pg):
+    for table in ("users", "cases", "peacebuilders", "consent_access", "access_log", "incidents"):
+        assert await _rows(pg, NOBODY, f"SELECT count(*) FROM {table}") == [(0,)], table
+    # And the system scope sees them: the emptiness above is RLS, not an empty database.
+    assert (await _rows(pg, tenancy.SYSTEM, "SELECT count(*) FROM users"))[0][0] > 0
+    # A raw connection as the service role that declares nothing at all: the same.
+    engine = create_async_engine(pg.runtime.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM users"))).scalar() == 0
+            assert (await conn.execute(text("SELECT count(*) FROM cases"))).scalar() == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_another_organisations_rows_are_invisible_and_untouchable(pg):
+    pb = await new_peacebuilder(pg, "fund")  # fund's case; embassy holds no grant for her
+    case_id = ids.decode(pb["case"], "Case")
+    fund, embassy = await _org_tenancy(pg, "fund"), await _org_tenancy(pg, "embassy")
+    assert await _rows(pg, fund, "SELECT id FROM cases WHERE id = :c", c=case_id) == [(case_id,)]
+    assert await _rows(pg, embassy, "SELECT id FROM cases WHERE id = :c", c=case_id) == []
+    # The embassy's transaction cannot see fund's staff either, nor fund's log entries.
+    assert await _rows(pg, embassy, "SELECT count(*) FROM users WHERE org_id = :o",
+                       o=fund.org_id) == [(0,)]
+    assert await _rows(pg, embassy, "SELECT count(*) FROM access_log WHERE org_id = :o",
+                       o=fund.org_id) == [(0,)]
+    with tenancy.using(embassy):
+        async with pg.runtime.db.transaction() as s:
+            updated = await s.execute(text("UPDATE cases SET status = 'CLOSED' WHERE id = :c"),
+                                      {"c": case_id})
+            deleted = await s.execute(text("DELETE FROM case_events WHERE case_id = :c"), {"c": case_id})
+            renamed = await s.execute(text("UPDATE users SET display_name = 'x' WHERE org_id = :o"),
+                                      {"o": fund.org_id})
+            assert (updated.rowcount, deleted.rowcount, renamed.rowcount) == (0, 0, 0)
+    status = await _rows(pg, tenancy.SYSTEM, "SELECT status FROM cases WHERE id = :c", c=case_id)
+    assert status != [("CLOSED",)] and len(status) == 1
+
+
+async def test_insert_with_another_organisations_id_is_refused(pg):
+    pb = await new_peacebuilder(pg, "fund")
+    case_id = ids.decode(pb["case"], "Case")
+    fund, embassy = await _org_tenancy(pg, "fund"), await _org_tenancy(pg, "embassy")
+    attempts = [
+        ("INSERT INTO case_notes (id, case_id, org_id, author, body, created_at) "
+         "VALUES (:id, :c, :o, 'user:x', 'planted', now())", {"c": case_id, "o": fund.org_id}),
+        ("INSERT INTO users (id, org_id, username, display_name, active, created_at) "
+         "VALUES (:id, :o, :u, 'Planted', true, now())", {"o": fund.org_id, "u": f"u{uuid.uuid4().hex[:8]}"}),
+        ("INSERT INTO role_assignments (id, org_id, subject, role) "
+         "VALUES (:id, :o, 'user:x', 'org_admin')", {"o": fund.org_id}),
+    ]
+    for sql, params in attempts:
+        with tenancy.using(embassy), pytest.raises(DBAPIError, match="row-level security"):
+            async with pg.runtime.db.transaction() as s:
+                await s.execute(text(sql), {"id": uuid.uuid4(), **params})
+    # Its own organisation's ID is accepted: the refusal above is about whose row it is.
+    with tenancy.using(fund):
+        async with pg.runtime.db.transaction() as s:
+            await s.execute(text(attempts[0][0]), {"id": uuid.uuid4(), **attempts[0][1]})
+            await s.rollback()
+
+
+async def test_her_record_reaches_another_organisation_only_through_the_decided_set(pg):
+    pb = await new_peacebuilder(pg, "fund")
+    pb_id, case_id = ids.decode(pb["id"], "Peacebuilder"), ids.decode(pb["case"], "Case")
+    # What the app decides for unpc before and after she grants it (the one decision function).
+    before = await _decided(pg, "unpc")
+    assert pb_id not in before.peacebuilders
+    assert await _rows(pg, before, "SELECT id FROM cases WHERE id = :c", c=case_id) == []
+    await grant(pg, pb, as_=("fund", "caseworker"), to_org="unpc")
+    after = await _decided(pg, "unpc")
+    assert pb_id in after.peacebuilders
+    assert await _rows(pg, after, "SELECT id FROM cases WHERE id = :c", c=case_id) == [(case_id,)]
+    # Her data keys and profile rows follow her record; internal notes stay with their org.
+    assert (await _rows(pg, after, "SELECT count(*) FROM data_keys WHERE peacebuilder_id = :p",
+                        p=pb_id))[0][0] == 1
+    assert await _rows(pg, after, "SELECT count(*) FROM case_notes WHERE case_id = :c",
+                       c=case_id) == [(0,)]
+
+
+async def _decided(env, slug: str) -> Tenancy:
+    from app.auth.edge import admit
+    from app.auth.tokens import Claims
+
+    async with env.runtime.db.transaction() as s:
+        found = await principals.find_user(s, slug, "focal")
+        assert found is not None
+    token = await env.token(slug, "focal")
+    claims: Claims = await env.runtime.verify_token(token)
+    _, decided = await admit(env.runtime, claims, "protection", "test-rls")
+    assert decided.org_id == found.org_id
+    return decided
+
+
+async def test_a_pooled_connection_does_not_carry_the_previous_tenancy(pg):
+    from app.db import Database
+
+    db = Database(pg.runtime.settings.database_url)  # service role, fallback NOBODY
+    # One connection only: the second transaction gets the very connection the first used.
+    await db.engine.dispose()
+    db.engine = create_async_engine(pg.runtime.settings.database_url, pool_size=1, max_overflow=0)
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from app.db import TenantSession
+
+    db.sessionmaker = async_sessionmaker(db.engine, expire_on_commit=False,
+                                         sync_session_class=TenantSession, info={"fallback": NOBODY})
+    fund = await _org_tenancy(pg, "fund")
+    try:
+        with tenancy.using(fund):
+            async with db.transaction() as s:
+                pid_1 = await s.scalar(text("SELECT pg_backend_pid()"))
+                assert (await s.scalar(text("SELECT count(*) FROM users"))) > 0
+        async with db.transaction() as s:  # nothing declared by this unit of work
+            assert await s.scalar(text("SELECT pg_backend_pid()")) == pid_1
+            assert await s.scalar(text("SELECT current_setting('safety_net.org', true)")) == ""
+            assert await s.scalar(text("SELECT count(*) FROM users")) == 0
+        # Even a connection used outside the session machinery starts clean.
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT pg_backend_pid()"))).scalar() == pid_1
+            assert (await conn.execute(text("SELECT count(*) FROM users"))).scalar() == 0
+    finally:
+        await db.dispose()
+
+
+async def test_a_request_runs_under_its_decided_tenancy(pg):
+    """Through the app: a GraphQL request's transaction declares what was decided for it."""
+    seen: list[dict] = []
+    from sqlalchemy import event
+
+    def capture(_conn, _cursor, statement, parameters, *_):
+        if statement.startswith("SELECT set_config('safety_net.scope'"):
+            seen.append(dict(zip(("scope", "org", "peacebuilders", "log_orgs"), parameters,
+                                 strict=False)) if isinstance(parameters, tuple) else parameters)
+
+    engine = pg.runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        body = await pg.gql("{ viewer { organisation { slug } } }", as_=("embassy", "focal"))
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert body["data"]["viewer"]["organisation"]["slug"] == "embassy"
+    embassy = await _org(pg, "embassy")
+    scopes = [next(iter(p.values())) if isinstance(p, dict) else p for p in seen]
+    assert "system" in str(scopes[0])  # sign-in: the principal resolved across organisations
+    assert any(str(embassy) in str(p) and "org" in str(p) for p in seen[1:]), seen
