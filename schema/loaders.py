@@ -12,6 +12,7 @@ from app.access.context import AccessContext
 from app.cases import service as cases
 from app.incidents import service as incidents
 from app.orgs import service as orgs
+from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
 
 K = TypeVar("K")
@@ -34,10 +35,13 @@ class Loaders:
         self.roles = self._loader(lambda subjects: orgs.roles_by_subjects(access, subjects),
                                   default=list)
         self.members = self._loader(lambda ids: orgs.members_of(access, ids), default=list)
-        # pb_id -> (released categories, values of those categories); absent = not visible.
+        # pb_id -> Profile (released categories, their values, unreadable fields); absent = not
+        # visible.
         self.profile = self._loader(lambda ids: peacebuilders.profiles(access, ids))
         self.released = self._loader(access.released)
         self.incidents = self._loader(lambda ids: incidents.of_cases(access, ids), default=list)
+        # (Ref, stored token) -> Opened: every sealed value of a tick opened with ONE key lookup.
+        self.sealed = self._loader(lambda items: _opened(access, items))
 
     async def call(self, fn: Callable[..., Awaitable[V]], *args: Any, **kwargs: Any) -> V:
         """Run a service call alone on the request's session."""
@@ -66,3 +70,8 @@ class Loaders:
             return [found.get(k, default() if default else None) for k in keys]
 
         return DataLoader(load_fn=batch)
+
+
+async def _opened(access: AccessContext,
+                  items: list[tuple[sealing.Ref, str | None]]) -> dict[Any, sealing.Opened]:
+    return dict(zip(items, await sealing.open_many(access, items), strict=True))

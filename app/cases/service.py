@@ -12,8 +12,10 @@ from app.cases.models import Case, CaseNote, CaseStatus, RiskLevel
 from app.cases.repository import CaseFilter
 from app.consent import service as consent_service
 from app.consent.categories import CASE_FIELDS
+from app.db import new_id
 from app.errors import BadInput, NotFound
 from app.pagination import Page, PageRequest, paginate
+from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
 
 MAX_NOTE = 20_000
@@ -94,9 +96,10 @@ async def open_case(
             raise BadInput("Her consent does not cover incident details for this purpose.",
                            field="summary")
     now = ctx.clock.now()
-    case = Case(peacebuilder_id=pb.id, lead_org_id=ctx.org_id, status=CaseStatus.OPEN.value,
-                risk_level=_risk(risk_level, RiskLevel.MEDIUM.value), opened_at=now,
-                opened_by=ctx.principal.subject, updated_at=now, summary=summary)
+    case = Case(id=new_id(), peacebuilder_id=pb.id, lead_org_id=ctx.org_id,
+                status=CaseStatus.OPEN.value, risk_level=_risk(risk_level, RiskLevel.MEDIUM.value),
+                opened_at=now, opened_by=ctx.principal.subject, updated_at=now)
+    case.summary = await sealing.seal(ctx, sealing.case_ref(case), summary)
     ctx.session.add(case)
     await ctx.session.flush()
     ctx.record("case.open", target_type="Case", target_id=case.id,
@@ -129,7 +132,7 @@ async def update(
         if CASE_FIELDS["summary"].value not in (await ctx.released([case.peacebuilder_id])).get(
                 case.peacebuilder_id, ()):
             raise NotFound()  # you may not write what you may not read
-        case.summary = _summary(summary)
+        case.summary = await sealing.seal(ctx, sealing.case_ref(case), _summary(summary))
         changes["summary"] = "changed"
     if status is not None:
         if status not in {s.value for s in CaseStatus}:
@@ -155,8 +158,11 @@ async def add_note(ctx: AccessContext, case_id: uuid.UUID, body: str) -> CaseNot
         raise BadInput("Note body is required.", field="body")
     if len(body) > MAX_NOTE:
         raise BadInput(f"Note body is limited to {MAX_NOTE} characters.", field="body")
-    note = CaseNote(case_id=case.id, org_id=ctx.org_id, author=ctx.principal.subject, body=body,
-                    created_at=ctx.clock.now())
+    note = CaseNote(id=new_id(), case_id=case.id, org_id=ctx.org_id,
+                    author=ctx.principal.subject, created_at=ctx.clock.now())
+    body_sealed = await sealing.seal(ctx, sealing.note_ref(note, case.peacebuilder_id), body)
+    assert body_sealed is not None
+    note.body = body_sealed
     ctx.session.add(note)
     await ctx.session.flush()
     ctx.record("case_note.create", target_type="CaseNote", target_id=note.id,

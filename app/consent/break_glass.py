@@ -9,11 +9,15 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from app import crypto
 from app.access.context import AccessContext
 from app.consent import repository as repo
 from app.consent.categories import Purpose
 from app.consent.models import BreakGlass, Notice
+from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
+from app.peacebuilders import keys as pb_keys
+from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
 
 MAX_HOURS = 72
@@ -37,8 +41,14 @@ async def open_(ctx: AccessContext, pb_id: uuid.UUID, *, reason: str, hours: int
     now = ctx.clock.now()
     if await repo.open_break_glass(ctx.session, pb_id, ctx.org_id, now):
         raise Conflict("Break-glass is already open for her in your organisation.")
-    glass = BreakGlass(peacebuilder_id=pb_id, org_id=ctx.org_id, opened_by=ctx.principal.subject,
-                       reason=reason.strip(), opened_at=now, expires_at=now + timedelta(hours=hours))
+    glass = BreakGlass(id=new_id(), peacebuilder_id=pb_id, org_id=ctx.org_id,
+                       opened_by=ctx.principal.subject, opened_at=now,
+                       expires_at=now + timedelta(hours=hours))
+    # Free text that may name her: sealed with her key (if she was erased, her key is gone and
+    # the reason cannot be kept; break-glass still opens, with the reason left out).
+    key = (await pb_keys.of(ctx, [pb_id]))[pb_id]
+    glass.reason = (crypto.seal(key, sealing.break_glass_ref(glass).aad, reason.strip())
+                    if key is not None else "")
     ctx.session.add(glass)
     ctx.session.add(Notice(peacebuilder_id=pb_id, kind="break_glass_opened",
                            details={"organisation": str(ctx.org_id), "hours": hours},

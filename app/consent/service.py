@@ -21,10 +21,12 @@ from app.access.visibility import Mode
 from app.consent import repository as repo
 from app.consent.categories import DataCategory, ObtainedVia, Purpose
 from app.consent.models import ConsentAccess, ConsentEvent, ConsentGrant, Notice
+from app.db import new_id
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.orgs import repository as orgs_repo
 from app.orgs.models import WorkingGroup
 from app.peacebuilders import repository as pb_repo
+from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
 
 RECIPIENT_TYPES = ("organisation", "working_group")
@@ -317,6 +319,10 @@ async def _append(ctx: AccessContext, event: ConsentEvent) -> ConsentGrant:
     ctx.forget_decisions()  # decisions cached earlier in this request are stale now
     history = await repo.events_of(ctx.session, event.grant_id)
     event.version = len(history) + 1
+    if event.note is not None:  # free text that may name her: sealed with her key
+        event.id = event.id or new_id()
+        event.note = await sealing.seal(ctx, sealing.consent_note_ref(event), event.note,
+                                        input_field="note")
     ctx.session.add(event)
     await ctx.session.flush()
     state = replay([*history, event])

@@ -1,22 +1,23 @@
 """Evidence files on an incident: size-limited, content type checked by its bytes, encrypted at
-rest (AES-256-GCM; the associated data binds each ciphertext to its incident and attachment, so
-ciphertexts cannot be swapped), readable only with the data category they were filed under."""
+rest with HER data key (AES-256-GCM; the associated data binds each ciphertext to its
+organisation, incident and attachment, so ciphertexts cannot be swapped), readable only with the
+data category they were filed under, and unreadable once her data is erased (crypto-shredding).
+
+Files sealed before this used a service key (`attachment.key` in the data directory); they are
+not readable any more (see docs/decisions/0011-encryption-at-rest.md)."""
 
 from __future__ import annotations
 
-import os
-import secrets
 import uuid
-from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from app import crypto
 from app.access.context import AccessContext
 from app.consent.categories import DataCategory
 from app.errors import AppError, BadInput, NotFound
 from app.incidents import service as incidents
 from app.incidents.models import Attachment
+from app.peacebuilders import keys as pb_keys
+from app.peacebuilders import sealing
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -24,26 +25,19 @@ MAX_BYTES = 5 * 1024 * 1024
 class IntegrityError(AppError):
     code = "INTEGRITY_ERROR"
     message = "The file failed its integrity check."
+
+
+class Erased(AppError):
+    code = "ERASED"
+    message = "This file was erased with her data."
+
+
 SIGNATURES = {
     "image/png": (b"\x89PNG\r\n\x1a\n",),
     "image/jpeg": (b"\xff\xd8\xff",),
     "application/pdf": (b"%PDF-",),
 }
 TEXT = "text/plain"
-
-
-def _key(key_path: Path) -> bytes:
-    """The attachment key, generated on first use beside the other keys (never in git)."""
-    if not key_path.exists():
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(AESGCM.generate_key(bit_length=256))
-    return key_path.read_bytes()
-
-
-def _aad(incident_id: uuid.UUID, attachment_id: uuid.UUID) -> bytes:
-    return f"safety-net/attachment/{incident_id}/{attachment_id}".encode()
 
 
 def check_content(content_type: str, data: bytes) -> str:
@@ -65,7 +59,7 @@ def check_content(content_type: str, data: bytes) -> str:
     return kind
 
 
-async def upload(ctx: AccessContext, key_path: Path, incident_id: uuid.UUID, content_type: str,
+async def upload(ctx: AccessContext, incident_id: uuid.UUID, content_type: str,
                  data: bytes, category: str = DataCategory.INCIDENT_DETAILS.value) -> Attachment:
     await ctx.require("incident", "create")
     incident = await incidents.get(ctx, incident_id)
@@ -80,8 +74,9 @@ async def upload(ctx: AccessContext, key_path: Path, incident_id: uuid.UUID, con
                        field="category")
     kind = check_content(content_type, data)
     attachment_id = uuid.uuid4()
-    nonce = secrets.token_bytes(12)
-    sealed = nonce + AESGCM(_key(key_path)).encrypt(nonce, data, _aad(incident.id, attachment_id))
+    data_key = await sealing.data_key(ctx, case.peacebuilder_id, "file")
+    sealed = crypto.seal_bytes(
+        data_key, sealing.attachment_ref(case.peacebuilder_id, incident, attachment_id).aad, data)
     attachment = Attachment(id=attachment_id, incident_id=incident.id, category=category,
                             content_type=kind, size=len(data), ciphertext=sealed,
                             uploaded_by=ctx.principal.subject, uploaded_at=ctx.clock.now())
@@ -95,7 +90,7 @@ async def upload(ctx: AccessContext, key_path: Path, incident_id: uuid.UUID, con
     return attachment
 
 
-async def download(ctx: AccessContext, key_path: Path, attachment_id: uuid.UUID) -> tuple[str, bytes]:
+async def download(ctx: AccessContext, attachment_id: uuid.UUID) -> tuple[str, bytes]:
     attachment = await ctx.session.get(Attachment, attachment_id)
     if attachment is None:
         raise NotFound()
@@ -110,10 +105,13 @@ async def download(ctx: AccessContext, key_path: Path, attachment_id: uuid.UUID)
                  reason=ctx.redaction_reason().value,
                  details={"peacebuilder": str(case.peacebuilder_id)})
         raise NotFound()
-    nonce, sealed = attachment.ciphertext[:12], attachment.ciphertext[12:]
+    data_key = (await pb_keys.of(ctx, [case.peacebuilder_id]))[case.peacebuilder_id]
+    if data_key is None:
+        raise Erased()
+    ref = sealing.attachment_ref(case.peacebuilder_id, incident, attachment.id)
     try:
-        data = AESGCM(_key(key_path)).decrypt(nonce, sealed, _aad(incident.id, attachment.id))
-    except InvalidTag as exc:  # altered, or moved from another record
+        data = crypto.open_bytes(data_key, ref.aad, attachment.ciphertext)
+    except crypto.Unreadable as exc:  # altered, or moved from another record
         raise IntegrityError() from exc
     ctx.note_read(case.peacebuilder_id, attachment.category)
     return attachment.content_type, data

@@ -15,7 +15,8 @@ from app.auth.edge import request_context
 from app.errors import AppError, BadInput
 from app.incidents import attachments
 
-STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "INTEGRITY_ERROR": 500}
+STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "ERASED": 410,
+          "INTEGRITY_ERROR": 500}
 
 
 def _decode(value: str, type_name: str) -> object:
@@ -39,7 +40,6 @@ def _error(exc: AppError) -> JSONResponse:
 
 
 async def upload_endpoint(request: Request) -> Response:
-    runtime = request.app.state.runtime
     length = int(request.headers.get("content-length") or 0)
     if length > attachments.MAX_BYTES:
         return JSONResponse({"errors": [{"message": "File too large.",
@@ -50,7 +50,7 @@ async def upload_endpoint(request: Request) -> Response:
         body = await request.body()
         async with request_context(request) as ctx:
             attachment = await attachments.upload(
-                ctx, runtime.settings.data_dir / "attachment.key", incident_id,  # type: ignore[arg-type]
+                ctx, incident_id,  # type: ignore[arg-type]
                 request.headers.get("content-type", ""), body,
                 request.headers.get("safety-net-category", "incident_details"))
             attachment_id = attachment.id
@@ -63,12 +63,10 @@ async def upload_endpoint(request: Request) -> Response:
 
 
 async def download_endpoint(request: Request) -> Response:
-    runtime = request.app.state.runtime
     try:
         attachment_id = _decode(request.path_params["attachment_id"], "Attachment")
         async with request_context(request) as ctx:
-            content_type, data = await attachments.download(
-                ctx, runtime.settings.data_dir / "attachment.key", attachment_id)  # type: ignore[arg-type]
+            content_type, data = await attachments.download(ctx, attachment_id)  # type: ignore[arg-type]
     except AppError as exc:
         return _error(exc)
     return Response(data, media_type=content_type, headers={

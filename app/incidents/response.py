@@ -14,6 +14,7 @@ from app.cases import service as cases
 from app.consent.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
 from app.consent.models import ConsentAccess
 from app.consent.service import require_self_or_network, standing
+from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.incidents.models import (
     Approval,
@@ -27,6 +28,7 @@ from app.incidents.models import (
 from app.incidents.service import case_categories, event
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
+from app.peacebuilders import sealing
 
 PUBLIC_ACTS = {"public_statement", "media_contact", "recognition"}
 REMIND_BEFORE = timedelta(hours=24)
@@ -41,9 +43,12 @@ async def record_approval(ctx: AccessContext, pb_id: uuid.UUID, act: str, descri
     if not description.strip() or len(description) > 5000:
         raise BadInput("Describe the act she approves (at most 5000 characters).",
                        field="description")
-    approval = Approval(peacebuilder_id=pb_id, act=act, description=description.strip(),
+    approval = Approval(id=new_id(), peacebuilder_id=pb_id, act=act,
                         recorded_by=ctx.principal.subject, acting_for_her=who.acting_for_her,
                         approved_at=ctx.clock.now())
+    sealed = await sealing.seal(ctx, sealing.approval_ref(approval), description.strip())
+    assert sealed is not None
+    approval.description = sealed
     ctx.session.add(approval)
     await ctx.session.flush()
     ctx.record("approval.record", target_type="Peacebuilder", target_id=pb_id,
@@ -89,10 +94,12 @@ async def add_measure(
                      reason="no approval of hers for this public statement")
             raise BadInput("A public statement needs her recorded approval for it.",
                            field="approvalId")
-    measure = Measure(case_id=case.id, incident_id=incident_id, kind=kind, owner_org_id=owner,
-                      description=description, due_at=due_at, status="planned",
+    measure = Measure(id=new_id(), case_id=case.id, incident_id=incident_id, kind=kind,
+                      owner_org_id=owner, due_at=due_at, status="planned",
                       approval_id=approval_id if kind == MeasureKind.PUBLIC_STATEMENT else None,
                       created_by=ctx.principal.subject, created_at=ctx.clock.now())
+    measure.description = await sealing.seal(
+        ctx, sealing.measure_ref(measure, case.peacebuilder_id), description)
     ctx.session.add(measure)
     await ctx.session.flush()
     if kind == MeasureKind.PUBLIC_STATEMENT and approval_id:
@@ -156,9 +163,11 @@ async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID,
         raise BadInput("She has not consented to that organisation for this purpose.",
                        field="toOrganisationId")
     now = ctx.clock.now()
-    referral = Referral(case_id=case.id, from_org_id=ctx.org_id, to_org_id=to_org_id,
-                        purpose=purpose, request=request, status="pending",
+    referral = Referral(id=new_id(), case_id=case.id, from_org_id=ctx.org_id,
+                        to_org_id=to_org_id, purpose=purpose, status="pending",
                         created_by=ctx.principal.subject, created_at=now, updated_at=now)
+    referral.request = await sealing.seal(
+        ctx, sealing.referral_ref(referral, case.peacebuilder_id, "request"), request)
     ctx.session.add(referral)
     await ctx.session.flush()
     event(ctx, case.id, "referral.created", referral.id, {"to": str(to_org_id), "purpose": purpose})
@@ -193,7 +202,9 @@ async def move_referral(ctx: AccessContext, referral_id: uuid.UUID, action: str,
     if action == "revoke" and referral.status in ("completed", "declined", "revoked"):
         raise Conflict(f"The referral is {referral.status}.")
     referral.status = after
-    referral.outcome = outcome or referral.outcome
+    if outcome:
+        referral.outcome = await sealing.seal(
+            ctx, sealing.referral_ref(referral, case.peacebuilder_id, "outcome"), outcome)
     referral.updated_at = ctx.clock.now()
     event(ctx, case.id, f"referral.{after}", referral.id)
     ctx.record(f"referral.{action}", target_type="Case", target_id=case.id,
@@ -241,8 +252,11 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
         raise NotFound()
     now = ctx.clock.now()
     if proceeding_id is None:
-        proceeding = Proceeding(case_id=case.id, kind=kind, data=data, next_hearing_at=next_hearing_at,
-                                org_id=ctx.org_id, created_at=now, updated_at=now)
+        proceeding = Proceeding(id=new_id(), case_id=case.id, kind=kind,
+                                next_hearing_at=next_hearing_at, org_id=ctx.org_id,
+                                created_at=now, updated_at=now)
+        proceeding.data = await sealing.seal_json(
+            ctx, sealing.proceeding_ref(proceeding, case.peacebuilder_id), data, input_field="data")
         ctx.session.add(proceeding)
         await ctx.session.flush()
     else:
@@ -250,7 +264,14 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
         if found is None or found.case_id != case.id:
             raise NotFound()
         proceeding = found
-        proceeding.data = {**proceeding.data, **data}
+        ref = sealing.proceeding_ref(proceeding, case.peacebuilder_id)
+        await sealing.data_key(ctx, case.peacebuilder_id, "data")  # erased: refused as such
+        opened = await sealing.open_one(ctx, ref, sealing.json_token(proceeding.data))
+        if opened.problem is not None:
+            # Erased, or failed its integrity check: never merge onto what cannot be read.
+            raise Conflict("The recorded details cannot be read; record a new proceeding.")
+        proceeding.data = await sealing.seal_json(
+            ctx, ref, {**(sealing.open_json(opened) or {}), **data}, input_field="data")
         proceeding.next_hearing_at = next_hearing_at or proceeding.next_hearing_at
         proceeding.updated_at = now
     event(ctx, case.id, f"{kind}.updated", proceeding.id,

@@ -16,6 +16,7 @@ from app.access.context import AccessContext
 from app.cases import service as cases
 from app.cases.models import Case
 from app.consent.categories import INCIDENT_FIELDS
+from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.incidents.models import (
     AckPolicy,
@@ -27,6 +28,7 @@ from app.incidents.models import (
     Severity,
 )
 from app.notify import service as notify
+from app.peacebuilders import sealing
 
 # Default acknowledgement deadlines (minutes); organisations can set their own.
 DEFAULT_ACK_MINUTES = {Severity.CRITICAL: 60, Severity.HIGH: 4 * 60, Severity.MEDIUM: 24 * 60,
@@ -112,10 +114,13 @@ async def report(
     now = ctx.clock.now()
     minutes = await ack_minutes(ctx, case.lead_org_id, severity)
     incident = Incident(
-        case_id=case.id, type=type, severity=severity, status=IncidentStatus.REPORTED.value,
-        occurred_at=occurred_at, reported_by=reported_by, reported_via=reported_via,
-        reporting_org_id=ctx.org_id, recorded_by=ctx.principal.subject, reported_at=now,
-        ack_deadline=now + timedelta(minutes=minutes), **values)
+        id=new_id(), case_id=case.id, type=type, severity=severity,
+        status=IncidentStatus.REPORTED.value, occurred_at=occurred_at, reported_by=reported_by,
+        reported_via=reported_via, reporting_org_id=ctx.org_id, recorded_by=ctx.principal.subject,
+        reported_at=now, ack_deadline=now + timedelta(minutes=minutes))
+    for name, value in values.items():  # sealed with her key, bound to this incident and field
+        setattr(incident, name, await sealing.seal(
+            ctx, sealing.incident_ref(incident, case.peacebuilder_id, name), value))
     ctx.session.add(incident)
     await ctx.session.flush()
     # Escalation: lead organisation's focal points at the deadline, the convener after twice it.

@@ -12,8 +12,10 @@ from app.cases.models import Case
 from app.consent import repository as consent_repo
 from app.consent.categories import PROFILE_FIELDS
 from app.consent.models import BreakGlass, ConsentGrant, DataRequest, Notice
+from app.db import new_id
 from app.errors import BadInput, Forbidden
 from app.peacebuilders import repository as repo
+from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
 
 
@@ -56,6 +58,8 @@ async def data_copy(ctx: AccessContext) -> dict[str, Any]:
     profile = await decrypted_profile(ctx, pb.id)
     grants = await my_grants(ctx)
     cases = await my_cases(ctx)
+    summaries = await sealing.open_many(ctx, [(sealing.case_ref(c), c.summary) for c in cases])
+    incidents = await _my_incidents(ctx, cases)
     ctx.record("data.export", target_type="Peacebuilder", target_id=pb.id,
                details={"by": "herself", "categories": sorted({d.category for d in data.values()})})
     return {
@@ -63,7 +67,9 @@ async def data_copy(ctx: AccessContext) -> dict[str, Any]:
         "preferredLanguage": pb.preferred_language,
         "profile": dict(sorted(profile.items())),
         "cases": [{"id": str(c.id), "status": c.status, "riskLevel": c.risk_level,
-                   "openedAt": c.opened_at.isoformat(), "summary": c.summary} for c in cases],
+                   "openedAt": c.opened_at.isoformat(), "summary": s.value,
+                   "incidents": incidents.get(c.id, [])}
+                  for c, s in zip(cases, summaries, strict=True)],
         "consentGrants": [{"id": str(g.id), "recipientType": g.recipient_type,
                            "recipient": str(g.recipient_id), "categories": g.categories,
                            "purposes": g.purposes, "validFrom": g.valid_from.isoformat(),
@@ -73,6 +79,25 @@ async def data_copy(ctx: AccessContext) -> dict[str, Any]:
     }
 
 
+async def _my_incidents(ctx: AccessContext, cases: list[Case]) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Her incidents with their details opened (null where erased or unreadable)."""
+    from app.incidents import service as incidents
+
+    fields = {"description": "description", "alleged_source_as_reported": "allegedSourceAsReported",
+              "location_coarse": "locationCoarse", "location_precise": "locationPrecise"}
+    rows = await incidents.of_cases(ctx, [c.id for c in cases])
+    found = [i for c in cases for i in rows.get(c.id, [])]
+    opened = iter(await sealing.open_many(ctx, [
+        (sealing.incident_ref(i, my_id(ctx), f), getattr(i, f)) for i in found for f in fields]))
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for i in found:
+        out.setdefault(i.case_id, []).append(
+            {"id": str(i.id), "type": i.type, "severity": i.severity, "status": i.status,
+             "reportedAt": i.reported_at.isoformat(),
+             **{key: next(opened).value for key in fields.values()}})
+    return out
+
+
 async def request_correction(ctx: AccessContext, field: str, message: str) -> DataRequest:
     pb_id = my_id(ctx)
     if field not in PROFILE_FIELDS and field not in {"summary", "pseudonym", "other"}:
@@ -80,9 +105,10 @@ async def request_correction(ctx: AccessContext, field: str, message: str) -> Da
                        field="field")
     if not message.strip() or len(message) > 2000:
         raise BadInput("Say what is wrong (at most 2000 characters).", field="message")
-    request = DataRequest(peacebuilder_id=pb_id, kind="correction", field=field,
-                          message=message.strip(), requested_by=ctx.principal.subject,
-                          created_at=ctx.clock.now())
+    request = DataRequest(id=new_id(), peacebuilder_id=pb_id, kind="correction", field=field,
+                          requested_by=ctx.principal.subject, created_at=ctx.clock.now())
+    request.message = await sealing.seal(ctx, sealing.data_request_ref(request), message.strip(),
+                                         input_field="message")
     ctx.session.add(request)
     await ctx.session.flush()
     ctx.record("data.correction_request", target_type="Peacebuilder", target_id=pb_id,

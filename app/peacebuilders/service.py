@@ -17,6 +17,7 @@ from app.orgs.models import OrgKind
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
+from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum
 
 PSEUDONYM = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
@@ -70,41 +71,57 @@ async def list_(
                           page=page)
 
 
-async def profiles(
-    ctx: AccessContext, pb_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, tuple[frozenset[str], dict[str, str]]]:
-    """Released categories and their values per peacebuilder; the one gate for profile reads."""
+@dataclass(frozen=True)
+class Profile:
+    """What of her profile a request may read: the released categories, the values that
+    opened, and the fields stored but unreadable (ERASED / UNREADABLE)."""
+
+    released: frozenset[str]
+    values: dict[str, str]
+    problems: dict[str, str]
+
+
+async def profiles(ctx: AccessContext, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, Profile]:
+    """Released categories and their values per peacebuilder; the one gate for profile reads.
+    One query for the values, one for their owners and one for the keys, whatever the page."""
     released = await ctx.released(pb_ids)
-    sealed = await repo.released_values(ctx.session, released)
-    return {pb: (released[pb], await _open_all(ctx, pb, sealed[pb])) for pb in released}
+    stored = await repo.released_values(ctx.session, released)
+    values, problems = await _open_all(ctx, stored)
+    return {pb: Profile(released[pb], values.get(pb, {}), problems.get(pb, {})) for pb in released}
 
 
 def field_aad(org_id: uuid.UUID, pb_id: uuid.UUID, field: str) -> bytes:
-    return crypto.associated(org_id, "peacebuilder_data", pb_id, field)
+    return sealing.profile_ref(pb_id, org_id, field).aad
 
 
-async def _open_all(ctx: AccessContext, pb_id: uuid.UUID, sealed: dict[str, str]) -> dict[str, str]:
-    """Decrypt her fields; erased or tampered ones read as absent (never as someone else's)."""
-    if not sealed:
-        return {}
-    data_key = (await pb_keys.of(ctx, [pb_id]))[pb_id]
-    org_id = (await repo.owners(ctx.session, [pb_id]))[pb_id]
-    out: dict[str, str] = {}
-    for name, token in sealed.items():
-        if not token.startswith(crypto.PREFIX):
-            out[name] = token  # written before encryption was introduced
-            continue
-        try:
-            out[name] = crypto.open_sealed(data_key, field_aad(org_id, pb_id, name), token)
-        except crypto.Unreadable:
-            continue
-    return out
+PerPerson = dict[uuid.UUID, dict[str, str]]
+
+
+async def _open_all(ctx: AccessContext,
+                    stored: dict[uuid.UUID, dict[str, str]]) -> tuple[PerPerson, PerPerson]:
+    """Decrypt their fields: (values, problems). Erased, tampered or unsealed ones are never
+    values (never someone else's, never as stored)."""
+    wanted = [pb for pb, fields in stored.items() if fields]
+    if not wanted:
+        return {}, {}
+    owners = await repo.owners(ctx.session, wanted)
+    items = [(sealing.profile_ref(pb, owners[pb], name), token)
+             for pb in wanted for name, token in stored[pb].items()]
+    values: PerPerson = {}
+    problems: PerPerson = {}
+    for (ref, _), opened in zip(items, await sealing.open_many(ctx, items), strict=True):
+        if opened.value is not None:
+            values.setdefault(ref.peacebuilder_id, {})[ref.field] = opened.value
+        elif opened.problem is not None:
+            problems.setdefault(ref.peacebuilder_id, {})[ref.field] = opened.problem
+    return values, problems
 
 
 async def decrypted_profile(ctx: AccessContext, pb_id: uuid.UUID) -> dict[str, str]:
     """All her fields, decrypted — for her own copy of her data only."""
     data = await repo.data_of(ctx.session, pb_id)
-    return await _open_all(ctx, pb_id, {name: d.value for name, d in data.items()})
+    values, _ = await _open_all(ctx, {pb_id: {name: d.value for name, d in data.items()}})
+    return values.get(pb_id, {})
 
 
 async def erase(ctx: AccessContext, pb_id: uuid.UUID) -> Peacebuilder:
@@ -252,14 +269,13 @@ async def _write_profile(
     if not fields:
         return []
     existing = await repo.data_of(ctx.session, pb.id)
-    data_key = (await pb_keys.of(ctx, [pb.id]))[pb.id]
-    if data_key is None:
-        raise BadInput("Her data was erased; it cannot be written again.", field="profile")
+    data_key = await sealing.data_key(ctx, pb.id, "profile")
     now = ctx.clock.now()
     lookup_key = pb_keys.lookup_key(ctx)
     for name, value in fields.items():
         datum = existing.get(name)
-        sealed = (crypto.seal(data_key, field_aad(pb.registered_by_org_id, pb.id, name), value)
+        sealed = (crypto.seal(data_key, sealing.profile_ref(pb.id, pb.registered_by_org_id,
+                                                            name).aad, value)
                   if value is not None else None)
         index = crypto.lookup(lookup_key, name, value) if value is not None else None
         if sealed is None:

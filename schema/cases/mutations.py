@@ -49,5 +49,11 @@ class CaseMutations:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         note, errors = await guarded(info, lambda: info.context.loaders.call(
             cases.add_note, info.context.access, case_id, input.body))
-        return CaseNotePayload(note=CaseNote.from_model(note) if note else None,
+        if note is None:
+            return CaseNotePayload(note=None, user_errors=errors)
+        from app.cases.models import Case as CaseRow
+
+        case = await info.context.access.session.get(CaseRow, note.case_id)  # already loaded
+        assert case is not None
+        return CaseNotePayload(note=CaseNote.from_model(note, case.peacebuilder_id),
                                user_errors=errors)

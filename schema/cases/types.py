@@ -12,6 +12,7 @@ import strawberry
 from app.cases import models, teams
 from app.cases import service as cases
 from app.consent.categories import CASE_FIELDS
+from app.peacebuilders import sealing
 from schema import ids
 from schema.common import (
     AFTER_DESCRIPTION,
@@ -22,7 +23,7 @@ from schema.common import (
     connection,
     page_request,
 )
-from schema.consent.gate import release
+from schema.consent.gate import open_sealed, release_sealed
 from schema.context import Info
 from schema.orgs.types import Organisation
 from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
@@ -37,13 +38,19 @@ RiskLevel = strawberry.enum(models.RiskLevel, description="Assessed level of ris
 @strawberry.type(description="An organisation's internal note on a case. Never visible to "
                              "another organisation, whatever she consented to.")
 class CaseNote(Node):
-    body: str = strawberry.field(description="The note.")
     created_at: datetime = strawberry.field(description="When it was written.")
+    _ref: strawberry.Private[sealing.Ref]
+    _body: strawberry.Private[str]
+
+    @strawberry.field(description="The note (sealed with her data key: null, with the reason in "
+                                  "`extensions.redacted`, once her data is erased).")
+    async def body(self, info: Info) -> str | None:
+        return await open_sealed(info, self._ref, self._body)
 
     @classmethod
-    def from_model(cls, note: models.CaseNote) -> CaseNote:
-        return cls(id=strawberry.ID(ids.encode("CaseNote", note.id)), body=note.body,
-                   created_at=note.created_at)
+    def from_model(cls, note: models.CaseNote, pb_id: uuid.UUID) -> CaseNote:
+        return cls(id=strawberry.ID(ids.encode("CaseNote", note.id)), created_at=note.created_at,
+                   _ref=sealing.note_ref(note, pb_id), _body=note.body)
 
 
 @strawberry.type(description="The protection file for one peacebuilder, led by one organisation.")
@@ -57,13 +64,16 @@ class Case(Node):
     _lead: strawberry.Private[uuid.UUID]
     _pb: strawberry.Private[uuid.UUID]
     _summary: strawberry.Private[str | None]
+    _summary_ref: strawberry.Private[sealing.Ref]
 
     @strawberry.field(description="What happened and the threats she faces. Data category "
                                   "`incident_details`: null and listed in `extensions.redacted` "
-                                  "unless her consent releases it to you.")
+                                  "unless her consent releases it to you (or once her data is "
+                                  "erased).")
     async def summary(self, info: Info) -> str | None:
         released = await info.context.loaders.released.load(self._pb)
-        return release(info, self._pb, CASE_FIELDS["summary"].value, released, self._summary)
+        return await release_sealed(info, self._pb, CASE_FIELDS["summary"].value, released,
+                                    self._summary_ref, self._summary)
 
     @strawberry.field(description="Incidents on this case, oldest first.")
     async def incidents(
@@ -132,7 +142,7 @@ class Case(Node):
     ) -> Connection[CaseNote]:
         page = await info.context.loaders.call(cases.list_notes, info.context.access, self._id,
                                                page_request(first, after))
-        return connection(page, CaseNote.from_model)
+        return connection(page, lambda note: CaseNote.from_model(note, self._pb))
 
     @classmethod
     def from_model(cls, case: models.Case) -> Case:
@@ -140,7 +150,8 @@ class Case(Node):
                    status=models.CaseStatus(case.status),
                    risk_level=models.RiskLevel(case.risk_level), opened_at=case.opened_at,
                    closed_at=case.closed_at, updated_at=case.updated_at, _id=case.id,
-                   _lead=case.lead_org_id, _pb=case.peacebuilder_id, _summary=case.summary)
+                   _lead=case.lead_org_id, _pb=case.peacebuilder_id, _summary=case.summary,
+                   _summary_ref=sealing.case_ref(case))
 
 
 @strawberry.input(description="Filters for the cases list. Combined with AND.")

@@ -10,9 +10,10 @@ import strawberry
 
 from app.consent.categories import INCIDENT_FIELDS, PROCEEDING_CATEGORY, RESPONSE_CATEGORY
 from app.incidents import models
+from app.peacebuilders import sealing
 from schema import ids
 from schema.common import Node, UserError
-from schema.consent.gate import release
+from schema.consent.gate import release_sealed
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
 
@@ -40,8 +41,9 @@ class Incident(Node):
 
     async def _field(self, info: Info, name: str) -> str | None:
         released = await info.context.loaders.released.load(self._pb)
-        return release(info, self._pb, INCIDENT_FIELDS[name].value, released,
-                       getattr(self._row, name))
+        return await release_sealed(info, self._pb, INCIDENT_FIELDS[name].value, released,
+                                    sealing.incident_ref(self._row, self._pb, name),
+                                    getattr(self._row, name))
 
     @strawberry.field(description="What happened (category `incident_details`).")
     async def description(self, info: Info) -> str | None:
@@ -78,6 +80,7 @@ class Measure(Node):
     _pb: strawberry.Private[uuid.UUID]
     _owner: strawberry.Private[uuid.UUID]
     _description: strawberry.Private[str | None]
+    _ref: strawberry.Private[sealing.Ref]
 
     @strawberry.field(description="The owner organisation.")
     async def owner(self, info: Info) -> Organisation | None:
@@ -86,13 +89,15 @@ class Measure(Node):
     @strawberry.field(description="Details (category `incident_details`).")
     async def description(self, info: Info) -> str | None:
         released = await info.context.loaders.released.load(self._pb)
-        return release(info, self._pb, RESPONSE_CATEGORY.value, released, self._description)
+        return await release_sealed(info, self._pb, RESPONSE_CATEGORY.value, released,
+                                    self._ref, self._description)
 
     @classmethod
     def from_model(cls, m: models.Measure, pb_id: uuid.UUID) -> Measure:
         return cls(id=strawberry.ID(ids.encode("Measure", m.id)), kind=models.MeasureKind(m.kind),
                    status=m.status, due_at=m.due_at, created_at=m.created_at, _pb=pb_id,
-                   _owner=m.owner_org_id, _description=m.description)
+                   _owner=m.owner_org_id, _description=m.description,
+                   _ref=sealing.measure_ref(m, pb_id))
 
 
 @strawberry.type(description="One organisation asks another to act, under her consent.")
@@ -130,21 +135,25 @@ class Proceeding(Node):
     next_hearing_at: datetime | None
     updated_at: datetime
     _pb: strawberry.Private[uuid.UUID]
-    _data: strawberry.Private[dict[str, object]]
+    _data: strawberry.Private[object]
+    _ref: strawberry.Private[sealing.Ref]
 
     @strawberry.field(description="Authority, reference, stage — or place, conditions, visits, "
                                   "legal representation, due-process concerns, release "
                                   "negotiations — as JSON (category `legal`).")
     async def details(self, info: Info) -> str | None:
         released = await info.context.loaders.released.load(self._pb)
-        return release(info, self._pb, PROCEEDING_CATEGORY.value, released,
-                       json.dumps(self._data, sort_keys=True))
+        text = await release_sealed(info, self._pb, PROCEEDING_CATEGORY.value, released,
+                                    self._ref, sealing.json_token(self._data))
+        if text is None:
+            return None
+        return json.dumps(json.loads(text), sort_keys=True)
 
     @classmethod
     def from_model(cls, p: models.Proceeding, pb_id: uuid.UUID) -> Proceeding:
         return cls(id=strawberry.ID(ids.encode("Proceeding", p.id)), kind=p.kind,
                    next_hearing_at=p.next_hearing_at, updated_at=p.updated_at, _pb=pb_id,
-                   _data=p.data)
+                   _data=p.data, _ref=sealing.proceeding_ref(p, pb_id))
 
 
 @strawberry.type(description="One step of the case timeline: what changed, by whom, when.")

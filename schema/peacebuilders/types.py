@@ -14,7 +14,7 @@ from app.peacebuilders import models
 from schema import ids
 from schema.common import Node, UserError
 from schema.consent.enums import DataCategory, ObtainedVia, Purpose
-from schema.consent.gate import release
+from schema.consent.gate import release, unreadable
 from schema.context import Info
 from schema.orgs.types import Organisation
 
@@ -25,8 +25,11 @@ if TYPE_CHECKING:
 def _profile_resolver(name: str, category: str) -> Any:
     async def resolve(self: Any, info: Info) -> str | None:
         entry = await info.context.loaders.profile.load(self._pb)
-        released, values = entry if entry else (None, {})
-        return release(info, self._pb, category, released, values.get(name))
+        value = release(info, self._pb, category, entry.released if entry else None,
+                        entry.values.get(name) if entry else None)
+        if entry and category in entry.released and name in entry.problems:
+            unreadable(info, entry.problems[name])  # erased, or failed its integrity check
+        return value
 
     return resolve
 
