@@ -10,7 +10,10 @@ apply to them:
 - a third of them also granted a working group of five organisations their incident details
   for protection (5 more `consent_access` rows, via the group, covered since the group began);
 - the lead organisation's case worker is on each case team;
-- each case has three incidents, all acknowledged (so the scheduler has nothing to escalate).
+- each case has three incidents, all acknowledged (so the scheduler has nothing to escalate);
+- every peacebuilder has her own data key, wrapped by the deployment's KEK (`db.keys`), and her
+  profile fields, case summary and incident details are sealed with it exactly as the services
+  seal them (app/peacebuilders/sealing.py), so the API decrypts what it reads, as in production.
 
 The caller measured is the focal point of `bench-000`. It leads `CALLER_CASES` cases and sees
 `WG_CASES` more through a working group; both sets are created once, at the first size, so what
@@ -31,6 +34,7 @@ from typing import Any
 from sqlalchemy import Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import crypto
 from app.audit import chain
 from app.cases.models import Case
 from app.consent.categories import DEFAULT_CATEGORIES
@@ -45,7 +49,7 @@ from app.orgs.models import (
     WorkingGroup,
     WorkingGroupMember,
 )
-from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum
+from app.peacebuilders.models import DataKey, Peacebuilder, PeacebuilderDatum
 from bench import audit_verify
 
 ORGS = 200
@@ -197,8 +201,9 @@ async def load_world(db: Database) -> World:
     return world
 
 
-def _case_rows(world: World, n: int, rng: random.Random, *, caller: bool, wg: uuid.UUID | None,
-               opened_from: datetime, span: timedelta) -> Iterator[dict[str, Any]]:
+def _case_rows(world: World, keks: crypto.KeyEncryptionKeys, n: int, rng: random.Random, *,
+               caller: bool, wg: uuid.UUID | None, opened_from: datetime,
+               span: timedelta) -> Iterator[dict[str, Any]]:
     """All rows of `n` cases as (table, row) dicts, tagged by table name."""
     for k in range(n):
         world.serial += 1
@@ -206,14 +211,25 @@ def _case_rows(world: World, n: int, rng: random.Random, *, caller: bool, wg: uu
         lead = world.org_ids[lead_index]
         pb, case_id, grant_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         opened = opened_from + span * (k / max(n, 1)) + timedelta(microseconds=rng.randrange(1000))
+        data_key = crypto.new_data_key()
+        version, wrapped = keks.wrap(data_key, str(pb))
+
+        def sealed(org: uuid.UUID, table: str, record: uuid.UUID, name: str, value: str,
+                   key: bytes = data_key) -> str:
+            return crypto.seal(key, crypto.associated(org, table, record, name), value)
+
         yield {"_t": "peacebuilders", "id": pb, "pseudonym": f"pb-{world.serial:06d}",
                "preferred_language": "en", "registered_by_org_id": lead, "created_at": opened,
                "updated_at": opened}
+        yield {"_t": "data_keys", "peacebuilder_id": pb, "kek_version": version,
+               "wrapped": wrapped, "created_at": opened, "destroyed_at": None}
         for fname, cat, value in (("legal_name", "identity", f"Person {world.serial}"),
                                   ("region", "location_coarse", "Nairobi"),
                                   ("family_members", "family", "two children")):
             yield {"_t": "peacebuilder_data", "id": uuid.uuid4(), "peacebuilder_id": pb,
-                   "category": cat, "field": fname, "value": value, "updated_at": opened}
+                   "category": cat, "field": fname,
+                   "value": sealed(lead, "peacebuilder_data", pb, fname, value),
+                   "lookup": None, "updated_at": opened}
         yield from _grant_rows(pb, grant_id, "organisation", lead, [lead], CATEGORIES, PURPOSES,
                                opened, None)
         if wg is not None:
@@ -223,18 +239,25 @@ def _case_rows(world: World, n: int, rng: random.Random, *, caller: bool, wg: uu
                "status": "open" if k % 10 else "on_hold",
                "risk_level": ("low", "medium", "high", "critical")[k % 4], "opened_at": opened,
                "closed_at": None, "opened_by": world.caseworkers[lead_index],
-               "summary": TEXT[: 60 + (k % 60)], "updated_at": opened}
+               "summary": sealed(lead, "cases", case_id, "summary", TEXT[: 60 + (k % 60)]),
+               "updated_at": opened}
         yield {"_t": "case_team", "id": uuid.uuid4(), "case_id": case_id, "org_id": lead,
                "subject": world.caseworkers[lead_index], "assigned_by": world.caseworkers[lead_index],
                "assigned_at": opened, "removed_at": None}
         for j in range(INCIDENTS_PER_CASE):
             at = opened + timedelta(hours=j + 1)
-            yield {"_t": "incidents", "id": uuid.uuid4(), "case_id": case_id,
+            incident_id = uuid.uuid4()
+            yield {"_t": "incidents", "id": incident_id, "case_id": case_id,
                    "type": ("threats", "online_harassment", "surveillance")[j],
                    "severity": ("low", "medium", "high", "critical")[(k + j) % 4],
                    "status": ("acknowledged", "responding", "resolved")[j], "occurred_at": at,
-                   "location_coarse": "Nairobi", "location_precise": None,
-                   "description": TEXT[: 40 + 20 * j], "alleged_source_as_reported": "unknown",
+                   "location_coarse": sealed(lead, "incidents", incident_id, "location_coarse",
+                                             "Nairobi"),
+                   "location_precise": None,
+                   "description": sealed(lead, "incidents", incident_id, "description",
+                                         TEXT[: 40 + 20 * j]),
+                   "alleged_source_as_reported": sealed(lead, "incidents", incident_id,
+                                                        "alleged_source_as_reported", "unknown"),
                    "reported_by": "staff", "reported_via": "phone", "reporting_org_id": lead,
                    "recorded_by": world.caseworkers[lead_index], "reported_at": at,
                    "ack_deadline": at + timedelta(hours=4),
@@ -261,7 +284,7 @@ def _grant_rows(pb: uuid.UUID, grant_id: uuid.UUID, rtype: str, recipient: uuid.
            "_orgs": covered, "_cats": cats, "_purposes": purposes}
 
 
-TABLES = {"peacebuilders": Peacebuilder, "peacebuilder_data": PeacebuilderDatum,
+TABLES = {"peacebuilders": Peacebuilder, "data_keys": DataKey, "peacebuilder_data": PeacebuilderDatum,
           "consent_events": ConsentEvent, "consent_grants": ConsentGrant,
           "consent_access": ConsentAccess, "cases": Case, "case_team": CaseTeamMember,
           "incidents": Incident}
@@ -273,6 +296,9 @@ async def add_cases(db: Database, world: World, n: int, *, seed: int) -> int:
     On the first call the caller's cases and its working-group cases are created; all other
     cases are led by the 199 other organisations, a third of them shared with their groups."""
     rng = _rng(seed)
+    keks = db.keys
+    if keks is None:
+        raise RuntimeError("set db.keys (the deployment's KEKs): her data is sealed with them")
     members = await _members(db)
     batches: list[Iterator[dict[str, Any]]] = []
     now = datetime.now(UTC)
@@ -280,17 +306,17 @@ async def add_cases(db: Database, world: World, n: int, *, seed: int) -> int:
         # The caller's own cases are spread over the last 300 days among everyone else's (about
         # 1 in 200 of the newest cases); the cases it sees through its group are older than all
         # of them, so its first page is exactly its own 50 newest cases, as in the baselines.
-        batches.append(_case_rows(world, CALLER_CASES, rng, caller=True, wg=None,
+        batches.append(_case_rows(world, keks, CALLER_CASES, rng, caller=True, wg=None,
                                   opened_from=now - timedelta(days=300), span=timedelta(days=299)))
-        batches.append(_case_rows(world, WG_CASES, rng, caller=False, wg=world.caller_wg,
+        batches.append(_case_rows(world, keks, WG_CASES, rng, caller=False, wg=world.caller_wg,
                                   opened_from=now - timedelta(days=700), span=timedelta(days=350)))
         n -= CALLER_CASES + WG_CASES
     third = n // 3
-    batches.append(_case_rows(world, n - third, rng, caller=False, wg=None,
+    batches.append(_case_rows(world, keks, n - third, rng, caller=False, wg=None,
                               opened_from=now - timedelta(days=700), span=timedelta(days=690)))
     if third:
         wgs = world.wg_ids
-        batches.append(_with_rotating_wg(world, third, rng, wgs, now))
+        batches.append(_with_rotating_wg(world, keks, third, rng, wgs, now))
     buckets: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
     written = 0
     async with db.engine.begin() as conn:
@@ -334,13 +360,13 @@ async def _drain(w: Writer, buckets: dict[str, list[dict[str, Any]]],
             buckets[name] = []
 
 
-def _with_rotating_wg(world: World, n: int, rng: random.Random, wgs: list[uuid.UUID],
-                      now: datetime) -> Iterator[dict[str, Any]]:
+def _with_rotating_wg(world: World, keks: crypto.KeyEncryptionKeys, n: int, rng: random.Random,
+                      wgs: list[uuid.UUID], now: datetime) -> Iterator[dict[str, Any]]:
     step = max(1, n // len(wgs))
     for i, wg in enumerate(wgs):
         count = step if i < len(wgs) - 1 else n - step * (len(wgs) - 1)
         if count > 0:
-            yield from _case_rows(world, count, rng, caller=False, wg=wg,
+            yield from _case_rows(world, keks, count, rng, caller=False, wg=wg,
                                   opened_from=now - timedelta(days=700), span=timedelta(days=690))
 
 

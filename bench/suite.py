@@ -36,6 +36,7 @@ from app.access.policy import PolicyEngine
 from app.access.principal import SYSTEM
 from app.cases.models import Case
 from app.config import REPO_ROOT, Settings
+from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.orgs.models import User
 from app.runtime import Runtime, context_for
@@ -177,6 +178,7 @@ async def prepare(backend: str, tmp: Path, name: str, cases: int, log_entries: i
 async def grow(dep: Deployment, cases: int, log_entries: int) -> None:
     t0 = time.perf_counter()
     db = Database(dep.url)
+    db.keys = KeyEncryptionKeys(dep.data_dir / "kek")  # the KEKs its servers use (data_dir/kek)
     try:
         await datagen.add_cases(db, dep.world, cases - dep.world.cases, seed=2)
         await datagen.append_log(db, log_entries - dep.log_entries)
@@ -353,9 +355,25 @@ def _sanity(backend: str, targets: dict[str, Target]) -> dict[str, Any]:
             pages[label] = r["data"]
         if label == "page ours base":
             out["redacted"] = len(r.get("extensions", {}).get("redacted", []))
-    ref = pages["page ours base"]
-    out["same_page"] = {k: v == ref for k, v in pages.items() if k.endswith("base")}
+    ref = _unsealed_fields_only(pages["page ours base"])
+    out["same_page"] = {k: _unsealed_fields_only(v) == ref for k, v in pages.items()
+                        if k.endswith("base")}
+    # Ours opens what it reads; the baselines read the stored column, i.e. the ciphertext.
+    ours = pages["page ours base"]["cases"]["edges"]
+    if any(str(e["node"]["summary"]).startswith("enc1:") for e in ours):
+        raise RuntimeError(f"{backend}: our page returned sealed summaries")
     return out
+
+
+def _unsealed_fields_only(page: Any) -> Any:
+    """A page without the sealed text fields (summary, description): the baselines have no keys
+    and return the stored ciphertext there, so only IDs, enum names and order are compared."""
+    if isinstance(page, dict):
+        return {k: _unsealed_fields_only(v) for k, v in page.items()
+                if k not in ("summary", "description")}
+    if isinstance(page, list):
+        return [_unsealed_fields_only(v) for v in page]
+    return page
 
 
 # --- in process -------------------------------------------------------------------------------
