@@ -60,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     asub.add_parser("rotate-key", help="new checkpoint signing key (old public keys are kept)")
     keys = sub.add_parser("keys", help="key-encryption keys of her sealed data")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
-    ksub.add_parser("rotate", help="new KEK version and re-wrap every data key under it")
+    rotate = ksub.add_parser("rotate", help="new KEK version and re-wrap every data key under it")
+    rotate.add_argument("--stage", action="store_true",
+                        help="only create the new version (give it to every replica first), "
+                             "then run `keys rewrap`")
+    ksub.add_parser("rewrap", help="re-wrap every data key under the newest KEK version")
     destroy = ksub.add_parser("destroy", help="destroy an old KEK version (after the backup "
                                               "retention period; refused while still in use)")
     destroy.add_argument("--version", type=int, required=True)
@@ -76,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     # Everything else is the operator at the console: the database's system scope.
     tenancy.declare(tenancy.SYSTEM)
     if args.command == "migrate":
-        _migrate(settings)
+        try:
+            _migrate(settings)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print("database migrated to the latest revision")
         return 0
     if args.command == "tenants":
@@ -131,11 +139,16 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     runtime = Runtime.create(settings)
     try:
         keks = runtime.db.keys
-        if args.keys_command == "rotate":
-            version = keks.rotate()
+        if args.keys_command in ("rotate", "rewrap"):
+            if args.keys_command == "rotate":
+                version = keks.rotate()
+                if args.stage:
+                    print(f"KEK version {version} created; give it to every replica, then run "
+                          "`safety-net keys rewrap`")
+                    return 0
             async with runtime.db.transaction() as session:
                 n = await keys.rewrap_all(session, keks)
-            print(f"KEK version {version} is current; {n} data keys re-wrapped")
+            print(f"KEK version {keks.current} is current; {n} data keys re-wrapped")
             return 0
         async with runtime.db.transaction() as session:
             in_use = await session.scalar(select(func.count()).select_from(DataKey).where(

@@ -325,3 +325,58 @@ def test_migrate_on_postgresql(tmp_path: Path) -> None:
         assert asyncio.run(version()) == [head_revision(), "6"]
     finally:
         asyncio.run(drop())
+
+
+def test_kek_rotation_in_two_steps_then_the_old_version_goes(tmp_path: Path) -> None:
+    """Stage a new KEK (every replica gets the file first), re-wrap, destroy the old one."""
+    site = new_site(tmp_path)
+    assert site.run("demo").returncode == 0
+    versions = lambda: sorted(site.query("SELECT DISTINCT kek_version FROM data_keys "  # noqa: E731
+                                         "WHERE wrapped IS NOT NULL"))
+    assert versions() == [(1,)]
+    refused = site.run("keys", "destroy", "--version", "1")
+    assert refused.returncode == 1 and "still wrapped" in refused.stderr
+    staged = site.run("keys", "rotate", "--stage")
+    assert staged.returncode == 0 and "KEK version 2 created" in staged.stdout, staged.stderr
+    assert versions() == [(1,)]  # nothing re-wrapped yet: replicas without v2 keep reading
+    rewrapped = site.run("keys", "rewrap")
+    assert rewrapped.returncode == 0 and "KEK version 2 is current" in rewrapped.stdout
+    assert versions() == [(2,)]
+    destroyed = site.run("keys", "destroy", "--version", "1")
+    assert destroyed.returncode == 0, destroyed.stderr
+    kek_dir = Path(site.env["SAFETY_NET_DATA_DIR"]) / "kek"
+    assert sorted(p.name for p in kek_dir.glob("kek-v*.key")) == ["kek-v2.key"]
+
+
+def test_migrate_grants_the_service_role_only_data_rights(tmp_path: Path) -> None:
+    from tests.conftest import SERVICE_ROLE, ensure_service_role
+
+    url, drop = asyncio.run(prepare_database("postgresql", tmp_path))
+    try:
+        site = Site(tmp_path, {**site_env(tmp_path, url), "SAFETY_NET_DB_SERVICE_ROLE": SERVICE_ROLE})
+        result = site.run("migrate")
+        assert result.returncode == 0, result.stderr
+
+        async def rights() -> list[bool]:
+            import asyncpg
+
+            conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+            try:
+                await ensure_service_role(conn)
+                return [await conn.fetchval("SELECT has_table_privilege($1, $2, $3)", SERVICE_ROLE,
+                                            table, right)
+                        for table, right in [("cases", "SELECT"), ("cases", "INSERT"),
+                                             ("cases", "TRUNCATE"), ("alembic_version", "UPDATE"),
+                                             ("alembic_version", "SELECT")]]
+            finally:
+                await conn.close()
+
+        assert asyncio.run(rights()) == [True, True, False, False, True]
+        bad = site.run("migrate", timeout=60)
+        assert bad.returncode == 0
+        site.env["SAFETY_NET_DB_SERVICE_ROLE"] = "no_such_role_here"
+        missing = site.run("migrate")
+        assert missing.returncode == 2 and "does not exist" in missing.stderr
+        assert "Traceback" not in missing.stderr
+    finally:
+        asyncio.run(drop())

@@ -84,6 +84,10 @@ app.kubernetes.io/component: migrate
 {{- default (printf "%s-checkpoint-keys" (include "safety-net.fullname" .)) .Values.checkpointKeys.existingSecret }}
 {{- end }}
 
+{{- define "safety-net.kekSecretName" -}}
+{{- default (printf "%s-kek" (include "safety-net.fullname" .)) .Values.kek.existingSecret }}
+{{- end }}
+
 {{- define "safety-net.claimName" -}}
 {{- default (printf "%s-checkpoints" (include "safety-net.fullname" .)) .Values.persistence.existingClaim }}
 {{- end }}
