@@ -36,6 +36,7 @@ async def open_(ctx: AccessContext, pb_id: uuid.UUID, *, reason: str, hours: int
         raise BadInput(f"Write the reason (at least {MIN_REASON} characters).", field="reason")
     if not 1 <= hours <= MAX_HOURS:
         raise BadInput(f"Break-glass lasts 1 to {MAX_HOURS} hours.", field="hours")
+    await ctx.reach([pb_id])  # decided: the database must now let this transaction find her
     if await ctx.session.get(Peacebuilder, pb_id) is None:
         raise NotFound()
     now = ctx.clock.now()
