@@ -131,6 +131,24 @@ def _is_request_error(result: ExecutionResult) -> bool:
         not e.path for e in result.errors or [])
 
 
+class RolledBack(AppError):
+    code = "ROLLED_BACK"
+    message = ("Nothing in this request was saved: one of its mutations failed, so all of them "
+               "were rolled back. Send them again once the failure is fixed.")
+
+
+def _say_rolled_back(result: ExecutionResult, document: Any, operation: str | None) -> None:
+    """Several mutations in one document share one transaction: when one fails, the payloads
+    of the others still read as successes, so say plainly that none of them was kept."""
+    op = get_operation_ast(document, operation)
+    if op is None or op.operation.value != "mutation":
+        return
+    if len(op.selection_set.selections) < 2 or isinstance(result, PreExecutionError):
+        return
+    result.errors = [*(result.errors or []),
+                     GraphQLError(RolledBack.message, original_error=RolledBack())]
+
+
 class GraphQLEndpoint:
     def __init__(self, runtime: Runtime, schema: Any, *, graphiql: bool) -> None:
         self.runtime, self.schema, self.graphiql = runtime, schema, graphiql
@@ -308,6 +326,7 @@ class GraphQLEndpoint:
                                                     "BAD_REQUEST"), status_code=400, media_type=media)
                 if result.errors or context.rollback_only:
                     await session.rollback()
+                    _say_rolled_back(result, document, params.operation)
                 else:
                     await session.commit()
                     committed = True

@@ -94,3 +94,27 @@ async def test_graphiql_is_served_in_development(env):
 
 async def test_only_graphql_path_answers(env):
     assert (await env.client.post("/other", json={"query": VIEWER})).status_code == 404
+
+
+async def test_a_document_whose_mutations_roll_back_says_none_was_saved(env):
+    """Two mutations, one transaction: the second fails, so the first's payload is not kept
+    either, and the response says so instead of showing it as a success."""
+    from tests.conftest import unique
+
+    name = unique("wg")
+    doc = """mutation($ok: String!) {
+      first: createUser(input: {username: $ok, displayName: "Kept?", roles: [ANALYST]}) {
+        user { id } userErrors { field } }
+      second: createUser(input: {username: "", displayName: "Bad", roles: [ANALYST]}) {
+        user { id } userErrors { field } }
+    }"""
+    body = await env.gql(doc, {"ok": name}, as_=("mofa", "admin"))
+    codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+    assert "ROLLED_BACK" in codes, body
+    users = await env.gql("{ users(first: 100) { edges { node { username } } } }", as_=("mofa", "admin"))
+    assert name not in {e["node"]["username"] for e in users["data"]["users"]["edges"]}
+    # A single mutation with a user error is not told twice.
+    single = await env.gql("""mutation {
+      createUser(input: {username: "", displayName: "Bad", roles: [ANALYST]}) { userErrors { field } } }""",
+                           as_=("mofa", "admin"))
+    assert "errors" not in single and single["data"]["createUser"]["userErrors"]
