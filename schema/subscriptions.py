@@ -25,7 +25,7 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from app.access.context import AccessContext
 from app.access.principal import Principal
-from app.auth.edge import admit, unit_of_work
+from app.auth.edge import admit, refuse_purpose, unit_of_work
 from app.consent.categories import Purpose
 from app.errors import Unauthenticated
 from app.notify import inbox
@@ -105,10 +105,11 @@ class SocketApp(GraphQL):  # type: ignore[type-arg]
         purpose = params.get("purpose")
         if scheme.lower() != "bearer" or not token:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
-        if purpose is not None and purpose not in {p.value for p in Purpose}:
-            raise ConnectionRejectionError({"code": "INVALID_PURPOSE"})
         try:
             claims = await self.runtime.verify_token(token)
+            if purpose is not None and purpose not in {p.value for p in Purpose}:
+                await refuse_purpose(self.runtime, claims, f"ws-{uuid.uuid4().hex}")
+                raise ConnectionRejectionError({"code": "INVALID_PURPOSE"})
             principal, _ = await admit(self.runtime, claims, purpose)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc

@@ -7,6 +7,7 @@ Time-dependent tests use `clock_env`, whose runtime reads a FrozenClock the test
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -188,6 +189,27 @@ async def test_unknown_purpose_is_refused_and_logged(env):
         row = (await s.scalars(select(AccessLogEntry).where(
             AccessLogEntry.action == "request.purpose").order_by(AccessLogEntry.at.desc()))).first()
     assert row is not None and row.decision == "deny"
+
+
+async def test_unknown_purpose_is_logged_on_the_endpoints_outside_graphql_too(env):
+    async def refusals() -> int:
+        async with env.runtime.db.transaction() as s:
+            return len(list(await s.scalars(select(AccessLogEntry.id).where(
+                AccessLogEntry.action == "request.purpose"))))
+
+    before = await refusals()
+    token = await env.token("nhri", "auditor")
+    export = await env.client.get("/audit/export", headers={
+        "authorization": f"Bearer {token}", "safety-net-purpose": "intelligence_gathering"})
+    assert export.status_code == 400
+    assert await refusals() == before + 1
+    from schema import ids
+
+    some_id = ids.encode("Attachment", uuid.uuid4())
+    attachment = await env.client.get(f"/attachments/{some_id}", headers={
+        "authorization": f"Bearer {token}", "safety-net-purpose": "surveillance"})
+    assert attachment.status_code == 400
+    assert await refusals() == before + 2
 
 
 # --- categories and redaction -------------------------------------------------------------------

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import uvicorn
 import websockets
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from app.clock import FrozenClock
 from app.orgs.models import User
@@ -206,6 +206,19 @@ async def test_connection_without_a_valid_token_is_refused(tmp_path):
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await asyncio.wait_for(ws.recv(), 5)
                 assert closed.value.rcvd.code == 4403
+            # A valid token declaring a use that is not a purpose: refused, and logged.
+            token = await env.token("mofa", "focal")
+            async with websockets.connect(f"ws://127.0.0.1:{port}/graphql",
+                                          subprotocols=["graphql-transport-ws"]) as ws:
+                await ws.send(json.dumps({"type": "connection_init", "payload": {
+                    "authorization": f"Bearer {token}", "purpose": "intelligence_gathering"}}))
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 5)
+                assert closed.value.rcvd.code == 4403
+        async with env.runtime.db.transaction() as s:
+            refused = await s.scalar(text("SELECT count(*) FROM access_log WHERE action = "
+                                          "'request.purpose' AND decision = 'deny'"))
+        assert refused == 1
     finally:
         await runtime.close()
         await close()

@@ -72,6 +72,14 @@ async def request_context(request: Request) -> AsyncIterator[AccessContext]:
     claims = await runtime.verify_token(token.strip())
     purpose = request.headers.get("safety-net-purpose")
     if purpose is not None and purpose not in {p.value for p in Purpose}:
+        await refuse_purpose(runtime, claims, request_id_var.get())
         raise BadInput("Unknown purpose.", field="Safety-Net-Purpose")
     async with unit_of_work(runtime, claims, purpose, request_id_var.get()) as access:
         yield access
+
+
+async def refuse_purpose(runtime: Runtime, claims: Claims, request_id: str) -> None:
+    """An undeclared use (e.g. intelligence gathering) is refused and the attempt logged, as on
+    /graphql."""
+    async with unit_of_work(runtime, claims, None, request_id) as access:
+        access.deny("request.purpose", reason="unknown purpose")
