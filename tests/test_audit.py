@@ -458,3 +458,23 @@ def test_checkpoint_files_are_never_overwritten(tmp_path):
     checkpoints.write(tmp_path / "cps", second)
     assert checkpoints.parse(path.read_text()).head == "a" * 64
     assert (tmp_path / "keys" / "signing.pem").stat().st_mode & 0o077 == 0
+
+
+async def test_export_does_no_work_for_a_caller_who_may_not_export(backend, tmp_path):
+    """Chaining and signing a checkpoint happen only for an authenticated auditor."""
+    env, close = await fresh(backend, tmp_path)  # the worker exists, but does not run by itself
+    try:
+        before = sorted(p.name for p in env.settings.checkpoints.glob("*.note"))
+        await env.post(DENIED, as_=("mofa", "caseworker"))  # something pending to chain
+        anonymous = await env.client.get("/audit/export")
+        assert anonymous.status_code == 401
+        token = await env.token("mofa", "caseworker")
+        refused = await env.client.get("/audit/export", headers={"authorization": f"Bearer {token}"})
+        assert refused.status_code == 403
+        assert sorted(p.name for p in env.settings.checkpoints.glob("*.note")) == before
+        auditor = await env.token("nhri", "auditor")
+        allowed = await env.client.get("/audit/export", headers={"authorization": f"Bearer {auditor}"})
+        assert allowed.status_code == 200
+        assert len(list(env.settings.checkpoints.glob("*.note"))) == len(before) + 1
+    finally:
+        await close()

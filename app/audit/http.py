@@ -59,12 +59,15 @@ async def export_endpoint(request: Request) -> Response:
         return JSONResponse({"error": "format must be jsonl or csv"}, status_code=400)
     worker = runtime.extras.get("log_worker")
     try:
-        if worker is not None:
-            await worker.tick()
-            await worker.maybe_checkpoint(force=True)
-        cp = checkpoints.latest(runtime.settings.checkpoints)
         async with request_context(request) as ctx:
             ctx.require_recent_mfa("audit_log.export")
+            await ctx.require("audit_log", "export")
+            # Only now, for an authenticated auditor: chain what is pending and sign a
+            # checkpoint covering it (before this transaction reads anything).
+            if worker is not None:
+                await worker.tick()
+                await worker.maybe_checkpoint(force=True)
+            cp = checkpoints.latest(runtime.settings.checkpoints)
             if cp is None:
                 raise BadInput("Nothing to export yet.")
             visible_ids, first = await queries.export_rows(ctx, _filter(request), cp.size)
