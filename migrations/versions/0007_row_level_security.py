@@ -39,8 +39,18 @@ CREATE FUNCTION sn_log_orgs() RETURNS SETOF uuid LANGUAGE sql STABLE PARALLEL SA
 """
 
 OWN_ORG = "sn_system() OR org_id = sn_org()"
-HER_RECORD = "sn_system() OR peacebuilder_id IN (SELECT id FROM peacebuilders)"
-ON_VISIBLE_CASE = "sn_system() OR case_id IN (SELECT id FROM cases)"
+
+
+def her_record(table: str) -> str:
+    # Correlated EXISTS: one primary-key probe per row (RLS applies inside it), not a scan of
+    # every visible record per statement.
+    return (f"sn_system() OR EXISTS (SELECT 1 FROM peacebuilders p "
+            f"WHERE p.id = {table}.peacebuilder_id)")
+
+
+def on_visible(table: str, parent: str, column: str) -> str:
+    return f"sn_system() OR EXISTS (SELECT 1 FROM {parent} x WHERE x.id = {table}.{column})"
+
 
 # table -> (USING for every command, WITH CHECK for writes; None = same as USING)
 SAME: dict[str, tuple[str, str | None]] = {
@@ -51,30 +61,19 @@ SAME: dict[str, tuple[str, str | None]] = {
     "registered_operations": (OWN_ORG, None),
     "ack_policies": (OWN_ORG, None),
     "case_notes": (OWN_ORG, None),  # internal notes never cross organisations (invariant 9)
-    "totp_credentials": ("sn_system() OR user_id IN (SELECT id FROM users)", None),
+    "totp_credentials": (on_visible("totp_credentials", "users", "user_id"), None),
     # Her record: reachable while it is in the decided set, or registered by the caller's org.
     "peacebuilders": ("sn_system() OR registered_by_org_id = sn_org() "
                       "OR id IN (SELECT sn_peacebuilders())", None),
-    "peacebuilder_data": (HER_RECORD, None),
-    "data_keys": (HER_RECORD, None),
-    "peacebuilder_accounts": (HER_RECORD, None),
-    "peacebuilder_networks": (HER_RECORD, None),
-    "peacebuilder_notices": (HER_RECORD, None),
-    "data_requests": (HER_RECORD, None),
-    "approvals": (HER_RECORD, None),
-    "consent_events": (HER_RECORD, None),
-    "consent_grants": (HER_RECORD, None),
-    "consent_access": (HER_RECORD + " OR org_id = sn_org()", None),
-    "break_glass": (HER_RECORD + " OR org_id = sn_org()", None),
-    "cases": ("sn_system() OR lead_org_id = sn_org() OR peacebuilder_id IN (SELECT id FROM peacebuilders)",
-              None),
-    "case_events": (ON_VISIBLE_CASE, None),
-    "case_team": (ON_VISIBLE_CASE, None),
-    "incidents": (ON_VISIBLE_CASE, None),
-    "proceedings": (ON_VISIBLE_CASE, None),
-    "referrals": (ON_VISIBLE_CASE, None),
-    "measures": (ON_VISIBLE_CASE, None),
-    "attachments": ("sn_system() OR incident_id IN (SELECT id FROM incidents)", None),
+    **{t: (her_record(t), None) for t in (
+        "peacebuilder_data", "data_keys", "peacebuilder_accounts", "peacebuilder_networks",
+        "peacebuilder_notices", "data_requests", "approvals", "consent_events", "consent_grants")},
+    "consent_access": (her_record("consent_access") + " OR org_id = sn_org()", None),
+    "break_glass": (her_record("break_glass") + " OR org_id = sn_org()", None),
+    "cases": (her_record("cases") + " OR lead_org_id = sn_org()", None),
+    **{t: (on_visible(t, "cases", "case_id"), None) for t in (
+        "case_events", "case_team", "incidents", "proceedings", "referrals", "measures")},
+    "attachments": (on_visible("attachments", "incidents", "incident_id"), None),
 }
 
 # Tables read across organisations by design, written only by their own organisation.
