@@ -29,6 +29,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from app.access import tenancy
 from app.audit import checkpoints
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ class Metrics:
         s.checkpoint_size = newest.size if newest else None
         s.checkpoint_age = max(0.0, (now - newest.time).total_seconds()) if newest else None
 
+    @tenancy.as_system  # counts over every organisation, like the chainer and the scheduler
     async def _read_database(self, db: Any, now: datetime) -> None:
         from app.audit.models import AccessLogEntry
         from app.incidents.models import Incident, ScheduledStep
