@@ -1,6 +1,10 @@
 """Two replicas for real: two `safety-net serve` processes on one PostgreSQL database and one
-Redis, sharing nothing in memory. Requests split across them are rate-limited together; a role
-change and a consent revocation made through one bite on the very next request to the other.
+Redis, sharing nothing in memory, each connecting as the service role (row-level security on, as
+in production) with its escalation scheduler running. Requests split across them are rate-limited
+together; a role change and a consent revocation made through one bite on the very next request
+to the other; an alert raised through one reaches a subscriber on the other; an acknowledgement
+deadline set through one applies on the other, and its escalation fires once, not once per
+replica.
 
 `pytest -s tests/test_replicas.py` prints a transcript of what each replica answered.
 """
@@ -8,21 +12,36 @@ change and a consent revocation made through one bite on the very next request t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
-from tests.conftest import Env, build_env, require_pg, require_redis, unique
+from schema import ids
+from tests.conftest import (
+    SERVICE_ROLE,
+    Env,
+    build_env,
+    require_pg,
+    require_redis,
+    service_url,
+    unique,
+)
+from tests.test_audit import superuser
 from tests.test_cli import CLI, site_env
 from tests.test_consent import READ, REVOKE, grant, new_peacebuilder
+from tests.test_incidents import REPORT, incident_input
 from tests.test_ratelimit import VIEWER, assert_throttled
-from tests.test_realtime import free_port
+from tests.test_realtime import Subscriber, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +51,10 @@ PROFILE = """{ viewer { roles } cases(first: 10) { edges { node {
   peacebuilder { pseudonym profile { legalName } } } } } }"""
 SET_ROLES = """mutation($id: ID!, $roles: [Role!]!) {
   setUserRoles(input: {userId: $id, roles: $roles}) { user { roles } userErrors { message } } }"""
+TICK = 1.0  # SAFETY_NET_SCHEDULER_INTERVAL in both replicas, seconds
+ACK_MINUTES = 1  # the shortest acknowledgement deadline an organisation may set
+INBOX = "{ inbox { kind payload } }"
+ROLE_WARNING = "warning: the service connects as"  # superuser, BYPASSRLS or table owner
 
 
 @dataclass
@@ -74,6 +97,31 @@ class Replica:
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
+    def log_lines(self, needle: str) -> list[str]:
+        return [line for line in self.log.read_text(errors="replace").splitlines()
+                if needle in line]
+
+    @contextlib.asynccontextmanager
+    async def subscribed(self, token: str) -> AsyncIterator[Subscriber]:
+        """`subscription { alerts }` over graphql-transport-ws on this replica, for the block."""
+        sub = Subscriber(self.port, token)
+        sub.start()
+        assert sub.task is not None
+        ready = asyncio.create_task(sub.ready.wait())
+        try:
+            await asyncio.wait({ready, sub.task}, timeout=30,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if sub.task.done():
+                sub.task.result()  # raises why the subscription failed
+            assert sub.ready.is_set(), f"no subscription on replica {self.name}: {self.output()}"
+            await asyncio.sleep(0.5)  # the server registers it after reading `subscribe`
+            yield sub
+        finally:
+            for task in (ready, sub.task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     async def stop(self) -> None:
         if self.process.returncode is None:
             self.process.terminate()
@@ -98,9 +146,13 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory,
     redis_url = require_redis()
     tmp = tmp_path_factory.mktemp("replicas")
     env, close = await build_env("postgresql", tmp)
-    variables = {**site_env(env.settings.data_dir, env.settings.database_url),
+    # As in production: the schema owner migrated (build_env), the replicas connect as the
+    # service role, so row-level security applies to everything they do.
+    variables = {**site_env(env.settings.data_dir, service_url(env.owner_url)),
+                 "SAFETY_NET_DB_SERVICE_ROLE": SERVICE_ROLE,
                  "REDIS_URL": redis_url, "SAFETY_NET_REDIS_PREFIX": unique("sn-replicas"),
-                 "SAFETY_NET_RATE_CLIENT": f"{RATE}/60"}
+                 "SAFETY_NET_RATE_CLIENT": f"{RATE}/60",
+                 "SAFETY_NET_SCHEDULER": "on", "SAFETY_NET_SCHEDULER_INTERVAL": str(TICK)}
     replicas: list[Replica] = []
     try:
         for name in ("A", "B"):
@@ -114,12 +166,30 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory,
         a, b = replicas
         print(f"\nreplica A: pid {a.process.pid}, port {a.port}; replica B: pid {b.process.pid}, "
               f"port {b.port}; one PostgreSQL database, one Redis; "
-              f"SAFETY_NET_RATE_CLIENT={RATE}/60")
+              f"SAFETY_NET_RATE_CLIENT={RATE}/60, scheduler on in both every {TICK:g} s")
+        for replica in replicas:
+            assert replica.log_lines(ROLE_WARNING) == [], replica.output()
+        async with superuser(env) as conn:
+            roles = dict((await conn.execute(text(
+                "SELECT usename, count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() GROUP BY usename"))).all())
+        print(f"both replicas connect as {SERVICE_ROLE} (not the owner, not a superuser): "
+              f"connections to the database (replicas and this test) by role {roles}; "
+              f"neither log says {ROLE_WARNING!r}")
+        assert set(roles) == {SERVICE_ROLE}, roles
         yield Deployment(env, a, b)
     finally:
         for replica in replicas:
             await replica.stop()
         await close()
+
+
+async def step_scans(env: Env) -> int:
+    """How often the scheduled steps were read: each scheduler pass reads them once."""
+    async with superuser(env) as conn:
+        return int(await conn.scalar(text(
+            "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+            "WHERE relname = 'scheduled_steps'")))
 
 
 async def test_rate_limit_is_counted_across_replicas(deployment: Deployment) -> None:
@@ -201,3 +271,91 @@ async def test_consent_revoked_on_one_replica_is_denied_on_the_next_read_on_the_
     codes = [e.get("extensions", {}).get("code") for e in second.get("errors", [])]
     print(f"replica B, next read: data {second['data']}, errors {codes}")
     assert second["data"] == {"peacebuilder": None}
+
+
+async def test_an_alert_raised_through_one_replica_reaches_a_subscriber_on_the_other(
+        deployment: Deployment) -> None:
+    env, a, b = deployment.env, deployment.a, deployment.b
+    pb = await new_peacebuilder(env, "embassy")
+    async with b.subscribed(await env.token("embassy", "focal")) as sub:
+        print("replica B: embassy/focal subscribed to alerts (graphql-transport-ws)")
+        started = time.monotonic()
+        body = await a.gql(REPORT, incident_input(pb["case"]),
+                           token=await env.token("embassy", "caseworker"))
+        assert body["data"]["reportIncident"]["userErrors"] == [], body
+        incident = body["data"]["reportIncident"]["incident"]
+        print(f"replica A: embassy/caseworker reportIncident({incident['severity']}) on her case")
+        alert = await sub.wait_for("incident_reported", seconds=30)
+        payload = json.loads(alert["payload"])
+        print(f"replica B: the subscription delivered {alert['kind']} "
+              f"{sorted(payload)} after {time.monotonic() - started:.1f} s")
+    assert payload["incident"] == str(ids.decode(incident["id"], "Incident"))
+    assert set(payload) == {"incident", "case", "severity"}  # IDs and codes only
+
+
+async def test_a_deadline_set_on_one_replica_escalates_once_across_both(
+        deployment: Deployment) -> None:
+    env, a, b = deployment.env, deployment.a, deployment.b
+    policy = await b.gql(f"mutation {{ setAcknowledgementDeadline(severity: CRITICAL, "
+                         f"minutes: {ACK_MINUTES}) }}", token=await env.token("fund", "admin"))
+    print(f"replica B: fund/admin setAcknowledgementDeadline(CRITICAL, {ACK_MINUTES} min) -> "
+          f"{policy['data']['setAcknowledgementDeadline']}")
+    assert policy["data"]["setAcknowledgementDeadline"] == ACK_MINUTES
+    pb = await new_peacebuilder(env, "fund")
+    focal = await env.token("fund", "focal")
+    scans_before, polling_since = await step_scans(env), time.monotonic()
+    async with a.subscribed(focal) as on_a, b.subscribed(focal) as on_b:
+        print("replicas A and B: fund/focal subscribed to alerts on each")
+        body = await a.gql(REPORT, incident_input(pb["case"]),
+                           token=await env.token("fund", "caseworker"))
+        started = time.monotonic()
+        assert body["data"]["reportIncident"]["userErrors"] == [], body
+        incident = body["data"]["reportIncident"]["incident"]
+        uid = ids.decode(incident["id"], "Incident")
+        incident_id = str(uid)  # as alert payloads name it
+        due_in = (datetime.fromisoformat(incident["acknowledgementDeadline"])
+                  - datetime.now(UTC)).total_seconds()
+        print(f"replica A: fund/caseworker reportIncident(CRITICAL) -> acknowledgement due in "
+              f"{due_in:.0f} s (the deadline set through B); nobody acknowledges, waiting")
+        assert ACK_MINUTES * 60 - 15 < due_in <= ACK_MINUTES * 60
+        for name, sub in (("A", on_a), ("B", on_b)):
+            alert = await sub.wait_for("escalation", seconds=due_in + 30)
+            assert json.loads(alert["payload"])["incident"] == incident_id
+            print(f"replica {name}: the subscription delivered escalation level "
+                  f"{json.loads(alert['payload'])['level']} "
+                  f"{time.monotonic() - started:.1f} s after the report")
+        await asyncio.sleep(4 * TICK)  # both schedulers pass over the due step again
+        polled = (await step_scans(env) - scans_before) / (time.monotonic() - polling_since)
+        print(f"meanwhile scheduled_steps was read {polled:.1f} times a second; one scheduler "
+              f"polls at most {1 / TICK:g}: both replicas' schedulers were running")
+        assert polled > 1.2 / TICK  # with slack for a busy machine
+        for name, sub in (("A", on_a), ("B", on_b)):
+            kinds = [i["kind"] for i in sub.received]
+            print(f"replica {name}: after {4 * TICK:g} more scheduler intervals the "
+                  f"subscription has seen {kinds}")
+            assert kinds == ["incident_reported", "escalation"], kinds
+
+    async with superuser(env) as conn:
+        inbox = (await conn.execute(text(
+            "SELECT recipient, count(*) FROM inbox WHERE kind = 'escalation' "
+            "AND subject_id = :id GROUP BY recipient"), {"id": uid})).all()
+        events = await conn.scalar(text(
+            "SELECT count(*) FROM case_events WHERE kind = 'incident.escalated' "
+            "AND subject_id = :id"), {"id": uid})
+        steps = (await conn.execute(text(
+            "SELECT step, outcome FROM scheduled_steps WHERE kind = 'escalation' "
+            "AND subject_id = :id ORDER BY step"), {"id": uid})).all()
+    print(f"database (read as the superuser that migrated it): escalation inbox items for it by recipient "
+          f"{[n for _, n in inbox]}, incident.escalated events {events}, steps "
+          f"{[tuple(s) for s in steps]}")
+    assert inbox and all(n == 1 for _, n in inbox), inbox  # one per fund focal point
+    assert events == 1
+    assert [tuple(s) for s in steps] == [(1, "fired"), (2, None)]  # level 2 at twice the deadline
+
+    for replica in (a, b):
+        alerts = (await replica.gql(INBOX, token=focal))["data"]["inbox"]
+        mine = [i["kind"] for i in alerts if json.loads(i["payload"]).get("incident") == incident_id]
+        print(f"replica {replica.name}: still serving; fund/focal's inbox for the incident {mine}")
+        assert mine == ["incident_reported", "escalation"]
+        assert replica.process.returncode is None
+        assert replica.log_lines("scheduler pass failed") == [], replica.output()
