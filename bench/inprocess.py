@@ -81,6 +81,12 @@ def page_body(first: int) -> dict[str, Any]:
     return {"query": PAGE_QUERY, "variables": {"first": first}}
 
 
+def counted_page_body(first: int) -> dict[str, Any]:
+    """The page with `totalCount` too: the service counts only when it is selected."""
+    return {"query": PAGE_QUERY.replace("cases(first: $first) {", "cases(first: $first) { totalCount"),
+            "variables": {"first": first}}
+
+
 def case_body(case_id: uuid.UUID) -> dict[str, Any]:
     return {"query": CASE_QUERY, "variables": {"id": ids.encode("Case", case_id)}}
 
