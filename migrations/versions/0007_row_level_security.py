@@ -28,28 +28,41 @@ CREATE FUNCTION sn_declared() RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE 
 CREATE FUNCTION sn_org() RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN sn_scope() = 'org'
               THEN nullif(current_setting('safety_net.org', true), '')::uuid END $$;
-CREATE FUNCTION sn_peacebuilders() RETURNS SETOF uuid LANGUAGE sql STABLE PARALLEL SAFE AS $$
+CREATE FUNCTION sn_peacebuilders() RETURNS SETOF uuid LANGUAGE sql STABLE PARALLEL SAFE ROWS 100 AS $$
   SELECT unnest(string_to_array(nullif(current_setting('safety_net.peacebuilders', true), ''),
                                 ','))::uuid
   WHERE sn_scope() IN ('org', 'peacebuilder') $$;
-CREATE FUNCTION sn_log_orgs() RETURNS SETOF uuid LANGUAGE sql STABLE PARALLEL SAFE AS $$
+CREATE FUNCTION sn_peacebuilder_ids() RETURNS uuid[] LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN sn_scope() IN ('org', 'peacebuilder')
+              THEN coalesce(string_to_array(nullif(current_setting('safety_net.peacebuilders', true),
+                                                   ''), ',')::uuid[], '{}')
+              ELSE '{}' END $$;
+CREATE FUNCTION sn_log_orgs() RETURNS SETOF uuid LANGUAGE sql STABLE PARALLEL SAFE ROWS 5 AS $$
   SELECT unnest(string_to_array(nullif(current_setting('safety_net.log_orgs', true), ''),
                                 ','))::uuid
   WHERE sn_scope() = 'org' $$
 """
 
-OWN_ORG = "sn_system() OR org_id = sn_org()"
+# Settings are read once per statement: a scalar sub-select is an InitPlan, `IN (SELECT ...)` a
+# hashed subplan built once (an O(1) probe per row), and `= ANY (array)` against an InitPlan array
+# can drive an index. Subqueries into other tables carry their own indexable conditions, so a
+# policy costs in proportion to what the caller may see, never to the size of the table (bench/).
+SYSTEM = "(SELECT sn_system())"
+ORG = "(SELECT sn_org())"
+OWN_ORG = f"{SYSTEM} OR org_id = {ORG}"
+DECIDED = "(SELECT sn_peacebuilders())"
+DECIDED_ARRAY = "(SELECT sn_peacebuilder_ids())::uuid[]"  # a cast: an expression, not a sub-select
+REGISTERED = f"(SELECT id FROM peacebuilders WHERE registered_by_org_id = {ORG})"
+# Three index-driven parts rather than one OR (which no index serves: a scan of every case).
+VISIBLE_CASES = (f"(SELECT id FROM cases WHERE lead_org_id = {ORG} "
+                 f"UNION ALL SELECT id FROM cases WHERE peacebuilder_id = ANY ({DECIDED_ARRAY}) "
+                 f"UNION ALL SELECT id FROM cases WHERE peacebuilder_id = ANY (ARRAY{REGISTERED}))")
 
 
 def her_record(table: str) -> str:
-    # Correlated EXISTS: one primary-key probe per row (RLS applies inside it), not a scan of
-    # every visible record per statement.
-    return (f"sn_system() OR EXISTS (SELECT 1 FROM peacebuilders p "
-            f"WHERE p.id = {table}.peacebuilder_id)")
-
-
-def on_visible(table: str, parent: str, column: str) -> str:
-    return f"sn_system() OR EXISTS (SELECT 1 FROM {parent} x WHERE x.id = {table}.{column})"
+    """Rows about her: in the decided set, or registered by the caller's organisation."""
+    return (f"{SYSTEM} OR {table}.peacebuilder_id IN {DECIDED} "
+            f"OR {table}.peacebuilder_id IN {REGISTERED}")
 
 
 # table -> (USING for every command, WITH CHECK for writes; None = same as USING)
@@ -61,36 +74,37 @@ SAME: dict[str, tuple[str, str | None]] = {
     "registered_operations": (OWN_ORG, None),
     "ack_policies": (OWN_ORG, None),
     "case_notes": (OWN_ORG, None),  # internal notes never cross organisations (invariant 9)
-    "totp_credentials": (on_visible("totp_credentials", "users", "user_id"), None),
+    "totp_credentials": (f"{SYSTEM} OR user_id IN (SELECT id FROM users WHERE org_id = {ORG})", None),
     # Her record: reachable while it is in the decided set, or registered by the caller's org.
-    "peacebuilders": ("sn_system() OR registered_by_org_id = sn_org() "
-                      "OR id IN (SELECT sn_peacebuilders())", None),
+    "peacebuilders": (f"{SYSTEM} OR registered_by_org_id = {ORG} OR id IN {DECIDED}", None),
     **{t: (her_record(t), None) for t in (
         "peacebuilder_data", "data_keys", "peacebuilder_accounts", "peacebuilder_networks",
         "peacebuilder_notices", "data_requests", "approvals", "consent_events", "consent_grants")},
-    "consent_access": (her_record("consent_access") + " OR org_id = sn_org()", None),
-    "break_glass": (her_record("break_glass") + " OR org_id = sn_org()", None),
-    "cases": (her_record("cases") + " OR lead_org_id = sn_org()", None),
-    **{t: (on_visible(t, "cases", "case_id"), None) for t in (
+    "consent_access": (her_record("consent_access") + f" OR org_id = {ORG}", None),
+    "break_glass": (her_record("break_glass") + f" OR org_id = {ORG}", None),
+    "cases": (her_record("cases") + f" OR lead_org_id = {ORG}", None),
+    **{t: (f"{SYSTEM} OR {t}.case_id IN {VISIBLE_CASES}", None) for t in (
         "case_events", "case_team", "incidents", "proceedings", "referrals", "measures")},
-    "attachments": (on_visible("attachments", "incidents", "incident_id"), None),
+    "attachments": (f"{SYSTEM} OR EXISTS (SELECT 1 FROM incidents i "
+                    "WHERE i.id = attachments.incident_id)", None),
 }
 
 # Tables read across organisations by design, written only by their own organisation.
 SPLIT: dict[str, dict[str, str]] = {
     # The compiled policy and the focal points to notify come from every organisation's rows.
-    "role_assignments": {"read": "sn_declared()", "write": OWN_ORG},
+    "role_assignments": {"read": "(SELECT sn_declared())", "write": OWN_ORG},
     # Anyone may deliver to an organisation's inbox or alert it; only it reads them.
-    "inbox": {"read": OWN_ORG, "insert": "sn_declared()", "write": OWN_ORG},
-    "alerts": {"read": OWN_ORG, "insert": "sn_declared()", "write": OWN_ORG},
+    "inbox": {"read": OWN_ORG, "insert": "(SELECT sn_declared())", "write": OWN_ORG},
+    "alerts": {"read": OWN_ORG, "insert": "(SELECT sn_declared())", "write": OWN_ORG},
     # The log: its own entries, those of organisations accepting its oversight, and for her
     # the entries naming her; appended by whoever acts (no organisation = NULL), chained by the
     # system (triggers forbid every other UPDATE and any DELETE).
     "access_log": {
-        "read": ("sn_system() OR org_id IN (SELECT sn_log_orgs()) OR (sn_scope() = 'peacebuilder' "
-                 "AND EXISTS (SELECT 1 FROM sn_peacebuilders() p WHERE refs LIKE '%' || p::text || '%'))"),
-        "insert": "sn_system() OR org_id = sn_org() OR (org_id IS NULL AND sn_declared())",
-        "write": "sn_system()",
+        "read": (f"{SYSTEM} OR org_id IN (SELECT sn_log_orgs()) OR ((SELECT sn_scope()) = "
+                 "'peacebuilder' AND EXISTS (SELECT 1 FROM sn_peacebuilders() p "
+                 "WHERE refs LIKE '%' || p::text || '%'))"),
+        "insert": f"{SYSTEM} OR org_id = {ORG} OR (org_id IS NULL AND (SELECT sn_declared()))",
+        "write": SYSTEM,
     },
 }
 
@@ -129,5 +143,6 @@ def downgrade() -> None:
             op.execute(f"DROP POLICY IF EXISTS {table}_{suffix} ON {table}")
         op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
-    op.execute("DROP FUNCTION IF EXISTS sn_log_orgs(), sn_peacebuilders(), sn_org(), sn_declared(), "
+    op.execute("DROP FUNCTION IF EXISTS sn_log_orgs(), sn_peacebuilder_ids(), sn_peacebuilders(), "
+               "sn_org(), sn_declared(), "
                "sn_system(), sn_scope()")
