@@ -94,6 +94,13 @@ class Deployment:
     caller_subject: str = ""
     case_ids: list[uuid.UUID] = field(default_factory=list)
     prepare_s: float = 0.0
+    # PostgreSQL: what our service connects as, as deployed (a role under row-level security);
+    # the generator and the baselines use the owner's `url`.
+    service_url: str = ""
+
+    @property
+    def served_url(self) -> str:
+        return self.service_url or self.url
 
     @property
     def caller_org(self) -> uuid.UUID:
@@ -168,6 +175,8 @@ async def prepare(backend: str, tmp: Path, name: str, cases: int, log_entries: i
         await datagen.analyze(runtime.db)
         dep = Deployment(name=name, backend=backend, url=url, data_dir=data_dir, drop=drop,
                          world=world, log_entries=log_entries)
+        if backend == "postgresql":
+            dep.service_url = await service_role(url, opts.pg_admin)
         await _caller(runtime.db, dep)
     finally:
         await runtime.close()
@@ -211,8 +220,31 @@ def rate_limit_settings() -> list[str]:
     return sorted(set(re.findall(r"\"(SAFETY_NET_(?:RATE|COST_QUOTA)_[A-Z0-9_]+)\"", text)))
 
 
-def server_env(dep: Deployment) -> dict[str, str]:
-    env = costs.cli_env(dep.url, dep.data_dir)
+async def service_role(url: str, pg_admin: str) -> str:
+    """The service role of a production deployment (LOGIN, not owner, no BYPASSRLS), granted its
+    data rights as `safety-net migrate` does; returns the database URL as that role."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from app.storage import grant_service_role
+
+    conn = await asyncpg.connect(pg_admin)
+    try:
+        await conn.execute(f"DO $$ BEGIN CREATE ROLE {SERVICE_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; "
+                           "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    finally:
+        await conn.close()
+    await grant_service_role(url, SERVICE_ROLE)
+    return make_url(url).set(username=SERVICE_ROLE, password=None).render_as_string(
+        hide_password=False)
+
+
+SERVICE_ROLE = "safety_net_service"
+
+
+def server_env(dep: Deployment, *, baseline: bool = False) -> dict[str, str]:
+    """Ours connects as the service role; the baselines (no security at all) as the owner."""
+    env = costs.cli_env(dep.url if baseline else dep.served_url, dep.data_dir)
     for name in rate_limit_settings():
         env[name] = "off"
     return env
@@ -266,14 +298,14 @@ def http_phase(backend: str, deps: dict[str, Deployment], opts: Options, wrk: st
     servers: dict[str, Server] = {}
     for role, dep in deps.items():
         env = server_env(dep)
-        env_b = {**env, "BENCH_ORG_ID": str(dep.caller_org)}
+        env_b = {**server_env(dep, baseline=True), "BENCH_ORG_ID": str(dep.caller_org)}
         servers[f"ours {role}"] = Server(f"ours {role}", ours_argv, env,
                                          logs / f"{backend}-ours-{role}.log")
         servers[f"bare {role}"] = Server(
             f"bare {role}", uvicorn_argv("bench.baselines.bare_schema:create_app", opts.workers),
             env_b, logs / f"{backend}-bare-{role}.log")
     servers["raw"] = Server("raw", uvicorn_argv("bench.baselines.raw:create_app", opts.workers),
-                            {**server_env(base), "BENCH_ORG_ID": str(base.caller_org)},
+                            {**server_env(base, baseline=True), "BENCH_ORG_ID": str(base.caller_org)},
                             logs / f"{backend}-raw.log")
     try:
         for s in servers.values():
@@ -386,7 +418,7 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
 
     out: dict[str, Any] = {"statements": {}, "time": {}, "ablations": {}}
     cid = base.case_ids[0]
-    async with inprocess.ours(base.url, base.data_dir, base.caller_subject,
+    async with inprocess.ours(base.served_url, base.data_dir, base.caller_subject,
                               base.caller_org) as env, \
             inprocess.bare(base.url, base.caller_org) as bare_env:
         with inprocess.max_page(200):
@@ -442,9 +474,9 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
         for name, (body, switch) in ablations.items():
             out["ablations"][name] = await inprocess.ab(env, body, switch)
     if big is not None:
-        async with inprocess.ours(base.url, base.data_dir, base.caller_subject,
+        async with inprocess.ours(base.served_url, base.data_dir, base.caller_subject,
                                   base.caller_org) as small_env, \
-                inprocess.ours(big.url, big.data_dir, big.caller_subject,
+                inprocess.ours(big.served_url, big.data_dir, big.caller_subject,
                                big.caller_org) as big_env:
             out["time"]["page ours big"] = await inprocess.where_time_goes(
                 big_env, lambda _: inprocess.page_body(50), 30)

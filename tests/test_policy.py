@@ -36,3 +36,30 @@ def test_default_deny():
     assert engine.role_allows(frozenset({"auditor"}), "audit_log", "read")
     assert not engine.role_allows(frozenset({"auditor"}), "case", "read")
     assert not engine.role_allows(frozenset({"analyst"}), "case", "create")
+
+
+async def test_roles_loaded_from_rows_answer_as_casbin_with_every_line(env):
+    """The service compiles role assignments straight from the rows on refresh (not through
+    Casbin): its answers must equal an enforcer loaded with every grouping line."""
+    import casbin
+    from sqlalchemy import select
+
+    from app.orgs.models import RoleAssignment
+
+    engine = PolicyEngine(REPO_ROOT / "policies")
+    async with env.runtime.db.transaction() as session:
+        await engine.refresh(session)
+        rows = (await session.execute(select(RoleAssignment.subject, RoleAssignment.role,
+                                             RoleAssignment.org_id))).all()
+    full = casbin.Enforcer(str(REPO_ROOT / "policies" / "model.conf"),
+                           str(REPO_ROOT / "policies" / "policy.csv"))
+    full.add_named_grouping_policies("g", [[s, r, str(o)] for s, r, o in rows])
+    subjects = sorted({s for s, _, _ in rows}) + ["user:none"]
+    orgs = sorted({str(o) for _, _, o in rows})
+    pairs = sorted({(obj, act) for _, obj, act in full.get_policy()}) + [("unknown", "read")]
+    checked = 0
+    for subject, org in itertools.product(subjects, orgs):
+        for obj, act in pairs:
+            assert engine.allowed(subject, org, obj, act) == full.enforce(subject, org, obj, act)
+            checked += 1
+    assert len(rows) > 10 and checked > 1000
