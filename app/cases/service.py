@@ -46,7 +46,7 @@ async def list_(
     (None unless `count`: the caller did not ask for it)."""
     await ctx.require("case", "read")
     scope = ctx.care_scope()
-    result = await paginate(ctx.session, repo.page_query(scope, filters),
+    result = await paginate(ctx.session, repo.page_query(scope, filters, dialect=ctx.db.dialect),
                             keys=(Case.opened_at, Case.id), page=page)
     ctx.remember_visible_cases(result.items)
     return result, await repo.count(ctx.session, repo.query(scope, filters)) if count else None
