@@ -357,3 +357,23 @@ async def test_erasure_leaves_only_ciphertext_and_the_log_verifies(backend, tmp_
         assert report.ok, report.problems
     finally:
         await close()
+
+
+async def test_one_altered_data_key_fails_her_fields_only(env):
+    """A wrapped key moved onto another woman's record does not unwrap: her fields read as null,
+    and the other women on the same page still read theirs (no error for the whole batch)."""
+    first = await new_peacebuilder(env, "fund", summary="first woman's summary")
+    second = await new_peacebuilder(env, "fund", summary="second woman's summary")
+    p1, p2 = (ids.decode(p["id"], "Peacebuilder") for p in (first, second))
+    async with env.runtime.db.transaction() as s:  # someone with write access to the database
+        await s.execute(text("UPDATE data_keys SET wrapped = (SELECT wrapped FROM data_keys "
+                             "WHERE peacebuilder_id = :b) WHERE peacebuilder_id = :a")
+                        .bindparams(bindparam("a", type_=Uuid), bindparam("b", type_=Uuid)),
+                        {"a": p1, "b": p2})
+    body = await env.gql("query($a: ID!, $b: ID!) { a: case(id: $a) { summary } "
+                         "b: case(id: $b) { summary } }",
+                         {"a": first["case"], "b": second["case"]}, as_=("fund", "caseworker"))
+    assert not [e for e in body.get("errors", [])
+                if e["extensions"]["code"] == "INTERNAL_SERVER_ERROR"], body
+    assert body["data"]["a"] == {"summary": None}
+    assert body["data"]["b"] == {"summary": "second woman's summary"}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from app.access.context import AccessContext
 from app.crypto import KeyEncryptionKeys, new_data_key
 from app.peacebuilders.models import DataKey
+
+log = logging.getLogger("safety_net.keys")
 
 
 def _keks(ctx: AccessContext) -> KeyEncryptionKeys:
@@ -46,6 +50,11 @@ async def of(ctx: AccessContext, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, byt
             try:
                 cache[pb] = _keks(ctx).unwrap(row.kek_version, row.wrapped, str(pb))
             except KeyError:  # its KEK version was destroyed: as good as erased
+                cache[pb] = None
+            except (InvalidTag, ValueError):
+                # Altered or moved wrapped key: her fields fail closed; the others on the page
+                # still open (one bad key must not fail a whole batch).
+                log.warning("data key does not unwrap", extra={"peacebuilder": str(pb)})
                 cache[pb] = None
     return {pb: cache[pb] for pb in pb_ids}
 
