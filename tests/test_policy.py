@@ -54,9 +54,9 @@ async def test_roles_loaded_from_rows_answer_as_casbin_with_every_line(env):
     full = casbin.Enforcer(str(REPO_ROOT / "policies" / "model.conf"),
                            str(REPO_ROOT / "policies" / "policy.csv"))
     full.add_named_grouping_policies("g", [[s, r, str(o)] for s, r, o in rows])
-    subjects = sorted({s for s, _, _ in rows}) + ["user:none"]
+    subjects = [*sorted({s for s, _, _ in rows}), "user:none"]
     orgs = sorted({str(o) for _, _, o in rows})
-    pairs = sorted({(obj, act) for _, obj, act in full.get_policy()}) + [("unknown", "read")]
+    pairs = [*sorted({(obj, act) for _, obj, act in full.get_policy()}), ("unknown", "read")]
     checked = 0
     for subject, org in itertools.product(subjects, orgs):
         for obj, act in pairs:
