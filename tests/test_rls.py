@@ -25,16 +25,10 @@ from tests.test_consent import grant, new_peacebuilder
 
 pytestmark = pytest.mark.anyio
 
-# Tables without organisation-owned data, readable by every tenant by design (each with why).
+# Tables without organisation-owned data, left without row-level security (each with why).
 EXEMPT = {
-    "alembic_version": "the schema's revision",
-    "organisations": "the directory of tenants: names, kinds, countries",
-    "working_groups": "the directory of working groups",
-    "working_group_members": "which organisations sit in which group (consent coverage needs it)",
-    "oversight": "which organisations accept whose oversight (declared in tenants/)",
-    "policy_state": "one version counter for policy reloads",
-    "scheduled_steps": "due times of escalation steps: IDs and times only, written by the "
-                       "request that reports an incident and by the scheduler",
+    "alembic_version": "the schema's revision (the service may only read it)",
+    "policy_state": "one version counter: any write only makes every replica reload the policy",
 }
 
 
@@ -86,7 +80,7 @@ async def test_every_table_with_organisation_data_has_rls_enabled_and_forced(pg)
     assert set(EXEMPT) <= names, "an exempt table no longer exists: update EXEMPT"
     unprotected = [t[0] for t in tables if t[0] not in EXEMPT and not (t[1] and t[2] and t[3])]
     assert unprotected == [], f"tables without forced row-level security: {unprotected}"
-    assert len(names - set(EXEMPT)) >= 30  # the catalog query really saw the schema
+    assert len(names - set(EXEMPT)) >= 35  # the catalog query really saw the schema
 
 
 async def test_no_tenancy_declared_gives_no_rows(pg):
@@ -234,3 +228,48 @@ async def test_a_request_runs_under_its_decided_tenancy(pg):
     scopes = [next(iter(p.values())) if isinstance(p, dict) else p for p in seen]
     assert "system" in str(scopes[0])  # sign-in: the principal resolved across organisations
     assert any(str(embassy) in str(p) and "org" in str(p) for p in seen[1:]), seen
+
+
+async def test_an_organisation_cannot_write_itself_access_or_move_ownership(pg):
+    """The write side of the wall: rows that would widen what an organisation reaches, or that
+    claim another organisation's authority, are refused even if the app tried to write them."""
+    pb = await new_peacebuilder(pg, "fund")  # registered by fund; embassy holds no grant
+    pb_id, case_id = ids.decode(pb["id"], "Peacebuilder"), ids.decode(pb["case"], "Case")
+    embassy, fund = await _org_tenancy(pg, "embassy"), await _org_tenancy(pg, "fund")
+    grant_id = (await _rows(pg, tenancy.SYSTEM, "SELECT grant_id FROM consent_access "
+                            "WHERE peacebuilder_id = :p LIMIT 1", p=pb_id))[0][0]
+    refused = [
+        # consent released to itself, for a woman it may not act for
+        (embassy, "INSERT INTO consent_access (id, grant_id, peacebuilder_id, org_id, covered_at, "
+                  "category, purpose, valid_from) VALUES (:id, :g, :p, :o, now(), 'profile', "
+                  "'protection', now())", {"g": grant_id, "p": pb_id, "o": embassy.org_id}),
+        # a break-glass opened in another organisation's name (fund reaches her, embassy does not)
+        (fund, "INSERT INTO break_glass (id, peacebuilder_id, org_id, opened_by, reason, opened_at, "
+               "expires_at) VALUES (:id, :p, :o, 'user:x', '', now(), now() + interval '1 hour')",
+         {"p": pb_id, "o": embassy.org_id}),
+        # oversight of another organisation's log, declared by itself
+        (embassy, "INSERT INTO oversight (id, org_id, overseer_org_id) VALUES (:id, :o, :e)",
+         {"o": fund.org_id, "e": embassy.org_id}),
+        # an incident reported in another organisation's name
+        (fund, "INSERT INTO incidents (id, case_id, type, severity, status, reporting_org_id, "
+               "recorded_by, reported_via, reported_at) VALUES (:id, :c, 'THREAT', 'LOW', "
+               "'REPORTED', :o, 'user:x', 'IN_PERSON', now())", {"c": case_id, "o": embassy.org_id}),
+    ]
+    for who, sql, params in refused:
+        with tenancy.using(who), pytest.raises(DBAPIError, match="row-level security"):
+            async with pg.runtime.db.transaction() as s:
+                await s.execute(text(sql), {"id": uuid.uuid4(), **params})
+    # Ownership cannot be moved by a caller allowed to update the row.
+    with tenancy.using(fund), pytest.raises(DBAPIError, match="cannot be changed"):
+        async with pg.runtime.db.transaction() as s:
+            await s.execute(text("UPDATE peacebuilders SET registered_by_org_id = :e WHERE id = :p"),
+                            {"e": embassy.org_id, "p": pb_id})
+    # The directories are read by every tenant and changed by nobody but the system.
+    with tenancy.using(embassy):
+        async with pg.runtime.db.transaction() as s:
+            assert (await s.scalar(text("SELECT count(*) FROM organisations"))) > 1
+    with tenancy.using(embassy), pytest.raises(DBAPIError, match="row-level security"):
+        async with pg.runtime.db.transaction() as s:
+            await s.execute(text("UPDATE organisations SET name = 'x' WHERE id = :o"),
+                            {"o": fund.org_id})
+    assert pb_id not in (await _decided(pg, "embassy")).peacebuilders

@@ -52,6 +52,7 @@ async def _query(ctx: AccessContext, f: LogFilter) -> Select[Any]:
 async def pseudonym_ids(ctx: AccessContext, pseudonym: str) -> list[uuid.UUID]:
     """IDs to filter log entries by; an auditor holds no grant for her record, so this one lookup
     reads across organisations (only IDs leave it, to filter entries the caller may read)."""
+    await ctx.require("audit_log", "read")  # before any cross-organisation work
     with tenancy.using(tenancy.SYSTEM):
         async with ctx.db.transaction() as session:
             rows = await session.scalars(select(Peacebuilder.id).where(
