@@ -411,10 +411,14 @@ def _unsealed_fields_only(page: Any) -> Any:
 # --- in process -------------------------------------------------------------------------------
 
 async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str, Any]:
+    from strawberry.extensions import validation_cache
+    from strawberry.schema.schema import validate_document
+
     from app.access import policy as policy_mod
     from app.audit import service as audit_service
     from app.cases import repository as cases_repo
     from schema import http as http_mod
+    from schema import limits as query_limits
 
     out: dict[str, Any] = {"statements": {}, "time": {}, "ablations": {}}
     cid = base.case_ids[0]
@@ -435,6 +439,9 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
 
         def note(i: int) -> dict[str, Any]:
             return inprocess.note_body(base.case_ids[i % len(base.case_ids)], i)
+
+        def one(i: int) -> dict[str, Any]:
+            return inprocess.case_body(base.case_ids[i % len(base.case_ids)])
 
         out["ladder"] = await inprocess.ladder({"ours": env, "bare": bare_env})
         out["time"]["page ours base"] = await inprocess.where_time_goes(env, page, 30)
@@ -470,6 +477,15 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
                 lambda: inprocess.patched(cases_repo, "count", zero)),
             "page: policy-version query off": (
                 page, lambda: inprocess.patched(policy_mod.PolicyEngine, "refresh", no_refresh)),
+            # The two caches every request goes through (a negative saving = the cache pays).
+            "page: validation cache off": (
+                page, lambda: inprocess.patched(validation_cache, "_get_validate_cache",
+                                                lambda _maxsize: validate_document)),
+            "page: parse (+ limits) cache off": (
+                page, lambda: inprocess.patched(query_limits, "_shape", query_limits._shape.__wrapped__)),
+            "case(id): validation cache off": (
+                one, lambda: inprocess.patched(validation_cache, "_get_validate_cache",
+                                               lambda _maxsize: validate_document)),
         }
         for name, (body, switch) in ablations.items():
             out["ablations"][name] = await inprocess.ab(env, body, switch)
@@ -647,7 +663,8 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"{name:<36}{a['on_ms']:>8.2f}{a['off_ms']:>8.2f}"
                          f"{a.get('saved_ms', a['on_ms'] - a['off_ms']):>10.2f}"
                          f"{a['saved'] * 100:>6.0f}%")
-        lines.append("(saved = median of paired A/B differences; negative = within noise)")
+        lines.append("(saved = median of paired A/B differences; negative = switching it off costs: "
+                     "a cache that pays, or noise)")
     c = report.get("costs")
     if c:
         p = c["policy"]
