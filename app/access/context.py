@@ -216,6 +216,11 @@ class AccessContext:
         if self.db.dialect == "postgresql" and self.session.in_transaction():
             await self.session.execute(text(tenancy.SET_TEXT), widened.settings())
 
+    def aggregate_scope(self) -> CareScope:
+        """For aggregate reports: what her consent releases to the caller's organisation as a
+        whole (counted, never shown one by one; app/incidents/statistics.py)."""
+        return replace(self.care_scope(), mode=Mode.FOCAL)
+
     def org_care_scope(self) -> CareScope:
         """The caller judged as its organisation (any staff role that handles cases, or its
         admin managing teams): used to open cases and assign teams, never to read content."""

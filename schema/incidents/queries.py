@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import strawberry
 
-from app.incidents import response
+from app.incidents import response, statistics
 from app.notify import inbox
 from schema import ids
 from schema.context import Info
-from schema.incidents.types import InboxAlert, Referral
+from schema.incidents.types import InboxAlert, IncidentCount, IncidentStatistics, Referral
 
 
 def alert_of(item: object) -> InboxAlert:
@@ -32,3 +33,20 @@ class IncidentQueries:
     async def inbox(self, info: Info, after: str | None = None) -> list[InboxAlert]:
         rows = await info.context.loaders.call(inbox.items, info.context.access, after)
         return [alert_of(r) for r in rows]
+
+    @strawberry.field(description=(
+        "Aggregate report: incidents by type and severity among women whose consent releases "
+        "incident details to your organisation for aggregate reporting (declare the "
+        "aggregate_reporting purpose). A count stands for at least `minWomenPerCount` different "
+        "women or is suppressed (null); so is the total when it would reveal a suppressed "
+        "count. Focal points and analysts."))
+    async def incident_statistics(self, info: Info, reported_after: datetime | None = None,
+                                  reported_before: datetime | None = None) -> IncidentStatistics:
+        report = await info.context.loaders.call(
+            statistics.incident_counts, info.context.access, reported_after=reported_after,
+            reported_before=reported_before)
+        return IncidentStatistics(
+            counts=[IncidentCount(type=c.type, severity=c.severity, incidents=c.incidents,  # type: ignore[arg-type]
+                                  suppressed=c.suppressed) for c in report.cells],
+            total_incidents=report.total, total_suppressed=report.total is None,
+            min_women_per_count=report.min_women)

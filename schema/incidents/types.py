@@ -226,3 +226,20 @@ class ProceedingPayload:
 class ApprovalPayload:
     approval: Approval | None
     user_errors: list[UserError]
+
+
+@strawberry.type(description="Incidents of one type and severity (an aggregate: no individual).")
+class IncidentCount:
+    type: IncidentType
+    severity: Severity
+    incidents: int | None = strawberry.field(description="Null when suppressed (too few women).")
+    suppressed: bool
+
+
+@strawberry.type(description="An aggregate report with small counts suppressed.")
+class IncidentStatistics:
+    counts: list[IncidentCount]
+    total_incidents: int | None = strawberry.field(
+        description="Null when suppressed (too few women, or it would reveal a suppressed count).")
+    total_suppressed: bool
+    min_women_per_count: int
