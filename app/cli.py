@@ -113,13 +113,11 @@ def _migrate(settings: Settings) -> None:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
-    runtime = Runtime.create(settings)
-    current, head = asyncio.run(_status_and_close(runtime))
+    current, head, problems = asyncio.run(_preflight(Runtime.create(settings)))
     if not schema_is_usable(current, head):
         print(f"error: the database is not migrated (at {current or 'empty'}, code needs "
               f"{head}). Run `safety-net migrate` (or `safety-net demo`) first.", file=sys.stderr)
         return 1
-    problems = asyncio.run(_role_problems(settings))
     for problem in problems:
         print(f"{'error' if settings.production else 'warning'}: the service {problem}; see "
               "docs/decisions/0012-row-level-security.md", file=sys.stderr)
@@ -222,17 +220,13 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
         await runtime.close()
 
 
-async def _role_problems(settings: Settings) -> list[str]:
-    runtime = Runtime.create(settings)
+async def _preflight(runtime: Runtime) -> tuple[str | None, str | None, list[str]]:
+    """Before serving: the schema's revision (and the code's), and why the service's own
+    connection could bypass row-level security (empty when it cannot)."""
     try:
-        return await service_role_problems(runtime.db)
-    finally:
-        await runtime.close()
-
-
-async def _status_and_close(runtime: Runtime) -> tuple[str | None, str | None]:
-    try:
-        return await migration_status(runtime.db)
+        current, head = await migration_status(runtime.db)
+        problems = await service_role_problems(runtime.db)
+        return current, head, problems
     finally:
         await runtime.close()
 

@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 
-from app.access.tenancy import NOBODY, SET_TEXT, Tenancy
-from app.access.tenancy import current as current_tenancy
+from app.access.tenancy import NOBODY, SET_TEXT, Tenancy, effective
 
 # Named constraints: Alembic's batch mode on SQLite needs names to alter or drop them.
 NAMING = {
@@ -93,9 +92,7 @@ def _declare_tenancy(session: Session, _tx: SessionTransaction, connection: Conn
     given, else what the task declared, else the database's fallback (NOBODY in the service)."""
     if connection.dialect.name != "postgresql":
         return
-    tenancy: Tenancy = (session.info.get("tenancy") or current_tenancy.get()
-                        or session.info.get("fallback") or NOBODY)
-    connection.execute(text(SET_TEXT), tenancy.settings())
+    connection.execute(text(SET_TEXT), effective(session.info).settings())
 
 
 class Database:
@@ -134,7 +131,7 @@ class Database:
     async def declare(self, conn: Any, tenancy: Tenancy | None = None) -> None:
         """For Core connections (no session): declare the tenancy inside their transaction."""
         if self.dialect == "postgresql":
-            chosen = tenancy or current_tenancy.get() or self.fallback
+            chosen = tenancy or effective({"fallback": self.fallback})
             await conn.execute(text(SET_TEXT), chosen.settings())
 
     async def dispose(self) -> None:

@@ -92,6 +92,12 @@ async def grant_service_role(owner_url: str, role: str) -> None:
         await engine.dispose()
 
 
+def url_as(url: str, role: str) -> str:
+    """The same database, connecting as `role` (password from the environment, e.g. PGPASSWORD,
+    or trust authentication)."""
+    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
+
+
 async def service_role_problems(db: Database) -> list[str]:
     """Why the service's own connection could bypass row-level security (empty = it cannot)."""
     if db.dialect != "postgresql":

@@ -224,9 +224,8 @@ async def service_role(url: str, pg_admin: str) -> str:
     """The service role of a production deployment (LOGIN, not owner, no BYPASSRLS), granted its
     data rights as `safety-net migrate` does; returns the database URL as that role."""
     import asyncpg
-    from sqlalchemy.engine import make_url
 
-    from app.storage import grant_service_role
+    from app.storage import grant_service_role, url_as
 
     conn = await asyncpg.connect(pg_admin)
     try:
@@ -235,8 +234,7 @@ async def service_role(url: str, pg_admin: str) -> str:
     finally:
         await conn.close()
     await grant_service_role(url, SERVICE_ROLE)
-    return make_url(url).set(username=SERVICE_ROLE, password=None).render_as_string(
-        hide_password=False)
+    return url_as(url, SERVICE_ROLE)
 
 
 SERVICE_ROLE = "safety_net_service"

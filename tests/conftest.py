@@ -26,7 +26,7 @@ from app.access.principal import SYSTEM
 from app.access.tenancy import SYSTEM as TEST_SETUP
 from app.config import REPO_ROOT, Settings
 from app.runtime import Runtime, context_for
-from app.storage import grant_service_role, upgrade
+from app.storage import grant_service_role, upgrade, url_as
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema.server import create_app
@@ -240,10 +240,7 @@ async def ensure_service_role(conn: Any) -> None:
 
 def service_url(owner_url: str) -> str:
     """The same database, as the service role (trust authentication in CI and here)."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(owner_url).set(username=SERVICE_ROLE, password=None).render_as_string(
-        hide_password=False)
+    return url_as(owner_url, SERVICE_ROLE)
 
 
 async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: Any = None,

@@ -12,18 +12,21 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NewType
 
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access import tenancy
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.access.tenancy import NOBODY, SYSTEM, Scope, Tenancy
 from app.access.visibility import CareScope, Mode, Redaction, categories_for, visible_peacebuilders
 from app.audit import service as audit
-from app.audit.models import AccessLogEntry
+from app.audit.models import AccessLogEntry, Oversight
 from app.cases import repository as cases_repo
 from app.clock import Clock
 from app.db import Database
 from app.errors import Forbidden, MfaEnrolmentRequired, StepUpRequired
+from app.peacebuilders.models import PeacebuilderNetwork
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -174,20 +177,15 @@ class AccessContext:
         """What PostgreSQL's row-level security will let the rest of this request touch: the
         organisation, the peacebuilders it may reach at all for the declared purpose (the same
         decision `visible_peacebuilders` makes, taken once), and whose log entries it may read.
-        Computed before the request's own transaction, which declares it as its first statement."""
-        from sqlalchemy import select
-
-        from app.audit.models import Oversight
-
+        Computed before the request's own transaction, which declares it as its first statement.
+        SQLite has no row-level security: nothing to decide, no queries spent."""
         p = self.principal
         if p.kind is PrincipalKind.SYSTEM:
             return SYSTEM
         if p.kind is PrincipalKind.PEACEBUILDER:
             return Tenancy(Scope.PEACEBUILDER, peacebuilders=frozenset({p.id}))
-        if p.org_id is None:
-            return NOBODY
-        from app.peacebuilders.models import PeacebuilderNetwork
-
+        if p.org_id is None or self.db.dialect != "postgresql":
+            return NOBODY if p.org_id is None else Tenancy(Scope.ORG, org_id=p.org_id)
         granted = visible_peacebuilders(self.org_care_scope())
         # Her networks act for her (record and change her consent) without a grant of their own.
         networks = select(PeacebuilderNetwork.peacebuilder_id).where(
@@ -201,16 +199,10 @@ class AccessContext:
     async def reach(self, pb_ids: Iterable[uuid.UUID]) -> None:
         """This decision just opened these records to the rest of the transaction (break-glass):
         widen the database's tenancy to match. Only ever called after the decision was made."""
-        from dataclasses import replace as with_
-
-        from sqlalchemy import text
-
-        from app.access import tenancy
-
-        now = self.session.info.get("tenancy") or tenancy.current.get() or self.db.fallback
+        now = tenancy.effective(self.session.info)
         if now.scope is not Scope.ORG:
             return
-        widened = with_(now, peacebuilders=now.peacebuilders | frozenset(pb_ids))
+        widened = replace(now, peacebuilders=now.peacebuilders | frozenset(pb_ids))
         self.session.info["tenancy"] = widened
         tenancy.declare(widened)
         if self.db.dialect == "postgresql" and self.session.in_transaction():

@@ -80,6 +80,15 @@ def using(tenancy: Tenancy) -> Iterator[Tenancy]:
         current.reset(token)
 
 
+def effective(info: dict[str, object]) -> Tenancy:
+    """The tenancy a transaction runs under: its session's own (set by `reach()`), else the
+    task's, else the database's fallback kept in the session's info, else NOBODY."""
+    for chosen in (info.get("tenancy"), current.get(), info.get("fallback")):
+        if isinstance(chosen, Tenancy):
+            return chosen
+    return NOBODY
+
+
 def declare(tenancy: Tenancy) -> None:
     """Set the tenancy for the rest of the current task (a request or a connection handler)."""
     current.set(tenancy)
