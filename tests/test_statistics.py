@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
+from app.audit.models import AccessLogEntry
 from app.incidents.statistics import MIN_WOMEN
 from tests.test_consent import new_peacebuilder
 from tests.test_incidents import REPORT, incident_input
@@ -59,6 +61,11 @@ async def test_small_counts_are_suppressed_and_only_consented_women_counted(env)
     # One suppressed count: the total would give it away (total - others), so it is withheld.
     assert report["totalIncidents"] is None and report["totalSuppressed"] is True
     assert report["minWomenPerCount"] == MIN_WOMEN
+    # The report is in the access log, as counts only: no woman's ID among its references.
+    async with env.runtime.db.transaction() as s:
+        entry = (await s.scalars(select(AccessLogEntry).where(
+            AccessLogEntry.action == "statistics.read").order_by(AccessLogEntry.at.desc()))).first()
+    assert entry is not None and entry.decision == "allow" and not entry.refs
 
     # A focal point sees the same aggregate; another organisation, with no consent, nothing.
     focal = await env.gql(STATS, {"after": since}, as_=("fund", "focal"),

@@ -54,38 +54,27 @@ async def incident_counts(ctx: AccessContext, *, reported_after: datetime | None
     if reported_after and reported_before and reported_after >= reported_before:
         raise BadInput("reportedAfter must be before reportedBefore.", field="reportedAfter")
     counted = with_category(ctx.aggregate_scope(), DataCategory.INCIDENT_DETAILS.value)
-    q = (select(Incident.type, Incident.severity, func.count(Incident.id),
-                func.count(func.distinct(Case.peacebuilder_id)))
-         .join(Case, Case.id == Incident.case_id)
-         .where(Case.peacebuilder_id.in_(counted)))
+    incidents = (select(Incident.type, Incident.severity, Incident.id, Case.peacebuilder_id)
+                 .join(Case, Case.id == Incident.case_id)
+                 .where(Case.peacebuilder_id.in_(counted)))
     if reported_after is not None:
-        q = q.where(Incident.reported_at >= reported_after)
+        incidents = incidents.where(Incident.reported_at >= reported_after)
     if reported_before is not None:
-        q = q.where(Incident.reported_at < reported_before)
+        incidents = incidents.where(Incident.reported_at < reported_before)
+    counted_rows = incidents.subquery()
+    women = func.count(func.distinct(counted_rows.c.peacebuilder_id))
     rows = (await ctx.session.execute(
-        q.group_by(Incident.type, Incident.severity)
-        .order_by(Incident.type, Incident.severity))).all()
-    cells = [Cell(type=t, severity=s, incidents=n if women >= MIN_WOMEN else None)
-             for t, s, n, women in rows]
-    total_women = await _women(ctx, counted, reported_after, reported_before)
+        select(counted_rows.c.type, counted_rows.c.severity, func.count(counted_rows.c.id), women)
+        .group_by(counted_rows.c.type, counted_rows.c.severity)
+        .order_by(counted_rows.c.type, counted_rows.c.severity))).all()
+    total_women = int(await ctx.session.scalar(select(women)) or 0)
+    cells = [Cell(type=t, severity=s, incidents=n if w >= MIN_WOMEN else None)
+             for t, s, n, w in rows]
     suppressed = sum(c.suppressed for c in cells)
-    total = sum(n for _, _, n, _ in rows)
     # One suppressed cell would be the total minus the others: withhold the total as well.
     publish_total = total_women >= MIN_WOMEN and suppressed != 1
     ctx.record("statistics.read", details={
         "report": "incident_counts", "cells": len(cells), "suppressed": suppressed,
         "from": reported_after.isoformat() if reported_after else None,
         "to": reported_before.isoformat() if reported_before else None})
-    return IncidentCounts(cells=cells, total=total if publish_total else None)
-
-
-async def _women(ctx: AccessContext, counted: object, reported_after: datetime | None,
-                 reported_before: datetime | None) -> int:
-    q = (select(func.count(func.distinct(Case.peacebuilder_id)))
-         .join(Incident, Incident.case_id == Case.id)
-         .where(Case.peacebuilder_id.in_(counted)))  # type: ignore[arg-type]
-    if reported_after is not None:
-        q = q.where(Incident.reported_at >= reported_after)
-    if reported_before is not None:
-        q = q.where(Incident.reported_at < reported_before)
-    return int(await ctx.session.scalar(q) or 0)
+    return IncidentCounts(cells=cells, total=sum(n for _, _, n, _ in rows) if publish_total else None)
