@@ -21,8 +21,10 @@ from app.cases import service as cases
 from app.cases import teams
 from app.consent import repository as consent_repo
 from app.consent import service as consent
+from app.consent.categories import DEFAULT_CATEGORIES
 from app.consent.models import PeacebuilderAccount
 from app.orgs.models import Client, Organisation, User, WorkingGroup
+from app.peacebuilders import networks as network_links
 from app.peacebuilders import service as peacebuilders
 from app.peacebuilders.models import Peacebuilder
 from app.runtime import Runtime, context_for
@@ -42,6 +44,8 @@ DEMO_PEACEBUILDERS: dict[str, tuple[str, list[str], str, dict[str, str], str]] =
                                    "region": "Garissa", "family_members": "two children"},
                "Legal harassment: charges under a counter-terrorism law."),
 }
+# Her intake consent to her lead organisation: every category but contact and location.
+DEMO_INTAKE_CATEGORIES = DEFAULT_CATEGORIES
 # Beyond intake: amani consented to the Joint Action Group seeing incident details.
 DEMO_GROUP_GRANTS = {"amani": ("jag", ["incident_details"], ["protection"])}
 
@@ -54,6 +58,11 @@ async def _staff(runtime: Runtime, session: Any, org: Organisation, username: st
     return Principal(kind=PrincipalKind.USER, id=user.id, org_id=org.id, org_slug=org.slug,
                      name=user.username, roles=runtime.policy.roles_of(user.subject, str(org.id)),
                      auth_time=datetime.now(UTC), acr="mfa")
+
+
+def _herself(pb_id: uuid.UUID) -> Principal:
+    return Principal(kind=PrincipalKind.PEACEBUILDER, id=pb_id, org_id=None, org_slug=None,
+                     name="peacebuilder")
 
 
 async def load(runtime: Runtime) -> list[str]:
@@ -70,11 +79,24 @@ async def load(runtime: Runtime) -> list[str]:
                 continue
             ctx = context_for(runtime, session, await _staff(runtime, session, org, "focal"),
                               request_id=f"demo-{uuid.uuid4().hex}", purpose="protection")
-            pb = await peacebuilders.create(
+            registered = await peacebuilders.create(
                 ctx, pseudonym=pseudonym, preferred_language=language,
                 network_ids=[orgs[n].id for n in networks], profile=dict(profile),
                 intake_consent=peacebuilders.IntakeConsent(
-                    obtained_via="in_person", note="Demo intake consent."))
+                    obtained_via="in_person", categories=sorted(DEMO_INTAKE_CATEGORIES),
+                    note="Demo intake consent."))
+            pb = registered.peacebuilder
+            # She has her own login, and confirms her intake consent and her networks herself
+            # (staff-recorded consent releases nothing until then).
+            session.add(PeacebuilderAccount(peacebuilder_id=pb.id, login=pseudonym,
+                                            password_hash=None, active=True,
+                                            created_at=runtime.clock.now()))
+            pb.has_login = True
+            her = context_for(runtime, session, _herself(pb.id),
+                              request_id=f"demo-{uuid.uuid4().hex}")
+            await consent.confirm(her, registered.intake.id)
+            for network in networks:
+                await network_links.confirm(her, pb.id, orgs[network].id)
             case = await cases.open_case(ctx, peacebuilder_id=pb.id, risk_level="high",
                                          summary=summary)
             caseworker = await _staff(runtime, session, org, "caseworker")
@@ -82,22 +104,19 @@ async def load(runtime: Runtime) -> list[str]:
             client = await session.scalar(select(Client).where(Client.org_id == org.id))
             if client is not None:
                 await teams.add_member(ctx, case, client.subject)
-            session.add(PeacebuilderAccount(peacebuilder_id=pb.id, login=pseudonym,
-                                            password_hash=None, active=True,
-                                            created_at=runtime.clock.now()))
             if pseudonym in DEMO_GROUP_GRANTS:
                 wg_slug, categories, purposes = DEMO_GROUP_GRANTS[pseudonym]
                 wg = await session.scalar(select(WorkingGroup).where(WorkingGroup.slug == wg_slug))
                 assert wg is not None
                 # Recorded by her network's focal point, acting for her.
-                network = orgs[networks[0]]
-                ctx = context_for(runtime, session, await _staff(runtime, session, network, "focal"),
+                ctx = context_for(runtime, session,
+                                  await _staff(runtime, session, orgs[networks[0]], "focal"),
                                   request_id=f"demo-{uuid.uuid4().hex}", purpose="protection")
                 await consent.grant(ctx, peacebuilder_id=pb.id, recipient_type="working_group",
                                     recipient_id=wg.id, categories=categories, purposes=purposes,
                                     obtained_via="in_person", note="Demo group consent.")
-            done.append(f"peacebuilder {pseudonym}: registered with intake consent, case opened "
-                        f"by {lead}")
+            done.append(f"peacebuilder {pseudonym}: registered with intake consent (confirmed by "
+                        f"her), case opened by {lead}")
     return done
 
 

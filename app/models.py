@@ -3,6 +3,7 @@
 from app.audit.models import AccessLogEntry, Alert, Oversight
 from app.auth.models import TotpCredential
 from app.cases.models import Case, CaseNote
+from app.confirmations.models import Confirmation
 from app.consent.models import (
     BreakGlass,
     CaseTeamMember,
@@ -38,6 +39,7 @@ from app.orgs.models import (
 )
 from app.peacebuilders.models import (
     DataKey,
+    Erasure,
     Peacebuilder,
     PeacebuilderDatum,
     PeacebuilderNetwork,
@@ -56,11 +58,13 @@ __all__ = [
     "CaseNote",
     "CaseTeamMember",
     "Client",
+    "Confirmation",
     "ConsentAccess",
     "ConsentEvent",
     "ConsentGrant",
     "DataKey",
     "DataRequest",
+    "Erasure",
     "InboxItem",
     "Incident",
     "Measure",

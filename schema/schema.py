@@ -22,6 +22,9 @@ from schema.cases.mutations import CaseMutations
 from schema.cases.queries import CaseQueries
 from schema.cases.types import Case, CaseNote
 from schema.common import Node
+from schema.confirmations.mutations import ConfirmationMutations
+from schema.confirmations.queries import ConfirmationQueries
+from schema.confirmations.types import Confirmation
 from schema.consent.mutations import ConsentMutations
 from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant
@@ -94,9 +97,11 @@ class NodeQueries:
 
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
-                             ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries))
+                             ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
+                             ConfirmationQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
-                                   ConsentMutations, IncidentMutations, SecurityMutations))
+                                   ConsentMutations, IncidentMutations, SecurityMutations,
+                                   ConfirmationMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
@@ -125,7 +130,7 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
         mutation=Mutation,
         subscription=Subscription,
         types=[Organisation, User, WorkingGroup, Peacebuilder, Case, CaseNote, ConsentGrant,
-               BreakGlass],
+               BreakGlass, Confirmation],
         config=StrawberryConfig(disable_field_suggestions=production),
         extensions=extensions,
     )

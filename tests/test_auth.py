@@ -32,6 +32,7 @@ from app.auth import keys, principals, totp
 from app.auth.tokens import Issuer, OIDCVerifier
 from app.errors import Unauthenticated
 from tests.conftest import Env, build_env, unique
+from tests.factories import INTAKE, register
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +73,6 @@ mutation($input: OpenCaseInput!) {
   openCase(input: $input) { case { id status leadOrganisation { slug } } userErrors { message code } }
 }"""
 
-INTAKE = {"obtainedVia": "IN_PERSON"}  # her consent to the registering organisation
 LOGIN_FAILED = {"error": "invalid_grant",
                 "error_description": "Invalid organisation, username, password or code."}
 START_TOTP = "mutation { startTotpEnrolment { secret otpauthUri userErrors { message code } } }"
@@ -586,8 +586,7 @@ async def test_role_changes_apply_on_next_request(env: Env) -> None:
     denied = await create_pb()
     assert denied["data"] is None and codes(denied) == ["FORBIDDEN"]
     # A peacebuilder of the organisation to open a case for, registered by a caseworker.
-    body = await env.gql(CREATE_PB, new_pb_input(), as_=("mofa", "caseworker"))
-    existing = body["data"]["createPeacebuilder"]["peacebuilder"]["id"]
+    existing = (await register(env, "mofa", "caseworker"))["id"]
     denied = await open_case(existing)
     assert denied["data"] is None and codes(denied) == ["FORBIDDEN"]
 
@@ -595,9 +594,10 @@ async def test_role_changes_apply_on_next_request(env: Env) -> None:
                          as_=("mofa", "admin"))
     assert sorted(body["data"]["setUserRoles"]["user"]["roles"]) == ["ANALYST", "CASEWORKER"]
     assert (await viewer(env, token))["roles"] == ["ANALYST", "CASEWORKER"]
+    # Now allowed by role; recording her consent still needs a second factor (password only).
     created = await create_pb()
-    assert "errors" not in created, created
-    pb_id = created["data"]["createPeacebuilder"]["peacebuilder"]["id"]
+    assert codes(created) == ["STEP_UP_REQUIRED"], created
+    pb_id = existing
     opened = await open_case(pb_id)
     assert "errors" not in opened, opened
     assert opened["data"]["openCase"]["case"]["leadOrganisation"]["slug"] == "mofa"

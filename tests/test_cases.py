@@ -11,10 +11,10 @@ from app.audit.models import AccessLogEntry
 from app.cases.models import Case
 from schema import ids
 from tests.conftest import unique
+from tests.factories import INTAKE, register
 
 pytestmark = pytest.mark.anyio
 
-INTAKE = {"obtainedVia": "IN_PERSON"}
 CREATE_PB = """
 mutation($input: CreatePeacebuilderInput!) {
   createPeacebuilder(input: $input) {
@@ -55,15 +55,12 @@ NOTES = "query($id: ID!) { case(id: $id) { notes(first: 50) { edges { node { id 
 
 
 async def new_case(env, org: str = "mofa", user: str = "caseworker", risk: str = "HIGH") -> tuple[str, str]:
-    body = await env.gql(CREATE_PB, {"input": {"pseudonym": unique("pb"), "profile": {
-        "legalName": "Test Person", "country": "KE"}, "intakeConsent": INTAKE}}, as_=(org, user))
-    pb = body["data"]["createPeacebuilder"]
-    assert pb["userErrors"] == []
-    body = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb["peacebuilder"]["id"],
-                                               "riskLevel": risk}}, as_=(org, user))
+    her = await register(env, org, user, profile={"legalName": "Test Person", "country": "KE"})
+    body = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": her["id"], "riskLevel": risk}},
+                         as_=(org, user))
     payload = body["data"]["openCase"]
     assert payload["userErrors"] == []
-    return pb["peacebuilder"]["id"], payload["case"]["id"]
+    return her["id"], payload["case"]["id"]
 
 
 async def test_caseworker_creates_and_lists_cases(env):

@@ -107,11 +107,11 @@ def test_demo_twice_is_idempotent(demo_site: tuple[Site, str]) -> None:
     creds_path = site.root / "demo-credentials.json"
     assert stat.S_IMODE(creds_path.stat().st_mode) == 0o600
     creds = json.loads(creds_path.read_text())
-    assert "mofa/caseworker" in creds["users"] and len(creds["users"]) == 25
+    assert "mofa/caseworker" in creds["users"] and len(creds["users"]) == 31
     assert sorted(creds["clients"]) == ["embassy-system", "fund-system", "mofa-system",
                                         "nhri-system", "unpc-system", "wpn-system"]
     before = domain_counts(site)
-    assert {"organisations": 6, "users": 25, "clients": 6, "working_groups": 1,
+    assert {"organisations": 6, "users": 31, "clients": 6, "working_groups": 1,
             "working_group_members": 3, "peacebuilders": 4, "cases": 4}.items() <= before.items()
 
     second = site.run("demo")

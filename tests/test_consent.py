@@ -16,11 +16,20 @@ from sqlalchemy import select
 
 from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.consent.models import PeacebuilderAccount
 from app.peacebuilders.models import Peacebuilder
 from schema import ids
 from schema.server import create_app
 from tests.conftest import BACKENDS, build_env, unique
+from tests.factories import (
+    CONFIRM_CONSENT,
+    CONFIRM_TWO_PERSON,
+    EVIDENCE,
+    INTAKE,
+    confirm_by_second_person,
+    pending_confirmation,
+    register,
+    she_confirms,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -60,6 +69,9 @@ query($id: ID!) {
 CASES = """
 query($pb: ID!) { cases(first: 50, filter: {peacebuilderId: $pb}) {
   totalCount edges { node { id summary peacebuilder { pseudonym profile { legalName } } } } } }"""
+CONFIRM_NETWORK = """
+mutation($pb: ID, $n: ID!) { confirmNetwork(input: {peacebuilderId: $pb, networkId: $n}) {
+  link { id confirmedAt network { slug } } confirmationId userErrors { field message code } } }"""
 PROFILE = {"legalName": "Secret Legal Name", "phone": "+1 555 0199", "country": "ZZ",
            "region": "North", "familyMembers": "a sister", "healthNotes": "none"}
 
@@ -83,35 +95,37 @@ async def wg_id(env, slug: str = "jag") -> str:
                 if e["node"]["slug"] == slug)
 
 
+# Her intake consent in these tests: every category but contact and location (identity too,
+# which only she can bring into force: she confirms it with her own login).
+INTAKE_CATEGORIES = ["IDENTITY", "FAMILY", "HEALTH", "INCIDENT_DETAILS", "LEGAL", "FINANCIAL",
+                     "TRAVEL"]
+
+
 async def new_peacebuilder(env, lead: str = "fund", *, categories=None, purposes=None,
                            summary: str = "Threatened after a radio interview.",
                            account: bool = True) -> dict[str, str]:
-    """A fresh woman registered by `lead` (intake consent), with a case whose team includes
-    `lead`'s caseworker, and her own login."""
-    intake: dict = {"obtainedVia": "IN_PERSON"}
-    if categories:
-        intake["categories"] = categories
-    if purposes:
-        intake["purposes"] = purposes
-    pseudonym = unique("pb")
-    body = await env.gql(CREATE_PB, {"input": {"pseudonym": pseudonym, "profile": PROFILE,
-                                               "intakeConsent": intake}}, as_=(lead, "caseworker"))
-    assert body["data"]["createPeacebuilder"]["userErrors"] == [], body
-    pb = body["data"]["createPeacebuilder"]["peacebuilder"]["id"]
+    """A fresh woman registered by `lead`, her intake consent confirmed (by her, with her own
+    login; without one, by a second focal point and without identity), with a case whose team
+    includes `lead`'s caseworker."""
+    if categories is None:
+        categories = INTAKE_CATEGORIES if account else [
+            c for c in INTAKE_CATEGORIES if c != "IDENTITY"]
+    her = await register(env, lead, "caseworker", profile=PROFILE, categories=categories,
+                         purposes=purposes, login=account)
+    pb = her["id"]
     case = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb, "summary": summary}},
                          as_=(lead, "caseworker"))
     assert case["data"]["openCase"]["userErrors"] == [], case
-    if account:
-        async with env.runtime.db.transaction() as s:
-            s.add(PeacebuilderAccount(peacebuilder_id=ids.decode(pb, "Peacebuilder"),
-                                      login=pseudonym, active=True,
-                                      created_at=env.runtime.clock.now()))
-    return {"id": pb, "case": case["data"]["openCase"]["case"]["id"], "login": pseudonym}
+    return {"id": pb, "case": case["data"]["openCase"]["case"]["id"], "login": her["login"],
+            "grant": her["grant"]}
 
 
 async def grant(env, pb: dict, *, as_, to_org: str | None = None, to_wg: str | None = None,
-                categories=("INCIDENT_DETAILS",), purposes=("PROTECTION",), **extra) -> dict:
-    """Record a grant: staff only for their own organisation; anything else she records."""
+                categories=("INCIDENT_DETAILS",), purposes=("PROTECTION",), confirm: bool = True,
+                **extra) -> dict:
+    """Record a grant: staff only for their own organisation (pending until she — or, while she
+    has no login, a second focal point — confirms it: done here unless `confirm` is False);
+    anything else she records."""
     variables = {"peacebuilderId": pb["id"], "categories": list(categories),
                  "purposes": list(purposes), "obtainedVia": "IN_PERSON", **extra}
     if to_org:
@@ -122,10 +136,19 @@ async def grant(env, pb: dict, *, as_, to_org: str | None = None, to_wg: str | N
         del variables["obtainedVia"]
         her = await env.peacebuilder_token(pb["login"])
         body = await env.gql(GRANT, {"input": variables}, token=her, purpose=None)
-    else:
-        body = await env.gql(GRANT, {"input": variables}, as_=as_)
+        assert body["data"]["grantConsent"]["userErrors"] == [], body
+        return body["data"]["grantConsent"]["grant"]
+    if not pb.get("login"):
+        variables["evidence"] = EVIDENCE
+    body = await env.gql(GRANT, {"input": variables}, as_=as_)
     assert body["data"]["grantConsent"]["userErrors"] == [], body
-    return body["data"]["grantConsent"]["grant"]
+    recorded = body["data"]["grantConsent"]["grant"]
+    assert recorded["status"] == "PENDING", body
+    if confirm and pb.get("login"):
+        await she_confirms(env, pb["login"], recorded["id"])
+    elif confirm:
+        await confirm_by_second_person(env, as_[0], recorded["id"], first=as_[1])
+    return recorded
 
 
 def released(body: dict) -> dict:
@@ -381,38 +404,97 @@ async def test_break_glass_is_emergency_only_visible_to_her_and_ends_by_itself(c
     env = clock_env
     pb = await new_peacebuilder(env, "fund")
     open_q = """mutation($id: ID!, $r: String!, $h: Int!) { openBreakGlass(input: {peacebuilderId: $id,
-        reason: $r, hours: $h}) { breakGlass { id expiresAt } userErrors { field message code } } }"""
+        reason: $r, hours: $h}) { breakGlass { id expiresAt openedAt confirmedAt }
+        userErrors { field message code } } }"""
     reason = "Credible threat to her life tonight; her network cannot reach her."
-    assert (await env.gql(READ, {"id": pb["id"]}, as_=("unpc", "focal"),
+    # An organisation with no relation to her cannot open it: not found, like any stranger.
+    stranger = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 24},
+                             as_=("unpc", "focal"), purpose="emergency_response")
+    assert stranger["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # She lets the Joint Action Group (mofa is a member) see incident details for protection:
+    # mofa now has a relation to her, but no consent for emergency response.
+    await grant(env, pb, as_=("fund", "focal"), to_wg=await wg_id(env))
+    assert (await env.gql(READ, {"id": pb["id"]}, as_=("mofa", "focal"),
                           purpose="emergency_response"))["data"] == {"peacebuilder": None}
-    wrong = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 24}, as_=("unpc", "focal"))
+    wrong = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 24}, as_=("mofa", "focal"))
     assert wrong["data"]["openBreakGlass"]["userErrors"][0]["field"] == ["input", "purpose"]
-    too_long = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 73}, as_=("unpc", "focal"),
+    too_long = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 73}, as_=("mofa", "focal"),
                              purpose="emergency_response")
     assert too_long["data"]["openBreakGlass"]["userErrors"][0]["field"] == ["input", "hours"]
     not_focal = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 24},
-                              as_=("unpc", "caseworker"), purpose="emergency_response")
+                              as_=("mofa", "caseworker"), purpose="emergency_response")
     assert not_focal["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    opened = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 24}, as_=("unpc", "focal"),
+    opened = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 24}, as_=("mofa", "focal"),
                            purpose="emergency_response")
     assert opened["data"]["openBreakGlass"]["userErrors"] == []
-    seen = await env.gql(READ, {"id": pb["id"]}, as_=("unpc", "focal"), purpose="emergency_response")
+    glass = opened["data"]["openBreakGlass"]["breakGlass"]
+    # It opens at once, for one hour until a second focal point confirms it.
+    assert (datetime.fromisoformat(glass["expiresAt"])
+            - datetime.fromisoformat(glass["openedAt"])) == timedelta(hours=1)
+    seen = await env.gql(READ, {"id": pb["id"]}, as_=("mofa", "focal"), purpose="emergency_response")
     assert released(seen)["legalName"] == "Secret Legal Name"
-    # Only for emergency response.
-    assert (await env.gql(READ, {"id": pb["id"]}, as_=("unpc", "focal")))["data"] == {
-        "peacebuilder": None}
+    # Only for emergency response: for protection, mofa sees what the group grant allows.
+    assert released(await env.gql(READ, {"id": pb["id"]}, as_=("mofa", "focal")))["legalName"] is None
+    # Her lead organisation and mofa's overseer (the NHRI) are told, IDs only.
+    for org, user in (("fund", "focal"), ("nhri", "auditor")):
+        inbox = await env.gql("{ inbox { kind payload } }", as_=(org, user))
+        told = [json.loads(a["payload"]) for a in inbox["data"]["inbox"]
+                if a["kind"] == "break_glass_opened"]
+        assert any(t["break_glass"] == str(ids.decode(glass["id"], "BreakGlass")) for t in told)
+        assert "Secret" not in json.dumps(told) and reason not in json.dumps(told)
+    # The same focal point cannot confirm her own opening; a second one can.
+    confirmation = await pending_confirmation(env, "mofa", glass["id"], as_user="focal2")
+    same = await env.post(CONFIRM_TWO_PERSON, {"id": confirmation}, as_=("mofa", "focal"))
+    assert same.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    await confirm_by_second_person(env, "mofa", glass["id"], first="focal")
     her = await env.peacebuilder_token(pb["login"])
-    mine = await env.gql("{ me { breakGlass { organisation { slug } closedAt } notices { kind } } }",
-                         token=her, purpose=None)
-    assert mine["data"]["me"]["breakGlass"][0]["organisation"]["slug"] == "unpc"
-    assert "break_glass_opened" in [n["kind"] for n in mine["data"]["me"]["notices"]]
+    mine = await env.gql("{ me { breakGlass { organisation { slug } closedAt confirmedAt expiresAt "
+                         "openedAt } notices { kind } } }", token=her, purpose=None)
+    mine_glass = mine["data"]["me"]["breakGlass"][0]
+    assert mine_glass["organisation"]["slug"] == "mofa" and mine_glass["confirmedAt"]
+    assert (datetime.fromisoformat(mine_glass["expiresAt"])
+            - datetime.fromisoformat(mine_glass["openedAt"])) == timedelta(hours=24)
+    kinds = [n["kind"] for n in mine["data"]["me"]["notices"]]
+    assert "break_glass_opened" in kinds and "break_glass_confirmed" in kinds
     env.clock.advance(hours=24)
-    assert (await env.gql(READ, {"id": pb["id"]}, as_=("unpc", "focal"),
+    assert (await env.gql(READ, {"id": pb["id"]}, as_=("mofa", "focal"),
                           purpose="emergency_response"))["data"] == {"peacebuilder": None}
+    # A cool-down before it can be reopened.
+    again = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 2}, as_=("mofa", "focal"),
+                          purpose="emergency_response")
+    assert again["data"]["openBreakGlass"]["userErrors"][0]["code"] == "CONFLICT"
+    env.clock.advance(hours=12)
+    later = await env.gql(open_q, {"id": pb["id"], "r": reason, "h": 2}, as_=("mofa", "focal"),
+                          purpose="emergency_response")
+    assert later["data"]["openBreakGlass"]["userErrors"] == []
     async with env.runtime.db.transaction() as s:
         row = (await s.scalars(select(AccessLogEntry).where(
             AccessLogEntry.action == "break_glass.open"))).first()
     assert row is not None and reason not in json.dumps(row.details)
+
+
+async def test_break_glass_unconfirmed_ends_after_one_hour(clock_env):
+    env = clock_env
+    pb = await new_peacebuilder(env, "fund")
+    await grant(env, pb, as_=("fund", "focal"), to_wg=await wg_id(env))
+    opened = await env.gql("""mutation($id: ID!) { openBreakGlass(input: {peacebuilderId: $id,
+        reason: "Abducted this morning; her family asks for help now.", hours: 48}) {
+        breakGlass { id } userErrors { code } } }""", {"id": pb["id"]}, as_=("embassy", "focal"),
+                           purpose="emergency_response")
+    assert opened["data"]["openBreakGlass"]["userErrors"] == []
+    seen = await env.gql(READ, {"id": pb["id"]}, as_=("embassy", "focal"),
+                         purpose="emergency_response")
+    assert released(seen)["legalName"] == "Secret Legal Name"
+    env.clock.advance(minutes=61)
+    ended = await env.gql(READ, {"id": pb["id"]}, as_=("embassy", "focal"),
+                          purpose="emergency_response")
+    assert ended["data"] == {"peacebuilder": None}
+    # Too late to confirm: it already ended.
+    confirmation = await pending_confirmation(env, "embassy",
+                                              opened["data"]["openBreakGlass"]["breakGlass"]["id"],
+                                              as_user="focal2")
+    late = await env.gql(CONFIRM_TWO_PERSON, {"id": confirmation}, as_=("embassy", "focal2"))
+    assert late["data"]["confirmTwoPerson"]["userErrors"][0]["code"] == "CONFLICT"
 
 
 # --- her own view -------------------------------------------------------------------------------
@@ -450,28 +532,55 @@ async def test_revoke_all_in_one_step_cuts_the_lead_organisation_too(env):
 
 async def test_network_focal_point_acts_for_her_and_is_recorded_as_such(env):
     wpn = await org_id(env, "wpn")
+    # Registered by unpc with wpn named as her network; her intake names identity, which only
+    # she or her network can bring into force. She has no login.
     created = await env.gql(CREATE_PB, {"input": {
         "pseudonym": unique("pb"), "networkIds": [wpn], "profile": PROFILE,
-        "intakeConsent": {"obtainedVia": "IN_PERSON"}}}, as_=("unpc", "caseworker"))
+        "intakeConsent": {**INTAKE, "categories": INTAKE_CATEGORIES}}}, as_=("unpc", "caseworker"))
     pb = {"id": created["data"]["createPeacebuilder"]["peacebuilder"]["id"]}
+    # Named, not confirmed: the network cannot act for her yet.
+    early = await env.post("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
+                           {"id": pb["id"]}, as_=("wpn", "focal"))
+    assert early.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # Two people of the organisation that registered her confirm the network (she has no login).
+    asked = await env.gql(CONFIRM_NETWORK, {"pb": pb["id"], "n": wpn}, as_=("unpc", "focal"))
+    link = asked["data"]["confirmNetwork"]
+    assert link["userErrors"] == [] and link["link"]["confirmedAt"] is None
+    await confirm_by_second_person(env, "unpc", link["link"]["id"], first="focal")
+    told = await env.gql("{ inbox { kind } }", as_=("wpn", "focal"))
+    assert "network_confirmed" in [a["kind"] for a in told["data"]["inbox"]]
+    # Now her network confirms, for her, the intake she gave unpc (identity included).
+    listed = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id status awaiting } }",
+                           {"id": pb["id"]}, as_=("wpn", "focal"))
+    assert listed["data"]["consentGrants"][0]["status"] == "PENDING"
+    assert listed["data"]["consentGrants"][0]["awaiting"] == "HER"
+    grant_id = listed["data"]["consentGrants"][0]["id"]
+    confirmed = await env.gql(CONFIRM_CONSENT, {"id": grant_id}, as_=("wpn", "focal"))
+    assert confirmed["data"]["confirmConsent"]["grant"]["status"] == "LIVE", confirmed
+    lead = await env.gql(READ, {"id": pb["id"]}, as_=("unpc", "focal"))
+    assert released(lead)["legalName"] == "Secret Legal Name"
     # Staff cannot make an organisation her network afterwards (networks act for her).
     refused = await env.gql("""mutation($id: ID!, $n: [ID!]) { updatePeacebuilder(input: {id: $id,
         networkIds: $n}) { userErrors { field } } }""", {"id": pb["id"], "n": []},
                             as_=("unpc", "focal"))
     assert refused["data"]["updatePeacebuilder"]["userErrors"] == [{"field": ["input", "networkIds"]}]
-    listed = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
-                           {"id": pb["id"]}, as_=("wpn", "focal"))
-    grant_id = listed["data"]["consentGrants"][0]["id"]
     narrowed = await env.gql(NARROW, {"input": {"grantId": grant_id, "categories": ["IDENTITY"]}},
                              as_=("wpn", "focal"))
     assert "IDENTITY" not in narrowed["data"]["narrowConsent"]["grant"]["categories"]
     events = await env.gql(
         "query($id: ID!) { consentGrants(peacebuilderId: $id) { events { kind actingForHer } } }",
         {"id": pb["id"]}, as_=("wpn", "focal"))
+    assert [e["kind"] for e in events["data"]["consentGrants"][0]["events"]] == [
+        "grant", "confirm", "narrow"]
     assert events["data"]["consentGrants"][0]["events"][-1] == {"kind": "narrow", "actingForHer": True}
     # Narrowing took identity away from the lead organisation at once.
     lead = await env.gql(READ, {"id": pb["id"]}, as_=("unpc", "focal"))
     assert released(lead)["legalName"] is None
+    # A network never grants to itself.
+    itself = await env.gql(GRANT, {"input": {"peacebuilderId": pb["id"], "recipientOrganisationId": wpn,
+                                             "categories": ["CONTACT"], "purposes": ["PROTECTION"]}},
+                           as_=("wpn", "focal"))
+    assert itself["data"]["grantConsent"]["userErrors"][0]["field"] == ["input", "recipient"]
     # Not every member of the network: only its focal points act for her.
     refused = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
                             {"id": pb["id"]}, as_=("wpn", "caseworker"))
@@ -497,17 +606,20 @@ async def test_staff_must_say_how_consent_was_obtained_and_never_for_intelligenc
                                            "categories": ["IDENTITY"], "purposes": ["PROTECTION"]}},
                          as_=("fund", "focal"))
     assert body["data"]["grantConsent"]["userErrors"][0]["field"] == ["input", "obtainedVia"]
-    # Staff never record consent for another organisation, nor for media or recognition.
+    # Staff never record consent for another organisation.
     other = await env.gql(GRANT, {"input": {"peacebuilderId": pb["id"], "obtainedVia": "WRITTEN",
                                             "recipientOrganisationId": await org_id(env, "mofa"),
                                             "categories": ["IDENTITY"], "purposes": ["PROTECTION"]}},
                           as_=("fund", "focal"))
     assert other["data"]["grantConsent"]["userErrors"][0]["field"] == ["input", "recipient"]
+    # Media consent she gave them they may record, but only she can bring it into force.
     media = await env.gql(GRANT, {"input": {"peacebuilderId": pb["id"], "obtainedVia": "WRITTEN",
                                             "recipientOrganisationId": await org_id(env, "fund"),
                                             "categories": ["IDENTITY"], "purposes": ["MEDIA"]}},
                           as_=("fund", "focal"))
-    assert media["data"]["grantConsent"]["userErrors"][0]["field"] == ["input", "purposes"]
+    assert media["data"]["grantConsent"]["grant"]["status"] == "PENDING"
+    read = await env.post(READ, {"id": pb["id"]}, as_=("fund", "focal"), purpose="media")
+    assert read.json()["data"] == {"peacebuilder": None}
     bad = await env.post(GRANT, {"input": {"peacebuilderId": pb["id"],
                                            "recipientOrganisationId": await org_id(env, "mofa"),
                                            "categories": ["IDENTITY"],

@@ -12,6 +12,7 @@ from app.peacebuilders import keys
 from app.peacebuilders.models import DataKey, PeacebuilderDatum
 from schema import ids
 from tests.conftest import build_env
+from tests.factories import confirm_by_second_person, pending_confirmation
 from tests.test_consent import READ, new_peacebuilder
 
 pytestmark = pytest.mark.anyio
@@ -86,12 +87,40 @@ async def test_erasure_makes_her_data_unreadable_and_the_log_still_verifies(back
         await close()
 
 
-async def test_only_she_or_her_registering_organisation_may_erase(env):
+async def test_only_she_her_network_or_her_lead_organisation_with_two_people_may_erase(env):
     pb = await new_peacebuilder(env, "fund")
-    q = "mutation($id: ID) { eraseMyData(peacebuilderId: $id) { erased } }"
-    other = await env.gql(q, {"id": pb["id"]}, as_=("mofa", "focal"))
+    q = """mutation($id: ID, $r: String) { eraseMyData(peacebuilderId: $id, reason: $r) {
+        erased erasure { id status dueAt via } userErrors { field message code } } }"""
+    reason = "She asked us in person to delete everything we hold."
+    other = await env.gql(q, {"id": pb["id"], "r": reason}, as_=("mofa", "focal"))
     assert other["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    caseworker = await env.gql(q, {"id": pb["id"]}, as_=("fund", "caseworker"))
+    caseworker = await env.gql(q, {"id": pb["id"], "r": reason}, as_=("fund", "caseworker"))
     assert caseworker["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    focal = await env.gql(q, {"id": pb["id"]}, as_=("fund", "focal"))
-    assert focal["data"]["eraseMyData"]["erased"] is True
+    no_reason = await env.gql(q, {"id": pb["id"]}, as_=("fund", "focal"))
+    assert no_reason["data"]["eraseMyData"]["userErrors"][0]["field"] == ["input", "reason"]
+    asked = await env.gql(q, {"id": pb["id"], "r": reason}, as_=("fund", "focal"))
+    payload = asked["data"]["eraseMyData"]
+    assert payload["erased"] is False and payload["erasure"]["status"] == "AWAITING_CONFIRMATION"
+    # One person cannot: nothing is destroyed until a second focal point confirms.
+    still = await env.gql(PROFILE_Q, {"id": pb["id"]}, as_=("fund", "caseworker"))
+    assert still["data"]["peacebuilder"]["profile"]["legalName"] == "Secret Legal Name"
+    confirmation = await pending_confirmation(env, "fund", payload["erasure"]["id"],
+                                              as_user="focal2")
+    shown = await env.gql("""query { confirmations(first: 50) { edges { node { id reason
+        action } } } }""", as_=("fund", "focal2"))
+    assert {"id": confirmation, "reason": reason, "action": "ERASURE"} in [
+        e["node"] for e in shown["data"]["confirmations"]["edges"]]
+    await confirm_by_second_person(env, "fund", payload["erasure"]["id"], first="focal")
+    her = await env.peacebuilder_token(pb["login"])
+    mine = await env.gql("{ me { erasures { id status dueAt } notices { kind } } }", token=her,
+                         purpose=None)
+    scheduled = mine["data"]["me"]["erasures"][0]
+    assert scheduled["status"] == "SCHEDULED" and scheduled["dueAt"]
+    assert "erasure_scheduled" in [n["kind"] for n in mine["data"]["me"]["notices"]]
+    # She stops it: nothing is erased.
+    stopped = await env.gql("mutation($id: ID!) { stopErasure(input: {id: $id}) { erasure { status } "
+                            "userErrors { message } } }", {"id": scheduled["id"]}, token=her,
+                            purpose=None)
+    assert stopped["data"]["stopErasure"]["erasure"]["status"] == "STOPPED"
+    still = await env.gql(PROFILE_Q, {"id": pb["id"]}, as_=("fund", "caseworker"))
+    assert still["data"]["peacebuilder"]["profile"]["legalName"] == "Secret Legal Name"

@@ -180,14 +180,20 @@ async def test_public_statement_needs_her_approval(env):
     refused = await env.gql(add, {"c": pb["case"]}, as_=("fund", "focal"))
     assert refused["data"]["addMeasure"]["userErrors"][0]["field"] == ["input", "approvalId"]
     # Staff cannot record her approval for her.
-    staff = await env.gql("mutation($p: ID) { recordApproval(act: \"public_statement\", "
-                          "description: \"x\", peacebuilderId: $p) { approval { id } } }",
-                          {"p": pb["id"]}, as_=("fund", "focal"))
+    fund = await org_id(env, "fund")
+    staff = await env.gql("mutation($p: ID, $o: ID!) { recordApproval(act: \"public_statement\", "
+                          "description: \"x\", peacebuilderId: $p, organisationId: $o) "
+                          "{ approval { id } } }", {"p": pb["id"], "o": fund}, as_=("fund", "focal"))
     assert staff["errors"][0]["extensions"]["code"] in ("FORBIDDEN", "NOT_FOUND")
     her = await env.peacebuilder_token(pb["login"])
-    approved = await env.gql("mutation { recordApproval(act: \"public_statement\", description: "
-                             "\"A statement of solidarity, without my name.\") { approval { id act } } }",
-                             token=her, purpose=None)
+    approve = ("mutation($o: ID!) { recordApproval(act: \"public_statement\", organisationId: $o, "
+               "description: \"A statement of solidarity, without my name.\") { approval { id act } } }")
+    # An approval for another organisation's statement cannot be used by this one.
+    elsewhere = await env.gql(approve, {"o": await org_id(env, "wpn")}, token=her, purpose=None)
+    other_id = elsewhere["data"]["recordApproval"]["approval"]["id"]
+    borrowed = await env.gql(add, {"c": pb["case"], "a": other_id}, as_=("fund", "focal"))
+    assert borrowed["data"]["addMeasure"]["userErrors"][0]["field"] == ["input", "approvalId"]
+    approved = await env.gql(approve, {"o": fund}, token=her, purpose=None)
     approval_id = approved["data"]["recordApproval"]["approval"]["id"]
     ok = await env.gql(add, {"c": pb["case"], "a": approval_id}, as_=("fund", "focal"))
     assert ok["data"]["addMeasure"]["userErrors"] == []
@@ -264,8 +270,8 @@ async def test_steps_are_claimed_once_even_when_replicas_race(backend, tmp_path)
         async with env.runtime.db.transaction() as s:
             n = await s.scalar(select(func.count()).select_from(InboxItem).where(
                 InboxItem.kind == "escalation"))
-        mofa_focals = 1
-        unpc_focals = 1
+        mofa_focals = 2  # focal and focal2 (demo fixture)
+        unpc_focals = 2
         assert n == mofa_focals + unpc_focals
     finally:
         await close()

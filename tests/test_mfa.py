@@ -249,8 +249,19 @@ async def test_machine_clients_cannot_change_consent(env):
             .join(Organisation, Organisation.id == ConsentGrant.recipient_id)
             .where(Peacebuilder.pseudonym == "mariam", Organisation.slug == "mofa"))
     client = await env.token("mofa", client="mofa-system")
+
+    async def refusals() -> int:
+        async with env.runtime.db.transaction() as session:
+            return len(list(await session.scalars(select(AccessLogEntry).where(
+                AccessLogEntry.action == "consent.revoke", AccessLogEntry.decision == "deny",
+                AccessLogEntry.reason == "consent rules: machine may not revoke this"))))
+
+    before = await refusals()
     body = await env.gql(REVOKE, {"id": ids.encode("ConsentGrant", intake)}, token=client)
-    assert codes(body) == ["STEP_UP_REQUIRED"]
+    errors = body["data"]["revokeConsent"]["userErrors"]
+    assert errors and "Machine clients never record consent" in errors[0]["message"]
+    assert body["data"]["revokeConsent"]["grant"] is None
+    assert await refusals() == before + 1
 
 
 async def test_break_glass_needs_a_recent_second_factor(env):

@@ -46,7 +46,7 @@ def test_sensitive_values_only_live_in_the_categorised_table():
     # The pseudonymous record must not grow sensitive columns: they belong in peacebuilder_data.
     columns = set(Base.metadata.tables["peacebuilders"].columns.keys())
     assert columns == {"id", "pseudonym", "preferred_language", "registered_by_org_id",
-                       "created_at", "updated_at"}
+                       "created_at", "updated_at", "has_login"}
     assert not columns & set(PROFILE_FIELDS)
 
 

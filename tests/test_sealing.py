@@ -102,8 +102,9 @@ async def her_world(env, lead: str = "mofa") -> dict[str, Any]:
         assert not body.get("errors") and all(
             v["userErrors"] == [] for v in body["data"].values()), body
     for query, variables in [
-        ("""mutation($d: String!) { recordApproval(act: "public_statement", description: $d) {
-            approval { id } } }""", {"d": t["approval"]}),
+        ("""mutation($d: String!, $o: ID!) { recordApproval(act: "public_statement",
+            description: $d, organisationId: $o) { approval { id } } }""",
+         {"d": t["approval"], "o": await org_id(env, lead)}),
         ("""mutation($m: String!) { requestCorrection(input: {field: "summary", message: $m}) {
             userErrors { message } } }""", {"m": t["correction"]}),
     ]:
@@ -118,7 +119,7 @@ async def her_world(env, lead: str = "mofa") -> dict[str, Any]:
     glass = await env.gql("""mutation($p: ID!, $r: String!) { openBreakGlass(input: {
         peacebuilderId: $p, reason: $r, hours: 1}) { userErrors { message } } }""",
                           {"p": pb["id"], "r": f"Vital interest, abducted: {t['glass']}"},
-                          as_=("embassy", "focal"), purpose="emergency_response")
+                          as_=("nhri", "focal"), purpose="emergency_response")
     assert glass["data"]["openBreakGlass"]["userErrors"] == [], glass
     return {**pb, "her": her, "marks": t, "incident": incident, "lead": lead}
 

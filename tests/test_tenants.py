@@ -314,8 +314,8 @@ async def test_apply_twice_second_run_changes_nothing(fresh: Env, tmp_path: Path
     assert "organisation mofa: created" in report.changes
     assert "working group jag: wpn joined" in report.changes
     assert report.kept == []
-    assert await counts(fresh) == {"organisations": 6, "users": 25, "clients": 6,
-                                   "role_assignments": 31, "working_groups": 1,
+    assert await counts(fresh) == {"organisations": 6, "users": 31, "clients": 6,
+                                   "role_assignments": 37, "working_groups": 1,
                                    "working_group_members": 3}
     assert await user_roles(fresh, "mofa", "focal") == {"focal_point"}
     assert await user_roles(fresh, "nhri", "auditor") == {"auditor"}
@@ -324,7 +324,7 @@ async def test_apply_twice_second_run_changes_nothing(fresh: Env, tmp_path: Path
     rows = await log_of(fresh, request_id)
     assert len(rows) == len(report.changes)
     assert Counter(r.action for r in rows) == {
-        "tenants.org_create": 6, "tenants.user_create": 25, "user.roles": 25,
+        "tenants.org_create": 6, "tenants.user_create": 31, "user.roles": 31,
         "tenants.client_create": 6, "tenants.working_group_create": 1, "working_group.join": 3,
         "tenants.oversight_add": 3}
     assert {(r.actor, r.decision) for r in rows} == {(SYSTEM.subject, "allow")}

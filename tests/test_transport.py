@@ -24,6 +24,7 @@ from app.peacebuilders import service as pb_service
 from app.peacebuilders.models import Peacebuilder
 from schema.server import create_app
 from tests.conftest import Env, unique
+from tests.factories import INTAKE
 from tests.test_auth import enrol_totp, login_token, new_user, totp_now
 
 pytestmark = pytest.mark.anyio
@@ -169,7 +170,7 @@ async def test_a_slow_request_times_out_with_nothing_sent_or_kept(env, monkeypat
             "query": "mutation($i: CreatePeacebuilderInput!) { createPeacebuilder(input: $i) "
                      "{ peacebuilder { id } } }",
             "variables": {"i": {"pseudonym": pseudonym,
-                                "intakeConsent": {"obtainedVia": "IN_PERSON"}}}})
+                                "intakeConsent": INTAKE}}})
         assert create.status_code == 504
         # The deployment carries on, and the timed-out mutation left nothing behind.
         assert (await client.post("/graphql", json={"query": VIEWER}, headers=headers)).json() == {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NewType
 
@@ -19,7 +21,14 @@ from app.access import tenancy
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.access.tenancy import NOBODY, SYSTEM, Scope, Tenancy
-from app.access.visibility import CareScope, Mode, Redaction, categories_for, visible_peacebuilders
+from app.access.visibility import (
+    AGGREGATE_ONLY,
+    CareScope,
+    Mode,
+    Redaction,
+    categories_for,
+    visible_peacebuilders,
+)
 from app.audit import service as audit
 from app.audit.models import AccessLogEntry, Oversight
 from app.cases import repository as cases_repo
@@ -186,10 +195,14 @@ class AccessContext:
             return Tenancy(Scope.PEACEBUILDER, peacebuilders=frozenset({p.id}))
         if p.org_id is None or self.db.dialect != "postgresql":
             return NOBODY if p.org_id is None else Tenancy(Scope.ORG, org_id=p.org_id)
-        granted = visible_peacebuilders(self.org_care_scope())
+        # An aggregate purpose shows no record; its counting query still reads the rows of the
+        # women who agreed to be counted (the app never returns them one by one).
+        aggregate = self.purpose in AGGREGATE_ONLY and self.can("statistics", "read")
+        granted = visible_peacebuilders(self.aggregate_scope() if aggregate
+                                        else self.org_care_scope())
         # Her networks act for her (record and change her consent) without a grant of their own.
         networks = select(PeacebuilderNetwork.peacebuilder_id).where(
-            PeacebuilderNetwork.org_id == p.org_id)
+            PeacebuilderNetwork.org_id == p.org_id, PeacebuilderNetwork.confirmed_at.is_not(None))
         reach = frozenset(await self.session.scalars(granted.union(networks)))
         overseen = await self.session.scalars(select(Oversight.org_id).where(
             Oversight.overseer_org_id == p.org_id))
@@ -202,16 +215,30 @@ class AccessContext:
         now = tenancy.effective(self.session.info)
         if now.scope is not Scope.ORG:
             return
-        widened = replace(now, peacebuilders=now.peacebuilders | frozenset(pb_ids))
-        self.session.info["tenancy"] = widened
-        tenancy.declare(widened)
+        await self._declare(replace(now, peacebuilders=now.peacebuilders | frozenset(pb_ids)))
+
+    @asynccontextmanager
+    async def peek(self, pb_ids: Iterable[uuid.UUID]) -> AsyncIterator[None]:
+        """Widen the tenancy only while the block reads the facts a decision needs (IDs of
+        relations, never her data), then put it back: the decision has not been made yet."""
+        before = tenancy.effective(self.session.info)
+        await self.reach(pb_ids)
+        try:
+            yield
+        finally:
+            if tenancy.effective(self.session.info) != before:
+                await self._declare(before)
+
+    async def _declare(self, chosen: Tenancy) -> None:
+        self.session.info["tenancy"] = chosen
+        tenancy.declare(chosen)
         if self.db.dialect == "postgresql" and self.session.in_transaction():
-            await self.session.execute(text(tenancy.SET_TEXT), widened.settings())
+            await self.session.execute(text(tenancy.SET_TEXT), chosen.settings())
 
     def aggregate_scope(self) -> CareScope:
         """For aggregate reports: what her consent releases to the caller's organisation as a
         whole (counted, never shown one by one; app/incidents/statistics.py)."""
-        return replace(self.care_scope(), mode=Mode.FOCAL)
+        return replace(self.care_scope(), mode=Mode.FOCAL, aggregate=True)
 
     def org_care_scope(self) -> CareScope:
         """The caller judged as its organisation (any staff role that handles cases, or its

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,18 @@ class CareScope:
     mode: Mode
     self_peacebuilder_id: uuid.UUID | None = None
     glass: bool = True  # whether an open break-glass counts
+    # Counting for an aggregate report (never shown one by one): the only use of a purpose
+    # that releases no record (AGGREGATE_ONLY).
+    aggregate: bool = False
+
+    @property
+    def releases_records(self) -> bool:
+        """Whether this purpose may show a record at all: aggregate purposes only count."""
+        return self.aggregate or self.purpose not in AGGREGATE_ONLY
+
+
+# Purposes whose grants feed aggregate queries only: a record is never released under them.
+AGGREGATE_ONLY = frozenset({Purpose.AGGREGATE_REPORTING.value})
 
 
 def live_clause(now: datetime) -> Any:
@@ -96,7 +108,8 @@ def visible_peacebuilders(scope: CareScope) -> Select[Any]:
     """SQL for the IDs of peacebuilders whose records this caller may see at all."""
     if scope.mode is Mode.SELF:
         return select(literal(scope.self_peacebuilder_id, Uuid))
-    if scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None:
+    if (scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None
+            or not scope.releases_records):
         return select(ConsentAccess.peacebuilder_id).where(false())
     ids = _org_level_ids(scope)
     if scope.mode is Mode.TEAM:
@@ -109,7 +122,8 @@ def with_category(scope: CareScope, category: str) -> Select[Any]:
     """IDs of visible peacebuilders whose `category` this caller may read (for filters)."""
     if scope.mode is Mode.SELF:
         return select(literal(scope.self_peacebuilder_id, Uuid))
-    if scope.mode in (Mode.NONE, Mode.ANALYST) or scope.org_id is None or scope.purpose is None:
+    if (scope.mode in (Mode.NONE, Mode.ANALYST) or scope.org_id is None or scope.purpose is None
+            or not scope.releases_records):
         return select(ConsentAccess.peacebuilder_id).where(false())
     granted = select(ConsentAccess.peacebuilder_id).where(
         ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
@@ -130,14 +144,13 @@ async def categories_for(
     """Categories released to this caller per visible peacebuilder (absent = not visible).
     `consent_only` ignores break-glass (which opens reading, never standing to record consent)."""
     if consent_only and scope.purpose == Purpose.EMERGENCY_RESPONSE:
-        scope = CareScope(org_id=scope.org_id, subject=scope.subject, purpose=scope.purpose,
-                          now=scope.now, mode=scope.mode,
-                          self_peacebuilder_id=scope.self_peacebuilder_id, glass=False)
+        scope = replace(scope, glass=False)
     if not pb_ids:
         return {}
     if scope.mode is Mode.SELF:
         return {pb: ALL_CATEGORIES for pb in pb_ids if pb == scope.self_peacebuilder_id}
-    if scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None:
+    if (scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None
+            or not scope.releases_records):
         return {}
     # One read of the rows `visible_peacebuilders` is made of (its `_org_level_ids`, and for
     # TEAM the same team condition): a peacebuilder with a live row is visible and the rows'
@@ -161,3 +174,12 @@ async def categories_for(
     if scope.mode is Mode.ANALYST:  # the pseudonymous record only, never a category
         return {pb: frozenset() for pb in out}
     return {pb: frozenset(categories) for pb, categories in out.items()}
+
+
+async def org_holds_consent(session: AsyncSession, org_id: uuid.UUID, pb_id: uuid.UUID,
+                            now: datetime) -> bool:
+    """Whether any live grant of hers covers the organisation, for any purpose."""
+    found = await session.scalar(select(ConsentAccess.id).where(
+        ConsentAccess.org_id == org_id, ConsentAccess.peacebuilder_id == pb_id,
+        live_clause(now)).limit(1))
+    return found is not None

@@ -104,3 +104,9 @@ async def peacebuilder_of(session: AsyncSession, case_id: uuid.UUID) -> uuid.UUI
 async def led_by(session: AsyncSession, pb_id: uuid.UUID, org_id: uuid.UUID) -> bool:
     return await session.scalar(select(Case.id).where(Case.peacebuilder_id == pb_id,
                                                       Case.lead_org_id == org_id).limit(1)) is not None
+
+
+async def any_case_of(session: AsyncSession, pb_id: uuid.UUID) -> bool:
+    """Whether any case of hers exists (that this transaction may see)."""
+    found = await session.scalar(select(Case.id).where(Case.peacebuilder_id == pb_id).limit(1))
+    return found is not None

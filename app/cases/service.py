@@ -17,6 +17,7 @@ from app.errors import BadInput, NotFound
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
+from app.peacebuilders.models import Peacebuilder
 
 MAX_NOTE = 20_000
 
@@ -76,13 +77,22 @@ async def open_case(
     summary: str | None = None,
     intake_consent: peacebuilders.IntakeConsent | None = None,
 ) -> Case:
-    """Open a case led by the caller's organisation. Its access rests on her consent: either
-    a live grant it already holds for the declared purpose, or the intake consent given here.
-    The person opening it joins the case team."""
+    """Open a case led by the caller's organisation. Its access rests on her consent: a live
+    grant it already holds for the declared purpose. Intake consent may be recorded here only
+    for the first case of a woman the organisation itself registered (pending until confirmed,
+    like any consent staff record). The person opening it joins the case team."""
     await ctx.require("case", "create")
     assert ctx.org_id is not None
     if intake_consent is not None:
         await consent_service.standing(ctx, peacebuilder_id)
+        registered = await ctx.session.get(Peacebuilder, peacebuilder_id)
+        if (registered is None or registered.registered_by_org_id != ctx.org_id
+                or await repo.any_case_of(ctx.session, peacebuilder_id)):
+            ctx.deny("consent.intake", target_type="Peacebuilder", target_id=peacebuilder_id,
+                     reason="intake only when registering her or opening her first case")
+            raise BadInput("Intake consent is recorded when your organisation registers her or "
+                           "opens her first case; record a grant (grantConsent) instead.",
+                           field="intakeConsent")
         await peacebuilders.record_intake(ctx, peacebuilder_id, intake_consent)
     pb = await peacebuilders.get(ctx, peacebuilder_id, org_level=True)
     if intake_consent is None and ctx.mode is visibility.Mode.TEAM and not await ctx.released([pb.id]):

@@ -42,6 +42,14 @@ class ObtainedVia(enum.StrEnum):
     SELF_SERVICE = "self_service"  # she recorded it herself, signed in
 
 
+class EvidenceKind(enum.StrEnum):
+    """What staff keep that shows she consented; a second person confirms against it."""
+
+    SIGNED_FORM = "signed_form"
+    RECORDING = "recording"
+    WITNESS_STATEMENT = "witness_statement"
+
+
 # Never part of a default grant: shared only when she names them explicitly.
 NEVER_BY_DEFAULT = frozenset({
     DataCategory.CONTACT, DataCategory.LOCATION_COARSE, DataCategory.LOCATION_PRECISE,

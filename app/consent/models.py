@@ -40,6 +40,10 @@ class ConsentEvent(Base):
     acting_for_her: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A grant recorded by staff waits for her (or her network, or a second person) to confirm
+    # it: who it awaits ("her", "second_person") on its `grant` event; a `confirm` event makes
+    # it live. None: in force as recorded.
+    awaiting: Mapped[str | None] = mapped_column(String(20))
 
 
 class ConsentGrant(Base):
@@ -62,6 +66,10 @@ class ConsentGrant(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Null while pending: a pending grant releases nothing (no consent_access rows).
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who may still make it live: "her" (her login or her network), "second_person".
+    awaiting: Mapped[str | None] = mapped_column(String(20))
 
 
 class ConsentAccess(Base):
@@ -116,6 +124,9 @@ class BreakGlass(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # It opens for one hour; the hours asked for apply once a second focal point confirms.
+    requested_hours: Mapped[int | None] = mapped_column(Integer)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PeacebuilderAccount(Base):

@@ -1,11 +1,9 @@
-"""Consent grants as events: grant, narrow, extend, revoke, expire. The current state is derived.
+"""Consent grants as events: grant, confirm, narrow, extend, revoke, expire. The state is derived.
 
-Who may record what:
-- she herself (signed in) for any of her grants;
-- a focal point of a peacebuilders' network she belongs to, acting for her (recorded as such);
-- staff who can see her record for the declared purpose (focal point or case team) may record a
-  consent she gave them in person, in writing or verbally with a witness, and may narrow or
-  revoke any of her grants (less access is always safe).
+Who may record what is one table (app/consent/rules.py, docs/decisions/0013): only she widens
+access to her data; her network may act for her; staff record what she said and it waits for
+her, her network or a second person (app/confirmations) before it releases anything. A pending
+grant has no consent_access rows, so nothing reads it.
 """
 
 from __future__ import annotations
@@ -18,11 +16,16 @@ from typing import Any
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.access.visibility import Mode
+from app.confirmations import service as confirmations
+from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.consent import repository as repo
-from app.consent.categories import DataCategory, ObtainedVia, Purpose
+from app.consent import rules
+from app.consent.categories import DataCategory, EvidenceKind, ObtainedVia, Purpose
 from app.consent.models import ConsentAccess, ConsentEvent, ConsentGrant, Notice
+from app.consent.rules import Act, Caller, Result
 from app.db import new_id
 from app.errors import BadInput, Conflict, Forbidden, NotFound
+from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.orgs.models import WorkingGroup
 from app.peacebuilders import repository as pb_repo
@@ -31,6 +34,8 @@ from app.peacebuilders.models import Peacebuilder
 
 RECIPIENT_TYPES = ("organisation", "working_group")
 STAFF_METHODS = {ObtainedVia.IN_PERSON, ObtainedVia.WRITTEN, ObtainedVia.VERBAL_WITNESSED}
+EVIDENCE_KINDS = frozenset(k.value for k in EvidenceKind)
+CONFIRM_GRANT = "consent.grant"
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,34 @@ class Terms:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What staff hold that shows she consented: checked by the second person."""
+
+    kind: str
+    reference: str
+
+
+@dataclass(frozen=True)
 class Standing:
-    kind: str  # "self", "network", "staff"
+    """Who the caller is to her, for consent (`None`: the system itself, e.g. expiry)."""
+
+    caller: Caller | None
 
     @property
     def acting_for_her(self) -> bool:
-        return self.kind == "network"
+        return self.caller is Caller.NETWORK
+
+    @property
+    def herself(self) -> bool:
+        return self.caller is Caller.HERSELF
+
+
+SYSTEM_STANDING = Standing(None)
 
 
 def require_step_up(ctx: AccessContext, who: Standing, action: str, pb_id: uuid.UUID) -> None:
     """Anyone but she herself changes her consent only after a recent second factor."""
-    if who.kind != "self":
+    if not who.herself:
         ctx.require_recent_mfa(action, target_type="Peacebuilder", target_id=pb_id)
 
 
@@ -74,52 +96,80 @@ def parse_purposes(values: list[str]) -> frozenset[str]:
     return frozenset(values)
 
 
+def _staff_caller(ctx: AccessContext) -> Caller:
+    return Caller.MACHINE if ctx.principal.kind is PrincipalKind.CLIENT else Caller.STAFF
+
+
 async def standing(ctx: AccessContext, pb_id: uuid.UUID) -> Standing:
     """Who the caller is to her, for consent; NotFound when she is none of their business."""
     p = ctx.principal
     if p.kind is PrincipalKind.PEACEBUILDER:
         if p.id == pb_id:
-            return Standing("self")
+            return Standing(Caller.HERSELF)
         raise NotFound()
     if p.kind is PrincipalKind.SYSTEM:
-        return Standing("staff")
+        return SYSTEM_STANDING
     if p.org_id is None:
         raise NotFound()
-    if "focal_point" in p.roles:
+    if "focal_point" in p.roles and p.kind is PrincipalKind.USER:
         networks = (await pb_repo.networks_of(ctx.session, [pb_id]))[pb_id]
         if p.org_id in networks:
-            return Standing("network")
+            return Standing(Caller.NETWORK)
     if ctx.mode in (Mode.FOCAL, Mode.TEAM) and await ctx.consented([pb_id]):
-        return Standing("staff")
+        return Standing(_staff_caller(ctx))
     raise NotFound()
 
 
-STAFF_FORBIDDEN_PURPOSES = {Purpose.MEDIA.value, Purpose.PUBLIC_RECOGNITION.value}
+def require_self_or_network(who: Standing) -> None:
+    if who.caller not in (Caller.HERSELF, Caller.NETWORK):
+        raise Forbidden()
 
 
-def _staff_limits(ctx: AccessContext, who: Standing, recipient_type: str,
-                  recipient_id: uuid.UUID, purposes: frozenset[str]) -> None:
-    """Staff record only what she gave their own organisation, never public acts: anything else
-    is hers (or her network's) to decide."""
-    if who.kind != "staff" or ctx.principal.kind is PrincipalKind.SYSTEM:
-        return
-    if recipient_type != "organisation" or recipient_id != ctx.org_id:
-        raise BadInput("Staff record consent she gave their own organisation; she or her "
-                       "network records it for others.", field="recipient")
-    if purposes & STAFF_FORBIDDEN_PURPOSES:
-        raise BadInput("Media and public recognition need her own consent (she or her network "
-                       "records it).", field="purposes")
+def _admit(ctx: AccessContext, act: Act, who: Standing, pb_id: uuid.UUID) -> None:
+    """Before anything else: a machine never records consent, and anyone but she herself
+    needs a recent second factor (both refusals logged)."""
+    if who.caller is Caller.MACHINE:
+        _decide(ctx, act, who, rules.Facts(), pb_id)
+    require_step_up(ctx, who, f"consent.{act.value}", pb_id)
+
+
+def _decide(ctx: AccessContext, act: Act, who: Standing, facts: rules.Facts,
+            pb_id: uuid.UUID) -> Result:
+    """The rules' answer; a refusal is logged (with her ID, never values) and raised."""
+    if who.caller is None:  # the system itself (expiry, operators' maintenance)
+        return Result.LIVE
+    decision = rules.decide(act, who.caller, facts)
+    if decision.refused:
+        ctx.deny(f"consent.{act.value}", target_type="Peacebuilder", target_id=pb_id,
+                 reason=f"consent rules: {who.caller.value} may not {act.value} this")
+        raise BadInput(decision.message, field=decision.field)
+    return decision.result
+
+
+def _notice(ctx: AccessContext, pb_id: uuid.UUID, kind: str, details: dict[str, Any]) -> None:
+    ctx.session.add(Notice(peacebuilder_id=pb_id, kind=kind, details=details,
+                           created_at=ctx.clock.now()))
 
 
 def _tell_her(ctx: AccessContext, who: Standing, pb_id: uuid.UUID, grant_id: uuid.UUID,
               kind: str) -> None:
     """She is never the last to know: consent recorded by someone else is a notice to her."""
-    if who.kind == "self":
+    if who.herself:
         return
-    ctx.session.add(Notice(peacebuilder_id=pb_id, kind=f"consent_{kind}_by_others",
-                           details={"grant": str(grant_id), "by": ctx.principal.subject,
-                                    "acting_for_her": who.acting_for_her},
-                           created_at=ctx.clock.now()))
+    _notice(ctx, pb_id, f"consent_{kind}_by_others",
+            {"grant": str(grant_id), "by": ctx.principal.subject,
+             "acting_for_her": who.acting_for_her})
+
+
+async def _tell_her_networks(ctx: AccessContext, pb_id: uuid.UUID, kind: str,
+                             payload: dict[str, str]) -> None:
+    """Her networks' focal points are told too (IDs only), so she has someone on her side."""
+    networks = (await pb_repo.networks_of(ctx.session, [pb_id]))[pb_id]
+    recipients = [(s, org) for org in networks for s in await notify.focal_points(ctx.session, org)
+                  if s != ctx.principal.subject]
+    if recipients:
+        await notify.notify(ctx, recipients, kind=kind, subject_id=pb_id, case_id=None,
+                            at=ctx.clock.now(), payload=payload)
 
 
 async def _peacebuilder(ctx: AccessContext, pb_id: uuid.UUID) -> Peacebuilder:
@@ -143,10 +193,10 @@ async def _covered(ctx: AccessContext, recipient_type: str, recipient_id: uuid.U
     raise BadInput("Recipient must be an organisation or a working group.", field="recipient")
 
 
-def _method(standing: Standing, obtained_via: str | None) -> str:
-    if standing.kind == "self":
+def _method(who: Standing, obtained_via: str | None) -> str:
+    if who.herself:
         return ObtainedVia.SELF_SERVICE.value
-    if standing.kind == "network":
+    if who.acting_for_her:
         return ObtainedVia.NETWORK_FOCAL_POINT.value
     try:
         method = ObtainedVia(obtained_via or "")
@@ -156,6 +206,28 @@ def _method(standing: Standing, obtained_via: str | None) -> str:
         raise BadInput("Staff record consent obtained in person, in writing or verbally with a "
                        "witness.", field="obtainedVia")
     return method.value
+
+
+def _evidence(evidence: Evidence | None) -> Evidence | None:
+    if evidence is None:
+        return None
+    if evidence.kind not in EVIDENCE_KINDS:
+        raise BadInput("Evidence is a signed form, a recording or a witness statement.",
+                       field="evidence.kind")
+    reference = evidence.reference.strip()
+    if not reference or len(reference) > 500:
+        raise BadInput("Give the evidence's reference (at most 500 characters): where the form "
+                       "or recording is kept.", field="evidence.reference")
+    return Evidence(evidence.kind, reference)
+
+
+def _facts(ctx: AccessContext, who: Standing, recipient_type: str, recipient_id: uuid.UUID,
+           categories: frozenset[str] | list[str], purposes: frozenset[str] | list[str],
+           pb: Peacebuilder, evidence: bool = False) -> rules.Facts:
+    own = recipient_type == "organisation" and recipient_id == ctx.org_id
+    return rules.Facts(to_own_organisation=own, to_the_network_itself=own and who.acting_for_her,
+                       protected=rules.protected(categories, purposes),
+                       she_has_login=pb.has_login, evidence=evidence)
 
 
 async def grant(
@@ -170,13 +242,16 @@ async def grant(
     valid_until: datetime | None = None,
     obtained_via: str | None = None,
     note: str | None = None,
+    evidence: Evidence | None = None,
     intake: bool = False,
 ) -> ConsentGrant:
-    """Record a new grant. `intake` is the consent recorded when her file is opened."""
-    who = Standing("staff") if intake else await standing(ctx, peacebuilder_id)
-    if not intake:  # intake consent is part of opening her file, not a change to her consent
-        require_step_up(ctx, who, "consent.grant", peacebuilder_id)
-    await _peacebuilder(ctx, peacebuilder_id)
+    """Record a grant: in force at once when she (or her network) records it; otherwise pending
+    until confirmed (rules.py). `intake` is her consent recorded as her file is opened: the
+    caller already decided it may (peacebuilders.record_intake)."""
+    who = Standing(_staff_caller(ctx)) if intake else await standing(ctx, peacebuilder_id)
+    act = Act.INTAKE if intake else Act.GRANT
+    _admit(ctx, act, who, peacebuilder_id)
+    pb = await _peacebuilder(ctx, peacebuilder_id)
     now = ctx.clock.now()
     terms = Terms(parse_categories(categories), parse_purposes(purposes), valid_from or now,
                   valid_until)
@@ -184,9 +259,12 @@ async def grant(
         raise BadInput("validUntil must be after validFrom.", field="validUntil")
     if note is not None and len(note) > 2000:
         raise BadInput("Note is limited to 2000 characters.", field="note")
-    if not intake:
-        _staff_limits(ctx, who, recipient_type, recipient_id, terms.purposes)
+    proof = _evidence(evidence)
+    result = _decide(ctx, act, who, _facts(ctx, who, recipient_type, recipient_id,
+                                           terms.categories, terms.purposes, pb,
+                                           proof is not None), peacebuilder_id)
     covered = await _covered(ctx, recipient_type, recipient_id)
+    awaiting = None if result is Result.LIVE else result.value
     event = ConsentEvent(
         grant_id=uuid.uuid4(), peacebuilder_id=peacebuilder_id, kind="grant",
         recipient_type=recipient_type, recipient_id=recipient_id,
@@ -194,12 +272,114 @@ async def grant(
         valid_from=terms.valid_from, valid_until=terms.valid_until, covered_org_ids=covered,
         obtained_via=_method(who, obtained_via), recorded_by=ctx.principal.subject,
         recorded_by_org_id=ctx.principal.org_id, acting_for_her=who.acting_for_her, note=note,
-        at=now)
+        awaiting=awaiting, at=now)
     state = await _append(ctx, event)
-    _tell_her(ctx, who, peacebuilder_id, state.id, "granted")
     ctx.record("consent.grant", target_type="ConsentGrant", target_id=state.id,
                details=_audit_terms(event))
+    if result is Result.AWAITS_SECOND_PERSON:
+        assert proof is not None
+        await _ask_second_person(ctx, state, proof)
+    if awaiting is not None:
+        _notice(ctx, peacebuilder_id, "consent_awaits_confirmation",
+                {"grant": str(state.id), "by": ctx.principal.subject, "awaiting": awaiting})
+    else:
+        _tell_her(ctx, who, peacebuilder_id, state.id, "granted")
     return state
+
+
+async def _ask_second_person(ctx: AccessContext, state: ConsentGrant, proof: Evidence) -> None:
+    assert ctx.org_id is not None
+    confirmation = Confirmation(id=new_id(), org_id=ctx.org_id, peacebuilder_id=state.peacebuilder_id)
+    sealed = await sealing.seal(ctx, sealing.confirmation_ref(confirmation, "evidence"),
+                                proof.reference, input_field="evidence")
+    await confirmations.request(
+        ctx, action=CONFIRM_GRANT, target_id=state.id, peacebuilder_id=state.peacebuilder_id,
+        any_staff_may_ask=True, confirmation_id=confirmation.id, evidence_kind=proof.kind,
+        evidence=sealed)
+
+
+async def confirm(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
+    """She (or her network, acting for her) brings a pending grant into force."""
+    current = await repo.grant(ctx.session, grant_id)
+    if current is None:
+        raise NotFound()
+    who = await standing(ctx, current.peacebuilder_id)
+    if not _may_see_grant(ctx, who, current):
+        raise NotFound()
+    _admit(ctx, Act.CONFIRM, who, current.peacebuilder_id)
+    if who.caller is Caller.STAFF:
+        raise BadInput("Staff confirm a grant as the second person (confirmTwoPerson), never "
+                       "through this mutation.")
+    pb = await _peacebuilder(ctx, current.peacebuilder_id)
+    _decide(ctx, Act.CONFIRM, who, _facts(ctx, who, current.recipient_type, current.recipient_id,
+                                          current.categories, current.purposes, pb),
+            current.peacebuilder_id)
+    state = await _confirm(ctx, who, current)
+    pending = await confirmations.pending_of(ctx, action=CONFIRM_GRANT, target_id=current.id)
+    if pending is not None:  # she decided herself: the second person's check is not needed
+        await confirmations.end(ctx, pending, ConfirmationStatus.CANCELLED)
+    return state
+
+
+async def _confirm(ctx: AccessContext, who: Standing, current: ConsentGrant) -> ConsentGrant:
+    if current.revoked_at is not None:
+        raise Conflict("This grant was revoked or withdrawn; record a new one.")
+    if current.confirmed_at is not None:
+        raise Conflict("This grant is already in force.")
+    event = _next_event(ctx, current, "confirm", who)
+    state = await _append(ctx, event)
+    ctx.record("consent.confirm", target_type="ConsentGrant", target_id=state.id,
+               details=_audit_terms(event))
+    _tell_her(ctx, who, current.peacebuilder_id, state.id, "confirmed")
+    await _tell_her_networks(ctx, current.peacebuilder_id, "consent_confirmed",
+                             {"grant": str(state.id), "peacebuilder": str(state.peacebuilder_id)})
+    return state
+
+
+@confirmations.on_confirmed(CONFIRM_GRANT)
+async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
+    """Two people of the recipient confirmed, against the evidence, a grant she gave it."""
+    assert c.peacebuilder_id is not None
+    await ctx.reach([c.peacebuilder_id])  # decided: this transaction now writes her consent
+    current = await repo.grant(ctx.session, c.target_id)
+    if current is None:
+        raise NotFound()
+    pb = await _peacebuilder(ctx, current.peacebuilder_id)
+    who = Standing(Caller.STAFF)
+    _decide(ctx, Act.CONFIRM, who,
+            _facts(ctx, who, current.recipient_type, current.recipient_id, current.categories,
+                   current.purposes, pb, c.evidence is not None),
+            current.peacebuilder_id)
+    await _confirm(ctx, who, current)
+
+
+@confirmations.on_lapsed(CONFIRM_GRANT)
+async def _second_person_missing(ctx: AccessContext, c: Confirmation) -> None:
+    """Declined, or nobody confirmed in time: the pending grant is withdrawn."""
+    assert c.peacebuilder_id is not None
+    await ctx.reach([c.peacebuilder_id])
+    current = await repo.grant(ctx.session, c.target_id)
+    if current is None or current.revoked_at is not None or current.confirmed_at is not None:
+        return
+    event = _next_event(ctx, current, "revoke", SYSTEM_STANDING)
+    await _append(ctx, event)
+    ctx.record("consent.withdraw", target_type="ConsentGrant", target_id=current.id,
+               details={**_audit_terms(event), "confirmation": c.status})
+
+
+def _next_event(ctx: AccessContext, current: ConsentGrant, kind: str, who: Standing,
+                **changes: Any) -> ConsentEvent:
+    """The grant's next event: its current terms, with `changes`."""
+    terms: dict[str, Any] = {
+        "categories": sorted(current.categories), "purposes": sorted(current.purposes),
+        "valid_from": current.valid_from, "valid_until": current.valid_until,
+        "covered_org_ids": list(current.covered_org_ids), "obtained_via": current.obtained_via,
+        "note": None, **changes}
+    return ConsentEvent(
+        grant_id=current.id, peacebuilder_id=current.peacebuilder_id, kind=kind,
+        recipient_type=current.recipient_type, recipient_id=current.recipient_id,
+        recorded_by=ctx.principal.subject, recorded_by_org_id=ctx.principal.org_id,
+        acting_for_her=who.acting_for_her, awaiting=None, at=ctx.clock.now(), **terms)
 
 
 async def change(
@@ -213,23 +393,25 @@ async def change(
     obtained_via: str | None = None,
     note: str | None = None,
 ) -> ConsentGrant:
-    """Narrow (only ever less), extend (more, or longer; refreshes a group's members) or revoke."""
+    """Narrow (only ever less), extend (more, or longer; refreshes a group's members) or revoke
+    (of a pending grant: withdraw it)."""
+    try:
+        act = {"narrow": Act.NARROW, "extend": Act.EXTEND, "revoke": Act.REVOKE}[kind]
+    except KeyError as exc:
+        raise BadInput("Unknown change.", field="kind") from exc
     current = await repo.grant(ctx.session, grant_id)
     if current is None:
         raise NotFound()
     who = await standing(ctx, current.peacebuilder_id)
-    if who.kind == "staff" and ctx.principal.kind is not PrincipalKind.SYSTEM and not (
-            current.recipient_type == "organisation" and current.recipient_id == ctx.org_id):
-        # Staff change only grants to their own organisation; others' are hers to change.
+    if not _may_see_grant(ctx, who, current):
         raise NotFound()
-    require_step_up(ctx, who, f"consent.{kind}", current.peacebuilder_id)
-    now = ctx.clock.now()
+    _admit(ctx, act, who, current.peacebuilder_id)
     if current.revoked_at is not None:
         raise Conflict("This grant was revoked; record a new grant instead.")
     cats, purps = frozenset(current.categories), frozenset(current.purposes)
     until, covered = current.valid_until, list(current.covered_org_ids)
     method = current.obtained_via
-    if kind == "narrow":
+    if act is Act.NARROW:
         cats -= frozenset(categories or [])
         purps -= frozenset(purposes or [])
         if valid_until is not None:
@@ -239,40 +421,40 @@ async def change(
         if not cats or not purps:
             raise BadInput("Narrowing would leave nothing; revoke the grant instead.",
                            field="categories" if not cats else "purposes")
-    elif kind == "extend":
+    elif act is Act.EXTEND:
         cats |= parse_categories(categories) if categories else frozenset()
         purps |= parse_purposes(purposes) if purposes else frozenset()
         if valid_until is not None:
             until = valid_until
-        if who.kind in ("self", "network"):
-            # Only she (or her network for her) extends a group grant to its current members.
-            covered = await _covered(ctx, current.recipient_type, current.recipient_id)
-        _staff_limits(ctx, who, current.recipient_type, current.recipient_id, purps)
+    pb = await _peacebuilder(ctx, current.peacebuilder_id)
+    _decide(ctx, act, who, _facts(ctx, who, current.recipient_type, current.recipient_id, cats,
+                                  purps, pb), current.peacebuilder_id)
+    if act is Act.EXTEND:
+        # Only she (or her network for her) extends, so a group grant covers its members now.
+        covered = await _covered(ctx, current.recipient_type, current.recipient_id)
         method = _method(who, obtained_via)
-    elif kind != "revoke":
-        raise BadInput("Unknown change.", field="kind")
     if until is not None and until <= current.valid_from:
         raise BadInput("validUntil must be after validFrom.", field="validUntil")
-    event = ConsentEvent(
-        grant_id=current.id, peacebuilder_id=current.peacebuilder_id, kind=kind,
-        recipient_type=current.recipient_type, recipient_id=current.recipient_id,
-        categories=sorted(cats), purposes=sorted(purps), valid_from=current.valid_from,
-        valid_until=until, covered_org_ids=covered, obtained_via=method,
-        recorded_by=ctx.principal.subject, recorded_by_org_id=ctx.principal.org_id,
-        acting_for_her=who.acting_for_her, note=note, at=now)
+    event = _next_event(ctx, current, kind, who, categories=sorted(cats), purposes=sorted(purps),
+                        valid_until=until, covered_org_ids=covered, obtained_via=method,
+                        note=note)
     state = await _append(ctx, event)
-    if kind == "extend":
+    if act is Act.EXTEND:
         _tell_her(ctx, who, current.peacebuilder_id, state.id, "extended")
     ctx.record(f"consent.{kind}", target_type="ConsentGrant", target_id=state.id,
                details=_audit_terms(event))
+    if act is Act.REVOKE and current.confirmed_at is None:
+        pending = await confirmations.pending_of(ctx, action=CONFIRM_GRANT, target_id=current.id)
+        if pending is not None:  # withdrawn: nothing is left to confirm
+            await confirmations.end(ctx, pending, ConfirmationStatus.CANCELLED)
     return state
 
 
 async def revoke_all(ctx: AccessContext, pb_id: uuid.UUID) -> list[ConsentGrant]:
-    """Revoke every live grant of hers in one step (she, or her network acting for her)."""
+    """Revoke every grant of hers in one step, pending ones too (she, or her network for her)."""
     who = await standing(ctx, pb_id)
-    require_self_or_network(who)
-    require_step_up(ctx, who, "consent.revoke_all", pb_id)
+    _admit(ctx, Act.REVOKE_ALL, who, pb_id)
+    _decide(ctx, Act.REVOKE_ALL, who, rules.Facts(), pb_id)
     revoked = []
     for g in await repo.grants_of(ctx.session, pb_id):
         if g.revoked_at is None:
@@ -285,13 +467,8 @@ async def expire_due(ctx: AccessContext) -> int:
     now = ctx.clock.now()
     due = await repo.ended_unrevoked(ctx.session, now)
     for g in due:
-        event = ConsentEvent(
-            grant_id=g.id, peacebuilder_id=g.peacebuilder_id, kind="expire",
-            recipient_type=g.recipient_type, recipient_id=g.recipient_id,
-            categories=list(g.categories), purposes=list(g.purposes), valid_from=g.valid_from,
-            valid_until=g.valid_until, covered_org_ids=list(g.covered_org_ids),
-            obtained_via=g.obtained_via, recorded_by=ctx.principal.subject,
-            recorded_by_org_id=None, acting_for_her=False, note=None, at=now)
+        event = _next_event(ctx, g, "expire", SYSTEM_STANDING)
+        event.recorded_by_org_id = None
         await _append(ctx, event)
         ctx.record("consent.expire", target_type="ConsentGrant", target_id=g.id)
     return len(due)
@@ -302,6 +479,10 @@ def replay(events: list[ConsentEvent]) -> dict[str, Any]:
     if not events or events[0].kind != "grant":
         raise ValueError("a grant's history starts with a grant event")
     first, last = events[0], events[-1]
+    if first.awaiting is None:
+        confirmed_at: datetime | None = first.at
+    else:
+        confirmed_at = next((e.at for e in events if e.kind == "confirm"), None)
     return {
         "id": first.grant_id, "peacebuilder_id": first.peacebuilder_id,
         "recipient_type": first.recipient_type, "recipient_id": first.recipient_id,
@@ -311,11 +492,14 @@ def replay(events: list[ConsentEvent]) -> dict[str, Any]:
         "covered_at": [e.at for e in events if e.kind in ("grant", "extend")][-1],
         "revoked_at": next((e.at for e in events if e.kind in ("revoke", "expire")), None),
         "created_at": first.at, "updated_at": last.at,
+        "confirmed_at": confirmed_at,
+        "awaiting": first.awaiting if confirmed_at is None else None,
     }
 
 
 async def _append(ctx: AccessContext, event: ConsentEvent) -> ConsentGrant:
-    """Store the event and bring the projection (grant row + access rows) up to date."""
+    """Store the event and bring the projection (grant row + access rows) up to date. Only a
+    grant in force (confirmed, not revoked) has access rows: nothing else releases anything."""
     ctx.forget_decisions()  # decisions cached earlier in this request are stale now
     history = await repo.events_of(ctx.session, event.grant_id)
     event.version = len(history) + 1
@@ -335,7 +519,7 @@ async def _append(ctx: AccessContext, event: ConsentEvent) -> ConsentGrant:
             setattr(current, key, value)
     await ctx.session.flush()
     rows: list[ConsentAccess] = []
-    if current.revoked_at is None:
+    if current.revoked_at is None and current.confirmed_at is not None:
         wg = current.recipient_id if current.recipient_type == "working_group" else None
         for org in current.covered_org_ids:
             for category in current.categories:
@@ -358,18 +542,35 @@ def _audit_terms(event: ConsentEvent) -> dict[str, Any]:
             "obtained_via": event.obtained_via}
 
 
+def _may_see_grant(ctx: AccessContext, who: Standing, g: ConsentGrant) -> bool:
+    """She and her network see all her grants; an organisation only those naming it (directly
+    or through a group it was covered in), never her grants to others."""
+    if who.caller in (None, Caller.HERSELF, Caller.NETWORK):
+        return True
+    if g.recipient_type == "organisation":
+        return g.recipient_id == ctx.org_id
+    return str(ctx.org_id) in g.covered_org_ids
+
+
 async def grants_for(ctx: AccessContext, pb_id: uuid.UUID) -> list[ConsentGrant]:
-    """All her grants, live and ended: for her, her network's focal points, or staff with standing."""
-    await standing(ctx, pb_id)
-    return await repo.grants_of(ctx.session, pb_id)
+    """Her grants, live and ended: all of them for her and her network's focal points; for an
+    organisation with standing, the grants naming it."""
+    who = await standing(ctx, pb_id)
+    return [g for g in await repo.grants_of(ctx.session, pb_id) if _may_see_grant(ctx, who, g)]
 
 
-async def events_for(ctx: AccessContext, grant_id: uuid.UUID) -> list[ConsentEvent]:
+async def _grant_seen(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
     current = await repo.grant(ctx.session, grant_id)
     if current is None:
         raise NotFound()
-    await standing(ctx, current.peacebuilder_id)
-    return await repo.events_of(ctx.session, grant_id)
+    if not _may_see_grant(ctx, await standing(ctx, current.peacebuilder_id), current):
+        raise NotFound()
+    return current
+
+
+async def events_for(ctx: AccessContext, grant_id: uuid.UUID) -> list[ConsentEvent]:
+    current = await _grant_seen(ctx, grant_id)
+    return await repo.events_of(ctx.session, current.id)
 
 
 async def notify_new_member(ctx: AccessContext, wg_id: uuid.UUID, org_id: uuid.UUID) -> None:
@@ -381,19 +582,11 @@ async def notify_new_member(ctx: AccessContext, wg_id: uuid.UUID, org_id: uuid.U
                                created_at=ctx.clock.now()))
 
 
-def require_self_or_network(who: Standing) -> None:
-    if who.kind not in ("self", "network"):
-        raise Forbidden()
-
-
 async def receipt(ctx: AccessContext, grant_id: uuid.UUID, language: str | None) -> str:
     """Her consent receipt, in her preferred language unless another is asked for."""
     from app.consent.receipt import render
 
-    current = await repo.grant(ctx.session, grant_id)
-    if current is None:
-        raise NotFound()
-    await standing(ctx, current.peacebuilder_id)
+    current = await _grant_seen(ctx, grant_id)
     pb = await _peacebuilder(ctx, current.peacebuilder_id)
     if current.recipient_type == "organisation":
         org = (await orgs_repo.orgs_by_ids(ctx.session, [current.recipient_id]))[current.recipient_id]
@@ -404,3 +597,12 @@ async def receipt(ctx: AccessContext, grant_id: uuid.UUID, language: str | None)
     ctx.record("consent.receipt", target_type="ConsentGrant", target_id=current.id)
     return render(current, recipient_name=name, language=language or pb.preferred_language,
                   now=ctx.clock.now())
+
+
+async def grant_awaiting(ctx: AccessContext, c: Confirmation) -> ConsentGrant | None:
+    """The grant a two-person request of the caller's organisation is about: the second person
+    reads its terms to decide (her data stays closed: terms are categories and purposes)."""
+    if c.action != CONFIRM_GRANT or c.org_id != ctx.org_id or c.peacebuilder_id is None:
+        return None
+    async with ctx.peek([c.peacebuilder_id]):
+        return await repo.grant(ctx.session, c.target_id)

@@ -121,6 +121,9 @@ class Approval(Base):
     recorded_by: Mapped[str] = mapped_column(String(80))
     acting_for_her: Mapped[bool] = mapped_column(default=False)
     approved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The one organisation she approved to perform the act (None: recorded before approvals
+    # were bound, usable by nobody).
+    org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     used_by: Mapped[uuid.UUID | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

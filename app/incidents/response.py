@@ -34,16 +34,20 @@ PUBLIC_ACTS = {"public_statement", "media_contact", "recognition"}
 REMIND_BEFORE = timedelta(hours=24)
 
 
-async def record_approval(ctx: AccessContext, pb_id: uuid.UUID, act: str, description: str) -> Approval:
-    """She approves one public act (or her network's focal point records it, acting for her)."""
+async def record_approval(ctx: AccessContext, pb_id: uuid.UUID, act: str, description: str,
+                          org_id: uuid.UUID) -> Approval:
+    """She approves one public act by one organisation (or her network's focal point records
+    it, acting for her): only that organisation can use it, once, for that act."""
     who = await standing(ctx, pb_id)
     require_self_or_network(who)
     if act not in PUBLIC_ACTS:
         raise BadInput("Act is public_statement, media_contact or recognition.", field="act")
+    if org_id not in await orgs_repo.orgs_by_ids(ctx.session, [org_id]):
+        raise BadInput("No such organisation.", field="organisationId")
     if not description.strip() or len(description) > 5000:
         raise BadInput("Describe the act she approves (at most 5000 characters).",
                        field="description")
-    approval = Approval(id=new_id(), peacebuilder_id=pb_id, act=act,
+    approval = Approval(id=new_id(), peacebuilder_id=pb_id, act=act, org_id=org_id,
                         recorded_by=ctx.principal.subject, acting_for_her=who.acting_for_her,
                         approved_at=ctx.clock.now())
     sealed = await sealing.seal(ctx, sealing.approval_ref(approval), description.strip())
@@ -53,7 +57,7 @@ async def record_approval(ctx: AccessContext, pb_id: uuid.UUID, act: str, descri
     await ctx.session.flush()
     ctx.record("approval.record", target_type="Peacebuilder", target_id=pb_id,
                details={"approval": str(approval.id), "act": act,
-                        "acting_for_her": who.acting_for_her})
+                        "organisation": str(org_id), "acting_for_her": who.acting_for_her})
     return approval
 
 
@@ -88,8 +92,8 @@ async def add_measure(
         # Invariant 6: a public statement needs her explicit approval for that act.
         approval = await ctx.session.get(Approval, approval_id) if approval_id else None
         if (approval is None or approval.peacebuilder_id != case.peacebuilder_id
-                or approval.act != "public_statement" or approval.revoked_at is not None
-                or approval.used_by is not None):
+                or approval.act != "public_statement" or approval.org_id != ctx.org_id
+                or approval.revoked_at is not None or approval.used_by is not None):
             ctx.deny("measure.public_statement", target_type="Case", target_id=case.id,
                      reason="no approval of hers for this public statement")
             raise BadInput("A public statement needs her recorded approval for it.",

@@ -12,13 +12,22 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from app.access.context import AccessContext
+from app.access.principal import SYSTEM
 from app.access.tenancy import as_system
 from app.cases.models import Case
 from app.clock import Clock
+from app.confirmations import service as confirmations
+from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
+from app.consent import service as consent
 from app.db import Database
 from app.incidents.models import CaseEvent, Incident, Measure, ScheduledStep
 from app.notify import service as notify
 from app.orgs.models import WorkingGroup, WorkingGroupMember
+from app.peacebuilders import (
+    erasure,
+    networks,  # noqa: F401  (registers its two-person handlers)
+)
 
 log = logging.getLogger("safety_net.scheduler")
 
@@ -31,11 +40,24 @@ async def _conveners(session: Any, org_id: uuid.UUID) -> list[uuid.UUID]:
     return sorted(set(rows) - {org_id})
 
 
+async def _maintenance(db: Database, clock: Clock, now: Any) -> list[tuple[str, str]]:
+    """Two-person requests past their window lapse; erasures past their delay are carried out;
+    grants past their end get their `expire` event. Logged as the system."""
+    async with db.transaction() as session:
+        ctx = AccessContext(principal=SYSTEM, session=session, db=db, policy=None,  # type: ignore[arg-type]
+                            clock=clock, request_id=f"scheduler-{uuid.uuid4().hex}")
+        await confirmations.lapse_due(ctx, now)
+        await erasure.run_due(ctx, now)
+        await consent.expire_due(ctx)
+        published: list[tuple[str, str]] = ctx.cache.get("published", [])
+    return published
+
+
 @as_system
 async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
     """Fire every due step this replica can claim; returns (recipient, inbox id) to publish."""
     now = clock.now()
-    published: list[tuple[str, str]] = []
+    published: list[tuple[str, str]] = await _maintenance(db, clock, now)
     async with db.transaction() as session:
         due = list(await session.scalars(select(ScheduledStep).where(
             ScheduledStep.done_at.is_(None), ScheduledStep.due_at <= now)

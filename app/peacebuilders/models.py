@@ -5,7 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
@@ -22,6 +31,9 @@ class Peacebuilder(Base):
     preferred_language: Mapped[str] = mapped_column(String(16), default="en")
     registered_by_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Whether she can sign in herself: then only she (or her network) confirms consent that
+    # staff recorded (app/consent/rules.py). Set with her account (peacebuilder_accounts).
+    has_login: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -34,6 +46,10 @@ class PeacebuilderNetwork(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # A network acts for her only once she confirmed it (or, before she has a login, two
+    # people of her lead organisation did): until then it is only named.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_by: Mapped[str | None] = mapped_column(String(80))
 
 
 class PeacebuilderDatum(Base):
@@ -64,3 +80,23 @@ class DataKey(Base):
     wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Erasure(Base):
+    """A request to erase her data: at once when she asks; otherwise told to her and her network
+    first and carried out after a delay she can stop (docs/decisions/0013-consent-integrity.md)."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(80))
+    requested_by_org_id: Mapped[uuid.UUID | None] = mapped_column()
+    via: Mapped[str] = mapped_column(String(20))  # herself, network, organisation
+    reason: Mapped[str | None] = mapped_column(Text)  # sealed with her key
+    # awaiting_confirmation, scheduled, stopped, declined, done
+    status: Mapped[str] = mapped_column(String(24))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    stopped_by: Mapped[str | None] = mapped_column(String(80))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

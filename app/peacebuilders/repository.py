@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.visibility import CareScope, visible_peacebuilders, with_category
@@ -56,23 +56,21 @@ async def by_pseudonym(session: AsyncSession, pseudonym: str) -> list[Peacebuild
 async def networks_of(
     session: AsyncSession, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The networks that act for her: confirmed by her (or two people of her lead organisation)."""
     rows = await session.execute(
         select(PeacebuilderNetwork.peacebuilder_id, PeacebuilderNetwork.org_id)
-        .where(PeacebuilderNetwork.peacebuilder_id.in_(ids)))
+        .where(PeacebuilderNetwork.peacebuilder_id.in_(ids),
+               PeacebuilderNetwork.confirmed_at.is_not(None)))
     out: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
     for pb_id, org_id in rows:
         out[pb_id].append(org_id)
     return out
 
 
-async def set_networks(session: AsyncSession, pb_id: uuid.UUID, org_ids: set[uuid.UUID]) -> None:
-    current = set((await networks_of(session, [pb_id]))[pb_id])
-    for org_id in org_ids - current:
+async def add_networks(session: AsyncSession, pb_id: uuid.UUID, org_ids: set[uuid.UUID]) -> None:
+    """Name networks for her; they act for her only once confirmed."""
+    for org_id in sorted(org_ids):
         session.add(PeacebuilderNetwork(peacebuilder_id=pb_id, org_id=org_id))
-    if current - org_ids:
-        await session.execute(delete(PeacebuilderNetwork).where(
-            PeacebuilderNetwork.peacebuilder_id == pb_id,
-            PeacebuilderNetwork.org_id.in_(current - org_ids)))
 
 
 async def data_of(session: AsyncSession, pb_id: uuid.UUID) -> dict[str, PeacebuilderDatum]:

@@ -32,8 +32,10 @@ from app.peacebuilders import keys as pb_keys
 
 if TYPE_CHECKING:
     from app.cases.models import Case, CaseNote
+    from app.confirmations.models import Confirmation
     from app.consent.models import BreakGlass, ConsentEvent, DataRequest
     from app.incidents.models import Approval, Incident, Measure, Proceeding, Referral
+    from app.peacebuilders.models import Erasure
 
 log = logging.getLogger("safety_net.sealing")
 
@@ -101,6 +103,18 @@ def consent_note_ref(event: ConsentEvent) -> Ref:
 
 def break_glass_ref(glass: BreakGlass) -> Ref:
     return Ref(glass.peacebuilder_id, glass.org_id, "break_glass", glass.id, "reason")
+
+
+def confirmation_ref(confirmation: Confirmation, field: str) -> Ref:
+    """A two-person request's reason or evidence (about her: sealed with her key)."""
+    assert confirmation.peacebuilder_id is not None
+    return Ref(confirmation.peacebuilder_id, confirmation.org_id, "confirmations",
+               confirmation.id, field)
+
+
+def erasure_ref(erasure: Erasure) -> Ref:
+    return Ref(erasure.peacebuilder_id, erasure.requested_by_org_id, "erasures", erasure.id,
+               "reason")
 
 
 def attachment_ref(pb_id: uuid.UUID, incident: Incident, attachment_id: uuid.UUID) -> Ref:
@@ -183,3 +197,21 @@ def _open(key: bytes | None, ref: Ref, token: str | None) -> Opened:
         log.warning("sealed value failed its integrity check",
                     extra={"table": ref.table, "record": str(ref.record_id), "field": ref.field})
         return Opened(None, UNREADABLE)
+
+
+async def open_confirmation(ctx: AccessContext, confirmation: Confirmation) -> tuple[Opened, Opened]:
+    """The reason and evidence of a two-person request, for the people of its organisation who
+    decide it. Her key is read for this decision only (the tenancy is put back afterwards)."""
+    if confirmation.peacebuilder_id is None:
+        return Opened(None), Opened(None)
+    items = [(confirmation_ref(confirmation, "reason"), confirmation.reason),
+             (confirmation_ref(confirmation, "evidence"), confirmation.evidence)]
+    async with ctx.peek([confirmation.peacebuilder_id]):
+        reason, evidence = await open_many(ctx, items)
+    return reason, evidence
+
+
+async def seal_for_confirmation(ctx: AccessContext, confirmation: Confirmation, field: str,
+                                value: str | None) -> str | None:
+    """Seal a text the second person will read (a reason, an evidence reference)."""
+    return await seal(ctx, confirmation_ref(confirmation, field), value, input_field=field)

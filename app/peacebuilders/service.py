@@ -11,6 +11,9 @@ from app import crypto
 from app.access.context import AccessContext
 from app.consent import service as consent
 from app.consent.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, Purpose
+from app.consent.models import ConsentGrant
+from app.consent.rules import PROTECTED_CATEGORIES
+from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as orgs_repo
 from app.orgs.models import OrgKind
@@ -124,28 +127,6 @@ async def decrypted_profile(ctx: AccessContext, pb_id: uuid.UUID) -> dict[str, s
     return values.get(pb_id, {})
 
 
-async def erase(ctx: AccessContext, pb_id: uuid.UUID) -> Peacebuilder:
-    """Crypto-shred her personal data: her data key is destroyed, so every field sealed with it
-    is unreadable wherever it is held. The pseudonymous record and the access log remain."""
-    from app.access.principal import PrincipalKind
-
-    pb = await ctx.session.get(Peacebuilder, pb_id)
-    if pb is None:
-        raise NotFound()
-    her = ctx.principal.kind is PrincipalKind.PEACEBUILDER and ctx.principal.id == pb_id
-    staff = (ctx.principal.org_id == pb.registered_by_org_id
-             and "focal_point" in ctx.principal.roles)  # a retention rule, applied by a focal point
-    if not (her or staff):
-        ctx.deny("peacebuilder.erase", target_type="Peacebuilder", target_id=pb_id,
-                 reason="only she or her registering organisation's focal point or admin")
-        raise NotFound()
-    await pb_keys.destroy(ctx, pb.id)
-    await repo.clear_lookups(ctx.session, pb.id)
-    ctx.record("peacebuilder.erase", target_type="Peacebuilder", target_id=pb.id,
-               details={"by": "herself" if her else "registering organisation"})
-    return pb
-
-
 async def networks_of(ctx: AccessContext, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
     return await repo.networks_of(ctx.session, ids)
 
@@ -177,7 +158,7 @@ async def create(
     network_ids: list[uuid.UUID] | None = None,
     profile: dict[str, str | None] | None = None,
     intake_consent: IntakeConsent | None = None,
-) -> Peacebuilder:
+) -> Registered:
     """Register a peacebuilder under a pseudonym, with her sensitive fields stored apart and
     the consent she gave the registering organisation (required)."""
     await ctx.require("peacebuilder", "create")
@@ -194,17 +175,28 @@ async def create(
     if await repo.pseudonym_taken(ctx.session, ctx.org_id, pseudonym):
         raise Conflict("Your organisation already uses this pseudonym.")
     now = ctx.clock.now()
-    pb = Peacebuilder(pseudonym=pseudonym, preferred_language=preferred_language,
+    pb = Peacebuilder(id=new_id(), pseudonym=pseudonym, preferred_language=preferred_language,
                       registered_by_org_id=ctx.org_id, created_at=now, updated_at=now)
+    # Decided: this transaction registers her, so it may write her rows (row-level security
+    # otherwise lets an organisation reach her only under her consent, like everyone else).
+    await ctx.reach([pb.id])
     ctx.session.add(pb)
     await ctx.session.flush()
     await pb_keys.create(ctx, pb.id)
-    await repo.set_networks(ctx.session, pb.id, networks)
+    # Named now; a network acts for her only once she (or two of us) confirmed it.
+    await repo.add_networks(ctx.session, pb.id, networks)
     written = await _write_profile(ctx, pb, fields)
     ctx.record("peacebuilder.create", target_type="Peacebuilder", target_id=pb.id,
                details={"categories": written})
-    await record_intake(ctx, pb.id, intake)
-    return pb
+    return Registered(pb, await record_intake(ctx, pb.id, intake))
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A new peacebuilder and her intake grant (pending until confirmed)."""
+
+    peacebuilder: Peacebuilder
+    intake: ConsentGrant
 
 
 @dataclass(frozen=True)
@@ -216,17 +208,25 @@ class IntakeConsent:
     purposes: list[str] | None = None
     valid_until: datetime | None = None
     note: str | None = None
+    evidence: consent.Evidence | None = None
 
 
-async def record_intake(ctx: AccessContext, pb_id: uuid.UUID, intake: IntakeConsent) -> None:
-    """The lead organisation's own access rests on this grant, like anyone else's."""
+# What intake covers when no categories are named: never contact or location, and nothing
+# that only she can bring into force, so a second person can confirm it against the evidence.
+INTAKE_DEFAULT_CATEGORIES = DEFAULT_CATEGORIES - PROTECTED_CATEGORIES
+
+
+async def record_intake(ctx: AccessContext, pb_id: uuid.UUID,
+                        intake: IntakeConsent) -> ConsentGrant:
+    """The lead organisation's own access rests on this grant, like anyone else's: recorded by
+    its staff, it waits for her, her network or a second person (app/consent/rules.py)."""
     assert ctx.org_id is not None
-    await consent.grant(
+    return await consent.grant(
         ctx, peacebuilder_id=pb_id, recipient_type="organisation", recipient_id=ctx.org_id,
-        categories=intake.categories or sorted(DEFAULT_CATEGORIES),
+        categories=intake.categories or sorted(INTAKE_DEFAULT_CATEGORIES),
         purposes=intake.purposes or [Purpose.PROTECTION.value, Purpose.EMERGENCY_RESPONSE.value],
         valid_until=intake.valid_until, obtained_via=intake.obtained_via, note=intake.note,
-        intake=True)
+        evidence=intake.evidence, intake=True)
 
 
 async def update(

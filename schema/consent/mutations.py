@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -12,8 +13,8 @@ from app.consent import service as consent
 from app.peacebuilders import self_service
 from schema import ids
 from schema.cases.types import Case, CasePayload
-from schema.common import guarded
-from schema.consent.enums import DataCategory, ObtainedVia, Purpose
+from schema.common import UserError, guarded
+from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose
 from schema.consent.types import (
     BreakGlass,
     BreakGlassPayload,
@@ -21,13 +22,18 @@ from schema.consent.types import (
     ConsentGrantPayload,
     DataRequest,
     DataRequestPayload,
+    Erasure,
+    NetworkLink,
     RevokeAllPayload,
 )
 from schema.context import Info
 
 
 @strawberry.input(description="Record her consent for one recipient: an organisation or a working "
-                              "group (its member organisations at this moment).")
+                              "group (its member organisations at this moment). In force at once "
+                              "when she or her network records it; recorded by staff (for their "
+                              "own organisation only) it is PENDING until confirmed — see "
+                              "ConsentGrant.awaiting.")
 class GrantConsentInput:
     peacebuilder_id: strawberry.ID | None = strawberry.field(
         default=None, description="Whose consent; omit when she records it herself.")
@@ -41,6 +47,9 @@ class GrantConsentInput:
         default=None, description="Required when staff record it (in person, written, verbal "
                                   "with a witness); set automatically for her and her network.")
     note: str | None = None
+    evidence: ConsentEvidenceInput | None = strawberry.field(default=None, description=(
+        "Staff, while she has no login: what shows she consented; a second focal point "
+        "confirms against it."))
 
 
 @strawberry.input(description="Take categories or purposes away, or end the grant sooner.")
@@ -93,9 +102,31 @@ class CaseTeamInput:
     member_id: strawberry.ID = strawberry.field(description="A User or Client ID.")
 
 
-@strawberry.type(description="Result of eraseMyData.")
+@strawberry.input(description="Identify an erasure request.")
+class ErasureIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input(description="A network named for her, to confirm.")
+class ConfirmNetworkInput:
+    peacebuilder_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Omit when she does it herself.")
+    network_id: strawberry.ID = strawberry.field(description="The network Organisation.")
+
+
+@strawberry.type(description="Result of eraseMyData / stopErasure.")
 class ErasurePayload:
-    erased: bool
+    erased: bool = strawberry.field(description="Her key is destroyed now.")
+    erasure: Erasure | None = strawberry.field(default=None, description="The request.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="Result of confirmNetwork.")
+class NetworkLinkPayload:
+    link: NetworkLink | None
+    confirmation_id: strawberry.ID | None = strawberry.field(description=(
+        "The two-person request waiting for a second focal point (staff), if one was started."))
+    user_errors: list[UserError]
 
 
 @strawberry.input(description="Ask for a correction of her data.")
@@ -137,7 +168,18 @@ class ConsentMutations:
             purposes=[p.value for p in input.purposes], valid_from=input.valid_from,
             valid_until=input.valid_until,
             obtained_via=input.obtained_via.value if input.obtained_via else None,
-            note=input.note))
+            note=input.note,
+            evidence=input.evidence.to_app() if input.evidence else None))  # type: ignore[arg-type]
+        return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
+                                   user_errors=errors)
+
+    @strawberry.mutation(description="She (or a focal point of a network she confirmed, acting for "
+                                     "her) brings a PENDING grant into force. Staff confirm as "
+                                     "the second person with confirmTwoPerson instead. Logged.")
+    async def confirm_consent(self, info: Info, input: GrantIdInput) -> ConsentGrantPayload:
+        grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
+        grant, errors = await guarded(info, lambda: info.context.loaders.call(
+            consent.confirm, info.context.access, grant_id))
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
@@ -163,7 +205,8 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Revoke a grant: it stops on the very next request. Logged.")
+    @strawberry.mutation(description="Revoke a grant: it stops on the very next request (a "
+                                     "pending one is withdrawn). Logged.")
     async def revoke_consent(self, info: Info, input: GrantIdInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -205,18 +248,58 @@ class ConsentMutations:
     async def remove_case_team_member(self, info: Info, input: CaseTeamInput) -> CasePayload:
         return await _team(info, input, teams.remove)
 
-    @strawberry.mutation(description="Erase her personal data for good: her data key is destroyed, "
-                                     "so her sealed fields are unreadable wherever they are held "
-                                     "(backups too, once the KEK versions they depend on are "
-                                     "destroyed). For her (omit the ID), or her registering "
-                                     "organisation's focal point or admin. Logged.")
-    async def erase_my_data(self, info: Info,
-                            peacebuilder_id: strawberry.ID | None = None) -> ErasurePayload:
-        from app.peacebuilders import service as peacebuilders
+    @strawberry.mutation(description=(
+        "Erase her personal data for good: her data key is destroyed, so her sealed fields are "
+        "unreadable wherever they are held (backups too, once the KEK versions they depend on "
+        "are destroyed). She herself (omit the ID): at once. A focal point of a network she "
+        "confirmed, for her: carried out 48 hours after she and her network are told, unless "
+        "she stops it. A focal point of an organisation that leads one of her cases and still "
+        "holds her live consent, with a written `reason`: once a second focal point confirms "
+        "(two-person rule), then likewise after 48 hours. Anyone else: NOT_FOUND. Logged."))
+    async def erase_my_data(
+        self, info: Info, peacebuilder_id: strawberry.ID | None = None,
+        reason: Annotated[str | None, strawberry.argument(
+            description="Staff: why her data must go (at least 20 characters; sealed).")] = None,
+    ) -> ErasurePayload:
+        from app.peacebuilders import erasure
 
         pb_id = _self_or(info, peacebuilder_id)
-        await info.context.loaders.call(peacebuilders.erase, info.context.access, pb_id)
-        return ErasurePayload(erased=True)
+        done, errors = await guarded(info, lambda: info.context.loaders.call(
+            erasure.request, info.context.access, pb_id, reason))
+        return ErasurePayload(erased=bool(done and done.status == "done"),
+                              erasure=Erasure.from_model(done) if done else None,
+                              user_errors=errors)
+
+    @strawberry.mutation(description="She (or her network's focal point, for her) stops an "
+                                     "erasure someone else asked for, before it is carried out. "
+                                     "Logged.")
+    async def stop_erasure(self, info: Info, input: ErasureIdInput) -> ErasurePayload:
+        from app.peacebuilders import erasure
+
+        erasure_id = ids.decode(input.id, "Erasure")
+        done, errors = await guarded(info, lambda: info.context.loaders.call(
+            erasure.stop, info.context.access, erasure_id))
+        return ErasurePayload(erased=False, erasure=Erasure.from_model(done) if done else None,
+                              user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "Confirm a network named for her, so its focal points may act for her. She herself: "
+        "at once. While she has no login, a focal point of the organisation that registered "
+        "her asks, and a second focal point confirms it (two-person rule; see `confirmation`); "
+        "the network is told. Logged."))
+    async def confirm_network(self, info: Info, input: ConfirmNetworkInput) -> NetworkLinkPayload:
+        from app.peacebuilders import networks
+
+        pb_id = _self_or(info, input.peacebuilder_id)
+        network_id = ids.decode(input.network_id, "Organisation", "networkId")
+        done, errors = await guarded(info, lambda: info.context.loaders.call(
+            networks.confirm, info.context.access, pb_id, network_id))
+        link, asked = done if done else (None, None)
+        return NetworkLinkPayload(link=NetworkLink.from_model(link) if link else None,
+                                  confirmation_id=(strawberry.ID(ids.encode("Confirmation",
+                                                                            asked.id))
+                                                   if asked else None),
+                                  user_errors=errors)
 
     @strawberry.mutation(description="She asks for a correction of her data. Logged.")
     async def request_correction(

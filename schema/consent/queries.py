@@ -11,7 +11,14 @@ from app.consent import service as consent
 from app.peacebuilders import self_service
 from schema import ids
 from schema.cases.types import Case
-from schema.consent.types import BreakGlass, ConsentGrant, DataRequest, Notice
+from schema.consent.types import (
+    BreakGlass,
+    ConsentGrant,
+    DataRequest,
+    Erasure,
+    NetworkLink,
+    Notice,
+)
 from schema.context import Info
 from schema.peacebuilders.types import Peacebuilder
 
@@ -33,7 +40,9 @@ class Me:
         return [ConsentGrant.from_model(g) for g in
                 await info.context.loaders.call(self_service.my_grants, info.context.access)]
 
-    @strawberry.field(description="What she has been told: new working-group members, break-glass.")
+    @strawberry.field(description="What she has been told: consent recorded or confirmed by others, "
+                                  "new working-group members, break-glass, networks confirmed, "
+                                  "erasures scheduled.")
     async def notices(self, info: Info) -> list[Notice]:
         return [Notice.from_model(n) for n in
                 await info.context.loaders.call(self_service.my_notices, info.context.access)]
@@ -47,6 +56,22 @@ class Me:
     async def data_copy(self, info: Info) -> str:
         data = await info.context.loaders.call(self_service.data_copy, info.context.access)
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    @strawberry.field(description="The networks named for her: confirm one with confirmNetwork.")
+    async def networks(self, info: Info) -> list[NetworkLink]:
+        from app.peacebuilders import networks
+
+        links = await info.context.loaders.call(
+            networks.links, info.context.access, self_service.my_id(info.context.access))
+        return [NetworkLink.from_model(link) for link in links]
+
+    @strawberry.field(description="Requests to erase her data, and where each stands.")
+    async def erasures(self, info: Info) -> list[Erasure]:
+        from app.peacebuilders import erasure
+
+        found = await info.context.loaders.call(
+            erasure.of, info.context.access, self_service.my_id(info.context.access))
+        return [Erasure.from_model(e) for e in found]
 
     @strawberry.field(description="Her correction requests.")
     async def data_requests(self, info: Info) -> list[DataRequest]:
@@ -64,8 +89,10 @@ class ConsentQueries:
     def me(self, info: Info) -> Me | None:
         return Me() if info.context.access.principal.kind.value == "peacebuilder" else None
 
-    @strawberry.field(description="Her grants, live and ended: for her, a focal point of her "
-                                  "network acting for her, or staff who may see her record.")
+    @strawberry.field(description="Her grants, pending, live and ended: all of them for her and a "
+                                  "focal point of a network she confirmed; for staff who may see "
+                                  "her record, only the grants naming their organisation (or a "
+                                  "working group it was covered in).")
     async def consent_grants(self, info: Info, peacebuilder_id: strawberry.ID) -> list[ConsentGrant]:
         pb_id = ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId")
         grants = await info.context.loaders.call(consent.grants_for, info.context.access, pb_id)

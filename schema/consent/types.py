@@ -6,6 +6,7 @@ import enum
 import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -19,10 +20,20 @@ from schema.orgs.types import Organisation, organisation_of
 
 @strawberry.enum(description="Whether a grant is in force now.")
 class GrantStatus(enum.Enum):
+    PENDING = "pending"
     LIVE = "live"
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     REVOKED = "revoked"
+
+
+@strawberry.enum(description="Who must still confirm a pending grant before it releases anything.")
+class ConsentAwaiting(enum.Enum):
+    HER = strawberry.enum_value("her", description=(
+        "She herself (her login) or a focal point of a network she confirmed, acting for her."))
+    SECOND_PERSON = strawberry.enum_value("second_person", description=(
+        "A second focal point of the recipient, against the evidence (two-person rule); she or "
+        "her network may confirm it too."))
 
 
 @strawberry.enum(description="Who receives a grant.")
@@ -34,7 +45,7 @@ class RecipientType(enum.Enum):
 @strawberry.type(description="One change to a grant. Grants are never edited; each change is an "
                              "event and the grant's state is derived from them.")
 class ConsentEvent:
-    kind: str = strawberry.field(description="grant, narrow, extend, revoke or expire.")
+    kind: str = strawberry.field(description="grant, confirm, narrow, extend, revoke or expire.")
     at: datetime
     categories: list[DataCategory]
     purposes: list[Purpose]
@@ -62,6 +73,10 @@ class ConsentGrant(Node):
     obtained_via: ObtainedVia | None
     revoked_at: datetime | None = strawberry.field(description="When revoked or expired.")
     created_at: datetime
+    confirmed_at: datetime | None = strawberry.field(description=(
+        "When it came into force; null while pending (a pending grant releases nothing)."))
+    awaiting: ConsentAwaiting | None = strawberry.field(description=(
+        "Who must still confirm it (null once in force, or once ended)."))
     _id: strawberry.Private[uuid.UUID]
     _recipient: strawberry.Private[uuid.UUID]
     _covered: strawberry.Private[list[str]]
@@ -71,6 +86,8 @@ class ConsentGrant(Node):
         now = info.context.access.clock.now()
         if self.revoked_at is not None:
             return GrantStatus.REVOKED
+        if self.confirmed_at is None:
+            return GrantStatus.PENDING
         if self.valid_from > now:
             return GrantStatus.NOT_YET_VALID
         if self.valid_until is not None and self.valid_until <= now:
@@ -110,7 +127,10 @@ class ConsentGrant(Node):
                    purposes=[Purpose(p) for p in g.purposes], valid_from=g.valid_from,
                    valid_until=g.valid_until,
                    obtained_via=ObtainedVia(g.obtained_via) if g.obtained_via else None,
-                   revoked_at=g.revoked_at, created_at=g.created_at, _id=g.id,
+                   revoked_at=g.revoked_at, created_at=g.created_at,
+                   confirmed_at=g.confirmed_at,
+                   awaiting=(ConsentAwaiting(g.awaiting)
+                             if g.awaiting and g.revoked_at is None else None), _id=g.id,
                    _recipient=g.recipient_id, _covered=list(g.covered_org_ids))
 
 
@@ -123,8 +143,13 @@ class WorkingGroupRef:
 @strawberry.type(description="Access opened without consent in her vital interest.")
 class BreakGlass(Node):
     opened_at: datetime
-    expires_at: datetime = strawberry.field(description="At most 72 hours after opening.")
+    expires_at: datetime = strawberry.field(description=(
+        "One hour after opening until a second focal point confirms it; then the hours asked "
+        "for (at most 72)."))
     closed_at: datetime | None
+    requested_hours: int | None = strawberry.field(description="The hours asked for.")
+    confirmed_at: datetime | None = strawberry.field(description=(
+        "When a second focal point confirmed it (two-person rule); null: not confirmed."))
     _org: strawberry.Private[uuid.UUID]
 
     @strawberry.field(description="The organisation that opened it.")
@@ -134,12 +159,15 @@ class BreakGlass(Node):
     @classmethod
     def from_model(cls, b: models.BreakGlass) -> BreakGlass:
         return cls(id=strawberry.ID(ids.encode("BreakGlass", b.id)), opened_at=b.opened_at,
-                   expires_at=b.expires_at, closed_at=b.closed_at, _org=b.org_id)
+                   expires_at=b.expires_at, closed_at=b.closed_at,
+                   requested_hours=b.requested_hours, confirmed_at=b.confirmed_at, _org=b.org_id)
 
 
 @strawberry.type(description="Something she is told about. Carries IDs only.")
 class Notice:
-    kind: str = strawberry.field(description="e.g. working_group_new_member, break_glass_opened.")
+    kind: str = strawberry.field(description=(
+        "e.g. working_group_new_member, break_glass_opened, consent_awaits_confirmation, "
+        "consent_confirmed_by_others, network_confirmed, erasure_scheduled."))
     created_at: datetime
     details: str = strawberry.field(description="JSON object of IDs.")
 
@@ -181,3 +209,44 @@ class DataRequestPayload:
     user_errors: list[UserError]
 
 
+
+
+@strawberry.enum(description="Where an erasure request stands.")
+class ErasureStatus(enum.Enum):
+    AWAITING_CONFIRMATION = strawberry.enum_value("awaiting_confirmation", description=(
+        "Asked by an organisation; waits for a second focal point (two-person rule)."))
+    SCHEDULED = strawberry.enum_value("scheduled", description=(
+        "She and her network were told; carried out at `dueAt` unless she stops it."))
+    STOPPED = "stopped"
+    DECLINED = strawberry.enum_value("declined", description="Not confirmed by a second person.")
+    DONE = strawberry.enum_value("done", description="Her data key is destroyed.")
+
+
+@strawberry.type(description="A request to erase her data (crypto-shredding).")
+class Erasure(Node):
+    status: ErasureStatus
+    via: str = strawberry.field(description="herself, network or organisation.")
+    requested_at: datetime
+    due_at: datetime | None = strawberry.field(description="When it will be carried out.")
+    done_at: datetime | None
+
+    @classmethod
+    def from_model(cls, e: Any) -> Erasure:
+        return cls(id=strawberry.ID(ids.encode("Erasure", e.id)), status=ErasureStatus(e.status),
+                   via=e.via, requested_at=e.requested_at, due_at=e.due_at, done_at=e.done_at)
+
+
+@strawberry.type(description="A network named for her; it acts for her only once confirmed.")
+class NetworkLink:
+    id: strawberry.ID
+    confirmed_at: datetime | None = strawberry.field(description="Null: named, not confirmed.")
+    _org: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The network organisation.")
+    async def network(self, info: Info) -> Organisation | None:
+        return await organisation_of(info, self._org)
+
+    @classmethod
+    def from_model(cls, link: Any) -> NetworkLink:
+        return cls(id=strawberry.ID(ids.encode("NetworkLink", link.id)),
+                   confirmed_at=link.confirmed_at, _org=link.org_id)

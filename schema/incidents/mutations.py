@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -157,15 +158,22 @@ class IncidentMutations:
                               user_errors=errors)
 
     @strawberry.mutation(description="She (or her network's focal point, acting for her) approves one "
-                                     "public act: public_statement, media_contact or recognition.")
-    async def record_approval(self, info: Info, act: str, description: str,
-                              peacebuilder_id: strawberry.ID | None = None) -> ApprovalPayload:
+                                     "public act (public_statement, media_contact or recognition) "
+                                     "by one organisation: only that organisation can use the "
+                                     "approval, once, for that act. Logged.")
+    async def record_approval(
+        self, info: Info, act: str, description: str,
+        organisation_id: Annotated[strawberry.ID, strawberry.argument(
+            description="The organisation she approves to perform the act.")],
+        peacebuilder_id: strawberry.ID | None = None,
+    ) -> ApprovalPayload:
         from app.peacebuilders import self_service
 
         pb_id = (ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId") if peacebuilder_id
                  else self_service.my_id(info.context.access))
+        org_id = ids.decode(organisation_id, "Organisation", "organisationId")
         approval, errors = await guarded(info, lambda: info.context.loaders.call(
-            response.record_approval, info.context.access, pb_id, act, description))
+            response.record_approval, info.context.access, pb_id, act, description, org_id))
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
 

@@ -13,8 +13,9 @@ from app.consent.categories import PROFILE_FIELDS
 from app.peacebuilders import models
 from schema import ids
 from schema.common import Node, UserError
-from schema.consent.enums import DataCategory, ObtainedVia, Purpose
+from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose
 from schema.consent.gate import release, unreadable
+from schema.consent.types import ConsentGrant
 from schema.context import Info
 from schema.orgs.types import Organisation
 
@@ -119,15 +120,23 @@ class PeacebuilderProfileInput:
 
 
 @strawberry.input(description="The consent she gave the organisation opening her file. Contact "
-                              "and location are never included unless named.")
+                              "and location are never included unless named. Recorded by staff, "
+                              "it is pending — it releases nothing — until she (or her network) "
+                              "confirms it, or, while she has no login and it names no identity, "
+                              "contact, precise location, media or public recognition, a second "
+                              "focal point confirms it against the evidence.")
 class IntakeConsentInput:
     obtained_via: ObtainedVia = strawberry.field(description="How she gave it.")
     categories: list[DataCategory] | None = strawberry.field(
-        default=None, description="Default: every category except contact and location.")
+        default=None, description="Default: every category except identity, contact and "
+                                  "location.")
     purposes: list[Purpose] | None = strawberry.field(
         default=None, description="Default: PROTECTION and EMERGENCY_RESPONSE.")
     valid_until: datetime | None = strawberry.field(default=None, description="Open-ended if null.")
     note: str | None = None
+    evidence: ConsentEvidenceInput | None = strawberry.field(default=None, description=(
+        "What shows she consented. Needed while she has no login: a second focal point of your "
+        "organisation then confirms the grant against it."))
 
     def to_app(self) -> Any:
         from app.peacebuilders.service import IntakeConsent
@@ -136,7 +145,8 @@ class IntakeConsentInput:
             obtained_via=self.obtained_via.value,
             categories=[c.value for c in self.categories] if self.categories else None,
             purposes=[p.value for p in self.purposes] if self.purposes else None,
-            valid_until=self.valid_until, note=self.note)
+            valid_until=self.valid_until, note=self.note,
+            evidence=self.evidence.to_app() if self.evidence else None)  # type: ignore[arg-type]
 
 
 @strawberry.input(description="Register a peacebuilder under a pseudonym, with her intake consent.")
@@ -145,7 +155,8 @@ class CreatePeacebuilderInput:
                                                   "unique in your organisation.")
     preferred_language: str = strawberry.field(default="en", description="Language tag.")
     network_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Peacebuilders' network organisations she belongs to.")
+        default=None, description="Peacebuilders' network organisations she belongs to. Named "
+                                  "only: a network acts for her once confirmed (confirmNetwork).")
     profile: PeacebuilderProfileInput | None = strawberry.field(
         default=None, description="Her sensitive fields (stored by data category).")
     intake_consent: IntakeConsentInput = strawberry.field(
@@ -165,5 +176,7 @@ class UpdatePeacebuilderInput:
 class PeacebuilderPayload:
     peacebuilder: Peacebuilder | None
     user_errors: list[UserError]
+    intake_consent: ConsentGrant | None = strawberry.field(default=None, description=(
+        "createPeacebuilder: her intake grant, PENDING until confirmed (see `awaiting`)."))
 
 

@@ -1,0 +1,122 @@
+"""Small factories for tests: register a woman the way an organisation must now, through the API.
+
+Consent recorded by staff is pending until confirmed (app/consent/rules.py): by her own login,
+or — while she has none and the terms are not protected — by a second focal point of the
+organisation against the evidence (the two-person rule, app/confirmations). These helpers do
+exactly what a client does, so a test starts from a woman whose intake consent is in force.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from app.consent.models import PeacebuilderAccount
+from app.consent.rules import PROTECTED_CATEGORIES
+from app.peacebuilders.models import Peacebuilder
+from schema import ids
+from tests.conftest import unique
+
+EVIDENCE = {"kind": "SIGNED_FORM", "reference": "signed intake form, case file 1"}
+INTAKE = {"obtainedVia": "IN_PERSON", "evidence": EVIDENCE}
+
+CREATE = """
+mutation($input: CreatePeacebuilderInput!) {
+  createPeacebuilder(input: $input) {
+    peacebuilder { id }
+    intakeConsent { id status awaiting }
+    userErrors { field message code }
+  }
+}"""
+CONFIRMATIONS = """
+query { confirmations(first: 100) { edges { node { id action targetId status } } } }"""
+CONFIRM_TWO_PERSON = """
+mutation($id: ID!) { confirmTwoPerson(input: {id: $id}) {
+  confirmation { id status } userErrors { field message code } } }"""
+CONFIRM_CONSENT = """
+mutation($id: ID!) { confirmConsent(input: {grantId: $id}) {
+  grant { id status } userErrors { field message code } } }"""
+
+
+def second_of(user: str) -> str:
+    """A focal point other than `user`, to confirm what `user` started."""
+    return "focal2" if user == "focal" else "focal"
+
+
+async def pending_confirmation(env: Any, org: str, target_id: str, *, as_user: str = "focal") -> str:
+    """The ID of the pending two-person request about `target_id` (as a holder sees it)."""
+    body = await env.gql(CONFIRMATIONS, as_=(org, as_user))
+    for edge in body["data"]["confirmations"]["edges"]:
+        node = edge["node"]
+        if _same_target(node["targetId"], target_id) and node["status"] == "PENDING":
+            return str(node["id"])
+    raise AssertionError(f"no pending confirmation for {target_id}: {body}")
+
+
+def _same_target(a: str, b: str) -> bool:
+    return ids.decode_any(a)[1] == ids.decode_any(b)[1]
+
+
+async def confirm_by_second_person(env: Any, org: str, target_id: str, *,
+                                   first: str = "caseworker") -> dict[str, Any]:
+    """A second focal point of `org` confirms the pending request about `target_id`."""
+    confirmer = second_of(first)
+    confirmation = await pending_confirmation(env, org, target_id, as_user=confirmer)
+    body = await env.gql(CONFIRM_TWO_PERSON, {"id": confirmation}, as_=(org, confirmer))
+    payload = body["data"]["confirmTwoPerson"]
+    assert payload["userErrors"] == [], body
+    assert payload["confirmation"]["status"] == "CONFIRMED", body
+    return payload  # type: ignore[no-any-return]
+
+
+async def give_login(env: Any, pb_id: str, login: str | None = None) -> str:
+    """Her own login (the service has no enrolment API yet: the harness writes it)."""
+    login = login or unique("her")
+    raw = ids.decode(pb_id, "Peacebuilder")
+    async with env.runtime.db.transaction() as s:
+        s.add(PeacebuilderAccount(peacebuilder_id=raw, login=login, active=True,
+                                  created_at=env.runtime.clock.now()))
+        await s.execute(update(Peacebuilder).where(Peacebuilder.id == raw).values(has_login=True))
+    return login
+
+
+async def she_confirms(env: Any, login: str, grant_id: str) -> None:
+    her = await env.peacebuilder_token(login)
+    body = await env.gql(CONFIRM_CONSENT, {"id": grant_id}, token=her, purpose=None)
+    assert body["data"]["confirmConsent"]["userErrors"] == [], body
+    assert body["data"]["confirmConsent"]["grant"]["status"] in ("LIVE", "NOT_YET_VALID"), body
+
+
+async def register(env: Any, org: str = "mofa", user: str = "caseworker", *,
+                   pseudonym: str | None = None, profile: dict[str, Any] | None = None,
+                   categories: list[str] | None = None, purposes: list[str] | None = None,
+                   networks: list[str] | None = None, login: bool = False,
+                   **intake: Any) -> dict[str, Any]:
+    """Register a woman as `org`'s `user` and bring her intake consent into force: by her own
+    login when `login` (or when the terms are protected: only she can), else by a second focal
+    point. Returns {"id", "grant", "login" (or None), "pseudonym"}."""
+    terms: dict[str, Any] = {**INTAKE, **intake}
+    if categories is not None:
+        terms["categories"] = categories
+    if purposes is not None:
+        terms["purposes"] = purposes
+    pseudonym = pseudonym or unique("pb")
+    variables: dict[str, Any] = {"pseudonym": pseudonym, "intakeConsent": terms}
+    if profile is not None:
+        variables["profile"] = profile
+    if networks is not None:
+        variables["networkIds"] = networks
+    body = await env.gql(CREATE, {"input": variables}, as_=(org, user))
+    payload = body["data"]["createPeacebuilder"]
+    assert payload["userErrors"] == [], body
+    pb_id, grant = payload["peacebuilder"]["id"], payload["intakeConsent"]
+    assert grant["status"] == "PENDING", body
+    protected = {c.upper() for c in PROTECTED_CATEGORIES} & set(categories or [])
+    her_login = None
+    if login or protected:
+        her_login = await give_login(env, pb_id, pseudonym)
+        await she_confirms(env, her_login, grant["id"])
+    else:
+        await confirm_by_second_person(env, org, grant["id"], first=user)
+    return {"id": pb_id, "grant": grant["id"], "login": her_login, "pseudonym": pseudonym}
