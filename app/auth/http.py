@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -221,7 +220,3 @@ async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Re
 async def jwks_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     return JSONResponse(runtime.issuer.jwks(), headers={"Cache-Control": "public, max-age=300"})
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex

@@ -1,0 +1,44 @@
+"""The service's own log output, captured: `app.logs.configure` writing to a buffer, as
+`safety-net serve` configures it for stderr, and everything put back afterwards."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from app import logs
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line parsed: each must be one JSON object on one line."""
+        return [json.loads(line) for line in self.text.splitlines() if line]
+
+
+@contextmanager
+def service_logs(level: str = "INFO") -> Iterator[Captured]:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    names = [*logs.NOISY, "uvicorn.access"]
+    saved = {n: (logging.getLogger(n).level, logging.getLogger(n).disabled) for n in names}
+    captured = Captured()
+    logs.configure(level, stream=captured.stream)
+    try:
+        yield captured
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for name, (lvl, disabled) in saved.items():
+            logging.getLogger(name).setLevel(lvl)
+            logging.getLogger(name).disabled = disabled
