@@ -12,6 +12,10 @@ from typing import Any
 
 from app import logs
 
+# Loggers whose level the service sets (app.logs) or a test turns up.
+LIBRARIES = ("authlib", "uvicorn", "uvicorn.error", "uvicorn.access", "websockets", "httpx",
+             "httpcore", "python_multipart", "strawberry", "asyncio", "joserfc", "redis")
+
 
 class Captured:
     def __init__(self) -> None:
@@ -27,18 +31,27 @@ class Captured:
 
 
 @contextmanager
-def service_logs(level: str = "INFO") -> Iterator[Captured]:
+def kept_logging() -> Iterator[None]:
+    """Whatever the block does to logging (handlers, levels, the record factory), undone."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    names = [*logs.NOISY, "uvicorn.access"]
+    names = {*logs.NOISY, *logs.CAPPED, *LIBRARIES}
     saved = {n: (logging.getLogger(n).level, logging.getLogger(n).disabled) for n in names}
-    captured = Captured()
-    logs.configure(level, stream=captured.stream)
+    factory = logging.getLogRecordFactory()
     try:
-        yield captured
+        yield
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
-        for name, (lvl, disabled) in saved.items():
-            logging.getLogger(name).setLevel(lvl)
+        for name, (level, disabled) in saved.items():
+            logging.getLogger(name).setLevel(level)
             logging.getLogger(name).disabled = disabled
+        logging.setLogRecordFactory(factory)
+
+
+@contextmanager
+def service_logs(level: str = "INFO") -> Iterator[Captured]:
+    captured = Captured()
+    with kept_logging():
+        logs.configure(level, stream=captured.stream)
+        yield captured
