@@ -70,6 +70,8 @@ class Settings:
     cost_quota_org: str = "1000000/3600"
     rate_login: str = "10/300"
     rate_login_ip: str = "100/300"
+    rate_token: str = "20/60"  # noqa: S105 -- /oauth/token requests per client ID, not a secret
+    rate_token_ip: str = "120/60"  # noqa: S105 -- and per client address
     redis_prefix: str = "safety-net"
     step_up_seconds: int = 900
     step_up_acr: tuple[str, ...] = ("mfa",)
@@ -170,6 +172,8 @@ def _hardening_from_env() -> dict[str, Any]:
         "cost_quota_org": _rate("SAFETY_NET_COST_QUOTA_ORG", "1000000/3600"),
         "rate_login": _rate("SAFETY_NET_RATE_LOGIN", "10/300"),
         "rate_login_ip": _rate("SAFETY_NET_RATE_LOGIN_IP", "100/300"),
+        "rate_token": _rate("SAFETY_NET_RATE_TOKEN", "20/60"),
+        "rate_token_ip": _rate("SAFETY_NET_RATE_TOKEN_IP", "120/60"),
         "redis_prefix": _env("SAFETY_NET_REDIS_PREFIX", "safety-net"),
         "step_up_seconds": int(_env("SAFETY_NET_STEP_UP_SECONDS", "900")),
         "step_up_acr": _list(_env("SAFETY_NET_STEP_UP_ACR", "mfa")),

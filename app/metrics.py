@@ -46,6 +46,7 @@ STEP_KINDS = frozenset({"escalation", "task_reminder"})
 _ACTION = re.compile(r"[a-z_]{1,30}(\.[a-z_]{1,30}){0,3}")
 # Error codes are code constants in SCREAMING_SNAKE_CASE (schema/errors.py, app/errors.py).
 _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,47}")
+_LIMIT = re.compile(r"[a-z_]{1,30}")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # The app's Metrics by database engine: the access-log writers (app/audit/service.py) hold a
@@ -133,6 +134,10 @@ class Metrics:
         self.graphql_errors = Counter(
             "safety_net_graphql_errors", "GraphQL errors sent, by extensions.code.", ["code"],
             registry=r)
+        self.rate_limited = Counter(
+            "safety_net_rate_limited", "Requests refused with 429 by a rate limit or quota, by "
+            "limit (client, organisation, login_account, token_client, ...).", ["limit"],
+            registry=r)
         self.access_denials = Counter(
             "safety_net_access_denials", "Access-log entries with decision=deny, by action.",
             ["action"], registry=r)
@@ -151,6 +156,10 @@ class Metrics:
     def count_errors(self, codes: Iterable[Any]) -> None:
         for code in codes:
             self.graphql_errors.labels(code_label(code)).inc()
+
+    def count_throttled(self, limit: str | None) -> None:
+        """Limit names are code constants (app/ratelimit.py); anything else counts as "other"."""
+        self.rate_limited.labels(limit if limit and _LIMIT.fullmatch(limit) else "other").inc()
 
     def count_denials(self, entries: Iterable[AccessLogEntry]) -> None:
         for entry in entries:

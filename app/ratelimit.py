@@ -1,10 +1,10 @@
 """Rate limits and quotas: fixed windows counted in Redis (shared by replicas) or in-process.
 
-Each limit is "amount per seconds" for one key (a client, an organisation, a login account or
-address). A request is admitted only if every key it touches has room; then all are charged.
-If Redis fails the limiter falls back to counting in-process, per replica, and says so in the
-log: throttling protects capacity, it is not an access decision, so it must not take the
-service down with it.
+Each limit is "amount per seconds" for one key (a client, an organisation, a login account, an
+OAuth client ID asking for tokens, or a client address). A request is admitted only if every key
+it touches has room; then all are charged. If Redis fails the limiter falls back to counting
+in-process, per replica, and says so in the log: throttling protects capacity, it is not an
+access decision, so it must not take the service down with it.
 """
 
 from __future__ import annotations
@@ -122,12 +122,21 @@ class RateLimiter:
             "organisation_cost": Rate.parse(settings.cost_quota_org),
             "login_account": Rate.parse(settings.rate_login),
             "login_address": Rate.parse(settings.rate_login_ip),
+            "token_client": Rate.parse(settings.rate_token),
+            "token_address": Rate.parse(settings.rate_token_ip),
         }
         self.memory = MemoryCounter()
         self.redis = RedisCounter(settings.redis_url) if settings.redis_url else None
         self._warned_at = 0.0
+        self.metrics: Any = None  # the app's Metrics (set by `limiter`): refusals are counted
 
     async def _take(self, amount: int, wanted: list[tuple[str, str]]) -> Verdict:
+        verdict = await self._count(amount, wanted)
+        if not verdict.allowed and self.metrics is not None:
+            self.metrics.count_throttled(verdict.limit)
+        return verdict
+
+    async def _count(self, amount: int, wanted: list[tuple[str, str]]) -> Verdict:
         charges: list[Charge] = [
             (name, f"{self.prefix}:rl:{name}:{key}", amount, rate)
             for name, key in wanted if (rate := self.rates[name]) is not None]
@@ -164,6 +173,12 @@ class RateLimiter:
         digest = hashlib.sha256(account.encode()).hexdigest()[:32]
         return await self._take(1, [("login_account", digest), ("login_address", address)])
 
+    async def token(self, client_id: str, address: str) -> Verdict:
+        """A request to /oauth/token, counted before the secret is checked (a wrong secret costs
+        the same as a right one); the client ID is hashed, never stored."""
+        digest = hashlib.sha256(client_id.encode()).hexdigest()[:32]
+        return await self._take(1, [("token_client", digest), ("token_address", address)])
+
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.close()
@@ -174,4 +189,5 @@ def limiter(runtime: Any) -> RateLimiter:
     found = runtime.extras.get("rate_limiter")
     if found is None:
         found = runtime.extras["rate_limiter"] = RateLimiter(runtime.settings)
+    found.metrics = getattr(runtime, "metrics", None)
     return found  # type: ignore[no-any-return]

@@ -60,7 +60,7 @@ class Runtime:
             return
         await self.broker.publish(published)
         if self.mailer is not None and self.mailer.enabled:
-            await self.mailer.deliver(self.db, [item for _, item in published])
+            await self.mailer.deliver(self, [item for _, item in published])
 
     async def verify_token(self, token: str) -> Claims:
         if self.oidc is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -105,7 +104,12 @@ class BodyLimit:
 
 
 class RequestContextMiddleware:
-    """Request ID in, request ID out, security headers and one structured log line per request."""
+    """Request ID out, security headers and one structured log line per request.
+
+    The request ID is always ours (`logs.new_request_id`): it is what the access log, the log
+    lines and the `X-Request-ID` response header carry. A client's own `X-Request-ID` is kept
+    beside it only if it is a plain token (`logs.client_request_id`): in the log line as
+    `client_request_id` and echoed as `X-Client-Request-ID`, never as the request ID."""
 
     def __init__(self, app: ASGIApp, production: bool = False) -> None:
         self.app = app
@@ -123,12 +127,16 @@ class RequestContextMiddleware:
             tenancy.current.reset(nobody)
 
     async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else uuid.uuid4().hex
+        request_id = logs.new_request_id()
+        client_id = logs.client_request_id(scope["headers"])
+        ids = [(b"x-request-id", request_id.encode())]
+        if client_id is not None:
+            ids.append((b"x-client-request-id", client_id.encode()))
         token = logs.request_id_var.set(request_id)
+        client_token = logs.client_request_id_var.set(client_id)
         started = time.perf_counter()
         status = 500
 
@@ -138,17 +146,26 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                headers.append((b"x-request-id", request_id.encode()))
+                headers = [h for h in headers if h[0].lower() not in {k for k, _ in ids}]
+                headers.extend(ids)
                 headers.extend(h for h in self.headers if h[0] not in present)
                 message["headers"] = headers
+            elif message["type"] == "websocket.accept":
+                status = 101
+                message["headers"] = [*message.get("headers", []), *ids]
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            log.info("request", extra={
-                "method": scope["method"], "path": scope["path"], "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+            duration = round((time.perf_counter() - started) * 1000, 2)
+            if scope["type"] == "http":
+                log.info("request", extra={"method": scope["method"], "path": scope["path"],
+                                           "status": status, "duration_ms": duration})
+            else:
+                log.info("websocket", extra={"path": scope["path"], "status": status,
+                                             "duration_ms": duration})
+            logs.client_request_id_var.reset(client_token)
             logs.request_id_var.reset(token)
 
 
@@ -241,7 +258,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             allow_methods=["GET", "POST"], allow_credentials=False, max_age=600,
             allow_headers=["authorization", "content-type", "accept", "safety-net-purpose",
                            "x-request-id"],
-            expose_headers=["x-request-id", "retry-after"])
+            expose_headers=["x-request-id", "x-client-request-id", "retry-after"])
     app.add_middleware(RequestContextMiddleware, production=settings.production)
     # Outside the request context: its span is current when the request line is logged.
     app.add_middleware(ObservabilityMiddleware, runtime=rt, routes=app.routes)

@@ -28,6 +28,7 @@ from app.access.principal import Principal
 from app.auth.edge import admit, refuse_purpose, unit_of_work
 from app.consent.categories import Purpose
 from app.errors import Unauthenticated
+from app.logs import request_id_var
 from app.notify import inbox
 from app.runtime import Runtime
 from schema.incidents.queries import alert_of
@@ -108,7 +109,8 @@ class SocketApp(GraphQL):  # type: ignore[type-arg]
         try:
             claims = await self.runtime.verify_token(token)
             if purpose is not None and purpose not in {p.value for p in Purpose}:
-                await refuse_purpose(self.runtime, claims, f"ws-{uuid.uuid4().hex}")
+                # The connection's request ID (ours, schema/server.py): its log line says so too.
+                await refuse_purpose(self.runtime, claims, request_id_var.get())
                 raise ConnectionRejectionError({"code": "INVALID_PURPOSE"})
             principal, _ = await admit(self.runtime, claims, purpose)
         except Unauthenticated as exc:

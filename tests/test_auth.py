@@ -249,7 +249,7 @@ def row_dict(row: AccessLogEntry) -> dict[str, Any]:
 
 
 def request_id() -> str:
-    return uuid.uuid4().hex  # 32 alphanumerics: accepted as the request ID by the middleware
+    return uuid.uuid4().hex  # what a client may send; the service's own ID is in the response
 
 
 # --- 1. the GraphQL edge refuses missing and bad tokens ----------------------------------------
@@ -942,19 +942,20 @@ async def test_oidc_keys_unreachable_is_503_never_access(backend: str, tmp_path:
 async def test_failed_and_successful_login_are_logged_without_password(env: Env) -> None:
     _, username, password = await new_user(env, "fund", ["CASEWORKER"])
     wrong = password[::-1]
-    rid = request_id()
-    response = await login(env, "fund", username, wrong, headers={"x-request-id": rid})
+    sent = request_id()
+    response = await login(env, "fund", username, wrong, headers={"x-request-id": sent})
     assert response.status_code == 401
-    assert response.headers["x-request-id"] == rid
+    rid = response.headers["x-request-id"]
+    assert rid != sent and response.headers["x-client-request-id"] == sent
+    assert await audit_rows(env, sent) == []  # the client's ID is never the log's
     rows = await audit_rows(env, rid)
     assert [(r.action, r.decision) for r in rows] == [("auth.login", "deny")]
     assert rows[0].reason == "invalid credentials"
     assert wrong not in json.dumps(row_dict(rows[0]), default=str)
 
-    rid = request_id()
-    response = await login(env, "fund", username, password, headers={"x-request-id": rid})
+    response = await login(env, "fund", username, password, headers={"x-request-id": sent})
     assert response.status_code == 200
-    rows = await audit_rows(env, rid)
+    rows = await audit_rows(env, response.headers["x-request-id"])
     assert [(r.action, r.decision, r.target_type) for r in rows] == [("auth.login", "allow", "User")]
     subject, _ = await subject_of(env, "fund", username)
     assert rows[0].target_id == subject.partition(":")[2]
@@ -965,10 +966,11 @@ async def test_failed_and_successful_login_are_logged_without_password(env: Env)
 
 async def test_client_token_issue_is_logged_without_secret(env: Env) -> None:
     gid, client_id, secret = await new_client(env, "fund")
-    rid = request_id()
-    response = await token_request(env, client_id, secret, headers={"x-request-id": rid})
+    sent = request_id()
+    response = await token_request(env, client_id, secret, headers={"x-request-id": sent})
     assert response.status_code == 200
-    rows = await audit_rows(env, rid)
+    assert await audit_rows(env, sent) == []
+    rows = await audit_rows(env, response.headers["x-request-id"])
     assert [(r.action, r.decision, r.target_type) for r in rows] == [("token.issue", "allow", "Client")]
     async with env.runtime.db.transaction() as session:
         stored = await principals.find_client(session, client_id)
@@ -976,11 +978,10 @@ async def test_client_token_issue_is_logged_without_secret(env: Env) -> None:
         assert rows[0].target_id == str(stored.id)
     assert rows[0].details == {"grant": "client_credentials"}
 
-    rid = request_id()
     bad = secret[:-4] + "AAAA"
-    response = await token_request(env, client_id, bad, method="post", headers={"x-request-id": rid})
+    response = await token_request(env, client_id, bad, method="post")
     assert_invalid_client(response, "post")
-    rows = await audit_rows(env, rid)
+    rows = await audit_rows(env, response.headers["x-request-id"])
     assert [(r.action, r.decision) for r in rows] == [("token.issue", "deny")]
 
     body = await env.gql(ROTATE_SECRET, {"id": gid}, as_=("fund", "admin"))

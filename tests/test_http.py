@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
+
 import pytest
+from sqlalchemy import select
+
+from app.audit.models import AccessLogEntry
+from tests.conftest import unique
+from tests.logcapture import service_logs
+from tests.test_audit import DENIED
 
 pytestmark = pytest.mark.anyio
 
@@ -15,15 +25,119 @@ async def test_health_and_readiness(env):
     assert ready.status_code == 200 and ready.json() == {"status": "ok", "reason": "ok"}
 
 
-async def test_request_id_is_returned_and_echoed(env):
+async def test_request_id_is_ours_and_the_clients_is_kept_beside_it(env):
     fresh = await env.client.get("/healthz")
     assert len(fresh.headers["x-request-id"]) == 32
-    echoed = await env.client.get("/healthz", headers={"x-request-id": "abcdef123456"})
-    assert echoed.headers["x-request-id"] == "abcdef123456"
-    # Anything that is not a plain token is replaced rather than copied into logs.
-    odd = await env.client.get("/healthz", headers={"x-request-id": "a b\r\nc"})
-    assert odd.headers["x-request-id"] != "a b\r\nc"
-    assert odd.headers["x-content-type-options"] == "nosniff"
+    assert "x-client-request-id" not in fresh.headers
+    theirs = "client-42.trace:a_b"
+    echoed = await env.client.get("/healthz", headers={"x-request-id": theirs})
+    assert echoed.headers["x-request-id"] != theirs and len(echoed.headers["x-request-id"]) == 32
+    assert echoed.headers["x-client-request-id"] == theirs
+    assert echoed.headers["x-content-type-options"] == "nosniff"
+
+
+async def _log_rows(env, *request_ids: str) -> list[AccessLogEntry]:
+    async with env.runtime.db.transaction() as session:
+        return list(await session.scalars(select(AccessLogEntry).where(
+            AccessLogEntry.request_id.in_(request_ids))))
+
+
+async def _whole_access_log(env) -> str:
+    async with env.runtime.db.transaction() as session:
+        rows = await session.execute(select(AccessLogEntry.__table__))
+        return json.dumps([list(r) for r in rows], default=str)
+
+
+async def test_a_client_chosen_request_id_never_becomes_the_access_logs(env):
+    """Every route that writes the access log: GraphQL (a denial), /auth/login, /oauth/token,
+    /audit/export. A 32-hex value (once taken as the request ID) is only ever `client_request_id`."""
+    forged = uuid.uuid4().hex
+    token = await env.token("mofa", "caseworker")
+    with service_logs() as logs:
+        responses = [
+            await env.post(DENIED, token=token, headers={"x-request-id": forged}),
+            await env.client.post("/auth/login", headers={"x-request-id": forged}, json={
+                "organisation": "fund", "username": unique("nobody"), "password": "wrong"}),
+            await env.client.post("/oauth/token", headers={"x-request-id": forged},
+                                  data={"grant_type": "client_credentials",
+                                        "client_id": unique("nobody"), "client_secret": "x"}),
+            await env.client.get("/audit/export", headers={
+                "x-request-id": forged, "authorization": f"Bearer {token}",
+                "safety-net-purpose": "protection"}),
+        ]
+    ours = [r.headers["x-request-id"] for r in responses]
+    assert forged not in ours and len(set(ours)) == len(ours)
+    assert all(r.headers["x-client-request-id"] == forged for r in responses)
+    rows = await _log_rows(env, forged, *ours)
+    assert rows and {r.request_id for r in rows} <= set(ours)
+    assert {r.request_id for r in rows} == set(ours)  # each wrote at least one entry
+    assert forged not in await _whole_access_log(env)
+    lines = [line for line in logs.lines() if line["message"] == "request"]
+    assert [line["request_id"] for line in lines] == ours
+    assert all(line["client_request_id"] == forged for line in lines)
+
+
+HOSTILE = [
+    "a b\r\nX-Injected: {marker}",
+    "{marker}" + "A" * 10_000,
+    '{{"request_id": "{marker}", "level": "critical"}}',
+    "{marker}\n{{\"message\": \"forged line\"}}",
+    "{marker}" + "\u00e9",
+    "{marker}/../etc",
+    "{marker}" + "x" * 50,  # 65 characters
+]
+
+
+async def test_hostile_request_ids_never_reach_logs(env):
+    token = await env.token("mofa", "caseworker")
+    markers = []
+    with service_logs() as logs:
+        for template in HOSTILE:
+            marker = unique("hostile")
+            markers.append(marker)
+            value = template.format(marker=marker)
+            raw = value.encode("utf-8")
+            for response in (
+                await env.client.get("/healthz", headers=[(b"x-request-id", raw)]),
+                await env.post(DENIED, token=token, headers={"x-request-id": raw}),
+            ):
+                assert len(response.headers["x-request-id"]) == 32
+                assert "x-client-request-id" not in response.headers
+    text = logs.text
+    assert len(logs.lines()) >= 2 * len(HOSTILE)  # one JSON object per line, none forged
+    assert all("client_request_id" not in line for line in logs.lines())
+    whole = await _whole_access_log(env)
+    for marker in markers:
+        assert marker not in text and marker not in whole
+
+
+async def test_websocket_connection_gets_our_request_id(tmp_path):
+    """The subscription endpoint: the handshake's X-Request-ID is the client's, not the log's."""
+    import websockets
+
+    from tests.conftest import build_env
+    from tests.test_realtime import serve
+
+    env, close = await build_env("sqlite", tmp_path)
+    try:
+        async with serve(env.runtime) as port:
+            token = await env.token("mofa", "focal")
+            forged = uuid.uuid4().hex
+            async with websockets.connect(
+                    f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"],
+                    additional_headers={"X-Request-ID": forged}) as ws:
+                ours = ws.response.headers["x-request-id"]
+                assert ours != forged and len(ours) == 32
+                assert ws.response.headers["x-client-request-id"] == forged
+                await ws.send(json.dumps({"type": "connection_init", "payload": {
+                    "authorization": f"Bearer {token}", "purpose": "intelligence_gathering"}}))
+                with pytest.raises(websockets.ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), 5)
+        rows = await _log_rows(env, forged, ours)
+        assert [(r.request_id, r.action, r.decision) for r in rows] == [
+            (ours, "request.purpose", "deny")]
+    finally:
+        await close()
 
 
 async def test_unauthenticated_is_401_before_anything_else(env):

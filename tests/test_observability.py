@@ -17,6 +17,7 @@ from app.clock import FrozenClock
 from app.config import Settings
 from app.logs import JsonFormatter, quiet_third_party
 from app.metrics import action_label, code_label
+from app.ratelimit import RateLimiter
 from app.runtime import Runtime
 from schema import ids
 from schema.server import create_app
@@ -103,9 +104,12 @@ async def test_metrics_count_requests_errors_and_denials(env):
     assert ("safety_net_incidents_unacknowledged_overdue", frozenset()) in after
     # Labels come from fixed sets: route templates, methods, codes, actions. No ID, no name.
     for name, label in labels_of(after):
-        assert name in {"route", "method", "status", "type", "code", "action", "kind", "le"}
+        assert name in {"route", "method", "status", "type", "code", "action", "kind", "le",
+                        "limit"}
         if name == "route":
             assert label in ROUTES
+        if name == "limit":
+            assert label in RateLimiter(env.settings).rates or label == "other"
     raw_id = str(ids.decode(pb["id"], "Peacebuilder"))
     for secret in (pb["login"], pb["id"], raw_id, "Secret Legal Name", "radio interview"):
         assert secret not in text

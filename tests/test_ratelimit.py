@@ -1,5 +1,5 @@
 """Rate limits and quotas per client and per organisation: 429 with Retry-After, in-process and
-on Redis (shared by replicas), and sign-in attempts."""
+on Redis (shared by replicas), sign-in attempts and token requests."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from app import ratelimit
+from app.audit.models import AccessLogEntry
 from app.ratelimit import MemoryCounter, Rate, RateLimiter
 from tests.conftest import Env, require_redis, unique
+from tests.test_auth import new_client, token_request
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +28,8 @@ CASES = "{ cases { edges { node { id } } } }"  # cost 1 + 20 x 2 = 41
 def limits(env: Env, **rates: Any) -> Iterator[RateLimiter]:
     """The shared deployment with other rates for one test (all others off)."""
     off = {name: "off" for name in ("rate_client", "rate_org", "cost_quota_client",
-                                    "cost_quota_org", "rate_login", "rate_login_ip")}
+                                    "cost_quota_org", "rate_login", "rate_login_ip",
+                                    "rate_token", "rate_token_ip")}
     limiter = RateLimiter(replace(env.settings, **{**off, **rates}))
     before = env.runtime.extras.get("rate_limiter")
     env.runtime.extras["rate_limiter"] = limiter
@@ -90,6 +94,78 @@ async def test_sign_in_attempts_are_limited(env):
     with limits(env, rate_login_ip="1/60"):
         assert (await env.client.post("/auth/login", json=body)).status_code == 401
         assert (await env.client.post("/auth/login", json=other)).status_code == 429
+
+
+async def token_log_rows(env: Env) -> int:
+    async with env.runtime.db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(AccessLogEntry).where(
+            AccessLogEntry.action == "token.issue")) or 0)
+
+
+def throttled_count(env: Env, limit: str) -> float:
+    value = env.runtime.metrics.registry.get_sample_value("safety_net_rate_limited_total",
+                                                          {"limit": limit})
+    return value or 0.0
+
+
+def assert_token_throttled(response: Any, window: int) -> None:
+    """RFC 6749 §5.2's shape (error, error_description), with 429 and Retry-After."""
+    assert response.status_code == 429, response.text
+    assert 1 <= int(response.headers["retry-after"]) <= window
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["error"] == "slow_down" and body["error_description"]
+    assert "access_token" not in body
+
+
+async def test_token_requests_are_limited_per_client_id(env):
+    _, client_id, secret = await new_client(env, "mofa")
+    _, other_id, other_secret = await new_client(env, "mofa")
+    with limits(env, rate_token="2/60"):
+        for method in ("basic", "post"):  # the client ID counts however it is sent
+            assert (await token_request(env, client_id, "wrong", method=method)).status_code in (
+                400, 401)
+        rows, statements = await token_log_rows(env), env.runtime.db.statements.count
+        counted = throttled_count(env, "token_client")
+        for _ in range(5):
+            # Even the right secret: the attempt is refused before it is checked.
+            assert_token_throttled(await token_request(env, client_id, secret), 60)
+        assert env.runtime.db.statements.count == statements  # no database work at all
+        assert await token_log_rows(env) == rows  # and no access-log entry per refusal
+        assert throttled_count(env, "token_client") == counted + 5  # counted instead
+        assert (await token_request(env, other_id, other_secret)).status_code == 200
+
+
+async def test_token_requests_are_limited_per_client_address(env):
+    _, client_id, secret = await new_client(env, "wpn")
+    with limits(env, rate_token_ip="3/60"):
+        for _ in range(3):  # three client IDs, guessed, from one address
+            assert (await token_request(env, unique("guess"), "x")).status_code == 401
+        rows = await token_log_rows(env)
+        assert_token_throttled(await token_request(env, client_id, secret), 60)
+        assert await token_log_rows(env) == rows
+    with limits(env, rate_token="off", rate_token_ip="off"):  # "off" disables both
+        for _ in range(5):
+            assert (await token_request(env, client_id, secret)).status_code == 200
+
+
+async def test_token_limits_on_redis_are_shared(env):
+    url = require_redis()
+    _, client_id, secret = await new_client(env, "unpc")
+    with limits(env, redis_url=url, redis_prefix=unique("sn-test"), rate_token="2/60") as limiter:
+        assert (await token_request(env, client_id, secret)).status_code == 200
+        assert (await token_request(env, client_id, "wrong")).status_code == 401
+        rows = await token_log_rows(env)
+        assert_token_throttled(await token_request(env, client_id, secret), 60)
+        assert await token_log_rows(env) == rows
+        assert limiter.memory._windows == {}  # counted in Redis, not here
+        other = RateLimiter(replace(env.settings, redis_url=url, redis_prefix=limiter.prefix,
+                                    rate_token="2/60"))
+        try:  # another replica sees the same window
+            assert not (await other.token(client_id, "203.0.113.7")).allowed
+        finally:
+            await other.close()
+        await limiter.close()
 
 
 async def test_memory_windows_end(monkeypatch):

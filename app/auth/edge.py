@@ -1,14 +1,17 @@
 """Admitting a request: who is calling, and what the database will let its transaction touch.
 
-Used by /graphql, the HTTP endpoints outside GraphQL (exports, attachments) and every
-subscription delivery, so each unit of work is decided the same way.
+Used by /graphql, the HTTP endpoints outside GraphQL (exports, attachments), every
+subscription delivery and every alert email (as its recipient), so each unit of work is decided
+the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from app.access import tenancy
@@ -16,22 +19,32 @@ from app.access.context import AccessContext
 from app.access.principal import Principal
 from app.access.tenancy import Tenancy
 from app.auth import mfa
-from app.auth.principals import resolve
+from app.auth.principals import recipient, resolve
 from app.auth.tokens import Claims
 from app.consent.categories import Purpose
 from app.errors import BadInput, Unauthenticated
 from app.logs import request_id_var
-from app.runtime import Runtime
+
+if TYPE_CHECKING:  # app.runtime builds the Mailer, which asks this module (app.notify.inbox)
+    from app.runtime import Runtime
 
 
 async def admit(runtime: Runtime, claims: Claims, purpose: str | None,
                 request_id: str | None = None) -> tuple[Principal, Tenancy]:
     """Resolve the principal (still active?) and decide its tenancy, in a short transaction of
     its own in the system scope: sign-in data and the policy are read across organisations."""
+    async def principal_of(session: AsyncSession) -> Principal:
+        return await resolve(session, runtime.policy, claims,
+                             mfa_roles=mfa.mfa_roles(runtime.settings))
+
+    return await _decide(runtime, principal_of, purpose, request_id)
+
+
+async def _decide(runtime: Runtime, principal_of: Callable[[AsyncSession], Awaitable[Principal]],
+                  purpose: str | None, request_id: str | None) -> tuple[Principal, Tenancy]:
     with tenancy.using(tenancy.SYSTEM):
         async with runtime.db.transaction() as session:
-            principal = await resolve(session, runtime.policy, claims,
-                                      mfa_roles=mfa.mfa_roles(runtime.settings))
+            principal = await principal_of(session)
             ctx = AccessContext(principal=principal, session=session, db=runtime.db,
                                 policy=runtime.policy, clock=runtime.clock,
                                 request_id=request_id or request_id_var.get(), purpose=purpose)
@@ -43,9 +56,29 @@ async def unit_of_work(runtime: Runtime, claims: Claims, purpose: str | None,
                        request_id: str) -> AsyncIterator[AccessContext]:
     """An AccessContext in one transaction under the caller's decided tenancy (commits when the
     block ends); its denials and reads are logged afterwards under the same tenancy."""
+    principal, decided = await admit(runtime, claims, purpose, request_id)
+    async with _work(runtime, principal, decided, purpose, request_id) as access:
+        yield access
+
+
+@asynccontextmanager
+async def recipient_unit_of_work(runtime: Runtime, subject: str, purpose: str | None,
+                                 request_id: str) -> AsyncIterator[AccessContext]:
+    """The same, as the recipient of an alert rather than a caller: for deliveries she did not
+    request (email). Raises Unauthenticated if she is no longer an active user."""
+    async def principal_of(session: AsyncSession) -> Principal:
+        return await recipient(session, runtime.policy, subject)
+
+    principal, decided = await _decide(runtime, principal_of, purpose, request_id)
+    async with _work(runtime, principal, decided, purpose, request_id) as access:
+        yield access
+
+
+@asynccontextmanager
+async def _work(runtime: Runtime, principal: Principal, decided: Tenancy, purpose: str | None,
+                request_id: str) -> AsyncIterator[AccessContext]:
     from app.audit.service import write_deferred
 
-    principal, decided = await admit(runtime, claims, purpose, request_id)
     access: AccessContext | None = None
     with tenancy.using(decided):
         try:

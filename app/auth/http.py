@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -111,12 +110,22 @@ class TokenServer(AuthorizationServer):
 
 @as_system  # sign-in reads accounts across organisations
 async def token_endpoint(request: Request) -> Response:
-    """OAuth2 client-credentials grant (RFC 6749 §4.4) for partner agencies' systems."""
+    """OAuth2 client-credentials grant (RFC 6749 §4.4) for partner agencies' systems.
+
+    Attempts are limited per client ID and per client address before anything is looked up: a
+    refused attempt costs no database work and writes no access-log entry (the request line, with
+    status 429, and `safety_net_rate_limited_total` record it)."""
     runtime: Runtime = request.app.state.runtime
     form = {k: str(v) for k, v in (await request.form()).items()}
     # Case-insensitive: Authlib looks up "Authorization", Starlette stores header names lowercase.
     headers = request.headers
     client_id, secret = _client_credentials(headers, form)
+    address = request.client.host if request.client else "-"
+    verdict = await limiter(runtime).token(client_id, address)
+    if not verdict.allowed:
+        return JSONResponse({"error": "slow_down", "error_description":
+                             "Too many token requests; try again later."}, status_code=429,
+                            headers={**NO_STORE, "Retry-After": str(verdict.retry_after)})
     async with runtime.db.transaction() as session:
         client = await principals.find_client(session, client_id) if client_id else None
         ok = principals.client_secret_ok(client, secret)
@@ -221,7 +230,3 @@ async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Re
 async def jwks_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     return JSONResponse(runtime.issuer.jwks(), headers={"Cache-Control": "public, max-age=300"})
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex

@@ -67,6 +67,26 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
     raise Unauthenticated("Invalid token.")
 
 
+async def recipient(session: AsyncSession, policy: PolicyEngine, subject: str) -> Principal:
+    """The person an alert is addressed to (`user:<id>`) as she stands now: still active, with
+    her current roles. No token is involved, so no second-factor gating applies: this answers
+    what she may see, for a delivery she did not request (email), not what a session may do."""
+    await policy.refresh(session)
+    kind, _, raw_id = subject.partition(":")
+    try:
+        user_id = uuid.UUID(raw_id)
+    except ValueError as exc:
+        raise Unauthenticated("Unknown recipient.") from exc
+    if kind != PrincipalKind.USER:
+        raise Unauthenticated("Unknown recipient.")
+    row = (await session.execute(
+        select(User, Organisation).join(Organisation, Organisation.id == User.org_id)
+        .where(User.id == user_id))).first()
+    if row is None or not row[0].active:
+        raise Unauthenticated("Inactive recipient.")
+    return _user_principal(row[0], row[1], policy, None, None, frozenset())
+
+
 async def authenticate_peacebuilder(
     session: AsyncSession, login: str, password: str
 ) -> PeacebuilderAccount | None:

@@ -1,17 +1,31 @@
-"""Reading one's inbox, and deciding at delivery time whether an alert may still be delivered."""
+"""Reading one's inbox, and deciding at delivery time whether an alert may still be delivered.
+
+`entitled` is the one decision, whatever the channel: the inbox query and the subscription make
+it as the caller, in the caller's request; email makes it as the recipient (`deliverable`).
+"""
 
 from __future__ import annotations
 
 import base64
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select
 
 from app.access.context import AccessContext
+from app.auth.edge import recipient_unit_of_work
 from app.cases import repository as cases_repo
-from app.errors import BadInput
+from app.consent.categories import Purpose
+from app.errors import BadInput, Unauthenticated
 from app.notify.models import InboxItem
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+# The purposes an alert serves, for a channel where the recipient declares none (email): the
+# protection work alerts are about, and emergency response (a case seen under break-glass).
+DELIVERY_PURPOSES = (Purpose.PROTECTION.value, Purpose.EMERGENCY_RESPONSE.value)
 
 
 def cursor_of(item: InboxItem) -> str:
@@ -38,6 +52,21 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
         return True
     # The recipient's own need-to-know: taken off the team, no more alerts about the case.
     return bool(await cases_repo.by_ids(ctx.session, ctx.care_scope(), [item.case_id]))
+
+
+async def deliverable(runtime: Runtime, item: InboxItem, request_id: str) -> bool:
+    """Whether `item` may still go to its recipient by a channel she did not ask on (email):
+    `entitled`, decided as her, now (still active, her roles, her organisation's consent and her
+    case teams, under row-level security on PostgreSQL), for one of `DELIVERY_PURPOSES`."""
+    for purpose in DELIVERY_PURPOSES:
+        try:
+            async with recipient_unit_of_work(runtime, item.recipient, purpose,
+                                              request_id) as access:
+                if await entitled(access, item):
+                    return True
+        except Unauthenticated:
+            return False  # deactivated, or not a person
+    return False
 
 
 async def items(ctx: AccessContext, after: str | None, limit: int = 100) -> list[InboxItem]:

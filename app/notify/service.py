@@ -7,15 +7,19 @@ import logging
 import smtplib
 import uuid
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
 from app.access.tenancy import as_system
+from app.notify import inbox
 from app.notify.models import InboxItem
 from app.orgs.models import RoleAssignment, User
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 log = logging.getLogger("safety_net.notify")
 EMAILED_KINDS = {"escalation", "referral_received", "incident_reported", "task_due"}
@@ -66,12 +70,29 @@ class Mailer:
         with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
             smtp.send_message(message)
 
-    @as_system
-    async def deliver(self, db: Any, item_ids: list[str]) -> int:
-        """Email the new items that warrant it; marks them emailed. Returns how many were sent."""
+    async def deliver(self, runtime: Runtime, item_ids: list[str]) -> int:
+        """Email the new items that warrant it, each only if its recipient may still see it
+        (`inbox.deliverable`: the inbox's and the subscription's decision, made as her, now);
+        marks them emailed. Returns how many were sent."""
         if not self.enabled or not item_ids:
             return 0
         sent = 0
+        for item, address in await self._candidates(runtime.db, item_ids):
+            if not await inbox.deliverable(runtime, item, f"mail-{uuid.uuid4().hex}"):
+                continue
+            try:
+                await asyncio.to_thread(self._send, address, item)
+            except OSError as exc:
+                log.warning("email not sent: %s", type(exc).__name__)
+                continue
+            await self._mark_emailed(runtime.db, item)
+            sent += 1
+        return sent
+
+    @as_system
+    async def _candidates(self, db: Any, item_ids: list[str]) -> list[tuple[InboxItem, str]]:
+        """New items of a kind worth an email, addressed to an active user with an address."""
+        found = []
         async with db.transaction() as session:
             items = list(await session.scalars(select(InboxItem).where(
                 InboxItem.id.in_([uuid.UUID(i) for i in item_ids]),
@@ -80,14 +101,12 @@ class Mailer:
                 if not item.recipient.startswith("user:"):
                     continue
                 user = await session.get(User, uuid.UUID(item.recipient.split(":", 1)[1]))
-                if user is None or not user.email or not user.active:
-                    continue
-                try:
-                    await asyncio.to_thread(self._send, user.email, item)
-                except OSError as exc:
-                    log.warning("email not sent: %s", type(exc).__name__)
-                    continue
-                await session.execute(update(InboxItem).where(InboxItem.id == item.id)
-                                      .values(emailed_at=item.created_at))
-                sent += 1
-        return sent
+                if user is not None and user.email and user.active:
+                    found.append((item, user.email))
+        return found
+
+    @as_system
+    async def _mark_emailed(self, db: Any, item: InboxItem) -> None:
+        async with db.transaction() as session:
+            await session.execute(update(InboxItem).where(InboxItem.id == item.id)
+                                  .values(emailed_at=item.created_at))
