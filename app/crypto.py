@@ -33,6 +33,20 @@ class KeyEncryptionKeys:
     def __init__(self, directory: Path, env_key: str = "") -> None:
         self.directory = directory
         self._env = base64.b64decode(env_key) if env_key else None
+        # File contents by (path, inode, mtime): a page unwraps dozens of keys, and reading the
+        # file each time cost more than the decryption. A stat per use still notices a version
+        # destroyed or replaced by another process at once.
+        self._files: dict[tuple[Path, int, int], bytes] = {}
+
+    def _read(self, path: Path) -> bytes:
+        st = path.stat()
+        key = (path, st.st_ino, st.st_mtime_ns)
+        found = self._files.get(key)
+        if found is None:
+            found = path.read_bytes()
+            self._files = {k: v for k, v in self._files.items() if k[0] != path}
+            self._files[key] = found
+        return found
 
     def versions(self) -> list[int]:
         if self._env is not None:
@@ -48,9 +62,10 @@ class KeyEncryptionKeys:
         if self._env is not None:
             return self._env
         path = self.directory / f"kek-v{version}.key"
-        if not path.exists():
-            raise KeyError(f"KEK version {version} has been destroyed or is missing")
-        return path.read_bytes()
+        try:
+            return self._read(path)
+        except FileNotFoundError as exc:
+            raise KeyError(f"KEK version {version} has been destroyed or is missing") from exc
 
     def rotate(self) -> int:
         """A new KEK version (re-wrap data keys with `rewrap` so old versions can go)."""
@@ -106,7 +121,7 @@ class KeyEncryptionKeys:
                 pass  # another process was first: use its key
             finally:
                 tmp.unlink()
-        return path.read_bytes()
+        return self._read(path)
 
 
 def lookup(key: bytes, field: str, value: str) -> str:

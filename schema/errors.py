@@ -62,6 +62,8 @@ def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext |
         original = error.original_error
         if original is None or isinstance(original, AppError | GraphQLError):
             continue
-        stack = "".join(traceback.format_tb(original.__traceback__))
+        # Frames only (file, line, function): no source text, no values.
+        stack = "".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'
+                        for f in traceback.extract_tb(original.__traceback__))
         log.error("unexpected %s at %s\n%s", type(original).__name__,
                   ".".join(str(p) for p in error.path or []), stack)

@@ -9,8 +9,6 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from app.access.context import AccessContext
-from app.cases import service as cases
-from app.incidents import service as incidents
 from app.orgs import service as orgs
 from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
@@ -27,19 +25,11 @@ class Loaders:
         self.lock = asyncio.Lock()
         self.closed = False
         self.organisation = self._loader(lambda ids: orgs.orgs_by_ids(access.session, ids))
-        self.peacebuilder = self._loader(lambda ids: peacebuilders.by_ids(access, ids))
         self.networks = self._loader(lambda ids: peacebuilders.networks_of(access, ids),
                                      default=list)
-        self.cases_of_peacebuilder = self._loader(lambda ids: cases.for_peacebuilders(access, ids),
-                                                  default=list)
         self.roles = self._loader(lambda subjects: orgs.roles_by_subjects(access, subjects),
                                   default=list)
         self.members = self._loader(lambda ids: orgs.members_of(access, ids), default=list)
-        # pb_id -> Profile (released categories, their values, unreadable fields); absent = not
-        # visible.
-        self.profile = self._loader(lambda ids: peacebuilders.profiles(access, ids))
-        self.released = self._loader(access.released)
-        self.incidents = self._loader(lambda ids: incidents.of_cases(access, ids), default=list)
         # (Ref, stored token) -> Opened: every sealed value of a tick opened with ONE key lookup.
         self.sealed = self._loader(lambda items: _opened(access, items))
 

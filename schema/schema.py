@@ -12,9 +12,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from app.cases import service as cases
 from app.orgs import service as orgs
-from app.peacebuilders import service as peacebuilders
+from app.read import cases as case_read
+from app.read import peacebuilders as pb_read
 from app.telemetry import Telemetry
 from schema import ids
 from schema.audit.queries import AuditQueries
@@ -30,6 +30,7 @@ from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant
 from schema.context import Info
 from schema.errors import log_errors
+from schema.gated import want_of
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
 from schema.limits import Limits, QueryLimits
@@ -73,13 +74,14 @@ async def _wg(info: Info, id_: Any) -> Node:
 
 @_node_resolver("Peacebuilder")
 async def _pb(info: Info, id_: Any) -> Node:
-    return Peacebuilder.from_model(
-        await info.context.loaders.call(peacebuilders.get, info.context.access, id_))
+    return Peacebuilder.from_view(await info.context.loaders.call(
+        pb_read.one, info.context.access, id_, want_of(info)))
 
 
 @_node_resolver("Case")
 async def _case(info: Info, id_: Any) -> Node:
-    return Case.from_model(await info.context.loaders.call(cases.get, info.context.access, id_))
+    return Case.from_view(await info.context.loaders.call(
+        case_read.one, info.context.access, id_, want_of(info)))
 
 
 @strawberry.type

@@ -284,37 +284,3 @@ async def test_total_count_is_counted_only_when_selected(env):
     assert "totalCount" not in bodies["without"]["data"]["cases"]
     assert [e["node"]["id"] for e in bodies["without"]["data"]["cases"]["edges"]] == [
         e["node"]["id"] for e in bodies["with"]["data"]["cases"]["edges"]]
-
-
-async def test_visible_cases_are_remembered_until_a_change(env):
-    """The per-request memory of visible cases (the incidents loader's shortcut) lives in one
-    AccessContext only, and any recorded change or consent change forgets it."""
-    from app.access.context import VISIBLE_CASES
-    from app.access.principal import SYSTEM
-    from app.runtime import context_for
-
-    class Done(Exception):
-        pass
-
-    _, case_gid = await new_case(env)
-    case_id = ids.decode(case_gid, "Case")
-    with pytest.raises(Done):  # roll back: nothing of this is kept
-        async with env.runtime.db.transaction() as session:
-            case = await session.get(Case, case_id)
-            assert case is not None
-            ctx = context_for(env.runtime, session, SYSTEM, request_id=unique("req"))
-            ctx.remember_visible_cases([case])
-            start = env.runtime.db.statements.count
-            assert await ctx.visible_cases([case_id]) == {case_id: case}
-            assert env.runtime.db.statements.count == start  # remembered: no SQL
-            ctx.record("case.update", target_type="Case", target_id=case_id)
-            assert VISIBLE_CASES not in ctx.cache
-            ctx.remember_visible_cases([case])
-            ctx.forget_decisions()
-            assert VISIBLE_CASES not in ctx.cache
-            # Checked afresh: the system principal reads no case content.
-            assert await ctx.visible_cases([case_id]) == {}
-            assert ctx.cache[VISIBLE_CASES] == {case_id: None}
-            raise Done
-    fresh = context_for(env.runtime, session, SYSTEM, request_id=unique("req"))
-    assert VISIBLE_CASES not in fresh.cache  # a new request starts with nothing remembered

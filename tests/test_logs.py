@@ -35,12 +35,12 @@ async def test_logs_hold_no_personal_data_tokens_or_secrets(env, caplog, monkeyp
     await env.post(READ, {"id": pb["id"]}, token=token)
     await env.post(REPORT, incident_input(pb["case"]), token=token)
     # An unexpected failure whose exception text contains her data: the text must not be logged.
-    from app.peacebuilders import service
+    from app.read import peacebuilders as read
 
-    async def explode(ctx, ids):
+    async def explode(ctx, views, fields):
         raise RuntimeError(f"boom {pb['login']} Secret Legal Name")
 
-    monkeypatch.setattr(service, "profiles", explode)
+    monkeypatch.setattr(read, "_profiles", explode)
     failed = await env.post(READ, {"id": pb["id"]}, token=token)
     assert failed.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "boom" not in failed.text and "Secret" not in failed.text

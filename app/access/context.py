@@ -31,7 +31,6 @@ from app.access.visibility import (
 )
 from app.audit import service as audit
 from app.audit.models import AccessLogEntry, Oversight
-from app.cases import repository as cases_repo
 from app.clock import Clock
 from app.db import Database
 from app.errors import Forbidden, MfaEnrolmentRequired, StepUpRequired
@@ -40,12 +39,7 @@ from app.peacebuilders.models import PeacebuilderNetwork
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from app.cases.models import Case
-
 OrgScope = NewType("OrgScope", frozenset[uuid.UUID])
-
-# ctx.cache key: case ID -> the case if visible under care_scope() in this request, else None.
-VISIBLE_CASES = "visible_cases"
 
 
 @dataclass
@@ -152,7 +146,6 @@ class AccessContext:
         details: dict[str, Any] | None = None,
     ) -> None:
         """Log an allowed change or read in the request's own transaction."""
-        self.cache.pop(VISIBLE_CASES, None)  # a change may change what is visible: re-check
         audit.add(
             self.session, self.audit_fields(), action=action, target_type=target_type,
             target_id=str(target_id) if target_id is not None else None, decision=decision,
@@ -249,39 +242,9 @@ class AccessContext:
         return scope
 
     async def released(self, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
-        """Categories released per peacebuilder for this request (cached for the request)."""
-        cache: dict[uuid.UUID, frozenset[str] | None] = self.cache.setdefault("released", {})
-        missing = [pb for pb in pb_ids if pb not in cache]
-        if missing:
-            found = await categories_for(self.session, self.care_scope(), missing)
-            for pb in missing:
-                cache[pb] = found.get(pb)
-        return {pb: c for pb in pb_ids if (c := cache.get(pb)) is not None}
-
-    def forget_decisions(self) -> None:
-        """Consent changed in this request: decisions cached earlier in it are stale now."""
-        self.cache.pop("released", None)
-        self.cache.pop(VISIBLE_CASES, None)
-
-    def remember_visible_cases(self, cases: Iterable[Case]) -> None:
-        """Cases just selected under `care_scope()` (and so visible now), for the rest of this
-        request only: the incidents of a page's cases need not re-check the same visibility.
-        Never kept across requests (revocation bites on the next one); any change this request
-        records, and any consent change, forgets them."""
-        known: dict[uuid.UUID, Case | None] = self.cache.setdefault(VISIBLE_CASES, {})
-        for case in cases:
-            known[case.id] = case
-
-    async def visible_cases(self, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, Case]:
-        """The cases among `case_ids` visible under `care_scope()`: those this request has
-        already selected that way, and the others checked now (and remembered, found or not)."""
-        known: dict[uuid.UUID, Case | None] = self.cache.setdefault(VISIBLE_CASES, {})
-        missing = [c for c in dict.fromkeys(case_ids) if c not in known]
-        if missing:
-            found = await cases_repo.by_ids(self.session, self.care_scope(), missing)
-            for c in missing:
-                known[c] = found.get(c)
-        return {c: case for c in case_ids if (case := known.get(c)) is not None}
+        """Categories released per peacebuilder to this request, decided now (one statement;
+        nothing is kept, so a change made earlier in the request is always seen)."""
+        return await categories_for(self.session, self.care_scope(), pb_ids)
 
     async def released_to_org(self, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
         """Categories her consent releases to the caller's organisation (before need-to-know)."""

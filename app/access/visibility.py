@@ -14,18 +14,32 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Uuid, and_, false, literal, or_, select, union
+from sqlalchemy import (
+    Select,
+    Uuid,
+    and_,
+    case,
+    distinct,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases.models import Case
 from app.consent.categories import DataCategory, Purpose
 from app.consent.models import BreakGlass, CaseTeamMember, ConsentAccess
 from app.orgs.models import WorkingGroupMember
+from app.peacebuilders.models import Peacebuilder
 
 ALL_CATEGORIES = frozenset(c.value for c in DataCategory)
 
@@ -84,17 +98,22 @@ def live_clause(now: datetime) -> Any:
     )
 
 
-def _org_level_ids(scope: CareScope) -> Select[Any]:
-    """Peacebuilders the organisation as a whole holds live consent (or break-glass) for."""
-    granted = select(ConsentAccess.peacebuilder_id).where(
-        ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-        live_clause(scope.now))
-    if scope.purpose != Purpose.EMERGENCY_RESPONSE or not scope.glass:
-        return granted
-    glass = select(BreakGlass.peacebuilder_id).where(
-        BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
-        BreakGlass.expires_at > scope.now, BreakGlass.closed_at.is_(None))
-    return select(union(granted, glass).subquery().c[0])
+# Categories as bits, so one SQL aggregate can say what is released per record: a record's mask
+# is the sum of the distinct bits of its live rows (NULL: no live row, so not visible).
+CATEGORY_BITS: dict[str, int] = {c.value: 1 << i for i, c in enumerate(DataCategory)}
+ALL_MASK = (1 << len(CATEGORY_BITS)) - 1
+
+
+def categories_of(mask: int | None) -> frozenset[str] | None:
+    """The categories a mask releases (None: the record is not visible)."""
+    if mask is None:
+        return None
+    return frozenset(c for c, bit in CATEGORY_BITS.items() if mask & bit)
+
+
+def _releases_nothing(scope: CareScope) -> bool:
+    return (scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None
+            or not scope.releases_records)
 
 
 def _team_ids(scope: CareScope) -> Select[Any]:
@@ -104,76 +123,96 @@ def _team_ids(scope: CareScope) -> Select[Any]:
                    CaseTeamMember.removed_at.is_(None)))
 
 
+def _grant_rows(scope: CareScope) -> list[Any]:
+    """The live consent rows that release something to this caller (need-to-know included)."""
+    clauses = [ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
+               live_clause(scope.now)]
+    if scope.mode is Mode.TEAM:
+        clauses.append(ConsentAccess.peacebuilder_id.in_(_team_ids(scope)))
+    return clauses
+
+
+def _glass_rows(scope: CareScope) -> list[Any] | None:
+    """The open break-glass rows that count for this caller (None: none can count). The one
+    place break-glass enters a decision: emergency response only, every category."""
+    if scope.purpose != Purpose.EMERGENCY_RESPONSE or not scope.glass:
+        return None
+    clauses = [BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
+               BreakGlass.expires_at > scope.now, BreakGlass.closed_at.is_(None)]
+    if scope.mode is Mode.TEAM:
+        clauses.append(BreakGlass.peacebuilder_id.in_(_team_ids(scope)))
+    return clauses
+
+
 def visible_peacebuilders(scope: CareScope) -> Select[Any]:
     """SQL for the IDs of peacebuilders whose records this caller may see at all."""
     if scope.mode is Mode.SELF:
         return select(literal(scope.self_peacebuilder_id, Uuid))
-    if (scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None
-            or not scope.releases_records):
+    if _releases_nothing(scope):
         return select(ConsentAccess.peacebuilder_id).where(false())
-    ids = _org_level_ids(scope)
-    if scope.mode is Mode.TEAM:
-        sub = ids.subquery()
-        return select(sub.c[0]).where(sub.c[0].in_(_team_ids(scope)))
-    return ids
+    granted = select(ConsentAccess.peacebuilder_id).where(*_grant_rows(scope))
+    glass = _glass_rows(scope)
+    if glass is None:
+        return granted
+    return select(union(granted, select(BreakGlass.peacebuilder_id).where(*glass))
+                  .subquery().c[0])
+
+
+def released_mask(scope: CareScope, pb: Any) -> Any:
+    """SQL for what is released of the record whose peacebuilder is in column `pb`, per row: a
+    bit mask of categories, 0 for a pseudonymous record only, NULL when it is not visible. The
+    same rows as `visible_peacebuilders`: a record is visible exactly when its mask is not NULL."""
+    if scope.mode is Mode.SELF:
+        return case((pb == literal(scope.self_peacebuilder_id, Uuid), ALL_MASK), else_=null())
+    if _releases_nothing(scope):
+        return null()
+    bit = case({c: b for c, b in CATEGORY_BITS.items()}, value=ConsentAccess.category, else_=0)
+    granted = (select(func.sum(distinct(bit))).where(ConsentAccess.peacebuilder_id == pb,
+                                                     *_grant_rows(scope))
+               .scalar_subquery())
+    glass = _glass_rows(scope)
+    mask: Any = granted
+    if glass is not None:
+        mask = case((exists().where(BreakGlass.peacebuilder_id == pb, *glass), ALL_MASK),
+                    else_=granted)
+    if scope.mode is Mode.ANALYST:  # the pseudonymous record only, never a category
+        return case((mask.is_not(None), 0), else_=null())
+    return mask
 
 
 def with_category(scope: CareScope, category: str) -> Select[Any]:
     """IDs of visible peacebuilders whose `category` this caller may read (for filters)."""
     if scope.mode is Mode.SELF:
         return select(literal(scope.self_peacebuilder_id, Uuid))
-    if (scope.mode in (Mode.NONE, Mode.ANALYST) or scope.org_id is None or scope.purpose is None
-            or not scope.releases_records):
+    if _releases_nothing(scope) or scope.mode is Mode.ANALYST:
         return select(ConsentAccess.peacebuilder_id).where(false())
-    granted = select(ConsentAccess.peacebuilder_id).where(
-        ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-        ConsentAccess.category == category, live_clause(scope.now))
-    if scope.purpose == Purpose.EMERGENCY_RESPONSE:
-        glass = select(BreakGlass.peacebuilder_id).where(
-            BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
-            BreakGlass.expires_at > scope.now, BreakGlass.closed_at.is_(None))
-        granted = select(union(granted, glass).subquery().c[0])
-    sub = granted.subquery()
-    return select(sub.c[0]).where(sub.c[0].in_(visible_peacebuilders(scope)))
+    granted = select(ConsentAccess.peacebuilder_id).where(*_grant_rows(scope),
+                                                          ConsentAccess.category == category)
+    glass = _glass_rows(scope)
+    if glass is None:
+        return granted
+    return select(union(granted, select(BreakGlass.peacebuilder_id).where(*glass))
+                  .subquery().c[0])
 
 
 async def categories_for(
     session: AsyncSession, scope: CareScope, pb_ids: list[uuid.UUID], *,
     consent_only: bool = False,
 ) -> dict[uuid.UUID, frozenset[str]]:
-    """Categories released to this caller per visible peacebuilder (absent = not visible).
-    `consent_only` ignores break-glass (which opens reading, never standing to record consent)."""
-    if consent_only and scope.purpose == Purpose.EMERGENCY_RESPONSE:
+    """Categories released to this caller per visible peacebuilder (absent = not visible), in
+    one statement (`released_mask`). `consent_only` ignores break-glass (which opens reading,
+    never standing to record consent)."""
+    if consent_only:
         scope = replace(scope, glass=False)
     if not pb_ids:
         return {}
     if scope.mode is Mode.SELF:
         return {pb: ALL_CATEGORIES for pb in pb_ids if pb == scope.self_peacebuilder_id}
-    if (scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None
-            or not scope.releases_records):
+    if _releases_nothing(scope):
         return {}
-    # One read of the rows `visible_peacebuilders` is made of (its `_org_level_ids`, and for
-    # TEAM the same team condition): a peacebuilder with a live row is visible and the rows'
-    # categories are what is released; an open break-glass adds visibility and every category.
-    team = [ConsentAccess.peacebuilder_id.in_(_team_ids(scope))] if scope.mode is Mode.TEAM else []
-    out: dict[uuid.UUID, set[str]] = defaultdict(set)
-    rows = await session.execute(select(ConsentAccess.peacebuilder_id, ConsentAccess.category).where(
-        ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-        ConsentAccess.peacebuilder_id.in_(pb_ids), live_clause(scope.now), *team))
-    for pb, category in rows:
-        out[pb].add(category)
-    if scope.purpose == Purpose.EMERGENCY_RESPONSE and scope.glass:
-        glass_team = ([BreakGlass.peacebuilder_id.in_(_team_ids(scope))]
-                      if scope.mode is Mode.TEAM else [])
-        glass = await session.scalars(select(BreakGlass.peacebuilder_id).where(
-            BreakGlass.org_id == scope.org_id, BreakGlass.peacebuilder_id.in_(pb_ids),
-            BreakGlass.opened_at <= scope.now, BreakGlass.expires_at > scope.now,
-            BreakGlass.closed_at.is_(None), *glass_team))
-        for pb in glass:
-            out[pb] |= ALL_CATEGORIES
-    if scope.mode is Mode.ANALYST:  # the pseudonymous record only, never a category
-        return {pb: frozenset() for pb in out}
-    return {pb: frozenset(categories) for pb, categories in out.items()}
+    rows = await session.execute(select(Peacebuilder.id, released_mask(scope, Peacebuilder.id))
+                                 .where(Peacebuilder.id.in_(pb_ids)))
+    return {pb: cats for pb, mask in rows if (cats := categories_of(mask)) is not None}
 
 
 async def org_holds_consent(session: AsyncSession, org_id: uuid.UUID, pb_id: uuid.UUID,

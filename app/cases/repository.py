@@ -24,14 +24,15 @@ class CaseFilter:
     opened_before: datetime | None = None
 
 
-def query(scope: CareScope, filters: CaseFilter | None = None) -> Select[Any]:
+def query(scope: CareScope, filters: CaseFilter | None = None, *,
+          columns: list[Any] | None = None) -> Select[Any]:
     """Cases of the peacebuilders this caller may see under consent and need-to-know."""
-    return _filtered(select(Case).where(Case.peacebuilder_id.in_(visible_peacebuilders(scope))),
-                     filters)
+    base = select(*columns).select_from(Case) if columns else select(Case)
+    return _filtered(base.where(Case.peacebuilder_id.in_(visible_peacebuilders(scope))), filters)
 
 
 def page_query(scope: CareScope, filters: CaseFilter | None = None, *,
-               dialect: str = "postgresql") -> Select[Any]:
+               dialect: str = "postgresql", columns: list[Any] | None = None) -> Select[Any]:
     """The same cases as `query`, driven from the visible set: for pages over all cases.
 
     PostgreSQL plans `cases WHERE peacebuilder_id IN (visible) ORDER BY opened_at, id LIMIT n`
@@ -46,10 +47,11 @@ def page_query(scope: CareScope, filters: CaseFilter | None = None, *,
     chose a scan of every case joined by hash (25 ms at 100k, as the service role)."""
     visible = (visible_peacebuilders(scope).cte("visible")
                .prefix_with("MATERIALIZED", dialect="postgresql"))
+    base = select(*columns).select_from(Case) if columns else select(Case)
     if dialect == "postgresql":
         ids = func.array(select(visible.c[0]).scalar_subquery())
-        return _filtered(select(Case).where(Case.peacebuilder_id == any_(ids)), filters)
-    return _filtered(select(Case).where(Case.peacebuilder_id.in_(select(visible.c[0]))), filters)
+        return _filtered(base.where(Case.peacebuilder_id == any_(ids)), filters)
+    return _filtered(base.where(Case.peacebuilder_id.in_(select(visible.c[0]))), filters)
 
 
 def _filtered(q: Select[Any], filters: CaseFilter | None) -> Select[Any]:
@@ -78,17 +80,6 @@ async def by_ids(
 ) -> dict[uuid.UUID, Case]:
     rows = await session.scalars(query(scope).where(Case.id.in_(ids)))
     return {c.id: c for c in rows}
-
-
-async def for_peacebuilders(
-    session: AsyncSession, scope: CareScope, pb_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[Case]]:
-    rows = await session.scalars(query(scope).where(Case.peacebuilder_id.in_(pb_ids))
-                                 .order_by(Case.opened_at, Case.id))
-    out: dict[uuid.UUID, list[Case]] = {i: [] for i in pb_ids}
-    for case in rows:
-        out[case.peacebuilder_id].append(case)
-    return out
 
 
 def notes_query(case_id: uuid.UUID, org_id: uuid.UUID) -> Select[Any]:

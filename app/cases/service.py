@@ -9,7 +9,6 @@ from app.access.context import AccessContext
 from app.cases import repository as repo
 from app.cases import teams
 from app.cases.models import Case, CaseNote, CaseStatus, RiskLevel
-from app.cases.repository import CaseFilter
 from app.consent import service as consent_service
 from app.consent.categories import CASE_FIELDS
 from app.db import new_id
@@ -25,10 +24,8 @@ MAX_NOTE = 20_000
 async def get(ctx: AccessContext, case_id: uuid.UUID, *, org_level: bool = False) -> Case:
     """One case the caller may see under consent; any other case is simply not found."""
     await ctx.require("case", "read")
-    if org_level:
-        case = (await repo.by_ids(ctx.session, ctx.org_care_scope(), [case_id])).get(case_id)
-    else:  # care_scope(), remembered for this request (its incidents need not re-check)
-        case = (await ctx.visible_cases([case_id])).get(case_id)
+    scope = ctx.org_care_scope() if org_level else ctx.care_scope()
+    case = (await repo.by_ids(ctx.session, scope, [case_id])).get(case_id)
     if case is None:
         # For the log only: whose case it was, so she and auditors see the attempt.
         owner = await repo.peacebuilder_of(ctx.session, case_id)
@@ -37,28 +34,6 @@ async def get(ctx: AccessContext, case_id: uuid.UUID, *, org_level: bool = False
                  details={"peacebuilder": str(owner)} if owner else None)
         raise NotFound()
     return case
-
-
-async def list_(
-    ctx: AccessContext, page: PageRequest, filters: CaseFilter | None = None, *,
-    count: bool = True,
-) -> tuple[Page[Case], int | None]:
-    """A page of reachable cases, newest first by default, with the total matching count
-    (None unless `count`: the caller did not ask for it)."""
-    await ctx.require("case", "read")
-    scope = ctx.care_scope()
-    result = await paginate(ctx.session, repo.page_query(scope, filters, dialect=ctx.db.dialect),
-                            keys=(Case.opened_at, Case.id), page=page)
-    ctx.remember_visible_cases(result.items)
-    return result, await repo.count(ctx.session, repo.query(scope, filters)) if count else None
-
-
-async def for_peacebuilders(
-    ctx: AccessContext, pb_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[Case]]:
-    if not ctx.can("case", "read"):
-        return {pb: [] for pb in pb_ids}
-    return await repo.for_peacebuilders(ctx.session, ctx.care_scope(), pb_ids)
 
 
 def _risk(value: str | None, default: str) -> str:

@@ -107,7 +107,6 @@ async def open_(ctx: AccessContext, pb_id: uuid.UUID, *, reason: str, hours: int
                            details={"organisation": str(ctx.org_id), "hours": hours},
                            created_at=now))
     await ctx.session.flush()
-    ctx.forget_decisions()
     # The reason is free text and may name her: it stays in break_glass, not in the log.
     ctx.record("break_glass.open", target_type="Peacebuilder", target_id=pb_id,
                details={"break_glass": str(glass.id), "hours": hours})
@@ -156,7 +155,6 @@ async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
         raise Conflict("This break-glass has already ended; open a new one if still needed.")
     glass.confirmed_at = now
     glass.expires_at = glass.opened_at + timedelta(hours=glass.requested_hours or 1)
-    ctx.forget_decisions()
     ctx.record("break_glass.confirm", target_type="Peacebuilder", target_id=glass.peacebuilder_id,
                details={"break_glass": str(glass.id), "hours": glass.requested_hours})
     ctx.session.add(Notice(peacebuilder_id=glass.peacebuilder_id, kind="break_glass_confirmed",
@@ -172,7 +170,6 @@ async def close(ctx: AccessContext, glass_id: uuid.UUID) -> BreakGlass:
         raise NotFound()
     if glass.closed_at is None:
         glass.closed_at = ctx.clock.now()
-        ctx.forget_decisions()
         ctx.record("break_glass.close", target_type="Peacebuilder", target_id=glass.peacebuilder_id,
                    details={"break_glass": str(glass.id)})
         pending = await confirmations.pending_of(ctx, action=CONFIRM_BREAK_GLASS,

@@ -500,7 +500,6 @@ def replay(events: list[ConsentEvent]) -> dict[str, Any]:
 async def _append(ctx: AccessContext, event: ConsentEvent) -> ConsentGrant:
     """Store the event and bring the projection (grant row + access rows) up to date. Only a
     grant in force (confirmed, not revoked) has access rows: nothing else releases anything."""
-    ctx.forget_decisions()  # decisions cached earlier in this request are stale now
     history = await repo.events_of(ctx.session, event.grant_id)
     event.version = len(history) + 1
     if event.note is not None:  # free text that may name her: sealed with her key

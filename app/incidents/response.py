@@ -25,7 +25,7 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
-from app.incidents.service import case_categories, event
+from app.incidents.service import event
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
@@ -134,14 +134,6 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
     ctx.record("measure.status", target_type="Case", target_id=measure.case_id,
                details={"measure": str(measure.id), "status": status})
     return measure
-
-
-async def measures_of(ctx: AccessContext, case_id: uuid.UUID) -> list[Measure]:
-    case = await cases.get(ctx, case_id)
-    if RESPONSE_CATEGORY.value not in await case_categories(ctx, case):
-        return []
-    return list(await ctx.session.scalars(select(Measure).where(Measure.case_id == case.id)
-                                          .order_by(Measure.created_at)))
 
 
 async def _consents_to(ctx: AccessContext, pb_id: uuid.UUID, org_id: uuid.UUID, purpose: str) -> bool:
@@ -284,11 +276,3 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
     ctx.record("proceeding.record", target_type="Case", target_id=case.id,
                details={"proceeding": str(proceeding.id), "kind": kind, "fields": sorted(data)})
     return proceeding
-
-
-async def proceedings_of(ctx: AccessContext, case_id: uuid.UUID) -> list[Proceeding]:
-    case = await cases.get(ctx, case_id)
-    if PROCEEDING_CATEGORY.value not in await case_categories(ctx, case):
-        return []
-    return list(await ctx.session.scalars(select(Proceeding).where(Proceeding.case_id == case.id)
-                                          .order_by(Proceeding.created_at)))

@@ -217,29 +217,6 @@ async def of_cases(ctx: AccessContext, case_ids: list[uuid.UUID]) -> dict[uuid.U
 
 
 async def _visible_cases_rows(ctx: AccessContext, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, Case]:
-    # The page or case(id) that asked selected them under care_scope() in this request.
-    return await ctx.visible_cases(case_ids)
+    from app.cases import repository as cases_repo
 
-
-# Which category a timeline event's subject belongs to: the event shows only with that category.
-EVENT_CATEGORIES = {"incident": "incident_details", "measure": "incident_details",
-                    "referral": "incident_details", "attachment": "incident_details",
-                    "detention": "legal", "investigation": "legal"}
-
-
-async def case_categories(ctx: AccessContext, case: Case) -> frozenset[str]:
-    from app.access.visibility import ALL_CATEGORIES, Mode
-
-    if ctx.mode is Mode.SELF:
-        return ALL_CATEGORIES
-    return (await ctx.released([case.peacebuilder_id])).get(case.peacebuilder_id, frozenset())
-
-
-async def timeline(ctx: AccessContext, case_id: uuid.UUID) -> list[CaseEvent]:
-    """The case's events whose subject's category her consent releases to the caller."""
-    case = await cases.get(ctx, case_id)
-    released = await case_categories(ctx, case)
-    rows = await ctx.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
-                                     .order_by(CaseEvent.at, CaseEvent.id))
-    return [e for e in rows
-            if EVENT_CATEGORIES.get(e.kind.split(".", 1)[0], "incident_details") in released]
+    return await cases_repo.by_ids(ctx.session, ctx.care_scope(), case_ids)

@@ -36,27 +36,38 @@ async def create(ctx: AccessContext, pb_id: uuid.UUID) -> bytes:
 
 
 async def of(ctx: AccessContext, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:
-    """Unwrapped data keys (None once erased), cached for the request."""
+    """Unwrapped data keys (None once erased), kept for the request."""
     cache: dict[uuid.UUID, bytes | None] = ctx.cache.setdefault("data_keys", {})
     missing = [p for p in pb_ids if p not in cache]
     if missing:
-        rows = await ctx.session.scalars(select(DataKey).where(DataKey.peacebuilder_id.in_(missing)))
-        found = {r.peacebuilder_id: r for r in rows}
-        for pb in missing:
-            row = found.get(pb)
-            if row is None or row.wrapped is None or row.kek_version is None:
-                cache[pb] = None
-                continue
-            try:
-                cache[pb] = _keks(ctx).unwrap(row.kek_version, row.wrapped, str(pb))
-            except KeyError:  # its KEK version was destroyed: as good as erased
-                cache[pb] = None
-            except (InvalidTag, ValueError):
-                # Altered or moved wrapped key: her fields fail closed; the others on the page
-                # still open (one bad key must not fail a whole batch).
-                log.warning("data key does not unwrap", extra={"peacebuilder": str(pb)})
-                cache[pb] = None
+        rows = await ctx.session.execute(select(
+            DataKey.peacebuilder_id, DataKey.kek_version, DataKey.wrapped).where(
+                DataKey.peacebuilder_id.in_(missing)))
+        found = {pb: (version, wrapped) for pb, version, wrapped in rows}
+        unwrap(ctx, {pb: found.get(pb, (None, None)) for pb in missing})
     return {pb: cache[pb] for pb in pb_ids}
+
+
+def unwrap(ctx: AccessContext,
+           wrapped: dict[uuid.UUID, tuple[int | None, bytes | None]]) -> None:
+    """Unwrap data keys read along with their rows (one statement for a page and its keys)."""
+    cache: dict[uuid.UUID, bytes | None] = ctx.cache.setdefault("data_keys", {})
+    keks = _keks(ctx)
+    for pb, (version, blob) in wrapped.items():
+        if pb in cache:
+            continue
+        if version is None or blob is None:
+            cache[pb] = None
+            continue
+        try:
+            cache[pb] = keks.unwrap(version, blob, str(pb))
+        except KeyError:  # its KEK version was destroyed: as good as erased
+            cache[pb] = None
+        except (InvalidTag, ValueError):
+            # Altered or moved wrapped key: her fields fail closed; the others on the page
+            # still open (one bad key must not fail a whole batch).
+            log.warning("data key does not unwrap", extra={"peacebuilder": str(pb)})
+            cache[pb] = None
 
 
 async def destroy(ctx: AccessContext, pb_id: uuid.UUID) -> None:

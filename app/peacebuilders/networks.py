@@ -91,7 +91,6 @@ async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
 
 async def _confirm(ctx: AccessContext, link: PeacebuilderNetwork) -> None:
     link.confirmed_at, link.confirmed_by = ctx.clock.now(), ctx.principal.subject
-    ctx.forget_decisions()
     ctx.record("network.confirm", target_type="Peacebuilder", target_id=link.peacebuilder_id,
                details={"network": str(link.org_id)})
     if ctx.principal.kind is not PrincipalKind.PEACEBUILDER:  # she is never the last to know

@@ -29,6 +29,7 @@ from app import crypto
 from app.access.context import AccessContext
 from app.errors import BadInput
 from app.peacebuilders import keys as pb_keys
+from app.read.gate import Gate
 
 if TYPE_CHECKING:
     from app.cases.models import Case, CaseNote
@@ -183,6 +184,20 @@ def json_token(stored: Any) -> str | None:
         token = stored["sealed"]
         return token if isinstance(token, str) else ""
     return "" if stored else None  # plaintext JSON: unreadable, never shown as is
+
+
+def fill(gate: Gate, key: bytes | None,
+         items: Sequence[tuple[str, str, Ref, str | None]]) -> None:
+    """Open into `gate` the values whose category it releases: (column, category, ref, stored
+    token) each; the others stay closed (never decrypted). Her key was read with the rows."""
+    for column, category, ref, token in items:
+        if not gate.releases(category) or token is None:
+            continue
+        opened = _open(key, ref, token)
+        if opened.value is not None:
+            gate.values[column] = opened.value
+        elif opened.problem is not None:
+            gate.problems[column] = opened.problem
 
 
 def _open(key: bytes | None, ref: Ref, token: str | None) -> Opened:

@@ -7,8 +7,6 @@ from typing import Any
 
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
-from app.cases import repository as cases_repo
-from app.cases.models import Case
 from app.consent import repository as consent_repo
 from app.consent.categories import PROFILE_FIELDS
 from app.consent.models import BreakGlass, ConsentGrant, DataRequest, Notice
@@ -32,11 +30,6 @@ async def me(ctx: AccessContext) -> Peacebuilder:
     return pb
 
 
-async def my_cases(ctx: AccessContext) -> list[Case]:
-    pb_id = my_id(ctx)
-    return (await cases_repo.for_peacebuilders(ctx.session, ctx.care_scope(), [pb_id]))[pb_id]
-
-
 async def my_grants(ctx: AccessContext) -> list[ConsentGrant]:
     return await consent_repo.grants_of(ctx.session, my_id(ctx))
 
@@ -57,19 +50,14 @@ async def data_copy(ctx: AccessContext) -> dict[str, Any]:
     data = await repo.data_of(ctx.session, pb.id)
     profile = await decrypted_profile(ctx, pb.id)
     grants = await my_grants(ctx)
-    cases = await my_cases(ctx)
-    summaries = await sealing.open_many(ctx, [(sealing.case_ref(c), c.summary) for c in cases])
-    incidents = await _my_incidents(ctx, cases)
+    cases = await _my_cases(ctx)
     ctx.record("data.export", target_type="Peacebuilder", target_id=pb.id,
                details={"by": "herself", "categories": sorted({d.category for d in data.values()})})
     return {
         "pseudonym": pb.pseudonym,
         "preferredLanguage": pb.preferred_language,
         "profile": dict(sorted(profile.items())),
-        "cases": [{"id": str(c.id), "status": c.status, "riskLevel": c.risk_level,
-                   "openedAt": c.opened_at.isoformat(), "summary": s.value,
-                   "incidents": incidents.get(c.id, [])}
-                  for c, s in zip(cases, summaries, strict=True)],
+        "cases": cases,
         "consentGrants": [{"id": str(g.id), "recipientType": g.recipient_type,
                            "recipient": str(g.recipient_id), "categories": g.categories,
                            "purposes": g.purposes, "validFrom": g.valid_from.isoformat(),
@@ -79,22 +67,31 @@ async def data_copy(ctx: AccessContext) -> dict[str, Any]:
     }
 
 
-async def _my_incidents(ctx: AccessContext, cases: list[Case]) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    """Her incidents with their details opened (null where erased or unreadable)."""
-    from app.incidents import service as incidents
+INCIDENT_KEYS = {"description": "description", "alleged_source_as_reported":
+                 "allegedSourceAsReported", "location_coarse": "locationCoarse",
+                 "location_precise": "locationPrecise"}
 
-    fields = {"description": "description", "alleged_source_as_reported": "allegedSourceAsReported",
-              "location_coarse": "locationCoarse", "location_precise": "locationPrecise"}
-    rows = await incidents.of_cases(ctx, [c.id for c in cases])
-    found = [i for c in cases for i in rows.get(c.id, [])]
-    opened = iter(await sealing.open_many(ctx, [
-        (sealing.incident_ref(i, my_id(ctx), f), getattr(i, f)) for i in found for f in fields]))
-    out: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for i in found:
-        out.setdefault(i.case_id, []).append(
-            {"id": str(i.id), "type": i.type, "severity": i.severity, "status": i.status,
-             "reportedAt": i.reported_at.isoformat(),
-             **{key: next(opened).value for key in fields.values()}})
+
+async def _my_cases(ctx: AccessContext) -> list[dict[str, Any]]:
+    """Her cases and their incidents, every detail opened (null where erased or unreadable),
+    through the read path like any other read of them."""
+    from app.read import cases as case_read
+    from app.read.gate import Want
+
+    want = Want(frozenset({"summary", "incidents"}),
+                {"incidents": Want(frozenset(INCIDENT_KEYS))})
+    out = []
+    for view in await case_read.mine(ctx, want):
+        c = view.row
+        out.append({"id": str(c.id), "status": c.status, "riskLevel": c.risk_level,
+                    "openedAt": c.opened_at.isoformat(),
+                    "summary": view.gate.values.get("summary"),
+                    "incidents": [{
+                        "id": str(i.row.id), "type": i.row.type, "severity": i.row.severity,
+                        "status": i.row.status, "reportedAt": i.row.reported_at.isoformat(),
+                        **{key: i.gate.values.get(column)
+                           for column, key in INCIDENT_KEYS.items()}}
+                        for i in view.children.get("incidents", [])]})
     return out
 
 

@@ -17,7 +17,6 @@ from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as orgs_repo
 from app.orgs.models import OrgKind
-from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
@@ -41,56 +40,6 @@ async def get(ctx: AccessContext, pb_id: uuid.UUID, *, org_level: bool = False) 
                  reason=ctx.redaction_reason().value)
         raise NotFound()
     return found
-
-
-async def by_ids(ctx: AccessContext, ids: list[uuid.UUID]) -> dict[uuid.UUID, Peacebuilder]:
-    """Batch load of visible peacebuilders (absent ones are simply missing)."""
-    if not ctx.can("peacebuilder", "read"):
-        return {}
-    return await repo.by_ids(ctx.session, ctx.care_scope(), ids)
-
-
-async def list_(
-    ctx: AccessContext,
-    page: PageRequest,
-    *,
-    network_id: uuid.UUID | None = None,
-    field_equals: tuple[str, str] | None = None,
-) -> Page[Peacebuilder]:
-    """Visible peacebuilders by pseudonym; `field_equals` filters on a sensitive profile field
-    among the records whose category the caller may read."""
-    await ctx.require("peacebuilder", "read")
-    scope = ctx.care_scope()
-    query = repo.query(scope)
-    if network_id is not None:
-        query = repo.in_network(query, network_id)
-    if field_equals is not None:
-        name, value = field_equals
-        if name not in PROFILE_FIELDS:
-            raise BadInput("Unknown profile field.", field="field")
-        query = repo.with_field_value(query, scope, name, PROFILE_FIELDS[name].value,
-                                      crypto.lookup(pb_keys.lookup_key(ctx), name, value))
-    return await paginate(ctx.session, query, keys=(Peacebuilder.pseudonym, Peacebuilder.id),
-                          page=page)
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What of her profile a request may read: the released categories, the values that
-    opened, and the fields stored but unreadable (ERASED / UNREADABLE)."""
-
-    released: frozenset[str]
-    values: dict[str, str]
-    problems: dict[str, str]
-
-
-async def profiles(ctx: AccessContext, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, Profile]:
-    """Released categories and their values per peacebuilder; the one gate for profile reads.
-    One query for the values, one for their owners and one for the keys, whatever the page."""
-    released = await ctx.released(pb_ids)
-    stored = await repo.released_values(ctx.session, released)
-    values, problems = await _open_all(ctx, stored)
-    return {pb: Profile(released[pb], values.get(pb, {}), problems.get(pb, {})) for pb in released}
 
 
 def field_aad(org_id: uuid.UUID, pb_id: uuid.UUID, field: str) -> bytes:

@@ -8,12 +8,12 @@ from app.cases import service as cases
 from schema import ids
 from schema.cases.types import (
     AddCaseNoteInput,
-    Case,
     CaseNote,
     CaseNotePayload,
     CasePayload,
     OpenCaseInput,
     UpdateCaseInput,
+    case_payload,
 )
 from schema.common import guarded
 from schema.context import Info
@@ -30,7 +30,7 @@ class CaseMutations:
             risk_level=input.risk_level.value if input.risk_level else None,
             summary=input.summary,
             intake_consent=input.intake_consent.to_app() if input.intake_consent else None))
-        return CasePayload(case=Case.from_model(case) if case else None, user_errors=errors)
+        return await case_payload(info, case, errors)
 
     @strawberry.mutation(description="Change status or risk level of a case your organisation "
                                      "leads. Requires `case:update`. Logged.")
@@ -41,7 +41,7 @@ class CaseMutations:
             status=input.status.value if input.status else None,
             risk_level=input.risk_level.value if input.risk_level else None,
             summary=input.summary))
-        return CasePayload(case=Case.from_model(case) if case else None, user_errors=errors)
+        return await case_payload(info, case, errors)
 
     @strawberry.mutation(description="Add an internal note to a case. Requires "
                                      "`case_note:create`. Logged (never the text).")

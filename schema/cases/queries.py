@@ -6,8 +6,8 @@ from typing import Annotated
 
 import strawberry
 
-from app.cases import service as cases
 from app.cases.repository import CaseFilter as CaseFilterSpec
+from app.read import cases as read
 from schema import ids
 from schema.cases.types import Case, CaseFilter, CaseOrder
 from schema.common import (
@@ -19,6 +19,7 @@ from schema.common import (
     selects,
 )
 from schema.context import Info
+from schema.gated import want_of
 
 
 def _filter_spec(f: CaseFilter | None) -> CaseFilterSpec | None:
@@ -40,8 +41,9 @@ class CaseQueries:
                                   "otherwise — the same for a foreign and a random ID). "
                                   "Requires `case:read`.")
     async def case(self, info: Info, id: strawberry.ID) -> Case | None:
-        case = await info.context.loaders.call(cases.get, info.context.access, ids.decode(id, "Case"))
-        return Case.from_model(case)
+        view = await info.context.loaders.call(read.one, info.context.access,
+                                               ids.decode(id, "Case"), want_of(info))
+        return Case.from_view(view)
 
     @strawberry.field(description="Cases your organisation may reach. Requires `case:read`.")
     async def cases(
@@ -53,8 +55,9 @@ class CaseQueries:
         after: Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)] = None,
     ) -> Connection[Case]:
         spec = _filter_spec(filter)
-        page, total = await info.context.loaders.call(
-            cases.list_, info.context.access,
-            page_request(first, after, descending=order_by == CaseOrder.OPENED_AT_DESC), spec,
-            count=selects(info, "totalCount"))
-        return connection(page, Case.from_model, total)
+        request = page_request(first, after, descending=order_by == CaseOrder.OPENED_AT_DESC)
+        page = await info.context.loaders.call(read.page, info.context.access, request, spec,
+                                               want_of(info, "edges", "node"))
+        total = (await info.context.loaders.call(read.count, info.context.access, spec)
+                 if selects(info, "totalCount") else None)
+        return connection(page, Case.from_view, total)

@@ -13,6 +13,8 @@ from app.cases import models, teams
 from app.cases import service as cases
 from app.consent.categories import CASE_FIELDS
 from app.peacebuilders import sealing
+from app.read.cases import CaseView
+from app.read.gate import Gate
 from schema import ids
 from schema.common import (
     AFTER_DESCRIPTION,
@@ -23,8 +25,9 @@ from schema.common import (
     connection,
     page_request,
 )
-from schema.consent.gate import open_sealed, release_sealed
+from schema.consent.gate import open_sealed
 from schema.context import Info
+from schema.gated import gated
 from schema.orgs.types import Organisation
 from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
 
@@ -60,60 +63,48 @@ class Case(Node):
     opened_at: datetime = strawberry.field(description="When the case was opened.")
     closed_at: datetime | None = strawberry.field(description="When it was closed, if closed.")
     updated_at: datetime = strawberry.field(description="Last change.")
+    summary: str | None = gated(
+        "summary", CASE_FIELDS["summary"].value,
+        "What happened and the threats she faces (null once her data is erased).")
     _id: strawberry.Private[uuid.UUID]
     _lead: strawberry.Private[uuid.UUID]
     _pb: strawberry.Private[uuid.UUID]
-    _summary: strawberry.Private[str | None]
-    _summary_ref: strawberry.Private[sealing.Ref]
+    _gate: strawberry.Private[Gate]
+    _view: strawberry.Private[CaseView]
 
-    @strawberry.field(description="What happened and the threats she faces. Data category "
-                                  "`incident_details`: null and listed in `extensions.redacted` "
-                                  "unless her consent releases it to you (or once her data is "
-                                  "erased).")
-    async def summary(self, info: Info) -> str | None:
-        released = await info.context.loaders.released.load(self._pb)
-        return await release_sealed(info, self._pb, CASE_FIELDS["summary"].value, released,
-                                    self._summary_ref, self._summary)
-
-    @strawberry.field(description="Incidents on this case, oldest first.")
-    async def incidents(
+    @strawberry.field(description="Incidents on this case, oldest first (listed to those her "
+                                  "consent releases incident details to; she sees them all).")
+    def incidents(
         self, info: Info
     ) -> list[Annotated[Incident, strawberry.lazy("schema.incidents.types")]]:
         from schema.incidents.types import Incident
 
-        rows = await info.context.loaders.incidents.load(self._id)
-        return [Incident.from_model(i, self._pb) for i in rows]
+        return [Incident.from_view(i) for i in self._view.children.get("incidents", [])]
 
-    @strawberry.field(description="Protection measures and tasks.")
-    async def measures(
-        self, info: Info
-    ) -> list[Annotated[Measure, strawberry.lazy("schema.incidents.types")]]:
-        from app.incidents import response
+    @strawberry.field(description="Protection measures and tasks (listed to those her consent "
+                                  "releases incident details to).")
+    def measures(self) -> list[Annotated[Measure, strawberry.lazy("schema.incidents.types")]]:
         from schema.incidents.types import Measure
 
-        rows = await info.context.loaders.call(response.measures_of, info.context.access, self._id)
-        return [Measure.from_model(m, self._pb) for m in rows]
+        return [Measure.from_view(m) for m in self._view.children.get("measures", [])]
 
-    @strawberry.field(description="Investigations and detention watch.")
-    async def proceedings(
-        self, info: Info
+    @strawberry.field(description="Investigations and detention watch (listed to those her "
+                                  "consent releases legal data to).")
+    def proceedings(
+        self
     ) -> list[Annotated[Proceeding, strawberry.lazy("schema.incidents.types")]]:
-        from app.incidents import response
         from schema.incidents.types import Proceeding
 
-        rows = await info.context.loaders.call(response.proceedings_of, info.context.access,
-                                               self._id)
-        return [Proceeding.from_model(p, self._pb) for p in rows]
+        return [Proceeding.from_view(p) for p in self._view.children.get("proceedings", [])]
 
-    @strawberry.field(description="Every state change on the case, oldest first.")
-    async def timeline(
-        self, info: Info
+    @strawberry.field(description="Every state change on the case, oldest first (each shown "
+                                  "with its subject's data category).")
+    def timeline(
+        self
     ) -> list[Annotated[TimelineEvent, strawberry.lazy("schema.incidents.types")]]:
-        from app.incidents import service as incidents
         from schema.incidents.types import TimelineEvent
 
-        rows = await info.context.loaders.call(incidents.timeline, info.context.access, self._id)
-        return [TimelineEvent.from_model(e) for e in rows]
+        return [TimelineEvent.from_model(e.row) for e in self._view.children.get("timeline", [])]
 
     @strawberry.field(description="Members of your own organisation on this case's team "
                                   "(User or Client IDs). Requires `case_team:manage`.")
@@ -128,9 +119,9 @@ class Case(Node):
         return Organisation.from_model(await info.context.loaders.organisation.load(self._lead))
 
     @strawberry.field(description="The peacebuilder the case is about (null if hidden from you).")
-    async def peacebuilder(self, info: Info) -> Peacebuilder | None:
-        pb = await info.context.loaders.peacebuilder.load(self._pb)
-        return Peacebuilder.from_model(pb) if pb else None
+    def peacebuilder(self) -> Peacebuilder | None:
+        found = self._view.peacebuilder
+        return Peacebuilder.from_view(found) if found else None
 
     @strawberry.field(description="Your own organisation's internal notes on this case, oldest "
                                   "first. Requires `case_note:read`.")
@@ -145,13 +136,13 @@ class Case(Node):
         return connection(page, lambda note: CaseNote.from_model(note, self._pb))
 
     @classmethod
-    def from_model(cls, case: models.Case) -> Case:
-        return cls(id=strawberry.ID(ids.encode("Case", case.id)),
-                   status=models.CaseStatus(case.status),
-                   risk_level=models.RiskLevel(case.risk_level), opened_at=case.opened_at,
-                   closed_at=case.closed_at, updated_at=case.updated_at, _id=case.id,
-                   _lead=case.lead_org_id, _pb=case.peacebuilder_id, _summary=case.summary,
-                   _summary_ref=sealing.case_ref(case))
+    def from_view(cls, view: CaseView) -> Case:
+        row = view.row
+        return cls(id=strawberry.ID(ids.encode("Case", row.id)),
+                   status=models.CaseStatus(row.status),
+                   risk_level=models.RiskLevel(row.risk_level), opened_at=row.opened_at,
+                   closed_at=row.closed_at, updated_at=row.updated_at, _id=row.id,
+                   _lead=row.lead_org_id, _pb=row.peacebuilder_id, _gate=view.gate, _view=view)
 
 
 @strawberry.input(description="Filters for the cases list. Combined with AND.")
@@ -204,3 +195,15 @@ class CasePayload:
 class CaseNotePayload:
     note: CaseNote | None
     user_errors: list[UserError]
+
+
+async def case_payload(info: Info, case: models.Case | None, errors: list[UserError]) -> CasePayload:
+    """A mutation's answer: the case as the read path decides it for this caller."""
+    if case is None:
+        return CasePayload(case=None, user_errors=errors)
+    from app.read import cases as read
+    from schema.gated import want_of
+
+    view = await info.context.loaders.call(read.written, info.context.access, case.id,
+                                           want_of(info, "case"))
+    return CasePayload(case=Case.from_view(view), user_errors=errors)

@@ -12,7 +12,7 @@ from app.consent import break_glass
 from app.consent import service as consent
 from app.peacebuilders import self_service
 from schema import ids
-from schema.cases.types import Case, CasePayload
+from schema.cases.types import CasePayload, case_payload
 from schema.common import UserError, guarded
 from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose
 from schema.consent.types import (
@@ -318,4 +318,4 @@ async def _team(info: Info, input: CaseTeamInput, action: object) -> CasePayload
     member = ids.decode_any(input.member_id, "memberId")
     case, errors = await guarded(info, lambda: info.context.loaders.call(
         action, info.context.access, case_id, member))  # type: ignore[arg-type]
-    return CasePayload(case=Case.from_model(case) if case else None, user_errors=errors)
+    return await case_payload(info, case, errors)

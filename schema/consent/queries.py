@@ -20,6 +20,7 @@ from schema.consent.types import (
     Notice,
 )
 from schema.context import Info
+from schema.gated import want_of
 from schema.peacebuilders.types import Peacebuilder
 
 
@@ -27,13 +28,19 @@ from schema.peacebuilders.types import Peacebuilder
 class Me:
     @strawberry.field(description="Her record, with every field of hers.")
     async def peacebuilder(self, info: Info) -> Peacebuilder:
-        return Peacebuilder.from_model(
-            await info.context.loaders.call(self_service.me, info.context.access))
+        from app.read import peacebuilders as pb_read
+
+        return Peacebuilder.from_view(await info.context.loaders.call(
+            pb_read.one, info.context.access, self_service.my_id(info.context.access),
+            want_of(info)))
 
     @strawberry.field(description="The status of each of her cases.")
     async def cases(self, info: Info) -> list[Case]:
-        return [Case.from_model(c) for c in
-                await info.context.loaders.call(self_service.my_cases, info.context.access)]
+        from app.read import cases as case_read
+
+        views = await info.context.loaders.call(case_read.mine, info.context.access,
+                                                want_of(info))
+        return [Case.from_view(v) for v in views]
 
     @strawberry.field(description="All her grants, live and ended.")
     async def consent_grants(self, info: Info) -> list[ConsentGrant]:

@@ -9,9 +9,12 @@ import strawberry
 
 from app.incidents import response
 from app.incidents import service as incidents
+from app.read import children
+from app.read.children import RowView
 from schema import ids
 from schema.common import guarded
 from schema.context import Info
+from schema.gated import want_of
 from schema.incidents.types import (
     Approval,
     ApprovalPayload,
@@ -79,21 +82,17 @@ class ProceedingInput:
     proceeding_id: strawberry.ID | None = None
 
 
+async def _written(info: Info, name: str, field: str, row: object) -> RowView:
+    """A mutation's answer, decided for this caller like any read (app/read/children.py)."""
+    return await info.context.loaders.call(children.written, info.context.access, name, row,
+                                           want_of(info, field))
+
+
 async def _incident_payload(info: Info, incident: object, errors: list) -> IncidentPayload:  # type: ignore[type-arg]
     if incident is None:
         return IncidentPayload(incident=None, user_errors=errors)
-    from app.cases.models import Case
-
-    case = await info.context.access.session.get(Case, incident.case_id)  # type: ignore[attr-defined]
-    return IncidentPayload(incident=Incident.from_model(incident, case.peacebuilder_id),  # type: ignore[arg-type,union-attr]
-                           user_errors=errors)
-
-
-async def _case_pb(info: Info, case_id: object) -> object:
-    from app.cases.models import Case
-
-    case = await info.context.access.session.get(Case, case_id)
-    return case.peacebuilder_id if case else None
+    view = await _written(info, "incidents", "incident", incident)
+    return IncidentPayload(incident=Incident.from_view(view), user_errors=errors)
 
 
 @strawberry.type
@@ -144,8 +143,8 @@ class IncidentMutations:
             response.add_measure, info.context.access, case_id=case_id, kind=input.kind.value,
             owner_org_id=owner, due_at=input.due_at, description=input.description,
             incident_id=incident_id, approval_id=approval_id))
-        pb = await _case_pb(info, case_id)
-        return MeasurePayload(measure=Measure.from_model(measure, pb) if measure else None,  # type: ignore[arg-type]
+        return MeasurePayload(measure=Measure.from_view(
+            await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
     @strawberry.mutation(description="Change a measure's status (owner organisation).")
@@ -153,8 +152,8 @@ class IncidentMutations:
         measure_id = ids.decode(id, "Measure")
         measure, errors = await guarded(info, lambda: info.context.loaders.call(
             response.set_measure_status, info.context.access, measure_id, status))
-        pb = await _case_pb(info, measure.case_id) if measure else None
-        return MeasurePayload(measure=Measure.from_model(measure, pb) if measure else None,  # type: ignore[arg-type]
+        return MeasurePayload(measure=Measure.from_view(
+            await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
     @strawberry.mutation(description="She (or her network's focal point, acting for her) approves one "
@@ -207,7 +206,7 @@ class IncidentMutations:
         proceeding, errors = await guarded(info, lambda: info.context.loaders.call(
             response.record_proceeding, info.context.access, case_id=case_id, kind=input.kind,
             data=data, next_hearing_at=input.next_hearing_at, proceeding_id=pid))
-        pb = await _case_pb(info, case_id)
         return ProceedingPayload(
-            proceeding=Proceeding.from_model(proceeding, pb) if proceeding else None,  # type: ignore[arg-type]
-            user_errors=errors)
+            proceeding=Proceeding.from_view(
+                await _written(info, "proceedings", "proceeding", proceeding))
+            if proceeding else None, user_errors=errors)

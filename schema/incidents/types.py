@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
 from app.consent.categories import INCIDENT_FIELDS, PROCEEDING_CATEGORY, RESPONSE_CATEGORY
 from app.incidents import models
-from app.peacebuilders import sealing
+from app.read.children import RowView
+from app.read.gate import Gate
 from schema import ids
 from schema.common import Node, UserError
-from schema.consent.gate import release_sealed
 from schema.context import Info
+from schema.gated import gated
 from schema.orgs.types import Organisation, organisation_of
 
 IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
@@ -36,39 +38,28 @@ class Incident(Node):
     reported_via: str = strawberry.field(description="in_person, phone, secure_messenger, email, …")
     acknowledgement_deadline: datetime
     acknowledged_at: datetime | None
+    description: str | None = gated(
+        "description", INCIDENT_FIELDS["description"].value, "What happened.")
+    alleged_source_as_reported: str | None = gated(
+        "alleged_source_as_reported", INCIDENT_FIELDS["alleged_source_as_reported"].value,
+        "The alleged source exactly as reported — never inferred or filled in.")
+    location_coarse: str | None = gated(
+        "location_coarse", INCIDENT_FIELDS["location_coarse"].value,
+        "Where, coarsely: country or region.")
+    location_precise: str | None = gated(
+        "location_precise", INCIDENT_FIELDS["location_precise"].value, "Where, precisely.")
     _pb: strawberry.Private[uuid.UUID]
-    _row: strawberry.Private[models.Incident]
-
-    async def _field(self, info: Info, name: str) -> str | None:
-        released = await info.context.loaders.released.load(self._pb)
-        return await release_sealed(info, self._pb, INCIDENT_FIELDS[name].value, released,
-                                    sealing.incident_ref(self._row, self._pb, name),
-                                    getattr(self._row, name))
-
-    @strawberry.field(description="What happened (category `incident_details`).")
-    async def description(self, info: Info) -> str | None:
-        return await self._field(info, "description")
-
-    @strawberry.field(description="The alleged source exactly as reported — never inferred or "
-                                  "filled in (category `incident_details`).")
-    async def alleged_source_as_reported(self, info: Info) -> str | None:
-        return await self._field(info, "alleged_source_as_reported")
-
-    @strawberry.field(description="Where, coarsely: country or region (category `location_coarse`).")
-    async def location_coarse(self, info: Info) -> str | None:
-        return await self._field(info, "location_coarse")
-
-    @strawberry.field(description="Where, precisely (category `location_precise`).")
-    async def location_precise(self, info: Info) -> str | None:
-        return await self._field(info, "location_precise")
+    _gate: strawberry.Private[Gate]
 
     @classmethod
-    def from_model(cls, i: models.Incident, pb_id: uuid.UUID) -> Incident:
+    def from_view(cls, view: RowView) -> Incident:
+        i = view.row
         return cls(id=strawberry.ID(ids.encode("Incident", i.id)), type=models.IncidentType(i.type),
                    severity=models.Severity(i.severity), status=models.IncidentStatus(i.status),
                    occurred_at=i.occurred_at, reported_at=i.reported_at, reported_by=i.reported_by,
                    reported_via=i.reported_via, acknowledgement_deadline=i.ack_deadline,
-                   acknowledged_at=i.acknowledged_at, _pb=pb_id, _row=i)
+                   acknowledged_at=i.acknowledged_at, _pb=view.gate.peacebuilder_id,
+                   _gate=view.gate)
 
 
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
@@ -77,27 +68,20 @@ class Measure(Node):
     status: str = strawberry.field(description="planned, in_progress, done or cancelled.")
     due_at: datetime | None
     created_at: datetime
-    _pb: strawberry.Private[uuid.UUID]
+    description: str | None = gated("description", RESPONSE_CATEGORY.value, "Details.")
     _owner: strawberry.Private[uuid.UUID]
-    _description: strawberry.Private[str | None]
-    _ref: strawberry.Private[sealing.Ref]
+    _gate: strawberry.Private[Gate]
 
     @strawberry.field(description="The owner organisation.")
     async def owner(self, info: Info) -> Organisation | None:
         return await organisation_of(info, self._owner)
 
-    @strawberry.field(description="Details (category `incident_details`).")
-    async def description(self, info: Info) -> str | None:
-        released = await info.context.loaders.released.load(self._pb)
-        return await release_sealed(info, self._pb, RESPONSE_CATEGORY.value, released,
-                                    self._ref, self._description)
-
     @classmethod
-    def from_model(cls, m: models.Measure, pb_id: uuid.UUID) -> Measure:
+    def from_view(cls, view: RowView) -> Measure:
+        m = view.row
         return cls(id=strawberry.ID(ids.encode("Measure", m.id)), kind=models.MeasureKind(m.kind),
-                   status=m.status, due_at=m.due_at, created_at=m.created_at, _pb=pb_id,
-                   _owner=m.owner_org_id, _description=m.description,
-                   _ref=sealing.measure_ref(m, pb_id))
+                   status=m.status, due_at=m.due_at, created_at=m.created_at,
+                   _owner=m.owner_org_id, _gate=view.gate)
 
 
 @strawberry.type(description="One organisation asks another to act, under her consent.")
@@ -134,26 +118,17 @@ class Proceeding(Node):
     kind: str = strawberry.field(description="investigation or detention.")
     next_hearing_at: datetime | None
     updated_at: datetime
-    _pb: strawberry.Private[uuid.UUID]
-    _data: strawberry.Private[object]
-    _ref: strawberry.Private[sealing.Ref]
-
-    @strawberry.field(description="Authority, reference, stage — or place, conditions, visits, "
-                                  "legal representation, due-process concerns, release "
-                                  "negotiations — as JSON (category `legal`).")
-    async def details(self, info: Info) -> str | None:
-        released = await info.context.loaders.released.load(self._pb)
-        text = await release_sealed(info, self._pb, PROCEEDING_CATEGORY.value, released,
-                                    self._ref, sealing.json_token(self._data))
-        if text is None:
-            return None
-        return json.dumps(json.loads(text), sort_keys=True)
+    details: str | None = gated(
+        "data", PROCEEDING_CATEGORY.value,
+        "Authority, reference, stage — or place, conditions, visits, legal representation, "
+        "due-process concerns, release negotiations — as JSON.")
+    _gate: strawberry.Private[Gate]
 
     @classmethod
-    def from_model(cls, p: models.Proceeding, pb_id: uuid.UUID) -> Proceeding:
+    def from_view(cls, view: RowView) -> Proceeding:
+        p = view.row
         return cls(id=strawberry.ID(ids.encode("Proceeding", p.id)), kind=p.kind,
-                   next_hearing_at=p.next_hearing_at, updated_at=p.updated_at, _pb=pb_id,
-                   _data=p.data, _ref=sealing.proceeding_ref(p, pb_id))
+                   next_hearing_at=p.next_hearing_at, updated_at=p.updated_at, _gate=view.gate)
 
 
 @strawberry.type(description="One step of the case timeline: what changed, by whom, when.")
@@ -170,7 +145,7 @@ class TimelineEvent:
         return await organisation_of(info, self._org)
 
     @classmethod
-    def from_model(cls, e: models.CaseEvent) -> TimelineEvent:
+    def from_model(cls, e: Any) -> TimelineEvent:
         return cls(kind=e.kind, at=e.at, actor=e.actor,
                    subject_id=str(e.subject_id) if e.subject_id else None,
                    details=json.dumps(e.details, sort_keys=True) if e.details else None,

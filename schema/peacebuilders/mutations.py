@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
 
 from app.peacebuilders import service as peacebuilders
+from app.read import peacebuilders as read
 from schema import ids
 from schema.common import guarded
 from schema.consent.types import ConsentGrant
 from schema.context import Info
+from schema.gated import want_of
 from schema.peacebuilders.types import (
     CreatePeacebuilderInput,
     Peacebuilder,
@@ -35,7 +39,7 @@ class PeacebuilderMutations:
             profile=input.profile.to_dict() if input.profile else None,
             intake_consent=input.intake_consent.to_app()))
         return PeacebuilderPayload(
-            peacebuilder=Peacebuilder.from_model(done.peacebuilder) if done else None,
+            peacebuilder=await _written(info, done.peacebuilder.id if done else None),
             intake_consent=ConsentGrant.from_model(done.intake) if done else None,
             user_errors=errors)
 
@@ -51,5 +55,14 @@ class PeacebuilderMutations:
             peacebuilders.update, info.context.access, pb_id,
             preferred_language=input.preferred_language, network_ids=networks,
             profile=input.profile.to_dict() if input.profile else None))
-        return PeacebuilderPayload(peacebuilder=Peacebuilder.from_model(pb) if pb else None,
+        return PeacebuilderPayload(peacebuilder=await _written(info, pb.id if pb else None),
                                    user_errors=errors)
+
+
+async def _written(info: Info, pb_id: uuid.UUID | None) -> Peacebuilder | None:
+    """Her record as the mutation left it, decided for this caller like any read."""
+    if pb_id is None:
+        return None
+    view = await info.context.loaders.call(read.written, info.context.access, pb_id,
+                                           want_of(info, "peacebuilder"))
+    return Peacebuilder.from_view(view)

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import strawberry
 
-from app.peacebuilders import service as peacebuilders
+from app.read import peacebuilders as read
 from schema import ids
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info
+from schema.gated import want_of
 from schema.peacebuilders.types import Peacebuilder, ProfileFieldFilter
 
 
@@ -18,9 +19,9 @@ class PeacebuilderQueries:
     @strawberry.field(description="One peacebuilder your organisation may reach (null and "
                                   "NOT_FOUND otherwise). Requires `peacebuilder:read`.")
     async def peacebuilder(self, info: Info, id: strawberry.ID) -> Peacebuilder | None:
-        pb = await info.context.loaders.call(peacebuilders.get, info.context.access,
-                                             ids.decode(id, "Peacebuilder"))
-        return Peacebuilder.from_model(pb)
+        view = await info.context.loaders.call(read.one, info.context.access,
+                                               ids.decode(id, "Peacebuilder"), want_of(info))
+        return Peacebuilder.from_view(view)
 
     @strawberry.field(description="Peacebuilders your organisation may reach, by pseudonym. "
                                   "Requires `peacebuilder:read`.")
@@ -39,7 +40,8 @@ class PeacebuilderQueries:
         network = ids.decode(network_id, "Organisation", "networkId") if network_id else None
         field = ((profile_field_equals.field.value, profile_field_equals.value)
                  if profile_field_equals else None)
-        page = await info.context.loaders.call(peacebuilders.list_, info.context.access,
-                                               page_request(first, after), network_id=network,
+        page = await info.context.loaders.call(read.page, info.context.access,
+                                               page_request(first, after),
+                                               want_of(info, "edges", "node"), network_id=network,
                                                field_equals=field)
-        return connection(page, Peacebuilder.from_model)
+        return connection(page, Peacebuilder.from_view)

@@ -10,40 +10,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from app.consent.categories import PROFILE_FIELDS
-from app.peacebuilders import models
+from app.read.gate import Gate
+from app.read.peacebuilders import PeacebuilderView
 from schema import ids
 from schema.common import Node, UserError
 from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose
-from schema.consent.gate import release, unreadable
 from schema.consent.types import ConsentGrant
 from schema.context import Info
+from schema.gated import gated
 from schema.orgs.types import Organisation
 
 if TYPE_CHECKING:
     from schema.cases.types import Case
 
 
-def _profile_resolver(name: str, category: str) -> Any:
-    async def resolve(self: Any, info: Info) -> str | None:
-        entry = await info.context.loaders.profile.load(self._pb)
-        value = release(info, self._pb, category, entry.released if entry else None,
-                        entry.values.get(name) if entry else None)
-        if entry and category in entry.released and name in entry.problems:
-            unreadable(info, entry.problems[name])  # erased, or failed its integrity check
-        return value
-
-    return resolve
-
-
 def _profile_type() -> type:
-    annotations: dict[str, Any] = {"_pb": strawberry.Private[uuid.UUID]}
+    annotations: dict[str, Any] = {"_gate": strawberry.Private[Gate]}
     namespace: dict[str, Any] = {"__annotations__": annotations}
     for name, category in PROFILE_FIELDS.items():
         annotations[name] = str | None
-        namespace[name] = strawberry.field(
-            resolver=_profile_resolver(name, category.value),
-            description=f"Data category `{category.value}`: null, and listed in "
-                        "`extensions.redacted`, unless her consent releases it to you.")
+        namespace[name] = gated(name, category.value, "")
     return strawberry.type(type("PeacebuilderProfile", (), namespace), description=(
         "Her sensitive fields. Each is released only under a live consent grant covering your "
         "organisation, its data category and your declared purpose, and only to her case team "
@@ -70,10 +56,11 @@ class Peacebuilder(Node):
     preferred_language: str = strawberry.field(description="Language for receipts and messages.")
     created_at: datetime = strawberry.field(description="When she was registered.")
     _id: strawberry.Private[uuid.UUID]
+    _view: strawberry.Private[PeacebuilderView]
 
     @strawberry.field(description="Her sensitive fields, released field by field under consent.")
     def profile(self) -> PeacebuilderProfile:  # type: ignore[valid-type]
-        return PeacebuilderProfile(_pb=self._id)
+        return PeacebuilderProfile(_gate=self._view.gate)
 
     @strawberry.field(description="Networks (organisations) she belongs to, which may act for her.")
     async def networks(self, info: Info) -> list[Organisation]:
@@ -82,18 +69,16 @@ class Peacebuilder(Node):
         return [Organisation.from_model(o) for o in orgs if o is not None]
 
     @strawberry.field(description="Her cases that the caller may see.")
-    async def cases(
-        self, info: Info
-    ) -> list[Annotated[Case, strawberry.lazy("schema.cases.types")]]:
+    def cases(self) -> list[Annotated[Case, strawberry.lazy("schema.cases.types")]]:
         from schema.cases.types import Case
 
-        return [Case.from_model(c)
-                for c in await info.context.loaders.cases_of_peacebuilder.load(self._id)]
+        return [Case.from_view(c) for c in self._view.cases or []]
 
     @classmethod
-    def from_model(cls, pb: models.Peacebuilder) -> Peacebuilder:
-        return cls(id=strawberry.ID(ids.encode("Peacebuilder", pb.id)), pseudonym=pb.pseudonym,
-                   preferred_language=pb.preferred_language, created_at=pb.created_at, _id=pb.id)
+    def from_view(cls, view: PeacebuilderView) -> Peacebuilder:
+        return cls(id=strawberry.ID(ids.encode("Peacebuilder", view.id)), pseudonym=view.pseudonym,
+                   preferred_language=view.preferred_language, created_at=view.created_at,
+                   _id=view.id, _view=view)
 
 
 @strawberry.input(description="Her sensitive fields, each in a data category. Omitted fields are "

@@ -1,0 +1,179 @@
+"""Cases as the read path produces them: `cases`, `case(id)`, `node(id)`, a peacebuilder's cases
+and her own cases all come from here, each row with its decision.
+
+A page is one statement: the cases the caller may see (the visible set, decided in SQL), each
+with its released categories (`released_mask`), her pseudonymous record and her wrapped data key
+when they are selected. Nested levels (her record, the incidents) add one statement each, however
+long the page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from app.access.context import AccessContext
+from app.access.visibility import categories_of, released_mask
+from app.cases import repository as repo
+from app.cases.models import Case
+from app.cases.repository import CaseFilter
+from app.consent.categories import CASE_FIELDS
+from app.errors import NotFound
+from app.pagination import Page, PageRequest, paginate
+from app.peacebuilders import keys as pb_keys
+from app.peacebuilders import sealing
+from app.peacebuilders.models import DataKey, Peacebuilder
+from app.read import children
+from app.read import peacebuilders as pb_read
+from app.read.gate import Gate, Want
+
+PLAIN = [c for c in Case.__table__.c if c.name not in CASE_FIELDS]
+HER = [Peacebuilder.pseudonym.label("pb_pseudonym"),
+       Peacebuilder.registered_by_org_id.label("pb_registered_by_org_id"),
+       Peacebuilder.preferred_language.label("pb_preferred_language"),
+       Peacebuilder.created_at.label("pb_created_at")]
+KEY = [DataKey.kek_version.label("key_version"), DataKey.wrapped.label("key_wrapped")]
+
+
+@dataclass(slots=True)
+class CaseView:
+    """One case with its decision, its opened summary and the nested levels selected."""
+
+    row: Any
+    gate: Gate
+    peacebuilder: pb_read.PeacebuilderView | None = None
+    # The rows below it that were selected: incidents, measures, proceedings, timeline.
+    children: dict[str, list[children.RowView]] = field(default_factory=dict)
+
+
+def _columns(ctx: AccessContext, want: Want) -> tuple[list[Any], bool, bool]:
+    """The page's columns: what is selected, its decision, and her key when something sealed
+    will be opened. Returns (columns, joins her record, joins her key)."""
+    cols: list[Any] = [*PLAIN, released_mask(ctx.care_scope(), Case.peacebuilder_id).label("mask")]
+    sealed = [name for name in CASE_FIELDS if name in want]
+    cols += [Case.__table__.c[name] for name in sealed]
+    her = want.child("peacebuilder") is not None
+    if her:
+        cols += HER
+    profile = her and (want.children["peacebuilder"].child("profile") is not None)
+    key = bool(sealed) or profile or any(
+        child.opened(below) for name, child in children.CHILDREN.items()
+        if (below := want.child(name)) is not None)
+    if key:
+        cols += KEY
+    return cols, her, key
+
+
+def _joined(query: Select[Any], her: bool, key: bool) -> Select[Any]:
+    if her:
+        query = query.join(Peacebuilder, Peacebuilder.id == Case.peacebuilder_id)
+    if key:
+        query = query.outerjoin(DataKey, DataKey.peacebuilder_id == Case.peacebuilder_id)
+    return query
+
+
+async def page(ctx: AccessContext, page_request: PageRequest, filters: CaseFilter | None,
+               want: Want) -> Page[CaseView]:
+    """A page of the cases the caller may reach, newest first by default."""
+    await ctx.require("case", "read")
+    cols, her, key = _columns(ctx, want)
+    query = _joined(repo.page_query(ctx.care_scope(), filters, dialect=ctx.db.dialect,
+                                    columns=cols), her, key)
+    result = await paginate(ctx.session, query, keys=(Case.opened_at, Case.id),
+                            page=page_request, rows=True)
+    views = await _views(ctx, list(result.items), want, her, key)
+    return Page(items=views, cursors=result.cursors, has_next=result.has_next,
+                has_previous=result.has_previous)
+
+
+async def count(ctx: AccessContext, filters: CaseFilter | None) -> int:
+    return await repo.count(ctx.session, repo.query(ctx.care_scope(), filters))
+
+
+async def one(ctx: AccessContext, case_id: uuid.UUID, want: Want) -> CaseView:
+    """One case the caller may see; any other is not found (the attempt is logged)."""
+    await ctx.require("case", "read")
+    cols, her, key = _columns(ctx, want)
+    rows = list((await ctx.session.execute(_joined(
+        repo.query(ctx.care_scope(), columns=cols).where(Case.id == case_id), her, key))).all())
+    if not rows:
+        owner = await repo.peacebuilder_of(ctx.session, case_id)
+        ctx.deny("case.read", target_type="Case", target_id=case_id,
+                 reason=ctx.redaction_reason().value,
+                 details={"peacebuilder": str(owner)} if owner else None)
+        raise NotFound()
+    return (await _views(ctx, rows, want, her, key))[0]
+
+
+async def written(ctx: AccessContext, case_id: uuid.UUID, want: Want) -> CaseView:
+    """A case this request just wrote (a mutation's answer): decided like any read, so a field
+    her consent does not release is withheld even from the organisation that wrote it."""
+    cols, her, key = _columns(ctx, want)
+    rows = list((await ctx.session.execute(_joined(select(*cols).where(Case.id == case_id),
+                                                   her, key))).all())
+    return (await _views(ctx, rows, want, her, key))[0]
+
+
+async def of_peacebuilders(ctx: AccessContext, gates: dict[uuid.UUID, Gate],
+                           want: Want) -> dict[uuid.UUID, list[CaseView]]:
+    """The cases of already-decided peacebuilders (one statement): every case of a woman the
+    caller may see is visible to it, under her decision."""
+    out: dict[uuid.UUID, list[CaseView]] = {pb: [] for pb in gates}
+    if not gates or not ctx.can("case", "read"):
+        return out
+    sealed = [name for name in CASE_FIELDS if name in want]
+    cols = [*PLAIN, *(Case.__table__.c[name] for name in sealed)]
+    rows = list((await ctx.session.execute(select(*cols).where(
+        Case.peacebuilder_id.in_(list(gates))).order_by(Case.opened_at, Case.id))).all())
+    views = await _views(ctx, rows, want, False, False,
+                         decided={pb: gate.released for pb, gate in gates.items()})
+    for v in views:
+        out[v.row.peacebuilder_id].append(v)
+    return out
+
+
+async def mine(ctx: AccessContext, want: Want) -> list[CaseView]:
+    """Her own cases (she signed in herself): everything of hers is released to her."""
+    from app.access.visibility import ALL_CATEGORIES
+    from app.peacebuilders.self_service import my_id
+
+    me = my_id(ctx)
+    return (await of_peacebuilders(ctx, {me: Gate(me, ALL_CATEGORIES)}, want))[me]
+
+
+async def _views(ctx: AccessContext, rows: list[Any], want: Want, her: bool, key: bool, *,
+                 decided: dict[uuid.UUID, frozenset[str] | None] | None = None) -> list[CaseView]:
+    """Rows -> views: the decision from the row's mask (or the level above), the summary opened
+    only where released and selected, then one statement per nested level."""
+    if key:
+        pb_keys.unwrap(ctx, {r.peacebuilder_id: (r.key_version, r.key_wrapped) for r in rows})
+    sealed = [name for name in CASE_FIELDS if name in want]
+    keys = await pb_keys.of(ctx, list({r.peacebuilder_id for r in rows})) if sealed else {}
+    views = []
+    for r in rows:
+        released = decided[r.peacebuilder_id] if decided is not None else categories_of(r.mask)
+        gate = Gate(r.peacebuilder_id, released)
+        sealing.fill(gate, keys.get(r.peacebuilder_id), [
+            (name, CASE_FIELDS[name].value, sealing.case_ref(r, name), getattr(r, name))
+            for name in sealed])
+        views.append(CaseView(r, gate))
+    her_want = want.child("peacebuilder")
+    if her_want is not None and views:
+        if her:
+            found = await pb_read.attach(ctx, [(v.row, v.gate) for v in views], her_want)
+        else:
+            found = await pb_read.by_ids(ctx, list({v.row.peacebuilder_id for v in views}),
+                                         her_want)
+        for v in views:
+            v.peacebuilder = found.get(v.row.peacebuilder_id)
+    for name in children.CHILDREN:
+        below = want.child(name)
+        if below is not None and views:
+            found_rows = await children.of_cases(ctx, name, {v.row.id: v.gate for v in views},
+                                                 below)
+            for v in views:
+                v.children[name] = found_rows[v.row.id]
+    return views

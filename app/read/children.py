@@ -1,0 +1,151 @@
+"""Rows below a case (incidents, measures, proceedings, timeline events), read per level for all
+the cases of a page at once, under the cases' decision — declared, not coded per type.
+
+Adding a consent-gated kind of row below a case is one `Child` here (its table, the category
+that lists it, its sealed columns with their categories) and one GraphQL type whose gated fields
+are `schema.gated.gated(column, category)`; no gate code is written for it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from app.access.context import AccessContext
+from app.access.visibility import Mode
+from app.consent.categories import (
+    INCIDENT_FIELDS,
+    PROCEEDING_CATEGORY,
+    RESPONSE_CATEGORY,
+    DataCategory,
+)
+from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
+from app.peacebuilders import keys as pb_keys
+from app.peacebuilders import sealing
+from app.read.gate import Gate, Want
+
+DETAILS = DataCategory.INCIDENT_DETAILS.value
+
+
+def _same(stored: Any) -> str | None:
+    return stored  # type: ignore[no-any-return]
+
+
+def _sorted_json(text: str) -> str:
+    return json.dumps(json.loads(text), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed column: its category, where its ciphertext is bound, and how to read it."""
+
+    category: str
+    ref: Callable[[Any, uuid.UUID], sealing.Ref]
+    token: Callable[[Any], str | None] = _same
+    shape: Callable[[str], str] = str
+    field: str | None = None  # the GraphQL field, when it is not the column's name
+
+
+@dataclass(frozen=True)
+class Child:
+    model: Any
+    order: tuple[Any, ...]
+    # Which category a row needs to be listed at all (one for the kind, or per row).
+    listed_by: Callable[[Any], str]
+    sealed: dict[str, Sealed] = field(default_factory=dict)
+
+    def opened(self, want: Want) -> list[str]:
+        """The sealed columns the client selected (only those are read and opened)."""
+        return [c for c, s in self.sealed.items() if (s.field or c) in want]
+
+    def columns(self, want: Want) -> list[Any]:
+        wanted = self.opened(want)
+        return [c for c in self.model.__table__.c if c.name not in self.sealed or c.name in wanted]
+
+
+def _incident(name: str) -> Sealed:
+    return Sealed(INCIDENT_FIELDS[name].value, lambda r, pb: sealing.incident_ref(r, pb, name))
+
+
+# What a timeline event's subject belongs to: the event shows only with that category.
+EVENT_CATEGORIES = {"incident": DETAILS, "measure": DETAILS, "referral": DETAILS,
+                    "attachment": DETAILS, "detention": DataCategory.LEGAL.value,
+                    "investigation": DataCategory.LEGAL.value}
+
+CHILDREN: dict[str, Child] = {
+    "incidents": Child(Incident, (Incident.reported_at, Incident.id), lambda r: DETAILS,
+                       {name: _incident(name) for name in INCIDENT_FIELDS}),
+    "measures": Child(Measure, (Measure.created_at, Measure.id),
+                      lambda r: RESPONSE_CATEGORY.value,
+                      {"description": Sealed(RESPONSE_CATEGORY.value, sealing.measure_ref)}),
+    "proceedings": Child(Proceeding, (Proceeding.created_at, Proceeding.id),
+                         lambda r: PROCEEDING_CATEGORY.value,
+                         {"data": Sealed(PROCEEDING_CATEGORY.value, sealing.proceeding_ref,
+                                         sealing.json_token, _sorted_json, "details")}),
+    "timeline": Child(CaseEvent, (CaseEvent.at, CaseEvent.id),
+                      lambda r: EVENT_CATEGORIES.get(r.kind.split(".", 1)[0], DETAILS)),
+}
+
+
+@dataclass(slots=True)
+class RowView:
+    """One row below a case with its decision (the case's) and its opened sealed values."""
+
+    row: Any
+    gate: Gate
+
+
+def listed(ctx: AccessContext, released: frozenset[str] | None, category: str) -> bool:
+    """Rows of a kind are listed to whoever holds their category (she sees them all)."""
+    return ctx.mode is Mode.SELF or (released is not None and category in released)
+
+
+async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
+                   want: Want) -> dict[uuid.UUID, list[RowView]]:
+    """The `name` rows of decided cases (case ID -> its gate), in order: one statement."""
+    child = CHILDREN[name]
+    out: dict[uuid.UUID, list[RowView]] = {cid: [] for cid in gates}
+    shown = [cid for cid, gate in gates.items() if gate.released is not None]
+    if not shown:
+        return out
+    model = child.model
+    rows = (await ctx.session.execute(select(*child.columns(want)).where(
+        model.case_id.in_(shown)).order_by(*child.order))).all()
+    opened = child.opened(want)
+    keys = (await pb_keys.of(ctx, list({gates[r.case_id].peacebuilder_id for r in rows}))
+            if opened and rows else {})
+    for row in rows:
+        gate = gates[row.case_id]
+        if listed(ctx, gate.released, child.listed_by(row)):
+            out[row.case_id].append(view(child, gate, row, opened, keys))
+    return out
+
+
+def view(child: Child, case_gate: Gate, row: Any, opened: list[str],
+         keys: dict[uuid.UUID, bytes | None]) -> RowView:
+    pb = case_gate.peacebuilder_id
+    gate = Gate(pb, case_gate.released)
+    sealing.fill(gate, keys.get(pb), [
+        (c, child.sealed[c].category, child.sealed[c].ref(row, pb), child.sealed[c].token(
+            getattr(row, c))) for c in opened])
+    for c in opened:
+        if c in gate.values and gate.values[c] is not None:
+            gate.values[c] = child.sealed[c].shape(gate.values[c])  # type: ignore[arg-type]
+    return RowView(row, gate)
+
+
+async def written(ctx: AccessContext, name: str, row: Any, want: Want) -> RowView:
+    """A row a mutation of this request wrote or moved, decided like any read."""
+    from app.cases.models import Case
+
+    pb = await ctx.session.scalar(select(Case.peacebuilder_id).where(Case.id == row.case_id))
+    assert pb is not None
+    child = CHILDREN[name]
+    opened = child.opened(want)
+    keys = await pb_keys.of(ctx, [pb]) if opened else {}
+    return view(child, Gate(pb, (await ctx.released([pb])).get(pb)), row, opened, keys)
