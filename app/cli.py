@@ -1,4 +1,4 @@
-"""The `safety-net` command: serve, migrate, tenants apply, demo, token."""
+"""The `safety-net` command: serve, migrate, tenants apply, demo, token, users, audit, keys."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--user", help="username in the organisation")
     who.add_argument("--client", help="machine client ID of the organisation")
     who.add_argument("--peacebuilder", help="her login (the demo uses her pseudonym)")
+    users = sub.add_parser("users", help="people of an organisation (operator tasks)")
+    usub = users.add_subparsers(dest="users_command", required=True)
+    code = usub.add_parser(
+        "enrolment-code",
+        help="issue a one-time code with which a person enrols her first second factor "
+             "(bootstrap: for the first people of an organisation, where no two people can yet)")
+    code.add_argument("--org", required=True, help="organisation slug")
+    code.add_argument("--user", required=True, help="username in the organisation")
+    code.add_argument("--reset-factor", action="store_true",
+                      help="remove her current second factor first (a lost phone where no "
+                           "administrator can reset it)")
     audit = sub.add_parser("audit", help="the tamper-evident access log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     verify = asub.add_parser("verify", help="check every entry, link and signed checkpoint")
@@ -95,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_keys(settings, args))
     if args.command == "audit":
         return asyncio.run(_audit(settings, args))
+    if args.command == "users":
+        return asyncio.run(_enrolment_code(settings, args.org, args.user, args.reset_factor))
     if args.command == "token":
         if args.peacebuilder:
             return asyncio.run(_peacebuilder_token(settings, args.peacebuilder))
@@ -314,6 +327,41 @@ async def _token(settings: Settings, org: str, user: str | None, client: str | N
         # with a second factor (acr "mfa"), so step-up actions work in demos and scripts.
         token, _ = runtime.issuer.issue(subject=subject, org_id=str(org_id), acr="mfa")
         print(token)
+        return 0
+    finally:
+        await runtime.close()
+
+
+async def _enrolment_code(settings: Settings, org: str, username: str, reset: bool) -> int:
+    """Print a one-time enrolment code for one person. Operators hold the database and the keys
+    already, so this is no new power; it is how the very first people of a deployment (before
+    two people of an organisation can issue codes) enrol. Logged (IDs only, never the code)."""
+    from app.auth import enrolment, mfa, principals
+    from app.auth.models import TotpCredential
+
+    if settings.issuer != "builtin":
+        print("error: second factors are enrolled with the built-in issuer only", file=sys.stderr)
+        return 2
+    runtime = Runtime.create(settings)
+    try:
+        async with runtime.db.transaction() as session:
+            user = await principals.find_user(session, org, username)
+            if user is None or not user.active:
+                print("error: no such active user in that organisation", file=sys.stderr)
+                return 1
+            ctx = context_for(runtime, session, SYSTEM, request_id=f"cli-{uuid.uuid4().hex}")
+            cred = await session.get(TotpCredential, user.id)
+            if cred is not None and cred.secret is not None:
+                if not reset:
+                    print("error: this person already has a second factor; to replace a lost "
+                          "one, reset it (resetUserTotp, or --reset-factor here)", file=sys.stderr)
+                    return 1
+                await mfa.remove_factor(ctx, user.id, via="cli")
+            issued = await enrolment.issue_by_operator(ctx, user)
+        print(f"enrolment code for {org}/{username} (shown once; hand it over in person or by "
+              f"phone, never by email): {issued.code}")
+        print(f"valid until {issued.expires_at.isoformat(timespec='minutes')}, for one "
+              "enrolment (startTotpEnrolment with enrolmentCode); five wrong tries lock it")
         return 0
     finally:
         await runtime.close()

@@ -57,4 +57,5 @@ class MfaEnrolmentRequired(AppError):
     """The caller's role needs a second factor and the token was issued without one."""
 
     code = "MFA_ENROLMENT_REQUIRED"
-    message = "Your role needs a second factor: enrol TOTP and sign in with it."
+    message = ("Your role needs a second factor: enrol TOTP with the one-time enrolment code "
+               "your organisation gave you, then sign in with it.")

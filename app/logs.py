@@ -52,7 +52,7 @@ SENSITIVE = frozenset({
     "authorization", "proxy_authorization", "cookie", "set_cookie", "password", "new_password",
     "current_password", "initial_password", "passwd", "secret", "client_secret", "token",
     "access_token", "refresh_token", "id_token", "totp", "code_verifier", "assertion",
-    "client_assertion", "metrics_token", "kek"})
+    "client_assertion", "metrics_token", "kek", "enrolment_code", "enrolmentcode"})
 _NAMES = "|".join(sorted((n.replace("_", "[_-]") for n in SENSITIVE), key=len, reverse=True))
 # An Authorization header's credentials: `Bearer <token>`, `Basic <base64>`.
 _CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)(\s+|%20|\+)[A-Za-z0-9._~+/=-]+")

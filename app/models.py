@@ -1,7 +1,7 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
 from app.audit.models import AccessLogEntry, Alert, Oversight
-from app.auth.models import TotpCredential
+from app.auth.models import EnrolmentCode, TotpCredential
 from app.cases.models import Case, CaseNote
 from app.confirmations.models import Confirmation
 from app.consent.models import (
@@ -64,6 +64,7 @@ __all__ = [
     "ConsentGrant",
     "DataKey",
     "DataRequest",
+    "EnrolmentCode",
     "Erasure",
     "InboxItem",
     "Incident",

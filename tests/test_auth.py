@@ -31,6 +31,8 @@ from app.audit.models import AccessLogEntry
 from app.auth import keys, principals, totp
 from app.auth.tokens import Issuer, OIDCVerifier
 from app.errors import Unauthenticated
+from app.orgs.models import Organisation, User
+from schema import ids
 from tests.conftest import Env, build_env, unique
 from tests.factories import INTAKE, register
 
@@ -75,7 +77,18 @@ mutation($input: OpenCaseInput!) {
 
 LOGIN_FAILED = {"error": "invalid_grant",
                 "error_description": "Invalid organisation, username, password or code."}
-START_TOTP = "mutation { startTotpEnrolment { secret otpauthUri userErrors { message code } } }"
+START_TOTP = """
+mutation($code: String) { startTotpEnrolment(input: {enrolmentCode: $code}) {
+  secret otpauthUri userErrors { field message code } } }"""
+REQUEST_CODE = """
+mutation($id: ID!) { requestEnrolmentCode(input: {userId: $id}) {
+  confirmation { id status action } userErrors { field message code } } }"""
+CONFIRM_TWO_PERSON = """
+mutation($id: ID!) { confirmTwoPerson(input: {id: $id}) {
+  confirmation { id status } userErrors { field message code } } }"""
+CLAIM_CODE = """
+mutation($id: ID!) { claimEnrolmentCode(input: {confirmationId: $id}) {
+  code expiresAt user { id username } userErrors { field message code } } }"""
 CONFIRM_TOTP = """
 mutation($code: String!) { confirmTotpEnrolment(input: {code: $code}) { enrolled userErrors { message } } }"""
 
@@ -173,9 +186,43 @@ def totp_now(secret: str, steps_ahead: int = 0) -> str:
     return totp.code_at(secret, totp.step_of(time.time()) + steps_ahead)
 
 
-async def enrol_totp(env: Env, token: str) -> str:
-    """Enrol a second factor with a password-only token; returns the secret."""
-    started = (await env.gql(START_TOTP, token=token))["data"]["startTotpEnrolment"]
+async def request_enrolment_code(env: Env, org: str, user_gid: str, *,
+                                 asker: str = "admin") -> str:
+    """`asker` of `org` asks for the person's enrolment code; returns the two-person request."""
+    body = await env.gql(REQUEST_CODE, {"id": user_gid}, as_=(org, asker))
+    payload = body["data"]["requestEnrolmentCode"]
+    assert payload["userErrors"] == [], body
+    assert payload["confirmation"]["status"] == "PENDING", body
+    return str(payload["confirmation"]["id"])
+
+
+async def enrolment_code(env: Env, org: str, user_gid: str, *, asker: str = "admin",
+                         confirmer: str = "focal") -> str:
+    """The person's one-time enrolment code, as two people of `org` issue it through the API:
+    `asker` asks, the focal point `confirmer` confirms and is the one shown the code."""
+    confirmation = await request_enrolment_code(env, org, user_gid, asker=asker)
+    body = await env.gql(CONFIRM_TWO_PERSON, {"id": confirmation}, as_=(org, confirmer))
+    assert body["data"]["confirmTwoPerson"]["userErrors"] == [], body
+    assert body["data"]["confirmTwoPerson"]["confirmation"]["status"] == "CONFIRMED", body
+    body = await env.gql(CLAIM_CODE, {"id": confirmation}, as_=(org, confirmer))
+    payload = body["data"]["claimEnrolmentCode"]
+    assert payload["userErrors"] == [] and payload["code"], body
+    assert payload["user"]["id"] == user_gid
+    return str(payload["code"])
+
+
+async def enrol_totp(env: Env, token: str, code: str | None = None) -> str:
+    """Enrol a second factor with a password-only token and her enrolment code (by default
+    one issued for her just now by her organisation's admin and focal point); returns the
+    secret."""
+    if code is None:
+        user_id = uuid.UUID(env.runtime.issuer.verify(token).subject.partition(":")[2])
+        async with env.runtime.db.transaction() as session:  # the harness: whose token is it
+            slug = await session.scalar(select(Organisation.slug).join(
+                User, User.org_id == Organisation.id).where(User.id == user_id))
+        code = await enrolment_code(env, str(slug), ids.encode("User", user_id))
+    started = (await env.gql(START_TOTP, {"code": code}, token=token))["data"][
+        "startTotpEnrolment"]
     assert started["userErrors"] == [], started
     secret = str(started["secret"])
     confirmed = await env.gql(CONFIRM_TOTP, {"code": totp_now(secret)}, token=token)

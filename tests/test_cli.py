@@ -184,6 +184,34 @@ def test_token_for_unknown_principal_fails_clearly(demo_site: tuple[Site, str], 
     assert "Traceback" not in result.stderr
 
 
+def test_enrolment_code_for_the_first_people(demo_site: tuple[Site, str]) -> None:
+    """The operator's bootstrap: a code printed once, stored as an HMAC, logged by ID only.
+    (tests/test_enrolment.py enrols with one, on both databases.)"""
+    site, _ = demo_site
+    result = site.run("users", "enrolment-code", "--org", "wpn", "--user", "focal2")
+    assert result.returncode == 0, result.stderr
+    code = result.stdout.split("by email): ", 1)[1].split()[0]
+    assert len(code.replace("-", "")) == 20 and "valid until" in result.stdout
+    user = site.query("SELECT u.id FROM users u JOIN organisations o ON o.id = u.org_id "
+                      "WHERE o.slug = 'wpn' AND u.username = 'focal2'")[0][0]
+    rows = site.query("SELECT status, code_hash, issued_by FROM enrolment_codes WHERE user_id = ?",
+                      user)
+    assert [(r[0], r[2]) for r in rows] == [("claimed", "system")]
+    assert str(rows[0][1]).startswith("h1:") and code.replace("-", "") not in str(rows[0][1])
+    logged = site.query("SELECT action, details FROM access_log WHERE target_id = ? "
+                        "AND action LIKE 'mfa.enrolment_code%'", str(uuid.UUID(str(user))))
+    assert [a for a, _ in logged] == ["mfa.enrolment_code.issue"]
+    assert code not in json.dumps(logged) and code.replace("-", "") not in json.dumps(logged)
+    # Issued again: the earlier one is void (one live code per person).
+    again = site.run("users", "enrolment-code", "--org", "wpn", "--user", "focal2")
+    assert again.returncode == 0, again.stderr
+    statuses = sorted(r[0] for r in site.query(
+        "SELECT status FROM enrolment_codes WHERE user_id = ?", user))
+    assert statuses == ["claimed", "void"]
+    unknown = site.run("users", "enrolment-code", "--org", "wpn", "--user", "nobody")
+    assert unknown.returncode == 1 and unknown.stdout == "" and "Traceback" not in unknown.stderr
+
+
 # --- tenants apply -----------------------------------------------------------------------------
 
 

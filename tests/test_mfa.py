@@ -27,6 +27,7 @@ from tests.test_auth import (
     VIEWER,
     codes,
     enrol_totp,
+    enrolment_code,
     login,
     login_token,
     new_user,
@@ -103,7 +104,7 @@ def test_totp_window_and_format():
 # --- enrolment and login ----------------------------------------------------------------------
 
 async def test_focal_point_must_enrol_then_sign_in_with_a_code(env):
-    _, username, password = await new_user(env, "embassy", ["FOCAL_POINT"])
+    gid, username, password = await new_user(env, "embassy", ["FOCAL_POINT"])
     first = await login(env, "embassy", username, password)
     assert first.status_code == 200 and first.json()["mfa_enrolment_required"] is True
     pending = first.json()["access_token"]
@@ -112,7 +113,13 @@ async def test_focal_point_must_enrol_then_sign_in_with_a_code(env):
     assert (await env.gql(VIEWER, token=pending))["data"]["viewer"]["roles"] == []
     refused = await env.gql(CASES, token=pending)
     assert codes(refused) == ["MFA_ENROLMENT_REQUIRED"]
-    started = (await env.gql(START_TOTP, token=pending))["data"]["startTotpEnrolment"]
+    # The password alone does not enrol: her one-time code (issued by two people) does.
+    alone = (await env.gql(START_TOTP, token=pending))["data"]["startTotpEnrolment"]
+    assert alone["secret"] is None
+    assert alone["userErrors"][0]["field"] == ["input", "enrolmentCode"]
+    code = await enrolment_code(env, "embassy", gid)
+    started = (await env.gql(START_TOTP, {"code": code}, token=pending))["data"][
+        "startTotpEnrolment"]
     secret = started["secret"]
     assert started["otpauthUri"].startswith("otpauth://totp/Safety%20Net%3Aembassy%2F")
     bad = await env.gql(CONFIRM_TOTP, {"code": "000000" if totp_now(secret) != "000000"
@@ -173,8 +180,12 @@ async def test_admin_resets_a_lost_factor_with_step_up(env):
     assert codes(await env.gql(RESET_TOTP, {"id": gid}, as_=("mofa", "admin"))) == ["NOT_FOUND"]
     done = await env.gql(RESET_TOTP, {"id": gid}, as_=("nhri", "admin"))
     assert done["data"]["resetUserTotp"]["user"]["username"] == username
-    again = await login(env, "nhri", username, password)  # no code needed: enrol again
+    again = await login(env, "nhri", username, password)  # no TOTP needed to sign in ...
     assert again.status_code == 200 and again.json()["mfa_enrolment_required"] is True
+    # ... but enrolling again takes a new enrolment code (two people), not the admin alone.
+    retry = await env.gql(START_TOTP, token=again.json()["access_token"])
+    assert retry["data"]["startTotpEnrolment"]["secret"] is None
+    await enrol_totp(env, again.json()["access_token"], await enrolment_code(env, "nhri", gid))
 
 
 async def test_replacing_a_confirmed_factor_needs_step_up(env):

@@ -4,6 +4,10 @@ Who must have one is a setting (`SAFETY_NET_MFA_ROLES`: focal points, org admins
 default). Such a person signing in with a password only gets a token that can do nothing but
 enrol (see `principals.resolve`); once enrolled, login needs a valid code and the token says
 `acr: "mfa"`. Step-up checks (`AccessContext.require_recent_mfa`) read that claim.
+
+Enrolling a first factor (anyone's, and again after a reset) also takes a one-time enrolment
+code issued by two people (`app.auth.enrolment`): the password alone, or one admin, never
+enrols an authenticator. Replacing a confirmed factor takes a recent second factor instead.
 """
 
 from __future__ import annotations
@@ -102,12 +106,18 @@ def _own_user_id(ctx: AccessContext) -> uuid.UUID:
     return ctx.principal.id
 
 
-async def start_enrolment(ctx: AccessContext) -> Enrolment:
-    """A new pending secret for the caller; replacing a confirmed one needs a recent step-up."""
+async def start_enrolment(ctx: AccessContext, enrolment_code: str | None = None) -> Enrolment:
+    """A new pending secret for the caller. A first factor (none confirmed) needs her valid
+    one-time enrolment code, spent here (`enrolment.CodeRefused` keeps the transaction, so a
+    wrong try stays counted); replacing a confirmed one needs a recent step-up."""
+    from app.auth import enrolment  # it sits on app.confirmations, which reaches this module
+
     user_id = _own_user_id(ctx)
     cred = await _credential(ctx.session, user_id)
     if cred is not None and cred.secret is not None:
         ctx.require_recent_mfa("mfa.enrol", target_type="User", target_id=user_id)
+    else:
+        await enrolment.use(ctx, user_id, enrolment_code)
     secret = totp.new_secret()
     if cred is None:
         cred = TotpCredential(user_id=user_id)
@@ -124,12 +134,17 @@ async def start_enrolment(ctx: AccessContext) -> Enrolment:
 
 async def confirm_enrolment(ctx: AccessContext, code: str) -> None:
     """Make the pending secret the caller's second factor, given a current code from it."""
+    from app.auth import enrolment
+
     user_id = _own_user_id(ctx)
     cred = await _credential(ctx.session, user_id)
     pending = open_secret(_keks(ctx), ctx.principal.org_id, user_id, "pending_secret",
                           cred.pending_secret if cred else None)
     if cred is None or pending is None:
         raise BadInput("Start enrolment first.", field="code")
+    if cred.secret is None and not await enrolment.still_open(ctx, user_id):
+        raise BadInput("Your enrolment code has expired since you started: ask for a new one.",
+                       field="code")
     step = totp.matching_step(pending, code, time.time())
     if step is None:
         ctx.deny("mfa.enrol", target_type="User", target_id=user_id, reason="wrong code")
@@ -143,18 +158,28 @@ async def confirm_enrolment(ctx: AccessContext, code: str) -> None:
 
 
 async def reset(ctx: AccessContext, user_id: uuid.UUID) -> User:
-    """An org admin removes a person's second factor (a lost phone); she enrols again."""
+    """An org admin removes a person's second factor (a lost phone). She enrols again only with
+    a new enrolment code, which takes two people: one admin alone cannot re-open her account."""
     await ctx.require("user", "manage")
     ctx.require_recent_mfa("mfa.reset", target_type="User", target_id=user_id)
     user = await orgs_repo.user_in_scope(ctx.session, ctx.own_scope(), user_id)
     if user is None:
         raise NotFound()
+    await remove_factor(ctx, user_id)
+    return user
+
+
+async def remove_factor(ctx: AccessContext, user_id: uuid.UUID, *, via: str | None = None) -> None:
+    """Remove her factor (and a pending one) and void her unused enrolment codes. Logged."""
+    from app.auth import enrolment
+
     cred = await _credential(ctx.session, user_id)
     if cred is not None:
         await ctx.session.delete(cred)
         await ctx.session.flush()
-    ctx.record("mfa.reset", target_type="User", target_id=user_id)
-    return user
+    await enrolment.void(ctx, user_id, why="factor reset")
+    ctx.record("mfa.reset", target_type="User", target_id=user_id,
+               details={"via": via} if via else None)
 
 
 async def login_acr(session: AsyncSession, user: User, code: str | None,

@@ -1,14 +1,15 @@
-"""A person's TOTP second factor (built-in issuer)."""
+"""A person's TOTP second factor (built-in issuer) and the one-time codes to enrol it."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime
+from app.db import Base, UTCDateTime, new_id
 
 
 class TotpCredential(Base):
@@ -27,3 +28,40 @@ class TotpCredential(Base):
     enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_step: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EnrolmentCodeStatus(enum.StrEnum):
+    ISSUED = "issued"  # confirmed by a second person; not shown to anyone yet
+    CLAIMED = "claimed"  # shown once (to the person who confirmed it, or the operator): usable
+    USED = "used"  # a second factor enrolment was started with it
+    LOCKED = "locked"  # too many wrong tries
+    VOID = "void"  # replaced by a newer code, or her factor or password was reset
+
+
+class EnrolmentCode(Base):
+    """A one-time code with which one person starts enrolling her first second factor.
+
+    Issued under the two-person rule (or by an operator at the console, for the very first
+    people), shown once, handed over out of band. Only an HMAC of it is stored, under a service
+    key kept with the KEKs (`app.auth.enrolment`); wrong tries are counted here, so a lock holds
+    across replicas and restarts.
+    """
+
+    __tablename__ = "enrolment_codes"
+    __table_args__ = (Index("ix_enrolment_codes_user_status", "user_id", "status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    # The two-person request it came from (None when an operator issued it at the console).
+    confirmation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("confirmations.id"))
+    requested_by: Mapped[str] = mapped_column(String(80))
+    # Who may see it: the second person, who confirmed it ("system" for the console).
+    issued_by: Mapped[str] = mapped_column(String(80))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    code_hash: Mapped[str | None] = mapped_column(String(80))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12), default=EnrolmentCodeStatus.ISSUED.value)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -54,6 +54,9 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64))
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # Who last set that password (`user:<id>` of an admin; None: an operator, or never set).
+    # The person who knows it never also receives her enrolment code (app/auth/enrolment.py).
+    password_set_by: Mapped[str | None] = mapped_column(String(80))
     # Where alerts are emailed (a link only, never personal data of a peacebuilder).
     email: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

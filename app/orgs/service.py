@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
+from app.auth import enrolment
 from app.auth.passwords import hash_password, hash_secret, new_secret
 from app.consent import service as consent
 from app.errors import BadInput, Conflict, NotFound
@@ -89,7 +90,8 @@ async def create_user(
         raise Conflict("A user with this username already exists.")
     password = IssuedSecret(new_secret())
     user = User(org_id=ctx.org_id, username=username, display_name=display_name.strip(),
-                password_hash=hash_password(password.value), active=True,
+                password_hash=hash_password(password.value),
+                password_set_by=ctx.principal.subject, active=True,
                 created_at=ctx.clock.now())
     ctx.session.add(user)
     await ctx.session.flush()
@@ -119,6 +121,8 @@ async def set_user_active(ctx: AccessContext, user_id: uuid.UUID, active: bool) 
     if user.id == ctx.principal.id and not active:
         raise BadInput("You cannot deactivate yourself.", field="id")
     user.active = active
+    if not active:
+        await enrolment.void(ctx, user.id, why="deactivated")
     ctx.record("user.activate" if active else "user.deactivate", target_type="User",
                target_id=user.id)
     return user
@@ -129,6 +133,9 @@ async def reset_password(ctx: AccessContext, user_id: uuid.UUID) -> tuple[User, 
     user = await _managed_user(ctx, user_id)
     password = IssuedSecret(new_secret())
     user.password_hash = hash_password(password.value)
+    # Whoever holds the new password must not also hold a code issued before it.
+    user.password_set_by = ctx.principal.subject
+    await enrolment.void(ctx, user.id, why="password reset")
     ctx.record("user.reset_password", target_type="User", target_id=user.id)
     return user, password
 

@@ -1,21 +1,28 @@
-"""Mutations: register operations, restrict an organisation to them, enrol and reset TOTP."""
+"""Mutations: register operations, restrict an organisation to them, enrol and reset TOTP,
+and one-time enrolment codes (two people issue one; the second is shown it once)."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError, validate
 
-from app.auth import mfa
+from app.auth import enrolment, mfa
 from app.errors import BadInput
 from app.operations import service as operations
+from app.orgs.service import get_user
 from schema import ids
-from schema.common import guarded
+from schema.common import UserError, guarded
+from schema.confirmations.types import Confirmation
 from schema.context import Info
 from schema.limits import LimitExceeded, check
 from schema.orgs.mutations import UserIdInput
 from schema.orgs.types import User
 from schema.security.types import (
     ConfirmTotpPayload,
+    EnrolmentCodePayload,
+    EnrolmentCodeRequestPayload,
     OperationPolicyPayload,
     RegisteredOperation,
     RegisteredOperationPayload,
@@ -43,6 +50,27 @@ class OperationPolicyInput:
 @strawberry.input(description="A current code from the authenticator app.")
 class TotpCodeInput:
     code: str
+
+
+@strawberry.input(description="Start enrolling a second factor.")
+class StartTotpEnrolmentInput:
+    enrolment_code: str | None = strawberry.field(default=None, description=(
+        "Your one-time enrolment code, needed when you have no confirmed second factor (a "
+        "first enrolment, or one after a reset). Issued by two people of your organisation "
+        "and handed to you out of band; case, spaces and dashes do not matter. Five wrong "
+        "tries lock it."))
+
+
+@strawberry.input(description="The person who needs an enrolment code.")
+class RequestEnrolmentCodeInput:
+    user_id: strawberry.ID = strawberry.field(
+        description="A person of your organisation without a confirmed second factor.")
+
+
+@strawberry.input(description="The confirmed two-person request whose code you receive.")
+class ClaimEnrolmentCodeInput:
+    confirmation_id: strawberry.ID = strawberry.field(
+        description="The ENROLMENT_CODE request you confirmed (confirmTwoPerson).")
 
 
 def checked_document(info: Info, document: str) -> str:
@@ -94,13 +122,33 @@ class SecurityMutations:
         return OperationPolicyPayload(only_registered_operations=only, user_errors=errors)
 
     @strawberry.mutation(description="Start TOTP enrolment for yourself: returns a new secret. "
+                                     "Without a confirmed factor (a first enrolment, or after a "
+                                     "reset) it needs your one-time enrolment code, which it "
+                                     "spends; a wrong code is counted and five lock it. "
                                      "Replacing a confirmed factor needs a recent second-factor "
-                                     "sign-in. Logged.")
-    async def start_totp_enrolment(self, info: Info) -> TotpEnrolmentPayload:
-        enrolment, errors = await guarded(info, lambda: info.context.loaders.call(
-            mfa.start_enrolment, info.context.access))
-        return TotpEnrolmentPayload(secret=enrolment.secret if enrolment else None,
-                                    otpauth_uri=enrolment.uri if enrolment else None,
+                                     "sign-in instead. Logged.")
+    async def start_totp_enrolment(
+        self, info: Info,
+        input: Annotated[StartTotpEnrolmentInput | None, strawberry.argument(
+            description="Your enrolment code (first enrolment).")] = None,
+    ) -> TotpEnrolmentPayload:
+        code = input.enrolment_code if input else None
+        refused: list[UserError] = []
+
+        async def start() -> mfa.Enrolment | None:
+            try:
+                return await info.context.loaders.call(mfa.start_enrolment,
+                                                       info.context.access, code)
+            except enrolment.CodeRefused as exc:
+                # A user error that is *not* rolled back: the counted try (and a lock) stay.
+                refused.append(UserError(field=["input", "enrolmentCode"], message=exc.message,
+                                         code=exc.code))
+                return None
+
+        started, errors = await guarded(info, start)
+        errors = refused or errors
+        return TotpEnrolmentPayload(secret=started.secret if started else None,
+                                    otpauth_uri=started.uri if started else None,
                                     user_errors=errors)
 
     @strawberry.mutation(description="Confirm TOTP enrolment with a current code from the app. "
@@ -110,11 +158,45 @@ class SecurityMutations:
             mfa.confirm_enrolment, info.context.access, input.code))
         return ConfirmTotpPayload(enrolled=not errors, user_errors=errors)
 
-    @strawberry.mutation(description="Remove a person's second factor (a lost phone) so she can "
-                                     "enrol again. Requires `user:manage` and a recent "
-                                     "second-factor sign-in. Logged.")
+    @strawberry.mutation(description="Remove a person's second factor (a lost phone). She enrols "
+                                     "again only with a new enrolment code (two people: "
+                                     "requestEnrolmentCode); her unused codes are voided. "
+                                     "Requires `user:manage` and a recent second-factor sign-in. "
+                                     "Logged.")
     async def reset_user_totp(self, info: Info, input: UserIdInput) -> ResetTotpPayload:
         user_id = ids.decode(input.user_id, "User", "userId")
         user, errors = await guarded(info, lambda: info.context.loaders.call(
             mfa.reset, info.context.access, user_id))
         return ResetTotpPayload(user=User.from_model(user) if user else None, user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "Ask for a one-time enrolment code for a person of your organisation who has no "
+        "second factor (new, or after resetUserTotp). Org admins and focal points, people "
+        "only, with a recent second-factor sign-in. A second focal point confirms it "
+        "(confirmTwoPerson) and is the only one shown the code (claimEnrolmentCode): not you, "
+        "not the person it is for, not whoever set their password. An organisation without "
+        "such a focal point gets an error saying so. Logged."))
+    async def request_enrolment_code(self, info: Info, input: RequestEnrolmentCodeInput
+                                     ) -> EnrolmentCodeRequestPayload:
+        user_id = ids.decode(input.user_id, "User", "userId")
+        found, errors = await guarded(info, lambda: info.context.loaders.call(
+            enrolment.request, info.context.access, user_id))
+        return EnrolmentCodeRequestPayload(
+            confirmation=Confirmation.from_model(found) if found else None, user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "Receive, once, the enrolment code of a request you confirmed, with a recent "
+        "second-factor sign-in, within 72 hours of confirming. Hand it to the person out of "
+        "band; it is never shown again, emailed or logged. Logged (IDs only)."))
+    async def claim_enrolment_code(self, info: Info,
+                                   input: ClaimEnrolmentCodeInput) -> EnrolmentCodePayload:
+        confirmation_id = ids.decode(input.confirmation_id, "Confirmation", "confirmationId")
+        issued, errors = await guarded(info, lambda: info.context.loaders.call(
+            enrolment.claim, info.context.access, confirmation_id))
+        user = None
+        if issued is not None:
+            user = User.from_model(await info.context.loaders.call(
+                get_user, info.context.access, issued.user_id))
+        return EnrolmentCodePayload(code=issued.code if issued else None,
+                                    expires_at=issued.expires_at if issued else None,
+                                    user=user, user_errors=errors)

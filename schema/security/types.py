@@ -1,4 +1,4 @@
-"""GraphQL types for registered operations and TOTP enrolment."""
+"""GraphQL types for registered operations, TOTP enrolment and one-time enrolment codes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import strawberry
 from app.operations import models
 from schema import ids
 from schema.common import Node, UserError
+from schema.confirmations.types import Confirmation
 from schema.orgs.types import User
 
 
@@ -61,3 +62,26 @@ class ConfirmTotpPayload:
 class ResetTotpPayload:
     user: User | None
     user_errors: list[UserError]
+
+
+@strawberry.type(description="Result of requestEnrolmentCode: the two-person request a second "
+                             "focal point of your organisation now confirms.")
+class EnrolmentCodeRequestPayload:
+    confirmation: Confirmation | None = strawberry.field(
+        description="The pending request (action ENROLMENT_CODE, target the person).")
+    user_errors: list[UserError] = strawberry.field(
+        description="Why nothing was requested (e.g. no focal point who could confirm it).")
+
+
+@strawberry.type(description="Result of claimEnrolmentCode: the code, shown this once. Hand it "
+                             "to the person yourself, out of band (in person, by phone); the "
+                             "service never sends it.")
+class EnrolmentCodePayload:
+    code: str | None = strawberry.field(description=(
+        "The one-time code (20 characters in groups of five). Not stored in clear anywhere: "
+        "it cannot be shown again."))
+    expires_at: datetime | None = strawberry.field(
+        description="It can no longer be used after this time.")
+    user: User | None = strawberry.field(description="The person the code is for.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Why no code was shown (already shown, expired, not yours to receive).")
