@@ -22,10 +22,19 @@ curl -s -o /dev/null -w '%{http_code} %header{www-authenticate}\n' "$BASE/graphq
 MOFA_CW=$($SN token --org mofa --user caseworker)
 EMB_CW=$($SN token --org embassy --user caseworker)
 
-step "mofa case worker registers a peacebuilder (intake consent) and opens a case"
-PB=$(gql "$MOFA_CW" protection 'mutation($i: CreatePeacebuilderInput!) { createPeacebuilder(input: $i) { peacebuilder { id } userErrors { message } } }' \
-  "{\"i\": {\"pseudonym\": \"demo-$RANDOM$RANDOM\", \"profile\": {\"legalName\": \"Demo Name\"}, \"intakeConsent\": {\"obtainedVia\": \"IN_PERSON\"}}}" \
-  | jq_ 'd["data"]["createPeacebuilder"]["peacebuilder"]["id"]')
+step "mofa case worker registers a peacebuilder: her intake consent is PENDING until confirmed"
+REG=$(gql "$MOFA_CW" protection 'mutation($i: CreatePeacebuilderInput!) { createPeacebuilder(input: $i) { peacebuilder { id } intakeConsent { id status awaiting } userErrors { message } } }' \
+  "{\"i\": {\"pseudonym\": \"demo-$RANDOM$RANDOM\", \"profile\": {\"country\": \"KE\"}, \"intakeConsent\": {\"obtainedVia\": \"IN_PERSON\", \"evidence\": {\"kind\": \"SIGNED_FORM\", \"reference\": \"intake form in the case file\"}}}}")
+echo "$REG"
+PB=$(echo "$REG" | jq_ 'd["data"]["createPeacebuilder"]["peacebuilder"]["id"]')
+INTAKE=$(echo "$REG" | jq_ 'd["data"]["createPeacebuilder"]["intakeConsent"]["id"]')
+expect "$(echo "$REG" | jq_ 'd["data"]["createPeacebuilder"]["intakeConsent"]["status"]')" PENDING
+step "a second focal point of mofa confirms it against the evidence (two-person rule)"
+MOFA_FOCAL=$($SN token --org mofa --user focal)
+CONF=$(gql "$MOFA_FOCAL" "" '{ confirmations(first: 50) { edges { node { id targetId action } } } }' \
+  | python3 -c "import json,sys; d=json.load(sys.stdin); print(next(e['node']['id'] for e in d['data']['confirmations']['edges'] if e['node']['targetId'] == sys.argv[1]))" "$INTAKE")
+R=$(gql "$MOFA_FOCAL" "" 'mutation($id: ID!) { confirmTwoPerson(input: {id: $id}) { confirmation { status } userErrors { message } } }' "{\"id\": \"$CONF\"}"); echo "$R"
+expect "$(echo "$R" | jq_ 'd["data"]["confirmTwoPerson"]["confirmation"]["status"]')" CONFIRMED
 CASE=$(gql "$MOFA_CW" protection 'mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id status } userErrors { message } } }' \
   "{\"i\": {\"peacebuilderId\": \"$PB\", \"summary\": \"Threats after a peace forum.\", \"riskLevel\": \"HIGH\"}}" \
   | jq_ 'd["data"]["openCase"]["case"]["id"]')
