@@ -46,8 +46,11 @@ class Runtime:
         under row-level security — nothing in the service; the test harness's setup code is the
         system."""
         oidc = OIDCVerifier(settings) if settings.issuer == "oidc" else None
-        db = Database(settings.database_url, fallback=tenancy_fallback)
-        db.keys = KeyEncryptionKeys(settings.keks, settings.kek)
+        db = Database(settings.database_url, fallback=tenancy_fallback,
+                      background_url=settings.background_database_url or None,
+                      tenancy_ttl=settings.tenancy_ttl_seconds,
+                      background_tenancy_ttl=settings.background_tenancy_ttl_seconds,
+                      keys=KeyEncryptionKeys(settings.keks, settings.kek))
         return cls(settings=settings, db=db,
                    policy=PolicyEngine(settings.policy_dir), issuer=Issuer(settings),
                    clock=clock or Clock(), oidc=oidc, broker=Broker(settings.redis_url),

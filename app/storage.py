@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import REPO_ROOT
+from app.crypto import KeyEncryptionKeys
 from app.db import Database, ensure_sqlite_dir
 
 
@@ -92,6 +94,54 @@ async def grant_service_role(owner_url: str, role: str) -> None:
         await engine.dispose()
 
 
+async def install_wall(owner_url: str, keys: KeyEncryptionKeys, background_role: str = "") -> list[str]:
+    """`safety-net migrate`, as the schema owner: install the database's copy of the service key
+    that signs tenancies (app/access/wall.py) and name the role allowed the system scope
+    (docs/decisions/0013-signed-tenancy.md). The key is replaced outright when it changed
+    (nothing stored depends on it; replicas still signing with an old key are refused until
+    they restart with the new one). Returns lines to print (never keys)."""
+    import re
+
+    from app.access import wall
+
+    if make_url(owner_url).get_backend_name() != "postgresql":
+        return []
+    if background_role and not re.match(ROLE_NAME, background_role):
+        raise ValueError("SAFETY_NET_DB_BACKGROUND_ROLE must be a plain lower-case role name")
+    report: list[str] = []
+    engine = create_async_engine(owner_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM sn_private.system_roles"))
+            if background_role:
+                if not await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
+                                         {"r": background_role}):
+                    raise ValueError(f"PostgreSQL role {background_role!r} does not exist: "
+                                     "create it first (LOGIN NOSUPERUSER NOBYPASSRLS)")
+                await conn.execute(text("INSERT INTO sn_private.system_roles (role) VALUES (:r)"),
+                                   {"r": background_role})
+            installed: dict[str, str] = {name: fp for name, fp in (await conn.execute(text(
+                "SELECT name, fingerprint FROM sn_private.keys"))).all()}
+            tenancy_key = keys.service_key(wall.KEY_NAME)
+            if installed.get(wall.KEY_NAME) != wall.fingerprint(tenancy_key):
+                await _put_key(conn, wall.KEY_NAME, tenancy_key)
+                report.append("tenancy signing key installed")
+    finally:
+        await engine.dispose()
+    return report
+
+
+async def _put_key(conn: Any, name: str, key: bytes) -> None:
+    from app.access import wall
+
+    inner, outer = wall.pads(key)
+    await conn.execute(text(
+        "INSERT INTO sn_private.keys (name, inner_key, outer_key, fingerprint) "
+        "VALUES (:n, :i, :o, :f) ON CONFLICT (name) DO UPDATE SET inner_key = excluded.inner_key, "
+        "outer_key = excluded.outer_key, fingerprint = excluded.fingerprint, installed_at = now()"),
+        {"n": name, "i": inner, "o": outer, "f": wall.fingerprint(key)})
+
+
 def url_as(url: str, role: str) -> str:
     """The same database, connecting as `role` (password from the environment, e.g. PGPASSWORD,
     or trust authentication)."""
@@ -99,9 +149,17 @@ def url_as(url: str, role: str) -> str:
 
 
 async def service_role_problems(db: Database) -> list[str]:
-    """Why the service's own connection could bypass row-level security (empty = it cannot)."""
+    """Why the service's own connections could bypass row-level security (empty = they cannot):
+    the service role's, and the background role's when it has its own."""
     if db.dialect != "postgresql":
         return []
+    problems = await _role_problems(db, "connects")
+    if db.background is not None:
+        problems += await _role_problems(db.background, "background connection connects")
+    return problems
+
+
+async def _role_problems(db: Database, who: str) -> list[str]:
     async with db.engine.connect() as conn:
         row = (await conn.execute(text(
             "SELECT rolsuper, rolbypassrls, current_user FROM pg_roles WHERE rolname = current_user"
@@ -110,9 +168,44 @@ async def service_role_problems(db: Database) -> list[str]:
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user"))
     problems = []
     if row[0]:
-        problems.append("connects as a superuser (row-level security is bypassed)")
+        problems.append(f"{who} as a superuser (row-level security is bypassed)")
     if row[1]:
-        problems.append("connects as a role with BYPASSRLS")
+        problems.append(f"{who} as a role with BYPASSRLS")
     if owned:
-        problems.append(f"connects as the owner of {owned} tables (use a separate service role)")
+        problems.append(f"{who} as the owner of {owned} tables (use a separate service role)")
+    return problems
+
+
+async def wall_problems(db: Database) -> list[str]:
+    """Why the signed tenancy would not let this process work (empty = it does): the database
+    holds another tenancy key than this process (or none), or the background connection may not
+    use the system scope. Probed with a signed tenancy for a random organisation (reads nothing)."""
+    import uuid
+
+    from sqlalchemy.exc import DBAPIError
+
+    from app.access.tenancy import SYSTEM, Scope, Tenancy
+    from app.access.wall import SET_TEXT
+
+    if db.dialect != "postgresql":
+        return []
+
+    async def scope_seen(target: Database, tenancy: Tenancy) -> str | None:
+        try:
+            async with target.engine.connect() as conn, conn.begin():
+                await conn.execute(text(SET_TEXT), target.signed(tenancy))
+                return str(await conn.scalar(text("SELECT sn_scope()")))
+        except DBAPIError:
+            return None
+
+    problems = []
+    if await scope_seen(db, Tenancy(Scope.ORG, org_id=uuid.uuid4())) != "org":
+        problems.append("has a tenancy key the database does not hold (or the database has none): "
+                        "run `safety-net migrate` with this service's key directory")
+    if db.background is None:
+        problems.append("has no background connection (SAFETY_NET_BACKGROUND_DATABASE_URL): the "
+                        "log chainer, the scheduler, e-mail and sign-in need the system scope")
+    elif await scope_seen(db.background, SYSTEM) != "system":
+        problems.append("background connection may not use the system scope: name its role in "
+                        "SAFETY_NET_DB_BACKGROUND_ROLE when running `safety-net migrate`")
     return problems

@@ -20,6 +20,7 @@ from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.access.tenancy import NOBODY, SYSTEM, Scope, Tenancy
 from app.access.visibility import CareScope, Mode, Redaction, categories_for, visible_peacebuilders
+from app.access.wall import SET_TEXT
 from app.audit import service as audit
 from app.audit.models import AccessLogEntry, Oversight
 from app.cases import repository as cases_repo
@@ -206,7 +207,7 @@ class AccessContext:
         self.session.info["tenancy"] = widened
         tenancy.declare(widened)
         if self.db.dialect == "postgresql" and self.session.in_transaction():
-            await self.session.execute(text(tenancy.SET_TEXT), widened.settings())
+            await self.session.execute(text(SET_TEXT), self.db.signed(widened))
 
     def aggregate_scope(self) -> CareScope:
         """For aggregate reports: what her consent releases to the caller's organisation as a
