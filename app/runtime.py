@@ -13,6 +13,7 @@ from app.access.tenancy import NOBODY, Tenancy
 from app.auth.tokens import Claims, Issuer, OIDCVerifier
 from app.clock import Clock
 from app.config import Settings
+from app.consent import integrity  # noqa: F401  (its mapper events stamp consent rows' MACs)
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.metrics import Metrics

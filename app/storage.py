@@ -87,6 +87,8 @@ async def grant_service_role(owner_url: str, role: str) -> None:
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
                 f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {role}",
                 f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {role}",
+                # Her consent is an append-only record: nothing in the app edits or deletes it.
+                f"REVOKE UPDATE, DELETE ON consent_events FROM {role}",
                 f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
             ):
                 await conn.execute(text(statement))
@@ -95,17 +97,24 @@ async def grant_service_role(owner_url: str, role: str) -> None:
 
 
 async def install_wall(owner_url: str, keys: KeyEncryptionKeys, background_role: str = "") -> list[str]:
-    """`safety-net migrate`, as the schema owner: install the database's copy of the service key
-    that signs tenancies (app/access/wall.py) and name the role allowed the system scope
-    (docs/decisions/0013-signed-tenancy.md). The key is replaced outright when it changed
-    (nothing stored depends on it; replicas still signing with an old key are refused until
-    they restart with the new one). Returns lines to print (never keys)."""
+    """`safety-net migrate`, as the schema owner: install the database's copies of the service
+    keys that sign tenancies and consent rows (app/access/wall.py, app/consent/integrity.py) and
+    name the role allowed the system scope (docs/decisions/0013-signed-tenancy.md).
+
+    The tenancy key is replaced outright (nothing stored depends on it; replicas still signing
+    with an old key are refused until they restart with the new one). The consent key signs
+    stored rows: the first installation stamps rows written before the wall existed (trusted as
+    they are at that moment); a new key re-stamps only the rows whose MAC verifies under the
+    old one, in the same transaction, and counts the others (they keep releasing nothing).
+    SQLite has no database copy: rows without a MAC are stamped. Returns lines to print
+    (counts, never keys or IDs)."""
     import re
 
     from app.access import wall
+    from app.consent import integrity
 
     if make_url(owner_url).get_backend_name() != "postgresql":
-        return []
+        return await _stamp_sqlite(owner_url, keys)
     if background_role and not re.match(ROLE_NAME, background_role):
         raise ValueError("SAFETY_NET_DB_BACKGROUND_ROLE must be a plain lower-case role name")
     report: list[str] = []
@@ -126,6 +135,32 @@ async def install_wall(owner_url: str, keys: KeyEncryptionKeys, background_role:
             if installed.get(wall.KEY_NAME) != wall.fingerprint(tenancy_key):
                 await _put_key(conn, wall.KEY_NAME, tenancy_key)
                 report.append("tenancy signing key installed")
+            # The owner is subject to row-level security too (FORCE): a signed system scope.
+            await conn.execute(text("SELECT sn_private.declare_system()"))
+            consent_key = keys.service_key(wall.CONSENT_KEY_NAME)
+            old = installed.get(wall.CONSENT_KEY_NAME)
+            if old == wall.fingerprint(consent_key):
+                return report
+            previous = f"{wall.CONSENT_KEY_NAME}.previous"
+            if old is not None:
+                await conn.execute(text("UPDATE sn_private.keys SET name = :p WHERE name = :n"),
+                                   {"p": previous, "n": wall.CONSENT_KEY_NAME})
+            await _put_key(conn, wall.CONSENT_KEY_NAME, consent_key)
+            for table in integrity.COVERED:
+                canonical = f"sn_private.canonical_{table}(r)"
+                where = ("r.mac IS NULL" if old is None else
+                         f"r.mac = sn_private.hmac('{previous}', {canonical})")
+                stamped = (await conn.execute(text(integrity.restamp_sql(table, where=where))))
+                if stamped.rowcount:
+                    report.append(f"{table}: {stamped.rowcount} rows stamped with the consent key")
+                if old is not None:
+                    left = await conn.scalar(text(  # table names from COVERED, not input
+                        f"SELECT count(*) FROM public.{table} r WHERE r.mac IS DISTINCT FROM "  # noqa: S608
+                        f"sn_private.hmac('{wall.CONSENT_KEY_NAME}', {canonical})"))
+                    if left:
+                        report.append(f"{table}: {left} rows did not verify under the previous "
+                                      "key and were left as they were (they release nothing)")
+            await conn.execute(text("DELETE FROM sn_private.keys WHERE name = :p"), {"p": previous})
     finally:
         await engine.dispose()
     return report
@@ -140,6 +175,32 @@ async def _put_key(conn: Any, name: str, key: bytes) -> None:
         "VALUES (:n, :i, :o, :f) ON CONFLICT (name) DO UPDATE SET inner_key = excluded.inner_key, "
         "outer_key = excluded.outer_key, fingerprint = excluded.fingerprint, installed_at = now()"),
         {"n": name, "i": inner, "o": outer, "f": wall.fingerprint(key)})
+
+
+async def _stamp_sqlite(url: str, keys: KeyEncryptionKeys) -> list[str]:
+    from sqlalchemy import select, update
+
+    from app.access import wall
+    from app.consent import integrity
+    from app.db import canonical_json
+
+    key = keys.service_key(wall.CONSENT_KEY_NAME)
+    report: list[str] = []
+    engine = create_async_engine(url, json_serializer=canonical_json)
+    try:
+        async with engine.begin() as conn:
+            for table in integrity.MODELS:
+                t = integrity.table_of(table)
+                rows = (await conn.execute(select(*integrity.columns(table))
+                                           .where(t.c.mac.is_(None)))).all()
+                for row in rows:
+                    await conn.execute(update(t).where(t.c.id == row.id).values(
+                        mac=integrity.compute(key, table, row._mapping)))
+                if rows:
+                    report.append(f"{table}: {len(rows)} rows stamped with the consent key")
+    finally:
+        await engine.dispose()
+    return report
 
 
 def url_as(url: str, role: str) -> str:

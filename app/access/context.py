@@ -19,12 +19,19 @@ from app.access import tenancy
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.access.tenancy import NOBODY, SYSTEM, Scope, Tenancy
-from app.access.visibility import CareScope, Mode, Redaction, categories_for, visible_peacebuilders
+from app.access.visibility import (
+    CareScope,
+    Mode,
+    Redaction,
+    categories_for,
+    verified_org_level_ids,
+)
 from app.access.wall import SET_TEXT
 from app.audit import service as audit
 from app.audit.models import AccessLogEntry, Oversight
 from app.cases import repository as cases_repo
 from app.clock import Clock
+from app.consent import integrity
 from app.db import Database
 from app.errors import Forbidden, MfaEnrolmentRequired, StepUpRequired
 from app.peacebuilders.models import PeacebuilderNetwork
@@ -187,11 +194,17 @@ class AccessContext:
             return Tenancy(Scope.PEACEBUILDER, peacebuilders=frozenset({p.id}))
         if p.org_id is None or self.db.dialect != "postgresql":
             return NOBODY if p.org_id is None else Tenancy(Scope.ORG, org_id=p.org_id)
-        granted = visible_peacebuilders(self.org_care_scope())
+        # The same decision as `visible_peacebuilders(self.org_care_scope())`, each woman
+        # justified by a consent (or break-glass) row carrying the application's MAC.
+        scope = self.org_care_scope()
+        granted = (set() if scope.mode is Mode.NONE
+                   else await verified_org_level_ids(self.session, scope))
         # Her networks act for her (record and change her consent) without a grant of their own.
-        networks = select(PeacebuilderNetwork.peacebuilder_id).where(
-            PeacebuilderNetwork.org_id == p.org_id)
-        reach = frozenset(await self.session.scalars(granted.union(networks)))
+        key = integrity.key_of(self.session)
+        networks = await self.session.execute(select(*integrity.columns("peacebuilder_networks"))
+                                              .where(PeacebuilderNetwork.org_id == p.org_id))
+        reach = frozenset(granted | {row.peacebuilder_id for row in networks
+                                     if integrity.intact(key, "peacebuilder_networks", row)})
         overseen = await self.session.scalars(select(Oversight.org_id).where(
             Oversight.overseer_org_id == p.org_id))
         return Tenancy(Scope.ORG, org_id=p.org_id, peacebuilders=reach,

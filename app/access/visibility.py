@@ -20,9 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, Uuid, and_, false, literal, or_, select, union
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases.models import Case
+from app.consent import integrity
 from app.consent.categories import DataCategory, Purpose
 from app.consent.models import BreakGlass, CaseTeamMember, ConsentAccess
 from app.orgs.models import WorkingGroupMember
@@ -85,6 +87,41 @@ def _org_level_ids(scope: CareScope) -> Select[Any]:
     return select(union(granted, glass).subquery().c[0])
 
 
+async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set[uuid.UUID]:
+    """`_org_level_ids` (the peacebuilders the organisation holds live consent or an open
+    break-glass for), each justified by a row whose MAC verifies (app/consent/integrity.py):
+    what admission hands to row-level security as the decided set, so a consent row that got
+    into the table without the application's key reaches nobody (PostgreSQL: DISTINCT ON).
+
+    One row per woman is checked (the first in ID order); only women whose first row fails
+    have their other rows read, so the cost follows the number of women, not of rows."""
+    if scope.org_id is None or scope.purpose is None:
+        return set()
+    key = integrity.key_of(session)
+    where = (ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
+             live_clause(scope.now))
+    first = await session.execute(
+        select(*integrity.columns("consent_access")).where(*where)
+        .ext(distinct_on(ConsentAccess.peacebuilder_id))
+        .order_by(ConsentAccess.peacebuilder_id, ConsentAccess.id))
+    found: set[uuid.UUID] = set()
+    doubtful: set[uuid.UUID] = set()
+    for row in first:
+        (found if integrity.intact(key, "consent_access", row) else doubtful).add(
+            row.peacebuilder_id)
+    if doubtful:
+        others = await session.execute(select(*integrity.columns("consent_access")).where(
+            *where, ConsentAccess.peacebuilder_id.in_(doubtful)))
+        found |= {row.peacebuilder_id for row in others
+                  if integrity.intact(key, "consent_access", row)}
+    if scope.purpose == Purpose.EMERGENCY_RESPONSE and scope.glass:
+        glass = await session.execute(select(*integrity.columns("break_glass")).where(
+            BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
+            BreakGlass.expires_at > scope.now, BreakGlass.closed_at.is_(None)))
+        found |= {row.peacebuilder_id for row in glass if integrity.intact(key, "break_glass", row)}
+    return found
+
+
 def _team_ids(scope: CareScope) -> Select[Any]:
     return (select(Case.peacebuilder_id)
             .join(CaseTeamMember, CaseTeamMember.case_id == Case.id)
@@ -142,22 +179,27 @@ async def categories_for(
     # One read of the rows `visible_peacebuilders` is made of (its `_org_level_ids`, and for
     # TEAM the same team condition): a peacebuilder with a live row is visible and the rows'
     # categories are what is released; an open break-glass adds visibility and every category.
+    # Every row released from carries the application's MAC, checked here: a row that got into
+    # the table some other way releases nothing (app/consent/integrity.py).
+    key = integrity.key_of(session)
     team = [ConsentAccess.peacebuilder_id.in_(_team_ids(scope))] if scope.mode is Mode.TEAM else []
     out: dict[uuid.UUID, set[str]] = defaultdict(set)
-    rows = await session.execute(select(ConsentAccess.peacebuilder_id, ConsentAccess.category).where(
+    rows = await session.execute(select(*integrity.columns("consent_access")).where(
         ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
         ConsentAccess.peacebuilder_id.in_(pb_ids), live_clause(scope.now), *team))
-    for pb, category in rows:
-        out[pb].add(category)
+    for row in rows:
+        if integrity.intact(key, "consent_access", row):
+            out[row.peacebuilder_id].add(row.category)
     if scope.purpose == Purpose.EMERGENCY_RESPONSE and scope.glass:
         glass_team = ([BreakGlass.peacebuilder_id.in_(_team_ids(scope))]
                       if scope.mode is Mode.TEAM else [])
-        glass = await session.scalars(select(BreakGlass.peacebuilder_id).where(
+        glass = await session.execute(select(*integrity.columns("break_glass")).where(
             BreakGlass.org_id == scope.org_id, BreakGlass.peacebuilder_id.in_(pb_ids),
             BreakGlass.opened_at <= scope.now, BreakGlass.expires_at > scope.now,
             BreakGlass.closed_at.is_(None), *glass_team))
-        for pb in glass:
-            out[pb] |= ALL_CATEGORIES
+        for row in glass:
+            if integrity.intact(key, "break_glass", row):
+                out[row.peacebuilder_id] |= ALL_CATEGORIES
     if scope.mode is Mode.ANALYST:  # the pseudonymous record only, never a category
         return {pb: frozenset() for pb in out}
     return {pb: frozenset(categories) for pb, categories in out.items()}

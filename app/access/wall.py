@@ -32,6 +32,8 @@ from app.access.tenancy import Scope, Tenancy
 
 VERSION = "v1"
 KEY_NAME = "tenancy"
+# Consent rows are MACed with another service key (app/consent/integrity.py).
+CONSENT_KEY_NAME = "consent"
 
 # One statement per transaction: the four settings the policies read, and what proves them.
 SET_TEXT = ("SELECT set_config('safety_net.scope', :scope, true), "
@@ -70,7 +72,7 @@ def fingerprint(key: bytes) -> str:
 
 
 class Wall:
-    """Signs tenancies for one engine.
+    """Signs tenancies for one engine, and hands the consent MAC key to the rows' events.
 
     `keys` is the deployment's `KeyEncryptionKeys` (set by Runtime after the Database is built);
     without it nothing is signed, so the database grants nothing. `may_sign_system` is False on

@@ -40,6 +40,9 @@ class ConsentEvent(Base):
     acting_for_her: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # HMAC by the application over the row (app/consent/integrity.py); PostgreSQL refuses a row
+    # whose MAC does not verify.
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConsentGrant(Base):
@@ -62,6 +65,9 @@ class ConsentGrant(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # HMAC by the application over the row (app/consent/integrity.py); PostgreSQL refuses a row
+    # whose MAC does not verify.
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConsentAccess(Base):
@@ -86,6 +92,9 @@ class ConsentAccess(Base):
     purpose: Mapped[str] = mapped_column(String(30))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # HMAC by the application over the row (app/consent/integrity.py); PostgreSQL refuses a row
+    # whose MAC does not verify.
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class CaseTeamMember(Base):
@@ -116,6 +125,9 @@ class BreakGlass(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # HMAC by the application over the row (app/consent/integrity.py); PostgreSQL refuses a row
+    # whose MAC does not verify.
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class PeacebuilderAccount(Base):

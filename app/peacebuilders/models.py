@@ -34,6 +34,8 @@ class PeacebuilderNetwork(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # A network acts for her: its row carries the application's MAC too (app/consent/integrity.py).
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class PeacebuilderDatum(Base):

@@ -1,4 +1,4 @@
-"""signed tenancy and the background role's system scope (PostgreSQL)
+"""signed tenancy, the background role's system scope, MACs on consent rows (PostgreSQL)
 
 The wall of 0007 trusted the `safety_net.*` settings, which any role that may connect can set.
 From here the database believes them only when the application signed them:
@@ -10,10 +10,12 @@ From here the database believes them only when the application signed them:
   settings and their expiry; the existing `sn_*` functions keep their names and read the scope
   as 'none' unless it verifies (and 'system' only for the background role or the owner), so
   every policy calling them, now or later, gets the verification. Policies call them as
-  `(SELECT sn_...())`: an InitPlan, once per statement.
+  `(SELECT sn_...())`: an InitPlan, once per statement;
+- consent events, grants, access rows, break-glass and networks get a `mac` column and a trigger
+  refusing rows whose MAC does not verify (SQL generated from app/consent/integrity.py COVERED).
 
 Data migrations after this one that touch protected tables declare the system scope with
-`SELECT sn_private.declare_system()` (the owner only). Nothing changes on SQLite.
+`SELECT sn_private.declare_system()` (the owner only). SQLite gets the `mac` columns only.
 
 Revision ID: 0008
 Revises: 0007
@@ -22,7 +24,10 @@ import importlib.util
 from pathlib import Path
 from typing import Sequence, Union
 
+import sqlalchemy as sa
 from alembic import op
+
+from app.consent import integrity
 
 revision: str = '0008'
 down_revision: Union[str, Sequence[str], None] = '0007'
@@ -154,6 +159,9 @@ def _previous() -> object:
 
 
 def upgrade() -> None:
+    for table in integrity.COVERED:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("mac", sa.String(length=64), nullable=True))
     if op.get_bind().dialect.name != "postgresql":
         return
     for statement in PRIVATE:
@@ -162,14 +170,22 @@ def upgrade() -> None:
     for statement in FUNCTIONS.split(";\n"):
         if statement.strip():
             op.execute(statement)
+    bind = op.get_bind()
+    for table in integrity.COVERED:
+        for statement in integrity.install_sql(table, integrity.column_types(bind, table)):
+            op.execute(statement)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    previous = _previous()
-    for statement in previous.FUNCTIONS.split(";\n"):  # type: ignore[attr-defined]
-        if statement.strip():
-            op.execute(statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
-    op.execute("DROP FUNCTION IF EXISTS sn_verified_scope(name)")
-    op.execute("DROP SCHEMA IF EXISTS sn_private CASCADE")
+    if op.get_bind().dialect.name == "postgresql":
+        previous = _previous()
+        for statement in previous.FUNCTIONS.split(";\n"):  # type: ignore[attr-defined]
+            if statement.strip():
+                op.execute(statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+        for table in integrity.COVERED:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_mac ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS sn_verified_scope(name)")
+        op.execute("DROP SCHEMA IF EXISTS sn_private CASCADE")
+    for table in integrity.COVERED:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("mac")
