@@ -7,10 +7,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from app import crypto
 from app.access.context import AccessContext
 from app.consent import service as consent
 from app.consent.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, Purpose
+from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as orgs_repo
 from app.orgs.models import OrgKind
@@ -194,10 +197,23 @@ async def create(
     if await repo.pseudonym_taken(ctx.session, ctx.org_id, pseudonym):
         raise Conflict("Your organisation already uses this pseudonym.")
     now = ctx.clock.now()
-    pb = Peacebuilder(pseudonym=pseudonym, preferred_language=preferred_language,
+    pb = Peacebuilder(id=new_id(), pseudonym=pseudonym, preferred_language=preferred_language,
                       registered_by_org_id=ctx.org_id, created_at=now, updated_at=now)
-    ctx.session.add(pb)
-    await ctx.session.flush()
+    # Decided: this transaction registers her. The database lets it reach her new record (and
+    # her key, profile, networks and intake consent written next) only once told, as for
+    # break-glass: registering her gives no standing of its own (docs/decisions/0013).
+    await ctx.reach([pb.id])
+    if ctx.db.dialect != "postgresql":  # no row-level security: pseudonym_taken saw every row
+        ctx.session.add(pb)
+        await ctx.session.flush()
+    else:
+        try:  # (a SAVEPOINT on SQLite's driver could commit the request's work early)
+            async with ctx.session.begin_nested():  # flushes what is pending, then SAVEPOINT
+                ctx.session.add(pb)
+                await ctx.session.flush()
+        except IntegrityError as exc:
+            # The pseudonym of a woman it registered but may no longer see (she revoked it).
+            raise Conflict("Your organisation already uses this pseudonym.") from exc
     await pb_keys.create(ctx, pb.id)
     await repo.set_networks(ctx.session, pb.id, networks)
     written = await _write_profile(ctx, pb, fields)

@@ -12,7 +12,10 @@ From here the database believes them only when the application signed them:
   every policy calling them, now or later, gets the verification. Policies call them as
   `(SELECT sn_...())`: an InitPlan, once per statement;
 - consent events, grants, access rows, break-glass and networks get a `mac` column and a trigger
-  refusing rows whose MAC does not verify (SQL generated from app/consent/integrity.py COVERED).
+  refusing rows whose MAC does not verify (SQL generated from app/consent/integrity.py COVERED);
+- the registering organisation no longer reaches her rows by having registered her: like every
+  organisation, it reaches what the application decided (her live consent), and neither does a
+  case's lead organisation (its access rests on her intake consent too).
 
 Data migrations after this one that touch protected tables declare the system scope with
 `SELECT sn_private.declare_system()` (the owner only). SQLite gets the `mac` columns only.
@@ -148,8 +151,79 @@ LANGUAGE sql STABLE PARALLEL SAFE ROWS 5 AS $$
   WHERE sn_scope() = 'org' $$
 """
 
+# --- policies: her rows follow the decided set only (no "registered by", no "led by") ---------
+SYSTEM = "(SELECT sn_system())"
+ORG = "(SELECT sn_org())"
+DECIDED = "(SELECT sn_peacebuilders())"
+DECIDED_ARRAY = "(SELECT sn_peacebuilder_ids())::uuid[]"
+VISIBLE_CASES = f"(SELECT id FROM cases WHERE peacebuilder_id = ANY ({DECIDED_ARRAY}))"
+
+
+def her_record(table: str) -> str:
+    return f"{SYSTEM} OR {table}.peacebuilder_id IN {DECIDED}"
+
+
+def rules(read: str, *, insert: str | None = None, update: str | None = None,
+          delete: str | None = None) -> dict[str, str]:
+    return {"read": read, "insert": insert or read, "update": update or read,
+            "delete": delete or read}
+
+
+def owned(read: str, column: str, *, nullable: bool = False) -> dict[str, str]:
+    match = f"{column} IS NOT DISTINCT FROM {ORG}" if nullable else f"{column} = {ORG}"
+    return rules(read, insert=f"{SYSTEM} OR (({read}) AND {match})")
+
+
+def case_child(table: str) -> str:
+    return f"{SYSTEM} OR {table}.case_id IN {VISIBLE_CASES}"
+
+
+POLICIES: dict[str, dict[str, str]] = {
+    # Only the registering organisation creates her record; it reads it, like anyone, while the
+    # application decided it may (the transaction that registers her reaches her new ID).
+    "peacebuilders": rules(f"{SYSTEM} OR id IN {DECIDED}",
+                           insert=f"{SYSTEM} OR registered_by_org_id = {ORG}"),
+    **{t: rules(her_record(t)) for t in (
+        "peacebuilder_data", "data_keys", "peacebuilder_notices", "peacebuilder_networks",
+        "data_requests", "approvals", "consent_events", "consent_grants")},
+    "consent_access": rules(her_record("consent_access") + f" OR org_id = {ORG}",
+                            insert=her_record("consent_access"),
+                            update=her_record("consent_access")),
+    "break_glass": owned(her_record("break_glass") + f" OR org_id = {ORG}", "org_id"),
+    "cases": rules(her_record("cases"),
+                   insert=f"{SYSTEM} OR (lead_org_id = {ORG} AND ({her_record('cases')}))"),
+    "incidents": owned(case_child("incidents"), "reporting_org_id", nullable=True),
+    "referrals": owned(case_child("referrals"), "from_org_id"),
+    "proceedings": owned(case_child("proceedings"), "org_id"),
+    "case_team": owned(case_child("case_team"), "org_id"),
+    "case_events": owned(case_child("case_events"), "org_id", nullable=True),
+    "measures": rules(case_child("measures")),
+    # Its internal notes never cross organisations (invariant 9), and are about her: they
+    # follow the case's visibility too.
+    "case_notes": rules(f"{SYSTEM} OR (org_id = {ORG} AND case_notes.case_id IN {VISIBLE_CASES})"),
+}
+
+COMMANDS = {"read": "SELECT", "insert": "INSERT", "update": "UPDATE", "delete": "DELETE"}
+
+
+def _create_policies(policies: dict[str, dict[str, str]]) -> None:
+    for table, by_command in policies.items():
+        for name, command in COMMANDS.items():
+            rule = by_command[name]
+            if name == "insert":
+                clause = f"WITH CHECK ({rule})"
+            elif name == "update":
+                clause = f"USING ({by_command['read']}) WITH CHECK ({rule})"
+            elif name == "delete":
+                clause = f"USING (({by_command['read']}) AND ({rule}))"
+            else:
+                clause = f"USING ({rule})"
+            op.execute(f"DROP POLICY IF EXISTS {table}_{name} ON {table}")
+            op.execute(f"CREATE POLICY {table}_{name} ON {table} FOR {command} {clause}")
+
+
 def _previous() -> object:
-    """0007, for the downgrade (its function bodies)."""
+    """0007, for the downgrade (its policies and function bodies)."""
     path = Path(__file__).with_name("0007_row_level_security.py")
     spec = importlib.util.spec_from_file_location("sn_migration_0007", path)
     assert spec is not None and spec.loader is not None
@@ -174,11 +248,13 @@ def upgrade() -> None:
     for table in integrity.COVERED:
         for statement in integrity.install_sql(table, integrity.column_types(bind, table)):
             op.execute(statement)
+    _create_policies(POLICIES)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         previous = _previous()
+        _create_policies({t: previous.POLICIES[t] for t in POLICIES})  # type: ignore[attr-defined]
         for statement in previous.FUNCTIONS.split(";\n"):  # type: ignore[attr-defined]
             if statement.strip():
                 op.execute(statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
