@@ -153,10 +153,18 @@ def columns(table: str) -> list[Column[Any]]:
     return [t.c[name] for name in COVERED[table]] + [t.c["mac"]]
 
 
-@functools.lru_cache(maxsize=20_000)
-def _intact(key: bytes, table: str, values: tuple[Any, ...], mac: str) -> bool:
-    expected = compute(key, table, dict(zip(COVERED[table], values, strict=True)))
-    return hmac.compare_digest(expected, mac)
+def _check(key: bytes, table: str, values: tuple[Any, ...], mac: str) -> bool:
+    ok = hmac.compare_digest(compute(key, table, dict(zip(COVERED[table], values, strict=True))),
+                             mac)
+    if not ok:
+        # Once per row content (the verdict is cached); the row's own ID only, never her ID,
+        # the values or the MAC.
+        log.warning("a %s row whose integrity code does not verify is ignored", table,
+                    extra={"row": str(values[COVERED[table].index("id")])})
+    return ok
+
+
+_cached_check = functools.lru_cache(maxsize=20_000)(_check)
 
 
 def intact(key: bytes | None, table: str, row: Any) -> bool:
@@ -165,19 +173,12 @@ def intact(key: bytes | None, table: str, row: Any) -> bool:
     mapping = row._mapping if hasattr(row, "_mapping") else row
     mac = mapping["mac"]
     if key is None or not isinstance(mac, str):
-        ok = False
-    else:
-        values = tuple(mapping[c] for c in COVERED[table])
-        try:
-            ok = _intact(key, table, values, mac)
-        except TypeError:  # an unhashable value (JSON): check without the cache
-            ok = hmac.compare_digest(compute(key, table, dict(zip(COVERED[table], values,
-                                                                  strict=True))), mac)
-    if not ok:
-        # The row's own ID only: never her ID, the values or the MAC.
-        log.warning("a %s row whose integrity code does not verify was ignored",
-                    table, extra={"row": str(mapping["id"])})
-    return ok
+        return False
+    values = tuple(mapping[c] for c in COVERED[table])
+    try:
+        return _cached_check(key, table, values, mac)
+    except TypeError:  # an unhashable value (JSON): checked without the cache
+        return _check(key, table, values, mac)
 
 
 # --- the same canonical text in SQL (PostgreSQL) ---------------------------------------------
