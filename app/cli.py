@@ -13,13 +13,16 @@ from pathlib import Path
 from app.access import tenancy
 from app.access.principal import SYSTEM
 from app.config import Settings
+from app.crypto import KeyEncryptionKeys
 from app.runtime import Runtime, context_for
 from app.storage import (
     grant_service_role,
+    install_wall,
     migration_status,
     schema_is_usable,
     service_role_problems,
     upgrade,
+    wall_problems,
 )
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
@@ -118,9 +121,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _migrate(settings: Settings) -> None:
+    """Upgrade the schema, grant the service and background roles their data rights, and install
+    the database's copies of the keys that sign tenancies and consent rows (as the owner)."""
     upgrade(settings.database_url)
-    if settings.db_service_role:
-        asyncio.run(grant_service_role(settings.database_url, settings.db_service_role))
+    for role in dict.fromkeys((settings.db_service_role, settings.db_background_role)):
+        if role:
+            asyncio.run(grant_service_role(settings.database_url, role))
+    keys = KeyEncryptionKeys(settings.keks, settings.kek)
+    for line in asyncio.run(install_wall(settings.database_url, keys, settings.db_background_role)):
+        print(f"  {line}")
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
@@ -133,7 +142,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         return 1
     for problem in problems:
         print(f"{'error' if settings.production else 'warning'}: the service {problem}; see "
-              "docs/decisions/0012-row-level-security.md", file=sys.stderr)
+              "docs/decisions/0012-row-level-security.md and 0015-signed-tenancy.md",
+              file=sys.stderr)
     if problems and settings.production:
         return 1
     uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
@@ -235,10 +245,13 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _preflight(runtime: Runtime) -> tuple[str | None, str | None, list[str]]:
     """Before serving: the schema's revision (and the code's), and why the service's own
-    connection could bypass row-level security (empty when it cannot)."""
+    connections could bypass row-level security or the signed tenancy would not work (empty when
+    neither)."""
     try:
         current, head = await migration_status(runtime.db)
-        problems = await service_role_problems(runtime.db)
+        if not schema_is_usable(current, head):
+            return current, head, []
+        problems = await service_role_problems(runtime.db) + await wall_problems(runtime.db)
         return current, head, problems
     finally:
         await runtime.close()

@@ -22,6 +22,15 @@ class Settings:
     # PostgreSQL: the role the service connects as (not owner, not superuser, no BYPASSRLS);
     # `safety-net migrate`, run as the schema owner, grants it what it needs.
     db_service_role: str = ""
+    # PostgreSQL: the background role, the only one the database lets use the system scope
+    # (log chainer, scheduler, e-mail, sign-in and admission, console commands), and how this
+    # process connects as it (docs/decisions/0015-signed-tenancy.md).
+    db_background_role: str = ""
+    background_database_url: str = ""
+    # How long a signed tenancy stays valid (seconds): longer than the longest transaction of
+    # the engine that signs it, plus the clock difference between the app and the database.
+    tenancy_ttl_seconds: int = 120
+    background_tenancy_ttl_seconds: int = 3600
     redis_url: str = ""
     data_dir: Path = REPO_ROOT / "var"
     policy_dir: Path = REPO_ROOT / "policies"
@@ -116,6 +125,10 @@ class Settings:
             env=env,
             database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'safety-net.db'}"),
             db_service_role=_env("SAFETY_NET_DB_SERVICE_ROLE", ""),
+            db_background_role=_env("SAFETY_NET_DB_BACKGROUND_ROLE", ""),
+            background_database_url=_env("SAFETY_NET_BACKGROUND_DATABASE_URL", ""),
+            tenancy_ttl_seconds=_positive("SAFETY_NET_TENANCY_TTL", "120"),
+            background_tenancy_ttl_seconds=_positive("SAFETY_NET_BACKGROUND_TENANCY_TTL", "3600"),
             redis_url=_env("REDIS_URL", ""),
             data_dir=data_dir,
             policy_dir=Path(_env("SAFETY_NET_POLICY_DIR", str(REPO_ROOT / "policies"))),
@@ -195,6 +208,13 @@ def _observability_from_env() -> dict[str, Any]:
         "metrics": _env("SAFETY_NET_METRICS", "on") != "off",
         "metrics_token": _env("SAFETY_NET_METRICS_TOKEN", ""),
     }
+
+
+def _positive(name: str, default: str) -> int:
+    value = int(_env(name, default))
+    if value < 1:
+        raise ValueError(f"{name} must be a positive number of seconds")
+    return value
 
 
 def _list(value: str) -> tuple[str, ...]:

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 
-from app.access.tenancy import NOBODY, SET_TEXT, Tenancy, effective
+from app.access.tenancy import NOBODY, Scope, Tenancy, effective
+from app.access.wall import SET_TEXT, Wall, WallError
 
 # Named constraints: Alembic's batch mode on SQLite needs names to alter or drop them.
 NAMING = {
@@ -89,16 +90,28 @@ class TenantSession(Session):
 @event.listens_for(TenantSession, "after_begin")
 def _declare_tenancy(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
     """Row-level security's settings, as the transaction's first statement: what the session was
-    given, else what the task declared, else the database's fallback (NOBODY in the service)."""
+    given, else what the task declared, else the database's fallback (NOBODY in the service),
+    signed by this engine's Wall (a session without one sends no signature: it sees nothing)."""
     if connection.dialect.name != "postgresql":
         return
-    connection.execute(text(SET_TEXT), effective(session.info).settings())
+    wall = session.info.get("wall")
+    chosen = effective(session.info)
+    params = wall.signed(chosen) if isinstance(wall, Wall) else Wall(0).signed(NOBODY)
+    connection.execute(text(SET_TEXT), params)
 
 
 class Database:
-    """One engine and session factory per process."""
+    """One engine and session factory per process (and, on PostgreSQL, the background role's).
 
-    def __init__(self, url: str, *, echo: bool = False, fallback: Tenancy = NOBODY) -> None:
+    Transactions that run in the system scope (`tenancy.SYSTEM`: the log chainer, the scheduler,
+    e-mail delivery, sign-in and admission, console commands) go to `background`, a second
+    engine connecting as the background role, the only role the database lets use that scope
+    (docs/decisions/0015-signed-tenancy.md); every other transaction runs as the service role.
+    Without a background URL (SQLite, or one role for everything) both are the same engine."""
+
+    def __init__(self, url: str, *, echo: bool = False, fallback: Tenancy = NOBODY,
+                 background_url: str | None = None, tenancy_ttl: int = 120,
+                 background_tenancy_ttl: int = 3600, keys: Any = None) -> None:
         kwargs: dict[str, Any] = {"echo": echo, "json_serializer": canonical_json}
         ensure_sqlite_dir(url)
         if url.startswith("sqlite"):
@@ -110,13 +123,45 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.fallback = fallback
+        separate = bool(background_url) and background_url != url
+        self.wall = Wall(tenancy_ttl, may_sign_system=not separate)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False,
                                                sync_session_class=TenantSession,
-                                               info={"fallback": fallback})
+                                               info={"fallback": fallback, "wall": self.wall})
         self.statements = StatementCounter()
-        # Key-encryption keys for fields sealed per peacebuilder (app/crypto.py); set by Runtime.
-        self.keys: Any = None
         event.listen(self.engine.sync_engine, "before_cursor_execute", self.statements)
+        self.background: Database | None = None
+        if separate:
+            assert background_url is not None
+            self.background = Database(background_url, echo=echo, fallback=fallback,
+                                       tenancy_ttl=background_tenancy_ttl)
+            # One count per process: sign-in and admission run there, and tests count them.
+            event.listen(self.background.engine.sync_engine, "before_cursor_execute",
+                         self.statements)
+        # Key-encryption keys for fields sealed per peacebuilder, and the service keys that sign
+        # tenancies and consent rows (app/crypto.py); set by Runtime.
+        self.keys = keys
+
+    @property
+    def keys(self) -> Any:
+        return self.wall.keys
+
+    @keys.setter
+    def keys(self, value: Any) -> None:
+        self.wall.keys = value
+        self.wall._cache.clear()
+        if self.background is not None:
+            self.background.keys = value
+
+    @property
+    def system(self) -> Database:
+        """The Database whose connections may use the system scope (Core connections that
+        declare SYSTEM themselves, e.g. `audit verify`, must use this one's engine)."""
+        return self.background or self
+
+    def signed(self, tenancy: Tenancy) -> dict[str, str]:
+        """SET_TEXT's parameters for a tenancy declared again inside a transaction (`reach()`)."""
+        return self.wall.signed(tenancy)
 
     @property
     def dialect(self) -> str:
@@ -124,17 +169,26 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits on success and rolls back on any exception."""
-        async with self.sessionmaker() as session, session.begin():
+        """A session whose work commits on success and rolls back on any exception; on the
+        background role's engine when the task's tenancy is the system scope."""
+        chosen = effective({"fallback": self.fallback})
+        target = self.system if chosen.scope is Scope.SYSTEM else self
+        async with target.sessionmaker() as session, session.begin():
             yield session
 
     async def declare(self, conn: Any, tenancy: Tenancy | None = None) -> None:
-        """For Core connections (no session): declare the tenancy inside their transaction."""
+        """For Core connections (no session): declare the tenancy inside their transaction.
+        A connection of `self.engine` cannot declare SYSTEM when a background engine exists:
+        open it on `self.system.engine`."""
         if self.dialect == "postgresql":
             chosen = tenancy or effective({"fallback": self.fallback})
-            await conn.execute(text(SET_TEXT), chosen.settings())
+            if chosen.scope is Scope.SYSTEM and self.background is not None:
+                raise WallError("the system scope runs on the background role's connection only")
+            await conn.execute(text(SET_TEXT), self.wall.signed(chosen))
 
     async def dispose(self) -> None:
+        if self.background is not None:
+            await self.background.dispose()
         await self.engine.dispose()
 
 

@@ -4,6 +4,7 @@ from app.audit.models import AccessLogEntry, Alert, Oversight
 from app.auth.models import EnrolmentCode, TotpCredential
 from app.cases.models import Case, CaseNote
 from app.confirmations.models import Confirmation
+from app.consent import integrity  # noqa: F401  (mapper events: consent rows' MACs)
 from app.consent.models import (
     BreakGlass,
     CaseTeamMember,

@@ -13,6 +13,7 @@ from app.access.tenancy import NOBODY, Tenancy
 from app.auth.tokens import Claims, Issuer, OIDCVerifier
 from app.clock import Clock
 from app.config import Settings
+from app.consent import integrity  # noqa: F401  (its mapper events stamp consent rows' MACs)
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.metrics import Metrics
@@ -46,8 +47,11 @@ class Runtime:
         under row-level security — nothing in the service; the test harness's setup code is the
         system."""
         oidc = OIDCVerifier(settings) if settings.issuer == "oidc" else None
-        db = Database(settings.database_url, fallback=tenancy_fallback)
-        db.keys = KeyEncryptionKeys(settings.keks, settings.kek)
+        db = Database(settings.database_url, fallback=tenancy_fallback,
+                      background_url=settings.background_database_url or None,
+                      tenancy_ttl=settings.tenancy_ttl_seconds,
+                      background_tenancy_ttl=settings.background_tenancy_ttl_seconds,
+                      keys=KeyEncryptionKeys(settings.keks, settings.kek))
         return cls(settings=settings, db=db,
                    policy=PolicyEngine(settings.policy_dir), issuer=Issuer(settings),
                    clock=clock or Clock(), oidc=oidc, broker=Broker(settings.redis_url),

@@ -95,11 +95,12 @@ class Telemetry:
         from sqlalchemy import event
 
         spans = _SqlSpans(self.tracer, db.dialect)
-        engine = db.engine.sync_engine
-        for name, fn in (("before_cursor_execute", spans.before),
-                         ("after_cursor_execute", spans.after), ("handle_error", spans.error)):
-            event.listen(engine, name, fn)
-            self._listeners.append((engine, name, fn))
+        # Sign-in and admission run on the background role's engine: their statements too.
+        for engine in dict.fromkeys((db.engine.sync_engine, db.system.engine.sync_engine)):
+            for name, fn in (("before_cursor_execute", spans.before),
+                             ("after_cursor_execute", spans.after), ("handle_error", spans.error)):
+                event.listen(engine, name, fn)
+                self._listeners.append((engine, name, fn))
 
     def shutdown(self) -> None:
         from sqlalchemy import event

@@ -35,8 +35,10 @@ from sqlalchemy import Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import crypto
+from app.access import wall
 from app.audit import chain
 from app.cases.models import Case
+from app.consent import integrity
 from app.consent.categories import DEFAULT_CATEGORIES
 from app.consent.models import CaseTeamMember, ConsentAccess, ConsentEvent, ConsentGrant
 from app.db import Database, canonical_json
@@ -89,12 +91,15 @@ def _rng(seed: int) -> random.Random:
 
 
 class Writer:
-    """Bulk inserts: COPY on PostgreSQL, executemany on SQLite."""
+    """Bulk inserts: COPY on PostgreSQL, executemany on SQLite. Rows of the tables whose rows
+    carry the application's MAC (app/consent/integrity.py) are stamped with `mac_key`, as the
+    ORM's events stamp them (the bulk load runs with triggers off, but the service checks them)."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, mac_key: bytes | None = None) -> None:
         self.conn = conn
         self.pg = conn.dialect.name == "postgresql"
         self.rows = 0
+        self.mac_key = mac_key
 
     async def put(self, table: Table, rows: Iterable[dict[str, Any]], chunk: int = 50_000) -> None:
         buf: list[dict[str, Any]] = []
@@ -108,6 +113,11 @@ class Writer:
 
     async def _flush(self, table: Table, rows: list[dict[str, Any]]) -> None:
         self.rows += len(rows)
+        if table.name in integrity.COVERED:
+            if self.mac_key is None:
+                raise RuntimeError(f"{table.name} rows need the consent key (Writer mac_key)")
+            for row in rows:
+                row["mac"] = integrity.compute(self.mac_key, table.name, row)
         if not self.pg:
             await self.conn.execute(table.insert(), rows)
             return
@@ -321,7 +331,7 @@ async def add_cases(db: Database, world: World, n: int, *, seed: int) -> int:
     written = 0
     async with db.engine.begin() as conn:
         await _fast_load(conn)
-        w = Writer(conn)
+        w = Writer(conn, mac_key=keks.service_key(wall.CONSENT_KEY_NAME))
         for rows in batches:
             for row in rows:
                 table = row.pop("_t")

@@ -147,10 +147,14 @@ def issue(runtime: Runtime, subject: str, org_id: uuid.UUID) -> str:
 
 
 @contextlib.asynccontextmanager
-async def ours(url: str, data_dir: Path, subject: str, org_id: uuid.UUID) -> AsyncIterator[InProcess]:
+async def ours(url: str, data_dir: Path, subject: str, org_id: uuid.UUID,
+               background_url: str = "") -> AsyncIterator[InProcess]:
+    """Our app; on PostgreSQL as deployed: the service role, and the background role's URL for
+    sign-in and admission (the system scope)."""
     settings = replace(Settings(), database_url=url, data_dir=data_dir, log_worker=False,
                        scheduler=False, policy_dir=REPO_ROOT / "policies",
-                       tenants_dir=REPO_ROOT / "tenants", **unlimited())
+                       tenants_dir=REPO_ROOT / "tenants", background_database_url=background_url,
+                       **unlimited())
     runtime = Runtime.create(settings)
     asgi = create_app(runtime)
     token = issue(runtime, subject, org_id)

@@ -94,9 +94,11 @@ class Deployment:
     caller_subject: str = ""
     case_ids: list[uuid.UUID] = field(default_factory=list)
     prepare_s: float = 0.0
-    # PostgreSQL: what our service connects as, as deployed (a role under row-level security);
-    # the generator and the baselines use the owner's `url`.
+    # PostgreSQL: what our service connects as, as deployed (a role under row-level security,
+    # and the background role for the system scope: docs/decisions/0015); the generator and
+    # the baselines use the owner's `url`.
     service_url: str = ""
+    background_url: str = ""
 
     @property
     def served_url(self) -> str:
@@ -176,7 +178,8 @@ async def prepare(backend: str, tmp: Path, name: str, cases: int, log_entries: i
         dep = Deployment(name=name, backend=backend, url=url, data_dir=data_dir, drop=drop,
                          world=world, log_entries=log_entries)
         if backend == "postgresql":
-            dep.service_url = await service_role(url, opts.pg_admin)
+            dep.service_url, dep.background_url = await service_role(url, opts.pg_admin,
+                                                                     data_dir)
         await _caller(runtime.db, dep)
     finally:
         await runtime.close()
@@ -220,29 +223,36 @@ def rate_limit_settings() -> list[str]:
     return sorted(set(re.findall(r"\"(SAFETY_NET_(?:RATE|COST_QUOTA)_[A-Z0-9_]+)\"", text)))
 
 
-async def service_role(url: str, pg_admin: str) -> str:
-    """The service role of a production deployment (LOGIN, not owner, no BYPASSRLS), granted its
-    data rights as `safety-net migrate` does; returns the database URL as that role."""
+async def service_role(url: str, pg_admin: str, data_dir: Path) -> tuple[str, str]:
+    """The service and background roles of a production deployment (LOGIN, not owner, no
+    BYPASSRLS), granted their data rights and the keys installed as `safety-net migrate` does;
+    returns the database URLs as those roles."""
     import asyncpg
 
-    from app.storage import grant_service_role, url_as
+    from app.storage import grant_service_role, install_wall, url_as
 
     conn = await asyncpg.connect(pg_admin)
     try:
-        await conn.execute(f"DO $$ BEGIN CREATE ROLE {SERVICE_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; "
-                           "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        for role in (SERVICE_ROLE, BACKGROUND_ROLE):
+            await conn.execute(f"DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS; "
+                               "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
     finally:
         await conn.close()
-    await grant_service_role(url, SERVICE_ROLE)
-    return url_as(url, SERVICE_ROLE)
+    for role in (SERVICE_ROLE, BACKGROUND_ROLE):
+        await grant_service_role(url, role)
+    await install_wall(url, KeyEncryptionKeys(data_dir / "kek"), BACKGROUND_ROLE)
+    return url_as(url, SERVICE_ROLE), url_as(url, BACKGROUND_ROLE)
 
 
 SERVICE_ROLE = "safety_net_service"
+BACKGROUND_ROLE = "safety_net_background"
 
 
 def server_env(dep: Deployment, *, baseline: bool = False) -> dict[str, str]:
     """Ours connects as the service role; the baselines (no security at all) as the owner."""
     env = costs.cli_env(dep.url if baseline else dep.served_url, dep.data_dir)
+    if dep.background_url and not baseline:
+        env["SAFETY_NET_BACKGROUND_DATABASE_URL"] = dep.background_url
     for name in rate_limit_settings():
         env[name] = "off"
     return env
@@ -421,7 +431,7 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
     out: dict[str, Any] = {"statements": {}, "time": {}, "ablations": {}}
     cid = base.case_ids[0]
     async with inprocess.ours(base.served_url, base.data_dir, base.caller_subject,
-                              base.caller_org) as env, \
+                              base.caller_org, base.background_url) as env, \
             inprocess.bare(base.url, base.caller_org) as bare_env:
         with inprocess.max_page(200):
             for n in (10, 50, 200):
@@ -489,9 +499,9 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
             out["ablations"][name] = await inprocess.ab(env, body, switch)
     if big is not None:
         async with inprocess.ours(base.served_url, base.data_dir, base.caller_subject,
-                                  base.caller_org) as small_env, \
+                                  base.caller_org, base.background_url) as small_env, \
                 inprocess.ours(big.served_url, big.data_dir, big.caller_subject,
-                               big.caller_org) as big_env:
+                               big.caller_org, big.background_url) as big_env:
             out["time"]["page ours big"] = await inprocess.where_time_goes(
                 big_env, lambda _: inprocess.page_body(50), 30)
             out["scale"] = {}
@@ -663,6 +673,12 @@ def render(report: dict[str, Any]) -> str:
                          f"{a['saved'] * 100:>6.0f}%")
         lines.append("(saved = median of paired A/B differences; negative = switching it off costs: "
                      "a cache that pays, or noise)")
+        if r.get("wall"):
+            from bench import wall
+
+            lines.append("")
+            lines.append(f"== {backend}: what the wall costs (docs/decisions/0013, in process) ==")
+            lines.extend(wall.render(r["wall"]))
     c = report.get("costs")
     if c:
         p = c["policy"]
@@ -746,6 +762,11 @@ async def run(opts: Options, work: Path, wrk: str) -> dict[str, Any]:
             ip = await inprocess_phase(deps["base"], deps.get("big"))
             report["backends"][backend] = {"http": http, "inprocess": ip,
                                            "big_log": opts.big_log}
+            if backend == "postgresql":
+                print(f"bench: {backend}: what the wall costs ...", flush=True)
+                from bench import wall
+
+                report["backends"][backend]["wall"] = await wall.measure(deps["base"])
             if backend == "postgresql" or (not costs_done and backend == opts.dbs[-1]):
                 print(f"bench: {backend}: security costs and audit verify ...", flush=True)
                 report["costs"] = {"backend": backend, **await costs_phase(

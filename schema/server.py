@@ -196,6 +196,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     rt.metrics = Metrics() if settings.metrics else None
     if rt.metrics is not None:
         rt.metrics.attach(rt.db.engine)
+        rt.metrics.attach(rt.db.system.engine)  # sign-in refusals are written there
     # Tracing from the settings unless the caller installed its own (Telemetry.with_exporter).
     own_telemetry = not rt.telemetry.enabled and settings.otel_exporter != "none"
     if own_telemetry:

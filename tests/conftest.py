@@ -25,8 +25,9 @@ from app import demo
 from app.access.principal import SYSTEM
 from app.access.tenancy import SYSTEM as TEST_SETUP
 from app.config import REPO_ROOT, Settings
+from app.crypto import KeyEncryptionKeys
 from app.runtime import Runtime, context_for
-from app.storage import grant_service_role, upgrade, url_as
+from app.storage import grant_service_role, install_wall, upgrade, url_as
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema.server import create_app
@@ -224,23 +225,31 @@ async def prepare_database(backend: str, tmp: Path) -> tuple[str, Any]:
 
 
 SERVICE_ROLE = "safety_net_service"
+BACKGROUND_ROLE = "safety_net_background"
 
 
 async def ensure_service_role(conn: Any) -> None:
-    """The role the service connects as on PostgreSQL: can log in, nothing more (the schema is
-    owned by the admin role that migrates; `grant_service_role` gives it data rights)."""
+    """The roles the service connects as on PostgreSQL: can log in, nothing more (the schema is
+    owned by the admin role that migrates; `grant_service_role` gives them data rights, and
+    `install_wall` lets the background role alone use the system scope)."""
     import asyncpg
 
-    try:
-        await conn.execute(f"CREATE ROLE {SERVICE_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB "
-                           "NOCREATEROLE")
-    except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
-        pass  # made by an earlier run (or a parallel one just now)
+    for role in (SERVICE_ROLE, BACKGROUND_ROLE):
+        try:
+            await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB "
+                               "NOCREATEROLE")
+        except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+            pass  # made by an earlier run (or a parallel one just now)
 
 
 def service_url(owner_url: str) -> str:
     """The same database, as the service role (trust authentication in CI and here)."""
     return url_as(owner_url, SERVICE_ROLE)
+
+
+def background_url(owner_url: str) -> str:
+    """The same database, as the background role (the system scope's only role)."""
+    return url_as(owner_url, BACKGROUND_ROLE)
 
 
 async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: Any = None,
@@ -254,15 +263,22 @@ async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: A
         overrides.setdefault(rate, "off")
     owner_url = url
     await asyncio.to_thread(upgrade, owner_url)
-    if backend == "postgresql":
-        # Migrated by the owner; served by a role that is neither owner nor superuser, so
+    pg = backend == "postgresql"
+    if pg:
+        # Migrated by the owner; served by roles that are neither owner nor superuser, so
         # row-level security applies to everything the app does, as in production.
-        await grant_service_role(owner_url, SERVICE_ROLE)
+        for role in (SERVICE_ROLE, BACKGROUND_ROLE):
+            await grant_service_role(owner_url, role)
         url = service_url(owner_url)
     settings = replace(Settings(), database_url=url, data_dir=tmp / "data",
                        policy_dir=REPO_ROOT / "policies", tenants_dir=REPO_ROOT / "tenants",
-                       db_service_role=SERVICE_ROLE if backend == "postgresql" else "",
+                       db_service_role=SERVICE_ROLE if pg else "",
+                       db_background_role=BACKGROUND_ROLE if pg else "",
+                       background_database_url=background_url(owner_url) if pg else "",
                        **overrides)
+    # What `safety-net migrate` does next: the database's copies of the service's keys.
+    await install_wall(owner_url, KeyEncryptionKeys(settings.keks, settings.kek),
+                       settings.db_background_role)
     runtime = Runtime.create(settings, clock=clock, tenancy_fallback=TEST_SETUP)
     if demo_data:
         async with runtime.db.transaction() as session:

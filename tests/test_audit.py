@@ -103,11 +103,13 @@ async def test_the_database_refuses_to_change_or_delete_entries(backend, tmp_pat
         for statement in ("UPDATE access_log SET action = 'x' WHERE seq = 3",
                           "DELETE FROM access_log WHERE seq = 3",
                           "UPDATE access_log SET seq = 99999 WHERE seq = 3"):
-            # With the service's own credentials, even claiming the system scope (any session
-            # can set it), and as the server's superuser: the triggers refuse.
+            # With the service's own credentials in the system scope (the background role's,
+            # the only one the database lets use it), and as the server's superuser: the
+            # triggers refuse.
+            system = env.runtime.db.system
             with pytest.raises(Exception, match=r"append-only|cannot be changed"):
-                async with env.runtime.db.engine.begin() as conn:
-                    await env.runtime.db.declare(conn, SYSTEM)
+                async with system.engine.begin() as conn:
+                    await system.declare(conn, SYSTEM)
                     await conn.execute(text(statement))
             with pytest.raises(Exception, match=r"append-only|cannot be changed"):
                 async with superuser(env) as conn:

@@ -144,7 +144,10 @@ async def test_pg_dump_restore_migrate_and_verify(tmp_path: Path) -> None:
         shutil.copytree(live_dir / "checkpoint-keys", backup / "checkpoint-keys",
                         ignore=shutil.ignore_patterns("signing.pem"))
         # 2. the database: one consistent snapshot, taken while the service keeps running
-        await tool("pg_dump", "--format=custom", f"--file={backup / 'db.dump'}", libpq_url(live_db))
+        # (without the database's copies of the tenancy and consent keys: they stay with the
+        # secrets, and `migrate` installs them again)
+        await tool("pg_dump", "--format=custom", "--exclude-table-data=sn_private.keys",
+                   f"--file={backup / 'db.dump'}", libpq_url(live_db))
         # 3. key material, kept apart from the dump, with its own retention (the erasure window)
         shutil.copytree(live_dir / "kek", secrets / "kek")
         shutil.copy2(live_dir / "signing-keys.json", secrets / "signing-keys.json")
@@ -176,10 +179,13 @@ async def test_pg_dump_restore_migrate_and_verify(tmp_path: Path) -> None:
         version = "SELECT version_num FROM alembic_version"
         before = await sql(restored_db, version)
         assert before == await sql(live_db, version) == head_revision()
-        result = await cli(restored, "migrate")  # a no-op: the dump carries its revision
+        keys = "SELECT count(*) FROM sn_private.keys"
+        assert await sql(restored_db, keys) == 0 and await sql(live_db, keys) == 2
+        result = await cli(restored, "migrate")  # no schema change: the dump carries its revision
         show("restored: safety-net migrate", result)
         assert result.returncode == 0, result.stderr
         assert await sql(restored_db, version) == before
+        assert await sql(restored_db, keys) == 2  # installed again from the key directory
 
         result = await cli(restored, "audit", "verify")
         show("restored: safety-net audit verify", result)

@@ -258,7 +258,8 @@ async def test_statement_count_does_not_grow_with_page_size(env):
         counts[size] = env.runtime.db.statements.count - start
         assert len(body["data"]["cases"]["edges"]) == size
     assert counts[2] == counts[12], counts
-    assert counts[12] <= 10, counts
+    # Admission reads her consent rows (each woman's MAC checked) and her networks apart.
+    assert counts[12] <= 11, counts
 
 
 async def test_total_count_is_counted_only_when_selected(env):

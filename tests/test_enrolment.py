@@ -351,6 +351,9 @@ def run_cli(env: Env, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     monkeypatch.setenv("SAFETY_NET_DATA_DIR", str(env.settings.data_dir))
     monkeypatch.setenv("SAFETY_NET_KEK_DIR", str(env.settings.keks))
     monkeypatch.setenv("SAFETY_NET_DB_SERVICE_ROLE", env.settings.db_service_role)
+    # The operator's console works in the system scope: the background role's connection.
+    monkeypatch.setenv("SAFETY_NET_BACKGROUND_DATABASE_URL", env.settings.background_database_url)
+    monkeypatch.setenv("SAFETY_NET_DB_BACKGROUND_ROLE", env.settings.db_background_role)
     return cli.main(list(args))
 
 

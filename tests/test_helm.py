@@ -37,7 +37,11 @@ TOOLS = {"helm-python-sdk": "0.2.2", "yamllint": "1.38.0", "checkov": "3.3.30"}
 RELEASE, NAMESPACE = "sn", "safety-net"
 FULLNAME = f"{RELEASE}-safety-net"
 PG_URL = "postgresql+asyncpg://safety_net@db.example.internal:5432/safety_net?ssl=require"
+BG_URL = "postgresql+asyncpg://safety_net_background@db.example.internal:5432/safety_net?ssl=require"
+# The two connections every release needs: the service role's and the background role's.
+PG = {"url": PG_URL, "background": {"url": BG_URL}}
 PG_PASSWORD = "pg-Secret/pw:1"
+BG_PASSWORD = "bg-Secret:pw/2"
 OWNER_PASSWORD = "owner-Secret@pw"
 REDIS_PASSWORD = "redis-Secret-pw"
 DIGEST = "sha256:" + "ab" * 32
@@ -64,7 +68,7 @@ CHECKOV_SKIPS: dict[str, tuple[tuple[str, ...], str]] = {
 
 # Rendered cases: name -> values. "defaults" is the chart's values plus the one required setting.
 CASES: dict[str, dict[str, Any]] = {
-    "defaults": {"postgresql": {"url": PG_URL}},
+    "defaults": {"postgresql": PG},
     "overrides": {
         "replicaCount": 3,
         "existingSecret": "safety-net-runtime",
@@ -75,7 +79,8 @@ CASES: dict[str, dict[str, Any]] = {
         "image": {"repository": "registry.example.internal/safety-net", "tag": "0.1.0",
                   "digest": DIGEST},
         "postgresql": {"host": "db.example.internal", "user": "safety_net",
-                       "password": PG_PASSWORD, "ssl": "verify-full"},
+                       "password": PG_PASSWORD, "ssl": "verify-full",
+                       "background": {"password": BG_PASSWORD}},
         "migration": {"owner": {"user": "safety_net_owner", "password": OWNER_PASSWORD}},
         "redis": {"host": "redis.example.internal", "password": REDIS_PASSWORD},
         "config": {"issuerUrl": "https://safety-net.example.org",
@@ -86,14 +91,14 @@ CASES: dict[str, dict[str, Any]] = {
                                      "postgresql": {"to": [{"ipBlock": {"cidr": "10.30.0.0/24"}}]}}},
     },
     "oidc": {
-        "postgresql": {"url": PG_URL},
+        "postgresql": PG,
         "config": {"issuer": "oidc"},
         "oidc": {"issuer": "https://idp.example.org/realms/sn", "audience": "safety-net",
                  "jwksUrl": "https://idp.example.org/realms/sn/certs"},
         "networkPolicy": {"egress": {"oidc": {"cidrs": ["192.0.2.0/24"]}}},
     },
     "observability": {
-        "postgresql": {"url": PG_URL},
+        "postgresql": PG,
         "config": {"otelExporter": "otlp", "otlpEndpoint": "http://otel-collector.monitoring:4318"},
         "metrics": {"token": "metrics-Token-1"},
         "networkPolicy": {
@@ -102,18 +107,21 @@ CASES: dict[str, dict[str, Any]] = {
             "egress": {"otlp": {"to": [{"namespaceSelector": {"matchLabels": {
                 "kubernetes.io/metadata.name": "monitoring"}}}]}}},
     },
-    "metrics-off": {"postgresql": {"url": PG_URL}, "metrics": {"enabled": False}},
+    "metrics-off": {"postgresql": PG, "metrics": {"enabled": False}},
     # Each of these must be refused with a message naming the problem.
     "bare": {},
-    "latest": {"postgresql": {"url": PG_URL}, "image": {"tag": "latest"}},
+    "latest": {"postgresql": PG, "image": {"tag": "latest"}},
     "sqlite": {"postgresql": {"url": "sqlite+aiosqlite:///var/safety-net.db"}},
-    "secret-in-config": {"postgresql": {"url": PG_URL}, "config": {"extra": {"REDIS_URL": "x"}}},
-    "typo": {"postgresql": {"url": PG_URL}, "replicas": 3},
-    "oidc-incomplete": {"postgresql": {"url": PG_URL}, "config": {"issuer": "oidc"}},
+    "secret-in-config": {"postgresql": PG, "config": {"extra": {"REDIS_URL": "x"}}},
+    "typo": {"postgresql": PG, "replicas": 3},
+    "oidc-incomplete": {"postgresql": PG, "config": {"issuer": "oidc"}},
     "ignored-url": {"existingSecret": "mine", "postgresql": {"url": PG_URL}},
     "ignored-owner": {"existingSecret": "mine", "migration": {"owner": {"password": "x"}}},
     "ignored-token": {"existingSecret": "mine", "metrics": {"token": "x"}},
-    "token-in-config": {"postgresql": {"url": PG_URL},
+    "ignored-background": {"existingSecret": "mine",
+                           "postgresql": {"background": {"password": "x"}}},
+    "no-background": {"postgresql": {"url": PG_URL}},
+    "token-in-config": {"postgresql": PG,
                         "config": {"extra": {"SAFETY_NET_METRICS_TOKEN": "x"}}},
 }
 REFUSED = {
@@ -126,6 +134,8 @@ REFUSED = {
     "ignored-url": "existingSecret is set",
     "ignored-owner": "migration.existingSecretKey",
     "ignored-token": "existingSecret is set",
+    "ignored-background": "existingSecret is set",
+    "no-background": "BACKGROUND_DATABASE_URL",
     "token-in-config": "SAFETY_NET_METRICS_TOKEN",
 }
 # Scanned by checkov: the chart's defaults and a production-shaped release.
@@ -360,6 +370,11 @@ def test_api_deployment(docs: dict[str, list[dict[str, Any]]]) -> None:
         assert {"cpu", "memory"} <= set(api["resources"][kind])
     env = _env(api)
     assert env["DATABASE_URL"] == {"secretKeyRef": {"name": FULLNAME, "key": "DATABASE_URL"}}
+    # The background role's connection: the only one allowed the system scope.
+    assert env["SAFETY_NET_BACKGROUND_DATABASE_URL"] == {
+        "secretKeyRef": {"name": FULLNAME, "key": "BACKGROUND_DATABASE_URL"}}
+    assert _secret_data(_one(docs["defaults"], "Secret", FULLNAME))[
+        "BACKGROUND_DATABASE_URL"] == BG_URL
     assert env["REDIS_URL"]["secretKeyRef"]["optional"] is True
     assert api["envFrom"] == [{"configMapRef": {"name": FULLNAME}}]
     # Signing keys and the checkpoint key: read-only secret mounts where the config points.
@@ -433,8 +448,17 @@ def test_migration_job_is_a_pre_install_and_pre_upgrade_hook(
         assert hook["helm.sh/hook"] == "pre-install,pre-upgrade"
         assert int(hook["helm.sh/hook-weight"]) < weight
         assert "hook-succeeded" in hook["helm.sh/hook-delete-policy"]
-    # Only the API pods mount the checkpoint volume and the signing keys.
-    assert {v["name"] for v in pod["volumes"]} == {"tmp"}
+    # Only the API pods mount the checkpoint volume and the signing keys; the Job gets the two
+    # service keys whose database copies it installs, never the KEKs.
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(volumes) == {"tmp", "wall-keys"}
+    assert volumes["wall-keys"]["secret"]["secretName"] == f"{FULLNAME}-kek"
+    assert volumes["wall-keys"]["secret"]["items"] == [
+        {"key": "tenancy.key", "path": "tenancy.key"}, {"key": "consent.key", "path": "consent.key"}]
+    mounts = {m["name"]: m for m in migrate["volumeMounts"]}
+    assert mounts["wall-keys"]["readOnly"] is True
+    assert env["SAFETY_NET_KEK_DIR"] == mounts["wall-keys"]["mountPath"]
+    assert env["SAFETY_NET_DB_BACKGROUND_ROLE"] == "safety_net_background"
     assert "envFrom" not in migrate
 
 
@@ -448,6 +472,9 @@ def test_migration_uses_the_owner_url(docs: dict[str, list[dict[str, Any]]]) -> 
         "safety_net?ssl=verify-full")
     assert owner["DATABASE_URL"] == (
         f"postgresql+asyncpg://safety_net_owner:{quoted(OWNER_PASSWORD)}@db.example.internal:5432/"
+        "safety_net?ssl=verify-full")
+    assert service["BACKGROUND_DATABASE_URL"] == (
+        f"postgresql+asyncpg://safety_net_background:{quoted(BG_PASSWORD)}@db.example.internal:5432/"
         "safety_net?ssl=verify-full")
     assert service["REDIS_URL"] == f"rediss://:{REDIS_PASSWORD}@redis.example.internal:6379/0"
     # With existingSecret the Job reads the owner URL from it, under the configured key.
@@ -464,7 +491,7 @@ def test_no_secret_values_in_the_configmap(docs: dict[str, list[dict[str, Any]]]
         assert not {"DATABASE_URL", "REDIS_URL"} & set(config)
         assert not [k for k in config if k.startswith("SAFETY_NET_OIDC_") and not k.endswith("_CLAIM")]
         text = json.dumps(config)
-        for secret in (PG_PASSWORD, OWNER_PASSWORD, REDIS_PASSWORD, "postgresql", "redis://",
+        for secret in (PG_PASSWORD, BG_PASSWORD, OWNER_PASSWORD, REDIS_PASSWORD, "postgresql", "redis://",
                        "rediss://", "idp.example.org"):
             assert secret not in text, (case, secret)
     # Every SAFETY_NET_* variable the ConfigMap sets is one the service knows (README table).
@@ -472,7 +499,7 @@ def test_no_secret_values_in_the_configmap(docs: dict[str, list[dict[str, Any]]]
     for key in _one(docs["production"], "ConfigMap")["data"]:
         assert f"`{key}`" in readme, key
     # Passwords appear nowhere but in Secrets (base64), never in clear text in the stream.
-    for secret in (PG_PASSWORD, OWNER_PASSWORD, REDIS_PASSWORD):
+    for secret in (PG_PASSWORD, BG_PASSWORD, OWNER_PASSWORD, REDIS_PASSWORD):
         assert secret not in rendered["production"]
         assert urllib.parse.quote_plus(secret) not in rendered["production"]
 

@@ -101,6 +101,8 @@ async def test_debug_logs_never_carry_tokens_secrets_or_passwords(backend, tmp_p
                 "SAFETY_NET_LOG_LEVEL": "DEBUG", "DATABASE_URL": env.settings.database_url,
                 "SAFETY_NET_DATA_DIR": str(env.settings.data_dir),
                 "SAFETY_NET_DB_SERVICE_ROLE": env.settings.db_service_role,
+                "SAFETY_NET_BACKGROUND_DATABASE_URL": env.settings.background_database_url,
+                "SAFETY_NET_DB_BACKGROUND_ROLE": env.settings.db_background_role,
                 "SAFETY_NET_LOG_WORKER": "off", "SAFETY_NET_SCHEDULER": "off",
             }.items():
                 monkeypatch.setenv(name, value)

@@ -28,8 +28,10 @@ from sqlalchemy import text
 
 from schema import ids
 from tests.conftest import (
+    BACKGROUND_ROLE,
     SERVICE_ROLE,
     Env,
+    background_url,
     build_env,
     require_pg,
     require_redis,
@@ -54,7 +56,8 @@ SET_ROLES = """mutation($id: ID!, $roles: [Role!]!) {
 TICK = 1.0  # SAFETY_NET_SCHEDULER_INTERVAL in both replicas, seconds
 ACK_MINUTES = 1  # the shortest acknowledgement deadline an organisation may set
 INBOX = "{ inbox { kind payload } }"
-ROLE_WARNING = "warning: the service connects as"  # superuser, BYPASSRLS or table owner
+# Superuser, BYPASSRLS or table owner; a tenancy key the database lacks, no background role.
+ROLE_WARNING = "warning: the service "
 
 
 @dataclass
@@ -150,6 +153,8 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory,
     # service role, so row-level security applies to everything they do.
     variables = {**site_env(env.settings.data_dir, service_url(env.owner_url)),
                  "SAFETY_NET_DB_SERVICE_ROLE": SERVICE_ROLE,
+                 "SAFETY_NET_BACKGROUND_DATABASE_URL": background_url(env.owner_url),
+                 "SAFETY_NET_DB_BACKGROUND_ROLE": BACKGROUND_ROLE,
                  "REDIS_URL": redis_url, "SAFETY_NET_REDIS_PREFIX": unique("sn-replicas"),
                  "SAFETY_NET_RATE_CLIENT": f"{RATE}/60",
                  "SAFETY_NET_SCHEDULER": "on", "SAFETY_NET_SCHEDULER_INTERVAL": str(TICK)}
@@ -173,10 +178,10 @@ async def deployment(tmp_path_factory: pytest.TempPathFactory,
             roles = dict((await conn.execute(text(
                 "SELECT usename, count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 " AND pid <> pg_backend_pid() GROUP BY usename"))).all())
-        print(f"both replicas connect as {SERVICE_ROLE} (not the owner, not a superuser): "
-              f"connections to the database (replicas and this test) by role {roles}; "
-              f"neither log says {ROLE_WARNING!r}")
-        assert set(roles) == {SERVICE_ROLE}, roles
+        print(f"both replicas connect as {SERVICE_ROLE}, and as {BACKGROUND_ROLE} for the "
+              "system scope (neither the owner nor a superuser): connections to the database "
+              f"(replicas and this test) by role {roles}; neither log says {ROLE_WARNING!r}")
+        assert set(roles) == {SERVICE_ROLE, BACKGROUND_ROLE}, roles
         yield Deployment(env, a, b)
     finally:
         for replica in replicas:

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.access import tenancy
 from app.access.tenancy import NOBODY, Scope, Tenancy
 from app.auth import principals
-from app.storage import service_role_problems
+from app.storage import service_role_problems, wall_problems
 from schema import ids
-from tests.conftest import SERVICE_ROLE
+from tests.conftest import BACKGROUND_ROLE, SERVICE_ROLE
 from tests.test_consent import grant, new_peacebuilder
 
 pytestmark = pytest.mark.anyio
@@ -60,9 +60,11 @@ async def _org_tenancy(env, slug: str, peacebuilders=()) -> Tenancy:
 
 async def test_the_service_connects_as_a_role_that_cannot_bypass_rls(pg):
     assert await service_role_problems(pg.runtime.db) == []
-    rows = await _rows(pg, tenancy.SYSTEM, "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles "
-                                           "WHERE rolname = current_user")
-    assert rows == [(SERVICE_ROLE, False, False)]
+    assert await wall_problems(pg.runtime.db) == []
+    who = "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    assert await _rows(pg, await _org_tenancy(pg, "fund"), who) == [(SERVICE_ROLE, False, False)]
+    # The system scope's transactions run on the background role's own connection.
+    assert await _rows(pg, tenancy.SYSTEM, who) == [(BACKGROUND_ROLE, False, False)]
 
 
 async def test_every_table_with_organisation_data_has_rls_enabled_and_forced(pg):
@@ -101,7 +103,8 @@ async def test_no_tenancy_declared_gives_no_rows(pg):
 async def test_another_organisations_rows_are_invisible_and_untouchable(pg):
     pb = await new_peacebuilder(pg, "fund")  # fund's case; embassy holds no grant for her
     case_id = ids.decode(pb["case"], "Case")
-    fund, embassy = await _org_tenancy(pg, "fund"), await _org_tenancy(pg, "embassy")
+    # What the app decides for fund (her intake consent), and an embassy tenancy reaching no one.
+    fund, embassy = await _decided(pg, "fund"), await _org_tenancy(pg, "embassy")
     assert await _rows(pg, fund, "SELECT id FROM cases WHERE id = :c", c=case_id) == [(case_id,)]
     assert await _rows(pg, embassy, "SELECT id FROM cases WHERE id = :c", c=case_id) == []
     # The embassy's transaction cannot see fund's staff either, nor fund's log entries.
@@ -124,7 +127,7 @@ async def test_another_organisations_rows_are_invisible_and_untouchable(pg):
 async def test_insert_with_another_organisations_id_is_refused(pg):
     pb = await new_peacebuilder(pg, "fund")
     case_id = ids.decode(pb["case"], "Case")
-    fund, embassy = await _org_tenancy(pg, "fund"), await _org_tenancy(pg, "embassy")
+    fund, embassy = await _decided(pg, "fund"), await _org_tenancy(pg, "embassy")
     attempts = [
         ("INSERT INTO case_notes (id, case_id, org_id, author, body, created_at) "
          "VALUES (:id, :c, :o, 'user:x', 'planted', now())", {"c": case_id, "o": fund.org_id}),
@@ -179,7 +182,8 @@ async def _decided(env, slug: str) -> Tenancy:
 async def test_a_pooled_connection_does_not_carry_the_previous_tenancy(pg):
     from app.db import Database
 
-    db = Database(pg.runtime.settings.database_url)  # service role, fallback NOBODY
+    # Service role, fallback NOBODY, signing with the deployment's keys.
+    db = Database(pg.runtime.settings.database_url, keys=pg.runtime.db.keys)
     # One connection only: the second transaction gets the very connection the first used.
     await db.engine.dispose()
     db.engine = create_async_engine(pg.runtime.settings.database_url, pool_size=1, max_overflow=0)
@@ -188,7 +192,8 @@ async def test_a_pooled_connection_does_not_carry_the_previous_tenancy(pg):
     from app.db import TenantSession
 
     db.sessionmaker = async_sessionmaker(db.engine, expire_on_commit=False,
-                                         sync_session_class=TenantSession, info={"fallback": NOBODY})
+                                         sync_session_class=TenantSession,
+                                         info={"fallback": NOBODY, "wall": db.wall})
     fund = await _org_tenancy(pg, "fund")
     try:
         with tenancy.using(fund):
@@ -209,25 +214,35 @@ async def test_a_pooled_connection_does_not_carry_the_previous_tenancy(pg):
 
 async def test_a_request_runs_under_its_decided_tenancy(pg):
     """Through the app: a GraphQL request's transaction declares what was decided for it."""
-    seen: list[dict] = []
+    seen: list[tuple[str, tuple]] = []
     from sqlalchemy import event
 
-    def capture(_conn, _cursor, statement, parameters, *_):
-        if statement.startswith("SELECT set_config('safety_net.scope'"):
-            seen.append(dict(zip(("scope", "org", "peacebuilders", "log_orgs"), parameters,
-                                 strict=False)) if isinstance(parameters, tuple) else parameters)
+    def capture(role: str):
+        def listener(_conn, _cursor, statement, parameters, *_):
+            if statement.startswith("SELECT set_config('safety_net.scope'"):
+                values = (tuple(parameters.values()) if isinstance(parameters, dict)
+                          else tuple(parameters))
+                seen.append((role, values))
+        return listener
 
-    engine = pg.runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", capture)
+    engines = [(pg.runtime.db.system.engine.sync_engine, capture("background")),
+               (pg.runtime.db.engine.sync_engine, capture("service"))]
+    for engine, listener in engines:
+        event.listen(engine, "before_cursor_execute", listener)
     try:
         body = await pg.gql("{ viewer { organisation { slug } } }", as_=("embassy", "focal"))
     finally:
-        event.remove(engine, "before_cursor_execute", capture)
+        for engine, listener in engines:
+            event.remove(engine, "before_cursor_execute", listener)
     assert body["data"]["viewer"]["organisation"]["slug"] == "embassy"
     embassy = await _org(pg, "embassy")
-    scopes = [next(iter(p.values())) if isinstance(p, dict) else p for p in seen]
-    assert "system" in str(scopes[0])  # sign-in: the principal resolved across organisations
-    assert any(str(embassy) in str(p) and "org" in str(p) for p in seen[1:]), seen
+    # Sign-in and the decision: the principal resolved across organisations, in the system
+    # scope, on the background role's connection; then the request itself, as the service role.
+    assert seen[0][0] == "background" and seen[0][1][0] == "system", seen
+    assert any(role == "service" and values[0] == "org" and values[1] == str(embassy)
+               for role, values in seen[1:]), seen
+    # Every declaration is signed: an expiry and a 64-hex-digit MAC ride along.
+    assert all(len(values) == 7 and len(values[6]) == 64 for _, values in seen), seen
 
 
 async def test_an_organisation_cannot_write_itself_access_or_move_ownership(pg):
@@ -235,7 +250,7 @@ async def test_an_organisation_cannot_write_itself_access_or_move_ownership(pg):
     claim another organisation's authority, are refused even if the app tried to write them."""
     pb = await new_peacebuilder(pg, "fund")  # registered by fund; embassy holds no grant
     pb_id, case_id = ids.decode(pb["id"], "Peacebuilder"), ids.decode(pb["case"], "Case")
-    embassy, fund = await _org_tenancy(pg, "embassy"), await _org_tenancy(pg, "fund")
+    embassy, fund = await _org_tenancy(pg, "embassy"), await _decided(pg, "fund")
     grant_id = (await _rows(pg, tenancy.SYSTEM, "SELECT grant_id FROM consent_access "
                             "WHERE peacebuilder_id = :p LIMIT 1", p=pb_id))[0][0]
     refused = [
@@ -256,7 +271,10 @@ async def test_an_organisation_cannot_write_itself_access_or_move_ownership(pg):
                "'REPORTED', :o, 'user:x', 'IN_PERSON', now())", {"c": case_id, "o": embassy.org_id}),
     ]
     for who, sql, params in refused:
-        with tenancy.using(who), pytest.raises(DBAPIError, match="row-level security"):
+        # Consent and break-glass rows written by hand carry no valid MAC either: whichever
+        # check comes first (the MAC trigger runs before the policy's WITH CHECK) refuses them.
+        with tenancy.using(who), pytest.raises(DBAPIError,
+                                               match=r"row-level security|integrity code"):
             async with pg.runtime.db.transaction() as s:
                 await s.execute(text(sql), {"id": uuid.uuid4(), **params})
     # Ownership cannot be moved by a caller allowed to update the row.

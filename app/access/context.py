@@ -27,11 +27,13 @@ from app.access.visibility import (
     Mode,
     Redaction,
     categories_for,
-    visible_peacebuilders,
+    verified_org_level_ids,
 )
+from app.access.wall import SET_TEXT
 from app.audit import service as audit
 from app.audit.models import AccessLogEntry, Oversight
 from app.clock import Clock
+from app.consent import integrity
 from app.db import Database
 from app.errors import Forbidden, MfaEnrolmentRequired, StepUpRequired
 from app.peacebuilders.models import PeacebuilderNetwork
@@ -189,14 +191,21 @@ class AccessContext:
         if p.org_id is None or self.db.dialect != "postgresql":
             return NOBODY if p.org_id is None else Tenancy(Scope.ORG, org_id=p.org_id)
         # An aggregate purpose shows no record; its counting query still reads the rows of the
-        # women who agreed to be counted (the app never returns them one by one).
+        # women who agreed to be counted (the app never returns them one by one). Each woman
+        # is justified by a consent (or break-glass) row carrying the application's MAC.
         aggregate = self.purpose in AGGREGATE_ONLY and self.can("statistics", "read")
-        granted = visible_peacebuilders(self.aggregate_scope() if aggregate
-                                        else self.org_care_scope())
-        # Her networks act for her (record and change her consent) without a grant of their own.
-        networks = select(PeacebuilderNetwork.peacebuilder_id).where(
-            PeacebuilderNetwork.org_id == p.org_id, PeacebuilderNetwork.confirmed_at.is_not(None))
-        reach = frozenset(await self.session.scalars(granted.union(networks)))
+        scope = self.aggregate_scope() if aggregate else self.org_care_scope()
+        granted = (set() if scope.mode is Mode.NONE or not scope.releases_records
+                   else await verified_org_level_ids(self.session, scope))
+        # Her confirmed networks act for her (record and change her consent) without a grant of
+        # their own.
+        key = integrity.key_of(self.session)
+        networks = await self.session.execute(
+            select(*integrity.columns("peacebuilder_networks"))
+            .where(PeacebuilderNetwork.org_id == p.org_id,
+                   PeacebuilderNetwork.confirmed_at.is_not(None)))
+        reach = frozenset(granted | {row.peacebuilder_id for row in networks
+                                     if integrity.intact(key, "peacebuilder_networks", row)})
         overseen = await self.session.scalars(select(Oversight.org_id).where(
             Oversight.overseer_org_id == p.org_id))
         return Tenancy(Scope.ORG, org_id=p.org_id, peacebuilders=reach,
@@ -226,7 +235,7 @@ class AccessContext:
         self.session.info["tenancy"] = chosen
         tenancy.declare(chosen)
         if self.db.dialect == "postgresql" and self.session.in_transaction():
-            await self.session.execute(text(tenancy.SET_TEXT), chosen.settings())
+            await self.session.execute(text(SET_TEXT), self.db.signed(chosen))
 
     def aggregate_scope(self) -> CareScope:
         """For aggregate reports: what her consent releases to the caller's organisation as a

@@ -5,7 +5,9 @@ membership in what the application decided, set per transaction as its first sta
 (`app/db.py`). SQL holds no consent logic: a `Tenancy` is the caller's organisation, the IDs of
 peacebuilders whose records it may reach (its live grants, computed by the one decision
 function), and the organisations whose access-log entries it may read (its own and those that
-accept its oversight). Background work (log chainer, scheduler, CLI, sign-in) runs as `SYSTEM`.
+accept its oversight). Background work (log chainer, scheduler, CLI, sign-in) runs as `SYSTEM`,
+on the background role's own connection: the only role the database lets use it. What is sent is
+signed (`app/access/wall.py`), so the database believes it only from the application.
 
 A transaction that declared nothing runs as `NOBODY` and sees no row of any protected table:
 forgetting to declare a tenancy denies, it never grants. SQLite has no row-level security; there
@@ -53,16 +55,6 @@ class Tenancy:
 
 NOBODY = Tenancy(Scope.NONE)
 SYSTEM = Tenancy(Scope.SYSTEM)
-
-# One statement sets all four, transaction-local (`true`): a pooled connection keeps nothing.
-SET_STATEMENT = ("SELECT set_config('safety_net.scope', %(scope)s, true), "
-                 "set_config('safety_net.org', %(org)s, true), "
-                 "set_config('safety_net.peacebuilders', %(peacebuilders)s, true), "
-                 "set_config('safety_net.log_orgs', %(log_orgs)s, true)")
-SET_TEXT = ("SELECT set_config('safety_net.scope', :scope, true), "
-            "set_config('safety_net.org', :org, true), "
-            "set_config('safety_net.peacebuilders', :peacebuilders, true), "
-            "set_config('safety_net.log_orgs', :log_orgs, true)")
 
 # Unset means "not inside any declared unit of work": the database's fallback applies (NOBODY in
 # the service; the test harness's own setup code runs as SYSTEM). Every HTTP request and

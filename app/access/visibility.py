@@ -33,9 +33,11 @@ from sqlalchemy import (
     select,
     union,
 )
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cases.models import Case
+from app.consent import integrity
 from app.consent.categories import DataCategory, Purpose
 from app.consent.models import BreakGlass, CaseTeamMember, ConsentAccess
 from app.orgs.models import WorkingGroupMember
@@ -114,6 +116,41 @@ def categories_of(mask: int | None) -> frozenset[str] | None:
 def _releases_nothing(scope: CareScope) -> bool:
     return (scope.mode is Mode.NONE or scope.org_id is None or scope.purpose is None
             or not scope.releases_records)
+
+
+async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set[uuid.UUID]:
+    """`_org_level_ids` (the peacebuilders the organisation holds live consent or an open
+    break-glass for), each justified by a row whose MAC verifies (app/consent/integrity.py):
+    what admission hands to row-level security as the decided set, so a consent row that got
+    into the table without the application's key reaches nobody (PostgreSQL: DISTINCT ON).
+
+    One row per woman is checked (the first in ID order); only women whose first row fails
+    have their other rows read, so the cost follows the number of women, not of rows."""
+    if scope.org_id is None or scope.purpose is None:
+        return set()
+    key = integrity.key_of(session)
+    where = (ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
+             live_clause(scope.now))
+    first = await session.execute(
+        select(*integrity.columns("consent_access")).where(*where)
+        .ext(distinct_on(ConsentAccess.peacebuilder_id))
+        .order_by(ConsentAccess.peacebuilder_id, ConsentAccess.id))
+    found: set[uuid.UUID] = set()
+    doubtful: set[uuid.UUID] = set()
+    for row in first:
+        (found if integrity.intact(key, "consent_access", row) else doubtful).add(
+            row.peacebuilder_id)
+    if doubtful:
+        others = await session.execute(select(*integrity.columns("consent_access")).where(
+            *where, ConsentAccess.peacebuilder_id.in_(doubtful)))
+        found |= {row.peacebuilder_id for row in others
+                  if integrity.intact(key, "consent_access", row)}
+    if scope.purpose == Purpose.EMERGENCY_RESPONSE and scope.glass:
+        glass = await session.execute(select(*integrity.columns("break_glass")).where(
+            BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
+            BreakGlass.expires_at > scope.now, BreakGlass.closed_at.is_(None)))
+        found |= {row.peacebuilder_id for row in glass if integrity.intact(key, "break_glass", row)}
+    return found
 
 
 def _team_ids(scope: CareScope) -> Select[Any]:

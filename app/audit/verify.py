@@ -132,8 +132,9 @@ async def verify(
             report.problem(f"the checkpoint at size {size} differs from the one accepted before: "
                            "checkpoints were rewritten")
 
+    db = db.system  # the whole log, by its operator: the background role's connection
     async with db.engine.connect() as conn:
-        await db.declare(conn, SYSTEM)  # the whole log, by its operator
+        await db.declare(conn, SYSTEM)
         total = int(await conn.scalar(select(func.count()).select_from(AccessLogEntry)
                                       .where(AccessLogEntry.seq.is_not(None))) or 0)
         report.pending = int(await conn.scalar(select(func.count()).select_from(AccessLogEntry)

@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from app import crypto
 from app.access.context import AccessContext
 from app.consent import service as consent
@@ -126,11 +128,21 @@ async def create(
     now = ctx.clock.now()
     pb = Peacebuilder(id=new_id(), pseudonym=pseudonym, preferred_language=preferred_language,
                       registered_by_org_id=ctx.org_id, created_at=now, updated_at=now)
-    # Decided: this transaction registers her, so it may write her rows (row-level security
-    # otherwise lets an organisation reach her only under her consent, like everyone else).
+    # Decided: this transaction registers her. The database lets it reach her new record (and
+    # her key, profile, networks and intake consent written next) only once told, as for
+    # break-glass: registering her gives no standing of its own (docs/decisions/0015).
     await ctx.reach([pb.id])
-    ctx.session.add(pb)
-    await ctx.session.flush()
+    if ctx.db.dialect != "postgresql":  # no row-level security: pseudonym_taken saw every row
+        ctx.session.add(pb)
+        await ctx.session.flush()
+    else:
+        try:  # (a SAVEPOINT on SQLite's driver could commit the request's work early)
+            async with ctx.session.begin_nested():  # flushes what is pending, then SAVEPOINT
+                ctx.session.add(pb)
+                await ctx.session.flush()
+        except IntegrityError as exc:
+            # The pseudonym of a woman it registered but may no longer see (she revoked it).
+            raise Conflict("Your organisation already uses this pseudonym.") from exc
     await pb_keys.create(ctx, pb.id)
     # Named now; a network acts for her only once she (or two of us) confirmed it.
     await repo.add_networks(ctx.session, pb.id, networks)

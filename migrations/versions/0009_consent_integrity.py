@@ -7,17 +7,19 @@ network links were made under the earlier rules and stay in force (marked confir
 were recorded); existing approvals name no organisation and so can no longer be used.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 from typing import Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
 
+from app.consent import integrity
+
 
 # revision identifiers, used by Alembic.
 revision: str = '0009'
-down_revision: Union[str, Sequence[str], None] = '0007'
+down_revision: Union[str, Sequence[str], None] = '0008'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -100,21 +102,40 @@ def upgrade() -> None:
         _row_level_security()
 
 
+# Consent rows whose MAC (app/consent/integrity.py) now covers the columns added here.
+COVERED_NOW = ("consent_events", "consent_grants", "break_glass", "peacebuilder_networks")
+
+
 def _existing_rows_confirmed() -> None:
-    """Grants and network links recorded before this release were live: they stay so."""
+    """Grants and network links recorded before this release were live: they stay so. Their
+    MACs are renewed to cover the new columns (rows that did not verify before still do not)."""
     postgres = op.get_bind().dialect.name == "postgresql"
     tables = ("consent_grants", "peacebuilder_networks", "peacebuilders", "peacebuilder_accounts")
     if postgres:  # FORCE applies to the owner too: lift it for this transaction only
         for table in tables:
             op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        for table in COVERED_NOW:  # which rows verify, before their text changes
+            op.execute(f"CREATE TEMPORARY TABLE sn_verified_{table} ON COMMIT DROP AS "
+                       f"SELECT r.id FROM public.{table} r WHERE r.mac = sn_private.hmac("
+                       f"'consent', sn_private.canonical_{table}(r))")
+            op.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_mac")
     op.execute("UPDATE consent_grants SET confirmed_at = created_at WHERE confirmed_at IS NULL")
     op.execute("UPDATE peacebuilder_networks SET confirmed_at = CURRENT_TIMESTAMP, "
                "confirmed_by = 'migration:0009' WHERE confirmed_at IS NULL")
     op.execute("UPDATE peacebuilders SET has_login = true WHERE id IN "
                "(SELECT peacebuilder_id FROM peacebuilder_accounts)")
     if postgres:
+        bind = op.get_bind()
+        for table in COVERED_NOW:  # the new text, check and trigger; then the renewed MACs
+            for statement in integrity.install_sql(table, integrity.column_types(bind, table)):
+                op.execute(statement)
+            op.execute(integrity.restamp_sql(
+                table, where=f"r.id IN (SELECT id FROM sn_verified_{table})"))  # noqa: S608
         for table in tables:
             op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    else:  # SQLite keeps no copy of the key: `safety-net migrate` stamps rows without a MAC
+        for table in COVERED_NOW:
+            op.execute(f"UPDATE {table} SET mac = NULL")
 
 
 SYSTEM = "(SELECT sn_system())"
@@ -187,3 +208,8 @@ def downgrade() -> None:
 
     op.drop_table('confirmations')
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == "postgresql":  # the canonical text without those columns
+        bind = op.get_bind()
+        for table in COVERED_NOW:
+            for statement in integrity.install_sql(table, integrity.column_types(bind, table)):
+                op.execute(statement)

@@ -112,6 +112,16 @@ app.kubernetes.io/component: migrate
 {{- end -}}
 {{- end }}
 
+{{/* The background role's URL ("" when it must come from existingSecret). */}}
+{{- define "safety-net.backgroundDatabaseUrl" -}}
+{{- $bg := .Values.postgresql.background -}}
+{{- if $bg.url -}}
+{{- $bg.url -}}
+{{- else if and .Values.postgresql.host $bg.user -}}
+{{- include "safety-net.pgUrl" (dict "root" . "user" $bg.user "password" $bg.password) -}}
+{{- end -}}
+{{- end }}
+
 {{/* The schema owner's URL for the migration Job (falls back to the service URL). */}}
 {{- define "safety-net.ownerDatabaseUrl" -}}
 {{- $owner := .Values.migration.owner -}}
@@ -143,6 +153,9 @@ app.kubernetes.io/component: migrate
 {{- if hasPrefix "sqlite" (include "safety-net.databaseUrl" .) -}}
 {{- fail "SQLite is for development only: give a PostgreSQL URL" -}}
 {{- end -}}
+{{- if and (not .Values.existingSecret) (not (include "safety-net.backgroundDatabaseUrl" .)) -}}
+{{- fail "set postgresql.background.url (or postgresql.host and postgresql.background.user/password) or existingSecret: the service needs BACKGROUND_DATABASE_URL, the background role's connection (docs/decisions/0013-signed-tenancy.md)" -}}
+{{- end -}}
 {{- if not (has .Values.config.issuer (list "builtin" "oidc")) -}}
 {{- fail "config.issuer must be builtin or oidc" -}}
 {{- end -}}
@@ -151,8 +164,8 @@ app.kubernetes.io/component: migrate
 {{- end -}}
 {{- if .Values.existingSecret -}}
 {{- $pg := .Values.postgresql }}{{ $r := .Values.redis }}{{ $o := .Values.oidc -}}
-{{- if or $pg.url $pg.host $pg.password $r.url $r.host $r.password $o.issuer $o.audience $o.jwksUrl .Values.metrics.token -}}
-{{- fail "existingSecret is set: put DATABASE_URL, REDIS_URL, SAFETY_NET_OIDC_* and SAFETY_NET_METRICS_TOKEN in that Secret, not in postgresql/redis/oidc/metrics values (they would be ignored)" -}}
+{{- if or $pg.url $pg.host $pg.password $pg.background.url $pg.background.password $r.url $r.host $r.password $o.issuer $o.audience $o.jwksUrl .Values.metrics.token -}}
+{{- fail "existingSecret is set: put DATABASE_URL, BACKGROUND_DATABASE_URL, REDIS_URL, SAFETY_NET_OIDC_* and SAFETY_NET_METRICS_TOKEN in that Secret, not in postgresql/redis/oidc/metrics values (they would be ignored)" -}}
 {{- end -}}
 {{- end -}}
 {{- $owner := .Values.migration.owner -}}
