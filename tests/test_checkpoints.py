@@ -199,6 +199,22 @@ def test_a_missing_malformed_or_dangling_pointer_is_rebuilt_by_one_scan(tmp_path
     assert pointer(directory) == f"{note_name(7)}\n"
 
 
+def test_a_pointer_that_cannot_be_written_does_not_fail_the_read(tmp_path, signer, monkeypatch):
+    """A read-only copy of the directory, a full disk: the answer stands without the repair."""
+    directory = tmp_path / "cps"
+    for size in (1, 2):
+        checkpoints.publish(directory, signed(signer, size))
+    (directory / checkpoints.POINTER).unlink()
+
+    def read_only(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(checkpoints, "_replace_durably", read_only)
+    found = checkpoints.latest(directory, hint=2)
+    assert found is not None and found.size == 2
+    assert not (directory / checkpoints.POINTER).exists()
+
+
 def test_files_cut_short_by_a_power_cut_are_skipped_and_reported_by_name(tmp_path, signer, caplog):
     """Before checkpoints were fsynced a power cut could leave an empty or truncated note."""
     directory = tmp_path / "cps"

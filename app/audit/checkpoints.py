@@ -220,7 +220,7 @@ def _report_once(exc: Exception) -> None:
     message = str(exc)
     if message not in _reported:
         _reported.add(message)
-        log.warning("checkpoint skipped: %s", message)
+        log.warning("checkpoint file: %s", message)
 
 
 def _read_pointer(directory: Path) -> int | None:
@@ -259,9 +259,19 @@ def latest(directory: Path, *, hint: int | None = None) -> Checkpoint | None:
     if hint is not None and hint > (found.size if found else 0):
         newer = _read_if_valid(directory / note_name(hint))
         if newer is not None:
-            _advance_pointer(directory, newer.size)
+            _try_advance_pointer(directory, newer.size)
             found = newer
     return found
+
+
+def _try_advance_pointer(directory: Path, size: int) -> None:
+    """Repairing the pointer is a favour to the next reader: the answer stands without it
+    (a read-only copy of the directory, a full disk)."""
+    try:
+        _advance_pointer(directory, size)
+    except OSError as exc:
+        _report_once(OSError(exc.errno, f"pointer {directory / POINTER} not updated: "
+                                        f"{exc.strerror}"))
 
 
 # Directories whose last scan found no valid checkpoint, with their mtime then: not scanned again
@@ -291,7 +301,7 @@ def rebuild(directory: Path, why: str = "rebuild asked for") -> Checkpoint | Non
         _scanned_empty[str(directory)] = mtime
         return None
     _scanned_empty.pop(str(directory), None)
-    _advance_pointer(directory, found.size)
+    _try_advance_pointer(directory, found.size)
     return found
 
 
