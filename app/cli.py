@@ -227,7 +227,9 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         print(file=sys.stderr)
         print(f"entries: {report.entries} chained, {report.pending} pending; "
-              f"checkpoints: {report.checkpoints} verified; {elapsed:.1f}s "
+              f"checkpoints: {report.checkpoints} verified"
+              + (f" of {report.checkpoint_files} files" if report.checkpoint_files != report.checkpoints
+                 else "") + f"; {elapsed:.1f}s "
               f"({report.entries / elapsed if elapsed else 0:,.0f} entries/s)")
         if report.ok:
             accepted = report.accepted

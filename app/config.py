@@ -49,6 +49,9 @@ class Settings:
     checkpoint_key_dir: Path | None = None
     checkpoint_every: int = 1000
     checkpoint_minutes: float = 5.0
+    # Seconds between automatic checkpoints at least (forced ones aside): bounds the number of
+    # checkpoint files under sparse traffic, when the log goes idle after almost every request.
+    checkpoint_min_interval: float = 60.0
     log_worker: bool = True
     alert_bulk_records: int = 50
     alert_denials: int = 10
@@ -148,6 +151,7 @@ class Settings:
                                          str(data_dir / "checkpoint-keys"))),
             checkpoint_every=int(_env("SAFETY_NET_CHECKPOINT_EVERY", "1000")),
             checkpoint_minutes=float(_env("SAFETY_NET_CHECKPOINT_MINUTES", "5")),
+            checkpoint_min_interval=_non_negative("SAFETY_NET_CHECKPOINT_MIN_INTERVAL", "60"),
             log_worker=_env("SAFETY_NET_LOG_WORKER", "on") != "off",
             alert_bulk_records=int(_env("SAFETY_NET_ALERT_BULK_RECORDS", "50")),
             alert_denials=int(_env("SAFETY_NET_ALERT_DENIALS", "10")),
@@ -214,6 +218,16 @@ def _positive(name: str, default: str) -> int:
     value = int(_env(name, default))
     if value < 1:
         raise ValueError(f"{name} must be a positive number of seconds")
+    return value
+
+
+def _non_negative(name: str, default: str) -> float:
+    try:
+        value = float(_env(name, default))
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a number of seconds, 0 or more")
     return value
 
 

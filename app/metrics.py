@@ -9,6 +9,7 @@ checkpoint age) are computed when /metrics is scraped, so a scrape costs a few i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import weakref
@@ -175,7 +176,7 @@ class Metrics:
             log.warning("metrics: database gauges unavailable: %s", type(exc).__name__)
             s.incidents_overdue = s.log_pending = s.log_chained = None
             s.steps_due = s.steps_pending = None
-        newest = newest_checkpoint(checkpoint_dir)
+        newest = await asyncio.to_thread(newest_checkpoint, checkpoint_dir)
         s.checkpoint_size = newest.size if newest else None
         s.checkpoint_age = max(0.0, (now - newest.time).total_seconds()) if newest else None
 
@@ -205,12 +206,10 @@ class Metrics:
 
 
 def newest_checkpoint(directory: Path) -> checkpoints.Checkpoint | None:
-    """The newest checkpoint by name (sizes are zero-padded), parsing that one file only."""
+    """The newest checkpoint from the directory's `latest` pointer (two small files, not a listing
+    of the directory); blocking, so `refresh` runs it in a thread."""
     try:
-        names = sorted(directory.glob("*.note"))
-        if not names:
-            return None
-        return checkpoints.parse(names[-1].read_text(encoding="utf-8"), names[-1])
+        return checkpoints.latest(directory)
     except (OSError, checkpoints.BadCheckpoint) as exc:
         log.warning("metrics: newest checkpoint unreadable: %s", type(exc).__name__)
         return None

@@ -31,8 +31,9 @@ ACTIONS = ["data.read", "case.update", "consent.grant", "user.roles", "data.read
 
 
 async def generate(db: Database, n: int, batch: int = 20_000, *, after: int = 0,
-                   prev: str = chain.GENESIS) -> str:
-    """Append `n` chained entries after entry `after` (whose hash is `prev`); returns the head."""
+                   prev: str = chain.GENESIS, heads: list[str] | None = None) -> str:
+    """Append `n` chained entries after entry `after` (whose hash is `prev`); returns the head.
+    `heads`, if given, receives the chain head after each entry (for signing checkpoints)."""
     start = datetime(2030, 1, 1, tzinfo=UTC)
     org = uuid.uuid4()
     seq = after
@@ -50,6 +51,8 @@ async def generate(db: Database, n: int, batch: int = 20_000, *, after: int = 0,
             digest = chain.entry_hash(chain.raw_of(row), prev)
             rows.append({**vars(row), "prev_hash": prev, "hash": digest})
             prev = digest
+            if heads is not None:
+                heads.append(digest)
         async with db.transaction() as session:
             await session.execute(insert(AccessLogEntry), rows)
     return prev

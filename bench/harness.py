@@ -76,6 +76,7 @@ class Server:
     log: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT  # another checkout's code runs with `python -m app.cli` from its directory
 
     @property
     def url(self) -> str:
@@ -85,7 +86,7 @@ class Server:
         argv = [a.replace("{port}", str(self.port)) for a in self.argv]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=out,
+        self.proc = subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
         deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@ without revealing other organisations' entries.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
@@ -67,7 +68,7 @@ async def export_endpoint(request: Request) -> Response:
             if worker is not None:
                 await worker.tick()
                 await worker.maybe_checkpoint(force=True)
-            cp = checkpoints.latest(runtime.settings.checkpoints)
+            cp = await asyncio.to_thread(checkpoints.latest, runtime.settings.checkpoints)
             if cp is None:
                 raise BadInput("Nothing to export yet.")
             visible_ids, first = await queries.export_rows(ctx, _filter(request), cp.size)

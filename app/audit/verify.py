@@ -23,6 +23,7 @@ from app.db import Database
 
 PAGE = 20_000
 MAX_PROBLEMS = 20
+MAX_FILE_PROBLEMS = 5  # named one by one; room is left for the log's own problems
 
 
 async def _scan(conn: Any, dialect: str, after: int, until: int | None, heads: dict[int, str],
@@ -77,6 +78,7 @@ class Report:
     entries: int = 0
     pending: int = 0
     checkpoints: int = 0
+    checkpoint_files: int = 0
     problems: list[str] = field(default_factory=list)
     first_bad_seq: int | None = None
     head: str = GENESIS
@@ -108,11 +110,15 @@ async def verify(
 ) -> Report:
     report = Report()
     keys = public_keys(key_dir)
-    try:
-        checkpoints = load_all(checkpoint_dir)
-    except BadCheckpoint as exc:
-        report.problem(str(exc))
-        checkpoints = []
+    # Every file, not the `latest` pointer: a file that is not a checkpoint is a problem of its
+    # own and the others are still checked.
+    checkpoints, unreadable = load_all(checkpoint_dir)
+    report.checkpoint_files = len(checkpoints) + len(unreadable)
+    for bad in unreadable[:MAX_FILE_PROBLEMS]:
+        report.problem(str(bad))
+    if len(unreadable) > MAX_FILE_PROBLEMS:
+        report.problem(f"... and {len(unreadable) - MAX_FILE_PROBLEMS} more files in "
+                       f"{checkpoint_dir} that are not valid checkpoints")
     valid: dict[int, Checkpoint] = {}
     for cp in checkpoints:
         try:

@@ -1,11 +1,17 @@
 """The log worker: chains pending entries, raises alerts and signs checkpoints — every N
-entries, every T minutes and when the log goes idle. Runs in every replica; the advisory lock
-in `chain_pending` lets one at a time do the work."""
+entries, every T minutes and when the log goes idle, never more often than the minimum interval
+(forced checkpoints aside: exports, shutdown, `audit chain`). Runs in every replica; the advisory
+lock in `chain_pending` lets one at a time do the work.
+
+Checkpoint files are read and written in a thread (`asyncio.to_thread`): the event loop serving
+requests never waits on the disk. A pass reads the `latest` pointer and the file it names, not
+the directory (see `checkpoints`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from contextlib import suppress
 
@@ -22,7 +28,14 @@ class LogWorker:
     def __init__(self, settings: Settings, db: Database, clock: Clock) -> None:
         self.settings, self.db, self.clock = settings, db, clock
         self.signer = checkpoints.Signer(settings.checkpoint_keys)
-        self._last_checkpoint = time.monotonic()
+        self.monotonic = time.monotonic  # tests replace it
+        # The newest checkpoint this worker has seen (whoever signed it) and since when, by the
+        # monotonic clock: with the checkpoint's own time this spaces checkpoints across
+        # replicas without trusting any replica's wall clock alone.
+        self._seen: tuple[int, float] | None = None
+        # A size whose file exists but is not a valid checkpoint (an old power cut): not signed
+        # again every pass; the next entry gets a checkpoint of its own.
+        self._unwritable: int | None = None
         self._task: asyncio.Task[None] | None = None
 
     @as_system
@@ -37,24 +50,47 @@ class LogWorker:
         await self.maybe_checkpoint(idle=chained == 0)
         return chained
 
+    def _age(self, latest: checkpoints.Checkpoint | None, now: float) -> float:
+        """Seconds since the newest checkpoint: by its signed time, or since this worker first
+        saw it, whichever is longer (a replica whose clock runs ahead cannot stall the others)."""
+        if latest is None:
+            return math.inf
+        wall = (self.clock.now() - latest.time).total_seconds()
+        seen = now - self._seen[1] if self._seen is not None else 0.0
+        return max(wall, seen)
+
     @as_system
     async def maybe_checkpoint(
         self, *, idle: bool = False, force: bool = False
     ) -> checkpoints.Checkpoint | None:
         async with self.db.transaction() as session:
             head = await chain.head(session)
-        latest = checkpoints.latest(self.settings.checkpoints)
+        directory = self.settings.checkpoints
+        latest = await asyncio.to_thread(checkpoints.latest, directory, hint=head.size)
         signed = latest.size if latest else 0
-        if head.size <= signed:
+        now = self.monotonic()
+        if self._seen is None or self._seen[0] != signed:
+            self._seen = (signed, now)
+        if head.size <= signed or head.size == self._unwritable:
             return None
-        due = (force or idle or head.size - signed >= self.settings.checkpoint_every
-               or time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_minutes * 60)
-        if not due:
-            return None
+        if not force:
+            s = self.settings
+            age = self._age(latest, now)
+            if age < s.checkpoint_min_interval:
+                return None
+            if not (idle or head.size - signed >= s.checkpoint_every
+                    or age >= s.checkpoint_minutes * 60):
+                return None
         cp = self.signer.sign(head.size, head.hash, self.clock.now())
-        checkpoints.write(self.settings.checkpoints, cp)
-        self._last_checkpoint = time.monotonic()
-        return cp
+        stored = await asyncio.to_thread(checkpoints.publish, directory, cp)
+        if stored is None:
+            self._unwritable = head.size
+            log.warning("checkpoint %s exists but is not a valid checkpoint: left for "
+                        "`audit verify` to report; the next entry gets a checkpoint",
+                        checkpoints.note_name(head.size))
+            return None
+        self._seen = (stored.size, self.monotonic())
+        return stored
 
     async def run(self, interval: float = 1.0) -> None:
         while True:
