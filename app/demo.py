@@ -108,13 +108,11 @@ async def load(runtime: Runtime) -> list[str]:
                 wg_slug, categories, purposes = DEMO_GROUP_GRANTS[pseudonym]
                 wg = await session.scalar(select(WorkingGroup).where(WorkingGroup.slug == wg_slug))
                 assert wg is not None
-                # Recorded by her network's focal point, acting for her.
-                ctx = context_for(runtime, session,
-                                  await _staff(runtime, session, orgs[networks[0]], "focal"),
-                                  request_id=f"demo-{uuid.uuid4().hex}", purpose="protection")
-                await consent.grant(ctx, peacebuilder_id=pb.id, recipient_type="working_group",
+                # Recorded by her herself (her network is a member of the group: a network never
+                # grants to itself).
+                await consent.grant(her, peacebuilder_id=pb.id, recipient_type="working_group",
                                     recipient_id=wg.id, categories=categories, purposes=purposes,
-                                    obtained_via="in_person", note="Demo group consent.")
+                                    note="Demo group consent.")
             done.append(f"peacebuilder {pseudonym}: registered with intake consent (confirmed by "
                         f"her), case opened by {lead}")
     return done

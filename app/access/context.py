@@ -122,6 +122,16 @@ class AccessContext:
             reason=reason, details=details,
         ))
 
+    async def whose(self, statement: Any) -> uuid.UUID | None:
+        """For the access log of a denied attempt only (never returned to the caller): whose
+        record the attempt was about, although this request may not reach it. Read in the system
+        scope, in a transaction of its own, so the denial names her and she and auditors find it."""
+        if self.db.dialect != "postgresql":
+            return await self.session.scalar(statement)  # type: ignore[no-any-return]
+        with tenancy.using(SYSTEM):
+            async with self.db.transaction() as session:
+                return await session.scalar(statement)  # type: ignore[no-any-return]
+
     def own_scope(self) -> OrgScope:
         """The organisations whose own records the caller reaches: its own, or none."""
         if self.principal.org_id is None:

@@ -253,9 +253,11 @@ async def categories_for(
 
 
 async def org_holds_consent(session: AsyncSession, org_id: uuid.UUID, pb_id: uuid.UUID,
-                            now: datetime) -> bool:
-    """Whether any live grant of hers covers the organisation, for any purpose."""
+                            now: datetime, *, directly: bool = False) -> bool:
+    """Whether any live grant of hers covers the organisation, for any purpose (`directly`:
+    one she gave the organisation itself, not a working group it belongs to)."""
+    via = [ConsentAccess.via_working_group_id.is_(None)] if directly else []
     found = await session.scalar(select(ConsentAccess.id).where(
         ConsentAccess.org_id == org_id, ConsentAccess.peacebuilder_id == pb_id,
-        live_clause(now)).limit(1))
+        live_clause(now), *via).limit(1))
     return found is not None

@@ -88,7 +88,8 @@ async def her_history(ctx: AccessContext, pb_id: uuid.UUID | None, page: PageReq
         if ctx.principal.kind is not PrincipalKind.PEACEBUILDER:
             raise BadInput("Name the peacebuilder.", field="peacebuilderId")
         pb_id = ctx.principal.id
-    require_self_or_network(await standing(ctx, pb_id))
+    require_self_or_network(ctx, await standing(ctx, pb_id, action="access_history.read"),
+                            "access_history.read", pb_id)
     q = select(AccessLogEntry).where(AccessLogEntry.refs.contains(str(pb_id)),
                                      AccessLogEntry.org_id.is_not(None))
     return await paginate(ctx.session, q, keys=(AccessLogEntry.at, AccessLogEntry.id), page=page)

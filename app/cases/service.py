@@ -59,7 +59,7 @@ async def open_case(
     await ctx.require("case", "create")
     assert ctx.org_id is not None
     if intake_consent is not None:
-        await consent_service.standing(ctx, peacebuilder_id)
+        await consent_service.standing(ctx, peacebuilder_id, action="consent.intake")
         registered = await ctx.session.get(Peacebuilder, peacebuilder_id)
         if (registered is None or registered.registered_by_org_id != ctx.org_id
                 or await repo.any_case_of(ctx.session, peacebuilder_id)):

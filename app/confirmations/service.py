@@ -115,6 +115,8 @@ async def request(
     others = [s for s in await holders(ctx, ctx.org_id, required_role)
               if s != ctx.principal.subject]
     if not others:
+        ctx.deny(action, target_type="Peacebuilder" if peacebuilder_id else None,
+                 target_id=peacebuilder_id, reason="two-person rule: no second person")
         raise BadInput(f"This needs a second {_role_name(required_role)} of your organisation "
                        f"to confirm it (two-person rule), and your organisation has no other "
                        f"active {_role_name(required_role)}. Designate one first.")
@@ -146,6 +148,9 @@ def _details(c: Confirmation) -> dict[str, Any]:
 async def _own(ctx: AccessContext, confirmation_id: uuid.UUID) -> Confirmation:
     found = await ctx.session.get(Confirmation, confirmation_id)
     if found is None or ctx.org_id is None or found.org_id != ctx.org_id:
+        # Another organisation's request (or none): not found, and the attempt logged.
+        ctx.deny("two_person.confirm", target_type="Confirmation", target_id=confirmation_id,
+                 reason="no such request in the caller's organisation")
         raise NotFound()
     return found
 

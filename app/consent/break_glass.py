@@ -41,24 +41,31 @@ CONFIRM_BREAK_GLASS = "break_glass.extend"
 
 
 async def _related(ctx: AccessContext, pb_id: uuid.UUID) -> bool:
-    """Whether the caller's organisation has a relation to her (IDs only are read)."""
+    """Whether the caller's organisation has a relation to her (IDs only are read): it leads or
+    is on the team of one of her cases, received a referral of her case, holds a grant she gave
+    it, or is covered by a grant she gave a working group it still belongs to (a member that
+    joined after her grant is not covered by it, so it has no relation through it)."""
     org = ctx.org_id
     her_cases = select(Case.id).where(Case.peacebuilder_id == pb_id)
-    group_grants = select(ConsentGrant.id).where(
-        ConsentGrant.peacebuilder_id == pb_id, ConsentGrant.recipient_type == "working_group",
-        ConsentGrant.revoked_at.is_(None),
-        ConsentGrant.recipient_id.in_(select(WorkingGroupMember.working_group_id).where(
-            WorkingGroupMember.org_id == org, WorkingGroupMember.left_at.is_(None))))
     relation = or_(
         exists(her_cases.where(Case.lead_org_id == org)),
         exists(select(CaseTeamMember.id).where(
             CaseTeamMember.case_id.in_(her_cases), CaseTeamMember.org_id == org,
             CaseTeamMember.removed_at.is_(None))),
-        exists(group_grants),
         exists(select(Referral.id).where(
             Referral.case_id.in_(her_cases), Referral.to_org_id == org,
             Referral.status.in_(("pending", "accepted", "completed")))))
-    return bool(await ctx.session.scalar(select(relation)))
+    if await ctx.session.scalar(select(relation)):
+        return True
+    groups = set(await ctx.session.scalars(select(WorkingGroupMember.working_group_id).where(
+        WorkingGroupMember.org_id == org, WorkingGroupMember.left_at.is_(None))))
+    grants = await ctx.session.execute(select(
+        ConsentGrant.recipient_type, ConsentGrant.recipient_id, ConsentGrant.covered_org_ids)
+        .where(ConsentGrant.peacebuilder_id == pb_id, ConsentGrant.revoked_at.is_(None),
+               ConsentGrant.confirmed_at.is_not(None)))
+    return any((kind == "organisation" and recipient == org)  # she granted it herself
+               or (kind == "working_group" and recipient in groups and str(org) in covered)
+               for kind, recipient, covered in grants)
 
 
 async def open_(ctx: AccessContext, pb_id: uuid.UUID, *, reason: str, hours: int) -> BreakGlass:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.access.visibility import Mode
@@ -100,28 +102,34 @@ def _staff_caller(ctx: AccessContext) -> Caller:
     return Caller.MACHINE if ctx.principal.kind is PrincipalKind.CLIENT else Caller.STAFF
 
 
-async def standing(ctx: AccessContext, pb_id: uuid.UUID) -> Standing:
-    """Who the caller is to her, for consent; NotFound when she is none of their business."""
+async def standing(ctx: AccessContext, pb_id: uuid.UUID, *,
+                   action: str | None = None) -> Standing:
+    """Who the caller is to her, for consent; NotFound when she is none of their business (the
+    attempt logged as a denial of `action`, with her ID, when one is named)."""
     p = ctx.principal
-    if p.kind is PrincipalKind.PEACEBUILDER:
-        if p.id == pb_id:
-            return Standing(Caller.HERSELF)
-        raise NotFound()
+    if p.kind is PrincipalKind.PEACEBUILDER and p.id == pb_id:
+        return Standing(Caller.HERSELF)
     if p.kind is PrincipalKind.SYSTEM:
         return SYSTEM_STANDING
-    if p.org_id is None:
-        raise NotFound()
-    if "focal_point" in p.roles and p.kind is PrincipalKind.USER:
-        networks = (await pb_repo.networks_of(ctx.session, [pb_id]))[pb_id]
-        if p.org_id in networks:
-            return Standing(Caller.NETWORK)
-    if ctx.mode in (Mode.FOCAL, Mode.TEAM) and await ctx.consented([pb_id]):
-        return Standing(_staff_caller(ctx))
+    if p.org_id is not None:
+        if "focal_point" in p.roles and p.kind is PrincipalKind.USER:
+            networks = (await pb_repo.networks_of(ctx.session, [pb_id]))[pb_id]
+            if p.org_id in networks:
+                return Standing(Caller.NETWORK)
+        if ctx.mode in (Mode.FOCAL, Mode.TEAM) and await ctx.consented([pb_id]):
+            return Standing(_staff_caller(ctx))
+    if action is not None:
+        ctx.deny(action, target_type="Peacebuilder", target_id=pb_id,
+                 reason="no standing towards her")
     raise NotFound()
 
 
-def require_self_or_network(who: Standing) -> None:
+def require_self_or_network(ctx: AccessContext, who: Standing, action: str,
+                            pb_id: uuid.UUID) -> None:
+    """Only she, or her network for her (anyone else refused, and the attempt logged)."""
     if who.caller not in (Caller.HERSELF, Caller.NETWORK):
+        ctx.deny(action, target_type="Peacebuilder", target_id=pb_id,
+                 reason="only she or her network")
         raise Forbidden()
 
 
@@ -221,11 +229,17 @@ def _evidence(evidence: Evidence | None) -> Evidence | None:
     return Evidence(evidence.kind, reference)
 
 
-def _facts(ctx: AccessContext, who: Standing, recipient_type: str, recipient_id: uuid.UUID,
-           categories: frozenset[str] | list[str], purposes: frozenset[str] | list[str],
-           pb: Peacebuilder, evidence: bool = False) -> rules.Facts:
+async def _facts(ctx: AccessContext, who: Standing, recipient_type: str,
+                 recipient_id: uuid.UUID, categories: frozenset[str] | list[str],
+                 purposes: frozenset[str] | list[str], pb: Peacebuilder,
+                 evidence: bool = False) -> rules.Facts:
     own = recipient_type == "organisation" and recipient_id == ctx.org_id
-    return rules.Facts(to_own_organisation=own, to_the_network_itself=own and who.acting_for_her,
+    itself = own
+    if who.acting_for_her and recipient_type == "working_group":
+        # A group the network belongs to is the network too: it would read what it grants.
+        members = (await orgs_repo.current_members(ctx.session, [recipient_id]))[recipient_id]
+        itself = ctx.org_id in members
+    return rules.Facts(to_own_organisation=own, to_the_network_itself=itself,
                        protected=rules.protected(categories, purposes),
                        she_has_login=pb.has_login, evidence=evidence)
 
@@ -248,7 +262,8 @@ async def grant(
     """Record a grant: in force at once when she (or her network) records it; otherwise pending
     until confirmed (rules.py). `intake` is her consent recorded as her file is opened: the
     caller already decided it may (peacebuilders.record_intake)."""
-    who = Standing(_staff_caller(ctx)) if intake else await standing(ctx, peacebuilder_id)
+    who = (Standing(_staff_caller(ctx)) if intake
+           else await standing(ctx, peacebuilder_id, action="consent.grant"))
     act = Act.INTAKE if intake else Act.GRANT
     _admit(ctx, act, who, peacebuilder_id)
     pb = await _peacebuilder(ctx, peacebuilder_id)
@@ -260,7 +275,7 @@ async def grant(
     if note is not None and len(note) > 2000:
         raise BadInput("Note is limited to 2000 characters.", field="note")
     proof = _evidence(evidence)
-    result = _decide(ctx, act, who, _facts(ctx, who, recipient_type, recipient_id,
+    result = _decide(ctx, act, who, await _facts(ctx, who, recipient_type, recipient_id,
                                            terms.categories, terms.purposes, pb,
                                            proof is not None), peacebuilder_id)
     covered = await _covered(ctx, recipient_type, recipient_id)
@@ -298,20 +313,33 @@ async def _ask_second_person(ctx: AccessContext, state: ConsentGrant, proof: Evi
         evidence=sealed)
 
 
-async def confirm(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
-    """She (or her network, acting for her) brings a pending grant into force."""
+async def _grant_or_not_found(ctx: AccessContext, grant_id: uuid.UUID,
+                              action: str) -> ConsentGrant:
+    """The grant, or NOT_FOUND — logged, with her ID when there is one."""
     current = await repo.grant(ctx.session, grant_id)
     if current is None:
+        her = await ctx.whose(select(ConsentGrant.peacebuilder_id).where(
+            ConsentGrant.id == grant_id))
+        ctx.deny(action, target_type="Peacebuilder" if her else "ConsentGrant",
+                 target_id=her or grant_id, reason="no such grant within reach",
+                 details={"grant": str(grant_id)})
         raise NotFound()
-    who = await standing(ctx, current.peacebuilder_id)
-    if not _may_see_grant(ctx, who, current):
-        raise NotFound()
+    return current
+
+
+async def confirm(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
+    """She (or her network, acting for her) brings a pending grant into force."""
+    current = await _grant_or_not_found(ctx, grant_id, "consent.confirm")
+    who = await standing(ctx, current.peacebuilder_id, action="consent.confirm")
+    _seen_or_not_found(ctx, who, current, "consent.confirm")
     _admit(ctx, Act.CONFIRM, who, current.peacebuilder_id)
     if who.caller is Caller.STAFF:
+        ctx.deny("consent.confirm", target_type="Peacebuilder", target_id=current.peacebuilder_id,
+                 reason="staff confirm as the second person only")
         raise BadInput("Staff confirm a grant as the second person (confirmTwoPerson), never "
                        "through this mutation.")
     pb = await _peacebuilder(ctx, current.peacebuilder_id)
-    _decide(ctx, Act.CONFIRM, who, _facts(ctx, who, current.recipient_type, current.recipient_id,
+    _decide(ctx, Act.CONFIRM, who, await _facts(ctx, who, current.recipient_type, current.recipient_id,
                                           current.categories, current.purposes, pb),
             current.peacebuilder_id)
     state = await _confirm(ctx, who, current)
@@ -347,7 +375,7 @@ async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
     pb = await _peacebuilder(ctx, current.peacebuilder_id)
     who = Standing(Caller.STAFF)
     _decide(ctx, Act.CONFIRM, who,
-            _facts(ctx, who, current.recipient_type, current.recipient_id, current.categories,
+            await _facts(ctx, who, current.recipient_type, current.recipient_id, current.categories,
                    current.purposes, pb, c.evidence is not None),
             current.peacebuilder_id)
     await _confirm(ctx, who, current)
@@ -399,12 +427,9 @@ async def change(
         act = {"narrow": Act.NARROW, "extend": Act.EXTEND, "revoke": Act.REVOKE}[kind]
     except KeyError as exc:
         raise BadInput("Unknown change.", field="kind") from exc
-    current = await repo.grant(ctx.session, grant_id)
-    if current is None:
-        raise NotFound()
-    who = await standing(ctx, current.peacebuilder_id)
-    if not _may_see_grant(ctx, who, current):
-        raise NotFound()
+    current = await _grant_or_not_found(ctx, grant_id, f"consent.{kind}")
+    who = await standing(ctx, current.peacebuilder_id, action=f"consent.{kind}")
+    _seen_or_not_found(ctx, who, current, f"consent.{kind}")
     _admit(ctx, act, who, current.peacebuilder_id)
     if current.revoked_at is not None:
         raise Conflict("This grant was revoked; record a new grant instead.")
@@ -427,7 +452,7 @@ async def change(
         if valid_until is not None:
             until = valid_until
     pb = await _peacebuilder(ctx, current.peacebuilder_id)
-    _decide(ctx, act, who, _facts(ctx, who, current.recipient_type, current.recipient_id, cats,
+    _decide(ctx, act, who, await _facts(ctx, who, current.recipient_type, current.recipient_id, cats,
                                   purps, pb), current.peacebuilder_id)
     if act is Act.EXTEND:
         # Only she (or her network for her) extends, so a group grant covers its members now.
@@ -452,7 +477,7 @@ async def change(
 
 async def revoke_all(ctx: AccessContext, pb_id: uuid.UUID) -> list[ConsentGrant]:
     """Revoke every grant of hers in one step, pending ones too (she, or her network for her)."""
-    who = await standing(ctx, pb_id)
+    who = await standing(ctx, pb_id, action="consent.revoke_all")
     _admit(ctx, Act.REVOKE_ALL, who, pb_id)
     _decide(ctx, Act.REVOKE_ALL, who, rules.Facts(), pb_id)
     revoked = []
@@ -541,6 +566,14 @@ def _audit_terms(event: ConsentEvent) -> dict[str, Any]:
             "obtained_via": event.obtained_via}
 
 
+def _seen_or_not_found(ctx: AccessContext, who: Standing, g: ConsentGrant, action: str) -> None:
+    """A grant not naming the caller's organisation is none of its business (logged)."""
+    if not _may_see_grant(ctx, who, g):
+        ctx.deny(action, target_type="Peacebuilder", target_id=g.peacebuilder_id,
+                 reason="a grant to another recipient")
+        raise NotFound()
+
+
 def _may_see_grant(ctx: AccessContext, who: Standing, g: ConsentGrant) -> bool:
     """She and her network see all her grants; an organisation only those naming it (directly
     or through a group it was covered in), never her grants to others."""
@@ -554,16 +587,14 @@ def _may_see_grant(ctx: AccessContext, who: Standing, g: ConsentGrant) -> bool:
 async def grants_for(ctx: AccessContext, pb_id: uuid.UUID) -> list[ConsentGrant]:
     """Her grants, live and ended: all of them for her and her network's focal points; for an
     organisation with standing, the grants naming it."""
-    who = await standing(ctx, pb_id)
+    who = await standing(ctx, pb_id, action="consent.grants_read")
     return [g for g in await repo.grants_of(ctx.session, pb_id) if _may_see_grant(ctx, who, g)]
 
 
 async def _grant_seen(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
-    current = await repo.grant(ctx.session, grant_id)
-    if current is None:
-        raise NotFound()
-    if not _may_see_grant(ctx, await standing(ctx, current.peacebuilder_id), current):
-        raise NotFound()
+    current = await _grant_or_not_found(ctx, grant_id, "consent.grant_read")
+    who = await standing(ctx, current.peacebuilder_id, action="consent.grant_read")
+    _seen_or_not_found(ctx, who, current, "consent.grant_read")
     return current
 
 

@@ -38,8 +38,8 @@ async def record_approval(ctx: AccessContext, pb_id: uuid.UUID, act: str, descri
                           org_id: uuid.UUID) -> Approval:
     """She approves one public act by one organisation (or her network's focal point records
     it, acting for her): only that organisation can use it, once, for that act."""
-    who = await standing(ctx, pb_id)
-    require_self_or_network(who)
+    who = await standing(ctx, pb_id, action="approval.record")
+    require_self_or_network(ctx, who, "approval.record", pb_id)
     if act not in PUBLIC_ACTS:
         raise BadInput("Act is public_statement, media_contact or recognition.", field="act")
     if org_id not in await orgs_repo.orgs_by_ids(ctx.session, [org_id]):

@@ -61,6 +61,8 @@ async def request(ctx: AccessContext, pb_id: uuid.UUID, reason: str | None = Non
             and "focal_point" in p.roles and await _leads_with_consent(ctx, pb_id)):
         text = (reason or "").strip()
         if len(text) < MIN_REASON:
+            ctx.deny("peacebuilder.erase", target_type="Peacebuilder", target_id=pb_id,
+                     reason="no written reason")
             raise BadInput(f"Write the reason for erasing her data (at least {MIN_REASON} "
                            "characters).", field="reason")
         erasure = _new(ctx, pb_id, "organisation", "awaiting_confirmation")
@@ -90,11 +92,14 @@ async def _standing_or_none(ctx: AccessContext, pb_id: uuid.UUID) -> Caller | No
 
 
 async def _leads_with_consent(ctx: AccessContext, pb_id: uuid.UUID) -> bool:
+    """Whether the caller's organisation leads one of her cases and holds a live grant she gave
+    it directly (a grant to a group it belongs to is not hers to act on: opening a case on the
+    strength of it must not make an organisation able to erase her)."""
     assert ctx.org_id is not None
     leads = await ctx.session.scalar(select(Case.id).where(
         Case.peacebuilder_id == pb_id, Case.lead_org_id == ctx.org_id).limit(1))
     return leads is not None and await org_holds_consent(ctx.session, ctx.org_id, pb_id,
-                                                         ctx.clock.now())
+                                                         ctx.clock.now(), directly=True)
 
 
 def _new(ctx: AccessContext, pb_id: uuid.UUID, via: str, status: str) -> Erasure:
@@ -124,9 +129,19 @@ async def _schedule(ctx: AccessContext, erasure: Erasure) -> None:
 
 @confirmations.on_confirmed(CONFIRM_ERASURE)
 async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
-    erasure = await ctx.session.get(Erasure, c.target_id)
+    """Checked again now: she may have cut the organisation off since it was asked."""
+    assert c.peacebuilder_id is not None
+    async with ctx.peek([c.peacebuilder_id]):  # the facts of the decision
+        erasure = await ctx.session.get(Erasure, c.target_id)
+        still = await _leads_with_consent(ctx, c.peacebuilder_id)
     if erasure is None or erasure.status != "awaiting_confirmation":
         raise Conflict("This erasure is no longer waiting for confirmation.")
+    if not still:
+        ctx.deny("peacebuilder.erase", target_type="Peacebuilder", target_id=c.peacebuilder_id,
+                 reason="her consent to the organisation ended before confirmation")
+        raise Conflict("Her consent to your organisation has ended: this erasure cannot go "
+                       "ahead. Only she or her network can ask for it now.")
+    await ctx.reach([c.peacebuilder_id])  # decided: write the erasure and tell her
     await _schedule(ctx, erasure)
 
 

@@ -64,7 +64,14 @@ async def confirm(ctx: AccessContext, pb_id: uuid.UUID,
         raise NotFound()
     if link is None:
         raise NotFound()
+    if network_id == ctx.org_id:
+        # An organisation confirming itself as her network would be widening its own power.
+        ctx.deny("network.confirm", target_type="Peacebuilder", target_id=pb_id,
+                 reason="an organisation cannot confirm itself as her network")
+        raise BadInput("Only she can confirm your own organisation as her network.")
     if pb.has_login:
+        ctx.deny("network.confirm", target_type="Peacebuilder", target_id=pb_id,
+                 reason="she has her own login")
         raise BadInput("She has her own login: she confirms her networks herself.")
     if link.confirmed_at is not None:
         raise Conflict("This network is already confirmed.")
@@ -106,6 +113,6 @@ async def _confirm(ctx: AccessContext, link: PeacebuilderNetwork) -> None:
 
 async def links(ctx: AccessContext, pb_id: uuid.UUID) -> list[PeacebuilderNetwork]:
     """Networks named for her, confirmed or not: for her, her networks and staff with standing."""
-    await standing(ctx, pb_id)
+    await standing(ctx, pb_id, action="network.read")
     return list(await ctx.session.scalars(select(PeacebuilderNetwork).where(
         PeacebuilderNetwork.peacebuilder_id == pb_id).order_by(PeacebuilderNetwork.id)))

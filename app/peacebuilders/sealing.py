@@ -217,11 +217,30 @@ def _open(key: bytes | None, ref: Ref, token: str | None) -> Opened:
 async def open_confirmation(ctx: AccessContext, confirmation: Confirmation) -> tuple[Opened, Opened]:
     """The reason and evidence of a two-person request, for the people of its organisation who
     decide it. Her key is read for this decision only (the tenancy is put back afterwards)."""
-    if confirmation.peacebuilder_id is None:
+    if confirmation.peacebuilder_id is None or confirmation.status != "pending":
+        # Opened only while someone must decide on it: afterwards, nobody reads her key for it.
         return Opened(None), Opened(None)
+    if confirmation.action == "peacebuilder.erase":
+        from app.access.visibility import org_holds_consent
+
+        # An erasure may go ahead only while the organisation holds her consent: once she cut
+        # it off, its reason is no longer its to read (a consent or network confirmation has
+        # none yet by design, and a break-glass is an emergency's own record).
+        if not await org_holds_consent(ctx.session, confirmation.org_id,
+                                       confirmation.peacebuilder_id, ctx.clock.now(),
+                                       directly=True):
+            return Opened(None), Opened(None)
     items = [(confirmation_ref(confirmation, "reason"), confirmation.reason),
              (confirmation_ref(confirmation, "evidence"), confirmation.evidence)]
     async with ctx.peek([confirmation.peacebuilder_id]):
+        if confirmation.action == "consent.grant":
+            from app.consent.models import ConsentGrant
+
+            # She (or her network) may have withdrawn it meanwhile, from another organisation
+            # whose request cannot close this one: a withdrawn grant has nothing to decide.
+            grant = await ctx.session.get(ConsentGrant, confirmation.target_id)
+            if grant is None or grant.revoked_at is not None or grant.confirmed_at is not None:
+                return Opened(None), Opened(None)
         reason, evidence = await open_many(ctx, items)
     return reason, evidence
 

@@ -1,0 +1,75 @@
+"""The read path (decision 0014): a page and its nested levels cost a fixed number of SQL
+statements, whatever its size; gated fields read the decision made with the rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Env
+from tests.factories import register
+from tests.test_incidents import REPORT, incident_input
+
+pytestmark = pytest.mark.anyio
+
+OPEN_CASE = """mutation($input: OpenCaseInput!) {
+  openCase(input: $input) { case { id } userErrors { message } } }"""
+# The page of the issue: cases with their summary, her pseudonym and their incidents.
+PAGE = """query($first: Int!, $pb: ID!) { cases(first: $first, filter: {peacebuilderId: $pb}) {
+  edges { node { id status riskLevel summary peacebuilder { pseudonym }
+                 incidents { id status severity description } } } } }"""
+# Every nested level the read path batches.
+DEEP = """query($first: Int!) { cases(first: $first, filter: {peacebuilderId: $pb}) { edges { node {
+  id status riskLevel summary
+  peacebuilder { pseudonym profile { country legalName } }
+  incidents { id status severity description locationCoarse }
+  measures { kind description }
+  timeline { kind }
+} } } }""".replace("query($first: Int!)", "query($first: Int!, $pb: ID!)")
+
+
+
+
+@pytest.fixture(scope="module")
+async def hundred(env: Env) -> dict[str, str]:
+    """A woman with 100 cases led by fund, five of them with an incident."""
+    her = await register(env, "fund", "caseworker",
+                         profile={"country": "KE", "legalName": "Statement Count"})
+    cases: list[str] = []
+    for _ in range(100):
+        body = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": her["id"],
+                                                   "summary": "Followed home twice."}},
+                             as_=("fund", "focal"))
+        cases.append(body["data"]["openCase"]["case"]["id"])
+    for case in cases[:5]:  # nested rows on some of the cases
+        await env.gql(REPORT, incident_input(case), as_=("fund", "focal"))
+    return her
+
+
+async def statements(env: Env, document: str, her: dict[str, str]) -> dict[int, int]:
+    token = await env.token("fund", "focal")
+    counts = {}
+    for size in (10, 50, 100):
+        variables = {"first": size, "pb": her["id"]}
+        await env.gql(document, variables, token=token)  # warm the caches (policy, parser)
+        start = env.runtime.db.statements.count
+        body = await env.gql(document, variables, token=token)
+        counts[size] = env.runtime.db.statements.count - start
+        edges = body["data"]["cases"]["edges"]
+        assert len(edges) == size
+        assert {e["node"]["summary"] for e in edges} == {"Followed home twice."}
+        assert sum(len(e["node"]["incidents"]) for e in edges) >= 1
+    return counts
+
+
+async def test_a_page_with_its_incidents_costs_the_same_few_statements(env, hundred) -> None:
+    counts = await statements(env, PAGE, hundred)
+    assert counts[10] == counts[50] == counts[100] <= 6, counts
+
+
+# Every nested level adds one statement, never one per row (SQLite | PostgreSQL).
+DEEP_MOST = {"sqlite": 8, "postgresql": 9}
+
+
+async def test_every_nested_level_is_one_statement(env, hundred) -> None:
+    counts = await statements(env, DEEP, hundred)
+    assert counts[10] == counts[50] == counts[100] <= DEEP_MOST[env.backend], counts
