@@ -239,7 +239,11 @@ class GraphQLEndpoint:
         operations, the organisation's allow-list, limits and the cost quota."""
         query = params.query
         digest = params.sha256 or (operations.sha256_of(query) if query is not None else None)
-        admission = await operations.admission(access, digest)
+        if query is not None and not access.principal.only_registered_operations:
+            # A full document from an organisation that accepts any: nothing to look up.
+            admission = operations.Admission(only_registered=False, document=None)
+        else:
+            admission = await operations.admission(access, digest)
         if query is None:
             if admission.document is None:
                 return self._refuse(PersistedQueryNotFound(), media)

@@ -216,8 +216,10 @@ class AccessContext:
                    PeacebuilderNetwork.confirmed_at.is_not(None)))
         reach = frozenset(granted | {row.peacebuilder_id for row in networks
                                      if integrity.intact(key, "peacebuilder_networks", row)})
-        overseen = await self.session.scalars(select(Oversight.org_id).where(
-            Oversight.overseer_org_id == p.org_id))
+        # Whose log entries it may read: its own, and for auditors those of the organisations
+        # that accept its oversight (nobody else reads the log).
+        overseen: list[uuid.UUID] = (list(await self.session.scalars(select(Oversight.org_id).where(
+            Oversight.overseer_org_id == p.org_id))) if self.can("audit_log", "read") else [])
         return Tenancy(Scope.ORG, org_id=p.org_id, peacebuilders=reach,
                        log_orgs=frozenset({p.org_id, *overseen}))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import casbin
 from sqlalchemy import select
@@ -35,9 +36,17 @@ class PolicyEngine:
     def known_roles(self) -> frozenset[str]:
         return frozenset(self._role_perms)
 
-    async def refresh(self, session: AsyncSession) -> None:
-        """Reload role assignments if another process (or request) changed them."""
-        current = await session.scalar(select(PolicyState.version).where(PolicyState.id == 1))
+    @staticmethod
+    def version_column() -> Any:
+        """The policy version as a column, to read it in the same statement as the caller."""
+        return (select(PolicyState.version).where(PolicyState.id == 1).scalar_subquery()
+                .label("policy_version"))
+
+    async def refresh(self, session: AsyncSession, version: int | None = None) -> None:
+        """Reload role assignments if another process (or request) changed them (`version`:
+        the current one, when it was read already)."""
+        current = version if version is not None else await session.scalar(
+            select(PolicyState.version).where(PolicyState.id == 1))
         current = current or 0
         if current == self.version:
             return

@@ -27,6 +27,8 @@ class Principal:
     acr: str | None = None
     # A role that needs a second factor, signed in without one: no roles until she enrols.
     mfa_pending: bool = False
+    # Her organisation accepts only registered operations (read with the caller, once).
+    only_registered_operations: bool = False
 
     @property
     def subject(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,7 @@ from app.auth.passwords import verify_password, verify_secret
 from app.auth.tokens import Claims
 from app.consent.models import PeacebuilderAccount
 from app.errors import Unauthenticated
+from app.operations.models import OrganisationSettings
 from app.orgs.models import Client, Organisation, User
 
 
@@ -22,40 +24,51 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
     """Check the principal still exists and is active: deactivation bites on the next request.
 
     A person holding one of `mfa_roles` whose token was issued without a second factor gets no
-    roles (she can only see who she is and enrol TOTP)."""
-    await policy.refresh(session)
+    roles (she can only see who she is and enrol TOTP). One statement reads the caller, her
+    organisation's allow-list switch and the policy version."""
     auth_time = (datetime.fromtimestamp(claims.auth_time, UTC)
                  if isinstance(claims.auth_time, int) else None)
     if claims.username is not None:  # external OIDC issuer
         row = (await session.execute(
-            select(User, Organisation).join(Organisation, Organisation.id == User.org_id)
+            select(User, Organisation, *_extras(policy))
+            .join(Organisation, Organisation.id == User.org_id)
             .where(Organisation.slug == claims.org, User.username == claims.username))).first()
+        await policy.refresh(session, row.policy_version if row is not None else None)
         if row is None or not row[0].active:
             raise Unauthenticated("Invalid token.")
-        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, frozenset())
+        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, frozenset(),
+                               only_registered=bool(row.only_registered))
     kind, _, raw_id = claims.subject.partition(":")
     try:
         subject_id = uuid.UUID(raw_id)
     except ValueError as exc:
+        await policy.refresh(session)
         raise Unauthenticated("Invalid token.") from exc
     if kind == PrincipalKind.USER:
         row = (await session.execute(
-            select(User, Organisation).join(Organisation, Organisation.id == User.org_id)
+            select(User, Organisation, *_extras(policy))
+            .join(Organisation, Organisation.id == User.org_id)
             .where(User.id == subject_id))).first()
+        await policy.refresh(session, row.policy_version if row is not None else None)
         if row is None or not row[0].active or str(row[0].org_id) != claims.org:
             raise Unauthenticated("Invalid token.")
-        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles)
+        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles,
+                               only_registered=bool(row.only_registered))
     if kind == PrincipalKind.CLIENT:
         crow = (await session.execute(
-            select(Client, Organisation).join(Organisation, Organisation.id == Client.org_id)
+            select(Client, Organisation, *_extras(policy))
+            .join(Organisation, Organisation.id == Client.org_id)
             .where(Client.id == subject_id))).first()
+        await policy.refresh(session, crow.policy_version if crow is not None else None)
         if crow is None or not crow[0].active or str(crow[0].org_id) != claims.org:
             raise Unauthenticated("Invalid token.")
-        client, org = crow
+        client, org = crow[0], crow[1]
         return Principal(kind=PrincipalKind.CLIENT, id=client.id, org_id=org.id, org_slug=org.slug,
                          name=client.client_id,
                          roles=policy.roles_of(client.subject, str(org.id)),
-                         auth_time=auth_time, acr=claims.acr)
+                         auth_time=auth_time, acr=claims.acr,
+                         only_registered_operations=bool(crow.only_registered))
+    await policy.refresh(session)
     if kind == PrincipalKind.PEACEBUILDER:
         account = await session.scalar(select(PeacebuilderAccount).where(
             PeacebuilderAccount.peacebuilder_id == subject_id))
@@ -98,14 +111,23 @@ async def authenticate_peacebuilder(
     return account
 
 
+def _extras(policy: PolicyEngine) -> list[Any]:
+    """Read with the caller: the policy version and the organisation's allow-list switch."""
+    only = (select(OrganisationSettings.only_registered_operations)
+            .where(OrganisationSettings.org_id == Organisation.id).scalar_subquery()
+            .label("only_registered"))
+    return [policy.version_column(), only]
+
+
 def _user_principal(user: User, org: Organisation, policy: PolicyEngine,
                     auth_time: datetime | None, acr: str | None,
-                    mfa_roles: frozenset[str]) -> Principal:
+                    mfa_roles: frozenset[str], *, only_registered: bool = False) -> Principal:
     roles = policy.roles_of(user.subject, str(org.id))
     pending = bool(roles & mfa_roles) and acr != "mfa"
     return Principal(kind=PrincipalKind.USER, id=user.id, org_id=org.id, org_slug=org.slug,
                      name=user.username, roles=frozenset() if pending else roles,
-                     auth_time=auth_time, acr=acr, mfa_pending=pending)
+                     auth_time=auth_time, acr=acr, mfa_pending=pending,
+                     only_registered_operations=only_registered)
 
 
 async def authenticate_user(
