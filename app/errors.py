@@ -59,3 +59,11 @@ class MfaEnrolmentRequired(AppError):
     code = "MFA_ENROLMENT_REQUIRED"
     message = ("Your role needs a second factor: enrol TOTP with the one-time enrolment code "
                "your organisation gave you, then sign in with it.")
+
+
+class UnknownPurpose(AppError):
+    """A declared purpose that is not one of ours (there is no intelligence gathering)."""
+
+    code = "INVALID_PURPOSE"
+    message = ("Unknown purpose. Declare one of: advocacy, aggregate_reporting, "
+               "emergency_response, legal_support, media, protection, public_recognition.")

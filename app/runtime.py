@@ -95,9 +95,12 @@ def context_for(
     request_id: str,
     purpose: str | None = None,
 ) -> Any:
-    """An AccessContext for one unit of work (a request, a CLI command, a job)."""
+    """An AccessContext for one unit of work (a request, a CLI command, a job, a delivery): the
+    one constructor, with the deployment's step-up rule."""
     from app.access.context import AccessContext
 
+    settings = runtime.settings
     return AccessContext(principal=principal, session=session, db=runtime.db,
                          policy=runtime.policy, clock=runtime.clock, request_id=request_id,
-                         purpose=purpose)
+                         purpose=purpose, step_up_acr=frozenset(settings.step_up_acr),
+                         step_up_seconds=settings.step_up_seconds)

@@ -22,11 +22,15 @@ from strawberry.types.graphql import OperationType
 from app.access import tenancy
 from app.access.context import AccessContext
 from app.audit.service import write_deferred
-from app.auth import mfa
-from app.auth.edge import admit
+from app.auth.edge import (
+    admit,
+    bearer_token,
+    parse_purpose,
+    refuse_purpose,
+    runtime_context,
+)
 from app.auth.tokens import IssuerUnavailable
-from app.consent.categories import Purpose
-from app.errors import AppError, Unauthenticated
+from app.errors import AppError, Unauthenticated, UnknownPurpose
 from app.logs import request_id_var
 from app.metrics import code_label
 from app.operations import service as operations
@@ -42,7 +46,6 @@ log = logging.getLogger("safety_net.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-PURPOSES = frozenset(p.value for p in Purpose)
 GRAPHIQL_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
                 "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; "
                 "font-src 'self' data: https://unpkg.com; frame-ancestors 'none'")
@@ -198,12 +201,11 @@ class GraphQLEndpoint:
         if media is None:
             return JSONResponse(_error_body(f"Accept {GRAPHQL_RESPONSE} or {JSON}.",
                                             "NOT_ACCEPTABLE"), status_code=406)
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
             return unauthenticated()
         try:
-            claims = await self.runtime.verify_token(token.strip())
+            claims = await self.runtime.verify_token(token)
         except Unauthenticated:
             return unauthenticated("Invalid or expired token.")
         except IssuerUnavailable:
@@ -271,30 +273,26 @@ class GraphQLEndpoint:
         request_id = request_id_var.get()
         access: AccessContext | None = None
         committed = False
-        raw_purpose = request.headers.get("safety-net-purpose")
-        purpose = raw_purpose.strip().lower() if raw_purpose is not None else None
         try:
-            principal, decided = await admit(runtime, claims,
-                                             purpose if purpose in PURPOSES else None, request_id)
+            purpose = parse_purpose(request.headers.get("safety-net-purpose"))
+        except UnknownPurpose as exc:
+            # Unknown purposes (e.g. intelligence gathering) are refused and logged.
+            try:
+                await refuse_purpose(runtime, claims, request_id)
+            except Unauthenticated:
+                return unauthenticated("Invalid or expired token.")
+            return JSONResponse(_error_body(exc.message, exc.code), status_code=400,
+                                media_type=media)
+        try:
+            principal, decided = await admit(runtime, claims, purpose, request_id)
         except Unauthenticated:
             return unauthenticated("Invalid or expired token.")
         # From here on every transaction of this request (its own, the log's) declares this.
         tenancy.declare(decided)
         try:
             async with runtime.db.sessionmaker() as session:
-                access = AccessContext(principal=principal, session=session, db=runtime.db,
-                                       policy=runtime.policy, clock=runtime.clock,
-                                       request_id=request_id, purpose=None,
-                                       **mfa.step_up(runtime.settings))
-                if purpose is not None:
-                    if purpose not in PURPOSES:
-                        # Unknown purposes (e.g. intelligence gathering) are refused and logged.
-                        access.deny("request.purpose", reason="unknown purpose")
-                        await session.rollback()
-                        return JSONResponse(_error_body(
-                            "Unknown purpose. Declare one of: " + ", ".join(sorted(PURPOSES)) + ".",
-                            "INVALID_PURPOSE"), status_code=400, media_type=media)
-                    access.purpose = purpose
+                access = runtime_context(runtime, session, principal, request_id=request_id,
+                                         purpose=purpose)
                 admitted = await self._admit(access, claims, params, checked, media)
                 if isinstance(admitted, Response):
                     await session.rollback()

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth.edge import bearer_token
 from app.runtime import Runtime
 
 # Probes and scrapes: counted in the metrics, but no spans (one every few seconds per pod).
@@ -106,9 +107,8 @@ async def metrics_endpoint(request: Request) -> Response:
     if metrics is None:
         return _error("Not found.", "NOT_FOUND", 404)
     if expected:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                                 expected.encode()):
+        given = bearer_token(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
             return _error("Authentication required.", "UNAUTHENTICATED", 401,
                           **{"WWW-Authenticate": 'Bearer realm="safety-net-metrics"'})
     elif any(h in request.headers for h in PROXY_HEADERS):

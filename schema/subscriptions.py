@@ -25,9 +25,8 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from app.access.context import AccessContext
 from app.access.principal import Principal
-from app.auth.edge import admit, refuse_purpose, unit_of_work
-from app.consent.categories import Purpose
-from app.errors import Unauthenticated
+from app.auth.edge import admit, bearer_token, parse_purpose, refuse_purpose, unit_of_work
+from app.errors import Unauthenticated, UnknownPurpose
 from app.logs import request_id_var
 from app.notify import inbox
 from app.runtime import Runtime
@@ -102,16 +101,19 @@ class SocketApp(GraphQL):  # type: ignore[type-arg]
 
     async def on_ws_connect(self, context: SocketContext) -> Any:  # type: ignore[override]
         params = context.connection_params or {}
-        scheme, _, token = str(params.get("authorization", "")).partition(" ")
-        purpose = params.get("purpose")
-        if scheme.lower() != "bearer" or not token:
+        # Header names are case-insensitive in HTTP; clients send either spelling here too.
+        fields = {str(k).lower(): v for k, v in params.items()} if isinstance(params, dict) else {}
+        token = bearer_token(fields.get("authorization"))
+        if token is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
         try:
             claims = await self.runtime.verify_token(token)
-            if purpose is not None and purpose not in {p.value for p in Purpose}:
+            try:
+                purpose = parse_purpose(fields.get("purpose"))
+            except UnknownPurpose as exc:
                 # The connection's request ID (ours, schema/server.py): its log line says so too.
                 await refuse_purpose(self.runtime, claims, request_id_var.get())
-                raise ConnectionRejectionError({"code": "INVALID_PURPOSE"})
+                raise ConnectionRejectionError({"code": "INVALID_PURPOSE"}) from exc
             principal, _ = await admit(self.runtime, claims, purpose)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc

@@ -1,23 +1,26 @@
-"""The one place access decisions are made and recorded.
+"""A unit of work's access: its caller, its ledger, its transaction.
 
-Every service takes an `AccessContext`. Role permissions come from Casbin (`PolicyEngine`);
-which organisations' records a caller reaches is an `OrgScope`, a type only this module mints,
-so a repository query cannot be written without going through the access decision.
+Every service takes an `AccessContext`. It is made of three things that each do one job: the
+frozen `Caller` (who, roles, need-to-know, purpose; app/access/caller.py), the `Ledger` (what the
+access log records; app/audit/ledger.py) and the session. The decision about her data is one SQL
+definition (app/access/visibility.py) asked afresh each time. Which organisations' own records a
+caller reaches is an `OrgScope`, a type only this module mints, so a repository query cannot be
+written without going through the access decision.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NewType
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import tenancy
+from app.access.caller import Caller
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.access.tenancy import NOBODY, SYSTEM, Scope, Tenancy
@@ -31,6 +34,7 @@ from app.access.visibility import (
 )
 from app.access.wall import SET_TEXT
 from app.audit import service as audit
+from app.audit.ledger import Ledger
 from app.audit.models import AccessLogEntry, Oversight
 from app.clock import Clock
 from app.consent import integrity
@@ -44,35 +48,42 @@ if TYPE_CHECKING:
 OrgScope = NewType("OrgScope", frozenset[uuid.UUID])
 
 
-@dataclass
 class AccessContext:
-    principal: Principal
-    session: AsyncSession
-    db: Database
-    policy: PolicyEngine
-    clock: Clock
-    request_id: str
-    purpose: str | None = None
-    cache: dict[Any, Any] = field(default_factory=dict)
-    deferred: list[AccessLogEntry] = field(default_factory=list)
-    # What this request released and withheld, per peacebuilder: logged once at its end.
-    reads: dict[uuid.UUID, set[str]] = field(default_factory=dict)
-    withheld: dict[uuid.UUID, set[str]] = field(default_factory=dict)
-    # Step-up: which `acr` values count as a second factor, and for how long after sign-in.
-    step_up_acr: frozenset[str] = frozenset({"mfa"})
-    step_up_seconds: int = 900
+    """One unit of work: who is calling (`caller`, frozen), what is recorded (`ledger`), the
+    transaction (`session`) and the decisions made in it. The decision itself lives in
+    app/access/visibility.py (one SQL definition); nothing decided is kept for later."""
+
+    def __init__(self, *, principal: Principal, session: AsyncSession, db: Database,
+                 policy: PolicyEngine, clock: Clock, request_id: str,
+                 purpose: str | None = None, step_up_acr: frozenset[str] = frozenset({"mfa"}),
+                 step_up_seconds: int = 900) -> None:
+        self.caller = Caller(principal, purpose, policy, step_up_acr, step_up_seconds)
+        self.session, self.db, self.policy, self.clock = session, db, policy, clock
+        self.request_id = request_id
+        self.ledger = Ledger(self.audit_fields)
+        # Her unwrapped data keys for this unit (app/peacebuilders/keys.py, which alone writes
+        # and destroys them) and the inbox items to publish once committed.
+        self.cache: dict[str, Any] = {}
+
+    @property
+    def principal(self) -> Principal:
+        return self.caller.principal
+
+    @property
+    def purpose(self) -> str | None:
+        return self.caller.purpose
 
     @property
     def org_id(self) -> uuid.UUID | None:
-        return self.principal.org_id
+        return self.caller.org_id
+
+    @property
+    def deferred(self) -> list[AccessLogEntry]:
+        return self.ledger.deferred
 
     def can(self, obj: str, act: str) -> bool:
         """Whether the caller's roles in its own organisation allow `act` on `obj` at all."""
-        if self.principal.kind is PrincipalKind.SYSTEM:
-            return True
-        if self.principal.org_id is None and self.principal.kind is not PrincipalKind.PEACEBUILDER:
-            return False
-        return self.policy.role_allows(self.principal.roles, obj, act)
+        return self.caller.can(obj, act)
 
     async def require(
         self, obj: str, act: str, *, target_type: str | None = None, target_id: str | None = None
@@ -93,16 +104,11 @@ class AccessContext:
         target_id: uuid.UUID | str | None = None,
     ) -> None:
         """Raise StepUpRequired, and log the denial, unless the caller signed in with a second
-        factor within `step_up_seconds`. The one step-up check: break-glass, exports, consent
-        changes by staff. Wall-clock time, like the token's own expiry."""
-        p = self.principal
-        if p.kind is PrincipalKind.SYSTEM:
-            return
-        age = time.time() - p.auth_time.timestamp() if p.auth_time else None
-        if p.acr in self.step_up_acr and age is not None and age <= self.step_up_seconds:
+        factor recently. The one step-up check: break-glass, exports, consent changes by staff."""
+        if self.caller.has_recent_second_factor():
             return
         self.deny(action, target_type=target_type, target_id=target_id,
-                  reason="step-up required", details={"acr": p.acr})
+                  reason="step-up required", details={"acr": self.principal.acr})
         raise StepUpRequired()
 
     def deny(
@@ -116,11 +122,8 @@ class AccessContext:
     ) -> None:
         """Queue a denial; it is committed in its own transaction after the request's ends,
         so it survives a rollback and never waits on the request's own write lock."""
-        self.deferred.append(audit.entry(
-            self.audit_fields(), action=action, target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None, decision="deny",
-            reason=reason, details=details,
-        ))
+        self.ledger.deny(action, target_type=target_type, target_id=target_id, reason=reason,
+                         details=details)
 
     async def whose(self, statement: Any) -> uuid.UUID | None:
         """For the access log of a denied attempt only (never returned to the caller): whose
@@ -158,34 +161,18 @@ class AccessContext:
         details: dict[str, Any] | None = None,
     ) -> None:
         """Log an allowed change or read in the request's own transaction."""
-        audit.add(
-            self.session, self.audit_fields(), action=action, target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None, decision=decision,
-            reason=reason, details=details,
-        )
+        self.ledger.change(self.session, action, target_type=target_type, target_id=target_id,
+                           decision=decision, reason=reason, details=details)
 
     # --- consent and need-to-know -------------------------------------------------------
 
     @property
     def mode(self) -> Mode:
-        p = self.principal
-        if p.kind is PrincipalKind.PEACEBUILDER:
-            return Mode.SELF
-        roles = p.roles
-        if "focal_point" in roles:
-            return Mode.FOCAL
-        if roles & {"caseworker", "machine_client"}:
-            return Mode.TEAM
-        if "analyst" in roles:
-            return Mode.ANALYST
-        return Mode.NONE
+        return self.caller.mode
 
     def care_scope(self) -> CareScope:
         """What of peacebuilders' records this request may reach (see app/access/visibility)."""
-        p = self.principal
-        return CareScope(org_id=p.org_id, subject=p.subject, purpose=self.purpose,
-                         now=self.clock.now(), mode=self.mode,
-                         self_peacebuilder_id=p.id if p.kind is PrincipalKind.PEACEBUILDER else None)
+        return self.caller.care_scope(self.clock.now())
 
     async def decide_tenancy(self) -> Tenancy:
         """What PostgreSQL's row-level security will let the rest of this request touch: the
@@ -250,17 +237,10 @@ class AccessContext:
             await self.session.execute(text(SET_TEXT), self.db.signed(chosen))
 
     def aggregate_scope(self) -> CareScope:
-        """For aggregate reports: what her consent releases to the caller's organisation as a
-        whole (counted, never shown one by one; app/incidents/statistics.py)."""
-        return replace(self.care_scope(), mode=Mode.FOCAL, aggregate=True)
+        return self.caller.aggregate_scope(self.clock.now())
 
     def org_care_scope(self) -> CareScope:
-        """The caller judged as its organisation (any staff role that handles cases, or its
-        admin managing teams): used to open cases and assign teams, never to read content."""
-        scope = self.care_scope()
-        if self.principal.roles & {"focal_point", "caseworker", "machine_client", "org_admin"}:
-            return replace(scope, mode=Mode.FOCAL)
-        return scope
+        return self.caller.org_care_scope(self.clock.now())
 
     async def released(self, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
         """Categories released per peacebuilder to this request, decided now (one statement;
@@ -276,28 +256,14 @@ class AccessContext:
         return await categories_for(self.session, self.care_scope(), pb_ids, consent_only=True)
 
     def redaction_reason(self) -> Redaction:
-        if self.mode is not Mode.SELF and self.purpose is None:
-            return Redaction.NO_PURPOSE
-        if self.mode in (Mode.ANALYST, Mode.NONE):
-            return Redaction.NEED_TO_KNOW
-        return Redaction.NOT_COVERED
+        return self.caller.redaction_reason()
 
     def note_read(self, pb_id: uuid.UUID, category: str) -> None:
-        self.reads.setdefault(pb_id, set()).add(category)
+        self.ledger.read(pb_id, category)
 
     def note_withheld(self, pb_id: uuid.UUID, category: str) -> None:
-        self.withheld.setdefault(pb_id, set()).add(category)
+        self.ledger.withhold(pb_id, category)
 
     def flush_reads(self) -> None:
         """Queue one read entry and one denial entry summarising the request (never values)."""
-        if self.reads:
-            self.deferred.append(audit.entry(
-                self.audit_fields(), action="data.read", target_type="Peacebuilder",
-                target_id=None, decision="allow", reason=None,
-                details={"records": {str(k): sorted(v) for k, v in self.reads.items()}}))
-        if self.withheld:
-            self.deferred.append(audit.entry(
-                self.audit_fields(), action="data.read", target_type="Peacebuilder",
-                target_id=None, decision="deny", reason=self.redaction_reason().value,
-                details={"records": {str(k): sorted(v) for k, v in self.withheld.items()}}))
-        self.reads, self.withheld = {}, {}
+        self.ledger.close_reads(self.redaction_reason().value)

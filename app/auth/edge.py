@@ -22,11 +22,42 @@ from app.auth import mfa
 from app.auth.principals import recipient, resolve
 from app.auth.tokens import Claims
 from app.consent.categories import Purpose
-from app.errors import BadInput, Unauthenticated
+from app.errors import Unauthenticated, UnknownPurpose
 from app.logs import request_id_var
 
 if TYPE_CHECKING:  # app.runtime builds the Mailer, which asks this module (app.notify.inbox)
     from app.runtime import Runtime
+
+
+PURPOSES = frozenset(p.value for p in Purpose)
+
+
+def runtime_context(runtime: Runtime, session: AsyncSession, principal: Principal, *,
+                    request_id: str, purpose: str | None) -> AccessContext:
+    from app.runtime import context_for  # app.runtime builds the Mailer, which imports this
+
+    return context_for(runtime, session, principal, request_id=request_id,  # type: ignore[no-any-return]
+                       purpose=purpose)
+
+
+def bearer_token(value: object) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (scheme in any case), else None.
+    The one parser: /graphql, subscriptions, exports, attachments, metrics."""
+    scheme, _, token = str(value or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def parse_purpose(raw: object) -> str | None:
+    """The declared purpose (any case, surrounding spaces ignored), None when none is declared;
+    UnknownPurpose for anything else. The one parser: the `Safety-Net-Purpose` header and the
+    subscription's `connection_init` alike."""
+    if raw is None:
+        return None
+    purpose = raw.strip().lower() if isinstance(raw, str) else None
+    if purpose not in PURPOSES:
+        raise UnknownPurpose()
+    return purpose
 
 
 async def admit(runtime: Runtime, claims: Claims, purpose: str | None,
@@ -45,9 +76,8 @@ async def _decide(runtime: Runtime, principal_of: Callable[[AsyncSession], Await
     with tenancy.using(tenancy.SYSTEM):
         async with runtime.db.transaction() as session:
             principal = await principal_of(session)
-            ctx = AccessContext(principal=principal, session=session, db=runtime.db,
-                                policy=runtime.policy, clock=runtime.clock,
-                                request_id=request_id or request_id_var.get(), purpose=purpose)
+            ctx = runtime_context(runtime, session, principal,
+                              request_id=request_id or request_id_var.get(), purpose=purpose)
             return principal, await ctx.decide_tenancy()
 
 
@@ -83,10 +113,8 @@ async def _work(runtime: Runtime, principal: Principal, decided: Tenancy, purpos
     with tenancy.using(decided):
         try:
             async with runtime.db.transaction() as session:
-                access = AccessContext(principal=principal, session=session, db=runtime.db,
-                                       policy=runtime.policy, clock=runtime.clock,
-                                       request_id=request_id, purpose=purpose,
-                                       **mfa.step_up(runtime.settings))
+                access = runtime_context(runtime, session, principal, request_id=request_id,
+                                         purpose=purpose)
                 yield access
         finally:
             if access is not None:
@@ -99,14 +127,15 @@ async def request_context(request: Request) -> AsyncIterator[AccessContext]:
     """An AccessContext for the request, in one transaction that commits when the block ends;
     denials are written afterwards in their own transaction."""
     runtime: Runtime = request.app.state.runtime
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
         raise Unauthenticated()
-    claims = await runtime.verify_token(token.strip())
-    purpose = request.headers.get("safety-net-purpose")
-    if purpose is not None and purpose not in {p.value for p in Purpose}:
+    claims = await runtime.verify_token(token)
+    try:
+        purpose = parse_purpose(request.headers.get("safety-net-purpose"))
+    except UnknownPurpose:
         await refuse_purpose(runtime, claims, request_id_var.get())
-        raise BadInput("Unknown purpose.", field="Safety-Net-Purpose")
+        raise
     async with unit_of_work(runtime, claims, purpose, request_id_var.get()) as access:
         yield access
 

@@ -11,27 +11,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app import ids
 from app.auth.edge import request_context
-from app.errors import AppError, BadInput
+from app.errors import AppError
 from app.incidents import attachments
 
 STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "ERASED": 410,
-          "INTEGRITY_ERROR": 500}
-
-
-def _decode(value: str, type_name: str) -> object:
-    import base64
-    import binascii
-    import uuid
-
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        kind, _, id_ = raw.partition(":")
-        if kind != type_name:
-            raise ValueError
-        return uuid.UUID(id_)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadInput("Invalid ID.", field="id") from exc
+          "INTEGRITY_ERROR": 500, "INVALID_PURPOSE": 400}
 
 
 def _error(exc: AppError) -> JSONResponse:
@@ -46,7 +32,7 @@ async def upload_endpoint(request: Request) -> Response:
                                          "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]},
                             status_code=413)
     try:
-        incident_id = _decode(request.path_params["incident_id"], "Incident")
+        incident_id = ids.decode(request.path_params["incident_id"], "Incident")
         body = await request.body()
         async with request_context(request) as ctx:
             attachment = await attachments.upload(
@@ -56,15 +42,12 @@ async def upload_endpoint(request: Request) -> Response:
             attachment_id = attachment.id
     except AppError as exc:
         return _error(exc)
-    import base64
-
-    global_id = base64.urlsafe_b64encode(f"Attachment:{attachment_id}".encode()).decode().rstrip("=")
-    return JSONResponse({"id": global_id}, status_code=201)
+    return JSONResponse({"id": ids.encode("Attachment", attachment_id)}, status_code=201)
 
 
 async def download_endpoint(request: Request) -> Response:
     try:
-        attachment_id = _decode(request.path_params["attachment_id"], "Attachment")
+        attachment_id = ids.decode(request.path_params["attachment_id"], "Attachment")
         async with request_context(request) as ctx:
             content_type, data = await attachments.download(ctx, attachment_id)  # type: ignore[arg-type]
     except AppError as exc:
