@@ -286,9 +286,9 @@ def _grant_rows(pb: uuid.UUID, grant_id: uuid.UUID, rtype: str, recipient: uuid.
               "covered_org_ids": covered_ids, "obtained_via": "in_person"}
     yield {"_t": "consent_events", "id": uuid.uuid4(), "grant_id": grant_id, "version": 1,
            "kind": "grant", **common, "recorded_by": "system", "recorded_by_org_id": None,
-           "acting_for_her": False, "note": None, "at": at}
+           "acting_for_her": False, "note": None, "at": at, "awaiting": None}
     yield {"_t": "consent_grants", "id": grant_id, **common, "covered_at": at, "revoked_at": None,
-           "created_at": at, "updated_at": at}
+           "created_at": at, "updated_at": at, "confirmed_at": at, "awaiting": None}
     yield {"_t": "consent_access", "_expand": True, "grant_id": grant_id, "peacebuilder_id": pb,
            "via_working_group_id": wg, "covered_at": at, "valid_from": at, "valid_until": None,
            "_orgs": covered, "_cats": cats, "_purposes": purposes}
