@@ -131,3 +131,36 @@ async def test_an_outage_keeps_keep_alive_connections(env: Env, tmp_path: Path) 
     print(f"outage: {statuses.count(503)}/40 answered 503 over {len(connections)} connection(s)")
     assert statuses == [503] * 40
     assert len(connections) == 1
+
+
+async def test_a_websocket_init_during_an_outage_closes_1013(env: Env, tmp_path: Path) -> None:
+    """The subscription endpoint: `connection_init` needs the database (is she still active?);
+    down, the socket closes with 1013 "try again later" instead of dropping."""
+    import json
+
+    import websockets
+
+    token = await env.token("mofa", "focal")
+    runtime = _down_runtime(env, tmp_path)
+    port = _unused_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
+                                           log_level="critical", lifespan="off",
+                                           ws="websockets-sansio"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/graphql",
+                                      subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {
+                "authorization": f"Bearer {token}", "purpose": "protection"}}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 30)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1013
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        await runtime.close()
