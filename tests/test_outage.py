@@ -164,3 +164,27 @@ async def test_a_websocket_init_during_an_outage_closes_1013(env: Env, tmp_path:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await runtime.close()
+
+
+async def test_a_database_lost_mid_request_is_503_not_internal_error(env: Env) -> None:
+    """The connection fails after admission, while resolvers read (fault injected at the
+    driver boundary): the answer is 503, not `200 "Internal error."`."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    def fail(_conn, _cursor, statement: str, *_: object) -> None:
+        if "FROM cases" in statement:
+            raise OperationalError(statement, {}, ConnectionResetError("connection lost"))
+
+    engine = env.runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", fail)
+    try:
+        response = await env.post("{ cases(first: 1) { edges { node { id } } } }",
+                                  as_=("mofa", "caseworker"))
+    finally:
+        event.remove(engine, "before_cursor_execute", fail)
+    assert response.status_code == 503, response.text
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response.headers["retry-after"] and response.headers["x-request-id"]
+    assert (await env.post("{ viewer { name } }", as_=("mofa", "caseworker"))).status_code == 200
