@@ -77,5 +77,8 @@ async def test_twenty_concurrent_changes_serialise(env: Env, round_: int) -> Non
     assert kinds.count("revoke") == 1 and kinds[-1] == "revoke"
     assert replay(events) == {k: getattr(state, k) for k in replay(events)}
     assert state.revoked_at is not None and rows == 0
-    print(f"{env.backend}: {accepted}/20 accepted before the revoke, "
+    late = await env.gql(NARROW, {"input": {"grantId": g["id"], "categories": ["LEGAL"]}},
+                         token=her, purpose=None)
+    assert [e["code"] for e in late["data"]["narrowConsent"]["userErrors"]] == ["CONFLICT"]
+    print(f"{env.backend}: {accepted}/20 accepted (the revoke last of them), "
           f"{20 - accepted} answered CONFLICT")
