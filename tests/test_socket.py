@@ -212,3 +212,20 @@ async def test_an_expired_token_closes_4401(live) -> None:
         await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": ALERTS}}))
         code, reason = await _closed_with(ws)
     assert (code, reason) == (4401, "Token expired")
+
+
+async def test_subscribe_counts_against_the_request_rate_limit(tmp_path) -> None:
+    env, close = await build_env("sqlite", tmp_path, rate_client="3/60")
+    runtime = Runtime.create(replace(env.settings, scheduler=False, log_worker=False))
+    try:
+        async with serve(runtime) as port, _connect(port) as ws:
+            await _init(ws, await env.token("mofa", "focal"))
+            for i in range(4):
+                await ws.send(json.dumps({"type": "subscribe", "id": str(i),
+                                          "payload": {"query": ALERTS}}))
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert message["type"] == "error" and message["id"] == "3", message
+            assert message["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+    finally:
+        await runtime.close()
+        await close()
