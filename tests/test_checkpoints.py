@@ -4,21 +4,24 @@ shared directory, and files cut short by a power cut (docs/decisions/0009)."""
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-import io
 import logging
 import multiprocessing
 import os
 import random
+import sys
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert, select
 
+from app.access import tenancy
 from app.audit import chain, checkpoints
 from app.audit.checkpoints import Checkpoint, note_name
+from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
 from app.config import Settings
 from tests.test_audit import DENIED, fresh, rehash_everything, run_verify, tamper
@@ -42,48 +45,42 @@ def pointer(directory: Path) -> str:
 
 
 class FileAccess:
-    """Counts, while installed, the files opened and the listings made under one directory, and
-    in which threads (patched `open`, `io.open`, `os.open`, `os.scandir`, `os.listdir`)."""
+    """Records, while entered, the files opened and the directories listed under one directory,
+    and in which threads. Through a Python audit hook (PEP 578: `open`, `io.open`, `os.open` and
+    `Path.read_*` raise "open"; `os.scandir` and `os.listdir` raise their own events), so the code
+    under test runs as it is, nothing patched. A hook cannot be removed: one is installed per
+    process and does nothing while no recorder is entered."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
-        self.root = str(directory)
+    _active: list[FileAccess] = []
+    _installed = False
+
+    def __init__(self, directory: Path) -> None:
+        self.root = os.fspath(directory)
         self.opens: list[tuple[str, int]] = []
         self.listings: list[tuple[str, int]] = []
-        real_open, real_os_open = io.open, os.open
-        real_scandir, real_listdir = os.scandir, os.listdir
 
-        def mine(path: object) -> bool:
-            return isinstance(path, (str, os.PathLike)) and os.fspath(path).startswith(self.root)
+    @classmethod
+    def _hook(cls, event: str, args: tuple[object, ...]) -> None:
+        if not cls._active or event not in ("open", "os.scandir", "os.listdir"):
+            return
+        path = args[0] if args else None
+        if not isinstance(path, (str, os.PathLike)):
+            return  # a file descriptor, or the current directory
+        name = os.fspath(path)
+        for recorder in cls._active:
+            if isinstance(name, str) and name.startswith(recorder.root):
+                into = recorder.opens if event == "open" else recorder.listings
+                into.append((name, threading.get_ident()))
 
-        def counting_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if mine(file):
-                self.opens.append((os.fspath(file), threading.get_ident()))
-            return real_open(file, *args, **kwargs)
+    def __enter__(self) -> FileAccess:
+        if not FileAccess._installed:
+            sys.addaudithook(FileAccess._hook)
+            FileAccess._installed = True
+        FileAccess._active.append(self)
+        return self
 
-        def counting_os_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if mine(path):
-                self.opens.append((os.fspath(path), threading.get_ident()))
-            return real_os_open(path, *args, **kwargs)
-
-        def counting_scandir(path="."):  # type: ignore[no-untyped-def]
-            if mine(path):
-                self.listings.append((os.fspath(path), threading.get_ident()))
-            return real_scandir(path)
-
-        def counting_listdir(path="."):  # type: ignore[no-untyped-def]
-            if mine(path):
-                self.listings.append((os.fspath(path), threading.get_ident()))
-            return real_listdir(path)
-
-        monkeypatch.setattr(io, "open", counting_open)
-        monkeypatch.setattr(builtins, "open", counting_open)
-        monkeypatch.setattr(os, "open", counting_os_open)
-        monkeypatch.setattr(os, "scandir", counting_scandir)
-        monkeypatch.setattr(os, "listdir", counting_listdir)
-
-    def reset(self) -> None:
-        self.opens.clear()
-        self.listings.clear()
+    def __exit__(self, *exc: object) -> None:
+        FileAccess._active.remove(self)
 
     def threads(self) -> set[int]:
         return {t for _, t in self.opens + self.listings}
@@ -508,84 +505,94 @@ async def test_verify_checks_every_file_not_only_the_newest(backend, tmp_path):
 HISTORY = 100_000
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory) -> Path:
-    """100,000 checkpoint files, one per entry, as a year of sparse traffic left them before
-    the minimum interval (valid notes with a dummy signature: nothing here verifies them)."""
-    directory = tmp_path_factory.mktemp("history") / "checkpoints"
-    directory.mkdir()
-    dummy = b"\0" * checkpoints.SIGNATURE_BYTES
-    for size in range(1, HISTORY + 1):
-        cp = Checkpoint(size, f"{size:064x}", T0 + timedelta(seconds=size), "0" * 16, dummy)
-        fd = os.open(directory / note_name(size), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.write(fd, checkpoints.render(cp).encode())
+async def _a_year_of_sparse_traffic(env) -> int:
+    """100,000 real entries, chained by the real chainer, each with a real signed checkpoint
+    written as the worker before the minimum interval and the pointer left them: one file per
+    entry, no `latest`. Returns the log's size."""
+    db = env.runtime.db
+    start = env.runtime.clock.now()
+    org = uuid.uuid4()
+    with tenancy.using(tenancy.SYSTEM):
+        for first in range(0, HISTORY, 20_000):
+            rows = [{"id": uuid.uuid4(), "at": start + timedelta(microseconds=i),
+                     "request_id": f"r{i}", "actor": f"user:{org}", "org_id": org,
+                     "purpose": "protection", "action": "case.read", "target_type": "Case",
+                     "target_id": str(i), "decision": "allow", "reason": None, "details": None,
+                     "refs": None} for i in range(first, first + 20_000)]
+            async with db.transaction() as session:
+                await session.execute(insert(AccessLogEntry), rows)
+        async with db.transaction() as session:
+            before = (await chain.head(session)).size
+        assert await chain.chain_all(db) == HISTORY
+        async with db.transaction() as session:
+            heads = (await session.execute(
+                select(AccessLogEntry.seq, AccessLogEntry.hash)
+                .where(AccessLogEntry.seq > before).order_by(AccessLogEntry.seq))).all()
+    directory = env.settings.checkpoints
+    signer, at = env.worker.signer, env.runtime.clock.now()
+    for seq, digest in heads:
+        fd = os.open(directory / note_name(seq), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, checkpoints.render(signer.sign(seq, digest, at)).encode())
         os.close(fd)
-    return directory
-
-
-def _reset(directory: Path) -> None:
-    """Back to the 100,000 files alone: what an earlier test added goes."""
-    for name in (checkpoints.POINTER, checkpoints.LOCK):
-        (directory / name).unlink(missing_ok=True)
-    for size in range(HISTORY + 1, HISTORY + 1000):
-        (directory / note_name(size)).unlink(missing_ok=True)
+    (directory / checkpoints.POINTER).unlink()  # as a release before the pointer left it
+    return before + HISTORY
 
 
 @pytest.mark.heavy
-async def test_a_worker_pass_reads_O1_files_among_100000(backend, tmp_path, history, monkeypatch):
-    """The log's head is moved to the size of the newest of the 100,000 files of its history
-    (the chain itself is not touched: the worker reads it through `chain.head`), then grows."""
+async def test_a_worker_pass_opens_O1_files_among_100000_and_verify_opens_them_all(
+        backend, tmp_path):
+    """Nothing patched: a real log of 100,000 entries, a real note for each, the real worker; the
+    files are counted by an audit hook (`FileAccess`)."""
     import asyncio
 
-    _reset(history)
-    env, close = await fresh(backend, tmp_path, checkpoint_dir=history, checkpoint_min_interval=0)
+    clock = FrozenClock(datetime.now(UTC))
+    env, close = await fresh(backend, tmp_path, clock=clock)  # the default interval, 60 s
     try:
         worker = env.worker
-        real_head = chain.head
-        offset = [0]
-
-        async def moved_head(session):  # type: ignore[no-untyped-def]
-            h = await real_head(session)
-            return chain.Head(h.size + offset[0], h.hash)
-
-        async with env.runtime.db.transaction() as s:
-            size = (await real_head(s)).size
-        offset[0] = HISTORY - size
-        _reset(history)  # `fresh` looked at the directory already
-        monkeypatch.setattr(chain, "head", moved_head)
-        access = FileAccess(monkeypatch, history)
+        worker.monotonic = lambda: 0.0  # only the (frozen) clock moves here
+        size = await _a_year_of_sparse_traffic(env)
+        directory = env.settings.checkpoints
+        assert len(notes(env)) == HISTORY + 1
         loop_thread = threading.get_ident()
 
         # The first pass after the upgrade: no pointer yet; one scan, off the event loop.
-        assert await worker.tick() == 0
+        with FileAccess(directory) as access:
+            assert await worker.tick() == 0
         assert len(access.listings) == 1 and len(access.opens) <= 8, access.opens
         assert loop_thread not in access.threads()
-        assert pointer(history) == f"{note_name(HISTORY)}\n"
+        assert pointer(directory) == f"{note_name(size)}\n"
 
         # Every later pass: the pointer and the file it names.
-        access.reset()
-        for _ in range(20):
-            assert await worker.tick() == 0
-        assert access.listings == [] and len(access.opens) <= 20 * 2, access.opens  # two files a pass
+        with FileAccess(directory) as access:
+            for _ in range(20):
+                assert await worker.tick() == 0
+        assert access.listings == [] and len(access.opens) <= 20 * 2, access.opens
         assert loop_thread not in access.threads()
 
-        # A pass that signs the entries that arrived: still a handful of files.
+        # A new entry: chained at once, signed once the newest checkpoint is 60 s old.
         await one_more_entry(env)
-        monkeypatch.setattr(chain, "head", real_head)
-        await chain.chain_all(env.runtime.db)
-        async with env.runtime.db.transaction() as s:
-            grown = (await real_head(s)).size + offset[0]
-        monkeypatch.setattr(chain, "head", moved_head)
-        access.reset()
-        assert await worker.tick() == 0  # idle, and the interval is 0 here
+        with FileAccess(directory) as access:
+            assert await worker.tick() == 1
+            assert await worker.tick() == 0  # idle, but the newest checkpoint is 0 s old
+        assert access.listings == [] and len(access.opens) <= 2 * 3, access.opens
+        assert len(notes(env)) == HISTORY + 1
+        clock.advance(seconds=60)
+        with FileAccess(directory) as access:
+            assert await worker.tick() == 0  # idle and 60 s on: signed
         assert access.listings == [] and len(access.opens) <= 16, access.opens
         assert loop_thread not in access.threads()
-        newest = note_name(grown)
-        assert (history / newest).exists() and pointer(history) == f"{newest}\n"
-        access.reset()
-        await asyncio.gather(*(worker.tick() for _ in range(5)))
+        assert len(notes(env)) == HISTORY + 2
+        assert pointer(directory) == f"{note_name(size + 1)}\n"
+        with FileAccess(directory) as access:
+            await asyncio.gather(*(worker.tick() for _ in range(5)))
         assert access.listings == [] and len(access.opens) <= 5 * 3, access.opens
+
+        # `audit verify` does not trust the pointer: it opens and checks every note.
+        with FileAccess(directory) as access:
+            report = await run_verify(env)
+        assert report.ok, report.problems
+        assert report.checkpoints == report.checkpoint_files == HISTORY + 2
+        opened = {Path(p).name for p, _ in access.opens}
+        assert len({n for n in opened if n.endswith(".note")}) == HISTORY + 2
     finally:
-        monkeypatch.undo()
         await close()
-        _reset(history)
