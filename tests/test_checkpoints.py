@@ -14,9 +14,10 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from app.access import tenancy
 from app.audit import chain, checkpoints
@@ -506,28 +507,31 @@ HISTORY = 100_000
 
 
 async def _a_year_of_sparse_traffic(env) -> int:
-    """100,000 real entries, chained by the real chainer, each with a real signed checkpoint
-    written as the worker before the minimum interval and the pointer left them: one file per
-    entry, no `latest`. Returns the log's size."""
+    """100,000 entries, each with a real signed checkpoint, written as the worker before the
+    minimum interval and the pointer left them: one file per entry, no `latest`. The entries are
+    inserted already chained (their hashes computed here as the chainer computes them, which
+    `audit verify` checks at the end): chaining 100,000 rows one batch at a time is the
+    chainer's test, not this one's. Returns the log's size."""
     db = env.runtime.db
     start = env.runtime.clock.now()
     org = uuid.uuid4()
     with tenancy.using(tenancy.SYSTEM):
+        async with db.transaction() as session:
+            head = await chain.head(session)
+        prev, heads, rows = head.hash, [], []
+        for seq in range(head.size + 1, head.size + HISTORY + 1):
+            entry = SimpleNamespace(
+                seq=seq, id=uuid.uuid4(), at=start + timedelta(microseconds=seq),
+                request_id=f"r{seq}", actor=f"user:{org}", org_id=org, purpose="protection",
+                action="case.read", target_type="Case", target_id=str(seq), decision="allow",
+                reason=None, details={"records": {str(org): ["identity"]}}, refs=str(org))
+            digest = chain.entry_hash(chain.raw_of(entry), prev)
+            rows.append({**vars(entry), "prev_hash": prev, "hash": digest})
+            heads.append((seq, digest))
+            prev = digest
         for first in range(0, HISTORY, 20_000):
-            rows = [{"id": uuid.uuid4(), "at": start + timedelta(microseconds=i),
-                     "request_id": f"r{i}", "actor": f"user:{org}", "org_id": org,
-                     "purpose": "protection", "action": "case.read", "target_type": "Case",
-                     "target_id": str(i), "decision": "allow", "reason": None, "details": None,
-                     "refs": None} for i in range(first, first + 20_000)]
             async with db.transaction() as session:
-                await session.execute(insert(AccessLogEntry), rows)
-        async with db.transaction() as session:
-            before = (await chain.head(session)).size
-        assert await chain.chain_all(db) == HISTORY
-        async with db.transaction() as session:
-            heads = (await session.execute(
-                select(AccessLogEntry.seq, AccessLogEntry.hash)
-                .where(AccessLogEntry.seq > before).order_by(AccessLogEntry.seq))).all()
+                await session.execute(insert(AccessLogEntry), rows[first:first + 20_000])
     directory = env.settings.checkpoints
     signer, at = env.worker.signer, env.runtime.clock.now()
     for seq, digest in heads:
@@ -535,13 +539,13 @@ async def _a_year_of_sparse_traffic(env) -> int:
         os.write(fd, checkpoints.render(signer.sign(seq, digest, at)).encode())
         os.close(fd)
     (directory / checkpoints.POINTER).unlink()  # as a release before the pointer left it
-    return before + HISTORY
+    return head.size + HISTORY
 
 
 @pytest.mark.heavy
 async def test_a_worker_pass_opens_O1_files_among_100000_and_verify_opens_them_all(
         backend, tmp_path):
-    """Nothing patched: a real log of 100,000 entries, a real note for each, the real worker; the
+    """Nothing patched: a log of 100,000 entries, a real note for each, the real worker; the
     files are counted by an audit hook (`FileAccess`)."""
     import asyncio
 
@@ -587,7 +591,10 @@ async def test_a_worker_pass_opens_O1_files_among_100000_and_verify_opens_them_a
             await asyncio.gather(*(worker.tick() for _ in range(5)))
         assert access.listings == [] and len(access.opens) <= 5 * 3, access.opens
 
-        # `audit verify` does not trust the pointer: it opens and checks every note.
+        # `audit verify` does not trust the pointer: it opens and checks every note (on one backend:
+        # reading the files does not depend on it, and 100,000 signature checks take a while).
+        if backend != "sqlite":
+            return
         with FileAccess(directory) as access:
             report = await run_verify(env)
         assert report.ok, report.problems
