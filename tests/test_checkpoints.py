@@ -5,10 +5,12 @@ shared directory, and files cut short by a power cut (docs/decisions/0009)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import os
 import random
+import signal
 import sys
 import threading
 import uuid
@@ -163,6 +165,44 @@ def test_a_crash_before_a_rename_leaves_the_previous_state_valid(tmp_path, signe
     assert newest is not None and newest.size == 2
     assert pointer(directory) == f"{note_name(2)}\n"
     assert [c.size for c in checkpoints.load_all(directory)[0]] == [1, 2]
+
+
+def _publish_then_hang(directory: str, key_dir: str, ready) -> None:  # type: ignore[no-untyped-def]
+    """A writer that stops for good between its fsynced temporary file and the link."""
+    def hang(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ready.set()
+        threading.Event().wait()
+
+    os.link = hang  # this process only: it is about to be killed
+    signer = checkpoints.Signer(Path(key_dir))
+    checkpoints.publish(Path(directory), signer.sign(2, "b" * 64, T0))
+
+
+def test_a_writer_killed_between_its_temporary_file_and_the_rename(tmp_path, signer):
+    """A real `kill -9` (no `finally` runs): a fsynced temporary file is left behind, the
+    previous checkpoint and pointer stand, and the next writer signs that size as usual."""
+    directory = tmp_path / "cps"
+    first = checkpoints.publish(directory, signed(signer, 1))
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    child = ctx.Process(target=_publish_then_hang,
+                        args=(str(directory), str(tmp_path / "keys"), ready))
+    child.start()
+    try:
+        assert ready.wait(timeout=60)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(timeout=30)
+    assert child.exitcode == -signal.SIGKILL
+    left = list(directory.glob(f".{note_name(2)}.*.tmp"))
+    assert len(left) == 1 and checkpoints.parse(left[0].read_text()).size == 2
+    assert not (directory / note_name(2)).exists()
+    assert pointer(directory) == f"{note_name(1)}\n"
+    assert checkpoints.latest(directory, hint=2) == first
+    good, bad = checkpoints.load_all(directory)
+    assert good == [first] and bad == []  # temporary files are never read
+    second = checkpoints.publish(directory, signed(signer, 2))
+    assert second is not None and checkpoints.latest(directory) == second
 
 
 def test_a_checkpoint_file_is_never_replaced(tmp_path, signer):
@@ -389,6 +429,31 @@ async def test_idle_checkpoints_wait_for_the_minimum_interval(backend, tmp_path)
         await chain.chain_all(env.runtime.db)
         assert await worker.maybe_checkpoint(force=True) is not None
         assert len(notes(env)) == 3
+        assert (await run_verify(env)).ok
+    finally:
+        await close()
+
+
+async def test_sparse_traffic_makes_at_most_one_checkpoint_a_minute(backend, tmp_path):
+    """The review's case: one logged request every 5 s, the log idle in between. Before the
+    minimum interval every request got its own file (60 in these five minutes); now one a
+    minute, each at least 60 s after the one before, and the log still verifies."""
+    start = datetime.now(UTC)
+    clock = FrozenClock(start)
+    env, close = await fresh(backend, tmp_path, clock=clock)
+    try:
+        worker = env.worker
+        worker.monotonic = lambda: (clock.now() - start).total_seconds()
+        before = set(notes(env))
+        for _ in range(60):
+            clock.advance(seconds=5)
+            await one_more_entry(env)
+            assert await worker.tick() == 1
+            await worker.tick()  # idle
+        added = sorted(set(notes(env)) - before)
+        assert len(added) == 5, added
+        times = [checkpoints.read(env.settings.checkpoints / n).time for n in added]
+        assert all(b - a >= timedelta(seconds=60) for a, b in itertools.pairwise(times))
         assert (await run_verify(env)).ok
     finally:
         await close()
