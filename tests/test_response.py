@@ -1,0 +1,102 @@
+"""Issue 17: owners who can act and referrals anyone can work with — through GraphQL, on both
+databases.
+
+- a measure's owner organisation must be covered by her consent (its category, this purpose),
+  refused as a userError that names no category of hers, and the refusal is logged;
+- a referral's recipient reads the request (and both sides the outcome) only while the consent
+  that allowed the referral releases incident details to it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.audit.models import AccessLogEntry
+from tests.test_consent import grant, new_peacebuilder, org_id
+
+pytestmark = pytest.mark.anyio
+
+MEASURE = """mutation($c: ID!, $o: ID) { addMeasure(input: {caseId: $c, kind: ACCOMPANIMENT,
+  ownerOrganisationId: $o, description: "Accompany her to the hearing."}) {
+  measure { id owner { slug } description } userErrors { field message code } } }"""
+REFER = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
+  purpose: "legal_support", request: "Please find her a lawyer before Friday."}) {
+  referral { id request } userErrors { field message } } }"""
+INCOMING = "{ referrals(incoming: true) { id request outcome status } }"
+OUTGOING = "{ referrals(incoming: false) { id request outcome status } }"
+MOVE = """mutation($id: ID!, $a: String!, $o: String) { moveReferral(id: $id, action: $a,
+  outcome: $o) { referral { status request outcome } userErrors { message } } }"""
+REVOKE = "mutation($g: ID!) { revokeConsent(input: {grantId: $g}) { grant { id } } }"
+
+
+async def test_measure_owner_must_be_covered_by_her_consent(env):
+    pb = await new_peacebuilder(env, "fund")
+    nhri = await org_id(env, "nhri")
+    refused = await env.gql(MEASURE, {"c": pb["case"], "o": nhri}, as_=("fund", "focal"))
+    payload = refused["data"]["addMeasure"]
+    assert payload["measure"] is None
+    error = payload["userErrors"][0]
+    assert error["field"] == ["input", "ownerOrganisationId"]
+    # Says that it is her consent, never which categories or purposes she gave anyone.
+    assert "INCIDENT" not in error["message"].upper() and "protection" not in error["message"]
+    async with env.runtime.db.transaction() as s:
+        denied = (await s.scalars(select(AccessLogEntry).where(
+            AccessLogEntry.action == "measure.owner", AccessLogEntry.decision == "deny"))).all()
+    assert denied, "the refusal is in the access log"
+    # Once she covers the NHRI for this purpose and category, it can own the task and read it.
+    await grant(env, pb, as_=("fund", "focal"), to_org="nhri", categories=["INCIDENT_DETAILS"],
+                purposes=["PROTECTION"])
+    done = await env.gql(MEASURE, {"c": pb["case"], "o": nhri}, as_=("fund", "focal"))
+    assert done["data"]["addMeasure"]["userErrors"] == []
+    assert done["data"]["addMeasure"]["measure"]["owner"]["slug"] == "nhri"
+    seen = await env.gql("query($id: ID!) { case(id: $id) { measures { id description } } }",
+                         {"id": pb["case"]}, as_=("nhri", "focal"))
+    assert [m["description"] for m in seen["data"]["case"]["measures"]] == [
+        "Accompany her to the hearing."]
+    # Her own organisation needs no grant to itself beyond the case's consent.
+    own = await env.gql(MEASURE, {"c": pb["case"], "o": None}, as_=("fund", "focal"))
+    assert own["data"]["addMeasure"]["userErrors"] == []
+
+
+async def test_a_grant_for_another_purpose_does_not_make_an_owner(env):
+    pb = await new_peacebuilder(env, "fund")
+    await grant(env, pb, as_=("fund", "focal"), to_org="nhri", categories=["INCIDENT_DETAILS"],
+                purposes=["LEGAL_SUPPORT"])
+    refused = await env.gql(MEASURE, {"c": pb["case"], "o": await org_id(env, "nhri")},
+                            as_=("fund", "focal"))
+    assert refused["data"]["addMeasure"]["userErrors"][0]["field"] == [
+        "input", "ownerOrganisationId"]
+
+
+async def test_recipient_reads_the_request_only_while_consent_allows(env):
+    pb = await new_peacebuilder(env, "fund")
+    given = await grant(env, pb, as_=("fund", "focal"), to_org="nhri",
+                        categories=["INCIDENT_DETAILS"], purposes=["LEGAL_SUPPORT"])
+    made = await env.gql(REFER, {"c": pb["case"], "o": await org_id(env, "nhri")},
+                         as_=("fund", "caseworker"))
+    referral = made["data"]["referCase"]["referral"]
+    assert referral["request"] == "Please find her a lawyer before Friday."
+    incoming = await env.gql(INCOMING, as_=("nhri", "focal"), purpose="legal_support")
+    mine = [r for r in incoming["data"]["referrals"] if r["id"] == referral["id"]]
+    assert mine and mine[0]["request"] == "Please find her a lawyer before Friday."
+    done = await env.gql(MOVE, {"id": referral["id"], "a": "accept", "o": None},
+                         as_=("nhri", "focal"), purpose="legal_support")
+    assert done["data"]["moveReferral"]["userErrors"] == []
+    done = await env.gql(MOVE, {"id": referral["id"], "a": "complete",
+                                "o": "A lawyer took the case."},
+                         as_=("nhri", "focal"), purpose="legal_support")
+    assert done["data"]["moveReferral"]["referral"]["outcome"] == "A lawyer took the case."
+    sent = await env.gql(OUTGOING, as_=("fund", "focal"))
+    ours = [r for r in sent["data"]["referrals"] if r["id"] == referral["id"]]
+    assert ours[0]["outcome"] == "A lawyer took the case."
+    # Under a purpose her grant does not name, the recipient cannot read the text.
+    other = await env.post(INCOMING, as_=("nhri", "focal"), purpose="advocacy")
+    assert "lawyer" not in other.text
+    # She revokes: the referral may stay on the sender's books, its text is gone for the NHRI.
+    her = await env.peacebuilder_token(pb["login"])
+    await env.gql(REVOKE, {"g": given["id"]}, token=her, purpose=None)
+    after = await env.post(INCOMING, as_=("nhri", "focal"), purpose="legal_support")
+    assert "lawyer" not in after.text
+    assert all(r["id"] != referral["id"] or r["request"] is None
+               for r in after.json()["data"]["referrals"])
