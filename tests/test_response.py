@@ -9,6 +9,8 @@ databases.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -100,3 +102,113 @@ async def test_recipient_reads_the_request_only_while_consent_allows(env):
     assert "lawyer" not in after.text
     assert all(r["id"] != referral["id"] or r["request"] is None
                for r in after.json()["data"]["referrals"])
+
+
+CLOSE = """mutation($i: CloseCaseInput!) { closeCase(input: $i) {
+  case { id status closedAt closureReason measures { kind dueAt owner { slug } description }
+         timeline { kind } }
+  confirmationId userErrors { field message code } } }"""
+REOPEN = """mutation($i: ReopenCaseInput!) { reopenCase(input: $i) {
+  case { status closedAt closureReason timeline { kind } } userErrors { field message code } } }"""
+UPDATE = """mutation($i: UpdateCaseInput!) { updateCase(input: $i) {
+  case { status } userErrors { field message code } } }"""
+HER_NOTICES = "{ me { notices { kind details } } }"
+
+
+def later(env, days: int) -> str:
+    return (env.runtime.clock.now() + timedelta(days=days)).isoformat()
+
+
+async def opened_with_risk(env, risk: str) -> dict:
+    pb = await new_peacebuilder(env, "fund")
+    changed = await env.gql(UPDATE, {"i": {"id": pb["case"], "riskLevel": risk}},
+                            as_=("fund", "focal"))
+    assert changed["data"]["updateCase"]["userErrors"] == []
+    return pb
+
+
+async def test_closure_needs_a_reason_and_a_plan_and_she_is_told(env):
+    pb = await opened_with_risk(env, "MEDIUM")
+    # The old way round the rule is closed.
+    bare = await env.gql(UPDATE, {"i": {"id": pb["case"], "status": "CLOSED"}},
+                         as_=("fund", "focal"))
+    assert bare["data"]["updateCase"]["userErrors"][0]["field"] == ["input", "status"]
+    no_plan = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                          "followUp": []}}, as_=("fund", "focal"))
+    assert no_plan["data"]["closeCase"]["userErrors"][0]["field"] == ["input", "followUp"]
+    past = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                       "followUp": [{"kind": "PSYCHOSOCIAL_SUPPORT",
+                                                     "dueAt": later(env, -1)}]}},
+                         as_=("fund", "focal"))
+    assert past["data"]["closeCase"]["userErrors"][0]["field"] == ["input", "followUp.0.dueAt"]
+    outside = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                          "followUp": [{"kind": "PSYCHOSOCIAL_SUPPORT",
+                                                        "dueAt": later(env, 30),
+                                                        "ownerOrganisationId":
+                                                            await org_id(env, "embassy")}]}},
+                            as_=("fund", "focal"))
+    assert outside["data"]["closeCase"]["userErrors"][0]["field"] == [
+        "input", "followUp.0.ownerOrganisationId"]
+    still = await env.gql("query($id: ID!) { case(id: $id) { status measures { id } } }",
+                          {"id": pb["case"]}, as_=("fund", "focal"))
+    assert still["data"]["case"] == {"status": "OPEN", "measures": []}, "refusals change nothing"
+
+    closed = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                         "followUp": [{"kind": "PSYCHOSOCIAL_SUPPORT",
+                                                       "dueAt": later(env, 30),
+                                                       "description": "Call her in a month."}]}},
+                           as_=("fund", "focal"))
+    payload = closed["data"]["closeCase"]
+    assert payload["userErrors"] == [] and payload["confirmationId"] is None
+    case = payload["case"]
+    assert case["status"] == "CLOSED" and case["closedAt"] and case["closureReason"] == "RISK_RESOLVED"
+    assert [(m["kind"], m["owner"]["slug"], m["description"]) for m in case["measures"]] == [
+        ("PSYCHOSOCIAL_SUPPORT", "fund", "Call her in a month.")]
+    assert "case.closed" in [e["kind"] for e in case["timeline"]]
+    her = await env.peacebuilder_token(pb["login"])
+    told = await env.gql(HER_NOTICES, token=her, purpose=None)
+    kinds = [n["kind"] for n in told["data"]["me"]["notices"]]
+    assert "case_closed" in kinds
+    again = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "OTHER", "followUp": [
+        {"kind": "PSYCHOSOCIAL_SUPPORT", "dueAt": later(env, 3)}]}}, as_=("fund", "focal"))
+    assert again["data"]["closeCase"]["userErrors"][0]["code"] == "CONFLICT"
+
+    reopened = await env.gql(REOPEN, {"i": {"caseId": pb["case"], "reason": "NEW_THREAT"}},
+                             as_=("fund", "focal"))
+    case = reopened["data"]["reopenCase"]["case"]
+    assert case["status"] == "OPEN" and case["closedAt"] is None and case["closureReason"] is None
+    assert "case.reopened" in [e["kind"] for e in case["timeline"]]
+    told = await env.gql(HER_NOTICES, token=her, purpose=None)
+    assert "case_reopened" in [n["kind"] for n in told["data"]["me"]["notices"]]
+    twice = await env.gql(REOPEN, {"i": {"caseId": pb["case"], "reason": "NEW_THREAT"}},
+                          as_=("fund", "focal"))
+    assert twice["data"]["reopenCase"]["userErrors"][0]["code"] == "CONFLICT"
+
+
+async def test_high_risk_closure_needs_a_second_focal_point(env):
+    from tests.factories import confirm_by_second_person
+
+    pb = await opened_with_risk(env, "CRITICAL")
+    asked = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RELOCATED_SAFELY",
+                                        "followUp": [{"kind": "SECURE_COMMUNICATION",
+                                                      "dueAt": later(env, 14)}]}},
+                          as_=("fund", "focal"))
+    payload = asked["data"]["closeCase"]
+    assert payload["userErrors"] == [] and payload["confirmationId"]
+    assert payload["case"]["status"] == "OPEN", "not closed by one person"
+    await confirm_by_second_person(env, "fund", pb["case"], first="focal")
+    after = await env.gql("query($id: ID!) { case(id: $id) { status closureReason } }",
+                          {"id": pb["case"]}, as_=("fund", "focal"))
+    assert after["data"]["case"] == {"status": "CLOSED", "closureReason": "RELOCATED_SAFELY"}
+
+
+async def test_another_organisation_cannot_close_or_reopen(env):
+    pb = await opened_with_risk(env, "LOW")
+    await grant(env, pb, as_=("fund", "focal"), to_org="nhri", categories=["INCIDENT_DETAILS"],
+                purposes=["PROTECTION"])
+    for query, variables in (
+            (CLOSE, {"i": {"caseId": pb["case"], "reason": "OTHER", "followUp": [
+                {"kind": "ACCOMPANIMENT", "dueAt": later(env, 3)}]}}),
+            (REOPEN, {"i": {"caseId": pb["case"], "reason": "NEW_THREAT"}})):
+        body = await env.gql(query, variables, as_=("nhri", "focal"))
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
