@@ -212,3 +212,27 @@ async def test_another_organisation_cannot_close_or_reopen(env):
             (REOPEN, {"i": {"caseId": pb["case"], "reason": "NEW_THREAT"}})):
         body = await env.gql(query, variables, as_=("nhri", "focal"))
         assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_revocation_flags_open_tasks_of_an_owner_she_cut_off(env):
+    pb = await new_peacebuilder(env, "fund")
+    given = await grant(env, pb, as_=("fund", "focal"), to_org="nhri",
+                        categories=["INCIDENT_DETAILS"], purposes=["PROTECTION"])
+    done = await env.gql(MEASURE, {"c": pb["case"], "o": await org_id(env, "nhri")},
+                         as_=("fund", "focal"))
+    measure = done["data"]["addMeasure"]["measure"]["id"]
+    her = await env.peacebuilder_token(pb["login"])
+    await env.gql(REVOKE, {"g": given["id"]}, token=her, purpose=None)
+    case = await env.gql("query($id: ID!) { case(id: $id) { timeline { kind subjectId } } }",
+                         {"id": pb["case"]}, as_=("fund", "focal"))
+    flagged = [e for e in case["data"]["case"]["timeline"] if e["kind"] == "measure.owner_uncovered"]
+    assert len(flagged) == 1
+    inbox = await env.gql("{ inbox { kind payload } }", as_=("fund", "focal"))
+    alerts = [a for a in inbox["data"]["inbox"] if a["kind"] == "task_owner_uncovered"]
+    assert alerts and all("lawyer" not in a["payload"] for a in alerts)
+    from app.ids import decode_any
+    assert any(str(decode_any(measure)[1]) in a["payload"] for a in alerts)
+    # The NHRI no longer sees the case or its task at all.
+    gone = await env.post("query($id: ID!) { case(id: $id) { id } }", {"id": pb["case"]},
+                          as_=("nhri", "focal"))
+    assert gone.json()["data"]["case"] is None

@@ -15,11 +15,12 @@ from app.cases import service as cases
 from app.cases.models import Case
 from app.consent.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
 from app.consent.models import ConsentAccess
-from app.consent.service import require_self_or_network, standing
+from app.consent.service import on_narrowed, require_self_or_network, standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.incidents.models import (
     Approval,
+    CaseEvent,
     Incident,
     Measure,
     MeasureKind,
@@ -322,3 +323,37 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
     ctx.record("proceeding.record", target_type="Case", target_id=case.id,
                details={"proceeding": str(proceeding.id), "kind": kind, "fields": sorted(data)})
     return proceeding
+
+
+OPEN_TASK = ("planned", "in_progress")
+
+
+@on_narrowed
+async def flag_uncovered_tasks(ctx: AccessContext, pb_id: uuid.UUID) -> None:
+    """Her consent now releases less: an open task whose owner organisation can no longer see it
+    (no live grant of the task's category, for any purpose) is flagged to the lead organisation
+    — once per task, on the timeline and in its focal points' inboxes (IDs only)."""
+    rows = (await ctx.session.execute(select(Measure, Case.lead_org_id).join(
+        Case, Case.id == Measure.case_id).where(
+        Case.peacebuilder_id == pb_id, Measure.status.in_(OPEN_TASK),
+        Measure.owner_org_id != Case.lead_org_id))).all()
+    now = ctx.clock.now()
+    for measure, lead in rows:
+        covered = await ctx.session.scalar(select(ConsentAccess.id).where(
+            ConsentAccess.peacebuilder_id == pb_id, ConsentAccess.org_id == measure.owner_org_id,
+            ConsentAccess.category == RESPONSE_CATEGORY.value, live_clause(now)).limit(1))
+        if covered is not None:
+            continue
+        flagged = await ctx.session.scalar(select(CaseEvent.id).where(
+            CaseEvent.kind == "measure.owner_uncovered", CaseEvent.subject_id == measure.id))
+        if flagged is not None:
+            continue
+        event(ctx, measure.case_id, "measure.owner_uncovered", measure.id,
+              {"owner": str(measure.owner_org_id)})
+        payload = {"measure": str(measure.id), "case": str(measure.case_id),
+                   "owner": str(measure.owner_org_id)}
+        await notify.notify(ctx, [(s, lead) for s in await notify.focal_points(ctx.session, lead)],
+                            kind="task_owner_uncovered", subject_id=measure.id,
+                            case_id=measure.case_id, at=now, payload=payload)
+        ctx.record("measure.owner_uncovered", target_type="Case", target_id=measure.case_id,
+                   details=payload)
