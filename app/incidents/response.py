@@ -18,6 +18,7 @@ from app.consent.models import ConsentAccess
 from app.consent.service import on_narrowed, require_self_or_network, standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
+from app.escalation import service as escalation
 from app.incidents.models import (
     Approval,
     CaseEvent,
@@ -117,6 +118,8 @@ async def add_measure(
     if due_at is not None:
         ctx.session.add(ScheduledStep(kind="task_reminder", subject_id=measure.id, step=1,
                                       due_at=max(due_at - REMIND_BEFORE, ctx.clock.now())))
+        # Still open when it falls due: it escalates along its owner's chain.
+        escalation.start(ctx.session, TASK_OVERDUE, measure.id, due_at)
     event(ctx, case.id, "measure.added", measure.id, {"kind": kind, "owner": str(owner)})
     ctx.record("measure.add", target_type="Case", target_id=case.id,
                details={"measure": str(measure.id), "kind": kind})
@@ -357,3 +360,20 @@ async def flag_uncovered_tasks(ctx: AccessContext, pb_id: uuid.UUID) -> None:
                             case_id=measure.case_id, at=now, payload=payload)
         ctx.record("measure.owner_uncovered", target_type="Case", target_id=measure.case_id,
                    details=payload)
+
+
+TASK_OVERDUE = "task_overdue"
+
+
+@escalation.due_item(TASK_OVERDUE)
+async def _overdue(session: Any, measure_id: uuid.UUID) -> escalation.Due | None:
+    """An open task past its due date owes its owner organisation's chain."""
+    measure = await session.get(Measure, measure_id)
+    if measure is None or measure.status not in OPEN_TASK:
+        return None
+    case = await session.get(Case, measure.case_id)
+    if case is None:
+        return None
+    return escalation.Due("measure", case.id, measure.owner_org_id, case.peacebuilder_id,
+                          {"measure": str(measure.id), "case": str(case.id),
+                           "due_at": measure.due_at.isoformat() if measure.due_at else None})
