@@ -280,6 +280,8 @@ async def _tenants_apply(settings: Settings, path: Path,
             print(f"  {line}")
         for line in report.kept:
             print(f"  kept: {line}")
+        for line in report.warnings:
+            print(f"  warning: {line}", file=sys.stderr)
         for client_id, secret in report.new_client_secrets.items():
             print(f"  client secret for {client_id} (shown once): {secret}")
         print("tenants applied" + ("" if report.changed else ": nothing to change"))

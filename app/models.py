@@ -16,6 +16,7 @@ from app.consent.models import (
     PeacebuilderAccount,
 )
 from app.db import Base
+from app.escalation.models import DutyShift
 from app.incidents.models import (
     AckPolicy,
     Approval,
@@ -65,6 +66,7 @@ __all__ = [
     "ConsentGrant",
     "DataKey",
     "DataRequest",
+    "DutyShift",
     "EnrolmentCode",
     "Erasure",
     "InboxItem",

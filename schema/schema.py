@@ -30,6 +30,7 @@ from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant
 from schema.context import Info
 from schema.errors import log_errors
+from schema.escalation.types import EscalationMutations, EscalationQueries
 from schema.gated import want_of
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
@@ -101,10 +102,10 @@ class NodeQueries:
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
                              ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
-                             ConfirmationQueries))
+                             ConfirmationQueries, EscalationQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
-                                   ConfirmationMutations))
+                                   ConfirmationMutations, EscalationMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

@@ -9,6 +9,7 @@ grant has no consent_access rows, so nothing reads it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -412,6 +413,23 @@ def _next_event(ctx: AccessContext, current: ConsentGrant, kind: str, who: Stand
         acting_for_her=who.acting_for_her, awaiting=None, at=ctx.clock.now(), **terms)
 
 
+# What other domains do once her consent releases less (narrowed, revoked, expired): e.g. flag
+# open tasks whose owner can no longer see them. Registered by those domains (this module never
+# imports them), run in the same transaction as the change.
+Narrowed = Callable[[AccessContext, uuid.UUID], Awaitable[None]]
+_NARROWED: list[Narrowed] = []
+
+
+def on_narrowed(fn: Narrowed) -> Narrowed:
+    _NARROWED.append(fn)
+    return fn
+
+
+async def _after_narrowing(ctx: AccessContext, pb_id: uuid.UUID) -> None:
+    for fn in _NARROWED:
+        await fn(ctx, pb_id)
+
+
 async def change(
     ctx: AccessContext,
     grant_id: uuid.UUID,
@@ -474,6 +492,8 @@ async def change(
         pending = await confirmations.pending_of(ctx, action=CONFIRM_GRANT, target_id=current.id)
         if pending is not None:  # withdrawn: nothing is left to confirm
             await confirmations.end(ctx, pending, ConfirmationStatus.CANCELLED)
+    if act in (Act.NARROW, Act.REVOKE):
+        await _after_narrowing(ctx, current.peacebuilder_id)
     return state
 
 
@@ -502,6 +522,7 @@ async def expire_due(ctx: AccessContext) -> int:
         event.recorded_by_org_id = None
         await _append(ctx, event)
         ctx.record("consent.expire", target_type="ConsentGrant", target_id=g.id)
+        await _after_narrowing(ctx, g.peacebuilder_id)
         expired += 1
     return expired
 
