@@ -41,6 +41,7 @@ from schema.context import Context
 from schema.errors import format_error
 from schema.limits import LimitExceeded, Limits, check
 from schema.loaders import Loaders
+from schema.sizes import InputTooLong
 
 log = logging.getLogger("safety_net.http")
 
@@ -226,7 +227,7 @@ class GraphQLEndpoint:
             try:
                 checked = check(self.schema._schema, params.query, self.limits,
                                 variables=params.variables, operation_name=params.operation)
-            except (LimitExceeded, GraphQLError) as exc:
+            except (LimitExceeded, InputTooLong, GraphQLError) as exc:
                 return self._refuse(exc, media)
         return await self._execute(request, claims, params, checked, media)
 
@@ -253,7 +254,7 @@ class GraphQLEndpoint:
             try:
                 checked = check(self.schema._schema, query, self.limits,
                                 variables=params.variables, operation_name=params.operation)
-            except (LimitExceeded, GraphQLError) as exc:
+            except (LimitExceeded, InputTooLong, GraphQLError) as exc:
                 return self._refuse(exc, media)
         assert checked is not None
         document, cost = checked
@@ -326,7 +327,15 @@ class GraphQLEndpoint:
                     await session.rollback()
                     return JSONResponse(_error_body("No operation with that operationName.",
                                                     "BAD_REQUEST"), status_code=400, media_type=media)
-                if result.errors or context.rollback_only:
+                if context.too_large is not None:
+                    # Over the response-size limit: nothing of it is sent, nothing is kept.
+                    await session.rollback()
+                    log.warning("response too large", extra={
+                        "max_bytes": self.limits.max_response_bytes})
+                    result = ExecutionResult(data=None, errors=[GraphQLError(
+                        str(context.too_large), original_error=context.too_large)])
+                    context.redactions.clear()
+                elif result.errors or context.rollback_only:
                     await session.rollback()
                     _say_rolled_back(result, document, params.operation)
                 else:

@@ -24,6 +24,7 @@ class Loaders:
         self.access = access
         self.lock = asyncio.Lock()
         self.closed = False
+        self.stopped: Exception | None = None
         self.organisation = self._loader(lambda ids: orgs.orgs_by_ids(access.session, ids))
         self.networks = self._loader(lambda ids: peacebuilders.networks_of(access, ids),
                                      default=list)
@@ -44,9 +45,15 @@ class Loaders:
         async with self.lock:
             self.closed = True
 
+    def stop(self, reason: Exception) -> None:
+        """Every later call raises `reason` (the response is already over its size limit)."""
+        self.stopped = reason
+
     def _check_open(self) -> None:
         if self.closed:
             raise asyncio.CancelledError("the request ended")
+        if self.stopped is not None:
+            raise self.stopped
 
     def _loader(
         self,

@@ -1,0 +1,136 @@
+"""Bounded responses (issue 15, decision 0018): the worst legal queries refused by cost before
+anything runs, the response-size limit stopping what cost lets through, and every text input
+held to its declared length. Through GraphQL over HTTP on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from schema.limits import Limits, check
+from schema.schema import schema as default_schema
+from schema.sizes import INPUT, Size, input_limit
+from tests.conftest import build_env
+from tests.test_consent import new_peacebuilder
+from tests.test_incidents import REPORT, incident_input
+from tests.test_limits import refused_before_execution
+
+pytestmark = pytest.mark.anyio
+
+# Control characters grow six-fold once JSON-escaped ("\u0001"): the worst text to return.
+HOSTILE = ("\x01" * 50 + "x" * 50) * 200  # 20,000 characters, ~65 KB escaped
+WORST = """fragment I on Case {{ incidents {{ description allegedSourceAsReported }} }}
+query {{ {aliases} }}"""
+
+
+def worst_query(case_id: str, copies: int = 15) -> str:
+    aliases = " ".join(f'a{i}: node(id: "{case_id}") {{ ... on Case {{ ...I }} }}'
+                       for i in range(copies))
+    return WORST.format(aliases=aliases)
+
+
+async def report(env, case_id: str, count: int, text: str, as_=("fund", "caseworker")) -> None:
+    for _ in range(count):
+        body = await env.gql(REPORT, incident_input(case_id, severity="LOW", description=text,
+                                                    allegedSourceAsReported=text), as_=as_)
+        assert body["data"]["reportIncident"]["userErrors"] == [], body
+
+
+def test_cost_counts_text_by_size_class_and_unpaged_lists_by_declared_size():
+    s = default_schema._schema
+    one = worst_query("Q2FzZTox", copies=1)
+    # node 1 + 50 incidents x (1 + description 20 + allegedSource 20)
+    assert check(s, one, Limits())[1] == 1 + 50 * 41
+    assert check(s, worst_query("Q2FzZTox", copies=2), Limits())[1] == 2 * 2051
+    # Short texts are part of their object, as before.
+    assert check(s, "{ viewer { name } }", Limits())[1] == 1
+    assert check(s, "{ me { dataCopy } }", Limits())[1] == 1 + Size.EXPORT.weight
+
+
+async def test_the_issues_worst_query_is_refused_by_cost_before_it_runs(env):
+    pb = await new_peacebuilder(env, "fund")
+    await report(env, pb["case"], 2, "Threatening messages.")
+    # 15 x 2,051 = 30,765 against 5,000: refused with no SQL run.
+    refused = await refused_before_execution(env, worst_query(pb["case"]), "cost")
+    assert "30765" in refused["errors"][0]["message"]
+    # Two copies are within budget and answer.
+    fine = await env.gql(worst_query(pb["case"], copies=2), as_=("fund", "caseworker"))
+    assert "errors" not in fine, fine
+    assert len(fine["data"]["a1"]["incidents"]) == 2
+
+
+async def test_her_data_copy_fifteen_times_is_refused_by_cost(env):
+    pb = await new_peacebuilder(env, "fund")
+    her = await env.peacebuilder_token(pb["login"])
+    query = "{ " + " ".join(f"c{i}: me {{ dataCopy }}" for i in range(15)) + " }"
+    before = env.runtime.db.statements.count
+    body = await env.gql(query, token=her, purpose=None)
+    assert env.runtime.db.statements.count == before
+    assert "data" not in body
+    assert body["errors"][0]["extensions"] == {"code": "QUERY_LIMIT_EXCEEDED", "limit": "cost",
+                                               "max": 5000}
+
+
+async def test_response_size_limit_stops_what_cost_lets_through(backend, tmp_path):
+    env, close = await build_env(backend, tmp_path, max_response_bytes=300 * 1024)
+    try:
+        pb = await new_peacebuilder(env, "fund")
+        await report(env, pb["case"], 4, HOSTILE)  # 8 texts x ~65 KB escaped = ~525 KB
+        query = worst_query(pb["case"], copies=1)
+        response = await env.post(query, as_=("fund", "caseworker"))
+        assert response.status_code == 200
+        body = response.json()
+        assert "data" not in body, str(body)[:300]
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "QUERY_LIMIT_EXCEEDED", "limit": "responseSize",
+                                       "max": 300 * 1024}
+        assert len(response.content) < 1024  # the refusal, not the partial response
+        # The spec's media type makes it a request error (4xx, no data).
+        spec = await env.post(query, as_=("fund", "caseworker"),
+                              headers={"accept": "application/graphql-response+json"})
+        assert spec.status_code == 400 and "data" not in spec.json()
+        # Below the limit the same case answers in full.
+        small = await env.gql(f'{{ node(id: "{pb["case"]}") {{ ... on Case {{ incidents '
+                              '{ status description } } } }', as_=("fund", "caseworker"))
+        assert "errors" not in small, str(small)[:300]
+        assert [i["description"] for i in small["data"]["node"]["incidents"]] == [HOSTILE] * 4
+    finally:
+        await close()
+
+
+async def test_a_text_input_over_its_length_is_refused_naming_the_field(env):
+    pb = await new_peacebuilder(env, "fund")
+    limit = input_limit("ReportIncidentInput.description")
+    assert limit == 20_000
+    token = await env.token("fund", "caseworker")
+    before = env.runtime.db.statements.count
+    body = await env.gql(REPORT, incident_input(pb["case"], description="x" * (limit + 1)),
+                         token=token)
+    assert env.runtime.db.statements.count == before, "SQL ran: nothing may be written"
+    assert "data" not in body
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "description"}
+    assert "20000" in error["message"]
+    # As a literal in the document, and as an argument.
+    long_place = "r" * 2001
+    literal = (f'mutation {{ reportIncident(input: {{caseId: "{pb["case"]}", type: THREATS, '
+               f'severity: LOW, reportedBy: "herself", reportedVia: "phone", '
+               f'locationCoarse: "{long_place}"}}) {{ incident {{ id }} }} }}')
+    refused = await env.gql(literal, token=token)
+    assert refused["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT",
+                                                  "field": "locationCoarse"}
+    language = "e" * 201
+    short = await env.gql(f'{{ consentReceipt(grantId: "x", language: "{language}") }}',
+                          token=token)
+    assert short["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "language"}
+    assert env.runtime.db.statements.count == before
+    # At the limit it is written.
+    written = await env.gql(REPORT, incident_input(pb["case"], description="x" * limit),
+                            token=token)
+    assert written["data"]["reportIncident"]["userErrors"] == []
+
+
+def test_every_declared_limit_is_in_the_sdl():
+    sdl = default_schema.as_str()
+    assert "At most 20000 characters." in sdl and "At most 200 characters." in sdl
+    for key in INPUT:
+        assert key.split(".")[0].split("(")[0] in sdl
