@@ -14,17 +14,10 @@ from typing import Any
 
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from schema.limits import LimitExceeded
+from app.errors import ResponseTooLarge
 
 # Key, quotes, colon and comma around a value: an estimate per leaf.
 LEAF_OVERHEAD = 16
-
-
-class ResponseTooLarge(LimitExceeded):
-    def __init__(self, maximum: int) -> None:
-        super().__init__("responseSize", maximum,
-                         f"The response would be larger than {maximum} bytes and was not sent; "
-                         "ask for fewer fields or smaller pages.")
 
 
 def json_size(value: Any) -> int:

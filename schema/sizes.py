@@ -42,13 +42,13 @@ from app.errors import BadInput
 class Size(enum.Enum):
     """(characters at most, cost weight). An object costs 1 in the cost model; a SHORT text is
     part of its object; a LONG one counts 1; a DOCUMENT (20,000 characters, up to ~120 KB once
-    JSON-escaped) counts 20."""
+    JSON-escaped) counts 10."""
 
     SHORT = (200, 0)
     LONG = (2_000, 1)
-    DOCUMENT = (20_000, 20)
+    DOCUMENT = (20_000, 10)
     # A whole record in one string (the deprecated `me { dataCopy }`).
-    EXPORT = (0, 1_000)
+    EXPORT = (0, 500)
 
     @property
     def chars(self) -> int:
@@ -90,9 +90,12 @@ OUTPUT: dict[str, Size] = {
 # default page, 20). An expectation, not a bound: the response-size limit is the bound.
 LISTS: dict[str, int] = {
     "Case.incidents": 50,
-    "Case.measures": 50,
-    "Case.proceedings": 20,
+    "Case.measures": 20,
+    "Case.proceedings": 10,
     "Case.timeline": 100,
+    # Her cases: one or two in practice.
+    "Me.cases": 3,
+    "Peacebuilder.cases": 3,
 }
 
 # --- input: text a client sends that may be longer than SHORT ---------------------------------

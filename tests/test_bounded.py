@@ -4,7 +4,10 @@ held to its declared length. Through GraphQL over HTTP on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from sqlalchemy import text
 
 from schema.limits import Limits, check
 from schema.schema import schema as default_schema
@@ -38,9 +41,9 @@ async def report(env, case_id: str, count: int, text: str, as_=("fund", "casewor
 def test_cost_counts_text_by_size_class_and_unpaged_lists_by_declared_size():
     s = default_schema._schema
     one = worst_query("Q2FzZTox", copies=1)
-    # node 1 + 50 incidents x (1 + description 20 + allegedSource 20)
-    assert check(s, one, Limits())[1] == 1 + 50 * 41
-    assert check(s, worst_query("Q2FzZTox", copies=2), Limits())[1] == 2 * 2051
+    # node 1 + 50 incidents x (1 + description 10 + allegedSource 10)
+    assert check(s, one, Limits())[1] == 1 + 50 * 21
+    assert check(s, worst_query("Q2FzZTox", copies=4), Limits())[1] == 4 * 1051
     # Short texts are part of their object, as before.
     assert check(s, "{ viewer { name } }", Limits())[1] == 1
     assert check(s, "{ me { dataCopy } }", Limits())[1] == 1 + Size.EXPORT.weight
@@ -49,13 +52,13 @@ def test_cost_counts_text_by_size_class_and_unpaged_lists_by_declared_size():
 async def test_the_issues_worst_query_is_refused_by_cost_before_it_runs(env):
     pb = await new_peacebuilder(env, "fund")
     await report(env, pb["case"], 2, "Threatening messages.")
-    # 15 x 2,051 = 30,765 against 5,000: refused with no SQL run.
+    # 15 x 1,051 = 15,765 against 5,000: refused with no SQL run.
     refused = await refused_before_execution(env, worst_query(pb["case"]), "cost")
-    assert "30765" in refused["errors"][0]["message"]
-    # Two copies are within budget and answer.
-    fine = await env.gql(worst_query(pb["case"], copies=2), as_=("fund", "caseworker"))
+    assert "15765" in refused["errors"][0]["message"]
+    # Four copies are within budget and answer.
+    fine = await env.gql(worst_query(pb["case"], copies=4), as_=("fund", "caseworker"))
     assert "errors" not in fine, fine
-    assert len(fine["data"]["a1"]["incidents"]) == 2
+    assert len(fine["data"]["a3"]["incidents"]) == 2
 
 
 async def test_her_data_copy_fifteen_times_is_refused_by_cost(env):
@@ -134,3 +137,38 @@ def test_every_declared_limit_is_in_the_sdl():
     assert "At most 20000 characters." in sdl and "At most 200 characters." in sdl
     for key in INPUT:
         assert key.split(".")[0].split("(")[0] in sdl
+
+
+async def test_her_copy_streams_from_the_endpoint_and_is_logged(backend, tmp_path):
+    env, close = await build_env(backend, tmp_path, max_response_bytes=300 * 1024)
+    try:
+        pb = await new_peacebuilder(env, "fund")
+        her = await env.peacebuilder_token(pb["login"])
+        small = await env.gql("{ me { dataCopy } }", token=her, purpose=None)
+        copy = small["data"]["me"]["dataCopy"]
+        got = await env.client.get("/me/data-copy", headers={"authorization": f"Bearer {her}"})
+        assert got.status_code == 200 and got.headers["cache-control"] == "no-store"
+        assert got.text == copy  # the same document, streamed case by case
+        # Larger than the response limit: the GraphQL field refuses, the download streams it.
+        await report(env, pb["case"], 4, HOSTILE)
+        refused = await env.gql("{ me { dataCopy } }", token=her, purpose=None)
+        assert "data" not in refused
+        assert refused["errors"][0]["extensions"]["limit"] == "responseSize"
+        async with env.client.stream("GET", "/me/data-copy",
+                                     headers={"authorization": f"Bearer {her}"}) as streamed:
+            assert streamed.status_code == 200
+            chunks = [chunk async for chunk in streamed.aiter_bytes()]
+        whole = json.loads(b"".join(chunks))
+        assert [i["description"] for i in whole["cases"][0]["incidents"]] == [HOSTILE] * 4
+        # Each download is an export in the access log, before any byte left.
+        async with env.runtime.db.transaction() as s:
+            details = [json.loads(d) for d in (await s.execute(text(
+                "SELECT details FROM access_log WHERE action = 'data.export'"))).scalars()]
+        assert [d["via"] for d in details].count("download") == 2
+        # Only she: staff are refused, and nobody without a token.
+        staff = await env.token("fund", "focal")
+        denied = await env.client.get("/me/data-copy", headers={"authorization": f"Bearer {staff}"})
+        assert denied.status_code == 403
+        assert (await env.client.get("/me/data-copy")).status_code == 401
+    finally:
+        await close()
