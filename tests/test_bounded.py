@@ -41,9 +41,9 @@ async def report(env, case_id: str, count: int, text: str, as_=("fund", "casewor
 def test_cost_counts_text_by_size_class_and_unpaged_lists_by_declared_size():
     s = default_schema._schema
     one = worst_query("Q2FzZTox", copies=1)
-    # node 1 + 50 incidents x (1 + description 10 + allegedSource 10)
-    assert check(s, one, Limits())[1] == 1 + 50 * 21
-    assert check(s, worst_query("Q2FzZTox", copies=4), Limits())[1] == 4 * 1051
+    # node 1 + 20 incidents (a list's default) x (1 + description 10 + allegedSource 10)
+    assert check(s, one, Limits())[1] == 1 + 20 * 21
+    assert check(s, worst_query("Q2FzZTox", copies=11), Limits())[1] == 11 * 421
     # Short texts are part of their object, as before.
     assert check(s, "{ viewer { name } }", Limits())[1] == 1
     assert check(s, "{ me { dataCopy } }", Limits())[1] == 1 + Size.EXPORT.weight
@@ -52,13 +52,13 @@ def test_cost_counts_text_by_size_class_and_unpaged_lists_by_declared_size():
 async def test_the_issues_worst_query_is_refused_by_cost_before_it_runs(env):
     pb = await new_peacebuilder(env, "fund")
     await report(env, pb["case"], 2, "Threatening messages.")
-    # 15 x 1,051 = 15,765 against 5,000: refused with no SQL run.
+    # 15 x 421 = 6,315 against 5,000: refused with no SQL run.
     refused = await refused_before_execution(env, worst_query(pb["case"]), "cost")
-    assert "15765" in refused["errors"][0]["message"]
-    # Four copies are within budget and answer.
-    fine = await env.gql(worst_query(pb["case"], copies=4), as_=("fund", "caseworker"))
+    assert "6315" in refused["errors"][0]["message"]
+    # Eleven copies are within budget and answer.
+    fine = await env.gql(worst_query(pb["case"], copies=11), as_=("fund", "caseworker"))
     assert "errors" not in fine, fine
-    assert len(fine["data"]["a3"]["incidents"]) == 2
+    assert len(fine["data"]["a10"]["incidents"]) == 2
 
 
 async def test_her_data_copy_fifteen_times_is_refused_by_cost(env):

@@ -1,7 +1,8 @@
 """GET /me/data-copy: her own copy of everything we hold about her, streamed.
 
-The same JSON document `me { dataCopy }` gave, written case by case as it is read — each case
-in a transaction of its own — so its size never depends on what a replica can hold in memory.
+The same JSON document `me { dataCopy }` gave, written as it is read — each case, and each batch
+of 20 of its incidents, in a transaction of its own — so its size never depends on what a
+replica can hold in memory.
 Only she can download it (a peacebuilder's own token; no purpose needed); the download is in
 the access log (`data.export`, via download) before any byte of it leaves.
 """
@@ -33,12 +34,9 @@ async def data_copy_endpoint(request: Request) -> Response:
         return _refuse(exc)
 
     async def body() -> AsyncIterator[bytes]:
-        yield self_service.COPY_OPEN.encode()
-        for index, case_id in enumerate(case_ids):
-            async with request_context(request) as ctx:
-                case = await self_service.case_copy(ctx, case_id)
-            yield self_service.copy_case_piece(index, case).encode()
-        yield self_service.copy_close(head).encode()
+        async for piece in self_service.copy_pieces(head, case_ids,
+                                                    lambda: request_context(request)):
+            yield piece.encode()
 
     return StreamingResponse(body(), media_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="my-data.json"',

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from app.access.context import AccessContext
@@ -74,33 +76,73 @@ async def data_copy_head(ctx: AccessContext, *, via: str) -> tuple[dict[str, Any
     }, case_ids
 
 
-# The copy as JSON text in pieces: `{"cases": [` case, case, ... `], ` the rest `}` — the same
-# text as json.dumps(whole, ensure_ascii=False, sort_keys=True), since "cases" sorts first.
+# The copy as JSON text in pieces, the same text as json.dumps(whole, ensure_ascii=False,
+# sort_keys=True): "cases" sorts first in the copy, "id" then "incidents" first in a case, so
+# both lists can be written as they are read, a batch of incidents at a time.
 COPY_OPEN = '{"cases": ['
+INCIDENT_BATCH = 20
+Contexts = Callable[[], AbstractAsyncContextManager[AccessContext]]
 
 
-def copy_case_piece(index: int, case: dict[str, Any]) -> str:
-    return (", " if index else "") + json.dumps(case, ensure_ascii=False, sort_keys=True)
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def copy_close(head: dict[str, Any]) -> str:
-    rest = json.dumps(head, ensure_ascii=False, sort_keys=True)[1:]
+    rest = _json(head)[1:]
     return "]" + (", " + rest if rest != "}" else rest)
+
+
+async def copy_pieces(head: dict[str, Any], case_ids: list[uuid.UUID],
+                      contexts: Contexts) -> AsyncIterator[str]:
+    """Her copy as text, piece by piece; each case, and each batch of its incidents, read in
+    a unit of work of `contexts` (one per piece for a download, the request's for GraphQL),
+    so no more than one batch is held at a time."""
+    from app.read import cases as case_read
+    from app.read import children
+    from app.read.gate import Want
+
+    yield COPY_OPEN
+    for index, case_id in enumerate(case_ids):
+        async with contexts() as ctx:
+            [view] = await case_read.mine(ctx, Want(frozenset({"summary"}), {}), only=case_id)
+        c = view.row
+        rest = {"status": c.status, "riskLevel": c.risk_level,
+                "openedAt": c.opened_at.isoformat(), "summary": view.gate.values.get("summary")}
+        yield f'{", " if index else ""}{{"id": {_json(str(c.id))}, "incidents": ['
+        after: tuple[Any, ...] | None = None
+        written = 0
+        want = Want(frozenset(INCIDENT_KEYS), {})
+        while True:
+            async with contexts() as ctx:
+                batch = (await children.of_cases(ctx, "incidents", {case_id: view.gate}, want,
+                                                 after=after, limit=INCIDENT_BATCH))[case_id]
+            for i in batch:
+                yield (", " if written else "") + _json(_incident(i))
+                written += 1
+            if len(batch) < INCIDENT_BATCH:
+                break
+            after = (batch[-1].row.reported_at, batch[-1].row.id)
+        yield "], " + _json(rest)[1:]
+    yield copy_close(head)
 
 
 async def data_copy(ctx: AccessContext, *, max_bytes: int | None = None) -> str:
     """Her whole copy as one JSON text (the deprecated GraphQL field): ResponseTooLarge once it
-    passes `max_bytes`, so it is never built larger than that plus one case."""
+    passes `max_bytes`, so it is never built larger than that plus one batch."""
     head, case_ids = await data_copy_head(ctx, via="graphql")
-    pieces = [COPY_OPEN]
-    size = len(COPY_OPEN)
-    for index, case_id in enumerate(case_ids):
-        piece = copy_case_piece(index, await case_copy(ctx, case_id))
+
+    @asynccontextmanager
+    async def same() -> AsyncIterator[AccessContext]:
+        yield ctx
+
+    pieces: list[str] = []
+    size = 0
+    async for piece in copy_pieces(head, case_ids, same):
         size += len(piece.encode())
         if max_bytes is not None and size > max_bytes:
             raise ResponseTooLarge(max_bytes)
         pieces.append(piece)
-    pieces.append(copy_close(head))
     return "".join(pieces)
 
 
@@ -109,24 +151,10 @@ INCIDENT_KEYS = {"description": "description", "alleged_source_as_reported":
                  "location_precise": "locationPrecise"}
 
 
-async def case_copy(ctx: AccessContext, case_id: uuid.UUID) -> dict[str, Any]:
-    """One of her cases and its incidents, every detail opened (null where erased or
-    unreadable), through the read path like any other read of them."""
-    from app.read import cases as case_read
-    from app.read.gate import Want
-
-    want = Want(frozenset({"summary", "incidents"}),
-                {"incidents": Want(frozenset(INCIDENT_KEYS))})
-    [view] = await case_read.mine(ctx, want, only=case_id)
-    c = view.row
-    return {"id": str(c.id), "status": c.status, "riskLevel": c.risk_level,
-            "openedAt": c.opened_at.isoformat(),
-            "summary": view.gate.values.get("summary"),
-            "incidents": [{
-                "id": str(i.row.id), "type": i.row.type, "severity": i.row.severity,
-                "status": i.row.status, "reportedAt": i.row.reported_at.isoformat(),
-                **{key: i.gate.values.get(column) for column, key in INCIDENT_KEYS.items()}}
-                for i in view.children.get("incidents", [])]}
+def _incident(i: Any) -> dict[str, Any]:
+    return {"id": str(i.row.id), "type": i.row.type, "severity": i.row.severity,
+            "status": i.row.status, "reportedAt": i.row.reported_at.isoformat(),
+            **{key: i.gate.values.get(column) for column, key in INCIDENT_KEYS.items()}}
 
 
 async def request_correction(ctx: AccessContext, field: str, message: str) -> DataRequest:

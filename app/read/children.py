@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, tuple_
 
 from app.access.context import AccessContext
 from app.access.visibility import Mode
@@ -106,16 +106,24 @@ def listed(ctx: AccessContext, released: frozenset[str] | None, category: str) -
 
 
 async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
-                   want: Want) -> dict[uuid.UUID, list[RowView]]:
-    """The `name` rows of decided cases (case ID -> its gate), in order: one statement."""
+                   want: Want, *, after: tuple[Any, ...] | None = None,
+                   limit: int | None = None) -> dict[uuid.UUID, list[RowView]]:
+    """The `name` rows of decided cases (case ID -> its gate), in order: one statement.
+    `after` (the order key of the last row already read) and `limit` read them in batches."""
     child = CHILDREN[name]
     out: dict[uuid.UUID, list[RowView]] = {cid: [] for cid in gates}
     shown = [cid for cid, gate in gates.items() if gate.released is not None]
     if not shown:
         return out
     model = child.model
-    rows = (await ctx.session.execute(select(*child.columns(want)).where(
-        model.case_id.in_(shown)).order_by(*child.order))).all()
+    query = select(*child.columns(want)).where(model.case_id.in_(shown))
+    if after is not None:
+        query = query.where(tuple_(*child.order) > tuple_(*(
+            literal(value, column.type) for value, column in zip(after, child.order, strict=True))))
+    query = query.order_by(*child.order)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = (await ctx.session.execute(query)).all()
     opened = child.opened(want)
     keys = (await pb_keys.of(ctx, list({gates[r.case_id].peacebuilder_id for r in rows}))
             if opened and rows else {})
