@@ -172,3 +172,15 @@ async def test_her_copy_streams_from_the_endpoint_and_is_logged(backend, tmp_pat
         assert (await env.client.get("/me/data-copy")).status_code == 401
     finally:
         await close()
+
+
+def test_the_docs_table_lists_every_declared_limit():
+    from pathlib import Path
+
+    from schema.sizes import OUTPUT
+
+    table = (Path(__file__).resolve().parent.parent / "docs" / "limits.md").read_text()
+    for key in INPUT:
+        assert f"| `{key}` | {input_limit(key):,} |" in table, key
+    for key, size in OUTPUT.items():
+        assert f"| `{key}` | {size.name.lower()} | {size.weight} |" in table, key
