@@ -137,7 +137,8 @@ def list_size(type_name: str, field: str) -> int | None:
 
 
 def input_limit(key: str) -> int:
-    size = INPUT.get(key, Size.SHORT)
+    # Cursors (`after`) are opaque and may grow with their key: LONG unless declared.
+    size = INPUT.get(key, Size.LONG if key.endswith("(after)") else Size.SHORT)
     return size if isinstance(size, int) else size.chars
 
 
