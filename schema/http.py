@@ -35,6 +35,7 @@ from app.logs import request_id_var
 from app.metrics import code_label
 from app.operations import service as operations
 from app.ratelimit import Verdict, limiter
+from app.read import children
 from app.runtime import Runtime
 from schema import params as request_params
 from schema.context import Context
@@ -301,6 +302,8 @@ class GraphQLEndpoint:
                 query, document = admitted
                 request.state.principal = principal
                 self._observe_operation(document, params.operation, access)
+                # The read path refuses early what could never fit the response (decision 0018).
+                access.cache[children.RESPONSE_BUDGET] = self.limits.max_response_bytes
                 context = Context(access=access, loaders=Loaders(access), request_id=request_id,
                                   document=document)
                 allowed = ({OperationType.QUERY} if request.method == "GET"
@@ -327,6 +330,8 @@ class GraphQLEndpoint:
                     await session.rollback()
                     return JSONResponse(_error_body("No operation with that operationName.",
                                                     "BAD_REQUEST"), status_code=400, media_type=media)
+                if context.too_large is None and context.loaders.stopped is not None:
+                    context.too_large = context.loaders.stopped
                 if context.too_large is not None:
                     # Over the response-size limit: nothing of it is sent, nothing is kept.
                     await session.rollback()

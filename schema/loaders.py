@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from app.access.context import AccessContext
+from app.errors import ResponseTooLarge
 from app.orgs import service as orgs
 from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
@@ -38,7 +39,12 @@ class Loaders:
         """Run a service call alone on the request's session."""
         async with self.lock:
             self._check_open()
-            return await fn(*args, **kwargs)
+            try:
+                return await fn(*args, **kwargs)
+            except ResponseTooLarge as exc:
+                # The read path found it could never fit: nothing more for this request.
+                self.stop(exc)
+                raise
 
     async def close(self) -> None:
         """No more session work (a timed-out request): waits for the call in progress."""

@@ -184,3 +184,25 @@ def test_the_docs_table_lists_every_declared_limit():
         assert f"| `{key}` | {input_limit(key):,} |" in table, key
     for key, size in OUTPUT.items():
         assert f"| `{key}` | {size.name.lower()} | {size.weight} |" in table, key
+
+
+async def test_texts_that_alone_pass_the_limit_are_refused_before_they_are_opened(backend,
+                                                                                  tmp_path):
+    # 4 incidents x 2 texts x 20,000 characters: 160,000 bytes at least once opened, over a
+    # 128 KiB limit however they escape. The read path refuses on the stored lengths.
+    env, close = await build_env(backend, tmp_path, max_response_bytes=128 * 1024)
+    try:
+        pb = await new_peacebuilder(env, "fund")
+        await report(env, pb["case"], 4, "y" * 20_000)
+        body = await env.gql(worst_query(pb["case"], copies=11), as_=("fund", "caseworker"))
+        assert "data" not in body
+        assert body["errors"] == [{
+            "message": body["errors"][0]["message"],
+            "extensions": {"code": "QUERY_LIMIT_EXCEEDED", "limit": "responseSize",
+                           "max": 128 * 1024}}]
+        # One text each fits.
+        fine = await env.gql(f'{{ node(id: "{pb["case"]}") {{ ... on Case {{ incidents '
+                             '{ description } } } }', as_=("fund", "caseworker"))
+        assert len(fine["data"]["node"]["incidents"]) == 4
+    finally:
+        await close()

@@ -24,6 +24,7 @@ from app.consent.categories import (
     RESPONSE_CATEGORY,
     DataCategory,
 )
+from app.errors import ResponseTooLarge
 from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
@@ -66,6 +67,12 @@ class Child:
     def columns(self, want: Want) -> list[Any]:
         wanted = self.opened(want)
         return [c for c in self.model.__table__.c if c.name not in self.sealed or c.name in wanted]
+
+
+# AccessContext.cache key: the response-size limit of the request (set by the GraphQL edge).
+RESPONSE_BUDGET = "response_budget"
+# Prefix, nonce and tag of a sealed value (base64 of the rest is 4/3 of the plaintext).
+SEAL_OVERHEAD = 64
 
 
 def _incident(name: str) -> Sealed:
@@ -125,6 +132,16 @@ async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
         query = query.limit(limit)
     rows = (await ctx.session.execute(query)).all()
     opened = child.opened(want)
+    budget = ctx.cache.get(RESPONSE_BUDGET)
+    if budget is not None and opened:
+        # The texts selected are at least this long once opened: when they alone pass the
+        # response-size limit, refuse before opening any (decision 0018).
+        least = sum(max(0, len(value) - SEAL_OVERHEAD) * 3 // 4 for r in rows
+                    if listed(ctx, gates[r.case_id].released, child.listed_by(r))
+                    for c in opened if gates[r.case_id].releases(child.sealed[c].category)
+                    and isinstance(value := getattr(r, c), str))
+        if least > budget:
+            raise ResponseTooLarge(budget)
     keys = (await pb_keys.of(ctx, list({gates[r.case_id].peacebuilder_id for r in rows}))
             if opened and rows else {})
     for row in rows:
