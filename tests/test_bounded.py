@@ -139,7 +139,10 @@ def test_every_declared_limit_is_in_the_sdl():
         assert key.split(".")[0].split("(")[0] in sdl
 
 
-async def test_her_copy_streams_from_the_endpoint_and_is_logged(backend, tmp_path):
+async def test_her_copy_streams_from_the_endpoint_and_is_logged(backend, tmp_path, monkeypatch):
+    from app.peacebuilders import self_service
+
+    monkeypatch.setattr(self_service, "INCIDENT_BATCH", 3)  # 4 incidents: two batches
     env, close = await build_env(backend, tmp_path, max_response_bytes=300 * 1024)
     try:
         pb = await new_peacebuilder(env, "fund")
@@ -160,6 +163,7 @@ async def test_her_copy_streams_from_the_endpoint_and_is_logged(backend, tmp_pat
             chunks = [chunk async for chunk in streamed.aiter_bytes()]
         whole = json.loads(b"".join(chunks))
         assert [i["description"] for i in whole["cases"][0]["incidents"]] == [HOSTILE] * 4
+        assert len({i["id"] for i in whole["cases"][0]["incidents"]}) == 4
         # Each download is an export in the access log, before any byte left.
         async with env.runtime.db.transaction() as s:
             details = [d if isinstance(d, dict) else json.loads(d) for d in (await s.execute(text(
