@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -165,6 +166,7 @@ def main() -> int:
     parser.add_argument("--database-url", default="",
                         help="PostgreSQL URL (migrated and loaded here); default: fresh SQLite")
     parser.add_argument("--code", type=Path, default=harness.ROOT)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     code = args.code.resolve()
     tmp = Path(tempfile.mkdtemp(prefix="sn-bench-memory-"))
@@ -227,6 +229,8 @@ def main() -> int:
         return 0 if verdict == "under" else 1
     finally:
         server.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
