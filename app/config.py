@@ -72,6 +72,7 @@ class Settings:
     max_tokens: int = 1000
     max_document_bytes: int = 32 * 1024
     max_cost: int = 5000
+    max_response_bytes: int = 4 * 1024 * 1024
     max_body_bytes: int = 256 * 1024
     request_timeout_seconds: float = 10.0
     # `Retry-After` of the 503 a database or broker outage answers (docs/decisions/0016).
@@ -182,6 +183,7 @@ def _hardening_from_env() -> dict[str, Any]:
         "max_tokens": int(_env("SAFETY_NET_MAX_TOKENS", "1000")),
         "max_document_bytes": int(_env("SAFETY_NET_MAX_DOCUMENT_BYTES", str(32 * 1024))),
         "max_cost": int(_env("SAFETY_NET_MAX_COST", "5000")),
+        "max_response_bytes": int(_env("SAFETY_NET_MAX_RESPONSE_BYTES", str(4 * 1024 * 1024))),
         "max_body_bytes": int(_env("SAFETY_NET_MAX_BODY_BYTES", str(256 * 1024))),
         "request_timeout_seconds": float(_env("SAFETY_NET_REQUEST_TIMEOUT", "10")),
         "outage_retry_after_seconds": int(_env("SAFETY_NET_OUTAGE_RETRY_AFTER", "5")),

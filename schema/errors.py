@@ -10,7 +10,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
-from app.errors import AppError, BadInput
+from app.errors import AppError, BadInput, ResponseTooLarge
 from schema.limits import LimitExceeded
 
 log = logging.getLogger("safety_net.graphql")
@@ -48,6 +48,9 @@ def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
     if isinstance(original, LimitExceeded):
         return "QUERY_LIMIT_EXCEEDED", original.message, {"limit": original.limit,
                                                           "max": original.maximum}
+    if isinstance(original, ResponseTooLarge):
+        return original.code, original.message, {"limit": original.limit,
+                                                 "max": original.maximum}
     if isinstance(original, AppError):
         extra: dict[str, Any] = {}
         if isinstance(original, BadInput) and original.field:

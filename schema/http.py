@@ -36,6 +36,7 @@ from app.metrics import code_label
 from app.operations import service as operations
 from app.outage import outage
 from app.ratelimit import Verdict, limiter
+from app.read import children
 from app.runtime import Runtime
 from schema import params as request_params
 from schema.context import Context
@@ -43,6 +44,7 @@ from schema.errors import format_error
 from schema.limits import LimitExceeded, Limits, check
 from schema.loaders import Loaders
 from schema.outage import ServiceUnavailable
+from schema.sizes import InputTooLong
 
 log = logging.getLogger("safety_net.http")
 
@@ -230,7 +232,7 @@ class GraphQLEndpoint:
             try:
                 checked = check(self.schema._schema, params.query, self.limits,
                                 variables=params.variables, operation_name=params.operation)
-            except (LimitExceeded, GraphQLError) as exc:
+            except (LimitExceeded, InputTooLong, GraphQLError) as exc:
                 return self._refuse(exc, media)
         return await self._execute(request, claims, params, checked, media)
 
@@ -257,7 +259,7 @@ class GraphQLEndpoint:
             try:
                 checked = check(self.schema._schema, query, self.limits,
                                 variables=params.variables, operation_name=params.operation)
-            except (LimitExceeded, GraphQLError) as exc:
+            except (LimitExceeded, InputTooLong, GraphQLError) as exc:
                 return self._refuse(exc, media)
         assert checked is not None
         document, cost = checked
@@ -304,6 +306,8 @@ class GraphQLEndpoint:
                 query, document = admitted
                 request.state.principal = principal
                 self._observe_operation(document, params.operation, access)
+                # The read path refuses early what could never fit the response (decision 0018).
+                access.cache[children.RESPONSE_BUDGET] = self.limits.max_response_bytes
                 context = Context(access=access, loaders=Loaders(access), request_id=request_id,
                                   document=document)
                 allowed = ({OperationType.QUERY} if request.method == "GET"
@@ -335,7 +339,17 @@ class GraphQLEndpoint:
                 if down is not None:
                     # Not "Internal error.": the database (or broker) went away mid-request.
                     raise ServiceUnavailable(down)
-                if result.errors or context.rollback_only:
+                if context.too_large is None and context.loaders.stopped is not None:
+                    context.too_large = context.loaders.stopped
+                if context.too_large is not None:
+                    # Over the response-size limit: nothing of it is sent, nothing is kept.
+                    await session.rollback()
+                    log.warning("response too large", extra={
+                        "max_bytes": self.limits.max_response_bytes})
+                    result = ExecutionResult(data=None, errors=[GraphQLError(
+                        str(context.too_large), original_error=context.too_large)])
+                    context.redactions.clear()
+                elif result.errors or context.rollback_only:
                     await session.rollback()
                     _say_rolled_back(result, document, params.operation)
                 else:

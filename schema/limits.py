@@ -39,6 +39,7 @@ from app.config import Settings
 from app.errors import AppError
 from app.inputs import BadText, bad_text
 from app.pagination import DEFAULT_PAGE, MAX_PAGE
+from schema.sizes import InputTooLong, check_inputs, list_size, output_weight
 
 INTROSPECTION = frozenset({"__schema", "__type"})
 
@@ -51,12 +52,14 @@ class Limits:
     max_tokens: int = 1000
     max_document_bytes: int = 32 * 1024
     max_cost: int = 5000
+    max_response_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, s: Settings) -> Limits:
         return cls(max_depth=s.max_depth, max_aliases=s.max_aliases,
                    max_directives=s.max_directives, max_tokens=s.max_tokens,
-                   max_document_bytes=s.max_document_bytes, max_cost=s.max_cost)
+                   max_document_bytes=s.max_document_bytes, max_cost=s.max_cost,
+                   max_response_bytes=s.max_response_bytes)
 
 
 class LimitExceeded(AppError):
@@ -87,7 +90,8 @@ class Shape:
 def check(schema: GraphQLSchema, query: str, limits: Limits, *,
           variables: dict[str, Any] | None = None, operation_name: str | None = None) -> tuple[
               DocumentNode, int]:
-    """The parsed document and its cost, or LimitExceeded; GraphQLSyntaxError passes through."""
+    """The parsed document and its cost, or LimitExceeded (InputTooLong for a text input over
+    its declared length); GraphQLSyntaxError passes through."""
     size = len(query.encode())
     if size > limits.max_document_bytes:
         raise LimitExceeded("documentSize", limits.max_document_bytes,
@@ -115,6 +119,7 @@ def check(schema: GraphQLSchema, query: str, limits: Limits, *,
         raise LimitExceeded("cost", limits.max_cost,
                             f"The query could return about {cost} objects; the budget per "
                             f"request is {limits.max_cost}. Ask for smaller pages.")
+    check_inputs(schema, query, shape.document, variables, operation_name)
     return shape.document, cost
 
 
@@ -193,7 +198,8 @@ def _depth(document: DocumentNode) -> int:
 def operation_cost(schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any],
                    operation_name: str | None) -> int:
     """How many objects the operation could return: each object-typed field counts 1 per object;
-    a list counts its page size (`first`, default 20) times its selection."""
+    a list counts its page size (`first`, default 20, or its declared size in schema/sizes.py)
+    times its selection; a text field counts its size class's weight (schema/sizes.py)."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [op for op in operations if op.name and op.name.value == operation_name]
@@ -262,8 +268,12 @@ class _Cost:
 
     def field(self, node: FieldNode, parent: Any, page: int | None) -> int:
         name = node.name.value
-        if node.selection_set is None or name.startswith("__"):
-            return 0  # leaves are part of their object; introspection is not data
+        if name.startswith("__"):
+            return 0  # introspection is not data
+        type_name = getattr(parent, "name", "")
+        if node.selection_set is None:
+            # Short leaves are part of their object; long texts count by their size class.
+            return output_weight(type_name, name)
         fields = getattr(parent, "fields", None) or {}
         definition = fields.get(name)
         field_type = definition.type if definition is not None else None
@@ -272,7 +282,8 @@ class _Cost:
         first = self.first(node)
         if isinstance(field_type, GraphQLList):
             # `edges` of a connection is as long as the connection's page; other lists as `first`.
-            count = first if first is not None else (page if page is not None else DEFAULT_PAGE)
+            count = first if first is not None else (
+                page if page is not None else (list_size(type_name, name) or DEFAULT_PAGE))
             child_page = None
         else:
             count = 1
@@ -294,7 +305,7 @@ class QueryLimits(SchemaExtension):
     def __init__(self, limits: Limits) -> None:
         super().__init__()
         self.limits = limits
-        self.refused: LimitExceeded | None = None
+        self.refused: LimitExceeded | InputTooLong | None = None
 
     def on_parse(self) -> Iterator[None]:
         ec = self.execution_context
@@ -306,7 +317,7 @@ class QueryLimits(SchemaExtension):
                 ec.graphql_document, _ = check(ec.schema._schema, ec.query, self.limits,
                                                variables=ec.variables,
                                                operation_name=ec.operation_name)
-            except LimitExceeded as exc:
+            except (LimitExceeded, InputTooLong) as exc:
                 # Refused in on_validate; a stand-in document keeps strawberry from parsing
                 # the oversized one.
                 self.refused = exc

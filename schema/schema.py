@@ -18,6 +18,7 @@ from app.read import peacebuilders as pb_read
 from app.telemetry import Telemetry
 from schema import ids
 from schema.audit.queries import AuditQueries
+from schema.bounded import bounded_execution
 from schema.cases.mutations import CaseMutations
 from schema.cases.queries import CaseQueries
 from schema.cases.types import Case, CaseNote
@@ -44,6 +45,7 @@ from schema.peacebuilders.types import Peacebuilder
 from schema.scalars import SCALAR_OVERRIDES
 from schema.security.mutations import SecurityMutations
 from schema.security.queries import SecurityQueries
+from schema.sizes import document_limits
 from schema.subscriptions import Subscription
 from schema.tracing import slow_field_spans
 
@@ -138,7 +140,9 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
         config=StrawberryConfig(disable_field_suggestions=production),
         extensions=extensions,
         scalar_overrides=SCALAR_OVERRIDES,
+        execution_context_class=bounded_execution(checked.max_response_bytes),
     )
+    document_limits(built._schema)
     built.limits = checked
     return built
 

@@ -24,6 +24,7 @@ from app.incidents import attachments
 from app.incidents.http import download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
 from app.metrics import Metrics
+from app.peacebuilders.http import data_copy_endpoint
 from app.ratelimit import limiter
 from app.runtime import Runtime
 from app.storage import migration_status, schema_is_usable
@@ -242,6 +243,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             Route("/auth/login", login_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/export", export_endpoint, methods=["GET"]),
+            Route("/me/data-copy", data_copy_endpoint, methods=["GET"]),
             Route("/incidents/{incident_id}/attachments", upload_endpoint, methods=["POST"]),
             Route("/attachments/{attachment_id}", download_endpoint, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),

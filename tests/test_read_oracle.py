@@ -44,7 +44,7 @@ def camel(name: str) -> str:
 
 PROFILE = {camel(f): f"v-{f}" for f in PROFILE_FIELDS}
 INCIDENT = {camel(f): f"i-{f}" for f in INCIDENT_FIELDS}
-PAGE = ("query($after: DateTime!) { cases(first: 100, filter: {openedAfter: $after}) { edges { node {"
+PAGE = ("query($after: DateTime!) { cases(first: 10, filter: {openedAfter: $after}) { edges { node {"
         " id summary peacebuilder { id profile { " + " ".join(PROFILE) + " } }"
         " incidents { id " + " ".join(INCIDENT) + " } } } } }")
 
