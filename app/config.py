@@ -44,6 +44,11 @@ class Settings:
     oidc_jwks_url: str = ""
     oidc_org_claim: str = "safety_net_org"
     oidc_username_claim: str = "preferred_username"
+    # People's sessions (docs/decisions/0020): a refresh token lives `refresh_ttl_seconds` unless
+    # used (rotated) earlier; the whole session, and with it the second factor it was opened
+    # with, ends `session_max_seconds` after sign-in, whatever the refreshes.
+    refresh_ttl_seconds: int = 28800
+    session_max_seconds: int = 43200
     log_level: str = "INFO"
     checkpoint_dir: Path | None = None
     checkpoint_key_dir: Path | None = None
@@ -145,6 +150,8 @@ class Settings:
             oidc_jwks_url=_env("SAFETY_NET_OIDC_JWKS_URL", ""),
             oidc_org_claim=_env("SAFETY_NET_OIDC_ORG_CLAIM", "safety_net_org"),
             oidc_username_claim=_env("SAFETY_NET_OIDC_USERNAME_CLAIM", "preferred_username"),
+            refresh_ttl_seconds=_positive("SAFETY_NET_REFRESH_TTL", "28800"),
+            session_max_seconds=_positive("SAFETY_NET_SESSION_MAX", "43200"),
             log_level=_env("SAFETY_NET_LOG_LEVEL", "INFO"),
             checkpoint_dir=Path(_env("SAFETY_NET_CHECKPOINT_DIR", str(data_dir / "checkpoints"))),
             checkpoint_key_dir=Path(_env("SAFETY_NET_CHECKPOINT_KEY_DIR",

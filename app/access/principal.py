@@ -29,6 +29,8 @@ class Principal:
     mfa_pending: bool = False
     # Her organisation accepts only registered operations (read with the caller, once).
     only_registered_operations: bool = False
+    # The sign-in session her token belongs to (built-in issuer, people): sign-out ends it.
+    session_id: uuid.UUID | None = None
 
     @property
     def subject(self) -> str:

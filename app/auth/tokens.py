@@ -30,6 +30,7 @@ class Claims:
     auth_time: int | None
     acr: str | None
     raw: dict[str, Any]
+    session_id: str | None = None  # built-in issuer: the person's session (`sid`), checked live
 
 
 class IssuerUnavailable(Exception):
@@ -44,16 +45,23 @@ class Issuer:
         self.keyset = keys.load_or_create(settings.signing_key_path)
 
     def issue(self, *, subject: str, org_id: str | None, acr: str = "pwd",
-              now: float | None = None) -> tuple[str, int]:
+              now: float | None = None, auth_time: int | None = None,
+              session_id: str | None = None, max_ttl: int | None = None) -> tuple[str, int]:
+        """A signed access token. `auth_time` defaults to now (a sign-in); a refresh passes the
+        session's, with its `sid` and the session's remaining life as `max_ttl`."""
         now = int(now if now is not None else time.time())
         ttl = self.settings.token_ttl_seconds
+        if max_ttl is not None:
+            ttl = min(ttl, max_ttl)
         claims: dict[str, Any] = {
             "iss": self.settings.issuer_url, "aud": self.settings.audience, "sub": subject,
             "iat": now, "nbf": now, "exp": now + ttl, "jti": secrets.token_hex(16),
-            "auth_time": now, "acr": acr,
+            "auth_time": auth_time if auth_time is not None else now, "acr": acr,
         }
         if org_id is not None:
             claims["org"] = org_id
+        if session_id is not None:
+            claims["sid"] = session_id
         key = keys.signing_key(self.keyset)
         header = {"alg": keys.ALGORITHM, "kid": key.kid, "typ": "at+jwt"}
         return jwt.encode(header, claims, key, algorithms=[keys.ALGORITHM]), ttl
@@ -64,8 +72,10 @@ class Issuer:
         sub = data.get("sub")
         if not isinstance(sub, str) or ":" not in sub:
             raise Unauthenticated("Invalid token.")
+        sid = data.get("sid")
         return Claims(subject=sub, org=data.get("org"), username=None,
-                      auth_time=data.get("auth_time"), acr=data.get("acr"), raw=data)
+                      auth_time=data.get("auth_time"), acr=data.get("acr"), raw=data,
+                      session_id=sid if isinstance(sid, str) else None)
 
     def jwks(self) -> dict[str, Any]:
         return keys.public_jwks(self.keyset)

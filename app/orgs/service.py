@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
-from app.auth import enrolment
+from app.auth import enrolment, sessions
 from app.auth.passwords import hash_password, hash_secret, new_secret
 from app.consent import service as consent
 from app.errors import BadInput, Conflict, NotFound
@@ -123,6 +123,8 @@ async def set_user_active(ctx: AccessContext, user_id: uuid.UUID, active: bool) 
     user.active = active
     if not active:
         await enrolment.void(ctx, user.id, why="deactivated")
+        # Her sessions end for good: reactivation does not bring them back.
+        await sessions.revoke_subject(ctx.session, user.subject, "deactivated", ctx.clock.now())
     ctx.record("user.activate" if active else "user.deactivate", target_type="User",
                target_id=user.id)
     return user
@@ -133,6 +135,7 @@ async def reset_password(ctx: AccessContext, user_id: uuid.UUID) -> tuple[User, 
     user = await _managed_user(ctx, user_id)
     password = IssuedSecret(new_secret())
     user.password_hash = hash_password(password.value)
+    await sessions.revoke_subject(ctx.session, user.subject, "password reset", ctx.clock.now())
     # Whoever holds the new password must not also hold a code issued before it.
     user.password_set_by = ctx.principal.subject
     await enrolment.void(ctx, user.id, why="password reset")
