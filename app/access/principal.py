@@ -31,6 +31,8 @@ class Principal:
     only_registered_operations: bool = False
     # The sign-in session her token belongs to (built-in issuer, people): sign-out ends it.
     session_id: uuid.UUID | None = None
+    # Signed in through the external OIDC provider (its second factor, not our TOTP).
+    external: bool = False
 
     @property
     def subject(self) -> str:

@@ -189,6 +189,12 @@ async def login_endpoint(request: Request) -> Response:
                             headers={**NO_STORE, "Retry-After": str(verdict.retry_after)})
     if org is None:
         return await _peacebuilder_login(runtime, account, password)
+    if runtime.settings.issuer == "oidc":
+        # Staff sign in at the identity provider: a token from here would be refused anyway.
+        return JSONResponse({"error": "invalid_request", "error_description":
+                             "Staff sign in through the organisation's identity provider (OIDC "
+                             "mode); this endpoint serves peacebuilders' own logins only."},
+                            status_code=400, headers=NO_STORE)
     enrolment_required = False
     payload: dict[str, Any] = {}
     async with runtime.db.transaction() as session:

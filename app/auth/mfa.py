@@ -38,8 +38,9 @@ ISSUER_NAME = "Safety Net"
 
 
 def mfa_roles(settings: Settings) -> frozenset[str]:
-    """Roles that need a second factor; an external issuer enforces its own."""
-    return frozenset(settings.mfa_roles) if settings.issuer == "builtin" else frozenset()
+    """Roles that need a second factor: TOTP on the built-in issuer; in OIDC mode the
+    provider's, read from its `acr`/`amr` (`OIDCVerifier.second_factor`)."""
+    return frozenset(settings.mfa_roles)
 
 
 def step_up(settings: Settings) -> dict[str, Any]:

@@ -30,16 +30,19 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
     organisation's allow-list switch and the policy version."""
     auth_time = (datetime.fromtimestamp(claims.auth_time, UTC)
                  if isinstance(claims.auth_time, int) else None)
-    if claims.username is not None:  # external OIDC issuer
+    if claims.subject.startswith("oidc:"):  # the external provider: bound by issuer + sub
         row = (await session.execute(
             select(User, Organisation, *_extras(policy))
             .join(Organisation, Organisation.id == User.org_id)
-            .where(Organisation.slug == claims.org, User.username == claims.username))).first()
+            .where(User.oidc_issuer == claims.raw.get("iss"),
+                   User.oidc_subject == claims.subject.removeprefix("oidc:")))).first()
         await policy.refresh(session, row.policy_version if row is not None else None)
         if row is None or not row[0].active:
             raise Unauthenticated("Invalid token.")
-        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, frozenset(),
-                               only_registered=bool(row.only_registered))
+        # A role that needs a second factor needs the provider's (its acr/amr, mapped).
+        principal = _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles,
+                                    only_registered=bool(row.only_registered))
+        return replace(principal, external=True)
     kind, _, raw_id = claims.subject.partition(":")
     try:
         subject_id = uuid.UUID(raw_id)

@@ -1,8 +1,9 @@
-"""sessions: people's sign-ins and their rotating refresh tokens
+"""sessions: people's sign-ins and their rotating refresh tokens; users bound to an OIDC sub
 
 A session per sign-in (staff or peacebuilder) and its refresh tokens, stored as SHA-256 only.
 Access tokens carry the session id; admission checks it is not revoked
-(docs/decisions/0020-sessions-and-oidc.md).
+(docs/decisions/0020-sessions-and-oidc.md). In OIDC mode a user is the provider account bound
+to her by issuer + `sub` (two new columns of users, unique together).
 
 Revision ID: 0012
 Revises: 0010
@@ -54,6 +55,12 @@ def upgrade() -> None:
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
         batch_op.create_index('ix_refresh_tokens_session_id', ['session_id'], unique=False)
 
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('oidc_issuer', sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column('oidc_subject', sa.String(length=255), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f('uq_users_oidc_issuer_oidc_subject'),
+                                          ['oidc_issuer', 'oidc_subject'])
+
     if op.get_bind().dialect.name == "postgresql":
         _row_level_security()
 
@@ -93,6 +100,10 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in IMMUTABLE:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_owner_fixed ON {table}")
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('uq_users_oidc_issuer_oidc_subject'), type_='unique')
+        batch_op.drop_column('oidc_subject')
+        batch_op.drop_column('oidc_issuer')
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
         batch_op.drop_index('ix_refresh_tokens_session_id')
     op.drop_table('refresh_tokens')
