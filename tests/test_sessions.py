@@ -8,6 +8,7 @@ revocation at its next request.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -137,6 +138,19 @@ async def test_reusing_a_spent_refresh_token_revokes_the_whole_session(env: Env)
     denied = [e for e in await log_entries(env, "auth.refresh")
               if e.decision == "deny" and e.reason == "refresh token reuse"]
     assert denied
+
+
+async def test_two_exchanges_racing_with_one_token_end_the_session(env: Env) -> None:
+    """Two clients present the same token at once: at most one gets a new pair, and either way
+    the token was used twice, so the session ends (the winner's new tokens included)."""
+    _, _, answer = await signed_in(env)
+    first, second = await asyncio.gather(refresh(env.client, answer["refresh_token"]),
+                                         refresh(env.client, answer["refresh_token"]))
+    assert sorted([first.status_code, second.status_code]) in ([200, 400], [400, 400])
+    for won in (r for r in (first, second) if r.status_code == 200):
+        assert await status(env, won.json()["access_token"]) == 401
+        assert (await refresh(env.client, won.json()["refresh_token"])).status_code == 400
+    assert await status(env, answer["access_token"]) == 401
 
 
 @pytest.mark.parametrize("bad", ["", "snr_unknown", "x" * 400])
