@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 
 from app import cli
 from app.access import tenancy
-from app.auth import principals
+from app.auth import principals, sessions
 from app.auth.passwords import hash_password
 from app.auth.tokens import OIDCVerifier
 from app.consent.models import PeacebuilderAccount
@@ -439,6 +439,14 @@ async def test_oidc_mode_end_to_end_over_http(backend: str, tmp_path: Any,
         subject, org_id = await subject_of(env, "unpc", "admin")
         builtin = env.runtime.issuer.issue(subject=subject, org_id=org_id, acr="mfa")[0]
         assert_unauthenticated(await env.post(VIEWER, token=builtin))
+        # A staff session left from before the switch to OIDC mode refreshes into nothing.
+        async with env.runtime.db.transaction() as s:
+            _, old_refresh = await sessions.open_session(
+                s, env.runtime.settings, subject=subject, org_id=uuid.UUID(org_id), acr="mfa",
+                now=env.runtime.clock.now())
+        stale = await env.client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                            "refresh_token": old_refresh})
+        assert stale.status_code == 400 and "access_token" not in stale.json()
 
         # Machine clients: client credentials on the built-in issuer, accepted by the API.
         client_id = unique("unpc-sys")

@@ -102,6 +102,11 @@ async def exchange(db: AsyncSession, settings: Settings, token: str, now: dateti
     if not await _still_active(db, sess):
         await revoke(db, sess.id, "inactive", now)
         return Refreshed(None, None, "inactive")
+    if settings.issuer == "oidc" and sess.subject.startswith("user:"):
+        # Opened before the switch to OIDC mode: staff now sign in at the provider, and a
+        # built-in token for them would be refused (`Runtime.verify_token`).
+        await revoke(db, sess.id, "staff sign in at the provider", now)
+        return Refreshed(None, None, "revoked")
     return Refreshed(sess, await _add_token(db, settings, sess, now), None)
 
 
