@@ -24,6 +24,7 @@ from app.auth.sessions import token_hash
 from app.clock import FrozenClock
 from app.consent.models import PeacebuilderAccount
 from app.runtime import Runtime
+from schema import ids
 from schema.server import create_app
 from tests.conftest import Env, build_env
 from tests.factories import register
@@ -305,5 +306,16 @@ async def test_sessions_and_refresh_tokens_expire(backend: str, tmp_path: Any) -
         assert renewed["expires_in"] <= 500 and claims["exp"] <= int(time.time()) + 500
         clock.advance(seconds=501)  # past the session's end, within the new token's own life
         assert (await refresh(env.client, renewed["refresh_token"])).status_code == 400
+        # A day after they ended, her next sign-in clears her old sessions and their tokens.
+        gid, username, password = await new_user(env, "mofa", ["CASEWORKER"])
+        first = (await login(env, "mofa", username, password)).json()
+        clock.advance(days=1, seconds=1001)
+        second = (await login(env, "mofa", username, password)).json()
+        async with env.runtime.db.transaction() as session:
+            kept = {str(s.id) for s in await session.scalars(select(AuthSession).where(
+                AuthSession.subject == f"user:{ids.decode(gid, 'User')}"))}
+            tokens = (await session.scalars(select(RefreshToken.token_hash))).all()
+        assert kept == {env.runtime.issuer.verify(second["access_token"]).session_id}
+        assert token_hash(first["refresh_token"]) not in tokens
     finally:
         await close()

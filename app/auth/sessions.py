@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
@@ -57,13 +57,30 @@ class Refreshed:
 
 async def open_session(db: AsyncSession, settings: Settings, *, subject: str,
                        org_id: uuid.UUID | None, acr: str, now: datetime) -> tuple[AuthSession, str]:
-    """A new session for a sign-in that just happened, and its first refresh token."""
+    """A new session for a sign-in that just happened, and its first refresh token. Her sessions
+    that ended more than `KEEP_ENDED` ago go (no background job: the table holds each person's
+    live sessions and recently ended ones only)."""
+    await _prune(db, subject, now)
     sess = AuthSession(id=uuid.uuid4(), subject=subject, org_id=org_id, acr=acr, auth_time=now,
                        created_at=now,
                        expires_at=now + timedelta(seconds=settings.session_max_seconds))
     db.add(sess)
     await db.flush()
     return sess, await _add_token(db, settings, sess, now)
+
+
+KEEP_ENDED = timedelta(days=1)  # an ended session's tokens still answer "revoked" for a while
+
+
+async def _prune(db: AsyncSession, subject: str, now: datetime) -> None:
+    cutoff = now - KEEP_ENDED
+    ended = select(AuthSession.id).where(
+        AuthSession.subject == subject,
+        or_(AuthSession.expires_at < cutoff, AuthSession.revoked_at < cutoff))
+    await db.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(ended))
+                     .execution_options(synchronize_session=False))
+    await db.execute(delete(AuthSession).where(AuthSession.id.in_(ended))
+                     .execution_options(synchronize_session=False))
 
 
 async def _add_token(db: AsyncSession, settings: Settings, sess: AuthSession,
