@@ -31,9 +31,10 @@ warnings.filterwarnings("ignore", message="EdDSA is deprecated")
 class Claims:
     """What the edge needs from a verified token."""
 
-    subject: str  # "user:<uuid>", "client:<uuid>", "peacebuilder:<uuid>" (built-in issuer)
-    org: str | None  # organisation id (built-in) or slug (OIDC mapping)
-    username: str | None  # OIDC only: mapped to a user of `org`
+    subject: str  # "user:<uuid>", "client:<uuid>", "peacebuilder:<uuid>" (built-in issuer);
+    # "oidc:<sub>" (the provider: the user bound to its issuer + sub, `principals.resolve`)
+    org: str | None  # organisation id (built-in issuer); None from the provider
+    username: str | None  # unused: a provider's names never select a user (decision 0020)
     auth_time: int | None
     acr: str | None
     raw: dict[str, Any]
