@@ -74,6 +74,15 @@ class MfaEnrolmentRequired(AppError):
                "your organisation gave you, then sign in with it.")
 
 
+class SecondFactorRequired(AppError):
+    """OIDC mode: the caller's role needs a second factor and the provider's token says none
+    was used (its `acr`/`amr`, as mapped by the deployment)."""
+
+    code = "SECOND_FACTOR_REQUIRED"
+    message = ("Your role needs a second factor: sign in again at your identity provider with "
+               "your second factor.")
+
+
 class UnknownPurpose(AppError):
     """A declared purpose that is not one of ours (there is no intelligence gathering)."""
 

@@ -1,7 +1,7 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
 from app.audit.models import AccessLogEntry, Alert, Oversight
-from app.auth.models import EnrolmentCode, TotpCredential
+from app.auth.models import AuthSession, EnrolmentCode, RefreshToken, TotpCredential
 from app.cases.models import Case, CaseNote
 from app.confirmations.models import Confirmation
 from app.consent import integrity  # noqa: F401  (mapper events: consent rows' MACs)
@@ -53,6 +53,7 @@ __all__ = [
     "Alert",
     "Approval",
     "Attachment",
+    "AuthSession",
     "Base",
     "BreakGlass",
     "Case",
@@ -83,6 +84,7 @@ __all__ = [
     "PolicyState",
     "Proceeding",
     "Referral",
+    "RefreshToken",
     "RegisteredOperation",
     "RoleAssignment",
     "ScheduledStep",

@@ -57,7 +57,7 @@ GRAPHIQL_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://u
 # be locked out of managing the list (and people can see who they are and enrol a factor).
 ALWAYS_ACCEPTED = frozenset({"registerOperation", "unregisterOperation", "setOperationPolicy",
                              "operationPolicy", "viewer", "startTotpEnrolment",
-                             "confirmTotpEnrolment", "__typename"})
+                             "confirmTotpEnrolment", "signOut", "__typename"})
 
 
 def _media_type(accept: str | None) -> str | None:

@@ -8,7 +8,7 @@ Escalation steps already scheduled as level 2 of the old two-level scheme are dr
 chain schedules its own next levels.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 """
 from typing import Sequence, Union
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0013'
-down_revision: Union[str, Sequence[str], None] = '0010'
+down_revision: Union[str, Sequence[str], None] = '0012'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
