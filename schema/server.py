@@ -265,8 +265,9 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             CORSMiddleware, allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"], allow_credentials=False, max_age=600,
             allow_headers=["authorization", "content-type", "accept", "safety-net-purpose",
-                           "x-request-id"],
-            expose_headers=["x-request-id", "x-client-request-id", "retry-after"])
+                           "x-request-id", "idempotency-key"],
+            expose_headers=["x-request-id", "x-client-request-id", "retry-after",
+                            "idempotent-replayed"])
     app.add_middleware(RequestContextMiddleware, production=settings.production)
     # Outside the request context: its span is current when the request line is logged.
     app.add_middleware(ObservabilityMiddleware, runtime=rt, routes=app.routes)
