@@ -144,3 +144,16 @@ async def test_the_stored_answer_is_sealed(env):
 
     rows = await stored()
     assert rows and not any(secret in r or key in r for r in rows)
+
+
+async def test_her_own_mutations_take_a_key_too(env):
+    """A peacebuilder's key is hers (row-level security on PostgreSQL: her rows only)."""
+    pb = await new_peacebuilder(env, "fund")
+    her = await env.peacebuilder_token(pb["login"])
+    revoke = "mutation { revokeAllConsent(input: {}) { revoked { id } } }"
+    key = str(uuid.uuid4())
+    first = await env.post(revoke, token=her, purpose=None, headers={"idempotency-key": key})
+    assert first.status_code == 200 and first.json()["data"]["revokeAllConsent"]["revoked"]
+    again = await env.post(revoke, token=her, purpose=None, headers={"idempotency-key": key})
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
