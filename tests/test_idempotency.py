@@ -157,3 +157,27 @@ async def test_her_own_mutations_take_a_key_too(env):
     again = await env.post(revoke, token=her, purpose=None, headers={"idempotency-key": key})
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
+
+
+async def test_no_stored_answer_survives_her_erasure(env):
+    """A stored answer may quote what her data key sealed; her erasure deletes them all."""
+    pb = await new_peacebuilder(env, "fund")
+    token = await env.token("fund", "caseworker")
+    key = str(uuid.uuid4())
+    secret = f"Seen near her home {uuid.uuid4().hex}"
+    first = await report(env, token, incident_input(pb["case"], description=secret), key)
+    assert secret in first.text
+    her = await env.peacebuilder_token(pb["login"])
+    erase = "mutation { eraseMyData { erased userErrors { message } } }"
+    body = await env.gql(erase, token=her, purpose=None)
+    assert body["data"]["eraseMyData"]["erased"] is True, body
+
+    @as_system
+    async def stored() -> int:
+        async with env.runtime.db.transaction() as session:
+            return len(list(await session.scalars(select(IdempotencyRecord.key_hash))))
+
+    assert await stored() == 0
+    # The retry now runs again (the price of forgetting), and cannot read what was erased.
+    again = await report(env, token, incident_input(pb["case"], description=secret), key)
+    assert "idempotent-replayed" not in again.headers

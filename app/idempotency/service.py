@@ -16,7 +16,8 @@ both are saved or neither. Within `SAFETY_NET_IDEMPOTENCY_TTL` (24 h):
 Only successful mutations are stored: a failed one changed nothing, and retrying it runs it
 again. The stored answer can hold her data (what the mutation returned), so it is sealed with
 the `idempotency` service key (AES-256-GCM, kept with the KEKs), bound to the caller and key,
-and is deleted when it expires: sweeps run as keys are used. Replays are written to the access
+and is deleted when it expires (sweeps run as keys are used) and, all of them, whenever a
+woman's data is erased (`forget_all`). Replays are written to the access
 log (`idempotency.replay`, IDs only).
 """
 
@@ -34,6 +35,7 @@ from sqlalchemy import delete, select
 from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
+from app.access.tenancy import as_system
 from app.idempotency.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
@@ -114,6 +116,23 @@ async def store(ctx: AccessContext, key: Key, status: int, body: bytes, ttl_seco
         response=crypto.seal(_service_key(ctx), _aad(p.subject, key), body.decode()),
         created_at=now, expires_at=now + timedelta(seconds=ttl_seconds)))
     await ctx.session.flush()
+
+
+async def forget_all(ctx: AccessContext) -> None:
+    """Delete every stored answer (her erasure: an answer may quote what her key sealed, and is
+    sealed under a service key her erasure does not destroy). Retries of mutations answered
+    before then run again. PostgreSQL: in a transaction of its own in the system scope (all
+    callers' rows, beyond this request's tenancy); SQLite (one writer, no RLS): in this one."""
+    if ctx.db.dialect != "postgresql":
+        await ctx.session.execute(delete(IdempotencyRecord))
+        return
+    await _forget_all(ctx.db)
+
+
+@as_system
+async def _forget_all(db: Any) -> None:
+    async with db.transaction() as session:
+        await session.execute(delete(IdempotencyRecord))
 
 
 async def expired_count(ctx: AccessContext) -> int:
