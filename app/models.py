@@ -1,7 +1,13 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
 from app.audit.models import AccessLogEntry, Alert, Oversight
-from app.auth.models import AuthSession, EnrolmentCode, RefreshToken, TotpCredential
+from app.auth.models import (
+    AuthSession,
+    EnrolmentCode,
+    RefreshToken,
+    SignInCounter,
+    TotpCredential,
+)
 from app.cases.models import Case, CaseNote
 from app.confirmations.models import Confirmation
 from app.consent import integrity  # noqa: F401  (mapper events: consent rows' MACs)
@@ -17,6 +23,7 @@ from app.consent.models import (
 )
 from app.db import Base
 from app.escalation.models import DutyShift
+from app.idempotency.models import IdempotencyRecord
 from app.incidents.models import (
     AckPolicy,
     Approval,
@@ -28,7 +35,7 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
-from app.notify.models import InboxItem
+from app.notify.models import InboxItem, OutboxEntry
 from app.operations.models import OrganisationSettings, RegisteredOperation
 from app.orgs.models import (
     Client,
@@ -70,12 +77,14 @@ __all__ = [
     "DutyShift",
     "EnrolmentCode",
     "Erasure",
+    "IdempotencyRecord",
     "InboxItem",
     "Incident",
     "Measure",
     "Notice",
     "Organisation",
     "OrganisationSettings",
+    "OutboxEntry",
     "Oversight",
     "Peacebuilder",
     "PeacebuilderAccount",
@@ -88,6 +97,7 @@ __all__ = [
     "RegisteredOperation",
     "RoleAssignment",
     "ScheduledStep",
+    "SignInCounter",
     "TotpCredential",
     "User",
     "WorkingGroup",

@@ -11,6 +11,7 @@ from typing import Any
 from graphql import FieldNode, GraphQLError, get_operation_ast
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
@@ -31,6 +32,7 @@ from app.auth.edge import (
 )
 from app.auth.tokens import IssuerUnavailable
 from app.errors import AppError, Unauthenticated, UnknownPurpose
+from app.idempotency import service as idempotency
 from app.logs import request_id_var
 from app.metrics import code_label
 from app.operations import service as operations
@@ -304,6 +306,14 @@ class GraphQLEndpoint:
                     await session.rollback()
                     return admitted
                 query, document = admitted
+                try:
+                    key = self._idempotency_key(request, query, document, params, purpose)
+                except idempotency.InvalidKey as exc:
+                    await session.rollback()
+                    return JSONResponse(_error_body(str(exc), exc.code), status_code=400,
+                                        media_type=media)
+                if key is not None and (stored := await idempotency.find(access, key)):
+                    return await self._replay(access, stored, media)
                 request.state.principal = principal
                 self._observe_operation(document, params.operation, access)
                 # The read path refuses early what could never fit the response (decision 0018).
@@ -352,6 +362,26 @@ class GraphQLEndpoint:
                 elif result.errors or context.rollback_only:
                     await session.rollback()
                     _say_rolled_back(result, document, params.operation)
+                elif key is not None:
+                    # The first answer, kept in the mutation's own transaction.
+                    if context.redactions:
+                        result.extensions = {**(result.extensions or {}),
+                                             "redacted": context.redactions}
+                    response = self._respond(result, media, request_id)
+                    try:
+                        await idempotency.store(access, key, response.status_code,
+                                                bytes(response.body),
+                                                runtime.settings.idempotency_ttl_seconds)
+                        await session.commit()
+                    except IntegrityError:
+                        # The same key, sent again while the first was running: that one
+                        # committed first. Nothing of this run is kept; answer the first's.
+                        await session.rollback()
+                        stored = await idempotency.find(access, key)
+                        if stored is None:
+                            raise
+                        return await self._replay(access, stored, media)
+                    committed = True
                 else:
                     await session.commit()
                     committed = True
@@ -367,6 +397,36 @@ class GraphQLEndpoint:
         if context.redactions:
             result.extensions = {**(result.extensions or {}), "redacted": context.redactions}
         return self._respond(result, media, request_id)
+
+    @staticmethod
+    def _idempotency_key(request: Request, query: str, document: Any,
+                         params: request_params.Params,
+                         purpose: str | None) -> idempotency.Key | None:
+        """The `Idempotency-Key` of a mutation (ignored on queries, which change nothing)."""
+        header = request.headers.get("idempotency-key")
+        if header is None:
+            return None
+        op = get_operation_ast(document, params.operation)
+        if op is None or op.operation.value != "mutation":
+            return None
+        return idempotency.parse(header, document=query, variables=params.variables,
+                                 operation=params.operation, purpose=purpose)
+
+    async def _replay(self, access: AccessContext, stored: idempotency.Stored,
+                      media: str) -> Response:
+        """A retried mutation: its first answer (logged), or the key's reuse refused."""
+        if stored.body is None:
+            await access.session.rollback()
+            access.deny("idempotency.replay", reason="key used for another request")
+            return JSONResponse(_error_body(
+                "This Idempotency-Key was used for another request; use a new key for a new "
+                "request.", "IDEMPOTENCY_KEY_REUSED"), status_code=422, media_type=media)
+        access.record("idempotency.replay", details={"first_at": stored.at.isoformat()})
+        await access.session.commit()
+        if self.runtime.metrics is not None:
+            self.runtime.metrics.idempotent_replays.inc()
+        return Response(stored.body, status_code=stored.status, media_type=media,
+                        headers={"Idempotent-Replayed": "true"})
 
     def _observe_operation(self, document: Any, operation: str | None,
                            access: AccessContext) -> None:

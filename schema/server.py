@@ -24,6 +24,7 @@ from app.incidents import attachments
 from app.incidents.http import download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
 from app.metrics import Metrics
+from app.notify.outbox import worker as outbox_worker
 from app.peacebuilders.http import data_copy_endpoint
 from app.ratelimit import limiter
 from app.runtime import Runtime
@@ -218,6 +219,11 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
         scheduler = Scheduler(rt.db, rt.clock, rt.after_commit)
         rt.extras["scheduler"] = scheduler
         await rt.broker.start()
+        if rt.metrics is not None:
+            rt.broker.breaker.metrics = rt.metrics
+        outbox = outbox_worker(rt)
+        if settings.outbox_worker:
+            outbox.start()
         if settings.log_worker:
             worker.start()
         if settings.scheduler:
@@ -226,6 +232,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             yield
         finally:
             await scheduler.stop()
+            await outbox.stop()
             await rt.broker.stop()
             if settings.log_worker:
                 await worker.stop()
@@ -265,8 +272,9 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             CORSMiddleware, allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"], allow_credentials=False, max_age=600,
             allow_headers=["authorization", "content-type", "accept", "safety-net-purpose",
-                           "x-request-id"],
-            expose_headers=["x-request-id", "x-client-request-id", "retry-after"])
+                           "x-request-id", "idempotency-key"],
+            expose_headers=["x-request-id", "x-client-request-id", "retry-after",
+                            "idempotent-replayed"])
     app.add_middleware(RequestContextMiddleware, production=settings.production)
     # Outside the request context: its span is current when the request line is logged.
     app.add_middleware(ObservabilityMiddleware, runtime=rt, routes=app.routes)

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.access.principal import SYSTEM
 from app.access.tenancy import as_system
-from app.auth import mfa, principals, sessions
+from app.auth import attempts, mfa, principals, sessions
 from app.errors import BadInput
 from app.inputs import check_json, check_text
 from app.logs import request_id_var
@@ -207,8 +207,18 @@ async def login_endpoint(request: Request) -> Response:
         return JSONResponse({"error": "slow_down", "error_description":
                              "Too many sign-in attempts; try again later."}, status_code=429,
                             headers={**NO_STORE, "Retry-After": str(verdict.retry_after)})
+    # Failed sign-ins, counted in the database: they hold when the limits above fail open.
+    charged = await attempts.charge(runtime, f"{org}/{account}" if org else f"pb:{account}",
+                                    address)
+    if not charged.allowed:
+        if runtime.metrics is not None:
+            runtime.metrics.count_throttled(charged.limit)
+        return JSONResponse({"error": "slow_down", "error_description":
+                             "Too many failed sign-in attempts; try again later."},
+                            status_code=429,
+                            headers={**NO_STORE, "Retry-After": str(charged.retry_after)})
     if org is None:
-        return await _peacebuilder_login(runtime, account, password)
+        return await _peacebuilder_login(runtime, account, password, charged)
     if runtime.settings.issuer == "oidc":
         # Staff sign in at the identity provider: a token from here would be refused anyway.
         return JSONResponse({"error": "invalid_request", "error_description":
@@ -237,6 +247,7 @@ async def login_endpoint(request: Request) -> Response:
             payload = sessions.token_response(runtime.issuer, sess, refresh, now)
     if user is None or acr is None:
         return JSONResponse(LOGIN_FAILED, status_code=401, headers=NO_STORE)
+    await attempts.succeeded(runtime, charged)
     if enrolment_required:
         # Enrolment only: a short token and no session to refresh; she signs in again with
         # her code once enrolled.
@@ -246,7 +257,8 @@ async def login_endpoint(request: Request) -> Response:
     return JSONResponse(payload, headers=NO_STORE)
 
 
-async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Response:
+async def _peacebuilder_login(runtime: Runtime, login: str, password: str,
+                              charged: attempts.Charged) -> Response:
     async with runtime.db.transaction() as session:
         account = await principals.authenticate_peacebuilder(session, login, password)
         ctx = context_for(runtime, session, SYSTEM, request_id=request_id_var.get())
@@ -264,6 +276,7 @@ async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Re
         return JSONResponse({"error": "invalid_grant",
                              "error_description": "Invalid login or password."},
                             status_code=401, headers=NO_STORE)
+    await attempts.succeeded(runtime, charged)
     return JSONResponse(payload, headers=NO_STORE)
 
 

@@ -105,3 +105,15 @@ class RefreshToken(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInCounter(Base):
+    """Failed sign-ins in a fixed window, per account and per client address, counted in the
+    database so the limit holds when Redis fails open (`app/auth/attempts.py`). The key is a
+    SHA-256 of what it counts (never the account name or the address itself)."""
+
+    __tablename__ = "sign_in_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer)

@@ -29,6 +29,7 @@ from app.consent.rules import Caller
 from app.consent.service import standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
+from app.idempotency import service as idempotency
 from app.notify import service as notify
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
@@ -178,6 +179,9 @@ async def carry_out(ctx: AccessContext, erasure: Erasure) -> None:
     """Destroy her data key: every value sealed with it is unreadable from now on."""
     await pb_keys.destroy(ctx, erasure.peacebuilder_id)
     await repo.clear_lookups(ctx.session, erasure.peacebuilder_id)
+    # Stored first answers of mutations (Idempotency-Key) may quote her data under a service
+    # key: none survives her erasure.
+    await idempotency.forget_all(ctx)
     erasure.status, erasure.done_at = "done", ctx.clock.now()
     if erasure not in ctx.session:
         ctx.session.add(erasure)

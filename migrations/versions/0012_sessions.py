@@ -6,7 +6,7 @@ Access tokens carry the session id; admission checks it is not revoked
 to her by issuer + `sub` (two new columns of users, unique together).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 from typing import Sequence, Union
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0012'
-down_revision: Union[str, Sequence[str], None] = '0010'
+down_revision: Union[str, Sequence[str], None] = '0011'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
