@@ -1,0 +1,347 @@
+"""Fault injection against a real deployment: a `safety-net serve` process (uvicorn) connected as
+the service role to a private PostgreSQL cluster this module starts with `initdb`/`pg_ctl`, so it
+can stop it cleanly, crash it and restart it without touching the shared one.
+
+- PostgreSQL stopped cleanly and crashed (`pg_ctl stop -m immediate`) while clients write: every
+  acknowledged write is there afterwards, `safety-net audit verify` passes, and the outage gets
+  answers (not 200, no hang).
+- The server killed with `kill -9` several times while clients write: the same.
+- A private `redis-server` stopped and frozen (SIGSTOP) while requests go on: the service answers.
+- Many concurrent consent changes on one grant: no internal error, a consistent final state.
+- schemathesis fuzzes the GraphQL schema against the running server: no 5xx, no stack trace.
+
+Every test is `heavy`; the figures (writes acknowledged and found, outage answers, latencies)
+are printed and repeated in the run's closing summary. `pytest -s tests/test_faults.py` shows
+the transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from app.ids import decode
+from tests.conftest import (
+    BACKGROUND_ROLE,
+    SERVICE_ROLE,
+    Env,
+    background_url,
+    build_env,
+    figure,
+    service_url,
+)
+from tests.private_services import PrivatePostgres, Server
+from tests.test_cli import CLI, site_env
+from tests.test_consent import new_peacebuilder
+
+pytestmark = [pytest.mark.anyio, pytest.mark.heavy]
+
+REPORT = """mutation($i: ReportIncidentInput!) { reportIncident(input: $i) {
+  incident { id } userErrors { field message code } } }"""
+ADD_NOTE = """mutation($input: AddCaseNoteInput!) { addCaseNote(input: $input) {
+  note { id } userErrors { field message code } } }"""
+WRITERS = 3  # concurrent clients writing
+REQUEST_TIMEOUT = 30.0  # seconds: an answer later than this is a hang (server's own limit: 10 s)
+OUTAGE_SECONDS = 3.0  # how long PostgreSQL stays down each time
+CALM_SECONDS = 2.0  # writes between faults
+KILLS = 3
+
+
+def _owner_sql_url(env: Env) -> str:
+    return env.owner_url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@dataclass
+class Deployment:
+    pg: PrivatePostgres
+    env: Env  # the same database from inside the test: setup, tokens (as the service role)
+    server: Server
+    tmp: Path
+
+    def cli_env(self) -> dict[str, str]:
+        """`safety-net` commands as the operator: the schema owner, the server's data dir."""
+        return site_env(self.env.settings.data_dir, self.env.owner_url)
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CLI, *args], env=self.cli_env(), cwd=self.tmp,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    async def verify_log(self) -> str:
+        """`safety-net audit chain` then `audit verify`; returns verify's summary line."""
+        chained = await asyncio.to_thread(self.cli, "audit", "chain")
+        assert chained.returncode == 0, chained.stdout + chained.stderr
+        verified = await asyncio.to_thread(self.cli, "audit", "verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        return " ".join(verified.stdout.split())
+
+
+@pytest.fixture(scope="module")
+async def deployment(tmp_path_factory: pytest.TempPathFactory,
+                     anyio_backend: str) -> AsyncIterator[Deployment]:
+    tmp = tmp_path_factory.mktemp("faults")
+    started = time.monotonic()
+    pg = await asyncio.to_thread(PrivatePostgres.create)
+    try:
+        await asyncio.to_thread(pg.start)
+        env, close = await build_env("postgresql", tmp, pg_admin_url=pg.url())
+        try:
+            variables = {**site_env(env.settings.data_dir, service_url(env.owner_url)),
+                         "SAFETY_NET_DB_SERVICE_ROLE": SERVICE_ROLE,
+                         "SAFETY_NET_BACKGROUND_DATABASE_URL": background_url(env.owner_url),
+                         "SAFETY_NET_DB_BACKGROUND_ROLE": BACKGROUND_ROLE}
+            for rate in ("CLIENT", "ORG", "COST_QUOTA_CLIENT", "COST_QUOTA_ORG", "LOGIN",
+                         "LOGIN_IP", "TOKEN", "TOKEN_IP"):
+                variables[f"SAFETY_NET_RATE_{rate}"] = "off"
+            server = Server([CLI, "serve"], variables, tmp, tmp / "server.log")
+            await server.start()
+            figure(f"faults: private PostgreSQL (initdb as {'postgres' if pg.as_root else 'self'}) "
+                   f"on port {pg.port}, migrated, demo loaded, server on port {server.port} as "
+                   f"{SERVICE_ROLE}: ready in {time.monotonic() - started:.1f} s")
+            try:
+                yield Deployment(pg, env, server, tmp)
+            finally:
+                await server.stop()
+        finally:
+            if not pg.running():
+                await asyncio.to_thread(pg.start)
+            await close()
+    finally:
+        await asyncio.to_thread(pg.remove)
+
+
+# --- continuous writers --------------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    kind: str  # "incident" or "note"
+    sent: float
+    received: float
+    status: int | None  # None: no HTTP answer (connection refused or dropped)
+    error: str = ""  # transport error class, or the GraphQL error code/message
+    content_type: str = ""
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    written: str | None = None  # the acknowledged row's UUID
+
+
+@dataclass
+class Writers:
+    """WRITERS clients alternating reportIncident and addCaseNote on one case until stopped."""
+
+    base_url: str
+    token: str
+    case_id: str
+    answers: list[Answer] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._client(n)) for n in range(WRITERS)]
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await asyncio.gather(*self.tasks)
+
+    async def _client(self, n: int) -> None:
+        headers = {"authorization": f"Bearer {self.token}", "safety-net-purpose": "protection"}
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=REQUEST_TIMEOUT,
+                                     headers=headers) as http:
+            for i in itertools.count():
+                if self.stopping.is_set():
+                    return
+                marker = f"fault-{n}-{i}-{uuid.uuid4().hex[:6]}"
+                if i % 2 == 0:
+                    kind, query = "incident", REPORT
+                    variables: dict[str, Any] = {"i": {
+                        "caseId": self.case_id, "type": "THREATS", "severity": "MEDIUM",
+                        "reportedBy": "herself", "reportedVia": "secure_messenger",
+                        "description": marker}}
+                else:
+                    kind, query = "note", ADD_NOTE
+                    variables = {"input": {"caseId": self.case_id, "body": marker}}
+                sent = time.monotonic()
+                try:
+                    response = await http.post("/graphql", json={"query": query,
+                                                                 "variables": variables})
+                except httpx.TimeoutException as exc:
+                    self.answers.append(Answer(kind, sent, time.monotonic(), None,
+                                               f"HANG {type(exc).__name__}"))
+                    continue
+                except httpx.TransportError as exc:
+                    self.answers.append(Answer(kind, sent, time.monotonic(), None,
+                                               type(exc).__name__))
+                    await asyncio.sleep(0.05)  # nothing listening: do not spin
+                    continue
+                self.answers.append(self._read(kind, sent, response))
+
+    @staticmethod
+    def _read(kind: str, sent: float, response: httpx.Response) -> Answer:
+        answer = Answer(kind, sent, time.monotonic(), response.status_code,
+                        content_type=response.headers.get("content-type", ""),
+                        body=response.text[:300], headers=dict(response.headers))
+        if response.status_code != 200:
+            return answer
+        body = response.json()
+        if body.get("errors"):
+            error = body["errors"][0]
+            answer.error = error.get("extensions", {}).get("code") or error.get("message", "")
+            return answer
+        payload = body["data"]["reportIncident" if kind == "incident" else "addCaseNote"]
+        if payload["userErrors"]:
+            answer.error = f"userErrors {payload['userErrors']}"
+            return answer
+        thing = payload["incident" if kind == "incident" else "note"]
+        answer.written = str(decode(thing["id"], "Incident" if kind == "incident" else "CaseNote"))
+        return answer
+
+    def acknowledged(self, kind: str) -> list[str]:
+        return [a.written for a in self.answers if a.kind == kind and a.written]
+
+    def between(self, start: float, end: float) -> list[Answer]:
+        """Answers to requests sent and answered within [start, end]."""
+        return [a for a in self.answers if a.sent >= start and a.received <= end]
+
+
+async def writers_on(deployment: Deployment, org: str = "mofa") -> Writers:
+    env = deployment.env
+    pb = await new_peacebuilder(env, org)
+    token = await env.token(org, "caseworker")
+    return Writers(deployment.server.base_url, token, pb["case"])
+
+
+async def missing_writes(deployment: Deployment, writers: Writers) -> dict[str, list[str]]:
+    """Acknowledged rows that are not in the database (read as the schema owner)."""
+    conn = await asyncpg.connect(_owner_sql_url(deployment.env))
+    try:
+        missing = {}
+        for kind, table in (("incident", "incidents"), ("note", "case_notes")):
+            wanted = writers.acknowledged(kind)
+            found = {str(r["id"]) for r in await conn.fetch(
+                f"SELECT id FROM {table} WHERE id = ANY($1::uuid[])", wanted)}
+            missing[kind] = [w for w in wanted if w not in found]
+        return missing
+    finally:
+        await conn.close()
+
+
+def describe(answers: list[Answer]) -> str:
+    counts = Counter(
+        "acknowledged" if a.written else
+        f"{a.status or 'no answer'} {a.content_type.split(';')[0]} {a.error}".strip()
+        for a in answers)
+    return ", ".join(f"{n} x {what}" for what, n in counts.most_common())
+
+
+def outage_answer_problems(answers: list[Answer]) -> list[str]:
+    """What is wrong with the answers given while the database was down."""
+    problems = []
+    for a in answers:
+        if a.written:
+            problems.append(f"acknowledged while the database was down: {a}")
+        elif a.error.startswith("HANG"):
+            problems.append(f"no answer within {REQUEST_TIMEOUT:g} s: {a}")
+        elif a.status == 200:
+            problems.append(f"HTTP 200 with an error instead of an outage answer: {a.error}")
+        elif a.status is not None and a.status < 500:
+            problems.append(f"HTTP {a.status} for an outage: {a.body}")
+    return problems
+
+
+async def test_postgres_clean_stop_and_crash_lose_no_acknowledged_write(
+        deployment: Deployment) -> None:
+    pg, server = deployment.pg, deployment.server
+    writers = await writers_on(deployment)
+    outages: list[tuple[str, float, float]] = []
+    writers.start()
+    try:
+        await asyncio.sleep(CALM_SECONDS)
+        for mode in ("fast", "immediate"):
+            took = await asyncio.to_thread(pg.stop, mode)
+            down = time.monotonic()
+            await asyncio.sleep(OUTAGE_SECONDS)
+            up_from = time.monotonic()
+            restart = await asyncio.to_thread(pg.start)
+            outages.append((mode, down, up_from))
+            print(f"pg_ctl stop -m {mode}: {took:.1f} s; down {OUTAGE_SECONDS:g} s; "
+                  f"pg_ctl start: {restart:.1f} s")
+            await asyncio.sleep(CALM_SECONDS)
+        recovered_from = time.monotonic()
+        await asyncio.sleep(CALM_SECONDS)
+    finally:
+        await writers.stop()
+
+    assert server.process is not None and server.process.returncode is None, server.output()
+    hangs = [a for a in writers.answers if a.error.startswith("HANG")]
+    assert hangs == [], f"requests with no answer within {REQUEST_TIMEOUT:g} s: {hangs[:3]}"
+    for mode, down, up_from in outages:
+        during = writers.between(down, up_from)
+        label = "clean stop" if mode == "fast" else "crash"
+        figure(f"faults: PostgreSQL {label} (pg_ctl stop -m {mode}), answers while down: "
+               f"{describe(during) or 'none'}")
+        assert during, f"no request was answered during the {label}"
+        assert outage_answer_problems(during) == []
+    after = [a for a in writers.answers if a.sent >= recovered_from]
+    assert after and all(a.written for a in after), \
+        f"not recovered {CALM_SECONDS:g} s after the restart: {describe(after)}"
+
+    missing = await missing_writes(deployment, writers)
+    acknowledged = {k: len(writers.acknowledged(k)) for k in ("incident", "note")}
+    verified = await deployment.verify_log()
+    figure(f"faults: PostgreSQL clean stop + crash during writes: {len(writers.answers)} "
+           f"requests by {WRITERS} clients; acknowledged incidents {acknowledged['incident']}, "
+           f"notes {acknowledged['note']}; missing afterwards: "
+           f"{sum(len(m) for m in missing.values())}; audit verify: {verified}")
+    assert missing == {"incident": [], "note": []}
+    assert sum(acknowledged.values()) > 0
+
+
+async def test_server_kill_9_loses_no_acknowledged_write(deployment: Deployment) -> None:
+    server = deployment.server
+    writers = await writers_on(deployment)
+    rng = random.Random(15)
+    restarts: list[float] = []
+    writers.start()
+    try:
+        await asyncio.sleep(CALM_SECONDS)
+        for _ in range(KILLS):
+            await asyncio.sleep(rng.uniform(0.2, 1.5))
+            server.kill()
+            await server.wait_dead()
+            restarts.append(await server.start())
+        await asyncio.sleep(CALM_SECONDS)
+        recovered_from = time.monotonic()
+        await asyncio.sleep(CALM_SECONDS)
+    finally:
+        await writers.stop()
+
+    hangs = [a for a in writers.answers if a.error.startswith("HANG")]
+    assert hangs == [], f"requests with no answer within {REQUEST_TIMEOUT:g} s: {hangs[:3]}"
+    errors = [a for a in writers.answers if a.status is not None and not a.written]
+    assert errors == [], f"answered, but not with an acknowledged write: {describe(errors)}"
+    after = [a for a in writers.answers if a.sent >= recovered_from]
+    assert after and all(a.written for a in after), describe(after)
+    missing = await missing_writes(deployment, writers)
+    acknowledged = {k: len(writers.acknowledged(k)) for k in ("incident", "note")}
+    verified = await deployment.verify_log()
+    figure(f"faults: kill -9 of the server {KILLS} times during writes (restart to ready "
+           f"{', '.join(f'{s:.1f}' for s in restarts)} s): {len(writers.answers)} requests, "
+           f"{describe(writers.answers)}; acknowledged incidents {acknowledged['incident']}, notes "
+           f"{acknowledged['note']}; missing afterwards: {sum(len(m) for m in missing.values())}; "
+           f"audit verify: {verified}")
+    assert missing == {"incident": [], "note": []}
+    assert sum(acknowledged.values()) > 0
+
+
