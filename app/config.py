@@ -74,6 +74,8 @@ class Settings:
     max_cost: int = 5000
     max_body_bytes: int = 256 * 1024
     request_timeout_seconds: float = 10.0
+    # `Retry-After` of the 503 a database or broker outage answers (docs/decisions/0016).
+    outage_retry_after_seconds: int = 5
     cors_origins: tuple[str, ...] = ()
     # Rates and quotas are "amount/seconds"; "off" disables one.
     rate_client: str = "300/60"
@@ -182,6 +184,7 @@ def _hardening_from_env() -> dict[str, Any]:
         "max_cost": int(_env("SAFETY_NET_MAX_COST", "5000")),
         "max_body_bytes": int(_env("SAFETY_NET_MAX_BODY_BYTES", str(256 * 1024))),
         "request_timeout_seconds": float(_env("SAFETY_NET_REQUEST_TIMEOUT", "10")),
+        "outage_retry_after_seconds": int(_env("SAFETY_NET_OUTAGE_RETRY_AFTER", "5")),
         "cors_origins": _list(_env("SAFETY_NET_CORS_ORIGINS", "")),
         "rate_client": _rate("SAFETY_NET_RATE_CLIENT", "300/60"),
         "rate_org": _rate("SAFETY_NET_RATE_ORG", "3000/60"),

@@ -34,6 +34,7 @@ from app.errors import AppError, Unauthenticated, UnknownPurpose
 from app.logs import request_id_var
 from app.metrics import code_label
 from app.operations import service as operations
+from app.outage import outage
 from app.ratelimit import Verdict, limiter
 from app.runtime import Runtime
 from schema import params as request_params
@@ -41,6 +42,7 @@ from schema.context import Context
 from schema.errors import format_error
 from schema.limits import LimitExceeded, Limits, check
 from schema.loaders import Loaders
+from schema.outage import ServiceUnavailable
 
 log = logging.getLogger("safety_net.http")
 
@@ -326,6 +328,11 @@ class GraphQLEndpoint:
                     await session.rollback()
                     return JSONResponse(_error_body("No operation with that operationName.",
                                                     "BAD_REQUEST"), status_code=400, media_type=media)
+                down = next((d for e in result.errors or []
+                             if (d := outage(e.original_error)) is not None), None)
+                if down is not None:
+                    # Not "Internal error.": the database (or broker) went away mid-request.
+                    raise ServiceUnavailable(down)
                 if result.errors or context.rollback_only:
                     await session.rollback()
                     _say_rolled_back(result, document, params.operation)

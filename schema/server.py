@@ -31,6 +31,7 @@ from app.telemetry import Telemetry
 from schema.http import GraphQLEndpoint
 from schema.limits import Limits
 from schema.observability import ObservabilityMiddleware, metrics_endpoint
+from schema.outage import OutageMiddleware
 from schema.schema import build_schema
 from schema.subscriptions import SocketApp
 
@@ -251,6 +252,8 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     )
     app.state.runtime = rt
     # Outermost last: every response (refusals included) gets the request ID and headers.
+    # Innermost: a database or broker outage becomes a complete 503, never a crash.
+    app.add_middleware(OutageMiddleware, retry_after=settings.outage_retry_after_seconds)
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit(settings, path))
     if settings.cors_origins:
         # Bearer tokens, never cookies: no credentials mode; only the listed origins.
