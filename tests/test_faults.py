@@ -18,6 +18,7 @@ the transcript.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import subprocess
@@ -43,7 +44,7 @@ from tests.conftest import (
     figure,
     service_url,
 )
-from tests.private_services import PrivatePostgres, Server
+from tests.private_services import PrivatePostgres, PrivateRedis, Server
 from tests.test_cli import CLI, site_env
 from tests.test_consent import new_peacebuilder
 
@@ -355,3 +356,85 @@ async def test_server_kill_9_loses_no_acknowledged_write(deployment: Deployment)
     assert sum(acknowledged.values()) > 0
 
 
+
+
+# --- a private Redis, stopped and frozen -----------------------------------------------------------
+
+VIEWER = "{ viewer { name } }"
+FROZEN_REQUESTS = 3  # concurrent reportIncident calls while Redis is frozen (each may take ~16 s)
+REDIS_TIMEOUT = 90.0  # seconds: the client's patience with a frozen Redis
+
+
+async def timed(http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None
+                ) -> tuple[float, httpx.Response]:
+    started = time.monotonic()
+    response = await http.post("/graphql", json={"query": query, "variables": variables})
+    return time.monotonic() - started, response
+
+
+def acknowledged_incident(response: httpx.Response) -> bool:
+    if response.status_code != 200:
+        return False
+    body = response.json()
+    payload = (body.get("data") or {}).get("reportIncident") or {}
+    return not body.get("errors") and not payload.get("userErrors") and bool(payload.get("incident"))
+
+
+def seconds(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in sorted(values)) + " s"
+
+
+@contextlib.asynccontextmanager
+async def redis_backed_server(deployment: Deployment, redis: PrivateRedis) -> AsyncIterator[Server]:
+    """A second `safety-net serve` on the same database with rate limits and alerts on the
+    private Redis (limits high enough never to refuse: Redis is on the path, not the limit)."""
+    variables = {**deployment.server.env, "REDIS_URL": redis.url,
+                 "SAFETY_NET_REDIS_PREFIX": f"sn-faults-{uuid.uuid4().hex[:8]}",
+                 "SAFETY_NET_RATE_CLIENT": "100000/60", "SAFETY_NET_RATE_ORG": "100000/60"}
+    server = Server([CLI, "serve"], variables, deployment.tmp, deployment.tmp / "server-redis.log")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_redis_stopped_or_frozen_the_service_keeps_answering(deployment: Deployment) -> None:
+    env = deployment.env
+    pb = await new_peacebuilder(env, "mofa")
+    report = {"i": {"caseId": pb["case"], "type": "THREATS", "severity": "CRITICAL",
+                    "reportedBy": "herself", "reportedVia": "secure_messenger",
+                    "description": "Redis fault test."}}
+    headers = {"authorization": f"Bearer {await env.token('mofa', 'caseworker')}",
+               "safety-net-purpose": "protection"}
+    redis = PrivateRedis.create()
+    await asyncio.to_thread(redis.start)
+    try:
+        async with redis_backed_server(deployment, redis) as server, httpx.AsyncClient(
+                base_url=server.base_url, timeout=REDIS_TIMEOUT, headers=headers) as http:
+
+            async def round_of(label: str, n: int) -> list[float]:
+                done = await asyncio.gather(*(timed(http, REPORT, report) for _ in range(n)),
+                                            timed(http, VIEWER))
+                reports, (viewer_took, viewer) = done[:-1], done[-1]
+                for _, response in reports:
+                    assert acknowledged_incident(response), f"{label}: {response.text[:300]}"
+                assert viewer.status_code == 200 and "errors" not in viewer.json(), viewer.text
+                figure(f"faults: Redis {label}: reportIncident x{n} concurrent answered 200 in "
+                       f"{seconds([t for t, _ in reports])}; viewer query in {viewer_took:.2f} s")
+                return [t for t, _ in reports]
+
+            await round_of("up (baseline)", FROZEN_REQUESTS)
+            redis.freeze()
+            try:
+                await round_of("frozen (SIGSTOP)", FROZEN_REQUESTS)
+            finally:
+                redis.thaw()
+            await round_of("thawed (SIGCONT)", FROZEN_REQUESTS)
+            redis.stop()
+            await round_of("stopped", FROZEN_REQUESTS)
+            await asyncio.to_thread(redis.start)  # the same port again
+            await round_of("restarted", FROZEN_REQUESTS)
+            assert server.process is not None and server.process.returncode is None
+    finally:
+        redis.stop()
