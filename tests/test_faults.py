@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import json
 import random
+import re
 import subprocess
 import time
 import uuid
@@ -35,9 +36,11 @@ import asyncpg
 import httpx
 import pytest
 
+from app.config import REPO_ROOT
 from app.ids import decode
 from tests.conftest import (
     BACKGROUND_ROLE,
+    REQUIRE_SERVICES,
     SERVICE_ROLE,
     Env,
     background_url,
@@ -569,3 +572,125 @@ async def test_concurrent_consent_changes_on_one_grant_serialise(deployment: Dep
     for problem in state_problems[:10] + [p for p in problems if ": HTTP " in p][:3]:
         print(f"  {problem[:240]}")
     assert problems == [], problems
+
+
+# --- schemathesis fuzzing of the GraphQL schema ----------------------------------------------------
+
+FUZZ_FIRST_PASS = 3  # examples per operation that every run sends, however slow the machine
+FUZZ_EXAMPLES = 25  # examples per operation in all, while the time budget lasts
+FUZZ_SECONDS = 30.0  # the time budget after the first pass
+FUZZ_CALLERS = (("mofa", "caseworker"), ("mofa", "focal"), ("unpc", "admin"))
+STACK_TRACE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+")
+
+
+def schemathesis_schema() -> Any:
+    try:
+        import schemathesis
+    except ImportError:  # the `test` extra; in requirements.lock once re-locked
+        if REQUIRE_SERVICES:
+            pytest.fail("schemathesis is not installed (pip install -e '.[test]')")
+        pytest.skip("schemathesis is not installed (pip install -e '.[test]')")
+    from hypothesis import strategies as st
+    from schemathesis.graphql import nodes
+
+    # Our two custom scalars. Date-times also without a timezone or with odd offsets (a client's
+    # mistakes must be input errors); JSON as small values of each kind.
+    moments = st.tuples(st.dates().map(str), st.times().map(lambda t: t.isoformat()),
+                        st.sampled_from(["Z", "+00:00", "+05:30", "-12:00", "+14:00", ""]))
+    schemathesis.graphql.scalar("DateTime", moments.map(lambda m: f"{m[0]}T{m[1]}{m[2]}")
+                                .map(nodes.String))
+    leaves = st.one_of(st.text(max_size=20).map(nodes.String),
+                       st.integers(-(2**40), 2**40).map(nodes.Int), st.booleans().map(nodes.Boolean),
+                       st.just(nodes.Null))
+    schemathesis.graphql.scalar("JSON", st.one_of(leaves, st.lists(leaves, max_size=3)
+                                                  .map(nodes.List)))
+    return schemathesis.graphql.from_path(REPO_ROOT / "schema" / "schema.graphql")
+
+
+@dataclass
+class FuzzReport:
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    codes: Counter[str] = field(default_factory=Counter)
+    server_errors: list[str] = field(default_factory=list)
+    stack_traces: list[str] = field(default_factory=list)
+    internal: list[str] = field(default_factory=list)  # 200 with "Internal error."
+    per_operation: Counter[str] = field(default_factory=Counter)
+
+
+def fuzz_operation(operation: Any, examples: int, seed: int, base_url: str,
+                   tokens: list[str], report: FuzzReport, deadline: float) -> None:
+    """Send `examples` generated documents of one operation (sync: runs in a thread)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as fixed_seed
+
+    with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT) as http:
+
+        @fixed_seed(seed)
+        @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def send(case: Any) -> None:
+            if time.monotonic() > deadline:
+                return
+            document = case.as_transport_kwargs(base_url=base_url)["json"]
+            n = report.requests
+            report.requests += 1
+            report.per_operation[operation.label] += 1
+            response = http.post("/graphql", json=document, headers={
+                "authorization": f"Bearer {tokens[n % len(tokens)]}",
+                "safety-net-purpose": "protection"})
+            report.statuses[response.status_code] += 1
+            where = f"{operation.label} HTTP {response.status_code}: {document['query'][:160]!r}"
+            if response.status_code >= 500:
+                report.server_errors.append(f"{where} -> {response.text[:200]}")
+            if STACK_TRACE.search(response.text):
+                report.stack_traces.append(f"{where} -> {response.text[:300]}")
+            if response.headers.get("content-type", "").startswith("application/json"):
+                for error in response.json().get("errors") or []:
+                    code = (error.get("extensions") or {}).get("code", "none")
+                    report.codes[code] += 1
+                    if error.get("message") == "Internal error.":
+                        report.internal.append(f"{where} variables "
+                                               f"{document.get('variables')!r:.120}")
+
+        send()
+
+
+async def test_schemathesis_fuzzing_finds_no_server_error(deployment: Deployment) -> None:
+    schema = schemathesis_schema()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    env = deployment.env
+    tokens = [await env.token(org, user) for org, user in FUZZ_CALLERS]
+    tokens.append(await env.peacebuilder_token((await new_peacebuilder(env, "wpn"))["login"]))
+    report = FuzzReport()
+    started = time.monotonic()
+    for n, operation in enumerate(operations):  # every operation, however slow the machine
+        await asyncio.to_thread(fuzz_operation, operation, FUZZ_FIRST_PASS, n,
+                                deployment.server.base_url, tokens, report, float("inf"))
+    first_pass = time.monotonic() - started
+    deadline = time.monotonic() + FUZZ_SECONDS
+    for n, operation in enumerate(operations):  # more of each while the budget lasts
+        if time.monotonic() > deadline:
+            break
+        await asyncio.to_thread(fuzz_operation, operation, FUZZ_EXAMPLES, 1000 + n,
+                                deployment.server.base_url, tokens, report, deadline)
+    took = time.monotonic() - started
+    assert deployment.server.process is not None and deployment.server.process.returncode is None
+    least = min(report.per_operation[o.label] for o in operations)
+    figure(f"faults: schemathesis {schemathesis_version()} fuzzed {len(operations)} GraphQL "
+           f"operations with {report.requests} requests in {took:.0f} s (first pass "
+           f"{first_pass:.0f} s; at least {least} per operation) as "
+           f"{len(tokens)} callers: HTTP {dict(report.statuses)}; error codes "
+           f"{dict(report.codes.most_common(8))}; server errors {len(report.server_errors)}, "
+           f"stack traces {len(report.stack_traces)}, 'Internal error.' {len(report.internal)}")
+    for line in (report.server_errors + report.stack_traces + report.internal)[:10]:
+        print(f"  {line}")
+    assert report.server_errors == []
+    assert report.stack_traces == []
+
+
+def schemathesis_version() -> str:
+    from importlib.metadata import version
+
+    return version("schemathesis")
