@@ -220,8 +220,10 @@ class GraphQLEndpoint:
         try:
             params = await request_params.parse(request)
         except request_params.RequestError as exc:
-            return JSONResponse(_error_body(exc.message, exc.code), status_code=exc.status,
-                                media_type=media)
+            body = _error_body(exc.message, exc.code)
+            if exc.field:
+                body["errors"][0]["extensions"]["field"] = exc.field
+            return JSONResponse(body, status_code=exc.status, media_type=media)
         checked = None
         if params.query is not None:
             # Limits first: a hostile document costs no database work at all.

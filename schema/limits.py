@@ -25,6 +25,7 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
     Visitor,
     get_named_type,
@@ -36,6 +37,7 @@ from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 from app.errors import AppError
+from app.inputs import BadText, bad_text
 from app.pagination import DEFAULT_PAGE, MAX_PAGE
 
 INTROSPECTION = frozenset({"__schema", "__type"})
@@ -79,6 +81,7 @@ class Shape:
     depth: int
     aliases: int
     directives: int
+    bad_text: bool = False
 
 
 def check(schema: GraphQLSchema, query: str, limits: Limits, *,
@@ -103,6 +106,10 @@ def check(schema: GraphQLSchema, query: str, limits: Limits, *,
     if shape.directives > limits.max_directives:
         raise LimitExceeded("directives", limits.max_directives,
                             f"The document uses more than {limits.max_directives} directives.")
+    if shape.bad_text:
+        # "\u0000" in a string literal: PostgreSQL cannot store it (lone surrogates the parser
+        # already refuses).
+        raise GraphQLError(BadText.message, original_error=BadText(field="document"))
     cost = operation_cost(schema, shape.document, variables or {}, operation_name)
     if cost > limits.max_cost:
         raise LimitExceeded("cost", limits.max_cost,
@@ -125,7 +132,7 @@ def _shape(query: str, max_tokens: int) -> Shape:
     counter = _Counter()
     visit(document, counter)
     return Shape(document=document, depth=_depth(document), aliases=counter.aliases,
-                 directives=counter.directives)
+                 directives=counter.directives, bad_text=counter.bad_text)
 
 
 class _Counter(Visitor):
@@ -133,10 +140,14 @@ class _Counter(Visitor):
         super().__init__()
         self.aliases = 0
         self.directives = 0
+        self.bad_text = False
 
     def enter_field(self, node: FieldNode, *_: Any) -> None:
         if node.alias is not None:
             self.aliases += 1
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        self.bad_text = self.bad_text or bad_text(node.value)
 
     def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
         self.directives += 1

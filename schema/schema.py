@@ -40,6 +40,7 @@ from schema.orgs.types import Organisation, User, WorkingGroup
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
 from schema.peacebuilders.types import Peacebuilder
+from schema.scalars import SCALAR_OVERRIDES
 from schema.security.mutations import SecurityMutations
 from schema.security.queries import SecurityQueries
 from schema.subscriptions import Subscription
@@ -135,6 +136,7 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
                BreakGlass, Confirmation],
         config=StrawberryConfig(disable_field_suggestions=production),
         extensions=extensions,
+        scalar_overrides=SCALAR_OVERRIDES,
     )
     built.limits = checked
     return built

@@ -15,12 +15,18 @@ from starlette.responses import JSONResponse, Response
 from app.access.principal import SYSTEM
 from app.access.tenancy import as_system
 from app.auth import mfa, principals
+from app.errors import BadInput
+from app.inputs import check_json, check_text
 from app.logs import request_id_var
 from app.orgs.models import Client
 from app.ratelimit import limiter
 from app.runtime import Runtime, context_for
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+BAD_TOKEN_REQUEST = {"error": "invalid_request", "error_description":
+                     "Client credentials may not contain NUL characters or unpaired surrogates."}
+BAD_CLIENT = {"error": "invalid_client", "error_description":
+              "Basic credentials must be base64 of UTF-8 client_id:client_secret."}
 LOGIN_FAILED = {"error": "invalid_grant",
                 "error_description": "Invalid organisation, username, password or code."}
 
@@ -119,7 +125,15 @@ async def token_endpoint(request: Request) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     # Case-insensitive: Authlib looks up "Authorization", Starlette stores header names lowercase.
     headers = request.headers
-    client_id, secret = _client_credentials(headers, form)
+    try:
+        client_id, secret = _client_credentials(headers, form)
+        check_json(form, "form")
+    except BadInput:
+        return JSONResponse(BAD_TOKEN_REQUEST, status_code=400, headers=NO_STORE)
+    except InvalidBasic:
+        # Refused here: Authlib would decode the header again, and crash on non-UTF-8 bytes.
+        return JSONResponse(BAD_CLIENT, status_code=401,
+                            headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="safety-net"'})
     address = request.client.host if request.client else "-"
     verdict = await limiter(runtime).token(client_id, address)
     if not verdict.allowed:
@@ -149,12 +163,17 @@ def _client_credentials(headers: Mapping[str, str], form: dict[str, str]) -> tup
     auth = headers.get("authorization", "")
     if auth.lower().startswith("basic "):
         try:
-            raw = base64.b64decode(auth[6:]).decode()
-            cid, _, secret = raw.partition(":")
-            return unquote(cid), unquote(secret)
-        except ValueError:
-            return "", ""
+            raw = base64.b64decode(auth[6:], validate=True).decode()
+        except ValueError as exc:  # not base64, not UTF-8 (UnicodeDecodeError is a ValueError)
+            raise InvalidBasic() from exc
+        cid, _, secret = raw.partition(":")
+        cid, secret = unquote(cid, errors="strict"), unquote(secret, errors="strict")
+        return check_text(cid, "client_id"), check_text(secret, "client_secret")
     return form.get("client_id", ""), form.get("client_secret", "")
+
+
+class InvalidBasic(Exception):
+    """An `Authorization: Basic` value that is not base64 of UTF-8 text."""
 
 
 @as_system  # sign-in reads accounts across organisations
@@ -168,6 +187,7 @@ async def login_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         body = json.loads(await request.body())
+        check_json(body, "body")  # NUL, lone surrogates, nesting: none reaches a lookup
         if isinstance(body, dict) and "login" in body and "organisation" not in body:
             account, password, code = str(body["login"]), str(body["password"]), None
             org = None
@@ -175,7 +195,7 @@ async def login_endpoint(request: Request) -> Response:
             org, account, password = (str(body["organisation"]), str(body["username"]),
                                       str(body["password"]))
             code = str(body["totp"]) if body.get("totp") is not None else None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError, BadInput):
         return JSONResponse({"error": "invalid_request", "error_description":
                              "Send JSON with organisation, username and password."},
                             status_code=400, headers=NO_STORE)

@@ -314,9 +314,11 @@ async def _ask_second_person(ctx: AccessContext, state: ConsentGrant, proof: Evi
 
 
 async def _grant_or_not_found(ctx: AccessContext, grant_id: uuid.UUID,
-                              action: str) -> ConsentGrant:
-    """The grant, or NOT_FOUND — logged, with her ID when there is one."""
-    current = await repo.grant(ctx.session, grant_id)
+                              action: str, *, lock: bool = False) -> ConsentGrant:
+    """The grant, or NOT_FOUND — logged, with her ID when there is one. `lock`: for a change,
+    locked until the transaction ends, so concurrent changes apply one after the other and a
+    change that arrives after a revoke sees it (CONFLICT)."""
+    current = await (repo.lock_grant if lock else repo.grant)(ctx.session, grant_id)
     if current is None:
         her = await ctx.whose(select(ConsentGrant.peacebuilder_id).where(
             ConsentGrant.id == grant_id))
@@ -329,7 +331,7 @@ async def _grant_or_not_found(ctx: AccessContext, grant_id: uuid.UUID,
 
 async def confirm(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
     """She (or her network, acting for her) brings a pending grant into force."""
-    current = await _grant_or_not_found(ctx, grant_id, "consent.confirm")
+    current = await _grant_or_not_found(ctx, grant_id, "consent.confirm", lock=True)
     who = await standing(ctx, current.peacebuilder_id, action="consent.confirm")
     _seen_or_not_found(ctx, who, current, "consent.confirm")
     _admit(ctx, Act.CONFIRM, who, current.peacebuilder_id)
@@ -369,7 +371,7 @@ async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
     """Two people of the recipient confirmed, against the evidence, a grant she gave it."""
     assert c.peacebuilder_id is not None
     await ctx.reach([c.peacebuilder_id])  # decided: this transaction now writes her consent
-    current = await repo.grant(ctx.session, c.target_id)
+    current = await repo.lock_grant(ctx.session, c.target_id)
     if current is None:
         raise NotFound()
     pb = await _peacebuilder(ctx, current.peacebuilder_id)
@@ -386,7 +388,7 @@ async def _second_person_missing(ctx: AccessContext, c: Confirmation) -> None:
     """Declined, or nobody confirmed in time: the pending grant is withdrawn."""
     assert c.peacebuilder_id is not None
     await ctx.reach([c.peacebuilder_id])
-    current = await repo.grant(ctx.session, c.target_id)
+    current = await repo.lock_grant(ctx.session, c.target_id)
     if current is None or current.revoked_at is not None or current.confirmed_at is not None:
         return
     event = _next_event(ctx, current, "revoke", SYSTEM_STANDING)
@@ -427,7 +429,7 @@ async def change(
         act = {"narrow": Act.NARROW, "extend": Act.EXTEND, "revoke": Act.REVOKE}[kind]
     except KeyError as exc:
         raise BadInput("Unknown change.", field="kind") from exc
-    current = await _grant_or_not_found(ctx, grant_id, f"consent.{kind}")
+    current = await _grant_or_not_found(ctx, grant_id, f"consent.{kind}", lock=True)
     who = await standing(ctx, current.peacebuilder_id, action=f"consent.{kind}")
     _seen_or_not_found(ctx, who, current, f"consent.{kind}")
     _admit(ctx, act, who, current.peacebuilder_id)
@@ -491,12 +493,17 @@ async def expire_due(ctx: AccessContext) -> int:
     """Append an `expire` event to grants whose validity ended (access already ended then)."""
     now = ctx.clock.now()
     due = await repo.ended_unrevoked(ctx.session, now)
-    for g in due:
+    expired = 0
+    for due_grant in due:
+        g = await repo.lock_grant(ctx.session, due_grant.id)  # revoked meanwhile: nothing to do
+        if g is None or g.revoked_at is not None:
+            continue
         event = _next_event(ctx, g, "expire", SYSTEM_STANDING)
         event.recorded_by_org_id = None
         await _append(ctx, event)
         ctx.record("consent.expire", target_type="ConsentGrant", target_id=g.id)
-    return len(due)
+        expired += 1
+    return expired
 
 
 def replay(events: list[ConsentEvent]) -> dict[str, Any]:
