@@ -87,6 +87,21 @@ class Settings:
     rate_token: str = "20/60"  # noqa: S105 -- /oauth/token requests per client ID, not a secret
     rate_token_ip: str = "120/60"  # noqa: S105 -- and per client address
     redis_prefix: str = "safety-net"
+    # Redis is a helper, never a dependency of the request path (docs/decisions/0017): every
+    # call is bounded by this timeout (connect and read, milliseconds), and after
+    # `redis_breaker_failures` failures in a row a circuit breaker skips Redis for
+    # `redis_breaker_seconds` (then one probe tries it again).
+    redis_timeout_ms: int = 50
+    redis_breaker_failures: int = 3
+    redis_breaker_seconds: float = 30.0
+    # Failed sign-ins counted in the database (they hold when Redis fails open), per account and
+    # per client address; over the limit, sign-in answers 429 without checking the password.
+    signin_failures: str = "10/900"
+    signin_failures_ip: str = "100/900"
+    # Idempotency keys (`Idempotency-Key` header on mutations): how long a first answer is kept.
+    idempotency_ttl_seconds: int = 86400
+    # The alert outbox worker (publishes stored alerts to Redis / subscribers, sends e-mails).
+    outbox_worker: bool = True
     step_up_seconds: int = 900
     step_up_acr: tuple[str, ...] = ("mfa",)
     mfa_roles: tuple[str, ...] = ("focal_point", "org_admin", "auditor")
@@ -195,6 +210,13 @@ def _hardening_from_env() -> dict[str, Any]:
         "rate_token": _rate("SAFETY_NET_RATE_TOKEN", "20/60"),
         "rate_token_ip": _rate("SAFETY_NET_RATE_TOKEN_IP", "120/60"),
         "redis_prefix": _env("SAFETY_NET_REDIS_PREFIX", "safety-net"),
+        "redis_timeout_ms": _positive("SAFETY_NET_REDIS_TIMEOUT_MS", "50"),
+        "redis_breaker_failures": _positive("SAFETY_NET_REDIS_BREAKER_FAILURES", "3"),
+        "redis_breaker_seconds": _non_negative("SAFETY_NET_REDIS_BREAKER_SECONDS", "30"),
+        "signin_failures": _rate("SAFETY_NET_SIGNIN_FAILURES", "10/900"),
+        "signin_failures_ip": _rate("SAFETY_NET_SIGNIN_FAILURES_IP", "100/900"),
+        "idempotency_ttl_seconds": _positive("SAFETY_NET_IDEMPOTENCY_TTL", "86400"),
+        "outbox_worker": _env("SAFETY_NET_OUTBOX_WORKER", "on") != "off",
         "step_up_seconds": int(_env("SAFETY_NET_STEP_UP_SECONDS", "900")),
         "step_up_acr": _list(_env("SAFETY_NET_STEP_UP_ACR", "mfa")),
         "mfa_roles": _list(_env("SAFETY_NET_MFA_ROLES", "focal_point,org_admin,auditor")),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -139,6 +140,23 @@ class Metrics:
             "safety_net_rate_limited", "Requests refused with 429 by a rate limit or quota, by "
             "limit (client, organisation, login_account, token_client, ...).", ["limit"],
             registry=r)
+        self.rate_fail_open = Counter(
+            "safety_net_rate_limit_fail_open", "Rate-limit decisions counted in this replica's "
+            "memory because Redis was down, slow or skipped by its open circuit (fail-open: "
+            "each replica then applies the limits on its own).", registry=r)
+        self.circuit_state = Gauge(
+            "safety_net_redis_circuit_state", "Circuit breaker in front of Redis, by component: "
+            "0 closed (Redis used), 1 half-open (one probe), 2 open (Redis skipped).",
+            ["component"], registry=r)
+        self.outbox_published = Counter(
+            "safety_net_outbox_published", "Alerts taken from the outbox and published "
+            "(to Redis, or in-process without it).", registry=r)
+        self.outbox_failures = Counter(
+            "safety_net_outbox_publish_failures", "Outbox publishing passes that failed (Redis "
+            "down or slow): the alerts stay in the outbox and are retried.", registry=r)
+        self.idempotent_replays = Counter(
+            "safety_net_idempotent_replays", "Mutations answered from a stored first answer "
+            "(same Idempotency-Key, same request).", registry=r)
         self.access_denials = Counter(
             "safety_net_access_denials", "Access-log entries with decision=deny, by action.",
             ["action"], registry=r)
@@ -161,6 +179,10 @@ class Metrics:
     def count_throttled(self, limit: str | None) -> None:
         """Limit names are code constants (app/ratelimit.py); anything else counts as "other"."""
         self.rate_limited.labels(limit if limit and _LIMIT.fullmatch(limit) else "other").inc()
+
+    def set_circuit(self, component: str, value: int) -> None:
+        """Components are code constants ("rate_limits", "alerts"); anything else is "other"."""
+        self.circuit_state.labels(component if _LIMIT.fullmatch(component) else "other").set(value)
 
     def count_denials(self, entries: Iterable[AccessLogEntry]) -> None:
         for entry in entries:

@@ -1,7 +1,7 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
 from app.audit.models import AccessLogEntry, Alert, Oversight
-from app.auth.models import EnrolmentCode, TotpCredential
+from app.auth.models import EnrolmentCode, SignInCounter, TotpCredential
 from app.cases.models import Case, CaseNote
 from app.confirmations.models import Confirmation
 from app.consent import integrity  # noqa: F401  (mapper events: consent rows' MACs)
@@ -16,6 +16,7 @@ from app.consent.models import (
     PeacebuilderAccount,
 )
 from app.db import Base
+from app.idempotency.models import IdempotencyRecord
 from app.incidents.models import (
     AckPolicy,
     Approval,
@@ -27,7 +28,7 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
-from app.notify.models import InboxItem
+from app.notify.models import InboxItem, OutboxEntry
 from app.operations.models import OrganisationSettings, RegisteredOperation
 from app.orgs.models import (
     Client,
@@ -67,12 +68,14 @@ __all__ = [
     "DataRequest",
     "EnrolmentCode",
     "Erasure",
+    "IdempotencyRecord",
     "InboxItem",
     "Incident",
     "Measure",
     "Notice",
     "Organisation",
     "OrganisationSettings",
+    "OutboxEntry",
     "Oversight",
     "Peacebuilder",
     "PeacebuilderAccount",
@@ -84,6 +87,7 @@ __all__ = [
     "RegisteredOperation",
     "RoleAssignment",
     "ScheduledStep",
+    "SignInCounter",
     "TotpCredential",
     "User",
     "WorkingGroup",

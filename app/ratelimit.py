@@ -2,13 +2,24 @@
 
 Each limit is "amount per seconds" for one key (a client, an organisation, a login account, an
 OAuth client ID asking for tokens, or a client address). A request is admitted only if every key
-it touches has room; then all are charged. If Redis fails the limiter falls back to counting
-in-process, per replica, and says so in the log: throttling protects capacity, it is not an
-access decision, so it must not take the service down with it.
+it touches has room; then all are charged.
+
+Redis is a helper, not a dependency (docs/decisions/0017-redis-as-helper.md). Every call is
+bounded by `SAFETY_NET_REDIS_TIMEOUT_MS` (connect and read, no retries), and a circuit breaker
+(`app/breaker.py`) stops calling a Redis that failed `SAFETY_NET_REDIS_BREAKER_FAILURES` times in
+a row for `SAFETY_NET_REDIS_BREAKER_SECONDS`, so a hung or down Redis costs a request at most one
+timeout before the breaker opens, and nothing after. The limits then **fail open** to counting
+in this replica's memory: each replica applies them on its own (N replicas admit up to N times a
+limit), counted by `safety_net_rate_limit_fail_open_total`; the state changes are one log line
+each and the `safety_net_redis_circuit_state{component="rate_limits"}` gauge. Throttling protects
+capacity, it is not an access decision. What must hold whatever Redis does — failed sign-ins per
+account and per address, tries per enrolment code — is counted in the database
+(`app/auth/attempts.py`, `app/auth/enrolment.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -16,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from app.breaker import CircuitBreaker
 from app.config import Settings, parse_rate
 
 log = logging.getLogger("safety_net.ratelimit")
@@ -88,20 +100,34 @@ return {0, 0}
 """
 
 
+def bounded_client(url: str, timeout: float) -> Any:
+    """A Redis client whose every call gives up after `timeout` seconds (connecting included)
+    and never retries by itself: the circuit breaker decides when to try again."""
+    import redis.asyncio as redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                          retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
+                          health_check_interval=0)
+
+
 class RedisCounter:
     """The same windows in Redis, shared by every replica."""
 
-    def __init__(self, url: str) -> None:
-        import redis.asyncio as redis
-
-        self.client: Any = redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    def __init__(self, url: str, timeout: float = 0.05) -> None:
+        self.client: Any = bounded_client(url, timeout)
+        self.timeout = timeout
         self.script = self.client.register_script(_SCRIPT)
 
     async def take(self, charges: list[Charge]) -> Verdict:
         args: list[int] = [charges[0][2]]
         for _, _, _, rate in charges:
             args += [rate.amount, rate.seconds * 1000]
-        index, wait_ms = await self.script(keys=[c[1] for c in charges], args=args)
+        # The socket timeouts bound each read; this bounds the whole call (a NOSCRIPT fallback
+        # is two round trips) whatever the client library does.
+        async with asyncio.timeout(self.timeout * 3):
+            index, wait_ms = await self.script(keys=[c[1] for c in charges], args=args)
         if index == 0:
             return ALLOWED
         return Verdict(False, max(1, math.ceil(int(wait_ms) / 1000)), charges[int(index) - 1][0])
@@ -125,10 +151,24 @@ class RateLimiter:
             "token_client": Rate.parse(settings.rate_token),
             "token_address": Rate.parse(settings.rate_token_ip),
         }
+        # Counted in the database (app/auth/attempts.py), not here: they hold when Redis fails.
+        self.signin_rates = {"signin_account": Rate.parse(settings.signin_failures),
+                             "signin_address": Rate.parse(settings.signin_failures_ip)}
         self.memory = MemoryCounter()
-        self.redis = RedisCounter(settings.redis_url) if settings.redis_url else None
-        self._warned_at = 0.0
-        self.metrics: Any = None  # the app's Metrics (set by `limiter`): refusals are counted
+        self.redis = (RedisCounter(settings.redis_url, settings.redis_timeout_ms / 1000)
+                      if settings.redis_url else None)
+        self.breaker = CircuitBreaker("rate_limits", failures=settings.redis_breaker_failures,
+                                      open_seconds=settings.redis_breaker_seconds)
+        self._metrics: Any = None
+
+    @property
+    def metrics(self) -> Any:
+        """The app's Metrics (set by `limiter`): refusals, fail-open decisions, the circuit."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value: Any) -> None:
+        self._metrics = self.breaker.metrics = value
 
     async def _take(self, amount: int, wanted: list[tuple[str, str]]) -> Verdict:
         verdict = await self._count(amount, wanted)
@@ -143,13 +183,17 @@ class RateLimiter:
         if not charges:
             return ALLOWED
         if self.redis is not None:
-            try:
-                return await self.redis.take(charges)
-            except Exception as exc:  # any Redis failure: count here rather than fail requests
-                if time.monotonic() - self._warned_at > 60:
-                    self._warned_at = time.monotonic()
-                    log.warning("rate limits counted in-process: Redis failed (%s)",
-                                type(exc).__name__)
+            if self.breaker.allow():
+                try:
+                    verdict = await self.redis.take(charges)
+                except Exception as exc:  # any Redis failure: count here rather than fail
+                    self.breaker.failure(exc)
+                else:
+                    self.breaker.success()
+                    return verdict
+            # Fail open: this replica's own count (README "Redis as a helper").
+            if self.metrics is not None:
+                self.metrics.rate_fail_open.inc()
         return await self.memory.take(charges)
 
     async def request(self, subject: str, org: str | None) -> Verdict:

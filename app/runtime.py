@@ -54,17 +54,21 @@ class Runtime:
                       keys=KeyEncryptionKeys(settings.keks, settings.kek))
         return cls(settings=settings, db=db,
                    policy=PolicyEngine(settings.policy_dir), issuer=Issuer(settings),
-                   clock=clock or Clock(), oidc=oidc, broker=Broker(settings.redis_url),
+                   clock=clock or Clock(), oidc=oidc,
+                   broker=Broker(settings.redis_url, timeout=settings.redis_timeout_ms / 1000,
+                                 failures=settings.redis_breaker_failures,
+                                 open_seconds=settings.redis_breaker_seconds),
                    mailer=Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_from,
                                  settings.public_url))
 
     async def after_commit(self, published: list[tuple[str, str]]) -> None:
-        """New inbox items, once durably stored: push to subscribers, email the links."""
+        """New inbox items were committed (with their outbox rows): wake the outbox worker,
+        which pushes them to subscribers and emails the links. Never waits for either."""
         if not published:
             return
-        await self.broker.publish(published)
-        if self.mailer is not None and self.mailer.enabled:
-            await self.mailer.deliver(self, [item for _, item in published])
+        from app.notify.outbox import worker
+
+        worker(self).notify()
 
     async def verify_token(self, token: str) -> Claims:
         if self.oidc is not None:

@@ -24,6 +24,7 @@ from app.incidents import attachments
 from app.incidents.http import download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
 from app.metrics import Metrics
+from app.notify.outbox import worker as outbox_worker
 from app.ratelimit import limiter
 from app.runtime import Runtime
 from app.storage import migration_status, schema_is_usable
@@ -217,6 +218,11 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
         scheduler = Scheduler(rt.db, rt.clock, rt.after_commit)
         rt.extras["scheduler"] = scheduler
         await rt.broker.start()
+        if rt.metrics is not None:
+            rt.broker.breaker.metrics = rt.metrics
+        outbox = outbox_worker(rt)
+        if settings.outbox_worker:
+            outbox.start()
         if settings.log_worker:
             worker.start()
         if settings.scheduler:
@@ -225,6 +231,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             yield
         finally:
             await scheduler.stop()
+            await outbox.stop()
             await rt.broker.stop()
             if settings.log_worker:
                 await worker.stop()

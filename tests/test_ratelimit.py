@@ -4,6 +4,7 @@ on Redis (shared by replicas), sign-in attempts and token requests."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -29,7 +30,8 @@ def limits(env: Env, **rates: Any) -> Iterator[RateLimiter]:
     """The shared deployment with other rates for one test (all others off)."""
     off = {name: "off" for name in ("rate_client", "rate_org", "cost_quota_client",
                                     "cost_quota_org", "rate_login", "rate_login_ip",
-                                    "rate_token", "rate_token_ip")}
+                                    "rate_token", "rate_token_ip", "signin_failures",
+                                    "signin_failures_ip")}
     limiter = RateLimiter(replace(env.settings, **{**off, **rates}))
     before = env.runtime.extras.get("rate_limiter")
     env.runtime.extras["rate_limiter"] = limiter
@@ -211,12 +213,146 @@ async def test_redis_over_http(env):
 
 async def test_redis_down_falls_back_to_counting_here(env, caplog):
     settings = replace(env.settings, redis_url="redis://127.0.0.1:1/0", rate_client="1/60",
-                       rate_org="off", cost_quota_client="off", cost_quota_org="off")
+                       rate_org="off", cost_quota_client="off", cost_quota_org="off",
+                       redis_breaker_failures=1)
     limiter = RateLimiter(settings)
     try:
-        with caplog.at_level(logging.WARNING, "safety_net.ratelimit"):
+        with caplog.at_level(logging.WARNING, "safety_net.redis"):
             assert (await limiter.request("user:a", None)).allowed
             assert not (await limiter.request("user:a", None)).allowed
-        assert "counted in-process" in caplog.text
+        assert "redis circuit rate_limits: closed -> open" in caplog.text
     finally:
         await limiter.close()
+
+
+# --- Redis as a helper: timeouts, the circuit breaker, counters that hold in the database ----
+
+def _metric(metrics: Any, name: str, labels: dict[str, str] | None = None) -> float:
+    return metrics.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_down_redis_opens_the_circuit_and_is_then_skipped(env, caplog):
+    from app.metrics import Metrics
+
+    settings = replace(env.settings, redis_url="redis://127.0.0.1:1/0", rate_client="2/60",
+                       redis_breaker_failures=2, redis_breaker_seconds=30)
+    limiter = RateLimiter(settings)
+    metrics = limiter.metrics = Metrics()
+    clock = limiter.breaker.monotonic = _Clock()
+    calls = 0
+    take = limiter.redis.take
+
+    async def counted(charges: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await take(charges)
+
+    limiter.redis.take = counted  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.INFO, "safety_net.redis"):
+            assert (await limiter.request("user:a", None)).allowed
+            assert (await limiter.request("user:a", None)).allowed
+            assert limiter.breaker.state == "open" and calls == 2
+            # Open: Redis is not even tried; the limit still applies, in this replica (fail-open).
+            assert not (await limiter.request("user:a", None)).allowed
+            assert calls == 2
+            assert _metric(metrics, "safety_net_rate_limit_fail_open_total") == 3
+            assert _metric(metrics, "safety_net_redis_circuit_state",
+                           {"component": "rate_limits"}) == 2
+            # After the open time one probe goes to Redis; it fails: open again, one line.
+            clock.now += 31
+            await limiter.request("user:b", None)
+            assert calls == 3 and limiter.breaker.state == "open"
+        changes = [r.getMessage() for r in caplog.records if r.name == "safety_net.redis"]
+        assert len(changes) == 3, changes  # closed->open, open->half_open, half_open->open
+        assert "closed -> open" in changes[0] and "half_open -> open" in changes[2]
+    finally:
+        await limiter.close()
+
+
+@pytest.mark.heavy
+async def test_a_hung_redis_costs_one_timeout_then_nothing(env, tmp_path, caplog):
+    """A private redis-server frozen with SIGSTOP: calls time out after tens of milliseconds,
+    the circuit opens, later calls skip Redis, and a probe after the thaw closes it again."""
+    from app.metrics import Metrics
+    from tests.private_redis import private_redis
+
+    with private_redis(tmp_path) as server:
+        settings = replace(env.settings, redis_url=server.url, redis_prefix=unique("sn-test"),
+                           rate_client="100/60", redis_timeout_ms=50, redis_breaker_failures=2,
+                           redis_breaker_seconds=30)
+        limiter = RateLimiter(settings)
+        limiter.metrics = Metrics()
+        clock = limiter.breaker.monotonic = _Clock()
+        try:
+            assert (await limiter.request("user:a", None)).allowed  # connected, counted in Redis
+            assert limiter.breaker.state == "closed"
+            server.freeze()
+            for _ in range(2):
+                assert (await limiter.request("user:a", None)).allowed  # timed out: fail open
+            assert limiter.breaker.state == "open"
+            for _ in range(20):
+                assert (await limiter.request("user:a", None)).allowed  # not even tried
+            server.thaw()
+            clock.now += 31
+            with caplog.at_level(logging.INFO, "safety_net.redis"):
+                assert (await limiter.request("user:a", None)).allowed
+            assert limiter.breaker.state == "closed"
+            assert "half_open -> closed" in caplog.text
+        finally:
+            server.thaw()
+            await limiter.close()
+
+
+async def test_failed_sign_ins_are_counted_in_the_database(env):
+    """With the request limits failing open (Redis down, a fresh replica's memory), failed
+    sign-ins still lock the account: the count is in the database."""
+    username = unique("nobody")
+    body = {"organisation": "fund", "username": username, "password": "wrong"}
+    dead = "redis://127.0.0.1:1/0"
+    with limits(env, redis_url=dead, rate_login="100/300", signin_failures="3/300"):
+        for _ in range(3):
+            assert (await env.client.post("/auth/login", json=body)).status_code == 401
+    # Another replica (its own memory, Redis still down): the account stays locked.
+    with limits(env, redis_url=dead, rate_login="100/300", signin_failures="3/300"):
+        refused = await env.client.post("/auth/login", json=body)
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 300
+        assert refused.json()["error"] == "slow_down"
+        other = {**body, "username": unique("someone")}
+        assert (await env.client.post("/auth/login", json=other)).status_code == 401
+    async with env.runtime.db.transaction() as session:
+        from app.auth.models import SignInCounter
+
+        keys = list(await session.scalars(select(SignInCounter.key)))
+    assert all(len(k) == 64 and username not in k for k in keys)  # hashes, never the name
+
+
+async def test_failed_sign_ins_per_address_and_success_takes_its_charge_back(env):
+    from app.auth import attempts
+
+    with limits(env, signin_failures="2/300", signin_failures_ip="off"):
+        limiter = env.runtime.extras["rate_limiter"]
+        assert limiter is not None
+        account = unique("pb")
+        first = await attempts.charge(env.runtime, account, "192.0.2.1")
+        assert first.allowed
+        await attempts.succeeded(env.runtime, first)  # a success: the account starts afresh
+        for _ in range(2):
+            assert (await attempts.charge(env.runtime, account, "192.0.2.1")).allowed
+        refused = await attempts.charge(env.runtime, account, "192.0.2.1")
+        assert not refused.allowed and refused.limit == "signin_account"
+    address = f"198.51.100.{uuid.uuid4().int % 250}"
+    with limits(env, signin_failures="off", signin_failures_ip="2/300"):
+        assert (await attempts.charge(env.runtime, unique("a"), address)).allowed
+        assert (await attempts.charge(env.runtime, unique("b"), address)).allowed
+        refused = await attempts.charge(env.runtime, unique("c"), address)
+        assert not refused.allowed and refused.limit == "signin_address"

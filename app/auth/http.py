@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.access.principal import SYSTEM
 from app.access.tenancy import as_system
-from app.auth import mfa, principals
+from app.auth import attempts, mfa, principals
 from app.errors import BadInput
 from app.inputs import check_json, check_text
 from app.logs import request_id_var
@@ -205,8 +205,18 @@ async def login_endpoint(request: Request) -> Response:
         return JSONResponse({"error": "slow_down", "error_description":
                              "Too many sign-in attempts; try again later."}, status_code=429,
                             headers={**NO_STORE, "Retry-After": str(verdict.retry_after)})
+    # Failed sign-ins, counted in the database: they hold when the limits above fail open.
+    charged = await attempts.charge(runtime, f"{org}/{account}" if org else f"pb:{account}",
+                                    address)
+    if not charged.allowed:
+        if runtime.metrics is not None:
+            runtime.metrics.count_throttled(charged.limit)
+        return JSONResponse({"error": "slow_down", "error_description":
+                             "Too many failed sign-in attempts; try again later."},
+                            status_code=429,
+                            headers={**NO_STORE, "Retry-After": str(charged.retry_after)})
     if org is None:
-        return await _peacebuilder_login(runtime, account, password)
+        return await _peacebuilder_login(runtime, account, password, charged)
     enrolment_required = False
     async with runtime.db.transaction() as session:
         user = await principals.authenticate_user(session, org, account, password)
@@ -222,6 +232,7 @@ async def login_endpoint(request: Request) -> Response:
                    details={"acr": acr} if acr else None)
     if user is None or acr is None:
         return JSONResponse(LOGIN_FAILED, status_code=401, headers=NO_STORE)
+    await attempts.succeeded(runtime, charged)
     token, ttl = runtime.issuer.issue(subject=user.subject, org_id=str(user.org_id), acr=acr)
     payload: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
     if enrolment_required:
@@ -229,7 +240,8 @@ async def login_endpoint(request: Request) -> Response:
     return JSONResponse(payload, headers=NO_STORE)
 
 
-async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Response:
+async def _peacebuilder_login(runtime: Runtime, login: str, password: str,
+                              charged: attempts.Charged) -> Response:
     async with runtime.db.transaction() as session:
         account = await principals.authenticate_peacebuilder(session, login, password)
         ctx = context_for(runtime, session, SYSTEM, request_id=request_id_var.get())
@@ -241,6 +253,7 @@ async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Re
         return JSONResponse({"error": "invalid_grant",
                              "error_description": "Invalid login or password."},
                             status_code=401, headers=NO_STORE)
+    await attempts.succeeded(runtime, charged)
     token, ttl = runtime.issuer.issue(subject=f"peacebuilder:{account.peacebuilder_id}",
                                       org_id=None)
     return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": ttl},

@@ -65,3 +65,15 @@ class EnrolmentCode(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(12), default=EnrolmentCodeStatus.ISSUED.value)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SignInCounter(Base):
+    """Failed sign-ins in a fixed window, per account and per client address, counted in the
+    database so the limit holds when Redis fails open (`app/auth/attempts.py`). The key is a
+    SHA-256 of what it counts (never the account name or the address itself)."""
+
+    __tablename__ = "sign_in_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer)

@@ -32,6 +32,11 @@ def cursor_of(item: InboxItem) -> str:
     return base64.urlsafe_b64encode(f"{item.created_at.isoformat()}|{item.id}".encode()).decode()
 
 
+def cursor_before(at: datetime) -> str:
+    """A cursor just before every item created at or after `at`."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{uuid.UUID(int=0)}".encode()).decode()
+
+
 def _parse(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         at, _, id_ = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")

@@ -27,3 +27,20 @@ class InboxItem(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxEntry(Base):
+    """An alert to publish to live subscribers (`app/notify/outbox.py`): written with its inbox
+    item, in the same transaction, and deleted once published. IDs only."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index("ix_alert_outbox_created", "created_at"),)
+
+    item_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # the inbox item
+    recipient: Mapped[str] = mapped_column(String(80))
+    org_id: Mapped[uuid.UUID] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A worker that claimed it (SQLite; PostgreSQL locks the row instead) until then.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(default=0)

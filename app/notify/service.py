@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.context import AccessContext
 from app.access.tenancy import as_system
 from app.notify import inbox
-from app.notify.models import InboxItem
+from app.notify.models import InboxItem, OutboxEntry
 from app.orgs.models import RoleAssignment, User
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ async def focal_points(session: AsyncSession, org_id: uuid.UUID) -> list[str]:
 async def notify(ctx_or_session: AccessContext | AsyncSession, recipients: list[tuple[str, uuid.UUID]],
                  *, kind: str, subject_id: uuid.UUID | None, case_id: uuid.UUID | None,
                  payload: dict[str, Any], at: Any) -> list[InboxItem]:
-    """Store one inbox item per recipient in the caller's transaction (IDs and codes only)."""
+    """Store one inbox item per recipient in the caller's transaction (IDs and codes only), each
+    with its outbox row: the outbox worker publishes it once this transaction has committed."""
     session = ctx_or_session.session if isinstance(ctx_or_session, AccessContext) else ctx_or_session
     items = []
     for subject, org_id in dict.fromkeys(recipients):
@@ -42,6 +43,9 @@ async def notify(ctx_or_session: AccessContext | AsyncSession, recipients: list[
                          case_id=case_id, payload=payload, created_at=at)
         session.add(item)
         items.append(item)
+    await session.flush()
+    session.add_all([OutboxEntry(item_id=i.id, recipient=i.recipient, org_id=i.org_id,
+                                 created_at=i.created_at, attempts=0) for i in items])
     await session.flush()
     if isinstance(ctx_or_session, AccessContext):
         ctx_or_session.cache.setdefault("published", []).extend(
