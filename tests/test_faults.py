@@ -492,9 +492,6 @@ async def grant_history(deployment: Deployment, grant: uuid.UUID) -> dict[str, A
             "access": {(a["category"].upper(), a["purpose"].upper()) for a in access}}
 
 
-@pytest.mark.xfail(strict=False, reason="main: concurrent changes to one grant clash on the event "
-                   "number ('Internal error.') and a narrowing can land after the revoke (issue 15 "
-                   "#5); passes once consent changes serialise")
 async def test_concurrent_consent_changes_on_one_grant_serialise(deployment: Deployment) -> None:
     env, rng = deployment.env, random.Random(5)
     pb = await new_peacebuilder(env, "fund")
