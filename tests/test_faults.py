@@ -279,13 +279,18 @@ async def test_postgres_clean_stop_and_crash_lose_no_acknowledged_write(
     pg, server = deployment.pg, deployment.server
     writers = await writers_on(deployment)
     outages: list[tuple[str, float, float]] = []
+    readiness: list[str] = []  # /readyz during each outage
     writers.start()
     try:
         await asyncio.sleep(CALM_SECONDS)
         for mode in ("fast", "immediate"):
             took = await asyncio.to_thread(pg.stop, mode)
             down = time.monotonic()
-            await asyncio.sleep(OUTAGE_SECONDS)
+            await asyncio.sleep(OUTAGE_SECONDS / 2)
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_TIMEOUT) as http:
+                ready = await http.get("/readyz")
+            readiness.append(f"{ready.status_code} {ready.json().get('status')}")
+            await asyncio.sleep(OUTAGE_SECONDS / 2)
             up_from = time.monotonic()
             restart = await asyncio.to_thread(pg.start)
             outages.append((mode, down, up_from))
@@ -300,11 +305,12 @@ async def test_postgres_clean_stop_and_crash_lose_no_acknowledged_write(
     assert server.process is not None and server.process.returncode is None, server.output()
     hangs = [a for a in writers.answers if a.error.startswith("HANG")]
     assert hangs == [], f"requests with no answer within {REQUEST_TIMEOUT:g} s: {hangs[:3]}"
-    for mode, down, up_from in outages:
+    for (mode, down, up_from), ready in zip(outages, readiness, strict=True):
         during = writers.between(down, up_from)
         label = "clean stop" if mode == "fast" else "crash"
         figure(f"faults: PostgreSQL {label} (pg_ctl stop -m {mode}), answers while down: "
-               f"{describe(during) or 'none'}")
+               f"{describe(during) or 'none'}; /readyz {ready}")
+        assert ready == "503 unavailable", ready
         assert during, f"no request was answered during the {label}"
         problems = outage_answer_problems(during)
         assert problems == [], f"{len(problems)} of {len(during)}: {problems[:5]}"
