@@ -46,7 +46,20 @@ REQUIRE_SERVICES = os.environ.get("SAFETY_NET_REQUIRE_SERVICES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+FIGURES: list[str] = []
+
+
+def figure(line: str) -> None:
+    """A measured figure: printed now (`pytest -s`) and repeated in the closing summary."""
+    print(line)
+    FIGURES.append(line)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("safety-net figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
     if _pg_reachable():
         line = f"safety-net: PostgreSQL at {PG_ADMIN_URL} reachable: suite ran on SQLite and PostgreSQL"
     else:
@@ -199,25 +212,29 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def prepare_database(backend: str, tmp: Path) -> tuple[str, Any]:
-    """Create an empty database; returns its URL and a coroutine function that drops it."""
+async def prepare_database(backend: str, tmp: Path,
+                           admin_url: str | None = None) -> tuple[str, Any]:
+    """Create an empty database; returns its URL and a coroutine function that drops it.
+    `admin_url`: another PostgreSQL cluster than the shared one (a test's private cluster)."""
     if backend == "sqlite":
         async def nothing() -> None:
             return None
 
         return f"sqlite+aiosqlite:///{tmp / 'test.db'}", nothing
-    require_pg()
+    if admin_url is None:
+        require_pg()
+    admin = admin_url or PG_ADMIN_URL
     import asyncpg
 
     name = f"sn_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_ADMIN_URL)
+    conn = await asyncpg.connect(admin)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await ensure_service_role(conn)
     await conn.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
 
     async def drop() -> None:
-        c = await asyncpg.connect(PG_ADMIN_URL)
+        c = await asyncpg.connect(admin)
         await c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await c.close()
 
@@ -253,8 +270,8 @@ def background_url(owner_url: str) -> str:
 
 
 async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: Any = None,
-                    **overrides: Any) -> tuple[Env, Any]:
-    url, drop = await prepare_database(backend, tmp)
+                    pg_admin_url: str | None = None, **overrides: Any) -> tuple[Env, Any]:
+    url, drop = await prepare_database(backend, tmp, pg_admin_url)
     overrides.setdefault("log_worker", False)  # tests drive the chainer and scheduler themselves
     overrides.setdefault("scheduler", False)
     # The shared deployment serves the whole suite as a few callers: rates are tested on their own.
