@@ -32,3 +32,69 @@ def decode(value: str, type_name: str, field: str = "id") -> uuid.UUID:
     if found_type != type_name:
         raise NotFound()
     return id_
+
+
+# --- one ID scheme on the way out -------------------------------------------------------------
+# Stored payloads, timeline details and access-log entries keep raw UUIDs (the access log's hash
+# chain covers them as stored); every place that hands one to a client converts it here, by the
+# key it is stored under, so a client never decodes an ID and every endpoint accepts what it got.
+KEY_TYPES: dict[str, str] = {
+    "incident": "Incident", "case": "Case", "measure": "Measure", "referral": "Referral",
+    "proceeding": "Proceeding", "attachment": "Attachment", "approval": "Approval",
+    "organisation": "Organisation", "organisations": "Organisation", "owner": "Organisation",
+    "to": "Organisation", "from": "Organisation", "org": "Organisation",
+    "peacebuilder": "Peacebuilder", "confirmation": "Confirmation", "grant": "ConsentGrant",
+    "break_glass": "BreakGlass", "working_group": "WorkingGroup", "erasure": "Erasure",
+    "user": "User", "shift": "DutyShift", "network": "NetworkLink", "note": "CaseNote",
+}
+# Timeline events: the type of the subject, by the event kind's prefix.
+EVENT_SUBJECTS: dict[str, str] = {
+    "incident": "Incident", "measure": "Measure", "referral": "Referral",
+    "attachment": "Attachment", "detention": "Proceeding", "investigation": "Proceeding",
+    "proceeding": "Proceeding", "approval": "Approval", "case": "Confirmation",
+}
+# The access log names its target's type; these are stored under another name.
+TARGET_TYPES: dict[str, str] = {"Session": "Session"}
+
+
+def _as_uuid(value: object) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str) and len(value) in (32, 36):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            return None
+    return None
+
+
+def globalize(data: object, type_name: str | None = None) -> object:
+    """The same JSON value with every UUID under a known key as its opaque global ID.
+    `subject` takes its type from a sibling `what` (escalation notices)."""
+    if isinstance(data, dict):
+        out: dict[str, object] = {}
+        for key, value in data.items():
+            kind = KEY_TYPES.get(key)
+            if key == "subject" and isinstance(data.get("what"), str):
+                kind = KEY_TYPES.get(str(data["what"]))
+            out[key] = globalize(value, kind)
+        return out
+    if isinstance(data, list):
+        return [globalize(v, type_name) for v in data]
+    if type_name is not None and (raw := _as_uuid(data)) is not None:
+        return encode(type_name, raw)
+    return data
+
+
+def target_global_id(target_type: str | None, target_id: str | None) -> str | None:
+    """An access-log entry's target as a global ID (None when it names no object)."""
+    raw = _as_uuid(target_id)
+    if target_type is None or raw is None:
+        return None
+    return encode(TARGET_TYPES.get(target_type, target_type), raw)
+
+
+def event_subject(kind: str, subject_id: uuid.UUID | None) -> str | None:
+    if subject_id is None:
+        return None
+    return encode(EVENT_SUBJECTS.get(kind.split(".", 1)[0], "Node"), subject_id)

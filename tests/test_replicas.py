@@ -317,7 +317,7 @@ async def test_a_deadline_set_on_one_replica_escalates_once_across_both(
         assert body["data"]["reportIncident"]["userErrors"] == [], body
         incident = body["data"]["reportIncident"]["incident"]
         uid = ids.decode(incident["id"], "Incident")
-        incident_id = str(uid)  # as alert payloads name it
+        incident_id = incident["id"]  # alert payloads name it by its global ID
         due_in = (datetime.fromisoformat(incident["acknowledgementDeadline"])
                   - datetime.now(UTC)).total_seconds()
         print(f"replica A: fund/caseworker reportIncident(CRITICAL) -> acknowledgement due in "
@@ -355,7 +355,7 @@ async def test_a_deadline_set_on_one_replica_escalates_once_across_both(
           f"{[tuple(s) for s in steps]}")
     assert inbox and all(n == 1 for _, n in inbox), inbox  # one per fund focal point
     assert events == 1
-    assert [tuple(s) for s in steps] == [(1, "fired"), (2, None)]  # level 2 at twice the deadline
+    assert [tuple(s) for s in steps] == [(1, "fired"), (2, None)]  # the chain's next level, scheduled
 
     for replica in (a, b):
         alerts = (await replica.gql(INBOX, token=focal))["data"]["inbox"]

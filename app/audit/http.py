@@ -21,6 +21,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app import ids
 from app.access import tenancy
 from app.audit import checkpoints, queries
 from app.audit.chain import raw_select
@@ -46,9 +47,11 @@ FIELDS = ("seq", "id", "at", "request_id", "actor", "org_id", "purpose", "action
 
 
 def _entry(row: Any) -> dict[str, Any]:
-    """The stored form (what the hash covers), with details as JSON rather than text."""
+    """The stored form (what the hash covers), with details as JSON rather than text, and the
+    target's opaque global ID beside it (not hashed: what clients use with the API)."""
     data = dict(zip(FIELDS, row, strict=True))
     data["details"] = json.loads(data["details"]) if data["details"] else None
+    data["target_global_id"] = ids.target_global_id(data["target_type"], data["target_id"])
     return data
 
 
@@ -92,7 +95,7 @@ async def export_endpoint(request: Request) -> Response:
                "Cache-Control": "no-store"}
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(FIELDS))
+        writer = csv.DictWriter(out, fieldnames=[*FIELDS, "target_global_id"])
         writer.writeheader()
         for row in rows:
             if row[1] in visible:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import ids
 from app.access.context import AccessContext
 from app.access.tenancy import as_system
 from app.escalation.chain import active_with_roles
@@ -70,7 +71,8 @@ class Mailer:
         message["Subject"] = f"Safety Net alert: {item.kind.replace('_', ' ')}"
         # A link only: no pseudonym, no case content, nothing about her.
         message.set_content(f"You have a new Safety Net alert ({item.kind}).\n"
-                            f"Open it after signing in: {self.public_url}/alerts/{item.id}\n")
+                            f"Open it after signing in: {self.public_url}/alerts/"
+                            f"{ids.encode('Alert', item.id)}\n")
         with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
             smtp.send_message(message)
 

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import strawberry
 
+from app import ids as app_ids
 from app.audit import models
 from schema import ids
 from schema.common import Node
@@ -23,7 +24,9 @@ class AccessLogEntry(Node):
     purpose: str | None
     action: str
     target_type: str | None
-    target_id: str | None
+    target_id: str | None = strawberry.field(description=(
+        "Opaque global ID of the target (of type `targetType`); the export also carries the "
+        "stored form the hash chain covers."))
     decision: str = strawberry.field(description="allow or deny.")
     reason: str | None
     request_id: str
@@ -40,9 +43,10 @@ class AccessLogEntry(Node):
     def from_model(cls, e: models.AccessLogEntry) -> AccessLogEntry:
         return cls(id=strawberry.ID(ids.encode("AccessLogEntry", e.id)), seq=e.seq, at=e.at,
                    actor=e.actor, purpose=e.purpose, action=e.action, target_type=e.target_type,
-                   target_id=e.target_id, decision=e.decision, reason=e.reason,
-                   request_id=e.request_id,
-                   details=json.dumps(e.details, sort_keys=True) if e.details else None,
+                   target_id=app_ids.target_global_id(e.target_type, e.target_id) or e.target_id,
+                   decision=e.decision, reason=e.reason, request_id=e.request_id,
+                   details=(json.dumps(app_ids.globalize(e.details), sort_keys=True)
+                            if e.details else None),
                    hash=e.hash, prev_hash=e.prev_hash, _org=e.org_id)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from app import ids as app_ids
 from app.incidents import response, statistics
 from app.notify import inbox
 from schema import ids
@@ -17,7 +18,8 @@ from schema.incidents.types import InboxAlert, IncidentCount, IncidentStatistics
 def alert_of(item: object) -> InboxAlert:
     return InboxAlert(id=strawberry.ID(ids.encode("Alert", item.id)), kind=item.kind,  # type: ignore[attr-defined]
                       created_at=item.created_at, cursor=inbox.cursor_of(item),  # type: ignore[attr-defined,arg-type]
-                      payload=json.dumps(item.payload, sort_keys=True))  # type: ignore[attr-defined]
+                      payload=json.dumps(app_ids.globalize(item.payload),  # type: ignore[attr-defined]
+                                         sort_keys=True))
 
 
 @strawberry.type

@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 
+from app import ids as app_ids
 from app.consent.categories import (
     INCIDENT_FIELDS,
     PROCEEDING_CATEGORY,
@@ -167,8 +168,11 @@ class TimelineEvent:
     kind: str
     at: datetime
     actor: str
-    subject_id: str | None = strawberry.field(description="ID of the incident, measure, …")
-    details: str | None = strawberry.field(description="JSON of IDs and codes.")
+    subject_id: str | None = strawberry.field(description=(
+        "Opaque global ID of what the step is about (an Incident, Measure, Referral, "
+        "Attachment, Proceeding or Confirmation): usable with `node(id:)`."))
+    details: str | None = strawberry.field(description=(
+        "JSON of codes and opaque global IDs (never personal data)."))
     _org: strawberry.Private[uuid.UUID | None]
 
     @strawberry.field(description="The organisation that acted (null: the system).")
@@ -178,8 +182,9 @@ class TimelineEvent:
     @classmethod
     def from_model(cls, e: Any) -> TimelineEvent:
         return cls(kind=e.kind, at=e.at, actor=e.actor,
-                   subject_id=str(e.subject_id) if e.subject_id else None,
-                   details=json.dumps(e.details, sort_keys=True) if e.details else None,
+                   subject_id=app_ids.event_subject(e.kind, e.subject_id),
+                   details=(json.dumps(app_ids.globalize(e.details), sort_keys=True)
+                            if e.details else None),
                    _org=e.org_id)
 
 
@@ -201,7 +206,9 @@ class InboxAlert:
     kind: str = strawberry.field(description="incident_reported, escalation, task_due, referral_received.")
     created_at: datetime
     cursor: str = strawberry.field(description="Pass as `after` to resume after this alert.")
-    payload: str = strawberry.field(description="JSON of IDs and codes.")
+    payload: str = strawberry.field(description=(
+        "JSON of codes and opaque global IDs (`incident`, `case`, `measure`, …: usable with "
+        "`node(id:)` and the HTTP routes)."))
 
 
 @strawberry.type
