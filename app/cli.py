@@ -196,10 +196,10 @@ def _keys_init(settings: Settings, root: Path | None) -> int:
             keks.service_key(name)
     finally:
         os.umask(old_umask)
-    for path in made:
-        print(f"  created {path}")
-    for path in kept:
-        print(f"  kept    {path}")
+    for name in made:
+        print(f"  created {name}")
+    for name in kept:
+        print(f"  kept    {name}")
     if root:
         print("one Secret each (names the chart expects by default; RELEASE is the release's "
               "full name):\n"
