@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="only create the new version (give it to every replica first), "
                              "then run `keys rewrap`")
     ksub.add_parser("rewrap", help="re-wrap every data key under the newest KEK version")
+    init = ksub.add_parser(
+        "init", help="create every key a deployment needs (token signing keys, checkpoint key, "
+                     "KEK and service keys), files 0600; existing ones are kept")
+    init.add_argument("--dir", type=Path,
+                      help="write DIR/data, DIR/checkpoint-keys and DIR/kek (one Kubernetes "
+                           "Secret each) instead of the configured directories")
     destroy = ksub.add_parser("destroy", help="destroy an old KEK version (after the backup "
                                               "retention period; refused while still in use)")
     destroy.add_argument("--version", type=int, required=True)
@@ -112,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_tenants_apply(settings, args.path))
     if args.command == "demo":
         return _demo(settings)
+    if args.command == "keys" and args.keys_command == "init":
+        return _keys_init(settings, args.dir)
     if args.command == "keys":
         return asyncio.run(_keys(settings, args))
     if args.command == "audit":
@@ -157,6 +165,58 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         return 1
     uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=None, access_log=False, ws="websockets-sansio")
+    return 0
+
+
+def _keys_init(settings: Settings, root: Path | None) -> int:
+    """Every key file the service reads and, in a read-only mount, cannot create itself. Nothing
+    existing is replaced (rotation has its own commands); no key material is printed."""
+    from app.audit import checkpoints
+    from app.auth import keys as token_keys
+    from app.crypto import SERVICE_KEYS
+
+    data = root / "data" if root else settings.data_dir
+    checkpoint_keys = root / "checkpoint-keys" if root else settings.checkpoint_keys
+    kek_dir = root / "kek" if root else settings.keks
+    if settings.kek and not root:
+        print("error: SAFETY_NET_KEK is set (the KEK comes from the environment): unset it, or "
+              "give --dir", file=sys.stderr)
+        return 2
+    old_umask = os.umask(0o077)
+    try:
+        for directory in (data, checkpoint_keys, kek_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        made: list[str] = []
+        kept: list[str] = []
+        signing = settings.signing_key_path if not root else data / "signing-keys.json"
+        (kept if signing.exists() else made).append(str(signing))
+        token_keys.load_or_create(signing)
+        private = checkpoint_keys / "signing.pem"
+        (kept if private.exists() else made).append(str(private))
+        checkpoints.Signer(checkpoint_keys)
+        keks = KeyEncryptionKeys(kek_dir)
+        if keks.versions():
+            kept.append(f"{kek_dir}/kek-v{keks.current}.key")
+        else:
+            made.append(f"{kek_dir}/kek-v{keks.rotate()}.key")
+        for name in SERVICE_KEYS:
+            path = kek_dir / f"{name}.key"
+            (kept if path.exists() else made).append(str(path))
+            keks.service_key(name)
+    finally:
+        os.umask(old_umask)
+    for name in made:
+        print(f"  created {name}")
+    for name in kept:
+        print(f"  kept    {name}")
+    if root:
+        print("one Secret each (names the chart expects by default; RELEASE is the release's "
+              "full name):\n"
+              f"  kubectl -n NS create secret generic RELEASE-keys --from-file={data}/\n"
+              f"  kubectl -n NS create secret generic RELEASE-checkpoint-keys "
+              f"--from-file={checkpoint_keys}/\n"
+              f"  kubectl -n NS create secret generic RELEASE-kek --from-file={kek_dir}/\n"
+              "keep an offline copy of kek/ (losing it makes her sealed data unreadable)")
     return 0
 
 

@@ -8,11 +8,59 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# A built wheel carries copies of the top-level migrations/, policies/ and tenants/ here (setup.py);
+# a source checkout (and its editable install) has no such directory and uses the originals.
+BUNDLE = Path(__file__).resolve().parent / "_bundle"
+
+
+def resource_dir(name: str) -> Path:
+    """`migrations`, `policies` or `tenants`: the installed package's copy, else the checkout's."""
+    bundled = BUNDLE / name
+    return bundled if bundled.is_dir() else REPO_ROOT / name
+
+
+def source_checkout() -> bool:
+    """Running from the repository (not from an installed wheel)."""
+    return not BUNDLE.is_dir() and (REPO_ROOT / "pyproject.toml").is_file()
+
+
+def default_data_dir() -> Path:
+    """`var/` of the checkout; for an installed package, `var/` of the working directory (the
+    container image sets SAFETY_NET_DATA_DIR)."""
+    return REPO_ROOT / "var" if source_checkout() else Path.cwd() / "var"
+
+
+# Settings whose values are secrets: each may instead be read from a file named by NAME_FILE
+# (a mounted Kubernetes Secret, a Docker/Podman secret), so it need not be in the environment.
+SECRET_SETTINGS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SAFETY_NET_BACKGROUND_DATABASE_URL",
+    "SAFETY_NET_KEK",
+    "SAFETY_NET_METRICS_TOKEN",
+    "SAFETY_NET_OIDC_ISSUER",
+    "SAFETY_NET_OIDC_AUDIENCE",
+    "SAFETY_NET_OIDC_JWKS_URL",
+)
 
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
+    if name in SECRET_SETTINGS:
+        file = os.environ.get(f"{name}_FILE")
+        if file:
+            if value:
+                raise ValueError(f"set {name} or {name}_FILE, not both")
+            value = _read_secret_file(name, Path(file))
     return value if value not in (None, "") else default
+
+
+def _read_secret_file(name: str, path: Path) -> str:
+    """The file's text without the trailing newline most tools add (never echoes the value)."""
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{name}_FILE: cannot read {path} ({type(exc).__name__})") from exc
 
 
 @dataclass(frozen=True)
@@ -32,9 +80,9 @@ class Settings:
     tenancy_ttl_seconds: int = 120
     background_tenancy_ttl_seconds: int = 3600
     redis_url: str = ""
-    data_dir: Path = REPO_ROOT / "var"
-    policy_dir: Path = REPO_ROOT / "policies"
-    tenants_dir: Path = REPO_ROOT / "tenants"
+    data_dir: Path = field(default_factory=default_data_dir)
+    policy_dir: Path = field(default_factory=lambda: resource_dir("policies"))
+    tenants_dir: Path = field(default_factory=lambda: resource_dir("tenants"))
     issuer: str = "builtin"
     issuer_url: str = "http://localhost:8000"
     audience: str = "safety-net"
@@ -144,7 +192,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        data_dir = Path(_env("SAFETY_NET_DATA_DIR", str(REPO_ROOT / "var")))
+        data_dir = Path(_env("SAFETY_NET_DATA_DIR", str(default_data_dir())))
         env = _env("SAFETY_NET_ENV", "development")
         if env not in {"development", "production"}:
             raise ValueError("SAFETY_NET_ENV must be 'development' or 'production'")
@@ -161,8 +209,8 @@ class Settings:
             background_tenancy_ttl_seconds=_positive("SAFETY_NET_BACKGROUND_TENANCY_TTL", "3600"),
             redis_url=_env("REDIS_URL", ""),
             data_dir=data_dir,
-            policy_dir=Path(_env("SAFETY_NET_POLICY_DIR", str(REPO_ROOT / "policies"))),
-            tenants_dir=Path(_env("SAFETY_NET_TENANTS_DIR", str(REPO_ROOT / "tenants"))),
+            policy_dir=Path(_env("SAFETY_NET_POLICY_DIR", str(resource_dir("policies")))),
+            tenants_dir=Path(_env("SAFETY_NET_TENANTS_DIR", str(resource_dir("tenants")))),
             issuer=issuer,
             issuer_url=_env("SAFETY_NET_ISSUER_URL", "http://localhost:8000"),
             audience=_env("SAFETY_NET_AUDIENCE", "safety-net"),
