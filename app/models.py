@@ -27,6 +27,7 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
+from app.notify.channels_models import NotifyChannel, WebhookDelivery
 from app.notify.models import InboxItem
 from app.operations.models import OrganisationSettings, RegisteredOperation
 from app.orgs.models import (
@@ -71,6 +72,7 @@ __all__ = [
     "Incident",
     "Measure",
     "Notice",
+    "NotifyChannel",
     "Organisation",
     "OrganisationSettings",
     "Oversight",
@@ -86,6 +88,7 @@ __all__ = [
     "ScheduledStep",
     "TotpCredential",
     "User",
+    "WebhookDelivery",
     "WorkingGroup",
     "WorkingGroupMember",
 ]

@@ -19,6 +19,7 @@ from app.db import Database
 from app.metrics import Metrics
 from app.notify.broker import Broker
 from app.notify.service import Mailer
+from app.notify.webhooks import Webhooks
 from app.storage import migration_status, schema_is_usable
 from app.telemetry import Telemetry
 
@@ -36,6 +37,7 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     broker: Broker = field(default_factory=Broker)
     mailer: Mailer | None = None
+    webhooks: Webhooks | None = None
     # Traces (off unless configured) and this app's metrics registry: set up by create_app.
     telemetry: Telemetry = field(default_factory=Telemetry)
     metrics: Metrics | None = None
@@ -56,15 +58,19 @@ class Runtime:
                    policy=PolicyEngine(settings.policy_dir), issuer=Issuer(settings),
                    clock=clock or Clock(), oidc=oidc, broker=Broker(settings.redis_url),
                    mailer=Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_from,
-                                 settings.public_url))
+                                 settings.public_url),
+                   webhooks=Webhooks(settings.public_url, db.keys))
 
     async def after_commit(self, published: list[tuple[str, str]]) -> None:
-        """New inbox items, once durably stored: push to subscribers, email the links."""
+        """New inbox items, once durably stored: push to subscribers, email the links, queue and
+        send the webhooks (app/notify/webhooks.py)."""
         if not published:
             return
         await self.broker.publish(published)
         if self.mailer is not None and self.mailer.enabled:
             await self.mailer.deliver(self, [item for _, item in published])
+        if self.webhooks is not None:
+            await self.webhooks.after_commit(self, [item for _, item in published])
 
     async def verify_token(self, token: str) -> Claims:
         if self.oidc is not None:

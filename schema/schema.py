@@ -34,6 +34,8 @@ from schema.gated import want_of
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
 from schema.limits import Limits, QueryLimits
+from schema.notify.mutations import NotifyMutations
+from schema.notify.queries import NotifyQueries
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
 from schema.orgs.types import Organisation, User, WorkingGroup
@@ -100,14 +102,15 @@ class NodeQueries:
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
                              ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
-                             ConfirmationQueries))
+                             ConfirmationQueries, NotifyQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
-                                   ConfirmationMutations))
+                                   ConfirmationMutations, NotifyMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
     limits: Limits
+    production: bool
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -137,6 +140,7 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
         extensions=extensions,
     )
     built.limits = checked
+    built.production = production
     return built
 
 
