@@ -217,3 +217,24 @@ async def test_attempts_are_bounded_and_a_claim_is_taken_once(hook_env):
     env.clock.advance(hours=2)
     await hooks.run_due(env.runtime)
     assert len(env.receiver.requests) == webhooks.MAX_ATTEMPTS - 1
+
+
+async def test_the_periodic_pass_queues_what_a_crash_left_out(hook_env):
+    """The process stops between storing the alert and queueing its webhook (here: no webhook
+    sender at commit time). Another pass, in any replica, finds the alert and sends it once."""
+    env = hook_env
+    await add_channel(env, ("fund", "focal"), env.receiver.url)
+    hooks, env.runtime.webhooks = env.runtime.webhooks, None
+    try:
+        pb = await new_peacebuilder(env, "fund")
+        body = await env.gql(REPORT, incident_input(pb["case"]), as_=("fund", "caseworker"))
+        assert body["data"]["reportIncident"]["userErrors"] == []
+    finally:
+        env.runtime.webhooks = hooks
+    assert env.receiver.requests == [] and await deliveries(env) == []
+    env.clock.advance(minutes=1)
+    assert await hooks.tick(env.runtime) == 1
+    assert await hooks.tick(env.runtime) == 0
+    [item] = await items_of(env, "fund", "focal", "incident_reported")
+    [request] = env.receiver.requests
+    assert json.loads(request.body)["alertId"] == str(item.id)

@@ -63,6 +63,8 @@ TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 SIGNATURE_HEADER = "Safety-Net-Signature"
 SEAL_PREFIX = "w1:"
 LOOPBACK_NAMES = {"localhost"}
+# How far back the periodic pass looks for alerts that were never queued (a crash in between).
+SWEEP_WINDOW = timedelta(minutes=15)
 
 
 # --- the signing secret, sealed with a service key ---------------------------------------
@@ -233,10 +235,40 @@ class Webhooks:
         self._task: asyncio.Task[None] | None = None
 
     async def after_commit(self, runtime: Runtime, item_ids: list[str]) -> int:
+        """Queue and send at once. Never fails the request whose alerts these are (they are
+        committed already): what is not queued here, the periodic pass's sweep queues."""
         if not item_ids:
             return 0
-        queued = await self.enqueue(runtime, item_ids)
-        return await self.run_due(runtime) if queued else 0
+        try:
+            queued = await self.enqueue(runtime, item_ids)
+            return await self.run_due(runtime) if queued else 0
+        except Exception as exc:
+            log.error("webhook delivery after commit failed: %s", type(exc).__name__)
+            return 0
+
+    async def tick(self, runtime: Runtime) -> int:
+        """The periodic pass: queue what a crash between commit and queueing left out, then
+        send every due delivery (first attempts and retries)."""
+        await self.sweep(runtime)
+        return await self.run_due(runtime)
+
+    @as_system
+    async def sweep(self, runtime: Runtime) -> int:
+        """Recent waking alerts (SWEEP_WINDOW) of people with an active channel that have no
+        delivery yet: queued now (`enqueue` is idempotent and skips what does not match)."""
+        since = runtime.clock.now() - SWEEP_WINDOW
+        async with runtime.db.transaction() as session:
+            users = set(await session.scalars(select(NotifyChannel.user_id).where(
+                NotifyChannel.active.is_(True))))
+            if not users:
+                return 0
+            queued = select(WebhookDelivery.inbox_id).where(
+                WebhookDelivery.created_at >= since)
+            missing = list(await session.scalars(select(InboxItem.id).where(
+                InboxItem.recipient.in_([f"user:{u}" for u in users]),
+                InboxItem.kind.in_(WAKING_KINDS), InboxItem.created_at >= since,
+                InboxItem.id.not_in(queued))))
+        return await self.enqueue(runtime, [str(i) for i in missing]) if missing else 0
 
     @as_system
     async def enqueue(self, runtime: Runtime, item_ids: list[str]) -> int:
@@ -254,7 +286,9 @@ class Webhooks:
                     continue
                 channels = await session.scalars(select(NotifyChannel).where(
                     NotifyChannel.user_id == uuid.UUID(raw), NotifyChannel.active.is_(True),
-                    NotifyChannel.min_level <= level_of(item)))
+                    NotifyChannel.min_level <= level_of(item),
+                    # Not alerts from before the channel existed (the sweep looks back).
+                    NotifyChannel.created_at <= item.created_at))
                 for channel in channels:
                     exists = await session.scalar(select(WebhookDelivery.id).where(
                         WebhookDelivery.channel_id == channel.id,
@@ -368,7 +402,7 @@ class Webhooks:
     async def _run(self, runtime: Runtime, interval: float) -> None:
         while True:
             try:
-                await self.run_due(runtime)
+                await self.tick(runtime)
             except Exception as exc:  # never stop retrying because one pass failed
                 log.error("webhook pass failed: %s", type(exc).__name__)
             await asyncio.sleep(interval)
