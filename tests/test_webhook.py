@@ -9,7 +9,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from app.access.tenancy import SYSTEM, using
 from app.audit.models import AccessLogEntry
@@ -21,6 +22,7 @@ from tests.test_auth import DEACTIVATE_USER, new_user
 from tests.test_consent import new_peacebuilder
 from tests.test_email import items_of
 from tests.test_incidents import REPORT, incident_input
+from tests.test_rls import _org_tenancy, _rows
 from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.anyio
@@ -238,3 +240,25 @@ async def test_the_periodic_pass_queues_what_a_crash_left_out(hook_env):
     [item] = await items_of(env, "fund", "focal", "incident_reported")
     [request] = env.receiver.requests
     assert json.loads(request.body)["alertId"] == str(item.id)
+
+
+async def test_row_level_security_keeps_channels_to_her_organisation(hook_env):
+    """PostgreSQL, as the service role: her channel is a row of her organisation only; the
+    deliveries are the delivery worker's (system scope) alone, invisible to any organisation;
+    the URL and secret cannot be changed in place."""
+    env = hook_env
+    if env.backend != "postgresql":
+        pytest.skip("row-level security exists on PostgreSQL only (SQLite: the app's checks)")
+    await add_channel(env, ("fund", "focal"), env.receiver.url)
+    pb = await new_peacebuilder(env, "fund")
+    body = await env.gql(REPORT, incident_input(pb["case"]), as_=("fund", "caseworker"))
+    assert body["data"]["reportIncident"]["userErrors"] == []
+    fund, mofa = await _org_tenancy(env, "fund"), await _org_tenancy(env, "mofa")
+    assert await _rows(env, fund, "SELECT count(*) FROM notify_channels") == [(1,)]
+    assert await _rows(env, mofa, "SELECT count(*) FROM notify_channels") == [(0,)]
+    assert await _rows(env, fund, "SELECT count(*) FROM webhook_deliveries") == [(0,)]
+    assert await _rows(env, SYSTEM, "SELECT count(*) FROM webhook_deliveries") == [(1,)]
+    with pytest.raises(DBAPIError):
+        with using(fund):
+            async with env.runtime.db.transaction() as s:
+                await s.execute(text("UPDATE notify_channels SET url = 'https://evil.example/'"))
