@@ -22,6 +22,7 @@ from tests.test_auth import DEACTIVATE_USER, new_user
 from tests.test_consent import new_peacebuilder
 from tests.test_email import items_of
 from tests.test_incidents import REPORT, incident_input
+from tests.test_observability import scrape, value
 from tests.test_rls import _org_tenancy, _rows
 from tests.webhook_receiver import WebhookReceiver
 
@@ -219,6 +220,9 @@ async def test_attempts_are_bounded_and_a_claim_is_taken_once(hook_env):
     env.clock.advance(hours=2)
     await hooks.run_due(env.runtime)
     assert len(env.receiver.requests) == webhooks.MAX_ATTEMPTS - 1
+    _, samples = await scrape(env)  # given up: counted for the operators' alerting
+    assert value(samples, "safety_net_webhook_deliveries", state="failed") == 1
+    assert value(samples, "safety_net_webhook_deliveries", state="pending") == 0
 
 
 async def test_the_periodic_pass_queues_what_a_crash_left_out(hook_env):
