@@ -6,6 +6,7 @@ clock and a real HTTP receiver on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +17,7 @@ from app.access.tenancy import SYSTEM, using
 from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
 from app.notify import webhooks
-from app.notify.channels_models import WebhookDelivery
+from app.notify.channels_models import NotifyChannel, WebhookDelivery
 from tests.conftest import build_env
 from tests.test_auth import DEACTIVATE_USER, new_user
 from tests.test_consent import new_peacebuilder
@@ -266,3 +267,18 @@ async def test_row_level_security_keeps_channels_to_her_organisation(hook_env):
         with using(fund):
             async with env.runtime.db.transaction() as s:
                 await s.execute(text("UPDATE notify_channels SET url = 'https://evil.example/'"))
+
+
+async def test_the_signing_secret_is_sealed_at_rest_and_bound_to_its_row(hook_env):
+    env = hook_env
+    added = await add_channel(env, ("fund", "focal"), env.receiver.url)
+    with using(SYSTEM):
+        async with env.runtime.db.transaction() as s:
+            [channel] = list(await s.scalars(select(NotifyChannel)))
+    assert channel.secret.startswith(webhooks.SEAL_PREFIX)
+    assert added["secret"] not in channel.secret
+    keys = env.runtime.db.keys
+    assert webhooks.open_secret(keys, channel.org_id, channel.id, channel.secret) == added["secret"]
+    # Copied onto another row (or organisation), it opens nothing: nothing would be signed.
+    assert webhooks.open_secret(keys, channel.org_id, uuid.uuid4(), channel.secret) is None
+    assert webhooks.open_secret(keys, uuid.uuid4(), channel.id, channel.secret) is None
