@@ -5,6 +5,7 @@ clock and a real HTTP receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
 from app.notify import webhooks
 from app.notify.channels_models import NotifyChannel, WebhookDelivery
+from app.runtime import Runtime
 from tests.conftest import build_env
 from tests.test_auth import DEACTIVATE_USER, new_user
 from tests.test_consent import new_peacebuilder
@@ -282,3 +284,30 @@ async def test_the_signing_secret_is_sealed_at_rest_and_bound_to_its_row(hook_en
     # Copied onto another row (or organisation), it opens nothing: nothing would be signed.
     assert webhooks.open_secret(keys, channel.org_id, uuid.uuid4(), channel.secret) is None
     assert webhooks.open_secret(keys, uuid.uuid4(), channel.id, channel.secret) is None
+
+
+async def test_two_replicas_send_each_delivery_once(hook_env):
+    """A second runtime on the same database (its own connections, as another replica) runs its
+    pass at the same moment as the first: every alert reaches the receiver exactly once."""
+    env = hook_env
+    await add_channel(env, ("fund", "focal"), env.receiver.url)
+    hooks, env.runtime.webhooks = env.runtime.webhooks, None  # stored, not yet queued
+    try:
+        for _ in range(4):
+            pb = await new_peacebuilder(env, "fund")
+            body = await env.gql(REPORT, incident_input(pb["case"]), as_=("fund", "caseworker"))
+            assert body["data"]["reportIncident"]["userErrors"] == []
+    finally:
+        env.runtime.webhooks = hooks
+    other = Runtime.create(env.settings, clock=env.clock)
+    try:
+        assert other.webhooks is not None
+        sent = await asyncio.gather(hooks.tick(env.runtime), other.webhooks.tick(other),
+                                    hooks.tick(env.runtime), other.webhooks.tick(other))
+    finally:
+        await other.close()
+    items = await items_of(env, "fund", "focal", "incident_reported")
+    alerts = sorted(json.loads(r.body)["alertId"] for r in env.receiver.requests)
+    assert alerts == sorted(str(i.id) for i in items) and len(alerts) == 4
+    assert sum(sent) == 4
+    assert {d.state for d in await deliveries(env)} == {"delivered"}

@@ -31,6 +31,7 @@ import httpx
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app import crypto
 from app.access.context import AccessContext
@@ -293,11 +294,17 @@ class Webhooks:
                     exists = await session.scalar(select(WebhookDelivery.id).where(
                         WebhookDelivery.channel_id == channel.id,
                         WebhookDelivery.inbox_id == item.id))
-                    if exists is None:
-                        session.add(WebhookDelivery(
-                            org_id=channel.org_id, channel_id=channel.id, inbox_id=item.id,
-                            state="pending", attempts=0, next_attempt_at=now, created_at=now))
+                    if exists is not None:
+                        continue
+                    try:  # two replicas' sweeps may queue the same one: the unique pair decides
+                        async with session.begin_nested():
+                            session.add(WebhookDelivery(
+                                org_id=channel.org_id, channel_id=channel.id, inbox_id=item.id,
+                                state="pending", attempts=0, next_attempt_at=now,
+                                created_at=now))
                         queued += 1
+                    except IntegrityError:
+                        continue
         return queued
 
     async def run_due(self, runtime: Runtime, limit: int = 100) -> int:
