@@ -104,6 +104,11 @@ async def test_an_alert_reaches_her_webhook_signed_and_content_free(hook_env):
     assert actions == {"notify.channel_add"}
     removed = await env.gql(REMOVE, {"id": added["channel"]["id"]}, as_=("fund", "focal"))
     assert removed["data"]["removeMyChannel"]["channel"]["active"] is False
+    async with env.runtime.db.transaction() as s:
+        logged = list(await s.execute(select(AccessLogEntry.action, AccessLogEntry.details).where(
+            AccessLogEntry.action.like("notify.channel%"))))
+    assert {a for a, _ in logged} == {"notify.channel_add", "notify.channel_remove"}
+    assert "127.0.0.1" not in json.dumps([d for _, d in logged])  # not the URL
     assert (await env.gql(MINE, as_=("fund", "focal")))["data"]["myChannels"] == []
     body = await env.gql(REPORT, incident_input(pb["case"]), as_=("fund", "caseworker"))
     assert body["data"]["reportIncident"]["userErrors"] == []
@@ -121,6 +126,11 @@ async def test_urls_are_checked_and_channels_are_her_own(hook_env):
     body = await env.gql(ADD, {"u": "https://pager.example/hook", "l": 11}, as_=("fund", "focal"))
     assert body["data"]["addMyChannel"]["userErrors"][0]["field"] == ["input", "minLevel"]
     assert (await env.gql(MINE, as_=("fund", "focal")))["data"]["myChannels"] == []
+
+    pb = await new_peacebuilder(env, "fund")
+    her = await env.peacebuilder_token(pb["login"])
+    body = await env.gql(ADD, {"u": "https://pager.example/hook", "l": 0}, token=her, purpose=None)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
     added = await add_channel(env, ("fund", "focal"), "https://pager.example/hook", 2)
     other = await env.gql(REMOVE, {"id": added["channel"]["id"]}, as_=("fund", "caseworker"))

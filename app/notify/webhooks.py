@@ -37,7 +37,7 @@ from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.access.tenancy import as_system
-from app.errors import BadInput, Forbidden, NotFound
+from app.errors import BadInput, Forbidden, MfaEnrolmentRequired, NotFound
 from app.notify import inbox
 from app.notify.channels_models import NotifyChannel, WebhookDelivery
 from app.notify.models import InboxItem
@@ -155,6 +155,9 @@ def _own_user(ctx: AccessContext) -> uuid.UUID:
     if ctx.principal.kind is not PrincipalKind.USER or ctx.principal.org_id is None:
         ctx.deny("notify.channel", reason="not a person of an organisation")
         raise Forbidden("Only people of an organisation have alert channels.")
+    if ctx.principal.mfa_pending:
+        ctx.deny("notify.channel", reason="second factor required")
+        raise MfaEnrolmentRequired()
     return ctx.principal.id
 
 
