@@ -43,6 +43,7 @@ log = logging.getLogger("safety_net.metrics")
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 STEP_KINDS = frozenset({"escalation", "task_reminder", "task_overdue"})
+WEBHOOK_STATES = ("failed", "pending")
 # Access-log actions are code constants like "case.read" or "operation.run"; anything else
 # (which would be a bug) is counted as "other" rather than becoming a label.
 _ACTION = re.compile(r"[a-z_]{1,30}(\.[a-z_]{1,30}){0,3}")
@@ -76,6 +77,7 @@ class Snapshot:
     checkpoint_size: int | None = None
     checkpoint_age: float | None = None
     orgs_without_focal_point: int | None = None
+    webhooks: dict[str, int] | None = None
 
 
 class _ScrapeCollector(Collector):
@@ -100,6 +102,14 @@ class _ScrapeCollector(Collector):
                 pending.add_metric([kind], s.steps_pending.get(kind, 0))
         yield due
         yield pending
+        hooks = GaugeMetricFamily("safety_net_webhook_deliveries",
+                                  "Webhook deliveries (app/notify/webhooks.py) still being retried "
+                                  "(pending) or given up after every attempt (failed).",
+                                  labels=["state"])
+        for state in WEBHOOK_STATES:
+            if s.webhooks is not None:
+                hooks.add_metric([state], s.webhooks.get(state, 0))
+        yield hooks
         yield from _gauge("safety_net_access_log_pending_entries",
                           "Access-log entries written but not yet chained.", s.log_pending)
         yield from _gauge("safety_net_access_log_unsigned_entries",
@@ -203,6 +213,7 @@ class Metrics:
             log.warning("metrics: database gauges unavailable: %s", type(exc).__name__)
             s.incidents_overdue = s.log_pending = s.log_chained = None
             s.steps_due = s.steps_pending = s.orgs_without_focal_point = None
+            s.webhooks = None
         newest = await asyncio.to_thread(newest_checkpoint, checkpoint_dir)
         s.checkpoint_size = newest.size if newest else None
         s.checkpoint_age = max(0.0, (now - newest.time).total_seconds()) if newest else None
@@ -211,6 +222,7 @@ class Metrics:
     async def _read_database(self, db: Any, now: datetime) -> None:
         from app.audit.models import AccessLogEntry
         from app.incidents.models import Incident, ScheduledStep
+        from app.notify.channels_models import WebhookDelivery
 
         s = self.snapshot
         async with db.transaction() as session:
@@ -228,6 +240,9 @@ class Metrics:
                 .where(AccessLogEntry.seq.is_(None)))
             s.log_chained = await session.scalar(select(func.max(AccessLogEntry.seq))) or 0
             s.orgs_without_focal_point = await _without_focal_point(session)
+            rows = (await session.execute(select(WebhookDelivery.state, func.count()).where(
+                WebhookDelivery.state.in_(WEBHOOK_STATES)).group_by(WebhookDelivery.state))).all()
+            s.webhooks = {k: n for k, n in rows}
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

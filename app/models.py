@@ -35,6 +35,7 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
+from app.notify.channels_models import NotifyChannel, WebhookDelivery
 from app.notify.models import InboxItem, OutboxEntry
 from app.operations.models import OrganisationSettings, RegisteredOperation
 from app.orgs.models import (
@@ -82,6 +83,7 @@ __all__ = [
     "Incident",
     "Measure",
     "Notice",
+    "NotifyChannel",
     "Organisation",
     "OrganisationSettings",
     "OutboxEntry",
@@ -100,6 +102,7 @@ __all__ = [
     "SignInCounter",
     "TotpCredential",
     "User",
+    "WebhookDelivery",
     "WorkingGroup",
     "WorkingGroupMember",
 ]

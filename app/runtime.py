@@ -20,6 +20,7 @@ from app.errors import Unauthenticated
 from app.metrics import Metrics
 from app.notify.broker import Broker
 from app.notify.service import Mailer
+from app.notify.webhooks import Webhooks
 from app.storage import migration_status, schema_is_usable
 from app.telemetry import Telemetry
 
@@ -37,6 +38,7 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     broker: Broker = field(default_factory=Broker)
     mailer: Mailer | None = None
+    webhooks: Webhooks | None = None
     # Traces (off unless configured) and this app's metrics registry: set up by create_app.
     telemetry: Telemetry = field(default_factory=Telemetry)
     metrics: Metrics | None = None
@@ -60,7 +62,8 @@ class Runtime:
                                  failures=settings.redis_breaker_failures,
                                  open_seconds=settings.redis_breaker_seconds),
                    mailer=Mailer(settings.smtp_host, settings.smtp_port, settings.smtp_from,
-                                 settings.public_url))
+                                 settings.public_url),
+                   webhooks=Webhooks(settings.public_url, db.keys))
 
     async def after_commit(self, published: list[tuple[str, str]]) -> None:
         """New inbox items were committed (with their outbox rows): wake the outbox worker,

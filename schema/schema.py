@@ -36,6 +36,8 @@ from schema.gated import want_of
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
 from schema.limits import Limits, QueryLimits
+from schema.notify.mutations import NotifyMutations
+from schema.notify.queries import NotifyQueries
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
 from schema.orgs.types import Organisation, User, WorkingGroup
@@ -104,14 +106,16 @@ class NodeQueries:
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
                              ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
-                             ConfirmationQueries, EscalationQueries))
+                             ConfirmationQueries, EscalationQueries, NotifyQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
-                                   ConfirmationMutations, EscalationMutations))
+                                   ConfirmationMutations, EscalationMutations,
+                                   NotifyMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
     limits: Limits
+    production: bool
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -144,6 +148,7 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
     )
     document_limits(built._schema)
     built.limits = checked
+    built.production = production
     return built
 
 

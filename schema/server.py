@@ -228,11 +228,15 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             worker.start()
         if settings.scheduler:
             scheduler.start(settings.scheduler_interval)
+            if rt.webhooks is not None:  # retries of webhook deliveries, in every replica
+                rt.webhooks.start(rt, settings.scheduler_interval)
         try:
             yield
         finally:
             await scheduler.stop()
             await outbox.stop()
+            if rt.webhooks is not None:
+                await rt.webhooks.stop()
             await rt.broker.stop()
             if settings.log_worker:
                 await worker.stop()

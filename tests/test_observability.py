@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.clock import FrozenClock
 from app.config import Settings
 from app.logs import JsonFormatter, quiet_third_party
-from app.metrics import action_label, code_label
+from app.metrics import WEBHOOK_STATES, action_label, code_label
 from app.ratelimit import RateLimiter
 from app.runtime import Runtime
 from schema import ids
@@ -105,11 +105,13 @@ async def test_metrics_count_requests_errors_and_denials(env):
     # Labels come from fixed sets: route templates, methods, codes, actions. No ID, no name.
     for name, label in labels_of(after):
         assert name in {"route", "method", "status", "type", "code", "action", "kind", "le",
-                        "limit"}
+                        "limit", "state"}
         if name == "route":
             assert label in ROUTES
         if name == "limit":
             assert label in RateLimiter(env.settings).rates or label == "other"
+        if name == "state":
+            assert label in WEBHOOK_STATES
     raw_id = str(ids.decode(pb["id"], "Peacebuilder"))
     for secret in (pb["login"], pb["id"], raw_id, "Secret Legal Name", "radio interview"):
         assert secret not in text

@@ -132,8 +132,15 @@ class OutboxWorker:
         return len(items)
 
     async def _mail(self, item_ids: list[str]) -> None:
+        """The channels beyond the inbox and subscriptions: e-mail links and webhooks (each
+        decides per item, as the recipient, at delivery)."""
+        if not item_ids:
+            return
+        webhooks = self.runtime.webhooks
+        if webhooks is not None:
+            await webhooks.after_commit(self.runtime, item_ids)  # never raises: a sweep retries
         mailer = self.runtime.mailer
-        if mailer is None or not mailer.enabled or not item_ids:
+        if mailer is None or not mailer.enabled:
             return
         try:
             await mailer.deliver(self.runtime, item_ids)  # marks them emailed: never twice

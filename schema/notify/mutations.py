@@ -1,0 +1,52 @@
+"""Mutations: the signed-in person adds and removes her own alert channels."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.notify import webhooks
+from schema import ids
+from schema.common import guarded
+from schema.context import Info
+from schema.notify.types import AddChannelPayload, Channel, ChannelKind, RemoveChannelPayload
+
+
+@strawberry.input(description="A channel that wakes you: a webhook for an SMS gateway, a Signal "
+                              "bridge or a paging service.")
+class AddMyChannelInput:
+    url: str = strawberry.field(description="https URL of your receiver (plain http only to "
+                                            "this machine, outside production).")
+    kind: ChannelKind = ChannelKind.WEBHOOK
+    min_level: int = strawberry.field(default=0, description=(
+        "Use this channel from this escalation level on (0 = every alert worth waking for; "
+        "1 = escalations only, …)."))
+
+
+@strawberry.input(description="One of your channels.")
+class RemoveMyChannelInput:
+    channel_id: strawberry.ID
+
+
+@strawberry.type
+class NotifyMutations:
+    @strawberry.mutation(description="Add an alert channel for yourself; returns its signing "
+                                     "secret once. People of an organisation only, with a "
+                                     "recent second-factor sign-in; at most 5. Logged (not the "
+                                     "URL).")
+    async def add_my_channel(self, info: Info, input: AddMyChannelInput) -> AddChannelPayload:
+        production = bool(getattr(info.schema, "production", True))
+        added, errors = await guarded(info, lambda: info.context.loaders.call(
+            webhooks.add_channel, info.context.access, kind=input.kind.value, url=input.url,
+            min_level=input.min_level, production=production))
+        return AddChannelPayload(channel=Channel.from_model(added.channel) if added else None,
+                                 secret=added.secret if added else None, user_errors=errors)
+
+    @strawberry.mutation(description="Stop using one of your channels; alerts still owed to it "
+                                     "are not sent. Logged.")
+    async def remove_my_channel(self, info: Info,
+                                input: RemoveMyChannelInput) -> RemoveChannelPayload:
+        channel_id = ids.decode(input.channel_id, "Channel", "channelId")
+        removed, errors = await guarded(info, lambda: info.context.loaders.call(
+            webhooks.remove_channel, info.context.access, channel_id))
+        return RemoveChannelPayload(channel=Channel.from_model(removed) if removed else None,
+                                    user_errors=errors)
