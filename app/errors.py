@@ -61,6 +61,17 @@ class MfaEnrolmentRequired(AppError):
                "your organisation gave you, then sign in with it.")
 
 
+class PurposeRequired(AppError):
+    """Consent-gated data selected by staff or a machine client without a declared purpose:
+    refused outright rather than answered with empty lists and nulls."""
+
+    code = "PURPOSE_REQUIRED"
+    message = ("This request reads peacebuilders' records but declares no purpose, so nothing "
+               "about them would be released. Send the Safety-Net-Purpose header with one of: "
+               "advocacy, aggregate_reporting, emergency_response, legal_support, media, "
+               "protection, public_recognition.")
+
+
 class UnknownPurpose(AppError):
     """A declared purpose that is not one of ours (there is no intelligence gathering)."""
 

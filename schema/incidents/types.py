@@ -16,7 +16,7 @@ from app.read.gate import Gate
 from schema import ids
 from schema.common import Node, UserError
 from schema.context import Info
-from schema.gated import gated
+from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation, organisation_of
 
 IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
@@ -28,7 +28,7 @@ MeasureKind = strawberry.enum(models.MeasureKind, description="A protection meas
 @strawberry.type(description="A threat or attack on her. Its type, severity, status and deadline "
                              "are visible to everyone who may see the case (she always sees the "
                              "status); details and location need their data categories.")
-class Incident(Node):
+class Incident(Node, ConsentGated):
     type: IncidentType
     severity: Severity
     status: IncidentStatus
@@ -63,7 +63,7 @@ class Incident(Node):
 
 
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
-class Measure(Node):
+class Measure(Node, ConsentGated):
     kind: MeasureKind
     status: str = strawberry.field(description="planned, in_progress, done or cancelled.")
     due_at: datetime | None
@@ -114,7 +114,7 @@ class Referral(Node):
 
 
 @strawberry.type(description="Investigation/prosecution tracking or detention watch.")
-class Proceeding(Node):
+class Proceeding(Node, ConsentGated):
     kind: str = strawberry.field(description="investigation or detention.")
     next_hearing_at: datetime | None
     updated_at: datetime
