@@ -233,7 +233,8 @@ class GraphQLEndpoint:
         return self._respond(ExecutionResult(data=None, errors=[error]), media, request_id_var.get())
 
     async def _admit(self, access: AccessContext, claims: Any, params: request_params.Params,
-                     checked: tuple[Any, int] | None, media: str) -> tuple[str, Any] | Response:
+                     checked: tuple[Any, int] | None, media: str,
+                     post: bool) -> tuple[str, Any] | Response:
         """The document to run and its parse, or the response refusing it: registered
         operations, the organisation's allow-list, limits and the cost quota."""
         query = params.query
@@ -259,8 +260,8 @@ class GraphQLEndpoint:
             access.deny("operation.run", reason="operation not registered",
                         details={"sha256": digest})
             return self._refuse(OperationNotRegistered(), media)
-        if access.caller.must_declare_purpose and reads_records(self.schema._schema, document,
-                                                                params.operation):
+        if access.caller.must_declare_purpose and reads_records(
+                self.schema._schema, document, params.operation, mutations=post):
             try:
                 access.require_purpose()
             except PurposeRequired as exc:
@@ -296,7 +297,8 @@ class GraphQLEndpoint:
             async with runtime.db.sessionmaker() as session:
                 access = runtime_context(runtime, session, principal, request_id=request_id,
                                          purpose=purpose)
-                admitted = await self._admit(access, claims, params, checked, media)
+                admitted = await self._admit(access, claims, params, checked, media,
+                                             post=request.method == "POST")
                 if isinstance(admitted, Response):
                     await session.rollback()
                     return admitted

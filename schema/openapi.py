@@ -270,8 +270,9 @@ DOCUMENT: dict[str, Any] = {
         "parameters": {"Purpose": {
             "name": "Safety-Net-Purpose", "in": "header", "schema": {
                 "type": "string", "enum": [p.value for p in Purpose]},
-            "description": ("Why her data is read. Staff and machine clients must declare one "
-                            "to read records (`PURPOSE_REQUIRED` otherwise)."),
+            "description": ("Why her data is used. Staff and machine clients must declare one "
+                            "for any operation that selects her records (`PURPOSE_REQUIRED` "
+                            "otherwise)."),
         }},
         "schemas": {
             "Errors": {"type": "object", "required": ["errors"], "properties": {"errors": {

@@ -1,5 +1,5 @@
-"""Which documents read peacebuilders' records, so that a query sent without a purpose is
-refused (`PURPOSE_REQUIRED`) instead of answered with empty lists and nulls.
+"""Which documents touch peacebuilders' records, so that one sent without a purpose is refused
+(`PURPOSE_REQUIRED`) instead of answered with empty lists, nulls or NOT_FOUND.
 
 A document reads her records when it selects a field of, or returning, a record type: one that
 implements `ConsentGated`, `Peacebuilder`, or an edge or connection of them. Derived from the
@@ -62,12 +62,16 @@ class _Finder(Visitor):
                 self.found = True
 
 
-def reads_records(schema: GraphQLSchema, document: DocumentNode, operation: str | None) -> bool:
-    """Whether the operation to run is a query that selects a record type (in its fragments
-    too). A mutation changes things whatever it returns: its payload's gated fields say
-    NO_PURPOSE_DECLARED in `withheld` instead. A missing operation is execution's to refuse."""
+def reads_records(schema: GraphQLSchema, document: DocumentNode, operation: str | None, *,
+                  mutations: bool = True) -> bool:
+    """Whether the operation to run selects a record type (in its fragments too): a query, or a
+    mutation (which without a purpose could not even find her record: NOT_FOUND would hide the
+    reason). A missing operation, or a mutation sent where mutations are refused (GET), is
+    execution's to refuse."""
     op = get_operation_ast(document, operation)
-    if op is None or op.operation is not OperationType.QUERY:
+    if op is None or op.operation is OperationType.SUBSCRIPTION:
+        return False
+    if op.operation is OperationType.MUTATION and not mutations:
         return False
     fragments = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
     info = TypeInfo(schema)

@@ -179,3 +179,16 @@ async def test_two_recipients_and_no_category_are_both_user_errors(env):
         assert payload["grant"] is None
         assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
             (["input", field], "BAD_USER_INPUT")]
+
+
+async def test_a_mutation_on_her_records_needs_a_purpose_too(env):
+    # Without one it could not even find her record: NOT_FOUND would hide the reason.
+    her = await register(env, "mofa", "caseworker", login=True)
+    body = await env.gql("""mutation($i: OpenCaseInput!) { openCase(input: $i) {
+        case { id summary } userErrors { message } } }""",
+                         {"i": {"peacebuilderId": her["id"], "summary": "Threats."}},
+                         as_=("mofa", "caseworker"), purpose=None)
+    assert codes(body) == ["PURPOSE_REQUIRED"]
+    listed = await env.gql("query($pb: ID!) { cases(first: 5, filter: {peacebuilderId: $pb}) "
+                           "{ totalCount } }", {"pb": her["id"]}, as_=("mofa", "caseworker"))
+    assert listed["data"]["cases"]["totalCount"] == 0  # nothing was opened

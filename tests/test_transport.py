@@ -49,7 +49,8 @@ async def served(deployment: Env, **changes: Any) -> AsyncIterator[httpx.AsyncCl
 
 
 async def auth(env: Env, org: str = "mofa", user: str = "caseworker") -> dict[str, str]:
-    return {"authorization": f"Bearer {await env.token(org, user)}"}
+    return {"authorization": f"Bearer {await env.token(org, user)}",
+            "safety-net-purpose": "protection"}
 
 
 # --- CSRF ----------------------------------------------------------------------------------------
