@@ -124,6 +124,13 @@ def _main(argv: list[str] | None = None) -> int:
     code.add_argument("--reset-factor", action="store_true",
                       help="remove her current second factor first (a lost phone where no "
                            "administrator can reset it)")
+    link = usub.add_parser(
+        "link-identity",
+        help="OIDC mode: bind a person to her account at the identity provider (its `sub`); "
+             "bootstrap for an organisation's first admin, later linkUserIdentity")
+    link.add_argument("--org", required=True, help="organisation slug")
+    link.add_argument("--user", required=True, help="username in the organisation")
+    link.add_argument("--subject", required=True, help="her account's `sub` at the provider")
     audit = sub.add_parser("audit", help="the tamper-evident access log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     verify = asub.add_parser("verify", help="check every entry, link and signed checkpoint")
@@ -175,6 +182,8 @@ def _main(argv: list[str] | None = None) -> int:
         return asyncio.run(_keys(settings, args))
     if args.command == "audit":
         return asyncio.run(_audit(settings, args))
+    if args.command == "users" and args.users_command == "link-identity":
+        return asyncio.run(link_identity(settings, args.org, args.user, args.subject))
     if args.command == "users":
         return asyncio.run(_enrolment_code(settings, args.org, args.user, args.reset_factor))
     if args.command == "token":
@@ -347,6 +356,8 @@ async def _tenants_apply(settings: Settings, path: Path,
             print(f"  {line}")
         for line in report.kept:
             print(f"  kept: {line}")
+        for line in report.warnings:
+            print(f"  warning: {line}", file=sys.stderr)
         for client_id, secret in report.new_client_secrets.items():
             print(f"  client secret for {client_id} (shown once): {secret}")
         print("tenants applied" + ("" if report.changed else ": nothing to change"))
@@ -444,6 +455,38 @@ async def _enrolment_code(settings: Settings, org: str, username: str, reset: bo
               f"phone, never by email): {issued.code}")
         print(f"valid until {issued.expires_at.isoformat(timespec='minutes')}, for one "
               "enrolment (startTotpEnrolment with enrolmentCode); five wrong tries lock it")
+        return 0
+    finally:
+        await runtime.close()
+
+
+async def link_identity(settings: Settings, org: str, username: str, subject: str) -> int:
+    """Bind one person to her provider account, as the operator (OIDC mode). The same rules as
+    linkUserIdentity (once; unlink first to change), logged with `via: cli`."""
+    from app.auth import principals
+    from app.errors import AppError
+    from app.orgs import service as orgs
+
+    if settings.issuer != "oidc":
+        print("error: provider accounts are linked in OIDC mode only (SAFETY_NET_ISSUER=oidc)",
+              file=sys.stderr)
+        return 2
+    runtime = Runtime.create(settings)
+    try:
+        async with runtime.db.transaction() as session:
+            user = await principals.find_user(session, org, username)
+            if user is None:
+                print("error: no such user in that organisation", file=sys.stderr)
+                return 1
+            ctx = context_for(runtime, session, SYSTEM, request_id=f"cli-{uuid.uuid4().hex}")
+            try:
+                await orgs.bind_identity(ctx, user, subject, via="cli")
+            except AppError as exc:
+                await session.rollback()
+                print(f"error: {exc.message}", file=sys.stderr)
+                return 1
+        print(f"{org}/{username} is now the provider account {subject!r} of "
+              f"{settings.oidc_issuer}")
         return 0
     finally:
         await runtime.close()

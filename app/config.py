@@ -42,8 +42,17 @@ class Settings:
     oidc_issuer: str = ""
     oidc_audience: str = ""
     oidc_jwks_url: str = ""
-    oidc_org_claim: str = "safety_net_org"
-    oidc_username_claim: str = "preferred_username"
+    # OIDC mode (docs/decisions/0020): people are bound by issuer + `sub` (linkUserIdentity);
+    # these map the provider's sign-in to ours and say which tokens are for us.
+    oidc_mfa_acr: tuple[str, ...] = ("mfa",)  # `acr` values meaning a second factor was used
+    oidc_mfa_amr: tuple[str, ...] = ("mfa",)  # ... or any of these `amr` values
+    oidc_clients: tuple[str, ...] = ()  # `azp`/`client_id` allowed; empty: any
+    oidc_token_types: tuple[str, ...] = ("at+jwt", "application/at+jwt", "jwt")
+    # People's sessions (docs/decisions/0020): a refresh token lives `refresh_ttl_seconds` unless
+    # used (rotated) earlier; the whole session, and with it the second factor it was opened
+    # with, ends `session_max_seconds` after sign-in, whatever the refreshes.
+    refresh_ttl_seconds: int = 28800
+    session_max_seconds: int = 43200
     log_level: str = "INFO"
     checkpoint_dir: Path | None = None
     checkpoint_key_dir: Path | None = None
@@ -72,8 +81,11 @@ class Settings:
     max_tokens: int = 1000
     max_document_bytes: int = 32 * 1024
     max_cost: int = 5000
+    max_response_bytes: int = 4 * 1024 * 1024
     max_body_bytes: int = 256 * 1024
     request_timeout_seconds: float = 10.0
+    # `Retry-After` of the 503 a database or broker outage answers (docs/decisions/0016).
+    outage_retry_after_seconds: int = 5
     cors_origins: tuple[str, ...] = ()
     # Rates and quotas are "amount/seconds"; "off" disables one.
     rate_client: str = "300/60"
@@ -143,8 +155,13 @@ class Settings:
             oidc_issuer=_env("SAFETY_NET_OIDC_ISSUER", ""),
             oidc_audience=_env("SAFETY_NET_OIDC_AUDIENCE", ""),
             oidc_jwks_url=_env("SAFETY_NET_OIDC_JWKS_URL", ""),
-            oidc_org_claim=_env("SAFETY_NET_OIDC_ORG_CLAIM", "safety_net_org"),
-            oidc_username_claim=_env("SAFETY_NET_OIDC_USERNAME_CLAIM", "preferred_username"),
+            oidc_mfa_acr=_list(_env("SAFETY_NET_OIDC_MFA_ACR", "mfa")),
+            oidc_mfa_amr=_list(_env("SAFETY_NET_OIDC_MFA_AMR", "mfa")),
+            oidc_clients=_list(_env("SAFETY_NET_OIDC_CLIENTS", "")),
+            oidc_token_types=tuple(t.lower() for t in _list(
+                _env("SAFETY_NET_OIDC_TOKEN_TYPES", "at+jwt,application/at+jwt,jwt"))),
+            refresh_ttl_seconds=_positive("SAFETY_NET_REFRESH_TTL", "28800"),
+            session_max_seconds=_positive("SAFETY_NET_SESSION_MAX", "43200"),
             log_level=_env("SAFETY_NET_LOG_LEVEL", "INFO"),
             checkpoint_dir=Path(_env("SAFETY_NET_CHECKPOINT_DIR", str(data_dir / "checkpoints"))),
             checkpoint_key_dir=Path(_env("SAFETY_NET_CHECKPOINT_KEY_DIR",
@@ -180,8 +197,10 @@ def _hardening_from_env() -> dict[str, Any]:
         "max_tokens": _number(int, "SAFETY_NET_MAX_TOKENS", "1000"),
         "max_document_bytes": _number(int, "SAFETY_NET_MAX_DOCUMENT_BYTES", str(32 * 1024)),
         "max_cost": _number(int, "SAFETY_NET_MAX_COST", "5000"),
+        "max_response_bytes": _number(int, "SAFETY_NET_MAX_RESPONSE_BYTES", str(4 * 1024 * 1024)),
         "max_body_bytes": _number(int, "SAFETY_NET_MAX_BODY_BYTES", str(256 * 1024)),
         "request_timeout_seconds": _number(float, "SAFETY_NET_REQUEST_TIMEOUT", "10"),
+        "outage_retry_after_seconds": _number(int, "SAFETY_NET_OUTAGE_RETRY_AFTER", "5"),
         "cors_origins": _list(_env("SAFETY_NET_CORS_ORIGINS", "")),
         "rate_client": _rate("SAFETY_NET_RATE_CLIENT", "300/60"),
         "rate_org": _rate("SAFETY_NET_RATE_ORG", "3000/60"),

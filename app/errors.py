@@ -46,6 +46,19 @@ class Conflict(AppError):
     message = "Conflicts with the current state."
 
 
+class ResponseTooLarge(AppError):
+    """An answer over the response-size limit (SAFETY_NET_MAX_RESPONSE_BYTES): nothing of it
+    is sent. `limit`/`maximum` as for the query limits."""
+
+    code = "QUERY_LIMIT_EXCEEDED"
+    limit = "responseSize"
+
+    def __init__(self, maximum: int, message: str | None = None) -> None:
+        super().__init__(message or f"The response would be larger than {maximum} bytes and was "
+                         "not sent; ask for fewer fields or smaller pages.")
+        self.maximum = maximum
+
+
 class StepUpRequired(AppError):
     """A recent strong (second-factor) sign-in is needed for this action."""
 
@@ -70,6 +83,15 @@ class PurposeRequired(AppError):
                "about them would be released. Send the Safety-Net-Purpose header with one of: "
                "advocacy, aggregate_reporting, emergency_response, legal_support, media, "
                "protection, public_recognition.")
+
+
+class SecondFactorRequired(AppError):
+    """OIDC mode: the caller's role needs a second factor and the provider's token says none
+    was used (its `acr`/`amr`, as mapped by the deployment)."""
+
+    code = "SECOND_FACTOR_REQUIRED"
+    message = ("Your role needs a second factor: sign in again at your identity provider with "
+               "your second factor.")
 
 
 class UnknownPurpose(AppError):

@@ -41,7 +41,7 @@ disable_created_metrics()
 log = logging.getLogger("safety_net.metrics")
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-STEP_KINDS = frozenset({"escalation", "task_reminder"})
+STEP_KINDS = frozenset({"escalation", "task_reminder", "task_overdue"})
 # Access-log actions are code constants like "case.read" or "operation.run"; anything else
 # (which would be a bug) is counted as "other" rather than becoming a label.
 _ACTION = re.compile(r"[a-z_]{1,30}(\.[a-z_]{1,30}){0,3}")
@@ -74,6 +74,7 @@ class Snapshot:
     log_chained: int | None = None
     checkpoint_size: int | None = None
     checkpoint_age: float | None = None
+    orgs_without_focal_point: int | None = None
 
 
 class _ScrapeCollector(Collector):
@@ -107,6 +108,10 @@ class _ScrapeCollector(Collector):
         yield from _gauge("safety_net_access_log_checkpoint_age_seconds",
                           "Seconds since the newest signed access-log checkpoint (absent before "
                           "the first one).", s.checkpoint_age)
+        yield from _gauge("safety_net_organisations_without_focal_point",
+                          "Organisations with no active focal point: their alerts and "
+                          "escalations reach no one at the first level.",
+                          s.orgs_without_focal_point)
 
 
 def _gauge(name: str, doc: str, value: float | None) -> Iterator[Metric]:
@@ -175,7 +180,7 @@ class Metrics:
         except Exception as exc:  # a scrape must answer; the reason goes to the log, by type
             log.warning("metrics: database gauges unavailable: %s", type(exc).__name__)
             s.incidents_overdue = s.log_pending = s.log_chained = None
-            s.steps_due = s.steps_pending = None
+            s.steps_due = s.steps_pending = s.orgs_without_focal_point = None
         newest = await asyncio.to_thread(newest_checkpoint, checkpoint_dir)
         s.checkpoint_size = newest.size if newest else None
         s.checkpoint_age = max(0.0, (now - newest.time).total_seconds()) if newest else None
@@ -200,9 +205,21 @@ class Metrics:
                 select(func.count()).select_from(AccessLogEntry)
                 .where(AccessLogEntry.seq.is_(None)))
             s.log_chained = await session.scalar(select(func.max(AccessLogEntry.seq))) or 0
+            s.orgs_without_focal_point = await _without_focal_point(session)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+async def _without_focal_point(session: Any) -> int:
+    from app.orgs.models import Organisation, RoleAssignment, User
+
+    holders = (await session.execute(select(RoleAssignment.org_id, RoleAssignment.subject).where(
+        RoleAssignment.role == "focal_point"))).all()
+    active = {f"user:{i}" for i in await session.scalars(select(User.id).where(
+        User.active.is_(True)))}
+    reached = {org for org, subject in holders if subject in active}
+    return len(set(await session.scalars(select(Organisation.id))) - reached)
 
 
 def newest_checkpoint(directory: Path) -> checkpoints.Checkpoint | None:

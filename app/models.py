@@ -1,7 +1,7 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
 from app.audit.models import AccessLogEntry, Alert, Oversight
-from app.auth.models import EnrolmentCode, TotpCredential
+from app.auth.models import AuthSession, EnrolmentCode, RefreshToken, TotpCredential
 from app.cases.models import Case, CaseNote
 from app.confirmations.models import Confirmation
 from app.consent import integrity  # noqa: F401  (mapper events: consent rows' MACs)
@@ -16,6 +16,7 @@ from app.consent.models import (
     PeacebuilderAccount,
 )
 from app.db import Base
+from app.escalation.models import DutyShift
 from app.incidents.models import (
     AckPolicy,
     Approval,
@@ -52,6 +53,7 @@ __all__ = [
     "Alert",
     "Approval",
     "Attachment",
+    "AuthSession",
     "Base",
     "BreakGlass",
     "Case",
@@ -65,6 +67,7 @@ __all__ = [
     "ConsentGrant",
     "DataKey",
     "DataRequest",
+    "DutyShift",
     "EnrolmentCode",
     "Erasure",
     "InboxItem",
@@ -81,6 +84,7 @@ __all__ = [
     "PolicyState",
     "Proceeding",
     "Referral",
+    "RefreshToken",
     "RegisteredOperation",
     "RoleAssignment",
     "ScheduledStep",

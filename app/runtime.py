@@ -10,12 +10,13 @@ from sqlalchemy import text
 
 from app.access.policy import PolicyEngine
 from app.access.tenancy import NOBODY, Tenancy
-from app.auth.tokens import Claims, Issuer, OIDCVerifier
+from app.auth.tokens import Claims, Issuer, OIDCVerifier, issuer_of
 from app.clock import Clock
 from app.config import Settings
 from app.consent import integrity  # noqa: F401  (its mapper events stamp consent rows' MACs)
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
+from app.errors import Unauthenticated
 from app.metrics import Metrics
 from app.notify.broker import Broker
 from app.notify.service import Mailer
@@ -67,9 +68,17 @@ class Runtime:
             await self.mailer.deliver(self, [item for _, item in published])
 
     async def verify_token(self, token: str) -> Claims:
-        if self.oidc is not None:
-            return await self.oidc.verify(token)
-        return self.issuer.verify(token)
+        """In OIDC mode staff come through the provider; the built-in issuer still serves, beside
+        it, the people and systems the provider does not know: peacebuilders (her own login) and
+        machine clients (client credentials). A built-in token for staff is refused there."""
+        if self.oidc is None:
+            return self.issuer.verify(token)
+        if issuer_of(token) == self.settings.issuer_url:
+            claims = self.issuer.verify(token)
+            if not claims.subject.startswith(("peacebuilder:", "client:")):
+                raise Unauthenticated("Invalid token.")
+            return claims
+        return await self.oidc.verify(token)
 
     async def check_ready(self) -> tuple[bool, str]:
         try:
@@ -103,4 +112,6 @@ def context_for(
     return AccessContext(principal=principal, session=session, db=runtime.db,
                          policy=runtime.policy, clock=runtime.clock, request_id=request_id,
                          purpose=purpose, step_up_acr=frozenset(settings.step_up_acr),
-                         step_up_seconds=settings.step_up_seconds)
+                         step_up_seconds=settings.step_up_seconds,
+                         external_issuer=settings.oidc_issuer if settings.issuer == "oidc"
+                         else None)

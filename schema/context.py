@@ -25,6 +25,14 @@ class Context:
     redactions: list[dict[str, Any]] = field(default_factory=list)
     # The document the edge parsed and checked against the limits (schema.limits.QueryLimits).
     document: Any = None
+    # Set once the response passed the response-size limit (schema/bounded.py): the edge
+    # answers QUERY_LIMIT_EXCEEDED instead of the partial result.
+    too_large: Exception | None = None
+
+    def stop(self, reason: Exception) -> None:
+        """The response is over its limit: no more database work for this request."""
+        self.too_large = reason
+        self.loaders.stop(reason)
 
 
 Info = StrawberryInfo[Context, None]

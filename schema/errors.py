@@ -10,7 +10,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
-from app.errors import AppError, BadInput
+from app.errors import AppError, BadInput, ResponseTooLarge
 from schema.limits import LimitExceeded
 
 log = logging.getLogger("safety_net.graphql")
@@ -20,12 +20,37 @@ log = logging.getLogger("safety_net.graphql")
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
+# The prefix of a variable's coercion error, graphql-core's ("Variable '$i' got invalid value
+# <value> at 'i.occurredAt'; <message>") or strawberry's ("Variable '$i' has invalid value at
+# .occurredAt: <message>"). The value is not repeated to the client; the path is.
+_VARIABLE = re.compile(r"^Variable '\$(\w+)' (?:got|has) invalid value")
+_AT = re.compile(r" at '?([\w.\[\]]*)'?$")
+
+
+def _input_path(message: str, inner: str) -> str | None:
+    """Where in the variables the input was refused, e.g. "i.occurredAt"."""
+    variable = _VARIABLE.match(message)
+    if variable is None:
+        return None
+    name = variable.group(1)
+    for separator in ("; ", ": "):
+        if message.endswith(separator + inner):
+            at = _AT.search(message[:-len(separator + inner)])
+            if at and at.group(1):
+                path = at.group(1)
+                return name + path if path.startswith(".") else path
+    return name
+
+
 def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
     """(code, message, extra extensions) for one error."""
     original = error.original_error
     if isinstance(original, LimitExceeded):
         return "QUERY_LIMIT_EXCEEDED", original.message, {"limit": original.limit,
                                                           "max": original.maximum}
+    if isinstance(original, ResponseTooLarge):
+        return original.code, original.message, {"limit": original.limit,
+                                                 "max": original.maximum}
     if isinstance(original, AppError):
         extra: dict[str, Any] = {}
         if isinstance(original, BadInput) and original.field:
@@ -36,7 +61,8 @@ def classify(error: GraphQLError) -> tuple[str, str, dict[str, Any]]:
         # the client sent, never about stored data.
         return "GRAPHQL_VALIDATION_FAILED", error.message, {}
     if isinstance(original, GraphQLError):
-        return "BAD_USER_INPUT", original.message, {}
+        where = _input_path(error.message, original.message)
+        return "BAD_USER_INPUT", original.message, {"field": where} if where else {}
     return "INTERNAL_SERVER_ERROR", "Internal error.", {}
 
 

@@ -33,15 +33,19 @@ from app.errors import AppError, PurposeRequired, Unauthenticated, UnknownPurpos
 from app.logs import request_id_var
 from app.metrics import code_label
 from app.operations import service as operations
+from app.outage import outage
 from app.ratelimit import Verdict, limiter
+from app.read import children
 from app.runtime import Runtime
 from schema import params as request_params
 from schema.context import Context
 from schema.errors import format_error
 from schema.limits import LimitExceeded, Limits, check
 from schema.loaders import Loaders
+from schema.outage import ServiceUnavailable
 from schema.published import graphiql_page
 from schema.purpose import reads_records
+from schema.sizes import InputTooLong
 
 log = logging.getLogger("safety_net.http")
 
@@ -51,7 +55,7 @@ JSON = "application/json"
 # be locked out of managing the list (and people can see who they are and enrol a factor).
 ALWAYS_ACCEPTED = frozenset({"registerOperation", "unregisterOperation", "setOperationPolicy",
                              "operationPolicy", "viewer", "startTotpEnrolment",
-                             "confirmTotpEnrolment", "__typename"})
+                             "confirmTotpEnrolment", "signOut", "__typename"})
 
 
 def _media_type(accept: str | None) -> str | None:
@@ -215,15 +219,17 @@ class GraphQLEndpoint:
         try:
             params = await request_params.parse(request)
         except request_params.RequestError as exc:
-            return JSONResponse(_error_body(exc.message, exc.code), status_code=exc.status,
-                                media_type=media)
+            body = _error_body(exc.message, exc.code)
+            if exc.field:
+                body["errors"][0]["extensions"]["field"] = exc.field
+            return JSONResponse(body, status_code=exc.status, media_type=media)
         checked = None
         if params.query is not None:
             # Limits first: a hostile document costs no database work at all.
             try:
                 checked = check(self.schema._schema, params.query, self.limits,
                                 variables=params.variables, operation_name=params.operation)
-            except (LimitExceeded, GraphQLError) as exc:
+            except (LimitExceeded, InputTooLong, GraphQLError) as exc:
                 return self._refuse(exc, media)
         return await self._execute(request, claims, params, checked, media)
 
@@ -251,7 +257,7 @@ class GraphQLEndpoint:
             try:
                 checked = check(self.schema._schema, query, self.limits,
                                 variables=params.variables, operation_name=params.operation)
-            except (LimitExceeded, GraphQLError) as exc:
+            except (LimitExceeded, InputTooLong, GraphQLError) as exc:
                 return self._refuse(exc, media)
         assert checked is not None
         document, cost = checked
@@ -305,6 +311,8 @@ class GraphQLEndpoint:
                 query, document = admitted
                 request.state.principal = principal
                 self._observe_operation(document, params.operation, access)
+                # The read path refuses early what could never fit the response (decision 0018).
+                access.cache[children.RESPONSE_BUDGET] = self.limits.max_response_bytes
                 context = Context(access=access, loaders=Loaders(access), request_id=request_id,
                                   document=document)
                 allowed = ({OperationType.QUERY} if request.method == "GET"
@@ -331,7 +339,22 @@ class GraphQLEndpoint:
                     await session.rollback()
                     return JSONResponse(_error_body("No operation with that operationName.",
                                                     "BAD_REQUEST"), status_code=400, media_type=media)
-                if result.errors or context.rollback_only:
+                down = next((d for e in result.errors or []
+                             if (d := outage(e.original_error)) is not None), None)
+                if down is not None:
+                    # Not "Internal error.": the database (or broker) went away mid-request.
+                    raise ServiceUnavailable(down)
+                if context.too_large is None and context.loaders.stopped is not None:
+                    context.too_large = context.loaders.stopped
+                if context.too_large is not None:
+                    # Over the response-size limit: nothing of it is sent, nothing is kept.
+                    await session.rollback()
+                    log.warning("response too large", extra={
+                        "max_bytes": self.limits.max_response_bytes})
+                    result = ExecutionResult(data=None, errors=[GraphQLError(
+                        str(context.too_large), original_error=context.too_large)])
+                    context.redactions.clear()
+                elif result.errors or context.rollback_only:
                     await session.rollback()
                     _say_rolled_back(result, document, params.operation)
                 else:

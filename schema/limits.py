@@ -25,6 +25,7 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
     Visitor,
     get_named_type,
@@ -36,7 +37,9 @@ from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 from app.errors import AppError
+from app.inputs import BadText, bad_text
 from app.pagination import DEFAULT_PAGE, MAX_PAGE
+from schema.sizes import InputTooLong, check_inputs, list_size, output_weight
 
 INTROSPECTION = frozenset({"__schema", "__type"})
 
@@ -49,12 +52,14 @@ class Limits:
     max_tokens: int = 1000
     max_document_bytes: int = 32 * 1024
     max_cost: int = 5000
+    max_response_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, s: Settings) -> Limits:
         return cls(max_depth=s.max_depth, max_aliases=s.max_aliases,
                    max_directives=s.max_directives, max_tokens=s.max_tokens,
-                   max_document_bytes=s.max_document_bytes, max_cost=s.max_cost)
+                   max_document_bytes=s.max_document_bytes, max_cost=s.max_cost,
+                   max_response_bytes=s.max_response_bytes)
 
 
 class LimitExceeded(AppError):
@@ -79,12 +84,14 @@ class Shape:
     depth: int
     aliases: int
     directives: int
+    bad_text: bool = False
 
 
 def check(schema: GraphQLSchema, query: str, limits: Limits, *,
           variables: dict[str, Any] | None = None, operation_name: str | None = None) -> tuple[
               DocumentNode, int]:
-    """The parsed document and its cost, or LimitExceeded; GraphQLSyntaxError passes through."""
+    """The parsed document and its cost, or LimitExceeded (InputTooLong for a text input over
+    its declared length); GraphQLSyntaxError passes through."""
     size = len(query.encode())
     if size > limits.max_document_bytes:
         raise LimitExceeded("documentSize", limits.max_document_bytes,
@@ -103,11 +110,16 @@ def check(schema: GraphQLSchema, query: str, limits: Limits, *,
     if shape.directives > limits.max_directives:
         raise LimitExceeded("directives", limits.max_directives,
                             f"The document uses more than {limits.max_directives} directives.")
+    if shape.bad_text:
+        # "\u0000" in a string literal: PostgreSQL cannot store it (lone surrogates the parser
+        # already refuses).
+        raise GraphQLError(BadText.message, original_error=BadText(field="document"))
     cost = operation_cost(schema, shape.document, variables or {}, operation_name)
     if cost > limits.max_cost:
         raise LimitExceeded("cost", limits.max_cost,
                             f"The query could return about {cost} objects; the budget per "
                             f"request is {limits.max_cost}. Ask for smaller pages.")
+    check_inputs(schema, query, shape.document, variables, operation_name)
     return shape.document, cost
 
 
@@ -125,7 +137,7 @@ def _shape(query: str, max_tokens: int) -> Shape:
     counter = _Counter()
     visit(document, counter)
     return Shape(document=document, depth=_depth(document), aliases=counter.aliases,
-                 directives=counter.directives)
+                 directives=counter.directives, bad_text=counter.bad_text)
 
 
 class _Counter(Visitor):
@@ -133,10 +145,14 @@ class _Counter(Visitor):
         super().__init__()
         self.aliases = 0
         self.directives = 0
+        self.bad_text = False
 
     def enter_field(self, node: FieldNode, *_: Any) -> None:
         if node.alias is not None:
             self.aliases += 1
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        self.bad_text = self.bad_text or bad_text(node.value)
 
     def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
         self.directives += 1
@@ -182,7 +198,8 @@ def _depth(document: DocumentNode) -> int:
 def operation_cost(schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any],
                    operation_name: str | None) -> int:
     """How many objects the operation could return: each object-typed field counts 1 per object;
-    a list counts its page size (`first`, default 20) times its selection."""
+    a list counts its page size (`first`, default 20, or its declared size in schema/sizes.py)
+    times its selection; a text field counts its size class's weight (schema/sizes.py)."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [op for op in operations if op.name and op.name.value == operation_name]
@@ -251,8 +268,12 @@ class _Cost:
 
     def field(self, node: FieldNode, parent: Any, page: int | None) -> int:
         name = node.name.value
-        if node.selection_set is None or name.startswith("__"):
-            return 0  # leaves are part of their object; introspection is not data
+        if name.startswith("__"):
+            return 0  # introspection is not data
+        type_name = getattr(parent, "name", "")
+        if node.selection_set is None:
+            # Short leaves are part of their object; long texts count by their size class.
+            return output_weight(type_name, name)
         fields = getattr(parent, "fields", None) or {}
         definition = fields.get(name)
         field_type = definition.type if definition is not None else None
@@ -261,7 +282,8 @@ class _Cost:
         first = self.first(node)
         if isinstance(field_type, GraphQLList):
             # `edges` of a connection is as long as the connection's page; other lists as `first`.
-            count = first if first is not None else (page if page is not None else DEFAULT_PAGE)
+            count = first if first is not None else (
+                page if page is not None else (list_size(type_name, name) or DEFAULT_PAGE))
             child_page = None
         else:
             count = 1
@@ -283,7 +305,7 @@ class QueryLimits(SchemaExtension):
     def __init__(self, limits: Limits) -> None:
         super().__init__()
         self.limits = limits
-        self.refused: LimitExceeded | None = None
+        self.refused: LimitExceeded | InputTooLong | None = None
 
     def on_parse(self) -> Iterator[None]:
         ec = self.execution_context
@@ -295,7 +317,7 @@ class QueryLimits(SchemaExtension):
                 ec.graphql_document, _ = check(ec.schema._schema, ec.query, self.limits,
                                                variables=ec.variables,
                                                operation_name=ec.operation_name)
-            except LimitExceeded as exc:
+            except (LimitExceeded, InputTooLong) as exc:
                 # Refused in on_validate; a stand-in document keeps strawberry from parsing
                 # the oversized one.
                 self.refused = exc

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from app.access.context import AccessContext
+from app.errors import ResponseTooLarge
 from app.orgs import service as orgs
 from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
@@ -24,6 +25,7 @@ class Loaders:
         self.access = access
         self.lock = asyncio.Lock()
         self.closed = False
+        self.stopped: Exception | None = None
         self.organisation = self._loader(lambda ids: orgs.orgs_by_ids(access.session, ids))
         self.networks = self._loader(lambda ids: peacebuilders.networks_of(access, ids),
                                      default=list)
@@ -37,16 +39,27 @@ class Loaders:
         """Run a service call alone on the request's session."""
         async with self.lock:
             self._check_open()
-            return await fn(*args, **kwargs)
+            try:
+                return await fn(*args, **kwargs)
+            except ResponseTooLarge as exc:
+                # The read path found it could never fit: nothing more for this request.
+                self.stop(exc)
+                raise
 
     async def close(self) -> None:
         """No more session work (a timed-out request): waits for the call in progress."""
         async with self.lock:
             self.closed = True
 
+    def stop(self, reason: Exception) -> None:
+        """Every later call raises `reason` (the response is already over its size limit)."""
+        self.stopped = reason
+
     def _check_open(self) -> None:
         if self.closed:
             raise asyncio.CancelledError("the request ended")
+        if self.stopped is not None:
+            raise self.stopped
 
     def _loader(
         self,

@@ -44,6 +44,9 @@ _TOKEN = {
                                                           "`Authorization: Bearer …`."},
         "token_type": {"const": "Bearer"},
         "expires_in": {"type": "integer", "description": "Seconds."},
+        "refresh_token": {"type": "string", "description": (
+            "People's sessions: exchange at /oauth/token (`grant_type=refresh_token`); each is "
+            "spent once (a spent one presented again ends the session).")},
         "mfa_enrolment_required": {"type": "boolean", "description": (
             "The role needs a second factor and none is enrolled: the token can only enrol.")},
     },
@@ -76,22 +79,51 @@ _PATHS: dict[str, Any] = {
     }},
     "/oauth/token": {"post": {
         "operationId": "token", "tags": ["auth"], "security": [{"clientBasic": []}, {}],
-        "summary": "OAuth 2.0 client credentials for machine clients.",
+        "summary": "OAuth 2.0 tokens: client credentials (machine clients), refresh (people).",
         "description": ("`grant_type=client_credentials`, the client authenticated with HTTP "
                         "Basic (`client_secret_basic`) or `client_id` and `client_secret` in "
-                        "the form (`client_secret_post`)."),
+                        "the form (`client_secret_post`); or `grant_type=refresh_token` with "
+                        "a person's refresh token (rotated: the answer carries a new one)."),
         "requestBody": {"required": True, "content": {
             "application/x-www-form-urlencoded": {"schema": {
                 "type": "object", "required": ["grant_type"],
-                "properties": {"grant_type": {"const": "client_credentials"},
+                "properties": {"grant_type": {"enum": ["client_credentials", "refresh_token"]},
                                "client_id": {"type": "string"},
                                "client_secret": {"type": "string"},
+                               "refresh_token": {"type": "string"},
                                "scope": {"type": "string"}}}}}},
         "responses": {
             "200": _json(_TOKEN, "An access token."),
             "400": _json(_OAUTH_ERROR, "Malformed or unsupported request (RFC 6749 §5.2)."),
             "401": _json(_OAUTH_ERROR, "Unknown client or wrong secret (`invalid_client`)."),
             "429": _json(_OAUTH_ERROR, "Too many requests (`slow_down`, `Retry-After`)."),
+        },
+    }},
+    **{path: {"post": {
+        "operationId": op, "tags": ["auth"], "security": [],
+        "summary": summary,
+        "description": ("Ends the session of a refresh token (`token` or `refresh_token`, as a "
+                        "form or JSON) on every replica at the next request, its access tokens "
+                        "included. 200 whether or not the token was known."),
+        "requestBody": {"required": True, "content": {
+            media: {"schema": {"type": "object", "properties": {
+                "token": {"type": "string"}, "refresh_token": {"type": "string"}}}}
+            for media in ("application/x-www-form-urlencoded", "application/json")}},
+        "responses": {
+            "200": _json({"type": "object", "required": ["signed_out"],
+                          "properties": {"signed_out": {"const": True}}}, "Signed out."),
+            "400": _json(_OAUTH_ERROR, "No token sent (`invalid_request`)."),
+        },
+    }} for path, op, summary in (
+        ("/auth/logout", "logout", "Sign out: end a session by its refresh token."),
+        ("/oauth/revoke", "revoke", "RFC 7009 token revocation (the same as /auth/logout)."))},
+    "/me/data-copy": {"get": {
+        "operationId": "dataCopy", "tags": ["her"],
+        "summary": "Her own copy of everything held about her (JSON, streamed).",
+        "description": "Her own token only; no purpose needed; logged before any byte leaves.",
+        "responses": {
+            "200": _json({"type": "object"}, "The copy (`Content-Disposition: attachment`)."),
+            **_errors(401, 403, 404),
         },
     }},
     "/.well-known/jwks.json": {"get": {
@@ -260,7 +292,7 @@ DOCUMENT: dict[str, Any] = {
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],
-    "tags": [{"name": n} for n in ("auth", "graphql", "evidence", "audit", "operations")],
+    "tags": [{"name": n} for n in ("auth", "graphql", "evidence", "audit", "her", "operations")],
     "paths": _PATHS,
     "components": {
         "securitySchemes": {

@@ -10,6 +10,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from app.errors import BadInput
+from app.inputs import check_json
 from app.operations.service import sha256_of
 
 JSON = "application/json"
@@ -17,9 +19,10 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class RequestError(Exception):
-    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST",
+                 field: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.field = status, message, code, field
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Params:
 def _json_param(raw: str | None, name: str) -> Any:
     try:
         return json.loads(raw) if raw else None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise RequestError(400, f"{name} must be a JSON object.") from exc
 
 
@@ -56,13 +59,18 @@ async def parse(request: Request) -> Params:
         body = await request.body()
         try:
             data = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
             raise RequestError(400, "The request body is not valid JSON.") from exc
         if isinstance(data, list):
             raise RequestError(400, "Batched requests are not accepted: send one operation per "
                                     "request.", "BATCHING_NOT_SUPPORTED")
         if not isinstance(data, dict):
             raise RequestError(400, "The request body must be a JSON object.")
+    try:
+        # Before anything hashes, parses or stores them: no NUL, no lone surrogate, bounded depth.
+        check_json(data, "request")
+    except BadInput as exc:
+        raise RequestError(400, exc.message, exc.code, exc.field) from exc
     query, variables, operation = data.get("query"), data.get("variables"), data.get("operationName")
     if query is not None and not isinstance(query, str):
         raise RequestError(400, "query must be a string.")

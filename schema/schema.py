@@ -18,6 +18,7 @@ from app.read import peacebuilders as pb_read
 from app.telemetry import Telemetry
 from schema import ids
 from schema.audit.queries import AuditQueries
+from schema.bounded import bounded_execution
 from schema.cases.mutations import CaseMutations
 from schema.cases.queries import CaseQueries
 from schema.cases.types import Case, CaseNote
@@ -30,6 +31,7 @@ from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant
 from schema.context import Info
 from schema.errors import log_errors
+from schema.escalation.types import EscalationMutations, EscalationQueries
 from schema.gated import want_of
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
@@ -40,8 +42,10 @@ from schema.orgs.types import Organisation, User, WorkingGroup
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
 from schema.peacebuilders.types import Peacebuilder
+from schema.scalars import SCALAR_OVERRIDES
 from schema.security.mutations import SecurityMutations
 from schema.security.queries import SecurityQueries
+from schema.sizes import document_limits
 from schema.subscriptions import Subscription
 from schema.tracing import slow_field_spans
 
@@ -100,10 +104,10 @@ class NodeQueries:
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
                              ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
-                             ConfirmationQueries))
+                             ConfirmationQueries, EscalationQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
-                                   ConfirmationMutations))
+                                   ConfirmationMutations, EscalationMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
@@ -135,7 +139,10 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
                BreakGlass, Confirmation],
         config=StrawberryConfig(disable_field_suggestions=production),
         extensions=extensions,
+        scalar_overrides=SCALAR_OVERRIDES,
+        execution_context_class=bounded_execution(checked.max_response_bytes),
     )
+    document_limits(built._schema)
     built.limits = checked
     return built
 

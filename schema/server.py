@@ -18,12 +18,13 @@ from app import logs
 from app.access import tenancy
 from app.audit.http import export_endpoint
 from app.audit.worker import LogWorker
-from app.auth.http import jwks_endpoint, login_endpoint, token_endpoint
+from app.auth.http import jwks_endpoint, login_endpoint, logout_endpoint, token_endpoint
 from app.config import Settings
 from app.incidents import attachments
 from app.incidents.http import MULTIPART_OVERHEAD, download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
 from app.metrics import Metrics
+from app.peacebuilders.http import data_copy_endpoint
 from app.ratelimit import limiter
 from app.runtime import Runtime
 from app.storage import migration_status, schema_is_usable
@@ -31,6 +32,7 @@ from app.telemetry import Telemetry
 from schema.http import GraphQLEndpoint
 from schema.limits import Limits
 from schema.observability import ObservabilityMiddleware, metrics_endpoint
+from schema.outage import OutageMiddleware
 from schema.published import openapi_endpoint, sdl_endpoint, static_endpoint
 from schema.schema import build_schema
 from schema.subscriptions import SocketApp
@@ -240,8 +242,11 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             WebSocketRoute("/graphql", SocketApp(rt, schema)),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/auth/login", login_endpoint, methods=["POST"]),
+            Route("/auth/logout", logout_endpoint, methods=["POST"]),
+            Route("/oauth/revoke", logout_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/export", export_endpoint, methods=["GET"]),
+            Route("/me/data-copy", data_copy_endpoint, methods=["GET"]),
             Route("/incidents/{incident_id}/attachments", upload_endpoint, methods=["POST"]),
             Route("/attachments/{attachment_id}", download_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
@@ -256,6 +261,8 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
     )
     app.state.runtime = rt
     # Outermost last: every response (refusals included) gets the request ID and headers.
+    # Innermost: a database or broker outage becomes a complete 503, never a crash.
+    app.add_middleware(OutageMiddleware, retry_after=settings.outage_retry_after_seconds)
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit(settings, path))
     if settings.cors_origins:
         # Bearer tokens, never cookies: no credentials mode; only the listed origins.

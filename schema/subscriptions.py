@@ -10,9 +10,10 @@ that reconnects passes the last cursor it saw and replays what it missed.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ from app.notify import inbox
 from app.runtime import Runtime
 from schema.incidents.queries import alert_of
 from schema.incidents.types import InboxAlert
+from schema.limits import Limits
+from schema.socket import TOKEN_EXPIRED, UNAUTHORIZED, TransportWSHandler
 
 
 @dataclass
@@ -42,6 +45,17 @@ class SocketContext:
     purpose: str | None = None
     expires_at: float = 0.0
     claims: Any = None
+    # Closes the socket with a code and reason (set by schema.socket's handler).
+    close: Callable[..., Awaitable[None]] | None = None
+
+
+async def _close(ctx: SocketContext, code: int, reason: str) -> None:
+    """End the connection with a code the client can act on (reconnect with a new token), then
+    wait to be cancelled as the socket shuts down: no bare `complete`."""
+    if ctx.close is None:
+        return
+    await ctx.close(code=code, reason=reason)
+    await asyncio.Event().wait()
 
 
 def _delivery(ctx: SocketContext) -> AbstractAsyncContextManager[AccessContext]:
@@ -52,9 +66,11 @@ def _delivery(ctx: SocketContext) -> AbstractAsyncContextManager[AccessContext]:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Your alerts as they happen (incident reported, escalation, "
-                                         "task due, referral received), after `after` if given. "
-                                         "IDs and codes only.")
+    @strawberry.subscription(description=(
+        "Your alerts as they happen (incident reported, escalation, task due, referral received), "
+        "from now on; with `after` (a cursor you saw), first those you missed since. IDs and "
+        "codes only. When the token expires the socket closes with 4401 \"Token expired\": "
+        "reconnect with a new token and `after`."))
     async def alerts(self, info: strawberry.Info, after: str | None = None
                      ) -> AsyncGenerator[InboxAlert, None]:
         ctx: SocketContext = info.context
@@ -62,14 +78,17 @@ class Subscription:
         runtime = ctx.runtime
         queue = runtime.broker.subscribe(ctx.principal.subject)
         try:
-            async with _delivery(ctx) as access:
-                missed = await inbox.items(access, after)
-            for item in missed:
-                yield alert_of(item)
+            if after is not None:  # a reconnecting client replays what it missed; else from now
+                async with _delivery(ctx) as access:
+                    missed = await inbox.items(access, after)
+                for item in missed:
+                    yield alert_of(item)
             while True:
                 remaining = ctx.expires_at - time.time()
                 if remaining <= 0:
-                    return  # the token expired: the client must reconnect with a new one
+                    # The client reconnects with a new token (and `after`: nothing is lost).
+                    await _close(ctx, *TOKEN_EXPIRED)
+                    return
                 try:
                     item_id = await asyncio.wait_for(queue.get(), timeout=min(remaining, 30))
                 except TimeoutError:
@@ -79,7 +98,8 @@ class Subscription:
                         found = await inbox.item(access, uuid.UUID(item_id))
                         raw = await access.session.get(inbox.InboxItem, uuid.UUID(item_id))
                 except Unauthenticated:
-                    return  # deactivated since connecting
+                    await _close(ctx, UNAUTHORIZED, "Unauthenticated")  # deactivated since
+                    return
                 if found is None:
                     if raw is not None and raw.recipient == ctx.principal.subject:
                         return  # no longer entitled to this case: her grant was revoked
@@ -92,9 +112,19 @@ class Subscription:
 class SocketApp(GraphQL):  # type: ignore[type-arg]
     """strawberry's ASGI app, used for WebSocket subscriptions only."""
 
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(self, runtime: Runtime, schema: Any) -> None:
         super().__init__(schema, graphql_ide=None, subscription_protocols=["graphql-transport-ws"])
         self.runtime = runtime
+        self.limits = Limits.from_settings(runtime.settings)
+        self.hints = not runtime.settings.production
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except RecursionError as exc:  # nested thousands deep: a bad message (4400)
+            raise json.JSONDecodeError("nested too deeply", "", 0) from exc
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> SocketContext:
         return SocketContext(runtime=self.runtime)

@@ -1,5 +1,6 @@
 """Authentication end to end: bearer tokens at the GraphQL edge, client credentials, password
-login, deactivation and role changes biting on the next request, JWKS, OIDC mode, access log.
+login, deactivation and role changes biting on the next request, JWKS, access log (OIDC mode:
+tests/test_oidc.py and tests/test_oidc_provider.py).
 
 Everything goes through the real ASGI app over HTTP (or, for the OIDC verifier, through the real
 verifier and principal resolution); tokens that must be wrong are forged with joserfc directly.
@@ -8,32 +9,27 @@ verifier and principal resolution); tokens that must be wrong are forged with jo
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import KeySet, OKPKey
 from sqlalchemy import select
 
 from app.audit.models import AccessLogEntry
 from app.auth import keys, principals, totp
-from app.auth.tokens import Issuer, OIDCVerifier
+from app.auth.tokens import Issuer
 from app.errors import Unauthenticated
 from app.orgs.models import Organisation, User
 from schema import ids
-from tests.conftest import Env, build_env, unique
+from tests.conftest import Env, unique
 from tests.factories import INTAKE, register
 
 pytestmark = pytest.mark.anyio
@@ -456,7 +452,8 @@ async def test_token_request_without_credentials_is_refused(env: Env) -> None:
     assert_invalid_client(response, "basic")
 
 
-@pytest.mark.parametrize("grant_type", ["password", "authorization_code", "refresh_token", "magic"])
+# (refresh_token is supported, for people's sessions: tests/test_sessions.py)
+@pytest.mark.parametrize("grant_type", ["password", "authorization_code", "magic"])
 async def test_unsupported_grant_type(env: Env, grant_type: str) -> None:
     _, client_id, secret = await new_client(env)
     response = await token_request(env, client_id, secret, grant_type=grant_type)
@@ -710,278 +707,6 @@ def test_signing_keys_rotate_keep_old_key_and_stay_private(tmp_path: Any) -> Non
         jwt.decode(old_token, published, algorithms=["Ed25519"]).header["kid"]
     with pytest.raises(Unauthenticated):
         first.verify(new_token)  # the first issuer never saw the new key
-
-
-# --- 6. OIDC mode ------------------------------------------------------------------------------
-
-OIDC_ISSUER = "https://idp.example.org/realms/safety-net"
-OIDC_AUDIENCE = "safety-net-api"
-
-
-def oidc_key(alg: str, kid: str | None = None) -> Any:
-    params = {"kid": kid or uuid.uuid4().hex[:12]}
-    if alg == "RS256":
-        return RSAKey.generate_key(2048, parameters=params, private=True)
-    if alg == "ES256":
-        return ECKey.generate_key("P-256", parameters=params, private=True)
-    return OKPKey.generate_key("Ed25519", parameters=params, private=True)
-
-
-def oidc_token(key: Any, alg: str, **changes: Any) -> str:
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": OIDC_ISSUER, "aud": OIDC_AUDIENCE, "sub": str(uuid.uuid4()), "iat": now,
-        "exp": now + 300, "auth_time": now, "acr": "mfa",
-        "safety_net_org": "mofa", "preferred_username": "caseworker",
-    }
-    for name, value in changes.items():
-        if value is None:
-            claims.pop(name, None)
-        else:
-            claims[name] = value
-    return jwt.encode({"alg": alg, "kid": key.kid}, claims, key, algorithms=[alg])
-
-
-def oidc_settings(env: Env, **more: Any) -> Any:
-    return replace(env.settings, **{"issuer": "oidc", "oidc_issuer": OIDC_ISSUER,
-                                    "oidc_audience": OIDC_AUDIENCE, **more})
-
-
-async def resolve(env: Env, verifier: OIDCVerifier, token: str) -> Any:
-    claims = await verifier.verify(token)
-    async with env.runtime.db.transaction() as session:
-        return await principals.resolve(session, env.runtime.policy, claims)
-
-
-@pytest.mark.parametrize("alg", ["RS256", "ES256", "Ed25519"])
-async def test_oidc_token_maps_to_user(env: Env, alg: str) -> None:
-    key = oidc_key(alg)
-    verifier = OIDCVerifier(oidc_settings(env), keyset=KeySet([key]))
-    principal = await resolve(env, verifier, oidc_token(key, alg))
-    expected_subject, expected_org = await subject_of(env, "mofa", "caseworker")
-    assert principal.kind.value == "user"
-    assert principal.subject == expected_subject and str(principal.org_id) == expected_org
-    assert principal.name == "caseworker" and principal.org_slug == "mofa"
-    assert principal.roles == frozenset({"caseworker"})  # our roles, not the token's
-    assert principal.acr == "mfa"
-    # The same username in another organisation is another person.
-    other = await resolve(env, verifier, oidc_token(key, alg, safety_net_org="embassy"))
-    assert other.org_slug == "embassy" and other.id != principal.id
-
-
-async def test_oidc_audience_list_and_custom_claim_names(env: Env) -> None:
-    key = oidc_key("RS256")
-    verifier = OIDCVerifier(oidc_settings(env, oidc_org_claim="tenant", oidc_username_claim="uid"),
-                            keyset=KeySet([key]))
-    token = oidc_token(key, "RS256", aud=[OIDC_AUDIENCE, "account"], tenant="nhri", uid="auditor",
-                       safety_net_org=None, preferred_username=None)
-    principal = await resolve(env, verifier, token)
-    assert (principal.org_slug, principal.name, principal.roles) == ("nhri", "auditor",
-                                                                     frozenset({"auditor"}))
-    with pytest.raises(Unauthenticated):  # the default claim names are not consulted
-        await verifier.verify(oidc_token(key, "RS256"))
-
-
-async def test_oidc_audience_defaults_to_service_audience(env: Env) -> None:
-    key = oidc_key("ES256")
-    verifier = OIDCVerifier(oidc_settings(env, oidc_audience=""), keyset=KeySet([key]))
-    principal = await resolve(env, verifier, oidc_token(key, "ES256", aud=env.settings.audience))
-    assert principal.name == "caseworker"
-    with pytest.raises(Unauthenticated):
-        await verifier.verify(oidc_token(key, "ES256"))
-
-
-OIDC_REJECTED = {
-    "wrong-issuer": {"iss": "https://other-idp.example.org"},
-    "no-issuer": {"iss": None},
-    "wrong-audience": {"aud": "someone-else"},
-    "audience-list-without-ours": {"aud": ["account", "someone-else"]},
-    "no-audience": {"aud": None},
-    "expired": {"exp": int(time.time()) - 3600, "iat": int(time.time()) - 4000},
-    "no-exp": {"exp": None},
-    "not-yet-valid": {"nbf": int(time.time()) + 3600},
-    "no-org-claim": {"safety_net_org": None},
-    "no-username-claim": {"preferred_username": None},
-    "non-string-username": {"preferred_username": 42},
-}
-
-
-@pytest.mark.parametrize("case", sorted(OIDC_REJECTED))
-async def test_oidc_rejects_bad_claims(env: Env, case: str) -> None:
-    key = oidc_key("RS256")
-    verifier = OIDCVerifier(oidc_settings(env), keyset=KeySet([key]))
-    await resolve(env, verifier, oidc_token(key, "RS256"))  # control: the key and setup work
-    with pytest.raises(Unauthenticated):
-        await verifier.verify(oidc_token(key, "RS256", **OIDC_REJECTED[case]))
-
-
-async def test_oidc_rejects_foreign_signatures(env: Env) -> None:
-    key = oidc_key("RS256", kid="idp-key")
-    verifier = OIDCVerifier(oidc_settings(env), keyset=KeySet([key]))
-    impostor = oidc_key("RS256", kid="idp-key")
-    with pytest.raises(Unauthenticated):
-        await verifier.verify(oidc_token(impostor, "RS256"))
-    with pytest.raises(Unauthenticated):
-        await verifier.verify(f"{b64({'alg': 'none'})}.{oidc_token(key, 'RS256').split('.')[1]}.")
-    # HS256 keyed with the RSA public key (algorithm confusion) is not accepted either.
-    signing_input = (f"{b64({'alg': 'HS256', 'kid': 'idp-key'})}."
-                     f"{oidc_token(key, 'RS256', preferred_username='admin').split('.')[1]}")
-    mac = hmac.new(key.as_pem(private=False), signing_input.encode(), hashlib.sha256).digest()
-    confused = f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
-    with pytest.raises(Unauthenticated):
-        await verifier.verify(confused)
-    # A token of our own built-in issuer means nothing to the OIDC verifier.
-    subject, org_id = await subject_of(env, "mofa", "admin")
-    with pytest.raises(Unauthenticated):
-        await verifier.verify(env.runtime.issuer.issue(subject=subject, org_id=org_id)[0])
-
-
-async def test_oidc_unknown_or_inactive_user_rejected(env: Env) -> None:
-    key = oidc_key("ES256")
-    verifier = OIDCVerifier(oidc_settings(env), keyset=KeySet([key]))
-    for org, username in [("mofa", unique("ghost")), ("nowhere", "caseworker"),
-                          ("mofa", "auditor")]:  # auditor exists in nhri only
-        claims = await verifier.verify(oidc_token(key, "ES256", safety_net_org=org,
-                                                  preferred_username=username))
-        assert claims.username == username
-        async with env.runtime.db.transaction() as session:
-            with pytest.raises(Unauthenticated):
-                await principals.resolve(session, env.runtime.policy, claims)
-    gid, username, _ = await new_user(env, "fund", ["ANALYST"])
-    token = oidc_token(key, "ES256", safety_net_org="fund", preferred_username=username)
-    assert (await resolve(env, verifier, token)).name == username
-    await env.gql(DEACTIVATE_USER, {"id": gid}, as_=("fund", "admin"))
-    with pytest.raises(Unauthenticated):
-        await resolve(env, verifier, token)
-
-
-def test_oidc_verifier_needs_issuer_and_keys(env: Env) -> None:
-    with pytest.raises(ValueError, match="OIDC"):
-        OIDCVerifier(replace(env.settings, oidc_issuer="", oidc_jwks_url="http://127.0.0.1:1/x"))
-    with pytest.raises(ValueError, match="OIDC"):
-        OIDCVerifier(replace(env.settings, oidc_issuer=OIDC_ISSUER, oidc_jwks_url=""))
-
-
-class JWKSServer:
-    """A real HTTP server on 127.0.0.1 publishing a key set, counting fetches."""
-
-    def __init__(self, *keys_: Any) -> None:
-        self.keyset = KeySet(list(keys_))
-        self.hits = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.hits += 1
-                body = json.dumps(outer.keyset.as_dict(private=False)).encode()
-                self.send_response(200 if self.path == "/jwks" else 404)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def publish(self, *keys_: Any) -> None:
-        self.keyset = KeySet(list(keys_))
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def jwks_server() -> Iterator[JWKSServer]:
-    server = JWKSServer(oidc_key("RS256"))
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-async def test_oidc_fetches_jwks_from_url_caches_and_picks_up_rotation(
-        env: Env, jwks_server: JWKSServer) -> None:
-    key = jwks_server.keyset.keys[0]
-    verifier = OIDCVerifier(oidc_settings(env, oidc_jwks_url=jwks_server.url))
-    assert jwks_server.hits == 0  # fetched lazily
-    assert (await resolve(env, verifier, oidc_token(key, "RS256"))).name == "caseworker"
-    assert jwks_server.hits == 1
-    await verifier.verify(oidc_token(key, "RS256", preferred_username="analyst"))
-    assert jwks_server.hits == 1  # cached
-    # The IdP rotates. A token with the new key right after a fetch is refused without hammering
-    # the IdP (refetches on failure are rate limited) ...
-    new_key = oidc_key("ES256")
-    jwks_server.publish(new_key, key)
-    with pytest.raises(Unauthenticated):
-        await verifier.verify(oidc_token(new_key, "ES256"))
-    assert jwks_server.hits == 1
-    # ... and once the cached set is stale it is fetched again and the new key is accepted.
-    verifier.REFRESH_SECONDS = 0
-    assert (await resolve(env, verifier, oidc_token(new_key, "ES256"))).name == "caseworker"
-    assert jwks_server.hits == 2
-    # Private key material never had to leave the IdP.
-    assert all("d" not in k for k in jwks_server.keyset.as_dict(private=False)["keys"])
-
-
-async def test_oidc_mode_end_to_end_over_http(backend: str, tmp_path: Any,
-                                              jwks_server: JWKSServer) -> None:
-    """A whole deployment in OIDC mode: the GraphQL edge trusts the IdP's tokens only."""
-    env, close = await build_env(backend, tmp_path, issuer="oidc", oidc_issuer=OIDC_ISSUER,
-                                 oidc_audience=OIDC_AUDIENCE, oidc_jwks_url=jwks_server.url)
-    try:
-        assert env.runtime.oidc is not None
-        key = jwks_server.keyset.keys[0]
-        me = await viewer(env, oidc_token(key, "RS256", safety_net_org="unpc",
-                                          preferred_username="focal"))
-        assert me == {"kind": "user", "name": "focal", "roles": ["FOCAL_POINT"],
-                      "organisation": {"slug": "unpc"}}
-        assert_unauthenticated(await env.post(VIEWER, token=oidc_token(key, "RS256",
-                                                                       aud="someone-else")))
-        assert_unauthenticated(await env.post(VIEWER, token=oidc_token(
-            key, "RS256", preferred_username=unique("ghost"))))
-        assert_unauthenticated(await env.post(VIEWER, token=oidc_token(oidc_key("RS256", key.kid),
-                                                                       "RS256")))
-        # Built-in issuer tokens are not accepted when an external issuer is configured.
-        subject, org_id = await subject_of(env, "unpc", "admin")
-        builtin = env.runtime.issuer.issue(subject=subject, org_id=org_id)[0]
-        assert_unauthenticated(await env.post(VIEWER, token=builtin))
-        assert jwks_server.hits == 1
-        # Deactivation bites on the next request in OIDC mode too.
-        body = await env.gql("{ users(first: 100) { edges { node { id username } } } }",
-                             token=oidc_token(key, "RS256", safety_net_org="unpc",
-                                              preferred_username="admin"))
-        ids = {e["node"]["username"]: e["node"]["id"] for e in body["data"]["users"]["edges"]}
-        analyst = oidc_token(key, "RS256", safety_net_org="unpc", preferred_username="analyst")
-        assert (await viewer(env, analyst))["name"] == "analyst"
-        admin = oidc_token(key, "RS256", safety_net_org="unpc", preferred_username="admin")
-        body = await env.gql(DEACTIVATE_USER, {"id": ids["analyst"]}, token=admin)
-        assert body["data"]["deactivateUser"]["user"]["active"] is False
-        assert_unauthenticated(await env.post(VIEWER, token=analyst))
-    finally:
-        await close()
-
-
-async def test_oidc_keys_unreachable_is_503_never_access(backend: str, tmp_path: Any) -> None:
-    """With no cached keys and the issuer's JWKS down, nobody gets in: 503, not 500, not 200."""
-    env, close = await build_env(backend, tmp_path, issuer="oidc", oidc_issuer=OIDC_ISSUER,
-                                 oidc_audience=OIDC_AUDIENCE,
-                                 oidc_jwks_url="http://127.0.0.1:9/jwks.json")
-    try:
-        token = oidc_token(oidc_key("RS256", "k1"), "RS256", safety_net_org="unpc",
-                           preferred_username="focal")
-        response = await env.post(VIEWER, token=token)
-        assert response.status_code == 503
-        assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
-        assert "data" not in response.json()
-    finally:
-        await close()
 
 
 # --- 7. the access log -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -112,13 +113,21 @@ async def test_foreign_case_cannot_be_updated_or_noted(env):
 
 async def test_update_close_and_reopen(env):
     _, case_id = await new_case(env)
-    closed = await env.gql(UPDATE_CASE, {"input": {"id": case_id, "status": "CLOSED",
-                                                   "riskLevel": "LOW"}}, as_=("mofa", "focal"))
-    case = closed["data"]["updateCase"]["case"]
+    changed = await env.gql(UPDATE_CASE, {"input": {"id": case_id, "riskLevel": "LOW"}},
+                            as_=("mofa", "focal"))
+    assert changed["data"]["updateCase"]["case"]["riskLevel"] == "LOW"
+    due = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    closed = await env.gql("""mutation($i: CloseCaseInput!) { closeCase(input: $i) {
+        case { status closedAt riskLevel } userErrors { message } } }""",
+                           {"i": {"caseId": case_id, "reason": "RISK_RESOLVED",
+                                  "followUp": [{"kind": "PSYCHOSOCIAL_SUPPORT", "dueAt": due}]}},
+                           as_=("mofa", "focal"))
+    case = closed["data"]["closeCase"]["case"]
     assert case["status"] == "CLOSED" and case["closedAt"] and case["riskLevel"] == "LOW"
-    reopened = await env.gql(UPDATE_CASE, {"input": {"id": case_id, "status": "OPEN"}},
+    reopened = await env.gql("""mutation($i: ReopenCaseInput!) { reopenCase(input: $i) {
+        case { status closedAt } } }""", {"i": {"caseId": case_id, "reason": "NEW_THREAT"}},
                              as_=("mofa", "focal"))
-    assert reopened["data"]["updateCase"]["case"]["closedAt"] is None
+    assert reopened["data"]["reopenCase"]["case"]["closedAt"] is None
 
 
 async def test_pagination_walks_every_case_once(env):

@@ -4,21 +4,27 @@ shared directory, and files cut short by a power cut (docs/decisions/0009)."""
 
 from __future__ import annotations
 
-import builtins
 import contextlib
-import io
+import itertools
 import logging
 import multiprocessing
 import os
 import random
+import signal
+import sys
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import insert
 
+from app.access import tenancy
 from app.audit import chain, checkpoints
 from app.audit.checkpoints import Checkpoint, note_name
+from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
 from app.config import Settings
 from tests.test_audit import DENIED, fresh, rehash_everything, run_verify, tamper
@@ -42,48 +48,42 @@ def pointer(directory: Path) -> str:
 
 
 class FileAccess:
-    """Counts, while installed, the files opened and the listings made under one directory, and
-    in which threads (patched `open`, `io.open`, `os.open`, `os.scandir`, `os.listdir`)."""
+    """Records, while entered, the files opened and the directories listed under one directory,
+    and in which threads. Through a Python audit hook (PEP 578: `open`, `io.open`, `os.open` and
+    `Path.read_*` raise "open"; `os.scandir` and `os.listdir` raise their own events), so the code
+    under test runs as it is, nothing patched. A hook cannot be removed: one is installed per
+    process and does nothing while no recorder is entered."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
-        self.root = str(directory)
+    _active: list[FileAccess] = []
+    _installed = False
+
+    def __init__(self, directory: Path) -> None:
+        self.root = os.fspath(directory)
         self.opens: list[tuple[str, int]] = []
         self.listings: list[tuple[str, int]] = []
-        real_open, real_os_open = io.open, os.open
-        real_scandir, real_listdir = os.scandir, os.listdir
 
-        def mine(path: object) -> bool:
-            return isinstance(path, (str, os.PathLike)) and os.fspath(path).startswith(self.root)
+    @classmethod
+    def _hook(cls, event: str, args: tuple[object, ...]) -> None:
+        if not cls._active or event not in ("open", "os.scandir", "os.listdir"):
+            return
+        path = args[0] if args else None
+        if not isinstance(path, (str, os.PathLike)):
+            return  # a file descriptor, or the current directory
+        name = os.fspath(path)
+        for recorder in cls._active:
+            if isinstance(name, str) and name.startswith(recorder.root):
+                into = recorder.opens if event == "open" else recorder.listings
+                into.append((name, threading.get_ident()))
 
-        def counting_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if mine(file):
-                self.opens.append((os.fspath(file), threading.get_ident()))
-            return real_open(file, *args, **kwargs)
+    def __enter__(self) -> FileAccess:
+        if not FileAccess._installed:
+            sys.addaudithook(FileAccess._hook)
+            FileAccess._installed = True
+        FileAccess._active.append(self)
+        return self
 
-        def counting_os_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if mine(path):
-                self.opens.append((os.fspath(path), threading.get_ident()))
-            return real_os_open(path, *args, **kwargs)
-
-        def counting_scandir(path="."):  # type: ignore[no-untyped-def]
-            if mine(path):
-                self.listings.append((os.fspath(path), threading.get_ident()))
-            return real_scandir(path)
-
-        def counting_listdir(path="."):  # type: ignore[no-untyped-def]
-            if mine(path):
-                self.listings.append((os.fspath(path), threading.get_ident()))
-            return real_listdir(path)
-
-        monkeypatch.setattr(io, "open", counting_open)
-        monkeypatch.setattr(builtins, "open", counting_open)
-        monkeypatch.setattr(os, "open", counting_os_open)
-        monkeypatch.setattr(os, "scandir", counting_scandir)
-        monkeypatch.setattr(os, "listdir", counting_listdir)
-
-    def reset(self) -> None:
-        self.opens.clear()
-        self.listings.clear()
+    def __exit__(self, *exc: object) -> None:
+        FileAccess._active.remove(self)
 
     def threads(self) -> set[int]:
         return {t for _, t in self.opens + self.listings}
@@ -165,6 +165,44 @@ def test_a_crash_before_a_rename_leaves_the_previous_state_valid(tmp_path, signe
     assert newest is not None and newest.size == 2
     assert pointer(directory) == f"{note_name(2)}\n"
     assert [c.size for c in checkpoints.load_all(directory)[0]] == [1, 2]
+
+
+def _publish_then_hang(directory: str, key_dir: str, ready) -> None:  # type: ignore[no-untyped-def]
+    """A writer that stops for good between its fsynced temporary file and the link."""
+    def hang(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ready.set()
+        threading.Event().wait()
+
+    os.link = hang  # this process only: it is about to be killed
+    signer = checkpoints.Signer(Path(key_dir))
+    checkpoints.publish(Path(directory), signer.sign(2, "b" * 64, T0))
+
+
+def test_a_writer_killed_between_its_temporary_file_and_the_rename(tmp_path, signer):
+    """A real `kill -9` (no `finally` runs): a fsynced temporary file is left behind, the
+    previous checkpoint and pointer stand, and the next writer signs that size as usual."""
+    directory = tmp_path / "cps"
+    first = checkpoints.publish(directory, signed(signer, 1))
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    child = ctx.Process(target=_publish_then_hang,
+                        args=(str(directory), str(tmp_path / "keys"), ready))
+    child.start()
+    try:
+        assert ready.wait(timeout=60)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(timeout=30)
+    assert child.exitcode == -signal.SIGKILL
+    left = list(directory.glob(f".{note_name(2)}.*.tmp"))
+    assert len(left) == 1 and checkpoints.parse(left[0].read_text()).size == 2
+    assert not (directory / note_name(2)).exists()
+    assert pointer(directory) == f"{note_name(1)}\n"
+    assert checkpoints.latest(directory, hint=2) == first
+    good, bad = checkpoints.load_all(directory)
+    assert good == [first] and bad == []  # temporary files are never read
+    second = checkpoints.publish(directory, signed(signer, 2))
+    assert second is not None and checkpoints.latest(directory) == second
 
 
 def test_a_checkpoint_file_is_never_replaced(tmp_path, signer):
@@ -396,6 +434,31 @@ async def test_idle_checkpoints_wait_for_the_minimum_interval(backend, tmp_path)
         await close()
 
 
+async def test_sparse_traffic_makes_at_most_one_checkpoint_a_minute(backend, tmp_path):
+    """The review's case: one logged request every 5 s, the log idle in between. Before the
+    minimum interval every request got its own file (60 in these five minutes); now one a
+    minute, each at least 60 s after the one before, and the log still verifies."""
+    start = datetime.now(UTC)
+    clock = FrozenClock(start)
+    env, close = await fresh(backend, tmp_path, clock=clock)
+    try:
+        worker = env.worker
+        worker.monotonic = lambda: (clock.now() - start).total_seconds()
+        before = set(notes(env))
+        for _ in range(60):
+            clock.advance(seconds=5)
+            await one_more_entry(env)
+            assert await worker.tick() == 1
+            await worker.tick()  # idle
+        added = sorted(set(notes(env)) - before)
+        assert len(added) == 5, added
+        times = [checkpoints.read(env.settings.checkpoints / n).time for n in added]
+        assert all(b - a >= timedelta(seconds=60) for a, b in itertools.pairwise(times))
+        assert (await run_verify(env)).ok
+    finally:
+        await close()
+
+
 async def test_minimum_interval_zero_signs_when_idle_as_before(backend, tmp_path):
     env, close = await fresh(backend, tmp_path, checkpoint_min_interval=0)
     try:
@@ -508,84 +571,100 @@ async def test_verify_checks_every_file_not_only_the_newest(backend, tmp_path):
 HISTORY = 100_000
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory) -> Path:
-    """100,000 checkpoint files, one per entry, as a year of sparse traffic left them before
-    the minimum interval (valid notes with a dummy signature: nothing here verifies them)."""
-    directory = tmp_path_factory.mktemp("history") / "checkpoints"
-    directory.mkdir()
-    dummy = b"\0" * checkpoints.SIGNATURE_BYTES
-    for size in range(1, HISTORY + 1):
-        cp = Checkpoint(size, f"{size:064x}", T0 + timedelta(seconds=size), "0" * 16, dummy)
-        fd = os.open(directory / note_name(size), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.write(fd, checkpoints.render(cp).encode())
+async def _a_year_of_sparse_traffic(env) -> int:
+    """100,000 entries, each with a real signed checkpoint, written as the worker before the
+    minimum interval and the pointer left them: one file per entry, no `latest`. The entries are
+    inserted already chained (their hashes computed here as the chainer computes them, which
+    `audit verify` checks at the end): chaining 100,000 rows one batch at a time is the
+    chainer's test, not this one's. Returns the log's size."""
+    db = env.runtime.db
+    start = env.runtime.clock.now()
+    org = uuid.uuid4()
+    with tenancy.using(tenancy.SYSTEM):
+        async with db.transaction() as session:
+            head = await chain.head(session)
+        prev, heads, rows = head.hash, [], []
+        for seq in range(head.size + 1, head.size + HISTORY + 1):
+            entry = SimpleNamespace(
+                seq=seq, id=uuid.uuid4(), at=start + timedelta(microseconds=seq),
+                request_id=f"r{seq}", actor=f"user:{org}", org_id=org, purpose="protection",
+                action="case.read", target_type="Case", target_id=str(seq), decision="allow",
+                reason=None, details={"records": {str(org): ["identity"]}}, refs=str(org))
+            digest = chain.entry_hash(chain.raw_of(entry), prev)
+            rows.append({**vars(entry), "prev_hash": prev, "hash": digest})
+            heads.append((seq, digest))
+            prev = digest
+        for first in range(0, HISTORY, 20_000):
+            async with db.transaction() as session:
+                await session.execute(insert(AccessLogEntry), rows[first:first + 20_000])
+    directory = env.settings.checkpoints
+    signer, at = env.worker.signer, env.runtime.clock.now()
+    for seq, digest in heads:
+        fd = os.open(directory / note_name(seq), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, checkpoints.render(signer.sign(seq, digest, at)).encode())
         os.close(fd)
-    return directory
-
-
-def _reset(directory: Path) -> None:
-    """Back to the 100,000 files alone: what an earlier test added goes."""
-    for name in (checkpoints.POINTER, checkpoints.LOCK):
-        (directory / name).unlink(missing_ok=True)
-    for size in range(HISTORY + 1, HISTORY + 1000):
-        (directory / note_name(size)).unlink(missing_ok=True)
+    (directory / checkpoints.POINTER).unlink()  # as a release before the pointer left it
+    return head.size + HISTORY
 
 
 @pytest.mark.heavy
-async def test_a_worker_pass_reads_O1_files_among_100000(backend, tmp_path, history, monkeypatch):
-    """The log's head is moved to the size of the newest of the 100,000 files of its history
-    (the chain itself is not touched: the worker reads it through `chain.head`), then grows."""
+async def test_a_worker_pass_opens_O1_files_among_100000_and_verify_opens_them_all(
+        backend, tmp_path):
+    """Nothing patched: a log of 100,000 entries, a real note for each, the real worker; the
+    files are counted by an audit hook (`FileAccess`)."""
     import asyncio
 
-    _reset(history)
-    env, close = await fresh(backend, tmp_path, checkpoint_dir=history, checkpoint_min_interval=0)
+    clock = FrozenClock(datetime.now(UTC))
+    env, close = await fresh(backend, tmp_path, clock=clock)  # the default interval, 60 s
     try:
         worker = env.worker
-        real_head = chain.head
-        offset = [0]
-
-        async def moved_head(session):  # type: ignore[no-untyped-def]
-            h = await real_head(session)
-            return chain.Head(h.size + offset[0], h.hash)
-
-        async with env.runtime.db.transaction() as s:
-            size = (await real_head(s)).size
-        offset[0] = HISTORY - size
-        _reset(history)  # `fresh` looked at the directory already
-        monkeypatch.setattr(chain, "head", moved_head)
-        access = FileAccess(monkeypatch, history)
+        worker.monotonic = lambda: 0.0  # only the (frozen) clock moves here
+        size = await _a_year_of_sparse_traffic(env)
+        directory = env.settings.checkpoints
+        assert len(notes(env)) == HISTORY + 1
         loop_thread = threading.get_ident()
 
         # The first pass after the upgrade: no pointer yet; one scan, off the event loop.
-        assert await worker.tick() == 0
+        with FileAccess(directory) as access:
+            assert await worker.tick() == 0
         assert len(access.listings) == 1 and len(access.opens) <= 8, access.opens
         assert loop_thread not in access.threads()
-        assert pointer(history) == f"{note_name(HISTORY)}\n"
+        assert pointer(directory) == f"{note_name(size)}\n"
 
         # Every later pass: the pointer and the file it names.
-        access.reset()
-        for _ in range(20):
-            assert await worker.tick() == 0
-        assert access.listings == [] and len(access.opens) <= 20 * 2, access.opens  # two files a pass
+        with FileAccess(directory) as access:
+            for _ in range(20):
+                assert await worker.tick() == 0
+        assert access.listings == [] and len(access.opens) <= 20 * 2, access.opens
         assert loop_thread not in access.threads()
 
-        # A pass that signs the entries that arrived: still a handful of files.
+        # A new entry: chained at once, signed once the newest checkpoint is 60 s old.
         await one_more_entry(env)
-        monkeypatch.setattr(chain, "head", real_head)
-        await chain.chain_all(env.runtime.db)
-        async with env.runtime.db.transaction() as s:
-            grown = (await real_head(s)).size + offset[0]
-        monkeypatch.setattr(chain, "head", moved_head)
-        access.reset()
-        assert await worker.tick() == 0  # idle, and the interval is 0 here
+        with FileAccess(directory) as access:
+            assert await worker.tick() == 1
+            assert await worker.tick() == 0  # idle, but the newest checkpoint is 0 s old
+        assert access.listings == [] and len(access.opens) <= 2 * 3, access.opens
+        assert len(notes(env)) == HISTORY + 1
+        clock.advance(seconds=60)
+        with FileAccess(directory) as access:
+            assert await worker.tick() == 0  # idle and 60 s on: signed
         assert access.listings == [] and len(access.opens) <= 16, access.opens
         assert loop_thread not in access.threads()
-        newest = note_name(grown)
-        assert (history / newest).exists() and pointer(history) == f"{newest}\n"
-        access.reset()
-        await asyncio.gather(*(worker.tick() for _ in range(5)))
+        assert len(notes(env)) == HISTORY + 2
+        assert pointer(directory) == f"{note_name(size + 1)}\n"
+        with FileAccess(directory) as access:
+            await asyncio.gather(*(worker.tick() for _ in range(5)))
         assert access.listings == [] and len(access.opens) <= 5 * 3, access.opens
+
+        # `audit verify` does not trust the pointer: it opens and checks every note (on one backend:
+        # reading the files does not depend on it, and 100,000 signature checks take a while).
+        if backend != "sqlite":
+            return
+        with FileAccess(directory) as access:
+            report = await run_verify(env)
+        assert report.ok, report.problems
+        assert report.checkpoints == report.checkpoint_files == HISTORY + 2
+        opened = {Path(p).name for p, _ in access.opens}
+        assert len({n for n in opened if n.endswith(".note")}) == HISTORY + 2
     finally:
-        monkeypatch.undo()
         await close()
-        _reset(history)

@@ -1345,6 +1345,8 @@ async def test_break_glass_needs_a_relation_she_gave(env: Env) -> None:
 
 # --- the aggregate_reporting purpose releases no record ---------------------------------------
 
+# (Ids of 100 cases, details of 10: a page of 100 with every incident's description is over
+# the cost budget since decision 0018.)
 AGGREGATE_READS = """query($pb: ID!, $case: ID!) {
   one: peacebuilder(id: $pb) { id pseudonym profile { legalName } }
   node: node(id: $pb) { id }
@@ -1352,7 +1354,8 @@ AGGREGATE_READS = """query($pb: ID!, $case: ID!) {
   filtered: peacebuilders(first: 100, profileFieldEquals: {field: COUNTRY, value: "Qxland"}) {
     edges { node { id } } }
   hers: cases(first: 100, filter: {peacebuilderId: $pb}) { totalCount edges { node { id } } }
-  all: cases(first: 100) { totalCount edges { node { id summary incidents { description }
+  all: cases(first: 100) { totalCount edges { node { id } } }
+  detailed: cases(first: 10) { edges { node { id summary incidents { description }
     peacebuilder { id profile { legalName } } } } }
   case: case(id: $case) { id summary incidents { description } }
   caseNode: node(id: $case) { id ... on Case { summary } }
@@ -1402,6 +1405,7 @@ async def test_aggregate_reporting_releases_no_record(env: Env) -> None:
         assert world.pb not in {e["node"]["id"] for e in data["filtered"]["edges"]}
         assert data["hers"] == {"totalCount": 0, "edges": []}
         assert case not in {e["node"]["id"] for e in data["all"]["edges"]}
+        assert case not in {e["node"]["id"] for e in data["detailed"]["edges"]}
         assert case_uuid not in [r["caseId"] for r in data["referrals"]]
         no_personal_data(world, response.text)
         for query, variables in ((GRANTS, {"id": world.pb}), (RECEIPT, {"g": nhri_grant}),

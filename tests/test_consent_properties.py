@@ -77,7 +77,7 @@ def expected(grants: list[dict], org: str, purpose: Purpose | None, now_min: int
 
 
 def duplicate(kept: list[dict], g: dict) -> bool:
-    """Whether an earlier grant with the same recipient and terms is still live or pending when
+    """Whether an earlier grant with the same recipient and terms is still in force (or not yet valid: she recorded it, so it is confirmed) when
     `g` is recorded (at minute 0): revoked ones and ended ones do not count."""
     return any(k["recipient"] == g["recipient"] and set(k["categories"]) == set(g["categories"])
                and set(k["purposes"]) == set(g["purposes"]) and not k["revoke"]
@@ -118,7 +118,7 @@ async def test_returned_data_is_exactly_what_live_grants_allow(prop_env, grants,
             { grant { id } userErrors { message code } } }""", {"i": variables}, token=her,
                              purpose=None)
         if duplicate(kept, g):
-            # The same terms for the same recipient while one is live or pending: refused.
+            # The same terms for the same recipient while one is in force: refused.
             assert body["data"]["grantConsent"]["userErrors"][0]["code"] == "CONFLICT", body
             continue
         grant_id = body["data"]["grantConsent"]["grant"]["id"]

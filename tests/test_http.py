@@ -49,8 +49,9 @@ async def _whole_access_log(env) -> str:
 
 
 async def test_a_client_chosen_request_id_never_becomes_the_access_logs(env):
-    """Every route that writes the access log: GraphQL (a denial), /auth/login, /oauth/token,
-    /audit/export. A 32-hex value (once taken as the request ID) is only ever `client_request_id`."""
+    """Every route that writes the access log: GraphQL (a denial), /auth/login, /oauth/token
+    (both grants), /audit/export. A 32-hex value (once taken as the request ID) is only ever
+    `client_request_id`."""
     forged = uuid.uuid4().hex
     token = await env.token("mofa", "caseworker")
     with service_logs() as logs:
@@ -61,6 +62,9 @@ async def test_a_client_chosen_request_id_never_becomes_the_access_logs(env):
             await env.client.post("/oauth/token", headers={"x-request-id": forged},
                                   data={"grant_type": "client_credentials",
                                         "client_id": unique("nobody"), "client_secret": "x"}),
+            await env.client.post("/oauth/token", headers={"x-request-id": forged},
+                                  data={"grant_type": "refresh_token",
+                                        "refresh_token": unique("snr_nothing")}),
             await env.client.get("/audit/export", headers={
                 "x-request-id": forged, "authorization": f"Bearer {token}",
                 "safety-net-purpose": "protection"}),

@@ -188,7 +188,10 @@ async def test_subscription_ends_when_its_token_expires(tmp_path):
         async with serve(runtime) as port:
             sub = Subscriber(port, token)
             sub.start()
-            await asyncio.wait_for(sub.completed.wait(), 15)
+            # Closed with a code the client acts on, not a bare `complete` (docs/decisions/0016).
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(sub.task, 15)
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "Token expired")
     finally:
         await runtime.close()
         await close()

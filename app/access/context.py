@@ -39,7 +39,13 @@ from app.audit.models import AccessLogEntry, Oversight
 from app.clock import Clock
 from app.consent import integrity
 from app.db import Database
-from app.errors import Forbidden, MfaEnrolmentRequired, PurposeRequired, StepUpRequired
+from app.errors import (
+    Forbidden,
+    MfaEnrolmentRequired,
+    PurposeRequired,
+    SecondFactorRequired,
+    StepUpRequired,
+)
 from app.peacebuilders.models import PeacebuilderNetwork
 
 if TYPE_CHECKING:
@@ -56,8 +62,10 @@ class AccessContext:
     def __init__(self, *, principal: Principal, session: AsyncSession, db: Database,
                  policy: PolicyEngine, clock: Clock, request_id: str,
                  purpose: str | None = None, step_up_acr: frozenset[str] = frozenset({"mfa"}),
-                 step_up_seconds: int = 900) -> None:
+                 step_up_seconds: int = 900, external_issuer: str | None = None) -> None:
         self.caller = Caller(principal, purpose, policy, step_up_acr, step_up_seconds)
+        # OIDC mode: the provider people are bound to (issuer + sub); None on the built-in one.
+        self.external_issuer = external_issuer
         self.session, self.db, self.policy, self.clock = session, db, policy, clock
         self.request_id = request_id
         self.ledger = Ledger(self.audit_fields)
@@ -94,6 +102,8 @@ class AccessContext:
         if self.principal.mfa_pending:
             self.deny(f"{obj}.{act}", target_type=target_type, target_id=target_id,
                       reason="second factor required")
+            if self.principal.external:
+                raise SecondFactorRequired()
             raise MfaEnrolmentRequired()
         self.deny(f"{obj}.{act}", target_type=target_type, target_id=target_id,
                   reason="role does not permit")

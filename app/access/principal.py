@@ -29,6 +29,10 @@ class Principal:
     mfa_pending: bool = False
     # Her organisation accepts only registered operations (read with the caller, once).
     only_registered_operations: bool = False
+    # The sign-in session her token belongs to (built-in issuer, people): sign-out ends it.
+    session_id: uuid.UUID | None = None
+    # Signed in through the external OIDC provider (its second factor, not our TOTP).
+    external: bool = False
 
     @property
     def subject(self) -> str:

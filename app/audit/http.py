@@ -15,7 +15,6 @@ import base64
 import csv
 import io
 import json
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -28,18 +27,18 @@ from app.audit.chain import raw_select
 from app.audit.service import LogFilter
 from app.auth.edge import request_context
 from app.errors import AppError, BadInput
+from app.inputs import check_text, parse_datetime
 
 
 def _filter(request: Request) -> LogFilter:
     q = request.query_params
-    try:
-        return LogFilter(
-            since=datetime.fromisoformat(q["from"]) if q.get("from") else None,
-            until=datetime.fromisoformat(q["to"]) if q.get("to") else None,
-            decision=q.get("decision") or None, purpose=q.get("purpose") or None,
-            actor=q.get("actor") or None)
-    except ValueError as exc:
-        raise BadInput("from/to must be ISO 8601 date-times.", field="from") from exc
+    for name, value in q.items():
+        check_text(value, name)
+    return LogFilter(
+        since=parse_datetime(q["from"], "from") if q.get("from") else None,
+        until=parse_datetime(q["to"], "to") if q.get("to") else None,
+        decision=q.get("decision") or None, purpose=q.get("purpose") or None,
+        actor=q.get("actor") or None)
 
 
 FIELDS = ("seq", "id", "at", "request_id", "actor", "org_id", "purpose", "action", "target_type",
@@ -61,6 +60,7 @@ async def export_endpoint(request: Request) -> Response:
     worker = runtime.extras.get("log_worker")
     try:
         async with request_context(request) as ctx:
+            log_filter = _filter(request)  # before any work: a malformed filter is a 400
             ctx.require_recent_mfa("audit_log.export")
             await ctx.require("audit_log", "export")
             # Only now, for an authenticated auditor: chain what is pending and sign a
@@ -71,7 +71,7 @@ async def export_endpoint(request: Request) -> Response:
             cp = await asyncio.to_thread(checkpoints.latest, runtime.settings.checkpoints)
             if cp is None:
                 raise BadInput("Nothing to export yet.")
-            visible_ids, first = await queries.export_rows(ctx, _filter(request), cp.size)
+            visible_ids, first = await queries.export_rows(ctx, log_filter, cp.size)
             visible = {v.hex for v in visible_ids}
             # The range as stored, so the chain verifies offline: entries outside this auditor's
             # view leave as hash stubs only (below), which needs a read across organisations.

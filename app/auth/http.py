@@ -14,13 +14,19 @@ from starlette.responses import JSONResponse, Response
 
 from app.access.principal import SYSTEM
 from app.access.tenancy import as_system
-from app.auth import mfa, principals
+from app.auth import mfa, principals, sessions
+from app.errors import BadInput
+from app.inputs import check_json, check_text
 from app.logs import request_id_var
 from app.orgs.models import Client
 from app.ratelimit import limiter
 from app.runtime import Runtime, context_for
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+BAD_TOKEN_REQUEST = {"error": "invalid_request", "error_description":
+                     "Client credentials may not contain NUL characters or unpaired surrogates."}
+BAD_CLIENT = {"error": "invalid_client", "error_description":
+              "Basic credentials must be base64 of UTF-8 client_id:client_secret."}
 LOGIN_FAILED = {"error": "invalid_grant",
                 "error_description": "Invalid organisation, username, password or code."}
 
@@ -117,9 +123,19 @@ async def token_endpoint(request: Request) -> Response:
     status 429, and `safety_net_rate_limited_total` record it)."""
     runtime: Runtime = request.app.state.runtime
     form = {k: str(v) for k, v in (await request.form()).items()}
+    if form.get("grant_type") == "refresh_token":
+        return await _refresh(request, runtime, form.get("refresh_token", ""))
     # Case-insensitive: Authlib looks up "Authorization", Starlette stores header names lowercase.
     headers = request.headers
-    client_id, secret = _client_credentials(headers, form)
+    try:
+        client_id, secret = _client_credentials(headers, form)
+        check_json(form, "form")
+    except BadInput:
+        return JSONResponse(BAD_TOKEN_REQUEST, status_code=400, headers=NO_STORE)
+    except InvalidBasic:
+        # Refused here: Authlib would decode the header again, and crash on non-UTF-8 bytes.
+        return JSONResponse(BAD_CLIENT, status_code=401,
+                            headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="safety-net"'})
     address = request.client.host if request.client else "-"
     verdict = await limiter(runtime).token(client_id, address)
     if not verdict.allowed:
@@ -149,12 +165,17 @@ def _client_credentials(headers: Mapping[str, str], form: dict[str, str]) -> tup
     auth = headers.get("authorization", "")
     if auth.lower().startswith("basic "):
         try:
-            raw = base64.b64decode(auth[6:]).decode()
-            cid, _, secret = raw.partition(":")
-            return unquote(cid), unquote(secret)
-        except ValueError:
-            return "", ""
+            raw = base64.b64decode(auth[6:], validate=True).decode()
+        except ValueError as exc:  # not base64, not UTF-8 (UnicodeDecodeError is a ValueError)
+            raise InvalidBasic() from exc
+        cid, _, secret = raw.partition(":")
+        cid, secret = unquote(cid, errors="strict"), unquote(secret, errors="strict")
+        return check_text(cid, "client_id"), check_text(secret, "client_secret")
     return form.get("client_id", ""), form.get("client_secret", "")
+
+
+class InvalidBasic(Exception):
+    """An `Authorization: Basic` value that is not base64 of UTF-8 text."""
 
 
 @as_system  # sign-in reads accounts across organisations
@@ -168,6 +189,7 @@ async def login_endpoint(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         body = json.loads(await request.body())
+        check_json(body, "body")  # NUL, lone surrogates, nesting: none reaches a lookup
         if isinstance(body, dict) and "login" in body and "organisation" not in body:
             account, password, code = str(body["login"]), str(body["password"]), None
             org = None
@@ -175,7 +197,7 @@ async def login_endpoint(request: Request) -> Response:
             org, account, password = (str(body["organisation"]), str(body["username"]),
                                       str(body["password"]))
             code = str(body["totp"]) if body.get("totp") is not None else None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError, BadInput):
         return JSONResponse({"error": "invalid_request", "error_description":
                              "Send JSON with organisation, username and password."},
                             status_code=400, headers=NO_STORE)
@@ -187,7 +209,14 @@ async def login_endpoint(request: Request) -> Response:
                             headers={**NO_STORE, "Retry-After": str(verdict.retry_after)})
     if org is None:
         return await _peacebuilder_login(runtime, account, password)
+    if runtime.settings.issuer == "oidc":
+        # Staff sign in at the identity provider: a token from here would be refused anyway.
+        return JSONResponse({"error": "invalid_request", "error_description":
+                             "Staff sign in through the organisation's identity provider (OIDC "
+                             "mode); this endpoint serves peacebuilders' own logins only."},
+                            status_code=400, headers=NO_STORE)
     enrolment_required = False
+    payload: dict[str, Any] = {}
     async with runtime.db.transaction() as session:
         user = await principals.authenticate_user(session, org, account, password)
         acr = await mfa.login_acr(session, user, code, runtime.db.keys) if user else None
@@ -200,12 +229,20 @@ async def login_endpoint(request: Request) -> Response:
                    decision="allow" if acr else "deny",
                    reason=None if acr else "invalid credentials",
                    details={"acr": acr} if acr else None)
+        if user is not None and acr is not None and not enrolment_required:
+            now = runtime.clock.now()
+            sess, refresh = await sessions.open_session(
+                session, runtime.settings, subject=user.subject, org_id=user.org_id, acr=acr,
+                now=now)
+            payload = sessions.token_response(runtime.issuer, sess, refresh, now)
     if user is None or acr is None:
         return JSONResponse(LOGIN_FAILED, status_code=401, headers=NO_STORE)
-    token, ttl = runtime.issuer.issue(subject=user.subject, org_id=str(user.org_id), acr=acr)
-    payload: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
     if enrolment_required:
-        payload["mfa_enrolment_required"] = True
+        # Enrolment only: a short token and no session to refresh; she signs in again with
+        # her code once enrolled.
+        token, ttl = runtime.issuer.issue(subject=user.subject, org_id=str(user.org_id), acr=acr)
+        payload = {"access_token": token, "token_type": "Bearer", "expires_in": ttl,
+                   "mfa_enrolment_required": True}
     return JSONResponse(payload, headers=NO_STORE)
 
 
@@ -217,14 +254,82 @@ async def _peacebuilder_login(runtime: Runtime, login: str, password: str) -> Re
                    target_id=account.peacebuilder_id if account else None,
                    decision="allow" if account else "deny",
                    reason=None if account else "invalid credentials")
+        if account is not None:
+            now = runtime.clock.now()
+            sess, refresh = await sessions.open_session(
+                session, runtime.settings, subject=f"peacebuilder:{account.peacebuilder_id}",
+                org_id=None, acr="pwd", now=now)
+            payload = sessions.token_response(runtime.issuer, sess, refresh, now)
     if account is None:
         return JSONResponse({"error": "invalid_grant",
                              "error_description": "Invalid login or password."},
                             status_code=401, headers=NO_STORE)
-    token, ttl = runtime.issuer.issue(subject=f"peacebuilder:{account.peacebuilder_id}",
-                                      org_id=None)
-    return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": ttl},
-                        headers=NO_STORE)
+    return JSONResponse(payload, headers=NO_STORE)
+
+
+REFRESH_FAILED = {"error": "invalid_grant",
+                  "error_description": "The refresh token is invalid, expired or revoked: "
+                                       "sign in again."}
+
+
+async def _refresh(request: Request, runtime: Runtime, token: str) -> Response:
+    """`grant_type=refresh_token` (RFC 6749 §6) for people's sessions: the token is spent and a
+    new pair answered; a spent token presented again revokes the session (reuse detection).
+    No client authentication: people's apps are public clients; rotation protects them."""
+    address = request.client.host if request.client else "-"
+    verdict = await limiter(runtime).token("refresh:" + sessions.token_hash(token)[:16], address)
+    if not verdict.allowed:
+        return JSONResponse({"error": "slow_down", "error_description":
+                             "Too many token requests; try again later."}, status_code=429,
+                            headers={**NO_STORE, "Retry-After": str(verdict.retry_after)})
+    if not token:
+        return JSONResponse({"error": "invalid_request",
+                             "error_description": "refresh_token is required."},
+                            status_code=400, headers=NO_STORE)
+    async with runtime.db.transaction() as session:
+        now = runtime.clock.now()
+        outcome = await sessions.exchange(session, runtime.settings, token, now)
+        sess = outcome.session
+        ctx = context_for(runtime, session, SYSTEM, request_id=request_id_var.get())
+        ctx.record("auth.refresh", target_type="Session",
+                   target_id=sess.id if sess else None,
+                   decision="allow" if sess else "deny",
+                   reason=None if sess else f"refresh token {outcome.reason}",
+                   details={"acr": sess.acr} if sess else None)
+        if sess is not None and outcome.refresh_token is not None:
+            payload = sessions.token_response(runtime.issuer, sess, outcome.refresh_token, now)
+    if sess is None:
+        return JSONResponse(REFRESH_FAILED, status_code=400, headers=NO_STORE)
+    return JSONResponse(payload, headers=NO_STORE)
+
+
+@as_system  # a session is found by its token, across organisations
+async def logout_endpoint(request: Request) -> Response:
+    """Sign-out with a refresh token (RFC 7009 style: `token` or `refresh_token`, as a form or
+    JSON): its session ends on every replica at the next request, access tokens included.
+    Always 200, known token or not (nothing to learn by probing)."""
+    runtime: Runtime = request.app.state.runtime
+    token = ""
+    try:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = json.loads(await request.body())
+            if isinstance(body, dict):
+                token = str(body.get("refresh_token") or body.get("token") or "")
+        else:
+            form = await request.form()
+            token = str(form.get("refresh_token") or form.get("token") or "")
+    except (ValueError, TypeError):
+        token = ""
+    if not token:
+        return JSONResponse({"error": "invalid_request",
+                             "error_description": "Send the refresh token as `token`."},
+                            status_code=400, headers=NO_STORE)
+    async with runtime.db.transaction() as session:
+        sess = await sessions.revoke_by_token(session, token, "sign-out", runtime.clock.now())
+        if sess is not None:
+            ctx = context_for(runtime, session, SYSTEM, request_id=request_id_var.get())
+            ctx.record("auth.logout", target_type="Session", target_id=sess.id)
+    return JSONResponse({"signed_out": True}, headers=NO_STORE)
 
 
 async def jwks_endpoint(request: Request) -> Response:

@@ -38,8 +38,9 @@ ISSUER_NAME = "Safety Net"
 
 
 def mfa_roles(settings: Settings) -> frozenset[str]:
-    """Roles that need a second factor; an external issuer enforces its own."""
-    return frozenset(settings.mfa_roles) if settings.issuer == "builtin" else frozenset()
+    """Roles that need a second factor: TOTP on the built-in issuer; in OIDC mode the
+    provider's, read from its `acr`/`amr` (`OIDCVerifier.second_factor`)."""
+    return frozenset(settings.mfa_roles)
 
 
 def step_up(settings: Settings) -> dict[str, Any]:
@@ -171,13 +172,15 @@ async def reset(ctx: AccessContext, user_id: uuid.UUID) -> User:
 
 async def remove_factor(ctx: AccessContext, user_id: uuid.UUID, *, via: str | None = None) -> None:
     """Remove her factor (and a pending one) and void her unused enrolment codes. Logged."""
-    from app.auth import enrolment
+    from app.auth import enrolment, sessions
 
     cred = await _credential(ctx.session, user_id)
     if cred is not None:
         await ctx.session.delete(cred)
         await ctx.session.flush()
     await enrolment.void(ctx, user_id, why="factor reset")
+    # Sessions opened with the removed factor end with it.
+    await sessions.revoke_subject(ctx.session, f"user:{user_id}", "factor reset", ctx.clock.now())
     ctx.record("mfa.reset", target_type="User", target_id=user_id,
                details={"via": via} if via else None)
 

@@ -65,3 +65,43 @@ class EnrolmentCode(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(12), default=EnrolmentCodeStatus.ISSUED.value)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuthSession(Base):
+    """One sign-in of a person (a staff user or a peacebuilder): the family of her rotating
+    refresh tokens. Access tokens issued in it carry its id (`sid`), and every request checks
+    here that it is not revoked, so a sign-out, a deactivation or a detected token reuse ends it
+    on every replica at the next request (docs/decisions/0020-sessions-and-oidc.md).
+
+    `acr` and `auth_time` are those of the sign-in itself: refreshing never renews them, so the
+    second factor lasts the session at most and step-up expires `step_up_seconds` after sign-in.
+    """
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (Index("ix_auth_sessions_subject", "subject"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    subject: Mapped[str] = mapped_column(String(80))  # "user:<id>" or "peacebuilder:<id>"
+    org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    acr: Mapped[str] = mapped_column(String(16))
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class RefreshToken(Base):
+    """One refresh token of a session; only its SHA-256 is stored (256 random bits: a fast hash
+    is enough). `used_at` is set when it is exchanged: presenting it again revokes the session."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("ix_refresh_tokens_session_id", "session_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("auth_sessions.id"))
+    org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

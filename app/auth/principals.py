@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
+from app.auth.models import AuthSession
 from app.auth.passwords import verify_password, verify_secret
 from app.auth.tokens import Claims
 from app.consent.models import PeacebuilderAccount
@@ -28,32 +30,40 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
     organisation's allow-list switch and the policy version."""
     auth_time = (datetime.fromtimestamp(claims.auth_time, UTC)
                  if isinstance(claims.auth_time, int) else None)
-    if claims.username is not None:  # external OIDC issuer
+    if claims.subject.startswith("oidc:"):  # the external provider: bound by issuer + sub
         row = (await session.execute(
             select(User, Organisation, *_extras(policy))
             .join(Organisation, Organisation.id == User.org_id)
-            .where(Organisation.slug == claims.org, User.username == claims.username))).first()
+            .where(User.oidc_issuer == claims.raw.get("iss"),
+                   User.oidc_subject == claims.subject.removeprefix("oidc:")))).first()
         await policy.refresh(session, row.policy_version if row is not None else None)
         if row is None or not row[0].active:
             raise Unauthenticated("Invalid token.")
-        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, frozenset(),
-                               only_registered=bool(row.only_registered))
+        # A role that needs a second factor needs the provider's (its acr/amr, mapped).
+        principal = _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles,
+                                    only_registered=bool(row.only_registered))
+        return replace(principal, external=True)
     kind, _, raw_id = claims.subject.partition(":")
     try:
         subject_id = uuid.UUID(raw_id)
+        session_id = uuid.UUID(claims.session_id) if claims.session_id is not None else None
     except ValueError as exc:
         await policy.refresh(session)
         raise Unauthenticated("Invalid token.") from exc
+    live = _session_live(claims.subject, session_id)
     if kind == PrincipalKind.USER:
         row = (await session.execute(
-            select(User, Organisation, *_extras(policy))
+            select(User, Organisation, *_extras(policy), live)
             .join(Organisation, Organisation.id == User.org_id)
             .where(User.id == subject_id))).first()
         await policy.refresh(session, row.policy_version if row is not None else None)
         if row is None or not row[0].active or str(row[0].org_id) != claims.org:
             raise Unauthenticated("Invalid token.")
-        return _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles,
-                               only_registered=bool(row.only_registered))
+        if not row.session_live:  # signed out, revoked (reuse, deactivation, reset)
+            raise Unauthenticated("Invalid token.")
+        principal = _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles,
+                                    only_registered=bool(row.only_registered))
+        return replace(principal, session_id=session_id)
     if kind == PrincipalKind.CLIENT:
         crow = (await session.execute(
             select(Client, Organisation, *_extras(policy))
@@ -70,13 +80,14 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
                          only_registered_operations=bool(crow.only_registered))
     await policy.refresh(session)
     if kind == PrincipalKind.PEACEBUILDER:
-        account = await session.scalar(select(PeacebuilderAccount).where(
-            PeacebuilderAccount.peacebuilder_id == subject_id))
-        if account is None or not account.active:
+        prow = (await session.execute(select(PeacebuilderAccount, live).where(
+            PeacebuilderAccount.peacebuilder_id == subject_id))).first()
+        if prow is None or not prow[0].active or not prow.session_live:
             raise Unauthenticated("Invalid token.")
+        account = prow[0]
         return Principal(kind=PrincipalKind.PEACEBUILDER, id=subject_id, org_id=None,
                          org_slug=None, name=account.login, roles=frozenset({"peacebuilder"}),
-                         auth_time=auth_time, acr=claims.acr)
+                         auth_time=auth_time, acr=claims.acr, session_id=session_id)
     raise Unauthenticated("Invalid token.")
 
 
@@ -109,6 +120,18 @@ async def authenticate_peacebuilder(
     if account is None or not ok or not account.active:
         return None
     return account
+
+
+def _session_live(subject: str, session_id: uuid.UUID | None) -> Any:
+    """A column: is the token's session still live? Read with the caller, in the same statement.
+    A token without a session (machine clients, the operator's `safety-net token`) has none to
+    check; its own short lifetime and the principal's `active` flag bound it."""
+    if session_id is None:
+        return literal(True).label("session_live")
+    return (select(AuthSession.id).where(AuthSession.id == session_id,
+                                         AuthSession.subject == subject,
+                                         AuthSession.revoked_at.is_(None))
+            .exists().label("session_live"))
 
 
 def _extras(policy: PolicyEngine) -> list[Any]:

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
@@ -16,6 +16,26 @@ class CaseStatus(enum.StrEnum):
     OPEN = "open"
     ON_HOLD = "on_hold"
     CLOSED = "closed"
+
+
+class ClosureReason(enum.StrEnum):
+    """Why a case was closed."""
+
+    RISK_RESOLVED = "risk_resolved"
+    SHE_ASKED = "she_asked"
+    RELOCATED_SAFELY = "relocated_safely"
+    TRANSFERRED = "transferred"
+    LOST_CONTACT = "lost_contact"
+    OTHER = "other"
+
+
+class ReopenReason(enum.StrEnum):
+    """Why a closed case was opened again."""
+
+    NEW_THREAT = "new_threat"
+    SHE_ASKED = "she_asked"
+    FOLLOW_UP_FOUND_RISK = "follow_up_found_risk"
+    CLOSED_IN_ERROR = "closed_in_error"
 
 
 class RiskLevel(enum.StrEnum):
@@ -36,6 +56,11 @@ class Case(Base):
     risk_level: Mapped[str] = mapped_column(String(20), default=RiskLevel.MEDIUM.value)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why it was closed (a ClosureReason code) and its follow-up plan (kinds, dates, owner
+    # organisation IDs: codes only). Set when a closure is asked for; the status changes once
+    # it is in force (for high or critical risk, when a second focal point confirmed it).
+    closure_reason: Mapped[str | None] = mapped_column(String(30))
+    closure_plan: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     opened_by: Mapped[str] = mapped_column(String(80))
     # Incident details category (see app/consent/categories.py CASE_FIELDS).
     summary: Mapped[str | None] = mapped_column(Text)

@@ -122,6 +122,11 @@ async def update(
     if status is not None:
         if status not in {s.value for s in CaseStatus}:
             raise BadInput("Unknown status.", field="status")
+        if status != case.status and CaseStatus.CLOSED in (status, case.status):
+            # Closing needs a reason and a follow-up plan, reopening a reason (closeCase,
+            # reopenCase: app/incidents/closure.py).
+            raise BadInput("Close a case with closeCase (a reason and a follow-up plan) and "
+                           "reopen it with reopenCase (a reason).", field="status")
         if status != case.status:
             changes["status"] = status
             case.status = status

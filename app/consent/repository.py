@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consent.models import (
@@ -27,6 +27,19 @@ async def events_of(session: AsyncSession, grant_id: uuid.UUID) -> list[ConsentE
 
 async def grant(session: AsyncSession, grant_id: uuid.UUID) -> ConsentGrant | None:
     return await session.get(ConsentGrant, grant_id)
+
+
+async def lock_grant(session: AsyncSession, grant_id: uuid.UUID) -> ConsentGrant | None:
+    """The grant, re-read and locked until the transaction ends: concurrent changes to one grant
+    queue here, and each sees the one before it (docs/decisions/0016-failure-answers.md).
+    PostgreSQL locks the row (SELECT ... FOR UPDATE); SQLite has one writer at a time, so a write
+    statement that changes nothing takes the database's write lock first."""
+    stmt = select(ConsentGrant).where(ConsentGrant.id == grant_id)
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("UPDATE consent_grants SET id = id WHERE 1 = 0"))
+    else:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt.execution_options(populate_existing=True))
 
 
 async def grants_of(session: AsyncSession, pb_id: uuid.UUID) -> list[ConsentGrant]:

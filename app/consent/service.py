@@ -9,6 +9,7 @@ grant has no consent_access rows, so nothing reads it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -306,17 +307,17 @@ async def grant(
 
 async def _refuse_duplicate(ctx: AccessContext, pb_id: uuid.UUID, recipient_type: str,
                             recipient_id: uuid.UUID, terms: Terms, now: datetime) -> None:
-    """A second grant with the same recipient, categories and purposes while one is live or
-    pending would make revoking one leave the access in place: refused, pointing to the one to
-    change instead."""
+    """A second grant with the same recipient, categories and purposes while one is in force
+    would make revoking one leave the access in place: refused, pointing to the one to change
+    instead. (Pending ones release nothing; several may wait for her or a second person.)"""
     for g in await repo.grants_of(ctx.session, pb_id):
-        if (g.revoked_at is None and (g.valid_until is None or g.valid_until > now)
+        if (g.revoked_at is None and g.confirmed_at is not None
+                and (g.valid_until is None or g.valid_until > now)
                 and g.recipient_type == recipient_type and g.recipient_id == recipient_id
                 and frozenset(g.categories) == terms.categories
                 and frozenset(g.purposes) == terms.purposes):
-            state = "in force" if g.confirmed_at is not None else "awaiting confirmation"
-            raise Conflict(f"A grant with these categories and purposes for this recipient is "
-                           f"already {state}: extend, narrow or revoke that one instead of "
+            raise Conflict("A grant with these categories and purposes for this recipient is "
+                           "already in force: extend, narrow or revoke that one instead of "
                            "recording a second.")
 
 
@@ -332,9 +333,11 @@ async def _ask_second_person(ctx: AccessContext, state: ConsentGrant, proof: Evi
 
 
 async def _grant_or_not_found(ctx: AccessContext, grant_id: uuid.UUID,
-                              action: str) -> ConsentGrant:
-    """The grant, or NOT_FOUND — logged, with her ID when there is one."""
-    current = await repo.grant(ctx.session, grant_id)
+                              action: str, *, lock: bool = False) -> ConsentGrant:
+    """The grant, or NOT_FOUND — logged, with her ID when there is one. `lock`: for a change,
+    locked until the transaction ends, so concurrent changes apply one after the other and a
+    change that arrives after a revoke sees it (CONFLICT)."""
+    current = await (repo.lock_grant if lock else repo.grant)(ctx.session, grant_id)
     if current is None:
         her = await ctx.whose(select(ConsentGrant.peacebuilder_id).where(
             ConsentGrant.id == grant_id))
@@ -347,7 +350,7 @@ async def _grant_or_not_found(ctx: AccessContext, grant_id: uuid.UUID,
 
 async def confirm(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
     """She (or her network, acting for her) brings a pending grant into force."""
-    current = await _grant_or_not_found(ctx, grant_id, "consent.confirm")
+    current = await _grant_or_not_found(ctx, grant_id, "consent.confirm", lock=True)
     who = await standing(ctx, current.peacebuilder_id, action="consent.confirm")
     _seen_or_not_found(ctx, who, current, "consent.confirm")
     _admit(ctx, Act.CONFIRM, who, current.peacebuilder_id)
@@ -387,7 +390,7 @@ async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
     """Two people of the recipient confirmed, against the evidence, a grant she gave it."""
     assert c.peacebuilder_id is not None
     await ctx.reach([c.peacebuilder_id])  # decided: this transaction now writes her consent
-    current = await repo.grant(ctx.session, c.target_id)
+    current = await repo.lock_grant(ctx.session, c.target_id)
     if current is None:
         raise NotFound()
     pb = await _peacebuilder(ctx, current.peacebuilder_id)
@@ -404,7 +407,7 @@ async def _second_person_missing(ctx: AccessContext, c: Confirmation) -> None:
     """Declined, or nobody confirmed in time: the pending grant is withdrawn."""
     assert c.peacebuilder_id is not None
     await ctx.reach([c.peacebuilder_id])
-    current = await repo.grant(ctx.session, c.target_id)
+    current = await repo.lock_grant(ctx.session, c.target_id)
     if current is None or current.revoked_at is not None or current.confirmed_at is not None:
         return
     event = _next_event(ctx, current, "revoke", SYSTEM_STANDING)
@@ -428,6 +431,23 @@ def _next_event(ctx: AccessContext, current: ConsentGrant, kind: str, who: Stand
         acting_for_her=who.acting_for_her, awaiting=None, at=ctx.clock.now(), **terms)
 
 
+# What other domains do once her consent releases less (narrowed, revoked, expired): e.g. flag
+# open tasks whose owner can no longer see them. Registered by those domains (this module never
+# imports them), run in the same transaction as the change.
+Narrowed = Callable[[AccessContext, uuid.UUID], Awaitable[None]]
+_NARROWED: list[Narrowed] = []
+
+
+def on_narrowed(fn: Narrowed) -> Narrowed:
+    _NARROWED.append(fn)
+    return fn
+
+
+async def _after_narrowing(ctx: AccessContext, pb_id: uuid.UUID) -> None:
+    for fn in _NARROWED:
+        await fn(ctx, pb_id)
+
+
 async def change(
     ctx: AccessContext,
     grant_id: uuid.UUID,
@@ -445,7 +465,7 @@ async def change(
         act = {"narrow": Act.NARROW, "extend": Act.EXTEND, "revoke": Act.REVOKE}[kind]
     except KeyError as exc:
         raise BadInput("Unknown change.", field="kind") from exc
-    current = await _grant_or_not_found(ctx, grant_id, f"consent.{kind}")
+    current = await _grant_or_not_found(ctx, grant_id, f"consent.{kind}", lock=True)
     who = await standing(ctx, current.peacebuilder_id, action=f"consent.{kind}")
     _seen_or_not_found(ctx, who, current, f"consent.{kind}")
     _admit(ctx, act, who, current.peacebuilder_id)
@@ -490,6 +510,8 @@ async def change(
         pending = await confirmations.pending_of(ctx, action=CONFIRM_GRANT, target_id=current.id)
         if pending is not None:  # withdrawn: nothing is left to confirm
             await confirmations.end(ctx, pending, ConfirmationStatus.CANCELLED)
+    if act in (Act.NARROW, Act.REVOKE):
+        await _after_narrowing(ctx, current.peacebuilder_id)
     return state
 
 
@@ -509,12 +531,18 @@ async def expire_due(ctx: AccessContext) -> int:
     """Append an `expire` event to grants whose validity ended (access already ended then)."""
     now = ctx.clock.now()
     due = await repo.ended_unrevoked(ctx.session, now)
-    for g in due:
+    expired = 0
+    for due_grant in due:
+        g = await repo.lock_grant(ctx.session, due_grant.id)  # revoked meanwhile: nothing to do
+        if g is None or g.revoked_at is not None:
+            continue
         event = _next_event(ctx, g, "expire", SYSTEM_STANDING)
         event.recorded_by_org_id = None
         await _append(ctx, event)
         ctx.record("consent.expire", target_type="ConsentGrant", target_id=g.id)
-    return len(due)
+        await _after_narrowing(ctx, g.peacebuilder_id)
+        expired += 1
+    return expired
 
 
 def replay(events: list[ConsentEvent]) -> dict[str, Any]:

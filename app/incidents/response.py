@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,13 +12,16 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.access.visibility import live_clause
 from app.cases import service as cases
+from app.cases.models import Case
 from app.consent.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
 from app.consent.models import ConsentAccess
-from app.consent.service import require_self_or_network, standing
+from app.consent.service import on_narrowed, require_self_or_network, standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
+from app.escalation import service as escalation
 from app.incidents.models import (
     Approval,
+    CaseEvent,
     Incident,
     Measure,
     MeasureKind,
@@ -84,6 +88,7 @@ async def add_measure(
             raise NotFound()
     if owner not in await orgs_repo.orgs_by_ids(ctx.session, [owner]):
         raise BadInput("No such organisation.", field="ownerOrganisationId")
+    await require_owner_covered(ctx, case.id, case.peacebuilder_id, owner)
     if description and RESPONSE_CATEGORY.value not in (await ctx.released([case.peacebuilder_id])
                                                          ).get(case.peacebuilder_id, ()):
         raise BadInput("Her consent does not let you record details for this purpose.",
@@ -113,6 +118,8 @@ async def add_measure(
     if due_at is not None:
         ctx.session.add(ScheduledStep(kind="task_reminder", subject_id=measure.id, step=1,
                                       due_at=max(due_at - REMIND_BEFORE, ctx.clock.now())))
+        # Still open when it falls due: it escalates along its owner's chain.
+        escalation.start(ctx.session, TASK_OVERDUE, measure.id, due_at)
     event(ctx, case.id, "measure.added", measure.id, {"kind": kind, "owner": str(owner)})
     ctx.record("measure.add", target_type="Case", target_id=case.id,
                details={"measure": str(measure.id), "kind": kind})
@@ -136,11 +143,32 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
     return measure
 
 
-async def _consents_to(ctx: AccessContext, pb_id: uuid.UUID, org_id: uuid.UUID, purpose: str) -> bool:
+async def _consents_to(ctx: AccessContext, pb_id: uuid.UUID, org_id: uuid.UUID, purpose: str,
+                       category: str | None = None) -> bool:
+    """Whether her live consent covers `org_id` for `purpose` (and `category`, when given)."""
     found = await ctx.session.scalar(select(ConsentAccess.id).where(
         ConsentAccess.peacebuilder_id == pb_id, ConsentAccess.org_id == org_id,
-        ConsentAccess.purpose == purpose, live_clause(ctx.clock.now())).limit(1))
+        ConsentAccess.purpose == purpose,
+        *([ConsentAccess.category == category] if category else []),
+        live_clause(ctx.clock.now())).limit(1))
     return found is not None
+
+
+async def require_owner_covered(ctx: AccessContext, case_id: uuid.UUID, pb_id: uuid.UUID,
+                                owner: uuid.UUID) -> None:
+    """A task given to another organisation is a referral under the hood: her consent must let
+    that organisation see the task (its category) for this request's purpose, or the owner
+    could never read, update or be reminded of it. The refusal names no category of hers."""
+    if owner == ctx.org_id:
+        return
+    purpose = ctx.purpose
+    if purpose is None or not await _consents_to(ctx, pb_id, owner, purpose,
+                                                 RESPONSE_CATEGORY.value):
+        ctx.deny("measure.owner", target_type="Case", target_id=case_id,
+                 reason="owner organisation not covered by her consent",
+                 details={"owner": str(owner)})
+        raise BadInput("Her consent does not cover that organisation for this purpose, so it "
+                       "cannot own a task on this case.", field="ownerOrganisationId")
 
 
 async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID, purpose: str,
@@ -208,14 +236,36 @@ async def move_referral(ctx: AccessContext, referral_id: uuid.UUID, action: str,
     return referral
 
 
-async def referrals_for(ctx: AccessContext, incoming: bool) -> list[Referral]:
+@dataclass(frozen=True, slots=True)
+class ReferralView:
+    """A referral with the decision for its text: what her consent releases to the caller now
+    (the request and outcome are incident details; None: the case is not visible)."""
+
+    row: Referral
+    peacebuilder_id: uuid.UUID
+    released: frozenset[str] | None
+
+
+async def referral_views(ctx: AccessContext, rows: list[Referral]) -> list[ReferralView]:
+    """Decide once for all the referrals of an answer (one statement for their cases, one for
+    the decision): the recipient reads the request only while the consent that allowed the
+    referral still releases incident details to it."""
+    if not rows:
+        return []
+    pbs = dict((await ctx.session.execute(select(Case.id, Case.peacebuilder_id).where(
+        Case.id.in_({r.case_id for r in rows})))).all())
+    released = await ctx.released(list(set(pbs.values())))
+    return [ReferralView(r, pbs[r.case_id], released.get(pbs[r.case_id])) for r in rows]
+
+
+async def referrals_for(ctx: AccessContext, incoming: bool) -> list[ReferralView]:
     if ctx.org_id is None:
         return []
     column = Referral.to_org_id if incoming else Referral.from_org_id
     rows = list(await ctx.session.scalars(select(Referral).where(column == ctx.org_id)
                                           .order_by(Referral.created_at)))
     visible = {c for c in await _visible_case_ids(ctx, [r.case_id for r in rows])}
-    return [r for r in rows if r.case_id in visible]
+    return await referral_views(ctx, [r for r in rows if r.case_id in visible])
 
 
 async def _visible_case_ids(ctx: AccessContext, ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -276,3 +326,54 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
     ctx.record("proceeding.record", target_type="Case", target_id=case.id,
                details={"proceeding": str(proceeding.id), "kind": kind, "fields": sorted(data)})
     return proceeding
+
+
+OPEN_TASK = ("planned", "in_progress")
+
+
+@on_narrowed
+async def flag_uncovered_tasks(ctx: AccessContext, pb_id: uuid.UUID) -> None:
+    """Her consent now releases less: an open task whose owner organisation can no longer see it
+    (no live grant of the task's category, for any purpose) is flagged to the lead organisation
+    — once per task, on the timeline and in its focal points' inboxes (IDs only)."""
+    rows = (await ctx.session.execute(select(Measure, Case.lead_org_id).join(
+        Case, Case.id == Measure.case_id).where(
+        Case.peacebuilder_id == pb_id, Measure.status.in_(OPEN_TASK),
+        Measure.owner_org_id != Case.lead_org_id))).all()
+    now = ctx.clock.now()
+    for measure, lead in rows:
+        covered = await ctx.session.scalar(select(ConsentAccess.id).where(
+            ConsentAccess.peacebuilder_id == pb_id, ConsentAccess.org_id == measure.owner_org_id,
+            ConsentAccess.category == RESPONSE_CATEGORY.value, live_clause(now)).limit(1))
+        if covered is not None:
+            continue
+        flagged = await ctx.session.scalar(select(CaseEvent.id).where(
+            CaseEvent.kind == "measure.owner_uncovered", CaseEvent.subject_id == measure.id))
+        if flagged is not None:
+            continue
+        event(ctx, measure.case_id, "measure.owner_uncovered", measure.id,
+              {"owner": str(measure.owner_org_id)})
+        payload = {"measure": str(measure.id), "case": str(measure.case_id),
+                   "owner": str(measure.owner_org_id)}
+        await notify.notify(ctx, [(s, lead) for s in await notify.focal_points(ctx.session, lead)],
+                            kind="task_owner_uncovered", subject_id=measure.id,
+                            case_id=measure.case_id, at=now, payload=payload)
+        ctx.record("measure.owner_uncovered", target_type="Case", target_id=measure.case_id,
+                   details=payload)
+
+
+TASK_OVERDUE = "task_overdue"
+
+
+@escalation.due_item(TASK_OVERDUE)
+async def _overdue(session: Any, measure_id: uuid.UUID) -> escalation.Due | None:
+    """An open task past its due date owes its owner organisation's chain."""
+    measure = await session.get(Measure, measure_id)
+    if measure is None or measure.status not in OPEN_TASK:
+        return None
+    case = await session.get(Case, measure.case_id)
+    if case is None:
+        return None
+    return escalation.Due("measure", case.id, measure.owner_org_id, case.peacebuilder_id,
+                          {"measure": str(measure.id), "case": str(case.id),
+                           "due_at": measure.due_at.isoformat() if measure.due_at else None})

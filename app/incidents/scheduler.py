@@ -15,29 +15,22 @@ from sqlalchemy import select, update
 from app.access.context import AccessContext
 from app.access.principal import SYSTEM
 from app.access.tenancy import as_system
-from app.cases.models import Case
 from app.clock import Clock
 from app.confirmations import service as confirmations
 from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
 from app.consent import service as consent
 from app.db import Database
-from app.incidents.models import CaseEvent, Incident, Measure, ScheduledStep
+from app.escalation import service as escalation
+from app.incidents import response  # noqa: F401  (registers the overdue-task kind)
+from app.incidents import service as incidents  # noqa: F401  (registers the incident kind)
+from app.incidents.models import Measure, ScheduledStep
 from app.notify import service as notify
-from app.orgs.models import WorkingGroup, WorkingGroupMember
 from app.peacebuilders import (
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
 )
 
 log = logging.getLogger("safety_net.scheduler")
-
-
-async def _conveners(session: Any, org_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await session.scalars(
-        select(WorkingGroup.convener_org_id).join(
-            WorkingGroupMember, WorkingGroupMember.working_group_id == WorkingGroup.id)
-        .where(WorkingGroupMember.org_id == org_id, WorkingGroupMember.left_at.is_(None)))
-    return sorted(set(rows) - {org_id})
 
 
 async def _maintenance(db: Database, clock: Clock, now: Any) -> list[tuple[str, str]]:
@@ -70,32 +63,12 @@ async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
                 .values(done_at=now, outcome="claimed"))
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another replica took it
-            items = await (_escalate(session, step, now) if step.kind == "escalation"
+            items = await (escalation.fire(session, step, now) if escalation.handles(step.kind)
                            else _remind(session, step, now))
             await session.execute(update(ScheduledStep).where(ScheduledStep.id == step.id)
                                   .values(outcome="fired" if items else "not_needed"))
             published += [(i.recipient, str(i.id)) for i in items]
     return published
-
-
-async def _escalate(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
-    incident = await session.get(Incident, step.subject_id)
-    if incident is None or incident.acknowledged_at is not None:
-        return []
-    case = await session.get(Case, incident.case_id)
-    orgs = [case.lead_org_id] if step.step == 1 else await _conveners(session, case.lead_org_id)
-    recipients = [(s, org) for org in orgs for s in await notify.focal_points(session, org)]
-    session.add(CaseEvent(case_id=case.id, kind="incident.escalated", subject_id=incident.id,
-                          actor="system", org_id=None,
-                          details={"level": step.step, "organisations": [str(o) for o in orgs]},
-                          at=now))
-    return await notify.notify(session, recipients, kind="escalation", subject_id=incident.id,
-                               case_id=case.id, at=now,
-                               # Conveners may hold no consent: IDs and the level only.
-                               payload={"incident": str(incident.id), "case": str(case.id),
-                                        "level": step.step,
-                                        **({"severity": incident.severity} if step.step == 1
-                                           else {})})
 
 
 async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:

@@ -18,13 +18,13 @@ from app.cases.models import Case
 from app.consent.categories import INCIDENT_FIELDS
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
+from app.escalation import service as escalation
 from app.incidents.models import (
     AckPolicy,
     CaseEvent,
     Incident,
     IncidentStatus,
     IncidentType,
-    ScheduledStep,
     Severity,
 )
 from app.notify import service as notify
@@ -123,10 +123,8 @@ async def report(
             ctx, sealing.incident_ref(incident, case.peacebuilder_id, name), value))
     ctx.session.add(incident)
     await ctx.session.flush()
-    # Escalation: lead organisation's focal points at the deadline, the convener after twice it.
-    for step, factor in ((1, 1), (2, 2)):
-        ctx.session.add(ScheduledStep(kind="escalation", subject_id=incident.id, step=step,
-                                      due_at=now + timedelta(minutes=minutes * factor)))
+    # Unacknowledged at its deadline, it escalates along the lead organisation's chain.
+    escalation.start(ctx.session, ESCALATION, incident.id, incident.ack_deadline)
     event(ctx, case.id, "incident.reported", incident.id, {"severity": severity, "type": type})
     ctx.record("incident.report", target_type="Incident", target_id=incident.id,
                details={"case": str(case.id), "peacebuilder": str(case.peacebuilder_id),
@@ -220,3 +218,20 @@ async def _visible_cases_rows(ctx: AccessContext, case_ids: list[uuid.UUID]) -> 
     from app.cases import repository as cases_repo
 
     return await cases_repo.by_ids(ctx.session, ctx.care_scope(), case_ids)
+
+
+ESCALATION = "escalation"
+
+
+@escalation.due_item(ESCALATION)
+async def _unacknowledged(session: Any, incident_id: uuid.UUID) -> escalation.Due | None:
+    """An incident owes its lead organisation's chain until it is acknowledged."""
+    incident = await session.get(Incident, incident_id)
+    if incident is None or incident.acknowledged_at is not None:
+        return None
+    case = await session.get(Case, incident.case_id)
+    if case is None:
+        return None
+    return escalation.Due("incident", case.id, case.lead_org_id, case.peacebuilder_id,
+                          {"incident": str(incident.id), "case": str(case.id),
+                           "severity": incident.severity})

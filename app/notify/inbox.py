@@ -18,6 +18,7 @@ from app.auth.edge import recipient_unit_of_work
 from app.cases import repository as cases_repo
 from app.consent.categories import Purpose
 from app.errors import BadInput, Unauthenticated
+from app.escalation.chain import ESCALATION_ROLES
 from app.notify.models import InboxItem
 
 if TYPE_CHECKING:
@@ -45,9 +46,11 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
     if item.recipient != ctx.principal.subject:
         return False
     if item.kind == "escalation":
-        # An escalation is a duty of the organisation's focal points, consent or not: it carries
-        # IDs only, and the case itself stays behind consent.
-        return "focal_point" in ctx.principal.roles and ctx.principal.org_id == item.org_id
+        # An escalation is a duty of the people its organisation's chain names (focal points,
+        # who is on duty, its head of protection: each holds one of ESCALATION_ROLES), consent
+        # or not: it carries IDs only, and the case itself stays behind consent.
+        return (bool(set(ESCALATION_ROLES) & set(ctx.principal.roles))
+                and ctx.principal.org_id == item.org_id)
     if item.case_id is None:
         return True
     # The recipient's own need-to-know: taken off the team, no more alerts about the case.

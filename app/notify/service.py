@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
 from app.access.tenancy import as_system
+from app.escalation.chain import active_with_roles
 from app.notify import inbox
 from app.notify.models import InboxItem
-from app.orgs.models import RoleAssignment, User
+from app.orgs.models import User
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -26,9 +27,8 @@ EMAILED_KINDS = {"escalation", "referral_received", "incident_reported", "task_d
 
 
 async def focal_points(session: AsyncSession, org_id: uuid.UUID) -> list[str]:
-    rows = await session.scalars(select(RoleAssignment.subject).where(
-        RoleAssignment.org_id == org_id, RoleAssignment.role == "focal_point"))
-    return sorted(set(rows))
+    """The organisation's active focal points (a deactivated person is never a recipient)."""
+    return await active_with_roles(session, org_id, ("focal_point",))
 
 
 async def notify(ctx_or_session: AccessContext | AsyncSession, recipients: list[tuple[str, uuid.UUID]],

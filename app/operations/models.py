@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
@@ -33,5 +34,7 @@ class OrganisationSettings(Base):
     only_registered_operations: Mapped[bool] = mapped_column(Boolean, default=False)
     # The two-person rule's window (app/confirmations); null: the default, 24 hours.
     two_person_hours: Mapped[int | None] = mapped_column(Integer)
+    # The escalation chain declared in tenants/ (app/escalation/chain.py); null: the default.
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_by: Mapped[str] = mapped_column(String(80))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

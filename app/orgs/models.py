@@ -47,7 +47,8 @@ class User(Base):
     """A person working for one organisation."""
 
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("org_id", "username"),)
+    __table_args__ = (UniqueConstraint("org_id", "username"),
+                      UniqueConstraint("oidc_issuer", "oidc_subject"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -61,6 +62,10 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # OIDC mode: the provider's account she is, bound once by an org admin (linkUserIdentity):
+    # its issuer and `sub`, never a name the token carries.
+    oidc_issuer: Mapped[str | None] = mapped_column(String(255))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
 
     @property
     def subject(self) -> str:

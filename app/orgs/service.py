@@ -6,10 +6,11 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
-from app.auth import enrolment
+from app.auth import enrolment, sessions
 from app.auth.passwords import hash_password, hash_secret, new_secret
 from app.consent import service as consent
 from app.errors import BadInput, Conflict, NotFound
@@ -123,6 +124,8 @@ async def set_user_active(ctx: AccessContext, user_id: uuid.UUID, active: bool) 
     user.active = active
     if not active:
         await enrolment.void(ctx, user.id, why="deactivated")
+        # Her sessions end for good: reactivation does not bring them back.
+        await sessions.revoke_subject(ctx.session, user.subject, "deactivated", ctx.clock.now())
     ctx.record("user.activate" if active else "user.deactivate", target_type="User",
                target_id=user.id)
     return user
@@ -133,11 +136,54 @@ async def reset_password(ctx: AccessContext, user_id: uuid.UUID) -> tuple[User, 
     user = await _managed_user(ctx, user_id)
     password = IssuedSecret(new_secret())
     user.password_hash = hash_password(password.value)
+    await sessions.revoke_subject(ctx.session, user.subject, "password reset", ctx.clock.now())
     # Whoever holds the new password must not also hold a code issued before it.
     user.password_set_by = ctx.principal.subject
     await enrolment.void(ctx, user.id, why="password reset")
     ctx.record("user.reset_password", target_type="User", target_id=user.id)
     return user, password
+
+
+async def link_identity(ctx: AccessContext, user_id: uuid.UUID, subject: str) -> User:
+    """OIDC mode: bind a person of the organisation to her account at the provider (its `sub`;
+    the issuer is the deployment's). Once: a different account needs an unlink first, logged.
+    Requires `user:manage` and a recent second factor (a link is who may act as her)."""
+    await ctx.require("user", "manage")
+    ctx.require_recent_mfa("user.link_identity", target_type="User", target_id=user_id)
+    user = await _managed_user(ctx, user_id)
+    await bind_identity(ctx, user, subject)
+    return user
+
+
+async def bind_identity(ctx: AccessContext, user: User, subject: str, *,
+                        via: str | None = None) -> None:
+    """The binding itself (also the operator's `safety-net users link-identity`)."""
+    issuer = ctx.external_issuer
+    if not issuer:
+        raise BadInput("Provider accounts are linked in OIDC mode only.", field="subject")
+    subject = subject.strip()
+    if not subject or len(subject) > 255:
+        raise BadInput("The provider account's `sub`: 1-255 characters.", field="subject")
+    if user.oidc_subject is not None:
+        raise Conflict("This person is already linked to a provider account: unlink it first.")
+    user.oidc_issuer, user.oidc_subject = issuer, subject
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError as exc:
+        raise Conflict("That provider account is already linked to someone.") from exc
+    ctx.record("user.link_identity", target_type="User", target_id=user.id,
+               details={"via": via} if via else None)
+
+
+async def unlink_identity(ctx: AccessContext, user_id: uuid.UUID) -> User:
+    """Remove her binding: tokens of that provider account stop mapping to her at once."""
+    await ctx.require("user", "manage")
+    ctx.require_recent_mfa("user.unlink_identity", target_type="User", target_id=user_id)
+    user = await _managed_user(ctx, user_id)
+    user.oidc_issuer = user.oidc_subject = None
+    ctx.record("user.unlink_identity", target_type="User", target_id=user.id)
+    return user
 
 
 async def _managed_user(ctx: AccessContext, user_id: uuid.UUID) -> User:

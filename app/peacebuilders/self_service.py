@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from app.access.context import AccessContext
@@ -11,7 +14,7 @@ from app.consent import repository as consent_repo
 from app.consent.categories import PROFILE_FIELDS
 from app.consent.models import BreakGlass, ConsentGrant, DataRequest, Notice
 from app.db import new_id
-from app.errors import BadInput, Forbidden
+from app.errors import BadInput, Forbidden, ResponseTooLarge
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
@@ -42,29 +45,105 @@ async def my_break_glass(ctx: AccessContext) -> list[BreakGlass]:
     return await consent_repo.break_glass_of(ctx.session, my_id(ctx))
 
 
-async def data_copy(ctx: AccessContext) -> dict[str, Any]:
-    """Everything we hold about her, as data she can keep (logged as an export)."""
+async def data_copy_head(ctx: AccessContext, *, via: str) -> tuple[dict[str, Any],
+                                                                    list[uuid.UUID]]:
+    """Her copy without its cases, and the IDs of her cases (each read on its own by
+    `case_copy`, so a copy is never held whole in memory). Logged as an export."""
+    from sqlalchemy import select
+
+    from app.cases.models import Case
     from app.peacebuilders.service import decrypted_profile
 
     pb = await me(ctx)
     data = await repo.data_of(ctx.session, pb.id)
     profile = await decrypted_profile(ctx, pb.id)
     grants = await my_grants(ctx)
-    cases = await _my_cases(ctx)
+    case_ids = list(await ctx.session.scalars(select(Case.id).where(
+        Case.peacebuilder_id == pb.id).order_by(Case.opened_at, Case.id)))
     ctx.record("data.export", target_type="Peacebuilder", target_id=pb.id,
-               details={"by": "herself", "categories": sorted({d.category for d in data.values()})})
+               details={"by": "herself", "via": via,
+                        "categories": sorted({d.category for d in data.values()})})
     return {
         "pseudonym": pb.pseudonym,
         "preferredLanguage": pb.preferred_language,
         "profile": dict(sorted(profile.items())),
-        "cases": cases,
         "consentGrants": [{"id": str(g.id), "recipientType": g.recipient_type,
                            "recipient": str(g.recipient_id), "categories": g.categories,
                            "purposes": g.purposes, "validFrom": g.valid_from.isoformat(),
                            "validUntil": g.valid_until.isoformat() if g.valid_until else None,
                            "revokedAt": g.revoked_at.isoformat() if g.revoked_at else None}
                           for g in grants],
-    }
+    }, case_ids
+
+
+# The copy as JSON text in pieces, the same text as json.dumps(whole, ensure_ascii=False,
+# sort_keys=True): "cases" sorts first in the copy, "id" then "incidents" first in a case, so
+# both lists can be written as they are read, a batch of incidents at a time.
+COPY_OPEN = '{"cases": ['
+INCIDENT_BATCH = 20
+Contexts = Callable[[], AbstractAsyncContextManager[AccessContext]]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def copy_close(head: dict[str, Any]) -> str:
+    rest = _json(head)[1:]
+    return "]" + (", " + rest if rest != "}" else rest)
+
+
+async def copy_pieces(head: dict[str, Any], case_ids: list[uuid.UUID],
+                      contexts: Contexts) -> AsyncIterator[str]:
+    """Her copy as text, piece by piece; each case, and each batch of its incidents, read in
+    a unit of work of `contexts` (one per piece for a download, the request's for GraphQL),
+    so no more than one batch is held at a time."""
+    from app.read import cases as case_read
+    from app.read import children
+    from app.read.gate import Want
+
+    yield COPY_OPEN
+    for index, case_id in enumerate(case_ids):
+        async with contexts() as ctx:
+            [view] = await case_read.mine(ctx, Want(frozenset({"summary"}), {}), only=case_id)
+        c = view.row
+        rest = {"status": c.status, "riskLevel": c.risk_level,
+                "openedAt": c.opened_at.isoformat(), "summary": view.gate.values.get("summary")}
+        yield f'{", " if index else ""}{{"id": {_json(str(c.id))}, "incidents": ['
+        after: tuple[Any, ...] | None = None
+        written = 0
+        want = Want(frozenset(INCIDENT_KEYS), {})
+        while True:
+            async with contexts() as ctx:
+                batch = (await children.of_cases(ctx, "incidents", {case_id: view.gate}, want,
+                                                 after=after, limit=INCIDENT_BATCH))[case_id]
+            for i in batch:
+                yield (", " if written else "") + _json(_incident(i))
+                written += 1
+            if len(batch) < INCIDENT_BATCH:
+                break
+            after = (batch[-1].row.reported_at, batch[-1].row.id)
+        yield "], " + _json(rest)[1:]
+    yield copy_close(head)
+
+
+async def data_copy(ctx: AccessContext, *, max_bytes: int | None = None) -> str:
+    """Her whole copy as one JSON text (the deprecated GraphQL field): ResponseTooLarge once it
+    passes `max_bytes`, so it is never built larger than that plus one batch."""
+    head, case_ids = await data_copy_head(ctx, via="graphql")
+
+    @asynccontextmanager
+    async def same() -> AsyncIterator[AccessContext]:
+        yield ctx
+
+    pieces: list[str] = []
+    size = 0
+    async for piece in copy_pieces(head, case_ids, same):
+        size += len(piece.encode())
+        if max_bytes is not None and size > max_bytes:
+            raise ResponseTooLarge(max_bytes)
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 INCIDENT_KEYS = {"description": "description", "alleged_source_as_reported":
@@ -72,27 +151,10 @@ INCIDENT_KEYS = {"description": "description", "alleged_source_as_reported":
                  "location_precise": "locationPrecise"}
 
 
-async def _my_cases(ctx: AccessContext) -> list[dict[str, Any]]:
-    """Her cases and their incidents, every detail opened (null where erased or unreadable),
-    through the read path like any other read of them."""
-    from app.read import cases as case_read
-    from app.read.gate import Want
-
-    want = Want(frozenset({"summary", "incidents"}),
-                {"incidents": Want(frozenset(INCIDENT_KEYS))})
-    out = []
-    for view in await case_read.mine(ctx, want):
-        c = view.row
-        out.append({"id": str(c.id), "status": c.status, "riskLevel": c.risk_level,
-                    "openedAt": c.opened_at.isoformat(),
-                    "summary": view.gate.values.get("summary"),
-                    "incidents": [{
-                        "id": str(i.row.id), "type": i.row.type, "severity": i.row.severity,
-                        "status": i.row.status, "reportedAt": i.row.reported_at.isoformat(),
-                        **{key: i.gate.values.get(column)
-                           for column, key in INCIDENT_KEYS.items()}}
-                        for i in view.children.get("incidents", [])]})
-    return out
+def _incident(i: Any) -> dict[str, Any]:
+    return {"id": str(i.row.id), "type": i.row.type, "severity": i.row.severity,
+            "status": i.row.status, "reportedAt": i.row.reported_at.isoformat(),
+            **{key: i.gate.values.get(column) for column, key in INCIDENT_KEYS.items()}}
 
 
 async def request_correction(ctx: AccessContext, field: str, message: str) -> DataRequest:

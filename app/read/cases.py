@@ -118,7 +118,8 @@ async def written(ctx: AccessContext, case_id: uuid.UUID, want: Want) -> CaseVie
 
 
 async def of_peacebuilders(ctx: AccessContext, gates: dict[uuid.UUID, Gate],
-                           want: Want) -> dict[uuid.UUID, list[CaseView]]:
+                           want: Want, *, only: uuid.UUID | None = None
+                           ) -> dict[uuid.UUID, list[CaseView]]:
     """The cases of already-decided peacebuilders (one statement): every case of a woman the
     caller may see is visible to it, under her decision."""
     out: dict[uuid.UUID, list[CaseView]] = {pb: [] for pb in gates}
@@ -126,8 +127,10 @@ async def of_peacebuilders(ctx: AccessContext, gates: dict[uuid.UUID, Gate],
         return out
     sealed = [name for name in CASE_FIELDS if name in want]
     cols = [*PLAIN, *(Case.__table__.c[name] for name in sealed)]
-    rows = list((await ctx.session.execute(select(*cols).where(
-        Case.peacebuilder_id.in_(list(gates))).order_by(Case.opened_at, Case.id))).all())
+    query = select(*cols).where(Case.peacebuilder_id.in_(list(gates)))
+    if only is not None:
+        query = query.where(Case.id == only)
+    rows = list((await ctx.session.execute(query.order_by(Case.opened_at, Case.id))).all())
     views = await _views(ctx, rows, want, False, False,
                          decided={pb: gate.released for pb, gate in gates.items()})
     for v in views:
@@ -135,13 +138,15 @@ async def of_peacebuilders(ctx: AccessContext, gates: dict[uuid.UUID, Gate],
     return out
 
 
-async def mine(ctx: AccessContext, want: Want) -> list[CaseView]:
-    """Her own cases (she signed in herself): everything of hers is released to her."""
+async def mine(ctx: AccessContext, want: Want, *, only: uuid.UUID | None = None
+               ) -> list[CaseView]:
+    """Her own cases (she signed in herself), or the one `only` names: everything of hers is
+    released to her."""
     from app.access.visibility import ALL_CATEGORIES
     from app.peacebuilders.self_service import my_id
 
     me = my_id(ctx)
-    return (await of_peacebuilders(ctx, {me: Gate(me, ALL_CATEGORIES)}, want))[me]
+    return (await of_peacebuilders(ctx, {me: Gate(me, ALL_CATEGORIES)}, want, only=only))[me]
 
 
 async def _views(ctx: AccessContext, rows: list[Any], want: Want, her: bool, key: bool, *,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, tuple_
 
 from app.access.context import AccessContext
 from app.access.visibility import Mode
@@ -24,6 +24,7 @@ from app.consent.categories import (
     RESPONSE_CATEGORY,
     DataCategory,
 )
+from app.errors import ResponseTooLarge
 from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
@@ -68,6 +69,12 @@ class Child:
         return [c for c in self.model.__table__.c if c.name not in self.sealed or c.name in wanted]
 
 
+# AccessContext.cache key: the response-size limit of the request (set by the GraphQL edge).
+RESPONSE_BUDGET = "response_budget"
+# Prefix, nonce and tag of a sealed value (base64 of the rest is 4/3 of the plaintext).
+SEAL_OVERHEAD = 64
+
+
 def _incident(name: str) -> Sealed:
     return Sealed(INCIDENT_FIELDS[name].value, lambda r, pb: sealing.incident_ref(r, pb, name))
 
@@ -106,17 +113,35 @@ def listed(ctx: AccessContext, released: frozenset[str] | None, category: str) -
 
 
 async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
-                   want: Want) -> dict[uuid.UUID, list[RowView]]:
-    """The `name` rows of decided cases (case ID -> its gate), in order: one statement."""
+                   want: Want, *, after: tuple[Any, ...] | None = None,
+                   limit: int | None = None) -> dict[uuid.UUID, list[RowView]]:
+    """The `name` rows of decided cases (case ID -> its gate), in order: one statement.
+    `after` (the order key of the last row already read) and `limit` read them in batches."""
     child = CHILDREN[name]
     out: dict[uuid.UUID, list[RowView]] = {cid: [] for cid in gates}
     shown = [cid for cid, gate in gates.items() if gate.released is not None]
     if not shown:
         return out
     model = child.model
-    rows = (await ctx.session.execute(select(*child.columns(want)).where(
-        model.case_id.in_(shown)).order_by(*child.order))).all()
+    query = select(*child.columns(want)).where(model.case_id.in_(shown))
+    if after is not None:
+        query = query.where(tuple_(*child.order) > tuple_(*(
+            literal(value, column.type) for value, column in zip(after, child.order, strict=True))))
+    query = query.order_by(*child.order)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = (await ctx.session.execute(query)).all()
     opened = child.opened(want)
+    budget = ctx.cache.get(RESPONSE_BUDGET)
+    if budget is not None and opened:
+        # The texts selected are at least this long once opened: when they alone pass the
+        # response-size limit, refuse before opening any (decision 0018).
+        least = sum(max(0, len(value) - SEAL_OVERHEAD) * 3 // 4 for r in rows
+                    if listed(ctx, gates[r.case_id].released, child.listed_by(r))
+                    for c in opened if gates[r.case_id].releases(child.sealed[c].category)
+                    and isinstance(value := getattr(r, c), str))
+        if least > budget:
+            raise ResponseTooLarge(budget)
     keys = (await pb_keys.of(ctx, list({gates[r.case_id].peacebuilder_id for r in rows}))
             if opened and rows else {})
     for row in rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -61,6 +62,9 @@ class OrgSpec:
     working_groups: list[WorkingGroupSpec] = field(default_factory=list)
     # Oversight bodies (e.g. an NHRI) whose auditors may read this organisation's access log.
     oversight: list[tuple[str, int]] = field(default_factory=list)
+    # The escalation chain ({"levels": [{"to", "minutes"}], "head_of_protection": username}):
+    # None means the default chain (app/escalation/chain.py).
+    escalation: dict[str, Any] | None = None
     slug_line: int = 1
 
 
@@ -128,7 +132,7 @@ def parse_file(path: Path) -> OrgSpec:
         raise TenantFileError(path, 1, "(document)", "file is empty")
     top = r.mapping(root, "", {"slug", "name", "kind", "country"},
                     {"focal_points", "users", "clients", "working_groups",
-                     "accepts_oversight_from"})
+                     "accepts_oversight_from", "escalation"})
     spec = OrgSpec(
         path=path,
         slug=r.string(top["slug"], "slug", SLUG, " (lowercase letters, digits, '-')"),
@@ -160,6 +164,8 @@ def parse_file(path: Path) -> OrgSpec:
         if Role.FOCAL_POINT.value not in usernames[username].roles:
             usernames[username].roles.append(Role.FOCAL_POINT.value)
     spec.users = list(usernames.values())
+    if "escalation" in top:
+        spec.escalation = _escalation(r, top["escalation"], usernames)
     seen_clients: set[str] = set()
     for i, item in enumerate(r.sequence(top["clients"], "clients") if "clients" in top else []):
         where = f"clients[{i}]"
@@ -180,6 +186,43 @@ def parse_file(path: Path) -> OrgSpec:
             members, w["slug"].start_mark.line + 1,
             [n.start_mark.line + 1 for n in member_nodes]))
     return spec
+
+
+def _escalation(r: _Reader, node: yaml.Node, users: dict[str, UserSpec]) -> dict[str, Any]:
+    """`escalation: {levels: [{to, minutes}], head_of_protection: username}`, validated."""
+    from app.escalation.chain import ESCALATION_ROLES, MAX_MINUTES, MIN_MINUTES, Level
+
+    e = r.mapping(node, "escalation", {"levels"}, {"head_of_protection"})
+    levels: list[dict[str, Any]] = []
+    level_nodes = r.sequence(e["levels"], "escalation.levels")
+    if not level_nodes:
+        raise r.fail(e["levels"], "escalation.levels", "at least one level")
+    for i, item in enumerate(level_nodes):
+        where = f"escalation.levels[{i}]"
+        lv = r.mapping(item, where, {"to", "minutes"}, set())
+        to = r.choice(lv["to"], f"{where}.to", [v.value for v in Level])
+        if any(x["to"] == to for x in levels):
+            raise r.fail(lv["to"], f"{where}.to", f"{to!r} is already a level")
+        m = lv["minutes"]
+        text = str(m.value) if isinstance(m, yaml.ScalarNode) else ""
+        if (not isinstance(m, yaml.ScalarNode) or m.tag != "tag:yaml.org,2002:int"
+                or not text.isdigit() or not MIN_MINUTES <= int(text) <= MAX_MINUTES):
+            raise r.fail(lv["minutes"], f"{where}.minutes",
+                         f"whole minutes from {MIN_MINUTES} to {MAX_MINUTES}")
+        levels.append({"to": to, "minutes": int(text)})
+    head = None
+    if "head_of_protection" in e:
+        head = r.string(e["head_of_protection"], "escalation.head_of_protection", NAME)
+        if head not in users:
+            raise r.fail(e["head_of_protection"], "escalation.head_of_protection",
+                         f"{head!r} is not one of this file's users")
+        if not set(users[head].roles) & set(ESCALATION_ROLES):
+            raise r.fail(e["head_of_protection"], "escalation.head_of_protection",
+                         f"{head!r} must be a focal point or an administrator")
+    if any(x["to"] == Level.HEAD_OF_PROTECTION for x in levels) and head is None:
+        raise r.fail(e["levels"], "escalation.levels",
+                     "a head_of_protection level needs escalation.head_of_protection")
+    return {"levels": levels, "head_of_protection": head}
 
 
 def load_dir(path: Path) -> list[OrgSpec]:

@@ -9,6 +9,9 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.audit.models import Oversight
 from app.auth.passwords import hash_secret, new_secret
+from app.escalation.chain import active_with_roles
+from app.notify import service as notify
+from app.operations.models import OrganisationSettings
 from app.orgs import repository as orgs_repo
 from app.orgs.models import Client, Organisation, Role, User, WorkingGroup, WorkingGroupMember
 from app.tenants.schema import OrgSpec, WorkingGroupSpec, check_references
@@ -19,6 +22,8 @@ class ApplyReport:
     changes: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     new_client_secrets: dict[str, str] = field(default_factory=dict)
+    # Problems the files do not stop but an operator must fix (e.g. no active focal point).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -53,11 +58,54 @@ async def apply(ctx: AccessContext, specs: list[OrgSpec]) -> ApplyReport:
         orgs[spec.slug] = org
         await _apply_users(ctx, spec, org, report)
         await _apply_clients(ctx, spec, org, report)
+        await _apply_escalation(ctx, spec, org, report)
     for spec in specs:
         for wg_spec in spec.working_groups:
             await _apply_working_group(ctx, spec, wg_spec, orgs, report)
         await _apply_oversight(ctx, spec, orgs, report)
+    for spec in specs:
+        await _report_unreachable(ctx, orgs[spec.slug], report)
     return report
+
+
+async def _apply_escalation(ctx: AccessContext, spec: OrgSpec, org: Organisation,
+                            report: ApplyReport) -> None:
+    """Store the declared chain (the head of protection as a subject); no block: the default."""
+    wanted = None
+    if spec.escalation is not None:
+        head = spec.escalation["head_of_protection"]
+        user = await orgs_repo.user_by_username(ctx.session, org.id, head) if head else None
+        wanted = {"levels": spec.escalation["levels"],
+                  "head_of_protection": user.subject if user is not None else None}
+    settings = await ctx.session.get(OrganisationSettings, org.id)
+    if (settings.escalation if settings else None) == wanted:
+        return
+    if settings is None:
+        settings = OrganisationSettings(org_id=org.id, updated_by=ctx.principal.subject,
+                                        updated_at=ctx.clock.now())
+        ctx.session.add(settings)
+    settings.escalation = wanted
+    settings.updated_by, settings.updated_at = ctx.principal.subject, ctx.clock.now()
+    await ctx.session.flush()
+    report.changes.append(f"organisation {spec.slug}: escalation chain "
+                          + ("set" if wanted else "back to the default"))
+    ctx.record("tenants.escalation", target_type="Organisation", target_id=org.id,
+               details={"levels": [lv["to"] for lv in (wanted or {}).get("levels", [])]})
+
+
+async def _report_unreachable(ctx: AccessContext, org: Organisation,
+                              report: ApplyReport) -> None:
+    """An organisation without an active focal point: said here, and its administrators are
+    alerted (its escalations would otherwise start at nobody). Never a readiness failure: one
+    tenant's setup must not take replicas out of service."""
+    if await notify.focal_points(ctx.session, org.id):
+        return
+    report.warnings.append(f"organisation {org.slug}: no active focal point — alerts and "
+                           "escalations for its cases reach no one at the first level")
+    admins = await active_with_roles(ctx.session, org.id, ("org_admin",))
+    await notify.notify(ctx, [(s, org.id) for s in admins], kind="no_active_focal_point",
+                        subject_id=org.id, case_id=None, at=ctx.clock.now(),
+                        payload={"organisation": str(org.id)})
 
 
 async def _apply_oversight(ctx: AccessContext, spec: OrgSpec, orgs: dict[str, Organisation],

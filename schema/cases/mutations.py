@@ -5,13 +5,17 @@ from __future__ import annotations
 import strawberry
 
 from app.cases import service as cases
+from app.incidents import closure
 from schema import ids
 from schema.cases.types import (
     AddCaseNoteInput,
     CaseNote,
     CaseNotePayload,
     CasePayload,
+    CloseCaseInput,
+    CloseCasePayload,
     OpenCaseInput,
+    ReopenCaseInput,
     UpdateCaseInput,
     case_payload,
 )
@@ -41,6 +45,38 @@ class CaseMutations:
             status=input.status.value if input.status else None,
             risk_level=input.risk_level.value if input.risk_level else None,
             summary=input.summary))
+        return await case_payload(info, case, errors)
+
+    @strawberry.mutation(description=(
+        "Close a case your organisation leads, with a reason and a follow-up plan (each step a "
+        "measure with a date and an owner her consent covers). For high or critical risk a "
+        "second focal point confirms it (two-person rule). She is told. Requires `case:update` "
+        "and `measure:manage`. Logged."))
+    async def close_case(self, info: Info, input: CloseCaseInput) -> CloseCasePayload:
+        case_id = ids.decode(input.case_id, "Case", "caseId")
+        plan = [closure.FollowUp(
+            kind=step.kind.value, due_at=step.due_at,
+            owner_org_id=(ids.decode(step.owner_organisation_id, "Organisation",
+                                     "ownerOrganisationId")
+                          if step.owner_organisation_id else None),
+            description=step.description) for step in input.follow_up]
+        done, errors = await guarded(info, lambda: info.context.loaders.call(
+            closure.close, info.context.access, case_id, reason=input.reason.value, plan=plan))
+        if done is None:
+            return CloseCasePayload(case=None, confirmation_id=None, user_errors=errors)
+        case, asked = done
+        answered = await case_payload(info, case, errors)
+        return CloseCasePayload(
+            case=answered.case, user_errors=answered.user_errors,
+            confirmation_id=strawberry.ID(ids.encode("Confirmation", asked.id)) if asked else None)
+
+    @strawberry.mutation(description=(
+        "Reopen a closed case your organisation leads, with a reason. She is told. Requires "
+        "`case:update`. Logged."))
+    async def reopen_case(self, info: Info, input: ReopenCaseInput) -> CasePayload:
+        case_id = ids.decode(input.case_id, "Case", "caseId")
+        case, errors = await guarded(info, lambda: info.context.loaders.call(
+            closure.reopen, info.context.access, case_id, reason=input.reason.value))
         return await case_payload(info, case, errors)
 
     @strawberry.mutation(description="Add an internal note to a case. Requires "

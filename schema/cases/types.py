@@ -32,10 +32,12 @@ from schema.orgs.types import Organisation
 from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
 
 if TYPE_CHECKING:
-    from schema.incidents.types import Incident, Measure, Proceeding, TimelineEvent
+    from schema.incidents.types import Incident, Measure, MeasureKind, Proceeding, TimelineEvent
 
 CaseStatus = strawberry.enum(models.CaseStatus, description="Where a case stands.")
 RiskLevel = strawberry.enum(models.RiskLevel, description="Assessed level of risk to her.")
+ClosureReason = strawberry.enum(models.ClosureReason, description="Why a case was closed.")
+ReopenReason = strawberry.enum(models.ReopenReason, description="Why a closed case was reopened.")
 
 
 @strawberry.type(description="An organisation's internal note on a case. Never visible to "
@@ -63,6 +65,9 @@ class Case(Node, ConsentGated):
     opened_at: datetime = strawberry.field(description="When the case was opened.")
     closed_at: datetime | None = strawberry.field(description="When it was closed, if closed.")
     updated_at: datetime = strawberry.field(description="Last change.")
+    closure_reason: ClosureReason | None = strawberry.field(description=(
+        "Why it was closed (set when a closure is asked for; the status changes once it is in "
+        "force). Its follow-up steps are measures of the case."))
     summary: str | None = gated(
         "summary", CASE_FIELDS["summary"].value,
         "What happened and the threats she faces (null once her data is erased).")
@@ -141,7 +146,9 @@ class Case(Node, ConsentGated):
         return cls(id=strawberry.ID(ids.encode("Case", row.id)),
                    status=models.CaseStatus(row.status),
                    risk_level=models.RiskLevel(row.risk_level), opened_at=row.opened_at,
-                   closed_at=row.closed_at, updated_at=row.updated_at, _id=row.id,
+                   closed_at=row.closed_at, updated_at=row.updated_at,
+                   closure_reason=(models.ClosureReason(row.closure_reason)
+                                   if row.closure_reason else None), _id=row.id,
                    _lead=row.lead_org_id, _pb=row.peacebuilder_id, _gate=view.gate, _view=view)
 
 
@@ -177,6 +184,40 @@ class UpdateCaseInput:
     status: CaseStatus | None = None
     risk_level: RiskLevel | None = None
     summary: str | None = strawberry.field(default=None, description="Incident details.")
+
+
+@strawberry.input(description="One step of a closure's follow-up plan: what, by when, who.")
+class FollowUpInput:
+    kind: Annotated[MeasureKind, strawberry.lazy("schema.incidents.types")] = strawberry.field(
+        description="What is done (a measure kind; not PUBLIC_STATEMENT).")
+    due_at: datetime = strawberry.field(description="By when (in the future).")
+    owner_organisation_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "The organisation that owns the step (default: yours); her consent must cover it."))
+    description: str | None = strawberry.field(default=None, description=(
+        "Details (incident details: sealed with her key)."))
+
+
+@strawberry.input(description="Close a case your organisation leads.")
+class CloseCaseInput:
+    case_id: strawberry.ID
+    reason: ClosureReason
+    follow_up: list[FollowUpInput] = strawberry.field(description=(
+        "At least one dated step with an owner: who checks on her after closure, and when."))
+
+
+@strawberry.input(description="Reopen a closed case your organisation leads.")
+class ReopenCaseInput:
+    case_id: strawberry.ID
+    reason: ReopenReason
+
+
+@strawberry.type(description="Result of closeCase.")
+class CloseCasePayload:
+    case: Case | None
+    confirmation_id: strawberry.ID | None = strawberry.field(description=(
+        "For high or critical risk: the closure awaits this confirmation by a second focal "
+        "point of your organisation (confirmTwoPerson); the case stays open until then."))
+    user_errors: list[UserError]
 
 
 @strawberry.input(description="Add an internal note (visible to your organisation only).")

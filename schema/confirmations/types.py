@@ -28,6 +28,8 @@ class ConfirmationAction(enum.Enum):
         "Let a break-glass opening last the hours asked for, beyond its first hour."))
     ENROLMENT_CODE = strawberry.enum_value("mfa.enrolment_code", description=(
         "Issue a one-time code with which a person enrols a second factor."))
+    CASE_CLOSURE = strawberry.enum_value("case.close", description=(
+        "Close a case of high or critical risk (with its reason and follow-up plan)."))
 
 
 @strawberry.enum(description="Where a two-person request stands.")
@@ -42,7 +44,7 @@ class ConfirmationStatus(enum.Enum):
 # The type of the object each action is about, for its global ID.
 TARGET_TYPES = {"consent.grant": "ConsentGrant", "network.link": "NetworkLink",
                 "peacebuilder.erase": "Erasure", "break_glass.extend": "BreakGlass",
-                "mfa.enrolment_code": "User"}
+                "mfa.enrolment_code": "User", "case.close": "Case"}
 
 
 @strawberry.type(description="One person of your organisation started an action that a second "

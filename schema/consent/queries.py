@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import strawberry
 
 from app.consent import service as consent
+from app.errors import ResponseTooLarge
 from app.peacebuilders import self_service
 from schema import ids
 from schema.cases.types import Case
@@ -59,10 +59,20 @@ class Me:
         return [BreakGlass.from_model(b) for b in
                 await info.context.loaders.call(self_service.my_break_glass, info.context.access)]
 
-    @strawberry.field(description="A copy of all her data as a JSON document (logged as an export).")
+    @strawberry.field(
+        description="A copy of all her data as a JSON document (logged as an export). Refused "
+                    "(QUERY_LIMIT_EXCEEDED) when larger than the response-size limit: download "
+                    "it from `GET /me/data-copy` instead, streamed, whatever its size.",
+        deprecation_reason="Download it from GET /me/data-copy (streamed, any size).")
     async def data_copy(self, info: Info) -> str:
-        data = await info.context.loaders.call(self_service.data_copy, info.context.access)
-        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+        limits = getattr(info.schema, "limits", None)
+        try:
+            return await info.context.loaders.call(
+                self_service.data_copy, info.context.access,
+                max_bytes=limits.max_response_bytes if limits is not None else None)
+        except ResponseTooLarge as exc:
+            info.context.stop(exc)
+            raise
 
     @strawberry.field(description="The networks named for her: confirm one with confirmNetwork.")
     async def networks(self, info: Info) -> list[NetworkLink]:

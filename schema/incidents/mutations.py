@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -184,8 +184,7 @@ class IncidentMutations:
         referral, errors = await guarded(info, lambda: info.context.loaders.call(
             response.refer, info.context.access, case_id=case_id, to_org_id=to,
             purpose=input.purpose, request=input.request))
-        return ReferralPayload(referral=Referral.from_model(referral) if referral else None,
-                               user_errors=errors)
+        return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
     @strawberry.mutation(description="accept, decline or complete (recipient) or revoke (sender) a "
                                      "referral; `outcome` records how it ended.")
@@ -194,8 +193,7 @@ class IncidentMutations:
         referral_id = ids.decode(id, "Referral")
         referral, errors = await guarded(info, lambda: info.context.loaders.call(
             response.move_referral, info.context.access, referral_id, action, outcome))
-        return ReferralPayload(referral=Referral.from_model(referral) if referral else None,
-                               user_errors=errors)
+        return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
     @strawberry.mutation(description="Record or update an investigation or detention watch "
                                      "(category `legal`). Requires `proceeding:manage`.")
@@ -210,3 +208,12 @@ class IncidentMutations:
             proceeding=Proceeding.from_view(
                 await _written(info, "proceedings", "proceeding", proceeding))
             if proceeding else None, user_errors=errors)
+
+
+async def _referral(info: Info, referral: Any) -> Referral | None:
+    """The payload's referral, decided like a read (its request and outcome under her consent)."""
+    if referral is None:
+        return None
+    views = await info.context.loaders.call(response.referral_views, info.context.access,
+                                            [referral])
+    return Referral.from_view(views[0])

@@ -26,7 +26,7 @@ class IncidentQueries:
                                   "on cases you may see.")
     async def referrals(self, info: Info, incoming: bool = True) -> list[Referral]:
         rows = await info.context.loaders.call(response.referrals_for, info.context.access, incoming)
-        return [Referral.from_model(r) for r in rows]
+        return [Referral.from_view(v) for v in rows]
 
     @strawberry.field(description="Your alerts after a cursor, oldest first (what a reconnecting "
                                   "client replays). Only alerts you are still entitled to.")

@@ -9,16 +9,25 @@ from typing import Any
 
 import strawberry
 
-from app.consent.categories import INCIDENT_FIELDS, PROCEEDING_CATEGORY, RESPONSE_CATEGORY
+from app.consent.categories import (
+    INCIDENT_FIELDS,
+    PROCEEDING_CATEGORY,
+    RESPONSE_CATEGORY,
+    DataCategory,
+)
 from app.incidents import models
+from app.incidents.response import ReferralView
+from app.peacebuilders import sealing
 from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
 from schema.common import Node, UserError
+from schema.consent.gate import release_sealed
 from schema.context import Info
 from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation, organisation_of
 
+DETAILS = DataCategory.INCIDENT_DETAILS.value
 IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
 Severity = strawberry.enum(models.Severity, description="How severe; sets the acknowledgement deadline.")
 IncidentStatus = strawberry.enum(models.IncidentStatus, description="Where the response stands.")
@@ -93,6 +102,7 @@ class Referral(Node):
     _from: strawberry.Private[uuid.UUID]
     _to: strawberry.Private[uuid.UUID]
     _case: strawberry.Private[uuid.UUID]
+    _view: strawberry.Private[ReferralView]
 
     @strawberry.field(description="Who referred.")
     async def from_organisation(self, info: Info) -> Organisation | None:
@@ -106,11 +116,32 @@ class Referral(Node):
     def case_id(self) -> strawberry.ID:
         return strawberry.ID(ids.encode("Case", self._case))
 
+    @strawberry.field(description=(
+        "What the referring organisation asks of the recipient. Category incident_details: "
+        "released to the recipient by the consent that allowed the referral, and only while it "
+        "does (null, with the reason in `extensions.redacted`, otherwise)."))
+    async def request(self, info: Info) -> str | None:
+        return await self._sealed(info, "request", self._view.row.request)
+
+    @strawberry.field(description=(
+        "How it ended, as the recipient recorded it. Category incident_details, like `request`."))
+    async def outcome(self, info: Info) -> str | None:
+        return await self._sealed(info, "outcome", self._view.row.outcome)
+
+    async def _sealed(self, info: Info, field: str, token: str | None) -> str | None:
+        view = self._view
+        if token is None:
+            return None
+        return await release_sealed(info, view.peacebuilder_id, DETAILS, view.released,
+                                    sealing.referral_ref(view.row, view.peacebuilder_id, field),
+                                    token)
+
     @classmethod
-    def from_model(cls, r: models.Referral) -> Referral:
+    def from_view(cls, view: ReferralView) -> Referral:
+        r = view.row
         return cls(id=strawberry.ID(ids.encode("Referral", r.id)), purpose=r.purpose,
                    status=r.status, created_at=r.created_at, updated_at=r.updated_at,
-                   _from=r.from_org_id, _to=r.to_org_id, _case=r.case_id)
+                   _from=r.from_org_id, _to=r.to_org_id, _case=r.case_id, _view=view)
 
 
 @strawberry.type(description="Investigation/prosecution tracking or detention watch.")

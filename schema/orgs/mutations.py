@@ -37,6 +37,14 @@ class UserIdInput:
     user_id: strawberry.ID
 
 
+@strawberry.input(description="Bind a person to her account at the identity provider.")
+class LinkUserIdentityInput:
+    user_id: strawberry.ID = strawberry.field(description="A person of your organisation.")
+    subject: str = strawberry.field(description=(
+        "Her account's `sub` at the deployment's OIDC provider (stable, never reassigned; "
+        "not a username or an email address)."))
+
+
 @strawberry.type(description="Result of a change to a user.")
 class UserPayload:
     user: User | None
@@ -112,6 +120,27 @@ class OrgMutations:
     @strawberry.mutation(description="Reactivate a user. Requires `user:manage`. Logged.")
     async def reactivate_user(self, info: Info, input: UserIdInput) -> UserPayload:
         return await _set_active(info, input, True)
+
+    @strawberry.mutation(description=(
+        "OIDC mode: bind a person to her account at the identity provider (issuer + `sub`); "
+        "tokens of that account then act as her, names in the token never do. Once: another "
+        "account needs unlinkUserIdentity first. Requires `user:manage` and a recent second "
+        "factor. Logged."))
+    async def link_user_identity(self, info: Info, input: LinkUserIdentityInput) -> UserPayload:
+        user_id = ids.decode(input.user_id, "User", "userId")
+        user, errors = await guarded(info, lambda: info.context.loaders.call(
+            orgs.link_identity, info.context.access, user_id, input.subject))
+        return UserPayload(user=User.from_model(user) if user else None, user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "OIDC mode: remove a person's binding to a provider account; its tokens stop acting "
+        "as her at their next request. Requires `user:manage` and a recent second factor. "
+        "Logged."))
+    async def unlink_user_identity(self, info: Info, input: UserIdInput) -> UserPayload:
+        user_id = ids.decode(input.user_id, "User", "userId")
+        user, errors = await guarded(info, lambda: info.context.loaders.call(
+            orgs.unlink_identity, info.context.access, user_id))
+        return UserPayload(user=User.from_model(user) if user else None, user_errors=errors)
 
     @strawberry.mutation(description="Generate a new password for a user. "
                                      "Requires `user:manage`. Logged.")

@@ -45,6 +45,9 @@ class User(Node):
     display_name: str = strawberry.field(description="Name shown to colleagues.")
     active: bool = strawberry.field(description="Inactive users cannot sign in or use tokens.")
     created_at: datetime = strawberry.field(description="When the account was created.")
+    identity_linked: bool = strawberry.field(description=(
+        "OIDC mode: whether she is bound to an account at the identity provider "
+        "(linkUserIdentity); unbound people cannot sign in there."))
     _subject: strawberry.Private[str]
 
     @strawberry.field(description="Roles held in the organisation.")
@@ -55,7 +58,8 @@ class User(Node):
     def from_model(cls, user: models.User) -> User:
         return cls(id=strawberry.ID(ids.encode("User", user.id)), username=user.username,
                    display_name=user.display_name, active=user.active,
-                   created_at=user.created_at, _subject=user.subject)
+                   created_at=user.created_at,
+                   identity_linked=user.oidc_subject is not None, _subject=user.subject)
 
 
 @strawberry.type(description="A partner agency's system using OAuth2 client credentials. "

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError, validate
 
-from app.auth import enrolment, mfa
+from app.auth import enrolment, mfa, sessions
 from app.errors import BadInput
 from app.operations import service as operations
 from app.orgs.service import get_user
@@ -27,6 +27,7 @@ from schema.security.types import (
     RegisteredOperation,
     RegisteredOperationPayload,
     ResetTotpPayload,
+    SignOutPayload,
     TotpEnrolmentPayload,
 )
 
@@ -59,6 +60,12 @@ class StartTotpEnrolmentInput:
         "first enrolment, or one after a reset). Issued by two people of your organisation "
         "and handed to you out of band; case, spaces and dashes do not matter. Five wrong "
         "tries lock it."))
+
+
+@strawberry.input(description="Which of your sessions to end.")
+class SignOutInput:
+    everywhere: bool = strawberry.field(default=False, description=(
+        "End all your sessions (every device), not only the one this token belongs to."))
 
 
 @strawberry.input(description="The person who needs an enrolment code.")
@@ -150,6 +157,20 @@ class SecurityMutations:
         return TotpEnrolmentPayload(secret=started.secret if started else None,
                                     otpauth_uri=started.uri if started else None,
                                     user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "Sign out: end the session this access token belongs to (or all yours, `everywhere`). "
+        "Its refresh token stops working, and its access tokens on every replica at their next "
+        "request. People only (staff and peacebuilders); no permission needed. Logged."))
+    async def sign_out(
+        self, info: Info,
+        input: Annotated[SignOutInput | None, strawberry.argument(
+            description="Which sessions; this one when omitted.")] = None,
+    ) -> SignOutPayload:
+        everywhere = bool(input and input.everywhere)
+        ended, errors = await guarded(info, lambda: info.context.loaders.call(
+            sessions.sign_out, info.context.access, everywhere=everywhere))
+        return SignOutPayload(sessions_ended=ended or 0, user_errors=errors)
 
     @strawberry.mutation(description="Confirm TOTP enrolment with a current code from the app. "
                                      "Logged.")

@@ -58,6 +58,13 @@ class ConfirmTotpPayload:
     user_errors: list[UserError]
 
 
+@strawberry.type(description="Result of signOut.")
+class SignOutPayload:
+    sessions_ended: int = strawberry.field(
+        description="How many sessions ended (0 if this token's session had already ended).")
+    user_errors: list[UserError]
+
+
 @strawberry.type(description="Result of resetUserTotp.")
 class ResetTotpPayload:
     user: User | None

@@ -1,0 +1,152 @@
+"""One primitive for "a due item that escalates along a chain": incidents, overdue tasks, and
+every later kind of due item (referrals, hearings, detention checks, reviews, check-ins) — a
+kind registers how to read its item, and the chain does the rest.
+
+At the item's deadline the first level of its organisation's chain is alerted; each level has
+its minutes to act before the next. A level that names nobody active now is skipped and recorded
+as skipped (never as delivered); past the last level, the last level that reaches someone is
+alerted again and again until the item is resolved; if nobody at all can be reached that is
+recorded too. Once the chain has run out, the organisation's overseers (e.g. its NHRI) and the
+conveners of working groups she granted receive a content-free notice (IDs and codes: which
+levels missed their deadlines) so they can hold it to account; it gives them no access to her.
+
+Steps live in `scheduled_steps`; a replica claims a step with a conditional UPDATE (the
+scheduler), so each level fires once across replicas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.models import Oversight
+from app.consent.models import ConsentGrant
+from app.escalation.chain import active_with_roles, chain_of, recipients
+from app.incidents.models import CaseEvent, ScheduledStep
+from app.notify import service as notify
+from app.notify.models import InboxItem
+from app.orgs.models import WorkingGroup
+
+
+@dataclass(frozen=True)
+class Due:
+    """An unresolved item: what it is (the prefix of its timeline events), its case, whose
+    chain it follows, and the IDs and codes its in-organisation alerts carry."""
+
+    what: str
+    case_id: uuid.UUID
+    org_id: uuid.UUID
+    peacebuilder_id: uuid.UUID
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+# kind -> how to read the item now (None: resolved or gone, nothing more to do).
+Reader = Callable[[AsyncSession, uuid.UUID], Awaitable[Due | None]]
+_KINDS: dict[str, Reader] = {}
+
+
+def due_item(kind: str) -> Callable[[Reader], Reader]:
+    """Register a kind of due item (its scheduled steps carry `kind`)."""
+    def register(fn: Reader) -> Reader:
+        _KINDS[kind] = fn
+        return fn
+    return register
+
+
+def handles(kind: str) -> bool:
+    return kind in _KINDS
+
+
+def start(session: AsyncSession, kind: str, subject_id: uuid.UUID, due_at: datetime) -> None:
+    """The item falls due at `due_at`: the chain starts then, unless it is resolved first."""
+    if kind not in _KINDS:
+        raise ValueError(f"no due-item kind {kind!r}")
+    session.add(ScheduledStep(kind=kind, subject_id=subject_id, step=1, due_at=due_at))
+
+
+def _event(session: AsyncSession, due: Due, kind: str, subject_id: uuid.UUID,
+           details: dict[str, Any], now: datetime) -> None:
+    session.add(CaseEvent(case_id=due.case_id, kind=f"{due.what}.{kind}", subject_id=subject_id,
+                          actor="system", org_id=None, details=details, at=now))
+
+
+async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> list[InboxItem]:
+    """Alert the level this step stands for (claimed by the caller); schedule the next one."""
+    due = await _KINDS[step.kind](session, step.subject_id)
+    if due is None:
+        return []
+    levels, head = await chain_of(session, due.org_id)
+    last = len(levels) - 1
+    index = step.step - 1
+    repeating = index > last
+    reached: tuple[int, list[str]] | None = None
+    for i in range(min(index, last), last + 1):
+        who = await recipients(session, due.org_id, levels[i]["to"], head, now)
+        if who:
+            reached = (i, who)
+            break
+        if not repeating:
+            _event(session, due, "escalation_skipped", step.subject_id,
+                   {"level": i + 1, "to": levels[i]["to"]}, now)
+    # The chain has run out: past its last level, or nobody from here to the end.
+    ran_out = repeating or reached is None or reached[0] == last
+    if reached is None:  # the last level that reaches someone repeats until it is resolved
+        for i in range(last, -1, -1):
+            who = await recipients(session, due.org_id, levels[i]["to"], head, now)
+            if who:
+                reached = (i, who)
+                break
+    items: list[InboxItem] = []
+    if reached is None:
+        _event(session, due, "escalation_unreachable", step.subject_id,
+               {"step": step.step}, now)
+        at_level = last
+    else:
+        at_level, who = reached
+        _event(session, due, "escalated", step.subject_id,
+               {"level": at_level + 1, "to": levels[at_level]["to"], "recipients": len(who),
+                "step": step.step}, now)
+        items += await notify.notify(
+            session, [(s, due.org_id) for s in who], kind="escalation",
+            subject_id=step.subject_id, case_id=due.case_id, at=now,
+            payload={**due.payload, "level": at_level + 1, "to": levels[at_level]["to"]})
+    if ran_out:
+        items += await _notify_oversight(session, due, step.subject_id,
+                                         [lv["to"] for lv in levels], now)
+    next_step = max(step.step + 1, (last + 2) if ran_out else (at_level + 2))
+    session.add(ScheduledStep(
+        kind=step.kind, subject_id=step.subject_id, step=next_step,
+        due_at=now + timedelta(minutes=int(levels[at_level]["minutes"]))))
+    return items
+
+
+async def _notify_oversight(session: AsyncSession, due: Due, subject_id: uuid.UUID,
+                            missed: list[str], now: datetime) -> list[InboxItem]:
+    """Once per item: the overseers and the conveners of groups she granted are told, with IDs
+    and codes only (no case ID: the notice opens nothing)."""
+    told = await session.scalar(select(CaseEvent.id).where(
+        CaseEvent.kind == f"{due.what}.oversight_notified", CaseEvent.subject_id == subject_id))
+    if told is not None:
+        return []
+    overseers = set(await session.scalars(select(Oversight.overseer_org_id).where(
+        Oversight.org_id == due.org_id)))
+    granted_groups = set(await session.scalars(select(ConsentGrant.recipient_id).where(
+        ConsentGrant.peacebuilder_id == due.peacebuilder_id,
+        ConsentGrant.recipient_type == "working_group", ConsentGrant.revoked_at.is_(None))))
+    conveners = set(await session.scalars(select(WorkingGroup.convener_org_id).where(
+        WorkingGroup.id.in_(granted_groups)))) if granted_groups else set()
+    orgs = sorted((overseers | conveners) - {due.org_id})
+    recipients_ = [(s, org) for org in orgs
+                   for s in await active_with_roles(session, org, ("focal_point",))]
+    _event(session, due, "oversight_notified", subject_id,
+           {"organisations": [str(o) for o in orgs], "missed": missed}, now)
+    return await notify.notify(session, recipients_, kind="escalation_notice",
+                               subject_id=subject_id, case_id=None, at=now,
+                               payload={"what": due.what, "subject": str(subject_id),
+                                        "organisation": str(due.org_id), "missed": missed})

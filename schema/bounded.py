@@ -1,0 +1,56 @@
+"""The response-size limit, enforced while the response is produced.
+
+Every leaf value graphql-core completes is counted at its JSON size (escaped as the response
+will escape it, plus a few bytes for its key); once the total passes the limit, execution stops
+completing values, the request's loaders refuse further database work, and the HTTP edge
+answers one request error `QUERY_LIMIT_EXCEEDED` (`limit: responseSize`) with no data. So a
+response is never built larger than the limit plus one value (docs/decisions/0018).
+"""
+
+from __future__ import annotations
+
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import Any
+
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from app.errors import ResponseTooLarge
+
+# Key, quotes, colon and comma around a value: an estimate per leaf.
+LEAF_OVERHEAD = 16
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` in the JSON response (UTF-8, control characters escaped)."""
+    if isinstance(value, str):
+        escaped: str = encode_basestring(value)
+        return len(escaped) if escaped.isascii() else len(escaped.encode())
+    return 8
+
+
+def bounded_execution(max_bytes: int) -> type[StrawberryGraphQLCoreExecutionContext]:
+    """An execution context class that stops once the response passes `max_bytes`."""
+
+    class BoundedExecutionContext(StrawberryGraphQLCoreExecutionContext):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.response_bytes = 0
+            self.too_large: ResponseTooLarge | None = None
+
+        def complete_value(self, *args: Any) -> Any:
+            if self.too_large is not None:
+                raise self.too_large
+            return super().complete_value(*args)
+
+        def complete_leaf_value(self, return_type: Any, result: Any) -> Any:  # type: ignore[override]
+            coerced = super().complete_leaf_value(return_type, result)
+            self.response_bytes += LEAF_OVERHEAD + json_size(coerced)
+            if self.response_bytes > max_bytes:
+                self.too_large = ResponseTooLarge(max_bytes)
+                stop = getattr(self.context_value, "stop", None)
+                if stop is not None:
+                    stop(self.too_large)
+                raise self.too_large
+            return coerced
+
+    return BoundedExecutionContext
