@@ -77,8 +77,9 @@ def expected(grants: list[dict], org: str, purpose: Purpose | None, now_min: int
 
 
 def duplicate(kept: list[dict], g: dict) -> bool:
-    """Whether an earlier grant with the same recipient and terms is still in force (or not yet valid: she recorded it, so it is confirmed) when
-    `g` is recorded (at minute 0): revoked ones and ended ones do not count."""
+    """Whether an earlier grant with the same recipient and terms is still in force when `g` is
+    recorded (at minute 0; hers are confirmed at once, not-yet-valid ones too): revoked and
+    ended ones do not count."""
     return any(k["recipient"] == g["recipient"] and set(k["categories"]) == set(g["categories"])
                and set(k["purposes"]) == set(g["purposes"]) and not k["revoke"]
                and (k["until_min"] is None or k["until_min"] > 0) for k in kept)
