@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import socket
 import sys
 import time
 import uuid
+from importlib import metadata
 from pathlib import Path
 
 from app.access import tenancy
@@ -28,8 +31,71 @@ from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 
 
+def version() -> str:
+    try:
+        return metadata.version("safety-net")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. What goes wrong outside the program (a database that does not answer, a
+    missing file, bad configuration) is one line on stderr and a non-zero exit, no traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        line, code = failure(exc)
+        if os.environ.get("SAFETY_NET_DEBUG") == "1":
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return code
+
+
+def failure(exc: BaseException) -> tuple[str, int]:
+    """One line saying what went wrong, and the exit code (2: configuration, 1: the rest)."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+    chain = [exc]
+    while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
+        nxt = chain[-1].__cause__ or chain[-1].__context__
+        assert nxt is not None
+        if nxt in chain:
+            break
+        chain.append(nxt)
+    for e in chain:
+        if isinstance(e, FileNotFoundError):
+            return f"no such file or directory: {e.filename}", 1
+        if isinstance(e, PermissionError):
+            return f"permission denied: {e.filename}", 1
+        if isinstance(e, ArgumentError | NoSuchModuleError):
+            return ("bad configuration: DATABASE_URL is not a database URL this service can use "
+                    f"({type(e).__name__})"), 2
+        if re.search(r"no such table|relation \S+ does not exist|UndefinedTable",
+                     f"{type(e).__name__}: {e}"):
+            return ("the database is not migrated: run `safety-net migrate` (or `safety-net "
+                    "demo`) first"), 1
+        if isinstance(e, OperationalError | ConnectionError | TimeoutError | socket.gaierror):
+            return f"cannot reach the database: {_first_line(e)}", 1
+        if isinstance(e, DBAPIError) or type(e).__module__.startswith("asyncpg"):
+            return f"the database refused: {_first_line(e)}", 1
+        if isinstance(e, OSError):
+            return f"cannot reach the database: {_first_line(e)}", 1
+    return (f"unexpected {type(exc).__name__}: {_first_line(exc)} (SAFETY_NET_DEBUG=1 shows the "
+            "traceback)"), 1
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    # A URL with a password must not reach the terminal (or a CI log).
+    return re.sub(r"://([^:/@\s]+):[^@\s]+@", r"://\1:***@", line)[:300]
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="safety-net", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"safety-net {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the API server (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -100,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: bad configuration: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.workers)
@@ -164,7 +230,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     if problems and settings.production:
         return 1
     uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
-                workers=workers, log_config=None, access_log=False, ws="websockets-sansio")
+                workers=workers, log_config=None, access_log=False, ws="websockets-sansio",
+                use_colors=False)
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # A built wheel carries copies of the top-level migrations/, policies/ and tenants/ here (setup.py);
@@ -214,7 +214,7 @@ class Settings:
             issuer=issuer,
             issuer_url=_env("SAFETY_NET_ISSUER_URL", "http://localhost:8000"),
             audience=_env("SAFETY_NET_AUDIENCE", "safety-net"),
-            token_ttl_seconds=int(_env("SAFETY_NET_TOKEN_TTL", "900")),
+            token_ttl_seconds=_number(int, "SAFETY_NET_TOKEN_TTL", "900"),
             oidc_issuer=_env("SAFETY_NET_OIDC_ISSUER", ""),
             oidc_audience=_env("SAFETY_NET_OIDC_AUDIENCE", ""),
             oidc_jwks_url=_env("SAFETY_NET_OIDC_JWKS_URL", ""),
@@ -229,18 +229,18 @@ class Settings:
             checkpoint_dir=Path(_env("SAFETY_NET_CHECKPOINT_DIR", str(data_dir / "checkpoints"))),
             checkpoint_key_dir=Path(_env("SAFETY_NET_CHECKPOINT_KEY_DIR",
                                          str(data_dir / "checkpoint-keys"))),
-            checkpoint_every=int(_env("SAFETY_NET_CHECKPOINT_EVERY", "1000")),
-            checkpoint_minutes=float(_env("SAFETY_NET_CHECKPOINT_MINUTES", "5")),
+            checkpoint_every=_number(int, "SAFETY_NET_CHECKPOINT_EVERY", "1000"),
+            checkpoint_minutes=_number(float, "SAFETY_NET_CHECKPOINT_MINUTES", "5"),
             checkpoint_min_interval=_non_negative("SAFETY_NET_CHECKPOINT_MIN_INTERVAL", "60"),
             log_worker=_env("SAFETY_NET_LOG_WORKER", "on") != "off",
-            alert_bulk_records=int(_env("SAFETY_NET_ALERT_BULK_RECORDS", "50")),
-            alert_denials=int(_env("SAFETY_NET_ALERT_DENIALS", "10")),
-            alert_denial_minutes=int(_env("SAFETY_NET_ALERT_DENIAL_MINUTES", "10")),
-            alert_break_glass=int(_env("SAFETY_NET_ALERT_BREAK_GLASS", "3")),
+            alert_bulk_records=_number(int, "SAFETY_NET_ALERT_BULK_RECORDS", "50"),
+            alert_denials=_number(int, "SAFETY_NET_ALERT_DENIALS", "10"),
+            alert_denial_minutes=_number(int, "SAFETY_NET_ALERT_DENIAL_MINUTES", "10"),
+            alert_break_glass=_number(int, "SAFETY_NET_ALERT_BREAK_GLASS", "3"),
             scheduler=_env("SAFETY_NET_SCHEDULER", "on") != "off",
-            scheduler_interval=float(_env("SAFETY_NET_SCHEDULER_INTERVAL", "5")),
+            scheduler_interval=_number(float, "SAFETY_NET_SCHEDULER_INTERVAL", "5"),
             smtp_host=_env("SAFETY_NET_SMTP_HOST", ""),
-            smtp_port=int(_env("SAFETY_NET_SMTP_PORT", "25")),
+            smtp_port=_number(int, "SAFETY_NET_SMTP_PORT", "25"),
             smtp_from=_env("SAFETY_NET_SMTP_FROM", "safety-net@localhost"),
             public_url=_env("SAFETY_NET_PUBLIC_URL", _env("SAFETY_NET_ISSUER_URL",
                                                           "http://localhost:8000")),
@@ -254,16 +254,16 @@ class Settings:
 def _hardening_from_env() -> dict[str, Any]:
     """Query limits, transport, rates and step-up (README "Hardening")."""
     return {
-        "max_depth": int(_env("SAFETY_NET_MAX_DEPTH", "10")),
-        "max_aliases": int(_env("SAFETY_NET_MAX_ALIASES", "15")),
-        "max_directives": int(_env("SAFETY_NET_MAX_DIRECTIVES", "20")),
-        "max_tokens": int(_env("SAFETY_NET_MAX_TOKENS", "1000")),
-        "max_document_bytes": int(_env("SAFETY_NET_MAX_DOCUMENT_BYTES", str(32 * 1024))),
-        "max_cost": int(_env("SAFETY_NET_MAX_COST", "5000")),
-        "max_response_bytes": int(_env("SAFETY_NET_MAX_RESPONSE_BYTES", str(4 * 1024 * 1024))),
-        "max_body_bytes": int(_env("SAFETY_NET_MAX_BODY_BYTES", str(256 * 1024))),
-        "request_timeout_seconds": float(_env("SAFETY_NET_REQUEST_TIMEOUT", "10")),
-        "outage_retry_after_seconds": int(_env("SAFETY_NET_OUTAGE_RETRY_AFTER", "5")),
+        "max_depth": _number(int, "SAFETY_NET_MAX_DEPTH", "10"),
+        "max_aliases": _number(int, "SAFETY_NET_MAX_ALIASES", "15"),
+        "max_directives": _number(int, "SAFETY_NET_MAX_DIRECTIVES", "20"),
+        "max_tokens": _number(int, "SAFETY_NET_MAX_TOKENS", "1000"),
+        "max_document_bytes": _number(int, "SAFETY_NET_MAX_DOCUMENT_BYTES", str(32 * 1024)),
+        "max_cost": _number(int, "SAFETY_NET_MAX_COST", "5000"),
+        "max_response_bytes": _number(int, "SAFETY_NET_MAX_RESPONSE_BYTES", str(4 * 1024 * 1024)),
+        "max_body_bytes": _number(int, "SAFETY_NET_MAX_BODY_BYTES", str(256 * 1024)),
+        "request_timeout_seconds": _number(float, "SAFETY_NET_REQUEST_TIMEOUT", "10"),
+        "outage_retry_after_seconds": _number(int, "SAFETY_NET_OUTAGE_RETRY_AFTER", "5"),
         "cors_origins": _list(_env("SAFETY_NET_CORS_ORIGINS", "")),
         "rate_client": _rate("SAFETY_NET_RATE_CLIENT", "300/60"),
         "rate_org": _rate("SAFETY_NET_RATE_ORG", "3000/60"),
@@ -281,7 +281,7 @@ def _hardening_from_env() -> dict[str, Any]:
         "signin_failures_ip": _rate("SAFETY_NET_SIGNIN_FAILURES_IP", "100/900"),
         "idempotency_ttl_seconds": _positive("SAFETY_NET_IDEMPOTENCY_TTL", "86400"),
         "outbox_worker": _env("SAFETY_NET_OUTBOX_WORKER", "on") != "off",
-        "step_up_seconds": int(_env("SAFETY_NET_STEP_UP_SECONDS", "900")),
+        "step_up_seconds": _number(int, "SAFETY_NET_STEP_UP_SECONDS", "900"),
         "step_up_acr": _list(_env("SAFETY_NET_STEP_UP_ACR", "mfa")),
         "mfa_roles": _list(_env("SAFETY_NET_MFA_ROLES", "focal_point,org_admin,auditor")),
     }
@@ -297,14 +297,27 @@ def _observability_from_env() -> dict[str, Any]:
         raise ValueError("SAFETY_NET_OTEL_EXPORTER must be one of " + ", ".join(OTEL_EXPORTERS))
     return {
         "otel_exporter": exporter,
-        "trace_slow_field_ms": float(_env("SAFETY_NET_TRACE_SLOW_FIELD_MS", "100")),
+        "trace_slow_field_ms": _number(float, "SAFETY_NET_TRACE_SLOW_FIELD_MS", "100"),
         "metrics": _env("SAFETY_NET_METRICS", "on") != "off",
         "metrics_token": _env("SAFETY_NET_METRICS_TOKEN", ""),
     }
 
 
+_N = TypeVar("_N", int, float)
+
+
+def _number(kind: type[_N], name: str, default: str) -> _N:
+    """A number from the environment; a ValueError that names the variable otherwise."""
+    raw = _env(name, default)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be {'a whole number' if kind is int else 'a number'}, "
+                         f"not {raw!r}") from None
+
+
 def _positive(name: str, default: str) -> int:
-    value = int(_env(name, default))
+    value = _number(int, name, default)
     if value < 1:
         raise ValueError(f"{name} must be a positive number of seconds")
     return value

@@ -74,6 +74,17 @@ class MfaEnrolmentRequired(AppError):
                "your organisation gave you, then sign in with it.")
 
 
+class PurposeRequired(AppError):
+    """Consent-gated data selected by staff or a machine client without a declared purpose:
+    refused outright rather than answered with empty lists and nulls."""
+
+    code = "PURPOSE_REQUIRED"
+    message = ("This request reads peacebuilders' records but declares no purpose, so nothing "
+               "about them would be released. Send the Safety-Net-Purpose header with one of: "
+               "advocacy, aggregate_reporting, emergency_response, legal_support, media, "
+               "protection, public_recognition.")
+
+
 class SecondFactorRequired(AppError):
     """OIDC mode: the caller's role needs a second factor and the provider's token says none
     was used (its `acr`/`amr`, as mapped by the deployment)."""

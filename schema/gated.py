@@ -9,6 +9,7 @@ notes exactly the categories the response carried and withheld.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,9 @@ from typing import Any
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
+from app.access.visibility import Redaction
 from app.read.gate import Gate, Want
+from schema.consent.enums import DataCategory
 from schema.consent.gate import redact, unreadable
 from schema.context import Info
 
@@ -45,9 +48,73 @@ def gated(column: str, category: str, description: str) -> Any:
     def resolve(self: Any, info: Info) -> str | None:
         return read_gated(info, self._gate, column, category)
 
+    resolve.gated = (column, category)  # type: ignore[attr-defined]  # read by `withheld`
     return strawberry.field(resolver=resolve, description=(
-        f"{description} Data category `{category}`: null, and listed in `extensions.redacted`, "
-        "unless her consent releases it to you."))
+        f"{description} Data category `{category}`: null, and listed in `withheld` and "
+        "`extensions.redacted`, unless her consent releases it to you."))
+
+
+@strawberry.enum(description="Why a field is null. None of them tells whether a value exists.")
+class WithheldReason(enum.Enum):
+    NO_PURPOSE_DECLARED = strawberry.enum_value(
+        Redaction.NO_PURPOSE.value, description="The request declared no purpose "
+                                                "(`Safety-Net-Purpose` header).")
+    CONSENT_DOES_NOT_COVER = strawberry.enum_value(
+        Redaction.NOT_COVERED.value, description="Her consent does not release this category to "
+                                                 "your organisation for the declared purpose.")
+    NEED_TO_KNOW = strawberry.enum_value(
+        Redaction.NEED_TO_KNOW.value, description="Your role does not read case content (analysts "
+                                                  "see the pseudonymous record only; admins and "
+                                                  "auditors none).")
+    ERASED = strawberry.enum_value("ERASED", description="Her data key was destroyed (erasure).")
+    UNREADABLE = strawberry.enum_value("UNREADABLE", description="The stored value failed its "
+                                                                 "integrity check.")
+
+
+@strawberry.type(description="A field of this object that is null because it was withheld from "
+                             "you, and why. The same facts as `extensions.redacted`, in-band.")
+class WithheldField:
+    field: str = strawberry.field(description="The GraphQL name of the field, e.g. `summary`.")
+    category: DataCategory = strawberry.field(  # type: ignore[valid-type]
+        description="Its data category.")
+    reason: WithheldReason = strawberry.field(description="Why it is null.")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def withheld_of(obj: Any, gate: Gate, reason: Redaction) -> list[WithheldField]:
+    """The gated fields of `obj` withheld by the decision in `gate` (every one of them, selected
+    or not), and those released but stored unreadable (among the ones opened, i.e. selected)."""
+    out: list[WithheldField] = []
+    for f in type(obj).__strawberry_definition__.fields:
+        spec = getattr(f.base_resolver.wrapped_func, "gated", None) if f.base_resolver else None
+        if spec is None:
+            continue
+        column, category = spec
+        if not gate.releases(category):
+            why = WithheldReason(reason.value)
+        elif column in gate.problems:
+            why = WithheldReason(gate.problems[column])
+        else:
+            continue
+        out.append(WithheldField(field=f.graphql_name or _camel(f.python_name),
+                                 category=DataCategory(category), reason=why))
+    return out
+
+
+@strawberry.interface(description=(
+    "An object with fields released only under her consent. `withheld` lists those null "
+    "because they were withheld from you, so \"withheld\" is never mistaken for \"empty\"."))
+class ConsentGated:
+    @strawberry.field(description=(
+        "Every consent-gated field of this object that is withheld from this request (selected "
+        "or not), with its category and the reason; values you selected that are stored but "
+        "cannot be opened appear as ERASED or UNREADABLE. Empty when nothing is withheld."))
+    def withheld(self, info: Info) -> list[WithheldField]:
+        return withheld_of(self, self._gate, info.context.access.redaction_reason())  # type: ignore[attr-defined]
 
 
 def want_of(info: Info, *path: str) -> Want:

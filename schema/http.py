@@ -13,8 +13,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import JSONResponse, Response
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -31,7 +30,7 @@ from app.auth.edge import (
     runtime_context,
 )
 from app.auth.tokens import IssuerUnavailable
-from app.errors import AppError, Unauthenticated, UnknownPurpose
+from app.errors import AppError, PurposeRequired, Unauthenticated, UnknownPurpose
 from app.idempotency import service as idempotency
 from app.logs import request_id_var
 from app.metrics import code_label
@@ -46,15 +45,14 @@ from schema.errors import format_error
 from schema.limits import LimitExceeded, Limits, check
 from schema.loaders import Loaders
 from schema.outage import ServiceUnavailable
+from schema.published import graphiql_page
+from schema.purpose import reads_records
 from schema.sizes import InputTooLong
 
 log = logging.getLogger("safety_net.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-GRAPHIQL_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
-                "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; "
-                "font-src 'self' data: https://unpkg.com; frame-ancestors 'none'")
 # Accepted even where an organisation takes only registered operations, so its admin can never
 # be locked out of managing the list (and people can see who they are and enrol a factor).
 ALWAYS_ACCEPTED = frozenset({"registerOperation", "unregisterOperation", "setOperationPolicy",
@@ -199,9 +197,8 @@ class GraphQLEndpoint:
         if (request.method == "GET" and "query" not in request.query_params
                 and accept and "text/html" in accept):
             if self.graphiql:
-                # Development only: GraphiQL's page loads its code from unpkg.com.
-                return HTMLResponse(get_graphql_ide_html(), headers={
-                    "content-security-policy": GRAPHIQL_CSP})
+                # Development only; its assets are vendored (schema/static/graphiql).
+                return graphiql_page()
             return JSONResponse(_error_body("Not found.", "NOT_FOUND"), status_code=404)
         media = _media_type(accept)
         if media is None:
@@ -244,7 +241,8 @@ class GraphQLEndpoint:
         return self._respond(ExecutionResult(data=None, errors=[error]), media, request_id_var.get())
 
     async def _admit(self, access: AccessContext, claims: Any, params: request_params.Params,
-                     checked: tuple[Any, int] | None, media: str) -> tuple[str, Any] | Response:
+                     checked: tuple[Any, int] | None, media: str,
+                     post: bool) -> tuple[str, Any] | Response:
         """The document to run and its parse, or the response refusing it: registered
         operations, the organisation's allow-list, limits and the cost quota."""
         query = params.query
@@ -270,6 +268,12 @@ class GraphQLEndpoint:
             access.deny("operation.run", reason="operation not registered",
                         details={"sha256": digest})
             return self._refuse(OperationNotRegistered(), media)
+        if access.caller.must_declare_purpose and reads_records(
+                self.schema._schema, document, params.operation, mutations=post):
+            try:
+                access.require_purpose()
+            except PurposeRequired as exc:
+                return self._refuse(exc, media)
         verdict = await limiter(self.runtime).cost(claims.subject, claims.org, cost)
         if not verdict.allowed:
             return throttled(verdict, media)
@@ -301,7 +305,8 @@ class GraphQLEndpoint:
             async with runtime.db.sessionmaker() as session:
                 access = runtime_context(runtime, session, principal, request_id=request_id,
                                          purpose=purpose)
-                admitted = await self._admit(access, claims, params, checked, media)
+                admitted = await self._admit(access, claims, params, checked, media,
+                                             post=request.method == "POST")
                 if isinstance(admitted, Response):
                     await session.rollback()
                     return admitted

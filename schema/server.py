@@ -21,7 +21,7 @@ from app.audit.worker import LogWorker
 from app.auth.http import jwks_endpoint, login_endpoint, logout_endpoint, token_endpoint
 from app.config import Settings
 from app.incidents import attachments
-from app.incidents.http import download_endpoint, upload_endpoint
+from app.incidents.http import MULTIPART_OVERHEAD, download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
 from app.metrics import Metrics
 from app.notify.outbox import worker as outbox_worker
@@ -34,6 +34,7 @@ from schema.http import GraphQLEndpoint
 from schema.limits import Limits
 from schema.observability import ObservabilityMiddleware, metrics_endpoint
 from schema.outage import OutageMiddleware
+from schema.published import openapi_endpoint, sdl_endpoint, static_endpoint
 from schema.schema import build_schema
 from schema.subscriptions import SocketApp
 
@@ -186,7 +187,7 @@ async def readyz(request: Request) -> Response:
 def body_limit(settings: Settings, path: str) -> int:
     """Attachments have their own, larger limit (app.incidents.attachments); the rest one."""
     if path.startswith("/incidents/") and path.endswith("/attachments"):
-        return attachments.MAX_BYTES
+        return attachments.MAX_BYTES + MULTIPART_OVERHEAD
     return settings.max_body_bytes
 
 
@@ -259,6 +260,10 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             Route("/me/data-copy", data_copy_endpoint, methods=["GET"]),
             Route("/incidents/{incident_id}/attachments", upload_endpoint, methods=["POST"]),
             Route("/attachments/{attachment_id}", download_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+            Route("/schema.graphql", sdl_endpoint, methods=["GET"]),
+            *([Route("/static/graphiql/{name}", static_endpoint, methods=["GET"])]
+              if not settings.production else []),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),

@@ -272,7 +272,9 @@ def test_real_server_smoke(demo_site: tuple[Site, str], tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen([CLI, "serve", "--port", str(port)], env=site.env, cwd=site.root,
+        # At INFO, so uvicorn's own lines are there to check: JSON, no ANSI colour codes.
+        proc = subprocess.Popen([CLI, "serve", "--port", str(port)],
+                                env={**site.env, "SAFETY_NET_LOG_LEVEL": "INFO"}, cwd=site.root,
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         with httpx.Client(base_url=base, timeout=5) as http:
@@ -322,6 +324,82 @@ def test_real_server_smoke(demo_site: tuple[Site, str], tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+    logged = log_path.read_text()
+    assert "Uvicorn running on" in logged and "Application startup complete" in logged
+    assert "\x1b[" not in logged and "color_message" not in logged
+    for line in logged.splitlines():
+        json.loads(line)  # every line is one JSON object
+
+
+# --- clear failures: one line, non-zero, no traceback --------------------------------------------
+
+
+def test_version() -> None:
+    result = subprocess.run([CLI, "--version"], capture_output=True, text=True, timeout=TIMEOUT,
+                            check=False)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "safety-net 0.1.0"
+
+
+def _one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result.stdout
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+UNREACHABLE = "postgresql+asyncpg://postgres:s3cret@127.0.0.1:{port}/x"
+MIGRATE, TOKEN, SERVE = ["migrate"], ["token", "--org", "mofa", "--user", "focal"], \
+    ["serve", "--port", "{port}"]
+
+
+@pytest.mark.parametrize(("command", "setting", "value", "says", "code"), [
+    (MIGRATE, "DATABASE_URL", UNREACHABLE, "cannot reach the database", 1),
+    (TOKEN, "DATABASE_URL", UNREACHABLE, "cannot reach the database", 1),
+    (SERVE, "DATABASE_URL", UNREACHABLE, "cannot reach the database", 1),
+    (MIGRATE, "DATABASE_URL", "postgresql+asyncpg://postgres:s3cret@no-such-host.invalid/x",
+     "cannot reach the database", 1),
+    (MIGRATE, "DATABASE_URL", "not a url", "bad configuration: DATABASE_URL", 2),
+    (SERVE, "DATABASE_URL", "nosuchdb+driver://x/y", "bad configuration: DATABASE_URL", 2),
+    (TOKEN, "SAFETY_NET_TOKEN_TTL", "fifteen", "bad configuration: SAFETY_NET_TOKEN_TTL must be",
+     2),
+    (SERVE, "SAFETY_NET_ENV", "staging", "bad configuration: SAFETY_NET_ENV", 2),
+])
+def test_bad_configuration_and_unreachable_database_are_one_line(
+        tmp_path: Path, command: list[str], setting: str, value: str, says: str,
+        code: int) -> None:
+    site = new_site(tmp_path)
+    port = str(free_port())  # nothing listens there
+    env = {**site.env, setting: value.format(port=port)}
+    result = subprocess.run([CLI, *(c.format(port=port) for c in command)], env=env,
+                            cwd=site.root, capture_output=True, text=True, timeout=TIMEOUT,
+                            check=False)
+    line = _one_clear_line(result)
+    assert says in line and result.returncode == code, line
+    assert "s3cret" not in result.stderr
+
+
+def test_missing_files_are_one_line(tmp_path: Path) -> None:
+    site = new_site(tmp_path)
+    for args in (["tenants", "apply", str(tmp_path / "missing.yaml")],
+                 ["audit", "verify-export", str(tmp_path / "missing.jsonl")]):
+        line = _one_clear_line(site.run(*args))
+        assert line == f"error: no such file or directory: {tmp_path / args[-1].rsplit('/', 1)[-1]}"
+    policies = {**site.env, "SAFETY_NET_POLICY_DIR": str(tmp_path / "nowhere")}
+    migrated = site.run("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    result = subprocess.run([CLI, "token", "--org", "mofa", "--user", "focal"], env=policies,
+                            cwd=site.root, capture_output=True, text=True, timeout=TIMEOUT,
+                            check=False)
+    assert "no such file or directory: " + str(tmp_path / "nowhere") in _one_clear_line(result)
+
+
+def test_an_unmigrated_database_says_so(tmp_path: Path) -> None:
+    site = new_site(tmp_path)
+    line = _one_clear_line(site.run("token", "--org", "mofa", "--user", "focal"))
+    assert "not migrated" in line and "safety-net migrate" in line
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------

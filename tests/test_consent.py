@@ -191,10 +191,13 @@ async def test_no_purpose_means_no_sensitive_data_even_for_the_lead(env):
     pb = await new_peacebuilder(env, "fund")
     with_purpose = await env.gql(READ, {"id": pb["id"]}, as_=("fund", "caseworker"))
     assert released(with_purpose)["legalName"] == "Secret Legal Name"
+    # Without a purpose nothing about her is released, and the request is told so outright
+    # (PURPOSE_REQUIRED) instead of getting a null or an empty list.
     without = await env.gql(READ, {"id": pb["id"]}, as_=("fund", "caseworker"), purpose=None)
-    assert without["data"] == {"peacebuilder": None}
+    assert without.get("data") is None
+    assert without["errors"][0]["extensions"]["code"] == "PURPOSE_REQUIRED"
     listed = await env.gql(CASES, {"pb": pb["id"]}, as_=("fund", "caseworker"), purpose=None)
-    assert listed["data"]["cases"]["totalCount"] == 0
+    assert listed["errors"][0]["extensions"]["code"] == "PURPOSE_REQUIRED"
 
 
 async def test_purpose_not_covered_gets_nothing(env):

@@ -1031,14 +1031,15 @@ async def staff_records(env: Env, world: World, user: str = "caseworker", *,
     return await env.post(GRANT, {"input": variables}, token=await token(env, world.lead, user))
 
 
-async def second_person_request(env: Env, world: World, recorder: str = "caseworker") -> tuple[str, str]:
-    """A grant of location (country) recorded by `recorder` against the evidence while she has
-    no login: (grant ID, the two-person request's ID)."""
-    body = (await staff_records(env, world, recorder)).json()
+async def second_person_request(env: Env, world: World, recorder: str = "caseworker",
+                                purpose: str = "protection") -> tuple[str, str]:
+    """A grant of location (country) for `purpose` recorded by `recorder` against the evidence
+    while she has no login: (grant ID, the two-person request's ID)."""
+    body = (await staff_records(env, world, recorder, purposes=[purpose.upper()])).json()
     grant = body["data"]["grantConsent"]["grant"]
     assert (grant["status"], grant["awaiting"]) == ("PENDING", "SECOND_PERSON"), body
     confirmer = "focal2" if recorder == "focal" else "focal"
-    world.add(None, grant["id"], {world.lead}, {"location_coarse"}, {"protection"}, live=False)
+    world.add(None, grant["id"], {world.lead}, {"location_coarse"}, {purpose}, live=False)
     return grant["id"], await pending_confirmation(env, world.lead, grant["id"], as_user=confirmer)
 
 
@@ -1143,7 +1144,8 @@ async def test_second_person_rule_edges(env: Env) -> None:
     await check_reads(env, racing, {(racing.lead, "protection")})
 
     # She gets her own login while the request waits: she confirms herself, not two staff.
-    _, confirmation = await second_person_request(env, racing)
+    # (Other terms: the same ones are in force now, and a duplicate would be refused.)
+    _, confirmation = await second_person_request(env, racing, purpose="emergency_response")
     await give_login(env, racing.pb)
     late = await env.post(CONFIRM_2P, {"id": confirmation},
                           token=await token(env, racing.lead, "focal2"))

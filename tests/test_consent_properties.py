@@ -76,6 +76,15 @@ def expected(grants: list[dict], org: str, purpose: Purpose | None, now_min: int
     return cats if visible else None
 
 
+def duplicate(kept: list[dict], g: dict) -> bool:
+    """Whether an earlier grant with the same recipient and terms is still in force when `g` is
+    recorded (at minute 0; hers are confirmed at once, not-yet-valid ones too): revoked and
+    ended ones do not count."""
+    return any(k["recipient"] == g["recipient"] and set(k["categories"]) == set(g["categories"])
+               and set(k["purposes"]) == set(g["purposes"]) and not k["revoke"]
+               and (k["until_min"] is None or k["until_min"] > 0) for k in kept)
+
+
 @given(grants=st.lists(grant_strategy, max_size=4),
        shift=st.sampled_from([0, 45, 90, 200]),
        purpose=st.one_of(st.none(), st.sampled_from(list(Purpose))))
@@ -107,7 +116,12 @@ async def test_returned_data_is_exactly_what_live_grants_allow(prop_env, grants,
         variables[key] = env.org_ids[g["recipient"]]
         # She records each grant herself (staff may record only what she gives their own org).
         body = await env.gql("""mutation($i: GrantConsentInput!) { grantConsent(input: $i)
-            { grant { id } userErrors { message } } }""", {"i": variables}, token=her, purpose=None)
+            { grant { id } userErrors { message code } } }""", {"i": variables}, token=her,
+                             purpose=None)
+        if duplicate(kept, g):
+            # The same terms for the same recipient while one is in force: refused.
+            assert body["data"]["grantConsent"]["userErrors"][0]["code"] == "CONFLICT", body
+            continue
         grant_id = body["data"]["grantConsent"]["grant"]["id"]
         if g["revoke"]:
             await env.gql("mutation($g: ID!) { revokeConsent(input: {grantId: $g}) { grant { id } } }",
@@ -118,6 +132,10 @@ async def test_returned_data_is_exactly_what_live_grants_allow(prop_env, grants,
         for org in ORGS:
             body = await env.post(READ, {"id": pb}, as_=(org, "focal"),
                                   purpose=purpose.value if purpose else None)
+            if purpose is None:  # refused outright: nothing about her is read without one
+                assert body.json()["errors"][0]["extensions"]["code"] == "PURPOSE_REQUIRED"
+                assert "v-" not in body.text
+                continue
             data = body.json()["data"]["peacebuilder"]
             want = expected(kept, org, purpose, shift)
             if want is None:

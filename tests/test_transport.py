@@ -49,7 +49,8 @@ async def served(deployment: Env, **changes: Any) -> AsyncIterator[httpx.AsyncCl
 
 
 async def auth(env: Env, org: str = "mofa", user: str = "caseworker") -> dict[str, str]:
-    return {"authorization": f"Bearer {await env.token(org, user)}"}
+    return {"authorization": f"Bearer {await env.token(org, user)}",
+            "safety-net-purpose": "protection"}
 
 
 # --- CSRF ----------------------------------------------------------------------------------------
@@ -111,7 +112,9 @@ async def test_security_headers_on_every_response(env):
         assert h["cross-origin-resource-policy"] == "same-origin"
         assert "strict-transport-security" not in h  # development
     page = await env.client.get("/graphql", headers={"accept": "text/html"})
-    assert "unpkg.com" in page.headers["content-security-policy"]  # GraphiQL, development only
+    # GraphiQL, development only: its assets are the service's own, no CDN, no inline script.
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert "unpkg.com" not in page.text
 
 
 async def test_body_size_limit_is_configurable_and_applies_everywhere(env):

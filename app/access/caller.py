@@ -43,6 +43,13 @@ class Caller:
             return False
         return self.policy.role_allows(p.roles, obj, act)
 
+    @property
+    def must_declare_purpose(self) -> bool:
+        """Staff and machine clients read her records only for a declared purpose (she reads
+        her own without one; the system needs none)."""
+        return self.purpose is None and self.principal.kind in (PrincipalKind.USER,
+                                                                PrincipalKind.CLIENT)
+
     def has_recent_second_factor(self) -> bool:
         """Signed in with a second factor within `step_up_seconds` (wall-clock time, like the
         token's own expiry)."""

@@ -39,7 +39,13 @@ from app.audit.models import AccessLogEntry, Oversight
 from app.clock import Clock
 from app.consent import integrity
 from app.db import Database
-from app.errors import Forbidden, MfaEnrolmentRequired, SecondFactorRequired, StepUpRequired
+from app.errors import (
+    Forbidden,
+    MfaEnrolmentRequired,
+    PurposeRequired,
+    SecondFactorRequired,
+    StepUpRequired,
+)
 from app.peacebuilders.models import PeacebuilderNetwork
 
 if TYPE_CHECKING:
@@ -102,6 +108,13 @@ class AccessContext:
         self.deny(f"{obj}.{act}", target_type=target_type, target_id=target_id,
                   reason="role does not permit")
         raise Forbidden()
+
+    def require_purpose(self) -> None:
+        """Raise PurposeRequired, and log the refusal, when a request that reads her records
+        declares no purpose and needs one (the edge asks before anything runs)."""
+        if self.caller.must_declare_purpose:
+            self.deny("request.purpose", reason="no purpose declared")
+            raise PurposeRequired()
 
     def require_recent_mfa(
         self, action: str, *, target_type: str | None = None,

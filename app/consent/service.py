@@ -280,6 +280,8 @@ async def grant(
                                            terms.categories, terms.purposes, pb,
                                            proof is not None), peacebuilder_id)
     covered = await _covered(ctx, recipient_type, recipient_id)
+    if not intake:  # only once the rules let this caller record it: no hint of other grants
+        await _refuse_duplicate(ctx, peacebuilder_id, recipient_type, recipient_id, terms, now)
     awaiting = None if result is Result.LIVE else result.value
     event = ConsentEvent(
         grant_id=uuid.uuid4(), peacebuilder_id=peacebuilder_id, kind="grant",
@@ -301,6 +303,22 @@ async def grant(
     else:
         _tell_her(ctx, who, peacebuilder_id, state.id, "granted")
     return state
+
+
+async def _refuse_duplicate(ctx: AccessContext, pb_id: uuid.UUID, recipient_type: str,
+                            recipient_id: uuid.UUID, terms: Terms, now: datetime) -> None:
+    """A second grant with the same recipient, categories and purposes while one is in force
+    would make revoking one leave the access in place: refused, pointing to the one to change
+    instead. (Pending ones release nothing; several may wait for her or a second person.)"""
+    for g in await repo.grants_of(ctx.session, pb_id):
+        if (g.revoked_at is None and g.confirmed_at is not None
+                and (g.valid_until is None or g.valid_until > now)
+                and g.recipient_type == recipient_type and g.recipient_id == recipient_id
+                and frozenset(g.categories) == terms.categories
+                and frozenset(g.purposes) == terms.purposes):
+            raise Conflict("A grant with these categories and purposes for this recipient is "
+                           "already in force: extend, narrow or revoke that one instead of "
+                           "recording a second.")
 
 
 async def _ask_second_person(ctx: AccessContext, state: ConsentGrant, proof: Evidence) -> None:

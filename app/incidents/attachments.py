@@ -40,6 +40,19 @@ SIGNATURES = {
 TEXT = "text/plain"
 
 
+def sniff(data: bytes) -> str:
+    """The type of a file sent without a usable one (`curl -F` sends application/octet-stream
+    for an unknown extension): a known signature, else UTF-8 text; else octet-stream, refused."""
+    for kind, signatures in SIGNATURES.items():
+        if data.startswith(signatures):
+            return kind
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return TEXT
+
+
 def check_content(content_type: str, data: bytes) -> str:
     if not data:
         raise BadInput("The file is empty.", field="file")

@@ -4,6 +4,8 @@
 set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:8000}
 SN=${SN:-.venv/bin/safety-net}
+# Written by `safety-net demo` (`python3 dev.py run`) in the data directory; never committed.
+CREDS=${CREDS:-${SAFETY_NET_DATA_DIR:-var}/demo-credentials.json}
 
 gql() {  # gql TOKEN PURPOSE QUERY [VARIABLES_JSON]
   local token=$1 purpose=$2 query=$3 vars=${4:-null}
@@ -49,12 +51,18 @@ B=$(gql "$EMB_CW" protection 'query($id: ID!) { case(id: $id) { id } }' "{\"id\"
 echo "foreign: $A"; echo "random:  $B"; expect "$([ "$A" = "$B" ] && echo identical || echo different)" identical
 
 step "client credentials"
-SECRET=$(python3 -c 'import json; print(json.load(open("var/demo-credentials.json"))["clients"]["mofa-system"])')
+SECRET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"]["mofa-system"])' "$CREDS")
 curl -s -u "mofa-system:$SECRET" -d grant_type=client_credentials "$BASE/oauth/token" | jq_ 'sorted(d)'
 
 step "mariam grants the UN protection cluster her incident details for protection"
 HER=$($SN token --peacebuilder mariam)
 UNPC=$(gql "$HER" "" '{ organisations(kind: UN_PROTECTION_CLUSTER) { edges { node { id } } } }' | jq_ 'd["data"]["organisations"]["edges"][0]["node"]["id"]')
+# Runnable again after an interrupted run: a grant to the cluster still live from it is
+# revoked first (a second identical grant would be refused).
+for G in $(gql "$HER" "" '{ me { consentGrants { id status recipientOrganisation { slug } } } }' \
+    | jq_ '" ".join(g["id"] for g in d["data"]["me"]["consentGrants"] if g["status"] in ("LIVE", "PENDING", "NOT_YET_VALID") and (g["recipientOrganisation"] or {}).get("slug") == "unpc")'); do
+  gql "$HER" "" 'mutation($g: ID!) { revokeConsent(input: {grantId: $g}) { grant { status } } }' "{\"g\": \"$G\"}" >/dev/null
+done
 GRANT=$(gql "$HER" "" 'mutation($o: ID!) { grantConsent(input: {recipientOrganisationId: $o, categories: [INCIDENT_DETAILS], purposes: [PROTECTION]}) { grant { id status } userErrors { message } } }' "{\"o\": \"$UNPC\"}")
 echo "$GRANT"; GRANT_ID=$(echo "$GRANT" | jq_ 'd["data"]["grantConsent"]["grant"]["id"]')
 MARIAM=$(gql "$HER" "" '{ me { peacebuilder { id } } }' | jq_ 'd["data"]["me"]["peacebuilder"]["id"]')

@@ -5,7 +5,7 @@
 set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:8000}
 SN=${SN:-.venv/bin/safety-net}
-CREDS=${CREDS:-var/demo-credentials.json}
+CREDS=${CREDS:-${SAFETY_NET_DATA_DIR:-var}/demo-credentials.json}
 
 gql() {  # gql TOKEN PURPOSE QUERY [VARIABLES_JSON]
   local token=$1 purpose=$2 query=$3 vars=${4:-null}

@@ -69,4 +69,4 @@ expect "$(echo "$R" | jq_ '"errors" in d or d["data"]["startTotpEnrolment"]["sec
 step "bootstrap: the operator's console issues a code for a demo person (shown once, logged by ID)"
 $SN users enrolment-code --org wpn --user focal2 | sed -E 's/(by email\): [0-9A-Z]{5})[-0-9A-Z]+/\1-…/' \
   || echo "(wpn/focal2 has enrolled already: --reset-factor replaces a lost factor)"
-echo "demo passwords are in var/demo-credentials.json: sign in as wpn/focal2 and enrol with it"
+echo "demo passwords are in ${SAFETY_NET_DATA_DIR:-var}/demo-credentials.json: sign in as wpn/focal2 and enrol with it"

@@ -27,7 +27,7 @@ from schema.common import (
 )
 from schema.consent.gate import open_sealed
 from schema.context import Info
-from schema.gated import gated
+from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation
 from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
 
@@ -59,7 +59,7 @@ class CaseNote(Node):
 
 
 @strawberry.type(description="The protection file for one peacebuilder, led by one organisation.")
-class Case(Node):
+class Case(Node, ConsentGated):
     status: CaseStatus = strawberry.field(description="Open, on hold or closed.")
     risk_level: RiskLevel = strawberry.field(description="Assessed level of risk.")
     opened_at: datetime = strawberry.field(description="When the case was opened.")

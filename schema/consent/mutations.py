@@ -10,6 +10,8 @@ import strawberry
 from app.cases import teams
 from app.consent import break_glass
 from app.consent import service as consent
+from app.consent.models import ConsentGrant as ConsentGrantModel
+from app.errors import BadInput
 from app.peacebuilders import self_service
 from schema import ids
 from schema.cases.types import CasePayload, case_payload
@@ -149,27 +151,30 @@ def _self_or(info: Info, value: strawberry.ID | None) -> object:
 class ConsentMutations:
     @strawberry.mutation(description="Record a consent grant. Logged.")
     async def grant_consent(self, info: Info, input: GrantConsentInput) -> ConsentGrantPayload:
-        if (input.recipient_organisation_id is None) == (input.recipient_working_group_id is None):
-            from app.errors import BadInput
+        async def record() -> ConsentGrantModel:
+            # Every problem with the input (recipients, categories, a duplicate) is a userError.
+            if ((input.recipient_organisation_id is None)
+                    == (input.recipient_working_group_id is None)):
+                raise BadInput("Name exactly one recipient: an organisation or a working group.",
+                               field="recipient")
+            if input.recipient_organisation_id is not None:
+                rtype, rid = "organisation", ids.decode(
+                    input.recipient_organisation_id, "Organisation", "recipientOrganisationId")
+            else:
+                assert input.recipient_working_group_id is not None
+                rtype, rid = "working_group", ids.decode(
+                    input.recipient_working_group_id, "WorkingGroup", "recipientWorkingGroupId")
+            pb_id = _self_or(info, input.peacebuilder_id)
+            return await info.context.loaders.call(
+                consent.grant, info.context.access, peacebuilder_id=pb_id, recipient_type=rtype,
+                recipient_id=rid, categories=[c.value for c in input.categories],
+                purposes=[p.value for p in input.purposes], valid_from=input.valid_from,
+                valid_until=input.valid_until,
+                obtained_via=input.obtained_via.value if input.obtained_via else None,
+                note=input.note,
+                evidence=input.evidence.to_app() if input.evidence else None)  # type: ignore[arg-type]
 
-            raise BadInput("Name exactly one recipient: an organisation or a working group.",
-                           field="recipient")
-        if input.recipient_organisation_id is not None:
-            rtype, rid = "organisation", ids.decode(input.recipient_organisation_id, "Organisation",
-                                                    "recipientOrganisationId")
-        else:
-            assert input.recipient_working_group_id is not None
-            rtype, rid = "working_group", ids.decode(input.recipient_working_group_id,
-                                                     "WorkingGroup", "recipientWorkingGroupId")
-        pb_id = _self_or(info, input.peacebuilder_id)
-        grant, errors = await guarded(info, lambda: info.context.loaders.call(
-            consent.grant, info.context.access, peacebuilder_id=pb_id, recipient_type=rtype,
-            recipient_id=rid, categories=[c.value for c in input.categories],
-            purposes=[p.value for p in input.purposes], valid_from=input.valid_from,
-            valid_until=input.valid_until,
-            obtained_via=input.obtained_via.value if input.obtained_via else None,
-            note=input.note,
-            evidence=input.evidence.to_app() if input.evidence else None))  # type: ignore[arg-type]
+        grant, errors = await guarded(info, record)
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 

@@ -25,7 +25,7 @@ from schema import ids
 from schema.common import Node, UserError
 from schema.consent.gate import release_sealed
 from schema.context import Info
-from schema.gated import gated
+from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation, organisation_of
 
 DETAILS = DataCategory.INCIDENT_DETAILS.value
@@ -38,7 +38,7 @@ MeasureKind = strawberry.enum(models.MeasureKind, description="A protection meas
 @strawberry.type(description="A threat or attack on her. Its type, severity, status and deadline "
                              "are visible to everyone who may see the case (she always sees the "
                              "status); details and location need their data categories.")
-class Incident(Node):
+class Incident(Node, ConsentGated):
     type: IncidentType
     severity: Severity
     status: IncidentStatus
@@ -73,7 +73,7 @@ class Incident(Node):
 
 
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
-class Measure(Node):
+class Measure(Node, ConsentGated):
     kind: MeasureKind
     status: str = strawberry.field(description="planned, in_progress, done or cancelled.")
     due_at: datetime | None
@@ -146,7 +146,7 @@ class Referral(Node):
 
 
 @strawberry.type(description="Investigation/prosecution tracking or detention watch.")
-class Proceeding(Node):
+class Proceeding(Node, ConsentGated):
     kind: str = strawberry.field(description="investigation or detention.")
     next_hearing_at: datetime | None
     updated_at: datetime

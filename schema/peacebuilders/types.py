@@ -17,7 +17,7 @@ from schema.common import Node, UserError
 from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose
 from schema.consent.types import ConsentGrant
 from schema.context import Info
-from schema.gated import gated
+from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def _profile_type() -> type:
     for name, category in PROFILE_FIELDS.items():
         annotations[name] = str | None
         namespace[name] = gated(name, category.value, "")
-    return strawberry.type(type("PeacebuilderProfile", (), namespace), description=(
+    return strawberry.type(type("PeacebuilderProfile", (ConsentGated,), namespace), description=(
         "Her sensitive fields. Each is released only under a live consent grant covering your "
         "organisation, its data category and your declared purpose, and only to her case team "
         "and your focal points."))
