@@ -26,9 +26,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 PREFIX = "enc1:"
 # Every service key (`<name>.key` beside the KEK versions) the service uses: the blind index, staff
-# TOTP seeds, enrolment codes, the signed tenancy and the consent-row MAC. A read-only KEK mount
-# (Kubernetes) must hold them all; `safety-net keys init` makes them.
-SERVICE_KEYS = ("lookup", "totp", "enrolment", "tenancy", "consent")
+# TOTP seeds, enrolment codes, the signed tenancy, the consent-row MAC, stored idempotent answers
+# and webhook signing secrets. A read-only KEK mount (Kubernetes) must hold them all; `safety-net
+# keys init` makes them.
+SERVICE_KEYS = ("lookup", "totp", "enrolment", "tenancy", "consent", "idempotency", "webhook")
 
 
 class KeyEncryptionKeys:

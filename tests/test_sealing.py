@@ -212,11 +212,16 @@ async def test_pages_open_sealed_fields_without_a_query_per_row(env):
     counts = {}
     for size in (2, 14):
         await env.gql(q, {"first": size}, token=token)  # warm caches
-        start = env.runtime.db.statements.count
-        body = await env.gql(q, {"first": size}, token=token)
-        counts[size] = env.runtime.db.statements.count - start
-        edges = body["data"]["cases"]["edges"]
-        assert len(edges) == size and all(e["node"]["summary"] for e in edges), body
+        seen = []
+        # The counter is the engine's: a background worker (the alert outbox) may run a
+        # statement inside the window, never fewer, so the least of three is the request's.
+        for _ in range(3):
+            start = env.runtime.db.statements.count
+            body = await env.gql(q, {"first": size}, token=token)
+            seen.append(env.runtime.db.statements.count - start)
+            edges = body["data"]["cases"]["edges"]
+            assert len(edges) == size and all(e["node"]["summary"] for e in edges), body
+        counts[size] = min(seen)
     assert counts[2] == counts[14], counts
 
 
