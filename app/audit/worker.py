@@ -19,7 +19,7 @@ from app.access.tenancy import as_system
 from app.audit import alerts, chain, checkpoints
 from app.clock import Clock
 from app.config import Settings
-from app.db import Database
+from app.db import Database, background_task
 
 log = logging.getLogger("safety_net.audit")
 
@@ -102,7 +102,7 @@ class LogWorker:
             await asyncio.sleep(interval)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run())
+        self._task = background_task(self.run(), "log-worker")
 
     async def stop(self) -> None:
         if self._task is not None:

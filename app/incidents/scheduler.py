@@ -19,7 +19,7 @@ from app.clock import Clock
 from app.confirmations import service as confirmations
 from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
 from app.consent import service as consent
-from app.db import Database
+from app.db import Database, background_task
 from app.escalation import service as escalation
 from app.incidents import response  # noqa: F401  (registers the overdue-task kind)
 from app.incidents import service as incidents  # noqa: F401  (registers the incident kind)
@@ -106,7 +106,7 @@ class Scheduler:
             await asyncio.sleep(interval)
 
     def start(self, interval: float = 5.0) -> None:
-        self._task = asyncio.create_task(self._run(interval))
+        self._task = background_task(self._run(interval), "scheduler")
 
     async def stop(self) -> None:
         if self._task is not None:

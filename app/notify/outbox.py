@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, literal, or_, select, update
 
 from app.access.tenancy import as_system
-from app.db import UTCDateTime
+from app.db import UTCDateTime, background_task
 from app.notify.broker import BrokerUnavailable
 from app.notify.models import OutboxEntry
 
@@ -168,7 +168,7 @@ class OutboxWorker:
                 await asyncio.wait_for(self.wake.wait(), INTERVAL)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.run())
+        self._task = background_task(self.run(), "outbox")
 
     async def stop(self) -> None:
         if self._task is not None:

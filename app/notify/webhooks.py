@@ -37,6 +37,7 @@ from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.access.tenancy import as_system
+from app.db import background_task
 from app.errors import BadInput, Forbidden, MfaEnrolmentRequired, NotFound
 from app.notify import inbox
 from app.notify.channels_models import NotifyChannel, WebhookDelivery
@@ -424,7 +425,7 @@ class Webhooks:
             await asyncio.sleep(interval)
 
     def start(self, runtime: Runtime, interval: float = 15.0) -> None:
-        self._task = asyncio.create_task(self._run(runtime, interval))
+        self._task = background_task(self._run(runtime, interval), "webhooks")
 
     async def stop(self) -> None:
         if self._task is not None:
