@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, require_pg
+from tests.conftest import PG_ADMIN_URL, figure, require_pg
 from tests.deploy_support import (
     REPO_ROOT,
     cache_dir,
@@ -227,5 +227,5 @@ def test_image_builds_and_runs(tmp_path: Path, pg_database: str) -> None:
         subprocess.run(["buildah", *buildah.flags, "rmi", "--prune"], capture_output=True,
                        timeout=300, check=False)
     timings["total"] = time.monotonic() - started
-    print(f"\nimage test: {', '.join(f'{k} {v:.1f}s' for k, v in timings.items())}; "
-          f"image {IMAGE} {size} (base {base} {base_size})")
+    figure(f"image test: {', '.join(f'{k} {v:.1f}s' for k, v in timings.items())}; "
+           f"image {IMAGE} {size} (base {base} {base_size})")

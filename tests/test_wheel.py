@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import figure
 from tests.deploy_support import (
     REPO_ROOT,
     free_port,
@@ -92,5 +93,5 @@ def test_wheel_installs_and_runs_from_anywhere(tmp_path: Path) -> None:
     verified = sn("audit", "verify", "--no-progress", timeout=120)
     assert "OK:" in verified, verified
     timings["total"] = time.monotonic() - started
-    print("\nwheel test: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
-          + f"; wheel {wheel.name} {wheel.stat().st_size / 1024:.0f} KiB")
+    figure("wheel test: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+           + f"; wheel {wheel.name} {wheel.stat().st_size / 1024:.0f} KiB")
