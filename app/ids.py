@@ -53,8 +53,6 @@ EVENT_SUBJECTS: dict[str, str] = {
     "attachment": "Attachment", "detention": "Proceeding", "investigation": "Proceeding",
     "proceeding": "Proceeding", "approval": "Approval", "case": "Confirmation",
 }
-# The access log names its target's type; these are stored under another name.
-TARGET_TYPES: dict[str, str] = {"Session": "Session"}
 
 
 def _as_uuid(value: object) -> uuid.UUID | None:
@@ -91,7 +89,7 @@ def target_global_id(target_type: str | None, target_id: str | None) -> str | No
     raw = _as_uuid(target_id)
     if target_type is None or raw is None:
         return None
-    return encode(TARGET_TYPES.get(target_type, target_type), raw)
+    return encode(target_type, raw)
 
 
 def event_subject(kind: str, subject_id: uuid.UUID | None) -> str | None:

@@ -72,15 +72,18 @@ async def active_with_roles(session: AsyncSession, org_id: uuid.UUID,
 async def recipients(session: AsyncSession, org_id: uuid.UUID, level: str, head: str | None,
                      now: datetime) -> list[str]:
     """The active people a level names now (may be empty: the level is then skipped)."""
-    eligible = set(await active_with_roles(session, org_id, ESCALATION_ROLES))
     if level == Level.FOCAL_POINTS:
         return await active_with_roles(session, org_id, ("focal_point",))
     if level == Level.ADMINISTRATORS:
         return await active_with_roles(session, org_id, ("org_admin",))
     if level == Level.HEAD_OF_PROTECTION:
-        return [head] if head and head in eligible else []
+        if not head:
+            return []
+        return [head] if head in await active_with_roles(session, org_id, ESCALATION_ROLES) else []
     if level == Level.ON_DUTY:
-        on_duty = await session.scalars(select(DutyShift.subject).where(
-            DutyShift.org_id == org_id, DutyShift.starts_at <= now, DutyShift.ends_at > now))
-        return sorted(set(on_duty) & eligible)
+        on_duty = set(await session.scalars(select(DutyShift.subject).where(
+            DutyShift.org_id == org_id, DutyShift.starts_at <= now, DutyShift.ends_at > now)))
+        if not on_duty:
+            return []
+        return sorted(on_duty & set(await active_with_roles(session, org_id, ESCALATION_ROLES)))
     return []

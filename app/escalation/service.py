@@ -138,7 +138,8 @@ async def _notify_oversight(session: AsyncSession, due: Due, subject_id: uuid.UU
         Oversight.org_id == due.org_id)))
     granted_groups = set(await session.scalars(select(ConsentGrant.recipient_id).where(
         ConsentGrant.peacebuilder_id == due.peacebuilder_id,
-        ConsentGrant.recipient_type == "working_group", ConsentGrant.revoked_at.is_(None))))
+        ConsentGrant.recipient_type == "working_group", ConsentGrant.revoked_at.is_(None),
+        ConsentGrant.confirmed_at.is_not(None))))  # in force: a pending grant is not hers yet
     conveners = set(await session.scalars(select(WorkingGroup.convener_org_id).where(
         WorkingGroup.id.in_(granted_groups)))) if granted_groups else set()
     orgs = sorted((overseers | conveners) - {due.org_id})

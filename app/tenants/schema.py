@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from app.escalation.chain import ESCALATION_ROLES, MAX_MINUTES, MIN_MINUTES, Level
 from app.orgs.models import OrgKind, Role
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
@@ -190,8 +191,6 @@ def parse_file(path: Path) -> OrgSpec:
 
 def _escalation(r: _Reader, node: yaml.Node, users: dict[str, UserSpec]) -> dict[str, Any]:
     """`escalation: {levels: [{to, minutes}], head_of_protection: username}`, validated."""
-    from app.escalation.chain import ESCALATION_ROLES, MAX_MINUTES, MIN_MINUTES, Level
-
     e = r.mapping(node, "escalation", {"levels"}, {"head_of_protection"})
     levels: list[dict[str, Any]] = []
     level_nodes = r.sequence(e["levels"], "escalation.levels")
