@@ -1,0 +1,158 @@
+"""Issue 17, "owners who can act": a named person owns a task — her reminders and the overdue
+escalation start with her, then her organisation's chain; deactivated, the chain takes over;
+only the owner organisation names its people, and a refusal reveals nothing about another
+organisation's people. Through GraphQL and the scheduler, both databases, controlled clock."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.audit.models import AccessLogEntry
+from app.clock import FrozenClock
+from app.incidents.scheduler import run_due
+from schema import ids
+from tests.conftest import BACKENDS, build_env
+from tests.test_auth import DEACTIVATE_USER, new_user
+from tests.test_consent import grant, new_peacebuilder, org_id
+from tests.test_email import items_of
+
+pytestmark = pytest.mark.anyio
+
+ADD = """mutation($c: ID!, $o: ID, $p: ID, $d: DateTime) { addMeasure(input: {caseId: $c,
+  kind: ACCOMPANIMENT, ownerOrganisationId: $o, ownerUserId: $p, dueAt: $d}) {
+  measure { id ownerPerson { id displayName } } userErrors { field message code } } }"""
+ASSIGN = """mutation($m: ID!, $p: ID) { assignMeasure(input: {measureId: $m, ownerUserId: $p}) {
+  measure { id ownerPerson { id displayName } } userErrors { field message code } } }"""
+MEASURES = "query($id: ID!) { case(id: $id) { measures { id ownerPerson { id displayName } } } }"
+TIMELINE = "query($id: ID!) { case(id: $id) { timeline { kind subjectId details } } }"
+INBOX = "{ inbox { id kind payload } }"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def owners_env(request, tmp_path_factory, anyio_backend):
+    clock = FrozenClock(datetime(2036, 2, 1, 9, 0, tzinfo=UTC))
+    env, close = await build_env(request.param, tmp_path_factory.mktemp("owners"), clock=clock)
+    env.clock = clock
+    try:
+        yield env
+    finally:
+        await close()
+
+
+async def add(env, pb, *, person=None, owner=None, as_=("fund", "focal"), days=2) -> dict:
+    due = env.clock.now() + timedelta(days=days)
+    body = await env.gql(ADD, {"c": pb["case"], "o": owner, "p": person, "d": due.isoformat()},
+                         as_=as_)
+    return body["data"]["addMeasure"]
+
+
+def about(items, measure: str) -> list:
+    raw = str(ids.decode(measure, "Measure"))
+    return [i for i in items if (i.payload or {}).get("measure") == raw]
+
+
+async def test_the_named_owner_is_reminded_and_escalated_to_first(owners_env):
+    env = owners_env
+    pb = await new_peacebuilder(env, "fund")
+    person_id, person, _ = await new_user(env, "fund", ["CASEWORKER"])
+    made = await add(env, pb, person=person_id)
+    assert made["userErrors"] == []
+    measure = made["measure"]["id"]
+    assert made["measure"]["ownerPerson"] == {"id": person_id, "displayName": "Test User"}
+
+    env.clock.advance(days=1, minutes=1)  # 24 hours before it falls due: her reminder
+    await run_due(env.runtime.db, env.clock)
+    assert len(about(await items_of(env, "fund", person, "task_due"), measure)) == 1
+    assert about(await items_of(env, "fund", "focal", "task_due"), measure) == []
+    # She reads it in her own inbox, though she is not on the case team (IDs only).
+    mine = (await env.gql(INBOX, as_=("fund", person)))["data"]["inbox"]
+    assert [a["kind"] for a in mine if json.loads(a["payload"]).get("measure") == measure] == [
+        "task_due"]
+
+    env.clock.advance(days=1)  # overdue: level 1 is her
+    await run_due(env.runtime.db, env.clock)
+    [first] = about(await items_of(env, "fund", person, "escalation"), measure)
+    assert (first.payload["level"], first.payload["to"]) == (1, "owner")
+    assert about(await items_of(env, "fund", "focal", "escalation"), measure) == []
+    mine = (await env.gql(INBOX, as_=("fund", person)))["data"]["inbox"]
+    assert "escalation" in [a["kind"] for a in mine]
+
+    env.clock.advance(minutes=61)  # her time is up: the organisation's focal points
+    await run_due(env.runtime.db, env.clock)
+    [second] = about(await items_of(env, "fund", "focal", "escalation"), measure)
+    assert (second.payload["level"], second.payload["to"]) == (2, "focal_points")
+    assert "owner_person" not in second.payload
+
+
+async def test_a_deactivated_owner_falls_back_to_the_organisations_chain(owners_env):
+    env = owners_env
+    pb = await new_peacebuilder(env, "fund")
+    person_id, person, _ = await new_user(env, "fund", ["FOCAL_POINT"])
+    made = await add(env, pb, person=person_id)
+    measure = made["measure"]["id"]
+    off = await env.gql(DEACTIVATE_USER, {"id": person_id}, as_=("fund", "admin"))
+    assert off["data"]["deactivateUser"]["user"]["active"] is False
+
+    env.clock.advance(days=1, minutes=1)
+    await run_due(env.runtime.db, env.clock)
+    assert about(await items_of(env, "fund", person, "task_due"), measure) == []
+    assert len(about(await items_of(env, "fund", "focal", "task_due"), measure)) == 1
+
+    env.clock.advance(days=1)
+    await run_due(env.runtime.db, env.clock)
+    assert about(await items_of(env, "fund", person, "escalation"), measure) == []
+    [esc] = about(await items_of(env, "fund", "focal", "escalation"), measure)
+    assert (esc.payload["level"], esc.payload["to"]) == (2, "focal_points")
+    events = (await env.gql(TIMELINE, {"id": pb["case"]}, as_=("fund", "focal"))
+              )["data"]["case"]["timeline"]
+    mine = [(e["kind"], json.loads(e["details"] or "{}")) for e in events
+            if e["subjectId"] == measure]
+    assert ("measure.escalation_skipped", {"level": 1, "to": "owner"}) in mine
+
+
+async def test_only_an_active_person_of_the_owner_organisation_and_nothing_leaks(owners_env):
+    env = owners_env
+    pb = await new_peacebuilder(env, "fund")
+    analyst_id, _, _ = await new_user(env, "fund", ["ANALYST"])
+    gone_id, _, _ = await new_user(env, "fund", ["CASEWORKER"])
+    await env.gql(DEACTIVATE_USER, {"id": gone_id}, as_=("fund", "admin"))
+    other_id, _, _ = await new_user(env, "nhri", ["FOCAL_POINT"])
+    nobody = ids.encode("User", uuid.uuid4())
+    messages = set()
+    for candidate in (analyst_id, gone_id, other_id, nobody, pb["case"]):
+        refused = await add(env, pb, person=candidate)
+        assert refused["measure"] is None
+        [error] = refused["userErrors"]
+        assert error["field"] == ["input", "ownerUserId"]
+        messages.add(error["message"])
+    assert len(messages) == 1, "one answer whatever the ID: nothing about other organisations"
+    async with env.runtime.db.transaction() as s:
+        denied = list(await s.scalars(select(AccessLogEntry.id).where(
+            AccessLogEntry.action == "measure.owner_person", AccessLogEntry.decision == "deny")))
+    assert denied
+
+    # The lead organisation cannot name a person of another owner organisation…
+    await grant(env, pb, as_=("fund", "focal"), to_org="nhri", categories=["INCIDENT_DETAILS"],
+                purposes=["PROTECTION"])
+    nhri = await org_id(env, "nhri")
+    refused = await add(env, pb, owner=nhri, person=other_id)
+    assert refused["userErrors"][0]["message"] in messages
+    # …that organisation names its own; the lead sees who (her ID), a third sees nothing.
+    made = await add(env, pb, owner=nhri)
+    measure = made["measure"]["id"]
+    assigned = await env.gql(ASSIGN, {"m": measure, "p": other_id}, as_=("nhri", "focal"))
+    assert assigned["data"]["assignMeasure"]["userErrors"] == []
+    assert assigned["data"]["assignMeasure"]["measure"]["ownerPerson"] == {
+        "id": other_id, "displayName": "Test User"}
+    lead = (await env.gql(MEASURES, {"id": pb["case"]}, as_=("fund", "focal")))["data"]
+    [seen] = [m for m in lead["case"]["measures"] if m["id"] == measure]
+    assert seen["ownerPerson"] == {"id": other_id, "displayName": None}
+    stranger = await env.post(ASSIGN, {"m": measure, "p": None}, as_=("fund", "focal"))
+    assert stranger.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    cleared = await env.gql(ASSIGN, {"m": measure, "p": None}, as_=("nhri", "focal"))
+    assert cleared["data"]["assignMeasure"]["measure"]["ownerPerson"] is None
