@@ -95,6 +95,9 @@ LISTS: dict[str, int] = {
     # Her cases: one or two in practice.
     "Me.cases": 3,
     "Peacebuilder.cases": 3,
+    # Levels 0 to 10.
+    "Query.myAlertChannels": 11,
+    "SetAlertChannelsPayload.levels": 11,
 }
 
 # --- input: text a client sends that may be longer than SHORT ---------------------------------

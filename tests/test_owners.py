@@ -156,3 +156,109 @@ async def test_only_an_active_person_of_the_owner_organisation_and_nothing_leaks
     assert stranger.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     cleared = await env.gql(ASSIGN, {"m": measure, "p": None}, as_=("nhri", "focal"))
     assert cleared["data"]["assignMeasure"]["measure"]["ownerPerson"] is None
+
+
+# --- per person, which channels at which level ----------------------------------------------
+
+ADD_CHANNEL = """mutation($u: String!) { addMyChannel(input: {url: $u, minLevel: 0}) {
+  channel { id } userErrors { message } } }"""
+SET_LEVELS = """mutation($l: [AlertChannelLevelInput!]!) { setMyAlertChannels(input: {levels: $l}) {
+  levels { level inbox email webhookChannelIds chosen } userErrors { field message } } }"""
+MY_LEVELS = "{ myAlertChannels { level inbox email webhookChannelIds chosen } }"
+
+
+@pytest.fixture
+async def channels_env(backend, tmp_path, anyio_backend):
+    from tests.smtp_sink import SMTPSink
+    from tests.webhook_receiver import WebhookReceiver
+
+    sink, receiver = SMTPSink(), WebhookReceiver()
+    await sink.start()
+    await receiver.start()
+    clock = FrozenClock(datetime(2036, 3, 1, 9, 0, tzinfo=UTC))
+    env, close = await build_env(backend, tmp_path, clock=clock, smtp_host="127.0.0.1",
+                                 smtp_port=sink.port, outbox_worker=False,
+                                 public_url="https://safety-net.example")
+    env.clock, env.sink, env.receiver = clock, sink, receiver
+    try:
+        yield env
+    finally:
+        await close()
+        await sink.stop()
+        await receiver.stop()
+
+
+async def tick(env) -> None:
+    from app.notify import outbox
+
+    await run_due(env.runtime.db, env.clock)
+    await outbox.worker(env.runtime).drain()
+
+
+async def test_each_person_chooses_her_channels_per_level(channels_env):
+    """She wants e-mail only at level 2 and her pager only at level 1: the task reminder
+    (level 0) reaches her inbox alone, level 1 her pager alone, level 2 her e-mail alone."""
+    from app.auth import principals
+    from tests.test_email import emailed, give_address
+
+    env = channels_env
+    await give_address(env, "fund", "focal")
+    async with env.runtime.db.transaction() as s:
+        me = ids.encode("User", (await principals.find_user(s, "fund", "focal")).id)
+    channel = (await env.gql(ADD_CHANNEL, {"u": env.receiver.url}, as_=("fund", "focal"))
+               )["data"]["addMyChannel"]["channel"]["id"]
+    before = (await env.gql(MY_LEVELS, as_=("fund", "focal")))["data"]["myAlertChannels"]
+    assert before[1] == {"level": 1, "inbox": True, "email": True,
+                         "webhookChannelIds": [channel], "chosen": False}, "the defaults"
+    wrong = await env.gql(SET_LEVELS, {"l": [{"level": 1, "email": False,
+                                              "webhookChannelIds": [ids.encode(
+                                                  "Channel", uuid.uuid4())]}]},
+                          as_=("fund", "focal"))
+    assert wrong["data"]["setMyAlertChannels"]["userErrors"][0]["field"] == [
+        "input", "levels.0.webhookChannelIds"]
+    chosen = await env.gql(SET_LEVELS, {"l": [
+        {"level": 0, "email": False, "webhookChannelIds": []},
+        {"level": 1, "email": False, "webhookChannelIds": [channel]},
+        {"level": 2, "email": True, "webhookChannelIds": []}]}, as_=("fund", "focal"))
+    levels = chosen["data"]["setMyAlertChannels"]["levels"]
+    assert levels[2] == {"level": 2, "inbox": True, "email": True, "webhookChannelIds": [],
+                         "chosen": True}
+    assert levels[3]["chosen"] is False and levels[3]["webhookChannelIds"] == [channel]
+    # Another person's choice is hers alone: the case worker still has the defaults.
+    theirs = (await env.gql(MY_LEVELS, as_=("fund", "caseworker")))["data"]["myAlertChannels"]
+    assert not any(level["chosen"] for level in theirs)
+
+    pb = await new_peacebuilder(env, "fund")
+    made = await add(env, pb, person=me)
+    measure = made["measure"]["id"]
+    raw = str(ids.decode(measure, "Measure"))
+
+    def mine(kind: str) -> list:
+        return [i for i in env.items if i.kind == kind and i.payload.get("measure") == raw]
+
+    env.clock.advance(days=1, minutes=1)  # the reminder: level 0
+    await tick(env)
+    env.items = await items_of(env, "fund", "focal", "task_due")
+    [reminder] = mine("task_due")
+    assert str(reminder.id) not in emailed(env, "focal")
+    assert env.receiver.requests == []
+
+    env.clock.advance(days=1)  # level 1: her as the task's owner
+    await tick(env)
+    env.items = await items_of(env, "fund", "focal", "escalation")
+    [one] = mine("escalation")
+    assert one.payload["level"] == 1
+    assert [json.loads(r.body)["level"] for r in env.receiver.requests] == [1]
+    assert str(one.id) not in emailed(env, "focal")
+
+    env.clock.advance(minutes=61)  # level 2: the focal points, her among them
+    await tick(env)
+    env.items = await items_of(env, "fund", "focal", "escalation")
+    two = [i for i in mine("escalation") if i.payload["level"] == 2]
+    assert len(two) == 1
+    assert str(two[0].id) in emailed(env, "focal")
+    assert [json.loads(r.body)["level"] for r in env.receiver.requests] == [1], "no pager at 2"
+    async with env.runtime.db.transaction() as s:
+        logged = list(await s.scalars(select(AccessLogEntry.details).where(
+            AccessLogEntry.action == "notify.alert_channels_set")))
+    assert logged and "127.0.0.1" not in json.dumps(logged)
