@@ -21,7 +21,10 @@ from app.consent import break_glass  # noqa: F401  (registers its two-person han
 from app.consent import service as consent
 from app.db import Database, background_task
 from app.escalation import service as escalation
-from app.incidents import response  # noqa: F401  (registers the overdue-task kind)
+from app.incidents import (
+    response,  # noqa: F401  (registers the overdue-task kind)
+    retention,
+)
 from app.incidents import service as incidents  # noqa: F401  (registers the incident kind)
 from app.incidents.models import Measure, ScheduledStep
 from app.notify import service as notify
@@ -64,8 +67,12 @@ async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
                 .values(done_at=now, outcome="claimed"))
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another replica took it
-            items = await (escalation.fire(session, step, now) if escalation.handles(step.kind)
-                           else _remind(session, step, now))
+            if escalation.handles(step.kind):
+                items = await escalation.fire(session, step, now)
+            elif retention.handles(step.kind):
+                items = await retention.fire(db, clock, session, step, now)
+            else:
+                items = await _remind(session, step, now)
             await session.execute(update(ScheduledStep).where(ScheduledStep.id == step.id)
                                   .values(outcome="fired" if items else "not_needed"))
             published += [(i.recipient, str(i.id)) for i in items]

@@ -33,6 +33,11 @@ DELIVERY_PURPOSES = (Purpose.PROTECTION.value, Purpose.EMERGENCY_RESPONSE.value)
 OWNER_KINDS = frozenset({"escalation", "task_due"})
 
 
+# A duty of the people its organisation names (IDs only): an escalation, the warning that a
+# closed case's data is about to be erased (app/incidents/retention.py).
+DUTY_KINDS = frozenset({"escalation", "retention_warning"})
+
+
 def cursor_of(item: InboxItem) -> str:
     return base64.urlsafe_b64encode(f"{item.created_at.isoformat()}|{item.id}".encode()).decode()
 
@@ -59,7 +64,7 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
         # The task's named owner: its reminders and the first level of its escalation are her
         # duty, like a focal point's (IDs only; the case itself stays behind consent).
         return True
-    if item.kind == "escalation":
+    if item.kind in DUTY_KINDS:
         # An escalation is a duty of the people its organisation's chain names (focal points,
         # who is on duty, its head of protection: each holds one of ESCALATION_ROLES), consent
         # or not: it carries IDs only, and the case itself stays behind consent.
