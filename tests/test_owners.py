@@ -262,3 +262,64 @@ async def test_each_person_chooses_her_channels_per_level(channels_env):
         logged = list(await s.scalars(select(AccessLogEntry.details).where(
             AccessLogEntry.action == "notify.alert_channels_set")))
     assert logged and "127.0.0.1" not in json.dumps(logged)
+
+
+# --- her plain-language view ----------------------------------------------------------------
+
+OVERVIEW = """query($l: String) { me { caseOverview(language: $l) { caseId language lines } } }"""
+CLOSE = """mutation($i: CloseCaseInput!) { closeCase(input: $i) { case { status }
+  userErrors { field message } } }"""
+REFER = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
+  purpose: "legal_support", request: "Find her a lawyer quickly."}) { referral { id }
+  userErrors { message } } }"""
+
+
+async def test_she_reads_her_case_in_plain_language_and_only_hers(owners_env):
+    env = owners_env
+    names = {e["node"]["slug"]: e["node"]["name"] for e in (await env.gql(
+        "{ organisations(first: 50) { edges { node { slug name } } } }", as_=("fund", "focal"))
+    )["data"]["organisations"]["edges"]}
+    pb = await new_peacebuilder(env, "fund")
+    other = await new_peacebuilder(env, "fund")
+    person_id, _, _ = await new_user(env, "fund", ["CASEWORKER"])
+    assert (await add(env, pb, person=person_id))["userErrors"] == []
+    await grant(env, pb, as_=("fund", "focal"), to_org="nhri", categories=["INCIDENT_DETAILS"],
+                purposes=["LEGAL_SUPPORT"])
+    referred = await env.gql(REFER, {"c": pb["case"], "o": await org_id(env, "nhri")},
+                             as_=("fund", "focal"))
+    assert referred["data"]["referCase"]["userErrors"] == []
+    due = (env.clock.now() + timedelta(days=30)).isoformat()
+    closed = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                         "followUp": [{"kind": "PSYCHOSOCIAL_SUPPORT",
+                                                       "dueAt": due,
+                                                       "description": "Call her monthly."}]}},
+                           as_=("fund", "focal"))
+    assert closed["data"]["closeCase"]["case"]["status"] == "CLOSED"
+
+    her = await env.peacebuilder_token(pb["login"])
+    body = await env.gql(OVERVIEW, {"l": "fr"}, token=her, purpose=None)
+    [case] = body["data"]["me"]["caseOverview"]
+    assert case["caseId"] == pb["case"] and case["language"] == "fr"
+    lines = case["lines"]
+    fund, nhri = names["fund"], names["nhri"]
+    assert lines[0].startswith("Votre dossier a été clos le") and fund in lines[0]
+    assert "Motif de la clôture : le risque est passé." in lines
+    assert f"Accompagnement : prévu, par {fund}, pour le " in " ".join(lines)
+    assert any(line.startswith("Suivi : Soutien psychosocial") for line in lines)
+    assert f"Votre dossier a été transmis à {nhri} pour soutien juridique : " \
+           "en attente de réponse." in lines
+    assert any("seront effacés le" in line for line in lines)
+    text = json.dumps(lines)
+    for private in ("Test User", "Call her monthly", "Find her a lawyer", "Threatened"):
+        assert private not in text, "codes, dates and organisation names only"
+    english = (await env.gql(OVERVIEW, {"l": "xx"}, token=her, purpose=None)
+               )["data"]["me"]["caseOverview"][0]
+    assert english["language"] == "en" and "Why it was closed: the risk has passed." in english[
+        "lines"]
+    # Her own cases only; the other woman sees hers, open.
+    theirs = (await env.gql(OVERVIEW, {"l": None}, token=await env.peacebuilder_token(
+        other["login"]), purpose=None))["data"]["me"]["caseOverview"]
+    assert [c["caseId"] for c in theirs] == [other["case"]]
+    assert theirs[0]["lines"] == [f"Your case is open: {fund} leads it."]
+    staff = await env.gql(OVERVIEW, {"l": None}, as_=("fund", "focal"), purpose=None)
+    assert staff["data"]["me"] is None
