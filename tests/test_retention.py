@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.access.principal import SYSTEM
 from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
 from app.incidents.scheduler import run_due
+from app.runtime import context_for
 from app.tenants import schema as tenant_schema
-from tests.conftest import BACKENDS, build_env
+from app.tenants import service as tenant_service
+from tests.conftest import BACKENDS, build_env, unique
 from tests.test_consent import OPEN_CASE, new_peacebuilder
 from tests.test_email import items_of
 
@@ -53,10 +56,10 @@ async def ret_env(request, tmp_path_factory, anyio_backend):
         await close()
 
 
-async def close_case(env, case: str) -> dict:
+async def close_case(env, case: str, org: str = "fund") -> dict:
     due = (env.clock.now() + timedelta(days=30)).isoformat()
     body = await env.gql(CLOSE, {"i": {"caseId": case, "reason": "RISK_RESOLVED", "followUp": [
-        {"kind": "PSYCHOSOCIAL_SUPPORT", "dueAt": due}]}}, as_=("fund", "focal"))
+        {"kind": "PSYCHOSOCIAL_SUPPORT", "dueAt": due}]}}, as_=(org, "focal"))
     payload = body["data"]["closeCase"]
     assert payload["userErrors"] == [], payload
     return payload["case"]
@@ -198,6 +201,31 @@ async def test_another_open_case_keeps_her_key_and_only_this_case_goes(ret_env):
     assert case["summary"] is None
     still = await case_of(env, other_id)
     assert still["summary"] == "A second file, still open.", "her key lives for the open case"
+
+
+async def test_an_organisation_declares_its_retention_in_tenants(ret_env, tmp_path):
+    env = ret_env
+    slug = unique("ret").replace("-", "")[:20]
+    (tmp_path / f"{slug}.yaml").write_text(f"""slug: {slug}
+name: Retention test organisation
+kind: peacebuilders_network
+country: "KE"
+users:
+  - {{username: admin, name: Administrator, roles: [org_admin]}}
+  - {{username: focal, name: Focal point, roles: [focal_point]}}
+  - {{username: caseworker, name: Case worker, roles: [caseworker]}}
+retention: {{days: 90, warn_days: 10}}
+""")
+    async with env.runtime.db.transaction() as session:
+        ctx = context_for(env.runtime, session, SYSTEM, request_id="test-tenants")
+        applied = await tenant_service.apply(ctx, tenant_schema.load_dir(tmp_path))
+    assert any("retention" in change for change in applied.changes)
+    pb = await new_peacebuilder(env, slug)
+    closed = await close_case(env, pb["case"], slug)
+    assert at(closed["eraseAfter"]) - at(closed["closedAt"]) == timedelta(days=90)
+    env.clock.advance(days=80, minutes=1)
+    await passes(env)
+    assert len(await items_of(env, slug, "focal", "retention_warning")) == 1
 
 
 def test_retention_declarations_are_validated(tmp_path: Path):
