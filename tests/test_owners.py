@@ -323,3 +323,35 @@ async def test_she_reads_her_case_in_plain_language_and_only_hers(owners_env):
     assert theirs[0]["lines"] == [f"Your case is open: {fund} leads it."]
     staff = await env.gql(OVERVIEW, {"l": None}, as_=("fund", "focal"), purpose=None)
     assert staff["data"]["me"] is None
+
+
+async def test_row_level_security_keeps_choices_to_her_organisation(owners_env):
+    """PostgreSQL, as the service role: a person's channel choices are rows of her organisation
+    only, and cannot be moved to another person or organisation in place."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from app.access.tenancy import using
+    from tests.test_rls import _org_tenancy, _rows
+
+    env = owners_env
+    if env.backend != "postgresql":
+        pytest.skip("row-level security exists on PostgreSQL only (SQLite: the app's checks)")
+    chosen = await env.gql(SET_LEVELS, {"l": [{"level": 3, "email": False,
+                                               "webhookChannelIds": []}]}, as_=("mofa", "focal"))
+    assert chosen["data"]["setMyAlertChannels"]["userErrors"] == []
+    mofa, fund = await _org_tenancy(env, "mofa"), await _org_tenancy(env, "fund")
+    assert await _rows(env, mofa, "SELECT count(*) FROM alert_channel_choices") == [(1,)]
+    assert await _rows(env, fund, "SELECT count(*) FROM alert_channel_choices") == [(0,)]
+    with pytest.raises(DBAPIError, match="belongs to cannot be changed"):
+        with using(mofa):
+            async with env.runtime.db.transaction() as s:
+                # Another person of her own organisation: the row's owner never changes.
+                await s.execute(text("UPDATE alert_channel_choices SET user_id = (SELECT u.id "
+                                     "FROM users u WHERE u.id <> alert_channel_choices.user_id "
+                                     "LIMIT 1) WHERE level = 3"))
+    with pytest.raises(DBAPIError):
+        with using(mofa):
+            async with env.runtime.db.transaction() as s:
+                await s.execute(text("UPDATE alert_channel_choices SET org_id = :o"),
+                                {"o": str(fund.org_id)})
