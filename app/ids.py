@@ -45,7 +45,8 @@ KEY_TYPES: dict[str, str] = {
     "to": "Organisation", "from": "Organisation", "org": "Organisation",
     "peacebuilder": "Peacebuilder", "confirmation": "Confirmation", "grant": "ConsentGrant",
     "break_glass": "BreakGlass", "working_group": "WorkingGroup", "erasure": "Erasure",
-    "user": "User", "shift": "DutyShift", "network": "NetworkLink", "note": "CaseNote",
+    "user": "User", "owner_person": "User", "shift": "DutyShift", "network": "NetworkLink",
+    "note": "CaseNote",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {

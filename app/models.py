@@ -35,7 +35,7 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
-from app.notify.channels_models import NotifyChannel, WebhookDelivery
+from app.notify.channels_models import AlertChannelChoice, NotifyChannel, WebhookDelivery
 from app.notify.models import InboxItem, OutboxEntry
 from app.operations.models import OrganisationSettings, RegisteredOperation
 from app.orgs.models import (
@@ -59,6 +59,7 @@ __all__ = [
     "AccessLogEntry",
     "AckPolicy",
     "Alert",
+    "AlertChannelChoice",
     "Approval",
     "Attachment",
     "AuthSession",

@@ -95,6 +95,11 @@ LISTS: dict[str, int] = {
     # Her cases: one or two in practice.
     "Me.cases": 3,
     "Peacebuilder.cases": 3,
+    "Me.caseOverview": 3,
+    "PlainCaseSummary.lines": 20,
+    # Levels 0 to 10.
+    "Query.myAlertChannels": 11,
+    "SetAlertChannelsPayload.levels": 11,
 }
 
 # --- input: text a client sends that may be longer than SHORT ---------------------------------

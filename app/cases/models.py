@@ -61,6 +61,11 @@ class Case(Base):
     # it is in force (for high or critical risk, when a second focal point confirmed it).
     closure_reason: Mapped[str | None] = mapped_column(String(30))
     closure_plan: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    # The retention schedule of a closed case (app/incidents/retention.py): when its sealed data
+    # is erased, a legal hold stopping it (a reason code), and when it was erased.
+    erase_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    retention_hold: Mapped[str | None] = mapped_column(String(30))
+    retention_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opened_by: Mapped[str] = mapped_column(String(80))
     # Incident details category (see app/consent/categories.py CASE_FIELDS).
     summary: Mapped[str | None] = mapped_column(Text)

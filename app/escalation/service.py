@@ -31,7 +31,7 @@ from app.escalation.chain import active_with_roles, chain_of, recipients
 from app.incidents.models import CaseEvent, ScheduledStep
 from app.notify import service as notify
 from app.notify.models import InboxItem
-from app.orgs.models import WorkingGroup
+from app.orgs.models import User, WorkingGroup
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,27 @@ class Due:
     org_id: uuid.UUID
     peacebuilder_id: uuid.UUID
     payload: dict[str, Any] = field(default_factory=dict)
+    # A named person of `org_id` who owns the item (a task's owner): the chain starts with her
+    # while she is active, then goes on with the organisation's own levels.
+    owner: uuid.UUID | None = None
+
+
+OWNER_LEVEL = "owner"
+
+
+async def _named_owner(session: AsyncSession, due: Due) -> list[str]:
+    """The item's named owner, if she is still an active person of its organisation."""
+    if due.owner is None:
+        return []
+    user = await session.get(User, due.owner)
+    return [user.subject] if user is not None and user.active and user.org_id == due.org_id else []
+
+
+async def _level_recipients(session: AsyncSession, due: Due, level: str, head: str | None,
+                            now: datetime) -> list[str]:
+    if level == OWNER_LEVEL:
+        return await _named_owner(session, due)
+    return await recipients(session, due.org_id, level, head, now)
 
 
 # kind -> how to read the item now (None: resolved or gone, nothing more to do).
@@ -82,12 +103,14 @@ async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> lis
     if due is None:
         return []
     levels, head = await chain_of(session, due.org_id)
+    if due.owner is not None:  # the named owner first, with the first level's time to act
+        levels = [{"to": OWNER_LEVEL, "minutes": levels[0]["minutes"]}, *levels]
     last = len(levels) - 1
     index = step.step - 1
     repeating = index > last
     reached: tuple[int, list[str]] | None = None
     for i in range(min(index, last), last + 1):
-        who = await recipients(session, due.org_id, levels[i]["to"], head, now)
+        who = await _level_recipients(session, due, levels[i]["to"], head, now)
         if who:
             reached = (i, who)
             break
@@ -98,7 +121,7 @@ async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> lis
     ran_out = repeating or reached is None or reached[0] == last
     if reached is None:  # the last level that reaches someone repeats until it is resolved
         for i in range(last, -1, -1):
-            who = await recipients(session, due.org_id, levels[i]["to"], head, now)
+            who = await _level_recipients(session, due, levels[i]["to"], head, now)
             if who:
                 reached = (i, who)
                 break
@@ -115,7 +138,10 @@ async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> lis
         items += await notify.notify(
             session, [(s, due.org_id) for s in who], kind="escalation",
             subject_id=step.subject_id, case_id=due.case_id, at=now,
-            payload={**due.payload, "level": at_level + 1, "to": levels[at_level]["to"]})
+            payload={**due.payload, "level": at_level + 1, "to": levels[at_level]["to"],
+                     # Lets the named owner receive it (app/notify/inbox.entitled).
+                     **({"owner_person": str(due.owner)}
+                        if levels[at_level]["to"] == OWNER_LEVEL else {})})
     if ran_out:
         items += await _notify_oversight(session, due, step.subject_id,
                                          [lv["to"] for lv in levels], now)

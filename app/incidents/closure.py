@@ -18,6 +18,7 @@ from app.confirmations import service as confirmations
 from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.consent.models import Notice
 from app.errors import BadInput, Conflict, NotFound
+from app.incidents import retention
 from app.incidents.models import Measure, MeasureKind
 from app.incidents.response import add_measure, require_owner_covered
 from app.incidents.service import event
@@ -101,11 +102,11 @@ async def close(ctx: AccessContext, case_id: uuid.UUID, *, reason: str,
                    details={"reason": reason, "confirmation": str(asked.id),
                             "steps": len(plan)})
         return case, asked
-    _close_now(ctx, case)
+    await _close_now(ctx, case)
     return case, None
 
 
-def _close_now(ctx: AccessContext, case: Case) -> None:
+async def _close_now(ctx: AccessContext, case: Case) -> None:
     plan = case.closure_plan or []
     now = ctx.clock.now()
     case.status = CaseStatus.CLOSED.value
@@ -121,6 +122,7 @@ def _close_now(ctx: AccessContext, case: Case) -> None:
                            created_at=now))
     ctx.record("case.close", target_type="Case", target_id=case.id,
                details={"reason": case.closure_reason, "steps": len(plan)})
+    await retention.on_closed(ctx, case)
 
 
 @confirmations.on_confirmed(CONFIRM_CLOSURE)
@@ -128,7 +130,7 @@ async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
     case = await ctx.session.get(Case, c.target_id)
     if case is None or case.status == CaseStatus.CLOSED:
         return
-    _close_now(ctx, case)
+    await _close_now(ctx, case)
 
 
 @confirmations.on_lapsed(CONFIRM_CLOSURE)
@@ -154,6 +156,7 @@ async def reopen(ctx: AccessContext, case_id: uuid.UUID, *, reason: str) -> Case
     case.status = CaseStatus.OPEN.value
     case.closed_at = None
     case.updated_at = now
+    retention.on_reopened(ctx, case)
     event(ctx, case.id, "case.reopened", None, {"reason": reason,
                                                  "closed_for": case.closure_reason or ""})
     ctx.session.add(Notice(peacebuilder_id=case.peacebuilder_id, kind="case_reopened",

@@ -138,6 +138,9 @@ class Measure(Base):
     incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))
     kind: Mapped[str] = mapped_column(String(30))
     owner_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    # A named person of the owner organisation: her reminders and the first level of the
+    # overdue escalation (None: the organisation's chain alone).
+    owner_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     description: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default="planned")

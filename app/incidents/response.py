@@ -75,6 +75,7 @@ async def add_measure(
     description: str | None,
     incident_id: uuid.UUID | None = None,
     approval_id: uuid.UUID | None = None,
+    owner_user_id: uuid.UUID | None = None,
 ) -> Measure:
     await ctx.require("measure", "manage")
     case = await cases.get(ctx, case_id)
@@ -89,6 +90,8 @@ async def add_measure(
     if owner not in await orgs_repo.orgs_by_ids(ctx.session, [owner]):
         raise BadInput("No such organisation.", field="ownerOrganisationId")
     await require_owner_covered(ctx, case.id, case.peacebuilder_id, owner)
+    if owner_user_id is not None:
+        await _check_owner_person(ctx, owner, owner_user_id)
     if description and RESPONSE_CATEGORY.value not in (await ctx.released([case.peacebuilder_id])
                                                          ).get(case.peacebuilder_id, ()):
         raise BadInput("Her consent does not let you record details for this purpose.",
@@ -104,7 +107,8 @@ async def add_measure(
             raise BadInput("A public statement needs her recorded approval for it.",
                            field="approvalId")
     measure = Measure(id=new_id(), case_id=case.id, incident_id=incident_id, kind=kind,
-                      owner_org_id=owner, due_at=due_at, status="planned",
+                      owner_org_id=owner, owner_user_id=owner_user_id, due_at=due_at,
+                      status="planned",
                       approval_id=approval_id if kind == MeasureKind.PUBLIC_STATEMENT else None,
                       created_by=ctx.principal.subject, created_at=ctx.clock.now())
     measure.description = await sealing.seal(
@@ -120,10 +124,78 @@ async def add_measure(
                                       due_at=max(due_at - REMIND_BEFORE, ctx.clock.now())))
         # Still open when it falls due: it escalates along its owner's chain.
         escalation.start(ctx.session, TASK_OVERDUE, measure.id, due_at)
-    event(ctx, case.id, "measure.added", measure.id, {"kind": kind, "owner": str(owner)})
+    event(ctx, case.id, "measure.added", measure.id, {"kind": kind, "owner": str(owner),
+                                                       "named_owner": owner_user_id is not None})
     ctx.record("measure.add", target_type="Case", target_id=case.id,
-               details={"measure": str(measure.id), "kind": kind})
+               details={"measure": str(measure.id), "kind": kind,
+                        **({"owner_person": str(owner_user_id)} if owner_user_id else {})})
     return measure
+
+
+# Roles of a person who can own a task (act on it and be reminded and escalated to).
+OWNER_ROLES = frozenset({"focal_point", "caseworker", "org_admin"})
+NO_SUCH_OWNER = ("Name an active person of the owner organisation who can act on tasks (a "
+                 "focal point, case worker or administrator). Only the owner organisation names "
+                 "its own people.")
+
+
+async def _check_owner_person(ctx: AccessContext, owner: uuid.UUID, user_id: uuid.UUID) -> None:
+    """The named owner is an active person of the owner organisation who can act. Only that
+    organisation names its people: one refusal for every other case, so nothing is learnt
+    about another organisation's people (whether an ID exists, is active, or what it holds)."""
+    ok = False
+    if owner == ctx.org_id:
+        user = await orgs_repo.user_in_scope(ctx.session, ctx.own_scope(), user_id)
+        ok = (user is not None and user.active
+              and bool(await orgs_repo.roles_of(ctx.session, owner, user.subject) & OWNER_ROLES))
+    if not ok:
+        ctx.deny("measure.owner_person", target_type="User", target_id=user_id,
+                 reason="not an active person of the owner organisation who can act")
+        raise BadInput(NO_SUCH_OWNER, field="ownerUserId")
+
+
+async def assign_measure(ctx: AccessContext, measure_id: uuid.UUID,
+                         owner_user_id: uuid.UUID | None) -> Measure:
+    """The owner organisation names (or clears) the person who owns an open task: her reminders
+    and the overdue escalation start with her, then its chain."""
+    await ctx.require("measure", "manage")
+    measure = await ctx.session.get(Measure, measure_id)
+    if measure is None:
+        raise NotFound()
+    await cases.get(ctx, measure.case_id)
+    if measure.owner_org_id != ctx.org_id:
+        raise NotFound()
+    if measure.status not in OPEN_TASK:
+        raise Conflict(f"The task is {measure.status}.")
+    if owner_user_id is not None:
+        await _check_owner_person(ctx, measure.owner_org_id, owner_user_id)
+    measure.owner_user_id = owner_user_id
+    event(ctx, measure.case_id, "measure.owner_named", measure.id,
+          {"named_owner": owner_user_id is not None})
+    ctx.record("measure.assign", target_type="Case", target_id=measure.case_id,
+               details={"measure": str(measure.id),
+                        "owner_person": str(owner_user_id) if owner_user_id else None})
+    return measure
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerPerson:
+    """A task's named owner as the caller may see her: her ID to the owner and the lead
+    organisation, her display name only to her own organisation."""
+
+    user_id: uuid.UUID
+    display_name: str | None
+
+
+async def owner_person(ctx: AccessContext, measure: Measure) -> OwnerPerson | None:
+    """Who owns a task the caller reads (None: no one named, or not the caller's to know)."""
+    if measure.owner_user_id is None or ctx.org_id is None:
+        return None
+    if ctx.org_id == measure.owner_org_id:
+        user = await orgs_repo.user_in_scope(ctx.session, ctx.own_scope(), measure.owner_user_id)
+        return OwnerPerson(measure.owner_user_id, user.display_name if user else None)
+    lead = await ctx.session.scalar(select(Case.lead_org_id).where(Case.id == measure.case_id))
+    return OwnerPerson(measure.owner_user_id, None) if lead == ctx.org_id else None
 
 
 async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: str) -> Measure:
@@ -376,4 +448,5 @@ async def _overdue(session: Any, measure_id: uuid.UUID) -> escalation.Due | None
         return None
     return escalation.Due("measure", case.id, measure.owner_org_id, case.peacebuilder_id,
                           {"measure": str(measure.id), "case": str(case.id),
-                           "due_at": measure.due_at.isoformat() if measure.due_at else None})
+                           "due_at": measure.due_at.isoformat() if measure.due_at else None},
+                          owner=measure.owner_user_id)

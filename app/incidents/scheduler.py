@@ -21,10 +21,14 @@ from app.consent import break_glass  # noqa: F401  (registers its two-person han
 from app.consent import service as consent
 from app.db import Database, background_task
 from app.escalation import service as escalation
-from app.incidents import response  # noqa: F401  (registers the overdue-task kind)
+from app.incidents import (
+    response,  # noqa: F401  (registers the overdue-task kind)
+    retention,
+)
 from app.incidents import service as incidents  # noqa: F401  (registers the incident kind)
 from app.incidents.models import Measure, ScheduledStep
 from app.notify import service as notify
+from app.orgs.models import User
 from app.peacebuilders import (
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
@@ -63,8 +67,12 @@ async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
                 .values(done_at=now, outcome="claimed"))
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another replica took it
-            items = await (escalation.fire(session, step, now) if escalation.handles(step.kind)
-                           else _remind(session, step, now))
+            if escalation.handles(step.kind):
+                items = await escalation.fire(session, step, now)
+            elif retention.handles(step.kind):
+                items = await retention.fire(db, clock, session, step, now)
+            else:
+                items = await _remind(session, step, now)
             await session.execute(update(ScheduledStep).where(ScheduledStep.id == step.id)
                                   .values(outcome="fired" if items else "not_needed"))
             published += [(i.recipient, str(i.id)) for i in items]
@@ -75,13 +83,18 @@ async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
     measure = await session.get(Measure, step.subject_id)
     if measure is None or measure.status in ("done", "cancelled"):
         return []
-    recipients = [(s, measure.owner_org_id)
-                  for s in await notify.focal_points(session, measure.owner_org_id)]
+    payload = {"measure": str(measure.id), "case": str(measure.case_id),
+               "due_at": measure.due_at.isoformat() if measure.due_at else None}
+    owner = await session.get(User, measure.owner_user_id) if measure.owner_user_id else None
+    if owner is not None and owner.active and owner.org_id == measure.owner_org_id:
+        # Her task: the reminder is hers (deactivated: back to the organisation's focal points).
+        recipients = [(owner.subject, measure.owner_org_id)]
+        payload["owner_person"] = str(owner.id)
+    else:
+        recipients = [(s, measure.owner_org_id)
+                      for s in await notify.focal_points(session, measure.owner_org_id)]
     return await notify.notify(session, recipients, kind="task_due", subject_id=measure.id,
-                               case_id=measure.case_id, at=now,
-                               payload={"measure": str(measure.id), "case": str(measure.case_id),
-                                        "due_at": measure.due_at.isoformat() if measure.due_at
-                                        else None})
+                               case_id=measure.case_id, at=now, payload=payload)
 
 
 class Scheduler:

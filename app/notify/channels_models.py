@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
@@ -52,3 +52,20 @@ class WebhookDelivery(Base):
     last_status: Mapped[str | None] = mapped_column(String(40))  # "http 503", "timeout", …
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertChannelChoice(Base):
+    """Which of her channels a person wants for alerts of one escalation level (0: alerts that
+    are not escalations). The inbox always receives them; no row for a level: the defaults
+    (e-mail when she has an address, webhooks from their `min_level`)."""
+
+    __tablename__ = "alert_channel_choices"
+    __table_args__ = (UniqueConstraint("user_id", "level"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    email: Mapped[bool] = mapped_column(Boolean)
+    webhooks: Mapped[list[str]] = mapped_column(JSON)  # IDs of her own channels
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

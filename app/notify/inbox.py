@@ -29,6 +29,15 @@ if TYPE_CHECKING:
 DELIVERY_PURPOSES = (Purpose.PROTECTION.value, Purpose.EMERGENCY_RESPONSE.value)
 
 
+# Alerts a task's named owner receives as its owner (app/incidents/response.py).
+OWNER_KINDS = frozenset({"escalation", "task_due"})
+
+
+# A duty of the people its organisation names (IDs only): an escalation, the warning that a
+# closed case's data is about to be erased (app/incidents/retention.py).
+DUTY_KINDS = frozenset({"escalation", "retention_warning"})
+
+
 def cursor_of(item: InboxItem) -> str:
     return base64.urlsafe_b64encode(f"{item.created_at.isoformat()}|{item.id}".encode()).decode()
 
@@ -50,7 +59,12 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
     """Whether the recipient may still receive this alert now (case still visible to them)."""
     if item.recipient != ctx.principal.subject:
         return False
-    if item.kind == "escalation":
+    if (item.kind in OWNER_KINDS and ctx.principal.org_id == item.org_id
+            and (item.payload or {}).get("owner_person") == str(ctx.principal.id)):
+        # The task's named owner: its reminders and the first level of its escalation are her
+        # duty, like a focal point's (IDs only; the case itself stays behind consent).
+        return True
+    if item.kind in DUTY_KINDS:
         # An escalation is a duty of the people its organisation's chain names (focal points,
         # who is on duty, its head of protection: each holds one of ESCALATION_ROLES), consent
         # or not: it carries IDs only, and the case itself stays behind consent.

@@ -16,7 +16,7 @@ from app import ids
 from app.access.context import AccessContext
 from app.access.tenancy import as_system
 from app.escalation.chain import active_with_roles
-from app.notify import inbox
+from app.notify import choices, inbox
 from app.notify.models import InboxItem, OutboxEntry
 from app.orgs.models import User
 
@@ -107,8 +107,12 @@ class Mailer:
                 if not item.recipient.startswith("user:"):
                     continue
                 user = await session.get(User, uuid.UUID(item.recipient.split(":", 1)[1]))
-                if user is not None and user.email and user.active:
-                    found.append((item, user.email))
+                if user is None or not user.email or not user.active:
+                    continue
+                chosen = await choices.choice_for(session, user.id, choices.level_of(item))
+                if chosen is not None and not chosen.email:
+                    continue  # she chose no e-mail at this level
+                found.append((item, user.email))
         return found
 
     @as_system

@@ -39,7 +39,7 @@ from app.access.principal import PrincipalKind
 from app.access.tenancy import as_system
 from app.db import background_task
 from app.errors import BadInput, Forbidden, MfaEnrolmentRequired, NotFound
-from app.notify import inbox
+from app.notify import choices, inbox
 from app.notify.channels_models import NotifyChannel, WebhookDelivery
 from app.notify.models import InboxItem
 
@@ -220,9 +220,7 @@ async def remove_channel(ctx: AccessContext, channel_id: uuid.UUID) -> NotifyCha
 
 # --- delivery ----------------------------------------------------------------------------
 
-def level_of(item: InboxItem) -> int:
-    level = (item.payload or {}).get("level", 0)
-    return level if isinstance(level, int) and not isinstance(level, bool) else 0
+level_of = choices.level_of
 
 
 def body_of(item: InboxItem, public_url: str) -> bytes:
@@ -291,9 +289,13 @@ class Webhooks:
                 kind, _, raw = item.recipient.partition(":")
                 if kind != "user":
                     continue
+                # Her choice for this level names its channels; none: from their minLevel.
+                chosen = await choices.choice_for(session, uuid.UUID(raw), level_of(item))
+                which = (NotifyChannel.id.in_([uuid.UUID(w) for w in chosen.webhooks])
+                         if chosen is not None else NotifyChannel.min_level <= level_of(item))
                 channels = await session.scalars(select(NotifyChannel).where(
                     NotifyChannel.user_id == uuid.UUID(raw), NotifyChannel.active.is_(True),
-                    NotifyChannel.min_level <= level_of(item),
+                    which,
                     # Not alerts from before the channel existed (the sweep looks back).
                     NotifyChannel.created_at <= item.created_at))
                 for channel in channels:

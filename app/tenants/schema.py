@@ -66,6 +66,9 @@ class OrgSpec:
     # The escalation chain ({"levels": [{"to", "minutes"}], "head_of_protection": username}):
     # None means the default chain (app/escalation/chain.py).
     escalation: dict[str, Any] | None = None
+    # How long closed cases keep their data ({"days", "warn_days"}; app/incidents/retention.py):
+    # None means the default.
+    retention: dict[str, int] | None = None
     slug_line: int = 1
 
 
@@ -133,7 +136,7 @@ def parse_file(path: Path) -> OrgSpec:
         raise TenantFileError(path, 1, "(document)", "file is empty")
     top = r.mapping(root, "", {"slug", "name", "kind", "country"},
                     {"focal_points", "users", "clients", "working_groups",
-                     "accepts_oversight_from", "escalation"})
+                     "accepts_oversight_from", "escalation", "retention"})
     spec = OrgSpec(
         path=path,
         slug=r.string(top["slug"], "slug", SLUG, " (lowercase letters, digits, '-')"),
@@ -167,6 +170,8 @@ def parse_file(path: Path) -> OrgSpec:
     spec.users = list(usernames.values())
     if "escalation" in top:
         spec.escalation = _escalation(r, top["escalation"], usernames)
+    if "retention" in top:
+        spec.retention = _retention(r, top["retention"])
     seen_clients: set[str] = set()
     for i, item in enumerate(r.sequence(top["clients"], "clients") if "clients" in top else []):
         where = f"clients[{i}]"
@@ -222,6 +227,28 @@ def _escalation(r: _Reader, node: yaml.Node, users: dict[str, UserSpec]) -> dict
         raise r.fail(e["levels"], "escalation.levels",
                      "a head_of_protection level needs escalation.head_of_protection")
     return {"levels": levels, "head_of_protection": head}
+
+
+# Bounds of a declared retention period (days after closure) and of its warning.
+RETENTION_MIN_DAYS, RETENTION_MAX_DAYS = 30, 3650
+
+
+def _whole(r: _Reader, node: yaml.Node, where: str, low: int, high: int) -> int:
+    text = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+    if (not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:int"
+            or not text.isdigit() or not low <= int(text) <= high):
+        raise r.fail(node, where, f"whole days from {low} to {high}")
+    return int(text)
+
+
+def _retention(r: _Reader, node: yaml.Node) -> dict[str, int]:
+    """`retention: {days, warn_days}`: closed cases' data erased `days` after closure, the
+    focal points warned `warn_days` before (default 30)."""
+    e = r.mapping(node, "retention", {"days"}, {"warn_days"})
+    days = _whole(r, e["days"], "retention.days", RETENTION_MIN_DAYS, RETENTION_MAX_DAYS)
+    warn = (_whole(r, e["warn_days"], "retention.warn_days", 1, days - 1)
+            if "warn_days" in e else min(30, days - 1))
+    return {"days": days, "warn_days": warn}
 
 
 def load_dir(path: Path) -> list[OrgSpec]:

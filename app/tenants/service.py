@@ -59,6 +59,7 @@ async def apply(ctx: AccessContext, specs: list[OrgSpec]) -> ApplyReport:
         await _apply_users(ctx, spec, org, report)
         await _apply_clients(ctx, spec, org, report)
         await _apply_escalation(ctx, spec, org, report)
+        await _apply_retention(ctx, spec, org, report)
     for spec in specs:
         for wg_spec in spec.working_groups:
             await _apply_working_group(ctx, spec, wg_spec, orgs, report)
@@ -91,6 +92,25 @@ async def _apply_escalation(ctx: AccessContext, spec: OrgSpec, org: Organisation
                           + ("set" if wanted else "back to the default"))
     ctx.record("tenants.escalation", target_type="Organisation", target_id=org.id,
                details={"levels": [lv["to"] for lv in (wanted or {}).get("levels", [])]})
+
+
+async def _apply_retention(ctx: AccessContext, spec: OrgSpec, org: Organisation,
+                           report: ApplyReport) -> None:
+    """Store the declared retention of closed cases; no block: the default (365 days, 30)."""
+    settings = await ctx.session.get(OrganisationSettings, org.id)
+    if (settings.retention if settings else None) == spec.retention:
+        return
+    if settings is None:
+        settings = OrganisationSettings(org_id=org.id, updated_by=ctx.principal.subject,
+                                        updated_at=ctx.clock.now())
+        ctx.session.add(settings)
+    settings.retention = spec.retention
+    settings.updated_by, settings.updated_at = ctx.principal.subject, ctx.clock.now()
+    await ctx.session.flush()
+    report.changes.append(f"organisation {spec.slug}: retention of closed cases "
+                          + ("set" if spec.retention else "back to the default"))
+    ctx.record("tenants.retention", target_type="Organisation", target_id=org.id,
+               details=dict(spec.retention or {}))
 
 
 async def _report_unreachable(ctx: AccessContext, org: Organisation,

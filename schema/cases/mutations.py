@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.cases import service as cases
-from app.incidents import closure
+from app.incidents import closure, retention
 from schema import ids
 from schema.cases.types import (
     AddCaseNoteInput,
@@ -14,8 +14,10 @@ from schema.cases.types import (
     CasePayload,
     CloseCaseInput,
     CloseCasePayload,
+    ExtendRetentionInput,
     OpenCaseInput,
     ReopenCaseInput,
+    SetRetentionHoldInput,
     UpdateCaseInput,
     case_payload,
 )
@@ -77,6 +79,26 @@ class CaseMutations:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         case, errors = await guarded(info, lambda: info.context.loaders.call(
             closure.reopen, info.context.access, case_id, reason=input.reason.value))
+        return await case_payload(info, case, errors)
+
+    @strawberry.mutation(description=(
+        "Keep a closed case your organisation leads past its retention date, with a reason code "
+        "(on the timeline, logged). Requires `case:update`."))
+    async def extend_retention(self, info: Info, input: ExtendRetentionInput) -> CasePayload:
+        case_id = ids.decode(input.case_id, "Case", "caseId")
+        case, errors = await guarded(info, lambda: info.context.loaders.call(
+            retention.extend, info.context.access, case_id, until=input.until,
+            reason=input.reason.value))
+        return await case_payload(info, case, errors)
+
+    @strawberry.mutation(description=(
+        "Place (with a reason code) or release a legal hold on a closed case your organisation "
+        "leads: nothing is erased while it holds. Requires `case:update`. Logged."))
+    async def set_retention_hold(self, info: Info, input: SetRetentionHoldInput) -> CasePayload:
+        case_id = ids.decode(input.case_id, "Case", "caseId")
+        case, errors = await guarded(info, lambda: info.context.loaders.call(
+            retention.hold, info.context.access, case_id,
+            reason=input.reason.value if input.reason else None, held=input.hold))
         return await case_payload(info, case, errors)
 
     @strawberry.mutation(description="Add an internal note to a case. Requires "

@@ -12,6 +12,7 @@ import strawberry
 from app.cases import models, teams
 from app.cases import service as cases
 from app.consent.categories import CASE_FIELDS
+from app.incidents.retention import HoldReason
 from app.peacebuilders import sealing
 from app.read.cases import CaseView
 from app.read.gate import Gate
@@ -71,6 +72,14 @@ class Case(Node, ConsentGated):
     summary: str | None = gated(
         "summary", CASE_FIELDS["summary"].value,
         "What happened and the threats she faces (null once her data is erased).")
+    erase_after: datetime | None = strawberry.field(default=None, description=(
+        "A closed case: when the retention schedule erases its sealed data (the lead "
+        "organisation's focal points are warned before). Null while open. Shown to whoever "
+        "sees the case."))
+    retention_hold: RetentionHoldReason | None = strawberry.field(default=None, description=(
+        "A legal hold the lead organisation placed: nothing is erased while it holds."))
+    retention_erased_at: datetime | None = strawberry.field(default=None, description=(
+        "When the retention schedule erased this case's sealed data."))
     _id: strawberry.Private[uuid.UUID]
     _lead: strawberry.Private[uuid.UUID]
     _pb: strawberry.Private[uuid.UUID]
@@ -148,8 +157,17 @@ class Case(Node, ConsentGated):
                    risk_level=models.RiskLevel(row.risk_level), opened_at=row.opened_at,
                    closed_at=row.closed_at, updated_at=row.updated_at,
                    closure_reason=(models.ClosureReason(row.closure_reason)
-                                   if row.closure_reason else None), _id=row.id,
+                                   if row.closure_reason else None),
+                   erase_after=row.erase_after,
+                   retention_hold=(HoldReason(row.retention_hold) if row.retention_hold
+                                   else None),
+                   retention_erased_at=row.retention_erased_at, _id=row.id,
                    _lead=row.lead_org_id, _pb=row.peacebuilder_id, _gate=view.gate, _view=view)
+
+
+RetentionHoldReason = strawberry.enum(
+    HoldReason, name="RetentionHoldReason",
+    description="Why a closed case's data is kept longer than the retention schedule says.")
 
 
 @strawberry.input(description="Filters for the cases list. Combined with AND.")
@@ -209,6 +227,26 @@ class CloseCaseInput:
 class ReopenCaseInput:
     case_id: strawberry.ID
     reason: ReopenReason
+
+
+@strawberry.input(description="Keep a closed case's data until a later date. Requires "
+                              "`case:update` in the lead organisation.")
+class ExtendRetentionInput:
+    case_id: strawberry.ID = strawberry.field(description="A closed case your organisation leads.")
+    until: datetime = strawberry.field(description="The new erasure date: after the one "
+                                                   "scheduled, at most ten years ahead.")
+    reason: RetentionHoldReason = strawberry.field(description="Why (a code: logged and on the "
+                                                               "timeline).")
+
+
+@strawberry.input(description="Place or release a legal hold on a closed case's data. Requires "
+                              "`case:update` in the lead organisation.")
+class SetRetentionHoldInput:
+    case_id: strawberry.ID = strawberry.field(description="A closed case your organisation leads.")
+    hold: bool = strawberry.field(description="True: hold (nothing is erased); false: release "
+                                              "(the schedule resumes with a fresh warning).")
+    reason: RetentionHoldReason | None = strawberry.field(
+        default=None, description="Required to hold.")
 
 
 @strawberry.type(description="Result of closeCase.")

@@ -8,7 +8,7 @@ import strawberry
 
 from app.consent import service as consent
 from app.errors import ResponseTooLarge
-from app.peacebuilders import self_service
+from app.peacebuilders import plain, self_service
 from schema import ids
 from schema.cases.types import Case
 from schema.consent.types import (
@@ -22,6 +22,13 @@ from schema.consent.types import (
 from schema.context import Info
 from schema.gated import want_of
 from schema.peacebuilders.types import Peacebuilder
+
+
+@strawberry.type(description="One of her cases in plain language (her own view only).")
+class PlainCaseSummary:
+    case_id: strawberry.ID = strawberry.field(description="The case.")
+    language: str = strawberry.field(description="The language the lines are in.")
+    lines: list[str] = strawberry.field(description="Sentences, where the case stands first.")
 
 
 @strawberry.type(description="Her own view of her record, signed in herself. Needs no purpose.")
@@ -41,6 +48,21 @@ class Me:
         views = await info.context.loaders.call(case_read.mine, info.context.access,
                                                 want_of(info))
         return [Case.from_view(v) for v in views]
+
+    @strawberry.field(description=(
+        "Each of her cases in plain language, in her preferred language unless `language` is "
+        "given (en, fr, es, ar, sw; English otherwise): where it stands, why it closed and its "
+        "follow-up plan, the measures with their status and owner organisation, referrals, and "
+        "when a closed case's details will be erased. Codes, dates and organisation names only "
+        "(no staff notes); her own cases only. Logged."))
+    async def case_overview(
+        self,
+        info: Info,
+        language: Annotated[str | None, strawberry.argument(description="Language tag.")] = None,
+    ) -> list[PlainCaseSummary]:
+        found = await info.context.loaders.call(plain.overview, info.context.access, language)
+        return [PlainCaseSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
+                                 language=c.language, lines=c.lines) for c in found]
 
     @strawberry.field(description="All her grants, live and ended.")
     async def consent_grants(self, info: Info) -> list[ConsentGrant]:

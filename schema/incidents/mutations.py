@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
 
+from app.errors import AppError
 from app.incidents import response
 from app.incidents import service as incidents
 from app.read import children
@@ -61,6 +63,19 @@ class AddMeasureInput:
     incident_id: strawberry.ID | None = None
     approval_id: strawberry.ID | None = strawberry.field(
         default=None, description="Required for PUBLIC_STATEMENT: her approval of it.")
+    owner_user_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "A named person who owns the task: an active focal point, case worker or administrator "
+        "of the owner organisation, named by that organisation only (else a userError). Her "
+        "reminders and the overdue escalation start with her, then the organisation's chain."))
+
+
+@strawberry.input(description="Name (or clear) the person who owns an open task. Requires "
+                              "`measure:manage` in the task's owner organisation.")
+class AssignMeasureInput:
+    measure_id: strawberry.ID = strawberry.field(description="The task.")
+    owner_user_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "An active focal point, case worker or administrator of your organisation; null: "
+        "no named person (the organisation's chain alone)."))
 
 
 @strawberry.input(description="Refer a case to another organisation for a purpose she consented to.")
@@ -80,6 +95,17 @@ class ProceedingInput:
         description="Fields of that kind (see Proceeding.details).")
     next_hearing_at: datetime | None = None
     proceeding_id: strawberry.ID | None = None
+
+
+def _person(value: strawberry.ID | None) -> uuid.UUID | None:
+    """A named owner's user ID; an ID of another type (or none at all) names nobody, refused by
+    the service with the same userError as any other person it cannot take."""
+    if value is None:
+        return None
+    try:
+        return ids.decode(value, "User", "ownerUserId")
+    except AppError:
+        return uuid.UUID(int=0)
 
 
 async def _written(info: Info, name: str, field: str, row: object) -> RowView:
@@ -139,10 +165,23 @@ class IncidentMutations:
                  if input.owner_organisation_id else None)
         incident_id = ids.decode(input.incident_id, "Incident", "incidentId") if input.incident_id else None
         approval_id = ids.decode(input.approval_id, "Approval", "approvalId") if input.approval_id else None
+        person = _person(input.owner_user_id)
         measure, errors = await guarded(info, lambda: info.context.loaders.call(
             response.add_measure, info.context.access, case_id=case_id, kind=input.kind.value,
             owner_org_id=owner, due_at=input.due_at, description=input.description,
-            incident_id=incident_id, approval_id=approval_id))
+            incident_id=incident_id, approval_id=approval_id, owner_user_id=person))
+        return MeasurePayload(measure=Measure.from_view(
+            await _written(info, "measures", "measure", measure)) if measure else None,
+                              user_errors=errors)
+
+    @strawberry.mutation(description="Name (or clear) the person of your organisation who owns "
+                                     "one of its open tasks. Requires `measure:manage` in the "
+                                     "owner organisation. Logged.")
+    async def assign_measure(self, info: Info, input: AssignMeasureInput) -> MeasurePayload:
+        measure_id = ids.decode(input.measure_id, "Measure", "measureId")
+        person = _person(input.owner_user_id)
+        measure, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.assign_measure, info.context.access, measure_id, person))
         return MeasurePayload(measure=Measure.from_view(
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)

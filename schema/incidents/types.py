@@ -16,7 +16,7 @@ from app.consent.categories import (
     RESPONSE_CATEGORY,
     DataCategory,
 )
-from app.incidents import models
+from app.incidents import models, response
 from app.incidents.response import ReferralView
 from app.peacebuilders import sealing
 from app.read.children import RowView
@@ -81,17 +81,38 @@ class Measure(Node, ConsentGated):
     description: str | None = gated("description", RESPONSE_CATEGORY.value, "Details.")
     _owner: strawberry.Private[uuid.UUID]
     _gate: strawberry.Private[Gate]
+    _row: strawberry.Private[Any]
 
     @strawberry.field(description="The owner organisation.")
     async def owner(self, info: Info) -> Organisation | None:
         return await organisation_of(info, self._owner)
+
+    @strawberry.field(description=(
+        "The named person of the owner organisation who owns this task (her reminders and the "
+        "first level of its overdue escalation are hers). Shown to the owner organisation "
+        "(with her name) and the lead organisation (her ID only); null for anyone else, or "
+        "when no one is named."))
+    async def owner_person(self, info: Info) -> TaskOwnerPerson | None:
+        found = await info.context.loaders.call(response.owner_person, info.context.access,
+                                                self._row)
+        if found is None:
+            return None
+        return TaskOwnerPerson(id=strawberry.ID(ids.encode("User", found.user_id)),
+                               display_name=found.display_name)
 
     @classmethod
     def from_view(cls, view: RowView) -> Measure:
         m = view.row
         return cls(id=strawberry.ID(ids.encode("Measure", m.id)), kind=models.MeasureKind(m.kind),
                    status=m.status, due_at=m.due_at, created_at=m.created_at,
-                   _owner=m.owner_org_id, _gate=view.gate)
+                   _owner=m.owner_org_id, _gate=view.gate, _row=m)
+
+
+@strawberry.type(description="The named person who owns a task (see Measure.ownerPerson).")
+class TaskOwnerPerson:
+    id: strawberry.ID = strawberry.field(description="Her user ID.")
+    display_name: str | None = strawberry.field(description=(
+        "Her name, to her own organisation only (null for the lead organisation)."))
 
 
 @strawberry.type(description="One organisation asks another to act, under her consent.")

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import strawberry
 
-from app.notify import webhooks
+from app.errors import BadInput
+from app.notify import choices, webhooks
 from schema import ids
 from schema.common import guarded
 from schema.context import Info
-from schema.notify.types import AddChannelPayload, Channel, ChannelKind, RemoveChannelPayload
+from schema.notify.types import (
+    AddChannelPayload,
+    AlertChannelLevel,
+    Channel,
+    ChannelKind,
+    RemoveChannelPayload,
+    SetAlertChannelsPayload,
+)
 
 
 @strawberry.input(description="A channel that wakes you: a webhook for an SMS gateway, a Signal "
@@ -25,6 +33,23 @@ class AddMyChannelInput:
 @strawberry.input(description="One of your channels.")
 class RemoveMyChannelInput:
     channel_id: strawberry.ID
+
+
+@strawberry.input(description="What reaches you at one level.")
+class AlertChannelLevelInput:
+    level: int = strawberry.field(description="0 (not an escalation) to 10.")
+    email: bool = strawberry.field(description="E-mail alerts of this level (when you have an "
+                                               "address).")
+    webhook_channel_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Your own active webhook channels to use at this "
+                                          "level (none: no webhook).")
+
+
+@strawberry.input(description="Your channels per escalation level: the levels listed take "
+                              "exactly these channels; every other level keeps the defaults.")
+class SetMyAlertChannelsInput:
+    levels: list[AlertChannelLevelInput] = strawberry.field(
+        description="At most one entry per level (11 at most).")
 
 
 @strawberry.type
@@ -50,3 +75,20 @@ class NotifyMutations:
             webhooks.remove_channel, info.context.access, channel_id))
         return RemoveChannelPayload(channel=Channel.from_model(removed) if removed else None,
                                     user_errors=errors)
+
+    @strawberry.mutation(description="Choose which of your channels reach you at which escalation "
+                                     "level (the inbox always does). Replaces your earlier "
+                                     "choice. People of an organisation only. Logged (no URL).")
+    async def set_my_alert_channels(self, info: Info,
+                                    input: SetMyAlertChannelsInput) -> SetAlertChannelsPayload:
+        if len(input.levels) > choices.MAX_LEVEL + 1:
+            raise BadInput("At most one entry per level.", field="levels")
+        levels = [(entry.level, entry.email,
+                   [ids.decode(w, "Channel", f"levels.{i}.webhookChannelIds")
+                    for w in entry.webhook_channel_ids])
+                  for i, entry in enumerate(input.levels)]
+        found, errors = await guarded(info, lambda: info.context.loaders.call(
+            choices.set_mine, info.context.access, levels))
+        return SetAlertChannelsPayload(
+            levels=[AlertChannelLevel.from_choice(c) for c in found] if found else None,
+            user_errors=errors)

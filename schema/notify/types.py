@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from app.notify.channels_models import NotifyChannel
+from app.notify.choices import LevelChoice
 from schema import ids
 from schema.common import Node, UserError
 
@@ -47,4 +48,31 @@ class AddChannelPayload:
 @strawberry.type(description="Result of removeMyChannel.")
 class RemoveChannelPayload:
     channel: Channel | None
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="What reaches you at one escalation level (0: alerts that are not "
+                             "escalations). Your own; people of an organisation only.")
+class AlertChannelLevel:
+    level: int = strawberry.field(description="0: incident reported, referral received, task "
+                                              "due; 1, 2, …: the level of the chain alerting you.")
+    inbox: bool = strawberry.field(description="Always true: the inbox and the subscription "
+                                               "receive every alert.")
+    email: bool = strawberry.field(description="Whether alerts of this level are e-mailed (as a "
+                                               "link) when you have an address.")
+    webhook_channel_ids: list[strawberry.ID] = strawberry.field(
+        description="Which of your webhook channels (Channel IDs) are used at this level.")
+    chosen: bool = strawberry.field(description="False: nothing chosen for this level, so the "
+                                                "defaults apply (e-mail, webhooks by minLevel).")
+
+    @classmethod
+    def from_choice(cls, c: LevelChoice) -> AlertChannelLevel:
+        return cls(level=c.level, inbox=True, email=c.email,
+                   webhook_channel_ids=[strawberry.ID(ids.encode("Channel", w))
+                                        for w in c.webhooks], chosen=c.chosen)
+
+
+@strawberry.type(description="Result of setMyAlertChannels: every level as it now reaches you.")
+class SetAlertChannelsPayload:
+    levels: list[AlertChannelLevel] | None
     user_errors: list[UserError]
