@@ -24,6 +24,7 @@ from app.escalation import service as escalation
 from app.incidents import response  # noqa: F401  (registers the overdue-task kind)
 from app.incidents import service as incidents  # noqa: F401  (registers the incident kind)
 from app.incidents.models import Measure, ScheduledStep
+from app.justice import service as justice  # registers the hearing and detention-check kinds
 from app.notify import service as notify
 from app.peacebuilders import (
     erasure,
@@ -64,7 +65,7 @@ async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another replica took it
             items = await (escalation.fire(session, step, now) if escalation.handles(step.kind)
-                           else _remind(session, step, now))
+                           else REMINDERS.get(step.kind, _remind)(session, step, now))
             await session.execute(update(ScheduledStep).where(ScheduledStep.id == step.id)
                                   .values(outcome="fired" if items else "not_needed"))
             published += [(i.recipient, str(i.id)) for i in items]
@@ -82,6 +83,10 @@ async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
                                payload={"measure": str(measure.id), "case": str(measure.case_id),
                                         "due_at": measure.due_at.isoformat() if measure.due_at
                                         else None})
+
+
+# Reminders by kind (a step of any other kind is a task's reminder).
+REMINDERS = {justice.HEARING_REMINDER: justice.remind_hearing}
 
 
 class Scheduler:
