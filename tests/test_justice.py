@@ -22,12 +22,15 @@ import httpx
 import pytest
 from sqlalchemy import Text, select
 
+from app.access.principal import SYSTEM
 from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
 from app.consent.categories import JUSTICE_FIELDS
 from app.incidents.scheduler import run_due
 from app.models import Base
-from app.runtime import Runtime
+from app.runtime import Runtime, context_for
+from app.tenants import schema as tenant_schema
+from app.tenants import service as tenant_service
 from schema import ids
 from schema.server import create_app
 from tests.conftest import BACKENDS, build_env
@@ -381,3 +384,62 @@ async def test_detention_check_overdue_escalates_once_across_two_app_instances(j
     finally:
         await lifespan.__aexit__(None, None, None)
         await other_runtime.close()
+
+
+async def test_an_organisations_own_check_deadlines_and_a_named_hearing_owner(justice_env,
+                                                                              tmp_path):
+    env = justice_env
+    slug = f"jus{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{slug}.yaml").write_text(f"""slug: {slug}
+name: Justice test organisation
+kind: peacebuilders_network
+country: "KE"
+users:
+  - {{username: admin, name: Administrator, roles: [org_admin]}}
+  - {{username: focal, name: Focal point, roles: [focal_point]}}
+  - {{username: caseworker, name: Case worker, roles: [caseworker]}}
+detention_checks: {{lawyer_access: 6}}
+""")
+    async with env.runtime.db.transaction() as session:
+        ctx = context_for(env.runtime, session, SYSTEM, request_id="test-tenants")
+        applied = await tenant_service.apply(ctx, tenant_schema.load_dir(tmp_path))
+    assert f"organisation {slug}: detention check deadlines set" in applied.changes
+    pb = await new_peacebuilder(env, slug)
+    now = env.clock.now()
+    body = await env.gql(DETAIN, {"i": {"caseId": pb["case"], "detainedAt": now.isoformat()}},
+                         as_=(slug, "caseworker"))
+    assert body["data"]["recordDetention"]["userErrors"] == [], body
+    case = await case_of(env, pb, as_=(slug, "caseworker"))
+    assert {c["kind"]: datetime.fromisoformat(c["dueAt"]) - now
+            for c in case["detentionChecks"]} == {
+        "LAWYER_ACCESS": timedelta(hours=6), "MEDICAL_ACCESS": timedelta(hours=48),
+        "FAMILY_VISIT": timedelta(hours=72)}
+
+    users = await env.gql("{ users(first: 20) { edges { node { id username } } } }",
+                          as_=(slug, "admin"))
+    by_name = {e["node"]["username"]: e["node"]["id"] for e in users["data"]["users"]["edges"]}
+    made = await env.gql(PROCEEDING, {"c": pb["case"], "n": None}, as_=(slug, "caseworker"))
+    pid = made["data"]["recordProceeding"]["proceeding"]["id"]
+    at = now + timedelta(days=4)
+    body = await env.gql(SCHEDULE, {"i": {"proceedingId": pid, "scheduledAt": at.isoformat(),
+                                          "ownerId": by_name["caseworker"]}},
+                         as_=(slug, "caseworker"))
+    hearing = raw(body["data"]["scheduleHearing"]["hearing"]["id"], "Hearing")
+    env.clock.set(at - timedelta(hours=24, minutes=-1))
+    await run_due(env.runtime.db, env.clock)
+    assert len(await alerts_about(env, "hearing", hearing, "hearing_due",
+                                  who=(slug, "caseworker"))) == 2
+    assert await alerts_about(env, "hearing", hearing, "hearing_due", who=(slug, "focal")) == []
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("detention_checks: {lawyer_access: 0}", "whole hours"),
+    ("detention_checks: {lawyer_access: 1.5}", "whole hours"),
+    ("detention_checks: {visit: 4}", "visit"),
+])
+def test_detention_check_declarations_are_validated(tmp_path, bad: str, message: str):
+    path = tmp_path / "x.yaml"
+    path.write_text("slug: xorg\nname: X\nkind: fund\ncountry: \"KE\"\n" + bad + "\n")
+    with pytest.raises(tenant_schema.TenantFileError) as err:
+        tenant_schema.parse_file(path)
+    assert message in str(err.value) and "x.yaml:" in str(err.value)

@@ -8,7 +8,8 @@ proceeding, the hearing or the detention is simply not found (as if it did not e
   scheduled it) 72 h and 24 h before; an outcome not recorded 48 h after it escalates along that
   organisation's chain. The proceeding's `next_hearing_at` is the next scheduled hearing.
 - A detention creates three due checks (lawyer access, family visit, medical access), each due
-  a fixed time after the detention; one not satisfied by a visit of the right kind by then
+  a time after the detention (24 h, 72 h, 48 h, or the lead organisation's own hours declared in
+  tenants/ as `detention_checks:`); one not satisfied by a visit of the right kind by then
   escalates along the case's lead organisation's chain; her release ends them all.
 """
 
@@ -45,6 +46,7 @@ from app.justice.models import (
 )
 from app.notify import service as notify
 from app.notify.models import InboxItem
+from app.operations.models import OrganisationSettings
 from app.orgs import repository as orgs_repo
 from app.orgs.models import User
 from app.peacebuilders import sealing
@@ -286,6 +288,15 @@ async def _outcome_overdue(session: Any, hearing_id: uuid.UUID) -> escalation.Du
 
 # --- detention watch --------------------------------------------------------------------------
 
+async def check_deadlines(session: AsyncSession, org_id: uuid.UUID) -> dict[CheckKind, timedelta]:
+    """How long after a detention each check falls due: the lead organisation's own hours
+    (declared in tenants/, `detention_checks:`), else the defaults."""
+    declared = await session.scalar(select(OrganisationSettings.detention_checks).where(
+        OrganisationSettings.org_id == org_id)) or {}
+    return {kind: timedelta(hours=int(declared[kind.value])) if kind.value in declared
+            else within for kind, within in CHECK_WITHIN.items()}
+
+
 async def record_detention(ctx: AccessContext, *, case_id: uuid.UUID, detained_at: datetime,
                            place: str | None, proceeding_id: uuid.UUID | None) -> Detention:
     """She is detained: the watch starts, with its three due checks."""
@@ -309,7 +320,8 @@ async def record_detention(ctx: AccessContext, *, case_id: uuid.UUID, detained_a
                                          _text(place, "place"), input_field="place")
     ctx.session.add(detention)
     await ctx.session.flush()
-    for kind, within in CHECK_WITHIN.items():
+    deadlines = await check_deadlines(ctx.session, case.lead_org_id)
+    for kind, within in deadlines.items():
         check = DetentionCheck(id=new_id(), case_id=case.id, detention_id=detention.id,
                                kind=kind.value, due_at=detained_at + within, status="pending",
                                created_at=now)
@@ -318,7 +330,7 @@ async def record_detention(ctx: AccessContext, *, case_id: uuid.UUID, detained_a
         escalation.start(ctx.session, DETENTION_CHECK, check.id, check.due_at)
     event(ctx, case.id, "detention_watch.started", detention.id,
           {"detained_at": detained_at.isoformat(),
-           "checks": {k.value: (detained_at + w).isoformat() for k, w in CHECK_WITHIN.items()}})
+           "checks": {k.value: (detained_at + w).isoformat() for k, w in deadlines.items()}})
     ctx.record("detention.record", target_type="Case", target_id=case.id,
                details={"detention": str(detention.id), "peacebuilder": str(case.peacebuilder_id)})
     return detention

@@ -36,5 +36,8 @@ class OrganisationSettings(Base):
     two_person_hours: Mapped[int | None] = mapped_column(Integer)
     # The escalation chain declared in tenants/ (app/escalation/chain.py); null: the default.
     escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Hours each detention check is due after a detention (app/justice), declared in tenants/
+    # (`detention_checks:`); null or a missing kind: the default.
+    detention_checks: Mapped[dict[str, int] | None] = mapped_column(JSON)
     updated_by: Mapped[str] = mapped_column(String(80))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -66,6 +66,8 @@ class OrgSpec:
     # The escalation chain ({"levels": [{"to", "minutes"}], "head_of_protection": username}):
     # None means the default chain (app/escalation/chain.py).
     escalation: dict[str, Any] | None = None
+    # Hours each detention check is due after a detention (app/justice); None: the defaults.
+    detention_checks: dict[str, int] | None = None
     slug_line: int = 1
 
 
@@ -133,7 +135,7 @@ def parse_file(path: Path) -> OrgSpec:
         raise TenantFileError(path, 1, "(document)", "file is empty")
     top = r.mapping(root, "", {"slug", "name", "kind", "country"},
                     {"focal_points", "users", "clients", "working_groups",
-                     "accepts_oversight_from", "escalation"})
+                     "accepts_oversight_from", "escalation", "detention_checks"})
     spec = OrgSpec(
         path=path,
         slug=r.string(top["slug"], "slug", SLUG, " (lowercase letters, digits, '-')"),
@@ -167,6 +169,8 @@ def parse_file(path: Path) -> OrgSpec:
     spec.users = list(usernames.values())
     if "escalation" in top:
         spec.escalation = _escalation(r, top["escalation"], usernames)
+    if "detention_checks" in top:
+        spec.detention_checks = _detention_checks(r, top["detention_checks"])
     seen_clients: set[str] = set()
     for i, item in enumerate(r.sequence(top["clients"], "clients") if "clients" in top else []):
         where = f"clients[{i}]"
@@ -222,6 +226,25 @@ def _escalation(r: _Reader, node: yaml.Node, users: dict[str, UserSpec]) -> dict
         raise r.fail(e["levels"], "escalation.levels",
                      "a head_of_protection level needs escalation.head_of_protection")
     return {"levels": levels, "head_of_protection": head}
+
+
+CHECK_KINDS = ("lawyer_access", "family_visit", "medical_access")
+MAX_CHECK_HOURS = 14 * 24
+
+
+def _detention_checks(r: _Reader, node: yaml.Node) -> dict[str, int]:
+    """`detention_checks: {lawyer_access: hours, family_visit: hours, medical_access: hours}`
+    (any of them; the others keep their defaults), validated."""
+    d = r.mapping(node, "detention_checks", set(), set(CHECK_KINDS))
+    out: dict[str, int] = {}
+    for kind, value in d.items():
+        text = str(value.value) if isinstance(value, yaml.ScalarNode) else ""
+        if (not isinstance(value, yaml.ScalarNode) or value.tag != "tag:yaml.org,2002:int"
+                or not text.isdigit() or not 1 <= int(text) <= MAX_CHECK_HOURS):
+            raise r.fail(value, f"detention_checks.{kind}",
+                         f"whole hours from 1 to {MAX_CHECK_HOURS}")
+        out[kind] = int(text)
+    return out
 
 
 def load_dir(path: Path) -> list[OrgSpec]:

@@ -5,6 +5,7 @@
 family visit, medical access, each due a time after the detention; `detention_visits`: who
 visited (a category), when, which check it satisfies, notes sealed. All below a case: rows
 follow the case's visibility; each is written by its own organisation.
+`organisation_settings.detention_checks`: an organisation's own check deadlines (hours).
 
 Revision ID: 0016
 Revises: 0014
@@ -104,6 +105,9 @@ def upgrade() -> None:
     with op.batch_alter_table('detention_visits', schema=None) as batch_op:
         batch_op.create_index('ix_detention_visits_case', ['case_id', 'visited_at'], unique=False)
 
+    with op.batch_alter_table('organisation_settings', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('detention_checks', sa.JSON(), nullable=True))
+
     if op.get_bind().dialect.name == "postgresql":
         _row_level_security()
 
@@ -144,6 +148,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in OWNED:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_fixed ON {table}")
+    with op.batch_alter_table('organisation_settings', schema=None) as batch_op:
+        batch_op.drop_column('detention_checks')
     with op.batch_alter_table('detention_visits', schema=None) as batch_op:
         batch_op.drop_index('ix_detention_visits_case')
 

@@ -148,8 +148,9 @@ class JusticeMutations:
 
     @strawberry.mutation(description="Record that she is detained: lawyer access (24 h), medical "
                                      "access (48 h) and a family visit (72 h) fall due from the "
-                                     "detention, each escalating along the lead organisation's "
-                                     "chain when missed. " + PERMISSION)
+                                     "detention (or the lead organisation's own hours), each "
+                                     "escalating along the lead organisation's chain when "
+                                     "missed. " + PERMISSION)
     async def record_detention(self, info: Info, input: RecordDetentionInput) -> DetentionPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         pid = (ids.decode(input.proceeding_id, "Proceeding", "proceedingId")

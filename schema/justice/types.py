@@ -25,7 +25,8 @@ HearingStatus = strawberry.enum(models.HearingStatus, description=(
     "NOT_HELD), or CANCELLED, or RESCHEDULED (replaced by a new hearing)."))
 DetentionCheckKind = strawberry.enum(models.CheckKind, description=(
     "A due check of a detention: LAWYER_ACCESS (24 h), MEDICAL_ACCESS (48 h), FAMILY_VISIT "
-    "(72 h) after the detention."))
+    "(72 h) after the detention by default, or the hours the case's lead organisation declares "
+    "(tenants/ `detention_checks:`)."))
 VisitorCategory = strawberry.enum(models.VisitorCategory, description=(
     "Who visited her, as a category (never a name). LAWYER, FAMILY and MEDICAL satisfy their "
     "checks."))
