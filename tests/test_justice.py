@@ -279,6 +279,11 @@ async def test_detention_checks_escalate_a_visit_satisfies_and_release_ends_them
                          token=her, purpose=None)
     assert mine["data"]["me"]["cases"][0]["detentions"] == [
         {"status": "released", "place": "Central prison, block C"}]
+    history = await env.gql("{ accessHistory(first: 100) { edges { node { description } } } }",
+                            token=her, purpose=None)
+    said = {e["node"]["description"] for e in history["data"]["accessHistory"]["edges"]}
+    assert {"recorded that you are detained, to watch over your detention",
+            "recorded a visit to you in detention", "recorded your release"} <= said
 
 
 async def test_without_legal_consent_there_is_nothing(justice_env):

@@ -144,24 +144,29 @@ async def _new_hearing(ctx: AccessContext, proceeding: Proceeding, scheduled_at:
     return hearing
 
 
-async def _proceeding(ctx: AccessContext, proceeding_id: uuid.UUID, action: str) -> Proceeding:
+async def _proceeding(ctx: AccessContext, proceeding_id: uuid.UUID,
+                      action: str) -> tuple[Proceeding, Case]:
     await ctx.require("proceeding", "manage")
     proceeding = await ctx.session.get(Proceeding, proceeding_id)
     if proceeding is None:
         raise NotFound()
-    await _legal_case(ctx, proceeding.case_id, action)
-    return proceeding
+    return proceeding, await _legal_case(ctx, proceeding.case_id, action)
+
+
+def _log(ctx: AccessContext, action: str, case: Case, **details: str) -> None:
+    """The access log entry of a change, found by her (`peacebuilder`) in her history."""
+    ctx.record(action, target_type="Case", target_id=case.id,
+               details={**details, "peacebuilder": str(case.peacebuilder_id)})
 
 
 async def schedule_hearing(ctx: AccessContext, *, proceeding_id: uuid.UUID,
                            scheduled_at: datetime, owner_id: uuid.UUID | None) -> Hearing:
     """A dated hearing on a proceeding: reminded before, its outcome owed after."""
-    proceeding = await _proceeding(ctx, proceeding_id, "hearing.schedule")
+    proceeding, case = await _proceeding(ctx, proceeding_id, "hearing.schedule")
     hearing = await _new_hearing(ctx, proceeding, scheduled_at, await _owner(ctx, owner_id))
     await sync_next_hearing(ctx, proceeding)
     _hearing_event(ctx, hearing, "scheduled")
-    ctx.record("hearing.schedule", target_type="Case", target_id=hearing.case_id,
-               details={"hearing": str(hearing.id), "proceeding": str(proceeding.id)})
+    _log(ctx, "hearing.schedule", case, hearing=str(hearing.id), proceeding=str(proceeding.id))
     return hearing
 
 
@@ -180,41 +185,39 @@ async def hearing_from_proceeding(ctx: AccessContext, proceeding: Proceeding,
 
 
 async def _scheduled(ctx: AccessContext, hearing_id: uuid.UUID,
-                     action: str) -> tuple[Hearing, Proceeding]:
+                     action: str) -> tuple[Hearing, Proceeding, Case]:
     await ctx.require("proceeding", "manage")
     hearing = await ctx.session.get(Hearing, hearing_id)
     if hearing is None:
         raise NotFound()
-    proceeding = await _proceeding(ctx, hearing.proceeding_id, action)
+    proceeding, case = await _proceeding(ctx, hearing.proceeding_id, action)
     if hearing.status != HearingStatus.SCHEDULED.value:
         raise Conflict(f"The hearing is {hearing.status}.")
-    return hearing, proceeding
+    return hearing, proceeding, case
 
 
 async def reschedule_hearing(ctx: AccessContext, hearing_id: uuid.UUID,
                              scheduled_at: datetime) -> Hearing:
     """The hearing moves: it is closed as rescheduled and a new one (its own reminders and
     deadline) takes its place, so nothing of the old date fires."""
-    hearing, proceeding = await _scheduled(ctx, hearing_id, "hearing.reschedule")
+    hearing, proceeding, case = await _scheduled(ctx, hearing_id, "hearing.reschedule")
     moved = await _new_hearing(ctx, proceeding, scheduled_at, hearing.owner, hearing.id)
     hearing.status = HearingStatus.RESCHEDULED.value
     hearing.updated_at = ctx.clock.now()
     await sync_next_hearing(ctx, proceeding)
     _hearing_event(ctx, hearing, "rescheduled", hearing_to=str(moved.id))
     _hearing_event(ctx, moved, "scheduled", hearing_from=str(hearing.id))
-    ctx.record("hearing.reschedule", target_type="Case", target_id=hearing.case_id,
-               details={"hearing": str(hearing.id), "new_hearing": str(moved.id)})
+    _log(ctx, "hearing.reschedule", case, hearing=str(hearing.id), new_hearing=str(moved.id))
     return moved
 
 
 async def cancel_hearing(ctx: AccessContext, hearing_id: uuid.UUID) -> Hearing:
-    hearing, proceeding = await _scheduled(ctx, hearing_id, "hearing.cancel")
+    hearing, proceeding, case = await _scheduled(ctx, hearing_id, "hearing.cancel")
     hearing.status = HearingStatus.CANCELLED.value
     hearing.updated_at = ctx.clock.now()
     await sync_next_hearing(ctx, proceeding)
     _hearing_event(ctx, hearing, "cancelled")
-    ctx.record("hearing.cancel", target_type="Case", target_id=hearing.case_id,
-               details={"hearing": str(hearing.id)})
+    _log(ctx, "hearing.cancel", case, hearing=str(hearing.id))
     return hearing
 
 
@@ -222,15 +225,13 @@ async def record_outcome(ctx: AccessContext, hearing_id: uuid.UUID, outcome: str
                          notes: str | None) -> Hearing:
     """How the hearing went (held, adjourned, not held), with notes sealed: stops its
     escalation."""
-    hearing, proceeding = await _scheduled(ctx, hearing_id, "hearing.outcome")
+    hearing, proceeding, case = await _scheduled(ctx, hearing_id, "hearing.outcome")
     if outcome not in {o.value for o in OUTCOMES}:
         raise BadInput("Outcome is held, adjourned or not_held.", field="outcome")
     now = ctx.clock.now()
     if now < hearing.scheduled_at:
         raise BadInput("An outcome is recorded once the hearing's time has come (cancel or "
                        "reschedule a hearing ahead).", field="outcome")
-    case = await ctx.session.get(Case, hearing.case_id)
-    assert case is not None
     hearing.outcome = await sealing.seal(ctx, refs.hearing_ref(hearing, case.peacebuilder_id),
                                          _text(notes, "notes"), input_field="notes")
     hearing.status = outcome
@@ -239,8 +240,7 @@ async def record_outcome(ctx: AccessContext, hearing_id: uuid.UUID, outcome: str
     await sync_next_hearing(ctx, proceeding)
     _hearing_event(ctx, hearing, "outcome_recorded", outcome=outcome,
                    late=now > hearing.scheduled_at + OUTCOME_WITHIN)
-    ctx.record("hearing.outcome", target_type="Case", target_id=hearing.case_id,
-               details={"hearing": str(hearing.id), "outcome": outcome})
+    _log(ctx, "hearing.outcome", case, hearing=str(hearing.id), outcome=outcome)
     return hearing
 
 
@@ -331,8 +331,7 @@ async def record_detention(ctx: AccessContext, *, case_id: uuid.UUID, detained_a
     event(ctx, case.id, "detention_watch.started", detention.id,
           {"detained_at": detained_at.isoformat(),
            "checks": {k.value: (detained_at + w).isoformat() for k, w in deadlines.items()}})
-    ctx.record("detention.record", target_type="Case", target_id=case.id,
-               details={"detention": str(detention.id), "peacebuilder": str(case.peacebuilder_id)})
+    _log(ctx, "detention.record", case, detention=str(detention.id))
     return detention
 
 
@@ -386,9 +385,8 @@ async def record_visit(ctx: AccessContext, *, detention_id: uuid.UUID, visitor: 
             event(ctx, case.id, "detention_check.satisfied", check.id,
                   {"detention": str(detention.id), "check": check.kind, "visit": str(visit.id),
                    "late": visited_at > check.due_at})
-    ctx.record("detention.visit", target_type="Case", target_id=case.id,
-               details={"detention": str(detention.id), "visit": str(visit.id),
-                        "visitor": category.value})
+    _log(ctx, "detention.visit", case, detention=str(detention.id), visit=str(visit.id),
+         visitor=category.value)
     return visit
 
 
@@ -407,8 +405,7 @@ async def release(ctx: AccessContext, detention_id: uuid.UUID,
         check.status = "ended"
     event(ctx, case.id, "detention_watch.released", detention.id,
           {"released_at": at.isoformat(), "ended": sorted(c.kind for c in pending)})
-    ctx.record("detention.release", target_type="Case", target_id=case.id,
-               details={"detention": str(detention.id)})
+    _log(ctx, "detention.release", case, detention=str(detention.id))
     return detention
 
 
