@@ -47,12 +47,17 @@ KEY_TYPES: dict[str, str] = {
     "break_glass": "BreakGlass", "working_group": "WorkingGroup", "erasure": "Erasure",
     "user": "User", "owner_person": "User", "shift": "DutyShift", "network": "NetworkLink",
     "note": "CaseNote",
+    "hearing": "Hearing", "hearing_to": "Hearing", "hearing_from": "Hearing",
+    "new_hearing": "Hearing", "detention": "Detention", "detention_check": "DetentionCheck",
+    "visit": "DetentionVisit",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {
     "incident": "Incident", "measure": "Measure", "referral": "Referral",
     "attachment": "Attachment", "detention": "Proceeding", "investigation": "Proceeding",
     "proceeding": "Proceeding", "approval": "Approval", "case": "Confirmation",
+    "hearing": "Hearing", "detention_watch": "Detention", "detention_check": "DetentionCheck",
+    "detention_visit": "DetentionVisit",
 }
 
 

@@ -35,6 +35,7 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
+from app.justice.models import Detention, DetentionCheck, DetentionVisit, Hearing
 from app.notify.channels_models import AlertChannelChoice, NotifyChannel, WebhookDelivery
 from app.notify.models import InboxItem, OutboxEntry
 from app.operations.models import OrganisationSettings, RegisteredOperation
@@ -76,9 +77,13 @@ __all__ = [
     "ConsentGrant",
     "DataKey",
     "DataRequest",
+    "Detention",
+    "DetentionCheck",
+    "DetentionVisit",
     "DutyShift",
     "EnrolmentCode",
     "Erasure",
+    "Hearing",
     "IdempotencyRecord",
     "InboxItem",
     "Incident",

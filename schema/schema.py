@@ -35,6 +35,7 @@ from schema.escalation.types import EscalationMutations, EscalationQueries
 from schema.gated import want_of
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
+from schema.justice.mutations import JusticeMutations
 from schema.limits import Limits, QueryLimits
 from schema.notify.mutations import NotifyMutations
 from schema.notify.queries import NotifyQueries
@@ -110,7 +111,7 @@ Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, Case
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
-                                   NotifyMutations))
+                                   NotifyMutations, JusticeMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

@@ -92,3 +92,9 @@ INCIDENT_FIELDS: dict[str, DataCategory] = {
 # Other free text on the response: measures and referrals (incident details), proceedings (legal).
 RESPONSE_CATEGORY = DataCategory.INCIDENT_DETAILS
 PROCEEDING_CATEGORY = DataCategory.LEGAL
+# Justice follow-up (app/justice): free text on hearings and detention watch, per table.
+JUSTICE_FIELDS: dict[str, dict[str, DataCategory]] = {
+    "hearings": {"outcome": DataCategory.LEGAL},
+    "detentions": {"place": DataCategory.LEGAL},
+    "detention_visits": {"notes": DataCategory.LEGAL},
+}

@@ -392,6 +392,10 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
             ctx, ref, {**(sealing.open_json(opened) or {}), **data}, input_field="data")
         proceeding.next_hearing_at = next_hearing_at or proceeding.next_hearing_at
         proceeding.updated_at = now
+    if next_hearing_at is not None:  # a dated hearing: reminded before, its outcome owed after
+        from app.justice import service as justice
+
+        await justice.hearing_from_proceeding(ctx, proceeding, next_hearing_at)
     event(ctx, case.id, f"{kind}.updated", proceeding.id,
           {"fields": sorted(data), "next_hearing_at": next_hearing_at.isoformat()
            if next_hearing_at else None})

@@ -27,6 +27,7 @@ from app.incidents import (
 )
 from app.incidents import service as incidents  # noqa: F401  (registers the incident kind)
 from app.incidents.models import Measure, ScheduledStep
+from app.justice import service as justice  # registers the hearing and detention-check kinds
 from app.notify import service as notify
 from app.orgs.models import User
 from app.peacebuilders import (
@@ -72,7 +73,7 @@ async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
             elif retention.handles(step.kind):
                 items = await retention.fire(db, clock, session, step, now)
             else:
-                items = await _remind(session, step, now)
+                items = await REMINDERS.get(step.kind, _remind)(session, step, now)
             await session.execute(update(ScheduledStep).where(ScheduledStep.id == step.id)
                                   .values(outcome="fired" if items else "not_needed"))
             published += [(i.recipient, str(i.id)) for i in items]
@@ -95,6 +96,10 @@ async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
                       for s in await notify.focal_points(session, measure.owner_org_id)]
     return await notify.notify(session, recipients, kind="task_due", subject_id=measure.id,
                                case_id=measure.case_id, at=now, payload=payload)
+
+
+# Reminders by kind (a step of any other kind is a task's reminder).
+REMINDERS = {justice.HEARING_REMINDER: justice.remind_hearing}
 
 
 class Scheduler:

@@ -38,5 +38,8 @@ class OrganisationSettings(Base):
     escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The retention of closed cases declared in tenants/ ({"days", "warn_days"}); null: default.
     retention: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Hours each detention check is due after a detention (app/justice), declared in tenants/
+    # (`detention_checks:`); null or a missing kind: the default.
+    detention_checks: Mapped[dict[str, int] | None] = mapped_column(JSON)
     updated_by: Mapped[str] = mapped_column(String(80))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -26,11 +26,14 @@ from app.consent.categories import (
 )
 from app.errors import ResponseTooLarge
 from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
+from app.justice import refs as justice_refs
+from app.justice.models import Detention, DetentionCheck, DetentionVisit, Hearing
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
 from app.read.gate import Gate, Want
 
 DETAILS = DataCategory.INCIDENT_DETAILS.value
+LEGAL = DataCategory.LEGAL.value
 
 
 def _same(stored: Any) -> str | None:
@@ -82,7 +85,9 @@ def _incident(name: str) -> Sealed:
 # What a timeline event's subject belongs to: the event shows only with that category.
 EVENT_CATEGORIES = {"incident": DETAILS, "measure": DETAILS, "referral": DETAILS,
                     "attachment": DETAILS, "detention": DataCategory.LEGAL.value,
-                    "investigation": DataCategory.LEGAL.value}
+                    "investigation": DataCategory.LEGAL.value,
+                    **dict.fromkeys(("hearing", "detention_watch", "detention_check",
+                                     "detention_visit"), DataCategory.LEGAL.value)}
 
 CHILDREN: dict[str, Child] = {
     "incidents": Child(Incident, (Incident.reported_at, Incident.id), lambda r: DETAILS,
@@ -94,6 +99,14 @@ CHILDREN: dict[str, Child] = {
                          lambda r: PROCEEDING_CATEGORY.value,
                          {"data": Sealed(PROCEEDING_CATEGORY.value, sealing.proceeding_ref,
                                          sealing.json_token, _sorted_json, "details")}),
+    "hearings": Child(Hearing, (Hearing.scheduled_at, Hearing.id), lambda r: LEGAL,
+                      {"outcome": Sealed(LEGAL, justice_refs.hearing_ref)}),
+    "detentions": Child(Detention, (Detention.detained_at, Detention.id), lambda r: LEGAL,
+                        {"place": Sealed(LEGAL, justice_refs.detention_ref)}),
+    "detention_checks": Child(DetentionCheck, (DetentionCheck.due_at, DetentionCheck.id),
+                              lambda r: LEGAL),
+    "detention_visits": Child(DetentionVisit, (DetentionVisit.visited_at, DetentionVisit.id),
+                              lambda r: LEGAL, {"notes": Sealed(LEGAL, justice_refs.visit_ref)}),
     "timeline": Child(CaseEvent, (CaseEvent.at, CaseEvent.id),
                       lambda r: EVENT_CATEGORIES.get(r.kind.split(".", 1)[0], DETAILS)),
 }

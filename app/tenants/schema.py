@@ -69,6 +69,8 @@ class OrgSpec:
     # How long closed cases keep their data ({"days", "warn_days"}; app/incidents/retention.py):
     # None means the default.
     retention: dict[str, int] | None = None
+    # Hours each detention check is due after a detention (app/justice); None: the defaults.
+    detention_checks: dict[str, int] | None = None
     slug_line: int = 1
 
 
@@ -136,7 +138,8 @@ def parse_file(path: Path) -> OrgSpec:
         raise TenantFileError(path, 1, "(document)", "file is empty")
     top = r.mapping(root, "", {"slug", "name", "kind", "country"},
                     {"focal_points", "users", "clients", "working_groups",
-                     "accepts_oversight_from", "escalation", "retention"})
+                     "accepts_oversight_from", "escalation", "retention",
+                     "detention_checks"})
     spec = OrgSpec(
         path=path,
         slug=r.string(top["slug"], "slug", SLUG, " (lowercase letters, digits, '-')"),
@@ -172,6 +175,8 @@ def parse_file(path: Path) -> OrgSpec:
         spec.escalation = _escalation(r, top["escalation"], usernames)
     if "retention" in top:
         spec.retention = _retention(r, top["retention"])
+    if "detention_checks" in top:
+        spec.detention_checks = _detention_checks(r, top["detention_checks"])
     seen_clients: set[str] = set()
     for i, item in enumerate(r.sequence(top["clients"], "clients") if "clients" in top else []):
         where = f"clients[{i}]"
@@ -249,6 +254,23 @@ def _retention(r: _Reader, node: yaml.Node) -> dict[str, int]:
     warn = (_whole(r, e["warn_days"], "retention.warn_days", 1, days - 1)
             if "warn_days" in e else min(30, days - 1))
     return {"days": days, "warn_days": warn}
+CHECK_KINDS = ("lawyer_access", "family_visit", "medical_access")
+MAX_CHECK_HOURS = 14 * 24
+
+
+def _detention_checks(r: _Reader, node: yaml.Node) -> dict[str, int]:
+    """`detention_checks: {lawyer_access: hours, family_visit: hours, medical_access: hours}`
+    (any of them; the others keep their defaults), validated."""
+    d = r.mapping(node, "detention_checks", set(), set(CHECK_KINDS))
+    out: dict[str, int] = {}
+    for kind, value in d.items():
+        text = str(value.value) if isinstance(value, yaml.ScalarNode) else ""
+        if (not isinstance(value, yaml.ScalarNode) or value.tag != "tag:yaml.org,2002:int"
+                or not text.isdigit() or not 1 <= int(text) <= MAX_CHECK_HOURS):
+            raise r.fail(value, f"detention_checks.{kind}",
+                         f"whole hours from 1 to {MAX_CHECK_HOURS}")
+        out[kind] = int(text)
+    return out
 
 
 def load_dir(path: Path) -> list[OrgSpec]:

@@ -60,6 +60,7 @@ async def apply(ctx: AccessContext, specs: list[OrgSpec]) -> ApplyReport:
         await _apply_clients(ctx, spec, org, report)
         await _apply_escalation(ctx, spec, org, report)
         await _apply_retention(ctx, spec, org, report)
+        await _apply_detention_checks(ctx, spec, org, report)
     for spec in specs:
         for wg_spec in spec.working_groups:
             await _apply_working_group(ctx, spec, wg_spec, orgs, report)
@@ -111,6 +112,26 @@ async def _apply_retention(ctx: AccessContext, spec: OrgSpec, org: Organisation,
                           + ("set" if spec.retention else "back to the default"))
     ctx.record("tenants.retention", target_type="Organisation", target_id=org.id,
                details=dict(spec.retention or {}))
+
+
+async def _apply_detention_checks(ctx: AccessContext, spec: OrgSpec, org: Organisation,
+                                  report: ApplyReport) -> None:
+    """Store the declared detention-check deadlines (hours); no block: the defaults."""
+    wanted = spec.detention_checks or None
+    settings = await ctx.session.get(OrganisationSettings, org.id)
+    if (settings.detention_checks if settings else None) == wanted:
+        return
+    if settings is None:
+        settings = OrganisationSettings(org_id=org.id, updated_by=ctx.principal.subject,
+                                        updated_at=ctx.clock.now())
+        ctx.session.add(settings)
+    settings.detention_checks = wanted
+    settings.updated_by, settings.updated_at = ctx.principal.subject, ctx.clock.now()
+    await ctx.session.flush()
+    report.changes.append(f"organisation {spec.slug}: detention check deadlines "
+                          + ("set" if wanted else "back to the defaults"))
+    ctx.record("tenants.detention_checks", target_type="Organisation", target_id=org.id,
+               details={"hours": wanted or {}})
 
 
 async def _report_unreachable(ctx: AccessContext, org: Organisation,

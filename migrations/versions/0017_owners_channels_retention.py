@@ -9,7 +9,7 @@ erased by the retention schedule, a legal hold (a reason code) that stops it, an
 done. `organisation_settings.retention`: the period declared in tenants/ (null: the default).
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 """
 from typing import Sequence, Union
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0017'
-down_revision: Union[str, Sequence[str], None] = '0014'
+down_revision: Union[str, Sequence[str], None] = '0016'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

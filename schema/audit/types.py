@@ -69,6 +69,19 @@ ACTIONS = {
     "attachment.upload": ("added evidence to an incident", ""),
     "referral.create": ("referred your case", "was refused referring your case"),
     "approval.record": ("recorded your approval of a public act", ""),
+    "hearing.schedule": ("scheduled a hearing in your case",
+                         "was refused scheduling a hearing in your case"),
+    "hearing.reschedule": ("moved a hearing in your case",
+                           "was refused moving a hearing in your case"),
+    "hearing.cancel": ("cancelled a hearing in your case",
+                       "was refused cancelling a hearing in your case"),
+    "hearing.outcome": ("recorded how a hearing in your case went",
+                        "was refused recording how a hearing in your case went"),
+    "detention.record": ("recorded that you are detained, to watch over your detention",
+                         "was refused recording your detention"),
+    "detention.visit": ("recorded a visit to you in detention",
+                        "was refused recording a visit to you in detention"),
+    "detention.release": ("recorded your release", "was refused recording your release"),
 }
 
 

@@ -34,6 +34,7 @@ from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
 
 if TYPE_CHECKING:
     from schema.incidents.types import Incident, Measure, MeasureKind, Proceeding, TimelineEvent
+    from schema.justice.types import Detention, DetentionCheck, DetentionVisit, Hearing
 
 CaseStatus = strawberry.enum(models.CaseStatus, description="Where a case stands.")
 RiskLevel = strawberry.enum(models.RiskLevel, description="Assessed level of risk to her.")
@@ -110,6 +111,40 @@ class Case(Node, ConsentGated):
         from schema.incidents.types import Proceeding
 
         return [Proceeding.from_view(p) for p in self._view.children.get("proceedings", [])]
+
+    @strawberry.field(description="Hearings of its proceedings, by date (listed to those her "
+                                  "consent releases legal data to; she sees them all).")
+    def hearings(self) -> list[Annotated[Hearing, strawberry.lazy("schema.justice.types")]]:
+        from schema.justice.types import Hearing
+
+        return [Hearing.from_view(h) for h in self._view.children.get("hearings", [])]
+
+    @strawberry.field(description="Detention watch: her detentions, oldest first (listed to those "
+                                  "her consent releases legal data to).")
+    def detentions(self) -> list[Annotated[Detention, strawberry.lazy("schema.justice.types")]]:
+        from schema.justice.types import Detention
+
+        return [Detention.from_view(d) for d in self._view.children.get("detentions", [])]
+
+    @strawberry.field(description="The due checks of her detentions, by deadline (listed to "
+                                  "those her consent releases legal data to).")
+    def detention_checks(
+        self
+    ) -> list[Annotated[DetentionCheck, strawberry.lazy("schema.justice.types")]]:
+        from schema.justice.types import DetentionCheck
+
+        return [DetentionCheck.from_view(c)
+                for c in self._view.children.get("detention_checks", [])]
+
+    @strawberry.field(description="The visit log of her detentions, oldest first (listed to "
+                                  "those her consent releases legal data to).")
+    def detention_visits(
+        self
+    ) -> list[Annotated[DetentionVisit, strawberry.lazy("schema.justice.types")]]:
+        from schema.justice.types import DetentionVisit
+
+        return [DetentionVisit.from_view(v)
+                for v in self._view.children.get("detention_visits", [])]
 
     @strawberry.field(description="Every state change on the case, oldest first (each shown "
                                   "with its subject's data category).")
