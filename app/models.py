@@ -22,6 +22,7 @@ from app.consent.models import (
     PeacebuilderAccount,
 )
 from app.db import Base
+from app.directory.models import DueEvent, HelpRequest, ServiceEntry
 from app.escalation.models import DutyShift
 from app.idempotency.models import IdempotencyRecord
 from app.incidents.models import (
@@ -75,9 +76,11 @@ __all__ = [
     "ConsentGrant",
     "DataKey",
     "DataRequest",
+    "DueEvent",
     "DutyShift",
     "EnrolmentCode",
     "Erasure",
+    "HelpRequest",
     "IdempotencyRecord",
     "InboxItem",
     "Incident",
@@ -99,6 +102,7 @@ __all__ = [
     "RegisteredOperation",
     "RoleAssignment",
     "ScheduledStep",
+    "ServiceEntry",
     "SignInCounter",
     "TotpCredential",
     "User",
