@@ -10,7 +10,7 @@ databases, with the controlled clock.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -37,7 +37,7 @@ ONE = """query($o: ID!) { serviceDirectoryEntry(organisationId: $o) {
   services acceptsHelpRequests } }"""
 REFER = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
   purpose: "legal_support", request: "Please find her a lawyer."}) {
-  referral { id } userErrors { field message } } }"""
+  referral { id respondBy } userErrors { field message } } }"""
 MOVE = """mutation($id: ID!, $a: String!) { moveReferral(id: $id, action: $a) {
   referral { status } userErrors { message } } }"""
 TIMELINE = "query($id: ID!) { case(id: $id) { timeline { kind details } } }"
@@ -142,6 +142,8 @@ async def test_an_unanswered_referral_escalates_along_the_recipients_chain(dir_e
     nhri = await org_id(env, "nhri")
     made = await env.gql(REFER, {"c": pb["case"], "o": nhri}, as_=("fund", "caseworker"))
     referral = made["data"]["referCase"]["referral"]["id"]
+    respond_by = datetime.fromisoformat(made["data"]["referCase"]["referral"]["respondBy"])
+    assert respond_by == env.clock.now() + timedelta(hours=72)
     answered = await env.gql(REFER, {"c": pb["case"], "o": nhri}, as_=("fund", "caseworker"))
     accepted = answered["data"]["referCase"]["referral"]["id"]
     ok = await env.gql(MOVE, {"id": accepted, "a": "accept"}, as_=("nhri", "focal"),

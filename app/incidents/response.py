@@ -191,12 +191,13 @@ async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID,
     referral = Referral(id=new_id(), case_id=case.id, from_org_id=ctx.org_id,
                         to_org_id=to_org_id, purpose=purpose, status="pending",
                         created_by=ctx.principal.subject, created_at=now, updated_at=now)
+    # The recipient has its declared time (directory) to accept or decline, then its chain owes it.
+    respond_by = now + timedelta(hours=await directory.referral_hours(ctx.session, to_org_id))
+    referral.respond_by = respond_by
     referral.request = await sealing.seal(
         ctx, sealing.referral_ref(referral, case.peacebuilder_id, "request"), request)
     ctx.session.add(referral)
     await ctx.session.flush()
-    # The recipient has its declared time (directory) to accept or decline, then its chain owes it.
-    respond_by = now + timedelta(hours=await directory.referral_hours(ctx.session, to_org_id))
     escalation.start(ctx.session, REFERRAL_UNANSWERED, referral.id, respond_by)
     event(ctx, case.id, "referral.created", referral.id, {"to": str(to_org_id), "purpose": purpose,
                                                           "respond_by": respond_by.isoformat()})

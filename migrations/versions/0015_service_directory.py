@@ -7,6 +7,7 @@ organisation itself writes its row.
 `help_requests`: a request for help from a woman with no case, to one organisation; message and
 contact sealed with the request's own wrapped data key (erasure destroys it).
 `due_events`: escalation events of due items that have no case (help requests).
+`referrals.respond_by`: when the recipient must have accepted or declined (null: made before).
 
 Revision ID: 0015
 Revises: 0014
@@ -69,6 +70,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('due_events') as batch:
         batch.create_index('ix_due_events_subject', ['subject_id', 'at'], unique=False)
+    with op.batch_alter_table('referrals') as batch:
+        batch.add_column(sa.Column('respond_by', sa.DateTime(timezone=True), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         _row_level_security()
 
@@ -115,3 +118,5 @@ def downgrade() -> None:
         batch.drop_index('ix_help_requests_org')
     op.drop_table('help_requests')
     op.drop_table('service_directory')
+    with op.batch_alter_table('referrals') as batch:
+        batch.drop_column('respond_by')
