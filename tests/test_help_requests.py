@@ -90,6 +90,10 @@ async def test_only_the_chosen_organisations_focal_points_read_it(help_env):
         assert [i.kind for i in new] == ["help_request_received"]
         assert "followed" not in json.dumps(new[0].payload), "alerts carry IDs only"
     assert len(await inbox_of(env, "fund", "caseworker")) == before[("fund", "caseworker")]
+    # Through the API: the alert names the request by its global ID, nothing of her text.
+    alerts = (await env.gql("{ inbox { kind payload } }", as_=("fund", "focal")))["data"]["inbox"]
+    received = [json.loads(a["payload"]) for a in alerts if a["kind"] == "help_request_received"]
+    assert {"help_request": request["id"], "language": "sw"} in received
     assert len(await inbox_of(env, "wpn", "focal")) == before[("wpn", "focal")]
     # Another organisation's focal point sees nothing of it; its own case worker may not list.
     assert all(r["id"] != request["id"] for r in await requests_of(env, "wpn"))
