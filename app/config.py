@@ -144,6 +144,8 @@ class Settings:
     rate_login_ip: str = "100/300"
     rate_token: str = "20/60"  # noqa: S105 -- /oauth/token requests per client ID, not a secret
     rate_token_ip: str = "120/60"  # noqa: S105 -- and per client address
+    # Requests for help without an account (`requestHelp`), per client address.
+    rate_help_ip: str = "5/3600"
     redis_prefix: str = "safety-net"
     # Redis is a helper, never a dependency of the request path (docs/decisions/0017): every
     # call is bounded by this timeout (connect and read, milliseconds), and after
@@ -273,6 +275,7 @@ def _hardening_from_env() -> dict[str, Any]:
         "rate_login_ip": _rate("SAFETY_NET_RATE_LOGIN_IP", "100/300"),
         "rate_token": _rate("SAFETY_NET_RATE_TOKEN", "20/60"),
         "rate_token_ip": _rate("SAFETY_NET_RATE_TOKEN_IP", "120/60"),
+        "rate_help_ip": _rate("SAFETY_NET_RATE_HELP_IP", "5/3600"),
         "redis_prefix": _env("SAFETY_NET_REDIS_PREFIX", "safety-net"),
         "redis_timeout_ms": _positive("SAFETY_NET_REDIS_TIMEOUT_MS", "50"),
         "redis_breaker_failures": _positive("SAFETY_NET_REDIS_BREAKER_FAILURES", "3"),

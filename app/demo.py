@@ -23,6 +23,7 @@ from app.consent import repository as consent_repo
 from app.consent import service as consent
 from app.consent.categories import DEFAULT_CATEGORIES
 from app.consent.models import PeacebuilderAccount
+from app.directory import service as directory
 from app.orgs.models import Client, Organisation, User, WorkingGroup
 from app.peacebuilders import networks as network_links
 from app.peacebuilders import service as peacebuilders
@@ -43,6 +44,21 @@ DEMO_PEACEBUILDERS: dict[str, tuple[str, list[str], str, dict[str, str], str]] =
     "mariam": ("mofa", [], "fr", {"legal_name": "Demo Person D", "country": "KE",
                                    "region": "Garissa", "family_members": "two children"},
                "Legal harassment: charges under a counter-terrorism law."),
+}
+# What each demo organisation offers (the service directory; its admins edit it afterwards).
+# wpn and fund take requests for help from women without a case.
+DEMO_DIRECTORY: dict[str, directory.EntryInput] = {
+    "wpn": directory.EntryInput(["psychosocial_support", "advocacy", "shelter"],
+                                ["en", "sw", "ar"], ["Nairobi", "Mombasa"], True, 24),
+    "fund": directory.EntryInput(["emergency_grants", "relocation", "digital_security"],
+                                 ["en", "fr", "es"], ["East Africa"], True, 48),
+    "unpc": directory.EntryInput(["security_protection", "relocation"], ["en", "fr"],
+                                 ["Nairobi", "Garissa"], False, 72),
+    "nhri": directory.EntryInput(["legal_aid", "detention_monitoring"], ["en", "sw"],
+                                 ["Nairobi", "Kisumu", "Garissa"], False, 72),
+    "embassy": directory.EntryInput(["relocation", "advocacy"], ["en", "es"], ["Nairobi"],
+                                    False, 72),
+    "mofa": directory.EntryInput(["advocacy"], ["en", "fr"], ["Nairobi"], False, 72),
 }
 # Her intake consent to her lead organisation: every category but contact and location.
 DEMO_INTAKE_CATEGORIES = DEFAULT_CATEGORIES
@@ -71,6 +87,9 @@ async def load(runtime: Runtime) -> list[str]:
     async with runtime.db.transaction() as session:
         await runtime.policy.refresh(session)
         orgs = {o.slug: o for o in await session.scalars(select(Organisation))}
+        for slug, entry in DEMO_DIRECTORY.items():
+            if slug in orgs:
+                await directory.seed(session, orgs[slug].id, entry, "demo", runtime.clock.now())
         for pseudonym, (lead, networks, language, profile, summary) in DEMO_PEACEBUILDERS.items():
             org = orgs[lead]
             exists = await session.scalar(select(Peacebuilder.id).where(

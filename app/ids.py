@@ -49,7 +49,7 @@ KEY_TYPES: dict[str, str] = {
     "note": "CaseNote",
     "hearing": "Hearing", "hearing_to": "Hearing", "hearing_from": "Hearing",
     "new_hearing": "Hearing", "detention": "Detention", "detention_check": "DetentionCheck",
-    "visit": "DetentionVisit",
+    "visit": "DetentionVisit", "help_request": "HelpRequest",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {

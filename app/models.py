@@ -22,6 +22,7 @@ from app.consent.models import (
     PeacebuilderAccount,
 )
 from app.db import Base
+from app.directory.models import DueEvent, HelpRequest, ServiceEntry
 from app.escalation.models import DutyShift
 from app.idempotency.models import IdempotencyRecord
 from app.incidents.models import (
@@ -80,10 +81,12 @@ __all__ = [
     "Detention",
     "DetentionCheck",
     "DetentionVisit",
+    "DueEvent",
     "DutyShift",
     "EnrolmentCode",
     "Erasure",
     "Hearing",
+    "HelpRequest",
     "IdempotencyRecord",
     "InboxItem",
     "Incident",
@@ -105,6 +108,7 @@ __all__ = [
     "RegisteredOperation",
     "RoleAssignment",
     "ScheduledStep",
+    "ServiceEntry",
     "SignInCounter",
     "TotpCredential",
     "User",

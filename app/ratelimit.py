@@ -150,6 +150,7 @@ class RateLimiter:
             "login_address": Rate.parse(settings.rate_login_ip),
             "token_client": Rate.parse(settings.rate_token),
             "token_address": Rate.parse(settings.rate_token_ip),
+            "help_address": Rate.parse(settings.rate_help_ip),
         }
         # Counted in the database (app/auth/attempts.py), not here: they hold when Redis fails.
         self.signin_rates = {"signin_account": Rate.parse(settings.signin_failures),
@@ -222,6 +223,11 @@ class RateLimiter:
         the same as a right one); the client ID is hashed, never stored."""
         digest = hashlib.sha256(client_id.encode()).hexdigest()[:32]
         return await self._take(1, [("token_client", digest), ("token_address", address)])
+
+    async def help_request(self, address: str) -> Verdict:
+        """A request for help without an account (`requestHelp`), per client address, counted
+        before anything is looked up."""
+        return await self._take(1, [("help_address", address)])
 
     async def close(self) -> None:
         if self.redis is not None:

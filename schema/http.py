@@ -21,6 +21,7 @@ from strawberry.types.graphql import OperationType
 
 from app.access import tenancy
 from app.access.context import AccessContext
+from app.access.principal import ANONYMOUS
 from app.audit.service import write_deferred
 from app.auth.edge import (
     admit,
@@ -58,6 +59,8 @@ JSON = "application/json"
 ALWAYS_ACCEPTED = frozenset({"registerOperation", "unregisterOperation", "setOperationPolicy",
                              "operationPolicy", "viewer", "startTotpEnrolment",
                              "confirmTotpEnrolment", "signOut", "__typename"})
+# Answered without a token: a woman with no account finds who takes requests and asks for help.
+PUBLIC_FIELDS = frozenset({"requestHelp", "helpDesks"})
 
 
 def _media_type(accept: str | None) -> str | None:
@@ -206,7 +209,7 @@ class GraphQLEndpoint:
                                             "NOT_ACCEPTABLE"), status_code=406)
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
-            return unauthenticated()
+            return await self._anonymous(request, media)
         try:
             claims = await self.runtime.verify_token(token)
         except Unauthenticated:
@@ -234,6 +237,66 @@ class GraphQLEndpoint:
             except (LimitExceeded, InputTooLong, GraphQLError) as exc:
                 return self._refuse(exc, media)
         return await self._execute(request, claims, params, checked, media)
+
+    async def _anonymous(self, request: Request, media: str) -> Response:
+        """Without a token, only the public operations run (`requestHelp`, `helpDesks`): a woman
+        with no account asking for help. A request for help is limited per client address
+        before anything is looked up; the caller reaches nothing (no organisation, no role,
+        tenancy NOBODY), and the service writes the request itself (app/directory/help.py)."""
+        if request.method != "POST":
+            return unauthenticated()
+        try:
+            params = await request_params.parse(request)
+        except request_params.RequestError:
+            return unauthenticated()
+        if params.query is None:
+            return unauthenticated()
+        try:
+            checked = check(self.schema._schema, params.query, self.limits,
+                            variables=params.variables, operation_name=params.operation)
+        except (LimitExceeded, InputTooLong, GraphQLError) as exc:
+            if not any(name in params.query for name in PUBLIC_FIELDS):
+                return unauthenticated()  # not an attempt at a public operation
+            return self._refuse(exc, media)
+        document, _cost = checked
+        roots = _root_fields(document, params.operation)
+        if not roots or not roots <= PUBLIC_FIELDS:
+            return unauthenticated()
+        if "requestHelp" in roots:
+            address = request.client.host if request.client else "-"
+            verdict = await limiter(self.runtime).help_request(address)
+            if not verdict.allowed:
+                return throttled(verdict, media)
+        request_id = request_id_var.get()
+        tenancy.declare(tenancy.NOBODY)
+        access: AccessContext | None = None
+        try:
+            async with self.runtime.db.sessionmaker() as session:
+                access = runtime_context(self.runtime, session, ANONYMOUS,
+                                         request_id=request_id, purpose=None)
+                context = Context(access=access, loaders=Loaders(access), request_id=request_id,
+                                  document=document)
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        result = await self.schema.execute(
+                            params.query, variable_values=params.variables,
+                            context_value=context, operation_name=params.operation,
+                            allowed_operation_types={OperationType.QUERY,
+                                                     OperationType.MUTATION})
+                except TimeoutError:
+                    await context.loaders.close()
+                    return JSONResponse(_error_body(
+                        "The request took too long and was stopped.", "TIMEOUT"),
+                        status_code=504, media_type=media)
+                finally:
+                    await session.rollback()  # its own transaction writes nothing
+        finally:
+            if access is not None:
+                access.flush_reads()
+                with tenancy.using(tenancy.SYSTEM):  # nobody's tenancy: the log is the system's
+                    await write_deferred(self.runtime.db, access.deferred)
+        await self.runtime.after_commit(access.cache.get("published", []) if access else [])
+        return self._respond(result, media, request_id)
 
     def _refuse(self, exc: Exception, media: str) -> Response:
         """A request error found before execution, shaped like graphql-core's own."""

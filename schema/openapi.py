@@ -158,6 +158,9 @@ _PATHS: dict[str, Any] = {
         "post": {
             "operationId": "graphqlPost", "tags": ["graphql"],
             "summary": "A GraphQL operation (one per request; batches are refused).",
+            "description": ("Needs a bearer token, except a document whose root fields are "
+                            "only `helpDesks` and `requestHelp` (a woman without an account "
+                            "asking for help; `requestHelp` is limited per client address)."),
             "parameters": [_PURPOSE],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object",
@@ -170,7 +173,8 @@ _PATHS: dict[str, Any] = {
             "responses": {"200": _json({"$ref": "#/components/schemas/GraphQLResponse"},
                                        "A GraphQL response."),
                           "400": _json(_ERROR, "A request error."),
-                          "401": _json(_ERROR, "No valid bearer token."),
+                          "401": _json(_ERROR, "No valid bearer token (and not a public "
+                                                       "operation)."),
                           "406": _json(_ERROR, "Unacceptable `Accept`."),
                           "413": _json(_ERROR, "Body too large."),
                           "415": _json(_ERROR, "Not JSON."),

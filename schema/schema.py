@@ -30,6 +30,8 @@ from schema.consent.mutations import ConsentMutations
 from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant
 from schema.context import Info
+from schema.directory.mutations import DirectoryMutations
+from schema.directory.queries import DirectoryQueries
 from schema.errors import log_errors
 from schema.escalation.types import EscalationMutations, EscalationQueries
 from schema.gated import want_of
@@ -107,11 +109,12 @@ class NodeQueries:
 
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
                              ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
-                             ConfirmationQueries, EscalationQueries, NotifyQueries))
+                             ConfirmationQueries, EscalationQueries, NotifyQueries,
+                             DirectoryQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
-                                   NotifyMutations, JusticeMutations))
+                                   NotifyMutations, JusticeMutations, DirectoryMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

@@ -277,7 +277,7 @@ async def build_env(backend: str, tmp: Path, *, demo_data: bool = True, clock: A
     # The shared deployment serves the whole suite as a few callers: rates are tested on their own.
     for rate in ("rate_client", "rate_org", "cost_quota_client", "cost_quota_org", "rate_login",
                  "rate_login_ip", "rate_token", "rate_token_ip", "signin_failures",
-                 "signin_failures_ip"):
+                 "signin_failures_ip", "rate_help_ip"):
         overrides.setdefault(rate, "off")
     owner_url = url
     await asyncio.to_thread(upgrade, owner_url)

@@ -46,6 +46,8 @@ def test_every_role_has_a_guide_listing_its_operations() -> None:
 # (role, caller, file, variables): the read-only operations, which change nothing shared.
 RUNS = [
     ("case-worker", ("mofa", "caseworker"), "cases.graphql", {}),
+    ("case-worker", ("mofa", "caseworker"), "service-directory.graphql", {"language": "fr"}),
+    ("focal-point", ("fund", "focal"), "help-requests.graphql", {}),
     ("focal-point", ("mofa", "focal"), "pending-confirmations.graphql", {}),
     ("focal-point", ("mofa", "focal"), "alerts.graphql", {}),
     ("focal-point", ("mofa", "focal"), "inbox.graphql", {}),

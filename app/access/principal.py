@@ -13,6 +13,8 @@ class PrincipalKind(enum.StrEnum):
     CLIENT = "client"
     PEACEBUILDER = "peacebuilder"
     SYSTEM = "system"
+    # Nobody signed in: only the unauthenticated entry points (a request for help) take it.
+    ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -45,4 +47,15 @@ SYSTEM = Principal(
     org_id=None,
     org_slug=None,
     name="system",
+)
+
+
+# Someone without an account asking for help (`requestHelp`): no organisation, no role, reaches
+# nothing; the edge admits it for that operation alone.
+ANONYMOUS = Principal(
+    kind=PrincipalKind.ANONYMOUS,
+    id=uuid.UUID(int=0),
+    org_id=None,
+    org_slug=None,
+    name="anonymous",
 )

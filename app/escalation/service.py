@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import Oversight
 from app.consent.models import ConsentGrant
+from app.directory.models import DueEvent
 from app.escalation.chain import active_with_roles, chain_of, recipients
 from app.incidents.models import CaseEvent, ScheduledStep
 from app.notify import service as notify
@@ -37,12 +38,14 @@ from app.orgs.models import User, WorkingGroup
 @dataclass(frozen=True)
 class Due:
     """An unresolved item: what it is (the prefix of its timeline events), its case, whose
-    chain it follows, and the IDs and codes its in-organisation alerts carry."""
+    chain it follows, and the IDs and codes its in-organisation alerts carry. An item with no
+    case (a request for help from a woman with no case) has no case and no peacebuilder: its
+    events go to `due_events`, and no working group's convener is told."""
 
     what: str
-    case_id: uuid.UUID
+    case_id: uuid.UUID | None
     org_id: uuid.UUID
-    peacebuilder_id: uuid.UUID
+    peacebuilder_id: uuid.UUID | None
     payload: dict[str, Any] = field(default_factory=dict)
     # A named person of `org_id` who owns the item (a task's owner): the chain starts with her
     # while she is active, then goes on with the organisation's own levels.
@@ -93,6 +96,10 @@ def start(session: AsyncSession, kind: str, subject_id: uuid.UUID, due_at: datet
 
 def _event(session: AsyncSession, due: Due, kind: str, subject_id: uuid.UUID,
            details: dict[str, Any], now: datetime) -> None:
+    if due.case_id is None:
+        session.add(DueEvent(org_id=due.org_id, kind=f"{due.what}.{kind}", subject_id=subject_id,
+                             details=details, at=now))
+        return
     session.add(CaseEvent(case_id=due.case_id, kind=f"{due.what}.{kind}", subject_id=subject_id,
                           actor="system", org_id=None, details=details, at=now))
 
@@ -156,8 +163,9 @@ async def _notify_oversight(session: AsyncSession, due: Due, subject_id: uuid.UU
                             missed: list[str], now: datetime) -> list[InboxItem]:
     """Once per item: the overseers and the conveners of groups she granted are told, with IDs
     and codes only (no case ID: the notice opens nothing)."""
-    told = await session.scalar(select(CaseEvent.id).where(
-        CaseEvent.kind == f"{due.what}.oversight_notified", CaseEvent.subject_id == subject_id))
+    timeline = CaseEvent if due.case_id is not None else DueEvent
+    told = await session.scalar(select(timeline.id).where(
+        timeline.kind == f"{due.what}.oversight_notified", timeline.subject_id == subject_id))
     if told is not None:
         return []
     overseers = set(await session.scalars(select(Oversight.overseer_org_id).where(
@@ -165,7 +173,8 @@ async def _notify_oversight(session: AsyncSession, due: Due, subject_id: uuid.UU
     granted_groups = set(await session.scalars(select(ConsentGrant.recipient_id).where(
         ConsentGrant.peacebuilder_id == due.peacebuilder_id,
         ConsentGrant.recipient_type == "working_group", ConsentGrant.revoked_at.is_(None),
-        ConsentGrant.confirmed_at.is_not(None))))  # in force: a pending grant is not hers yet
+        ConsentGrant.confirmed_at.is_not(None)))) if due.peacebuilder_id else set()
+    # (in force: a pending grant is not hers yet)
     conveners = set(await session.scalars(select(WorkingGroup.convener_org_id).where(
         WorkingGroup.id.in_(granted_groups)))) if granted_groups else set()
     orgs = sorted((overseers | conveners) - {due.org_id})

@@ -165,6 +165,8 @@ class Referral(Base):
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Accept or decline by then, or the recipient's chain is alerted (due item `referral`).
+    respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Proceeding(Base):

@@ -17,6 +17,7 @@ from app.consent.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpo
 from app.consent.models import ConsentAccess
 from app.consent.service import on_narrowed, require_self_or_network, standing
 from app.db import new_id
+from app.directory import service as directory
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.incidents.models import (
@@ -262,11 +263,16 @@ async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID,
     referral = Referral(id=new_id(), case_id=case.id, from_org_id=ctx.org_id,
                         to_org_id=to_org_id, purpose=purpose, status="pending",
                         created_by=ctx.principal.subject, created_at=now, updated_at=now)
+    # The recipient has its declared time (directory) to accept or decline, then its chain owes it.
+    respond_by = now + timedelta(hours=await directory.referral_hours(ctx.session, to_org_id))
+    referral.respond_by = respond_by
     referral.request = await sealing.seal(
         ctx, sealing.referral_ref(referral, case.peacebuilder_id, "request"), request)
     ctx.session.add(referral)
     await ctx.session.flush()
-    event(ctx, case.id, "referral.created", referral.id, {"to": str(to_org_id), "purpose": purpose})
+    escalation.start(ctx.session, REFERRAL_UNANSWERED, referral.id, respond_by)
+    event(ctx, case.id, "referral.created", referral.id, {"to": str(to_org_id), "purpose": purpose,
+                                                          "respond_by": respond_by.isoformat()})
     ctx.record("referral.create", target_type="Case", target_id=case.id,
                details={"referral": str(referral.id), "to": str(to_org_id),
                         "peacebuilder": str(case.peacebuilder_id)})
@@ -274,7 +280,7 @@ async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID,
     await notify.notify(ctx, recipients, kind="referral_received", subject_id=referral.id,
                         case_id=case.id, at=now,
                         payload={"referral": str(referral.id), "case": str(case.id),
-                                 "purpose": purpose})
+                                 "purpose": purpose, "respond_by": respond_by.isoformat()})
     return referral
 
 
@@ -454,3 +460,20 @@ async def _overdue(session: Any, measure_id: uuid.UUID) -> escalation.Due | None
                           {"measure": str(measure.id), "case": str(case.id),
                            "due_at": measure.due_at.isoformat() if measure.due_at else None},
                           owner=measure.owner_user_id)
+
+
+REFERRAL_UNANSWERED = "referral"
+
+
+@escalation.due_item(REFERRAL_UNANSWERED)
+async def _unanswered(session: Any, referral_id: uuid.UUID) -> escalation.Due | None:
+    """A referral still pending at its deadline owes the recipient organisation's chain (until
+    it is accepted, declined or revoked)."""
+    referral = await session.get(Referral, referral_id)
+    if referral is None or referral.status != "pending":
+        return None
+    case = await session.get(Case, referral.case_id)
+    if case is None:
+        return None
+    return escalation.Due("referral", case.id, referral.to_org_id, case.peacebuilder_id,
+                          {"referral": str(referral.id), "case": str(case.id)})

@@ -20,6 +20,7 @@ from app.confirmations import service as confirmations
 from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
 from app.consent import service as consent
 from app.db import Database, background_task
+from app.directory import help as help_requests  # noqa: F401  (registers the help-request kind)
 from app.escalation import service as escalation
 from app.incidents import (
     response,  # noqa: F401  (registers the overdue-task kind)

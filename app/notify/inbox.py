@@ -70,6 +70,9 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
         # or not: it carries IDs only, and the case itself stays behind consent.
         return (bool(set(ESCALATION_ROLES) & set(ctx.principal.roles))
                 and ctx.principal.org_id == item.org_id)
+    if item.kind == "help_request_received":
+        # Only its organisation's focal points read requests for help (help_request:read).
+        return ctx.can("help_request", "read") and ctx.principal.org_id == item.org_id
     if item.case_id is None:
         return True
     # The recipient's own need-to-know: taken off the team, no more alerts about the case.

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 log = logging.getLogger("safety_net.notify")
-EMAILED_KINDS = {"escalation", "referral_received", "incident_reported", "task_due"}
+# A request for help from a woman without a case is as urgent as an incident reported.
+EMAILED_KINDS = {"escalation", "referral_received", "incident_reported", "task_due",
+                 "help_request_received"}
 
 
 async def focal_points(session: AsyncSession, org_id: uuid.UUID) -> list[str]:

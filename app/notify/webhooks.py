@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("safety_net.notify")
 
 # The kinds worth waking someone for (the e-mailed kinds).
-WAKING_KINDS = frozenset({"escalation", "referral_received", "incident_reported", "task_due"})
+WAKING_KINDS = frozenset({"escalation", "referral_received", "incident_reported", "task_due",
+                         "help_request_received"})
 KINDS = ("webhook",)
 MAX_CHANNELS = 5
 MAX_LEVEL = 10

@@ -8,7 +8,7 @@ follow the case's visibility; each is written by its own organisation.
 `organisation_settings.detention_checks`: an organisation's own check deadlines (hours).
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 """
 
 from typing import Sequence, Union
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0016'
-down_revision: Union[str, Sequence[str], None] = '0014'
+down_revision: Union[str, Sequence[str], None] = '0015'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

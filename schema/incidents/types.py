@@ -139,6 +139,13 @@ class Referral(Node):
         return strawberry.ID(ids.encode("Case", self._case))
 
     @strawberry.field(description=(
+        "When the recipient must have accepted or declined it (its directory entry's "
+        "`referralResponseHours` after it was made); still pending then, it escalates along "
+        "the recipient's chain. Null for referrals made before deadlines existed."))
+    def respond_by(self) -> datetime | None:
+        return self._view.row.respond_by
+
+    @strawberry.field(description=(
         "What the referring organisation asks of the recipient. Category incident_details: "
         "released to the recipient by the consent that allowed the referral, and only while it "
         "does (null, with the reason in `extensions.redacted`, otherwise)."))
