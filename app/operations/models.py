@@ -36,5 +36,7 @@ class OrganisationSettings(Base):
     two_person_hours: Mapped[int | None] = mapped_column(Integer)
     # The escalation chain declared in tenants/ (app/escalation/chain.py); null: the default.
     escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Days to answer her correction requests (app/peacebuilders/corrections.py); null: 30.
+    correction_days: Mapped[int | None] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(80))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
