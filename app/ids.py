@@ -46,12 +46,14 @@ KEY_TYPES: dict[str, str] = {
     "peacebuilder": "Peacebuilder", "confirmation": "Confirmation", "grant": "ConsentGrant",
     "break_glass": "BreakGlass", "working_group": "WorkingGroup", "erasure": "Erasure",
     "user": "User", "shift": "DutyShift", "network": "NetworkLink", "note": "CaseNote",
+    "request": "DataRequest",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {
     "incident": "Incident", "measure": "Measure", "referral": "Referral",
     "attachment": "Attachment", "detention": "Proceeding", "investigation": "Proceeding",
     "proceeding": "Proceeding", "approval": "Approval", "case": "Confirmation",
+    "correction": "DataRequest",
 }
 
 

@@ -53,6 +53,8 @@ class MeasureKind(enum.StrEnum):
     GRANT = "grant"
     RELOCATION = "relocation"
     PSYCHOSOCIAL_SUPPORT = "psychosocial_support"
+    MEDIA_CONTACT = "media_contact"
+    RECOGNITION = "recognition"
 
 
 class Incident(Base):

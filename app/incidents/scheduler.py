@@ -26,6 +26,7 @@ from app.incidents import service as incidents  # noqa: F401  (registers the inc
 from app.incidents.models import Measure, ScheduledStep
 from app.notify import service as notify
 from app.peacebuilders import (
+    corrections,  # noqa: F401  (registers the correction-request kind)
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
 )

@@ -60,7 +60,13 @@ class AddMeasureInput:
     description: str | None = None
     incident_id: strawberry.ID | None = None
     approval_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Required for PUBLIC_STATEMENT: her approval of it.")
+        default=None, description="Required for PUBLIC_STATEMENT, MEDIA_CONTACT and RECOGNITION: "
+                                  "her live approval of that act for your organisation.")
+
+
+@strawberry.input(description="Withdraw one of her approvals (she herself).")
+class WithdrawApprovalInput:
+    approval_id: strawberry.ID = strawberry.field(description="The approval (from `me.approvals`).")
 
 
 @strawberry.input(description="Refer a case to another organisation for a purpose she consented to.")
@@ -173,6 +179,19 @@ class IncidentMutations:
         org_id = ids.decode(organisation_id, "Organisation", "organisationId")
         approval, errors = await guarded(info, lambda: info.context.loaders.call(
             response.record_approval, info.context.access, pb_id, act, description, org_id))
+        return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
+                               user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "She withdraws an approval she gave, while it is not yet used: the act can no longer be "
+        "carried out (a measure planned with it cannot be marked done). She herself only (her "
+        "own token); an approval of another woman is not found. The organisation it named is "
+        "told (IDs only). Logged."))
+    async def withdraw_approval(self, info: Info,
+                                input: WithdrawApprovalInput) -> ApprovalPayload:
+        approval_id = ids.decode(input.approval_id, "Approval", "approvalId")
+        approval, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.withdraw_approval, info.context.access, approval_id))
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
 
