@@ -82,6 +82,9 @@ OUTPUT: dict[str, Size] = {
     "Confirmation.evidence": Size.LONG,
     "Query.consentReceipt": Size.LONG,
     "Me.dataCopy": Size.EXPORT,
+    "Approval.description": Size.DOCUMENT,
+    "CorrectionRequest.message": Size.LONG,
+    "DataRequest.reason": Size.LONG,
     **{f"PeacebuilderProfile.{name}": Size.LONG for name in (
         "legalName", "dateOfBirth", "nationality", "phone", "email", "secureMessenger",
         "country", "region", "address", "coordinates", "familyMembers", "healthNotes",
@@ -111,6 +114,8 @@ INPUT: dict[str, Size | int] = {
     "FollowUpInput.description": Size.LONG,
     "ReferCaseInput.request": Size.LONG,
     "RequestCorrectionInput.message": Size.LONG,
+    "AnswerCorrectionInput.reason": Size.LONG,
+    "AnswerCorrectionInput.correctedValue": Size.LONG,
     "GrantConsentInput.note": Size.LONG,
     "IntakeConsentInput.note": Size.LONG,
     "ExtendConsentInput.note": Size.LONG,
