@@ -115,6 +115,7 @@ INPUT: dict[str, Size | int] = {
     "ReferCaseInput.request": Size.LONG,
     "RequestCorrectionInput.message": Size.LONG,
     "AnswerCorrectionInput.reason": Size.LONG,
+    "UploadAttachmentInput.contentBase64": 240_000,
     "AnswerCorrectionInput.correctedValue": Size.LONG,
     "GrantConsentInput.note": Size.LONG,
     "IntakeConsentInput.note": Size.LONG,

@@ -5,6 +5,7 @@ a deadline that escalates."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -197,6 +198,26 @@ async def test_her_upload_is_sealed_with_her_key_listed_and_unreadable_after_era
                                     headers={**mine, "content-type": "image/png"})
     assert foreign.status_code == missing.status_code == 404
     assert foreign.json() == missing.json()
+    # The same through GraphQL (small files): checked, sealed, hashed; another woman's incident
+    # is not found.
+    upload = """mutation($i: UploadAttachmentInput!) { uploadAttachment(input: $i) {
+      attachment { id sha256 addedByHerself } userErrors { field code } } }"""
+    text = b"screenshot transcript"
+    via_gql = await env.gql(upload, {"i": {"incidentId": incident, "contentType": "text/plain",
+                                           "contentBase64": base64.b64encode(text).decode()}},
+                            token=her, purpose=None)
+    assert via_gql["data"]["uploadAttachment"]["attachment"]["sha256"] == \
+        hashlib.sha256(text).hexdigest()
+    assert via_gql["data"]["uploadAttachment"]["attachment"]["addedByHerself"] is True
+    lying = await env.gql(upload, {"i": {"incidentId": incident, "contentType": "image/png",
+                                         "contentBase64": base64.b64encode(text).decode()}},
+                          token=her, purpose=None)
+    assert lying["data"]["uploadAttachment"]["userErrors"][0]["field"] == ["input", "file"]
+    not_hers = await env.gql(upload, {"i": {
+        "incidentId": theirs["data"]["reportIncident"]["incident"]["id"],
+        "contentType": "text/plain", "contentBase64": base64.b64encode(text).decode()}},
+        token=her, purpose=None)
+    assert not_hers["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     # Erasure destroys her key: the ciphertext stays, nothing opens it any more.
     got = await env.client.get(f"/attachments/{attachment}", headers=mine)
     assert got.status_code == 200 and got.content == PNG

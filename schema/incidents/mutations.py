@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
 
-from app.incidents import response
+from app.incidents import attachments, response
 from app.incidents import service as incidents
 from app.read import children
 from app.read.children import RowView
 from schema import ids
-from schema.common import guarded
+from schema.common import UserError, guarded
+from schema.consent.enums import DataCategory
 from schema.context import Info
 from schema.gated import want_of
 from schema.incidents.types import (
     Approval,
     ApprovalPayload,
+    Attachment,
     Incident,
     IncidentPayload,
     IncidentStatus,
@@ -62,6 +66,27 @@ class AddMeasureInput:
     approval_id: strawberry.ID | None = strawberry.field(
         default=None, description="Required for PUBLIC_STATEMENT, MEDIA_CONTACT and RECOGNITION: "
                                   "her live approval of that act for your organisation.")
+
+
+@strawberry.input(description=(
+    "A small evidence file sent inside GraphQL, base64-encoded (at most 240,000 characters, "
+    "about 175 KiB of file, within the request-body limit; larger files up to 5 MiB go to "
+    "POST /incidents/{id}/attachments)."))
+class UploadAttachmentInput:
+    incident_id: strawberry.ID
+    content_type: str = strawberry.field(
+        description="image/png, image/jpeg, application/pdf or text/plain (checked against the "
+                    "bytes).")
+    content_base64: str = strawberry.field(description="The file, base64-encoded.")
+    category: DataCategory | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Its data category (default INCIDENT_DETAILS); staff need her "
+                                  "consent to it.")
+
+
+@strawberry.type(description="Result of uploadAttachment.")
+class AttachmentPayload:
+    attachment: Attachment | None
+    user_errors: list[UserError]
 
 
 @strawberry.input(description="Withdraw one of her approvals (she herself).")
@@ -181,6 +206,27 @@ class IncidentMutations:
             response.record_approval, info.context.access, pb_id, act, description, org_id))
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "File evidence on an incident: staff with `incident:create` under her consent to the "
+        "category, or she herself on her own incidents (another woman's is not found). The "
+        "same type and size checks and sealing with her key as the HTTP route; the SHA-256 of "
+        "the content is kept. Logged."))
+    async def upload_attachment(self, info: Info,
+                                input: UploadAttachmentInput) -> AttachmentPayload:
+        incident_id = ids.decode(input.incident_id, "Incident", "incidentId")
+        try:
+            data = base64.b64decode(input.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            return AttachmentPayload(attachment=None, user_errors=[UserError(
+                field=["input", "contentBase64"], message="Not valid base64.",
+                code="BAD_USER_INPUT")])
+        category = input.category.value if input.category else "incident_details"
+        done, errors = await guarded(info, lambda: info.context.loaders.call(
+            attachments.upload, info.context.access, incident_id, input.content_type, data,
+            category))
+        return AttachmentPayload(attachment=Attachment.from_model(done) if done else None,
+                                 user_errors=errors)
 
     @strawberry.mutation(description=(
         "She withdraws an approval she gave, while it is not yet used: the act can no longer be "
