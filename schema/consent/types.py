@@ -180,11 +180,11 @@ class Notice:
     "Her request to correct her data, as she sees it (herself only): addressed to one "
     "organisation, answered by its deadline or escalated."))
 class DataRequest:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Opaque global ID.")
     kind: str = strawberry.field(description="correction.")
     field: str | None = strawberry.field(description="The field she asked to correct.")
     status: str = strawberry.field(description="open, corrected or declined.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When she asked.")
     due_at: datetime | None = strawberry.field(
         default=None, description="When the organisation must have answered.")
     answered_at: datetime | None = strawberry.field(default=None, description="When it answered.")

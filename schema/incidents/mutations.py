@@ -73,7 +73,8 @@ class AddMeasureInput:
     "about 175 KiB of file, within the request-body limit; larger files up to 5 MiB go to "
     "POST /incidents/{id}/attachments)."))
 class UploadAttachmentInput:
-    incident_id: strawberry.ID
+    incident_id: strawberry.ID = strawberry.field(description="The incident (hers, or one you "
+                                                              "may see under her consent).")
     content_type: str = strawberry.field(
         description="image/png, image/jpeg, application/pdf or text/plain (checked against the "
                     "bytes).")
@@ -85,8 +86,8 @@ class UploadAttachmentInput:
 
 @strawberry.type(description="Result of uploadAttachment.")
 class AttachmentPayload:
-    attachment: Attachment | None
-    user_errors: list[UserError]
+    attachment: Attachment | None = strawberry.field(description="The file's metadata as stored.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was stored.")
 
 
 @strawberry.input(description="Withdraw one of her approvals (she herself).")

@@ -29,12 +29,12 @@ class CorrectionOutcome(enum.Enum):
     "`data_request:manage` (focal points) and a record of hers your organisation may still see "
     "for your purpose; each read is logged."))
 class CorrectionRequest:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Opaque global ID (a DataRequest).")
     field: str | None = strawberry.field(description="The field she asks to correct.")
     message: str | None = strawberry.field(description=(
         "What she says is wrong, opened with her key (null once her data is erased)."))
     status: str = strawberry.field(description="open, corrected or declined.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When she asked.")
     due_at: datetime | None = strawberry.field(description="When your answer is due; unanswered "
                                                            "then, it escalates along your chain.")
     _pb: strawberry.Private[uuid.UUID]
@@ -53,7 +53,7 @@ class CorrectionRequest:
 @strawberry.input(description="Answer one of her correction requests.")
 class AnswerCorrectionInput:
     request_id: strawberry.ID = strawberry.field(description="From `correctionRequests`.")
-    outcome: CorrectionOutcome
+    outcome: CorrectionOutcome = strawberry.field(description="Corrected or declined.")
     reason: str | None = strawberry.field(default=None, description=(
         "For her (required when declined); sealed with her key."))
     corrected_value: str | None = strawberry.field(default=None, description=(
@@ -68,14 +68,14 @@ class CorrectionDeadlineInput:
 
 @strawberry.type(description="Result of answerCorrectionRequest.")
 class AnswerCorrectionPayload:
-    request: DataRequest | None
-    user_errors: list[UserError]
+    request: DataRequest | None = strawberry.field(description="The request as answered.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was changed.")
 
 
 @strawberry.type(description="Result of setCorrectionDeadline.")
 class CorrectionDeadlinePayload:
-    days: int | None
-    user_errors: list[UserError]
+    days: int | None = strawberry.field(description="The deadline now in force (days).")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was changed.")
 
 
 @strawberry.type
