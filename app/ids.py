@@ -49,7 +49,7 @@ KEY_TYPES: dict[str, str] = {
     "note": "CaseNote",
     "hearing": "Hearing", "hearing_to": "Hearing", "hearing_from": "Hearing",
     "new_hearing": "Hearing", "detention": "Detention", "detention_check": "DetentionCheck",
-    "visit": "DetentionVisit", "help_request": "HelpRequest",
+    "visit": "DetentionVisit", "help_request": "HelpRequest", "request": "DataRequest",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {
@@ -58,6 +58,7 @@ EVENT_SUBJECTS: dict[str, str] = {
     "proceeding": "Proceeding", "approval": "Approval", "case": "Confirmation",
     "hearing": "Hearing", "detention_watch": "Detention", "detention_check": "DetentionCheck",
     "detention_visit": "DetentionVisit",
+    "correction": "DataRequest",
 }
 
 

@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from app.access.context import AccessContext
 from app.errors import ResponseTooLarge
+from app.incidents import attachments
 from app.orgs import service as orgs
 from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
@@ -32,6 +33,9 @@ class Loaders:
         self.roles = self._loader(lambda subjects: orgs.roles_by_subjects(access, subjects),
                                   default=list)
         self.members = self._loader(lambda ids: orgs.members_of(access, ids), default=list)
+        # Incident ID -> its attachments' metadata (never content), one statement per level.
+        self.attachments = self._loader(lambda ids: attachments.of_incidents(access, ids),
+                                        default=list)
         # (Ref, stored token) -> Opened: every sealed value of a tick opened with ONE key lookup.
         self.sealed = self._loader(lambda items: _opened(access, items))
 

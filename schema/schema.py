@@ -44,6 +44,7 @@ from schema.notify.queries import NotifyQueries
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
 from schema.orgs.types import Organisation, User, WorkingGroup
+from schema.peacebuilders.corrections import CorrectionMutations, CorrectionQueries
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
 from schema.peacebuilders.types import Peacebuilder
@@ -110,11 +111,12 @@ class NodeQueries:
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
                              ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
                              ConfirmationQueries, EscalationQueries, NotifyQueries,
-                             DirectoryQueries))
+                             DirectoryQueries, CorrectionQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
-                                   NotifyMutations, JusticeMutations, DirectoryMutations))
+                                   NotifyMutations, JusticeMutations, DirectoryMutations,
+                                   CorrectionMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

@@ -61,6 +61,10 @@ RUNS = [
     ("her", "mariam", "me.graphql", {}),
     ("her", "mariam", "organisations.graphql", {"kind": "UN_PROTECTION_CLUSTER"}),
     ("her", "mariam", "access-history.graphql", {}),
+    ("her", "mariam", "my-evidence.graphql", {}),
+    ("her", "mariam", "my-approvals.graphql", {}),
+    ("her", "mariam", "my-corrections.graphql", {}),
+    ("focal-point", ("mofa", "focal"), "correction-requests.graphql", {}),
 ]
 
 

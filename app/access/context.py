@@ -109,6 +109,22 @@ class AccessContext:
                   reason="role does not permit")
         raise Forbidden()
 
+    @property
+    def herself(self) -> bool:
+        """The caller is a peacebuilder signed in herself (what she reaches is only her own
+        record: Mode.SELF in app/access/visibility.py, decided like any other caller's)."""
+        return self.principal.kind is PrincipalKind.PEACEBUILDER
+
+    async def org_fact(self, statement: Any) -> Any:
+        """An organisation's own setting that a request of hers must apply (a deadline),
+        read in the system scope (PostgreSQL's row-level security shows her no organisation's
+        rows). Never her data, never returned to her as such."""
+        if self.db.dialect != "postgresql":
+            return await self.session.scalar(statement)
+        with tenancy.using(SYSTEM):
+            async with self.db.transaction() as session:
+                return await session.scalar(statement)
+
     def require_purpose(self) -> None:
         """Raise PurposeRequired, and log the refusal, when a request that reads her records
         declares no purpose and needs one (the edge asks before anything runs)."""

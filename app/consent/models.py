@@ -170,6 +170,7 @@ class DataRequest(Base):
     """Her request for a copy of her data or a correction."""
 
     __tablename__ = "data_requests"
+    __table_args__ = (Index("ix_data_requests_org_status", "org_id", "status"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"), index=True)
@@ -179,3 +180,11 @@ class DataRequest(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")
     requested_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A correction is a task of one organisation (her case's lead, else whoever registered her),
+    # due by `due_at`, escalating on `case_id` (app/peacebuilders/corrections.py).
+    org_id: Mapped[uuid.UUID | None] = mapped_column()
+    case_id: Mapped[uuid.UUID | None] = mapped_column()
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer_reason: Mapped[str | None] = mapped_column(Text)  # sealed with her key
+    answered_by: Mapped[str | None] = mapped_column(String(80))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,7 +8,11 @@ not readable any more (see docs/decisions/0011-encryption-at-rest.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import load_only
 
 from app import crypto
 from app.access.context import AccessContext
@@ -16,6 +20,7 @@ from app.consent.categories import DataCategory
 from app.errors import AppError, BadInput, NotFound
 from app.incidents import service as incidents
 from app.incidents.models import Attachment
+from app.notify import service as notify
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
 
@@ -74,6 +79,9 @@ def check_content(content_type: str, data: bytes) -> str:
 
 async def upload(ctx: AccessContext, incident_id: uuid.UUID, content_type: str,
                  data: bytes, category: str = DataCategory.INCIDENT_DETAILS.value) -> Attachment:
+    """File evidence on an incident the caller may see: staff under her consent to the category,
+    she herself on her own incidents (another woman's is not found). Sealed with her key; the
+    plaintext's SHA-256 is kept for the chain of custody."""
     await ctx.require("incident", "create")
     incident = await incidents.get(ctx, incident_id)
     if category not in {c.value for c in DataCategory}:
@@ -90,17 +98,46 @@ async def upload(ctx: AccessContext, incident_id: uuid.UUID, content_type: str,
     data_key = await sealing.data_key(ctx, case.peacebuilder_id, "file")
     sealed = crypto.seal_bytes(
         data_key, sealing.attachment_ref(case.peacebuilder_id, incident, attachment_id).aad, data)
+    digest = hashlib.sha256(data).hexdigest()
     attachment = Attachment(id=attachment_id, incident_id=incident.id, category=category,
                             content_type=kind, size=len(data), ciphertext=sealed,
-                            uploaded_by=ctx.principal.subject, uploaded_at=ctx.clock.now())
+                            uploaded_by=ctx.principal.subject, uploaded_at=ctx.clock.now(),
+                            org_id=ctx.org_id, sha256=digest)
     ctx.session.add(attachment)
     await ctx.session.flush()
     incidents.event(ctx, incident.case_id, "attachment.added", attachment.id,
                     {"incident": str(incident.id), "category": category})
     ctx.record("attachment.upload", target_type="Incident", target_id=incident.id,
                details={"attachment": str(attachment.id), "category": category, "bytes": len(data),
-                        "peacebuilder": str(case.peacebuilder_id)})
+                        "sha256": digest, "peacebuilder": str(case.peacebuilder_id),
+                        "by": "herself" if ctx.herself else "organisation"})
+    if ctx.herself:  # her evidence reaches the lead organisation's focal points (IDs only)
+        await notify.notify(ctx, [(s, case.lead_org_id) for s in await notify.focal_points(
+            ctx.session, case.lead_org_id)], kind="evidence_added", subject_id=attachment.id,
+            case_id=case.id, at=ctx.clock.now(),
+            payload={"attachment": str(attachment.id), "incident": str(incident.id),
+                     "case": str(case.id)})
     return attachment
+
+
+METADATA = (Attachment.id, Attachment.incident_id, Attachment.category, Attachment.content_type,
+            Attachment.size, Attachment.uploaded_at, Attachment.uploaded_by, Attachment.org_id,
+            Attachment.sha256)
+
+
+async def of_incidents(ctx: AccessContext,
+                       incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Attachment]]:
+    """The attachments' metadata (never their content) of incidents the caller was already
+    decided to see (one statement); each field filters them by the incident's released
+    categories."""
+    rows = await ctx.session.scalars(
+        select(Attachment).options(load_only(*METADATA[1:]))
+        .where(Attachment.incident_id.in_(incident_ids))
+        .order_by(Attachment.uploaded_at, Attachment.id))
+    out: dict[uuid.UUID, list[Attachment]] = {i: [] for i in incident_ids}
+    for row in rows:
+        out[row.incident_id].append(row)
+    return out
 
 
 async def download(ctx: AccessContext, attachment_id: uuid.UUID) -> tuple[str, bytes]:

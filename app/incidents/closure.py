@@ -20,7 +20,7 @@ from app.consent.models import Notice
 from app.errors import BadInput, Conflict, NotFound
 from app.incidents import retention
 from app.incidents.models import Measure, MeasureKind
-from app.incidents.response import add_measure, require_owner_covered
+from app.incidents.response import PUBLIC_MEASURES, add_measure, require_owner_covered
 from app.incidents.service import event
 from app.orgs import repository as orgs_repo
 
@@ -69,7 +69,9 @@ async def close(ctx: AccessContext, case_id: uuid.UUID, *, reason: str,
         raise BadInput(f"At most {MAX_STEPS} follow-up steps.", field="followUp")
     now = ctx.clock.now()
     for i, step in enumerate(plan):
-        if step.kind not in {k.value for k in MeasureKind} or step.kind == MeasureKind.PUBLIC_STATEMENT:
+        # A public act (statement, media contact, recognition) needs her approval: never a
+        # follow-up step.
+        if step.kind not in {k.value for k in MeasureKind} or step.kind in PUBLIC_MEASURES:
             raise BadInput("Unknown follow-up kind.", field=f"followUp.{i}.kind")
         if step.due_at <= now:
             raise BadInput("A follow-up step is due in the future.", field=f"followUp.{i}.dueAt")

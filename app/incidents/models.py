@@ -53,6 +53,8 @@ class MeasureKind(enum.StrEnum):
     GRANT = "grant"
     RELOCATION = "relocation"
     PSYCHOSOCIAL_SUPPORT = "psychosocial_support"
+    MEDIA_CONTACT = "media_contact"
+    RECOGNITION = "recognition"
 
 
 class Incident(Base):
@@ -72,7 +74,8 @@ class Incident(Base):
     alleged_source_as_reported: Mapped[str | None] = mapped_column(Text)
     reported_by: Mapped[str] = mapped_column(String(30))  # herself, her network, staff, witness…
     reported_via: Mapped[str] = mapped_column(String(30))  # in person, phone, secure messenger…
-    reporting_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    # None: she reported it herself (it is filed with her case's lead organisation).
+    reporting_org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
     recorded_by: Mapped[str] = mapped_column(String(80))
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ack_deadline: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -124,7 +127,10 @@ class Approval(Base):
     # The one organisation she approved to perform the act (None: recorded before approvals
     # were bound, usable by nobody).
     org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    # The measure the approval is bound to, and when the act was carried out (the measure
+    # marked done): until then she may withdraw it.
     used_by: Mapped[uuid.UUID | None] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
@@ -213,3 +219,7 @@ class Attachment(Base):
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str] = mapped_column(String(80))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who added it (None: she did, herself) and the SHA-256 of the plaintext, computed at upload
+    # (chain of custody; None for files uploaded before it was kept).
+    org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisations.id"))
+    sha256: Mapped[str | None] = mapped_column(String(64))

@@ -36,6 +36,10 @@ from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
 
 PUBLIC_ACTS = {"public_statement", "media_contact", "recognition"}
+# Invariant 6: a measure of one of these kinds is her public act; it needs her live approval of
+# that act (the measure kind is the act's name), when it is planned and when it is carried out.
+PUBLIC_MEASURES = {MeasureKind.PUBLIC_STATEMENT.value, MeasureKind.MEDIA_CONTACT.value,
+                   MeasureKind.RECOGNITION.value}
 REMIND_BEFORE = timedelta(hours=24)
 
 
@@ -97,29 +101,30 @@ async def add_measure(
                                                          ).get(case.peacebuilder_id, ()):
         raise BadInput("Her consent does not let you record details for this purpose.",
                        field="description")
-    if kind == MeasureKind.PUBLIC_STATEMENT:
-        # Invariant 6: a public statement needs her explicit approval for that act.
+    if kind in PUBLIC_MEASURES:
         approval = await ctx.session.get(Approval, approval_id) if approval_id else None
         if (approval is None or approval.peacebuilder_id != case.peacebuilder_id
-                or approval.act != "public_statement" or approval.org_id != ctx.org_id
-                or approval.revoked_at is not None or approval.used_by is not None):
-            ctx.deny("measure.public_statement", target_type="Case", target_id=case.id,
-                     reason="no approval of hers for this public statement")
-            raise BadInput("A public statement needs her recorded approval for it.",
+                or approval.used_by is not None):
+            ctx.deny(f"measure.{kind}", target_type="Case", target_id=case.id,
+                     reason="no approval of hers for this act, or one bound to another measure")
+            raise BadInput(f"A {kind.replace('_', ' ')} needs her recorded approval for it.",
+                           field="approvalId")
+        if not await _live_approval(ctx, approval, kind, case.id):
+            raise BadInput(f"A {kind.replace('_', ' ')} needs her recorded approval for it.",
                            field="approvalId")
     measure = Measure(id=new_id(), case_id=case.id, incident_id=incident_id, kind=kind,
                       owner_org_id=owner, owner_user_id=owner_user_id, due_at=due_at,
                       status="planned",
-                      approval_id=approval_id if kind == MeasureKind.PUBLIC_STATEMENT else None,
+                      approval_id=approval_id if kind in PUBLIC_MEASURES else None,
                       created_by=ctx.principal.subject, created_at=ctx.clock.now())
     measure.description = await sealing.seal(
         ctx, sealing.measure_ref(measure, case.peacebuilder_id), description)
     ctx.session.add(measure)
     await ctx.session.flush()
-    if kind == MeasureKind.PUBLIC_STATEMENT and approval_id:
+    if kind in PUBLIC_MEASURES and approval_id:
         approval = await ctx.session.get(Approval, approval_id)
         assert approval is not None
-        approval.used_by = measure.id
+        approval.used_by = measure.id  # bound: no other measure uses it; used once done
     if due_at is not None:
         ctx.session.add(ScheduledStep(kind="task_reminder", subject_id=measure.id, step=1,
                                       due_at=max(due_at - REMIND_BEFORE, ctx.clock.now())))
@@ -209,11 +214,76 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
         raise NotFound()
     if status not in ("planned", "in_progress", "done", "cancelled"):
         raise BadInput("Status is planned, in_progress, done or cancelled.", field="status")
+    if status == "done" and measure.kind in PUBLIC_MEASURES and measure.status != "done":
+        # Carried out only while her approval of the act still stands (she may withdraw it
+        # until then); it is used from now on.
+        approval = (await ctx.session.get(Approval, measure.approval_id)
+                    if measure.approval_id else None)
+        if approval is None or not await _live_approval(ctx, approval, measure.kind,
+                                                        measure.case_id):
+            raise BadInput(f"Her approval of this {measure.kind.replace('_', ' ')} was "
+                           "withdrawn or is missing: it cannot be carried out.", field="status")
+        approval.used_at = ctx.clock.now()
     measure.status = status
     event(ctx, measure.case_id, "measure.status", measure.id, {"status": status})
     ctx.record("measure.status", target_type="Case", target_id=measure.case_id,
                details={"measure": str(measure.id), "status": status})
     return measure
+
+
+async def _live_approval(ctx: AccessContext, approval: Approval, act: str,
+                         case_id: uuid.UUID) -> bool:
+    """The one check of invariant 6: her approval is of this act, names the caller's
+    organisation, and is neither withdrawn nor used. A refusal is logged (IDs only)."""
+    live = (approval.act == act and approval.org_id == ctx.org_id
+            and approval.revoked_at is None and approval.used_at is None)
+    if not live:
+        ctx.deny(f"measure.{act}", target_type="Case", target_id=case_id,
+                 reason="no live approval of hers for this act",
+                 details={"approval": str(approval.id)})
+    return live
+
+
+async def my_approvals(ctx: AccessContext) -> list[tuple[Approval, str | None]]:
+    """Every approval she gave (or her network recorded for her), with its text opened with
+    her key (None if it cannot be read: erased). Herself only."""
+    from app.peacebuilders.self_service import my_id
+
+    pb_id = my_id(ctx)
+    rows = list(await ctx.session.scalars(select(Approval).where(
+        Approval.peacebuilder_id == pb_id).order_by(Approval.approved_at, Approval.id)))
+    opened = await sealing.open_many(ctx, [(sealing.approval_ref(a), a.description)
+                                           for a in rows])
+    ctx.record("approval.list", target_type="Peacebuilder", target_id=pb_id,
+               details={"approvals": len(rows)})
+    return [(a, o.value) for a, o in zip(rows, opened, strict=True)]
+
+
+async def withdraw_approval(ctx: AccessContext, approval_id: uuid.UUID) -> Approval:
+    """She withdraws an approval not yet used: the act cannot be carried out (a measure bound
+    to it can no longer be marked done). The organisation it named is told (IDs only)."""
+    from app.peacebuilders.self_service import my_id
+
+    pb_id = my_id(ctx)
+    approval = await ctx.session.get(Approval, approval_id)
+    if approval is None or approval.peacebuilder_id != pb_id:
+        raise NotFound()
+    if approval.used_at is not None:
+        raise Conflict("This approval was already used: the act was carried out.")
+    if approval.revoked_at is None:
+        now = ctx.clock.now()
+        approval.revoked_at = now
+        ctx.record("approval.withdraw", target_type="Peacebuilder", target_id=pb_id,
+                   details={"approval": str(approval.id), "act": approval.act,
+                            "measure": str(approval.used_by) if approval.used_by else None})
+        if approval.org_id is not None:
+            payload = {"approval": str(approval.id), "act": approval.act}
+            if approval.used_by is not None:
+                payload["measure"] = str(approval.used_by)
+            await notify.notify(ctx, [(s, approval.org_id) for s in await notify.focal_points(
+                ctx.session, approval.org_id)], kind="approval_withdrawn",
+                subject_id=approval.id, case_id=None, at=now, payload=payload)
+    return approval
 
 
 async def _consents_to(ctx: AccessContext, pb_id: uuid.UUID, org_id: uuid.UUID, purpose: str,

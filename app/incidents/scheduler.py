@@ -32,6 +32,7 @@ from app.justice import service as justice  # registers the hearing and detentio
 from app.notify import service as notify
 from app.orgs.models import User
 from app.peacebuilders import (
+    corrections,  # noqa: F401  (registers the correction-request kind)
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
 )

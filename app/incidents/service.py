@@ -47,7 +47,8 @@ def event(ctx: AccessContext, case_id: uuid.UUID, kind: str, subject_id: uuid.UU
 
 
 async def ack_minutes(ctx: AccessContext, org_id: uuid.UUID, severity: str) -> int:
-    custom = await ctx.session.scalar(select(AckPolicy.minutes).where(
+    """The lead organisation's deadline (read as its own setting even when she reports)."""
+    custom = await ctx.org_fact(select(AckPolicy.minutes).where(
         AckPolicy.org_id == org_id, AckPolicy.severity == severity))
     return int(custom) if custom else DEFAULT_ACK_MINUTES[Severity(severity)]
 
@@ -90,9 +91,13 @@ async def report(
     location_precise: str | None = None,
 ) -> Incident:
     """Record an incident on a case the caller can see; the lead organisation's focal points
-    and the case team are alerted, and acknowledgement is due by the deadline."""
+    and the case team are alerted, and acknowledgement is due by the deadline. She reports on
+    her own cases (another woman's is not found): recorded as reported by herself, with no
+    organisation, under the lead organisation's deadline and chain like any other."""
     await ctx.require("incident", "create")
     case = await cases.get(ctx, case_id)
+    if ctx.herself:
+        reported_by = "herself"
     if type not in {t.value for t in IncidentType}:
         raise BadInput("Unknown incident type.", field="type")
     if severity not in {s.value for s in Severity}:
@@ -116,7 +121,8 @@ async def report(
     incident = Incident(
         id=new_id(), case_id=case.id, type=type, severity=severity,
         status=IncidentStatus.REPORTED.value, occurred_at=occurred_at, reported_by=reported_by,
-        reported_via=reported_via, reporting_org_id=ctx.org_id, recorded_by=ctx.principal.subject,
+        reported_via=reported_via, reporting_org_id=ctx.org_id,  # None: herself
+        recorded_by=ctx.principal.subject,
         reported_at=now, ack_deadline=now + timedelta(minutes=minutes))
     for name, value in values.items():  # sealed with her key, bound to this incident and field
         setattr(incident, name, await sealing.seal(
@@ -135,7 +141,8 @@ async def report(
     recipients += [(s, case.lead_org_id) for s in await team_of_lead(ctx, case)]
     await notify.notify(ctx, recipients, kind="incident_reported", subject_id=incident.id,
                         case_id=case.id, payload={"incident": str(incident.id),
-                                                  "case": str(case.id), "severity": severity},
+                                                  "case": str(case.id), "severity": severity,
+                                                  "reported_by": reported_by},
                         at=now)
     return incident
 

@@ -41,5 +41,7 @@ class OrganisationSettings(Base):
     # Hours each detention check is due after a detention (app/justice), declared in tenants/
     # (`detention_checks:`); null or a missing kind: the default.
     detention_checks: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    # Days to answer her correction requests (app/peacebuilders/corrections.py); null: 30.
+    correction_days: Mapped[int | None] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(80))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

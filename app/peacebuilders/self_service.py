@@ -170,8 +170,12 @@ async def request_correction(ctx: AccessContext, field: str, message: str) -> Da
                                          input_field="message")
     ctx.session.add(request)
     await ctx.session.flush()
+    from app.peacebuilders import corrections
+
+    await corrections.open_task(ctx, request)  # addressed, due, escalating
     ctx.record("data.correction_request", target_type="Peacebuilder", target_id=pb_id,
-               details={"field": field})
+               details={"field": field, "request": str(request.id),
+                        "organisation": str(request.org_id) if request.org_id else None})
     return request
 
 

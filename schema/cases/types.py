@@ -242,7 +242,8 @@ class UpdateCaseInput:
 @strawberry.input(description="One step of a closure's follow-up plan: what, by when, who.")
 class FollowUpInput:
     kind: Annotated[MeasureKind, strawberry.lazy("schema.incidents.types")] = strawberry.field(
-        description="What is done (a measure kind; not PUBLIC_STATEMENT).")
+        description="What is done (a measure kind; not PUBLIC_STATEMENT, MEDIA_CONTACT or "
+                    "RECOGNITION, which need her approval).")
     due_at: datetime = strawberry.field(description="By when (in the future).")
     owner_organisation_id: strawberry.ID | None = strawberry.field(default=None, description=(
         "The organisation that owns the step (default: yours); her consent must cover it."))

@@ -306,16 +306,18 @@ class ConsentMutations:
                                                    if asked else None),
                                   user_errors=errors)
 
-    @strawberry.mutation(description="She asks for a correction of her data. Logged.")
+    @strawberry.mutation(description=(
+        "She asks for a correction of her data. It goes to the lead organisation of her most "
+        "recent open case (else the one that registered her) as a task due in its "
+        "correction deadline (default 30 days), escalating along its chain when unanswered. "
+        "Herself only. Logged."))
     async def request_correction(
         self, info: Info, input: RequestCorrectionInput
     ) -> DataRequestPayload:
         req, errors = await guarded(info, lambda: info.context.loaders.call(
             self_service.request_correction, info.context.access, input.field, input.message))
-        return DataRequestPayload(
-            request=DataRequest(id=strawberry.ID(ids.encode("DataRequest", req.id)), kind=req.kind,
-                                field=req.field, status=req.status, created_at=req.created_at)
-            if req else None, user_errors=errors)
+        return DataRequestPayload(request=DataRequest.from_model(req) if req else None,
+                                  user_errors=errors)
 
 
 async def _team(info: Info, input: CaseTeamInput, action: object) -> CasePayload:

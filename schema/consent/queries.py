@@ -21,6 +21,7 @@ from schema.consent.types import (
 )
 from schema.context import Info
 from schema.gated import want_of
+from schema.incidents.types import Approval
 from schema.peacebuilders.types import Peacebuilder
 
 
@@ -112,13 +113,27 @@ class Me:
             erasure.of, info.context.access, self_service.my_id(info.context.access))
         return [Erasure.from_model(e) for e in found]
 
-    @strawberry.field(description="Her correction requests.")
+    @strawberry.field(description=(
+        "Every approval of a public act she gave (or her network recorded for her), with what "
+        "it covers (act, text or outlet, the organisation) and where it stands. Herself only; "
+        "logged."))
+    async def approvals(self, info: Info) -> list[Approval]:
+        from app.incidents import response
+
+        rows = await info.context.loaders.call(response.my_approvals, info.context.access)
+        return [Approval.from_model(a, text) for a, text in rows]
+
+    @strawberry.field(description=(
+        "Her correction requests: where each stands, its deadline, and the answer (status and "
+        "reason) once given. Herself only."))
     async def data_requests(self, info: Info) -> list[DataRequest]:
+        from app.peacebuilders import corrections
         from app.peacebuilders import self_service as ss
 
         rows = await info.context.loaders.call(ss.my_requests, info.context.access)
-        return [DataRequest(id=strawberry.ID(ids.encode("DataRequest", r.id)), kind=r.kind,
-                            field=r.field, status=r.status, created_at=r.created_at) for r in rows]
+        reasons = await info.context.loaders.call(corrections.opened_reasons, info.context.access,
+                                                  rows)
+        return [DataRequest.from_model(r, reasons.get(r.id)) for r in rows]
 
 
 @strawberry.type

@@ -176,13 +176,29 @@ class Notice:
         return cls(kind=n.kind, created_at=n.created_at, details=json.dumps(n.details, sort_keys=True))
 
 
-@strawberry.type(description="Her request to correct her data.")
+@strawberry.type(description=(
+    "Her request to correct her data, as she sees it (herself only): addressed to one "
+    "organisation, answered by its deadline or escalated."))
 class DataRequest:
-    id: strawberry.ID
-    kind: str
-    field: str | None
-    status: str
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Opaque global ID.")
+    kind: str = strawberry.field(description="correction.")
+    field: str | None = strawberry.field(description="The field she asked to correct.")
+    status: str = strawberry.field(description="open, corrected or declined.")
+    created_at: datetime = strawberry.field(description="When she asked.")
+    due_at: datetime | None = strawberry.field(
+        default=None, description="When the organisation must have answered.")
+    answered_at: datetime | None = strawberry.field(default=None, description="When it answered.")
+    reason: str | None = strawberry.field(default=None, description=(
+        "The organisation's reason (always given when declined), opened with her key: in her "
+        "own view only."))
+
+    @classmethod
+    def from_model(cls, r: models.DataRequest, reason: str | None = None) -> DataRequest:
+        from schema import ids as schema_ids
+
+        return cls(id=strawberry.ID(schema_ids.encode("DataRequest", r.id)), kind=r.kind,
+                   field=r.field, status=r.status, created_at=r.created_at, due_at=r.due_at,
+                   answered_at=r.answered_at, reason=reason)
 
 
 @strawberry.type(description="Result of a consent change.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -9,17 +11,19 @@ from typing import Annotated, Any
 import strawberry
 
 from app.errors import AppError
-from app.incidents import response
+from app.incidents import attachments, response
 from app.incidents import service as incidents
 from app.read import children
 from app.read.children import RowView
 from schema import ids
-from schema.common import guarded
+from schema.common import UserError, guarded
+from schema.consent.enums import DataCategory
 from schema.context import Info
 from schema.gated import want_of
 from schema.incidents.types import (
     Approval,
     ApprovalPayload,
+    Attachment,
     Incident,
     IncidentPayload,
     IncidentStatus,
@@ -62,7 +66,8 @@ class AddMeasureInput:
     description: str | None = None
     incident_id: strawberry.ID | None = None
     approval_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Required for PUBLIC_STATEMENT: her approval of it.")
+        default=None, description="Required for PUBLIC_STATEMENT, MEDIA_CONTACT and RECOGNITION: "
+                                  "her live approval of that act for your organisation.")
     owner_user_id: strawberry.ID | None = strawberry.field(default=None, description=(
         "A named person who owns the task: an active focal point, case worker or administrator "
         "of the owner organisation, named by that organisation only (else a userError). Her "
@@ -76,6 +81,33 @@ class AssignMeasureInput:
     owner_user_id: strawberry.ID | None = strawberry.field(default=None, description=(
         "An active focal point, case worker or administrator of your organisation; null: "
         "no named person (the organisation's chain alone)."))
+
+
+@strawberry.input(description=(
+    "A small evidence file sent inside GraphQL, base64-encoded (at most 240,000 characters, "
+    "about 175 KiB of file, within the request-body limit; larger files up to 5 MiB go to "
+    "POST /incidents/{id}/attachments)."))
+class UploadAttachmentInput:
+    incident_id: strawberry.ID = strawberry.field(description="The incident (hers, or one you "
+                                                              "may see under her consent).")
+    content_type: str = strawberry.field(
+        description="image/png, image/jpeg, application/pdf or text/plain (checked against the "
+                    "bytes).")
+    content_base64: str = strawberry.field(description="The file, base64-encoded.")
+    category: DataCategory | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Its data category (default INCIDENT_DETAILS); staff need her "
+                                  "consent to it.")
+
+
+@strawberry.type(description="Result of uploadAttachment.")
+class AttachmentPayload:
+    attachment: Attachment | None = strawberry.field(description="The file's metadata as stored.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was stored.")
+
+
+@strawberry.input(description="Withdraw one of her approvals (she herself).")
+class WithdrawApprovalInput:
+    approval_id: strawberry.ID = strawberry.field(description="The approval (from `me.approvals`).")
 
 
 @strawberry.input(description="Refer a case to another organisation for a purpose she consented to.")
@@ -212,6 +244,40 @@ class IncidentMutations:
         org_id = ids.decode(organisation_id, "Organisation", "organisationId")
         approval, errors = await guarded(info, lambda: info.context.loaders.call(
             response.record_approval, info.context.access, pb_id, act, description, org_id))
+        return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
+                               user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "File evidence on an incident: staff with `incident:create` under her consent to the "
+        "category, or she herself on her own incidents (another woman's is not found). The "
+        "same type and size checks and sealing with her key as the HTTP route; the SHA-256 of "
+        "the content is kept. Logged."))
+    async def upload_attachment(self, info: Info,
+                                input: UploadAttachmentInput) -> AttachmentPayload:
+        incident_id = ids.decode(input.incident_id, "Incident", "incidentId")
+        try:
+            data = base64.b64decode(input.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            return AttachmentPayload(attachment=None, user_errors=[UserError(
+                field=["input", "contentBase64"], message="Not valid base64.",
+                code="BAD_USER_INPUT")])
+        category = input.category.value if input.category else "incident_details"
+        done, errors = await guarded(info, lambda: info.context.loaders.call(
+            attachments.upload, info.context.access, incident_id, input.content_type, data,
+            category))
+        return AttachmentPayload(attachment=Attachment.from_model(done) if done else None,
+                                 user_errors=errors)
+
+    @strawberry.mutation(description=(
+        "She withdraws an approval she gave, while it is not yet used: the act can no longer be "
+        "carried out (a measure planned with it cannot be marked done). She herself only (her "
+        "own token); an approval of another woman is not found. The organisation it named is "
+        "told (IDs only). Logged."))
+    async def withdraw_approval(self, info: Info,
+                                input: WithdrawApprovalInput) -> ApprovalPayload:
+        approval_id = ids.decode(input.approval_id, "Approval", "approvalId")
+        approval, errors = await guarded(info, lambda: info.context.loaders.call(
+            response.withdraw_approval, info.context.access, approval_id))
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
 

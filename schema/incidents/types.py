@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 from datetime import datetime
@@ -14,8 +15,8 @@ from app.consent.categories import (
     INCIDENT_FIELDS,
     PROCEEDING_CATEGORY,
     RESPONSE_CATEGORY,
-    DataCategory,
 )
+from app.consent.categories import DataCategory as Categories
 from app.incidents import models, response
 from app.incidents.response import ReferralView
 from app.peacebuilders import sealing
@@ -23,12 +24,13 @@ from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
 from schema.common import Node, UserError
+from schema.consent.enums import DataCategory
 from schema.consent.gate import release_sealed
 from schema.context import Info
 from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation, organisation_of
 
-DETAILS = DataCategory.INCIDENT_DETAILS.value
+DETAILS = Categories.INCIDENT_DETAILS.value
 IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
 Severity = strawberry.enum(models.Severity, description="How severe; sets the acknowledgement deadline.")
 IncidentStatus = strawberry.enum(models.IncidentStatus, description="Where the response stands.")
@@ -60,6 +62,25 @@ class Incident(Node, ConsentGated):
         "location_precise", INCIDENT_FIELDS["location_precise"].value, "Where, precisely.")
     _pb: strawberry.Private[uuid.UUID]
     _gate: strawberry.Private[Gate]
+    _iid: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description=(
+        "Evidence filed on this incident: metadata only (type, size, when, by which "
+        "organisation, SHA-256 of the content), never the file (download it from "
+        "`GET /attachments/{id}`). Gated like the incident's other data: each attachment is "
+        "listed only when her consent releases its data category to you for your purpose (she "
+        "herself sees every attachment of her own incidents, including those staff added under "
+        "her consent). Each category listed is recorded in the access log."))
+    async def attachments(self, info: Info) -> list[Attachment]:
+        rows = await info.context.loaders.attachments.load(self._iid)
+        shown = []
+        for row in rows:
+            if self._gate.releases(row.category):
+                info.context.access.note_read(self._pb, row.category)
+                shown.append(Attachment.from_model(row))
+            else:
+                info.context.access.note_withheld(self._pb, row.category)
+        return shown
 
     @classmethod
     def from_view(cls, view: RowView) -> Incident:
@@ -69,7 +90,36 @@ class Incident(Node, ConsentGated):
                    occurred_at=i.occurred_at, reported_at=i.reported_at, reported_by=i.reported_by,
                    reported_via=i.reported_via, acknowledgement_deadline=i.ack_deadline,
                    acknowledged_at=i.acknowledged_at, _pb=view.gate.peacebuilder_id,
-                   _gate=view.gate)
+                   _gate=view.gate, _iid=i.id)
+
+
+@strawberry.type(description=(
+    "One evidence file's metadata (never its content): what an incident's `attachments` lists "
+    "under her consent to its data category. Download the file itself from "
+    "`GET /attachments/{id}` (same permission, recorded in the access log)."))
+class Attachment(Node):
+    content_type: str = strawberry.field(description="image/png, image/jpeg, application/pdf or "
+                                                     "text/plain, checked against the bytes.")
+    size: int = strawberry.field(description="Bytes of the file.")
+    category: DataCategory = strawberry.field(  # type: ignore[valid-type]
+        description="The data category it was filed under (her consent gates it).")
+    added_at: datetime = strawberry.field(description="When it was uploaded.")
+    added_by_herself: bool = strawberry.field(description="True: she uploaded it herself.")
+    sha256: str | None = strawberry.field(description=(
+        "SHA-256 of the file's content (hex), computed at upload: chain of custody. Null for "
+        "files uploaded before it was kept."))
+    _org: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="The organisation that added it (null: she did, herself).")
+    async def added_by(self, info: Info) -> Organisation | None:
+        return await organisation_of(info, self._org)
+
+    @classmethod
+    def from_model(cls, a: models.Attachment) -> Attachment:
+        return cls(id=strawberry.ID(ids.encode("Attachment", a.id)), content_type=a.content_type,
+                   size=a.size, category=Categories(a.category),
+                   added_at=a.uploaded_at, added_by_herself=a.org_id is None and
+                   a.uploaded_by.startswith("peacebuilder:"), sha256=a.sha256, _org=a.org_id)
 
 
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
@@ -216,16 +266,52 @@ class TimelineEvent:
                    _org=e.org_id)
 
 
-@strawberry.type(description="Her approval of one public act.")
+@strawberry.enum(description="Where one of her approvals stands.")
+class ApprovalStatus(enum.Enum):
+    LIVE = strawberry.enum_value("live", description=(
+        "Not yet used: the organisation it names may plan the act; she may withdraw it."))
+    BOUND = strawberry.enum_value("bound", description=(
+        "A measure was planned with it; the act is not carried out yet (she may withdraw it, "
+        "and the measure can then not be marked done)."))
+    USED = strawberry.enum_value("used", description="The act was carried out (its measure done).")
+    WITHDRAWN = strawberry.enum_value("withdrawn", description="She withdrew it.")
+
+
+@strawberry.type(description=(
+    "Her approval of one public act (public_statement, media_contact or recognition) by one "
+    "organisation. Returned to her (`me.approvals`, `withdrawApproval`) and to whoever records "
+    "it (she, or her network's focal point acting for her)."))
 class Approval(Node):
-    act: str
-    approved_at: datetime
-    acting_for_her: bool
+    act: str = strawberry.field(description="public_statement, media_contact or recognition.")
+    approved_at: datetime = strawberry.field(description="When she approved it.")
+    acting_for_her: bool = strawberry.field(
+        description="True: her network's focal point recorded it for her.")
+    status: ApprovalStatus = strawberry.field(description="Where it stands.")
+    used_at: datetime | None = strawberry.field(description="When the act was carried out.")
+    withdrawn_at: datetime | None = strawberry.field(description="When she withdrew it.")
+    description: str | None = strawberry.field(default=None, description=(
+        "What she approved (the text, or the outlet and occasion), opened with her key: in her "
+        "own view (`me.approvals`) only; null elsewhere and once her data is erased."))
+    _org: strawberry.Private[uuid.UUID | None] = None
+    _measure: strawberry.Private[uuid.UUID | None] = None
+
+    @strawberry.field(description="The organisation she approved to perform the act.")
+    async def organisation(self, info: Info) -> Organisation | None:
+        return await organisation_of(info, self._org)
+
+    @strawberry.field(description="The measure planned with it (opaque global ID), if any.")
+    def measure_id(self) -> strawberry.ID | None:
+        return strawberry.ID(ids.encode("Measure", self._measure)) if self._measure else None
 
     @classmethod
-    def from_model(cls, a: models.Approval) -> Approval:
+    def from_model(cls, a: models.Approval, description: str | None = None) -> Approval:
+        status = (ApprovalStatus.WITHDRAWN if a.revoked_at is not None else
+                  ApprovalStatus.USED if a.used_at is not None else
+                  ApprovalStatus.BOUND if a.used_by is not None else ApprovalStatus.LIVE)
         return cls(id=strawberry.ID(ids.encode("Approval", a.id)), act=a.act,
-                   approved_at=a.approved_at, acting_for_her=a.acting_for_her)
+                   approved_at=a.approved_at, acting_for_her=a.acting_for_her, status=status,
+                   used_at=a.used_at, withdrawn_at=a.revoked_at, description=description,
+                   _org=a.org_id, _measure=a.used_by)
 
 
 @strawberry.type(description="An alert in a user's inbox: IDs and codes, never personal data.")
