@@ -46,6 +46,7 @@ KEY_TYPES: dict[str, str] = {
     "peacebuilder": "Peacebuilder", "confirmation": "Confirmation", "grant": "ConsentGrant",
     "break_glass": "BreakGlass", "working_group": "WorkingGroup", "erasure": "Erasure",
     "user": "User", "shift": "DutyShift", "network": "NetworkLink", "note": "CaseNote",
+    "notice": "Notice", "data_request": "DataRequest",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {

@@ -77,6 +77,7 @@ OUTPUT: dict[str, Size] = {
     "Alert.details": Size.LONG,
     "InboxAlert.payload": Size.LONG,
     "Notice.details": Size.LONG,
+    "Notice.text": Size.LONG,
     "TimelineEvent.details": Size.LONG,
     "Confirmation.reason": Size.LONG,
     "Confirmation.evidence": Size.LONG,

@@ -33,6 +33,7 @@ from app.incidents.service import event
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
+from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
 
 PUBLIC_ACTS = {"public_statement", "media_contact", "recognition"}
 REMIND_BEFORE = timedelta(hours=24)
@@ -115,6 +116,9 @@ async def add_measure(
         approval = await ctx.session.get(Approval, approval_id)
         assert approval is not None
         approval.used_by = measure.id
+        await tell_her(ctx, case.peacebuilder_id, NoticeKind.APPROVAL_USED, case_id=case.id,
+                       subject_id=approval.id,
+                       codes={"act": approval.act, "organisation": approval.org_id})
     if due_at is not None:
         ctx.session.add(ScheduledStep(kind="task_reminder", subject_id=measure.id, step=1,
                                       due_at=max(due_at - REMIND_BEFORE, ctx.clock.now())))
@@ -126,20 +130,34 @@ async def add_measure(
     return measure
 
 
-async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: str) -> Measure:
+async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: str,
+                             reason: str | None = None) -> Measure:
+    """The owner moves a measure on; done, or not done (cancelled, with a reason code), she is
+    told."""
     await ctx.require("measure", "manage")
     measure = await ctx.session.get(Measure, measure_id)
     if measure is None:
         raise NotFound()
-    await cases.get(ctx, measure.case_id)
+    case = await cases.get(ctx, measure.case_id)
     if measure.owner_org_id != ctx.org_id:
         raise NotFound()
     if status not in ("planned", "in_progress", "done", "cancelled"):
         raise BadInput("Status is planned, in_progress, done or cancelled.", field="status")
-    measure.status = status
-    event(ctx, measure.case_id, "measure.status", measure.id, {"status": status})
+    if reason is not None and (status != "cancelled"
+                               or reason not in {r.value for r in MeasureNotDoneReason}):
+        raise BadInput("A reason goes with status cancelled: one of "
+                       + ", ".join(r.value for r in MeasureNotDoneReason) + ".", field="reason")
+    before, measure.status = measure.status, status
+    details = {"status": status, **({"reason": reason} if reason else {})}
+    event(ctx, measure.case_id, "measure.status", measure.id, details)
     ctx.record("measure.status", target_type="Case", target_id=measure.case_id,
-               details={"measure": str(measure.id), "status": status})
+               details={"measure": str(measure.id), **details})
+    if status != before and status in ("done", "cancelled"):
+        done = status == "done"
+        await tell_her(ctx, case.peacebuilder_id,
+                       NoticeKind.MEASURE_DONE if done else NoticeKind.MEASURE_NOT_DONE,
+                       case_id=case.id, subject_id=measure.id,
+                       codes={} if done else {"reason": reason or MeasureNotDoneReason.OTHER})
     return measure
 
 
@@ -233,6 +251,10 @@ async def move_referral(ctx: AccessContext, referral_id: uuid.UUID, action: str,
     event(ctx, case.id, f"referral.{after}", referral.id)
     ctx.record(f"referral.{action}", target_type="Case", target_id=case.id,
                details={"referral": str(referral.id)})
+    told = {"accepted": NoticeKind.REFERRAL_ACCEPTED, "declined": NoticeKind.REFERRAL_DECLINED}
+    if after in told:  # the outcome text stays on the referral (sealed), not in her notice
+        await tell_her(ctx, case.peacebuilder_id, told[after], case_id=case.id,
+                       subject_id=referral.id, codes={"organisation": referral.to_org_id})
     return referral
 
 

@@ -1,6 +1,7 @@
-"""The scheduler: escalations and task reminders, run in the service (not only when someone
-looks). Steps live in the database, so they survive restarts; a replica claims a step with an
-UPDATE ... WHERE done_at IS NULL, so across replicas a step fires exactly once."""
+"""The scheduler: escalations, task reminders and her scheduled notices, run in the service
+(not only when someone looks). Steps live in the database, so they survive restarts; a replica
+claims a step with an UPDATE ... WHERE done_at IS NULL, so across replicas a step fires exactly
+once."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from app.notify import service as notify
 from app.peacebuilders import (
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
+    notices,
 )
 
 log = logging.getLogger("safety_net.scheduler")
@@ -64,7 +66,8 @@ async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another replica took it
             items = await (escalation.fire(session, step, now) if escalation.handles(step.kind)
-                           else _remind(session, step, now))
+                           else notices.STEPS[step.kind](session, step, now)
+                           if step.kind in notices.STEPS else _remind(session, step, now))
             await session.execute(update(ScheduledStep).where(ScheduledStep.id == step.id)
                                   .values(outcome="fired" if items else "not_needed"))
             published += [(i.recipient, str(i.id)) for i in items]
