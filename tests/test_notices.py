@@ -13,6 +13,7 @@ GraphQL, on both databases, with the controlled clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -310,3 +311,96 @@ async def test_without_a_login_she_is_told_through_her_networks_focal_points(clo
     assert w.pseudonym not in response.text and "Threatening" not in response.text
     # Not her lead organisation's focal points: it acted, her network speaks to her.
     assert "notice_for_her" not in [i.kind for i in await inbox_of(env, "fund", "focal")]
+
+
+SUBSCRIBE = ("subscription($after: String) { myNotices(after: $after) { id kind cursor language "
+             "title caseReference } }")
+
+
+async def _listen(port: int, her: str, received: list[dict], ready: asyncio.Event,
+                  after: str | None = None, errors: list | None = None) -> None:
+    import websockets
+
+    async with websockets.connect(f"ws://127.0.0.1:{port}/graphql",
+                                  subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"authorization": f"Bearer {her}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+            "query": SUBSCRIBE, "variables": {"after": after}}}))
+        ready.set()
+        async for raw in ws:
+            message = json.loads(raw)
+            if message["type"] == "next" and message["payload"].get("errors"):
+                if errors is not None:
+                    errors.extend(message["payload"]["errors"])
+                return
+            if message["type"] == "next":
+                received.append(message["payload"]["data"]["myNotices"])
+            elif message["type"] == "error":
+                if errors is not None:
+                    errors.append(message["payload"])
+                return
+            elif message["type"] == "complete":
+                return
+
+
+async def _until(received: list[dict], kind: str, seconds: float = 10) -> dict:
+    for _ in range(int(seconds / 0.05)):
+        for item in received:
+            if item["kind"] == kind:
+                return item
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {kind}; got {[i['kind'] for i in received]}")
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+async def test_her_subscription_delivers_new_notices(tmp_path, backend_name):
+    from tests.conftest import require_pg
+    from tests.test_realtime import REDIS_URL, require_redis, serve
+
+    if backend_name == "postgresql":
+        require_pg()
+    await require_redis()
+    env, close = await build_env(backend_name, tmp_path, redis_url=REDIS_URL)
+    other = Runtime.create(replace(env.settings, scheduler=False, log_worker=False))
+    tasks: list[asyncio.Task] = []
+    try:
+        w = await build(env, lead="fund", login=True, network=False, case=True, group=False)
+        await speaks(env, w.pb, "sw")
+        her = await her_token(env, w)
+        async with serve(other) as port:
+            received: list[dict] = []
+            ready = asyncio.Event()
+            tasks.append(asyncio.create_task(_listen(port, her, received, ready)))
+            await asyncio.wait_for(ready.wait(), 10)
+            await asyncio.sleep(0.3)
+            assert received == [], "from now on: nothing older is replayed without `after`"
+            reported = await env.gql(REPORT, incident_input(w.case), as_=("fund", "caseworker"))
+            incident = reported["data"]["reportIncident"]["incident"]["id"]
+            await env.gql(ACK, {"id": incident}, as_=("fund", "focal"))
+            acked = await _until(received, "incident_acknowledged")
+            assert acked["language"] == "sw" and acked["caseReference"].startswith("C-")
+            assert acked["title"] == TITLES["sw"]["incident_acknowledged"]
+            assert w.pseudonym not in json.dumps(received)
+            # Reconnecting with the cursor of an earlier notice replays what came after it.
+            before, _ = await her_notices(env, her)
+            start = before[-2]["cursor"]
+            replayed: list[dict] = []
+            ready2 = asyncio.Event()
+            tasks.append(asyncio.create_task(_listen(port, her, replayed, ready2, after=start)))
+            got = await _until(replayed, "incident_acknowledged")
+            assert got["id"] == acked["id"] and [n["id"] for n in replayed] == [before[-1]["id"]]
+            # Staff have no notices to subscribe to.
+            errors: list = []
+            staff = asyncio.create_task(_listen(port, await env.token("fund", "focal"), [],
+                                                asyncio.Event(), errors=errors))
+            await asyncio.wait_for(staff, 10)
+            assert errors and errors[0]["extensions"]["code"] == "FORBIDDEN", errors
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await other.close()
+        await close()

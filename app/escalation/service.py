@@ -77,7 +77,7 @@ def _event(session: AsyncSession, due: Due, kind: str, subject_id: uuid.UUID,
                           actor="system", org_id=None, details=details, at=now))
 
 
-async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> list[Any]:
+async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> list[InboxItem]:
     """Alert the level this step stands for (claimed by the caller); schedule the next one."""
     due = await _KINDS[step.kind](session, step.subject_id)
     if due is None:
@@ -103,7 +103,7 @@ async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> lis
             if who:
                 reached = (i, who)
                 break
-    items: list[Any] = []
+    items: list[InboxItem] = []
     if reached is None:
         _event(session, due, "escalation_unreachable", step.subject_id,
                {"step": step.step}, now)
@@ -118,9 +118,10 @@ async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> lis
             subject_id=step.subject_id, case_id=due.case_id, at=now,
             payload={**due.payload, "level": at_level + 1, "to": levels[at_level]["to"]})
         if due.what == "incident" and not repeating:  # each new level, not every repeat
-            items += (await tell_her(session, due.peacebuilder_id, NoticeKind.INCIDENT_ESCALATED,
-                                     case_id=due.case_id, subject_id=step.subject_id,
-                                     codes={"level": at_level + 1}, at=now)).published
+            # Her notice's outbox row is in this transaction: the alerts above wake the worker.
+            await tell_her(session, due.peacebuilder_id, NoticeKind.INCIDENT_ESCALATED,
+                           case_id=due.case_id, subject_id=step.subject_id,
+                           codes={"level": at_level + 1}, at=now)
     if ran_out:
         items += await _notify_oversight(session, due, step.subject_id,
                                          [lv["to"] for lv in levels], now)
