@@ -50,6 +50,7 @@ KEY_TYPES: dict[str, str] = {
     "hearing": "Hearing", "hearing_to": "Hearing", "hearing_from": "Hearing",
     "new_hearing": "Hearing", "detention": "Detention", "detention_check": "DetentionCheck",
     "visit": "DetentionVisit", "help_request": "HelpRequest", "request": "DataRequest",
+    "notice": "Notice", "data_request": "DataRequest",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {

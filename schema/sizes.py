@@ -80,6 +80,7 @@ OUTPUT: dict[str, Size] = {
     "Alert.details": Size.LONG,
     "InboxAlert.payload": Size.LONG,
     "Notice.details": Size.LONG,
+    "Notice.text": Size.LONG,
     "TimelineEvent.details": Size.LONG,
     "HelpRequest.message": Size.LONG,
     "HelpRequest.contact": Size.LONG,

@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from starlette.requests import Request
@@ -32,13 +32,16 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from app.access.context import AccessContext
-from app.access.principal import Principal
+from app.access.principal import Principal, PrincipalKind
 from app.auth.edge import admit, bearer_token, parse_purpose, refuse_purpose, unit_of_work
-from app.errors import Unauthenticated, UnknownPurpose
+from app.errors import Forbidden, Unauthenticated, UnknownPurpose
 from app.logs import request_id_var
 from app.notify import inbox
 from app.notify.broker import RESYNC
+from app.pagination import MAX_PAGE
+from app.peacebuilders import self_service
 from app.runtime import Runtime
+from schema.consent.types import Notice
 from schema.incidents.queries import alert_of
 from schema.incidents.types import InboxAlert
 from schema.limits import Limits
@@ -159,6 +162,81 @@ class Subscription:
                     continue
                 sent.add(found)
                 yield alert_of(found)
+        finally:
+            runtime.broker.unsubscribe(ctx.principal.subject, queue)
+
+    @strawberry.subscription(description=(
+        "Her notices as they are raised (kind, date, case reference, reason code; in her "
+        "language), from now on; with `after` (a notice's cursor), first those she missed since. "
+        "Only a peacebuilder signed in herself (anyone else: FORBIDDEN). Delivered at least once: "
+        "de-duplicate by `id`. When the token expires the socket closes with 4401 \"Token "
+        "expired\": reconnect with a new token and `after`."))
+    async def my_notices(
+        self, info: strawberry.Info, after: str | None = None,
+        language: Annotated[str | None, strawberry.argument(description=(
+            "en, fr, es, ar or sw instead of her preferred language."))] = None,
+    ) -> AsyncGenerator[Notice, None]:
+        ctx: SocketContext = info.context
+        assert ctx.principal is not None
+        if ctx.principal.kind is not PrincipalKind.PEACEBUILDER:
+            raise Forbidden("Only a peacebuilder signed in herself has notices.")
+        runtime = ctx.runtime
+        queue = runtime.broker.subscribe(ctx.principal.subject)
+        sent: OrderedDict[str, None] = OrderedDict()
+        newest = runtime.clock.now()
+
+        def fresh(view: self_service.NoticeView) -> bool:
+            nonlocal newest
+            key = str(view.notice.id)
+            if key in sent:
+                return False
+            sent[key] = None
+            if len(sent) > REMEMBERED:
+                sent.popitem(last=False)
+            newest = max(newest, view.notice.created_at)
+            return True
+
+        async def read(since: str) -> list[self_service.NoticeView]:
+            async with _delivery(ctx) as access:
+                return await self_service.my_notices(access, after=since, first=MAX_PAGE,
+                                                     language=language)
+
+        try:
+            cursor = after
+            while cursor is not None:  # a reconnecting client replays what it missed
+                missed = await read(cursor)
+                for view in missed:
+                    if fresh(view):
+                        yield Notice.from_view(view)
+                cursor = missed[-1].cursor if len(missed) == MAX_PAGE else None
+            while True:
+                remaining = ctx.expires_at - time.time()
+                if remaining <= 0:
+                    await _close(ctx, *TOKEN_EXPIRED)
+                    return
+                try:
+                    message = await asyncio.wait_for(queue.get(), timeout=min(remaining, 30))
+                except TimeoutError:
+                    continue
+                try:
+                    if message == RESYNC:
+                        views = await read(inbox.cursor_before(newest - RESYNC_GRACE))
+                    else:
+                        try:
+                            notice_id = uuid.UUID(message)
+                        except ValueError:
+                            continue
+                        if message in sent:
+                            continue
+                        async with _delivery(ctx) as access:
+                            one = await self_service.my_notice(access, notice_id, language)
+                        views = [one] if one is not None else []
+                except Unauthenticated:
+                    await _close(ctx, UNAUTHORIZED, "Unauthenticated")  # suspended since
+                    return
+                for view in views:
+                    if fresh(view):
+                        yield Notice.from_view(view)
         finally:
             runtime.broker.unsubscribe(ctx.principal.subject, queue)
 

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.access.tenancy import as_system
+from app.consent.models import Notice
 from app.notify import outbox
 from app.notify.models import InboxItem, OutboxEntry
 from app.notify.service import notify
@@ -45,6 +46,13 @@ async def inbox_count(runtime: Runtime, kind: str | None = None) -> int:
         return int(await session.scalar(query) or 0)
 
 
+@as_system
+async def notice_count(runtime: Runtime) -> int:
+    """Her notices: each is published to her subscription through the outbox too."""
+    async with runtime.db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(Notice)) or 0)
+
+
 async def test_alerts_are_written_with_the_change_and_published_after(backend, tmp_path):
     env, close = await build_env(backend, tmp_path, outbox_worker=False)
     try:
@@ -52,7 +60,8 @@ async def test_alerts_are_written_with_the_change_and_published_after(backend, t
         body = await env.gql(REPORT, incident_input(pb["case"]), as_=("fund", "caseworker"))
         assert body["data"]["reportIncident"]["userErrors"] == []
         rows = await outbox_rows(env.runtime)
-        assert len(rows) == await inbox_count(env.runtime) >= 2  # each alert has its row
+        # Each alert, and each notice to her, has its row.
+        assert len(rows) == await inbox_count(env.runtime) + await notice_count(env.runtime) >= 2
         assert await inbox_count(env.runtime, "incident_reported") >= 1
         # A failed mutation writes no alert and no outbox row.
         failed = await env.post(REPORT, incident_input("Q2FzZTpub3BlOm5vcGU="),

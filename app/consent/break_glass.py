@@ -23,7 +23,7 @@ from app.confirmations import service as confirmations
 from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.consent import repository as repo
 from app.consent.categories import Purpose
-from app.consent.models import BreakGlass, CaseTeamMember, ConsentGrant, Notice
+from app.consent.models import BreakGlass, CaseTeamMember, ConsentGrant
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.incidents.models import Referral
@@ -32,6 +32,7 @@ from app.orgs.models import RoleAssignment, WorkingGroupMember
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
+from app.peacebuilders.notices import BreakGlassEnd, NoticeKind, tell_her, watch_break_glass
 
 MAX_HOURS = 72
 MIN_REASON = 20
@@ -110,10 +111,10 @@ async def open_(ctx: AccessContext, pb_id: uuid.UUID, *, reason: str, hours: int
     glass.reason = (crypto.seal(key, sealing.break_glass_ref(glass).aad, reason.strip())
                     if key is not None else "")
     ctx.session.add(glass)
-    ctx.session.add(Notice(peacebuilder_id=pb_id, kind="break_glass_opened",
-                           details={"organisation": str(ctx.org_id), "hours": hours},
-                           created_at=now))
     await ctx.session.flush()
+    await tell_her(ctx, pb_id, NoticeKind.BREAK_GLASS_OPENED, subject_id=glass.id,
+                   codes={"organisation": ctx.org_id, "hours": hours})
+    await watch_break_glass(ctx.session, glass)  # she is told when it ends on its own
     # The reason is free text and may name her: it stays in break_glass, not in the log.
     ctx.record("break_glass.open", target_type="Peacebuilder", target_id=pb_id,
                details={"break_glass": str(glass.id), "hours": hours})
@@ -164,10 +165,9 @@ async def _second_person_confirmed(ctx: AccessContext, c: Confirmation) -> None:
     glass.expires_at = glass.opened_at + timedelta(hours=glass.requested_hours or 1)
     ctx.record("break_glass.confirm", target_type="Peacebuilder", target_id=glass.peacebuilder_id,
                details={"break_glass": str(glass.id), "hours": glass.requested_hours})
-    ctx.session.add(Notice(peacebuilder_id=glass.peacebuilder_id, kind="break_glass_confirmed",
-                           details={"organisation": str(glass.org_id),
-                                    "expires_at": glass.expires_at.isoformat()},
-                           created_at=now))
+    await tell_her(ctx, glass.peacebuilder_id, NoticeKind.BREAK_GLASS_CONFIRMED,
+                   subject_id=glass.id,
+                   codes={"organisation": glass.org_id, "expires_at": glass.expires_at})
 
 
 async def close(ctx: AccessContext, glass_id: uuid.UUID) -> BreakGlass:
@@ -179,6 +179,9 @@ async def close(ctx: AccessContext, glass_id: uuid.UUID) -> BreakGlass:
         glass.closed_at = ctx.clock.now()
         ctx.record("break_glass.close", target_type="Peacebuilder", target_id=glass.peacebuilder_id,
                    details={"break_glass": str(glass.id)})
+        await tell_her(ctx, glass.peacebuilder_id, NoticeKind.BREAK_GLASS_ENDED,
+                       subject_id=glass.id,
+                       codes={"organisation": glass.org_id, "reason": BreakGlassEnd.CLOSED})
         pending = await confirmations.pending_of(ctx, action=CONFIRM_BREAK_GLASS,
                                                  target_id=glass.id)
         if pending is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import and_, delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consent.models import (
@@ -81,10 +81,18 @@ async def break_glass_of(session: AsyncSession, pb_id: uuid.UUID) -> list[BreakG
     return list(rows)
 
 
-async def notices_of(session: AsyncSession, pb_id: uuid.UUID) -> list[Notice]:
-    rows = await session.scalars(select(Notice).where(Notice.peacebuilder_id == pb_id)
-                                 .order_by(Notice.created_at, Notice.id))
-    return list(rows)
+async def notices_of(session: AsyncSession, pb_id: uuid.UUID, *,
+                     after: tuple[datetime, uuid.UUID] | None = None,
+                     limit: int | None = None) -> list[Notice]:
+    """Her notices, oldest first; after (created_at, id) and at most `limit` when given."""
+    q = select(Notice).where(Notice.peacebuilder_id == pb_id)
+    if after is not None:
+        at, id_ = after
+        q = q.where(or_(Notice.created_at > at, and_(Notice.created_at == at, Notice.id > id_)))
+    q = q.order_by(Notice.created_at, Notice.id)
+    if limit is not None:
+        q = q.limit(limit)
+    return list(await session.scalars(q))
 
 
 async def account_by_login(session: AsyncSession, login: str) -> PeacebuilderAccount | None:

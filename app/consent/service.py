@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.access import tenancy
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.access.visibility import Mode
@@ -24,7 +25,7 @@ from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.consent import repository as repo
 from app.consent import rules
 from app.consent.categories import DataCategory, EvidenceKind, ObtainedVia, Purpose
-from app.consent.models import ConsentAccess, ConsentEvent, ConsentGrant, Notice
+from app.consent.models import ConsentAccess, ConsentEvent, ConsentGrant
 from app.consent.rules import Act, Caller, Result
 from app.db import new_id
 from app.errors import BadInput, Conflict, Forbidden, NotFound
@@ -34,6 +35,7 @@ from app.orgs.models import WorkingGroup
 from app.peacebuilders import repository as pb_repo
 from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
+from app.peacebuilders.notices import NoticeKind, tell_her, watch_grant
 
 RECIPIENT_TYPES = ("organisation", "working_group")
 STAFF_METHODS = {ObtainedVia.IN_PERSON, ObtainedVia.WRITTEN, ObtainedVia.VERBAL_WITNESSED}
@@ -155,19 +157,13 @@ def _decide(ctx: AccessContext, act: Act, who: Standing, facts: rules.Facts,
     return decision.result
 
 
-def _notice(ctx: AccessContext, pb_id: uuid.UUID, kind: str, details: dict[str, Any]) -> None:
-    ctx.session.add(Notice(peacebuilder_id=pb_id, kind=kind, details=details,
-                           created_at=ctx.clock.now()))
-
-
-def _tell_her(ctx: AccessContext, who: Standing, pb_id: uuid.UUID, grant_id: uuid.UUID,
-              kind: str) -> None:
+async def _tell_her(ctx: AccessContext, who: Standing, pb_id: uuid.UUID, grant_id: uuid.UUID,
+                    kind: NoticeKind) -> None:
     """She is never the last to know: consent recorded by someone else is a notice to her."""
     if who.herself:
         return
-    _notice(ctx, pb_id, f"consent_{kind}_by_others",
-            {"grant": str(grant_id), "by": ctx.principal.subject,
-             "acting_for_her": who.acting_for_her})
+    await tell_her(ctx, pb_id, kind, subject_id=grant_id,
+                   codes={"by": ctx.principal.subject, "acting_for_her": who.acting_for_her})
 
 
 async def _tell_her_networks(ctx: AccessContext, pb_id: uuid.UUID, kind: str,
@@ -298,10 +294,11 @@ async def grant(
         assert proof is not None
         await _ask_second_person(ctx, state, proof)
     if awaiting is not None:
-        _notice(ctx, peacebuilder_id, "consent_awaits_confirmation",
-                {"grant": str(state.id), "by": ctx.principal.subject, "awaiting": awaiting})
+        await tell_her(ctx, peacebuilder_id, NoticeKind.CONSENT_AWAITS_CONFIRMATION,
+                       subject_id=state.id,
+                       codes={"by": ctx.principal.subject, "awaiting": awaiting})
     else:
-        _tell_her(ctx, who, peacebuilder_id, state.id, "granted")
+        await _tell_her(ctx, who, peacebuilder_id, state.id, NoticeKind.CONSENT_GRANTED_BY_OTHERS)
     return state
 
 
@@ -379,7 +376,8 @@ async def _confirm(ctx: AccessContext, who: Standing, current: ConsentGrant) -> 
     state = await _append(ctx, event)
     ctx.record("consent.confirm", target_type="ConsentGrant", target_id=state.id,
                details=_audit_terms(event))
-    _tell_her(ctx, who, current.peacebuilder_id, state.id, "confirmed")
+    await _tell_her(ctx, who, current.peacebuilder_id, state.id,
+                    NoticeKind.CONSENT_CONFIRMED_BY_OTHERS)
     await _tell_her_networks(ctx, current.peacebuilder_id, "consent_confirmed",
                              {"grant": str(state.id), "peacebuilder": str(state.peacebuilder_id)})
     return state
@@ -503,7 +501,8 @@ async def change(
                         note=note)
     state = await _append(ctx, event)
     if act is Act.EXTEND:
-        _tell_her(ctx, who, current.peacebuilder_id, state.id, "extended")
+        await _tell_her(ctx, who, current.peacebuilder_id, state.id,
+                        NoticeKind.CONSENT_EXTENDED_BY_OTHERS)
     ctx.record(f"consent.{kind}", target_type="ConsentGrant", target_id=state.id,
                details=_audit_terms(event))
     if act is Act.REVOKE and current.confirmed_at is None:
@@ -581,6 +580,9 @@ async def _append(ctx: AccessContext, event: ConsentEvent) -> ConsentGrant:
     await ctx.session.flush()
     state = replay([*history, event])
     current = await repo.grant(ctx.session, event.grant_id)
+    # In force from now, or its end moved: she is warned before it ends (scheduled).
+    ends_anew = current is None or current.confirmed_at is None or (
+        state.get("valid_until") != current.valid_until)
     if current is None:
         current = ConsentGrant(**state)
         ctx.session.add(current)
@@ -601,6 +603,8 @@ async def _append(ctx: AccessContext, event: ConsentEvent) -> ConsentGrant:
                         purpose=purpose, valid_from=current.valid_from,
                         valid_until=current.valid_until))
     await repo.replace_access_rows(ctx.session, current.id, rows)
+    if ends_anew:
+        await watch_grant(ctx.session, current, ctx.clock.now())
     await ctx.session.flush()
     return current
 
@@ -650,12 +654,27 @@ async def events_for(ctx: AccessContext, grant_id: uuid.UUID) -> list[ConsentEve
 
 
 async def notify_new_member(ctx: AccessContext, wg_id: uuid.UUID, org_id: uuid.UUID) -> None:
-    """Tell each woman with a live grant to the group that it has a new member (not covered)."""
-    for g in await repo.live_wg_grants(ctx.session, wg_id):
-        ctx.session.add(Notice(peacebuilder_id=g.peacebuilder_id, kind="working_group_new_member",
-                               details={"grant": str(g.id), "working_group": str(wg_id),
-                                        "organisation": str(org_id)},
-                               created_at=ctx.clock.now()))
+    """Tell each woman with a live grant to the group that it has a new member (not covered).
+    The convener's admin may hold no consent of hers: which grants name the group is read in the
+    system scope (IDs only, never returned), and her notices are written with the tenancy
+    widened to those women for that write only."""
+    live = await _system_rows(ctx, select(ConsentGrant.id, ConsentGrant.peacebuilder_id).where(
+        ConsentGrant.recipient_type == "working_group", ConsentGrant.recipient_id == wg_id,
+        ConsentGrant.revoked_at.is_(None)).order_by(ConsentGrant.id))
+    if not live:
+        return
+    async with ctx.peek({pb for _, pb in live}):
+        for grant_id, pb_id in live:
+            await tell_her(ctx, pb_id, NoticeKind.WORKING_GROUP_NEW_MEMBER, subject_id=grant_id,
+                           codes={"working_group": wg_id, "organisation": org_id})
+
+
+async def _system_rows(ctx: AccessContext, statement: Any) -> list[Any]:
+    if ctx.db.dialect != "postgresql":
+        return list(await ctx.session.execute(statement))
+    with tenancy.using(tenancy.SYSTEM):
+        async with ctx.db.transaction() as session:
+            return list(await session.execute(statement))
 
 
 async def receipt(ctx: AccessContext, grant_id: uuid.UUID, language: str | None) -> str:

@@ -33,6 +33,7 @@ from app.incidents.models import CaseEvent, ScheduledStep
 from app.notify import service as notify
 from app.notify.models import InboxItem
 from app.orgs.models import User, WorkingGroup
+from app.peacebuilders.notices import NoticeKind, tell_her
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,12 @@ async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> lis
                      # Lets the named owner receive it (app/notify/inbox.entitled).
                      **({"owner_person": str(due.owner)}
                         if levels[at_level]["to"] == OWNER_LEVEL else {})})
+        if due.what == "incident" and not repeating and due.peacebuilder_id is not None:
+            # Each new level, not every repeat.
+            # Her notice's outbox row is in this transaction: the alerts above wake the worker.
+            await tell_her(session, due.peacebuilder_id, NoticeKind.INCIDENT_ESCALATED,
+                           case_id=due.case_id, subject_id=step.subject_id,
+                           codes={"level": at_level + 1}, at=now)
     if ran_out:
         items += await _notify_oversight(session, due, step.subject_id,
                                          [lv["to"] for lv in levels], now)

@@ -16,13 +16,13 @@ from app.cases import service as cases
 from app.cases.models import Case, CaseStatus, ClosureReason, ReopenReason, RiskLevel
 from app.confirmations import service as confirmations
 from app.confirmations.models import Confirmation, ConfirmationStatus
-from app.consent.models import Notice
 from app.errors import BadInput, Conflict, NotFound
 from app.incidents import retention
 from app.incidents.models import Measure, MeasureKind
 from app.incidents.response import PUBLIC_MEASURES, add_measure, require_owner_covered
 from app.incidents.service import event
 from app.orgs import repository as orgs_repo
+from app.peacebuilders.notices import NoticeKind, tell_her
 
 CONFIRM_CLOSURE = "case.close"
 TWO_PERSON_RISK = {RiskLevel.HIGH.value, RiskLevel.CRITICAL.value}
@@ -116,12 +116,10 @@ async def _close_now(ctx: AccessContext, case: Case) -> None:
     case.updated_at = now
     event(ctx, case.id, "case.closed", None, {"reason": case.closure_reason or "",
                                                "steps": str(len(plan))})
-    ctx.session.add(Notice(peacebuilder_id=case.peacebuilder_id, kind="case_closed",
-                           details={"case": str(case.id), "organisation": str(case.lead_org_id),
-                                    "reason": case.closure_reason,
-                                    "follow_up": [{"kind": s["kind"], "due_at": s["due_at"],
-                                                   "organisation": s["owner"]} for s in plan]},
-                           created_at=now))
+    # Kind, date, case and reason code: the follow-up plan is on the case, inside the app.
+    await tell_her(ctx, case.peacebuilder_id, NoticeKind.CASE_CLOSED, case_id=case.id,
+                   codes={"organisation": case.lead_org_id, "steps": len(plan),
+                          **({"reason": case.closure_reason} if case.closure_reason else {})})
     ctx.record("case.close", target_type="Case", target_id=case.id,
                details={"reason": case.closure_reason, "steps": len(plan)})
     await retention.on_closed(ctx, case)
@@ -161,9 +159,8 @@ async def reopen(ctx: AccessContext, case_id: uuid.UUID, *, reason: str) -> Case
     retention.on_reopened(ctx, case)
     event(ctx, case.id, "case.reopened", None, {"reason": reason,
                                                  "closed_for": case.closure_reason or ""})
-    ctx.session.add(Notice(peacebuilder_id=case.peacebuilder_id, kind="case_reopened",
-                           details={"case": str(case.id), "organisation": str(case.lead_org_id),
-                                    "reason": reason}, created_at=now))
+    await tell_her(ctx, case.peacebuilder_id, NoticeKind.CASE_REOPENED, case_id=case.id,
+                   codes={"organisation": case.lead_org_id, "reason": reason})
     ctx.record("case.reopen", target_type="Case", target_id=case.id, details={"reason": reason})
     case.closure_reason = None
     case.closure_plan = None

@@ -34,6 +34,7 @@ from app.incidents.service import event
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
+from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
 
 PUBLIC_ACTS = {"public_statement", "media_contact", "recognition"}
 # Invariant 6: a measure of one of these kinds is her public act; it needs her live approval of
@@ -204,19 +205,27 @@ async def owner_person(ctx: AccessContext, measure: Measure) -> OwnerPerson | No
     return OwnerPerson(measure.owner_user_id, None) if lead == ctx.org_id else None
 
 
-async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: str) -> Measure:
+async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: str,
+                             reason: str | None = None) -> Measure:
+    """The owner moves a measure on; done, or not done (cancelled, with a reason code), she is
+    told."""
     await ctx.require("measure", "manage")
     measure = await ctx.session.get(Measure, measure_id)
     if measure is None:
         raise NotFound()
-    await cases.get(ctx, measure.case_id)
+    case = await cases.get(ctx, measure.case_id)
     if measure.owner_org_id != ctx.org_id:
         raise NotFound()
     if status not in ("planned", "in_progress", "done", "cancelled"):
         raise BadInput("Status is planned, in_progress, done or cancelled.", field="status")
+    if reason is not None and (status != "cancelled"
+                               or reason not in {r.value for r in MeasureNotDoneReason}):
+        raise BadInput("A reason goes with status cancelled: one of "
+                       + ", ".join(r.value for r in MeasureNotDoneReason) + ".", field="reason")
+    used = None
     if status == "done" and measure.kind in PUBLIC_MEASURES and measure.status != "done":
         # Carried out only while her approval of the act still stands (she may withdraw it
-        # until then); it is used from now on.
+        # until then); it is used from now on, and she is told.
         approval = (await ctx.session.get(Approval, measure.approval_id)
                     if measure.approval_id else None)
         if approval is None or not await _live_approval(ctx, approval, measure.kind,
@@ -224,10 +233,21 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
             raise BadInput(f"Her approval of this {measure.kind.replace('_', ' ')} was "
                            "withdrawn or is missing: it cannot be carried out.", field="status")
         approval.used_at = ctx.clock.now()
-    measure.status = status
-    event(ctx, measure.case_id, "measure.status", measure.id, {"status": status})
+        used = approval
+    before, measure.status = measure.status, status
+    details = {"status": status, **({"reason": reason} if reason else {})}
+    event(ctx, measure.case_id, "measure.status", measure.id, details)
+    if used is not None:
+        await tell_her(ctx, case.peacebuilder_id, NoticeKind.APPROVAL_USED, case_id=case.id,
+                       subject_id=used.id, codes={"act": used.act, "organisation": used.org_id})
     ctx.record("measure.status", target_type="Case", target_id=measure.case_id,
-               details={"measure": str(measure.id), "status": status})
+               details={"measure": str(measure.id), **details})
+    if status != before and status in ("done", "cancelled"):
+        done = status == "done"
+        await tell_her(ctx, case.peacebuilder_id,
+                       NoticeKind.MEASURE_DONE if done else NoticeKind.MEASURE_NOT_DONE,
+                       case_id=case.id, subject_id=measure.id,
+                       codes={} if done else {"reason": reason or MeasureNotDoneReason.OTHER})
     return measure
 
 
@@ -381,6 +401,10 @@ async def move_referral(ctx: AccessContext, referral_id: uuid.UUID, action: str,
     event(ctx, case.id, f"referral.{after}", referral.id)
     ctx.record(f"referral.{action}", target_type="Case", target_id=case.id,
                details={"referral": str(referral.id)})
+    told = {"accepted": NoticeKind.REFERRAL_ACCEPTED, "declined": NoticeKind.REFERRAL_DECLINED}
+    if after in told:  # the outcome text stays on the referral (sealed), not in her notice
+        await tell_her(ctx, case.peacebuilder_id, told[after], case_id=case.id,
+                       subject_id=referral.id, codes={"organisation": referral.to_org_id})
     return referral
 
 

@@ -35,7 +35,6 @@ from app.access.principal import SYSTEM
 from app.cases import service as cases
 from app.cases.models import Case, CaseNote, CaseStatus
 from app.clock import Clock
-from app.consent.models import Notice
 from app.errors import BadInput, Conflict, NotFound
 from app.incidents.models import (
     Attachment,
@@ -51,6 +50,7 @@ from app.notify.models import InboxItem
 from app.operations.models import OrganisationSettings
 from app.peacebuilders import erasure as erasures
 from app.peacebuilders.models import Erasure
+from app.peacebuilders.notices import NoticeKind, tell_her
 
 WARNING, ERASURE = "retention_warning", "retention_erasure"
 KINDS = (WARNING, ERASURE)
@@ -237,8 +237,8 @@ async def _erase(ctx: AccessContext, case: Case, now: datetime) -> None:
         await erasures.carry_out(ctx, erasure)
     case.retention_erased_at = now
     _event(ctx.session, case, "retention_erased", {"how": how}, now)
-    ctx.session.add(Notice(peacebuilder_id=case.peacebuilder_id, kind="case_data_erased",
-                           details={"case": str(case.id), "how": how}, created_at=now))
+    await tell_her(ctx, case.peacebuilder_id, NoticeKind.CASE_DATA_ERASED, case_id=case.id,
+                   codes={"reason": how})
     ctx.record("case.retention_erase", target_type="Case", target_id=case.id,
                details={"how": how, "peacebuilder": str(case.peacebuilder_id)})
 

@@ -1,6 +1,7 @@
-"""The scheduler: escalations and task reminders, run in the service (not only when someone
-looks). Steps live in the database, so they survive restarts; a replica claims a step with an
-UPDATE ... WHERE done_at IS NULL, so across replicas a step fires exactly once."""
+"""The scheduler: escalations, task reminders and her scheduled notices, run in the service
+(not only when someone looks). Steps live in the database, so they survive restarts; a replica
+claims a step with an UPDATE ... WHERE done_at IS NULL, so across replicas a step fires exactly
+once."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from app.peacebuilders import (
     corrections,  # noqa: F401  (registers the correction-request kind)
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
+    notices,
 )
 
 log = logging.getLogger("safety_net.scheduler")
@@ -70,10 +72,13 @@ async def run_due(db: Database, clock: Clock) -> list[tuple[str, str]]:
                 .values(done_at=now, outcome="claimed"))
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another replica took it
+            items: list[Any]  # alerts and her notices: each has a recipient and an ID
             if escalation.handles(step.kind):
                 items = await escalation.fire(session, step, now)
             elif retention.handles(step.kind):
                 items = await retention.fire(db, clock, session, step, now)
+            elif step.kind in notices.STEPS:
+                items = await notices.STEPS[step.kind](session, step, now)
             else:
                 items = await REMINDERS.get(step.kind, _remind)(session, step, now)
             await session.execute(update(ScheduledStep).where(ScheduledStep.id == step.id)

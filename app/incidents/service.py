@@ -29,6 +29,7 @@ from app.incidents.models import (
 )
 from app.notify import service as notify
 from app.peacebuilders import sealing
+from app.peacebuilders.notices import NoticeKind, tell_her
 
 # Default acknowledgement deadlines (minutes); organisations can set their own.
 DEFAULT_ACK_MINUTES = {Severity.CRITICAL: 60, Severity.HIGH: 4 * 60, Severity.MEDIUM: 24 * 60,
@@ -180,6 +181,8 @@ async def acknowledge(ctx: AccessContext, incident_id: uuid.UUID) -> Incident:
     incident.status = IncidentStatus.ACKNOWLEDGED.value
     event(ctx, case.id, "incident.acknowledged", incident.id)
     ctx.record("incident.acknowledge", target_type="Incident", target_id=incident.id)
+    await tell_her(ctx, case.peacebuilder_id, NoticeKind.INCIDENT_ACKNOWLEDGED, case_id=case.id,
+                   subject_id=incident.id)
     return incident
 
 
@@ -193,6 +196,8 @@ async def set_status(ctx: AccessContext, incident_id: uuid.UUID, status: str) ->
     if incident.acknowledged_at is None and status != IncidentStatus.ACKNOWLEDGED:
         raise Conflict("Acknowledge the incident first.")
     if status != incident.status:
+        told = (NoticeKind.INCIDENT_ACKNOWLEDGED if incident.acknowledged_at is None
+                else NoticeKind.INCIDENT_STATUS_CHANGED)
         if incident.acknowledged_at is None:
             incident.acknowledged_at = ctx.clock.now()
             incident.acknowledged_by = ctx.principal.subject
@@ -200,6 +205,8 @@ async def set_status(ctx: AccessContext, incident_id: uuid.UUID, status: str) ->
         event(ctx, case.id, "incident.status", incident.id, {"status": status})
         ctx.record("incident.status", target_type="Incident", target_id=incident.id,
                    details={"status": status})
+        await tell_her(ctx, case.peacebuilder_id, told, case_id=case.id, subject_id=incident.id,
+                       codes={"status": status})
     return incident
 
 

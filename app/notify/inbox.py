@@ -47,7 +47,7 @@ def cursor_before(at: datetime) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{uuid.UUID(int=0)}".encode()).decode()
 
 
-def _parse(cursor: str) -> tuple[datetime, uuid.UUID]:
+def parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         at, _, id_ = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         return datetime.fromisoformat(at), uuid.UUID(id_)
@@ -98,7 +98,7 @@ async def items(ctx: AccessContext, after: str | None, limit: int = 100) -> list
     """The caller's alerts after a cursor, oldest first, only those still deliverable."""
     q = select(InboxItem).where(InboxItem.recipient == ctx.principal.subject)
     if after:
-        at, id_ = _parse(after)
+        at, id_ = parse_cursor(after)
         q = q.where(or_(InboxItem.created_at > at, and_(InboxItem.created_at == at, InboxItem.id > id_)))
     rows = list(await ctx.session.scalars(q.order_by(InboxItem.created_at, InboxItem.id).limit(limit)))
     return [r for r in rows if await entitled(ctx, r)]

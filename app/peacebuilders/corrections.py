@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.cases.models import Case, CaseStatus
 from app.consent.categories import PROFILE_FIELDS
-from app.consent.models import DataRequest, Notice
+from app.consent.models import DataRequest
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.incidents.service import event
@@ -29,6 +29,7 @@ from app.notify import service as notify
 from app.operations.models import OrganisationSettings
 from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
+from app.peacebuilders.notices import NoticeKind, tell_her
 
 DEFAULT_DAYS = 30
 MIN_DAYS, MAX_DAYS = 1, 90
@@ -144,9 +145,8 @@ async def answer(ctx: AccessContext, request_id: uuid.UUID, *, outcome: str,
     if request.case_id is not None:
         event(ctx, request.case_id, f"correction.{outcome}", request.id,
               {"field": request.field})
-    ctx.session.add(Notice(peacebuilder_id=request.peacebuilder_id, kind="correction_answered",
-                           details={"request": str(request.id), "outcome": outcome},
-                           created_at=now))
+    await tell_her(ctx, request.peacebuilder_id, NoticeKind.CORRECTION_ANSWERED,
+                   case_id=request.case_id, subject_id=request.id, codes={"reason": outcome})
     return request
 
 

@@ -24,7 +24,6 @@ from app.access.visibility import org_holds_consent
 from app.cases.models import Case
 from app.confirmations import service as confirmations
 from app.confirmations.models import Confirmation, ConfirmationStatus
-from app.consent.models import Notice
 from app.consent.rules import Caller
 from app.consent.service import standing
 from app.db import new_id
@@ -35,6 +34,7 @@ from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
 from app.peacebuilders.models import Erasure, Peacebuilder
+from app.peacebuilders.notices import NoticeKind, tell_her
 from app.peacebuilders.repository import networks_of
 
 CONFIRM_ERASURE = "peacebuilder.erase"
@@ -117,8 +117,8 @@ async def _schedule(ctx: AccessContext, erasure: Erasure) -> None:
     await ctx.session.flush()
     details = {"erasure": str(erasure.id), "due_at": erasure.due_at.isoformat(),
                "via": erasure.via}
-    ctx.session.add(Notice(peacebuilder_id=erasure.peacebuilder_id, kind="erasure_scheduled",
-                           details=details, created_at=ctx.clock.now()))
+    await tell_her(ctx, erasure.peacebuilder_id, NoticeKind.ERASURE_SCHEDULED,
+                   subject_id=erasure.id, codes={"due_at": erasure.due_at, "via": erasure.via})
     networks = (await networks_of(ctx.session, [erasure.peacebuilder_id]))[erasure.peacebuilder_id]
     recipients = [(s, org) for org in networks for s in await notify.focal_points(ctx.session, org)]
     await notify.notify(ctx, recipients, kind="erasure_scheduled",

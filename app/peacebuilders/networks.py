@@ -15,11 +15,11 @@ from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.confirmations import service as confirmations
 from app.confirmations.models import Confirmation, ConfirmationStatus
-from app.consent.models import Notice
 from app.consent.service import standing
 from app.errors import BadInput, Conflict, NotFound
 from app.notify import service as notify
 from app.peacebuilders.models import Peacebuilder, PeacebuilderNetwork
+from app.peacebuilders.notices import NoticeKind, tell_her
 
 CONFIRM_NETWORK = "network.link"
 
@@ -101,9 +101,9 @@ async def _confirm(ctx: AccessContext, link: PeacebuilderNetwork) -> None:
     ctx.record("network.confirm", target_type="Peacebuilder", target_id=link.peacebuilder_id,
                details={"network": str(link.org_id)})
     if ctx.principal.kind is not PrincipalKind.PEACEBUILDER:  # she is never the last to know
-        ctx.session.add(Notice(peacebuilder_id=link.peacebuilder_id, kind="network_confirmed",
-                               details={"network": str(link.org_id), "by": ctx.principal.subject},
-                               created_at=ctx.clock.now()))
+        await tell_her(ctx, link.peacebuilder_id, NoticeKind.NETWORK_CONFIRMED,
+                       subject_id=link.id,
+                       codes={"organisation": link.org_id, "by": ctx.principal.subject})
     # The network learns it may now act for her (her ID only).
     recipients = [(s, link.org_id) for s in await notify.focal_points(ctx.session, link.org_id)]
     await notify.notify(ctx, recipients, kind="network_confirmed", subject_id=link.peacebuilder_id,

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from app.access.context import AccessContext
@@ -15,9 +16,12 @@ from app.consent.categories import PROFILE_FIELDS
 from app.consent.models import BreakGlass, ConsentGrant, DataRequest, Notice
 from app.db import new_id
 from app.errors import BadInput, Forbidden, ResponseTooLarge
+from app.notify.inbox import cursor_of, parse_cursor
+from app.pagination import MAX_PAGE
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
+from app.peacebuilders.notice_text import NoticeText, language_of, render
 
 
 def my_id(ctx: AccessContext) -> uuid.UUID:
@@ -37,8 +41,45 @@ async def my_grants(ctx: AccessContext) -> list[ConsentGrant]:
     return await consent_repo.grants_of(ctx.session, my_id(ctx))
 
 
-async def my_notices(ctx: AccessContext) -> list[Notice]:
-    return await consent_repo.notices_of(ctx.session, my_id(ctx))
+@dataclass(frozen=True, slots=True)
+class NoticeView:
+    """One of her notices with its words in her language and its cursor."""
+
+    notice: Notice
+    text: NoticeText
+    cursor: str
+
+
+def notice_cursor(n: Notice) -> str:
+    """The inbox's cursor format (created_at and id): one parser for both."""
+    return cursor_of(n)  # type: ignore[arg-type]
+
+
+def _view(n: Notice, language: str) -> NoticeView:
+    return NoticeView(n, render(n.kind, n.details, n.created_at, language), notice_cursor(n))
+
+
+async def my_notices(ctx: AccessContext, *, after: str | None = None, first: int | None = None,
+                     language: str | None = None) -> list[NoticeView]:
+    """Her notices, oldest first, after a cursor (what her subscription replays), at most
+    `first` (all when not given), each in her language unless another is asked for."""
+    if first is not None and not 0 <= first <= MAX_PAGE:
+        raise BadInput(f"first must be between 0 and {MAX_PAGE}.", field="first")
+    pb = await me(ctx)
+    lang = language_of(pb.preferred_language, language)
+    since = parse_cursor(after) if after else None
+    rows = await consent_repo.notices_of(ctx.session, pb.id, after=since, limit=first)
+    return [_view(n, lang) for n in rows]
+
+
+async def my_notice(ctx: AccessContext, notice_id: uuid.UUID,
+                    language: str | None = None) -> NoticeView | None:
+    """One notice of hers (her subscription reads each as it is published); None if not hers."""
+    pb = await me(ctx)
+    found = await ctx.session.get(Notice, notice_id)
+    if found is None or found.peacebuilder_id != pb.id:
+        return None
+    return _view(found, language_of(pb.preferred_language, language))
 
 
 async def my_break_glass(ctx: AccessContext) -> list[BreakGlass]:

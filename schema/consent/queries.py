@@ -70,12 +70,25 @@ class Me:
         return [ConsentGrant.from_model(g) for g in
                 await info.context.loaders.call(self_service.my_grants, info.context.access)]
 
-    @strawberry.field(description="What she has been told: consent recorded or confirmed by others, "
-                                  "new working-group members, break-glass, networks confirmed, "
-                                  "erasures scheduled.")
-    async def notices(self, info: Info) -> list[Notice]:
-        return [Notice.from_model(n) for n in
-                await info.context.loaders.call(self_service.my_notices, info.context.access)]
+    @strawberry.field(description=(
+        "What she has been told, oldest first: every change that concerns her (incidents "
+        "acknowledged, escalated or changed; measures done or not; referrals accepted or "
+        "declined; her case closed or reopened; consent recorded, confirmed or extended by "
+        "others; a grant about to end; new working-group members; an approval used; "
+        "break-glass opened and ended; networks confirmed; erasures scheduled; her sign-in). "
+        "Each in her language. Only she, signed in herself."))
+    async def notices(
+        self, info: Info,
+        after: Annotated[str | None, strawberry.argument(description=(
+            "A notice's cursor: only the notices after it."))] = None,
+        first: Annotated[int | None, strawberry.argument(description=(
+            "At most this many (0 to 100); all when not given."))] = None,
+        language: Annotated[str | None, strawberry.argument(description=(
+            "en, fr, es, ar or sw instead of her preferred language."))] = None,
+    ) -> list[Notice]:
+        views = await info.context.loaders.call(self_service.my_notices, info.context.access,
+                                                after=after, first=first, language=language)
+        return [Notice.from_view(v) for v in views]
 
     @strawberry.field(description="Every break-glass access to her data, open or ended.")
     async def break_glass(self, info: Info) -> list[BreakGlass]:

@@ -10,7 +10,11 @@ from typing import Any
 
 import strawberry
 
+from app import ids as app_ids
 from app.consent import models
+from app.peacebuilders.notice_text import short_reference
+from app.peacebuilders.notices import NoticeKind
+from app.peacebuilders.self_service import NoticeView
 from schema import ids
 from schema.common import Node, UserError
 from schema.consent.enums import DataCategory, ObtainedVia, Purpose
@@ -163,17 +167,46 @@ class BreakGlass(Node):
                    requested_hours=b.requested_hours, confirmed_at=b.confirmed_at, _org=b.org_id)
 
 
-@strawberry.type(description="Something she is told about. Carries IDs only.")
+@strawberry.type(description=(
+    "Something she is told about: kind, date, case reference, reason code and IDs — never her "
+    "name, never free text. Only she reads her notices (me.notices, myNotices)."))
 class Notice:
+    id: strawberry.ID = strawberry.field(description="The notice's ID (her subscription may "
+                                                     "deliver one twice: de-duplicate by it).")
     kind: str = strawberry.field(description=(
-        "e.g. working_group_new_member, break_glass_opened, consent_awaits_confirmation, "
-        "consent_confirmed_by_others, network_confirmed, erasure_scheduled."))
-    created_at: datetime
-    details: str = strawberry.field(description="JSON object of IDs.")
+        "What changed, a code: " + ", ".join(k.value for k in NoticeKind) + "."))
+    created_at: datetime = strawberry.field(description="When it happened.")
+    details: str = strawberry.field(description=(
+        "JSON object of codes, dates and opaque global IDs (`case`, `incident`, `measure`, "
+        "`referral`, `grant`, `organisation`, …: usable with `node(id:)`)."))
+    cursor: str = strawberry.field(description="Pass as `after` (me.notices, myNotices) to "
+                                               "resume after this notice.")
+    language: str = strawberry.field(description="The language of `title` and `text`: hers "
+                                                 "(en, fr, es, ar, sw), English otherwise.")
+    title: str = strawberry.field(description="One line in her language, safe on her screen.")
+    text: str = strawberry.field(description=(
+        "Plain text in her language: title, date, short case reference and reason; the "
+        "details stay inside the app."))
+    case_id: strawberry.ID | None = strawberry.field(description="The case it concerns, if any.")
+    case_reference: str | None = strawberry.field(description=(
+        "A short reference of that case she can read out (e.g. C-1A2B3C4D)."))
+    reason: str | None = strawberry.field(description=(
+        "The reason code, where the change has one (case closed or reopened, measure not done, "
+        "break-glass ended, correction answered)."))
 
     @classmethod
-    def from_model(cls, n: models.Notice) -> Notice:
-        return cls(kind=n.kind, created_at=n.created_at, details=json.dumps(n.details, sort_keys=True))
+    def from_view(cls, v: NoticeView) -> Notice:
+        n = v.notice
+        case = n.details.get("case")
+        reason = n.details.get("reason")
+        return cls(id=strawberry.ID(ids.encode("Notice", n.id)), kind=n.kind,
+                   created_at=n.created_at,
+                   details=json.dumps(app_ids.globalize(n.details), sort_keys=True),
+                   cursor=v.cursor, language=v.text.language, title=v.text.title,
+                   text=v.text.text,
+                   case_id=strawberry.ID(ids.encode("Case", uuid.UUID(case))) if case else None,
+                   case_reference=short_reference(case) if case else None,
+                   reason=reason if isinstance(reason, str) else None)
 
 
 @strawberry.type(description=(

@@ -218,11 +218,19 @@ class IncidentMutations:
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="Change a measure's status (owner organisation).")
-    async def set_measure_status(self, info: Info, id: strawberry.ID, status: str) -> MeasurePayload:
+    @strawberry.mutation(description="Change a measure's status (owner organisation). Done or "
+                                     "cancelled (not done), she is told (a notice: kind, date, "
+                                     "case, reason code).")
+    async def set_measure_status(
+        self, info: Info, id: strawberry.ID, status: str,
+        reason: Annotated[str | None, strawberry.argument(description=(
+            "With status cancelled: why it was not done, a code (no_longer_needed, "
+            "she_declined, not_feasible, consent_withdrawn, replaced, other; default other). "
+            "Never free text: it reaches her notice."))] = None,
+    ) -> MeasurePayload:
         measure_id = ids.decode(id, "Measure")
         measure, errors = await guarded(info, lambda: info.context.loaders.call(
-            response.set_measure_status, info.context.access, measure_id, status))
+            response.set_measure_status, info.context.access, measure_id, status, reason))
         return MeasurePayload(measure=Measure.from_view(
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
