@@ -161,6 +161,10 @@ async def test_every_change_that_concerns_her_is_a_notice_in_her_language(clock_
     approval = approved["data"]["recordApproval"]["approval"]["id"]
     used = await env.gql(MEASURE, {"c": w.case, "k": "PUBLIC_STATEMENT", "a": approval}, as_=focal)
     assert used["data"]["addMeasure"]["userErrors"] == []
+    # Bound when planned; used — and she is told — when the statement is made.
+    made = await env.gql(MEASURE_STATUS, {"id": used["data"]["addMeasure"]["measure"]["id"],
+                                          "s": "done"}, as_=focal)
+    assert made["data"]["setMeasureStatus"]["userErrors"] == []
 
     # Break-glass opened and closed.
     glass = await gql_ok(env, OPEN_GLASS, {"id": w.pb, "h": 1, "r": GLASS_REASON},
