@@ -163,7 +163,9 @@ async def token(env: Env, org: str, user: str | None = None, *, client: str | No
     """A cached token (signed in with a second factor just now, unless `pwd`)."""
     key = (id(env), org, user, client, pwd)
     cached = _tokens.get(key)
-    if cached is None or time.time() - cached[0] > 300:
+    # Younger than the 60-second step-up window of two-person confirmations: a slow run must
+    # not turn a cached token into STEP_UP_REQUIRED (a flake seen under load).
+    if cached is None or time.time() - cached[0] > 30:
         issued = (await token_as(env, org, user or "", acr="pwd") if pwd
                   else await env.token(org, user, client=client))
         cached = _tokens[key] = (time.time(), issued)
