@@ -120,6 +120,13 @@ def _root_fields(document: Any, operation: str | None) -> set[str] | None:
     return names
 
 
+def _selections_of(document: Any, operation: str | None, name: str) -> int:
+    """How many times the operation selects the top-level field `name` (aliases included)."""
+    op = get_operation_ast(document, operation)
+    return sum(1 for sel in (op.selection_set.selections if op else [])
+               if isinstance(sel, FieldNode) and sel.name.value == name)
+
+
 def _error_codes(response: Response) -> list[Any]:
     """`extensions.code` of each error in a JSON response; most responses have none, and a
     substring test finds that without decoding them."""
@@ -262,6 +269,11 @@ class GraphQLEndpoint:
         roots = _root_fields(document, params.operation)
         if not roots or not roots <= PUBLIC_FIELDS:
             return unauthenticated()
+        if _selections_of(document, params.operation, "requestHelp") > 1:
+            # The per-address limit counts requests: one request for help per request, so
+            # aliases cannot multiply it.
+            return self._refuse(GraphQLError(
+                "One requestHelp per request.", extensions={"code": "BAD_USER_INPUT"}), media)
         if "requestHelp" in roots:
             address = request.client.host if request.client else "-"
             verdict = await limiter(self.runtime).help_request(address)
@@ -283,6 +295,11 @@ class GraphQLEndpoint:
                             context_value=context, operation_name=params.operation,
                             allowed_operation_types={OperationType.QUERY,
                                                      OperationType.MUTATION})
+                except InvalidOperationTypeError:
+                    await context.loaders.close()
+                    return JSONResponse(_error_body(
+                        "Subscriptions are served over the websocket, after sign-in.",
+                        "OPERATION_NOT_SUPPORTED"), status_code=400, media_type=media)
                 except TimeoutError:
                     await context.loaders.close()
                     return JSONResponse(_error_body(

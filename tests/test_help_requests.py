@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
@@ -185,3 +185,22 @@ async def test_unacknowledged_it_escalates_acknowledged_it_stops_erased_it_is_go
         "status": "ERASED", "message": None, "contact": None}
     [after] = [r for r in await requests_of(env, "wpn") if r["id"] == request["id"]]
     assert after["message"] is None and after["contact"] is None
+
+
+async def test_aliases_cannot_multiply_the_limit_and_subscriptions_are_refused(help_env):
+    """Insider review: one request carried 15 aliased requestHelp fields past the per-address
+    limit; `subscription { helpDesks }` without a token was an unhandled error."""
+    env = help_env
+    fund = await org_id(env, "fund")
+    aliased = """mutation($o: ID!) {
+      a: requestHelp(input: {organisationId: $o, message: "m", contact: "c"}) { received }
+      b: requestHelp(input: {organisationId: $o, message: "m", contact: "c"}) { received } }"""
+    async with env.runtime.db.transaction() as s:
+        before = await s.scalar(select(func.count()).select_from(HelpRequest))
+    refused = await env.post(aliased, {"o": fund}, purpose=None)
+    assert refused.json()["errors"][0]["message"] == "One requestHelp per request.", refused.text
+    async with env.runtime.db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(HelpRequest)) == before
+    sub = await env.post("subscription { helpDesks { name } }", purpose=None)
+    assert sub.status_code == 400, sub.text
+    assert sub.json()["errors"][0]["extensions"]["code"] == "OPERATION_NOT_SUPPORTED"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from app.access import tenancy
 from app.access.principal import SYSTEM
 from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
@@ -24,6 +25,7 @@ from app.incidents.scheduler import run_due
 from app.runtime import context_for
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
+from schema import ids
 from tests.conftest import BACKENDS, build_env, unique
 from tests.test_consent import OPEN_CASE, new_peacebuilder
 from tests.test_email import items_of
@@ -241,3 +243,45 @@ def test_retention_declarations_are_validated(tmp_path: Path):
         with pytest.raises(tenant_schema.TenantFileError) as exc:
             tenant_schema.parse_file(path)
         assert message in str(exc.value)
+
+
+async def test_this_cases_justice_values_go_too(ret_env):
+    """Insider review: with her key kept for another case, a closed case's detention place,
+    visit notes and hearing outcome stayed readable after its retention ran out."""
+    from app.justice.models import Detention, DetentionVisit, Hearing
+    from tests.test_justice import DETAIN, OUTCOME, VISIT, proceeding, schedule
+
+    env = ret_env
+    pb = await new_peacebuilder(env, "fund")
+    other = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb["id"],
+                                                "summary": "Second file."}},
+                          as_=("fund", "caseworker"))
+    assert other["data"]["openCase"]["userErrors"] == [], other
+    hearing = await schedule(env, await proceeding(env, pb), env.clock.now() + timedelta(hours=2))
+    det = (await env.gql(DETAIN, {"i": {"caseId": pb["case"],
+                                        "detainedAt": env.clock.now().isoformat(),
+                                        "place": "Qz place"}}, as_=("fund", "caseworker")))
+    detention = det["data"]["recordDetention"]["detention"]["id"]
+    await env.gql(VISIT, {"i": {"detentionId": detention, "visitor": "LAWYER",
+                                "visitedAt": env.clock.now().isoformat(), "notes": "Qz notes"}},
+                  as_=("fund", "caseworker"))
+    env.clock.advance(hours=3)
+    await env.gql(OUTCOME, {"i": {"hearingId": hearing["id"], "outcome": "ADJOURNED",
+                                  "notes": "Qz outcome"}}, as_=("fund", "caseworker"))
+    await close_case(env, pb["case"])
+    env.clock.advance(days=400)
+    await passes(env)
+    body = await env.gql("""query($id: ID!) { case(id: $id) { retentionErasedAt
+        hearings { outcome } detentions { place } detentionVisits { notes } } }""",
+                         {"id": pb["case"]}, as_=("fund", "focal"))
+    assert body["data"]["case"]["retentionErasedAt"], body
+    assert "Qz" not in json.dumps(body), body
+    case_id = ids.decode(pb["case"], "Case")
+    with tenancy.using(tenancy.SYSTEM):
+        async with env.runtime.db.transaction() as s:
+            assert [h.outcome for h in await s.scalars(
+                select(Hearing).where(Hearing.case_id == case_id))] == [None]
+            assert [d.place for d in await s.scalars(
+                select(Detention).where(Detention.case_id == case_id))] == [None]
+            assert [v.notes for v in await s.scalars(
+                select(DetentionVisit).where(DetentionVisit.case_id == case_id))] == [None]

@@ -45,6 +45,7 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
+from app.justice.models import Detention, DetentionVisit, Hearing
 from app.notify import service as notify
 from app.notify.models import InboxItem
 from app.operations.models import OrganisationSettings
@@ -258,3 +259,9 @@ async def _delete_case_values(session: AsyncSession, case_id: uuid.UUID) -> None
     await session.execute(update(Proceeding).where(Proceeding.case_id == case_id).values(
         data={}))
     await session.execute(delete(Attachment).where(Attachment.incident_id.in_(incidents)))
+    # The justice follow-up's sealed values (category legal) go with the rest.
+    await session.execute(update(Hearing).where(Hearing.case_id == case_id).values(outcome=None))
+    await session.execute(update(Detention).where(Detention.case_id == case_id).values(
+        place=None))
+    await session.execute(update(DetentionVisit).where(DetentionVisit.case_id == case_id).values(
+        notes=None))
