@@ -240,7 +240,8 @@ async def record_outcome(ctx: AccessContext, hearing_id: uuid.UUID, outcome: str
     await sync_next_hearing(ctx, proceeding)
     _hearing_event(ctx, hearing, "outcome_recorded", outcome=outcome,
                    late=now > hearing.scheduled_at + OUTCOME_WITHIN)
-    _log(ctx, "hearing.outcome", case, hearing=str(hearing.id), outcome=outcome)
+    # IDs only: the outcome is legal-category data, and auditors read this log.
+    _log(ctx, "hearing.outcome", case, hearing=str(hearing.id))
     return hearing
 
 
@@ -385,8 +386,7 @@ async def record_visit(ctx: AccessContext, *, detention_id: uuid.UUID, visitor: 
             event(ctx, case.id, "detention_check.satisfied", check.id,
                   {"detention": str(detention.id), "check": check.kind, "visit": str(visit.id),
                    "late": visited_at > check.due_at})
-    _log(ctx, "detention.visit", case, detention=str(detention.id), visit=str(visit.id),
-         visitor=category.value)
+    _log(ctx, "detention.visit", case, detention=str(detention.id), visit=str(visit.id))
     return visit
 
 
