@@ -140,7 +140,8 @@ async def test_a_frozen_redis_delays_the_alert_not_the_answer(backend, tmp_path,
                 with capsys.disabled():
                     print(f"\n[{backend}] reportIncident with Redis frozen: {took * 1000:.0f} ms")
                 reported = await sub.wait_for("incident_reported", seconds=15)
-                assert set(json.loads(reported["payload"])) == {"incident", "case", "severity"}
+                assert set(json.loads(reported["payload"])) == {"incident", "case", "severity",
+                                                                  "reported_by"}
                 assert await outbox_rows(a), "kept for Redis while it is frozen"
 
                 redis_server.thaw()

@@ -135,7 +135,7 @@ async def test_two_instances_escalate_once_and_deliver_across_replicas(tmp_path)
                     "authorization": f"Bearer {caseworker}", "safety-net-purpose": "protection"})
                 assert response.json()["data"]["reportIncident"]["userErrors"] == []
             reported = await sub.wait_for("incident_reported")
-            assert set(json.loads(reported["payload"])) == {"incident", "case", "severity"}
+            assert set(json.loads(reported["payload"])) == {"incident", "case", "severity", "reported_by"}
             clock.advance(minutes=61)
             ticks = await asyncio.gather(a.extras["scheduler"].tick(), b.extras["scheduler"].tick())
             # One replica fired the step, once: one item for each of mofa's two focal points.

@@ -295,7 +295,7 @@ async def test_an_alert_raised_through_one_replica_reaches_a_subscriber_on_the_o
         print(f"replica B: the subscription delivered {alert['kind']} "
               f"{sorted(payload)} after {time.monotonic() - started:.1f} s")
     assert payload["incident"] == incident["id"]  # the same opaque ID the API answered
-    assert set(payload) == {"incident", "case", "severity"}  # IDs and codes only
+    assert set(payload) == {"incident", "case", "severity", "reported_by"}  # IDs and codes
 
 
 async def test_a_deadline_set_on_one_replica_escalates_once_across_both(
