@@ -164,8 +164,11 @@ class OutboxWorker:
                 pass
             except Exception as exc:  # keep the worker alive; the next pass retries
                 log.error("alert outbox pass failed: %s", type(exc).__name__)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that arrives as
+            # the wake-up does (a notice just written at shutdown), and stop() then waits forever.
             with suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), INTERVAL)
+                async with asyncio.timeout(INTERVAL):
+                    await self.wake.wait()
 
     def start(self) -> None:
         self._task = background_task(self.run(), "outbox")
