@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -70,6 +71,26 @@ async def apply(ctx: AccessContext, specs: list[OrgSpec]) -> ApplyReport:
     return report
 
 
+async def _store_setting(ctx: AccessContext, org: Organisation, report: ApplyReport, *,
+                         column: str, wanted: Any, what: str, details: dict[str, Any]) -> None:
+    """Store one declared organisation setting (None: back to the default), reported and
+    logged when it changes."""
+    settings = await ctx.session.get(OrganisationSettings, org.id)
+    if (getattr(settings, column) if settings else None) == wanted:
+        return
+    if settings is None:
+        settings = OrganisationSettings(org_id=org.id, updated_by=ctx.principal.subject,
+                                        updated_at=ctx.clock.now())
+        ctx.session.add(settings)
+    setattr(settings, column, wanted)
+    settings.updated_by, settings.updated_at = ctx.principal.subject, ctx.clock.now()
+    await ctx.session.flush()
+    report.changes.append(f"organisation {org.slug}: {what} "
+                          + ("set" if wanted else "back to the default"))
+    ctx.record(f"tenants.{column}", target_type="Organisation", target_id=org.id,
+               details=details)
+
+
 async def _apply_escalation(ctx: AccessContext, spec: OrgSpec, org: Organisation,
                             report: ApplyReport) -> None:
     """Store the declared chain (the head of protection as a subject); no block: the default."""
@@ -79,59 +100,24 @@ async def _apply_escalation(ctx: AccessContext, spec: OrgSpec, org: Organisation
         user = await orgs_repo.user_by_username(ctx.session, org.id, head) if head else None
         wanted = {"levels": spec.escalation["levels"],
                   "head_of_protection": user.subject if user is not None else None}
-    settings = await ctx.session.get(OrganisationSettings, org.id)
-    if (settings.escalation if settings else None) == wanted:
-        return
-    if settings is None:
-        settings = OrganisationSettings(org_id=org.id, updated_by=ctx.principal.subject,
-                                        updated_at=ctx.clock.now())
-        ctx.session.add(settings)
-    settings.escalation = wanted
-    settings.updated_by, settings.updated_at = ctx.principal.subject, ctx.clock.now()
-    await ctx.session.flush()
-    report.changes.append(f"organisation {spec.slug}: escalation chain "
-                          + ("set" if wanted else "back to the default"))
-    ctx.record("tenants.escalation", target_type="Organisation", target_id=org.id,
-               details={"levels": [lv["to"] for lv in (wanted or {}).get("levels", [])]})
+    await _store_setting(ctx, org, report, column="escalation", wanted=wanted,
+                         what="escalation chain", details={
+                             "levels": [lv["to"] for lv in (wanted or {}).get("levels", [])]})
 
 
 async def _apply_retention(ctx: AccessContext, spec: OrgSpec, org: Organisation,
                            report: ApplyReport) -> None:
     """Store the declared retention of closed cases; no block: the default (365 days, 30)."""
-    settings = await ctx.session.get(OrganisationSettings, org.id)
-    if (settings.retention if settings else None) == spec.retention:
-        return
-    if settings is None:
-        settings = OrganisationSettings(org_id=org.id, updated_by=ctx.principal.subject,
-                                        updated_at=ctx.clock.now())
-        ctx.session.add(settings)
-    settings.retention = spec.retention
-    settings.updated_by, settings.updated_at = ctx.principal.subject, ctx.clock.now()
-    await ctx.session.flush()
-    report.changes.append(f"organisation {spec.slug}: retention of closed cases "
-                          + ("set" if spec.retention else "back to the default"))
-    ctx.record("tenants.retention", target_type="Organisation", target_id=org.id,
-               details=dict(spec.retention or {}))
+    await _store_setting(ctx, org, report, column="retention", wanted=spec.retention,
+                         what="retention of closed cases", details=dict(spec.retention or {}))
 
 
 async def _apply_detention_checks(ctx: AccessContext, spec: OrgSpec, org: Organisation,
                                   report: ApplyReport) -> None:
     """Store the declared detention-check deadlines (hours); no block: the defaults."""
     wanted = spec.detention_checks or None
-    settings = await ctx.session.get(OrganisationSettings, org.id)
-    if (settings.detention_checks if settings else None) == wanted:
-        return
-    if settings is None:
-        settings = OrganisationSettings(org_id=org.id, updated_by=ctx.principal.subject,
-                                        updated_at=ctx.clock.now())
-        ctx.session.add(settings)
-    settings.detention_checks = wanted
-    settings.updated_by, settings.updated_at = ctx.principal.subject, ctx.clock.now()
-    await ctx.session.flush()
-    report.changes.append(f"organisation {spec.slug}: detention check deadlines "
-                          + ("set" if wanted else "back to the defaults"))
-    ctx.record("tenants.detention_checks", target_type="Organisation", target_id=org.id,
-               details={"hours": wanted or {}})
+    await _store_setting(ctx, org, report, column="detention_checks", wanted=wanted,
+                         what="detention check deadlines", details={"hours": wanted or {}})
 
 
 async def _report_unreachable(ctx: AccessContext, org: Organisation,
