@@ -44,6 +44,7 @@ from schema.notify.queries import NotifyQueries
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
 from schema.orgs.types import Organisation, User, WorkingGroup
+from schema.peacebuilders.account import HerAccountMutations
 from schema.peacebuilders.corrections import CorrectionMutations, CorrectionQueries
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
@@ -116,7 +117,7 @@ Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMut
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
-                                   CorrectionMutations))
+                                   CorrectionMutations, HerAccountMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
