@@ -691,6 +691,8 @@ async def _grant_seen(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
 
 
 async def events_for(ctx: AccessContext, grant_id: uuid.UUID) -> list[ConsentEvent]:
+    if ctx.principal.duress_of is not None:
+        return []  # a duress session's no-op grant has no history (nor has anything it sees)
     current = await _grant_seen(ctx, grant_id)
     return await repo.events_of(ctx.session, current.id)
 

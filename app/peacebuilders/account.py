@@ -144,7 +144,7 @@ def _digest(keks: crypto.KeyEncryptionKeys, code_id: uuid.UUID, pb_id: uuid.UUID
             secret: str) -> str:
     """HMAC under a service key outside the database, bound to the row and to her."""
     message = f"{code_id}:{pb_id}:{secret}".encode()
-    return "h1:" + hmac.new(keks.service_key("her-code"), message, hashlib.sha256).hexdigest()
+    return "h1:" + hmac.new(keks.service_key("her_code"), message, hashlib.sha256).hexdigest()
 
 
 def _keks(ctx: AccessContext) -> crypto.KeyEncryptionKeys:
