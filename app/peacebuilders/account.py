@@ -258,6 +258,7 @@ async def _issue(ctx: AccessContext, pb_id: uuid.UUID, via: Via,
         return purpose.value, int(voided.rowcount)  # type: ignore[attr-defined]
 
     purpose, voided = await _system(ctx, write)
+    await ctx.reach([pb_id])  # decided (her network, or two people): tell her and her network
     ctx.record(f"{CODE_ACTION}.issue", target_type="Peacebuilder", target_id=pb_id,
                details={"code": str(code_id), "via": via.value, "purpose": purpose,
                         "voided": voided})
@@ -422,6 +423,7 @@ async def _suspend(ctx: AccessContext, pb_id: uuid.UUID, via: Via) -> None:
     ended = await _system(ctx, write)
     if ended < 0:
         raise Conflict("Her login is already suspended.")
+    await ctx.reach([pb_id])  # decided: tell her and her network
     ctx.record(SUSPEND_ACTION, target_type="Peacebuilder", target_id=pb_id,
                details={"via": via.value, "sessions": ended,
                         **({"lapses_at": lapses.isoformat()} if lapses else {})})
@@ -464,6 +466,7 @@ async def _reinstate(ctx: AccessContext, pb_id: uuid.UUID) -> None:
 
     if not await _system(ctx, write):
         raise Conflict("Her login is not suspended.")
+    await ctx.reach([pb_id])
     ctx.record(REINSTATE_ACTION, target_type="Peacebuilder", target_id=pb_id)
     await _alert_networks(ctx, pb_id, "her_login_reinstated", {})
 
