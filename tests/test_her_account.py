@@ -448,3 +448,20 @@ async def test_no_code_or_password_in_logs_errors_or_the_access_log(clock_env):
         assert secret not in answers
         assert secret not in log_text
     assert account.duress_hash and duress not in account.duress_hash
+
+
+async def test_cli_suspends_and_reinstates_her_login_for_pilots(clock_env, capsys):
+    from app.cli import her_login
+
+    env = clock_env
+    her = await enrolled(env, await woman(env))
+    assert await her_login(env.settings, "suspend", str(her["raw"])) == 0
+    assert "suspended" in capsys.readouterr().out
+    assert await refused(env, her["token"])
+    assert (await sign_in(env, her["login"])).status_code == 401
+    assert await her_login(env.settings, "reinstate", str(her["raw"])) == 0
+    assert (await sign_in(env, her["login"])).status_code == 200
+    assert await her_login(env.settings, "suspend", "not-a-uuid") == 2
+    # Issued at the console: shown once on stdout, a reset (she has a password).
+    assert await her_login(env.settings, "issue-code", str(her["raw"])) == 0
+    assert "reset code (shown once" in capsys.readouterr().out
