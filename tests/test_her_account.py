@@ -50,7 +50,7 @@ CONFIRM_TOTP = """mutation($c: String!) { confirmTotpEnrolment(input: {code: $c}
   enrolled userErrors { message code } } }"""
 CONFIRM_CONSENT = """mutation($id: ID!) { confirmConsent(input: {grantId: $id}) {
   grant { id status awaiting } userErrors { field message code } } }"""
-PASSWORD = "a long passphrase of hers"  # noqa: S105 (a test's own value)
+PASSWORD = "a long passphrase of hers"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
