@@ -152,6 +152,11 @@ def _keks(ctx: AccessContext) -> crypto.KeyEncryptionKeys:
     return keks
 
 
+def _by(ctx: AccessContext) -> str:
+    """Who did it, as her notice names them (the console is `system`)."""
+    return "system" if ctx.principal.kind is PrincipalKind.SYSTEM else ctx.principal.subject
+
+
 async def _account(session: AsyncSession, pb_id: uuid.UUID) -> PeacebuilderAccount | None:
     return await session.scalar(select(PeacebuilderAccount).where(
         PeacebuilderAccount.peacebuilder_id == pb_id))
@@ -263,7 +268,7 @@ async def _issue(ctx: AccessContext, pb_id: uuid.UUID, via: Via,
                details={"code": str(code_id), "via": via.value, "purpose": purpose,
                         "voided": voided})
     await tell_her(ctx, pb_id, NoticeKind.ENROLMENT_CODE_ISSUED,
-                   codes={"by": ctx.principal.subject, "via": via.value, "expires_at": expires})
+                   codes={"by": _by(ctx), "via": via.value, "expires_at": expires})
     await _alert_networks(ctx, pb_id, "her_code_issued", {"via": via.value, "purpose": purpose})
     return IssuedHerCode(code=code, expires_at=expires, peacebuilder_id=pb_id, purpose=purpose)
 
@@ -428,7 +433,7 @@ async def _suspend(ctx: AccessContext, pb_id: uuid.UUID, via: Via) -> None:
                details={"via": via.value, "sessions": ended,
                         **({"lapses_at": lapses.isoformat()} if lapses else {})})
     await tell_her(ctx, pb_id, NoticeKind.LOGIN_SUSPENDED,
-                   codes={"by": ctx.principal.subject, "via": via.value})
+                   codes={"by": _by(ctx), "via": via.value})
     await _alert_networks(ctx, pb_id, "her_login_suspended", {"via": via.value})
 
 
