@@ -1,0 +1,195 @@
+"""Insider review of issues 17 and 18 — through GraphQL on both databases, with the controlled
+clock.
+
+- Justice alerts follow her consent (docs/decisions/0024, amendment): once she withdraws `legal`
+  from an organisation, hearing reminders to it stop, and escalations of a detention check or
+  an unrecorded hearing outcome either go to the organisation that recorded the item and still
+  holds `legal`, or tell the uncovered chain only that an item on the case needs attention —
+  in the stored alert, the inbox query and the subscription alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import websockets
+
+from app.clock import FrozenClock
+from app.incidents.scheduler import run_due
+from app.notify import inbox as inbox_mod
+from app.runtime import Runtime
+from tests.conftest import BACKENDS, build_env
+from tests.test_consent import NARROW, grant, new_peacebuilder
+from tests.test_incidents import inbox_of
+from tests.test_justice import DETAIN, SCHEDULE, case_of, proceeding, raw
+from tests.test_realtime import serve
+
+pytestmark = pytest.mark.anyio
+
+# What would tell an organisation she is detained, or when she is in court.
+JUSTICE_KEYS = {"hearing", "detention", "detention_check", "check", "scheduled_at", "proceeding",
+                "due_at", "hours_before"}
+INBOX = "query($a: String) { inbox(after: $a) { kind payload } }"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def env(request, tmp_path_factory, anyio_backend):
+    clock = FrozenClock(datetime(2037, 3, 1, 9, 0, tzinfo=UTC))
+    env, close = await build_env(request.param, tmp_path_factory.mktemp("insider17"), clock=clock)
+    env.clock = clock
+    try:
+        yield env
+    finally:
+        await close()
+
+
+async def narrow_legal(env, pb: dict) -> None:
+    her = await env.peacebuilder_token(pb["login"])
+    body = await env.gql(NARROW, {"input": {"grantId": pb["grant"], "categories": ["LEGAL"]}},
+                         token=her, purpose=None)
+    assert body["data"]["narrowConsent"]["userErrors"] == [], body
+    assert "LEGAL" not in body["data"]["narrowConsent"]["grant"]["categories"]
+
+
+async def detain(env, pb: dict, as_: tuple[str, str]) -> str:
+    body = await env.gql(DETAIN, {"i": {"caseId": pb["case"],
+                                        "detainedAt": env.clock.now().isoformat()}}, as_=as_)
+    assert body["data"]["recordDetention"]["userErrors"] == [], body
+    return body["data"]["recordDetention"]["detention"]["id"]
+
+
+async def subscribed(env, after: str) -> list[dict]:
+    """What fund's focal point receives over the real subscription, replaying from `after`."""
+    runtime = Runtime.create(replace(env.settings, scheduler=False, log_worker=False),
+                             clock=env.clock)
+    token = await env.token("fund", "focal")
+    got: list[dict] = []
+    try:
+        async with serve(runtime) as port, websockets.connect(
+                f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {
+                "authorization": f"Bearer {token}", "purpose": "protection"}}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription($a: String) { alerts(after: $a) { kind payload } }",
+                "variables": {"a": after}}}))
+            while True:
+                try:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                except TimeoutError:
+                    break
+                if message["type"] == "next":
+                    got.append(message["payload"]["data"]["alerts"])
+    finally:
+        await runtime.close()
+    return got
+
+
+async def test_justice_alerts_tell_nothing_to_an_organisation_she_withdrew_legal_from(env):
+    t0 = env.clock.now()
+    since = inbox_mod.cursor_before(t0)
+    # A: led by fund; wpn (her legal-aid network) holds legal too and records her detention.
+    a = await new_peacebuilder(env, "fund")
+    await grant(env, a, as_=("fund", "focal"), to_org="wpn",
+                categories=("INCIDENT_DETAILS", "LEGAL"), purposes=("PROTECTION",))
+    # B: led by fund, which records the detention itself; nobody else holds legal.
+    b = await new_peacebuilder(env, "fund")
+    at = t0 + timedelta(days=3, hours=2)
+    hearing = raw((await schedule_for(env, a, at))["id"], "Hearing")
+    detained_a = raw(await detain(env, a, ("wpn", "focal")), "Detention")
+    detained_b = raw(await detain(env, b, ("fund", "caseworker")), "Detention")
+    cases = {raw(a["case"], "Case"), raw(b["case"], "Case")}
+
+    # The 72 h reminder reaches fund while her consent covers it…
+    env.clock.set(at - timedelta(hours=72, minutes=-1))
+    await run_due(env.runtime.db, env.clock)
+    assert [i.payload["hearing"] for i in await inbox_of(env, "fund", "focal")
+            if i.kind == "hearing_due"] == [hearing]
+
+    # …then she withdraws legal from fund for both cases.
+    await narrow_legal(env, a)
+    await narrow_legal(env, b)
+    withdrawn = env.clock.now()
+    shown = await env.gql(INBOX, {"a": since}, as_=("fund", "focal"))
+    assert [x for x in shown["data"]["inbox"] if x["kind"] == "hearing_due"] == [], \
+        "an earlier reminder is no longer delivered"
+
+    # The lawyer-access checks fall due (24 h), and later the 24 h reminder and the outcome.
+    env.clock.set(t0 + timedelta(hours=24, minutes=1))
+    await run_due(env.runtime.db, env.clock)
+    env.clock.set(at - timedelta(hours=24, minutes=-1))
+    await run_due(env.runtime.db, env.clock)
+    env.clock.set(at + timedelta(hours=48, minutes=1))
+    await run_due(env.runtime.db, env.clock)
+
+    stored = [i for i in await inbox_of(env, "fund", "focal")
+              if i.created_at > withdrawn and str(i.case_id) in cases]
+    assert stored, "the uncovered chain is still told that something needs attention"
+    assert {i.kind for i in stored} == {"escalation"}, "no more hearing reminders"
+    for item in stored:
+        assert not JUSTICE_KEYS & set(item.payload), item.payload
+        assert item.payload["attention"] == "needed"
+    assert {str(i.case_id) for i in stored} == cases
+    # A's checks went to wpn, which recorded the detention and still holds legal: it can act.
+    to_wpn = [i for i in await inbox_of(env, "wpn", "focal")
+              if i.kind == "escalation" and i.payload.get("detention") == detained_a]
+    assert {i.payload["check"] for i in to_wpn} >= {"lawyer_access"}
+    assert not [i for i in stored if str(i.case_id) == raw(a["case"], "Case")
+                and i.subject_id is not None and i.payload.get("level") is None]
+
+    # Through the API: the inbox query and the subscription carry nothing of the justice items.
+    shown = await env.gql(INBOX, {"a": since}, as_=("fund", "focal"))
+    mine = [x for x in shown["data"]["inbox"] if json.loads(x["payload"]).get("case")
+            in {a["case"], b["case"]}]
+    live = [x for x in await subscribed(env, since)
+            if json.loads(x["payload"]).get("case") in {a["case"], b["case"]}]
+    for seen in (mine, live):
+        assert seen and {x["kind"] for x in seen} <= {"escalation", "incident_reported"}, seen
+        for x in seen:
+            assert not JUSTICE_KEYS & set(json.loads(x["payload"])), x
+            for secret in (hearing, detained_a, detained_b, "lawyer_access", at.isoformat()[:10]):
+                assert secret not in x["payload"]
+    # Nor does fund see the justice items on the case any more; its timeline says the
+    # reminders stopped (for those who may read legal).
+    seen_b = await case_of(env, b, as_=("fund", "focal"))
+    assert seen_b["detentions"] == [] and seen_b["detentionChecks"] == []
+
+
+async def schedule_for(env, pb: dict, at: datetime) -> dict:
+    pid = await proceeding(env, pb)
+    body = await env.gql(SCHEDULE, {"i": {"proceedingId": pid, "scheduledAt": at.isoformat()}},
+                         as_=("fund", "caseworker"))
+    assert body["data"]["scheduleHearing"]["userErrors"] == [], body
+    return body["data"]["scheduleHearing"]["hearing"]
+
+
+async def test_a_hearing_of_an_organisation_she_cut_off_is_flagged_to_the_lead(env):
+    pb = await new_peacebuilder(env, "fund")
+    given = await grant(env, pb, as_=("fund", "focal"), to_org="wpn",
+                        categories=("INCIDENT_DETAILS", "LEGAL"), purposes=("PROTECTION",))
+    made = await env.gql("""mutation($c: ID!) { recordProceeding(input: {caseId: $c,
+      kind: "investigation", data: {stage: "charged"}}) { proceeding { id } } }""",
+                         {"c": pb["case"]}, as_=("wpn", "focal"))
+    pid = made["data"]["recordProceeding"]["proceeding"]["id"]
+    at = env.clock.now() + timedelta(days=5)
+    body = await env.gql(SCHEDULE, {"i": {"proceedingId": pid, "scheduledAt": at.isoformat()}},
+                         as_=("wpn", "focal"))
+    hearing = raw(body["data"]["scheduleHearing"]["hearing"]["id"], "Hearing")
+    her = await env.peacebuilder_token(pb["login"])
+    narrowed = await env.gql(NARROW, {"input": {"grantId": given["id"], "categories": ["LEGAL"]}},
+                             token=her, purpose=None)
+    assert narrowed["data"]["narrowConsent"]["userErrors"] == []
+    flagged = [i for i in await inbox_of(env, "fund", "focal")
+               if i.kind == "task_owner_uncovered" and i.payload.get("hearing") == hearing]
+    assert len(flagged) == 1 and set(flagged[0].payload) == {"hearing", "case", "owner"}
+    env.clock.set(at - timedelta(hours=24, minutes=-1))
+    await run_due(env.runtime.db, env.clock)
+    assert [i for i in await inbox_of(env, "wpn", "focal")
+            if i.kind == "hearing_due" and i.payload.get("hearing") == hearing] == []
+    assert len([i for i in await inbox_of(env, "fund", "focal")
+                if i.kind == "task_owner_uncovered"
+                and i.payload.get("hearing") == hearing]) == 1, "once"
