@@ -17,11 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import websockets
+from sqlalchemy import select
 
 from app.clock import FrozenClock
 from app.incidents.scheduler import run_due
 from app.notify import inbox as inbox_mod
+from app.orgs.models import Client as OAuthClient
 from app.runtime import Runtime
+from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.test_consent import NARROW, grant, new_peacebuilder
 from tests.test_incidents import inbox_of
@@ -193,3 +196,72 @@ async def test_a_hearing_of_an_organisation_she_cut_off_is_flagged_to_the_lead(e
     assert len([i for i in await inbox_of(env, "fund", "focal")
                 if i.kind == "task_owner_uncovered"
                 and i.payload.get("hearing") == hearing]) == 1, "once"
+
+
+# --- accountable closure: no way around the two-person rule, no machine deciding ------------
+
+CLOSE = """mutation($i: CloseCaseInput!) { closeCase(input: $i) {
+  case { status } confirmationId userErrors { field message code } } }"""
+REOPEN = """mutation($i: ReopenCaseInput!) { reopenCase(input: $i) {
+  case { status } userErrors { field message code } } }"""
+UPDATE = """mutation($i: UpdateCaseInput!) { updateCase(input: $i) {
+  case { status riskLevel } userErrors { field message code } } }"""
+HOLD = """mutation($i: SetRetentionHoldInput!) { setRetentionHold(input: $i) {
+  case { retentionHold } userErrors { field message code } } }"""
+
+
+def plan(env) -> list[dict]:
+    return [{"kind": "ACCOMPANIMENT", "dueAt": (env.clock.now() + timedelta(days=7)).isoformat()}]
+
+
+async def test_lowering_the_risk_first_does_not_let_one_person_close_a_high_risk_case(env):
+    pb = await new_peacebuilder(env, "fund")
+    raised = await env.gql(UPDATE, {"i": {"id": pb["case"], "riskLevel": "CRITICAL"}},
+                           as_=("fund", "focal"))
+    assert raised["data"]["updateCase"]["userErrors"] == []
+    lowered = await env.gql(UPDATE, {"i": {"id": pb["case"], "riskLevel": "LOW"}},
+                            as_=("fund", "caseworker"))
+    assert lowered["data"]["updateCase"]["case"]["riskLevel"] == "LOW"
+    asked = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                        "followUp": plan(env)}}, as_=("fund", "focal"))
+    payload = asked["data"]["closeCase"]
+    assert payload["userErrors"] == [] and payload["confirmationId"], payload
+    assert payload["case"]["status"] == "OPEN", "a second focal point must confirm"
+    timeline = await env.gql("query($id: ID!) { case(id: $id) { timeline { kind details } } }",
+                             {"id": pb["case"]}, as_=("fund", "focal"))
+    changes = [e for e in timeline["data"]["case"]["timeline"] if e["kind"] == "case.risk_changed"]
+    assert {"from": "critical", "to": "low"} in [
+        json.loads(e["details"]) if isinstance(e["details"], str) else e["details"]
+        for e in changes]
+
+
+async def test_a_machine_client_cannot_close_reopen_or_hold_a_case(env):
+    pb = await new_peacebuilder(env, "fund")
+    machine = await env.token("fund", client="fund-system")
+    async with env.runtime.db.transaction() as s:
+        found = await s.scalar(select(OAuthClient).where(OAuthClient.client_id == "fund-system"))
+        member = ids.encode("Client", found.id)
+    done = await env.gql("""mutation($i: CaseTeamInput!) { assignCaseTeamMember(input: $i) {
+        userErrors { message } } }""", {"i": {"caseId": pb["case"], "memberId": member}},
+                         as_=("fund", "focal"))
+    assert done["data"]["assignCaseTeamMember"]["userErrors"] == [], done
+    seen = await env.gql("query($id: ID!) { case(id: $id) { id } }", {"id": pb["case"]},
+                         token=machine)
+    assert seen["data"]["case"]["id"] == pb["case"], "the client works on the case"
+    refused = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                          "followUp": plan(env)}}, token=machine)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+    case = await case_of(env, pb, as_=("fund", "focal"))
+    assert not [e for e in case["timeline"] if e["kind"] == "case.closed"]
+    closed = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                         "followUp": plan(env)}}, as_=("fund", "focal"))
+    assert closed["data"]["closeCase"]["case"]["status"] == "CLOSED", closed
+    for query, variables in (
+            (REOPEN, {"i": {"caseId": pb["case"], "reason": "NEW_THREAT"}}),
+            (HOLD, {"i": {"caseId": pb["case"], "hold": True, "reason": "LEGAL_PROCEEDINGS"}})):
+        body = await env.gql(query, variables, token=machine)
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
+        assert "Case" not in body["errors"][0]["message"]
+    after = await env.gql("query($id: ID!) { case(id: $id) { status retentionHold } }",
+                          {"id": pb["case"]}, as_=("fund", "focal"))
+    assert after["data"]["case"] == {"status": "CLOSED", "retentionHold": None}
