@@ -265,3 +265,28 @@ async def test_a_machine_client_cannot_close_reopen_or_hold_a_case(env):
     after = await env.gql("query($id: ID!) { case(id: $id) { status retentionHold } }",
                           {"id": pb["case"]}, as_=("fund", "focal"))
     assert after["data"]["case"] == {"status": "CLOSED", "retentionHold": None}
+
+
+# --- issue 17, "tests that must exist": the convener's own case reaches the NHRI -------------
+
+async def test_a_case_led_by_the_convener_reaches_the_nhri(env):
+    from tests.test_consent import wg_id
+    from tests.test_escalation import report, timeline
+
+    pb = await new_peacebuilder(env, "unpc")
+    # She grants the Joint Action Group that unpc itself convenes; unpc is overseen by the NHRI.
+    await grant(env, pb, as_=("unpc", "focal"), to_wg=await wg_id(env))
+    await report(env, pb, "unpc")
+    before = len(await inbox_of(env, "nhri", "focal"))
+    for _ in range(4):  # past every level of unpc's chain
+        env.clock.advance(minutes=61)
+        await run_due(env.runtime.db, env.clock)
+    events = await timeline(env, pb["case"], "unpc")
+    told = [e for e in events if e["kind"] == "incident.oversight_notified"]
+    assert len(told) == 1 and told[0]["organisations"], "never to no organisation"
+    escalated = [e for e in events if e["kind"] == "incident.escalated"]
+    assert escalated and all(e["recipients"] > 0 for e in escalated)
+    notices = [i for i in (await inbox_of(env, "nhri", "focal"))[before:]
+               if i.kind == "escalation_notice"]
+    assert len(notices) == 1 and notices[0].payload["what"] == "incident"
+    assert notices[0].case_id is None and "case" not in notices[0].payload
