@@ -290,3 +290,50 @@ async def test_a_case_led_by_the_convener_reaches_the_nhri(env):
                if i.kind == "escalation_notice"]
     assert len(notices) == 1 and notices[0].payload["what"] == "incident"
     assert notices[0].case_id is None and "case" not in notices[0].payload
+
+
+# --- another tenant learns nothing: the same bytes for its objects as for missing ones --------
+
+async def test_another_tenant_gets_the_same_answer_as_for_a_missing_object(env):
+    import uuid
+
+    users = await env.gql("{ users(first: 20) { edges { node { id username } } } }",
+                          as_=("fund", "admin"))
+    fund_focal = next(e["node"]["id"] for e in users["data"]["users"]["edges"]
+                      if e["node"]["username"] == "focal")
+    start = env.clock.now() + timedelta(hours=1)
+    shift_vars = {"startsAt": start.isoformat(), "endsAt": (start + timedelta(hours=8)).isoformat()}
+    added = await env.gql("""mutation($i: AddDutyShiftInput!) { addDutyShift(input: $i) {
+      shift { id } userErrors { field message code } } }""", {"i": {"userId": fund_focal,
+                                                                   **shift_vars}},
+                          as_=("fund", "admin"))
+    shift = added["data"]["addDutyShift"]["shift"]["id"]
+    pb = await new_peacebuilder(env, "fund")
+    closed = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
+                                         "followUp": plan(env)}}, as_=("fund", "focal"))
+    assert closed["data"]["closeCase"]["case"]["status"] == "CLOSED"
+
+    def missing(kind: str) -> str:
+        return ids.encode(kind, uuid.uuid4())
+
+    add_shift = """mutation($i: AddDutyShiftInput!) { addDutyShift(input: $i) {
+      shift { id } userErrors { field message code } } }"""
+    remove_shift = """mutation($i: DutyShiftIdInput!) { removeDutyShift(input: $i) {
+      shift { id } userErrors { field message code } } }"""
+    for query, real, fake in [
+            (add_shift, {"userId": fund_focal, **shift_vars},
+             {"userId": missing("User"), **shift_vars}),
+            (remove_shift, {"id": shift}, {"id": missing("DutyShift")}),
+            (REOPEN, {"caseId": pb["case"], "reason": "NEW_THREAT"},
+             {"caseId": missing("Case"), "reason": "NEW_THREAT"}),
+            (HOLD, {"caseId": pb["case"], "hold": True, "reason": "INVESTIGATION"},
+             {"caseId": missing("Case"), "hold": True, "reason": "INVESTIGATION"})]:
+        who = ("mofa", "admin") if "DutyShift" in query else ("mofa", "focal")
+        a = await env.gql(query, {"i": real}, as_=who)
+        b = await env.gql(query, {"i": fake}, as_=who)
+        assert a == b, (query, a, b)
+        assert a.get("errors") or any(v.get("userErrors") for v in a["data"].values()), a
+    # Nothing changed at fund.
+    still = await env.gql("query($id: ID!) { case(id: $id) { status retentionHold } }",
+                          {"id": pb["case"]}, as_=("fund", "focal"))
+    assert still["data"]["case"] == {"status": "CLOSED", "retentionHold": None}
