@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select
 
 from app.access.context import AccessContext
+from app.access.visibility import org_holds_consent
 from app.auth.edge import recipient_unit_of_work
 from app.cases import repository as cases_repo
 from app.cases.models import Case
@@ -54,14 +55,16 @@ def about_legal(item: InboxItem) -> bool:
 
 
 async def _legal_released(ctx: AccessContext, item: InboxItem) -> bool:
-    """Whether her consent releases `legal` to the caller's organisation now (any case row the
-    caller cannot read at all, or none: no)."""
-    if item.case_id is None:
+    """Whether a live grant of hers releases `legal` to the caller's organisation now, for any
+    purpose (the decision the chain made when it sent the alert; a case row the caller cannot
+    read at all: no)."""
+    if item.case_id is None or ctx.principal.org_id is None:
         return False
     pb = await ctx.session.scalar(select(Case.peacebuilder_id).where(Case.id == item.case_id))
     if pb is None:
         return False
-    return DataCategory.LEGAL.value in (await ctx.released_to_org([pb])).get(pb, frozenset())
+    return await org_holds_consent(ctx.session, ctx.principal.org_id, pb, ctx.clock.now(),
+                                   category=DataCategory.LEGAL.value)
 
 
 def _content_free(item: InboxItem) -> InboxItem:
