@@ -337,3 +337,51 @@ async def test_another_tenant_gets_the_same_answer_as_for_a_missing_object(env):
     still = await env.gql("query($id: ID!) { case(id: $id) { status retentionHold } }",
                           {"id": pb["case"]}, as_=("fund", "focal"))
     assert still["data"]["case"] == {"status": "CLOSED", "retentionHold": None}
+
+
+async def test_a_recorder_whose_chain_reaches_nobody_does_not_silence_the_check(env, tmp_path):
+    """She withdrew legal from the lead; the organisation that recorded the detention still holds
+    it but no longer has anyone active: the lead's chain is told, content-free, rather than
+    nobody."""
+    import uuid
+
+    from app.access.principal import SYSTEM
+    from app.runtime import context_for
+    from app.tenants import schema as tenant_schema
+    from app.tenants import service as tenant_service
+    from tests.test_auth import DEACTIVATE_USER
+
+    slug = f"law{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{slug}.yaml").write_text(f"""slug: {slug}
+name: Legal aid test organisation
+kind: peacebuilders_network
+country: "KE"
+users:
+  - {{username: admin, name: Administrator, roles: [org_admin]}}
+  - {{username: focal, name: Focal point, roles: [focal_point]}}
+""")
+    async with env.runtime.db.transaction() as session:
+        ctx = context_for(env.runtime, session, SYSTEM, request_id="test-tenants")
+        await tenant_service.apply(ctx, tenant_schema.load_dir(tmp_path))
+    from tests import test_consent
+
+    test_consent._org_ids.pop(id(env), None)  # a new organisation: list them again
+    pb = await new_peacebuilder(env, "fund")
+    await grant(env, pb, as_=("fund", "focal"), to_org=slug,
+                categories=("INCIDENT_DETAILS", "LEGAL"), purposes=("PROTECTION",))
+    t0 = env.clock.now()
+    await detain(env, pb, (slug, "focal"))
+    await narrow_legal(env, pb)
+    users = await env.gql("{ users(first: 20) { edges { node { id username } } } }",
+                          as_=(slug, "admin"))
+    focal = next(e["node"]["id"] for e in users["data"]["users"]["edges"]
+                 if e["node"]["username"] == "focal")
+    off = await env.gql(DEACTIVATE_USER, {"id": focal}, as_=(slug, "admin"))
+    assert off["data"]["deactivateUser"]["user"]["active"] is False
+
+    env.clock.set(t0 + timedelta(hours=24, minutes=1))
+    await run_due(env.runtime.db, env.clock)
+    told = [i for i in await inbox_of(env, "fund", "focal")
+            if i.kind == "escalation" and str(i.case_id) == raw(pb["case"], "Case")]
+    assert told, "someone who can act is told"
+    assert all(not JUSTICE_KEYS & set(i.payload) for i in told), [i.payload for i in told]

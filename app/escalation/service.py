@@ -79,11 +79,29 @@ async def _routed(session: AsyncSession, due: Due, now: datetime) -> Due:
     """The item as its chain may hear of it now (see `Due.category`)."""
     if due.category is None:
         return due
-    for org in dict.fromkeys((due.org_id, *due.alternates)):
-        if await _covered(session, due, org, now):
-            return replace(due, org_id=org,
-                           owner=due.owner if org == due.org_id else None)
+    orgs = list(dict.fromkeys((due.org_id, *due.alternates)))
+    covered = [org for org in orgs if await _covered(session, due, org, now)]
+    # An organisation still covered whose chain reaches someone now; else one not covered that
+    # can hear (told only that something needs attention); never nobody if anyone can hear.
+    for org in covered:
+        if await _reachable(session, org, now):
+            return replace(due, org_id=org, owner=due.owner if org == due.org_id else None)
+    for org in orgs:
+        if org not in covered and await _reachable(session, org, now):
+            return replace(due, org_id=org, payload=content_free(due.case_id), owner=None)
+    if covered:
+        return replace(due, org_id=covered[0],
+                       owner=due.owner if covered[0] == due.org_id else None)
     return replace(due, payload=content_free(due.case_id), owner=None)
+
+
+async def _reachable(session: AsyncSession, org_id: uuid.UUID, now: datetime) -> bool:
+    """Whether some level of the organisation's chain names an active person now."""
+    levels, head = await chain_of(session, org_id)
+    for level in levels:
+        if await recipients(session, org_id, level["to"], head, now):
+            return True
+    return False
 
 
 OWNER_LEVEL = "owner"
