@@ -117,9 +117,11 @@ async def test_acknowledged_in_time_never_escalates(clock_env):
 
 async def test_deadline_is_configurable_per_organisation(clock_env):
     env = clock_env
-    body = await env.gql("mutation { setAcknowledgementDeadline(severity: LOW, minutes: 5) }",
+    body = await env.gql("mutation { setAcknowledgementDeadline(input: {severity: LOW, "
+                         "minutes: 5}) { severity minutes userErrors { code } } }",
                          as_=("wpn", "admin"))
-    assert body["data"]["setAcknowledgementDeadline"] == 5
+    assert body["data"]["setAcknowledgementDeadline"] == {"severity": "LOW", "minutes": 5,
+                                                          "userErrors": []}
     pb = await new_peacebuilder(env, "wpn")
     reported = await env.gql(REPORT, incident_input(pb["case"], severity="LOW"),
                              as_=("wpn", "caseworker"))

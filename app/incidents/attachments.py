@@ -165,3 +165,20 @@ async def download(ctx: AccessContext, attachment_id: uuid.UUID) -> tuple[str, b
         raise IntegrityError() from exc
     ctx.note_read(case.peacebuilder_id, attachment.category)
     return attachment.content_type, data
+
+
+async def one(ctx: AccessContext, attachment_id: uuid.UUID) -> Attachment:
+    """An attachment's metadata (`node(id:)`): as listed on its incident (the incident visible,
+    the file's category released), else not found."""
+    from app.read import cases as case_read
+    from app.read.gate import Want
+
+    row = await ctx.session.scalar(select(Attachment).options(load_only(*METADATA[1:]))
+                                   .where(Attachment.id == attachment_id))
+    if row is None:
+        raise NotFound()
+    incident = await case_read.below(ctx, "incidents", row.incident_id, Want(frozenset({"id"})))
+    if not incident.gate.releases(row.category):
+        raise NotFound()
+    ctx.note_read(incident.gate.peacebuilder_id, row.category)
+    return row

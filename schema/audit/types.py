@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.audit import models
@@ -30,9 +31,14 @@ class AccessLogEntry(Node):
     decision: str = strawberry.field(description="allow or deny.")
     reason: str | None
     request_id: str
-    details: str | None = strawberry.field(description="JSON: IDs and categories, never values.")
+    details: str | None = strawberry.field(description="JSON: IDs and categories, never values.",
+                                           deprecation_reason="Use `data` (the same, as JSON).")
     hash: str | None
     prev_hash: str | None
+
+    @strawberry.field(description="IDs (opaque global IDs) and categories, never values.")
+    def data(self) -> JSON | None:
+        return json.loads(self.details) if self.details else None
     _org: strawberry.Private[uuid.UUID | None]
 
     @strawberry.field(description="The organisation the actor acted for.")
@@ -110,7 +116,12 @@ class AccessHistoryEntry:
 class Alert(Node):
     kind: str = strawberry.field(description="bulk_read, repeated_denials, repeated_break_glass.")
     created_at: datetime
-    details: str = strawberry.field(description="JSON of IDs and counts.")
+    details: str = strawberry.field(description="JSON of IDs and counts.",
+                                    deprecation_reason="Use `data` (the same, as JSON).")
+
+    @strawberry.field(description="IDs and counts.")
+    def data(self) -> JSON:
+        return json.loads(self.details)
 
     @classmethod
     def from_model(cls, a: models.Alert) -> Alert:
