@@ -199,7 +199,7 @@ async def test_task_reminder_before_due_date(clock_env):
 async def test_proceedings_timeline_she_can_see(env):
     pb = await new_peacebuilder(env, "fund")
     body = await env.gql("""mutation($c: ID!) { recordProceeding(input: {caseId: $c,
-        kind: "detention", data: {place: "Central prison", visits: "weekly"}}) {
+        kind: detention, data: {place: "Central prison", visits: "weekly"}}) {
         proceeding { id kind details } userErrors { field message } } }""", {"c": pb["case"]},
                          as_=("fund", "caseworker"))
     assert json.loads(body["data"]["recordProceeding"]["proceeding"]["details"])["visits"] == "weekly"

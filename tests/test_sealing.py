@@ -91,7 +91,7 @@ async def her_world(env, lead: str = "mofa") -> dict[str, Any]:
         ("""mutation($c: ID!, $d: String) { addMeasure(input: {caseId: $c, kind: SECURE_TRANSPORT,
             description: $d}) { userErrors { message } } }""", {"c": pb["case"], "d": t["measure"]},
          focal),
-        ("""mutation($c: ID!, $d: JSON!) { recordProceeding(input: {caseId: $c, kind: "detention",
+        ("""mutation($c: ID!, $d: JSON!) { recordProceeding(input: {caseId: $c, kind: detention,
             data: $d}) { userErrors { message } } }""",
          {"c": pb["case"], "d": {"place": t["proceeding"], "visits": "weekly"}}, staff),
         ("""mutation($c: ID!, $b: String!) { addCaseNote(input: {caseId: $c, body: $b}) {

@@ -98,6 +98,11 @@ class ReferralAction(enum.StrEnum):
     REVOKE = "revoke"
 
 
+class ProceedingKind(enum.StrEnum):
+    INVESTIGATION = "investigation"
+    DETENTION = "detention"
+
+
 class ReferralStatus(enum.StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"

@@ -28,6 +28,7 @@ from app.incidents.models import (
     MeasureKind,
     MeasureStatus,
     Proceeding,
+    ProceedingKind,
     PublicAct,
     Referral,
     ReferralAction,
@@ -452,10 +453,10 @@ async def _visible_case_ids(ctx: AccessContext, ids: list[uuid.UUID]) -> set[uui
     return set(await cases_repo.by_ids(ctx.session, ctx.care_scope(), ids))
 
 
-PROCEEDING_FIELDS = {
-    "investigation": {"authority", "reference", "stage"},
-    "detention": {"place", "conditions", "visits", "legal_representation", "due_process_concerns",
-                  "release_negotiations"},
+PROCEEDING_FIELDS: dict[str, set[str]] = {
+    ProceedingKind.INVESTIGATION: {"authority", "reference", "stage"},
+    ProceedingKind.DETENTION: {"place", "conditions", "visits", "legal_representation",
+                               "due_process_concerns", "release_negotiations"},
 }
 
 

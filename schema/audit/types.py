@@ -12,9 +12,16 @@ from strawberry.scalars import JSON
 from app import ids as app_ids
 from app.audit import models
 from schema import ids
-from schema.common import Node
+from schema.common import Node, closed_set
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
+
+AccessDecision = closed_set(models.Decision, "An access decision.", {
+    "ALLOW": "Allowed.", "DENY": "Refused."}, name="AccessDecision")
+AccessAlertKind = closed_set(models.AlertKind, "Unusual access noticed in the log.", {
+    "BULK_READ": "Many records of different women read at once.",
+    "REPEATED_DENIALS": "Many refused attempts by one caller in a short time.",
+    "REPEATED_BREAK_GLASS": "Break-glass opened repeatedly."}, name="AccessAlertKind")
 
 
 @strawberry.type(description="One access decision or change. Never holds sensitive values.")
@@ -28,7 +35,7 @@ class AccessLogEntry(Node):
     target_id: str | None = strawberry.field(description=(
         "Opaque global ID of the target (of type `targetType`); the export also carries the "
         "stored form the hash chain covers."))
-    decision: str = strawberry.field(description="allow or deny.")
+    decision: AccessDecision = strawberry.field(description="What was decided.")  # type: ignore[valid-type]
     reason: str | None
     request_id: str
     details: str | None = strawberry.field(description="JSON: IDs and categories, never values.",
@@ -95,7 +102,7 @@ ACTIONS = {
 class AccessHistoryEntry:
     at: datetime
     purpose: str | None
-    decision: str
+    decision: AccessDecision  # type: ignore[valid-type]
     description: str = strawberry.field(description="What happened, e.g. 'read your identity'.")
     _org: strawberry.Private[uuid.UUID | None]
 
@@ -114,7 +121,7 @@ class AccessHistoryEntry:
 
 @strawberry.type(description="Unusual access noticed in the log (IDs and counts only).")
 class Alert(Node):
-    kind: str = strawberry.field(description="bulk_read, repeated_denials, repeated_break_glass.")
+    kind: AccessAlertKind = strawberry.field(description="What was noticed.")  # type: ignore[valid-type]
     created_at: datetime
     details: str = strawberry.field(description="JSON of IDs and counts.",
                                     deprecation_reason="Use `data` (the same, as JSON).")

@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.consent import models
+from app.peacebuilders import models as pb_models
 from app.peacebuilders.notice_text import short_reference
 from app.peacebuilders.notices import NoticeKind
 from app.peacebuilders.self_service import NoticeView
@@ -50,7 +51,7 @@ class RecipientType(enum.Enum):
 @strawberry.type(description="One change to a grant. Grants are never edited; each change is an "
                              "event and the grant's state is derived from them.")
 class ConsentEvent:
-    kind: str = strawberry.field(description="grant, confirm, narrow, extend, revoke or expire.")
+    kind: ConsentEventKind = strawberry.field(description="The step.")  # type: ignore[valid-type]
     at: datetime
     categories: list[DataCategory]
     purposes: list[Purpose]
@@ -168,6 +169,19 @@ class BreakGlass(Node):
                    requested_hours=b.requested_hours, confirmed_at=b.confirmed_at, _org=b.org_id)
 
 
+ConsentEventKind = closed_set(models.ConsentEventKind, "A step in a grant's history.", {
+    "GRANT": "Recorded.", "CONFIRM": "Confirmed (by her, or by a second person).",
+    "NARROW": "Narrowed (fewer categories or purposes).", "EXTEND": "Extended.",
+    "REVOKE": "Revoked.", "EXPIRE": "Ran out."})
+DataRequestKind = closed_set(models.DataRequestKind, "What she asks of an organisation.", {
+    "CORRECTION": "To correct her data."})
+DataRequestStatus = closed_set(models.DataRequestStatus, "Where her request stands.", {
+    "OPEN": "Not yet answered.", "CORRECTED": "Corrected.",
+    "DECLINED": "Declined, with a reason for her."})
+ErasureVia = closed_set(pb_models.ErasureVia, "Who asked for an erasure of her data.", {
+    "HERSELF": "She herself.", "NETWORK": "A focal point of a network she confirmed, for her.",
+    "ORGANISATION": "A focal point of an organisation that leads one of her cases, with a "
+                    "reason and a second focal point's confirmation."})
 NoticeKindEnum = closed_set(NoticeKind, "What changed, in a notice to her.", {
     "INCIDENT_ACKNOWLEDGED": "An organisation acknowledged an incident she faces.",
     "INCIDENT_ESCALATED": "An incident was not acknowledged in time and went up the chain.",
@@ -252,9 +266,9 @@ class Notice:
     "organisation, answered by its deadline or escalated."))
 class DataRequest:
     id: strawberry.ID = strawberry.field(description="Opaque global ID.")
-    kind: str = strawberry.field(description="correction.")
+    kind: DataRequestKind = strawberry.field(description="What she asked.")  # type: ignore[valid-type]
     field: str | None = strawberry.field(description="The field she asked to correct.")
-    status: str = strawberry.field(description="open, corrected or declined.")
+    status: DataRequestStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     created_at: datetime = strawberry.field(description="When she asked.")
     due_at: datetime | None = strawberry.field(
         default=None, description="When the organisation must have answered.")
@@ -312,7 +326,7 @@ class ErasureStatus(enum.Enum):
 @strawberry.type(description="A request to erase her data (crypto-shredding).")
 class Erasure(Node):
     status: ErasureStatus
-    via: str = strawberry.field(description="herself, network or organisation.")
+    via: ErasureVia = strawberry.field(description="Who asked for it.")  # type: ignore[valid-type]
     requested_at: datetime
     due_at: datetime | None = strawberry.field(description="When it will be carried out.")
     done_at: datetime | None

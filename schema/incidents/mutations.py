@@ -34,11 +34,14 @@ from schema.incidents.types import (
     MeasurePayload,
     MeasureStatus,
     Proceeding,
+    ProceedingKind,
     ProceedingPayload,
     PublicAct,
     Referral,
     ReferralAction,
     ReferralPayload,
+    ReportChannel,
+    Reporter,
     Severity,
 )
 
@@ -49,9 +52,9 @@ class ReportIncidentInput:
     case_id: strawberry.ID
     type: IncidentType
     severity: Severity
-    reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
-    reported_via: str = strawberry.field(
-        description="in_person, phone, secure_messenger, email, online_form, other.")
+    reported_by: Reporter = strawberry.field(description="Who reported it.")  # type: ignore[valid-type]
+    reported_via: ReportChannel = strawberry.field(  # type: ignore[valid-type]
+        description="How it reached your organisation.")
     occurred_at: datetime | None = None
     description: str | None = None
     alleged_source_as_reported: str | None = strawberry.field(
@@ -126,7 +129,7 @@ class ReferCaseInput:
                               "one (give its ID).")
 class ProceedingInput:
     case_id: strawberry.ID
-    kind: str = strawberry.field(description="investigation or detention.")
+    kind: ProceedingKind = strawberry.field(description="What it tracks.")  # type: ignore[valid-type]
     data: strawberry.scalars.JSON = strawberry.field(
         description="Fields of that kind (see Proceeding.details).")
     next_hearing_at: datetime | None = None
@@ -225,8 +228,8 @@ class IncidentMutations:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         incident, errors = await guarded(info, lambda: info.context.loaders.call(
             incidents.report, info.context.access, case_id=case_id, type=input.type.value,
-            severity=input.severity.value, reported_by=input.reported_by,
-            reported_via=input.reported_via, occurred_at=input.occurred_at,
+            severity=input.severity.value, reported_by=input.reported_by.value,
+            reported_via=input.reported_via.value, occurred_at=input.occurred_at,
             description=input.description,
             alleged_source_as_reported=input.alleged_source_as_reported,
             location_coarse=input.location_coarse, location_precise=input.location_precise))
@@ -429,7 +432,7 @@ class IncidentMutations:
         pid = ids.decode(input.proceeding_id, "Proceeding", "proceedingId") if input.proceeding_id else None
         data = input.data if isinstance(input.data, dict) else {}
         proceeding, errors = await guarded(info, lambda: info.context.loaders.call(
-            response.record_proceeding, info.context.access, case_id=case_id, kind=input.kind,
+            response.record_proceeding, info.context.access, case_id=case_id, kind=input.kind.value,
             data=data, next_hearing_at=input.next_hearing_at, proceeding_id=pid))
         return ProceedingPayload(
             proceeding=Proceeding.from_view(

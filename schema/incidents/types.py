@@ -64,6 +64,10 @@ MeasureNotDoneReason = closed_set(notice_codes.MeasureNotDoneReason, "Why a meas
     "NO_LONGER_NEEDED": "No longer needed.", "SHE_DECLINED": "She declined it.",
     "NOT_FEASIBLE": "It could not be done.", "CONSENT_WITHDRAWN": "She withdrew her consent.",
     "REPLACED": "Another measure replaced it.", "OTHER": "Another reason."})
+ProceedingKind = closed_set(models.ProceedingKind, "What a proceeding tracks.", {
+    "INVESTIGATION": "An investigation or prosecution (authority, reference, stage).",
+    "DETENTION": "A detention watch (place, conditions, visits, legal representation, "
+                 "due-process concerns, release negotiations)."})
 ReferralStatus = closed_set(models.ReferralStatus, "Where a referral stands.", {
     "PENDING": "Sent, not yet answered.", "ACCEPTED": "The recipient took it on.",
     "DECLINED": "The recipient declined it.", "COMPLETED": "The recipient completed it.",
@@ -79,8 +83,9 @@ class Incident(Node, ConsentGated):
     status: IncidentStatus
     occurred_at: datetime | None
     reported_at: datetime
-    reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
-    reported_via: str = strawberry.field(description="in_person, phone, secure_messenger, email, …")
+    reported_by: Reporter = strawberry.field(description="Who reported it.")  # type: ignore[valid-type]
+    reported_via: ReportChannel = strawberry.field(  # type: ignore[valid-type]
+        description="How it reached the organisation.")
     acknowledgement_deadline: datetime
     acknowledged_at: datetime | None
     description: str | None = gated(
@@ -158,7 +163,7 @@ class Attachment(Node):
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
 class Measure(Node, ConsentGated):
     kind: MeasureKind
-    status: str = strawberry.field(description="planned, in_progress, done or cancelled.")
+    status: MeasureStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     due_at: datetime | None
     created_at: datetime
     description: str | None = gated("description", RESPONSE_CATEGORY.value, "Details.")
@@ -201,7 +206,7 @@ class TaskOwnerPerson:
 @strawberry.type(description="One organisation asks another to act, under her consent.")
 class Referral(Node):
     purpose: str
-    status: str = strawberry.field(description="pending, accepted, declined, completed, revoked.")
+    status: ReferralStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     created_at: datetime
     updated_at: datetime
     _from: strawberry.Private[uuid.UUID]
@@ -258,7 +263,7 @@ class Referral(Node):
 
 @strawberry.type(description="Investigation/prosecution tracking or detention watch.")
 class Proceeding(Node, ConsentGated):
-    kind: str = strawberry.field(description="investigation or detention.")
+    kind: ProceedingKind = strawberry.field(description="What is tracked.")  # type: ignore[valid-type]
     next_hearing_at: datetime | None
     updated_at: datetime
     details: str | None = gated(
@@ -320,7 +325,7 @@ class ApprovalStatus(enum.Enum):
     "organisation. Returned to her (`me.approvals`, `withdrawApproval`) and to whoever records "
     "it (she, or her network's focal point acting for her)."))
 class Approval(Node):
-    act: str = strawberry.field(description="public_statement, media_contact or recognition.")
+    act: PublicAct = strawberry.field(description="The act she approved.")  # type: ignore[valid-type]
     approved_at: datetime = strawberry.field(description="When she approved it.")
     acting_for_her: bool = strawberry.field(
         description="True: her network's focal point recorded it for her.")
