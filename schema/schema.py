@@ -13,10 +13,16 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from app.access.principal import PrincipalKind
+from app.audit import queries as audit_queries
+from app.cases import service as cases
+from app.confirmations import service as confirmations
 from app.consent import service as consent
+from app.directory import help as help_requests
 from app.errors import NotFound
+from app.escalation import rota
 from app.incidents import attachments, response
 from app.notify import webhooks
+from app.operations import service as operations
 from app.orgs import service as orgs
 from app.peacebuilders import erasure, self_service
 from app.read import cases as case_read
@@ -25,6 +31,7 @@ from app.read.children import RowView
 from app.telemetry import Telemetry
 from schema import ids
 from schema.audit.queries import AuditQueries
+from schema.audit.types import AccessLogEntry, Alert
 from schema.bounded import bounded_execution
 from schema.cases.mutations import CaseMutations
 from schema.cases.queries import CaseQueries
@@ -39,8 +46,9 @@ from schema.consent.types import BreakGlass, ConsentGrant, Erasure
 from schema.context import Info
 from schema.directory.mutations import DirectoryMutations
 from schema.directory.queries import DirectoryQueries
+from schema.directory.types import HelpRequest
 from schema.errors import log_errors
-from schema.escalation.types import EscalationMutations, EscalationQueries
+from schema.escalation.types import DutyShift, EscalationMutations, EscalationQueries
 from schema.gated import want_of
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
@@ -53,7 +61,7 @@ from schema.notify.queries import NotifyQueries
 from schema.notify.types import Channel
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
-from schema.orgs.types import Organisation, User, WorkingGroup
+from schema.orgs.types import Client, Organisation, User, WorkingGroup
 from schema.peacebuilders.corrections import CorrectionMutations, CorrectionQueries
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
@@ -61,6 +69,7 @@ from schema.peacebuilders.types import Peacebuilder
 from schema.scalars import SCALAR_OVERRIDES
 from schema.security.mutations import SecurityMutations
 from schema.security.queries import SecurityQueries
+from schema.security.types import RegisteredOperation
 from schema.sizes import document_limits
 from schema.subscriptions import Subscription
 from schema.tracing import slow_field_spans
@@ -180,6 +189,26 @@ async def _erasure(info: Info, id_: Any) -> Node:
 async def _channel(info: Info, id_: Any) -> Node:
     return Channel.from_model(_pick(await info.context.loaders.call(
         webhooks.my_channels, info.context.access), id_))
+
+
+def _one(type_name: str, fetch: Callable[..., Awaitable[Any]],
+         convert: Callable[[Any], Node]) -> None:
+    """An object its own service function returns to the caller `node(id:)` asks for, under
+    the same decision as the list it appears in."""
+    async def resolve(info: Info, id_: Any) -> Node:
+        return convert(await info.context.loaders.call(fetch, info.context.access, id_))
+
+    _NODE_RESOLVERS[type_name] = resolve
+
+
+_one("Client", orgs.get_client, Client.from_model)
+_one("RegisteredOperation", operations.get_operation, RegisteredOperation.from_model)
+_one("DutyShift", rota.get_shift, DutyShift.from_model)
+_one("CaseNote", cases.get_note, lambda found: CaseNote.from_model(*found))
+_one("AccessLogEntry", audit_queries.entry, AccessLogEntry.from_model)
+_one("Alert", audit_queries.alert, Alert.from_model)
+_one("Confirmation", confirmations.one, Confirmation.from_model)
+_one("HelpRequest", help_requests.one, HelpRequest.from_opened)
 
 
 @strawberry.type

@@ -133,7 +133,7 @@ async def test_deadline_is_configurable_per_organisation(clock_env):
 async def test_referral_requires_her_consent_to_that_recipient(env):
     pb = await new_peacebuilder(env, "fund")
     refer = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
-        purpose: "legal_support"}) { referral { id status } userErrors { field message } } }"""
+        purpose: LEGAL_SUPPORT}) { referral { id status } userErrors { field message } } }"""
     refused = await env.gql(refer, {"c": pb["case"], "o": await org_id(env, "nhri")},
                             as_=("fund", "caseworker"))
     assert refused["data"]["referCase"]["referral"] is None

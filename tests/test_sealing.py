@@ -112,7 +112,7 @@ async def her_world(env, lead: str = "mofa") -> dict[str, Any]:
         assert not body.get("errors"), body
     await grant(env, pb, as_=focal, to_org="nhri", purposes=["LEGAL_SUPPORT"], note=t["consent"])
     referred = await env.gql("""mutation($c: ID!, $o: ID!, $r: String) { referCase(input: {caseId: $c,
-        toOrganisationId: $o, purpose: "legal_support", request: $r}) { userErrors { message } } }""",
+        toOrganisationId: $o, purpose: LEGAL_SUPPORT, request: $r}) { userErrors { message } } }""",
                              {"c": pb["case"], "o": await org_id(env, "nhri"), "r": t["referral"]},
                              as_=staff)
     assert referred["data"]["referCase"]["userErrors"] == [], referred

@@ -13,6 +13,7 @@ from app import ids as app_ids
 from app.audit import models
 from schema import ids
 from schema.common import Node, closed_set
+from schema.consent.enums import Purpose
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
 
@@ -29,7 +30,7 @@ class AccessLogEntry(Node):
     seq: int | None = strawberry.field(description="Position in the hash chain (null until chained).")
     at: datetime
     actor: str = strawberry.field(description="user:<id>, client:<id>, peacebuilder:<id> or system.")
-    purpose: str | None
+    purpose: Purpose | None  # type: ignore[valid-type]
     action: str
     target_type: str | None
     target_id: str | None = strawberry.field(description=(
@@ -101,7 +102,7 @@ ACTIONS = {
 @strawberry.type(description="One access to her data, in plain language.")
 class AccessHistoryEntry:
     at: datetime
-    purpose: str | None
+    purpose: Purpose | None  # type: ignore[valid-type]
     decision: AccessDecision  # type: ignore[valid-type]
     description: str = strawberry.field(description="What happened, e.g. 'read your identity'.")
     _org: strawberry.Private[uuid.UUID | None]
@@ -143,6 +144,6 @@ class AccessLogFilter:
     organisation_id: strawberry.ID | None = None
     actor: str | None = None
     peacebuilder_pseudonym: str | None = None
-    decision: str | None = None
-    purpose: str | None = None
+    decision: AccessDecision | None = None  # type: ignore[valid-type]
+    purpose: Purpose | None = None  # type: ignore[valid-type]
     action_prefix: str | None = None

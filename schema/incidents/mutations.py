@@ -17,7 +17,7 @@ from app.read import children
 from app.read.children import RowView
 from schema import ids
 from schema.common import UserError, guarded
-from schema.consent.enums import DataCategory
+from schema.consent.enums import DataCategory, Purpose
 from schema.context import Info
 from schema.gated import want_of
 from schema.incidents.types import (
@@ -121,7 +121,7 @@ class WithdrawApprovalInput:
 class ReferCaseInput:
     case_id: strawberry.ID
     to_organisation_id: strawberry.ID
-    purpose: str
+    purpose: Purpose = strawberry.field(description="The purpose she consented to.")  # type: ignore[valid-type]
     request: str | None = None
 
 
@@ -404,7 +404,7 @@ class IncidentMutations:
         to = ids.decode(input.to_organisation_id, "Organisation", "toOrganisationId")
         referral, errors = await guarded(info, lambda: info.context.loaders.call(
             response.refer, info.context.access, case_id=case_id, to_org_id=to,
-            purpose=input.purpose, request=input.request))
+            purpose=input.purpose.value, request=input.request))
         return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
     @strawberry.mutation(description="accept, decline or complete (recipient) or revoke (sender) a "

@@ -26,7 +26,7 @@ from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
 from schema.common import Node, UserError, closed_set
-from schema.consent.enums import DataCategory
+from schema.consent.enums import DataCategory, Purpose
 from schema.consent.gate import release_sealed
 from schema.context import Info
 from schema.gated import ConsentGated, gated
@@ -205,7 +205,7 @@ class TaskOwnerPerson:
 
 @strawberry.type(description="One organisation asks another to act, under her consent.")
 class Referral(Node):
-    purpose: str
+    purpose: Purpose  # type: ignore[valid-type]
     status: ReferralStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     created_at: datetime
     updated_at: datetime
