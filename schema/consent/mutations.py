@@ -155,6 +155,10 @@ def _self_or(info: Info, value: strawberry.ID | None) -> object:
     return self_service.my_id(info.context.access)
 
 
+_INPUT = ("What to do. Required: omitted only by older clients that still send the "
+          "deprecated loose arguments.")
+
+
 @strawberry.type
 class ConsentMutations:
     @strawberry.mutation(description="Record a consent grant. Logged.")
@@ -270,7 +274,8 @@ class ConsentMutations:
         "holds her live consent, with a written `reason`: once a second focal point confirms "
         "(two-person rule), then likewise after 48 hours. Anyone else: NOT_FOUND. Logged."))
     async def erase_my_data(
-        self, info: Info, input: EraseDataInput | None = None,
+        self, info: Info,
+        input: Annotated[EraseDataInput | None, strawberry.argument(description=_INPUT)] = None,
         peacebuilder_id: Annotated[strawberry.ID | None, strawberry.argument(
             deprecation_reason="Use `input`.")] = None,
         reason: Annotated[str | None, strawberry.argument(

@@ -212,6 +212,8 @@ class MoveReferralInput:
 
 
 _LOOSE = "Use `input`."
+_INPUT = ("What to do. Required: omitted only by older clients that still send the "
+          "deprecated loose arguments.")
 
 
 def _loose_or_input(input: object, **loose: object) -> None:
@@ -237,7 +239,8 @@ class IncidentMutations:
 
     @strawberry.mutation(description="Acknowledge an incident (lead organisation). Stops escalation.")
     async def acknowledge_incident(
-        self, info: Info, input: AcknowledgeIncidentInput | None = None,
+        self, info: Info,
+        input: Annotated[AcknowledgeIncidentInput | None, strawberry.argument(description=_INPUT)] = None,
         id: Annotated[strawberry.ID | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
     ) -> IncidentPayload:
         _loose_or_input(input, id=id)
@@ -249,7 +252,8 @@ class IncidentMutations:
 
     @strawberry.mutation(description="Move an incident to RESPONDING or RESOLVED (lead organisation).")
     async def set_incident_status(
-        self, info: Info, input: SetIncidentStatusInput | None = None,
+        self, info: Info,
+        input: Annotated[SetIncidentStatusInput | None, strawberry.argument(description=_INPUT)] = None,
         id: Annotated[strawberry.ID | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         status: Annotated[IncidentStatus | None,
                           strawberry.argument(deprecation_reason=_LOOSE)] = None,
@@ -266,7 +270,9 @@ class IncidentMutations:
     @strawberry.mutation(description="Your organisation's acknowledgement deadline for a severity "
                                      "(minutes). Requires `incident_policy:manage` (org admin).")
     async def set_acknowledgement_deadline(
-        self, info: Info, input: SetAcknowledgementDeadlineInput | None = None,
+        self, info: Info,
+        input: Annotated[SetAcknowledgementDeadlineInput | None,
+                         strawberry.argument(description=_INPUT)] = None,
         severity: Annotated[Severity | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         minutes: Annotated[int | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
     ) -> AcknowledgementDeadlinePayload:
@@ -312,7 +318,8 @@ class IncidentMutations:
                                      "cancelled (not done), she is told (a notice: kind, date, "
                                      "case, reason code).")
     async def set_measure_status(
-        self, info: Info, input: SetMeasureStatusInput | None = None,
+        self, info: Info,
+        input: Annotated[SetMeasureStatusInput | None, strawberry.argument(description=_INPUT)] = None,
         id: Annotated[strawberry.ID | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         status: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         reason: Annotated[str | None, strawberry.argument(description=(
@@ -338,7 +345,8 @@ class IncidentMutations:
                                      "by one organisation: only that organisation can use the "
                                      "approval, once, for that act. Logged.")
     async def record_approval(
-        self, info: Info, input: RecordApprovalInput | None = None,
+        self, info: Info,
+        input: Annotated[RecordApprovalInput | None, strawberry.argument(description=_INPUT)] = None,
         act: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         description: Annotated[str | None,
                                strawberry.argument(deprecation_reason=_LOOSE)] = None,
@@ -410,7 +418,8 @@ class IncidentMutations:
     @strawberry.mutation(description="accept, decline or complete (recipient) or revoke (sender) a "
                                      "referral; `outcome` records how it ended.")
     async def move_referral(
-        self, info: Info, input: MoveReferralInput | None = None,
+        self, info: Info,
+        input: Annotated[MoveReferralInput | None, strawberry.argument(description=_INPUT)] = None,
         id: Annotated[strawberry.ID | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         action: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         outcome: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
