@@ -13,8 +13,8 @@ from app.notify.choices import LevelChoice
 from schema import ids
 from schema.common import Node, UserError, closed_set
 
-AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (payload keys in "
-                       "docs/api/README.md; IDs and codes only).", {
+AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `data` holds "
+                       "codes and opaque global IDs only).", {
     "INCIDENT_REPORTED": "An incident was reported on a case your organisation leads.",
     "ESCALATION": "An incident, task or request was not acknowledged in time: you are the "
                   "next level of the chain (`level`, `to`).",
