@@ -23,6 +23,8 @@ from app.incidents.models import Attachment
 from app.notify import service as notify
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
+from app.read import cases as case_read
+from app.read.gate import Want
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -170,9 +172,6 @@ async def download(ctx: AccessContext, attachment_id: uuid.UUID) -> tuple[str, b
 async def one(ctx: AccessContext, attachment_id: uuid.UUID) -> Attachment:
     """An attachment's metadata (`node(id:)`): as listed on its incident (the incident visible,
     the file's category released), else not found."""
-    from app.read import cases as case_read
-    from app.read.gate import Want
-
     row = await ctx.session.scalar(select(Attachment).options(load_only(*METADATA[1:]))
                                    .where(Attachment.id == attachment_id))
     if row is None:
