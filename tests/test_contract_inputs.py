@@ -222,3 +222,29 @@ async def test_her_own_objects_are_hers_alone_through_node(env):
     staff = await env.gql(NODE, {"id": approval["id"]}, as_=("fund", "focal"))
     assert staff["data"] == {"node": None}
     assert staff["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+LISTED = [
+    # (reader, list query, path to its items, outsider)
+    (("fund", "admin"), "{ users(first: 5) { edges { node { id } } } }", ("users", "edges"),
+     ("wpn", "admin")),
+    (("fund", "admin"), "{ clients(first: 5) { edges { node { id } } } }", ("clients", "edges"),
+     ("wpn", "admin")),
+    (("nhri", "auditor"), "{ accessLog(first: 5) { edges { node { id } } } }",
+     ("accessLog", "edges"), None),
+]
+
+
+@pytest.mark.parametrize("reader,query,path,outsider", LISTED)
+async def test_what_a_list_shows_node_shows_too(env, reader, query, path, outsider):
+    body = await env.gql(query, as_=reader)
+    items = body["data"][path[0]][path[1]]
+    assert items, body
+    global_id = items[0]["node"]["id"]
+    type_name, _ = app_ids.decode_any(global_id)
+    seen = await env.gql(NODE, {"id": global_id}, as_=reader)
+    assert seen["data"]["node"] == {"__typename": type_name, "id": global_id}
+    if outsider is not None:
+        foreign = await env.gql(NODE, {"id": global_id}, as_=outsider)
+        assert foreign["data"] == {"node": None}
+        assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
