@@ -375,7 +375,7 @@ async def test_duress_sign_in_shows_nothing_and_alerts_whom_she_chose(clock_env)
     env.clock.advance(days=8)
     her_token = (await sign_in(env, her["login"])).json()["access_token"]
     await _grant_to(env, her_token, her, "nhri")
-    chosen = await env.gql(DURESS, {"p": duress, "a": "NETWORK"}, token=her_token, purpose=None)
+    chosen = await env.gql(DURESS, {"p": duress, "a": "network"}, token=her_token, purpose=None)
     assert chosen["data"]["setDuressPassword"] == {"set": True, "userErrors": []}
     real = await env.gql(ME, token=her_token, purpose=None)
     assert real["data"]["me"]["consentGrants"] and real["data"]["me"]["notices"]
@@ -431,7 +431,7 @@ async def test_no_code_or_password_in_logs_errors_or_the_access_log(clock_env):
         bad = await sign_in(env, login, "wrong " + PASSWORD)
         token = signed.json()["access_token"]
         duress = "my very own duress words"
-        await env.gql(DURESS, {"p": duress, "a": "BOTH"}, token=token, purpose=None)
+        await env.gql(DURESS, {"p": duress, "a": "both"}, token=token, purpose=None)
     assert done.status_code == 200 and bad.status_code == 401
     secrets_ = [issued["code"], issued["code"].replace("-", ""), wrong, PASSWORD, duress]
     answers = refused.text + short.text + bad.text

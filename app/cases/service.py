@@ -132,7 +132,16 @@ async def update(
             case.status = status
             case.closed_at = ctx.clock.now() if status == CaseStatus.CLOSED else None
     if risk_level is not None and risk_level != case.risk_level:
+        before = case.risk_level
         case.risk_level = changes["risk_level"] = _risk(risk_level, case.risk_level)
+        # On the timeline: closing a case that was high or critical risk keeps the two-person
+        # rule even after its risk is lowered (app/incidents/closure.py).
+        from app.incidents.models import CaseEvent
+
+        ctx.session.add(CaseEvent(case_id=case.id, kind="case.risk_changed", subject_id=None,
+                                  actor=ctx.principal.subject, org_id=ctx.principal.org_id,
+                                  details={"from": before, "to": case.risk_level},
+                                  at=ctx.clock.now()))
     if changes:
         case.updated_at = ctx.clock.now()
         ctx.record("case.update", target_type="Case", target_id=case.id, details=changes)
@@ -167,3 +176,18 @@ async def list_notes(ctx: AccessContext, case_id: uuid.UUID, page: PageRequest) 
     case = await get(ctx, case_id)
     return await paginate(ctx.session, repo.notes_query(case.id, ctx.org_id),
                           keys=(CaseNote.created_at, CaseNote.id), page=page)
+
+
+async def get_note(ctx: AccessContext, note_id: uuid.UUID) -> tuple[CaseNote, uuid.UUID]:
+    """One note of the caller's own organisation (`node(id:)`), as `Case.notes` lists it, with
+    her ID (its body is sealed with her key)."""
+    await ctx.require("case_note", "read")
+    case_id = await repo.case_of_note(ctx.session, note_id)
+    if case_id is None or ctx.org_id is None:
+        raise NotFound()
+    case = await get(ctx, case_id)
+    found = await ctx.session.scalar(repo.notes_query(case.id, ctx.org_id)
+                                     .where(CaseNote.id == note_id))
+    if found is None:
+        raise NotFound()
+    return found, case.peacebuilder_id

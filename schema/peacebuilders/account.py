@@ -3,14 +3,13 @@ duress password, and a quick exit (docs/decisions/0027-her-account-threat-model.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 import strawberry
 
 from app.peacebuilders import account
 from schema import ids
-from schema.common import UserError, guarded
+from schema.common import UserError, closed_set, guarded
 from schema.context import Info
 from schema.security.types import SignOutPayload
 
@@ -31,7 +30,8 @@ class IssueHerCodePayload:
         "The one-time code, shown this once and never again: hand it to her out of band (in "
         "person, by phone). The service never emails or logs it."))
     expires_at: datetime | None = strawberry.field(description="It stops working then.")
-    purpose: str | None = strawberry.field(description="enrolment, reset or reset_all.")
+    purpose: CodePurpose | None = strawberry.field(  # type: ignore[valid-type]
+        description="What the code does.")
     confirmation_id: strawberry.ID | None = strawberry.field(description=(
         "Her lead organisation: the request a second focal point now confirms."))
     user_errors: list[UserError]
@@ -51,11 +51,15 @@ class HerLoginPayload:
     user_errors: list[UserError]
 
 
-@strawberry.enum(description="Whom her duress password silently alerts.")
-class DuressAlert(enum.Enum):
-    NETWORK = strawberry.enum_value("network", description="Her networks' focal points.")
-    LEAD = strawberry.enum_value("lead", description="Her lead organisations' focal points.")
-    BOTH = strawberry.enum_value("both", description="Both.")
+DuressAlert = closed_set(account.DuressAlert, "Whom her duress password silently alerts.", {
+    "NETWORK": "Her networks' focal points.",
+    "LEAD": "Her lead organisations' focal points.",
+    "BOTH": "Both."})
+CodePurpose = closed_set(account.CodePurpose, "What a one-time code for her login does.", {
+    "ENROLMENT": "Her first password (she has no login yet; she chooses her login name).",
+    "RESET": "A new password; her second factor stays.",
+    "RESET_ALL": "A new password, and her second factor removed (a lost phone)."},
+    name="HerCodePurpose")
 
 
 @strawberry.input(description="Her duress password and whom it alerts.")
@@ -63,8 +67,8 @@ class SetDuressPasswordInput:
     password: str = strawberry.field(description=(
         "At least 10 characters, different from her password. Signing in with it opens an "
         "empty-looking account and silently alerts whom she chose."))
-    alert: DuressAlert = strawberry.field(default=DuressAlert.BOTH,
-                                          description="Whom it alerts.")
+    alert: DuressAlert = strawberry.field(  # type: ignore[valid-type]
+        default=DuressAlert.BOTH, description="Whom it alerts.")
 
 
 @strawberry.type(description="Result of setDuressPassword.")
@@ -83,7 +87,7 @@ def _code_payload(issued: account.IssuedHerCode | None,
                   asked: object | None, errors: list[UserError]) -> IssueHerCodePayload:
     return IssueHerCodePayload(
         code=issued.code if issued else None, expires_at=issued.expires_at if issued else None,
-        purpose=issued.purpose if issued else None,
+        purpose=CodePurpose(issued.purpose) if issued else None,
         confirmation_id=(strawberry.ID(ids.encode("Confirmation", asked.id))  # type: ignore[attr-defined]
                          if asked is not None else None),
         user_errors=errors)
