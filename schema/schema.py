@@ -39,6 +39,8 @@ from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
 from schema.justice.mutations import JusticeMutations
 from schema.limits import Limits, QueryLimits
+from schema.monitoring.mutations import MonitoringMutations
+from schema.monitoring.queries import MonitoringQueries
 from schema.notify.mutations import NotifyMutations
 from schema.notify.queries import NotifyQueries
 from schema.orgs.mutations import OrgMutations
@@ -111,12 +113,12 @@ class NodeQueries:
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
                              ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
                              ConfirmationQueries, EscalationQueries, NotifyQueries,
-                             DirectoryQueries, CorrectionQueries))
+                             DirectoryQueries, CorrectionQueries, MonitoringQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
-                                   CorrectionMutations))
+                                   CorrectionMutations, MonitoringMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

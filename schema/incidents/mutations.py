@@ -13,6 +13,7 @@ import strawberry
 from app.errors import AppError
 from app.incidents import attachments, response
 from app.incidents import service as incidents
+from app.monitoring.declared import SOURCE_CATEGORIES
 from app.read import children
 from app.read.children import RowView
 from schema import ids
@@ -54,6 +55,12 @@ class ReportIncidentInput:
         default=None, description="Exactly as reported; leave empty if not reported.")
     location_coarse: str | None = None
     location_precise: str | None = None
+    region_code: str | None = strawberry.field(default=None, description=(
+        "Coarse region, a code from the deployment's declared list (`monitoringRegions`; "
+        "category LOCATION_COARSE): counted in monitoring tables, never shown."))
+    source_category: str | None = strawberry.field(default=None, description=(
+        "Alleged-source category as she reports it, from the declared list: " + ", ".join(
+            SOURCE_CATEGORIES) + " (category INCIDENT_DETAILS). Leave empty if not reported."))
 
 
 @strawberry.input(description="Add a measure or task.")
@@ -165,7 +172,8 @@ class IncidentMutations:
             reported_via=input.reported_via, occurred_at=input.occurred_at,
             description=input.description,
             alleged_source_as_reported=input.alleged_source_as_reported,
-            location_coarse=input.location_coarse, location_precise=input.location_precise))
+            location_coarse=input.location_coarse, location_precise=input.location_precise,
+            region_code=input.region_code, source_category=input.source_category))
         return await _incident_payload(info, incident, errors)
 
     @strawberry.mutation(description="Acknowledge an incident (lead organisation). Stops escalation.")
