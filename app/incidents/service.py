@@ -124,7 +124,7 @@ async def report(
     for name, value in codes.items():
         if value is not None and INCIDENT_CODES[name].value not in released:
             raise BadInput("Her consent does not let you record this field for this purpose.",
-                           field=name)
+                           field="regionCode" if name == "region_code" else "sourceCategory")
     now = ctx.clock.now()
     minutes = await ack_minutes(ctx, case.lead_org_id, severity)
     incident = Incident(

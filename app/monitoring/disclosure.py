@@ -141,12 +141,19 @@ def protect(true: Mapping[Key, int], rows: Sequence[str], cols: Sequence[str], *
     hidden = {key for key in keys if 1 <= true.get(key, 0) < k}
     line_sets = [[total, *members] for total, members in lines(rows, cols)]
 
+    def cascades(x: Key) -> bool:
+        """Hiding x leaves another of its lines with a single hidden entry."""
+        return any(x in line and not any(y in hidden for y in line if y != x)
+                   for line in line_sets)
+
     def hide_one_more(candidates: Iterable[Key]) -> bool:
-        options = sorted((true.get(x, 0), x) for x in candidates
+        # Prefer an entry whose other lines already hide something (no new lone cell), then
+        # the smallest count (least information lost).
+        options = sorted((cascades(x), true.get(x, 0), x) for x in candidates
                          if x not in hidden and true.get(x, 0) > 0)
         if not options:
             return False
-        hidden.add(options[0][1])
+        hidden.add(options[0][2])
         return True
 
     for _ in range(len(keys)):
@@ -244,10 +251,10 @@ def ranges(releases: Sequence[Release], *, k: int = K, base: int = BASE,
                     if (j, key) in index:
                         at_most([index[(j, key)]], [index[(i, key)]])
         for split in parts_of(a.period, released):
-            members = [by_period[p] for p in split]
+            pieces = [by_period[p] for p in split]
             for key in all_keys(a.rows, a.cols):
-                parts = [index[(j, key)] for j in members if (j, key) in index]
-                if len(parts) == len(members):
+                parts = [index[(j, key)] for j in pieces if (j, key) in index]
+                if len(parts) == len(pieces):
                     at_most([index[(i, key)]], parts)
     n = len(lower)
     a_ub = coo_matrix((vals, (rows_a, cols_a)), shape=(max(n_con, 1), n)).tocsr()
@@ -264,6 +271,10 @@ def ranges(releases: Sequence[Release], *, k: int = K, base: int = BASE,
             raise Inconsistent()
         cost[v] = -1.0
         high = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+        if high.status == 2:
+            raise Inconsistent()
+        if high.status not in (0, 3):
+            raise RuntimeError(f"linear programme failed: {high.message}")
         top = math.inf if high.status == 3 else -float(high.fun)
         found[(i, key)] = (float(low.fun), top)
     return found
