@@ -192,6 +192,20 @@ class Inconsistent(Exception):
     withdrawn) in a way the figures show."""
 
 
+def connected(releases: Sequence[Release], start: int) -> list[int]:
+    """The releases linked to `releases[start]` through periods that contain one another: the
+    only ones whose figures can narrow, or be narrowed by, it (indices, in order)."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        i = todo.pop()
+        for j, other in enumerate(releases):
+            if j not in seen and _related(releases[i], other):
+                seen.add(j)
+                todo.append(j)
+    return sorted(seen)
+
+
 def narrow_cells(releases: Sequence[Release], *, k: int = K, base: int = BASE,
                  ) -> list[tuple[int, Key, float, float]]:
     """Suppressed cells whose range of values consistent with all `releases` (of one table) is

@@ -8,6 +8,7 @@ releases of the same table, it would narrow a suppressed cell to a range under K
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -118,9 +119,11 @@ async def release(ctx: AccessContext, *, table: str, period: str) -> Published:
     figures = disclosure.protect(true, rows, cols, k=K, base=BASE)
     new = Release(spec.name, when, rows, cols, figures)
     # Earlier releases of the same calendar year: the only periods that nest with this one.
-    related = [_as_release(r) for r in earlier
-               if disclosure.parse_period(r.period).start.year == when.start.year]
-    narrow = disclosure.narrow_cells([*related, new], k=K, base=BASE)
+    same_year = [*(_as_release(r) for r in earlier
+                   if disclosure.parse_period(r.period).start.year == when.start.year), new]
+    linked = [same_year[i] for i in disclosure.connected(same_year, len(same_year) - 1)]
+    # Seconds of linear programming for a year with many releases: off the event loop.
+    narrow = await asyncio.to_thread(disclosure.narrow_cells, linked, k=K, base=BASE)
     if narrow:
         ctx.deny("monitoring.release", reason="differencing",
                  details={"table": spec.name, "period": when.label, "cells": len(narrow)})
