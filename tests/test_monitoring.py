@@ -233,6 +233,20 @@ async def test_region_and_source_are_declared_codes_under_her_consent(env):
     assert refused["data"]["reportIncident"]["userErrors"][0]["field"] == ["input", "regionCode"]
 
 
+async def test_her_erasure_removes_the_codes_counted_about_her(env):
+    pb = await new_peacebuilder(env, "fund", categories=["INCIDENT_DETAILS", "LOCATION_COARSE"])
+    body = await env.gql(REPORT, incident_input(pb["case"], regionCode="KE-MSA",
+                                                sourceCategory="private_actor"),
+                         as_=("fund", "caseworker"))
+    incident = ids.decode(body["data"]["reportIncident"]["incident"]["id"], "Incident")
+    her = await env.peacebuilder_token(pb["login"])
+    erased = await env.gql("mutation { eraseMyData { erased } }", token=her, purpose=None)
+    assert erased["data"]["eraseMyData"]["erased"] is True
+    async with env.runtime.db.transaction() as s:
+        row = await s.get(Incident, incident)
+    assert row is not None and (row.region_code, row.source_category) == (None, None)
+
+
 async def test_csv_and_html_serve_the_recorded_release(env):
     await _women(env, 5, year=2016, month=6, region="KE-KSM", type_="SURVEILLANCE",
                  source="state_actor")
