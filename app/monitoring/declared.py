@@ -8,6 +8,7 @@ data", never as zero. `SAFETY_NET_REGIONS` replaces the demo list:
 
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass
 
@@ -37,6 +38,15 @@ def region_codes() -> set[str]:
     return {r.code for r in regions()}
 
 
-# Alleged source, as the reporter chose it from this list (never inferred from the text).
-SOURCE_CATEGORIES = ("state_actor", "non_state_armed_group", "private_actor", "community_or_family",
-                     "online_unknown", "unknown")
+class SourceCategory(enum.StrEnum):
+    """Alleged source, as the reporter chose it from this list (never inferred from the text)."""
+
+    STATE_ACTOR = "state_actor"
+    NON_STATE_ARMED_GROUP = "non_state_armed_group"
+    PRIVATE_ACTOR = "private_actor"
+    COMMUNITY_OR_FAMILY = "community_or_family"
+    ONLINE_UNKNOWN = "online_unknown"
+    UNKNOWN = "unknown"
+
+
+SOURCE_CATEGORIES = tuple(c.value for c in SourceCategory)

@@ -13,7 +13,7 @@ import strawberry
 from app.errors import AppError, BadInput
 from app.incidents import attachments, response
 from app.incidents import service as incidents
-from app.monitoring.declared import SOURCE_CATEGORIES
+from app.monitoring.declared import SourceCategory as SourceCategoryValues
 from app.read import children
 from app.read.children import RowView
 from schema import ids
@@ -46,6 +46,9 @@ from schema.incidents.types import (
     Severity,
 )
 
+AllegedSourceCategory = strawberry.enum(SourceCategoryValues, name="AllegedSourceCategory", description=(
+    "Who she says is behind an incident, by category, as she reports it."))
+
 
 @strawberry.input(description="Report an incident on a case you can see. Fields with sensitive "
                               "details need her consent for their category and your purpose.")
@@ -65,9 +68,9 @@ class ReportIncidentInput:
     region_code: str | None = strawberry.field(default=None, description=(
         "Coarse region, a code from the deployment's declared list (`monitoringRegions`; "
         "category LOCATION_COARSE): counted in monitoring tables, never shown."))
-    source_category: str | None = strawberry.field(default=None, description=(
-        "Alleged-source category as she reports it, from the declared list: " + ", ".join(
-            SOURCE_CATEGORIES) + " (category INCIDENT_DETAILS). Leave empty if not reported."))
+    source_category: AllegedSourceCategory | None = strawberry.field(default=None, description=(
+        "Alleged-source category as she reports it (category INCIDENT_DETAILS); never "
+        "inferred. Leave empty if not reported."))
 
 
 @strawberry.input(description="Add a measure or task.")
@@ -242,7 +245,8 @@ class IncidentMutations:
             description=input.description,
             alleged_source_as_reported=input.alleged_source_as_reported,
             location_coarse=input.location_coarse, location_precise=input.location_precise,
-            region_code=input.region_code, source_category=input.source_category))
+            region_code=input.region_code,
+            source_category=input.source_category.value if input.source_category else None))
         return await _incident_payload(info, incident, errors)
 
     @strawberry.mutation(description="Acknowledge an incident (lead organisation). Stops escalation.")
