@@ -214,13 +214,13 @@ async def test_region_and_source_are_declared_codes_under_her_consent(env):
     unknown = await env.gql(REPORT, incident_input(pb["case"], regionCode="Nairobi, 3rd street"),
                             as_=("fund", "caseworker"))
     assert unknown["data"]["reportIncident"]["userErrors"][0]["field"] == ["input", "regionCode"]
-    inferred = await env.gql(REPORT, incident_input(pb["case"], sourceCategory="THE_POLICE"),
+    inferred = await env.gql(REPORT, incident_input(pb["case"], sourceCategory="the_police"),
                              as_=("fund", "caseworker"))
     assert inferred.get("data") is None  # a closed set: not one of its values, refused
     assert inferred["errors"][0]["extensions"]["code"] in ("BAD_USER_INPUT",
                                                            "GRAPHQL_VALIDATION_FAILED")
     fine = await env.gql(REPORT, incident_input(pb["case"], regionCode="ke-nbi",
-                                                sourceCategory="STATE_ACTOR"),
+                                                sourceCategory="state_actor"),
                          as_=("fund", "caseworker"))
     assert fine["data"]["reportIncident"]["userErrors"] == []
     stored = ids.decode(fine["data"]["reportIncident"]["incident"]["id"], "Incident")
@@ -237,7 +237,7 @@ async def test_region_and_source_are_declared_codes_under_her_consent(env):
 async def test_her_erasure_removes_the_codes_counted_about_her(env):
     pb = await new_peacebuilder(env, "fund", categories=["INCIDENT_DETAILS", "LOCATION_COARSE"])
     body = await env.gql(REPORT, incident_input(pb["case"], regionCode="KE-MSA",
-                                                sourceCategory="PRIVATE_ACTOR"),
+                                                sourceCategory="private_actor"),
                          as_=("fund", "caseworker"))
     incident = ids.decode(body["data"]["reportIncident"]["incident"]["id"], "Incident")
     her = await env.peacebuilder_token(pb["login"])
@@ -250,9 +250,9 @@ async def test_her_erasure_removes_the_codes_counted_about_her(env):
 
 async def test_csv_and_html_serve_the_recorded_release(env):
     await _women(env, 5, year=2016, month=6, region="KE-KSM", type_="SURVEILLANCE",
-                 source="STATE_ACTOR")
+                 source="state_actor")
     await _women(env, 1, year=2016, month=6, region="KE-KSM", type_="SURVEILLANCE",
-                 source="PRIVATE_ACTOR")
+                 source="private_actor")
     assert (await _release(env, "incidents_by_source", "2016-06"))["userErrors"] == []
     assert (await _release(env, "incidents_by_region", "2016-06"))["userErrors"] == []
     h = {"authorization": f"Bearer {await env.token('nhri', 'analyst')}",

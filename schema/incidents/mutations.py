@@ -17,7 +17,7 @@ from app.monitoring.declared import SourceCategory as SourceCategoryValues
 from app.read import children
 from app.read.children import RowView
 from schema import ids
-from schema.common import UserError, guarded
+from schema.common import UserError, closed_set, guarded
 from schema.consent.enums import DataCategory, Purpose
 from schema.context import Info
 from schema.gated import want_of
@@ -46,8 +46,16 @@ from schema.incidents.types import (
     Severity,
 )
 
-AllegedSourceCategory = strawberry.enum(SourceCategoryValues, name="AllegedSourceCategory", description=(
-    "Who she says is behind an incident, by category, as she reports it."))
+AllegedSourceCategory = closed_set(
+    SourceCategoryValues, "Who she says is behind an incident, by category, as she reports it "
+    "(never inferred).", {
+        "STATE_ACTOR": "Police, military, officials or other agents of the state.",
+        "NON_STATE_ARMED_GROUP": "An armed group that is not the state's.",
+        "PRIVATE_ACTOR": "A company, its security, or another private person or body.",
+        "COMMUNITY_OR_FAMILY": "Someone of her community or family.",
+        "ONLINE_UNKNOWN": "Online, the author not known.",
+        "UNKNOWN": "She does not know who.",
+    }, name="AllegedSourceCategory")
 
 
 @strawberry.input(description="Report an incident on a case you can see. Fields with sensitive "
