@@ -22,6 +22,7 @@ from schema.bounded import bounded_execution
 from schema.cases.mutations import CaseMutations
 from schema.cases.queries import CaseQueries
 from schema.cases.types import Case, CaseNote
+from schema.checkins.mutations import CheckInMutations
 from schema.common import Node
 from schema.confirmations.mutations import ConfirmationMutations
 from schema.confirmations.queries import ConfirmationQueries
@@ -29,6 +30,7 @@ from schema.confirmations.types import Confirmation
 from schema.consent.mutations import ConsentMutations
 from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant
+from schema.consultations.mutations import ConsultationMutations
 from schema.context import Info
 from schema.directory.mutations import DirectoryMutations
 from schema.directory.queries import DirectoryQueries
@@ -116,7 +118,8 @@ Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMut
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
-                                   CorrectionMutations))
+                                   CorrectionMutations, CheckInMutations,
+                                   ConsultationMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

@@ -35,7 +35,8 @@ OWNER_KINDS = frozenset({"escalation", "task_due"})
 
 # A duty of the people its organisation names (IDs only): an escalation, the warning that a
 # closed case's data is about to be erased (app/incidents/retention.py).
-DUTY_KINDS = frozenset({"escalation", "retention_warning"})
+# A missed check-in is the lead organisation's focal points' duty at once (app/checkins).
+DUTY_KINDS = frozenset({"escalation", "retention_warning", "check_in_missed"})
 
 
 def cursor_of(item: InboxItem) -> str:
