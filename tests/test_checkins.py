@@ -373,3 +373,31 @@ def test_every_free_text_column_has_a_category():
                         if isinstance(c.type, Text)}
         assert text_columns == set(fields), table
     assert not [c for c in Base.metadata.tables["check_ins"].columns if isinstance(c.type, Text)]
+
+
+async def test_her_networks_focal_point_checks_in_for_her_and_nobody_else_can(checkin_env):
+    from tests.test_consent_integrity import build
+
+    env = checkin_env
+    w = await build(env, lead="fund", login=True, network=True, group=False)
+    pb = {"id": w.pb, "case": w.case, "login": w.login}
+    released = await env.gql("""query($id: ID!) { case(id: $id) { id } }""", {"id": w.case},
+                             as_=CASEWORKER)
+    assert released["data"]["case"]["id"] == w.case
+    schedule = await agree(env, pb, channel="NETWORK")
+    wpn = await env.token("wpn", "focal")
+    by_contact = await check_in(env, schedule, wpn, by="SAFETY_CONTACT")
+    assert by_contact["data"]["checkIn"]["userErrors"] == [], by_contact
+    assert by_contact["data"]["checkIn"]["checkIn"]["checkedInBy"] == "SAFETY_CONTACT"
+    # Another organisation, with no standing towards her: as if the schedule did not exist.
+    other = await env.gql(CHECK_IN, {"i": {"scheduleId": schedule["id"]}}, as_=("mofa", "focal"))
+    fake = await env.gql(CHECK_IN, {"i": {"scheduleId": ids.encode("CheckInSchedule",
+                                                                   uuid.uuid4())}},
+                         as_=("mofa", "focal"))
+    assert other["errors"][0]["extensions"]["code"] == fake["errors"][0]["extensions"]["code"] \
+        == "NOT_FOUND"
+    async with env.runtime.db.transaction() as s:
+        events = list(await s.scalars(select(CaseEvent).where(
+            CaseEvent.case_id == raw(w.case, "Case"), CaseEvent.kind == "check_in.done")))
+    assert [e.details["acting_for_her"] for e in events] == [True]
+    await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
