@@ -401,3 +401,35 @@ async def test_her_networks_focal_point_checks_in_for_her_and_nobody_else_can(ch
             CaseEvent.case_id == raw(w.case, "Case"), CaseEvent.kind == "check_in.done")))
     assert [e.details["acting_for_her"] for e in events] == [True]
     await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
+
+
+async def test_once_she_withdraws_risk_assessment_a_missed_check_in_says_only_attention(
+        checkin_env):
+    env = checkin_env
+    pb = await new_peacebuilder(env, "fund", categories=RISK)
+    await agree(env, pb, intervalMinutes=60)
+    case = await case_of(env, pb)
+    check = str(raw(case["checkIns"][0]["id"], "CheckIn"))
+    her = await env.peacebuilder_token(pb["login"])
+    narrowed = await env.gql("""mutation($i: NarrowConsentInput!) { narrowConsent(input: $i) {
+        grant { id } userErrors { message } } }""", {"i": {"grantId": pb["grant"],
+                                                           "categories": ["RISK_ASSESSMENT"]}},
+                             token=her, purpose=None)
+    assert narrowed["data"]["narrowConsent"]["userErrors"] == [], narrowed
+    assert (await case_of(env, pb, as_=FOCAL))["checkInSchedules"] == [], "no longer released"
+    env.clock.advance(minutes=61)
+    await run_due(env.runtime.db, env.clock)
+    case_uuid = str(raw(pb["case"], "Case"))
+    missed = [i for i in await inbox_of(env, *FOCAL)
+              if i.kind == "check_in_missed" and i.case_id == uuid.UUID(case_uuid)]
+    assert [i.payload for i in missed] == [{"case": case_uuid, "attention": "needed"}]
+    env.clock.advance(minutes=61)
+    await run_due(env.runtime.db, env.clock)
+    escalated = [i for i in await inbox_of(env, *FOCAL)
+                 if i.kind == "escalation" and i.case_id == uuid.UUID(case_uuid)]
+    assert escalated and all("check_in" not in i.payload and i.payload["attention"] == "needed"
+                             for i in escalated)
+    async with env.runtime.db.transaction() as s:
+        events = list(await s.scalars(select(CaseEvent.kind).where(
+            CaseEvent.subject_id == uuid.UUID(check))))
+    assert "check_in.missed" in events and "check_in.escalated" in events

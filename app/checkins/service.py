@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
+from app.access.visibility import org_holds_consent
 from app.cases import service as cases
 from app.cases.models import Case
 from app.checkins import refs
@@ -264,6 +265,10 @@ async def missed(session: AsyncSession, step: ScheduledStep, now: datetime) -> l
         return []
     period.status, period.missed_at = CheckInStatus.MISSED.value, now
     who = await active_with_roles(session, case.lead_org_id, ("focal_point",))
+    # What was missed and the agreed action only while her consent releases risk_assessment
+    # to the lead; otherwise that something on the case needs attention (decision 0032).
+    covered = await org_holds_consent(session, case.lead_org_id, case.peacebuilder_id, now,
+                                      category=RISK)
     session.add(CaseEvent(case_id=case.id, kind="check_in.missed", subject_id=period.id,
                           actor="system", org_id=None,
                           details={"schedule": str(schedule.id), "recipients": len(who),
@@ -271,7 +276,8 @@ async def missed(session: AsyncSession, step: ScheduledStep, now: datetime) -> l
                                    "action": schedule.missed_action}, at=now))
     items: list[Any] = await notify.notify(
         session, [(s, case.lead_org_id) for s in who], kind="check_in_missed",
-        subject_id=period.id, case_id=case.id, at=now, payload=_alert_payload(period, schedule))
+        subject_id=period.id, case_id=case.id, at=now,
+        payload=_alert_payload(period, schedule) if covered else escalation.content_free(case.id))
     told = await tell_her(session, case.peacebuilder_id, NoticeKind.CHECK_IN_MISSED,
                           case_id=case.id, subject_id=period.id,
                           codes={"due_at": period.due_at}, at=now)
@@ -291,8 +297,11 @@ async def _check_in_overdue(session: Any, check_in_id: uuid.UUID) -> escalation.
     case = await session.get(Case, period.case_id)
     if schedule is None or case is None or schedule.status != "active":
         return None
+    # Her risk picture: its chain hears of it while her consent releases risk_assessment to
+    # the lead (else to the organisation that agreed the schedule; else content-free).
     return escalation.Due("check_in", case.id, case.lead_org_id, case.peacebuilder_id,
-                          _alert_payload(period, schedule))
+                          _alert_payload(period, schedule), category=RISK,
+                          alternates=(schedule.org_id,))
 
 
 # --- digital security assessments -------------------------------------------------------------
@@ -403,5 +412,6 @@ async def _follow_up_overdue(session: Any, assessment_id: uuid.UUID) -> escalati
         return None
     return escalation.Due("security_assessment", case.id, row.org_id, case.peacebuilder_id,
                           {"security_assessment": str(row.id), "case": str(case.id),
-                           "follow_up_at": row.follow_up_at.isoformat()})
+                           "follow_up_at": row.follow_up_at.isoformat()},
+                          category=RISK, alternates=(case.lead_org_id,))
 
