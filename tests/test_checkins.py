@@ -336,6 +336,15 @@ async def test_security_assessments_and_consultations_under_her_consent(checkin_
         b = await env.gql(query, {"i": fake}, as_=("mofa", "focal"))
         assert answer(a) == answer(b), query
         assert answer(a)[1][0][1] == "NOT_FOUND"
+    # node(id:) answers them as the case's lists do: to fund, and to mofa as if missing.
+    node = "query($id: ID!) { node(id: $id) { __typename id } }"
+    for type_name, global_id in (("SecurityAssessment", dsa["id"]),
+                                 ("Consultation", consultation["id"])):
+        seen = await env.gql(node, {"id": global_id}, as_=FOCAL)
+        assert seen["data"]["node"] == {"__typename": type_name, "id": global_id}, seen
+        hidden = await env.gql(node, {"id": global_id}, as_=("mofa", "focal"))
+        assert hidden["data"] == {"node": None}
+        assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     # Once she releases risk_assessment to mofa, it reads them (withheld nothing of that kind).
     await grant(env, pb, as_=FOCAL, to_org="mofa", categories=("RISK_ASSESSMENT",))
     seen = await case_of(env, pb, as_=("mofa", "focal"))
