@@ -116,7 +116,7 @@ async def test_a_schedule_agreed_with_her_she_checks_in_and_sees_it_in_plain_wor
     pb = await new_peacebuilder(env, "fund", categories=RISK)
     schedule = await agree(env, pb)
     assert (schedule["intervalMinutes"], schedule["channel"], schedule["status"]) == (
-        720, "SECURE_MESSENGER", "active")
+        720, "SECURE_MESSENGER", "ACTIVE")
     assert schedule["missedActionNotes"] == "Qx-action: call her sister, then the network."
     # The safety contact is contact data: her intake consent does not release it to the lead.
     assert schedule["safetyContact"] is None
@@ -170,7 +170,7 @@ async def test_a_schedule_agreed_with_her_she_checks_in_and_sees_it_in_plain_wor
     assert {"check_in_schedule.agree", "check_in.record", "me.safety_overview"} <= actions
 
     ended = await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, token=her, purpose=None)
-    assert ended["data"]["endCheckInSchedule"]["schedule"]["status"] == "ended"
+    assert ended["data"]["endCheckInSchedule"]["schedule"]["status"] == "ENDED"
     case = await case_of(env, pb)
     assert [p["status"] for p in case["checkIns"]] == ["DONE", "ENDED"]
 
@@ -281,7 +281,7 @@ async def test_security_assessments_and_consultations_under_her_consent(checkin_
     assert body["data"]["recordSecurityAssessment"]["userErrors"] == [], body
     dsa = body["data"]["recordSecurityAssessment"]["assessment"]
     assert (dsa["subject"], dsa["status"], dsa["assets"]) == (
-        "HER_ORGANISATION", "open", "Qx-assets: laptops, shared drive")
+        "HER_ORGANISATION", "OPEN", "Qx-assets: laptops, shared drive")
     assert dsa["recommendations"][1] == {"text": "Encrypt laptops", "difficulty": "MEDIUM",
                                          "resources": "a day of training"}
     past = await env.gql(DSA, {"i": {"caseId": pb["case"], "subject": "HER",
@@ -361,7 +361,7 @@ async def test_security_assessments_and_consultations_under_her_consent(checkin_
     followed = await env.gql(FOLLOW_UP, {"i": {"assessmentId": dsa["id"],
                                                "vulnerabilities": "Qx-vuln: 2FA on"}},
                              as_=CASEWORKER)
-    assert followed["data"]["recordSecurityFollowUp"]["assessment"]["status"] == "followed_up"
+    assert followed["data"]["recordSecurityFollowUp"]["assessment"]["status"] == "FOLLOWED_UP"
     env.clock.advance(hours=3)
     await run_due(env.runtime.db, env.clock)
     assert len([i for i in await inbox_of(env, *FOCAL) if i.kind == "escalation"

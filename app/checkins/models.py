@@ -51,6 +51,16 @@ class AgreedVia(enum.StrEnum):
     NETWORK_FOCAL_POINT = "network_focal_point"
 
 
+class ScheduleStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class AssessmentStatus(enum.StrEnum):
+    OPEN = "open"  # its follow-up is owed
+    FOLLOWED_UP = "followed_up"
+
+
 class CheckInBy(enum.StrEnum):
     HER = "her"
     SAFETY_CONTACT = "safety_contact"

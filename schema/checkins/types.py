@@ -40,6 +40,10 @@ CheckInStatus = strawberry.enum(models.CheckInStatus, name="CheckInStatus", desc
     "(missed, then she checked in), RESOLVED (missed, then a focal point acted), ENDED."))
 MissedCheckInResolution = strawberry.enum(models.Resolution, name="MissedCheckInResolution", description=(
     "What a focal point found when acting on a missed check-in."))
+ScheduleStatus = strawberry.enum(models.ScheduleStatus, name="CheckInScheduleStatus",
+                                 description="ACTIVE, or ENDED (nothing more falls due).")
+AssessmentStatus = strawberry.enum(models.AssessmentStatus, name="SecurityAssessmentStatus",
+                                   description="OPEN (its follow-up is owed) or FOLLOWED_UP.")
 AssessmentSubject = strawberry.enum(models.AssessmentSubject, name="AssessmentSubject", description=(
     "Whose practice was assessed: HER, or HER_ORGANISATION."))
 RecommendationDifficulty = strawberry.enum(models.Difficulty, name="RecommendationDifficulty", description=(
@@ -74,7 +78,7 @@ class CheckInSchedule(Node, ConsentGated):
     agreed_via: ScheduleAgreedVia = strawberry.field(description="How it was agreed with her.")
     missed_action: MissedCheckInAction = strawberry.field(
         description="What is done when a check-in is missed.")
-    status: str = strawberry.field(description="active or ended.")
+    status: ScheduleStatus = strawberry.field(description="Whether it runs.")
     ended_at: datetime | None = strawberry.field(description="When it ended.")
     created_at: datetime = strawberry.field(description="When it was agreed.")
     safety_contact: str | None = gated(
@@ -98,7 +102,8 @@ class CheckInSchedule(Node, ConsentGated):
                    case_id=strawberry.ID(ids.encode("Case", s.case_id)),
                    interval_minutes=s.interval_minutes, channel=models.Channel(s.channel),
                    agreed_via=models.AgreedVia(s.agreed_via),
-                   missed_action=models.MissedAction(s.missed_action), status=s.status,
+                   missed_action=models.MissedAction(s.missed_action),
+                   status=models.ScheduleStatus(s.status),
                    ended_at=s.ended_at, created_at=s.created_at, _org=s.org_id, _gate=view.gate)
 
 
@@ -155,7 +160,7 @@ class SecurityAssessment(Node, ConsentGated):
     assessed_at: datetime = strawberry.field(description="When it was made.")
     follow_up_at: datetime = strawberry.field(description="When its follow-up is due.")
     followed_up_at: datetime | None = strawberry.field(description="When it was followed up.")
-    status: str = strawberry.field(description="open or followed_up.")
+    status: AssessmentStatus = strawberry.field(description="Whether its follow-up is owed.")
     assets: str | None = gated(
         "assets", CHECKIN_FIELDS["security_assessments"]["assets"].value,
         "What is to be protected (devices, accounts, data, contacts).")
@@ -178,7 +183,7 @@ class SecurityAssessment(Node, ConsentGated):
                    case_id=strawberry.ID(ids.encode("Case", a.case_id)),
                    subject=models.AssessmentSubject(a.subject), assessed_at=a.assessed_at,
                    follow_up_at=a.follow_up_at, followed_up_at=a.followed_up_at,
-                   status=a.status, _org=a.org_id, _gate=view.gate)
+                   status=models.AssessmentStatus(a.status), _org=a.org_id, _gate=view.gate)
 
 
 @strawberry.type(description="Result of agreeCheckInSchedule / endCheckInSchedule.")
