@@ -9,7 +9,7 @@ case's visibility; each is written by its own organisation (check-in periods by 
 the case: she herself, the scheduler).
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0023 (numbered 0022 when main's head was 0019; chained after monitoring on merge)
 """
 
 from typing import Sequence, Union
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0022'
-down_revision: Union[str, Sequence[str], None] = '0019'
+down_revision: Union[str, Sequence[str], None] = '0023'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
