@@ -7,7 +7,7 @@
 - `auth_sessions.duress`: a session opened with her duress password.
 
 Revision ID: 0020
-Revises: 0023 (main's head when merged; first written on 0019)
+Revises: 0022 (main's head when merged; first written on 0019)
 """
 from typing import Sequence, Union
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0020'
-down_revision: Union[str, Sequence[str], None] = '0023'
+down_revision: Union[str, Sequence[str], None] = '0022'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
