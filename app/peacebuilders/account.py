@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +62,9 @@ CODE_ACTION = "her.code"
 SUSPEND_ACTION = "her.suspend"
 REINSTATE_ACTION = "her.reinstate"
 LEAD_SUSPENSION = timedelta(hours=72)
+# A lead organisation's suspensions start at most once in this window: chaining them (asking
+# again as one lapses, or lifting and asking anew) would keep her out without her network.
+LEAD_SUSPENSION_WINDOW = timedelta(days=7)
 MIN_PASSWORD = 10
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
@@ -396,6 +399,9 @@ async def suspend(ctx: AccessContext, pb_id: uuid.UUID) -> tuple[bool, Confirmat
         return True, None
     if await confirmations.pending_of(ctx, action=SUSPEND_ACTION, target_id=pb_id) is not None:
         raise Conflict("A suspension of her login is already waiting for a second focal point.")
+    now = ctx.clock.now()
+    if await _system(ctx, lambda s: _lead_suspended_lately(s, pb_id, now, None)):
+        _refuse_chained(ctx, pb_id)
     asked = await confirmations.request(ctx, action=SUSPEND_ACTION, target_id=pb_id,
                                         peacebuilder_id=pb_id)
     ctx.record(f"{SUSPEND_ACTION}.request", target_type="Peacebuilder", target_id=pb_id,
@@ -403,12 +409,31 @@ async def suspend(ctx: AccessContext, pb_id: uuid.UUID) -> tuple[bool, Confirmat
     return False, asked
 
 
+async def _lead_suspended_lately(session: AsyncSession, pb_id: uuid.UUID, now: datetime,
+                                 exclude: uuid.UUID | None) -> bool:
+    """Whether any lead organisation of hers (read in the system scope: two lead organisations
+    could take turns) had a suspension of her login confirmed within the window."""
+    return await session.scalar(select(Confirmation.id).where(
+        Confirmation.action == SUSPEND_ACTION, Confirmation.target_id == pb_id,
+        Confirmation.status == ConfirmationStatus.CONFIRMED.value,
+        Confirmation.decided_at > now - LEAD_SUSPENSION_WINDOW,
+        *([Confirmation.id != exclude] if exclude is not None else [])).limit(1)) is not None
+
+
+def _refuse_chained(ctx: AccessContext, pb_id: uuid.UUID) -> NoReturn:
+    ctx.deny(SUSPEND_ACTION, target_type="Peacebuilder", target_id=pb_id,
+             reason="a lead organisation suspended her login within the last 7 days")
+    raise Conflict("Her lead organisation suspended her login less than 7 days ago: only her "
+                   "network can suspend it again now.")
+
+
 @confirmations.on_confirmed(SUSPEND_ACTION)
 async def _suspension_confirmed(ctx: AccessContext, c: Confirmation) -> None:
-    await _suspend(ctx, c.target_id, Via.LEAD)
+    await _suspend(ctx, c.target_id, Via.LEAD, confirmation_id=c.id)
 
 
-async def _suspend(ctx: AccessContext, pb_id: uuid.UUID, via: Via) -> None:
+async def _suspend(ctx: AccessContext, pb_id: uuid.UUID, via: Via, *,
+                   confirmation_id: uuid.UUID | None = None) -> None:
     now = ctx.clock.now()
     lapses = now + LEAD_SUSPENSION if via is Via.LEAD else None
 
@@ -416,6 +441,9 @@ async def _suspend(ctx: AccessContext, pb_id: uuid.UUID, via: Via) -> None:
         account = await _account(session, pb_id)
         if account is None:
             raise BadInput("She has no login to suspend.", field="peacebuilderId")
+        if via is Via.LEAD and await _lead_suspended_lately(session, pb_id, now,
+                                                            confirmation_id):
+            return -2  # a request asked before an earlier one was confirmed: not chained
         if suspended(account, now) and account.suspension_lapses_at is None:
             return -1  # already suspended for good: nothing to widen or shorten
         if via is not Via.NETWORK and suspended(account, now):
@@ -426,6 +454,8 @@ async def _suspend(ctx: AccessContext, pb_id: uuid.UUID, via: Via) -> None:
         return await sessions.revoke_subject(session, f"peacebuilder:{pb_id}", "suspended", now)
 
     ended = await _system(ctx, write)
+    if ended == -2:
+        _refuse_chained(ctx, pb_id)
     if ended < 0:
         raise Conflict("Her login is already suspended.")
     await ctx.reach([pb_id])  # decided: tell her and her network
@@ -618,12 +648,32 @@ async def alert_held(ctx: AccessContext, pb_id: uuid.UUID, grant_id: uuid.UUID) 
     await _alert_networks(ctx, pb_id, "her_consent_held", {"grant": str(grant_id)})
 
 
-def decoy_view(ctx: AccessContext) -> PeacebuilderView:
-    """`me.peacebuilder` of a duress session: an empty record under her login name, nothing of
-    hers (no field released, no case)."""
+async def decoy_view(ctx: AccessContext) -> PeacebuilderView:
+    """`me.peacebuilder` of a duress session: the shell of her record exactly as a normal
+    sign-in shows it (her pseudonym, language, registration date: whoever holds her phone may
+    have seen them), with nothing of hers inside (no field released, no case). Its ID is the
+    decoy's, so nothing resolved from it (her networks) finds anything; the schema shows her
+    own ID, as her token names it. Read in the system scope: row-level security shows a decoy
+    nothing; not logged as a read (the duress sign-in is logged, for auditors)."""
     from app.read.gate import Gate
     from app.read.peacebuilders import PeacebuilderView
 
     p = ctx.principal
-    return PeacebuilderView(p.id, p.name, "en", ctx.clock.now(), uuid.UUID(int=0),
+    assert p.duress_of is not None
+    real = p.duress_of
+
+    async def read(session: AsyncSession) -> tuple[str, str, datetime] | None:
+        row = (await session.execute(select(
+            Peacebuilder.pseudonym, Peacebuilder.preferred_language, Peacebuilder.created_at)
+            .where(Peacebuilder.id == real))).first()
+        return (row[0], row[1], row[2]) if row is not None else None
+
+    if ctx.db.dialect == "postgresql":
+        with tenancy.using(tenancy.SYSTEM):
+            async with ctx.db.transaction() as session:
+                shell = await read(session)
+    else:
+        shell = await read(ctx.session)
+    pseudonym, language, created = shell or (p.name, "en", ctx.clock.now())
+    return PeacebuilderView(p.id, pseudonym, language, created, uuid.UUID(int=0),
                             Gate(p.id, frozenset()), cases=[])
