@@ -193,3 +193,22 @@ async def test_no_code_password_or_duress_word_reaches_logs_or_alerts(clock_env)
     alerts = json.dumps([i.payload for i in await inbox_of(env, "wpn", "focal")])
     for secret in (duress, code, code.replace("-", ""), PASSWORD):
         assert secret not in captured.text and secret not in alerts
+
+
+async def test_one_enrolment_code_cannot_enumerate_login_names(clock_env):
+    """The "taken" answer tells whether a woman has that login: each one counts as a try on the
+    code, so its holder learns at most a few names before the code locks."""
+    env = clock_env
+    known = await enrolled(env, await woman(env))
+    pb = await woman(env)
+    code = (await issue(env, pb))["code"]
+    answers = [await redeem(env, code, login=known["login"]) for _ in range(6)]
+    taken = [a for a in answers if a.json().get("field") == "login"]
+    assert 1 <= len(taken) <= 5, [a.text for a in answers]
+    assert answers[-1].json()["error"] == "invalid_grant"  # locked: the generic answer
+    assert (await redeem(env, code, login=unique("her"))).status_code == 400
+    with tenancy.using(SYSTEM_SCOPE):
+        async with env.runtime.db.transaction() as s:
+            row = (await s.scalars(select(HerCode).where(
+                HerCode.peacebuilder_id == pb["raw"]))).one()
+    assert row.status == "locked"

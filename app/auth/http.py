@@ -354,7 +354,8 @@ async def redeem_code_endpoint(request: Request) -> Response:
         if ctx is not None:
             await write_deferred(runtime.db, ctx.deferred)
     if done is None:
-        if isinstance(refused, her_account.CodeRefused) or refused is None:
+        if (isinstance(refused, her_account.CodeRefused)
+                and not isinstance(refused, her_account.LoginTaken)) or refused is None:
             return JSONResponse(REDEEM_FAILED, status_code=400, headers=NO_STORE)
         return JSONResponse({"error": "invalid_request", "error_description": refused.message,
                              "field": refused.field}, status_code=400, headers=NO_STORE)

@@ -105,6 +105,15 @@ class CodeRefused(BadInput):
         super().__init__(message, field="code")
 
 
+class LoginTaken(CodeRefused):
+    """Her chosen login name is taken. Counted on the code like a wrong try (kept, as a
+    refused code is): otherwise one enrolment code would let its holder test any number of
+    names and learn which women have a login."""
+
+    def __init__(self) -> None:
+        BadInput.__init__(self, "This login name is taken: choose another.", field="login")
+
+
 @dataclass(frozen=True)
 class IssuedHerCode:
     """A code in clear, returned once to the one person who may see it; never stored."""
@@ -308,6 +317,20 @@ class Redeemed:
     sessions_ended: int
 
 
+async def _count_try(ctx: AccessContext, row: HerCode, now: datetime, reason: str) -> None:
+    """One more try on this code, counted in the database; the last locks it."""
+    attempts = row.attempts + 1
+    locked = attempts >= ctx.her_account["code_attempts"]
+    await ctx.session.execute(
+        update(HerCode).where(HerCode.id == row.id)
+        .values(attempts=HerCode.attempts + 1,
+                **({"status": CodeStatus.LOCKED.value, "ended_at": now} if locked else {}))
+        .execution_options(synchronize_session=False))
+    ctx.deny(f"{CODE_ACTION}.redeem", target_type="Peacebuilder", target_id=row.peacebuilder_id,
+             reason="code locked" if locked else reason,
+             details={"code": str(row.id), "attempts": attempts})
+
+
 async def redeem(ctx: AccessContext, code: str, password: str,
                  login: str | None = None) -> Redeemed:
     """Spend a code and set the password she chose (and, for an enrolment, her login name).
@@ -333,16 +356,7 @@ async def redeem(ctx: AccessContext, code: str, password: str,
         raise CodeRefused(generic)
     if not hmac.compare_digest(row.code_hash, _digest(_keks(ctx), row.id, row.peacebuilder_id,
                                                       text[LOCATOR:])):
-        attempts = row.attempts + 1
-        locked = attempts >= ctx.her_account["code_attempts"]
-        await ctx.session.execute(
-            update(HerCode).where(HerCode.id == row.id)
-            .values(attempts=HerCode.attempts + 1,
-                    **({"status": CodeStatus.LOCKED.value, "ended_at": now} if locked else {}))
-            .execution_options(synchronize_session=False))
-        ctx.deny(action, target_type="Peacebuilder", target_id=row.peacebuilder_id,
-                 reason="code locked" if locked else "wrong code",
-                 details={"code": str(row.id), "attempts": attempts})
+        await _count_try(ctx, row, now, "wrong code")
         raise CodeRefused(generic)
     if len(password or "") < MIN_PASSWORD:
         raise BadInput(f"Choose a password of at least {MIN_PASSWORD} characters.",
@@ -355,7 +369,8 @@ async def redeem(ctx: AccessContext, code: str, password: str,
             raise BadInput("Choose a login name of 3 to 80 characters.", field="login")
         if await ctx.session.scalar(select(PeacebuilderAccount.id).where(
                 PeacebuilderAccount.login == login)) is not None:
-            raise BadInput("This login name is taken: choose another.", field="login")
+            await _count_try(ctx, row, now, "login name taken")
+            raise LoginTaken()
         account = PeacebuilderAccount(peacebuilder_id=pb_id, login=login, active=True,
                                       created_at=now)
         ctx.session.add(account)
