@@ -212,3 +212,33 @@ async def test_one_enrolment_code_cannot_enumerate_login_names(clock_env):
             row = (await s.scalars(select(HerCode).where(
                 HerCode.peacebuilder_id == pb["raw"]))).one()
     assert row.status == "locked"
+
+
+# --- the hold after a reset -----------------------------------------------------------------------
+
+APPROVE = """mutation($pb: ID, $o: ID!) { recordApproval(act: "public_statement",
+  peacebuilderId: $pb, organisationId: $o, description: "a statement about her work") {
+  approval { id act status } userErrors { message } } }"""
+MY_APPROVALS = "{ me { approvals { id } } }"
+
+
+async def test_whoever_redeemed_a_code_cannot_approve_a_public_act_during_the_hold(clock_env):
+    """Signed in with a code-set password, the code's issuer could approve a public statement
+    about her (the most exposing act there is): during the hold only her network records it."""
+    from tests.test_consent import org_id
+
+    env = clock_env
+    her = await enrolled(env, await woman(env))
+    fund = await org_id(env, "fund")
+    asked = await env.gql(APPROVE, {"o": fund}, token=her["token"], purpose=None)
+    assert asked["data"]["recordApproval"]["approval"] is None, asked
+    assert asked["data"]["recordApproval"]["userErrors"], asked
+    mine = await env.gql(MY_APPROVALS, token=her["token"], purpose=None)
+    assert mine["data"]["me"]["approvals"] == []
+    # Her network may record it for her; after the hold, she may herself.
+    for_her = await env.gql(APPROVE, {"pb": her["id"], "o": fund}, as_=("wpn", "focal"))
+    assert for_her["data"]["recordApproval"]["approval"], for_her
+    env.clock.advance(days=7, minutes=1)
+    later = (await sign_in(env, her["login"])).json()["access_token"]
+    own = await env.gql(APPROVE, {"o": fund}, token=later, purpose=None)
+    assert own["data"]["recordApproval"]["approval"], own

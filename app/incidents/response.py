@@ -37,6 +37,7 @@ from app.incidents.models import (
 from app.incidents.service import event
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
+from app.peacebuilders import account as her_account
 from app.peacebuilders import sealing
 from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
 
@@ -54,6 +55,14 @@ async def record_approval(ctx: AccessContext, pb_id: uuid.UUID, act: str, descri
     it, acting for her): only that organisation can use it, once, for that act."""
     who = await standing(ctx, pb_id, action="approval.record")
     require_self_or_network(ctx, who, "approval.record", pb_id)
+    if who.herself and await her_account.held(ctx):
+        # A public act exposes her more than any grant: in the days after a code set her
+        # password (whoever issued it could be signed in as her), only her network records it.
+        ctx.deny("approval.record", target_type="Peacebuilder", target_id=pb_id,
+                 reason="held after a code reset")
+        raise BadInput("For a few days after a code set your password, approving a public act "
+                       "waits for your network: ask your network's focal point to record it, "
+                       "or sign in with the second factor you enrolled before.", field="act")
     if act not in PUBLIC_ACTS:
         raise BadInput("Act is public_statement, media_contact or recognition.", field="act")
     if org_id not in await orgs_repo.orgs_by_ids(ctx.session, [org_id]):
