@@ -242,3 +242,26 @@ async def test_whoever_redeemed_a_code_cannot_approve_a_public_act_during_the_ho
     later = (await sign_in(env, her["login"])).json()["access_token"]
     own = await env.gql(APPROVE, {"o": fund}, token=later, purpose=None)
     assert own["data"]["recordApproval"]["approval"], own
+
+
+async def test_a_duress_session_setting_a_duress_password_looks_done_and_changes_nothing(
+        clock_env):
+    """A coercer who knows the feature tries to set a duress password from the session she
+    opened: the answer must be a normal session's, and her own duress words keep alerting."""
+    from tests.test_incidents import inbox_of
+
+    env = clock_env
+    her = await enrolled(env, await woman(env))
+    duress = "her real duress words"
+    normal = await env.gql(DURESS, {"p": duress, "a": "network"}, token=her["token"],
+                           purpose=None)
+    token = (await sign_in(env, her["login"], duress)).json()["access_token"]
+    tried = await env.gql(DURESS, {"p": "coercer chosen words", "a": "lead"}, token=token,
+                          purpose=None)
+    assert json.dumps(tried, sort_keys=True) == json.dumps(normal, sort_keys=True), tried
+    # Nothing changed: her words still open the decoy and alert her network, not the lead.
+    assert (await sign_in(env, her["login"], "coercer chosen words")).status_code == 401
+    before = len(await inbox_of(env, "wpn", "focal"))
+    assert (await sign_in(env, her["login"], duress)).status_code == 200
+    kinds = [i.kind for i in (await inbox_of(env, "wpn", "focal"))[before:]]
+    assert "her_duress_sign_in" in kinds

@@ -594,13 +594,19 @@ async def login_acr(session: AsyncSession, account: PeacebuilderAccount, code: s
 
 async def set_duress(ctx: AccessContext, password: str, alert: DuressAlert) -> None:
     """Her duress password, and whom it silently alerts. Only she sets it (never a decoy
-    session: that would let a coercer change what alerts her people)."""
-    if ctx.principal.duress_of is not None:
-        raise NotFound()
-    account = await _own_account(ctx)
+    session: that would let a coercer change what alerts her people; it is answered as if
+    set, and ignored)."""
     if len(password or "") < MIN_PASSWORD:
         raise BadInput(f"Choose a duress password of at least {MIN_PASSWORD} characters.",
                        field="password")
+    if ctx.principal.duress_of is not None:
+        # Answered as a normal session is (a refusal would tell a coercer this session is the
+        # decoy), and nothing changes. Logged as duress, under her ID, for auditors.
+        ctx.record("her.duress.set.duress", target_type="Peacebuilder",
+                   target_id=ctx.principal.duress_of, decision="deny",
+                   reason="duress session: nothing changed")
+        return
+    account = await _own_account(ctx)
     if verify_password(account.password_hash, password):
         raise BadInput("Your duress password must differ from your password.", field="password")
     account.duress_hash, account.duress_alert = hash_password(password), alert.value
