@@ -265,3 +265,52 @@ async def test_a_duress_session_setting_a_duress_password_looks_done_and_changes
     assert (await sign_in(env, her["login"], duress)).status_code == 200
     kinds = [i.kind for i in (await inbox_of(env, "wpn", "focal"))[before:]]
     assert "her_duress_sign_in" in kinds
+
+
+# --- an open subscription ------------------------------------------------------------------------
+
+NOTICE_FEED = "subscription { myNotices { id kind } }"
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+async def test_an_open_subscription_stops_at_the_next_message_once_suspended(
+        tmp_path, backend_name):
+    """Whoever holds her seized phone keeps its socket open: once her network suspends her
+    login, the next message closes it (4401) on another instance, and delivers nothing."""
+    import contextlib
+    from dataclasses import replace
+
+    import websockets
+
+    from app.runtime import Runtime
+    from tests.conftest import require_pg
+    from tests.test_realtime import REDIS_URL, require_redis, serve
+
+    if backend_name == "postgresql":
+        require_pg()
+    await require_redis()
+    env, close = await build_env(backend_name, tmp_path, redis_url=REDIS_URL)
+    other = Runtime.create(replace(env.settings, scheduler=False, log_worker=False))
+    try:
+        her = await enrolled(env, await woman(env))
+        async with serve(other) as port:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/graphql",
+                                          subprotocols=["graphql-transport-ws"]) as ws:
+                await ws.send(json.dumps({"type": "connection_init", "payload": {
+                    "authorization": f"Bearer {her['token']}"}}))
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                          "payload": {"query": NOTICE_FEED}}))
+                await asyncio.sleep(0.3)
+                done = await env.gql(SUSPEND, {"id": her["id"]}, as_=("wpn", "focal"))
+                assert done["data"]["suspendHerLogin"]["done"] is True
+                got: list[dict] = []
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async with asyncio.timeout(10):
+                        async for raw in ws:
+                            got.append(json.loads(raw))
+                assert ws.close_code == 4401, (ws.close_code, got)
+                assert not [m for m in got if m.get("type") == "next"], got
+    finally:
+        await other.close()
+        await close()
