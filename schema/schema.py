@@ -16,7 +16,7 @@ from app.orgs import service as orgs
 from app.read import cases as case_read
 from app.read import peacebuilders as pb_read
 from app.telemetry import Telemetry
-from schema import ids
+from schema import ids, permissions
 from schema.audit.queries import AuditQueries
 from schema.bounded import bounded_execution
 from schema.cases.mutations import CaseMutations
@@ -96,8 +96,10 @@ async def _case(info: Info, id_: Any) -> Node:
 
 @strawberry.type
 class NodeQueries:
-    @strawberry.field(description="Any object by its global ID (null and NOT_FOUND when it does "
-                                  "not exist or is not yours to see).")
+    @permissions.query(
+        "Any object by its global ID (null and NOT_FOUND when it does not exist or is not yours to "
+        "see). Each type checks what its own query checks (e.g. `case:read` for a Case).",
+        purpose=True)
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, id_ = ids.decode_any(id)
         resolver = _NODE_RESOLVERS.get(type_name)

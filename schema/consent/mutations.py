@@ -13,7 +13,7 @@ from app.consent import service as consent
 from app.consent.models import ConsentGrant as ConsentGrantModel
 from app.errors import BadInput
 from app.peacebuilders import self_service
-from schema import ids
+from schema import ids, permissions
 from schema.cases.types import CasePayload, case_payload
 from schema.common import UserError, guarded
 from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose
@@ -29,6 +29,7 @@ from schema.consent.types import (
     RevokeAllPayload,
 )
 from schema.context import Info
+from schema.permissions import Who
 
 
 @strawberry.input(description="Record her consent for one recipient: an organisation or a working "
@@ -149,7 +150,11 @@ def _self_or(info: Info, value: strawberry.ID | None) -> object:
 
 @strawberry.type
 class ConsentMutations:
-    @strawberry.mutation(description="Record a consent grant. Logged.")
+    @permissions.mutation(
+        "Record a consent grant (staff's stays pending until she, or a second person, confirms "
+        "it). Logged.",
+        step_up=True,
+        when="the step-up applies to anyone but she herself")
     async def grant_consent(self, info: Info, input: GrantConsentInput) -> ConsentGrantPayload:
         async def record() -> ConsentGrantModel:
             # Every problem with the input (recipients, categories, a duplicate) is a userError.
@@ -178,9 +183,11 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="She (or a focal point of a network she confirmed, acting for "
-                                     "her) brings a PENDING grant into force. Staff confirm as "
-                                     "the second person with confirmTwoPerson instead. Logged.")
+    @permissions.mutation(
+        "She (or a focal point of a network she confirmed, acting for her) brings a PENDING grant "
+        "into force. Staff confirm as the second person with confirmTwoPerson instead. Logged.",
+        step_up=True, who=Who.HER_SIDE,
+        when="the step-up applies to her network, not to her")
     async def confirm_consent(self, info: Info, input: GrantIdInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -188,7 +195,10 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Narrow a grant (only ever less). Logged.")
+    @permissions.mutation(
+        "Narrow a grant (only ever less). Logged.",
+        step_up=True,
+        when="the step-up applies to anyone but she herself")
     async def narrow_consent(self, info: Info, input: NarrowConsentInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -198,7 +208,10 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Extend a grant. Logged.")
+    @permissions.mutation(
+        "Extend a grant. Logged.",
+        step_up=True,
+        when="the step-up applies to anyone but she herself")
     async def extend_consent(self, info: Info, input: ExtendConsentInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -210,8 +223,10 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Revoke a grant: it stops on the very next request (a "
-                                     "pending one is withdrawn). Logged.")
+    @permissions.mutation(
+        "Revoke a grant: it stops on the very next request (a pending one is withdrawn). Logged.",
+        step_up=True,
+        when="the step-up applies to anyone but she herself")
     async def revoke_consent(self, info: Info, input: GrantIdInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -219,7 +234,10 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Revoke all her live grants in one step. Logged.")
+    @permissions.mutation(
+        "Revoke all her live grants in one step. Logged.",
+        step_up=True,
+        when="the step-up applies to anyone but she herself")
     async def revoke_all_consent(self, info: Info, input: RevokeAllInput) -> RevokeAllPayload:
         pb_id = _self_or(info, input.peacebuilder_id)
         revoked, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -227,7 +245,10 @@ class ConsentMutations:
         return RevokeAllPayload(revoked=[ConsentGrant.from_model(g) for g in revoked or []],
                                 user_errors=errors)
 
-    @strawberry.mutation(description="Open break-glass access (see input). Logged; she is told.")
+    @permissions.mutation(
+        "Open break-glass access to her record without her consent, in her vital interest (see "
+        "input). Logged; she is told.",
+        requires=[("break_glass", "open")], step_up=True)
     async def open_break_glass(self, info: Info, input: OpenBreakGlassInput) -> BreakGlassPayload:
         pb_id = ids.decode(input.peacebuilder_id, "Peacebuilder", "peacebuilderId")
         glass, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -235,7 +256,9 @@ class ConsentMutations:
         return BreakGlassPayload(break_glass=BreakGlass.from_model(glass) if glass else None,
                                  user_errors=errors)
 
-    @strawberry.mutation(description="Close break-glass access before it expires. Logged.")
+    @permissions.mutation(
+        "Close break-glass access before it expires. Logged.",
+        requires=[("break_glass", "open")])
     async def close_break_glass(self, info: Info, input: BreakGlassIdInput) -> BreakGlassPayload:
         glass_id = ids.decode(input.id, "BreakGlass")
         glass, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -243,24 +266,28 @@ class ConsentMutations:
         return BreakGlassPayload(break_glass=BreakGlass.from_model(glass) if glass else None,
                                  user_errors=errors)
 
-    @strawberry.mutation(description="Put a member of your organisation on a case team. Requires "
-                                     "`case_team:manage` (focal point, admin). Logged.")
+    @permissions.mutation(
+        "Put a member of your organisation on a case team. Logged.",
+        requires=[("case_team", "manage")], purpose=True)
     async def assign_case_team_member(self, info: Info, input: CaseTeamInput) -> CasePayload:
         return await _team(info, input, teams.assign)
 
-    @strawberry.mutation(description="Take a member off a case team. Requires `case_team:manage`. "
-                                     "Logged.")
+    @permissions.mutation(
+        "Take a member off a case team. Logged.",
+        requires=[("case_team", "manage")], purpose=True)
     async def remove_case_team_member(self, info: Info, input: CaseTeamInput) -> CasePayload:
         return await _team(info, input, teams.remove)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Erase her personal data for good: her data key is destroyed, so her sealed fields are "
-        "unreadable wherever they are held (backups too, once the KEK versions they depend on "
-        "are destroyed). She herself (omit the ID): at once. A focal point of a network she "
-        "confirmed, for her: carried out 48 hours after she and her network are told, unless "
-        "she stops it. A focal point of an organisation that leads one of her cases and still "
-        "holds her live consent, with a written `reason`: once a second focal point confirms "
-        "(two-person rule), then likewise after 48 hours. Anyone else: NOT_FOUND. Logged."))
+        "unreadable wherever they are held (backups too, once the KEK versions they depend on are "
+        "destroyed). She herself (omit the ID): at once. A focal point of a network she confirmed, "
+        "for her: carried out 48 hours after she and her network are told, unless she stops it. A "
+        "focal point of an organisation that leads one of her cases and still holds her live "
+        "consent, with a written `reason`: once a second focal point confirms (two-person rule), "
+        "then likewise after 48 hours. Anyone else: NOT_FOUND. Logged.",
+        step_up=True,
+        when="the step-up applies to anyone but she herself")
     async def erase_my_data(
         self, info: Info, peacebuilder_id: strawberry.ID | None = None,
         reason: Annotated[str | None, strawberry.argument(
@@ -275,9 +302,11 @@ class ConsentMutations:
                               erasure=Erasure.from_model(done) if done else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="She (or her network's focal point, for her) stops an "
-                                     "erasure someone else asked for, before it is carried out. "
-                                     "Logged.")
+    @permissions.mutation(
+        "She (or her network's focal point, for her) stops an erasure someone else asked for, "
+        "before it is carried out. Logged.",
+        step_up=True, who=Who.HER_SIDE,
+        when="the step-up applies to her network, not to her")
     async def stop_erasure(self, info: Info, input: ErasureIdInput) -> ErasurePayload:
         from app.peacebuilders import erasure
 
@@ -287,11 +316,13 @@ class ConsentMutations:
         return ErasurePayload(erased=False, erasure=Erasure.from_model(done) if done else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "Confirm a network named for her, so its focal points may act for her. She herself: "
-        "at once. While she has no login, a focal point of the organisation that registered "
-        "her asks, and a second focal point confirms it (two-person rule; see `confirmation`); "
-        "the network is told. Logged."))
+    @permissions.mutation(
+        "Confirm a network named for her, so its focal points may act for her. She herself: at "
+        "once. While she has no login, a focal point of the organisation that registered her asks, "
+        "and a second focal point confirms it (two-person rule; see `confirmation`); the network "
+        "is told. Logged.",
+        step_up=True,
+        when="the step-up applies to the focal point who asks, not to her")
     async def confirm_network(self, info: Info, input: ConfirmNetworkInput) -> NetworkLinkPayload:
         from app.peacebuilders import networks
 
@@ -306,11 +337,11 @@ class ConsentMutations:
                                                    if asked else None),
                                   user_errors=errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "She asks for a correction of her data. It goes to the lead organisation of her most "
-        "recent open case (else the one that registered her) as a task due in its "
-        "correction deadline (default 30 days), escalating along its chain when unanswered. "
-        "Herself only. Logged."))
+        "recent open case (else the one that registered her) as a task due in its correction "
+        "deadline (default 30 days), escalating along its chain when unanswered. Logged.",
+        who=Who.HERSELF)
     async def request_correction(
         self, info: Info, input: RequestCorrectionInput
     ) -> DataRequestPayload:

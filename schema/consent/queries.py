@@ -9,7 +9,7 @@ import strawberry
 from app.consent import service as consent
 from app.errors import ResponseTooLarge
 from app.peacebuilders import plain, self_service
-from schema import ids
+from schema import ids, permissions
 from schema.cases.types import Case
 from schema.consent.types import (
     BreakGlass,
@@ -151,22 +151,24 @@ class Me:
 
 @strawberry.type
 class ConsentQueries:
-    @strawberry.field(description="Her own view, when the caller is a peacebuilder signed in "
-                                  "herself; null for anyone else.")
+    @permissions.query(
+        "Her own view, when the caller is a peacebuilder signed in herself; null for anyone else.",
+        purpose=True)
     def me(self, info: Info) -> Me | None:
         return Me() if info.context.access.principal.kind.value == "peacebuilder" else None
 
-    @strawberry.field(description="Her grants, pending, live and ended: all of them for her and a "
-                                  "focal point of a network she confirmed; for staff who may see "
-                                  "her record, only the grants naming their organisation (or a "
-                                  "working group it was covered in).")
+    @permissions.query(
+        "Her grants, pending, live and ended: all of them for her and a focal point of a network "
+        "she confirmed; for staff who may see her record, only the grants naming their "
+        "organisation (or a working group it was covered in).")
     async def consent_grants(self, info: Info, peacebuilder_id: strawberry.ID) -> list[ConsentGrant]:
         pb_id = ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId")
         grants = await info.context.loaders.call(consent.grants_for, info.context.access, pb_id)
         return [ConsentGrant.from_model(g) for g in grants]
 
-    @strawberry.field(description="A human-readable consent receipt, in her preferred language "
-                                  "unless `language` is given (en, fr, es, ar, sw).")
+    @permissions.query(
+        "A human-readable consent receipt (plain text), in her preferred language unless "
+        "`language` is given (en, fr, es, ar, sw). NOT_FOUND for a grant you may not see.")
     async def consent_receipt(
         self,
         info: Info,

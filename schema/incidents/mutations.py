@@ -15,7 +15,7 @@ from app.incidents import attachments, response
 from app.incidents import service as incidents
 from app.read import children
 from app.read.children import RowView
-from schema import ids
+from schema import ids, permissions
 from schema.common import UserError, guarded
 from schema.consent.enums import DataCategory
 from schema.context import Info
@@ -37,6 +37,7 @@ from schema.incidents.types import (
     ReferralPayload,
     Severity,
 )
+from schema.permissions import Who
 
 
 @strawberry.input(description="Report an incident on a case you can see. Fields with sensitive "
@@ -155,8 +156,9 @@ async def _incident_payload(info: Info, incident: object, errors: list) -> Incid
 
 @strawberry.type
 class IncidentMutations:
-    @strawberry.mutation(description="Report an incident. Requires `incident:create`. Alerts the "
-                                     "lead organisation's focal points and case team. Logged.")
+    @permissions.mutation(
+        "Report an incident. Alerts the lead organisation's focal points and case team. Logged.",
+        requires=[("incident", "create"), ("case", "read")], purpose=True)
     async def report_incident(self, info: Info, input: ReportIncidentInput) -> IncidentPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         incident, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -168,14 +170,18 @@ class IncidentMutations:
             location_coarse=input.location_coarse, location_precise=input.location_precise))
         return await _incident_payload(info, incident, errors)
 
-    @strawberry.mutation(description="Acknowledge an incident (lead organisation). Stops escalation.")
+    @permissions.mutation(
+        "Acknowledge an incident (lead organisation). Stops escalation. Logged.",
+        requires=[("incident", "update"), ("case", "read")], purpose=True)
     async def acknowledge_incident(self, info: Info, id: strawberry.ID) -> IncidentPayload:
         incident_id = ids.decode(id, "Incident")
         incident, errors = await guarded(info, lambda: info.context.loaders.call(
             incidents.acknowledge, info.context.access, incident_id))
         return await _incident_payload(info, incident, errors)
 
-    @strawberry.mutation(description="Move an incident to RESPONDING or RESOLVED (lead organisation).")
+    @permissions.mutation(
+        "Move an incident to RESPONDING or RESOLVED (lead organisation). Logged.",
+        requires=[("incident", "update"), ("case", "read")], purpose=True)
     async def set_incident_status(self, info: Info, id: strawberry.ID,
                                   status: IncidentStatus) -> IncidentPayload:
         incident_id = ids.decode(id, "Incident")
@@ -183,14 +189,17 @@ class IncidentMutations:
             incidents.set_status, info.context.access, incident_id, status.value))
         return await _incident_payload(info, incident, errors)
 
-    @strawberry.mutation(description="Your organisation's acknowledgement deadline for a severity "
-                                     "(minutes). Requires `incident_policy:manage` (org admin).")
+    @permissions.mutation(
+        "Your organisation's acknowledgement deadline for a severity, in minutes; returns the "
+        "minutes stored. Logged.",
+        requires=[("incident_policy", "manage")])
     async def set_acknowledgement_deadline(self, info: Info, severity: Severity, minutes: int) -> int:
         return await info.context.loaders.call(incidents.set_ack_policy, info.context.access,
                                                severity.value, minutes)
 
-    @strawberry.mutation(description="Add a protection measure or task. A PUBLIC_STATEMENT needs "
-                                     "her approval for it. Requires `measure:manage`.")
+    @permissions.mutation(
+        "Add a protection measure or task. A PUBLIC_STATEMENT needs her approval for it. Logged.",
+        requires=[("measure", "manage"), ("case", "read")], purpose=True)
     async def add_measure(self, info: Info, input: AddMeasureInput) -> MeasurePayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         owner = (ids.decode(input.owner_organisation_id, "Organisation", "ownerOrganisationId")
@@ -206,9 +215,10 @@ class IncidentMutations:
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="Name (or clear) the person of your organisation who owns "
-                                     "one of its open tasks. Requires `measure:manage` in the "
-                                     "owner organisation. Logged.")
+    @permissions.mutation(
+        "Name (or clear) the person of your organisation who owns one of its open tasks. Logged.",
+        requires=[("measure", "manage"), ("case", "read")], purpose=True,
+        when="`measure:manage` in the owner organisation")
     async def assign_measure(self, info: Info, input: AssignMeasureInput) -> MeasurePayload:
         measure_id = ids.decode(input.measure_id, "Measure", "measureId")
         person = _person(input.owner_user_id)
@@ -218,9 +228,10 @@ class IncidentMutations:
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="Change a measure's status (owner organisation). Done or "
-                                     "cancelled (not done), she is told (a notice: kind, date, "
-                                     "case, reason code).")
+    @permissions.mutation(
+        "Change a measure's status (owner organisation). Done or cancelled (not done), she is told "
+        "(a notice: kind, date, case, reason code). Logged.",
+        requires=[("measure", "manage"), ("case", "read")], purpose=True)
     async def set_measure_status(
         self, info: Info, id: strawberry.ID, status: str,
         reason: Annotated[str | None, strawberry.argument(description=(
@@ -235,10 +246,11 @@ class IncidentMutations:
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="She (or her network's focal point, acting for her) approves one "
-                                     "public act (public_statement, media_contact or recognition) "
-                                     "by one organisation: only that organisation can use the "
-                                     "approval, once, for that act. Logged.")
+    @permissions.mutation(
+        "She (or her network's focal point, acting for her) approves one public act "
+        "(public_statement, media_contact or recognition) by one organisation: only that "
+        "organisation can use the approval, once, for that act. Logged.",
+        who=Who.HER_SIDE)
     async def record_approval(
         self, info: Info, act: str, description: str,
         organisation_id: Annotated[strawberry.ID, strawberry.argument(
@@ -255,11 +267,11 @@ class IncidentMutations:
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "File evidence on an incident: staff with `incident:create` under her consent to the "
-        "category, or she herself on her own incidents (another woman's is not found). The "
-        "same type and size checks and sealing with her key as the HTTP route; the SHA-256 of "
-        "the content is kept. Logged."))
+    @permissions.mutation(
+        "File evidence on an incident: staff under her consent to the category, or she herself on "
+        "her own incidents (another woman's is not found). The same type and size checks and "
+        "sealing with her key as the HTTP route; the SHA-256 of the content is kept. Logged.",
+        requires=[("incident", "create")])
     async def upload_attachment(self, info: Info,
                                 input: UploadAttachmentInput) -> AttachmentPayload:
         incident_id = ids.decode(input.incident_id, "Incident", "incidentId")
@@ -276,11 +288,11 @@ class IncidentMutations:
         return AttachmentPayload(attachment=Attachment.from_model(done) if done else None,
                                  user_errors=errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "She withdraws an approval she gave, while it is not yet used: the act can no longer be "
-        "carried out (a measure planned with it cannot be marked done). She herself only (her "
-        "own token); an approval of another woman is not found. The organisation it named is "
-        "told (IDs only). Logged."))
+        "carried out (a measure planned with it cannot be marked done). An approval of another "
+        "woman is not found. The organisation it named is told (IDs only). Logged.",
+        who=Who.HERSELF)
     async def withdraw_approval(self, info: Info,
                                 input: WithdrawApprovalInput) -> ApprovalPayload:
         approval_id = ids.decode(input.approval_id, "Approval", "approvalId")
@@ -289,8 +301,10 @@ class IncidentMutations:
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
 
-    @strawberry.mutation(description="Refer a case. Refused unless she consented to that "
-                                     "organisation for that purpose. Requires `referral:manage`.")
+    @permissions.mutation(
+        "Refer a case to another organisation. Refused unless she consented to that organisation "
+        "for that purpose. Logged.",
+        requires=[("referral", "manage"), ("case", "read")])
     async def refer_case(self, info: Info, input: ReferCaseInput) -> ReferralPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         to = ids.decode(input.to_organisation_id, "Organisation", "toOrganisationId")
@@ -299,8 +313,10 @@ class IncidentMutations:
             purpose=input.purpose, request=input.request))
         return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
-    @strawberry.mutation(description="accept, decline or complete (recipient) or revoke (sender) a "
-                                     "referral; `outcome` records how it ended.")
+    @permissions.mutation(
+        "Accept, decline or complete (recipient) or revoke (sender) a referral; `outcome` records "
+        "how it ended. Logged.",
+        requires=[("referral", "manage"), ("case", "read")])
     async def move_referral(self, info: Info, id: strawberry.ID, action: str,
                             outcome: str | None = None) -> ReferralPayload:
         referral_id = ids.decode(id, "Referral")
@@ -308,8 +324,9 @@ class IncidentMutations:
             response.move_referral, info.context.access, referral_id, action, outcome))
         return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
-    @strawberry.mutation(description="Record or update an investigation or detention watch "
-                                     "(category `legal`). Requires `proceeding:manage`.")
+    @permissions.mutation(
+        "Record or update an investigation or detention watch (category `legal`). Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def record_proceeding(self, info: Info, input: ProceedingInput) -> ProceedingPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         pid = ids.decode(input.proceeding_id, "Proceeding", "proceedingId") if input.proceeding_id else None

@@ -1,0 +1,619 @@
+"""Issue 16: every type, field, argument, input field and enum value of the schema is described,
+and every root field is declared with what it requires (schema/permissions.py), its
+"Requires:" line generated from that declaration and held to the checks the code makes.
+
+- walking the built schema, nothing a partner developer reads in the SDL is undescribed;
+- every Query, Mutation and Subscription field carries a declaration, its description ends with
+  the generated line, and it declares a purpose exactly when it can select her records;
+- a representative operation per root field, run through the real app, makes exactly the
+  checks its declaration names: a check the code makes but the declaration omits fails, and so
+  does one the declaration names but the code never makes (drift both ways).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+)
+
+from app.access import checks
+from schema import ids
+from schema.permissions import Requirement, declared, reads_records
+from schema.schema import schema as built
+from tests.conftest import BACKENDS, build_env
+from tests.test_consent import new_peacebuilder, org_id, wg_id
+
+pytestmark = pytest.mark.anyio
+
+BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
+ROOTS = ("Query", "Mutation", "Subscription")
+
+
+def undescribed(schema: GraphQLSchema) -> list[str]:
+    """Everything of the SDL without a description (introspection and built-in scalars aside)."""
+    missing: list[str] = []
+    for name, t in sorted(schema.type_map.items()):
+        if name.startswith("__") or name in BUILT_IN:
+            continue
+        if not (t.description or "").strip():
+            missing.append(f"type {name}")
+        if isinstance(t, GraphQLObjectType | GraphQLInterfaceType):
+            for fname, f in t.fields.items():
+                if not (f.description or "").strip():
+                    missing.append(f"field {name}.{fname}")
+                missing += [
+                    f"argument {name}.{fname}({a})"
+                    for a, arg in f.args.items()
+                    if not (arg.description or "").strip()
+                ]
+        elif isinstance(t, GraphQLInputObjectType):
+            missing += [
+                f"input field {name}.{fname}"
+                for fname, f in t.fields.items()
+                if not (f.description or "").strip()
+            ]
+        elif isinstance(t, GraphQLEnumType):
+            missing += [
+                f"enum value {name}.{v}"
+                for v, value in t.values.items()
+                if not (value.description or "").strip()
+            ]
+    return missing
+
+
+def root_fields() -> list[tuple[str, str, Any]]:
+    gs = built._schema
+    return [(root, name, f) for root in ROOTS for name, f in gs.type_map[root].fields.items()]
+
+
+def test_every_type_field_argument_and_enum_value_is_described():
+    assert undescribed(built._schema) == []
+
+
+def test_every_root_field_is_declared_and_its_line_is_generated_from_the_declaration():
+    gs = built._schema
+    undeclared = [f"{root}.{name}" for root, name, f in root_fields() if declared(f) is None]
+    assert undeclared == []
+    for root, name, f in root_fields():
+        requirement = declared(f)
+        assert requirement is not None
+        assert f.description.endswith(requirement.line()), f"{root}.{name}"
+        # Only the generated line speaks of requirements: no hand-written copy to drift.
+        body = f.description[: -len(requirement.line())]
+        assert "Requires" not in body, f"{root}.{name}: {body}"
+        reads = root != "Subscription" and reads_records(gs, f)
+        assert requirement.purpose == reads, (
+            f"{root}.{name}: declares purpose={requirement.purpose}"
+        )
+
+
+def test_the_line_names_each_check_it_declares():
+    line = Requirement(requires=(("case", "update"), ("measure", "manage")), step_up=True).line()
+    assert line.startswith("Requires: `case:update` and `measure:manage`; a second-factor")
+    assert Requirement().line() == "Requires: no permission. Callers: anyone signed in."
+
+
+# --- the declarations against the code ------------------------------------------------------
+
+Caller = tuple[str, str] | str | None  # (org, user), "her" (her own login), None (no token)
+Vars = Callable[["World"], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class World:
+    env: Any
+    her: dict[str, str]
+    fund: str
+    mofa: str
+    jag: str
+
+
+def mut(name: str, input_type: str) -> str:
+    """A mutation taking one `input`, selecting only its userErrors."""
+    return f"mutation($i: {input_type}!) {{ {name}(input: $i) {{ userErrors {{ message }} }} }}"
+
+
+@dataclass(frozen=True)
+class Op:
+    caller: Caller
+    document: str
+    variables: Vars | None = None
+    purpose: str | None = "protection"
+
+
+async def user_id(env: Any, org: str, username: str) -> str:
+    from app.auth import principals
+
+    async with env.runtime.db.transaction() as s:
+        found = await principals.find_user(s, org, username)
+        assert found is not None
+        return ids.encode("User", found.id)
+
+
+def soon(hours: int) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+async def _fresh_user(w: World) -> dict[str, Any]:
+    body = await w.env.gql(
+        """mutation($i: CreateUserInput!) { createUser(input: $i) {
+        user { id } userErrors { message } } }""",
+        {
+            "i": {
+                "username": f"u{uuid.uuid4().hex[:8]}",
+                "displayName": "Temp",
+                "roles": ["CASEWORKER"],
+            }
+        },
+        as_=("fund", "admin"),
+    )
+    return {"i": {"userId": body["data"]["createUser"]["user"]["id"]}}
+
+
+async def _fresh_client(w: World) -> dict[str, Any]:
+    body = await w.env.gql(
+        """mutation($i: CreateClientInput!) { createClient(input: $i) {
+        client { id } userErrors { message } } }""",
+        {"i": {"clientId": f"c{uuid.uuid4().hex[:8]}", "name": "Temp"}},
+        as_=("fund", "admin"),
+    )
+    return {"i": {"id": body["data"]["createClient"]["client"]["id"]}}
+
+
+async def _her_grant(w: World) -> dict[str, Any]:
+    return {"i": {"grantId": w.her["grant"]}}
+
+
+OPS: dict[str, Op] = {
+    "Query.viewer": Op(("fund", "caseworker"), "{ viewer { kind } }"),
+    "Query.organisation": Op(
+        ("fund", "caseworker"),
+        "query($id: ID!) { organisation(id: $id) { slug } }",
+        lambda w: _v(id=w.mofa),
+    ),
+    "Query.organisations": Op(
+        ("fund", "caseworker"), "{ organisations(first: 5) { edges { node { slug } } } }"
+    ),
+    "Query.users": Op(("fund", "admin"), "{ users(first: 5) { edges { node { id } } } }"),
+    "Query.clients": Op(("fund", "admin"), "{ clients(first: 5) { edges { node { id } } } }"),
+    "Query.workingGroup": Op(
+        ("unpc", "admin"),
+        "query($id: ID!) { workingGroup(id: $id) { slug } }",
+        lambda w: _v(id=w.jag),
+    ),
+    "Query.workingGroups": Op(
+        ("unpc", "admin"), "{ workingGroups(first: 5) { edges { node { slug } } } }"
+    ),
+    "Query.peacebuilder": Op(
+        ("fund", "caseworker"),
+        "query($id: ID!) { peacebuilder(id: $id) { pseudonym } }",
+        lambda w: _v(id=w.her["id"]),
+    ),
+    "Query.peacebuilders": Op(
+        ("fund", "caseworker"), "{ peacebuilders(first: 5) { edges { node { id } } } }"
+    ),
+    "Query.case": Op(
+        ("fund", "caseworker"),
+        "query($id: ID!) { case(id: $id) { status } }",
+        lambda w: _v(id=w.her["case"]),
+    ),
+    "Query.cases": Op(("fund", "caseworker"), "{ cases(first: 5) { edges { node { id } } } }"),
+    "Query.me": Op("her", "{ me { __typename } }", purpose=None),
+    "Query.consentGrants": Op(
+        ("fund", "caseworker"),
+        "query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
+        lambda w: _v(id=w.her["id"]),
+    ),
+    "Query.consentReceipt": Op(
+        "her",
+        "query($id: ID!) { consentReceipt(grantId: $id) }",
+        lambda w: _v(id=w.her["grant"]),
+        purpose=None,
+    ),
+    "Query.accessLog": Op(("nhri", "auditor"), "{ accessLog(first: 5) { edges { node { id } } } }"),
+    "Query.alerts": Op(("fund", "focal"), "{ alerts(first: 5) { edges { node { id } } } }"),
+    "Query.accessHistory": Op(
+        "her", "{ accessHistory(first: 5) { edges { cursor } } }", purpose=None
+    ),
+    "Query.referrals": Op(("fund", "focal"), "{ referrals(incoming: true) { id } }"),
+    "Query.inbox": Op(("fund", "focal"), "{ inbox { id } }"),
+    "Query.incidentStatistics": Op(
+        ("fund", "analyst"),
+        "{ incidentStatistics { minWomenPerCount } }",
+        purpose="aggregate_reporting",
+    ),
+    "Query.operationPolicy": Op(
+        ("fund", "admin"), "{ operationPolicy { onlyRegisteredOperations } }"
+    ),
+    "Query.confirmations": Op(
+        ("fund", "focal"), "{ confirmations(first: 5) { edges { cursor } } }"
+    ),
+    "Query.dutyRota": Op(("fund", "admin"), "{ dutyRota { id } }"),
+    "Query.myChannels": Op(("fund", "focal"), "{ myChannels { id } }"),
+    "Query.myAlertChannels": Op(("fund", "focal"), "{ myAlertChannels { level } }"),
+    "Query.serviceDirectory": Op(
+        ("fund", "caseworker"), "{ serviceDirectory(first: 5) { edges { cursor } } }"
+    ),
+    "Query.serviceDirectoryEntry": Op(
+        ("fund", "caseworker"),
+        "query($id: ID!) { serviceDirectoryEntry(organisationId: $id) { services } }",
+        lambda w: _v(id=w.mofa),
+    ),
+    "Query.helpDesks": Op(None, "{ helpDesks { name } }", purpose=None),
+    "Query.helpRequests": Op(("fund", "focal"), "{ helpRequests(first: 5) { edges { cursor } } }"),
+    "Query.correctionRequests": Op(
+        ("fund", "focal"), "{ correctionRequests(openOnly: true) { id } }"
+    ),
+    "Mutation.createUser": Op(
+        ("fund", "admin"),
+        """mutation($i: CreateUserInput!) { createUser(input: $i) {
+        user { id } userErrors { message } } }""",
+        lambda w: _v(
+            i={"username": f"u{uuid.uuid4().hex[:8]}", "displayName": "A", "roles": ["ANALYST"]}
+        ),
+    ),
+    "Mutation.setUserRoles": Op(
+        ("fund", "admin"), mut("setUserRoles", "SetUserRolesInput"), lambda w: _roles(w)
+    ),
+    "Mutation.deactivateUser": Op(
+        ("fund", "admin"), mut("deactivateUser", "UserIdInput"), _fresh_user
+    ),
+    "Mutation.reactivateUser": Op(
+        ("fund", "admin"), mut("reactivateUser", "UserIdInput"), _fresh_user
+    ),
+    "Mutation.resetUserPassword": Op(
+        ("fund", "admin"), mut("resetUserPassword", "UserIdInput"), _fresh_user
+    ),
+    "Mutation.resetUserTotp": Op(
+        ("fund", "admin"), mut("resetUserTotp", "UserIdInput"), _fresh_user
+    ),
+    "Mutation.createClient": Op(
+        ("fund", "admin"),
+        mut("createClient", "CreateClientInput"),
+        lambda w: _v(i={"clientId": f"c{uuid.uuid4().hex[:8]}", "name": "A"}),
+    ),
+    "Mutation.rotateClientSecret": Op(
+        ("fund", "admin"), mut("rotateClientSecret", "ClientIdInput"), _fresh_client
+    ),
+    "Mutation.deactivateClient": Op(
+        ("fund", "admin"), mut("deactivateClient", "ClientIdInput"), _fresh_client
+    ),
+    "Mutation.updatePeacebuilder": Op(
+        ("fund", "caseworker"),
+        mut("updatePeacebuilder", "UpdatePeacebuilderInput"),
+        lambda w: _v(i={"id": w.her["id"], "preferredLanguage": "fr"}),
+    ),
+    "Mutation.openCase": Op(
+        ("fund", "caseworker"),
+        mut("openCase", "OpenCaseInput"),
+        lambda w: _v(i={"peacebuilderId": w.her["id"], "summary": "Another."}),
+    ),
+    "Mutation.updateCase": Op(
+        ("fund", "caseworker"),
+        mut("updateCase", "UpdateCaseInput"),
+        lambda w: _v(i={"id": w.her["case"], "summary": "Updated."}),
+    ),
+    "Mutation.addCaseNote": Op(
+        ("fund", "caseworker"),
+        mut("addCaseNote", "AddCaseNoteInput"),
+        lambda w: _v(i={"caseId": w.her["case"], "body": "Called her."}),
+    ),
+    # Consent changes by staff: the step-up applies (she herself needs none).
+    "Mutation.grantConsent": Op(
+        ("fund", "caseworker"), mut("grantConsent", "GrantConsentInput"), lambda w: _staff_grant(w)
+    ),
+    "Mutation.narrowConsent": Op(
+        ("fund", "caseworker"),
+        mut("narrowConsent", "NarrowConsentInput"),
+        lambda w: _pending(w, note="narrower"),
+    ),
+    "Mutation.extendConsent": Op(
+        ("fund", "caseworker"),
+        mut("extendConsent", "ExtendConsentInput"),
+        lambda w: _pending(w, note="longer"),
+    ),
+    "Mutation.revokeConsent": Op(
+        ("fund", "caseworker"), mut("revokeConsent", "GrantIdInput"), lambda w: _pending(w)
+    ),
+    "Mutation.reportIncident": Op(
+        ("fund", "caseworker"),
+        mut("reportIncident", "ReportIncidentInput"),
+        lambda w: _v(
+            i={
+                "caseId": w.her["case"],
+                "type": "THREATS",
+                "severity": "LOW",
+                "reportedBy": "herself",
+                "reportedVia": "phone",
+            }
+        ),
+    ),
+    "Mutation.addMeasure": Op(
+        ("fund", "caseworker"),
+        mut("addMeasure", "AddMeasureInput"),
+        lambda w: _v(i={"caseId": w.her["case"], "kind": "ACCOMPANIMENT", "dueAt": soon(48)}),
+    ),
+    "Mutation.referCase": Op(
+        ("fund", "caseworker"),
+        mut("referCase", "ReferCaseInput"),
+        lambda w: _v(
+            i={"caseId": w.her["case"], "toOrganisationId": w.mofa, "purpose": "protection"}
+        ),
+    ),
+    "Mutation.recordProceeding": Op(
+        ("fund", "caseworker"),
+        mut("recordProceeding", "ProceedingInput"),
+        lambda w: _v(i={"caseId": w.her["case"], "kind": "investigation", "data": {}}),
+    ),
+    "Mutation.unregisterOperation": Op(
+        ("fund", "admin"),
+        mut("unregisterOperation", "RegisteredOperationIdInput"),
+        lambda w: _registered(w),
+    ),
+    "Mutation.removeDutyShift": Op(
+        ("fund", "admin"), mut("removeDutyShift", "DutyShiftIdInput"), lambda w: _shift_id(w)
+    ),
+    "Mutation.addWorkingGroupMember": Op(
+        ("unpc", "admin"),
+        mut("addWorkingGroupMember", "WorkingGroupMemberInput"),
+        lambda w: _v(i={"workingGroupId": w.jag, "organisationId": w.fund}),
+    ),
+    "Mutation.removeWorkingGroupMember": Op(
+        ("unpc", "admin"),
+        mut("removeWorkingGroupMember", "WorkingGroupMemberInput"),
+        lambda w: _v(i={"workingGroupId": w.jag, "organisationId": w.fund}),
+    ),
+    "Mutation.addMyChannel": Op(
+        ("fund", "focal"),
+        mut("addMyChannel", "AddMyChannelInput"),
+        lambda w: _v(i={"url": "http://127.0.0.1:9/hook"}),
+    ),
+    "Mutation.setMyAlertChannels": Op(
+        ("fund", "focal"),
+        mut("setMyAlertChannels", "SetMyAlertChannelsInput"),
+        lambda w: _v(i={"levels": []}),
+    ),
+    "Mutation.openBreakGlass": Op(
+        ("mofa", "focal"),
+        mut("openBreakGlass", "OpenBreakGlassInput"),
+        lambda w: _v(
+            i={
+                "peacebuilderId": w.her["id"],
+                "hours": 1,
+                "reason": "She is missing after a raid; family asked for help.",
+            }
+        ),
+    ),
+    "Mutation.assignCaseTeamMember": Op(
+        ("fund", "focal"), mut("assignCaseTeamMember", "CaseTeamInput"), lambda w: _team(w)
+    ),
+    "Mutation.removeCaseTeamMember": Op(
+        ("fund", "focal"), mut("removeCaseTeamMember", "CaseTeamInput"), lambda w: _team(w)
+    ),
+    "Mutation.registerOperation": Op(
+        ("fund", "admin"),
+        mut("registerOperation", "RegisterOperationInput"),
+        lambda w: _v(i={"document": "{ viewer { kind } }"}),
+    ),
+    "Mutation.setOperationPolicy": Op(
+        ("fund", "admin"),
+        mut("setOperationPolicy", "OperationPolicyInput"),
+        lambda w: _v(i={"onlyRegisteredOperations": False}),
+    ),
+    "Mutation.signOut": Op(("fund", "caseworker"), "mutation { signOut { sessionsEnded } }"),
+    "Mutation.setTwoPersonWindow": Op(
+        ("fund", "admin"),
+        mut("setTwoPersonWindow", "TwoPersonWindowInput"),
+        lambda w: _v(i={"hours": 24}),
+    ),
+    "Mutation.addDutyShift": Op(
+        ("fund", "admin"), mut("addDutyShift", "AddDutyShiftInput"), lambda w: _shift(w)
+    ),
+    "Mutation.setServiceDirectoryEntry": Op(
+        ("fund", "admin"),
+        mut("setServiceDirectoryEntry", "SetServiceDirectoryEntryInput"),
+        lambda w: _v(
+            i={
+                "services": ["LEGAL_AID"],
+                "languages": ["en"],
+                "regions": ["Nairobi"],
+                "acceptsHelpRequests": True,
+            }
+        ),
+    ),
+    "Mutation.requestHelp": Op(
+        None,
+        mut("requestHelp", "RequestHelpInput"),
+        lambda w: _v(
+            i={"organisationId": w.fund, "message": "Please call me.", "contact": "evenings"}
+        ),
+        purpose=None,
+    ),
+    "Mutation.requestCorrection": Op(
+        "her",
+        mut("requestCorrection", "RequestCorrectionInput"),
+        lambda w: _v(i={"field": "region", "message": "I moved."}),
+        purpose=None,
+    ),
+    "Mutation.setCorrectionDeadline": Op(
+        ("fund", "admin"),
+        mut("setCorrectionDeadline", "CorrectionDeadlineInput"),
+        lambda w: _v(i={"days": 30}),
+    ),
+}
+
+# Root fields whose checks are another root field's, or that a later change covers.
+NOT_RUN: dict[str, str] = {
+    "Query.node": "delegates to the queried type's own query (checked above for each)",
+}
+
+
+async def _v(**values: Any) -> dict[str, Any]:
+    return values
+
+
+async def _staff_grant(w: World) -> dict[str, Any]:
+    return {
+        "i": {
+            "peacebuilderId": w.her["id"],
+            "recipientOrganisationId": w.fund,
+            "categories": ["TRAVEL"],
+            "purposes": ["PROTECTION"],
+            "obtainedVia": "IN_PERSON",
+        }
+    }
+
+
+async def _pending(w: World, **extra: Any) -> dict[str, Any]:
+    """A grant the fund's caseworker just recorded (pending until she confirms it)."""
+    body = await w.env.gql(
+        """mutation($i: GrantConsentInput!) { grantConsent(input: $i) {
+        grant { id } userErrors { message } } }""",
+        await _staff_grant(w),
+        as_=("fund", "caseworker"),
+    )
+    assert body["data"]["grantConsent"]["userErrors"] == [], body
+    return {"i": {"grantId": body["data"]["grantConsent"]["grant"]["id"], **extra}}
+
+
+async def _registered(w: World) -> dict[str, Any]:
+    body = await w.env.gql(
+        """mutation($i: RegisterOperationInput!) { registerOperation(input: $i) {
+        operation { id } userErrors { message } } }""",
+        {"i": {"document": "{ viewer { roles } }"}},
+        as_=("fund", "admin"),
+    )
+    return {"i": {"id": body["data"]["registerOperation"]["operation"]["id"]}}
+
+
+async def _shift_id(w: World) -> dict[str, Any]:
+    body = await w.env.gql(
+        """mutation($i: AddDutyShiftInput!) { addDutyShift(input: $i) {
+        shift { id } userErrors { message } } }""",
+        await _shift(w),
+        as_=("fund", "admin"),
+    )
+    return {"i": {"id": body["data"]["addDutyShift"]["shift"]["id"]}}
+
+
+async def _roles(w: World) -> dict[str, Any]:
+    fresh = await _fresh_user(w)
+    return {"i": {"userId": fresh["i"]["userId"], "roles": ["ANALYST"]}}
+
+
+async def _team(w: World) -> dict[str, Any]:
+    return {"i": {"caseId": w.her["case"], "memberId": await user_id(w.env, "fund", "focal2")}}
+
+
+async def _shift(w: World) -> dict[str, Any]:
+    return {
+        "i": {
+            "userId": await user_id(w.env, "fund", "focal"),
+            "startsAt": soon(1),
+            "endsAt": soon(9),
+        }
+    }
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def world(request, tmp_path_factory, anyio_backend):
+    env, close = await build_env(request.param, tmp_path_factory.mktemp("declared"))
+    try:
+        her = await new_peacebuilder(env, "fund")
+        yield World(
+            env=env,
+            her=her,
+            fund=await org_id(env, "fund"),
+            mofa=await org_id(env, "mofa"),
+            jag=await wg_id(env),
+        )
+    finally:
+        await close()
+
+
+def expected(requirement: Requirement) -> set[checks.Check]:
+    made = set(requirement.requires)
+    return made | {checks.STEP_UP} if requirement.step_up else made
+
+
+def test_every_root_field_has_a_representative_operation_or_a_reason():
+    names = {f"{root}.{name}" for root, name, _ in root_fields()}
+    assert set(OPS) <= names and set(NOT_RUN) <= names
+    # Shrinks as operations are added; a new root field must come with one.
+    assert names - set(OPS) - set(NOT_RUN) == NOT_YET
+
+
+# Not yet exercised here (their own test files cover them; listed so the set only shrinks).
+NOT_YET: set[str] = {
+    "Mutation.acknowledgeHelpRequest",
+    "Mutation.acknowledgeIncident",
+    "Mutation.answerCorrectionRequest",
+    "Mutation.assignMeasure",
+    "Mutation.cancelHearing",
+    "Mutation.claimEnrolmentCode",
+    "Mutation.closeBreakGlass",
+    "Mutation.closeCase",
+    "Mutation.confirmConsent",
+    "Mutation.confirmNetwork",
+    "Mutation.confirmTotpEnrolment",
+    "Mutation.confirmTwoPerson",
+    "Mutation.createPeacebuilder",
+    "Mutation.declineTwoPerson",
+    "Mutation.eraseHelpRequest",
+    "Mutation.eraseMyData",
+    "Mutation.extendRetention",
+    "Mutation.linkUserIdentity",
+    "Mutation.moveReferral",
+    "Mutation.recordApproval",
+    "Mutation.recordDetention",
+    "Mutation.recordDetentionVisit",
+    "Mutation.recordHearingOutcome",
+    "Mutation.releaseDetention",
+    "Mutation.removeMyChannel",
+    "Mutation.reopenCase",
+    "Mutation.requestEnrolmentCode",
+    "Mutation.rescheduleHearing",
+    "Mutation.revokeAllConsent",
+    "Mutation.scheduleHearing",
+    "Mutation.setAcknowledgementDeadline",
+    "Mutation.setIncidentStatus",
+    "Mutation.setMeasureStatus",
+    "Mutation.setRetentionHold",
+    "Mutation.startTotpEnrolment",
+    "Mutation.stopErasure",
+    "Mutation.unlinkUserIdentity",
+    "Mutation.uploadAttachment",
+    "Mutation.withdrawApproval",
+    "Subscription.alerts",
+    "Subscription.myNotices",
+}
+
+
+@pytest.mark.parametrize("field", sorted(OPS))
+async def test_the_code_makes_exactly_the_declared_checks(world, field):
+    root, name = field.split(".")
+    requirement = declared(built._schema.type_map[root].fields[name])
+    assert requirement is not None
+    op = OPS[field]
+    env = world.env
+    variables = await op.variables(world) if op.variables else None
+    token = None
+    if op.caller == "her":
+        token = await env.peacebuilder_token(world.her["login"])
+    elif isinstance(op.caller, tuple):
+        token = await env.token(*op.caller)
+    with checks.recording() as made:
+        body = await env.gql(op.document, variables, token=token, purpose=op.purpose)
+    assert "errors" not in body, body
+    assert set(made) == expected(requirement), (field, made)
