@@ -15,7 +15,7 @@ holds her records, so a request without `Safety-Net-Purpose` is refused (schema/
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,29 +68,46 @@ Decorator = Callable[[Callable[..., Any]], Any]
 
 
 def _declare(make: Callable[..., Any], description: str, requires: Sequence[Check],
-             step_up: bool, purpose: bool, who: Who | None, when: str | None) -> Decorator:
+             step_up: bool, purpose: bool, who: Who | None, when: str | None,
+             args: Mapping[str, str] | None) -> Decorator:
     declared = Requirement(tuple(requires), step_up, purpose, who, when)
     text = f"{description.rstrip()} {declared.line()}"
-    return make(description=text, metadata={METADATA_KEY: declared})  # type: ignore[no-any-return]
+    field = make(description=text, metadata={METADATA_KEY: declared})
+
+    def decorate(resolver: Callable[..., Any]) -> Any:
+        made = field(resolver)
+        described = dict(args or {})
+        for argument in made.arguments:
+            if argument.python_name in described:
+                argument.description = described.pop(argument.python_name)
+        if described:
+            raise TypeError(f"{resolver.__name__} has no argument(s) {sorted(described)}")
+        return made
+
+    return decorate
 
 
 def query(description: str, *, requires: Sequence[Check] = (), step_up: bool = False,
-          purpose: bool = False, who: Who | None = None, when: str | None = None) -> Decorator:
-    """A Query field with its declared requirement."""
-    return _declare(strawberry.field, description, requires, step_up, purpose, who, when)
+          purpose: bool = False, who: Who | None = None, when: str | None = None,
+          args: Mapping[str, str] | None = None) -> Decorator:
+    """A Query field with its declared requirement (`args`: its arguments' descriptions)."""
+    return _declare(strawberry.field, description, requires, step_up, purpose, who, when, args)
 
 
 def mutation(description: str, *, requires: Sequence[Check] = (), step_up: bool = False,
-             purpose: bool = False, who: Who | None = None, when: str | None = None) -> Decorator:
-    """A Mutation field with its declared requirement."""
-    return _declare(strawberry.mutation, description, requires, step_up, purpose, who, when)
+             purpose: bool = False, who: Who | None = None, when: str | None = None,
+             args: Mapping[str, str] | None = None) -> Decorator:
+    """A Mutation field with its declared requirement (`args`: its arguments' descriptions)."""
+    return _declare(strawberry.mutation, description, requires, step_up, purpose, who, when,
+                    args)
 
 
 def subscription(description: str, *, requires: Sequence[Check] = (), step_up: bool = False,
                  purpose: bool = False, who: Who | None = None,
-                 when: str | None = None) -> Decorator:
+                 when: str | None = None, args: Mapping[str, str] | None = None) -> Decorator:
     """A Subscription field with its declared requirement."""
-    return _declare(strawberry.subscription, description, requires, step_up, purpose, who, when)
+    return _declare(strawberry.subscription, description, requires, step_up, purpose, who, when,
+                    args)
 
 
 def declared(field: Any) -> Requirement | None:

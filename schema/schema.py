@@ -30,6 +30,7 @@ from schema.consent.mutations import ConsentMutations
 from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant
 from schema.context import Info
+from schema.conventions import conventional_descriptions
 from schema.directory.mutations import DirectoryMutations
 from schema.directory.queries import DirectoryQueries
 from schema.errors import log_errors
@@ -99,7 +100,10 @@ class NodeQueries:
     @permissions.query(
         "Any object by its global ID (null and NOT_FOUND when it does not exist or is not yours to "
         "see). Each type checks what its own query checks (e.g. `case:read` for a Case).",
-        purpose=True)
+        purpose=True,
+        args={
+            "id": "A global ID of any type.",
+        })
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, id_ = ids.decode_any(id)
         resolver = _NODE_RESOLVERS.get(type_name)
@@ -154,6 +158,7 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
         scalar_overrides=SCALAR_OVERRIDES,
         execution_context_class=bounded_execution(checked.max_response_bytes),
     )
+    conventional_descriptions(built._schema)
     document_limits(built._schema)
     built.limits = checked
     built.production = production

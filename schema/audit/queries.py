@@ -34,7 +34,10 @@ class AuditQueries:
     @permissions.query(
         "Access-log entries of your organisation and of those that accepted its oversight, newest "
         "first. Logged.",
-        requires=[("audit_log", "read")])
+        requires=[("audit_log", "read")],
+        args={
+            "filter": "Only entries matching all of these conditions (all when omitted).",
+        })
     async def access_log(
         self,
         info: Info,
@@ -63,7 +66,11 @@ class AuditQueries:
     @permissions.query(
         "Who accessed her data, when and why, newest first: for her (omit the ID) or a focal point "
         "of her network acting for her.",
-        who=Who.HER_SIDE)
+        who=Who.HER_SIDE,
+        args={
+            "peacebuilder_id": ("Her global ID, for a focal point of her network; omit it when she asks "
+                               "herself."),
+        })
     async def access_history(
         self,
         info: Info,

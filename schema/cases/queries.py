@@ -40,7 +40,10 @@ class CaseQueries:
     @permissions.query(
         "One case your organisation may reach (null and NOT_FOUND otherwise — the same for a "
         "foreign and a random ID).",
-        requires=[("case", "read")], purpose=True)
+        requires=[("case", "read")], purpose=True,
+        args={
+            "id": "The case's global ID.",
+        })
     async def case(self, info: Info, id: strawberry.ID) -> Case | None:
         view = await info.context.loaders.call(read.one, info.context.access,
                                                ids.decode(id, "Case"), want_of(info))
@@ -48,7 +51,11 @@ class CaseQueries:
 
     @permissions.query(
         "Cases your organisation may reach.",
-        requires=[("case", "read")], purpose=True)
+        requires=[("case", "read")], purpose=True,
+        args={
+            "filter": "Only cases matching all of these conditions (all cases when omitted).",
+            "order_by": "Order of the list (newest opened first by default).",
+        })
     async def cases(
         self,
         info: Info,

@@ -287,7 +287,10 @@ class ConsentMutations:
         "consent, with a written `reason`: once a second focal point confirms (two-person rule), "
         "then likewise after 48 hours. Anyone else: NOT_FOUND. Logged.",
         step_up=True,
-        when="the step-up applies to anyone but she herself")
+        when="the step-up applies to anyone but she herself",
+        args={
+            "peacebuilder_id": "Her global ID; omit it when she asks herself.",
+        })
     async def erase_my_data(
         self, info: Info, peacebuilder_id: strawberry.ID | None = None,
         reason: Annotated[str | None, strawberry.argument(

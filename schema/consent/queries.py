@@ -160,7 +160,10 @@ class ConsentQueries:
     @permissions.query(
         "Her grants, pending, live and ended: all of them for her and a focal point of a network "
         "she confirmed; for staff who may see her record, only the grants naming their "
-        "organisation (or a working group it was covered in).")
+        "organisation (or a working group it was covered in).",
+        args={
+            "peacebuilder_id": "Her global ID.",
+        })
     async def consent_grants(self, info: Info, peacebuilder_id: strawberry.ID) -> list[ConsentGrant]:
         pb_id = ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId")
         grants = await info.context.loaders.call(consent.grants_for, info.context.access, pb_id)
@@ -168,7 +171,10 @@ class ConsentQueries:
 
     @permissions.query(
         "A human-readable consent receipt (plain text), in her preferred language unless "
-        "`language` is given (en, fr, es, ar, sw). NOT_FOUND for a grant you may not see.")
+        "`language` is given (en, fr, es, ar, sw). NOT_FOUND for a grant you may not see.",
+        args={
+            "grant_id": "The grant's global ID.",
+        })
     async def consent_receipt(
         self,
         info: Info,

@@ -58,7 +58,11 @@ class EscalationQueries:
     @permissions.query(
         "Your organisation's duty rota: shifts overlapping [after, before), in order (at most "
         "500).",
-        requires=[("duty_rota", "read")])
+        requires=[("duty_rota", "read")],
+        args={
+            "after": "Only shifts ending after this instant (no lower bound when omitted).",
+            "before": "Only shifts starting before this instant (no upper bound when omitted).",
+        })
     async def duty_rota(self, info: Info, after: datetime | None = None,
                         before: datetime | None = None) -> list[DutyShift]:
         rows = await info.context.loaders.call(rota.shifts, info.context.access, after, before)

@@ -172,7 +172,10 @@ class IncidentMutations:
 
     @permissions.mutation(
         "Acknowledge an incident (lead organisation). Stops escalation. Logged.",
-        requires=[("incident", "update"), ("case", "read")], purpose=True)
+        requires=[("incident", "update"), ("case", "read")], purpose=True,
+        args={
+            "id": "The incident's global ID.",
+        })
     async def acknowledge_incident(self, info: Info, id: strawberry.ID) -> IncidentPayload:
         incident_id = ids.decode(id, "Incident")
         incident, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -181,7 +184,11 @@ class IncidentMutations:
 
     @permissions.mutation(
         "Move an incident to RESPONDING or RESOLVED (lead organisation). Logged.",
-        requires=[("incident", "update"), ("case", "read")], purpose=True)
+        requires=[("incident", "update"), ("case", "read")], purpose=True,
+        args={
+            "id": "The incident's global ID.",
+            "status": "RESPONDING or RESOLVED.",
+        })
     async def set_incident_status(self, info: Info, id: strawberry.ID,
                                   status: IncidentStatus) -> IncidentPayload:
         incident_id = ids.decode(id, "Incident")
@@ -192,7 +199,12 @@ class IncidentMutations:
     @permissions.mutation(
         "Your organisation's acknowledgement deadline for a severity, in minutes; returns the "
         "minutes stored. Logged.",
-        requires=[("incident_policy", "manage")])
+        requires=[("incident_policy", "manage")],
+        args={
+            "severity": "The severity this deadline applies to.",
+            "minutes": ("Minutes from the report by which the lead organisation must "
+                       "acknowledge it (then it escalates)."),
+        })
     async def set_acknowledgement_deadline(self, info: Info, severity: Severity, minutes: int) -> int:
         return await info.context.loaders.call(incidents.set_ack_policy, info.context.access,
                                                severity.value, minutes)
@@ -231,7 +243,10 @@ class IncidentMutations:
     @permissions.mutation(
         "Change a measure's status (owner organisation). Done or cancelled (not done), she is told "
         "(a notice: kind, date, case, reason code). Logged.",
-        requires=[("measure", "manage"), ("case", "read")], purpose=True)
+        requires=[("measure", "manage"), ("case", "read")], purpose=True,
+        args={
+            "id": "The measure's global ID.",
+        })
     async def set_measure_status(
         self, info: Info, id: strawberry.ID, status: str,
         reason: Annotated[str | None, strawberry.argument(description=(
@@ -250,7 +265,10 @@ class IncidentMutations:
         "She (or her network's focal point, acting for her) approves one public act "
         "(public_statement, media_contact or recognition) by one organisation: only that "
         "organisation can use the approval, once, for that act. Logged.",
-        who=Who.HER_SIDE)
+        who=Who.HER_SIDE,
+        args={
+            "peacebuilder_id": "Her global ID; omit it when she approves herself.",
+        })
     async def record_approval(
         self, info: Info, act: str, description: str,
         organisation_id: Annotated[strawberry.ID, strawberry.argument(
@@ -316,7 +334,10 @@ class IncidentMutations:
     @permissions.mutation(
         "Accept, decline or complete (recipient) or revoke (sender) a referral; `outcome` records "
         "how it ended. Logged.",
-        requires=[("referral", "manage"), ("case", "read")])
+        requires=[("referral", "manage"), ("case", "read")],
+        args={
+            "id": "The referral's global ID.",
+        })
     async def move_referral(self, info: Info, id: strawberry.ID, action: str,
                             outcome: str | None = None) -> ReferralPayload:
         referral_id = ids.decode(id, "Referral")

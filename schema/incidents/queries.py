@@ -25,7 +25,10 @@ def alert_of(item: object) -> InboxAlert:
 @strawberry.type
 class IncidentQueries:
     @permissions.query(
-        "Referrals your organisation received (incoming) or sent, on cases you may see.")
+        "Referrals your organisation received (incoming) or sent, on cases you may see.",
+        args={
+            "incoming": "true: referrals your organisation received; false: those it sent.",
+        })
     async def referrals(self, info: Info, incoming: bool = True) -> list[Referral]:
         rows = await info.context.loaders.call(response.referrals_for, info.context.access, incoming)
         return [Referral.from_view(v) for v in rows]
@@ -42,7 +45,11 @@ class IncidentQueries:
         "incident details to your organisation for aggregate reporting (declare the "
         "aggregate_reporting purpose). A count stands for at least `minWomenPerCount` different "
         "women or is suppressed (null); so is the total when it would reveal a suppressed count.",
-        requires=[("statistics", "read")])
+        requires=[("statistics", "read")],
+        args={
+            "reported_after": "Count only incidents reported at or after this instant (ISO 8601, UTC).",
+            "reported_before": "Count only incidents reported before this instant (ISO 8601, UTC).",
+        })
     async def incident_statistics(self, info: Info, reported_after: datetime | None = None,
                                   reported_before: datetime | None = None) -> IncidentStatistics:
         report = await info.context.loaders.call(

@@ -23,7 +23,10 @@ class OrgQueries:
 
     @permissions.query(
         "One organisation by ID (null and NOT_FOUND when there is none).",
-        requires=[("organisation", "read")])
+        requires=[("organisation", "read")],
+        args={
+            "id": "The organisation's global ID.",
+        })
     async def organisation(self, info: Info, id: strawberry.ID) -> Organisation | None:
         access = info.context.access
         org = await info.context.loaders.call(orgs.get_org, access, ids.decode(id, "Organisation"))
@@ -31,7 +34,10 @@ class OrgQueries:
 
     @permissions.query(
         "The directory of organisations, by slug.",
-        requires=[("organisation", "read")])
+        requires=[("organisation", "read")],
+        args={
+            "kind": "Only organisations of this kind (all when omitted).",
+        })
     async def organisations(
         self,
         info: Info,
@@ -73,7 +79,10 @@ class OrgQueries:
     @permissions.query(
         "One working group your organisation convenes or belongs to (null and NOT_FOUND "
         "otherwise).",
-        requires=[("working_group", "read")])
+        requires=[("working_group", "read")],
+        args={
+            "id": "The working group's global ID.",
+        })
     async def working_group(self, info: Info, id: strawberry.ID) -> WorkingGroup | None:
         wg = await info.context.loaders.call(orgs.get_working_group, info.context.access,
                                              ids.decode(id, "WorkingGroup"))

@@ -84,7 +84,10 @@ class CorrectionQueries:
         "Correction requests addressed to your organisation, earliest deadline first (open ones "
         "unless `openOnly` is false); only women whose record your organisation may see for your "
         "purpose. Logged.",
-        requires=[("data_request", "manage")])
+        requires=[("data_request", "manage")],
+        args={
+            "open_only": "true (default): only requests not yet answered; false: answered ones too.",
+        })
     async def correction_requests(self, info: Info,
                                   open_only: bool = True) -> list[CorrectionRequest]:
         rows = await info.context.loaders.call(corrections.for_my_organisation,

@@ -18,7 +18,10 @@ from schema.peacebuilders.types import Peacebuilder, ProfileFieldFilter
 class PeacebuilderQueries:
     @permissions.query(
         "One peacebuilder your organisation may reach (null and NOT_FOUND otherwise).",
-        requires=[("peacebuilder", "read")], purpose=True)
+        requires=[("peacebuilder", "read")], purpose=True,
+        args={
+            "id": "Her global ID.",
+        })
     async def peacebuilder(self, info: Info, id: strawberry.ID) -> Peacebuilder | None:
         view = await info.context.loaders.call(read.one, info.context.access,
                                                ids.decode(id, "Peacebuilder"), want_of(info))
