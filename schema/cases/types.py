@@ -207,10 +207,13 @@ RetentionHoldReason = strawberry.enum(
 
 @strawberry.input(description="Filters for the cases list. Combined with AND.")
 class CaseFilter:
-    status: CaseStatus | None = None
-    risk_level: RiskLevel | None = None
-    lead_organisation_id: strawberry.ID | None = None
-    peacebuilder_id: strawberry.ID | None = None
+    status: CaseStatus | None = strawberry.field(default=None, description="Only cases with this status.")
+    risk_level: RiskLevel | None = strawberry.field(
+        default=None, description="Only cases at this risk level.")
+    lead_organisation_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only cases led by this organisation (global ID).")
+    peacebuilder_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only cases of this peacebuilder (global ID).")
     opened_after: datetime | None = strawberry.field(default=None, description="Inclusive.")
     opened_before: datetime | None = strawberry.field(default=None, description="Exclusive.")
 
@@ -224,7 +227,7 @@ class CaseOrder(enum.Enum):
 @strawberry.input(description="Open a case led by your organisation. Your organisation needs a "
                               "live grant for the declared purpose, or give her intake consent.")
 class OpenCaseInput:
-    peacebuilder_id: strawberry.ID
+    peacebuilder_id: strawberry.ID = strawberry.field(description="Her global ID.")
     risk_level: RiskLevel | None = strawberry.field(default=None, description="Default MEDIUM.")
     summary: str | None = strawberry.field(default=None, description="Incident details.")
     intake_consent: IntakeConsentInput | None = strawberry.field(
@@ -233,9 +236,11 @@ class OpenCaseInput:
 
 @strawberry.input(description="Change a case led by your organisation.")
 class UpdateCaseInput:
-    id: strawberry.ID
-    status: CaseStatus | None = None
-    risk_level: RiskLevel | None = None
+    id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    status: CaseStatus | None = strawberry.field(
+        default=None, description="The new status (unchanged when omitted).")
+    risk_level: RiskLevel | None = strawberry.field(
+        default=None, description="The new risk level (unchanged when omitted).")
     summary: str | None = strawberry.field(default=None, description="Incident details.")
 
 
@@ -253,16 +258,16 @@ class FollowUpInput:
 
 @strawberry.input(description="Close a case your organisation leads.")
 class CloseCaseInput:
-    case_id: strawberry.ID
-    reason: ClosureReason
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    reason: ClosureReason = strawberry.field(description="Why the case is closed.")
     follow_up: list[FollowUpInput] = strawberry.field(description=(
         "At least one dated step with an owner: who checks on her after closure, and when."))
 
 
 @strawberry.input(description="Reopen a closed case your organisation leads.")
 class ReopenCaseInput:
-    case_id: strawberry.ID
-    reason: ReopenReason
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    reason: ReopenReason = strawberry.field(description="Why the case is reopened.")
 
 
 @strawberry.input(description="Keep a closed case's data until a later date. Requires "
@@ -296,7 +301,7 @@ class CloseCasePayload:
 
 @strawberry.input(description="Add an internal note (visible to your organisation only).")
 class AddCaseNoteInput:
-    case_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
     body: str
 
 

@@ -14,7 +14,7 @@ from schema.permissions import Who
 
 @strawberry.input(description="Identify a two-person request.")
 class ConfirmationIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The two-person request's global ID.")
 
 
 @strawberry.input(description="How long a two-person request waits for its second person.")

@@ -51,11 +51,12 @@ TARGET_TYPES = {"consent.grant": "ConsentGrant", "network.link": "NetworkLink",
                              "(of the same role, with a recent second factor) must confirm "
                              "within the organisation's window (two-person rule).")
 class Confirmation(Node):
-    action: ConfirmationAction
-    status: ConfirmationStatus
-    requested_at: datetime
+    action: ConfirmationAction = strawberry.field(description="What waits for a second person.")
+    status: ConfirmationStatus = strawberry.field(description="Where the request stands.")
+    requested_at: datetime = strawberry.field(description="When the first person asked (UTC).")
     expires_at: datetime = strawberry.field(description="Lapses unconfirmed at this time.")
-    decided_at: datetime | None
+    decided_at: datetime | None = strawberry.field(
+        description="When it was confirmed, declined, withdrawn or lapsed; null while pending.")
     required_role: str = strawberry.field(description="The role both people hold.")
     requested_by_id: strawberry.ID = strawberry.field(description="The User who asked.")
     target_id: strawberry.ID = strawberry.field(description=(

@@ -18,7 +18,8 @@ EvidenceKind = strawberry.enum(categories.EvidenceKind, description=(
 @strawberry.input(description="The evidence of her consent that a second person of your "
                               "organisation checks before confirming it (two-person rule).")
 class ConsentEvidenceInput:
-    kind: EvidenceKind  # type: ignore[valid-type]
+    kind: EvidenceKind = strawberry.field(  # type: ignore[valid-type]
+        description="What kind of evidence shows she consented.")
     reference: str = strawberry.field(description="Where it is kept (a file number, a recording "
                                                   "reference); at most 500 characters. Sealed.")
 

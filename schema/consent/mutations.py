@@ -40,10 +40,16 @@ from schema.permissions import Who
 class GrantConsentInput:
     peacebuilder_id: strawberry.ID | None = strawberry.field(
         default=None, description="Whose consent; omit when she records it herself.")
-    recipient_organisation_id: strawberry.ID | None = None
-    recipient_working_group_id: strawberry.ID | None = None
-    categories: list[DataCategory]
-    purposes: list[Purpose]
+    recipient_organisation_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "The organisation the grant names (global ID); give this or "
+        "`recipientWorkingGroupId`."))
+    recipient_working_group_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "The working group the grant names (global ID); give this or "
+        "`recipientOrganisationId`."))
+    categories: list[DataCategory] = strawberry.field(
+        description="The data categories to release (at least one).")
+    purposes: list[Purpose] = strawberry.field(
+        description="The purposes they are released for (at least one).")
     valid_from: datetime | None = strawberry.field(default=None, description="Default: now.")
     valid_until: datetime | None = strawberry.field(default=None, description="Null: until revoked.")
     obtained_via: ObtainedVia | None = strawberry.field(
@@ -57,7 +63,7 @@ class GrantConsentInput:
 
 @strawberry.input(description="Take categories or purposes away, or end the grant sooner.")
 class NarrowConsentInput:
-    grant_id: strawberry.ID
+    grant_id: strawberry.ID = strawberry.field(description="The grant's global ID.")
     categories: list[DataCategory] | None = strawberry.field(default=None, description="To remove.")
     purposes: list[Purpose] | None = strawberry.field(default=None, description="To remove.")
     valid_until: datetime | None = strawberry.field(default=None, description="A sooner end.")
@@ -67,17 +73,18 @@ class NarrowConsentInput:
 @strawberry.input(description="Add categories or purposes, or make the grant last longer. For a "
                               "working group it also covers the group's current members.")
 class ExtendConsentInput:
-    grant_id: strawberry.ID
+    grant_id: strawberry.ID = strawberry.field(description="The grant's global ID.")
     categories: list[DataCategory] | None = strawberry.field(default=None, description="To add.")
     purposes: list[Purpose] | None = strawberry.field(default=None, description="To add.")
     valid_until: datetime | None = strawberry.field(default=None, description="A later end.")
-    obtained_via: ObtainedVia | None = None
+    obtained_via: ObtainedVia | None = strawberry.field(
+        default=None, description="How staff obtained her consent to the extension (required from staff).")
     note: str | None = None
 
 
 @strawberry.input(description="Identify a grant.")
 class GrantIdInput:
-    grant_id: strawberry.ID
+    grant_id: strawberry.ID = strawberry.field(description="The grant's global ID.")
 
 
 @strawberry.input(description="Revoke every live grant of hers.")
@@ -89,25 +96,25 @@ class RevokeAllInput:
 @strawberry.input(description="Open access without consent in her vital interest. Focal points "
                               "only, purpose EMERGENCY_RESPONSE, at most 72 hours; she is told.")
 class OpenBreakGlassInput:
-    peacebuilder_id: strawberry.ID
+    peacebuilder_id: strawberry.ID = strawberry.field(description="Her global ID.")
     reason: str = strawberry.field(description="Why her vital interest requires it (>= 20 chars).")
     hours: int = strawberry.field(default=24, description="1 to 72.")
 
 
 @strawberry.input(description="Identify a break-glass access.")
 class BreakGlassIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The break-glass access's global ID.")
 
 
 @strawberry.input(description="Put a user or machine client of your organisation on a case team.")
 class CaseTeamInput:
-    case_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
     member_id: strawberry.ID = strawberry.field(description="A User or Client ID.")
 
 
 @strawberry.input(description="Identify an erasure request.")
 class ErasureIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The erasure's global ID.")
 
 
 @strawberry.input(description="A network named for her, to confirm.")

@@ -50,13 +50,16 @@ class RecipientType(enum.Enum):
                              "event and the grant's state is derived from them.")
 class ConsentEvent:
     kind: str = strawberry.field(description="grant, confirm, narrow, extend, revoke or expire.")
-    at: datetime
-    categories: list[DataCategory]
-    purposes: list[Purpose]
-    valid_until: datetime | None
+    at: datetime = strawberry.field(description="When the change was recorded (UTC).")
+    categories: list[DataCategory] = strawberry.field(
+        description="The data categories the grant covers after this change.")
+    purposes: list[Purpose] = strawberry.field(description="The purposes the grant covers after this change.")
+    valid_until: datetime | None = strawberry.field(
+        description="When the grant ends after this change; null: until revoked.")
     acting_for_her: bool = strawberry.field(
         description="Recorded by a focal point of her network acting for her.")
-    obtained_via: ObtainedVia | None
+    obtained_via: ObtainedVia | None = strawberry.field(
+        description="How staff obtained her consent for this change; null when she or her network made it.")
 
     @classmethod
     def from_model(cls, e: models.ConsentEvent) -> ConsentEvent:
@@ -69,14 +72,17 @@ class ConsentEvent:
 @strawberry.type(description="She allows one recipient to see some categories of her data for "
                              "some purposes, from a date, until a date or until revoked.")
 class ConsentGrant(Node):
-    recipient_type: RecipientType
-    categories: list[DataCategory]
-    purposes: list[Purpose]
+    recipient_type: RecipientType = strawberry.field(
+        description="Whether the grant names one organisation or a working group.")
+    categories: list[DataCategory] = strawberry.field(description="The data categories it releases.")
+    purposes: list[Purpose] = strawberry.field(
+        description="The purposes for which it releases them: a request must declare one of these.")
     valid_from: datetime = strawberry.field(description="Start (inclusive, UTC).")
     valid_until: datetime | None = strawberry.field(description="End (exclusive, UTC); null: open.")
-    obtained_via: ObtainedVia | None
+    obtained_via: ObtainedVia | None = strawberry.field(
+        description="How staff obtained her consent; null when she or her network recorded it.")
     revoked_at: datetime | None = strawberry.field(description="When revoked or expired.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was recorded (UTC).")
     confirmed_at: datetime | None = strawberry.field(description=(
         "When it came into force; null while pending (a pending grant releases nothing)."))
     awaiting: ConsentAwaiting | None = strawberry.field(description=(
@@ -141,16 +147,17 @@ class ConsentGrant(Node):
 @strawberry.type(description="A working group named in a grant (its details are visible to its "
                              "members through `workingGroup`).")
 class WorkingGroupRef:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The working group's global ID.")
 
 
 @strawberry.type(description="Access opened without consent in her vital interest.")
 class BreakGlass(Node):
-    opened_at: datetime
+    opened_at: datetime = strawberry.field(description="When it was opened (UTC).")
     expires_at: datetime = strawberry.field(description=(
         "One hour after opening until a second focal point confirms it; then the hours asked "
         "for (at most 72)."))
-    closed_at: datetime | None
+    closed_at: datetime | None = strawberry.field(
+        description="When it was closed before expiring; null while open or when it expired.")
     requested_hours: int | None = strawberry.field(description="The hours asked for.")
     confirmed_at: datetime | None = strawberry.field(description=(
         "When a second focal point confirmed it (two-person rule); null: not confirmed."))
@@ -273,11 +280,12 @@ class ErasureStatus(enum.Enum):
 
 @strawberry.type(description="A request to erase her data (crypto-shredding).")
 class Erasure(Node):
-    status: ErasureStatus
+    status: ErasureStatus = strawberry.field(description="Where the erasure stands.")
     via: str = strawberry.field(description="herself, network or organisation.")
-    requested_at: datetime
+    requested_at: datetime = strawberry.field(description="When it was asked for (UTC).")
     due_at: datetime | None = strawberry.field(description="When it will be carried out.")
-    done_at: datetime | None
+    done_at: datetime | None = strawberry.field(
+        description="When her data key was destroyed; null until then.")
 
     @classmethod
     def from_model(cls, e: Any) -> Erasure:
@@ -287,7 +295,7 @@ class Erasure(Node):
 
 @strawberry.type(description="A network named for her; it acts for her only once confirmed.")
 class NetworkLink:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The link's ID.")
     confirmed_at: datetime | None = strawberry.field(description="Null: named, not confirmed.")
     _org: strawberry.Private[uuid.UUID]
 

@@ -44,7 +44,7 @@ class AddDutyShiftInput:
 
 @strawberry.input(description="Identify a shift.")
 class DutyShiftIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The shift's global ID.")
 
 
 @strawberry.type(description="Result of addDutyShift / removeDutyShift.")

@@ -43,13 +43,14 @@ from schema.permissions import Who
 @strawberry.input(description="Report an incident on a case you can see. Fields with sensitive "
                               "details need her consent for their category and your purpose.")
 class ReportIncidentInput:
-    case_id: strawberry.ID
-    type: IncidentType
-    severity: Severity
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    type: IncidentType = strawberry.field(description="What kind of threat or attack.")
+    severity: Severity = strawberry.field(description="How severe; sets the acknowledgement deadline.")
     reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
     reported_via: str = strawberry.field(
         description="in_person, phone, secure_messenger, email, online_form, other.")
-    occurred_at: datetime | None = None
+    occurred_at: datetime | None = strawberry.field(
+        default=None, description="When it happened (ISO 8601), if known.")
     description: str | None = None
     alleged_source_as_reported: str | None = strawberry.field(
         default=None, description="Exactly as reported; leave empty if not reported.")
@@ -59,13 +60,16 @@ class ReportIncidentInput:
 
 @strawberry.input(description="Add a measure or task.")
 class AddMeasureInput:
-    case_id: strawberry.ID
-    kind: MeasureKind
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    kind: MeasureKind = strawberry.field(description="What kind of measure or task.")
     owner_organisation_id: strawberry.ID | None = strawberry.field(
         default=None, description="Default: your organisation.")
-    due_at: datetime | None = None
+    due_at: datetime | None = strawberry.field(default=None, description=(
+        "When it is due (ISO 8601); overdue, it escalates along the owner organisation's "
+        "chain."))
     description: str | None = None
-    incident_id: strawberry.ID | None = None
+    incident_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The incident it responds to (global ID), if any.")
     approval_id: strawberry.ID | None = strawberry.field(
         default=None, description="Required for PUBLIC_STATEMENT, MEDIA_CONTACT and RECOGNITION: "
                                   "her live approval of that act for your organisation.")
@@ -113,8 +117,9 @@ class WithdrawApprovalInput:
 
 @strawberry.input(description="Refer a case to another organisation for a purpose she consented to.")
 class ReferCaseInput:
-    case_id: strawberry.ID
-    to_organisation_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    to_organisation_id: strawberry.ID = strawberry.field(
+        description="The organisation referred to (global ID).")
     purpose: str
     request: str | None = None
 
@@ -122,12 +127,14 @@ class ReferCaseInput:
 @strawberry.input(description="Record an investigation/prosecution or a detention watch, or update "
                               "one (give its ID).")
 class ProceedingInput:
-    case_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
     kind: str = strawberry.field(description="investigation or detention.")
     data: strawberry.scalars.JSON = strawberry.field(
         description="Fields of that kind (see Proceeding.details).")
-    next_hearing_at: datetime | None = None
-    proceeding_id: strawberry.ID | None = None
+    next_hearing_at: datetime | None = strawberry.field(
+        default=None, description="When its next hearing is (ISO 8601), if known.")
+    proceeding_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The proceeding to update (global ID); omit it to record a new one.")
 
 
 def _person(value: strawberry.ID | None) -> uuid.UUID | None:

@@ -41,15 +41,18 @@ MeasureKind = strawberry.enum(models.MeasureKind, description="A protection meas
                              "are visible to everyone who may see the case (she always sees the "
                              "status); details and location need their data categories.")
 class Incident(Node, ConsentGated):
-    type: IncidentType
-    severity: Severity
-    status: IncidentStatus
-    occurred_at: datetime | None
-    reported_at: datetime
+    type: IncidentType = strawberry.field(description="What kind of threat or attack.")
+    severity: Severity = strawberry.field(description="How severe; sets the acknowledgement deadline.")
+    status: IncidentStatus = strawberry.field(description="Where the response stands.")
+    occurred_at: datetime | None = strawberry.field(
+        description="When it happened, as reported; null when not known.")
+    reported_at: datetime = strawberry.field(description="When it was reported to the service (UTC).")
     reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
     reported_via: str = strawberry.field(description="in_person, phone, secure_messenger, email, …")
-    acknowledgement_deadline: datetime
-    acknowledged_at: datetime | None
+    acknowledgement_deadline: datetime = strawberry.field(
+        description="When the lead organisation must have acknowledged it; past it, it escalates.")
+    acknowledged_at: datetime | None = strawberry.field(
+        description="When the lead organisation acknowledged it; null until then.")
     description: str | None = gated(
         "description", INCIDENT_FIELDS["description"].value, "What happened.")
     alleged_source_as_reported: str | None = gated(
@@ -124,10 +127,10 @@ class Attachment(Node):
 
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
 class Measure(Node, ConsentGated):
-    kind: MeasureKind
+    kind: MeasureKind = strawberry.field(description="What kind of measure or task.")
     status: str = strawberry.field(description="planned, in_progress, done or cancelled.")
-    due_at: datetime | None
-    created_at: datetime
+    due_at: datetime | None = strawberry.field(description="When it is due; null when no date was set.")
+    created_at: datetime = strawberry.field(description="When it was added (UTC).")
     description: str | None = gated("description", RESPONSE_CATEGORY.value, "Details.")
     _owner: strawberry.Private[uuid.UUID]
     _gate: strawberry.Private[Gate]
@@ -167,10 +170,11 @@ class TaskOwnerPerson:
 
 @strawberry.type(description="One organisation asks another to act, under her consent.")
 class Referral(Node):
-    purpose: str
+    purpose: str = strawberry.field(
+        description="What the referral is for (one of the purposes her consent names).")
     status: str = strawberry.field(description="pending, accepted, declined, completed, revoked.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was made (UTC).")
+    updated_at: datetime = strawberry.field(description="When its status last changed (UTC).")
     _from: strawberry.Private[uuid.UUID]
     _to: strawberry.Private[uuid.UUID]
     _case: strawberry.Private[uuid.UUID]
@@ -226,8 +230,9 @@ class Referral(Node):
 @strawberry.type(description="Investigation/prosecution tracking or detention watch.")
 class Proceeding(Node, ConsentGated):
     kind: str = strawberry.field(description="investigation or detention.")
-    next_hearing_at: datetime | None
-    updated_at: datetime
+    next_hearing_at: datetime | None = strawberry.field(
+        description="When its next scheduled hearing is; null when none is scheduled.")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
     details: str | None = gated(
         "data", PROCEEDING_CATEGORY.value,
         "Authority, reference, stage — or place, conditions, visits, legal representation, "
@@ -243,9 +248,11 @@ class Proceeding(Node, ConsentGated):
 
 @strawberry.type(description="One step of the case timeline: what changed, by whom, when.")
 class TimelineEvent:
-    kind: str
-    at: datetime
-    actor: str
+    kind: str = strawberry.field(
+        description="What happened, as a code (e.g. `incident_reported`, `measure_done`).")
+    at: datetime = strawberry.field(description="When it happened (UTC).")
+    actor: str = strawberry.field(
+        description="Who acted: user:<id>, client:<id>, peacebuilder:<id> or system.")
     subject_id: str | None = strawberry.field(description=(
         "Opaque global ID of what the step is about (an Incident, Measure, Referral, "
         "Attachment, Proceeding or Confirmation): usable with `node(id:)`."))
@@ -316,9 +323,10 @@ class Approval(Node):
 
 @strawberry.type(description="An alert in a user's inbox: IDs and codes, never personal data.")
 class InboxAlert:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The alert's ID (de-duplicate by it: delivery is at least once).")
     kind: str = strawberry.field(description="incident_reported, escalation, task_due, referral_received.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the alert was raised (UTC).")
     cursor: str = strawberry.field(description="Pass as `after` to resume after this alert.")
     payload: str = strawberry.field(description=(
         "JSON of codes and opaque global IDs (`incident`, `case`, `measure`, …: usable with "
@@ -357,16 +365,19 @@ class ApprovalPayload:
 
 @strawberry.type(description="Incidents of one type and severity (an aggregate: no individual).")
 class IncidentCount:
-    type: IncidentType
-    severity: Severity
+    type: IncidentType = strawberry.field(description="The incident type counted.")
+    severity: Severity = strawberry.field(description="The severity counted.")
     incidents: int | None = strawberry.field(description="Null when suppressed (too few women).")
-    suppressed: bool
+    suppressed: bool = strawberry.field(
+        description="True when the count is withheld (too few women, or it would reveal another).")
 
 
 @strawberry.type(description="An aggregate report with small counts suppressed.")
 class IncidentStatistics:
-    counts: list[IncidentCount]
+    counts: list[IncidentCount] = strawberry.field(
+        description="One count per incident type and severity that occurs.")
     total_incidents: int | None = strawberry.field(
         description="Null when suppressed (too few women, or it would reveal a suppressed count).")
-    total_suppressed: bool
-    min_women_per_count: int
+    total_suppressed: bool = strawberry.field(description="True when `totalIncidents` is withheld.")
+    min_women_per_count: int = strawberry.field(
+        description="The fewest different women a published count may stand for.")

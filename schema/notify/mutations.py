@@ -25,7 +25,8 @@ from schema.permissions import Who
 class AddMyChannelInput:
     url: str = strawberry.field(description="https URL of your receiver (plain http only to "
                                             "this machine, outside production).")
-    kind: ChannelKind = ChannelKind.WEBHOOK
+    kind: ChannelKind = strawberry.field(
+        default=ChannelKind.WEBHOOK, description="How the channel reaches you (only WEBHOOK today).")
     min_level: int = strawberry.field(default=0, description=(
         "Use this channel from this escalation level on (0 = every alert worth waking for; "
         "1 = escalations only, …)."))
@@ -33,7 +34,7 @@ class AddMyChannelInput:
 
 @strawberry.input(description="One of your channels.")
 class RemoveMyChannelInput:
-    channel_id: strawberry.ID
+    channel_id: strawberry.ID = strawberry.field(description="The channel's global ID.")
 
 
 @strawberry.input(description="What reaches you at one level.")

@@ -22,12 +22,12 @@ class ChannelKind(enum.Enum):
                              "you for (escalation, incident reported, referral received, task "
                              "due) at or above `minLevel`, a signed, content-free POST to `url`.")
 class Channel(Node):
-    kind: ChannelKind
+    kind: ChannelKind = strawberry.field(description="How the channel reaches you.")
     url: str = strawberry.field(description="Where alerts are POSTed (https).")
     min_level: int = strawberry.field(description="The escalation level from which this channel "
                                                   "is used; 0 = every alert of those kinds.")
-    active: bool
-    created_at: datetime
+    active: bool = strawberry.field(description="False once removed: nothing more is sent to it.")
+    created_at: datetime = strawberry.field(description="When it was added (UTC).")
 
     @classmethod
     def from_model(cls, channel: NotifyChannel) -> Channel:

@@ -15,7 +15,7 @@ from schema.orgs.types import Client, Role, User, WorkingGroup
 class CreateUserInput:
     username: str = strawberry.field(description="1-64 lowercase letters, digits, '.', '_', '-'.")
     display_name: str
-    roles: list[Role]
+    roles: list[Role] = strawberry.field(description="The roles the person holds in your organisation.")
 
 
 @strawberry.type(description="Result of createUser / resetUserPassword.")
@@ -28,13 +28,14 @@ class UserCredentialPayload:
 
 @strawberry.input(description="Replace a user's roles.")
 class SetUserRolesInput:
-    user_id: strawberry.ID
-    roles: list[Role]
+    user_id: strawberry.ID = strawberry.field(description="The person's global ID.")
+    roles: list[Role] = strawberry.field(
+        description="The roles the person holds from now on (replacing the old ones).")
 
 
 @strawberry.input(description="Identify a user.")
 class UserIdInput:
-    user_id: strawberry.ID
+    user_id: strawberry.ID = strawberry.field(description="The person's global ID.")
 
 
 @strawberry.input(description="Bind a person to her account at the identity provider.")
@@ -59,7 +60,7 @@ class CreateClientInput:
 
 @strawberry.input(description="Identify a machine client.")
 class ClientIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The machine client's global ID.")
 
 
 @strawberry.type(description="Result of createClient / rotateClientSecret.")
@@ -77,8 +78,8 @@ class ClientPayload:
 
 @strawberry.input(description="Add or remove a member organisation (convener's admin only).")
 class WorkingGroupMemberInput:
-    working_group_id: strawberry.ID
-    organisation_id: strawberry.ID
+    working_group_id: strawberry.ID = strawberry.field(description="The working group's global ID.")
+    organisation_id: strawberry.ID = strawberry.field(description="The member organisation's global ID.")
 
 
 @strawberry.type(description="Result of a working-group membership change.")

@@ -44,7 +44,8 @@ ProfileField = strawberry.enum(enum.Enum("ProfileField", {n.upper(): n for n in 
 
 @strawberry.input(description="Match one profile field exactly.")
 class ProfileFieldFilter:
-    field: ProfileField  # type: ignore[valid-type]
+    field: ProfileField = strawberry.field(  # type: ignore[valid-type]
+        description="The profile field to compare.")
     value: str
 
 
@@ -150,11 +151,12 @@ class CreatePeacebuilderInput:
 
 @strawberry.input(description="Change a peacebuilder's record.")
 class UpdatePeacebuilderInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Her global ID.")
     preferred_language: str | None = None
     network_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Replaces her networks when given.")
-    profile: PeacebuilderProfileInput | None = None
+    profile: PeacebuilderProfileInput | None = strawberry.field(
+        default=None, description="Profile fields to change (those omitted stay as they are).")
 
 
 @strawberry.type(description="Result of createPeacebuilder / updatePeacebuilder.")

@@ -41,12 +41,13 @@ class RegisterOperationInput:
 
 @strawberry.input(description="Identify a registered operation.")
 class RegisteredOperationIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The registered operation's global ID.")
 
 
 @strawberry.input(description="Whether your organisation accepts only registered operations.")
 class OperationPolicyInput:
-    only_registered_operations: bool
+    only_registered_operations: bool = strawberry.field(
+        description="True: refuse documents that are not registered; false: accept any valid document.")
 
 
 @strawberry.input(description="A current code from the authenticator app.")
