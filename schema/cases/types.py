@@ -24,6 +24,7 @@ from schema.common import (
     Node,
     UserError,
     connection,
+    describe_values,
     page_request,
 )
 from schema.consent.gate import open_sealed
@@ -37,9 +38,34 @@ if TYPE_CHECKING:
     from schema.justice.types import Detention, DetentionCheck, DetentionVisit, Hearing
 
 CaseStatus = strawberry.enum(models.CaseStatus, description="Where a case stands.")
+describe_values(CaseStatus, {
+    "OPEN": "Being worked on.",
+    "ON_HOLD": "Paused (e.g. waiting for her or for a partner); still open.",
+    "CLOSED": "Closed with a reason and a follow-up plan; it can be reopened.",
+})
 RiskLevel = strawberry.enum(models.RiskLevel, description="Assessed level of risk to her.")
+describe_values(RiskLevel, {
+    "LOW": "Low risk.",
+    "MEDIUM": "Medium risk.",
+    "HIGH": "High risk: closing the case needs a second focal point.",
+    "CRITICAL": "Critical risk, to her life or liberty: closing needs a second focal point.",
+})
 ClosureReason = strawberry.enum(models.ClosureReason, description="Why a case was closed.")
+describe_values(ClosureReason, {
+    "RISK_RESOLVED": "The risk that opened the case has passed.",
+    "SHE_ASKED": "She asked for the case to be closed.",
+    "RELOCATED_SAFELY": "She has been relocated to safety.",
+    "TRANSFERRED": "Another organisation leads her protection now.",
+    "LOST_CONTACT": "Contact with her was lost despite attempts to reach her.",
+    "OTHER": "Another reason.",
+})
 ReopenReason = strawberry.enum(models.ReopenReason, description="Why a closed case was reopened.")
+describe_values(ReopenReason, {
+    "NEW_THREAT": "A new threat against her.",
+    "SHE_ASKED": "She asked for the case to be reopened.",
+    "FOLLOW_UP_FOUND_RISK": "A follow-up step found she is at risk again.",
+    "CLOSED_IN_ERROR": "The case was closed by mistake.",
+})
 
 
 @strawberry.type(description="An organisation's internal note on a case. Never visible to "
@@ -203,6 +229,12 @@ class Case(Node, ConsentGated):
 RetentionHoldReason = strawberry.enum(
     HoldReason, name="RetentionHoldReason",
     description="Why a closed case's data is kept longer than the retention schedule says.")
+describe_values(RetentionHoldReason, {
+    "LEGAL_PROCEEDINGS": "Proceedings need the record.",
+    "INVESTIGATION": "An investigation needs the record.",
+    "HER_REQUEST": "She asked for it to be kept.",
+    "OVERSIGHT_REVIEW": "An oversight body is reviewing the case.",
+})
 
 
 @strawberry.input(description="Filters for the cases list. Combined with AND.")
@@ -222,6 +254,10 @@ class CaseFilter:
 class CaseOrder(enum.Enum):
     OPENED_AT_DESC = "opened_at_desc"
     OPENED_AT_ASC = "opened_at_asc"
+describe_values(CaseOrder, {
+    "OPENED_AT_DESC": "Most recently opened first.",
+    "OPENED_AT_ASC": "Oldest first.",
+})
 
 
 @strawberry.input(description="Open a case led by your organisation. Your organisation needs a "

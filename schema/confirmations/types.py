@@ -10,7 +10,7 @@ import strawberry
 
 from app.confirmations import models
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 from schema.consent.enums import EvidenceKind
 from schema.consent.types import ConsentGrant
 from schema.context import Info
@@ -39,6 +39,13 @@ class ConfirmationStatus(enum.Enum):
     DECLINED = "declined"
     LAPSED = "lapsed"
     CANCELLED = "cancelled"
+describe_values(ConfirmationStatus, {
+    "PENDING": "Waiting for a second person.",
+    "CONFIRMED": "A second person confirmed it: the action took effect.",
+    "DECLINED": "A second person declined it: nothing took effect.",
+    "LAPSED": "Nobody decided within the organisation's two-person window.",
+    "CANCELLED": "Withdrawn by the person who asked, or made moot (e.g. she confirmed herself).",
+})
 
 
 # The type of the object each action is about, for its global ID.

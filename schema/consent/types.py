@@ -16,7 +16,7 @@ from app.peacebuilders.notice_text import short_reference
 from app.peacebuilders.notices import NoticeKind
 from app.peacebuilders.self_service import NoticeView
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 from schema.consent.enums import DataCategory, ObtainedVia, Purpose
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
@@ -29,6 +29,13 @@ class GrantStatus(enum.Enum):
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     REVOKED = "revoked"
+describe_values(GrantStatus, {
+    "PENDING": "Recorded but not yet confirmed: releases nothing.",
+    "LIVE": "In force now.",
+    "NOT_YET_VALID": "Confirmed, in force from `validFrom`.",
+    "EXPIRED": "Past `validUntil`.",
+    "REVOKED": "Revoked (or withdrawn while pending).",
+})
 
 
 @strawberry.enum(description="Who must still confirm a pending grant before it releases anything.")
@@ -44,6 +51,10 @@ class ConsentAwaiting(enum.Enum):
 class RecipientType(enum.Enum):
     ORGANISATION = "organisation"
     WORKING_GROUP = "working_group"
+describe_values(RecipientType, {
+    "ORGANISATION": "One organisation.",
+    "WORKING_GROUP": "A working group: its members at the time of the grant or of its last extension.",
+})
 
 
 @strawberry.type(description="One change to a grant. Grants are never edited; each change is an "
@@ -276,6 +287,9 @@ class ErasureStatus(enum.Enum):
     STOPPED = "stopped"
     DECLINED = strawberry.enum_value("declined", description="Not confirmed by a second person.")
     DONE = strawberry.enum_value("done", description="Her data key is destroyed.")
+describe_values(ErasureStatus, {
+    "STOPPED": "She (or her network, for her) stopped it before it was carried out.",
+})
 
 
 @strawberry.type(description="A request to erase her data (crypto-shredding).")

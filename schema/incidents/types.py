@@ -23,7 +23,7 @@ from app.peacebuilders import sealing
 from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 from schema.consent.enums import DataCategory
 from schema.consent.gate import release_sealed
 from schema.context import Info
@@ -32,9 +32,48 @@ from schema.orgs.types import Organisation, organisation_of
 
 DETAILS = Categories.INCIDENT_DETAILS.value
 IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
+describe_values(IncidentType, {
+    "PHYSICAL_ATTACK": "A physical attack on her.",
+    "ONLINE_HARASSMENT": "Harassment online (messages, posts, doxxing).",
+    "THREATS": "Threats against her.",
+    "LEGAL_ADMINISTRATIVE_HARASSMENT": "Abuse of legal or administrative procedures against her.",
+    "CRIMINALISATION": "Criminal charges for her work.",
+    "SURVEILLANCE": "Being watched or followed, physically or digitally.",
+    "THREATS_TO_FAMILY_OR_COLLEAGUES": "Threats against her family or colleagues.",
+    "DETENTION": "Arrest or detention.",
+    "SEXUAL_VIOLENCE": "Sexual violence or its threat.",
+    "SMEAR_CAMPAIGN": "A campaign to discredit her.",
+    "OTHER": "Another kind of threat or attack.",
+})
 Severity = strawberry.enum(models.Severity, description="How severe; sets the acknowledgement deadline.")
+describe_values(Severity, {
+    "LOW": "Low: acknowledged within 72 hours by default.",
+    "MEDIUM": "Medium: within 24 hours by default.",
+    "HIGH": "High: within 4 hours by default.",
+    "CRITICAL": "Critical, her life or liberty at stake: within 1 hour by default.",
+})
 IncidentStatus = strawberry.enum(models.IncidentStatus, description="Where the response stands.")
+describe_values(IncidentStatus, {
+    "REPORTED": "Reported, not yet acknowledged: escalates past its deadline.",
+    "ACKNOWLEDGED": "The lead organisation acknowledged it.",
+    "RESPONDING": "Measures are being taken.",
+    "RESOLVED": "The response is over.",
+})
 MeasureKind = strawberry.enum(models.MeasureKind, description="A protection measure or task.")
+describe_values(MeasureKind, {
+    "ACCOMPANIMENT": "Someone accompanies her (protective presence).",
+    "HOSTING_AT_PREMISES": "She is hosted at the organisation's premises.",
+    "SECURE_COMMUNICATION": "Secure means of communication for her.",
+    "SECURE_TRANSPORT": "Safe transport for her.",
+    "LEGAL_SUPPORT": "A lawyer or legal advice.",
+    "DIPLOMATIC_DIALOGUE": "Raising her situation with the authorities through diplomatic channels.",
+    "PUBLIC_STATEMENT": "A public statement about her situation (needs her approval).",
+    "GRANT": "Money for her protection.",
+    "RELOCATION": "Moving her to a safer place.",
+    "PSYCHOSOCIAL_SUPPORT": "Psychological and social support.",
+    "MEDIA_CONTACT": "Contact with the media about her (needs her approval).",
+    "RECOGNITION": "Public recognition of her work (needs her approval).",
+})
 
 
 @strawberry.type(description="A threat or attack on her. Its type, severity, status and deadline "

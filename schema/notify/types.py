@@ -10,12 +10,15 @@ import strawberry
 from app.notify.channels_models import NotifyChannel
 from app.notify.choices import LevelChoice
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 
 
 @strawberry.enum(description="How a channel reaches you.")
 class ChannelKind(enum.Enum):
     WEBHOOK = "webhook"
+describe_values(ChannelKind, {
+    "WEBHOOK": "An HTTPS POST to your receiver, signed with the channel's secret.",
+})
 
 
 @strawberry.type(description="One of your own alert channels: for each new alert worth waking "
