@@ -296,7 +296,7 @@ class IncidentMutations:
         "File evidence on an incident: staff under her consent to the category, or she herself on "
         "her own incidents (another woman's is not found). The same type and size checks and "
         "sealing with her key as the HTTP route; the SHA-256 of the content is kept. Logged.",
-        requires=[("incident", "create")])
+        requires=[("incident", "create"), ("case", "read")])
     async def upload_attachment(self, info: Info,
                                 input: UploadAttachmentInput) -> AttachmentPayload:
         incident_id = ids.decode(input.incident_id, "Incident", "incidentId")
