@@ -243,8 +243,8 @@ class ConsentMutations:
 
     @permissions.mutation(
         "Revoke all her live grants in one step. Logged.",
-        step_up=True,
-        when="the step-up applies to anyone but she herself")
+        step_up=True, who=Who.HER_SIDE,
+        when="the step-up applies to her network, not to her")
     async def revoke_all_consent(self, info: Info, input: RevokeAllInput) -> RevokeAllPayload:
         pb_id = _self_or(info, input.peacebuilder_id)
         revoked, errors = await guarded(info, lambda: info.context.loaders.call(

@@ -215,7 +215,7 @@ class SecurityMutations:
         "Receive, once, the enrolment code of a request you confirmed, within 72 hours of "
         "confirming. Hand it to the person out of band; it is never shown again, emailed or "
         "logged. Logged (IDs only).",
-        step_up=True, who=Who.STAFF_PEOPLE)
+        requires=[("user", "read")], step_up=True, who=Who.STAFF_PEOPLE)
     async def claim_enrolment_code(self, info: Info,
                                    input: ClaimEnrolmentCodeInput) -> EnrolmentCodePayload:
         confirmation_id = ids.decode(input.confirmation_id, "Confirmation", "confirmationId")
