@@ -590,9 +590,9 @@ OPS: dict[str, Op] = {
 NOT_RUN: dict[str, str] = {
     "Query.node": "delegates to the queried type's own query (checked above for each)",
     # Over the WebSocket: no access check beyond who is signed in (inbox entitlement is a
-    # filter, not a refusal); tests/test_realtime.py and tests/test_socket.py cover who receives.
+    # filter, not a refusal); tests/test_realtime.py and tests/test_notices.py cover who receives.
     "Subscription.alerts": "a filter, not a check: covered by tests/test_realtime.py",
-    "Subscription.myNotices": "she herself only: covered by tests/test_realtime.py",
+    "Subscription.myNotices": "she herself only: covered by tests/test_notices.py",
 }
 
 
