@@ -584,6 +584,17 @@ OPS: dict[str, Op] = {
     "Mutation.assignMeasure": Op(
         ("fund", "caseworker"), mut("assignMeasure", "AssignMeasureInput"), lambda w: _measure(w)
     ),
+    # The built-in issuer: linking is refused (OIDC mode only) after its checks; unlinking a
+    # person who has no link succeeds.
+    "Mutation.linkUserIdentity": Op(
+        ("fund", "admin"),
+        mut("linkUserIdentity", "LinkUserIdentityInput"),
+        lambda w: _to_link(w),
+        refused="linked in OIDC mode only",
+    ),
+    "Mutation.unlinkUserIdentity": Op(
+        ("fund", "admin"), mut("unlinkUserIdentity", "UserIdInput"), _fresh_user
+    ),
 }
 
 # Root fields whose checks are another root field's, or that a later change covers.
@@ -871,6 +882,11 @@ async def _measure(w: World) -> dict[str, Any]:
     return {"i": {"measureId": measure, "ownerUserId": await user_id(w.env, "fund", "focal")}}
 
 
+async def _to_link(w: World) -> dict[str, Any]:
+    fresh = await _fresh_user(w)
+    return {"i": {**fresh["i"], "subject": f"sub-{uuid.uuid4().hex}"}}
+
+
 async def _roles(w: World) -> dict[str, Any]:
     fresh = await _fresh_user(w)
     return {"i": {"userId": fresh["i"]["userId"], "roles": ["ANALYST"]}}
@@ -924,7 +940,6 @@ def test_every_root_field_has_a_representative_operation_or_a_reason():
 NOT_YET: set[str] = {
     "Mutation.acknowledgeIncident",
     "Mutation.eraseMyData",
-    "Mutation.linkUserIdentity",
     "Mutation.moveReferral",
     "Mutation.recordApproval",
     "Mutation.recordHearingOutcome",
@@ -932,7 +947,6 @@ NOT_YET: set[str] = {
     "Mutation.setIncidentStatus",
     "Mutation.setMeasureStatus",
     "Mutation.stopErasure",
-    "Mutation.unlinkUserIdentity",
     "Mutation.withdrawApproval",
 }
 
