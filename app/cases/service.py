@@ -132,7 +132,16 @@ async def update(
             case.status = status
             case.closed_at = ctx.clock.now() if status == CaseStatus.CLOSED else None
     if risk_level is not None and risk_level != case.risk_level:
+        before = case.risk_level
         case.risk_level = changes["risk_level"] = _risk(risk_level, case.risk_level)
+        # On the timeline: closing a case that was high or critical risk keeps the two-person
+        # rule even after its risk is lowered (app/incidents/closure.py).
+        from app.incidents.models import CaseEvent
+
+        ctx.session.add(CaseEvent(case_id=case.id, kind="case.risk_changed", subject_id=None,
+                                  actor=ctx.principal.subject, org_id=ctx.principal.org_id,
+                                  details={"from": before, "to": case.risk_level},
+                                  at=ctx.clock.now()))
     if changes:
         case.updated_at = ctx.clock.now()
         ctx.record("case.update", target_type="Case", target_id=case.id, details=changes)
