@@ -160,7 +160,7 @@ class ConsentMutations:
     @permissions.mutation(
         "Record a consent grant (staff's stays pending until she, or a second person, confirms "
         "it). Logged.",
-        step_up=True,
+        step_up=True, who=Who.PEOPLE,
         when="the step-up applies to anyone but she herself")
     async def grant_consent(self, info: Info, input: GrantConsentInput) -> ConsentGrantPayload:
         async def record() -> ConsentGrantModel:
@@ -204,7 +204,7 @@ class ConsentMutations:
 
     @permissions.mutation(
         "Narrow a grant (only ever less). Logged.",
-        step_up=True,
+        step_up=True, who=Who.PEOPLE,
         when="the step-up applies to anyone but she herself")
     async def narrow_consent(self, info: Info, input: NarrowConsentInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
@@ -217,7 +217,7 @@ class ConsentMutations:
 
     @permissions.mutation(
         "Extend a grant. Logged.",
-        step_up=True,
+        step_up=True, who=Who.PEOPLE,
         when="the step-up applies to anyone but she herself")
     async def extend_consent(self, info: Info, input: ExtendConsentInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
@@ -232,7 +232,7 @@ class ConsentMutations:
 
     @permissions.mutation(
         "Revoke a grant: it stops on the very next request (a pending one is withdrawn). Logged.",
-        step_up=True,
+        step_up=True, who=Who.PEOPLE,
         when="the step-up applies to anyone but she herself")
     async def revoke_consent(self, info: Info, input: GrantIdInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
