@@ -595,6 +595,13 @@ OPS: dict[str, Op] = {
     "Mutation.unlinkUserIdentity": Op(
         ("fund", "admin"), mut("unlinkUserIdentity", "UserIdInput"), _fresh_user
     ),
+    "Mutation.stopErasure": Op(
+        "her",
+        mut("stopErasure", "ErasureIdInput"),
+        lambda w: _asked_erasure(w),
+        purpose=None,
+        step_up_applies=False,
+    ),
 }
 
 # Root fields whose checks are another root field's, or that a later change covers.
@@ -887,6 +894,18 @@ async def _to_link(w: World) -> dict[str, Any]:
     return {"i": {**fresh["i"], "subject": f"sub-{uuid.uuid4().hex}"}}
 
 
+async def _asked_erasure(w: World) -> dict[str, Any]:
+    """The fund's focal point asks to erase her data (awaiting a second focal point)."""
+    body = await w.env.gql(
+        """mutation($p: ID, $r: String) { eraseMyData(peacebuilderId: $p, reason: $r) {
+        erasure { id } userErrors { message } } }""",
+        {"p": w.her["id"], "r": "She asked us in person to erase everything we hold."},
+        as_=("fund", "focal"),
+    )
+    assert body["data"]["eraseMyData"]["userErrors"] == [], body
+    return {"i": {"id": body["data"]["eraseMyData"]["erasure"]["id"]}}
+
+
 async def _roles(w: World) -> dict[str, Any]:
     fresh = await _fresh_user(w)
     return {"i": {"userId": fresh["i"]["userId"], "roles": ["ANALYST"]}}
@@ -946,7 +965,6 @@ NOT_YET: set[str] = {
     "Mutation.setAcknowledgementDeadline",
     "Mutation.setIncidentStatus",
     "Mutation.setMeasureStatus",
-    "Mutation.stopErasure",
     "Mutation.withdrawApproval",
 }
 
