@@ -57,6 +57,60 @@ class MeasureKind(enum.StrEnum):
     RECOGNITION = "recognition"
 
 
+class Reporter(enum.StrEnum):
+    """Who reported an incident."""
+    HERSELF = "herself"
+    HER_NETWORK = "her_network"
+    STAFF = "staff"
+    WITNESS = "witness"
+    FAMILY = "family"
+    OTHER = "other"
+
+
+class ReportChannel(enum.StrEnum):
+    """How an incident reached the organisation."""
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+    SECURE_MESSENGER = "secure_messenger"
+    EMAIL = "email"
+    ONLINE_FORM = "online_form"
+    OTHER = "other"
+
+
+class MeasureStatus(enum.StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class PublicAct(enum.StrEnum):
+    """Her public acts: each needs her approval, for one organisation, once."""
+    PUBLIC_STATEMENT = "public_statement"
+    MEDIA_CONTACT = "media_contact"
+    RECOGNITION = "recognition"
+
+
+class ReferralAction(enum.StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    COMPLETE = "complete"
+    REVOKE = "revoke"
+
+
+class ProceedingKind(enum.StrEnum):
+    INVESTIGATION = "investigation"
+    DETENTION = "detention"
+
+
+class ReferralStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    COMPLETED = "completed"
+    REVOKED = "revoked"
+
+
 class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (Index("ix_incidents_case", "case_id", "reported_at"),)

@@ -25,6 +25,8 @@ from app.incidents.models import (
     Incident,
     IncidentStatus,
     IncidentType,
+    ReportChannel,
+    Reporter,
     Severity,
 )
 from app.notify import service as notify
@@ -34,8 +36,8 @@ from app.peacebuilders.notices import NoticeKind, tell_her
 # Default acknowledgement deadlines (minutes); organisations can set their own.
 DEFAULT_ACK_MINUTES = {Severity.CRITICAL: 60, Severity.HIGH: 4 * 60, Severity.MEDIUM: 24 * 60,
                        Severity.LOW: 72 * 60}
-REPORTERS = {"herself", "her_network", "staff", "witness", "family", "other"}
-CHANNELS = {"in_person", "phone", "secure_messenger", "email", "online_form", "other"}
+REPORTERS = {r.value for r in Reporter}
+CHANNELS = {c.value for c in ReportChannel}
 MAX_TEXT = 20_000
 
 

@@ -7,13 +7,22 @@ import uuid
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.audit import models
 from schema import ids
-from schema.common import Node
+from schema.common import Node, closed_set
+from schema.consent.enums import Purpose
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
+
+AccessDecision = closed_set(models.Decision, "An access decision.", {
+    "ALLOW": "Allowed.", "DENY": "Refused."}, name="AccessDecision")
+AccessAlertKind = closed_set(models.AlertKind, "Unusual access noticed in the log.", {
+    "BULK_READ": "Many records of different women read at once.",
+    "REPEATED_DENIALS": "Many refused attempts by one caller in a short time.",
+    "REPEATED_BREAK_GLASS": "Break-glass opened repeatedly."}, name="AccessAlertKind")
 
 
 @strawberry.type(description="One access decision or change. Never holds sensitive values.")
@@ -21,7 +30,7 @@ class AccessLogEntry(Node):
     seq: int | None = strawberry.field(description="Position in the hash chain (null until chained).")
     at: datetime = strawberry.field(description="When it happened (UTC).")
     actor: str = strawberry.field(description="user:<id>, client:<id>, peacebuilder:<id> or system.")
-    purpose: str | None = strawberry.field(
+    purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
         description="The purpose the actor declared for the request (null when none was needed).")
     action: str = strawberry.field(
         description="What was done or attempted, as a dotted code (e.g. `case.read`, `consent.grant`).")
@@ -30,16 +39,21 @@ class AccessLogEntry(Node):
     target_id: str | None = strawberry.field(description=(
         "Opaque global ID of the target (of type `targetType`); the export also carries the "
         "stored form the hash chain covers."))
-    decision: str = strawberry.field(description="allow or deny.")
+    decision: AccessDecision = strawberry.field(description="What was decided.")  # type: ignore[valid-type]
     reason: str | None = strawberry.field(
         description="Why it was denied, or a note on an allowed action; null when none.")
     request_id: str = strawberry.field(
         description="The request it belongs to (the `X-Request-ID` answered to the caller).")
-    details: str | None = strawberry.field(description="JSON: IDs and categories, never values.")
+    details: str | None = strawberry.field(description="JSON: IDs and categories, never values.",
+                                           deprecation_reason="Use `data` (the same, as JSON).")
     hash: str | None = strawberry.field(
         description="SHA-256 of this entry chained to the previous one (hex); null until chained.")
     prev_hash: str | None = strawberry.field(
         description="`hash` of the previous entry of the chain (hex); null for the first or until chained.")
+
+    @strawberry.field(description="IDs (opaque global IDs) and categories, never values.")
+    def data(self) -> JSON | None:
+        return json.loads(self.details) if self.details else None
     _org: strawberry.Private[uuid.UUID | None]
 
     @strawberry.field(description="The organisation the actor acted for.")
@@ -95,10 +109,10 @@ ACTIONS = {
 @strawberry.type(description="One access to her data, in plain language.")
 class AccessHistoryEntry:
     at: datetime = strawberry.field(description="When her data was accessed (UTC).")
-    purpose: str | None = strawberry.field(
+    purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
         description="The purpose the reader declared (null: she herself, or the system).")
-    decision: str = strawberry.field(
-        description="allow (it was read or changed) or deny (the attempt was refused).")
+    decision: AccessDecision = strawberry.field(  # type: ignore[valid-type]
+        description="Whether it was read or changed (allowed) or the attempt was refused (denied).")
     description: str = strawberry.field(description="What happened, e.g. 'read your identity'.")
     _org: strawberry.Private[uuid.UUID | None]
 
@@ -117,9 +131,14 @@ class AccessHistoryEntry:
 
 @strawberry.type(description="Unusual access noticed in the log (IDs and counts only).")
 class Alert(Node):
-    kind: str = strawberry.field(description="bulk_read, repeated_denials, repeated_break_glass.")
+    kind: AccessAlertKind = strawberry.field(description="What was noticed.")  # type: ignore[valid-type]
     created_at: datetime = strawberry.field(description="When the alert was raised (UTC).")
-    details: str = strawberry.field(description="JSON of IDs and counts.")
+    details: str = strawberry.field(description="JSON of IDs and counts.",
+                                    deprecation_reason="Use `data` (the same, as JSON).")
+
+    @strawberry.field(description="IDs and counts.")
+    def data(self) -> JSON:
+        return json.loads(self.details)
 
     @classmethod
     def from_model(cls, a: models.Alert) -> Alert:
@@ -135,6 +154,8 @@ class AccessLogFilter:
         "Only entries of this organisation (yours, or one that accepts your oversight)."))
     actor: str | None = None
     peacebuilder_pseudonym: str | None = None
-    decision: str | None = None
-    purpose: str | None = None
+    decision: AccessDecision | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only allowed, or only denied, entries.")
+    purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only entries of requests that declared this purpose.")
     action_prefix: str | None = None

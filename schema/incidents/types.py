@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.consent.categories import (
@@ -19,15 +20,17 @@ from app.consent.categories import (
 from app.consent.categories import DataCategory as Categories
 from app.incidents import models, response
 from app.incidents.response import ReferralView
+from app.peacebuilders import notices as notice_codes
 from app.peacebuilders import sealing
 from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
-from schema.common import Node, UserError, describe_values
-from schema.consent.enums import DataCategory
+from schema.common import Node, UserError, closed_set, describe_values
+from schema.consent.enums import DataCategory, Purpose
 from schema.consent.gate import release_sealed
 from schema.context import Info
 from schema.gated import ConsentGated, gated
+from schema.notify.types import AlertKind
 from schema.orgs.types import Organisation, organisation_of
 
 DETAILS = Categories.INCIDENT_DETAILS.value
@@ -74,6 +77,40 @@ describe_values(MeasureKind, {
     "MEDIA_CONTACT": "Contact with the media about her (needs her approval).",
     "RECOGNITION": "Public recognition of her work (needs her approval).",
 })
+Reporter = closed_set(models.Reporter, "Who reported an incident.", {
+    "HERSELF": "She herself.", "HER_NETWORK": "Her network (a focal point of it).",
+    "STAFF": "Staff of an organisation.", "WITNESS": "A witness.",
+    "FAMILY": "Her family.", "OTHER": "Someone else."})
+ReportChannel = closed_set(models.ReportChannel, "How an incident reached the organisation.", {
+    "IN_PERSON": "In person.", "PHONE": "By phone.",
+    "SECURE_MESSENGER": "Through a secure messenger.", "EMAIL": "By e-mail.",
+    "ONLINE_FORM": "Through an online form.", "OTHER": "Another way."})
+MeasureStatus = closed_set(models.MeasureStatus, "Where a measure or task stands.", {
+    "PLANNED": "Planned, not started.", "IN_PROGRESS": "Being carried out.",
+    "DONE": "Carried out (she is told).",
+    "CANCELLED": "Not done, with a reason code (she is told)."})
+PublicAct = closed_set(models.PublicAct, "A public act of hers that needs her approval.", {
+    "PUBLIC_STATEMENT": "A public statement about her.",
+    "MEDIA_CONTACT": "Contact with the media about her.",
+    "RECOGNITION": "Public recognition (an award, a mention)."})
+ReferralAction = closed_set(models.ReferralAction, "A step on a referral.", {
+    "ACCEPT": "The recipient accepts a pending referral.",
+    "DECLINE": "The recipient declines a pending referral.",
+    "COMPLETE": "The recipient completes an accepted referral.",
+    "REVOKE": "The referring organisation withdraws it."})
+MeasureNotDoneReason = closed_set(notice_codes.MeasureNotDoneReason, "Why a measure was not done "
+                                  "(a code, never free text: it reaches her notice).", {
+    "NO_LONGER_NEEDED": "No longer needed.", "SHE_DECLINED": "She declined it.",
+    "NOT_FEASIBLE": "It could not be done.", "CONSENT_WITHDRAWN": "She withdrew her consent.",
+    "REPLACED": "Another measure replaced it.", "OTHER": "Another reason."})
+ProceedingKind = closed_set(models.ProceedingKind, "What a proceeding tracks.", {
+    "INVESTIGATION": "An investigation or prosecution (authority, reference, stage).",
+    "DETENTION": "A detention watch (place, conditions, visits, legal representation, "
+                 "due-process concerns, release negotiations)."})
+ReferralStatus = closed_set(models.ReferralStatus, "Where a referral stands.", {
+    "PENDING": "Sent, not yet answered.", "ACCEPTED": "The recipient took it on.",
+    "DECLINED": "The recipient declined it.", "COMPLETED": "The recipient completed it.",
+    "REVOKED": "The referring organisation withdrew it."})
 
 
 @strawberry.type(description="A threat or attack on her. Its type, severity, status and deadline "
@@ -86,8 +123,9 @@ class Incident(Node, ConsentGated):
     occurred_at: datetime | None = strawberry.field(
         description="When it happened, as reported; null when not known.")
     reported_at: datetime = strawberry.field(description="When it was reported to the service (UTC).")
-    reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
-    reported_via: str = strawberry.field(description="in_person, phone, secure_messenger, email, …")
+    reported_by: Reporter = strawberry.field(description="Who reported it.")  # type: ignore[valid-type]
+    reported_via: ReportChannel = strawberry.field(  # type: ignore[valid-type]
+        description="How it reached the organisation.")
     acknowledgement_deadline: datetime = strawberry.field(
         description="When the lead organisation must have acknowledged it; past it, it escalates.")
     acknowledged_at: datetime | None = strawberry.field(
@@ -167,7 +205,7 @@ class Attachment(Node):
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
 class Measure(Node, ConsentGated):
     kind: MeasureKind = strawberry.field(description="What kind of measure or task.")
-    status: str = strawberry.field(description="planned, in_progress, done or cancelled.")
+    status: MeasureStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     due_at: datetime | None = strawberry.field(description="When it is due; null when no date was set.")
     created_at: datetime = strawberry.field(description="When it was added (UTC).")
     description: str | None = gated("description", RESPONSE_CATEGORY.value, "Details.")
@@ -209,9 +247,9 @@ class TaskOwnerPerson:
 
 @strawberry.type(description="One organisation asks another to act, under her consent.")
 class Referral(Node):
-    purpose: str = strawberry.field(
+    purpose: Purpose = strawberry.field(  # type: ignore[valid-type]
         description="What the referral is for (one of the purposes her consent names).")
-    status: str = strawberry.field(description="pending, accepted, declined, completed, revoked.")
+    status: ReferralStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     created_at: datetime = strawberry.field(description="When it was made (UTC).")
     updated_at: datetime = strawberry.field(description="When its status last changed (UTC).")
     _from: strawberry.Private[uuid.UUID]
@@ -268,7 +306,7 @@ class Referral(Node):
 
 @strawberry.type(description="Investigation/prosecution tracking or detention watch.")
 class Proceeding(Node, ConsentGated):
-    kind: str = strawberry.field(description="investigation or detention.")
+    kind: ProceedingKind = strawberry.field(description="What is tracked.")  # type: ignore[valid-type]
     next_hearing_at: datetime | None = strawberry.field(
         description="When its next scheduled hearing is; null when none is scheduled.")
     updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
@@ -296,8 +334,13 @@ class TimelineEvent:
         "Opaque global ID of what the step is about (an Incident, Measure, Referral, "
         "Attachment, Proceeding or Confirmation): usable with `node(id:)`."))
     details: str | None = strawberry.field(description=(
-        "JSON of codes and opaque global IDs (never personal data)."))
+        "JSON of codes and opaque global IDs (never personal data)."),
+        deprecation_reason="Use `data` (the same, as JSON).")
     _org: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Codes and opaque global IDs (never personal data).")
+    def data(self) -> JSON | None:
+        return json.loads(self.details) if self.details else None
 
     @strawberry.field(description="The organisation that acted (null: the system).")
     async def organisation(self, info: Info) -> Organisation | None:
@@ -328,7 +371,7 @@ class ApprovalStatus(enum.Enum):
     "organisation. Returned to her (`me.approvals`, `withdrawApproval`) and to whoever records "
     "it (she, or her network's focal point acting for her)."))
 class Approval(Node):
-    act: str = strawberry.field(description="public_statement, media_contact or recognition.")
+    act: PublicAct = strawberry.field(description="The act she approved.")  # type: ignore[valid-type]
     approved_at: datetime = strawberry.field(description="When she approved it.")
     acting_for_her: bool = strawberry.field(
         description="True: her network's focal point recorded it for her.")
@@ -364,12 +407,17 @@ class Approval(Node):
 class InboxAlert:
     id: strawberry.ID = strawberry.field(
         description="The alert's ID (de-duplicate by it: delivery is at least once).")
-    kind: str = strawberry.field(description="incident_reported, escalation, task_due, referral_received.")
+    kind: AlertKind = strawberry.field(description="What it is about.")  # type: ignore[valid-type]
     created_at: datetime = strawberry.field(description="When the alert was raised (UTC).")
     cursor: str = strawberry.field(description="Pass as `after` to resume after this alert.")
     payload: str = strawberry.field(description=(
         "JSON of codes and opaque global IDs (`incident`, `case`, `measure`, …: usable with "
-        "`node(id:)` and the HTTP routes)."))
+        "`node(id:)` and the HTTP routes)."), deprecation_reason="Use `data` (the same, as JSON).")
+
+    @strawberry.field(description="Codes and opaque global IDs (`incident`, `case`, `measure`, "
+                                  "…: usable with `node(id:)` and the HTTP routes).")
+    def data(self) -> JSON:
+        return json.loads(self.payload)
 
 
 @strawberry.type
