@@ -57,6 +57,8 @@ from schema.incidents.types import Approval, Attachment, Incident, Measure, Proc
 from schema.justice.mutations import JusticeMutations
 from schema.justice.types import Detention, DetentionCheck, DetentionVisit, Hearing
 from schema.limits import Limits, QueryLimits
+from schema.monitoring.mutations import MonitoringMutations
+from schema.monitoring.queries import MonitoringQueries
 from schema.notify.mutations import NotifyMutations
 from schema.notify.queries import NotifyQueries
 from schema.notify.types import Channel
@@ -232,12 +234,12 @@ class NodeQueries:
 Query = merge_types("Query", (NodeQueries, OrgQueries, PeacebuilderQueries, CaseQueries,
                              ConsentQueries, AuditQueries, IncidentQueries, SecurityQueries,
                              ConfirmationQueries, EscalationQueries, NotifyQueries,
-                             DirectoryQueries, CorrectionQueries))
+                             DirectoryQueries, CorrectionQueries, MonitoringQueries))
 Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMutations,
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
-                                   CorrectionMutations))
+                                   CorrectionMutations, MonitoringMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

@@ -641,6 +641,24 @@ OPS: dict[str, Op] = {
         purpose=None,
         step_up_applies=False,
     ),
+    "Query.monitoringRegions": Op(("fund", "analyst"), "{ monitoringRegions { code } }"),
+    "Query.monitoringTables": Op(("fund", "analyst"), "{ monitoringTables { tables { name } } }"),
+    "Query.monitoringReleases": Op(
+        ("fund", "analyst"),
+        "{ monitoringReleases { table period } }",
+        purpose="aggregate_reporting",
+    ),
+    "Query.monitoringCoverage": Op(
+        ("fund", "analyst"),
+        "{ monitoringCoverage { regions { code } } }",
+        purpose="aggregate_reporting",
+    ),
+    "Mutation.releaseMonitoringTable": Op(
+        ("fund", "analyst"),
+        mut("releaseMonitoringTable", "ReleaseMonitoringTableInput"),
+        lambda w: _v(i={"table": "incidents_by_region", "period": "2020"}),
+        purpose="aggregate_reporting",
+    ),
 }
 
 # Root fields whose checks are another root field's, or that a later change covers.

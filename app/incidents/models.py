@@ -126,6 +126,11 @@ class Incident(Base):
     location_precise: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     alleged_source_as_reported: Mapped[str | None] = mapped_column(Text)
+    # Codes for monitoring (app/monitoring), chosen from declared lists as she reports, never
+    # inferred: a coarse region (category location_coarse), an alleged-source category
+    # (incident_details). In clear so they can be counted; only ever counted, never shown.
+    region_code: Mapped[str | None] = mapped_column(String(20))
+    source_category: Mapped[str | None] = mapped_column(String(40))
     reported_by: Mapped[str] = mapped_column(String(30))  # herself, her network, staff, witness…
     reported_via: Mapped[str] = mapped_column(String(30))  # in person, phone, secure messenger…
     # None: she reported it herself (it is filed with her case's lead organisation).

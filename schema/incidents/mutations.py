@@ -13,10 +13,11 @@ import strawberry
 from app.errors import AppError, BadInput
 from app.incidents import attachments, response
 from app.incidents import service as incidents
+from app.monitoring.declared import SourceCategory as SourceCategoryValues
 from app.read import children
 from app.read.children import RowView
 from schema import ids, permissions
-from schema.common import UserError, guarded
+from schema.common import UserError, closed_set, guarded
 from schema.consent.enums import DataCategory, Purpose
 from schema.context import Info
 from schema.gated import want_of
@@ -46,6 +47,17 @@ from schema.incidents.types import (
 )
 from schema.permissions import Who
 
+AllegedSourceCategory = closed_set(
+    SourceCategoryValues, "Who she says is behind an incident, by category, as she reports it "
+    "(never inferred).", {
+        "STATE_ACTOR": "Police, military, officials or other agents of the state.",
+        "NON_STATE_ARMED_GROUP": "An armed group that is not the state's.",
+        "PRIVATE_ACTOR": "A company, its security, or another private person or body.",
+        "COMMUNITY_OR_FAMILY": "Someone of her community or family.",
+        "ONLINE_UNKNOWN": "Online, the author not known.",
+        "UNKNOWN": "She does not know who.",
+    }, name="AllegedSourceCategory")
+
 
 @strawberry.input(description="Report an incident on a case you can see. Fields with sensitive "
                               "details need her consent for their category and your purpose.")
@@ -63,6 +75,12 @@ class ReportIncidentInput:
         default=None, description="Exactly as reported; leave empty if not reported.")
     location_coarse: str | None = None
     location_precise: str | None = None
+    region_code: str | None = strawberry.field(default=None, description=(
+        "Coarse region, a code from the deployment's declared list (`monitoringRegions`; "
+        "category LOCATION_COARSE): counted in monitoring tables, never shown."))
+    source_category: AllegedSourceCategory | None = strawberry.field(default=None, description=(
+        "Alleged-source category as she reports it (category INCIDENT_DETAILS); never "
+        "inferred. Leave empty if not reported."))
 
 
 @strawberry.input(description="Add a measure or task.")
@@ -243,7 +261,9 @@ class IncidentMutations:
             reported_via=input.reported_via.value, occurred_at=input.occurred_at,
             description=input.description,
             alleged_source_as_reported=input.alleged_source_as_reported,
-            location_coarse=input.location_coarse, location_precise=input.location_precise))
+            location_coarse=input.location_coarse, location_precise=input.location_precise,
+            region_code=input.region_code,
+            source_category=input.source_category.value if input.source_category else None))
         return await _incident_payload(info, incident, errors)
 
     @permissions.mutation(
