@@ -51,6 +51,9 @@ KEY_TYPES: dict[str, str] = {
     "new_hearing": "Hearing", "detention": "Detention", "detention_check": "DetentionCheck",
     "visit": "DetentionVisit", "help_request": "HelpRequest", "request": "DataRequest",
     "notice": "Notice", "data_request": "DataRequest",
+    "check_in": "CheckIn", "schedule": "CheckInSchedule",
+    "security_assessment": "SecurityAssessment", "assessment": "SecurityAssessment",
+    "consultation": "Consultation",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {
@@ -60,6 +63,8 @@ EVENT_SUBJECTS: dict[str, str] = {
     "hearing": "Hearing", "detention_watch": "Detention", "detention_check": "DetentionCheck",
     "detention_visit": "DetentionVisit",
     "correction": "DataRequest",
+    "check_in_schedule": "CheckInSchedule", "check_in": "CheckIn",
+    "security_assessment": "SecurityAssessment", "consultation": "Consultation",
 }
 
 

@@ -22,7 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.clock import FrozenClock
-from app.consent.categories import INCIDENT_FIELDS, PROFILE_FIELDS, DataCategory, Purpose
+from app.consent.categories import (
+    CHECKIN_FIELDS,
+    INCIDENT_FIELDS,
+    PROFILE_FIELDS,
+    DataCategory,
+    Purpose,
+)
 from schema import ids
 from tests.conftest import BACKENDS, build_env, unique
 from tests.factories import register
@@ -44,9 +50,21 @@ def camel(name: str) -> str:
 
 PROFILE = {camel(f): f"v-{f}" for f in PROFILE_FIELDS}
 INCIDENT = {camel(f): f"i-{f}" for f in INCIDENT_FIELDS}
-PAGE = ("query($after: DateTime!) { cases(first: 10, filter: {openedAfter: $after}) { edges { node {"
+# Five a page: each example opens three cases, and the lists below a case count in the budget.
+PAGE = ("query($after: DateTime!) { cases(first: 5, filter: {openedAfter: $after}) { edges { node {"
         " id summary peacebuilder { id profile { " + " ".join(PROFILE) + " } }"
-        " incidents { id " + " ".join(INCIDENT) + " } } } } }")
+        " incidents { id " + " ".join(INCIDENT) + " }"
+        " checkInSchedules { safetyContact missedActionNotes } consultations { topics risksRaised }"
+        " } } } }")
+# Rows below a case listed under risk_assessment (app/checkins, app/consultations): field ->
+# (list, the value written, its category).
+RISK_ROWS = {"safetyContact": ("checkInSchedules", "c-safety"),
+             "missedActionNotes": ("checkInSchedules", "c-notes"),
+             "topics": ("consultations", "c-topics"), "risksRaised": ("consultations", "c-risks")}
+RISK_CATEGORIES = {"safetyContact": CHECKIN_FIELDS["check_in_schedules"]["safety_contact"],
+                   "missedActionNotes": CHECKIN_FIELDS["check_in_schedules"]["missed_action_notes"],
+                   "topics": CHECKIN_FIELDS["consultations"]["topics"],
+                   "risksRaised": CHECKIN_FIELDS["consultations"]["risks_raised"]}
 
 op_strategy = st.one_of(
     st.fixed_dictionaries({
@@ -172,6 +190,17 @@ async def women(env: Any) -> list[dict[str, Any]]:
             "caseId": case_id, "type": "THREATS", "severity": "MEDIUM", "reportedBy": "herself",
             "reportedVia": "secure_messenger", **INCIDENT}}, as_=("fund", "focal"))
         assert reported["data"]["reportIncident"]["incident"], reported
+        agreed = await env.gql("""mutation($i: AgreeCheckInScheduleInput!) {
+            agreeCheckInSchedule(input: $i) { userErrors { message } } }""", {"i": {
+            "caseId": case_id, "intervalMinutes": 24 * 60, "channel": "APP", "agreedVia": "PHONE",
+            "missedAction": "OTHER", "missedActionNotes": "c-notes", "safetyContact": "c-safety"}},
+            as_=("fund", "focal"))
+        assert agreed["data"]["agreeCheckInSchedule"]["userErrors"] == [], agreed
+        consulted = await env.gql("""mutation($i: RecordConsultationInput!) {
+            recordConsultation(input: $i) { userErrors { message } } }""", {"i": {
+            "caseId": case_id, "heldAt": env.clock.now().isoformat(), "consulted": "HER",
+            "topics": "c-topics", "risksRaised": "c-risks"}}, as_=("fund", "focal"))
+        assert consulted["data"]["recordConsultation"]["userErrors"] == [], consulted
         out.append({"pb": registered["id"], "case": case_id,
                     "her": await env.peacebuilder_token(registered["login"])})
     return out
@@ -246,6 +275,17 @@ def check_case(node: dict[str, Any], released: set[str], where: tuple[Any, ...])
         value = profile[camel(field)]
         assert (value is not None) == (category.value in released), (field, where)
         assert value in (None, f"v-{field}")
+    # Check-in schedules and consultations are listed with risk_assessment; each sealed field by
+    # its own category (the safety contact is contact data).
+    risk = DataCategory.RISK_ASSESSMENT.value
+    for field, (rows, written) in RISK_ROWS.items():
+        if risk not in released:
+            assert node[rows] == [], where
+            continue
+        assert len(node[rows]) == 1, where
+        value = node[rows][0][field]
+        assert (value is not None) == (RISK_CATEGORIES[field].value in released), (field, where)
+        assert value in (None, written)
     # Incidents are listed with their details category; each sealed field by its own.
     if details not in released:
         assert node["incidents"] == [], where

@@ -34,7 +34,9 @@ from app.access.context import AccessContext
 from app.access.principal import SYSTEM, PrincipalKind
 from app.cases import service as cases
 from app.cases.models import Case, CaseNote, CaseStatus
+from app.checkins.models import CheckInSchedule, SecurityAssessment
 from app.clock import Clock
+from app.consultations.models import Consultation
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.incidents.models import (
     Attachment,
@@ -269,3 +271,10 @@ async def _delete_case_values(session: AsyncSession, case_id: uuid.UUID) -> None
         place=None))
     await session.execute(update(DetentionVisit).where(DetentionVisit.case_id == case_id).values(
         notes=None))
+    # So do check-ins', security assessments' and consultations' (risk_assessment, contact).
+    await session.execute(update(CheckInSchedule).where(CheckInSchedule.case_id == case_id)
+                          .values(safety_contact=None, missed_action_notes=None))
+    await session.execute(update(SecurityAssessment).where(SecurityAssessment.case_id == case_id)
+                          .values(assets=None, vulnerabilities=None, recommendations=None))
+    await session.execute(update(Consultation).where(Consultation.case_id == case_id).values(
+        topics=None, risks_raised=None, follow_ups=None))

@@ -36,6 +36,7 @@ class AlertKind(enum.StrEnum):
     NOTICE_FOR_HER = "notice_for_her"
     NO_ACTIVE_FOCAL_POINT = "no_active_focal_point"
     RETENTION_WARNING = "retention_warning"
+    CHECK_IN_MISSED = "check_in_missed"
 
 
 class InboxItem(Base):

@@ -67,6 +67,8 @@ class NoticeKind(enum.StrEnum):
     CORRECTION_ANSWERED = "correction_answered"
     # A closed case's retention ran out (app/incidents/retention.py).
     CASE_DATA_ERASED = "case_data_erased"
+    # A check-in of hers was missed: the lead organisation was alerted (app/checkins).
+    CHECK_IN_MISSED = "check_in_missed"
 
 
 class MeasureNotDoneReason(enum.StrEnum):
@@ -108,6 +110,7 @@ SUBJECT_KEY: dict[NoticeKind, str] = {
     K.BREAK_GLASS_OPENED: "break_glass", K.BREAK_GLASS_CONFIRMED: "break_glass",
     K.BREAK_GLASS_ENDED: "break_glass", K.NETWORK_CONFIRMED: "network",
     K.ERASURE_SCHEDULED: "erasure", K.CORRECTION_ANSWERED: "data_request",
+    K.CHECK_IN_MISSED: "check_in",
 }
 
 # Reason codes, per kind: the closed set each accepts (other branches add theirs here).

@@ -18,12 +18,16 @@ from sqlalchemy import literal, select, tuple_
 
 from app.access.context import AccessContext
 from app.access.visibility import Mode
+from app.checkins import refs as checkin_refs
+from app.checkins.models import CheckIn, CheckInSchedule, SecurityAssessment
 from app.consent.categories import (
+    CHECKIN_FIELDS,
     INCIDENT_FIELDS,
     PROCEEDING_CATEGORY,
     RESPONSE_CATEGORY,
     DataCategory,
 )
+from app.consultations.models import Consultation
 from app.errors import ResponseTooLarge
 from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
 from app.justice import refs as justice_refs
@@ -87,7 +91,18 @@ EVENT_CATEGORIES = {"incident": DETAILS, "measure": DETAILS, "referral": DETAILS
                     "attachment": DETAILS, "detention": DataCategory.LEGAL.value,
                     "investigation": DataCategory.LEGAL.value,
                     **dict.fromkeys(("hearing", "detention_watch", "detention_check",
-                                     "detention_visit"), DataCategory.LEGAL.value)}
+                                     "detention_visit"), DataCategory.LEGAL.value),
+                    **dict.fromkeys(("check_in_schedule", "check_in", "security_assessment",
+                                     "consultation"), DataCategory.RISK_ASSESSMENT.value)}
+RISK = DataCategory.RISK_ASSESSMENT.value
+
+
+def _risk(table: str) -> dict[str, Sealed]:
+    """The sealed columns of a check-in, security or consultation table (CHECKIN_FIELDS)."""
+    return {column: Sealed(category.value, checkin_refs.ref(table, column))
+            for column, category in CHECKIN_FIELDS[table].items()}
+
+
 
 CHILDREN: dict[str, Child] = {
     "incidents": Child(Incident, (Incident.reported_at, Incident.id), lambda r: DETAILS,
@@ -107,6 +122,14 @@ CHILDREN: dict[str, Child] = {
                               lambda r: LEGAL),
     "detention_visits": Child(DetentionVisit, (DetentionVisit.visited_at, DetentionVisit.id),
                               lambda r: LEGAL, {"notes": Sealed(LEGAL, justice_refs.visit_ref)}),
+    "check_in_schedules": Child(CheckInSchedule, (CheckInSchedule.created_at, CheckInSchedule.id),
+                                lambda r: RISK, _risk("check_in_schedules")),
+    "check_ins": Child(CheckIn, (CheckIn.due_at, CheckIn.id), lambda r: RISK),
+    "security_assessments": Child(SecurityAssessment,
+                                  (SecurityAssessment.assessed_at, SecurityAssessment.id),
+                                  lambda r: RISK, _risk("security_assessments")),
+    "consultations": Child(Consultation, (Consultation.held_at, Consultation.id),
+                           lambda r: RISK, _risk("consultations")),
     "timeline": Child(CaseEvent, (CaseEvent.at, CaseEvent.id),
                       lambda r: EVENT_CATEGORIES.get(r.kind.split(".", 1)[0], DETAILS)),
 }

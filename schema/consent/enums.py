@@ -19,6 +19,7 @@ describe_values(DataCategory, {
     "LEGAL": "Her legal situation: proceedings, hearings, detention.",
     "FINANCIAL": "Her bank details and grants.",
     "TRAVEL": "Her travel plans.",
+    "RISK_ASSESSMENT": "Her safety check-ins, digital security assessments and consultations.",
 })
 Purpose = strawberry.enum(categories.Purpose, description=(
     "Why data is accessed; declared per request in the Safety-Net-Purpose header. There is no "

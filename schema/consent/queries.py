@@ -65,6 +65,24 @@ class Me:
         return [PlainCaseSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
                                  language=c.language, lines=c.lines) for c in found]
 
+    @strawberry.field(description=(
+        "Her safety arrangements in plain language, in her preferred language unless "
+        "`language` is given (en, fr; English otherwise): each check-in schedule agreed with her "
+        "(how often, how, the next one due, any missed and what the organisation will do), her "
+        "digital security assessments and their follow-up dates, and her consultations (when, "
+        "who met). Codes, dates and organisation names only; her own cases only. Logged."))
+    async def safety_overview(
+        self,
+        info: Info,
+        language: Annotated[str | None, strawberry.argument(description="Language tag.")] = None,
+    ) -> list[PlainCaseSummary]:
+        from app.checkins import plain as safety_plain
+
+        found = await info.context.loaders.call(safety_plain.overview, info.context.access,
+                                                language)
+        return [PlainCaseSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
+                                 language=c.language, lines=c.lines) for c in found]
+
     @strawberry.field(description="All her grants, live and ended.")
     async def consent_grants(self, info: Info) -> list[ConsentGrant]:
         return [ConsentGrant.from_model(g) for g in

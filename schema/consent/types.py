@@ -226,7 +226,8 @@ NoticeKindEnum = closed_set(NoticeKind, "What changed, in a notice to her.", {
     "PASSWORD_RESET": "Her password was reset.",
     "LOGIN_SUSPENDED": "Her login was suspended.",
     "CORRECTION_ANSWERED": "A correction she asked for was answered.",
-    "CASE_DATA_ERASED": "A closed case's retention ran out: its data was erased."},
+    "CASE_DATA_ERASED": "A closed case's retention ran out: its data was erased.",
+    "CHECK_IN_MISSED": "A check-in of hers was missed: the lead organisation was alerted."},
     name="NoticeKind")
 
 

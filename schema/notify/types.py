@@ -34,7 +34,9 @@ AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `da
     "NETWORK_CONFIRMED": "She (or two focal points) confirmed your network for her.",
     "NOTICE_FOR_HER": "A notice for her who has no working login: pass it on.",
     "NO_ACTIVE_FOCAL_POINT": "Your organisation has no active focal point.",
-    "RETENTION_WARNING": "A closed case will be erased soon (extend or hold it)."})
+    "RETENTION_WARNING": "A closed case will be erased soon (extend or hold it).",
+    "CHECK_IN_MISSED": "She missed a check-in on a case your organisation leads: do what was "
+                       "agreed (`action`; its notes on the case's check-in schedule)."})
 
 
 @strawberry.enum(description="How a channel reaches you.")
