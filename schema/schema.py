@@ -69,6 +69,7 @@ from schema.notify.types import Channel
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
 from schema.orgs.types import Client, Organisation, User, WorkingGroup
+from schema.peacebuilders.account import HerAccountMutations
 from schema.peacebuilders.corrections import CorrectionMutations, CorrectionQueries
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
@@ -248,7 +249,8 @@ Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMut
                                    ConfirmationMutations, EscalationMutations,
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
                                    CorrectionMutations, MonitoringMutations,
-                                   CheckInMutations, ConsultationMutations))
+                                   CheckInMutations, ConsultationMutations,
+                                   HerAccountMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

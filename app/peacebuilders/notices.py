@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
+from app.auth.principals import suspended
 from app.cases.models import ClosureReason, ReopenReason
 from app.consent.models import BreakGlass, ConsentGrant, Notice, PeacebuilderAccount
 from app.db import new_id
@@ -234,9 +235,9 @@ async def tell_her(where: AccessContext | AsyncSession, peacebuilder_id: uuid.UU
     session.add(OutboxEntry(item_id=notice.id, recipient=her, org_id=uuid.UUID(int=0),
                             created_at=at, attempts=0))
     published = [Published(her, notice.id)]
-    account = await session.scalar(select(PeacebuilderAccount.active).where(
+    account = await session.scalar(select(PeacebuilderAccount).where(
         PeacebuilderAccount.peacebuilder_id == peacebuilder_id))
-    if not account:
+    if account is None or not account.active or suspended(account, at):
         networks = (await networks_of(session, [peacebuilder_id]))[peacebuilder_id]
         recipients = [(s, org) for org in sorted(networks)
                       for s in await notify.focal_points(session, org)]

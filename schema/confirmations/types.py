@@ -30,6 +30,14 @@ class ConfirmationAction(enum.Enum):
         "Issue a one-time code with which a person enrols a second factor."))
     CASE_CLOSURE = strawberry.enum_value("case.close", description=(
         "Close a case of high or critical risk (with its reason and follow-up plan)."))
+    HER_CODE = strawberry.enum_value("her.code", description=(
+        "Issue her a one-time enrolment or reset code (her lead organisation; the second focal "
+        "point, who confirms, receives it with issueHerCode)."))
+    HER_SUSPENSION = strawberry.enum_value("her.suspend", description=(
+        "Suspend her login (her lead organisation; lapses after 72 hours unless her network "
+        "confirms it)."))
+    HER_REINSTATEMENT = strawberry.enum_value("her.reinstate", description=(
+        "Lift the suspension of her login (her lead organisation)."))
 
 
 @strawberry.enum(description="Where a two-person request stands.")
@@ -51,7 +59,9 @@ describe_values(ConfirmationStatus, {
 # The type of the object each action is about, for its global ID.
 TARGET_TYPES = {"consent.grant": "ConsentGrant", "network.link": "NetworkLink",
                 "peacebuilder.erase": "Erasure", "break_glass.extend": "BreakGlass",
-                "mfa.enrolment_code": "User", "case.close": "Case"}
+                "mfa.enrolment_code": "User", "case.close": "Case",
+                "her.code": "Peacebuilder", "her.suspend": "Peacebuilder",
+                "her.reinstate": "Peacebuilder"}
 
 
 @strawberry.type(description="One person of your organisation started an action that a second "

@@ -36,8 +36,11 @@ class PlainCaseSummary:
 class Me:
     @strawberry.field(description="Her record, with every field of hers.")
     async def peacebuilder(self, info: Info) -> Peacebuilder:
+        from app.peacebuilders import account
         from app.read import peacebuilders as pb_read
 
+        if info.context.access.principal.duress_of is not None:  # an empty-looking record
+            return Peacebuilder.from_view(account.decoy_view(info.context.access))
         return Peacebuilder.from_view(await info.context.loaders.call(
             pb_read.one, info.context.access, self_service.my_id(info.context.access),
             want_of(info)))

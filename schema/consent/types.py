@@ -47,6 +47,9 @@ class ConsentAwaiting(enum.Enum):
     SECOND_PERSON = strawberry.enum_value("second_person", description=(
         "A second focal point of the recipient, against the evidence (two-person rule); she or "
         "her network may confirm it too."))
+    HER_NETWORK = strawberry.enum_value("reset_hold", description=(
+        "Her network's focal point (confirmConsent), or she signed in with a second factor she "
+        "enrolled before: she widened it in the days after a one-time code set her password."))
 
 
 @strawberry.enum(description="Who receives a grant.")
