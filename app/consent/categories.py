@@ -20,6 +20,9 @@ class DataCategory(enum.StrEnum):
     LEGAL = "legal"
     FINANCIAL = "financial"
     TRAVEL = "travel"
+    # Joint risk assessments and protection plans (app/risk). Last, so existing bit masks keep
+    # their meaning (app/access/visibility.CATEGORY_BITS numbers categories in order).
+    RISK_ASSESSMENT = "risk_assessment"
 
 
 class Purpose(enum.StrEnum):

@@ -44,6 +44,7 @@ LABELS: dict[str, dict[str, str]] = {
            "country and region", "location_precise": "exact location", "family": "family",
            "health": "health and psychosocial", "incident_details": "incident details",
            "legal": "legal matters", "financial": "financial", "travel": "travel and relocation",
+           "risk_assessment": "risk assessments and protection plans",
            "protection": "protection", "emergency_response": "emergency response",
            "legal_support": "legal support", "advocacy": "advocacy", "public_recognition":
            "public recognition", "media": "media", "aggregate_reporting": "aggregate reporting",
@@ -54,7 +55,8 @@ LABELS: dict[str, dict[str, str]] = {
            "location_precise": "localisation exacte", "family": "famille",
            "health": "santé et soutien psychosocial", "incident_details": "détails des incidents",
            "legal": "questions juridiques", "financial": "finances",
-           "travel": "voyages et relocalisation", "protection": "protection",
+           "travel": "voyages et relocalisation",
+           "risk_assessment": "évaluations des risques et plans de protection", "protection": "protection",
            "emergency_response": "réponse d'urgence", "legal_support": "soutien juridique",
            "advocacy": "plaidoyer", "public_recognition": "reconnaissance publique",
            "media": "médias", "aggregate_reporting": "rapports agrégés",
