@@ -51,6 +51,9 @@ KEY_TYPES: dict[str, str] = {
     "new_hearing": "Hearing", "detention": "Detention", "detention_check": "DetentionCheck",
     "visit": "DetentionVisit", "help_request": "HelpRequest", "request": "DataRequest",
     "notice": "Notice", "data_request": "DataRequest",
+    "assessment": "RiskAssessment", "risk_assessment": "RiskAssessment",
+    "superseded_by": "RiskAssessment",
+    "threat": "RiskThreat",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {
@@ -59,7 +62,7 @@ EVENT_SUBJECTS: dict[str, str] = {
     "proceeding": "Proceeding", "approval": "Approval", "case": "Confirmation",
     "hearing": "Hearing", "detention_watch": "Detention", "detention_check": "DetentionCheck",
     "detention_visit": "DetentionVisit",
-    "correction": "DataRequest",
+    "correction": "DataRequest", "risk_assessment": "RiskAssessment",
 }
 
 

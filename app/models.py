@@ -49,6 +49,7 @@ from app.orgs.models import (
     WorkingGroup,
     WorkingGroupMember,
 )
+from app.risk.models import RiskAssessment, RiskThreat
 from app.peacebuilders.models import (
     DataKey,
     Erasure,
@@ -104,6 +105,8 @@ __all__ = [
     "PolicyState",
     "Proceeding",
     "Referral",
+    "RiskAssessment",
+    "RiskThreat",
     "RefreshToken",
     "RegisteredOperation",
     "RoleAssignment",

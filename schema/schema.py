@@ -48,6 +48,7 @@ from schema.peacebuilders.corrections import CorrectionMutations, CorrectionQuer
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
 from schema.peacebuilders.types import Peacebuilder
+from schema.risk.mutations import RiskMutations
 from schema.scalars import SCALAR_OVERRIDES
 from schema.security.mutations import SecurityMutations
 from schema.security.queries import SecurityQueries
@@ -116,7 +117,7 @@ Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMut
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
-                                   CorrectionMutations))
+                                   CorrectionMutations, RiskMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

@@ -37,11 +37,12 @@ async def get(ctx: AccessContext, case_id: uuid.UUID, *, org_level: bool = False
 
 
 def _risk(value: str | None, default: str) -> str:
+    """The level is no longer set by hand: it is the current joint risk assessment's
+    (app/risk). The old argument is refused, so a client learns it instead of being ignored."""
     if value is None:
         return default
-    if value not in {r.value for r in RiskLevel}:
-        raise BadInput("Unknown risk level.", field="riskLevel")
-    return value
+    raise BadInput("The risk level comes from her joint risk assessment (draftRiskAssessment, "
+                   "agreed or contested by her); it is not set by hand.", field="riskLevel")
 
 
 async def open_case(
@@ -131,8 +132,8 @@ async def update(
             changes["status"] = status
             case.status = status
             case.closed_at = ctx.clock.now() if status == CaseStatus.CLOSED else None
-    if risk_level is not None and risk_level != case.risk_level:
-        case.risk_level = changes["risk_level"] = _risk(risk_level, case.risk_level)
+    if risk_level is not None:
+        _risk(risk_level, case.risk_level)
     if changes:
         case.updated_at = ctx.clock.now()
         ctx.record("case.update", target_type="Case", target_id=case.id, details=changes)

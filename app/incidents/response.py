@@ -35,6 +35,7 @@ from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
 from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
+from app.risk import gates as risk_gates
 
 PUBLIC_ACTS = {"public_statement", "media_contact", "recognition"}
 # Invariant 6: a measure of one of these kinds is her public act; it needs her live approval of
@@ -103,6 +104,8 @@ async def add_measure(
         raise BadInput("Her consent does not let you record details for this purpose.",
                        field="description")
     if kind in PUBLIC_MEASURES:
+        # Before making the relationship public: a current joint risk assessment (guidance 7).
+        await risk_gates.require_current(ctx, case, "public_act", field="kind")
         approval = await ctx.session.get(Approval, approval_id) if approval_id else None
         if (approval is None or approval.peacebuilder_id != case.peacebuilder_id
                 or approval.used_by is not None):
@@ -349,6 +352,8 @@ async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID,
                  details={"peacebuilder": str(case.peacebuilder_id), "to": str(to_org_id)})
         raise BadInput("She has not consented to that organisation for this purpose.",
                        field="toOrganisationId")
+    # Before widening who knows: a current joint risk assessment (guidance 7).
+    await risk_gates.require_current(ctx, case, "referral", field="caseId")
     now = ctx.clock.now()
     referral = Referral(id=new_id(), case_id=case.id, from_org_id=ctx.org_id,
                         to_org_id=to_org_id, purpose=purpose, status="pending",

@@ -30,6 +30,9 @@ class ConfirmationAction(enum.Enum):
         "Issue a one-time code with which a person enrols a second factor."))
     CASE_CLOSURE = strawberry.enum_value("case.close", description=(
         "Close a case of high or critical risk (with its reason and follow-up plan)."))
+    RISK_ASSESSMENT = strawberry.enum_value("risk_assessment.current", description=(
+        "Make a joint risk assessment current where she has no account and no network, with "
+        "a record of how she was consulted."))
 
 
 @strawberry.enum(description="Where a two-person request stands.")
@@ -44,7 +47,8 @@ class ConfirmationStatus(enum.Enum):
 # The type of the object each action is about, for its global ID.
 TARGET_TYPES = {"consent.grant": "ConsentGrant", "network.link": "NetworkLink",
                 "peacebuilder.erase": "Erasure", "break_glass.extend": "BreakGlass",
-                "mfa.enrolment_code": "User", "case.close": "Case"}
+                "mfa.enrolment_code": "User", "case.close": "Case",
+                "risk_assessment.current": "RiskAssessment"}
 
 
 @strawberry.type(description="One person of your organisation started an action that a second "
