@@ -49,7 +49,6 @@ from app.orgs.models import (
     WorkingGroup,
     WorkingGroupMember,
 )
-from app.risk.models import RiskAssessment, RiskThreat
 from app.peacebuilders.models import (
     DataKey,
     Erasure,
@@ -57,6 +56,7 @@ from app.peacebuilders.models import (
     PeacebuilderDatum,
     PeacebuilderNetwork,
 )
+from app.risk.models import RiskAssessment, RiskThreat
 
 __all__ = [
     "AccessLogEntry",
@@ -105,10 +105,10 @@ __all__ = [
     "PolicyState",
     "Proceeding",
     "Referral",
-    "RiskAssessment",
-    "RiskThreat",
     "RefreshToken",
     "RegisteredOperation",
+    "RiskAssessment",
+    "RiskThreat",
     "RoleAssignment",
     "ScheduledStep",
     "ServiceEntry",

@@ -30,6 +30,7 @@ from app.peacebuilders.notices import NoticeKind, UnsafeNotice, details_of
 from app.runtime import Runtime
 from schema import ids
 from tests.conftest import BACKENDS, build_env
+from tests.factories import current_assessment
 from tests.test_consent import grant, org_id, wg_id
 from tests.test_consent_integrity import (
     CLOSE_GLASS,
@@ -148,6 +149,7 @@ async def test_every_change_that_concerns_her_is_a_notice_in_her_language(clock_
     await grant(env, pb, as_=focal, to_org="nhri", categories=["INCIDENT_DETAILS"],
                 purposes=["LEGAL_SUPPORT"])
     nhri = await org_id(env, "nhri")
+    await current_assessment(env, w.case, "fund", login=w.login)
     for action in ("accept", "decline"):
         made = await env.gql(REFER, {"c": w.case, "o": nhri}, as_=caseworker)
         referral = made["data"]["referCase"]["referral"]["id"]

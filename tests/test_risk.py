@@ -102,7 +102,7 @@ def threat(**extra) -> dict:
 
 def draft_input(env, case: str, level: str = "HIGH", days: int = 30, **extra) -> dict:
     return {"i": {"caseId": case, "level": level,
-                  "reviewAt": (env.clock.now() + timedelta(days=days)).isoformat(),
+                  "reviewAt": (env.runtime.clock.now() + timedelta(days=days)).isoformat(),
                   "threats": [threat(), threat(likelihood="MEDIUM", impact="HIGH",
                                                facts="Her car was followed.")],
                   "vulnerabilities": "Travels alone.", "capacities": "A strong network.",

@@ -104,8 +104,6 @@ async def add_measure(
         raise BadInput("Her consent does not let you record details for this purpose.",
                        field="description")
     if kind in PUBLIC_MEASURES:
-        # Before making the relationship public: a current joint risk assessment (guidance 7).
-        await risk_gates.require_current(ctx, case, "public_act", field="kind")
         approval = await ctx.session.get(Approval, approval_id) if approval_id else None
         if (approval is None or approval.peacebuilder_id != case.peacebuilder_id
                 or approval.used_by is not None):
@@ -116,6 +114,9 @@ async def add_measure(
         if not await _live_approval(ctx, approval, kind, case.id):
             raise BadInput(f"A {kind.replace('_', ' ')} needs her recorded approval for it.",
                            field="approvalId")
+        # Before making the relationship public: a current joint risk assessment too
+        # (guidance 7), whatever she approved.
+        await risk_gates.require_current(ctx, case, "public_act", field="kind")
     measure = Measure(id=new_id(), case_id=case.id, incident_id=incident_id, kind=kind,
                       owner_org_id=owner, owner_user_id=owner_user_id, due_at=due_at,
                       status="planned",

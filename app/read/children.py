@@ -89,6 +89,10 @@ def _incident(name: str) -> Sealed:
     return Sealed(INCIDENT_FIELDS[name].value, lambda r, pb: sealing.incident_ref(r, pb, name))
 
 
+def _risk(ref: Callable[[Any, uuid.UUID, str], sealing.Ref], name: str) -> Sealed:
+    return Sealed(RISK, lambda r, pb: ref(r, pb, name))
+
+
 # What a timeline event's subject belongs to: the event shows only with that category.
 EVENT_CATEGORIES = {"incident": DETAILS, "measure": DETAILS, "referral": DETAILS,
                     "attachment": DETAILS, "detention": DataCategory.LEGAL.value,
@@ -103,7 +107,7 @@ CHILDREN: dict[str, Child] = {
     "measures": Child(Measure, (Measure.created_at, Measure.id),
                       lambda r: RESPONSE_CATEGORY.value,
                       {"description": Sealed(RESPONSE_CATEGORY.value, sealing.measure_ref),
-                       **{name: Sealed(RISK, lambda r, pb, name=name: plan_ref(r, pb, name))
+                       **{name: _risk(plan_ref, name)
                           for name in ("funding_source", "covered_family")}}),
     "proceedings": Child(Proceeding, (Proceeding.created_at, Proceeding.id),
                          lambda r: PROCEEDING_CATEGORY.value,
@@ -119,13 +123,12 @@ CHILDREN: dict[str, Child] = {
                               lambda r: LEGAL, {"notes": Sealed(LEGAL, justice_refs.visit_ref)}),
     "risk_assessments": Child(
         RiskAssessment, (RiskAssessment.created_at, RiskAssessment.id), lambda r: RISK,
-        {name: Sealed(RISK, lambda r, pb, name=name: assessment_ref(r, pb, name))
-         for name in RISK_FIELDS["risk_assessments"]}, via=(("current_risk_assessment",),)),
+        {name: _risk(assessment_ref, name) for name in RISK_FIELDS["risk_assessments"]},
+        via=(("current_risk_assessment",),)),
     "risk_threats": Child(
         RiskThreat, (RiskThreat.assessment_id, RiskThreat.position, RiskThreat.id),
         lambda r: RISK,
-        {name: Sealed(RISK, lambda r, pb, name=name: threat_ref(r, pb, name))
-         for name in RISK_FIELDS["risk_threats"]},
+        {name: _risk(threat_ref, name) for name in RISK_FIELDS["risk_threats"]},
         via=(("risk_assessments", "threats"), ("current_risk_assessment", "threats"))),
     "timeline": Child(CaseEvent, (CaseEvent.at, CaseEvent.id),
                       lambda r: EVENT_CATEGORIES.get(r.kind.split(".", 1)[0], DETAILS)),

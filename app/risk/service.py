@@ -23,17 +23,17 @@ from app.cases.models import Case, RiskLevel
 from app.confirmations import service as confirmations
 from app.confirmations.models import Confirmation
 from app.consent.categories import RISK_CATEGORY
+from app.consent.models import PeacebuilderAccount
 from app.consent.service import Caller, standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.incidents import service as incidents
-from app.incidents.models import CaseEvent, Incident
+from app.incidents.models import Incident
 from app.incidents.service import event
 from app.notify import service as notify
 from app.peacebuilders import repository as pb_repo
 from app.peacebuilders import sealing
-from app.consent.models import PeacebuilderAccount
 from app.peacebuilders.notices import NoticeKind, tell_her
 from app.risk.models import (
     ANSWERED,
@@ -299,10 +299,8 @@ async def on_serious_incident(ctx: AccessContext, case: Case, incident_id: uuid.
     await ctx.session.flush()
     escalation.start(ctx.session, RISK_REVIEW, row.id, now + REASSESS_WITHIN)
     payload = {"assessment": str(row.id), "case": str(case.id), "incident": str(incident_id)}
-    ctx.session.add(CaseEvent(case_id=case.id, kind="risk_assessment.reassessment_started",
-                              subject_id=row.id, actor="system", org_id=None,
-                              details={"incident": str(incident_id), "severity": severity},
-                              at=now))
+    event(ctx, case.id, "risk_assessment.reassessment_started", row.id,
+          {"incident": str(incident_id), "severity": severity})
     await notify.notify(ctx, [(s, case.lead_org_id) for s in await notify.focal_points(
         ctx.session, case.lead_org_id)], kind="risk_reassessment_due", subject_id=row.id,
         case_id=case.id, at=now, payload=payload)

@@ -13,7 +13,6 @@ from app.read.gate import Gate
 from app.risk import models
 from schema import ids
 from schema.common import UserError
-from schema.context import Info
 from schema.gated import ConsentGated, gated
 
 RISK = RISK_CATEGORY.value
@@ -63,7 +62,7 @@ class RiskThreat(ConsentGated):
 
 
 @strawberry.type(description=(
-    "A joint risk assessment of a case (risk = threats × vulnerabilities ÷ capacities), with "
+    "A joint risk assessment of a case (risk = threats x vulnerabilities / capacities), with "
     "her own analysis as a first-class part. Current once she (or her network's focal point for "
     "her) agreed or contested it. " + LISTED))
 class RiskAssessment(ConsentGated):
