@@ -63,6 +63,7 @@ EVENT_SUBJECTS: dict[str, str] = {
     "hearing": "Hearing", "detention_watch": "Detention", "detention_check": "DetentionCheck",
     "detention_visit": "DetentionVisit",
     "correction": "DataRequest", "risk_assessment": "RiskAssessment",
+    "risk_review": "RiskAssessment", "risk_reassessment": "RiskAssessment",
 }
 
 

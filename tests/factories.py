@@ -153,6 +153,7 @@ async def current_assessment(env: Any, case_id: str, lead: str, *, login: str | 
         her = await env.peacebuilder_token(login)
         body = await env.gql(RISK_ANSWER, {"i": {"id": assessment, "agree": True}}, token=her,
                              purpose=None)
+        assert "errors" not in body, body
         assert body["data"]["answerRiskAssessment"]["userErrors"] == [], body
     else:
         body = await env.gql(RISK_WITHOUT_HER, {"i": {"id": assessment,

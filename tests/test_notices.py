@@ -221,7 +221,8 @@ async def test_every_change_that_concerns_her_is_a_notice_in_her_language(clock_
         assert set(json.loads(n["details"])) <= {
             "case", "incident", "measure", "referral", "grant", "approval", "break_glass",
             "network", "organisation", "working_group", "by", "acting_for_her", "awaiting",
-            "status", "reason", "level", "hours", "steps", "act", "expires_at"}
+            "status", "reason", "level", "hours", "steps", "act", "expires_at",
+            "risk_assessment"}
     case_ref = by_kind["incident_acknowledged"]["caseReference"]
     assert by_kind["incident_acknowledged"]["caseId"] == w.case and case_ref.startswith("C-")
     assert f"Dossier: {case_ref}" in by_kind["case_closed"]["text"]

@@ -78,8 +78,6 @@ REFER = """mutation($i: ReferCaseInput!) { referCase(input: $i) {
   referral { id } userErrors { field message code } } }"""
 GRANT = """mutation($input: GrantConsentInput!) { grantConsent(input: $input) {
   grant { id status } userErrors { field message code } } }"""
-APPROVAL = """mutation($i: RecordApprovalInput!) { recordApproval(input: $i) {
-  approval { id } userErrors { field message code } } }"""
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -284,7 +282,12 @@ async def test_gates_need_a_current_recent_assessment_and_break_glass_is_never_g
                    "purpose": "protection"}}
     body = await env.gql(REFER, refer, as_=("fund", "caseworker"))
     assert body["data"]["referCase"]["userErrors"][0]["code"] == "RISK_ASSESSMENT_REQUIRED", body
-    public = await env.gql(ADD_MEASURE, {"i": {"caseId": pb["case"], "kind": "PUBLIC_STATEMENT"}},
+    approved = await env.gql("""mutation($o: ID!) { recordApproval(act: "public_statement",
+        organisationId: $o, description: "A statement of solidarity.") { approval { id } } }""",
+                             {"o": await org_id(env, "fund")}, token=her, purpose=None)
+    approval = approved["data"]["recordApproval"]["approval"]["id"]
+    public = await env.gql(ADD_MEASURE, {"i": {"caseId": pb["case"], "kind": "PUBLIC_STATEMENT",
+                                               "approvalId": approval}},
                            as_=("fund", "caseworker"))
     assert public["data"]["addMeasure"]["userErrors"][0]["code"] == "RISK_ASSESSMENT_REQUIRED"
     assert await log_actions(env, "risk_gate.referral")
@@ -435,7 +438,8 @@ async def test_plan_fields_are_withheld_without_risk_assessment_consent(risk_env
     redacted = {tuple(r["path"][-1:]) for r in body["extensions"]["redacted"]}
     assert {(f,) for f in new_fields} <= redacted
     # An organisation whose consent does not cover risk assessments cannot write one either.
-    plain_pb = await new_peacebuilder(env, "fund")
+    plain_pb = await new_peacebuilder(
+        env, "fund", categories=[c for c in INTAKE_CATEGORIES if c != "RISK_ASSESSMENT"])
     refused = await env.gql(DRAFT, draft_input(env, plain_pb["case"]), as_=("fund", "caseworker"))
     assert refused["data"]["draftRiskAssessment"]["userErrors"][0]["field"] == ["input",
                                                                                  "caseId"]

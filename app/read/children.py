@@ -99,7 +99,8 @@ EVENT_CATEGORIES = {"incident": DETAILS, "measure": DETAILS, "referral": DETAILS
                     "investigation": DataCategory.LEGAL.value,
                     **dict.fromkeys(("hearing", "detention_watch", "detention_check",
                                      "detention_visit"), DataCategory.LEGAL.value),
-                    "risk_assessment": RISK}
+                    **dict.fromkeys(("risk_assessment", "risk_review", "risk_reassessment"),
+                                    RISK)}
 
 CHILDREN: dict[str, Child] = {
     "incidents": Child(Incident, (Incident.reported_at, Incident.id), lambda r: DETAILS,

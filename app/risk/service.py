@@ -53,6 +53,7 @@ MAX_REVIEW = timedelta(days=366)
 REASSESS_WITHIN = timedelta(hours=72)
 CONFIRM_ASSESSMENT = "risk_assessment.current"
 RISK_REVIEW = "risk_review"
+RISK_REASSESSMENT = "risk_reassessment"
 TEXT_FIELDS = ("vulnerabilities", "capacities", "reasoning", "context_notes", "her_analysis")
 THREAT_FIELDS = ("facts", "pattern", "objective", "source_as_reported", "feasibility")
 
@@ -295,9 +296,11 @@ async def on_serious_incident(ctx: AccessContext, case: Case, incident_id: uuid.
                              review_at=now + REASSESS_WITHIN, created_by="system",
                              created_at=now, updated_at=now)
         ctx.session.add(row)
+    owed = row.trigger == "incident"  # already owed by an earlier serious incident
     row.trigger, row.trigger_incident_id = "incident", incident_id
     await ctx.session.flush()
-    escalation.start(ctx.session, RISK_REVIEW, row.id, now + REASSESS_WITHIN)
+    if not owed:
+        escalation.start(ctx.session, RISK_REASSESSMENT, row.id, now + REASSESS_WITHIN)
     payload = {"assessment": str(row.id), "case": str(case.id), "incident": str(incident_id)}
     event(ctx, case.id, "risk_assessment.reassessment_started", row.id,
           {"incident": str(incident_id), "severity": severity})
@@ -308,17 +311,29 @@ async def on_serious_incident(ctx: AccessContext, case: Case, incident_id: uuid.
 
 @escalation.due_item(RISK_REVIEW)
 async def _review_due(session: Any, assessment_id: uuid.UUID) -> escalation.Due | None:
-    """A current assessment past its review date, or a reassessment a serious incident started
-    still unanswered, owes the lead organisation's chain — until a newer one is current."""
+    """A current assessment past its review date owes the lead organisation's chain — until a
+    newer one is current."""
     row = await session.get(RiskAssessment, assessment_id)
-    if row is None or row.status == AssessmentStatus.SUPERSEDED.value:
+    if row is None or row.status not in ANSWERED:
         return None
-    if row.status not in ANSWERED and row.trigger != "incident":
+    return await _due(session, row, "risk_review")
+
+
+@escalation.due_item(RISK_REASSESSMENT)
+async def _reassessment_due(session: Any, assessment_id: uuid.UUID) -> escalation.Due | None:
+    """A reassessment a serious incident started, not current by its deadline, owes the lead
+    organisation's chain until it is (agreed or contested) or replaced."""
+    row = await session.get(RiskAssessment, assessment_id)
+    if row is None or row.status in (*ANSWERED, AssessmentStatus.SUPERSEDED.value):
         return None
+    return await _due(session, row, "risk_reassessment")
+
+
+async def _due(session: Any, row: RiskAssessment, what: str) -> escalation.Due | None:
     case = await session.get(Case, row.case_id)
     if case is None or case.status == "closed":
         return None
-    return escalation.Due("risk_review", case.id, case.lead_org_id, case.peacebuilder_id,
+    return escalation.Due(what, case.id, case.lead_org_id, case.peacebuilder_id,
                           {"assessment": str(row.id), "case": str(case.id),
                            "review_at": row.review_at.isoformat()})
 
