@@ -479,3 +479,62 @@ def test_every_free_text_risk_column_has_a_category():
         text_columns = {c.name for c in Base.metadata.tables[table].columns
                         if isinstance(c.type, Text)}
         assert text_columns == set(fields), table
+
+
+async def test_her_own_critical_report_starts_a_reassessment(risk_env):
+    env = risk_env
+    pb = await at_risk(env)
+    her = await env.peacebuilder_token(pb["login"])
+    body = await env.gql(REPORT, incident_input(pb["case"], "HIGH"), token=her, purpose=None)
+    assert body["data"]["reportIncident"]["incident"], body
+    drafts = [x for x in (await case_of(env, pb))["riskAssessments"] if x["status"] == "DRAFT"]
+    assert [d["startedByIncidentId"] for d in drafts] == [
+        body["data"]["reportIncident"]["incident"]["id"]]
+    # A low one does not.
+    other = await at_risk(env)
+    await env.gql(REPORT, incident_input(other["case"], "LOW"), token=await
+                  env.peacebuilder_token(other["login"]), purpose=None)
+    assert (await case_of(env, other))["riskAssessments"] == []
+
+
+async def test_an_organisations_own_maximum_age(risk_env, tmp_path):
+    from app.access.principal import SYSTEM
+    from app.runtime import context_for
+    from app.tenants import schema as tenant_schema
+    from app.tenants import service as tenant_service
+
+    env = risk_env
+    slug = f"risk{uuid.uuid4().hex[:10]}"
+    (tmp_path / f"{slug}.yaml").write_text(f"""slug: {slug}
+name: Risk test organisation
+kind: peacebuilders_network
+country: "KE"
+users:
+  - {{username: admin, name: Administrator, roles: [org_admin]}}
+  - {{username: focal, name: Focal point, roles: [focal_point]}}
+  - {{username: focal2, name: Second focal point, roles: [focal_point]}}
+  - {{username: caseworker, name: Case worker, roles: [caseworker]}}
+risk_assessment_max_age_days: 10
+""")
+    async with env.runtime.db.transaction() as session:
+        ctx = context_for(env.runtime, session, SYSTEM, request_id="test-tenants")
+        applied = await tenant_service.apply(ctx, tenant_schema.load_dir(tmp_path))
+    assert f"organisation {slug}: maximum age of a risk assessment set" in applied.changes
+    pb = await at_risk(env, slug)
+    her = await env.peacebuilder_token(pb["login"])
+    await env.gql(GRANT, {"input": {
+        "peacebuilderId": pb["id"], "recipientOrganisationId": await org_id(env, "unpc"),
+        "categories": ["INCIDENT_DETAILS"], "purposes": ["PROTECTION"]}}, token=her,
+        purpose=None)
+    await assessed(env, pb, as_=(slug, "caseworker"))
+    refer = {"i": {"caseId": pb["case"], "toOrganisationId": await org_id(env, "unpc"),
+                   "purpose": "protection"}}
+    start = env.clock.now()
+    env.clock.advance(days=11)
+    try:
+        late = await env.gql(REFER, refer, as_=(slug, "caseworker"))
+        assert late["data"]["referCase"]["userErrors"][0]["code"] == "RISK_ASSESSMENT_REQUIRED"
+    finally:
+        env.clock.set(start)
+    ok = await env.gql(REFER, refer, as_=(slug, "caseworker"))
+    assert ok["data"]["referCase"]["userErrors"] == [], ok
