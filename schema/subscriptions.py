@@ -128,7 +128,10 @@ class Subscription:
                     await _close(ctx, *TOKEN_EXPIRED)
                     return
                 try:
-                    message = await asyncio.wait_for(queue.get(), timeout=min(remaining, 30))
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that
+                    # arrives with a message, and a closed subscription would keep running.
+                    async with asyncio.timeout(min(remaining, 30)):
+                        message = await queue.get()
                 except TimeoutError:
                     continue
                 if message == RESYNC:
@@ -215,7 +218,10 @@ class Subscription:
                     await _close(ctx, *TOKEN_EXPIRED)
                     return
                 try:
-                    message = await asyncio.wait_for(queue.get(), timeout=min(remaining, 30))
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that
+                    # arrives with a message, and a closed subscription would keep running.
+                    async with asyncio.timeout(min(remaining, 30)):
+                        message = await queue.get()
                 except TimeoutError:
                     continue
                 try:

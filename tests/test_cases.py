@@ -113,8 +113,9 @@ async def test_foreign_case_cannot_be_updated_or_noted(env):
 
 
 async def test_update_close_and_reopen(env):
+    # Medium: one focal point closes it. The level is no longer set by hand (the deprecated
+    # argument is refused, nothing changes).
     _, case_id = await new_case(env)
-    # The level is no longer set by hand (the deprecated argument is refused, nothing changes).
     changed = await env.gql(UPDATE_CASE, {"input": {"id": case_id, "riskLevel": "LOW"}},
                             as_=("mofa", "focal"))
     assert changed["data"]["updateCase"]["userErrors"][0]["field"] == ["input", "riskLevel"]

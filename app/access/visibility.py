@@ -253,11 +253,14 @@ async def categories_for(
 
 
 async def org_holds_consent(session: AsyncSession, org_id: uuid.UUID, pb_id: uuid.UUID,
-                            now: datetime, *, directly: bool = False) -> bool:
+                            now: datetime, *, directly: bool = False,
+                            category: str | None = None) -> bool:
     """Whether any live grant of hers covers the organisation, for any purpose (`directly`:
-    one she gave the organisation itself, not a working group it belongs to)."""
+    one she gave the organisation itself, not a working group it belongs to; `category`: for
+    that data category)."""
     via = [ConsentAccess.via_working_group_id.is_(None)] if directly else []
+    of = [ConsentAccess.category == category] if category is not None else []
     found = await session.scalar(select(ConsentAccess.id).where(
         ConsentAccess.org_id == org_id, ConsentAccess.peacebuilder_id == pb_id,
-        live_clause(now), *via).limit(1))
+        live_clause(now), *via, *of).limit(1))
     return found is not None

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.visibility import org_holds_consent
 from app.audit.models import Oversight
 from app.consent.models import ConsentGrant
 from app.directory.models import DueEvent
@@ -51,6 +52,56 @@ class Due:
     # A named person of `org_id` who owns the item (a task's owner): the chain starts with her
     # while she is active, then goes on with the organisation's own levels.
     owner: uuid.UUID | None = None
+    # The data category the item belongs to (a hearing, a detention check: `legal`). Its
+    # alerts carry its IDs and codes only to an organisation her consent releases it to: the
+    # chain is that of the first of `org_id`, then `alternates` (who else recorded or leads
+    # it), still covered; if none is, `org_id`'s chain is told only that an item on the case
+    # needs attention (docs/decisions/0024).
+    category: str | None = None
+    alternates: tuple[uuid.UUID, ...] = ()
+
+
+def content_free(case_id: uuid.UUID | None) -> dict[str, Any]:
+    """All an alert says about an item to an organisation not covered for its category."""
+    return {"case": str(case_id), "attention": "needed"} if case_id else {"attention": "needed"}
+
+
+async def _covered(session: AsyncSession, due: Due, org_id: uuid.UUID, now: datetime) -> bool:
+    if due.category is None:
+        return True
+    if due.peacebuilder_id is None:
+        return False
+    return await org_holds_consent(session, org_id, due.peacebuilder_id, now,
+                                   category=due.category)
+
+
+async def _routed(session: AsyncSession, due: Due, now: datetime) -> Due:
+    """The item as its chain may hear of it now (see `Due.category`)."""
+    if due.category is None:
+        return due
+    orgs = list(dict.fromkeys((due.org_id, *due.alternates)))
+    covered = [org for org in orgs if await _covered(session, due, org, now)]
+    # An organisation still covered whose chain reaches someone now; else one not covered that
+    # can hear (told only that something needs attention); never nobody if anyone can hear.
+    for org in covered:
+        if await _reachable(session, org, now):
+            return replace(due, org_id=org, owner=due.owner if org == due.org_id else None)
+    for org in orgs:
+        if org not in covered and await _reachable(session, org, now):
+            return replace(due, org_id=org, payload=content_free(due.case_id), owner=None)
+    if covered:
+        return replace(due, org_id=covered[0],
+                       owner=due.owner if covered[0] == due.org_id else None)
+    return replace(due, payload=content_free(due.case_id), owner=None)
+
+
+async def _reachable(session: AsyncSession, org_id: uuid.UUID, now: datetime) -> bool:
+    """Whether some level of the organisation's chain names an active person now."""
+    levels, head = await chain_of(session, org_id)
+    for level in levels:
+        if await recipients(session, org_id, level["to"], head, now):
+            return True
+    return False
 
 
 OWNER_LEVEL = "owner"
@@ -110,6 +161,7 @@ async def fire(session: AsyncSession, step: ScheduledStep, now: datetime) -> lis
     due = await _KINDS[step.kind](session, step.subject_id)
     if due is None:
         return []
+    due = await _routed(session, due, now)
     levels, head = await chain_of(session, due.org_id)
     if due.owner is not None:  # the named owner first, with the first level's time to act
         levels = [{"to": OWNER_LEVEL, "minutes": levels[0]["minutes"]}, *levels]
@@ -185,11 +237,16 @@ async def _notify_oversight(session: AsyncSession, due: Due, subject_id: uuid.UU
     conveners = set(await session.scalars(select(WorkingGroup.convener_org_id).where(
         WorkingGroup.id.in_(granted_groups)))) if granted_groups else set()
     orgs = sorted((overseers | conveners) - {due.org_id})
-    recipients_ = [(s, org) for org in orgs
-                   for s in await active_with_roles(session, org, ("focal_point",))]
     _event(session, due, "oversight_notified", subject_id,
            {"organisations": [str(o) for o in orgs], "missed": missed}, now)
-    return await notify.notify(session, recipients_, kind="escalation_notice",
-                               subject_id=subject_id, case_id=None, at=now,
-                               payload={"what": due.what, "subject": str(subject_id),
-                                        "organisation": str(due.org_id), "missed": missed})
+    items: list[InboxItem] = []
+    for org in orgs:
+        # What the item is (a detention check…) only to an overseer her consent covers for
+        # its category; to others, that an item is overdue.
+        what = due.what if await _covered(session, due, org, now) else "item"
+        items += await notify.notify(
+            session, [(s, org) for s in await active_with_roles(session, org, ("focal_point",))],
+            kind="escalation_notice", subject_id=subject_id, case_id=None, at=now,
+            payload={"what": what, "subject": str(subject_id),
+                     "organisation": str(due.org_id), "missed": missed})
+    return items

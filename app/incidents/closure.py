@@ -12,13 +12,14 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.access.context import AccessContext
+from app.access.principal import PrincipalKind
 from app.cases import service as cases
 from app.cases.models import Case, CaseStatus, ClosureReason, ReopenReason, RiskLevel
 from app.confirmations import service as confirmations
 from app.confirmations.models import Confirmation, ConfirmationStatus
-from app.errors import BadInput, Conflict, NotFound
+from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.incidents import retention
-from app.incidents.models import Measure, MeasureKind
+from app.incidents.models import CaseEvent, Measure, MeasureKind
 from app.incidents.response import PUBLIC_MEASURES, add_measure, require_owner_covered
 from app.incidents.service import event
 from app.orgs import repository as orgs_repo
@@ -47,6 +48,22 @@ async def _led(ctx: AccessContext, case_id: uuid.UUID) -> Case:
     return case
 
 
+async def _was_high(ctx: AccessContext, case: Case) -> bool:
+    """Whether the case was ever high or critical risk: lowering the risk first must not let
+    one person close it alone."""
+    changes = await ctx.session.scalars(select(CaseEvent.details).where(
+        CaseEvent.case_id == case.id, CaseEvent.kind == "case.risk_changed"))
+    return any((d or {}).get("from") in TWO_PERSON_RISK for d in changes)
+
+
+def _person(ctx: AccessContext, action: str, case_id: uuid.UUID) -> None:
+    """Closing, reopening and keeping a closed case's data are a named person's accountable
+    decisions: not a machine client's."""
+    if ctx.principal.kind is not PrincipalKind.USER:
+        ctx.deny(action, target_type="Case", target_id=case_id, reason="not a person")
+        raise Forbidden("A person of the lead organisation decides this.")
+
+
 async def _pending(ctx: AccessContext, case_id: uuid.UUID) -> Confirmation | None:
     return await ctx.session.scalar(select(Confirmation).where(
         Confirmation.action == CONFIRM_CLOSURE, Confirmation.target_id == case_id,
@@ -58,6 +75,7 @@ async def close(ctx: AccessContext, case_id: uuid.UUID, *, reason: str,
     """Close now, or — for high or critical risk — ask a second focal point to confirm (the
     case stays open until then). Returns the case and the pending confirmation, if any."""
     case = await _led(ctx, case_id)
+    _person(ctx, "case.close", case.id)
     if case.status == CaseStatus.CLOSED:
         raise Conflict("The case is already closed.")
     if reason not in {r.value for r in ClosureReason}:
@@ -96,7 +114,7 @@ async def close(ctx: AccessContext, case_id: uuid.UUID, *, reason: str,
                       "due_at": step.due_at.isoformat(), "owner": str(measure.owner_org_id)})
     case.closure_reason = reason
     case.closure_plan = steps
-    if case.risk_level in TWO_PERSON_RISK:
+    if case.risk_level in TWO_PERSON_RISK or await _was_high(ctx, case):
         asked = await confirmations.request(ctx, action=CONFIRM_CLOSURE, target_id=case.id,
                                             peacebuilder_id=case.peacebuilder_id)
         event(ctx, case.id, "case.closure_requested", asked.id, {"reason": reason})
@@ -148,6 +166,7 @@ async def _not_confirmed(ctx: AccessContext, c: Confirmation) -> None:
 
 async def reopen(ctx: AccessContext, case_id: uuid.UUID, *, reason: str) -> Case:
     case = await _led(ctx, case_id)
+    _person(ctx, "case.reopen", case.id)
     if case.status != CaseStatus.CLOSED:
         raise Conflict("Only a closed case can be reopened.")
     if reason not in {r.value for r in ReopenReason}:

@@ -31,12 +31,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
-from app.access.principal import SYSTEM
+from app.access.principal import SYSTEM, PrincipalKind
 from app.cases import service as cases
 from app.cases.models import Case, CaseNote, CaseStatus
 from app.clock import Clock
 from app.consent.categories import RISK_FIELDS
-from app.errors import BadInput, Conflict, NotFound
+from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.incidents.models import (
     Attachment,
     CaseEvent,
@@ -132,6 +132,10 @@ async def _closed_led(ctx: AccessContext, case_id: uuid.UUID) -> Case:
     case = await cases.get(ctx, case_id)
     if case.lead_org_id != ctx.org_id:
         raise NotFound()
+    if ctx.principal.kind is not PrincipalKind.USER:
+        # Keeping her data past its schedule is a named person's accountable decision.
+        ctx.deny("case.retention", target_type="Case", target_id=case.id, reason="not a person")
+        raise Forbidden("A person of the lead organisation decides this.")
     if case.status != CaseStatus.CLOSED or case.erase_after is None:
         raise Conflict("Only a closed case has a retention schedule.")
     if case.retention_erased_at is not None:

@@ -23,9 +23,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
+from app.access.visibility import org_holds_consent
 from app.cases import service as cases
 from app.cases.models import Case
 from app.consent.categories import DataCategory
+from app.consent.service import on_narrowed
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
@@ -253,6 +255,16 @@ async def remind_hearing(session: AsyncSession, step: ScheduledStep,
     if hearing is None or hearing.status != HearingStatus.SCHEDULED.value \
             or hearing.scheduled_at <= now:
         return []
+    case = await session.get(Case, hearing.case_id)
+    if case is None:
+        return []
+    if not await _legal_covers(session, case, hearing.org_id, now):
+        # Her consent no longer releases `legal` to the hearing's organisation: a reminder would
+        # tell it when she is in court. It stops; the lead organisation is told once (IDs only).
+        session.add(CaseEvent(case_id=hearing.case_id, kind="hearing.reminder_withheld",
+                              subject_id=hearing.id, actor="system", org_id=None,
+                              details={"reason": "consent"}, at=now))
+        return await _flag_uncovered_hearing(session, hearing, case, now)
     who: list[str] = []
     if hearing.owner and hearing.owner.startswith("user:"):
         active = await session.scalar(select(User.active).where(
@@ -281,10 +293,11 @@ async def _outcome_overdue(session: Any, hearing_id: uuid.UUID) -> escalation.Du
     case = await session.get(Case, hearing.case_id)
     if case is None:
         return None
-    return escalation.Due("hearing", case.id, hearing.org_id, case.peacebuilder_id,
-                          {"hearing": str(hearing.id), "case": str(case.id),
-                           "proceeding": str(hearing.proceeding_id),
-                           "scheduled_at": hearing.scheduled_at.isoformat()})
+    payload = {"hearing": str(hearing.id), "case": str(case.id),
+               "proceeding": str(hearing.proceeding_id),
+               "scheduled_at": hearing.scheduled_at.isoformat()}
+    return await _legal_due(session, "hearing", case, (hearing.org_id, case.lead_org_id),
+                            payload)
 
 
 # --- detention watch --------------------------------------------------------------------------
@@ -420,7 +433,62 @@ async def _check_overdue(session: Any, check_id: uuid.UUID) -> escalation.Due | 
     case = await session.get(Case, check.case_id)
     if detention is None or detention.status != "detained" or case is None:
         return None
-    return escalation.Due("detention_check", case.id, case.lead_org_id, case.peacebuilder_id,
-                          {"detention_check": str(check.id), "check": check.kind,
-                           "detention": str(detention.id), "case": str(case.id),
-                           "due_at": check.due_at.isoformat()})
+    payload = {"detention_check": str(check.id), "check": check.kind,
+               "detention": str(detention.id), "case": str(case.id),
+               "due_at": check.due_at.isoformat()}
+    return await _legal_due(session, "detention_check", case,
+                            (case.lead_org_id, detention.org_id), payload)
+
+
+# --- when her consent no longer releases `legal` ------------------------------------------------
+
+async def _legal_covers(session: AsyncSession, case: Case, org_id: uuid.UUID,
+                        now: datetime) -> bool:
+    """Whether a live grant of hers releases `legal` to the organisation (any purpose)."""
+    return await org_holds_consent(session, org_id, case.peacebuilder_id, now, category=LEGAL)
+
+
+async def _legal_due(session: AsyncSession, what: str, case: Case,
+                     orgs: tuple[uuid.UUID, uuid.UUID], payload: dict[str, Any]
+                     ) -> escalation.Due:
+    """A justice item (category `legal`): its escalation follows the first of `orgs` that her
+    consent still releases `legal` to, else the first one's chain told only that something on
+    the case needs attention (`escalation.fire` decides, at the step's time)."""
+    return escalation.Due(what, case.id, orgs[0], case.peacebuilder_id, payload,
+                          category=LEGAL, alternates=orgs[1:])
+
+
+async def _flag_uncovered_hearing(session: AsyncSession, hearing: Hearing, case: Case,
+                                  now: datetime) -> list[InboxItem]:
+    """Once per hearing: the lead organisation (when it is not the hearing's own, and her
+    consent still releases `legal` to it) is told the hearing's organisation can no longer see
+    it, as for a task whose owner she cut off."""
+    if case.lead_org_id == hearing.org_id \
+            or not await _legal_covers(session, case, case.lead_org_id, now):
+        return []
+    flagged = await session.scalar(select(CaseEvent.id).where(
+        CaseEvent.kind == "hearing.owner_uncovered", CaseEvent.subject_id == hearing.id))
+    if flagged is not None:
+        return []
+    session.add(CaseEvent(case_id=case.id, kind="hearing.owner_uncovered", subject_id=hearing.id,
+                          actor="system", org_id=None, details={"owner": str(hearing.org_id)},
+                          at=now))
+    return await notify.notify(
+        session, [(s, case.lead_org_id) for s in await active_with_roles(
+            session, case.lead_org_id, ("focal_point",))],
+        kind="task_owner_uncovered", subject_id=hearing.id, case_id=case.id, at=now,
+        payload={"hearing": str(hearing.id), "case": str(case.id),
+                 "owner": str(hearing.org_id)})
+
+
+@on_narrowed
+async def flag_uncovered_hearings(ctx: AccessContext, pb_id: uuid.UUID) -> None:
+    """Her consent now releases less: each scheduled hearing of an organisation that can no
+    longer see `legal` is flagged to the lead organisation (its reminders stop)."""
+    rows = (await ctx.session.execute(select(Hearing, Case).join(
+        Case, Case.id == Hearing.case_id).where(
+        Case.peacebuilder_id == pb_id, Hearing.status == HearingStatus.SCHEDULED.value))).all()
+    now = ctx.clock.now()
+    for hearing, case in rows:
+        if not await _legal_covers(ctx.session, case, hearing.org_id, now):
+            await _flag_uncovered_hearing(ctx.session, hearing, case, now)

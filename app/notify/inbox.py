@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select
 
 from app.access.context import AccessContext
+from app.access.visibility import org_holds_consent
 from app.auth.edge import recipient_unit_of_work
 from app.cases import repository as cases_repo
-from app.consent.categories import Purpose
+from app.cases.models import Case
+from app.consent.categories import DataCategory, Purpose
 from app.errors import BadInput, Unauthenticated
 from app.escalation.chain import ESCALATION_ROLES
 from app.notify.models import InboxItem
@@ -36,6 +38,51 @@ OWNER_KINDS = frozenset({"escalation", "task_due"})
 # A duty of the people its organisation names (IDs only): an escalation, the warning that a
 # closed case's data is about to be erased (app/incidents/retention.py).
 DUTY_KINDS = frozenset({"escalation", "retention_warning"})
+
+
+# Alerts about a justice item (a hearing, a detention and its checks): they tell when she is in
+# court or that she is detained, so they carry their IDs and codes only while her consent
+# releases `legal` to the recipient's organisation (docs/decisions/0024).
+LEGAL_KINDS = frozenset({"hearing_due"})
+LEGAL_KEYS = frozenset({"hearing", "detention", "detention_check", "check", "scheduled_at",
+                        "proceeding"})
+# What stays of such an alert otherwise: the case and the chain's codes.
+CONTENT_FREE_KEYS = ("case", "level", "to", "owner_person")
+
+
+def about_legal(item: InboxItem) -> bool:
+    return item.kind in LEGAL_KINDS or bool(LEGAL_KEYS & set(item.payload or {}))
+
+
+async def _legal_released(ctx: AccessContext, item: InboxItem) -> bool:
+    """Whether a live grant of hers releases `legal` to the caller's organisation now, for any
+    purpose (the decision the chain made when it sent the alert; a case row the caller cannot
+    read at all: no)."""
+    if item.case_id is None or ctx.principal.org_id is None:
+        return False
+    pb = await ctx.session.scalar(select(Case.peacebuilder_id).where(Case.id == item.case_id))
+    if pb is None:
+        return False
+    return await org_holds_consent(ctx.session, ctx.principal.org_id, pb, ctx.clock.now(),
+                                   category=DataCategory.LEGAL.value)
+
+
+def _content_free(item: InboxItem) -> InboxItem:
+    """A copy (never attached to the session, so nothing is written) saying only that an item on
+    the case needs attention."""
+    payload = {k: v for k, v in (item.payload or {}).items() if k in CONTENT_FREE_KEYS}
+    return InboxItem(id=item.id, recipient=item.recipient, org_id=item.org_id, kind=item.kind,
+                     subject_id=None, case_id=item.case_id,
+                     payload={**payload, "attention": "needed"}, created_at=item.created_at,
+                     emailed_at=item.emailed_at)
+
+
+async def shown(ctx: AccessContext, item: InboxItem) -> InboxItem:
+    """The alert as the caller may read it now: a justice alert to an organisation her consent
+    no longer releases `legal` to says only that an item on the case needs attention."""
+    if about_legal(item) and not await _legal_released(ctx, item):
+        return _content_free(item)
+    return item
 
 
 def cursor_of(item: InboxItem) -> str:
@@ -58,6 +105,9 @@ def parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
     """Whether the recipient may still receive this alert now (case still visible to them)."""
     if item.recipient != ctx.principal.subject:
+        return False
+    if item.kind in LEGAL_KINDS and not await _legal_released(ctx, item):
+        # A hearing reminder stops once her consent no longer releases `legal` to it.
         return False
     if (item.kind in OWNER_KINDS and ctx.principal.org_id == item.org_id
             and (item.payload or {}).get("owner_person") == str(ctx.principal.id)):
@@ -101,9 +151,9 @@ async def items(ctx: AccessContext, after: str | None, limit: int = 100) -> list
         at, id_ = parse_cursor(after)
         q = q.where(or_(InboxItem.created_at > at, and_(InboxItem.created_at == at, InboxItem.id > id_)))
     rows = list(await ctx.session.scalars(q.order_by(InboxItem.created_at, InboxItem.id).limit(limit)))
-    return [r for r in rows if await entitled(ctx, r)]
+    return [await shown(ctx, r) for r in rows if await entitled(ctx, r)]
 
 
 async def item(ctx: AccessContext, item_id: uuid.UUID) -> InboxItem | None:
     found = await ctx.session.get(InboxItem, item_id)
-    return found if found is not None and await entitled(ctx, found) else None
+    return await shown(ctx, found) if found is not None and await entitled(ctx, found) else None

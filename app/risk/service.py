@@ -263,6 +263,9 @@ async def _make_current(ctx: AccessContext, row: RiskAssessment, case: Case,
         event(ctx, case.id, "risk_assessment.superseded", old.id, {"superseded_by": str(row.id)})
     row.status, row.answered_at, row.updated_at = status.value, now, now
     if case.risk_level != row.level:
+        # On the timeline like any risk change: closing a case that was high or critical keeps
+        # the two-person rule after its risk is lowered (app/incidents/closure.py).
+        event(ctx, case.id, "case.risk_changed", None, {"from": case.risk_level, "to": row.level})
         case.risk_level, case.updated_at = row.level, now
     # Its review is owed at its date: the lead organisation's chain, until a newer one is current.
     escalation.start(ctx.session, RISK_REVIEW, row.id, row.review_at)
