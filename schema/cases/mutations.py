@@ -38,8 +38,9 @@ class CaseMutations:
             intake_consent=input.intake_consent.to_app() if input.intake_consent else None))
         return await case_payload(info, case, errors)
 
-    @strawberry.mutation(description="Change status or risk level of a case your organisation "
-                                     "leads. Requires `case:update`. Logged.")
+    @strawberry.mutation(description="Change the status or summary of a case your organisation "
+                                     "leads (its risk level is its current joint risk "
+                                     "assessment's). Requires `case:update`. Logged.")
     async def update_case(self, info: Info, input: UpdateCaseInput) -> CasePayload:
         case_id = ids.decode(input.id, "Case")
         case, errors = await guarded(info, lambda: info.context.loaders.call(
