@@ -48,7 +48,9 @@ INCIDENT = {camel(f): f"i-{f}" for f in INCIDENT_FIELDS}
 # fields of a measure (listed under incident details, each plan field under risk_assessment).
 PLAN = {"planKind": "DAY_TO_DAY", "costAmount": "10.50", "costCurrency": "KES",
         "fundingSource": "p-funding", "coveredFamily": ["p-family"]}
-PAGE = ("query($after: DateTime!) { cases(first: 10, filter: {openedAfter: $after}) { edges { node {"
+# A page one larger than the women of an example (an extra case would show); small enough for
+# the query cost budget with the nested levels.
+PAGE = ("query($after: DateTime!) { cases(first: 4, filter: {openedAfter: $after}) { edges { node {"
         " id summary peacebuilder { id profile { " + " ".join(PROFILE) + " } }"
         " incidents { id " + " ".join(INCIDENT) + " }"
         " riskAssessments { herAnalysis threats { facts } }"
