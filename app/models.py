@@ -37,6 +37,7 @@ from app.incidents.models import (
     ScheduledStep,
 )
 from app.justice.models import Detention, DetentionCheck, DetentionVisit, Hearing
+from app.monitoring.models import MonitoringRelease
 from app.notify.channels_models import AlertChannelChoice, NotifyChannel, WebhookDelivery
 from app.notify.models import InboxItem, OutboxEntry
 from app.operations.models import OrganisationSettings, RegisteredOperation
@@ -92,6 +93,7 @@ __all__ = [
     "InboxItem",
     "Incident",
     "Measure",
+    "MonitoringRelease",
     "Notice",
     "NotifyChannel",
     "Organisation",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
@@ -14,6 +15,21 @@ from schema.context import Info
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def closed_set(app_enum: type[enum.Enum], description: str, values: Mapping[str, str],
+               name: str | None = None) -> Any:
+    """A GraphQL enum of a closed set defined once in app, each member with its description (a
+    member without one fails at import). Its GraphQL values are the stored codes (`done`,
+    `incident_reported`): these sets were String fields, and a client that compared strings
+    keeps working."""
+    missing = {m.name for m in app_enum} ^ set(values)
+    if missing:
+        raise TypeError(f"{app_enum.__name__}: describe exactly its members ({sorted(missing)})")
+    members = [(m.name, strawberry.enum_value(m.value, name=m.value, description=values[m.name]))
+               for m in app_enum]
+    return strawberry.enum(enum.Enum(name or app_enum.__name__, members),  # type: ignore[misc]
+                           description=description)
 
 
 @strawberry.interface(description="An object with a globally unique, opaque ID.")

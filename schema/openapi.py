@@ -235,6 +235,29 @@ _PATHS: dict[str, Any] = {
             **_errors(400, 401, 403, 404, 410, 429, 500),
         },
     }},
+    "/monitoring/report": {"get": {
+        "operationId": "monitoringReport", "tags": ["monitoring"],
+        "summary": "What your organisation released for a period: CSV, printable HTML or PDF.",
+        "description": ("Recorded releases only (GraphQL `releaseMonitoringTable` publishes one): "
+                        "counts of women, suppressed (`suppressed`) and rounded as released; "
+                        "`no data` for a region without a reporting mechanism; percentages "
+                        "from the rounded counts. Focal points and analysts, with the "
+                        "aggregate_reporting purpose. Decision 0033."),
+        "parameters": [
+            {"name": "period", "in": "query", "required": True, "schema": {
+                "type": "string", "pattern": "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"},
+             "description": "A calendar year (2026), quarter (2026-Q2) or month (2026-04)."},
+            {"name": "format", "in": "query", "schema": {"enum": ["csv", "html", "pdf"],
+                                                         "default": "html"}},
+            _PURPOSE],
+        "responses": {
+            "200": {"description": "The report.", "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+            **_errors(400, 401, 403, 429),
+        },
+    }},
     "/audit/export": {"get": {
         "operationId": "auditExport", "tags": ["audit"],
         "summary": "Export the access log you may audit, with the covering signed checkpoint.",

@@ -24,6 +24,7 @@ from app.incidents import attachments
 from app.incidents.http import MULTIPART_OVERHEAD, download_endpoint, upload_endpoint
 from app.incidents.scheduler import Scheduler
 from app.metrics import Metrics
+from app.monitoring.http import report_endpoint as monitoring_report_endpoint
 from app.notify.outbox import worker as outbox_worker
 from app.peacebuilders.http import data_copy_endpoint
 from app.ratelimit import limiter
@@ -260,6 +261,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             Route("/me/data-copy", data_copy_endpoint, methods=["GET"]),
             Route("/incidents/{incident_id}/attachments", upload_endpoint, methods=["POST"]),
             Route("/attachments/{attachment_id}", download_endpoint, methods=["GET"]),
+            Route("/monitoring/report", monitoring_report_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
             Route("/schema.graphql", sdl_endpoint, methods=["GET"]),
             *([Route("/static/graphiql/{name}", static_endpoint, methods=["GET"])]

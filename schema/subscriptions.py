@@ -99,6 +99,12 @@ class _Delivered:
             self.newest = item.created_at
 
 
+def _before_start(item: inbox.InboxItem, after: str | None, started: datetime) -> bool:
+    """A subscription without `after` starts from now: an alert raised before it began but
+    published late (the outbox retries) is not replayed; with `after`, the replay covers it."""
+    return after is None and item.created_at < started
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description=(
@@ -142,7 +148,7 @@ class Subscription:
                     except Unauthenticated:
                         return
                     for item in found_all:
-                        if item.id not in sent:
+                        if item.id not in sent and not _before_start(item, after, started):
                             sent.add(item)
                             yield alert_of(item)
                     continue
@@ -163,6 +169,8 @@ class Subscription:
                     if raw is not None and raw.recipient == ctx.principal.subject:
                         return  # no longer entitled to this case: her grant was revoked
                     continue
+                if _before_start(found, after, started):
+                    continue  # raised before this subscription, published late (outbox)
                 sent.add(found)
                 yield alert_of(found)
         finally:

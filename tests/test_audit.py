@@ -375,17 +375,17 @@ async def test_auditor_filters_by_pseudonym_and_purpose_and_her_history(env):
     await grant(env, pb, as_=("mofa", "focal"), to_org="unpc")
     await env.post(READ, {"id": pb["id"]}, as_=("unpc", "focal"))
     await env.post(READ, {"id": pb["id"]}, as_=("embassy", "focal"))
-    body = await env.gql(LOG, {"f": {"peacebuilderPseudonym": pb["login"], "purpose": "protection"}},
+    body = await env.gql(LOG, {"f": {"peacebuilderPseudonym": pb["login"], "purpose": "PROTECTION"}},
                          as_=("nhri", "auditor"))
     edges = body["data"]["accessLog"]["edges"]
-    assert edges and all(e["node"]["purpose"] == "protection" for e in edges)
+    assert edges and all(e["node"]["purpose"] == "PROTECTION" for e in edges)
     assert {e["node"]["organisation"]["slug"] for e in edges} <= {"mofa", "unpc", "embassy"}
     assert all("Secret" not in (e["node"]["details"] or "") for e in edges)
     her = await env.peacebuilder_token(pb["login"])
     history = await env.gql("""{ accessHistory(first: 50) { edges { node { organisation { slug }
         purpose decision description } } } }""", token=her, purpose=None)
     lines = [e["node"] for e in history["data"]["accessHistory"]["edges"]]
-    assert {"organisation": {"slug": "unpc"}, "purpose": "protection", "decision": "allow",
+    assert {"organisation": {"slug": "unpc"}, "purpose": "PROTECTION", "decision": "allow",
             "description": "read your incident details"} in lines
     assert any(n["organisation"]["slug"] == "embassy" and n["decision"] == "deny" for n in lines)
 

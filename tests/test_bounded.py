@@ -116,7 +116,7 @@ async def test_a_text_input_over_its_length_is_refused_naming_the_field(env):
     # As a literal in the document, and as an argument.
     long_place = "r" * 2001
     literal = (f'mutation {{ reportIncident(input: {{caseId: "{pb["case"]}", type: THREATS, '
-               f'severity: LOW, reportedBy: "herself", reportedVia: "phone", '
+               f'severity: LOW, reportedBy: herself, reportedVia: phone, '
                f'locationCoarse: "{long_place}"}}) {{ incident {{ id }} }} }}')
     refused = await env.gql(literal, token=token)
     assert refused["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT",

@@ -37,7 +37,7 @@ LIST = """query($s: ServiceKind, $l: String, $r: String, $a: Boolean, $first: In
 ONE = """query($o: ID!) { serviceDirectoryEntry(organisationId: $o) {
   services acceptsHelpRequests } }"""
 REFER = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
-  purpose: "legal_support", request: "Please find her a lawyer."}) {
+  purpose: LEGAL_SUPPORT, request: "Please find her a lawyer."}) {
   referral { id respondBy } userErrors { field message } } }"""
 MOVE = """mutation($id: ID!, $a: String!) { moveReferral(id: $id, action: $a) {
   referral { status } userErrors { message } } }"""

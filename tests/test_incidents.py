@@ -119,9 +119,11 @@ async def test_acknowledged_in_time_never_escalates(clock_env):
 
 async def test_deadline_is_configurable_per_organisation(clock_env):
     env = clock_env
-    body = await env.gql("mutation { setAcknowledgementDeadline(severity: LOW, minutes: 5) }",
+    body = await env.gql("mutation { setAcknowledgementDeadline(input: {severity: LOW, "
+                         "minutes: 5}) { severity minutes userErrors { code } } }",
                          as_=("wpn", "admin"))
-    assert body["data"]["setAcknowledgementDeadline"] == 5
+    assert body["data"]["setAcknowledgementDeadline"] == {"severity": "LOW", "minutes": 5,
+                                                          "userErrors": []}
     pb = await new_peacebuilder(env, "wpn")
     reported = await env.gql(REPORT, incident_input(pb["case"], severity="LOW"),
                              as_=("wpn", "caseworker"))
@@ -133,7 +135,7 @@ async def test_deadline_is_configurable_per_organisation(clock_env):
 async def test_referral_requires_her_consent_to_that_recipient(env):
     pb = await new_peacebuilder(env, "fund")
     refer = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
-        purpose: "legal_support"}) { referral { id status } userErrors { field message } } }"""
+        purpose: LEGAL_SUPPORT}) { referral { id status } userErrors { field message } } }"""
     refused = await env.gql(refer, {"c": pb["case"], "o": await org_id(env, "nhri")},
                             as_=("fund", "caseworker"))
     assert refused["data"]["referCase"]["referral"] is None
@@ -204,7 +206,7 @@ async def test_task_reminder_before_due_date(clock_env):
 async def test_proceedings_timeline_she_can_see(env):
     pb = await new_peacebuilder(env, "fund")
     body = await env.gql("""mutation($c: ID!) { recordProceeding(input: {caseId: $c,
-        kind: "detention", data: {place: "Central prison", visits: "weekly"}}) {
+        kind: detention, data: {place: "Central prison", visits: "weekly"}}) {
         proceeding { id kind details } userErrors { field message } } }""", {"c": pb["case"]},
                          as_=("fund", "caseworker"))
     assert json.loads(body["data"]["recordProceeding"]["proceeding"]["details"])["visits"] == "weekly"

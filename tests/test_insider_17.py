@@ -176,7 +176,7 @@ async def test_a_hearing_of_an_organisation_she_cut_off_is_flagged_to_the_lead(e
     given = await grant(env, pb, as_=("fund", "focal"), to_org="wpn",
                         categories=("INCIDENT_DETAILS", "LEGAL"), purposes=("PROTECTION",))
     made = await env.gql("""mutation($c: ID!) { recordProceeding(input: {caseId: $c,
-      kind: "investigation", data: {stage: "charged"}}) { proceeding { id } } }""",
+      kind: investigation, data: {stage: "charged"}}) { proceeding { id } } }""",
                          {"c": pb["case"]}, as_=("wpn", "focal"))
     pid = made["data"]["recordProceeding"]["proceeding"]["id"]
     at = env.clock.now() + timedelta(days=5)

@@ -40,7 +40,7 @@ from tests.test_incidents import inbox_of
 pytestmark = pytest.mark.anyio
 
 PROCEEDING = """mutation($c: ID!, $n: DateTime) { recordProceeding(input: {caseId: $c,
-  kind: "investigation", data: {authority: "Prosecutor", stage: "charged"}, nextHearingAt: $n}) {
+  kind: investigation, data: {authority: "Prosecutor", stage: "charged"}, nextHearingAt: $n}) {
   proceeding { id nextHearingAt } userErrors { message } } }"""
 SCHEDULE = """mutation($i: ScheduleHearingInput!) { scheduleHearing(input: $i) {
   hearing { id status scheduledAt proceedingId } userErrors { field message code } } }"""

@@ -59,7 +59,7 @@ MEASURE = """mutation($c: ID!, $k: MeasureKind!, $a: ID, $d: String) { addMeasur
 MEASURE_STATUS = """mutation($id: ID!, $s: String!, $r: String) { setMeasureStatus(id: $id,
   status: $s, reason: $r) { measure { status } userErrors { field message } } }"""
 REFER = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
-  purpose: "legal_support", request: "Qx-request: find her a lawyer before Friday."}) {
+  purpose: LEGAL_SUPPORT, request: "Qx-request: find her a lawyer before Friday."}) {
   referral { id } userErrors { field message } } }"""
 MOVE = """mutation($id: ID!, $a: String!, $o: String) { moveReferral(id: $id, action: $a,
   outcome: $o) { referral { status } userErrors { message } } }"""

@@ -271,7 +271,7 @@ OVERVIEW = """query($l: String) { me { caseOverview(language: $l) { caseId langu
 CLOSE = """mutation($i: CloseCaseInput!) { closeCase(input: $i) { case { status }
   userErrors { field message } } }"""
 REFER = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
-  purpose: "legal_support", request: "Find her a lawyer quickly."}) { referral { id }
+  purpose: LEGAL_SUPPORT, request: "Find her a lawyer quickly."}) { referral { id }
   userErrors { message } } }"""
 
 

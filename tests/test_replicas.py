@@ -301,11 +301,13 @@ async def test_an_alert_raised_through_one_replica_reaches_a_subscriber_on_the_o
 async def test_a_deadline_set_on_one_replica_escalates_once_across_both(
         deployment: Deployment) -> None:
     env, a, b = deployment.env, deployment.a, deployment.b
-    policy = await b.gql(f"mutation {{ setAcknowledgementDeadline(severity: CRITICAL, "
-                         f"minutes: {ACK_MINUTES}) }}", token=await env.token("fund", "admin"))
+    policy = await b.gql(f"mutation {{ setAcknowledgementDeadline(input: {{severity: CRITICAL, "
+                         f"minutes: {ACK_MINUTES}}}) {{ minutes userErrors {{ code }} }} }}",
+                         token=await env.token("fund", "admin"))
     print(f"replica B: fund/admin setAcknowledgementDeadline(CRITICAL, {ACK_MINUTES} min) -> "
           f"{policy['data']['setAcknowledgementDeadline']}")
-    assert policy["data"]["setAcknowledgementDeadline"] == ACK_MINUTES
+    assert policy["data"]["setAcknowledgementDeadline"] == {"minutes": ACK_MINUTES,
+                                                            "userErrors": []}
     pb = await new_peacebuilder(env, "fund")
     focal = await env.token("fund", "focal")
     scans_before, polling_since = await step_scans(env), time.monotonic()

@@ -24,7 +24,7 @@ MEASURE = """mutation($c: ID!, $o: ID) { addMeasure(input: {caseId: $c, kind: AC
   ownerOrganisationId: $o, description: "Accompany her to the hearing."}) {
   measure { id owner { slug } description } userErrors { field message code } } }"""
 REFER = """mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c, toOrganisationId: $o,
-  purpose: "legal_support", request: "Please find her a lawyer before Friday."}) {
+  purpose: LEGAL_SUPPORT, request: "Please find her a lawyer before Friday."}) {
   referral { id request } userErrors { field message } } }"""
 INCOMING = "{ referrals(incoming: true) { id request outcome status } }"
 OUTGOING = "{ referrals(incoming: false) { id request outcome status } }"

@@ -279,7 +279,7 @@ async def test_gates_need_a_current_recent_assessment_and_break_glass_is_never_g
         purpose=None)
     assert granted["data"]["grantConsent"]["userErrors"] == [], granted
     refer = {"i": {"caseId": pb["case"], "toOrganisationId": await org_id(env, "unpc"),
-                   "purpose": "protection"}}
+                   "purpose": "PROTECTION"}}
     body = await env.gql(REFER, refer, as_=("fund", "caseworker"))
     assert body["data"]["referCase"]["userErrors"][0]["code"] == "RISK_ASSESSMENT_REQUIRED", body
     approved = await env.gql("""mutation($o: ID!) { recordApproval(act: "public_statement",
@@ -528,7 +528,7 @@ risk_assessment_max_age_days: 10
         purpose=None)
     await assessed(env, pb, as_=(slug, "caseworker"))
     refer = {"i": {"caseId": pb["case"], "toOrganisationId": await org_id(env, "unpc"),
-                   "purpose": "protection"}}
+                   "purpose": "PROTECTION"}}
     start = env.clock.now()
     env.clock.advance(days=11)
     try:

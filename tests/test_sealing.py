@@ -93,7 +93,7 @@ async def her_world(env, lead: str = "mofa") -> dict[str, Any]:
         ("""mutation($c: ID!, $d: String) { addMeasure(input: {caseId: $c, kind: SECURE_TRANSPORT,
             description: $d}) { userErrors { message } } }""", {"c": pb["case"], "d": t["measure"]},
          focal),
-        ("""mutation($c: ID!, $d: JSON!) { recordProceeding(input: {caseId: $c, kind: "detention",
+        ("""mutation($c: ID!, $d: JSON!) { recordProceeding(input: {caseId: $c, kind: detention,
             data: $d}) { userErrors { message } } }""",
          {"c": pb["case"], "d": {"place": t["proceeding"], "visits": "weekly"}}, staff),
         ("""mutation($c: ID!, $b: String!) { addCaseNote(input: {caseId: $c, body: $b}) {
@@ -115,7 +115,7 @@ async def her_world(env, lead: str = "mofa") -> dict[str, Any]:
     await grant(env, pb, as_=focal, to_org="nhri", purposes=["LEGAL_SUPPORT"], note=t["consent"])
     await current_assessment(env, pb["case"], lead, login=pb["login"])
     referred = await env.gql("""mutation($c: ID!, $o: ID!, $r: String) { referCase(input: {caseId: $c,
-        toOrganisationId: $o, purpose: "legal_support", request: $r}) { userErrors { message } } }""",
+        toOrganisationId: $o, purpose: LEGAL_SUPPORT, request: $r}) { userErrors { message } } }""",
                              {"c": pb["case"], "o": await org_id(env, "nhri"), "r": t["referral"]},
                              as_=staff)
     assert referred["data"]["referCase"]["userErrors"] == [], referred

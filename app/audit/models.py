@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,19 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
+
+
+class Decision(enum.StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class AlertKind(enum.StrEnum):
+    """Unusual access the log's watcher reports (app/audit/alerts.py)."""
+
+    BULK_READ = "bulk_read"
+    REPEATED_DENIALS = "repeated_denials"
+    REPEATED_BREAK_GLASS = "repeated_break_glass"
 
 
 class AccessLogEntry(Base):

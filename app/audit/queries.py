@@ -100,3 +100,23 @@ async def alerts(ctx: AccessContext, page: PageRequest) -> Page[Alert]:
     assert ctx.org_id is not None
     q = select(Alert).where(Alert.org_id == ctx.org_id)
     return await paginate(ctx.session, q, keys=(Alert.created_at, Alert.id), page=page)
+
+
+async def entry(ctx: AccessContext, entry_id: uuid.UUID) -> AccessLogEntry:
+    """One entry (`node(id:)`) of the organisations the caller audits, as `accessLog` lists."""
+    await ctx.require("audit_log", "read")
+    found = await ctx.session.scalar((await _query(ctx, LogFilter()))
+                                     .where(AccessLogEntry.id == entry_id))
+    if found is None:
+        raise NotFound()
+    return found
+
+
+async def alert(ctx: AccessContext, alert_id: uuid.UUID) -> Alert:
+    """One alert of the caller's organisation (`node(id:)`), as `alerts` lists it."""
+    await ctx.require("alert", "read")
+    found = await ctx.session.scalar(select(Alert).where(Alert.org_id == ctx.org_id,
+                                                         Alert.id == alert_id))
+    if found is None:
+        raise NotFound()
+    return found

@@ -101,3 +101,7 @@ async def any_case_of(session: AsyncSession, pb_id: uuid.UUID) -> bool:
     """Whether any case of hers exists (that this transaction may see)."""
     found = await session.scalar(select(Case.id).where(Case.peacebuilder_id == pb_id).limit(1))
     return found is not None
+
+
+async def case_of_note(session: AsyncSession, note_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(select(CaseNote.case_id).where(CaseNote.id == note_id))

@@ -168,3 +168,18 @@ async def list_notes(ctx: AccessContext, case_id: uuid.UUID, page: PageRequest) 
     case = await get(ctx, case_id)
     return await paginate(ctx.session, repo.notes_query(case.id, ctx.org_id),
                           keys=(CaseNote.created_at, CaseNote.id), page=page)
+
+
+async def get_note(ctx: AccessContext, note_id: uuid.UUID) -> tuple[CaseNote, uuid.UUID]:
+    """One note of the caller's own organisation (`node(id:)`), as `Case.notes` lists it, with
+    her ID (its body is sealed with her key)."""
+    await ctx.require("case_note", "read")
+    case_id = await repo.case_of_note(ctx.session, note_id)
+    if case_id is None or ctx.org_id is None:
+        raise NotFound()
+    case = await get(ctx, case_id)
+    found = await ctx.session.scalar(repo.notes_query(case.id, ctx.org_id)
+                                     .where(CaseNote.id == note_id))
+    if found is None:
+        raise NotFound()
+    return found, case.peacebuilder_id

@@ -263,3 +263,17 @@ async def set_window(ctx: AccessContext, hours: int) -> int:
     ctx.record("two_person.window", target_type="Organisation", target_id=ctx.org_id,
                details={"hours": hours})
     return hours
+
+
+async def one(ctx: AccessContext, confirmation_id: uuid.UUID) -> Confirmation:
+    """One confirmation (`node(id:)`), to whoever `confirmations` lists it for."""
+    p = ctx.principal
+    if p.kind is not PrincipalKind.USER or ctx.org_id is None:
+        raise NotFound()
+    found = await ctx.session.scalar(select(Confirmation).where(
+        Confirmation.id == confirmation_id, Confirmation.org_id == ctx.org_id,
+        or_(Confirmation.required_role.in_(sorted(p.roles)),
+            Confirmation.requested_by == p.subject)))
+    if found is None:
+        raise NotFound()
+    return found

@@ -92,6 +92,12 @@ INCIDENT_FIELDS: dict[str, DataCategory] = {
     "location_coarse": DataCategory.LOCATION_COARSE,
     "location_precise": DataCategory.LOCATION_PRECISE,
 }
+# Codes chosen from declared lists as she reports (app/monitoring/declared.py): counted in
+# aggregate tables only, recorded only when her consent releases their category.
+INCIDENT_CODES: dict[str, DataCategory] = {
+    "region_code": DataCategory.LOCATION_COARSE,
+    "source_category": DataCategory.INCIDENT_DETAILS,
+}
 # Other free text on the response: measures and referrals (incident details), proceedings (legal).
 RESPONSE_CATEGORY = DataCategory.INCIDENT_DETAILS
 PROCEEDING_CATEGORY = DataCategory.LEGAL

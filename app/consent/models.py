@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,27 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
+
+
+class ConsentEventKind(enum.StrEnum):
+    """The steps of a grant's history (append-only events)."""
+
+    GRANT = "grant"
+    CONFIRM = "confirm"
+    NARROW = "narrow"
+    EXTEND = "extend"
+    REVOKE = "revoke"
+    EXPIRE = "expire"
+
+
+class DataRequestKind(enum.StrEnum):
+    CORRECTION = "correction"
+
+
+class DataRequestStatus(enum.StrEnum):
+    OPEN = "open"
+    CORRECTED = "corrected"
+    DECLINED = "declined"
 
 
 class ConsentEvent(Base):

@@ -708,3 +708,8 @@ async def grant_awaiting(ctx: AccessContext, c: Confirmation) -> ConsentGrant | 
         return None
     async with ctx.peek([c.peacebuilder_id]):
         return await repo.grant(ctx.session, c.target_id)
+
+
+async def grant_seen(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
+    """One grant (`node(id:)`), to whoever may see it in `consentGrants`; else not found."""
+    return await _grant_seen(ctx, grant_id)

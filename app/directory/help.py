@@ -222,3 +222,17 @@ async def help_desks(ctx: AccessContext) -> list[Desk]:
     with tenancy.using(tenancy.SYSTEM):
         async with ctx.db.transaction() as session:
             return await desks(session)
+
+
+async def one(ctx: AccessContext, request_id: uuid.UUID) -> Opened:
+    """One request of the caller's organisation (`node(id:)`), opened as `helpRequests` opens
+    it (and its reading recorded)."""
+    await ctx.require("help_request", "read")
+    request = await _own(ctx, request_id)
+    events = list(await ctx.session.scalars(select(DueEvent).where(
+        DueEvent.subject_id == request.id, DueEvent.org_id == ctx.org_id)
+        .order_by(DueEvent.at, DueEvent.id)))
+    message, contact = _open_fields(ctx, request)
+    if message is not None:
+        ctx.record("help_request.read", target_type="HelpRequest", target_id=request.id)
+    return Opened(request, message, contact, events)

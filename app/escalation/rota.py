@@ -69,3 +69,13 @@ async def shifts(ctx: AccessContext, after: datetime | None,
         q = q.where(DutyShift.starts_at < before)
     return list(await ctx.session.scalars(q.order_by(DutyShift.starts_at, DutyShift.id)
                                           .limit(500)))
+
+
+async def get_shift(ctx: AccessContext, shift_id: uuid.UUID) -> DutyShift:
+    """One shift of the caller's organisation (`node(id:)`), as `dutyRota` lists it."""
+    await ctx.require("duty_rota", "read")
+    found = await ctx.session.scalar(select(DutyShift).where(DutyShift.org_id == ctx.org_id,
+                                                             DutyShift.id == shift_id))
+    if found is None:
+        raise NotFound()
+    return found

@@ -23,6 +23,8 @@ from app.incidents.models import Attachment
 from app.notify import service as notify
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
+from app.read import cases as case_read
+from app.read.gate import Want
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -165,3 +167,17 @@ async def download(ctx: AccessContext, attachment_id: uuid.UUID) -> tuple[str, b
         raise IntegrityError() from exc
     ctx.note_read(case.peacebuilder_id, attachment.category)
     return attachment.content_type, data
+
+
+async def one(ctx: AccessContext, attachment_id: uuid.UUID) -> Attachment:
+    """An attachment's metadata (`node(id:)`): as listed on its incident (the incident visible,
+    the file's category released), else not found."""
+    row = await ctx.session.scalar(select(Attachment).options(load_only(*METADATA[1:]))
+                                   .where(Attachment.id == attachment_id))
+    if row is None:
+        raise NotFound()
+    incident = await case_read.below(ctx, "incidents", row.incident_id, Want(frozenset({"id"})))
+    if not incident.gate.releases(row.category):
+        raise NotFound()
+    ctx.note_read(incident.gate.peacebuilder_id, row.category)
+    return row

@@ -57,6 +57,60 @@ class MeasureKind(enum.StrEnum):
     RECOGNITION = "recognition"
 
 
+class Reporter(enum.StrEnum):
+    """Who reported an incident."""
+    HERSELF = "herself"
+    HER_NETWORK = "her_network"
+    STAFF = "staff"
+    WITNESS = "witness"
+    FAMILY = "family"
+    OTHER = "other"
+
+
+class ReportChannel(enum.StrEnum):
+    """How an incident reached the organisation."""
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+    SECURE_MESSENGER = "secure_messenger"
+    EMAIL = "email"
+    ONLINE_FORM = "online_form"
+    OTHER = "other"
+
+
+class MeasureStatus(enum.StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class PublicAct(enum.StrEnum):
+    """Her public acts: each needs her approval, for one organisation, once."""
+    PUBLIC_STATEMENT = "public_statement"
+    MEDIA_CONTACT = "media_contact"
+    RECOGNITION = "recognition"
+
+
+class ReferralAction(enum.StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    COMPLETE = "complete"
+    REVOKE = "revoke"
+
+
+class ProceedingKind(enum.StrEnum):
+    INVESTIGATION = "investigation"
+    DETENTION = "detention"
+
+
+class ReferralStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    COMPLETED = "completed"
+    REVOKED = "revoked"
+
+
 class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (Index("ix_incidents_case", "case_id", "reported_at"),)
@@ -72,6 +126,11 @@ class Incident(Base):
     location_precise: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     alleged_source_as_reported: Mapped[str | None] = mapped_column(Text)
+    # Codes for monitoring (app/monitoring), chosen from declared lists as she reports, never
+    # inferred: a coarse region (category location_coarse), an alleged-source category
+    # (incident_details). In clear so they can be counted; only ever counted, never shown.
+    region_code: Mapped[str | None] = mapped_column(String(20))
+    source_category: Mapped[str | None] = mapped_column(String(40))
     reported_by: Mapped[str] = mapped_column(String(30))  # herself, her network, staff, witness…
     reported_via: Mapped[str] = mapped_column(String(30))  # in person, phone, secure messenger…
     # None: she reported it herself (it is filed with her case's lead organisation).

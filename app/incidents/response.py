@@ -26,8 +26,12 @@ from app.incidents.models import (
     Incident,
     Measure,
     MeasureKind,
+    MeasureStatus,
     Proceeding,
+    ProceedingKind,
+    PublicAct,
     Referral,
+    ReferralAction,
     ScheduledStep,
 )
 from app.incidents.service import event
@@ -37,7 +41,7 @@ from app.peacebuilders import sealing
 from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
 from app.risk import gates as risk_gates
 
-PUBLIC_ACTS = {"public_statement", "media_contact", "recognition"}
+PUBLIC_ACTS = {a.value for a in PublicAct}
 # Invariant 6: a measure of one of these kinds is her public act; it needs her live approval of
 # that act (the measure kind is the act's name), when it is planned and when it is carried out.
 PUBLIC_MEASURES = {MeasureKind.PUBLIC_STATEMENT.value, MeasureKind.MEDIA_CONTACT.value,
@@ -220,7 +224,7 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
     case = await cases.get(ctx, measure.case_id)
     if measure.owner_org_id != ctx.org_id:
         raise NotFound()
-    if status not in ("planned", "in_progress", "done", "cancelled"):
+    if status not in {s.value for s in MeasureStatus}:
         raise BadInput("Status is planned, in_progress, done or cancelled.", field="status")
     if reason is not None and (status != "cancelled"
                                or reason not in {r.value for r in MeasureNotDoneReason}):
@@ -380,8 +384,11 @@ async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID,
     return referral
 
 
-TRANSITIONS = {"accept": ("pending", "accepted", "to"), "decline": ("pending", "declined", "to"),
-               "complete": ("accepted", "completed", "to"), "revoke": (None, "revoked", "from")}
+TRANSITIONS: dict[str, tuple[str | None, str, str]] = {
+    ReferralAction.ACCEPT: ("pending", "accepted", "to"),
+    ReferralAction.DECLINE: ("pending", "declined", "to"),
+    ReferralAction.COMPLETE: ("accepted", "completed", "to"),
+    ReferralAction.REVOKE: (None, "revoked", "from")}
 
 
 async def move_referral(ctx: AccessContext, referral_id: uuid.UUID, action: str,
@@ -452,10 +459,10 @@ async def _visible_case_ids(ctx: AccessContext, ids: list[uuid.UUID]) -> set[uui
     return set(await cases_repo.by_ids(ctx.session, ctx.care_scope(), ids))
 
 
-PROCEEDING_FIELDS = {
-    "investigation": {"authority", "reference", "stage"},
-    "detention": {"place", "conditions", "visits", "legal_representation", "due_process_concerns",
-                  "release_negotiations"},
+PROCEEDING_FIELDS: dict[str, set[str]] = {
+    ProceedingKind.INVESTIGATION: {"authority", "reference", "stage"},
+    ProceedingKind.DETENTION: {"place", "conditions", "visits", "legal_representation",
+                               "due_process_concerns", "release_negotiations"},
 }
 
 
@@ -577,3 +584,12 @@ async def _unanswered(session: Any, referral_id: uuid.UUID) -> escalation.Due | 
         return None
     return escalation.Due("referral", case.id, referral.to_org_id, case.peacebuilder_id,
                           {"referral": str(referral.id), "case": str(case.id)})
+
+
+async def referral_one(ctx: AccessContext, referral_id: uuid.UUID) -> ReferralView:
+    """One referral (`node(id:)`): to its sender or recipient, as listed in `referrals`."""
+    row = await ctx.session.get(Referral, referral_id)
+    if (row is None or ctx.org_id is None or ctx.org_id not in (row.to_org_id, row.from_org_id)
+            or row.case_id not in await _visible_case_ids(ctx, [row.case_id])):
+        raise NotFound()
+    return (await referral_views(ctx, [row]))[0]

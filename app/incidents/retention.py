@@ -257,7 +257,7 @@ async def _delete_case_values(session: AsyncSession, case_id: uuid.UUID) -> None
     await session.execute(update(CaseNote).where(CaseNote.case_id == case_id).values(body=""))
     await session.execute(update(Incident).where(Incident.case_id == case_id).values(
         description=None, alleged_source_as_reported=None, location_coarse=None,
-        location_precise=None))
+        location_precise=None, region_code=None, source_category=None))
     await session.execute(update(Measure).where(Measure.case_id == case_id).values(
         description=None))
     await session.execute(update(Referral).where(Referral.case_id == case_id).values(

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.cases import service as cases
 from app.cases.models import Case
-from app.consent.categories import INCIDENT_FIELDS
+from app.consent.categories import INCIDENT_CODES, INCIDENT_FIELDS
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
@@ -26,8 +26,11 @@ from app.incidents.models import (
     Incident,
     IncidentStatus,
     IncidentType,
+    ReportChannel,
+    Reporter,
     Severity,
 )
+from app.monitoring import declared
 from app.notify import service as notify
 from app.peacebuilders import sealing
 from app.peacebuilders.notices import NoticeKind, tell_her
@@ -35,8 +38,8 @@ from app.peacebuilders.notices import NoticeKind, tell_her
 # Default acknowledgement deadlines (minutes); organisations can set their own.
 DEFAULT_ACK_MINUTES = {Severity.CRITICAL: 60, Severity.HIGH: 4 * 60, Severity.MEDIUM: 24 * 60,
                        Severity.LOW: 72 * 60}
-REPORTERS = {"herself", "her_network", "staff", "witness", "family", "other"}
-CHANNELS = {"in_person", "phone", "secure_messenger", "email", "online_form", "other"}
+REPORTERS = {r.value for r in Reporter}
+CHANNELS = {c.value for c in ReportChannel}
 MAX_TEXT = 20_000
 
 
@@ -91,6 +94,8 @@ async def report(
     alleged_source_as_reported: str | None = None,
     location_coarse: str | None = None,
     location_precise: str | None = None,
+    region_code: str | None = None,
+    source_category: str | None = None,
 ) -> Incident:
     """Record an incident on a case the caller can see; the lead organisation's focal points
     and the case team are alerted, and acknowledgement is due by the deadline. She reports on
@@ -118,6 +123,11 @@ async def report(
         if value is not None and INCIDENT_FIELDS[name].value not in released:
             raise BadInput("Her consent does not let you record this field for this purpose.",
                            field=name)
+    codes = _codes(region_code, source_category)
+    for name, value in codes.items():
+        if value is not None and INCIDENT_CODES[name].value not in released:
+            raise BadInput("Her consent does not let you record this field for this purpose.",
+                           field="regionCode" if name == "region_code" else "sourceCategory")
     now = ctx.clock.now()
     minutes = await ack_minutes(ctx, case.lead_org_id, severity)
     incident = Incident(
@@ -125,7 +135,7 @@ async def report(
         status=IncidentStatus.REPORTED.value, occurred_at=occurred_at, reported_by=reported_by,
         reported_via=reported_via, reporting_org_id=ctx.org_id,  # None: herself
         recorded_by=ctx.principal.subject,
-        reported_at=now, ack_deadline=now + timedelta(minutes=minutes))
+        reported_at=now, ack_deadline=now + timedelta(minutes=minutes), **codes)
     for name, value in values.items():  # sealed with her key, bound to this incident and field
         setattr(incident, name, await sealing.seal(
             ctx, sealing.incident_ref(incident, case.peacebuilder_id, name), value))
@@ -149,6 +159,19 @@ async def report(
     for hook in _ON_REPORTED:
         await hook(ctx, case, incident)
     return incident
+
+
+def _codes(region_code: str | None, source_category: str | None) -> dict[str, str | None]:
+    """The monitoring codes as declared (app/monitoring/declared.py), or a BadInput."""
+    if region_code is not None:
+        region_code = region_code.strip().upper()
+        if region_code not in declared.region_codes():
+            raise BadInput("regionCode is one of the declared regions: "
+                           + ", ".join(sorted(declared.region_codes())) + ".", field="regionCode")
+    if source_category is not None and source_category not in declared.SOURCE_CATEGORIES:
+        raise BadInput("sourceCategory is one of " + ", ".join(declared.SOURCE_CATEGORIES) + ".",
+                       field="sourceCategory")
+    return {"region_code": region_code, "source_category": source_category}
 
 
 # What other domains do when an incident is reported (app/risk: a serious one starts a

@@ -34,6 +34,17 @@ class CheckKind(enum.StrEnum):
     MEDICAL_ACCESS = "medical_access"
 
 
+class DetentionStatus(enum.StrEnum):
+    DETAINED = "detained"
+    RELEASED = "released"
+
+
+class CheckStatus(enum.StrEnum):
+    PENDING = "pending"
+    SATISFIED = "satisfied"  # by a visit of its kind
+    ENDED = "ended"  # she was released first
+
+
 class VisitorCategory(enum.StrEnum):
     LAWYER = "lawyer"
     FAMILY = "family"

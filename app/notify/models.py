@@ -3,6 +3,7 @@ drops a message; a client that reconnects replays from its cursor."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,32 @@ from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
+
+
+class AlertKind(enum.StrEnum):
+    """Every kind of alert (`notify` refuses any other): the one closed set, also the API's."""
+
+    INCIDENT_REPORTED = "incident_reported"
+    ESCALATION = "escalation"
+    ESCALATION_NOTICE = "escalation_notice"
+    TASK_DUE = "task_due"
+    TASK_OWNER_UNCOVERED = "task_owner_uncovered"
+    REFERRAL_RECEIVED = "referral_received"
+    HEARING_DUE = "hearing_due"
+    HELP_REQUEST_RECEIVED = "help_request_received"
+    EVIDENCE_ADDED = "evidence_added"
+    APPROVAL_WITHDRAWN = "approval_withdrawn"
+    BREAK_GLASS_OPENED = "break_glass_opened"
+    CONFIRMATION_REQUESTED = "confirmation_requested"
+    CONSENT_CONFIRMED = "consent_confirmed"
+    CORRECTION_REQUESTED = "correction_requested"
+    ERASURE_SCHEDULED = "erasure_scheduled"
+    NETWORK_CONFIRMED = "network_confirmed"
+    NOTICE_FOR_HER = "notice_for_her"
+    NO_ACTIVE_FOCAL_POINT = "no_active_focal_point"
+    RETENTION_WARNING = "retention_warning"
+    # A high or critical incident started a reassessment of her risk (app/risk).
+    RISK_REASSESSMENT_DUE = "risk_reassessment_due"
 
 
 class InboxItem(Base):

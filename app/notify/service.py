@@ -17,13 +17,14 @@ from app.access.context import AccessContext
 from app.access.tenancy import as_system
 from app.escalation.chain import active_with_roles
 from app.notify import choices, inbox
-from app.notify.models import InboxItem, OutboxEntry
+from app.notify.models import AlertKind, InboxItem, OutboxEntry
 from app.orgs.models import User
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
 log = logging.getLogger("safety_net.notify")
+ALERT_KINDS = frozenset(k.value for k in AlertKind)
 # A request for help from a woman without a case is as urgent as an incident reported.
 EMAILED_KINDS = {"escalation", "referral_received", "incident_reported", "task_due",
                  "help_request_received"}
@@ -39,6 +40,10 @@ async def notify(ctx_or_session: AccessContext | AsyncSession, recipients: list[
                  payload: dict[str, Any], at: Any) -> list[InboxItem]:
     """Store one inbox item per recipient in the caller's transaction (IDs and codes only), each
     with its outbox row: the outbox worker publishes it once this transaction has committed."""
+    if kind not in ALERT_KINDS:
+        # A programming error, not bad input: an unknown kind would break every client that
+        # reads InboxAlert.kind as the closed set it is declared as.
+        raise ValueError(f"unknown alert kind {kind!r}")
     session = ctx_or_session.session if isinstance(ctx_or_session, AccessContext) else ctx_or_session
     items = []
     for subject, org_id in dict.fromkeys(recipients):

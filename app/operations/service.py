@@ -95,3 +95,13 @@ async def set_only_registered(ctx: AccessContext, enabled: bool) -> bool:
     ctx.record("operation.policy", target_type="Organisation", target_id=ctx.org_id,
                details={"only_registered_operations": enabled})
     return enabled
+
+
+async def get_operation(ctx: AccessContext, operation_id: uuid.UUID) -> RegisteredOperation:
+    """One registered operation (`node(id:)`), as `operationPolicy.operations` lists it."""
+    await ctx.require("operation", "manage")
+    found = await ctx.session.scalar(repo.operations_query(ctx.own_scope())
+                                     .where(RegisteredOperation.id == operation_id))
+    if found is None:
+        raise NotFound()
+    return found

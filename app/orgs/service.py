@@ -301,3 +301,13 @@ async def set_membership(
                    details={"org": str(org_id)})
     await ctx.session.flush()
     return wg
+
+
+async def get_client(ctx: AccessContext, client_row_id: uuid.UUID) -> Client:
+    """One machine client of the caller's organisation (`node(id:)`), as `clients` lists it."""
+    await ctx.require("client", "manage")
+    found = await ctx.session.scalar(repo.clients_query(ctx.own_scope())
+                                     .where(Client.id == client_row_id))
+    if found is None:
+        raise NotFound()
+    return found

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
@@ -29,6 +29,7 @@ from app.consent.service import standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.idempotency import service as idempotency
+from app.incidents.models import Incident
 from app.notify import service as notify
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
@@ -179,6 +180,10 @@ async def carry_out(ctx: AccessContext, erasure: Erasure) -> None:
     """Destroy her data key: every value sealed with it is unreadable from now on."""
     await pb_keys.destroy(ctx, erasure.peacebuilder_id)
     await repo.clear_lookups(ctx.session, erasure.peacebuilder_id)
+    # The monitoring codes of her incidents are in clear (they are counted): gone with her.
+    await ctx.session.execute(update(Incident).where(Incident.case_id.in_(
+        select(Case.id).where(Case.peacebuilder_id == erasure.peacebuilder_id))).values(
+        region_code=None, source_category=None))
     # Stored first answers of mutations (Idempotency-Key) may quote her data under a service
     # key: none survives her erasure.
     await idempotency.forget_all(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -18,6 +19,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
+
+
+class ErasureVia(enum.StrEnum):
+    """Who asked for an erasure of her data."""
+
+    HERSELF = "herself"
+    NETWORK = "network"
+    ORGANISATION = "organisation"
 
 
 class Peacebuilder(Base):

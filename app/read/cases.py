@@ -182,3 +182,17 @@ async def _views(ctx: AccessContext, rows: list[Any], want: Want, her: bool, key
             for v in views:
                 v.children[name] = found_rows[v.row.id]
     return views
+
+
+async def below(ctx: AccessContext, name: str, row_id: uuid.UUID, want: Want) -> children.RowView:
+    """One row below a case by its ID (`node(id:)`), decided as when it is read through its
+    case: the case must be visible and the row's category released, else it is not found."""
+    model = children.CHILDREN[name].model
+    case_id = await ctx.session.scalar(select(model.case_id).where(model.id == row_id))
+    if case_id is None:
+        raise NotFound()
+    view = await one(ctx, case_id, Want(frozenset({name}), {name: want}))
+    for found in view.children.get(name, []):
+        if found.row.id == row_id:
+            return found
+    raise NotFound()

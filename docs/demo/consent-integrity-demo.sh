@@ -66,7 +66,7 @@ R=$(gql "$MOFA_FOCAL" protection 'query($id: ID!) { consentGrants(peacebuilderId
 expect "$(echo "$R" | jq_ 'sorted({g["recipientType"] for g in d["data"]["consentGrants"]})')" "['WORKING_GROUP']"
 
 step "6c. her approval of a public statement by her network, used by another organisation"
-A=$(gql "$AMANI" "" 'mutation($o: ID!) { recordApproval(act: "public_statement", description: "A statement of solidarity, no names.", organisationId: $o) { approval { id } } }' "{\"o\": \"$WPN\"}" | jq_ 'd["data"]["recordApproval"]["approval"]["id"]')
+A=$(gql "$AMANI" "" 'mutation($o: ID!) { recordApproval(input: {act: public_statement, description: "A statement of solidarity, no names.", organisationId: $o}) { approval { id } } }' "{\"o\": \"$WPN\"}" | jq_ 'd["data"]["recordApproval"]["approval"]["id"]')
 CASE=$(gql "$UNPC_FOCAL" protection '{ cases(first: 5) { edges { node { id peacebuilder { pseudonym } } } } }' \
   | python3 -c "import json,sys; d=json.load(sys.stdin); print(next(e['node']['id'] for e in d['data']['cases']['edges'] if e['node']['peacebuilder']['pseudonym'] == 'amani'))")
 R=$(gql "$UNPC_FOCAL" protection 'mutation($c: ID!, $a: ID) { addMeasure(input: {caseId: $c, kind: PUBLIC_STATEMENT, approvalId: $a}) { measure { id } userErrors { field message } } }' "{\"c\": \"$CASE\", \"a\": \"$A\"}"); echo "$R"

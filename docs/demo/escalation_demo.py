@@ -62,7 +62,7 @@ async def main() -> None:
     ws_url = args.base.replace("http", "ws", 1) + "/graphql"
     async with httpx.AsyncClient(base_url=args.base, timeout=30) as http:
         admin, caseworker = token("--org", "mofa", "--user", "admin"), token("--org", "mofa", "--user", "caseworker")
-        print(await gql(http, admin, "mutation { setAcknowledgementDeadline(severity: CRITICAL, minutes: 1) }"))
+        print(await gql(http, admin, "mutation { setAcknowledgementDeadline(input: {severity: CRITICAL, minutes: 1}) { minutes userErrors { message } } }"))
         cases = await gql(http, caseworker, "{ cases(first: 5) { edges { node { id peacebuilder { pseudonym } } } } }")
         case_id = next(e["node"]["id"] for e in cases["data"]["cases"]["edges"]
                        if e["node"]["peacebuilder"]["pseudonym"] == "mariam")

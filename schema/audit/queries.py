@@ -22,7 +22,8 @@ async def _filter(info: Info, f: AccessLogFilter | None) -> LogFilter:
         pb_ids = await info.context.loaders.call(audit.pseudonym_ids, info.context.access,
                                                  f.peacebuilder_pseudonym)
     return LogFilter(
-        since=f.since, until=f.until, actor=f.actor, decision=f.decision, purpose=f.purpose,
+        since=f.since, until=f.until, actor=f.actor, decision=f.decision.value if f.decision else None,
+        purpose=f.purpose.value if f.purpose else None,
         action_prefix=f.action_prefix, peacebuilder_ids=pb_ids,
         org_id=ids.decode(f.organisation_id, "Organisation", "filter.organisationId")
         if f.organisation_id else None)

@@ -7,13 +7,22 @@ import uuid
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.audit import models
 from schema import ids
-from schema.common import Node
+from schema.common import Node, closed_set
+from schema.consent.enums import Purpose
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
+
+AccessDecision = closed_set(models.Decision, "An access decision.", {
+    "ALLOW": "Allowed.", "DENY": "Refused."}, name="AccessDecision")
+AccessAlertKind = closed_set(models.AlertKind, "Unusual access noticed in the log.", {
+    "BULK_READ": "Many records of different women read at once.",
+    "REPEATED_DENIALS": "Many refused attempts by one caller in a short time.",
+    "REPEATED_BREAK_GLASS": "Break-glass opened repeatedly."}, name="AccessAlertKind")
 
 
 @strawberry.type(description="One access decision or change. Never holds sensitive values.")
@@ -21,18 +30,23 @@ class AccessLogEntry(Node):
     seq: int | None = strawberry.field(description="Position in the hash chain (null until chained).")
     at: datetime
     actor: str = strawberry.field(description="user:<id>, client:<id>, peacebuilder:<id> or system.")
-    purpose: str | None
+    purpose: Purpose | None  # type: ignore[valid-type]
     action: str
     target_type: str | None
     target_id: str | None = strawberry.field(description=(
         "Opaque global ID of the target (of type `targetType`); the export also carries the "
         "stored form the hash chain covers."))
-    decision: str = strawberry.field(description="allow or deny.")
+    decision: AccessDecision = strawberry.field(description="What was decided.")  # type: ignore[valid-type]
     reason: str | None
     request_id: str
-    details: str | None = strawberry.field(description="JSON: IDs and categories, never values.")
+    details: str | None = strawberry.field(description="JSON: IDs and categories, never values.",
+                                           deprecation_reason="Use `data` (the same, as JSON).")
     hash: str | None
     prev_hash: str | None
+
+    @strawberry.field(description="IDs (opaque global IDs) and categories, never values.")
+    def data(self) -> JSON | None:
+        return json.loads(self.details) if self.details else None
     _org: strawberry.Private[uuid.UUID | None]
 
     @strawberry.field(description="The organisation the actor acted for.")
@@ -88,8 +102,8 @@ ACTIONS = {
 @strawberry.type(description="One access to her data, in plain language.")
 class AccessHistoryEntry:
     at: datetime
-    purpose: str | None
-    decision: str
+    purpose: Purpose | None  # type: ignore[valid-type]
+    decision: AccessDecision  # type: ignore[valid-type]
     description: str = strawberry.field(description="What happened, e.g. 'read your identity'.")
     _org: strawberry.Private[uuid.UUID | None]
 
@@ -108,9 +122,14 @@ class AccessHistoryEntry:
 
 @strawberry.type(description="Unusual access noticed in the log (IDs and counts only).")
 class Alert(Node):
-    kind: str = strawberry.field(description="bulk_read, repeated_denials, repeated_break_glass.")
+    kind: AccessAlertKind = strawberry.field(description="What was noticed.")  # type: ignore[valid-type]
     created_at: datetime
-    details: str = strawberry.field(description="JSON of IDs and counts.")
+    details: str = strawberry.field(description="JSON of IDs and counts.",
+                                    deprecation_reason="Use `data` (the same, as JSON).")
+
+    @strawberry.field(description="IDs and counts.")
+    def data(self) -> JSON:
+        return json.loads(self.details)
 
     @classmethod
     def from_model(cls, a: models.Alert) -> Alert:
@@ -125,6 +144,6 @@ class AccessLogFilter:
     organisation_id: strawberry.ID | None = None
     actor: str | None = None
     peacebuilder_pseudonym: str | None = None
-    decision: str | None = None
-    purpose: str | None = None
+    decision: AccessDecision | None = None  # type: ignore[valid-type]
+    purpose: Purpose | None = None  # type: ignore[valid-type]
     action_prefix: str | None = None

@@ -116,6 +116,14 @@ class ConfirmNetworkInput:
     network_id: strawberry.ID = strawberry.field(description="The network Organisation.")
 
 
+@strawberry.input(description="Erase her personal data (see eraseMyData).")
+class EraseDataInput:
+    peacebuilder_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Her ID (staff); omit when she asks herself.")
+    reason: str | None = strawberry.field(
+        default=None, description="Staff: why her data must go (at least 20 characters; sealed).")
+
+
 @strawberry.type(description="Result of eraseMyData / stopErasure.")
 class ErasurePayload:
     erased: bool = strawberry.field(description="Her key is destroyed now.")
@@ -145,6 +153,10 @@ def _self_or(info: Info, value: strawberry.ID | None) -> object:
     if value is not None:
         return ids.decode(value, "Peacebuilder", "peacebuilderId")
     return self_service.my_id(info.context.access)
+
+
+_INPUT = ("What to do. Required: omitted only by older clients that still send the "
+          "deprecated loose arguments.")
 
 
 @strawberry.type
@@ -262,12 +274,18 @@ class ConsentMutations:
         "holds her live consent, with a written `reason`: once a second focal point confirms "
         "(two-person rule), then likewise after 48 hours. Anyone else: NOT_FOUND. Logged."))
     async def erase_my_data(
-        self, info: Info, peacebuilder_id: strawberry.ID | None = None,
+        self, info: Info,
+        input: Annotated[EraseDataInput | None, strawberry.argument(description=_INPUT)] = None,
+        peacebuilder_id: Annotated[strawberry.ID | None, strawberry.argument(
+            deprecation_reason="Use `input`.")] = None,
         reason: Annotated[str | None, strawberry.argument(
-            description="Staff: why her data must go (at least 20 characters; sealed).")] = None,
+            description="Staff: why her data must go (at least 20 characters; sealed).",
+            deprecation_reason="Use `input`.")] = None,
     ) -> ErasurePayload:
         from app.peacebuilders import erasure
 
+        if input is not None:
+            peacebuilder_id, reason = input.peacebuilder_id, input.reason
         pb_id = _self_or(info, peacebuilder_id)
         done, errors = await guarded(info, lambda: info.context.loaders.call(
             erasure.request, info.context.access, pb_id, reason))

@@ -9,14 +9,16 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.consent import models
+from app.peacebuilders import models as pb_models
 from app.peacebuilders.notice_text import short_reference
 from app.peacebuilders.notices import NoticeKind
 from app.peacebuilders.self_service import NoticeView
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, closed_set
 from schema.consent.enums import DataCategory, ObtainedVia, Purpose
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
@@ -49,7 +51,7 @@ class RecipientType(enum.Enum):
 @strawberry.type(description="One change to a grant. Grants are never edited; each change is an "
                              "event and the grant's state is derived from them.")
 class ConsentEvent:
-    kind: str = strawberry.field(description="grant, confirm, narrow, extend, revoke or expire.")
+    kind: ConsentEventKind = strawberry.field(description="The step.")  # type: ignore[valid-type]
     at: datetime
     categories: list[DataCategory]
     purposes: list[Purpose]
@@ -167,18 +169,64 @@ class BreakGlass(Node):
                    requested_hours=b.requested_hours, confirmed_at=b.confirmed_at, _org=b.org_id)
 
 
+ConsentEventKind = closed_set(models.ConsentEventKind, "A step in a grant's history.", {
+    "GRANT": "Recorded.", "CONFIRM": "Confirmed (by her, or by a second person).",
+    "NARROW": "Narrowed (fewer categories or purposes).", "EXTEND": "Extended.",
+    "REVOKE": "Revoked.", "EXPIRE": "Ran out."})
+DataRequestKind = closed_set(models.DataRequestKind, "What she asks of an organisation.", {
+    "CORRECTION": "To correct her data."})
+DataRequestStatus = closed_set(models.DataRequestStatus, "Where her request stands.", {
+    "OPEN": "Not yet answered.", "CORRECTED": "Corrected.",
+    "DECLINED": "Declined, with a reason for her."})
+ErasureVia = closed_set(pb_models.ErasureVia, "Who asked for an erasure of her data.", {
+    "HERSELF": "She herself.", "NETWORK": "A focal point of a network she confirmed, for her.",
+    "ORGANISATION": "A focal point of an organisation that leads one of her cases, with a "
+                    "reason and a second focal point's confirmation."})
+NoticeKindEnum = closed_set(NoticeKind, "What changed, in a notice to her.", {
+    "INCIDENT_ACKNOWLEDGED": "An organisation acknowledged an incident she faces.",
+    "INCIDENT_ESCALATED": "An incident was not acknowledged in time and went up the chain.",
+    "INCIDENT_STATUS_CHANGED": "The response to an incident moved on.",
+    "MEASURE_DONE": "A protection measure was carried out.",
+    "MEASURE_NOT_DONE": "A protection measure was not done (with a reason code).",
+    "REFERRAL_ACCEPTED": "An organisation accepted a referral of her case.",
+    "REFERRAL_DECLINED": "An organisation declined a referral of her case.",
+    "CASE_CLOSED": "Her case was closed (with a reason code).",
+    "CASE_REOPENED": "Her case was reopened (with a reason code).",
+    "CONSENT_GRANTED_BY_OTHERS": "Someone recorded a consent grant for her.",
+    "CONSENT_CONFIRMED_BY_OTHERS": "Someone confirmed a consent grant for her.",
+    "CONSENT_EXTENDED_BY_OTHERS": "Someone extended a consent grant of hers.",
+    "CONSENT_AWAITS_CONFIRMATION": "A grant recorded for her waits for a second person.",
+    "GRANT_EXPIRING": "A consent grant of hers ends soon.",
+    "WORKING_GROUP_NEW_MEMBER": "A group she granted has a new member.",
+    "APPROVAL_USED": "An approval of a public act she gave was used.",
+    "BREAK_GLASS_OPENED": "Someone opened break-glass access to her record.",
+    "BREAK_GLASS_CONFIRMED": "A second person confirmed break-glass access.",
+    "BREAK_GLASS_ENDED": "Break-glass access ended (with a reason code).",
+    "NETWORK_CONFIRMED": "A network was confirmed to act for her.",
+    "ERASURE_SCHEDULED": "An erasure of her data is scheduled (she may stop it).",
+    "ENROLMENT_CODE_ISSUED": "An enrolment code for her login was issued.",
+    "PASSWORD_RESET": "Her password was reset.",
+    "LOGIN_SUSPENDED": "Her login was suspended.",
+    "CORRECTION_ANSWERED": "A correction she asked for was answered.",
+    "CASE_DATA_ERASED": "A closed case's retention ran out: its data was erased.",
+    "RISK_ASSESSMENT_SHARED": "A joint risk assessment waits for her answer (agree or contest).",
+    "RISK_ASSESSMENT_CURRENT": "A joint risk assessment of her case is now in force."},
+    name="NoticeKind")
+
+
 @strawberry.type(description=(
     "Something she is told about: kind, date, case reference, reason code and IDs — never her "
     "name, never free text. Only she reads her notices (me.notices, myNotices)."))
 class Notice:
     id: strawberry.ID = strawberry.field(description="The notice's ID (her subscription may "
                                                      "deliver one twice: de-duplicate by it).")
-    kind: str = strawberry.field(description=(
-        "What changed, a code: " + ", ".join(k.value for k in NoticeKind) + "."))
+    kind: NoticeKindEnum = strawberry.field(  # type: ignore[valid-type]
+        description="What changed.")
     created_at: datetime = strawberry.field(description="When it happened.")
     details: str = strawberry.field(description=(
         "JSON object of codes, dates and opaque global IDs (`case`, `incident`, `measure`, "
-        "`referral`, `grant`, `organisation`, …: usable with `node(id:)`)."))
+        "`referral`, `grant`, `organisation`, …: usable with `node(id:)`)."),
+        deprecation_reason="Use `data` (the same, as JSON).")
     cursor: str = strawberry.field(description="Pass as `after` (me.notices, myNotices) to "
                                                "resume after this notice.")
     language: str = strawberry.field(description="The language of `title` and `text`: hers "
@@ -193,6 +241,12 @@ class Notice:
     reason: str | None = strawberry.field(description=(
         "The reason code, where the change has one (case closed or reopened, measure not done, "
         "break-glass ended, correction answered)."))
+
+    @strawberry.field(description="Codes, dates and opaque global IDs (`case`, `incident`, "
+                                  "`measure`, `referral`, `grant`, `organisation`, …: usable "
+                                  "with `node(id:)`).")
+    def data(self) -> JSON:
+        return json.loads(self.details)
 
     @classmethod
     def from_view(cls, v: NoticeView) -> Notice:
@@ -214,9 +268,9 @@ class Notice:
     "organisation, answered by its deadline or escalated."))
 class DataRequest:
     id: strawberry.ID = strawberry.field(description="Opaque global ID.")
-    kind: str = strawberry.field(description="correction.")
+    kind: DataRequestKind = strawberry.field(description="What she asked.")  # type: ignore[valid-type]
     field: str | None = strawberry.field(description="The field she asked to correct.")
-    status: str = strawberry.field(description="open, corrected or declined.")
+    status: DataRequestStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     created_at: datetime = strawberry.field(description="When she asked.")
     due_at: datetime | None = strawberry.field(
         default=None, description="When the organisation must have answered.")
@@ -274,7 +328,7 @@ class ErasureStatus(enum.Enum):
 @strawberry.type(description="A request to erase her data (crypto-shredding).")
 class Erasure(Node):
     status: ErasureStatus
-    via: str = strawberry.field(description="herself, network or organisation.")
+    via: ErasureVia = strawberry.field(description="Who asked for it.")  # type: ignore[valid-type]
     requested_at: datetime
     due_at: datetime | None = strawberry.field(description="When it will be carried out.")
     done_at: datetime | None

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.directory import help as help_requests
@@ -78,8 +79,13 @@ HelpRequestStatus = strawberry.enum(
                              "overseers told). IDs and codes only.")
 class HelpRequestEvent:
     kind: str = strawberry.field(description="e.g. help_request.escalated.")
-    details: str | None = strawberry.field(description="JSON object of IDs and codes.")
+    details: str | None = strawberry.field(description="JSON object of IDs and codes.",
+                                           deprecation_reason="Use `data` (the same, as JSON).")
     at: datetime = strawberry.field(description="When.")
+
+    @strawberry.field(description="IDs (opaque global IDs) and codes.")
+    def data(self) -> JSON | None:
+        return json.loads(self.details) if self.details else None
 
 
 @strawberry.type(description="A request for help from a woman without a case, to your "

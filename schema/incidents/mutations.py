@@ -10,14 +10,15 @@ from typing import Annotated, Any
 
 import strawberry
 
-from app.errors import AppError
+from app.errors import AppError, BadInput
 from app.incidents import attachments, response
 from app.incidents import service as incidents
+from app.monitoring.declared import SourceCategory as SourceCategoryValues
 from app.read import children
 from app.read.children import RowView
 from schema import ids
-from schema.common import UserError, guarded
-from schema.consent.enums import DataCategory
+from schema.common import UserError, closed_set, guarded
+from schema.consent.enums import DataCategory, Purpose
 from schema.context import Info
 from schema.gated import want_of
 from schema.incidents.types import (
@@ -30,13 +31,31 @@ from schema.incidents.types import (
     IncidentType,
     Measure,
     MeasureKind,
+    MeasureNotDoneReason,
     MeasurePayload,
+    MeasureStatus,
     Proceeding,
+    ProceedingKind,
     ProceedingPayload,
+    PublicAct,
     Referral,
+    ReferralAction,
     ReferralPayload,
+    ReportChannel,
+    Reporter,
     Severity,
 )
+
+AllegedSourceCategory = closed_set(
+    SourceCategoryValues, "Who she says is behind an incident, by category, as she reports it "
+    "(never inferred).", {
+        "STATE_ACTOR": "Police, military, officials or other agents of the state.",
+        "NON_STATE_ARMED_GROUP": "An armed group that is not the state's.",
+        "PRIVATE_ACTOR": "A company, its security, or another private person or body.",
+        "COMMUNITY_OR_FAMILY": "Someone of her community or family.",
+        "ONLINE_UNKNOWN": "Online, the author not known.",
+        "UNKNOWN": "She does not know who.",
+    }, name="AllegedSourceCategory")
 
 
 @strawberry.input(description="Report an incident on a case you can see. Fields with sensitive "
@@ -45,15 +64,21 @@ class ReportIncidentInput:
     case_id: strawberry.ID
     type: IncidentType
     severity: Severity
-    reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
-    reported_via: str = strawberry.field(
-        description="in_person, phone, secure_messenger, email, online_form, other.")
+    reported_by: Reporter = strawberry.field(description="Who reported it.")  # type: ignore[valid-type]
+    reported_via: ReportChannel = strawberry.field(  # type: ignore[valid-type]
+        description="How it reached your organisation.")
     occurred_at: datetime | None = None
     description: str | None = None
     alleged_source_as_reported: str | None = strawberry.field(
         default=None, description="Exactly as reported; leave empty if not reported.")
     location_coarse: str | None = None
     location_precise: str | None = None
+    region_code: str | None = strawberry.field(default=None, description=(
+        "Coarse region, a code from the deployment's declared list (`monitoringRegions`; "
+        "category LOCATION_COARSE): counted in monitoring tables, never shown."))
+    source_category: AllegedSourceCategory | None = strawberry.field(default=None, description=(
+        "Alleged-source category as she reports it (category INCIDENT_DETAILS); never "
+        "inferred. Leave empty if not reported."))
 
 
 @strawberry.input(description="Add a measure or task.")
@@ -114,7 +139,7 @@ class WithdrawApprovalInput:
 class ReferCaseInput:
     case_id: strawberry.ID
     to_organisation_id: strawberry.ID
-    purpose: str
+    purpose: Purpose = strawberry.field(description="The purpose she consented to.")  # type: ignore[valid-type]
     request: str | None = None
 
 
@@ -122,7 +147,7 @@ class ReferCaseInput:
                               "one (give its ID).")
 class ProceedingInput:
     case_id: strawberry.ID
-    kind: str = strawberry.field(description="investigation or detention.")
+    kind: ProceedingKind = strawberry.field(description="What it tracks.")  # type: ignore[valid-type]
     data: strawberry.scalars.JSON = strawberry.field(
         description="Fields of that kind (see Proceeding.details).")
     next_hearing_at: datetime | None = None
@@ -153,6 +178,68 @@ async def _incident_payload(info: Info, incident: object, errors: list) -> Incid
     return IncidentPayload(incident=Incident.from_view(view), user_errors=errors)
 
 
+@strawberry.input(description="Acknowledge an incident.")
+class AcknowledgeIncidentInput:
+    incident_id: strawberry.ID = strawberry.field(description="The incident.")
+
+
+@strawberry.input(description="Move an incident on.")
+class SetIncidentStatusInput:
+    incident_id: strawberry.ID = strawberry.field(description="The incident.")
+    status: IncidentStatus = strawberry.field(description="RESPONDING or RESOLVED.")
+
+
+@strawberry.input(description="Your organisation's acknowledgement deadline for one severity.")
+class SetAcknowledgementDeadlineInput:
+    severity: Severity = strawberry.field(description="The severity it applies to.")
+    minutes: int = strawberry.field(description="Minutes, from 1 to 20160 (14 days).")
+
+
+@strawberry.type(description="Result of setAcknowledgementDeadline.")
+class AcknowledgementDeadlinePayload:
+    severity: Severity | None = strawberry.field(description="The severity it applies to.")
+    minutes: int | None = strawberry.field(description="The deadline now in force (minutes).")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
+
+
+@strawberry.input(description="Change a measure's status.")
+class SetMeasureStatusInput:
+    measure_id: strawberry.ID = strawberry.field(description="The measure or task.")
+    status: MeasureStatus = strawberry.field(description="Its new status.")
+    reason: MeasureNotDoneReason | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="With status CANCELLED: why it was not done (default OTHER).")
+
+
+@strawberry.input(description="Her approval of one public act by one organisation.")
+class RecordApprovalInput:
+    act: PublicAct = strawberry.field(description="The act she approves.")  # type: ignore[valid-type]
+    description: str = strawberry.field(description="What she approves (the text, or the outlet "
+                                                    "and occasion); sealed with her key.")
+    organisation_id: strawberry.ID = strawberry.field(
+        description="The organisation she approves to perform the act.")
+    peacebuilder_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Her ID (her network's focal point, acting for her); omit "
+                                  "when she records it herself.")
+
+
+@strawberry.input(description="A step on a referral.")
+class MoveReferralInput:
+    referral_id: strawberry.ID = strawberry.field(description="The referral.")
+    action: ReferralAction = strawberry.field(description="The step.")  # type: ignore[valid-type]
+    outcome: str | None = strawberry.field(default=None, description="How it ended (sealed).")
+
+
+_LOOSE = "Use `input`."
+_INPUT = ("What to do. Required: omitted only by older clients that still send the "
+          "deprecated loose arguments.")
+
+
+def _loose_or_input(input: object, **loose: object) -> None:
+    """Raise BAD_USER_INPUT unless the new `input` or every required loose argument is given."""
+    if input is None and any(v is None for v in loose.values()):
+        raise BadInput("Give `input`.", field="input")
+
+
 @strawberry.type
 class IncidentMutations:
     @strawberry.mutation(description="Report an incident. Requires `incident:create`. Alerts the "
@@ -161,33 +248,62 @@ class IncidentMutations:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         incident, errors = await guarded(info, lambda: info.context.loaders.call(
             incidents.report, info.context.access, case_id=case_id, type=input.type.value,
-            severity=input.severity.value, reported_by=input.reported_by,
-            reported_via=input.reported_via, occurred_at=input.occurred_at,
+            severity=input.severity.value, reported_by=input.reported_by.value,
+            reported_via=input.reported_via.value, occurred_at=input.occurred_at,
             description=input.description,
             alleged_source_as_reported=input.alleged_source_as_reported,
-            location_coarse=input.location_coarse, location_precise=input.location_precise))
+            location_coarse=input.location_coarse, location_precise=input.location_precise,
+            region_code=input.region_code,
+            source_category=input.source_category.value if input.source_category else None))
         return await _incident_payload(info, incident, errors)
 
     @strawberry.mutation(description="Acknowledge an incident (lead organisation). Stops escalation.")
-    async def acknowledge_incident(self, info: Info, id: strawberry.ID) -> IncidentPayload:
-        incident_id = ids.decode(id, "Incident")
+    async def acknowledge_incident(
+        self, info: Info,
+        input: Annotated[AcknowledgeIncidentInput | None, strawberry.argument(description=_INPUT)] = None,
+        id: Annotated[strawberry.ID | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+    ) -> IncidentPayload:
+        _loose_or_input(input, id=id)
+        incident_id = (ids.decode(input.incident_id, "Incident", "incidentId") if input
+                       else ids.decode(id, "Incident"))
         incident, errors = await guarded(info, lambda: info.context.loaders.call(
             incidents.acknowledge, info.context.access, incident_id))
         return await _incident_payload(info, incident, errors)
 
     @strawberry.mutation(description="Move an incident to RESPONDING or RESOLVED (lead organisation).")
-    async def set_incident_status(self, info: Info, id: strawberry.ID,
-                                  status: IncidentStatus) -> IncidentPayload:
-        incident_id = ids.decode(id, "Incident")
+    async def set_incident_status(
+        self, info: Info,
+        input: Annotated[SetIncidentStatusInput | None, strawberry.argument(description=_INPUT)] = None,
+        id: Annotated[strawberry.ID | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+        status: Annotated[IncidentStatus | None,
+                          strawberry.argument(deprecation_reason=_LOOSE)] = None,
+    ) -> IncidentPayload:
+        _loose_or_input(input, id=id, status=status)
+        incident_id = (ids.decode(input.incident_id, "Incident", "incidentId") if input
+                       else ids.decode(id, "Incident"))
+        new = input.status if input else status
+        assert new is not None
         incident, errors = await guarded(info, lambda: info.context.loaders.call(
-            incidents.set_status, info.context.access, incident_id, status.value))
+            incidents.set_status, info.context.access, incident_id, new.value))
         return await _incident_payload(info, incident, errors)
 
     @strawberry.mutation(description="Your organisation's acknowledgement deadline for a severity "
                                      "(minutes). Requires `incident_policy:manage` (org admin).")
-    async def set_acknowledgement_deadline(self, info: Info, severity: Severity, minutes: int) -> int:
-        return await info.context.loaders.call(incidents.set_ack_policy, info.context.access,
-                                               severity.value, minutes)
+    async def set_acknowledgement_deadline(
+        self, info: Info,
+        input: Annotated[SetAcknowledgementDeadlineInput | None,
+                         strawberry.argument(description=_INPUT)] = None,
+        severity: Annotated[Severity | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+        minutes: Annotated[int | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+    ) -> AcknowledgementDeadlinePayload:
+        _loose_or_input(input, severity=severity, minutes=minutes)
+        level = input.severity if input else severity
+        value = input.minutes if input else minutes
+        assert level is not None and value is not None
+        done, errors = await guarded(info, lambda: info.context.loaders.call(
+            incidents.set_ack_policy, info.context.access, level.value, value))
+        return AcknowledgementDeadlinePayload(severity=level if done is not None else None,
+                                              minutes=done, user_errors=errors)
 
     @strawberry.mutation(description="Add a protection measure or task. A PUBLIC_STATEMENT needs "
                                      "her approval for it. Requires `measure:manage`.")
@@ -222,15 +338,24 @@ class IncidentMutations:
                                      "cancelled (not done), she is told (a notice: kind, date, "
                                      "case, reason code).")
     async def set_measure_status(
-        self, info: Info, id: strawberry.ID, status: str,
+        self, info: Info,
+        input: Annotated[SetMeasureStatusInput | None, strawberry.argument(description=_INPUT)] = None,
+        id: Annotated[strawberry.ID | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+        status: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         reason: Annotated[str | None, strawberry.argument(description=(
             "With status cancelled: why it was not done, a code (no_longer_needed, "
             "she_declined, not_feasible, consent_withdrawn, replaced, other; default other). "
-            "Never free text: it reaches her notice."))] = None,
+            "Never free text: it reaches her notice."), deprecation_reason=_LOOSE)] = None,
     ) -> MeasurePayload:
-        measure_id = ids.decode(id, "Measure")
+        _loose_or_input(input, id=id, status=status)
+        if input:
+            measure_id = ids.decode(input.measure_id, "Measure", "measureId")
+            new: str = input.status.value
+            why = input.reason.value if input.reason else None
+        else:
+            measure_id, new, why = ids.decode(id, "Measure"), str(status), reason
         measure, errors = await guarded(info, lambda: info.context.loaders.call(
-            response.set_measure_status, info.context.access, measure_id, status, reason))
+            response.set_measure_status, info.context.access, measure_id, new, why))
         return MeasurePayload(measure=Measure.from_view(
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
@@ -240,18 +365,29 @@ class IncidentMutations:
                                      "by one organisation: only that organisation can use the "
                                      "approval, once, for that act. Logged.")
     async def record_approval(
-        self, info: Info, act: str, description: str,
-        organisation_id: Annotated[strawberry.ID, strawberry.argument(
-            description="The organisation she approves to perform the act.")],
-        peacebuilder_id: strawberry.ID | None = None,
+        self, info: Info,
+        input: Annotated[RecordApprovalInput | None, strawberry.argument(description=_INPUT)] = None,
+        act: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+        description: Annotated[str | None,
+                               strawberry.argument(deprecation_reason=_LOOSE)] = None,
+        organisation_id: Annotated[strawberry.ID | None, strawberry.argument(
+            description="The organisation she approves to perform the act.",
+            deprecation_reason=_LOOSE)] = None,
+        peacebuilder_id: Annotated[strawberry.ID | None,
+                                   strawberry.argument(deprecation_reason=_LOOSE)] = None,
     ) -> ApprovalPayload:
         from app.peacebuilders import self_service
 
+        _loose_or_input(input, act=act, description=description, organisation_id=organisation_id)
+        if input:
+            act, description = input.act.value, input.description
+            organisation_id, peacebuilder_id = input.organisation_id, input.peacebuilder_id
         pb_id = (ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId") if peacebuilder_id
                  else self_service.my_id(info.context.access))
         org_id = ids.decode(organisation_id, "Organisation", "organisationId")
+        what, text = str(act), str(description)
         approval, errors = await guarded(info, lambda: info.context.loaders.call(
-            response.record_approval, info.context.access, pb_id, act, description, org_id))
+            response.record_approval, info.context.access, pb_id, what, text, org_id))
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
 
@@ -296,16 +432,26 @@ class IncidentMutations:
         to = ids.decode(input.to_organisation_id, "Organisation", "toOrganisationId")
         referral, errors = await guarded(info, lambda: info.context.loaders.call(
             response.refer, info.context.access, case_id=case_id, to_org_id=to,
-            purpose=input.purpose, request=input.request))
+            purpose=input.purpose.value, request=input.request))
         return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
     @strawberry.mutation(description="accept, decline or complete (recipient) or revoke (sender) a "
                                      "referral; `outcome` records how it ended.")
-    async def move_referral(self, info: Info, id: strawberry.ID, action: str,
-                            outcome: str | None = None) -> ReferralPayload:
-        referral_id = ids.decode(id, "Referral")
+    async def move_referral(
+        self, info: Info,
+        input: Annotated[MoveReferralInput | None, strawberry.argument(description=_INPUT)] = None,
+        id: Annotated[strawberry.ID | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+        action: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+        outcome: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
+    ) -> ReferralPayload:
+        _loose_or_input(input, id=id, action=action)
+        if input:
+            referral_id = ids.decode(input.referral_id, "Referral", "referralId")
+            step, outcome = input.action.value, input.outcome
+        else:
+            referral_id, step = ids.decode(id, "Referral"), str(action)
         referral, errors = await guarded(info, lambda: info.context.loaders.call(
-            response.move_referral, info.context.access, referral_id, action, outcome))
+            response.move_referral, info.context.access, referral_id, step, outcome))
         return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
     @strawberry.mutation(description="Record or update an investigation or detention watch "
@@ -315,7 +461,7 @@ class IncidentMutations:
         pid = ids.decode(input.proceeding_id, "Proceeding", "proceedingId") if input.proceeding_id else None
         data = input.data if isinstance(input.data, dict) else {}
         proceeding, errors = await guarded(info, lambda: info.context.loaders.call(
-            response.record_proceeding, info.context.access, case_id=case_id, kind=input.kind,
+            response.record_proceeding, info.context.access, case_id=case_id, kind=input.kind.value,
             data=data, next_hearing_at=input.next_hearing_at, proceeding_id=pid))
         return ProceedingPayload(
             proceeding=Proceeding.from_view(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.consent.categories import (
@@ -19,16 +20,18 @@ from app.consent.categories import (
 from app.consent.categories import DataCategory as Categories
 from app.incidents import models, response
 from app.incidents.response import ReferralView
+from app.peacebuilders import notices as notice_codes
 from app.peacebuilders import sealing
 from app.read.children import RowView
 from app.read.gate import Gate
 from app.risk.models import PlanKind as RiskPlanKind
 from schema import ids
-from schema.common import Node, UserError
-from schema.consent.enums import DataCategory
+from schema.common import Node, UserError, closed_set
+from schema.consent.enums import DataCategory, Purpose
 from schema.consent.gate import release_sealed
 from schema.context import Info
 from schema.gated import ConsentGated, declares, gated, read_gated, read_plain
+from schema.notify.types import AlertKind
 from schema.orgs.types import Organisation, organisation_of
 from schema.risk.types import PlanKind
 
@@ -38,6 +41,40 @@ IncidentType = strawberry.enum(models.IncidentType, description="What kind of th
 Severity = strawberry.enum(models.Severity, description="How severe; sets the acknowledgement deadline.")
 IncidentStatus = strawberry.enum(models.IncidentStatus, description="Where the response stands.")
 MeasureKind = strawberry.enum(models.MeasureKind, description="A protection measure or task.")
+Reporter = closed_set(models.Reporter, "Who reported an incident.", {
+    "HERSELF": "She herself.", "HER_NETWORK": "Her network (a focal point of it).",
+    "STAFF": "Staff of an organisation.", "WITNESS": "A witness.",
+    "FAMILY": "Her family.", "OTHER": "Someone else."})
+ReportChannel = closed_set(models.ReportChannel, "How an incident reached the organisation.", {
+    "IN_PERSON": "In person.", "PHONE": "By phone.",
+    "SECURE_MESSENGER": "Through a secure messenger.", "EMAIL": "By e-mail.",
+    "ONLINE_FORM": "Through an online form.", "OTHER": "Another way."})
+MeasureStatus = closed_set(models.MeasureStatus, "Where a measure or task stands.", {
+    "PLANNED": "Planned, not started.", "IN_PROGRESS": "Being carried out.",
+    "DONE": "Carried out (she is told).",
+    "CANCELLED": "Not done, with a reason code (she is told)."})
+PublicAct = closed_set(models.PublicAct, "A public act of hers that needs her approval.", {
+    "PUBLIC_STATEMENT": "A public statement about her.",
+    "MEDIA_CONTACT": "Contact with the media about her.",
+    "RECOGNITION": "Public recognition (an award, a mention)."})
+ReferralAction = closed_set(models.ReferralAction, "A step on a referral.", {
+    "ACCEPT": "The recipient accepts a pending referral.",
+    "DECLINE": "The recipient declines a pending referral.",
+    "COMPLETE": "The recipient completes an accepted referral.",
+    "REVOKE": "The referring organisation withdraws it."})
+MeasureNotDoneReason = closed_set(notice_codes.MeasureNotDoneReason, "Why a measure was not done "
+                                  "(a code, never free text: it reaches her notice).", {
+    "NO_LONGER_NEEDED": "No longer needed.", "SHE_DECLINED": "She declined it.",
+    "NOT_FEASIBLE": "It could not be done.", "CONSENT_WITHDRAWN": "She withdrew her consent.",
+    "REPLACED": "Another measure replaced it.", "OTHER": "Another reason."})
+ProceedingKind = closed_set(models.ProceedingKind, "What a proceeding tracks.", {
+    "INVESTIGATION": "An investigation or prosecution (authority, reference, stage).",
+    "DETENTION": "A detention watch (place, conditions, visits, legal representation, "
+                 "due-process concerns, release negotiations)."})
+ReferralStatus = closed_set(models.ReferralStatus, "Where a referral stands.", {
+    "PENDING": "Sent, not yet answered.", "ACCEPTED": "The recipient took it on.",
+    "DECLINED": "The recipient declined it.", "COMPLETED": "The recipient completed it.",
+    "REVOKED": "The referring organisation withdrew it."})
 
 
 @strawberry.type(description="A threat or attack on her. Its type, severity, status and deadline "
@@ -49,8 +86,9 @@ class Incident(Node, ConsentGated):
     status: IncidentStatus
     occurred_at: datetime | None
     reported_at: datetime
-    reported_by: str = strawberry.field(description="herself, her_network, staff, witness, family, other.")
-    reported_via: str = strawberry.field(description="in_person, phone, secure_messenger, email, …")
+    reported_by: Reporter = strawberry.field(description="Who reported it.")  # type: ignore[valid-type]
+    reported_via: ReportChannel = strawberry.field(  # type: ignore[valid-type]
+        description="How it reached the organisation.")
     acknowledgement_deadline: datetime
     acknowledged_at: datetime | None
     description: str | None = gated(
@@ -128,7 +166,7 @@ class Attachment(Node):
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
 class Measure(Node, ConsentGated):
     kind: MeasureKind
-    status: str = strawberry.field(description="planned, in_progress, done or cancelled.")
+    status: MeasureStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     due_at: datetime | None
     created_at: datetime
     description: str | None = gated("description", RESPONSE_CATEGORY.value, "Details.")
@@ -209,8 +247,8 @@ class TaskOwnerPerson:
 
 @strawberry.type(description="One organisation asks another to act, under her consent.")
 class Referral(Node):
-    purpose: str
-    status: str = strawberry.field(description="pending, accepted, declined, completed, revoked.")
+    purpose: Purpose  # type: ignore[valid-type]
+    status: ReferralStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     created_at: datetime
     updated_at: datetime
     _from: strawberry.Private[uuid.UUID]
@@ -267,7 +305,7 @@ class Referral(Node):
 
 @strawberry.type(description="Investigation/prosecution tracking or detention watch.")
 class Proceeding(Node, ConsentGated):
-    kind: str = strawberry.field(description="investigation or detention.")
+    kind: ProceedingKind = strawberry.field(description="What is tracked.")  # type: ignore[valid-type]
     next_hearing_at: datetime | None
     updated_at: datetime
     details: str | None = gated(
@@ -292,8 +330,13 @@ class TimelineEvent:
         "Opaque global ID of what the step is about (an Incident, Measure, Referral, "
         "Attachment, Proceeding or Confirmation): usable with `node(id:)`."))
     details: str | None = strawberry.field(description=(
-        "JSON of codes and opaque global IDs (never personal data)."))
+        "JSON of codes and opaque global IDs (never personal data)."),
+        deprecation_reason="Use `data` (the same, as JSON).")
     _org: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Codes and opaque global IDs (never personal data).")
+    def data(self) -> JSON | None:
+        return json.loads(self.details) if self.details else None
 
     @strawberry.field(description="The organisation that acted (null: the system).")
     async def organisation(self, info: Info) -> Organisation | None:
@@ -324,7 +367,7 @@ class ApprovalStatus(enum.Enum):
     "organisation. Returned to her (`me.approvals`, `withdrawApproval`) and to whoever records "
     "it (she, or her network's focal point acting for her)."))
 class Approval(Node):
-    act: str = strawberry.field(description="public_statement, media_contact or recognition.")
+    act: PublicAct = strawberry.field(description="The act she approved.")  # type: ignore[valid-type]
     approved_at: datetime = strawberry.field(description="When she approved it.")
     acting_for_her: bool = strawberry.field(
         description="True: her network's focal point recorded it for her.")
@@ -359,12 +402,17 @@ class Approval(Node):
 @strawberry.type(description="An alert in a user's inbox: IDs and codes, never personal data.")
 class InboxAlert:
     id: strawberry.ID
-    kind: str = strawberry.field(description="incident_reported, escalation, task_due, referral_received.")
+    kind: AlertKind = strawberry.field(description="What it is about.")  # type: ignore[valid-type]
     created_at: datetime
     cursor: str = strawberry.field(description="Pass as `after` to resume after this alert.")
     payload: str = strawberry.field(description=(
         "JSON of codes and opaque global IDs (`incident`, `case`, `measure`, …: usable with "
-        "`node(id:)` and the HTTP routes)."))
+        "`node(id:)` and the HTTP routes)."), deprecation_reason="Use `data` (the same, as JSON).")
+
+    @strawberry.field(description="Codes and opaque global IDs (`incident`, `case`, `measure`, "
+                                  "…: usable with `node(id:)` and the HTTP routes).")
+    def data(self) -> JSON:
+        return json.loads(self.payload)
 
 
 @strawberry.type

@@ -13,7 +13,7 @@ from app.justice import models
 from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, closed_set
 from schema.context import Info
 from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation, organisation_of
@@ -84,7 +84,7 @@ class Hearing(Node, ConsentGated):
                              "escalate along the case's lead organisation's chain when missed.")
 class Detention(Node, ConsentGated):
     detained_at: datetime = strawberry.field(description="When she was detained.")
-    status: str = strawberry.field(description="detained or released.")
+    status: DetentionStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     released_at: datetime | None = strawberry.field(description="When she was released.")
     proceeding_id: strawberry.ID | None = strawberry.field(
         description="The detention-watch Proceeding it belongs to, if one was given.")
@@ -100,13 +100,20 @@ class Detention(Node, ConsentGated):
                    proceeding_id=_id("Proceeding", d.proceeding_id), _gate=view.gate)
 
 
+DetentionStatus = closed_set(models.DetentionStatus, "Whether she is still held.", {
+    "DETAINED": "She is held.", "RELEASED": "She was released."})
+DetentionCheckStatus = closed_set(models.CheckStatus, "Where a due check stands.", {
+    "PENDING": "Not yet done; past its deadline it escalates.",
+    "SATISFIED": "Done, by a visit of its kind.", "ENDED": "She was released first."},
+    name="DetentionCheckStatus")
+
+
 @strawberry.type(description="A due check of a detention. " + LISTED)
 class DetentionCheck(Node):
     detention_id: strawberry.ID = strawberry.field(description="Its Detention.")
     kind: DetentionCheckKind = strawberry.field(description="What must happen.")
     due_at: datetime = strawberry.field(description="By when; past it, it escalates.")
-    status: str = strawberry.field(description=(
-        "pending, satisfied (by a visit of its kind) or ended (she was released)."))
+    status: DetentionCheckStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     satisfied_at: datetime | None = strawberry.field(description="When the visit took place.")
     visit_id: strawberry.ID | None = strawberry.field(description="The visit that satisfied it.")
 

@@ -7,10 +7,36 @@ from datetime import datetime
 
 import strawberry
 
+from app.notify import models as notify_models
 from app.notify.channels_models import NotifyChannel
 from app.notify.choices import LevelChoice
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, closed_set
+
+AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `data` holds "
+                       "codes and opaque global IDs only).", {
+    "INCIDENT_REPORTED": "An incident was reported on a case your organisation leads.",
+    "ESCALATION": "An incident, task or request was not acknowledged in time: you are the "
+                  "next level of the chain (`level`, `to`).",
+    "ESCALATION_NOTICE": "A member of a group she granted had an escalation (content-free).",
+    "TASK_DUE": "A task you or your organisation own is due.",
+    "TASK_OWNER_UNCOVERED": "A task's named owner is no longer covered by her consent.",
+    "REFERRAL_RECEIVED": "Your organisation received a referral.",
+    "HEARING_DUE": "A hearing or detention check is coming up.",
+    "HELP_REQUEST_RECEIVED": "A woman without a case asked your organisation for help.",
+    "EVIDENCE_ADDED": "Evidence was filed on an incident of a case you lead.",
+    "APPROVAL_WITHDRAWN": "She withdrew an approval of a public act by your organisation.",
+    "BREAK_GLASS_OPENED": "Someone opened break-glass access to her record.",
+    "CONFIRMATION_REQUESTED": "A two-person action waits for your confirmation.",
+    "CONSENT_CONFIRMED": "A consent grant of a woman your network acts for was confirmed.",
+    "CORRECTION_REQUESTED": "She asked your organisation to correct her data.",
+    "ERASURE_SCHEDULED": "An erasure of her data is scheduled (she may stop it).",
+    "NETWORK_CONFIRMED": "She (or two focal points) confirmed your network for her.",
+    "NOTICE_FOR_HER": "A notice for her who has no working login: pass it on.",
+    "NO_ACTIVE_FOCAL_POINT": "Your organisation has no active focal point.",
+    "RETENTION_WARNING": "A closed case will be erased soon (extend or hold it).",
+    "RISK_REASSESSMENT_DUE": "A high or critical incident started a reassessment of her risk: "
+                             "draft it with her (draftRiskAssessment)."})
 
 
 @strawberry.enum(description="How a channel reaches you.")

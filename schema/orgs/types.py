@@ -6,14 +6,21 @@ from datetime import datetime
 
 import strawberry
 
+from app.access.principal import PrincipalKind
 from app.orgs import models
 from schema import ids
-from schema.common import Node
+from schema.common import Node, closed_set
 from schema.context import Info
 
 OrgKind = strawberry.enum(models.OrgKind, description="The kind of organisation.")
 Role = strawberry.enum(models.Role, description="A role inside one organisation.")
 
+
+
+ViewerKind = closed_set(PrincipalKind, "Who is calling.", {
+    "USER": "A person of an organisation.", "CLIENT": "A machine client (OAuth2).",
+    "PEACEBUILDER": "She herself.", "SYSTEM": "The service itself (never a caller of the API).",
+    "ANONYMOUS": "Nobody signed in (the public entry points)."}, name="ViewerKind")
 
 
 @strawberry.type(description="An organisation (tenant): ministry, mission, UN cluster, NHRI, "
@@ -103,7 +110,7 @@ class WorkingGroup(Node):
 
 @strawberry.type(description="Who is calling.")
 class Viewer:
-    kind: str = strawberry.field(description="user, client or peacebuilder.")
+    kind: ViewerKind = strawberry.field(description="Who is calling.")  # type: ignore[valid-type]
     name: str = strawberry.field(description="Username or client ID.")
     roles: list[Role] = strawberry.field(description="Roles in the caller's organisation.")
     _org_id: strawberry.Private[object]

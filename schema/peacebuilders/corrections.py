@@ -12,7 +12,7 @@ from app.consent import models
 from app.peacebuilders import corrections
 from schema import ids
 from schema.common import UserError, guarded
-from schema.consent.types import DataRequest
+from schema.consent.types import DataRequest, DataRequestStatus
 from schema.context import Info
 
 
@@ -33,7 +33,7 @@ class CorrectionRequest:
     field: str | None = strawberry.field(description="The field she asks to correct.")
     message: str | None = strawberry.field(description=(
         "What she says is wrong, opened with her key (null once her data is erased)."))
-    status: str = strawberry.field(description="open, corrected or declined.")
+    status: DataRequestStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     created_at: datetime = strawberry.field(description="When she asked.")
     due_at: datetime | None = strawberry.field(description="When your answer is due; unanswered "
                                                            "then, it escalates along your chain.")
