@@ -131,6 +131,18 @@ def _main(argv: list[str] | None = None) -> int:
     link.add_argument("--org", required=True, help="organisation slug")
     link.add_argument("--user", required=True, help="username in the organisation")
     link.add_argument("--subject", required=True, help="her account's `sub` at the provider")
+    her = sub.add_parser("her", help="her login (operator tasks for pilots; logged, she and "
+                                     "her network are told)")
+    hsub = her.add_subparsers(dest="her_command", required=True)
+    for name, text in (("issue-code", "print a one-time enrolment or reset code for her login "
+                                      "(shown once; she redeems it at POST /auth/redeem-code)"),
+                       ("suspend", "suspend her login at once (until reinstated)"),
+                       ("reinstate", "lift the suspension of her login")):
+        one = hsub.add_parser(name, help=text)
+        one.add_argument("--peacebuilder", required=True, help="her record's UUID")
+        if name == "issue-code":
+            one.add_argument("--reset-factor", action="store_true",
+                             help="a reset that also removes her TOTP factor (a lost phone)")
     audit = sub.add_parser("audit", help="the tamper-evident access log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     verify = asub.add_parser("verify", help="check every entry, link and signed checkpoint")
@@ -192,6 +204,9 @@ def _main(argv: list[str] | None = None) -> int:
         return asyncio.run(_audit(settings, args))
     if args.command == "users" and args.users_command == "link-identity":
         return asyncio.run(link_identity(settings, args.org, args.user, args.subject))
+    if args.command == "her":
+        return asyncio.run(her_login(settings, args.her_command, args.peacebuilder,
+                                     reset_factor=getattr(args, "reset_factor", False)))
     if args.command == "users":
         return asyncio.run(_enrolment_code(settings, args.org, args.user, args.reset_factor))
     if args.command == "token":
@@ -515,6 +530,47 @@ async def _enrolment_code(settings: Settings, org: str, username: str, reset: bo
               f"phone, never by email): {issued.code}")
         print(f"valid until {issued.expires_at.isoformat(timespec='minutes')}, for one "
               "enrolment (startTotpEnrolment with enrolmentCode); five wrong tries lock it")
+        return 0
+    finally:
+        await runtime.close()
+
+
+async def her_login(settings: Settings, command: str, peacebuilder: str, *,
+                    reset_factor: bool = False) -> int:
+    """`safety-net her issue-code|suspend|reinstate`: what her network's focal point does, as
+    the operator (who holds the database and the keys already). Logged with the system as
+    actor (never the code); she and her network are told as through the API."""
+    from app.errors import AppError
+    from app.peacebuilders import account
+
+    try:
+        pb_id = uuid.UUID(peacebuilder)
+    except ValueError:
+        print("error: --peacebuilder takes her record's UUID", file=sys.stderr)
+        return 2
+    runtime = Runtime.create(settings)
+    try:
+        with tenancy.using(tenancy.SYSTEM):
+            async with runtime.db.transaction() as session:
+                ctx = context_for(runtime, session, SYSTEM, request_id=f"cli-{uuid.uuid4().hex}")
+                try:
+                    if command == "issue-code":
+                        issued = await account.issue_by_operator(ctx, pb_id,
+                                                                 reset_factor=reset_factor)
+                    elif command == "suspend":
+                        await account.suspend_by_operator(ctx, pb_id)
+                    else:
+                        await account.reinstate_by_operator(ctx, pb_id)
+                except AppError as exc:
+                    print(f"error: {exc.message}", file=sys.stderr)
+                    return 1
+        if command == "issue-code":
+            print(f"{issued.purpose} code (shown once; hand it to her in person or by phone, "
+                  f"never by email): {issued.code}")
+            print(f"valid until {issued.expires_at.isoformat(timespec='minutes')}, once; she "
+                  "redeems it at POST /auth/redeem-code and sets her own password")
+        else:
+            print(f"her login: {'suspended' if command == 'suspend' else 'reinstated'}")
         return 0
     finally:
         await runtime.close()

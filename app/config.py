@@ -163,6 +163,12 @@ class Settings:
     # The alert outbox worker (publishes stored alerts to Redis / subscribers, sends e-mails).
     outbox_worker: bool = True
     step_up_seconds: int = 900
+    # Her account (docs/decisions/0027): a one-time enrolment or reset code lives this many hours
+    # and locks after this many wrong tries; consent her login widens in the first days after a
+    # redeemed code is held until her network (or an earlier second factor) confirms it.
+    her_code_hours: int = 72
+    her_code_attempts: int = 5
+    her_reset_hold_days: int = 7
     step_up_acr: tuple[str, ...] = ("mfa",)
     mfa_roles: tuple[str, ...] = ("focal_point", "org_admin", "auditor")
     # --- observability: traces and metrics (docs/decisions/0010) ---
@@ -285,6 +291,9 @@ def _hardening_from_env() -> dict[str, Any]:
         "idempotency_ttl_seconds": _positive("SAFETY_NET_IDEMPOTENCY_TTL", "86400"),
         "outbox_worker": _env("SAFETY_NET_OUTBOX_WORKER", "on") != "off",
         "step_up_seconds": _number(int, "SAFETY_NET_STEP_UP_SECONDS", "900"),
+        "her_code_hours": _positive("SAFETY_NET_HER_CODE_HOURS", "72"),
+        "her_code_attempts": _positive("SAFETY_NET_HER_CODE_ATTEMPTS", "5"),
+        "her_reset_hold_days": _number(int, "SAFETY_NET_HER_RESET_HOLD_DAYS", "7"),
         "step_up_acr": _list(_env("SAFETY_NET_STEP_UP_ACR", "mfa")),
         "mfa_roles": _list(_env("SAFETY_NET_MFA_ROLES", "focal_point,org_admin,auditor")),
     }

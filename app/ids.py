@@ -51,9 +51,12 @@ KEY_TYPES: dict[str, str] = {
     "new_hearing": "Hearing", "detention": "Detention", "detention_check": "DetentionCheck",
     "visit": "DetentionVisit", "help_request": "HelpRequest", "request": "DataRequest",
     "notice": "Notice", "data_request": "DataRequest",
-    "assessment": "RiskAssessment", "risk_assessment": "RiskAssessment",
+    "risk_assessment": "RiskAssessment",
     "superseded_by": "RiskAssessment",
     "threat": "RiskThreat",
+    "check_in": "CheckIn", "schedule": "CheckInSchedule",
+    "security_assessment": "SecurityAssessment", "assessment": "SecurityAssessment",
+    "consultation": "Consultation",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {
@@ -64,6 +67,8 @@ EVENT_SUBJECTS: dict[str, str] = {
     "detention_visit": "DetentionVisit",
     "correction": "DataRequest", "risk_assessment": "RiskAssessment",
     "risk_review": "RiskAssessment", "risk_reassessment": "RiskAssessment",
+    "check_in_schedule": "CheckInSchedule", "check_in": "CheckIn",
+    "security_assessment": "SecurityAssessment", "consultation": "Consultation",
 }
 
 

@@ -121,4 +121,7 @@ def context_for(
                          purpose=purpose, step_up_acr=frozenset(settings.step_up_acr),
                          step_up_seconds=settings.step_up_seconds,
                          external_issuer=settings.oidc_issuer if settings.issuer == "oidc"
-                         else None)
+                         else None,
+                         her_account={"code_hours": settings.her_code_hours,
+                                      "code_attempts": settings.her_code_attempts,
+                                      "hold_days": settings.her_reset_hold_days})

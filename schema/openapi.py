@@ -68,12 +68,48 @@ _PATHS: dict[str, Any] = {
                             "totp": {"type": ["string", "null"],
                                      "description": "Six-digit TOTP code."}}},
             {"type": "object", "title": "Peacebuilder", "required": ["login", "password"],
-             "properties": {"login": {"type": "string"}, "password": {"type": "string"}}},
+             "properties": {"login": {"type": "string"}, "password": {"type": "string"},
+                            "totp": {"type": ["string", "null"], "description": (
+                                "Six-digit TOTP code, once she enrolled a factor.")}}},
         ]}}}},
         "responses": {
             "200": _json(_TOKEN, "A short-lived access token."),
             "400": _json(_OAUTH_ERROR, "Malformed body (`invalid_request`)."),
             "401": _json(_OAUTH_ERROR, "Wrong credentials or code (`invalid_grant`)."),
+            "429": _json(_OAUTH_ERROR, "Too many attempts (`slow_down`, `Retry-After`)."),
+        },
+    }},
+    "/auth/redeem-code": {"post": {
+        "operationId": "redeemCode", "tags": ["auth", "her"], "security": [],
+        "summary": "She redeems a one-time enrolment or reset code and sets her own password.",
+        "description": (
+            "The code was issued by her network's focal point or by her lead organisation "
+            "under the two-person rule (`issueHerCode`) and handed to her out of band; it is "
+            "short-lived (72 hours by default), works once, and locks after five wrong tries "
+            "(counted per code, in the database). `login` is needed for a first enrolment (the "
+            "name she will sign in with). Every refused code is the same 400 `invalid_grant`. "
+            "Redeeming ends all her sessions and refresh tokens; her network is alerted and "
+            "she is told at her next sign-in. For 7 days after, consent her login widens waits "
+            "for her network's confirmation (docs/decisions/0027-her-account-threat-model.md). "
+            "Neither the code nor the password is ever logged. Rate-limited per address."),
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["code", "password"],
+            "properties": {
+                "code": {"type": "string", "description": (
+                    "As shown (groups of four); case, spaces and dashes do not matter.")},
+                "password": {"type": "string", "minLength": 10,
+                             "description": "The password she chooses."},
+                "login": {"type": ["string", "null"], "description": (
+                    "First enrolment only: her login name (3 to 80 characters).")}}}}}},
+        "responses": {
+            "200": _json({"type": "object", "required": ["redeemed", "login", "purpose"],
+                          "properties": {"redeemed": {"const": True},
+                                         "login": {"type": "string"},
+                                         "purpose": {"enum": ["enrolment", "reset",
+                                                              "reset_all"]}}},
+                         "Her password is set: she signs in at /auth/login."),
+            "400": _json(_OAUTH_ERROR, "Malformed body (`invalid_request`, with the `field`), "
+                                       "or a code that is not valid (`invalid_grant`)."),
             "429": _json(_OAUTH_ERROR, "Too many attempts (`slow_down`, `Retry-After`)."),
         },
     }},

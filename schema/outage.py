@@ -19,7 +19,7 @@ log = logging.getLogger("safety_net.http")
 
 MESSAGE = "The service is temporarily unavailable; try again shortly."
 # OAuth endpoints answer RFC 6749's error object; everything else our `errors` list.
-OAUTH_PATHS = frozenset({"/oauth/token", "/auth/login"})
+OAUTH_PATHS = frozenset({"/oauth/token", "/auth/login", "/auth/redeem-code"})
 # WebSocket close code "Try Again Later" (RFC 6455 registry).
 WS_TRY_AGAIN = 1013
 

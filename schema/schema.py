@@ -36,6 +36,8 @@ from schema.bounded import bounded_execution
 from schema.cases.mutations import CaseMutations
 from schema.cases.queries import CaseQueries
 from schema.cases.types import Case, CaseNote
+from schema.checkins.mutations import CheckInMutations
+from schema.checkins.types import CheckIn, CheckInSchedule, SecurityAssessment
 from schema.common import Node
 from schema.confirmations.mutations import ConfirmationMutations
 from schema.confirmations.queries import ConfirmationQueries
@@ -43,6 +45,8 @@ from schema.confirmations.types import Confirmation
 from schema.consent.mutations import ConsentMutations
 from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant, Erasure
+from schema.consultations.mutations import ConsultationMutations
+from schema.consultations.types import Consultation
 from schema.context import Info
 from schema.directory.mutations import DirectoryMutations
 from schema.directory.queries import DirectoryQueries
@@ -64,6 +68,7 @@ from schema.notify.types import Channel
 from schema.orgs.mutations import OrgMutations
 from schema.orgs.queries import OrgQueries
 from schema.orgs.types import Client, Organisation, User, WorkingGroup
+from schema.peacebuilders.account import HerAccountMutations
 from schema.peacebuilders.corrections import CorrectionMutations, CorrectionQueries
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
@@ -132,6 +137,10 @@ _below("Hearing", "hearings", Hearing.from_view)
 _below("Detention", "detentions", Detention.from_view)
 _below("DetentionCheck", "detention_checks", DetentionCheck.from_view)
 _below("DetentionVisit", "detention_visits", DetentionVisit.from_view)
+_below("CheckInSchedule", "check_in_schedules", CheckInSchedule.from_view)
+_below("CheckIn", "check_ins", CheckIn.from_view)
+_below("SecurityAssessment", "security_assessments", SecurityAssessment.from_view)
+_below("Consultation", "consultations", Consultation.from_view)
 
 
 @_node_resolver("Attachment")
@@ -234,7 +243,9 @@ Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMut
                                    ConsentMutations, IncidentMutations, SecurityMutations,
                                    ConfirmationMutations, EscalationMutations,
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
-                                   CorrectionMutations, MonitoringMutations, RiskMutations))
+                                   CorrectionMutations, MonitoringMutations,
+                                   CheckInMutations, ConsultationMutations,
+                                   HerAccountMutations, RiskMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

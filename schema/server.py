@@ -18,7 +18,13 @@ from app import logs
 from app.access import tenancy
 from app.audit.http import export_endpoint
 from app.audit.worker import LogWorker
-from app.auth.http import jwks_endpoint, login_endpoint, logout_endpoint, token_endpoint
+from app.auth.http import (
+    jwks_endpoint,
+    login_endpoint,
+    logout_endpoint,
+    redeem_code_endpoint,
+    token_endpoint,
+)
 from app.config import Settings
 from app.incidents import attachments
 from app.incidents.http import MULTIPART_OVERHEAD, download_endpoint, upload_endpoint
@@ -255,6 +261,7 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/auth/login", login_endpoint, methods=["POST"]),
             Route("/auth/logout", logout_endpoint, methods=["POST"]),
+            Route("/auth/redeem-code", redeem_code_endpoint, methods=["POST"]),
             Route("/oauth/revoke", logout_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/export", export_endpoint, methods=["GET"]),

@@ -22,7 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.clock import FrozenClock
-from app.consent.categories import INCIDENT_FIELDS, PROFILE_FIELDS, DataCategory, Purpose
+from app.consent.categories import (
+    CHECKIN_FIELDS,
+    INCIDENT_FIELDS,
+    PROFILE_FIELDS,
+    DataCategory,
+    Purpose,
+)
 from schema import ids
 from tests.conftest import BACKENDS, build_env, unique
 from tests.factories import register
@@ -48,13 +54,22 @@ INCIDENT = {camel(f): f"i-{f}" for f in INCIDENT_FIELDS}
 # fields of a measure (listed under incident details, each plan field under risk_assessment).
 PLAN = {"planKind": "DAY_TO_DAY", "costAmount": "10.50", "costCurrency": "KES",
         "fundingSource": "p-funding", "coveredFamily": ["p-family"]}
-# A page one larger than the women of an example (an extra case would show); small enough for
-# the query cost budget with the nested levels.
-PAGE = ("query($after: DateTime!) { cases(first: 4, filter: {openedAfter: $after}) { edges { node {"
+# Five a page: each example opens three cases, and the lists below a case count in the budget.
+PAGE = ("query($after: DateTime!) { cases(first: 5, filter: {openedAfter: $after}) { edges { node {"
         " id summary peacebuilder { id profile { " + " ".join(PROFILE) + " } }"
         " incidents { id " + " ".join(INCIDENT) + " }"
+        " checkInSchedules { safetyContact missedActionNotes } consultations { topics risksRaised }"
         " riskAssessments { herAnalysis threats { facts } }"
         " measures { threatId " + " ".join(PLAN) + " } } } } }")
+# Rows below a case listed under risk_assessment (app/checkins, app/consultations): field ->
+# (list, the value written, its category).
+RISK_ROWS = {"safetyContact": ("checkInSchedules", "c-safety"),
+             "missedActionNotes": ("checkInSchedules", "c-notes"),
+             "topics": ("consultations", "c-topics"), "risksRaised": ("consultations", "c-risks")}
+RISK_CATEGORIES = {"safetyContact": CHECKIN_FIELDS["check_in_schedules"]["safety_contact"],
+                   "missedActionNotes": CHECKIN_FIELDS["check_in_schedules"]["missed_action_notes"],
+                   "topics": CHECKIN_FIELDS["consultations"]["topics"],
+                   "risksRaised": CHECKIN_FIELDS["consultations"]["risks_raised"]}
 
 op_strategy = st.one_of(
     st.fixed_dictionaries({
@@ -181,6 +196,17 @@ async def women(env: Any) -> list[dict[str, Any]]:
             "reportedVia": "secure_messenger", **INCIDENT}}, as_=("fund", "focal"))
         assert reported["data"]["reportIncident"]["incident"], reported
         await _assessed_and_planned(env, case_id, registered["login"])
+        agreed = await env.gql("""mutation($i: AgreeCheckInScheduleInput!) {
+            agreeCheckInSchedule(input: $i) { userErrors { message } } }""", {"i": {
+            "caseId": case_id, "intervalMinutes": 24 * 60, "channel": "APP", "agreedVia": "PHONE",
+            "missedAction": "OTHER", "missedActionNotes": "c-notes", "safetyContact": "c-safety"}},
+            as_=("fund", "focal"))
+        assert agreed["data"]["agreeCheckInSchedule"]["userErrors"] == [], agreed
+        consulted = await env.gql("""mutation($i: RecordConsultationInput!) {
+            recordConsultation(input: $i) { userErrors { message } } }""", {"i": {
+            "caseId": case_id, "heldAt": env.clock.now().isoformat(), "consulted": "HER",
+            "topics": "c-topics", "risksRaised": "c-risks"}}, as_=("fund", "focal"))
+        assert consulted["data"]["recordConsultation"]["userErrors"] == [], consulted
         out.append({"pb": registered["id"], "case": case_id,
                     "her": await env.peacebuilder_token(registered["login"])})
     return out
@@ -296,6 +322,17 @@ def check_case(node: dict[str, Any], released: set[str], where: tuple[Any, ...])
         assert (measure["threatId"] is not None) == (risk in released), where
     else:
         assert node["measures"] == [], where
+    # Check-in schedules and consultations are listed with risk_assessment; each sealed field by
+    # its own category (the safety contact is contact data).
+    risk = DataCategory.RISK_ASSESSMENT.value
+    for field, (rows, written) in RISK_ROWS.items():
+        if risk not in released:
+            assert node[rows] == [], where
+            continue
+        assert len(node[rows]) == 1, where
+        value = node[rows][0][field]
+        assert (value is not None) == (RISK_CATEGORIES[field].value in released), (field, where)
+        assert value in (None, written)
     # Incidents are listed with their details category; each sealed field by its own.
     if details not in released:
         assert node["incidents"] == [], where

@@ -347,12 +347,12 @@ async def test_review_due_escalates_once_across_two_app_instances(risk_env):
         env.clock.set(review_at - timedelta(minutes=1))
         await asyncio.gather(*(s.tick() for s in schedulers))
         assert [i for i in await inbox_of(env, "fund", "focal")
-                if i.payload.get("assessment") == key] == []
+                if i.payload.get("risk_assessment") == key] == []
         env.clock.set(review_at + timedelta(minutes=1))
         await asyncio.gather(*(s.tick() for s in schedulers))
         await asyncio.gather(*(s.tick() for s in schedulers))
         due = [i for i in await inbox_of(env, "fund", "focal")
-               if i.kind == "escalation" and i.payload.get("assessment") == key]
+               if i.kind == "escalation" and i.payload.get("risk_assessment") == key]
         assert [i.payload["level"] for i in due] == [1]
         env.clock.advance(minutes=61)
         await asyncio.gather(*(s.tick() for s in schedulers))
@@ -387,7 +387,7 @@ async def test_a_critical_incident_starts_a_reassessment(risk_env):
     drafts = [x for x in case["riskAssessments"] if x["status"] == "DRAFT"]
     assert len(drafts) == 1 and drafts[0]["startedByIncidentId"] == incident
     told = [i for i in await inbox_of(env, "fund", "focal") if i.kind == "risk_reassessment_due"]
-    assert str(raw(drafts[0]["id"], "RiskAssessment")) in {i.payload["assessment"] for i in told}
+    assert str(raw(drafts[0]["id"], "RiskAssessment")) in {i.payload["risk_assessment"] for i in told}
     # Filling that draft is the reassessment (no second draft).
     filled = await drafted(env, pb, level="CRITICAL")
     assert filled["id"] == drafts[0]["id"] and len(filled["threats"]) == 2

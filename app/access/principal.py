@@ -35,6 +35,9 @@ class Principal:
     session_id: uuid.UUID | None = None
     # Signed in through the external OIDC provider (its second factor, not our TOTP).
     external: bool = False
+    # A duress session (her duress password): `id` is an empty decoy, this is her real ID
+    # (for her sessions and the access log's alert only; docs/decisions/0027).
+    duress_of: uuid.UUID | None = None
 
     @property
     def subject(self) -> str:

@@ -66,7 +66,7 @@ async def admit(runtime: Runtime, claims: Claims, purpose: str | None,
     its own in the system scope: sign-in data and the policy are read across organisations."""
     async def principal_of(session: AsyncSession) -> Principal:
         return await resolve(session, runtime.policy, claims,
-                             mfa_roles=mfa.mfa_roles(runtime.settings))
+                             mfa_roles=mfa.mfa_roles(runtime.settings), now=runtime.clock.now())
 
     return await _decide(runtime, principal_of, purpose, request_id)
 

@@ -21,8 +21,24 @@ from app.operations.models import OrganisationSettings
 from app.orgs.models import Client, Organisation, User
 
 
+def suspended(account: PeacebuilderAccount | None, now: datetime | None) -> bool:
+    """Whether her login is suspended now (a lapsed lead-organisation suspension is not;
+    without a clock, any suspension counts)."""
+    if account is None or account.suspended_at is None:
+        return False
+    lapses = account.suspension_lapses_at
+    return lapses is None or now is None or now < lapses
+
+
+def decoy_id(pb_id: uuid.UUID) -> uuid.UUID:
+    """The empty record a duress session stands for: no row anywhere has this ID, so every
+    query of 'her own' record answers nothing, on both databases."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"safety-net:duress:{pb_id}")
+
+
 async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *,
-                  mfa_roles: frozenset[str] = frozenset()) -> Principal:
+                  mfa_roles: frozenset[str] = frozenset(),
+                  now: datetime | None = None) -> Principal:
     """Check the principal still exists and is active: deactivation bites on the next request.
 
     A person holding one of `mfa_roles` whose token was issued without a second factor gets no
@@ -80,11 +96,20 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
                          only_registered_operations=bool(crow.only_registered))
     await policy.refresh(session)
     if kind == PrincipalKind.PEACEBUILDER:
-        prow = (await session.execute(select(PeacebuilderAccount, live).where(
-            PeacebuilderAccount.peacebuilder_id == subject_id))).first()
+        prow = (await session.execute(select(PeacebuilderAccount, live, _duress(session_id))
+                                      .where(PeacebuilderAccount.peacebuilder_id == subject_id))
+                ).first()
         if prow is None or not prow[0].active or not prow.session_live:
             raise Unauthenticated("Invalid token.")
         account = prow[0]
+        # Read here on every request (no cache): a suspension bites on every replica at once.
+        if suspended(account, now):
+            raise Unauthenticated("Invalid token.")
+        if prow.session_duress:
+            return Principal(kind=PrincipalKind.PEACEBUILDER, id=decoy_id(subject_id),
+                             org_id=None, org_slug=None, name=account.login,
+                             roles=frozenset({"peacebuilder"}), auth_time=auth_time,
+                             acr=claims.acr, session_id=session_id, duress_of=subject_id)
         return Principal(kind=PrincipalKind.PEACEBUILDER, id=subject_id, org_id=None,
                          org_slug=None, name=account.login, roles=frozenset({"peacebuilder"}),
                          auth_time=auth_time, acr=claims.acr, session_id=session_id)
@@ -132,6 +157,14 @@ def _session_live(subject: str, session_id: uuid.UUID | None) -> Any:
                                          AuthSession.subject == subject,
                                          AuthSession.revoked_at.is_(None))
             .exists().label("session_live"))
+
+
+def _duress(session_id: uuid.UUID | None) -> Any:
+    """A column: was the token's session opened with her duress password?"""
+    if session_id is None:
+        return literal(False).label("session_duress")
+    return (select(AuthSession.duress).where(AuthSession.id == session_id)
+            .scalar_subquery().label("session_duress"))
 
 
 def _extras(policy: PolicyEngine) -> list[Any]:

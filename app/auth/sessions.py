@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access import tenancy
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.auth.models import AuthSession, RefreshToken
@@ -56,13 +57,14 @@ class Refreshed:
 
 
 async def open_session(db: AsyncSession, settings: Settings, *, subject: str,
-                       org_id: uuid.UUID | None, acr: str, now: datetime) -> tuple[AuthSession, str]:
+                       org_id: uuid.UUID | None, acr: str, now: datetime,
+                       duress: bool = False) -> tuple[AuthSession, str]:
     """A new session for a sign-in that just happened, and its first refresh token. Her sessions
     that ended more than `KEEP_ENDED` ago go (no background job: the table holds each person's
     live sessions and recently ended ones only)."""
     await _prune(db, subject, now)
     sess = AuthSession(id=uuid.uuid4(), subject=subject, org_id=org_id, acr=acr, auth_time=now,
-                       created_at=now,
+                       created_at=now, duress=duress,
                        expires_at=now + timedelta(seconds=settings.session_max_seconds))
     db.add(sess)
     await db.flush()
@@ -189,12 +191,23 @@ async def sign_out(ctx: AccessContext, *, everywhere: bool = False) -> int:
         raise Forbidden("Only people have sessions to sign out of; a machine client's tokens "
                         "simply expire.")
     now = ctx.clock.now()
-    if everywhere:
-        ended = await revoke_subject(ctx.session, p.subject, "sign-out everywhere", now)
-    elif p.session_id is not None:
-        ended = int(await revoke(ctx.session, p.session_id, "sign-out", now))
+
+    async def end(db: AsyncSession) -> int:
+        # A duress session stands for a decoy: its sessions are hers (`duress_of`).
+        subject = f"peacebuilder:{p.duress_of}" if p.duress_of is not None else p.subject
+        if everywhere:
+            return await revoke_subject(db, subject, "sign-out everywhere", now)
+        if p.session_id is not None:
+            return int(await revoke(db, p.session_id, "sign-out", now))
+        return 0
+
+    if p.duress_of is not None and ctx.db.dialect == "postgresql":
+        # Row-level security shows a decoy none of her sessions: ended in the system scope.
+        with tenancy.using(tenancy.SYSTEM):
+            async with ctx.db.transaction() as db:
+                ended = await end(db)
     else:
-        ended = 0
+        ended = await end(ctx.session)
     ctx.record("auth.logout", target_type="Session", target_id=p.session_id,
                details={"everywhere": everywhere, "sessions": ended})
     return ended

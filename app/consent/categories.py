@@ -121,3 +121,16 @@ RISK_FIELDS: dict[str, dict[str, DataCategory]] = {
         ("threat_id", "plan_kind", "cost_amount", "cost_currency", "funding_source",
          "covered_family"), RISK_CATEGORY),
 }
+# Safety check-ins, digital security assessments (app/checkins) and the consultations log
+# (app/consultations): free text per table. The safety contact is contact data; the rest is her
+# risk picture.
+CHECKIN_FIELDS: dict[str, dict[str, DataCategory]] = {
+    "check_in_schedules": {"safety_contact": DataCategory.CONTACT,
+                           "missed_action_notes": DataCategory.RISK_ASSESSMENT},
+    "security_assessments": {"assets": DataCategory.RISK_ASSESSMENT,
+                             "vulnerabilities": DataCategory.RISK_ASSESSMENT,
+                             "recommendations": DataCategory.RISK_ASSESSMENT},
+    "consultations": {"topics": DataCategory.RISK_ASSESSMENT,
+                      "risks_raised": DataCategory.RISK_ASSESSMENT,
+                      "follow_ups": DataCategory.RISK_ASSESSMENT},
+}

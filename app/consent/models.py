@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
@@ -174,6 +174,48 @@ class PeacebuilderAccount(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When a one-time code last set her password (enrolment or reset): consent her login widens
+    # in the days after is held (app/peacebuilders/account.py, docs/decisions/0027).
+    reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Her TOTP second factor (sealed like staff seeds, app/auth/mfa.py): needed at sign-in once
+    # enrolled; one enrolled before a reset releases what the reset holds.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Her duress password (hashed like her password) and whom it silently alerts.
+    duress_hash: Mapped[str | None] = mapped_column(String(200))
+    duress_alert: Mapped[str | None] = mapped_column(String(12))  # network, lead, both
+    # A suspended login (a seized phone): refused at sign-in and on every request until
+    # reinstated, or until `suspension_lapses_at` (a lead organisation's, unconfirmed).
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    suspended_by: Mapped[str | None] = mapped_column(String(80))
+    suspended_via: Mapped[str | None] = mapped_column(String(12))  # network, lead, operator
+    suspension_lapses_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HerCode(Base):
+    """A one-time enrolment or reset code for her login. `locator` (in clear) finds the row;
+    only an HMAC of the secret part is stored, under a service key kept with the KEKs. Wrong
+    tries are counted here, so a lock holds across replicas and restarts."""
+
+    __tablename__ = "peacebuilder_codes"
+    __table_args__ = (Index("ix_peacebuilder_codes_pb_status", "peacebuilder_id", "status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    peacebuilder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peacebuilders.id"))
+    locator: Mapped[str] = mapped_column(String(16), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(80))
+    purpose: Mapped[str] = mapped_column(String(12))  # enrolment, reset
+    via: Mapped[str] = mapped_column(String(12))  # network, lead, operator
+    issued_by: Mapped[str] = mapped_column(String(80))
+    issued_by_org_id: Mapped[uuid.UUID | None] = mapped_column()
+    confirmation_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12))  # live, used, locked, void
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Notice(Base):

@@ -32,6 +32,7 @@ from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.orgs.models import WorkingGroup
+from app.peacebuilders import account as her_account
 from app.peacebuilders import repository as pb_repo
 from app.peacebuilders import sealing
 from app.peacebuilders.models import Peacebuilder
@@ -259,6 +260,9 @@ async def grant(
     """Record a grant: in force at once when she (or her network) records it; otherwise pending
     until confirmed (rules.py). `intake` is her consent recorded as her file is opened: the
     caller already decided it may (peacebuilders.record_intake)."""
+    if ctx.principal.duress_of is not None:
+        return _duress_no_op(ctx, peacebuilder_id, recipient_type, recipient_id, categories,
+                             purposes, valid_from, valid_until)
     who = (Standing(_staff_caller(ctx)) if intake
            else await standing(ctx, peacebuilder_id, action="consent.grant"))
     act = Act.INTAKE if intake else Act.GRANT
@@ -286,6 +290,11 @@ async def grant(
     if not intake:  # only once the rules let this caller record it: no hint of other grants
         await _refuse_duplicate(ctx, peacebuilder_id, recipient_type, recipient_id, terms, now)
     awaiting = None if result is Result.LIVE else result.value
+    # In the days after a code set her password, what her login widens waits for her network
+    # (or a second factor she enrolled before): whoever issued the code could be signed in.
+    hold = who.herself and awaiting is None and await her_account.held(ctx)
+    if hold:
+        awaiting = HELD
     event = ConsentEvent(
         grant_id=uuid.uuid4(), peacebuilder_id=peacebuilder_id, kind="grant",
         recipient_type=recipient_type, recipient_id=recipient_id,
@@ -300,6 +309,8 @@ async def grant(
     if result is Result.AWAITS_SECOND_PERSON:
         assert proof is not None
         await _ask_second_person(ctx, state, proof)
+    if hold:
+        await her_account.alert_held(ctx, peacebuilder_id, state.id)
     if awaiting is not None:
         await tell_her(ctx, peacebuilder_id, NoticeKind.CONSENT_AWAITS_CONFIRMATION,
                        subject_id=state.id,
@@ -307,6 +318,26 @@ async def grant(
     else:
         await _tell_her(ctx, who, peacebuilder_id, state.id, NoticeKind.CONSENT_GRANTED_BY_OTHERS)
     return state
+
+
+HELD = "reset_hold"  # awaiting: her network's confirmation, after a code reset her password
+
+
+def _duress_no_op(ctx: AccessContext, pb_id: uuid.UUID, recipient_type: str,
+                  recipient_id: uuid.UUID, categories: list[str], purposes: list[str],
+                  valid_from: datetime | None, valid_until: datetime | None) -> ConsentGrant:
+    """A grant asked for in a duress session: nothing is recorded or released; the answer looks
+    like a grant waiting for confirmation. Logged as duress (auditors see it, she does not)."""
+    now = ctx.clock.now()
+    ctx.record("consent.grant.duress", target_type="Peacebuilder", target_id=ctx.principal.duress_of,
+               decision="deny", reason="duress session: nothing recorded")
+    return ConsentGrant(id=uuid.uuid4(), peacebuilder_id=pb_id, recipient_type=recipient_type,
+                        recipient_id=recipient_id, categories=sorted(set(categories)),
+                        purposes=sorted(set(purposes)), valid_from=valid_from or now,
+                        valid_until=valid_until, covered_org_ids=[],
+                        obtained_via=ObtainedVia.SELF_SERVICE.value, covered_at=now,
+                        revoked_at=None, created_at=now, updated_at=now, confirmed_at=None,
+                        awaiting=Result.AWAITS_SECOND_PERSON.value)
 
 
 async def _refuse_duplicate(ctx: AccessContext, pb_id: uuid.UUID, recipient_type: str,
@@ -367,6 +398,11 @@ async def confirm(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
     _decide(ctx, Act.CONFIRM, who, await _facts(ctx, who, current.recipient_type, current.recipient_id,
                                           current.categories, current.purposes, pb),
             current.peacebuilder_id)
+    if who.herself and current.revoked_at is None and current.confirmed_at is None \
+            and await her_account.held(ctx):
+        # Held after a reset: it stays pending until her network (or an earlier factor) confirms.
+        await her_account.alert_held(ctx, current.peacebuilder_id, current.id)
+        return current
     state = await _confirm(ctx, who, current)
     pending = await confirmations.pending_of(ctx, action=CONFIRM_GRANT, target_id=current.id)
     if pending is not None:  # she decided herself: the second person's check is not needed
@@ -490,6 +526,12 @@ async def change(
             raise BadInput("Narrowing would leave nothing; revoke the grant instead.",
                            field="categories" if not cats else "purposes")
     elif act is Act.EXTEND:
+        if who.herself and await her_account.held(ctx):
+            ctx.deny("consent.extend", target_type="Peacebuilder",
+                     target_id=current.peacebuilder_id, reason="held after a code reset")
+            raise BadInput("For a few days after a code set your password, widening consent "
+                           "waits for your network: record a new grant (your network confirms "
+                           "it), or sign in with the second factor you enrolled before.")
         cats |= parse_categories(categories) if categories else frozenset()
         purps |= parse_purposes(purposes) if purposes else frozenset()
         if valid_until is not None:
@@ -656,6 +698,8 @@ async def _grant_seen(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
 
 
 async def events_for(ctx: AccessContext, grant_id: uuid.UUID) -> list[ConsentEvent]:
+    if ctx.principal.duress_of is not None:
+        return []  # a duress session's no-op grant has no history (nor has anything it sees)
     current = await _grant_seen(ctx, grant_id)
     return await repo.events_of(ctx.session, current.id)
 

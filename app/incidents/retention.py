@@ -34,8 +34,10 @@ from app.access.context import AccessContext
 from app.access.principal import SYSTEM, PrincipalKind
 from app.cases import service as cases
 from app.cases.models import Case, CaseNote, CaseStatus
+from app.checkins.models import CheckInSchedule, SecurityAssessment
 from app.clock import Clock
 from app.consent.categories import RISK_FIELDS
+from app.consultations.models import Consultation
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.incidents.models import (
     Attachment,
@@ -278,3 +280,10 @@ async def _delete_case_values(session: AsyncSession, case_id: uuid.UUID) -> None
         **dict.fromkeys(RISK_FIELDS["risk_assessments"])))
     await session.execute(update(RiskThreat).where(RiskThreat.case_id == case_id).values(
         **dict.fromkeys(RISK_FIELDS["risk_threats"])))
+    # So do check-ins', security assessments' and consultations' (risk_assessment, contact).
+    await session.execute(update(CheckInSchedule).where(CheckInSchedule.case_id == case_id)
+                          .values(safety_contact=None, missed_action_notes=None))
+    await session.execute(update(SecurityAssessment).where(SecurityAssessment.case_id == case_id)
+                          .values(assets=None, vulnerabilities=None, recommendations=None))
+    await session.execute(update(Consultation).where(Consultation.case_id == case_id).values(
+        topics=None, risks_raised=None, follow_ups=None))

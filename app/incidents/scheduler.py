@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from app.access.context import AccessContext
 from app.access.principal import SYSTEM
 from app.access.tenancy import as_system
+from app.checkins import service as checkins  # registers the check-in and follow-up kinds
 from app.clock import Clock
 from app.confirmations import service as confirmations
 from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
@@ -106,7 +107,8 @@ async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
 
 
 # Reminders by kind (a step of any other kind is a task's reminder).
-REMINDERS = {justice.HEARING_REMINDER: justice.remind_hearing}
+REMINDERS = {justice.HEARING_REMINDER: justice.remind_hearing,
+             checkins.CHECK_IN_MISSED: checkins.missed}
 
 
 class Scheduler:

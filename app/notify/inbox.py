@@ -37,7 +37,8 @@ OWNER_KINDS = frozenset({"escalation", "task_due"})
 
 # A duty of the people its organisation names (IDs only): an escalation, the warning that a
 # closed case's data is about to be erased (app/incidents/retention.py).
-DUTY_KINDS = frozenset({"escalation", "retention_warning"})
+# A missed check-in is the lead organisation's focal points' duty at once (app/checkins).
+DUTY_KINDS = frozenset({"escalation", "retention_warning", "check_in_missed"})
 
 
 # Alerts about a justice item (a hearing, a detention and its checks): they tell when she is in
@@ -50,11 +51,24 @@ LEGAL_KEYS = frozenset({"hearing", "detention", "detention_check", "check", "sch
 CONTENT_FREE_KEYS = ("case", "level", "to", "owner_person")
 
 
+# Alerts about a check-in or a security assessment (app/checkins): that she missed a check-in,
+# and what was agreed to do, is her risk picture — shown while her consent releases
+# `risk_assessment` to the recipient's organisation, content-free otherwise (decision 0032).
+RISK_KINDS = frozenset({"check_in_missed"})
+RISK_KEYS = frozenset({"check_in", "schedule", "action", "security_assessment",
+                       "follow_up_at"})
+
+
 def about_legal(item: InboxItem) -> bool:
     return item.kind in LEGAL_KINDS or bool(LEGAL_KEYS & set(item.payload or {}))
 
 
-async def _legal_released(ctx: AccessContext, item: InboxItem) -> bool:
+def about_risk(item: InboxItem) -> bool:
+    return item.kind in RISK_KINDS or bool(RISK_KEYS & set(item.payload or {}))
+
+
+async def _legal_released(ctx: AccessContext, item: InboxItem,
+                          category: str = DataCategory.LEGAL.value) -> bool:
     """Whether a live grant of hers releases `legal` to the caller's organisation now, for any
     purpose (the decision the chain made when it sent the alert; a case row the caller cannot
     read at all: no)."""
@@ -64,7 +78,7 @@ async def _legal_released(ctx: AccessContext, item: InboxItem) -> bool:
     if pb is None:
         return False
     return await org_holds_consent(ctx.session, ctx.principal.org_id, pb, ctx.clock.now(),
-                                   category=DataCategory.LEGAL.value)
+                                   category=category)
 
 
 def _content_free(item: InboxItem) -> InboxItem:
@@ -81,6 +95,9 @@ async def shown(ctx: AccessContext, item: InboxItem) -> InboxItem:
     """The alert as the caller may read it now: a justice alert to an organisation her consent
     no longer releases `legal` to says only that an item on the case needs attention."""
     if about_legal(item) and not await _legal_released(ctx, item):
+        return _content_free(item)
+    if about_risk(item) and not await _legal_released(
+            ctx, item, DataCategory.RISK_ASSESSMENT.value):
         return _content_free(item)
     return item
 

@@ -38,6 +38,14 @@ class AlertKind(enum.StrEnum):
     RETENTION_WARNING = "retention_warning"
     # A high or critical incident started a reassessment of her risk (app/risk).
     RISK_REASSESSMENT_DUE = "risk_reassessment_due"
+    CHECK_IN_MISSED = "check_in_missed"
+    # Her account (app/peacebuilders/account.py, docs/decisions/0027).
+    HER_CODE_ISSUED = "her_code_issued"
+    HER_PASSWORD_SET = "her_password_set"  # noqa: S105 (an alert kind, not a password)
+    HER_LOGIN_SUSPENDED = "her_login_suspended"
+    HER_LOGIN_REINSTATED = "her_login_reinstated"
+    HER_CONSENT_HELD = "her_consent_held"
+    HER_DURESS_SIGN_IN = "her_duress_sign_in"
 
 
 class InboxItem(Base):

@@ -27,7 +27,7 @@ log = logging.getLogger("safety_net.notify")
 ALERT_KINDS = frozenset(k.value for k in AlertKind)
 # A request for help from a woman without a case is as urgent as an incident reported.
 EMAILED_KINDS = {"escalation", "referral_received", "incident_reported", "task_due",
-                 "help_request_received"}
+                 "help_request_received", "check_in_missed"}
 
 
 async def focal_points(session: AsyncSession, org_id: uuid.UUID) -> list[str]:

@@ -50,7 +50,7 @@ log = logging.getLogger("safety_net.notify")
 
 # The kinds worth waking someone for (the e-mailed kinds).
 WAKING_KINDS = frozenset({"escalation", "referral_received", "incident_reported", "task_due",
-                         "help_request_received"})
+                         "help_request_received", "check_in_missed"})
 KINDS = ("webhook",)
 MAX_CHANNELS = 5
 MAX_LEVEL = 10

@@ -42,6 +42,7 @@ TITLES: dict[str, dict[str, str]] = {
         "risk_assessment_shared": "A risk assessment waits for your view",
         "risk_assessment_current": "A risk assessment of your situation is now in force",
         "case_data_erased": "The details of a closed case were erased",
+        "check_in_missed": "A check-in was missed: your contacts were alerted",
     },
     "fr": {
         "incident_acknowledged": "Votre signalement a été pris en compte",
@@ -60,6 +61,7 @@ TITLES: dict[str, dict[str, str]] = {
         "grant_expiring": "Un de vos consentements prend bientôt fin",
         "working_group_new_member": "Un groupe de travail a un nouveau membre",
         "approval_used": "Votre approbation a été utilisée",
+        "check_in_missed": "Un point de contrôle a été manqué : vos contacts ont été alertés",
         "break_glass_opened": "Un accès d'urgence à vos données a été ouvert",
         "break_glass_confirmed": "Un accès d'urgence à vos données a été confirmé",
         "break_glass_ended": "L'accès d'urgence à vos données a pris fin",

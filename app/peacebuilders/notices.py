@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
+from app.auth.principals import suspended
 from app.cases.models import ClosureReason, ReopenReason
 from app.consent.models import BreakGlass, ConsentGrant, Notice, PeacebuilderAccount
 from app.db import new_id
@@ -70,6 +71,8 @@ class NoticeKind(enum.StrEnum):
     # A joint risk assessment waits for her answer; one became current (app/risk).
     RISK_ASSESSMENT_SHARED = "risk_assessment_shared"
     RISK_ASSESSMENT_CURRENT = "risk_assessment_current"
+    # A check-in of hers was missed: the lead organisation was alerted (app/checkins).
+    CHECK_IN_MISSED = "check_in_missed"
 
 
 class MeasureNotDoneReason(enum.StrEnum):
@@ -112,6 +115,7 @@ SUBJECT_KEY: dict[NoticeKind, str] = {
     K.BREAK_GLASS_ENDED: "break_glass", K.NETWORK_CONFIRMED: "network",
     K.ERASURE_SCHEDULED: "erasure", K.CORRECTION_ANSWERED: "data_request",
     K.RISK_ASSESSMENT_SHARED: "risk_assessment", K.RISK_ASSESSMENT_CURRENT: "risk_assessment",
+    K.CHECK_IN_MISSED: "check_in",
 }
 
 # Reason codes, per kind: the closed set each accepts (other branches add theirs here).
@@ -235,9 +239,9 @@ async def tell_her(where: AccessContext | AsyncSession, peacebuilder_id: uuid.UU
     session.add(OutboxEntry(item_id=notice.id, recipient=her, org_id=uuid.UUID(int=0),
                             created_at=at, attempts=0))
     published = [Published(her, notice.id)]
-    account = await session.scalar(select(PeacebuilderAccount.active).where(
+    account = await session.scalar(select(PeacebuilderAccount).where(
         PeacebuilderAccount.peacebuilder_id == peacebuilder_id))
-    if not account:
+    if account is None or not account.active or suspended(account, at):
         networks = (await networks_of(session, [peacebuilder_id]))[peacebuilder_id]
         recipients = [(s, org) for org in sorted(networks)
                       for s in await notify.focal_points(session, org)]

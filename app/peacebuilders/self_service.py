@@ -31,6 +31,12 @@ def my_id(ctx: AccessContext) -> uuid.UUID:
 
 
 async def me(ctx: AccessContext) -> Peacebuilder:
+    if ctx.principal.duress_of is not None:
+        # A duress session's record: empty, never stored, nothing of hers (decision 0027).
+        now = ctx.clock.now()
+        return Peacebuilder(id=my_id(ctx), pseudonym=ctx.principal.name, preferred_language="en",
+                            registered_by_org_id=uuid.UUID(int=0), created_at=now,
+                            has_login=True, updated_at=now)
     pb = await ctx.session.get(Peacebuilder, my_id(ctx))
     if pb is None:
         raise Forbidden()

@@ -18,13 +18,17 @@ from sqlalchemy import literal, select, tuple_
 
 from app.access.context import AccessContext
 from app.access.visibility import Mode
+from app.checkins import refs as checkin_refs
+from app.checkins.models import CheckIn, CheckInSchedule, SecurityAssessment
 from app.consent.categories import (
+    CHECKIN_FIELDS,
     INCIDENT_FIELDS,
     PROCEEDING_CATEGORY,
     RESPONSE_CATEGORY,
     RISK_FIELDS,
     DataCategory,
 )
+from app.consultations.models import Consultation
 from app.errors import ResponseTooLarge
 from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
 from app.justice import refs as justice_refs
@@ -89,7 +93,7 @@ def _incident(name: str) -> Sealed:
     return Sealed(INCIDENT_FIELDS[name].value, lambda r, pb: sealing.incident_ref(r, pb, name))
 
 
-def _risk(ref: Callable[[Any, uuid.UUID, str], sealing.Ref], name: str) -> Sealed:
+def _risk_sealed(ref: Callable[[Any, uuid.UUID, str], sealing.Ref], name: str) -> Sealed:
     return Sealed(RISK, lambda r, pb: ref(r, pb, name))
 
 
@@ -100,7 +104,18 @@ EVENT_CATEGORIES = {"incident": DETAILS, "measure": DETAILS, "referral": DETAILS
                     **dict.fromkeys(("hearing", "detention_watch", "detention_check",
                                      "detention_visit"), DataCategory.LEGAL.value),
                     **dict.fromkeys(("risk_assessment", "risk_review", "risk_reassessment"),
-                                    RISK)}
+                                    RISK),
+                    **dict.fromkeys(("check_in_schedule", "check_in", "security_assessment",
+                                     "consultation"), DataCategory.RISK_ASSESSMENT.value)}
+RISK = DataCategory.RISK_ASSESSMENT.value
+
+
+def _risk(table: str) -> dict[str, Sealed]:
+    """The sealed columns of a check-in, security or consultation table (CHECKIN_FIELDS)."""
+    return {column: Sealed(category.value, checkin_refs.ref(table, column))
+            for column, category in CHECKIN_FIELDS[table].items()}
+
+
 
 CHILDREN: dict[str, Child] = {
     "incidents": Child(Incident, (Incident.reported_at, Incident.id), lambda r: DETAILS,
@@ -108,7 +123,7 @@ CHILDREN: dict[str, Child] = {
     "measures": Child(Measure, (Measure.created_at, Measure.id),
                       lambda r: RESPONSE_CATEGORY.value,
                       {"description": Sealed(RESPONSE_CATEGORY.value, sealing.measure_ref),
-                       **{name: _risk(plan_ref, name)
+                       **{name: _risk_sealed(plan_ref, name)
                           for name in ("funding_source", "covered_family")}}),
     "proceedings": Child(Proceeding, (Proceeding.created_at, Proceeding.id),
                          lambda r: PROCEEDING_CATEGORY.value,
@@ -124,13 +139,21 @@ CHILDREN: dict[str, Child] = {
                               lambda r: LEGAL, {"notes": Sealed(LEGAL, justice_refs.visit_ref)}),
     "risk_assessments": Child(
         RiskAssessment, (RiskAssessment.created_at, RiskAssessment.id), lambda r: RISK,
-        {name: _risk(assessment_ref, name) for name in RISK_FIELDS["risk_assessments"]},
+        {name: _risk_sealed(assessment_ref, name) for name in RISK_FIELDS["risk_assessments"]},
         via=(("current_risk_assessment",),)),
     "risk_threats": Child(
         RiskThreat, (RiskThreat.assessment_id, RiskThreat.position, RiskThreat.id),
         lambda r: RISK,
-        {name: _risk(threat_ref, name) for name in RISK_FIELDS["risk_threats"]},
+        {name: _risk_sealed(threat_ref, name) for name in RISK_FIELDS["risk_threats"]},
         via=(("risk_assessments", "threats"), ("current_risk_assessment", "threats"))),
+    "check_in_schedules": Child(CheckInSchedule, (CheckInSchedule.created_at, CheckInSchedule.id),
+                                lambda r: RISK, _risk("check_in_schedules")),
+    "check_ins": Child(CheckIn, (CheckIn.due_at, CheckIn.id), lambda r: RISK),
+    "security_assessments": Child(SecurityAssessment,
+                                  (SecurityAssessment.assessed_at, SecurityAssessment.id),
+                                  lambda r: RISK, _risk("security_assessments")),
+    "consultations": Child(Consultation, (Consultation.held_at, Consultation.id),
+                           lambda r: RISK, _risk("consultations")),
     "timeline": Child(CaseEvent, (CaseEvent.at, CaseEvent.id),
                       lambda r: EVENT_CATEGORIES.get(r.kind.split(".", 1)[0], DETAILS)),
 }

@@ -157,7 +157,7 @@ async def draft(ctx: AccessContext, case_id: uuid.UUID, spec: DraftIn) -> RiskAs
     event(ctx, case.id, "risk_assessment.drafted", row.id,
           {"level": level, "threats": len(spec.threats)})
     ctx.record("risk_assessment.draft", target_type="Case", target_id=case.id,
-               details={"assessment": str(row.id), "threats": len(spec.threats)})
+               details={"risk_assessment": str(row.id), "threats": len(spec.threats)})
     return row
 
 
@@ -173,7 +173,7 @@ async def share(ctx: AccessContext, assessment_id: uuid.UUID) -> RiskAssessment:
     row.updated_at = row.shared_at
     event(ctx, case.id, "risk_assessment.shared", row.id)
     ctx.record("risk_assessment.share", target_type="Case", target_id=case.id,
-               details={"assessment": str(row.id)})
+               details={"risk_assessment": str(row.id)})
     await tell_her(ctx, case.peacebuilder_id, NoticeKind.RISK_ASSESSMENT_SHARED,
                    case_id=case.id, subject_id=row.id)
     return row
@@ -234,7 +234,7 @@ async def confirm_without_her(ctx: AccessContext, assessment_id: uuid.UUID, *,
                                         peacebuilder_id=pb)
     row.confirmation_id = asked.id
     ctx.record("risk_assessment.confirm_requested", target_type="Case", target_id=case.id,
-               details={"assessment": str(row.id), "consulted_how": consulted_how,
+               details={"risk_assessment": str(row.id), "consulted_how": consulted_how,
                         "confirmation": str(asked.id)})
     return asked
 
@@ -273,7 +273,7 @@ async def _make_current(ctx: AccessContext, row: RiskAssessment, case: Case,
                **({"consulted_how": row.consulted_how} if row.consulted_how else {})}
     event(ctx, case.id, "risk_assessment.current", row.id, details)
     ctx.record(f"risk_assessment.{status.value}", target_type="Case", target_id=case.id,
-               details={"assessment": str(row.id), **details})
+               details={"risk_assessment": str(row.id), **details})
     await tell_her(ctx, case.peacebuilder_id, NoticeKind.RISK_ASSESSMENT_CURRENT,
                    case_id=case.id, subject_id=row.id)
 
@@ -304,7 +304,7 @@ async def on_serious_incident(ctx: AccessContext, case: Case, incident_id: uuid.
     await ctx.session.flush()
     if not owed:
         escalation.start(ctx.session, RISK_REASSESSMENT, row.id, now + REASSESS_WITHIN)
-    payload = {"assessment": str(row.id), "case": str(case.id), "incident": str(incident_id)}
+    payload = {"risk_assessment": str(row.id), "case": str(case.id), "incident": str(incident_id)}
     event(ctx, case.id, "risk_assessment.reassessment_started", row.id,
           {"incident": str(incident_id), "severity": severity})
     await notify.notify(ctx, [(s, case.lead_org_id) for s in await notify.focal_points(
@@ -337,7 +337,7 @@ async def _due(session: Any, row: RiskAssessment, what: str) -> escalation.Due |
     if case is None or case.status == "closed":
         return None
     return escalation.Due(what, case.id, case.lead_org_id, case.peacebuilder_id,
-                          {"assessment": str(row.id), "case": str(case.id),
+                          {"risk_assessment": str(row.id), "case": str(case.id),
                            "review_at": row.review_at.isoformat()})
 
 

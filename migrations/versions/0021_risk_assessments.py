@@ -9,7 +9,7 @@ her own report of a serious incident is written in her request, so inserts are n
 writing organisation (the service checks the lead organisation).
 
 Revision ID: 0021
-Revises: 0023 (main's head when merged; 0019 when written)
+Revises: 0020 (main's head when merged; 0019 when written)
 """
 
 from typing import Sequence, Union
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0021'
-down_revision: Union[str, Sequence[str], None] = '0023'
+down_revision: Union[str, Sequence[str], None] = '0020'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -33,6 +33,8 @@ from schema.orgs.types import Organisation
 from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
 
 if TYPE_CHECKING:
+    from schema.checkins.types import CheckIn, CheckInSchedule, SecurityAssessment
+    from schema.consultations.types import Consultation
     from schema.incidents.types import Incident, Measure, MeasureKind, Proceeding, TimelineEvent
     from schema.justice.types import Detention, DetentionCheck, DetentionVisit, Hearing
     from schema.risk.types import RiskAssessment
@@ -169,6 +171,43 @@ class Case(Node, ConsentGated):
 
         current = [a for a in assessments_of(self._view.children) if a.is_current()]
         return current[-1] if current else None
+
+    @strawberry.field(description="Check-in schedules agreed with her, oldest first (listed to "
+                                  "those her consent releases risk_assessment to).")
+    def check_in_schedules(
+        self
+    ) -> list[Annotated[CheckInSchedule, strawberry.lazy("schema.checkins.types")]]:
+        from schema.checkins.types import CheckInSchedule
+
+        return [CheckInSchedule.from_view(v)
+                for v in self._view.children.get("check_in_schedules", [])]
+
+    @strawberry.field(description="Check-in periods, by deadline: done, missed, late, resolved "
+                                  "and the one pending (listed to those her consent releases "
+                                  "risk_assessment to).")
+    def check_ins(self) -> list[Annotated[CheckIn, strawberry.lazy("schema.checkins.types")]]:
+        from schema.checkins.types import CheckIn
+
+        return [CheckIn.from_view(v) for v in self._view.children.get("check_ins", [])]
+
+    @strawberry.field(description="Digital security assessments, oldest first (listed to those "
+                                  "her consent releases risk_assessment to).")
+    def security_assessments(
+        self
+    ) -> list[Annotated[SecurityAssessment, strawberry.lazy("schema.checkins.types")]]:
+        from schema.checkins.types import SecurityAssessment
+
+        return [SecurityAssessment.from_view(v)
+                for v in self._view.children.get("security_assessments", [])]
+
+    @strawberry.field(description="Consultations with her or her network, oldest first (listed "
+                                  "to those her consent releases risk_assessment to).")
+    def consultations(
+        self
+    ) -> list[Annotated[Consultation, strawberry.lazy("schema.consultations.types")]]:
+        from schema.consultations.types import Consultation
+
+        return [Consultation.from_view(v) for v in self._view.children.get("consultations", [])]
 
     @strawberry.field(description="Every state change on the case, oldest first (each shown "
                                   "with its subject's data category).")

@@ -33,6 +33,14 @@ class ConfirmationAction(enum.Enum):
     RISK_ASSESSMENT = strawberry.enum_value("risk_assessment.current", description=(
         "Make a joint risk assessment current where she has no account and no network, with "
         "a record of how she was consulted."))
+    HER_CODE = strawberry.enum_value("her.code", description=(
+        "Issue her a one-time enrolment or reset code (her lead organisation; the second focal "
+        "point, who confirms, receives it with issueHerCode)."))
+    HER_SUSPENSION = strawberry.enum_value("her.suspend", description=(
+        "Suspend her login (her lead organisation; lapses after 72 hours unless her network "
+        "confirms it)."))
+    HER_REINSTATEMENT = strawberry.enum_value("her.reinstate", description=(
+        "Lift the suspension of her login (her lead organisation)."))
 
 
 @strawberry.enum(description="Where a two-person request stands.")
@@ -48,7 +56,9 @@ class ConfirmationStatus(enum.Enum):
 TARGET_TYPES = {"consent.grant": "ConsentGrant", "network.link": "NetworkLink",
                 "peacebuilder.erase": "Erasure", "break_glass.extend": "BreakGlass",
                 "mfa.enrolment_code": "User", "case.close": "Case",
-                "risk_assessment.current": "RiskAssessment"}
+                "risk_assessment.current": "RiskAssessment",
+                "her.code": "Peacebuilder", "her.suspend": "Peacebuilder",
+                "her.reinstate": "Peacebuilder"}
 
 
 @strawberry.type(description="One person of your organisation started an action that a second "

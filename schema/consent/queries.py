@@ -37,8 +37,11 @@ class PlainCaseSummary:
 class Me:
     @strawberry.field(description="Her record, with every field of hers.")
     async def peacebuilder(self, info: Info) -> Peacebuilder:
+        from app.peacebuilders import account
         from app.read import peacebuilders as pb_read
 
+        if info.context.access.principal.duress_of is not None:  # an empty-looking record
+            return Peacebuilder.from_view(account.decoy_view(info.context.access))
         return Peacebuilder.from_view(await info.context.loaders.call(
             pb_read.one, info.context.access, self_service.my_id(info.context.access),
             want_of(info)))
@@ -82,6 +85,24 @@ class Me:
         found = await info.context.loaders.call(risk_plain.overview, info.context.access,
                                                 language)
         return [PlainRiskSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
+                                 language=c.language, lines=c.lines) for c in found]
+
+    @strawberry.field(description=(
+        "Her safety arrangements in plain language, in her preferred language unless "
+        "`language` is given (en, fr; English otherwise): each check-in schedule agreed with her "
+        "(how often, how, the next one due, any missed and what the organisation will do), her "
+        "digital security assessments and their follow-up dates, and her consultations (when, "
+        "who met). Codes, dates and organisation names only; her own cases only. Logged."))
+    async def safety_overview(
+        self,
+        info: Info,
+        language: Annotated[str | None, strawberry.argument(description="Language tag.")] = None,
+    ) -> list[PlainCaseSummary]:
+        from app.checkins import plain as safety_plain
+
+        found = await info.context.loaders.call(safety_plain.overview, info.context.access,
+                                                language)
+        return [PlainCaseSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
                                  language=c.language, lines=c.lines) for c in found]
 
     @strawberry.field(description="All her grants, live and ended.")

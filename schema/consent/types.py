@@ -40,6 +40,9 @@ class ConsentAwaiting(enum.Enum):
     SECOND_PERSON = strawberry.enum_value("second_person", description=(
         "A second focal point of the recipient, against the evidence (two-person rule); she or "
         "her network may confirm it too."))
+    HER_NETWORK = strawberry.enum_value("reset_hold", description=(
+        "Her network's focal point (confirmConsent), or she signed in with a second factor she "
+        "enrolled before: she widened it in the days after a one-time code set her password."))
 
 
 @strawberry.enum(description="Who receives a grant.")
@@ -210,7 +213,8 @@ NoticeKindEnum = closed_set(NoticeKind, "What changed, in a notice to her.", {
     "CORRECTION_ANSWERED": "A correction she asked for was answered.",
     "CASE_DATA_ERASED": "A closed case's retention ran out: its data was erased.",
     "RISK_ASSESSMENT_SHARED": "A joint risk assessment waits for her answer (agree or contest).",
-    "RISK_ASSESSMENT_CURRENT": "A joint risk assessment of her case is now in force."},
+    "RISK_ASSESSMENT_CURRENT": "A joint risk assessment of her case is now in force.",
+    "CHECK_IN_MISSED": "A check-in of hers was missed: the lead organisation was alerted."},
     name="NoticeKind")
 
 

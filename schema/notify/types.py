@@ -36,7 +36,18 @@ AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `da
     "NO_ACTIVE_FOCAL_POINT": "Your organisation has no active focal point.",
     "RETENTION_WARNING": "A closed case will be erased soon (extend or hold it).",
     "RISK_REASSESSMENT_DUE": "A high or critical incident started a reassessment of her risk: "
-                             "draft it with her (draftRiskAssessment)."})
+                             "draft it with her (draftRiskAssessment).",
+    "CHECK_IN_MISSED": "She missed a check-in on a case your organisation leads: do what was "
+                       "agreed (`action`; its notes on the case's check-in schedule).",
+    "HER_CODE_ISSUED": "A one-time sign-in code was issued for a woman your network acts for.",
+    "HER_PASSWORD_SET": "A one-time code set her password: her sessions ended; for a few days "
+                        "what her login widens waits for your confirmation.",
+    "HER_LOGIN_SUSPENDED": "Her login was suspended (you may still act and revoke for her).",
+    "HER_LOGIN_REINSTATED": "The suspension of her login was lifted.",
+    "HER_CONSENT_HELD": "Consent her login widened after a reset waits for your confirmation "
+                        "(confirmConsent).",
+    "HER_DURESS_SIGN_IN": "She signed in with her duress password: she may be coerced. Act "
+                          "discreetly; her session shows nothing."})
 
 
 @strawberry.enum(description="How a channel reaches you.")

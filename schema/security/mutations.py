@@ -12,6 +12,7 @@ from app.auth import enrolment, mfa, sessions
 from app.errors import BadInput
 from app.operations import service as operations
 from app.orgs.service import get_user
+from app.peacebuilders import account as her_account
 from schema import ids
 from schema.common import UserError, guarded
 from schema.confirmations.types import Confirmation
@@ -143,6 +144,9 @@ class SecurityMutations:
         refused: list[UserError] = []
 
         async def start() -> mfa.Enrolment | None:
+            if info.context.access.herself:  # her own factor, on her account (no code needed)
+                return await info.context.loaders.call(her_account.start_totp,
+                                                       info.context.access)
             try:
                 return await info.context.loaders.call(mfa.start_enrolment,
                                                        info.context.access, code)
@@ -175,8 +179,9 @@ class SecurityMutations:
     @strawberry.mutation(description="Confirm TOTP enrolment with a current code from the app. "
                                      "Logged.")
     async def confirm_totp_enrolment(self, info: Info, input: TotpCodeInput) -> ConfirmTotpPayload:
+        confirm = her_account.confirm_totp if info.context.access.herself else mfa.confirm_enrolment
         _, errors = await guarded(info, lambda: info.context.loaders.call(
-            mfa.confirm_enrolment, info.context.access, input.code))
+            confirm, info.context.access, input.code))
         return ConfirmTotpPayload(enrolled=not errors, user_errors=errors)
 
     @strawberry.mutation(description="Remove a person's second factor (a lost phone). She enrols "

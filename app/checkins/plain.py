@@ -1,0 +1,154 @@
+"""Her check-ins, security assessments and consultations in plain language, in her language
+(en, fr; English otherwise): from codes, dates and organisation names only — never staff's
+free text (she reads her sealed records themselves in `me { cases { … } }`)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.access.context import AccessContext
+from app.cases.models import Case
+from app.checkins.models import CheckIn, CheckInSchedule, CheckInStatus, SecurityAssessment
+from app.consultations.models import Consultation
+from app.orgs import repository as orgs_repo
+from app.peacebuilders.models import Peacebuilder
+from app.peacebuilders.self_service import my_id
+
+T: dict[str, dict[str, str]] = {
+    "en": {
+        "schedule": "You agreed with {org} to check in every {every} by {channel}.",
+        "next": "Your next check-in is due by {date}.",
+        "missed": "Your check-in due {date} was missed: {org} was alerted and will {action}.",
+        "last": "Your last check-in: {date}.",
+        "assessment": "{org} assessed the digital security of {whose} on {date}; "
+                      "follow-up by {follow_up}.",
+        "followed_up": "{org} followed up the digital security assessment of {date}.",
+        "consultation": "On {date}, {orgs} met {whom}.",
+        "hours": "{n} hours", "minutes": "{n} minutes", "days": "{n} days",
+    },
+    "fr": {
+        "schedule": "Vous avez convenu avec {org} de donner des nouvelles toutes les {every} "
+                    "par {channel}.",
+        "next": "Votre prochain point de contrôle est attendu d'ici le {date}.",
+        "missed": "Votre point de contrôle du {date} a été manqué : {org} a été alerté et va "
+                  "{action}.",
+        "last": "Votre dernier point de contrôle : {date}.",
+        "assessment": "{org} a évalué la sécurité numérique de {whose} le {date} ; "
+                      "suivi d'ici le {follow_up}.",
+        "followed_up": "{org} a fait le suivi de l'évaluation de sécurité numérique du {date}.",
+        "consultation": "Le {date}, {orgs} ont rencontré {whom}.",
+        "hours": "{n} heures", "minutes": "{n} minutes", "days": "{n} jours",
+    },
+}
+WORDS: dict[str, dict[str, str]] = {
+    "en": {"app": "signing in to the app", "phone_call": "phone call", "sms": "text message",
+           "secure_messenger": "secure messenger", "in_person": "meeting in person",
+           "network": "your network", "call_her": "call you",
+           "call_safety_contact": "call your safety contact",
+           "contact_network": "contact your network", "visit": "visit you",
+           "emergency_protocol": "start the emergency protocol",
+           "other": "do what you agreed", "her": "you", "her_organisation": "your organisation",
+           "her_network": "your network", "her_and_network": "you and your network"},
+    "fr": {"app": "connexion à l'application", "phone_call": "appel téléphonique",
+           "sms": "SMS", "secure_messenger": "messagerie sécurisée",
+           "in_person": "rencontre en personne", "network": "votre réseau",
+           "call_her": "vous appeler", "call_safety_contact": "appeler votre contact de sécurité",
+           "contact_network": "contacter votre réseau", "visit": "vous rendre visite",
+           "emergency_protocol": "déclencher le protocole d'urgence",
+           "other": "faire ce qui a été convenu", "her": "vous",
+           "her_organisation": "votre organisation", "her_network": "votre réseau",
+           "her_and_network": "vous et votre réseau"},
+}
+
+
+@dataclass(frozen=True)
+class PlainSafety:
+    case_id: uuid.UUID
+    language: str
+    lines: list[str]
+
+
+def _date(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "-"
+
+
+def _every(t: dict[str, str], minutes: int) -> str:
+    if minutes % (24 * 60) == 0:
+        return t["days"].format(n=minutes // (24 * 60))
+    if minutes % 60 == 0:
+        return t["hours"].format(n=minutes // 60)
+    return t["minutes"].format(n=minutes)
+
+
+async def overview(ctx: AccessContext, language: str | None) -> list[PlainSafety]:
+    """Her own cases' check-ins, assessments and consultations (logged as her read)."""
+    pb_id = my_id(ctx)
+    pb = await ctx.session.get(Peacebuilder, pb_id)
+    lang = (language or (pb.preferred_language if pb else None) or "en").split("-")[0].lower()
+    lang = lang if lang in T else "en"
+    t, words = T[lang], {**WORDS["en"], **WORDS.get(lang, {})}
+    cases = list(await ctx.session.scalars(select(Case).where(
+        Case.peacebuilder_id == pb_id).order_by(Case.opened_at, Case.id)))
+    ids = [c.id for c in cases]
+    if not ids:
+        return []
+    schedules = list(await ctx.session.scalars(select(CheckInSchedule).where(
+        CheckInSchedule.case_id.in_(ids)).order_by(CheckInSchedule.created_at)))
+    periods = list(await ctx.session.scalars(select(CheckIn).where(
+        CheckIn.case_id.in_(ids)).order_by(CheckIn.due_at)))
+    assessments = list(await ctx.session.scalars(select(SecurityAssessment).where(
+        SecurityAssessment.case_id.in_(ids)).order_by(SecurityAssessment.assessed_at)))
+    meetings = list(await ctx.session.scalars(select(Consultation).where(
+        Consultation.case_id.in_(ids)).order_by(Consultation.held_at)))
+    org_ids = ({c.lead_org_id for c in cases} | {s.org_id for s in schedules}
+               | {a.org_id for a in assessments}
+               | {uuid.UUID(o) for m in meetings for o in m.organisations})
+    names = await orgs_repo.orgs_by_ids(ctx.session, list(org_ids))
+
+    def org(org_id: uuid.UUID) -> str:
+        found = names.get(org_id)
+        return found.name if found is not None else "-"
+
+    out = []
+    for case in cases:
+        lines: list[str] = []
+        for s in schedules:
+            if s.case_id != case.id or s.status != "active":
+                continue
+            lines.append(t["schedule"].format(org=org(s.org_id),
+                                              every=_every(t, s.interval_minutes),
+                                              channel=words.get(s.channel, s.channel)))
+            mine = [p for p in periods if p.schedule_id == s.id]
+            done = [p for p in mine if p.checked_in_at is not None]
+            if done:
+                lines.append(t["last"].format(date=_date(done[-1].checked_in_at)))
+            for p in mine:
+                if p.status == CheckInStatus.MISSED:
+                    lines.append(t["missed"].format(date=_date(p.due_at),
+                                                    org=org(case.lead_org_id),
+                                                    action=words.get(s.missed_action, "")))
+                elif p.status == CheckInStatus.PENDING:
+                    lines.append(t["next"].format(date=_date(p.due_at)))
+        for a in assessments:
+            if a.case_id != case.id:
+                continue
+            lines.append(t["assessment"].format(
+                org=org(a.org_id), whose=words.get(a.subject, a.subject),
+                date=_date(a.assessed_at), follow_up=_date(a.follow_up_at)))
+            if a.followed_up_at is not None:
+                lines.append(t["followed_up"].format(org=org(a.org_id),
+                                                     date=_date(a.assessed_at)))
+        for m in meetings:
+            if m.case_id == case.id:
+                lines.append(t["consultation"].format(
+                    date=_date(m.held_at), whom=words.get(m.consulted, m.consulted),
+                    orgs=", ".join(org(uuid.UUID(o)) for o in m.organisations)))
+        if lines:
+            out.append(PlainSafety(case.id, lang, lines))
+    ctx.record("me.safety_overview", target_type="Peacebuilder", target_id=pb_id,
+               details={"peacebuilder": str(pb_id), "cases": len(out)})
+    return out

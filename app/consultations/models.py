@@ -1,0 +1,41 @@
+"""The consultations log (guidance 1, "regular bilateral consultations"): meetings with her or her
+network — when, which organisations were present, the topics, the risks she raised, and the
+follow-ups with their owners and due dates. Below a case; free text sealed with her key."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, new_id
+
+
+class ConsultedWith(enum.StrEnum):
+    HER = "her"
+    HER_NETWORK = "her_network"
+    HER_AND_NETWORK = "her_and_network"
+
+
+class Consultation(Base):
+    __tablename__ = "consultations"
+    __table_args__ = (Index("ix_consultations_case", "case_id", "held_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    consulted: Mapped[str] = mapped_column(String(20))
+    # Organisation IDs present (IDs only; listed under her consent like the rest).
+    organisations: Mapped[list[Any]] = mapped_column(JSON)
+    topics: Mapped[str | None] = mapped_column(Text)  # sealed (risk_assessment)
+    risks_raised: Mapped[str | None] = mapped_column(Text)  # sealed (risk_assessment)
+    # Sealed JSON list of {action, owner_organisation, due_at} (risk_assessment).
+    follow_ups: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,84 @@
+"""GraphQL types for the consultations log (category `risk_assessment`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from app.consent.categories import CHECKIN_FIELDS
+from app.consultations import models
+from app.read.children import RowView
+from app.read.gate import Gate
+from schema import ids
+from schema.checkins.types import LISTED, gated_list
+from schema.common import Node, UserError
+from schema.context import Info
+from schema.gated import ConsentGated, gated
+from schema.orgs.types import Organisation, organisation_of
+
+ConsultedWith = strawberry.enum(models.ConsultedWith, name="ConsultedWith", description=(
+    "Who was consulted: HER, HER_NETWORK, or HER_AND_NETWORK."))
+
+
+@strawberry.type(description="A follow-up agreed at a consultation.")
+class ConsultationFollowUp:
+    action: str = strawberry.field(description="What is to be done.")
+    owner_organisation_id: strawberry.ID = strawberry.field(
+        description="The Organisation that owns it.")
+    due_at: datetime | None = strawberry.field(description="By when.")
+
+
+def _follow_up(item: dict[str, Any]) -> ConsultationFollowUp:
+    return ConsultationFollowUp(
+        action=item["action"],
+        owner_organisation_id=strawberry.ID(ids.encode(
+            "Organisation", uuid.UUID(item["owner_organisation"]))),
+        due_at=datetime.fromisoformat(item["due_at"]) if item.get("due_at") else None)
+
+
+_FOLLOW_UPS = gated_list("follow_ups", CHECKIN_FIELDS["consultations"]["follow_ups"].value,
+                         "Follow-ups with their owners and due dates.", _follow_up,
+                         ConsultationFollowUp)
+
+
+@strawberry.type(description="A consultation with her or her network (guidance 1). " + LISTED)
+class Consultation(Node, ConsentGated):
+    case_id: strawberry.ID = strawberry.field(description="The Case.")
+    held_at: datetime = strawberry.field(description="When it was held.")
+    consulted: ConsultedWith = strawberry.field(description="Who was consulted.")
+    organisation_ids: list[strawberry.ID] = strawberry.field(
+        description="The Organisations present (the recording one first).")
+    updated_at: datetime = strawberry.field(description="When it was last amended.")
+    topics: str | None = gated("topics", CHECKIN_FIELDS["consultations"]["topics"].value,
+                               "What was discussed.")
+    risks_raised: str | None = gated(
+        "risks_raised", CHECKIN_FIELDS["consultations"]["risks_raised"].value,
+        "The risks she (or her network) raised, in her words.")
+    follow_ups: list[ConsultationFollowUp] | None = strawberry.field(
+        resolver=_FOLLOW_UPS[0], description=_FOLLOW_UPS[1])
+    _org: strawberry.Private[uuid.UUID]
+    _gate: strawberry.Private[Gate]
+
+    @strawberry.field(description="The organisation that recorded it.")
+    async def organisation(self, info: Info) -> Organisation | None:
+        return await organisation_of(info, self._org)
+
+    @classmethod
+    def from_view(cls, view: RowView) -> Consultation:
+        c = view.row
+        return cls(id=strawberry.ID(ids.encode("Consultation", c.id)),
+                   case_id=strawberry.ID(ids.encode("Case", c.case_id)), held_at=c.held_at,
+                   consulted=models.ConsultedWith(c.consulted),
+                   organisation_ids=[strawberry.ID(ids.encode("Organisation", uuid.UUID(o)))
+                                     for o in c.organisations],
+                   updated_at=c.updated_at, _org=c.org_id, _gate=view.gate)
+
+
+@strawberry.type(description="Result of recordConsultation / amendConsultation.")
+class ConsultationPayload:
+    consultation: Consultation | None = strawberry.field(
+        description="The consultation, decided like a read.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing changed, if so.")
