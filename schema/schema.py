@@ -74,6 +74,7 @@ from schema.peacebuilders.corrections import CorrectionMutations, CorrectionQuer
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
 from schema.peacebuilders.types import Peacebuilder
+from schema.risk.mutations import RiskMutations
 from schema.scalars import SCALAR_OVERRIDES
 from schema.security.mutations import SecurityMutations
 from schema.security.queries import SecurityQueries
@@ -250,7 +251,7 @@ Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMut
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
                                    CorrectionMutations, MonitoringMutations,
                                    CheckInMutations, ConsultationMutations,
-                                   HerAccountMutations))
+                                   HerAccountMutations, RiskMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):

@@ -40,7 +40,8 @@ class CaseMutations:
         return await case_payload(info, case, errors)
 
     @permissions.mutation(
-        "Change status or risk level of a case your organisation leads. Logged.",
+        "Change the status or summary of a case your organisation leads (its risk level is its "
+        "current joint risk assessment's). Logged.",
         requires=[("case", "update"), ("case", "read")], purpose=True)
     async def update_case(self, info: Info, input: UpdateCaseInput) -> CasePayload:
         case_id = ids.decode(input.id, "Case")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from schema.consultations.types import Consultation
     from schema.incidents.types import Incident, Measure, MeasureKind, Proceeding, TimelineEvent
     from schema.justice.types import Detention, DetentionCheck, DetentionVisit, Hearing
+    from schema.risk.types import RiskAssessment
 
 CaseStatus = strawberry.enum(models.CaseStatus, description="Where a case stands.")
 describe_values(CaseStatus, {
@@ -91,7 +92,9 @@ class CaseNote(Node):
 @strawberry.type(description="The protection file for one peacebuilder, led by one organisation.")
 class Case(Node, ConsentGated):
     status: CaseStatus = strawberry.field(description="Open, on hold or closed.")
-    risk_level: RiskLevel = strawberry.field(description="Assessed level of risk.")
+    risk_level: RiskLevel = strawberry.field(description=(
+        "Assessed level of risk: the level of its current joint risk assessment "
+        "(`currentRiskAssessment`); MEDIUM until one is current."))
     opened_at: datetime = strawberry.field(description="When the case was opened.")
     closed_at: datetime | None = strawberry.field(description="When it was closed, if closed.")
     updated_at: datetime = strawberry.field(description="Last change.")
@@ -173,6 +176,27 @@ class Case(Node, ConsentGated):
 
         return [DetentionVisit.from_view(v)
                 for v in self._view.children.get("detention_visits", [])]
+
+    @strawberry.field(description=(
+        "Its joint risk assessments, oldest first, each with its threats (listed to those her "
+        "consent releases `risk_assessment` to; she sees them all)."))
+    def risk_assessments(
+        self
+    ) -> list[Annotated[RiskAssessment, strawberry.lazy("schema.risk.types")]]:
+        from schema.risk.types import assessments_of
+
+        return assessments_of(self._view.children)
+
+    @strawberry.field(description=(
+        "The current assessment (agreed or contested by her, or for her), whose level is the "
+        "case's `riskLevel`; null if none (or not released to you)."))
+    def current_risk_assessment(
+        self
+    ) -> Annotated[RiskAssessment, strawberry.lazy("schema.risk.types")] | None:
+        from schema.risk.types import assessments_of
+
+        current = [a for a in assessments_of(self._view.children) if a.is_current()]
+        return current[-1] if current else None
 
     @strawberry.field(description="Check-in schedules agreed with her, oldest first (listed to "
                                   "those her consent releases risk_assessment to).")
@@ -303,7 +327,11 @@ describe_values(CaseOrder, {
                               "live grant for the declared purpose, or give her intake consent.")
 class OpenCaseInput:
     peacebuilder_id: strawberry.ID = strawberry.field(description="Her global ID.")
-    risk_level: RiskLevel | None = strawberry.field(default=None, description="Default MEDIUM.")
+    risk_level: RiskLevel | None = strawberry.field(
+        default=None, description="Refused when given: the level comes from her joint risk "
+                                  "assessment (draftRiskAssessment).",
+        deprecation_reason="The risk level is the current joint risk assessment's "
+                           "(draftRiskAssessment, answerRiskAssessment); refused when given.")
     summary: str | None = strawberry.field(default=None, description="Incident details.")
     intake_consent: IntakeConsentInput | None = strawberry.field(
         default=None, description="Consent she gave your organisation when opening this case.")
@@ -315,7 +343,10 @@ class UpdateCaseInput:
     status: CaseStatus | None = strawberry.field(
         default=None, description="The new status (unchanged when omitted).")
     risk_level: RiskLevel | None = strawberry.field(
-        default=None, description="The new risk level (unchanged when omitted).")
+        default=None, description="Refused when given: the level comes from her joint risk "
+                                  "assessment.",
+        deprecation_reason="The risk level is the current joint risk assessment's "
+                           "(draftRiskAssessment, answerRiskAssessment); refused when given.")
     summary: str | None = strawberry.field(default=None, description="Incident details.")
 
 

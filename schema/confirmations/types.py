@@ -30,6 +30,9 @@ class ConfirmationAction(enum.Enum):
         "Issue a one-time code with which a person enrols a second factor."))
     CASE_CLOSURE = strawberry.enum_value("case.close", description=(
         "Close a case of high or critical risk (with its reason and follow-up plan)."))
+    RISK_ASSESSMENT = strawberry.enum_value("risk_assessment.current", description=(
+        "Make a joint risk assessment current where she has no account and no network, with "
+        "a record of how she was consulted."))
     HER_CODE = strawberry.enum_value("her.code", description=(
         "Issue her a one-time enrolment or reset code (her lead organisation; the second focal "
         "point, who confirms, receives it with issueHerCode)."))
@@ -60,6 +63,7 @@ describe_values(ConfirmationStatus, {
 TARGET_TYPES = {"consent.grant": "ConsentGrant", "network.link": "NetworkLink",
                 "peacebuilder.erase": "Erasure", "break_glass.extend": "BreakGlass",
                 "mfa.enrolment_code": "User", "case.close": "Case",
+                "risk_assessment.current": "RiskAssessment",
                 "her.code": "Peacebuilder", "her.suspend": "Peacebuilder",
                 "her.reinstate": "Peacebuilder"}
 

@@ -23,6 +23,7 @@ from schema.context import Info
 from schema.gated import want_of
 from schema.incidents.types import Approval
 from schema.peacebuilders.types import Peacebuilder
+from schema.risk.types import PlainRiskSummary
 
 
 @strawberry.type(description="One of her cases in plain language (her own view only).")
@@ -66,6 +67,24 @@ class Me:
     ) -> list[PlainCaseSummary]:
         found = await info.context.loaders.call(plain.overview, info.context.access, language)
         return [PlainCaseSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
+                                 language=c.language, lines=c.lines) for c in found]
+
+    @strawberry.field(description=(
+        "Her joint risk assessments and protection plan in plain language, in her preferred "
+        "language unless `language` is given (en, fr, es; English otherwise): the assessment in "
+        "force (level, who answered, review date), one waiting for her answer, and the plan's "
+        "measures with the threat each addresses. Codes, dates and organisation names only; "
+        "the texts are in `cases { riskAssessments }`. Logged."))
+    async def risk_overview(
+        self,
+        info: Info,
+        language: Annotated[str | None, strawberry.argument(description="Language tag.")] = None,
+    ) -> list[PlainRiskSummary]:
+        from app.risk import plain as risk_plain
+
+        found = await info.context.loaders.call(risk_plain.overview, info.context.access,
+                                                language)
+        return [PlainRiskSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
                                  language=c.language, lines=c.lines) for c in found]
 
     @strawberry.field(description=(

@@ -230,6 +230,8 @@ NoticeKindEnum = closed_set(NoticeKind, "What changed, in a notice to her.", {
     "LOGIN_SUSPENDED": "Her login was suspended.",
     "CORRECTION_ANSWERED": "A correction she asked for was answered.",
     "CASE_DATA_ERASED": "A closed case's retention ran out: its data was erased.",
+    "RISK_ASSESSMENT_SHARED": "A joint risk assessment waits for her answer (agree or contest).",
+    "RISK_ASSESSMENT_CURRENT": "A joint risk assessment of her case is now in force.",
     "CHECK_IN_MISSED": "A check-in of hers was missed: the lead organisation was alerted."},
     name="NoticeKind")
 

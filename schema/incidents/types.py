@@ -24,16 +24,19 @@ from app.peacebuilders import notices as notice_codes
 from app.peacebuilders import sealing
 from app.read.children import RowView
 from app.read.gate import Gate
+from app.risk.models import PlanKind as RiskPlanKind
 from schema import ids
 from schema.common import Node, UserError, closed_set, describe_values
 from schema.consent.enums import DataCategory, Purpose
 from schema.consent.gate import release_sealed
 from schema.context import Info
-from schema.gated import ConsentGated, gated
+from schema.gated import ConsentGated, declares, gated, read_gated, read_plain
 from schema.notify.types import AlertKind
 from schema.orgs.types import Organisation, organisation_of
+from schema.risk.types import PlanKind
 
 DETAILS = Categories.INCIDENT_DETAILS.value
+RISK = Categories.RISK_ASSESSMENT.value
 IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
 describe_values(IncidentType, {
     "PHYSICAL_ATTACK": "A physical attack on her.",
@@ -229,6 +232,45 @@ class Measure(Node, ConsentGated):
             return None
         return TaskOwnerPerson(id=strawberry.ID(ids.encode("User", found.user_id)),
                                display_name=found.display_name)
+
+    # Her protection plan (app/risk/plan.py): category risk_assessment, each field gated.
+    @strawberry.field(description=(
+        "The threat of her risk assessment it addresses (a RiskThreat ID). Data category "
+        "`risk_assessment`: null, and listed in `withheld`, unless her consent releases it."))
+    @declares("threat_id", RISK)
+    def threat_id(self, info: Info) -> strawberry.ID | None:
+        value = read_plain(info, self._gate, RISK, self._row.threat_id)
+        return strawberry.ID(ids.encode("RiskThreat", value)) if value else None
+
+    @strawberry.field(description=(
+        "Its part of her protection plan. Data category `risk_assessment` (gated)."))
+    @declares("plan_kind", RISK)
+    def plan_kind(self, info: Info) -> PlanKind | None:
+        value = read_plain(info, self._gate, RISK, self._row.plan_kind)
+        return RiskPlanKind(value) if value else None
+
+    @strawberry.field(description=(
+        "What it costs, a decimal string with `costCurrency`. Data category `risk_assessment` "
+        "(gated)."))
+    @declares("cost_amount", RISK)
+    def cost_amount(self, info: Info) -> str | None:
+        return read_plain(info, self._gate, RISK, self._row.cost_amount)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="ISO 4217 currency of the cost. Data category "
+                                  "`risk_assessment` (gated).")
+    @declares("cost_currency", RISK)
+    def cost_currency(self, info: Info) -> str | None:
+        return read_plain(info, self._gate, RISK, self._row.cost_currency)  # type: ignore[no-any-return]
+
+    funding_source: str | None = gated("funding_source", RISK, "Who pays for it.")
+
+    @strawberry.field(description=(
+        "The family members she designated that it covers, in her words. Data category "
+        "`risk_assessment`: null, and listed in `withheld`, unless her consent releases it."))
+    @declares("covered_family", RISK)
+    def covered_family(self, info: Info) -> list[str] | None:
+        text = read_gated(info, self._gate, "covered_family", RISK)
+        return list(json.loads(text)) if text else None
 
     @classmethod
     def from_view(cls, view: RowView) -> Measure:

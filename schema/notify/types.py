@@ -35,6 +35,8 @@ AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `da
     "NOTICE_FOR_HER": "A notice for her who has no working login: pass it on.",
     "NO_ACTIVE_FOCAL_POINT": "Your organisation has no active focal point.",
     "RETENTION_WARNING": "A closed case will be erased soon (extend or hold it).",
+    "RISK_REASSESSMENT_DUE": "A high or critical incident started a reassessment of her risk: "
+                             "draft it with her (draftRiskAssessment).",
     "CHECK_IN_MISSED": "She missed a check-in on a case your organisation leads: do what was "
                        "agreed (`action`; its notes on the case's check-in schedule).",
     "HER_CODE_ISSUED": "A one-time sign-in code was issued for a woman your network acts for.",
