@@ -34,7 +34,7 @@ from schema import ids
 from schema.permissions import Requirement, declared, reads_records
 from schema.schema import schema as built
 from tests.conftest import BACKENDS, build_env, unique
-from tests.factories import INTAKE, register
+from tests.factories import INTAKE, current_assessment, register
 from tests.test_consent import INTAKE_CATEGORIES, grant, new_peacebuilder, org_id, wg_id
 
 pytestmark = pytest.mark.anyio
@@ -1169,6 +1169,8 @@ async def world(request, tmp_path_factory, anyio_backend):
     env, close = await build_env(request.param, tmp_path_factory.mktemp("declared"))
     try:
         her = await new_peacebuilder(env, "fund")
+        # Referrals and public acts need a current joint risk assessment (issue 19's gates).
+        await current_assessment(env, her["case"], "fund", login=her.get("login"))
         networked = await register(env, "fund", networks=[await org_id(env, "wpn")], login=True)
         yield World(
             env=env,
@@ -1197,6 +1199,11 @@ def test_every_root_field_has_a_representative_operation_or_a_reason():
 
 # Not yet exercised here (their own test files cover them; listed so the set only shrinks).
 NOT_YET: set[str] = {
+    "Mutation.answerRiskAssessment",
+    "Mutation.confirmRiskAssessmentWithoutHer",
+    "Mutation.draftRiskAssessment",
+    "Mutation.setMeasurePlan",
+    "Mutation.shareRiskAssessment",
     "Mutation.issueHerCode",
     "Mutation.recordHearingOutcome",
     "Mutation.reinstateHerLogin",

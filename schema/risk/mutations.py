@@ -11,11 +11,12 @@ from app.read.children import RowView
 from app.risk import plan as risk_plan
 from app.risk import service as risk
 from app.risk.models import RiskAssessment as RiskAssessmentRow
-from schema import ids
+from schema import ids, permissions
 from schema.common import UserError, guarded
 from schema.context import Info
 from schema.gated import want_of
 from schema.incidents.types import Measure, MeasurePayload
+from schema.permissions import Who
 from schema.risk.types import (
     AnswerRiskAssessmentInput,
     ConfirmRiskAssessmentInput,
@@ -51,12 +52,13 @@ async def _answer(info: Info, row: Any, errors: list[UserError], *,
 
 @strawberry.type
 class RiskMutations:
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Write the draft joint risk assessment of a case your organisation leads: threats "
         "(facts, pattern, objective, the source as she reports it, feasibility, likelihood and "
         "impact), vulnerabilities, capacities, the overall level with its reasoning, context, "
-        "her own analysis, and a mandatory review date. Requires `risk_assessment:manage` and "
-        "her consent releasing `risk_assessment`. Logged (never the text)."))
+        "her own analysis, and a mandatory review date. Her consent must release "
+        "`risk_assessment` to your organisation. Logged (never the text).",
+        requires=[("risk_assessment", "manage"), ("case", "read")], purpose=True)
     async def draft_risk_assessment(self, info: Info,
                                     input: DraftRiskAssessmentInput) -> RiskAssessmentPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
@@ -74,9 +76,10 @@ class RiskMutations:
             risk.draft, info.context.access, case_id, spec))
         return await _answer(info, row, errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Share the draft with her for her answer (she is told; without a login, her networks' "
-        "focal points). Requires `risk_assessment:manage`. Logged."))
+        "focal points). Logged.",
+        requires=[("risk_assessment", "manage"), ("case", "read")], purpose=True)
     async def share_risk_assessment(self, info: Info,
                                     input: RiskAssessmentIdInput) -> RiskAssessmentPayload:
         assessment_id = ids.decode(input.id, "RiskAssessment")
@@ -84,11 +87,12 @@ class RiskMutations:
             risk.share, info.context.access, assessment_id))
         return await _answer(info, row, errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Her answer through her own channel (signed in herself), or her network's focal point's "
         "for her (recorded as such): agree, or contest with her view (kept beside the "
         "organisation's). Either makes it current: the case's `riskLevel` becomes its level, "
-        "the previous one is superseded and its review is due at its date. Logged."))
+        "the previous one is superseded and its review is due at its date. Logged.",
+        who=Who.HER_SIDE, purpose=True)
     async def answer_risk_assessment(self, info: Info,
                                      input: AnswerRiskAssessmentInput) -> RiskAssessmentPayload:
         assessment_id = ids.decode(input.id, "RiskAssessment")
@@ -97,10 +101,11 @@ class RiskMutations:
             her_view=input.her_view, her_analysis=input.her_analysis))
         return await _answer(info, row, errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "She has no account and no network: record how she was consulted; it becomes current "
-        "once a second focal point of your organisation confirms (confirmTwoPerson). Requires "
-        "a focal point with a recent second factor. Logged."))
+        "once a second focal point of your organisation confirms (confirmTwoPerson). Logged.",
+        requires=[("risk_assessment", "manage"), ("case", "read")], step_up=True,
+        who=Who.STAFF_PEOPLE, purpose=True, when="only a focal point may ask")
     async def confirm_risk_assessment_without_her(
             self, info: Info, input: ConfirmRiskAssessmentInput) -> RiskAssessmentPayload:
         assessment_id = ids.decode(input.id, "RiskAssessment")
@@ -111,11 +116,12 @@ class RiskMutations:
                if asked is not None else None)
         return await _answer(info, row, errors, confirmation=asked)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Tie a measure of the case to her protection plan: the threat it addresses, its part of "
         "the plan, its cost (decimal with currency) and funding source, the family members she "
-        "designates that it covers. Requires `measure:manage` in the lead or owner "
-        "organisation and her consent releasing `risk_assessment`. Logged (never the text)."))
+        "designates that it covers. For the lead or the owner organisation; her consent must "
+        "release `risk_assessment` to it. Logged (never the text).",
+        requires=[("measure", "manage"), ("case", "read")], purpose=True)
     async def set_measure_plan(self, info: Info, input: SetMeasurePlanInput) -> MeasurePayload:
         measure_id = ids.decode(input.measure_id, "Measure", "measureId")
         threat_id = (ids.decode(input.threat_id, "RiskThreat", "threatId")

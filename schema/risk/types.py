@@ -12,7 +12,7 @@ from app.read.children import RowView
 from app.read.gate import Gate
 from app.risk import models
 from schema import ids
-from schema.common import UserError
+from schema.common import UserError, describe_values
 from schema.gated import ConsentGated, gated
 
 RISK = RISK_CATEGORY.value
@@ -35,13 +35,42 @@ PlanKind = strawberry.enum(models.PlanKind, description=(
     "EMERGENCY_PROTOCOL."))
 
 
+describe_values(RiskAssessmentStatus, {
+    "DRAFT": "The lead organisation is writing it; not shown to her yet.",
+    "SHARED_WITH_HER": "Shared with her; waits for her answer (or her network's for her).",
+    "AGREED": "She agreed: current.",
+    "CONTESTED": "She contested it: current, her view kept beside the organisation's.",
+    "SUPERSEDED": "A newer assessment became current.",
+})
+describe_values(RiskAnsweredBy, {
+    "HERSELF": "She answered, signed in herself.",
+    "NETWORK_FOCAL_POINT": "Her network's focal point answered for her.",
+    "TWO_PERSON": "She has no account and no network: two focal points of the lead "
+                  "organisation, after consulting her.",
+})
+describe_values(ConsultedHow, {
+    "IN_PERSON": "In a meeting with her.",
+    "PHONE": "By telephone.",
+    "SECURE_MESSENGER": "Through an encrypted messenger.",
+    "THROUGH_TRUSTED_INTERMEDIARY": "Through someone she trusts, who carried the questions.",
+})
+describe_values(RiskRating, {
+    "LOW": "Low.", "MEDIUM": "Medium.", "HIGH": "High.", "CRITICAL": "Critical: life at risk.",
+})
+describe_values(PlanKind, {
+    "DAY_TO_DAY": "Day-to-day practice (routes, routines, communications).",
+    "PREVENTIVE_PROTOCOL": "A protocol that prevents a threat from being carried out.",
+    "EMERGENCY_PROTOCOL": "What is done when a threat is carried out (emergency response).",
+})
+
+
 def _id(type_name: str, value: uuid.UUID | None) -> strawberry.ID | None:
     return strawberry.ID(ids.encode(type_name, value)) if value is not None else None
 
 
 @strawberry.type(description="One threat she faces, in an assessment. " + LISTED)
 class RiskThreat(ConsentGated):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Opaque global ID of the threat.")
     likelihood: RiskRating = strawberry.field(description="How likely it is to be carried out.")
     impact: RiskRating = strawberry.field(description="How grave it would be for her.")
     facts: str | None = gated("facts", RISK, "What happened: the facts of the threat.")
@@ -66,7 +95,7 @@ class RiskThreat(ConsentGated):
     "her own analysis as a first-class part. Current once she (or her network's focal point for "
     "her) agreed or contested it. " + LISTED))
 class RiskAssessment(ConsentGated):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Opaque global ID of the assessment.")
     status: RiskAssessmentStatus = strawberry.field(description="Where it stands.")
     level: strawberry.Private[str]
     review_at: datetime = strawberry.field(description=(
@@ -82,7 +111,7 @@ class RiskAssessment(ConsentGated):
     superseded_at: datetime | None = strawberry.field(description="When a newer one replaced it.")
     superseded_by_id: strawberry.ID | None = strawberry.field(
         description="The assessment that replaced it.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the draft was started.")
     vulnerabilities: str | None = gated("vulnerabilities", RISK,
                                         "What exposes her to the threats.")
     capacities: str | None = gated("capacities", RISK,
@@ -128,8 +157,8 @@ def assessments_of(children: dict[str, list[RowView]]) -> list[RiskAssessment]:
 
 @strawberry.input(description="One threat she faces.")
 class RiskThreatInput:
-    likelihood: RiskRating
-    impact: RiskRating
+    likelihood: RiskRating = strawberry.field(description="How likely it is to be carried out.")
+    impact: RiskRating = strawberry.field(description="How grave it would be for her.")
     facts: str | None = strawberry.field(default=None, description="What happened.")
     pattern: str | None = strawberry.field(default=None, description="The pattern over time.")
     objective: str | None = strawberry.field(default=None, description="What it aims at.")
@@ -144,7 +173,7 @@ class RiskThreatInput:
     "draft — e.g. a reassessment a serious incident started — filled). All text is sealed with "
     "her key, category `risk_assessment`."))
 class DraftRiskAssessmentInput:
-    case_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
     level: RiskRating = strawberry.field(description="The overall level.")
     review_at: datetime = strawberry.field(description="Mandatory: in the future, within a year.")
     threats: list[RiskThreatInput] = strawberry.field(description="At least one.")
@@ -159,15 +188,16 @@ class DraftRiskAssessmentInput:
 
 @strawberry.input(description="An assessment.")
 class RiskAssessmentIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The assessment's global ID.")
 
 
 @strawberry.input(description=(
     "Her answer (signed in herself, or her network's focal point for her): agree, or contest "
     "with her view. Either makes it current."))
 class AnswerRiskAssessmentInput:
-    id: strawberry.ID
-    agree: bool
+    id: strawberry.ID = strawberry.field(description="The assessment's global ID.")
+    agree: bool = strawberry.field(description=(
+        "true: she agrees; false: she contests it (say how she sees it in herView)."))
     her_view: str | None = strawberry.field(default=None, description=(
         "Required to contest: how she sees it (kept beside the organisation's view)."))
     her_analysis: str | None = strawberry.field(default=None,
@@ -178,18 +208,19 @@ class AnswerRiskAssessmentInput:
     "She has no account and no network: record how she was consulted; a second focal point of "
     "your organisation confirms (confirmTwoPerson), and it becomes current then."))
 class ConfirmRiskAssessmentInput:
-    id: strawberry.ID
-    consulted_how: ConsultedHow
+    id: strawberry.ID = strawberry.field(description="The assessment's global ID.")
+    consulted_how: ConsultedHow = strawberry.field(description="How she was consulted.")
 
 
 @strawberry.input(description=(
     "Tie a measure of the case to her protection plan (the lead organisation or the measure's "
     "owner). Category `risk_assessment`; the funding source and family are sealed."))
 class SetMeasurePlanInput:
-    measure_id: strawberry.ID
+    measure_id: strawberry.ID = strawberry.field(description="The measure's global ID.")
     threat_id: strawberry.ID | None = strawberry.field(
         default=None, description="The threat it addresses (a RiskThreat of this case).")
-    plan_kind: PlanKind | None = None
+    plan_kind: PlanKind | None = strawberry.field(
+        default=None, description="Its part of her plan (unchanged when omitted).")
     cost_amount: str | None = strawberry.field(default=None, description=(
         "A decimal, e.g. \"1200.50\" (at most two decimals), with its currency."))
     cost_currency: str | None = strawberry.field(default=None,
