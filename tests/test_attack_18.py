@@ -314,3 +314,31 @@ async def test_an_open_subscription_stops_at_the_next_message_once_suspended(
     finally:
         await other.close()
         await close()
+
+
+HISTORY = """query($pb: ID) { accessHistory(peacebuilderId: $pb, first: 100) {
+  edges { node { description decision } } } }"""
+AUDIT = "{ accessLog(first: 100) { edges { node { action targetId details } } } }"
+
+
+async def test_no_history_or_audit_view_of_an_organisation_shows_a_duress_sign_in(clock_env):
+    """Whoever later makes her open her real account, and any organisation she did not choose
+    to alert, must find no trace of the duress session in what they can read (decision 0027)."""
+    from tests.test_consent import GRANT, org_id
+
+    env = clock_env
+    her = await enrolled(env, await woman(env))
+    duress = "duress words again"
+    await env.gql(DURESS, {"p": duress, "a": "network"}, token=her["token"], purpose=None)
+    token = (await sign_in(env, her["login"], duress)).json()["access_token"]
+    await env.gql(GRANT, {"input": {
+        "peacebuilderId": her["id"], "categories": ["INCIDENT_DETAILS"],
+        "purposes": ["PROTECTION"], "recipientOrganisationId": await org_id(env, "mofa")}},
+        token=token, purpose=None)
+    real = (await sign_in(env, her["login"])).json()["access_token"]
+    seen = [await env.gql(HISTORY, {}, token=real, purpose=None),
+            await env.gql(HISTORY, {"pb": her["id"]}, as_=("wpn", "focal")),
+            await env.gql(AUDIT, as_=("nhri", "auditor"))]
+    for body in seen:
+        assert "errors" not in body, body
+        assert "duress" not in json.dumps(body).lower(), body
