@@ -1,0 +1,122 @@
+"""Attacks as insiders on check-ins, consultations and monitoring (issues 19 and 20), through
+the real app on both databases. Each test is a regression test for a finding fixed on this
+branch, or pins a defence that held."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from app.incidents.models import CaseEvent
+from app.incidents.scheduler import run_due
+from schema import ids
+from tests.test_checkins import (
+    CASE,
+    CASEWORKER,
+    END,
+    FOCAL,
+    RESOLVE,
+    RISK,
+    agree,
+    case_of,
+    checkin_env,  # noqa: F401  (the module fixture)
+    raw,
+)
+from tests.test_consent import grant, new_peacebuilder
+
+pytestmark = pytest.mark.anyio
+OTHER = ("mofa", "focal")
+
+
+async def _shared_with_mofa(env) -> dict:
+    """A woman led by fund, who also releases risk_assessment to mofa for protection."""
+    pb = await new_peacebuilder(env, "fund", categories=RISK)
+    await grant(env, pb, as_=CASEWORKER, to_org="mofa",
+                categories=("INCIDENT_DETAILS", "RISK_ASSESSMENT"), purposes=("PROTECTION",))
+    seen = await env.gql(CASE, {"id": pb["case"]}, as_=OTHER)
+    assert seen["data"]["case"] is not None, seen
+    return pb
+
+
+async def test_another_organisation_cannot_silence_the_leads_missed_check_in(checkin_env):
+    """A missed check-in alerts the lead's focal points and escalates along its chain. Another
+    organisation her consent also covers (it sees the schedule) must not resolve the missed
+    period or end the schedule: that would stop the lead's escalation without the lead ever
+    acting."""
+    env = checkin_env
+    pb = await _shared_with_mofa(env)
+    schedule = await agree(env, pb, intervalMinutes=60)
+    env.clock.advance(minutes=61)
+    await run_due(env.runtime.db, env.clock)
+    case = await case_of(env, pb, as_=FOCAL)
+    missed = case["checkIns"][-1]
+    assert missed["status"] == "MISSED"
+
+    resolved = await env.gql(RESOLVE, {"i": {"checkInId": missed["id"],
+                                            "resolution": "REACHED_SAFE"}}, as_=OTHER)
+    assert resolved.get("errors") or resolved["data"]["resolveMissedCheckIn"]["userErrors"], \
+        resolved
+    ended = await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=OTHER)
+    assert ended.get("errors") or ended["data"]["endCheckInSchedule"]["userErrors"], ended
+    after = await case_of(env, pb, as_=FOCAL)
+    assert after["checkInSchedules"][0]["status"] == "ACTIVE"
+    assert after["checkIns"][-1]["status"] == "MISSED"
+    async with env.runtime.db.transaction() as s:
+        kinds = list(await s.scalars(select(CaseEvent.kind).where(
+            CaseEvent.case_id == raw(pb["case"], "Case"))))
+    assert "check_in.resolved" not in kinds and "check_in_schedule.ended" not in kinds
+
+    # The lead's own focal point still acts on it.
+    ok = await env.gql(RESOLVE, {"i": {"checkInId": missed["id"],
+                                      "resolution": "REACHED_SAFE"}}, as_=FOCAL)
+    assert ok["data"]["resolveMissedCheckIn"]["checkIn"]["status"] == "RESOLVED", ok
+    await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
+
+
+NODE = """query($id: ID!) { node(id: $id) { id } }"""
+
+
+async def test_cut_off_organisation_sees_nothing_and_errors_match_a_missing_id(checkin_env):
+    """Once she narrows mofa's grant to drop risk_assessment, mofa finds the schedule, its
+    periods and her consultations nowhere, with the same error bytes as for a missing ID."""
+    env = checkin_env
+    pb = await _shared_with_mofa(env)
+    schedule = await agree(env, pb, intervalMinutes=60)
+    case = await case_of(env, pb)
+    period = case["checkIns"][0]
+    before = await env.gql(NODE, {"id": schedule["id"]}, as_=OTHER)
+    assert before["data"]["node"] == {"id": schedule["id"]}, before
+    # She takes risk_assessment back from mofa (incident details stay released).
+    her = await env.peacebuilder_token(pb["login"])
+    grants = await env.gql("""query($id: ID!) { consentGrants(peacebuilderId: $id) {
+        id recipientOrganisation { slug } } }""", {"id": pb["id"]}, token=her, purpose=None)
+    mofa = next(g["id"] for g in grants["data"]["consentGrants"]
+                if (g.get("recipientOrganisation") or {}).get("slug") == "mofa")
+    narrowed = await env.gql("""mutation($i: NarrowConsentInput!) { narrowConsent(input: $i) {
+        grant { id } userErrors { message } } }""", {"i": {"grantId": mofa,
+                                                           "categories": ["RISK_ASSESSMENT"]}},
+                             token=her, purpose=None)
+    assert narrowed["data"]["narrowConsent"]["userErrors"] == [], narrowed
+    seen = await env.gql(CASE, {"id": pb["case"]}, as_=OTHER)
+    assert seen["data"]["case"]["checkInSchedules"] == [] and seen["data"]["case"]["checkIns"] == []
+
+    def errors(body: dict) -> object:
+        return [(e.get("message"), e.get("extensions")) for e in body.get("errors") or []] or \
+            body["data"]
+
+    for type_name, real in (("CheckInSchedule", schedule["id"]), ("CheckIn", period["id"])):
+        fake = ids.encode(type_name, uuid.uuid4())
+        got = await env.gql(NODE, {"id": real}, as_=OTHER)
+        miss = await env.gql(NODE, {"id": fake}, as_=OTHER)
+        assert errors(got) == errors(miss), (type_name, got, miss)
+    for query, var, real, type_name in (
+            (RESOLVE, "checkInId", period["id"], "CheckIn"),
+            (END, "scheduleId", schedule["id"], "CheckInSchedule")):
+        fake = ids.encode(type_name, uuid.uuid4())
+        extra = {"resolution": "REACHED_SAFE"} if var == "checkInId" else {}
+        got = await env.gql(query, {"i": {var: real, **extra}}, as_=OTHER)
+        miss = await env.gql(query, {"i": {var: fake, **extra}}, as_=OTHER)
+        assert errors(got) == errors(miss), (query, got, miss)
+    await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
