@@ -120,3 +120,53 @@ async def test_cut_off_organisation_sees_nothing_and_errors_match_a_missing_id(c
         miss = await env.gql(query, {"i": {var: fake, **extra}}, as_=OTHER)
         assert errors(got) == errors(miss), (query, got, miss)
     await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+async def _counted_by_two(env, n: int, *, month: int, type_: str) -> None:
+    """`n` women, each with one Nairobi incident in 2011-`month`, counted (aggregate
+    reporting) by the NHRI and by the embassy alike."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from app import ids as app_ids
+    from app.incidents.models import Incident
+    from tests.test_incidents import REPORT, incident_input
+
+    for _ in range(n):
+        pb = await new_peacebuilder(env, "fund", categories=["INCIDENT_DETAILS", "LOCATION_COARSE"])
+        for org in ("nhri", "embassy"):
+            await grant(env, pb, as_=CASEWORKER, to_org=org,
+                        categories=("INCIDENT_DETAILS", "LOCATION_COARSE"),
+                        purposes=("AGGREGATE_REPORTING",))
+        body = await env.gql(REPORT, incident_input(pb["case"], "HIGH", type=type_,
+                                                    regionCode="KE-NBI"), as_=CASEWORKER)
+        assert body["data"]["reportIncident"]["userErrors"] == [], body
+        incident = app_ids.decode(body["data"]["reportIncident"]["incident"]["id"], "Incident")
+        async with env.runtime.db.transaction() as s:
+            await s.execute(update(Incident).where(Incident.id == incident).values(
+                reported_at=datetime(2011, month, 10, tzinfo=UTC)))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "NOT FIXED (design, decision 0033): the differencing check only combines a release with "
+    "the same organisation's earlier releases. Two organisations counting the same women "
+    "(both granted aggregate reporting, or one working group) each release one half of a pair "
+    "the check refuses to one organisation — month by one, quarter by the other — and "
+    "together their published reports pin a suppressed count."))
+async def test_two_organisations_cannot_split_a_refused_pair_of_releases(env):
+    from tests.test_monitoring import _release
+
+    await _counted_by_two(env, 5, month=1, type_="THREATS")
+    january = await _release(env, "incidents_by_region", "2011-01", as_=("nhri", "analyst"))
+    assert january["userErrors"] == [], january
+    await _counted_by_two(env, 2, month=2, type_="ONLINE_HARASSMENT")
+    # The NHRI itself is refused the quarter (its January pins the quarter's suppressed cell).
+    refused = await _release(env, "incidents_by_region", "2011-Q1", as_=("nhri", "analyst"))
+    assert refused["userErrors"][0]["code"] == "CONFLICT"
+    # The embassy counts exactly the same women: its quarter, beside the NHRI's January, is
+    # the very pair that was refused.
+    quarter = await _release(env, "incidents_by_region", "2011-Q1", as_=("embassy", "analyst"))
+    assert quarter["release"] is None and quarter["userErrors"][0]["code"] == "CONFLICT"
