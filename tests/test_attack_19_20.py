@@ -101,6 +101,8 @@ async def test_cut_off_organisation_sees_nothing_and_errors_match_a_missing_id(c
     assert narrowed["data"]["narrowConsent"]["userErrors"] == [], narrowed
     seen = await env.gql(CASE, {"id": pb["case"]}, as_=OTHER)
     assert seen["data"]["case"]["checkInSchedules"] == [] and seen["data"]["case"]["checkIns"] == []
+    assert not [e for e in seen["data"]["case"]["timeline"]
+                if e["kind"].split(".")[0] in ("check_in", "check_in_schedule")], seen
 
     def errors(body: dict) -> object:
         return [(e.get("message"), e.get("extensions")) for e in body.get("errors") or []] or \
@@ -170,3 +172,28 @@ async def test_two_organisations_cannot_split_a_refused_pair_of_releases(env):
     # the very pair that was refused.
     quarter = await _release(env, "incidents_by_region", "2011-Q1", as_=("embassy", "analyst"))
     assert quarter["release"] is None and quarter["userErrors"][0]["code"] == "CONFLICT"
+
+
+async def test_the_report_route_serves_only_the_callers_own_releases_to_its_readers(env):
+    """The NHRI released 2011-01 (above); a caseworker of the NHRI, and another organisation's
+    analyst, get nothing of it from GET /monitoring/report."""
+    from tests.test_monitoring import _release
+
+    if not (await _release(env, "incidents_by_outcome", "2011-01"))["release"]:
+        pytest.fail("the NHRI's release")
+
+    async def get(who: tuple[str, str], fmt: str = "csv"):
+        h = {"authorization": f"Bearer {await env.token(*who)}",
+             "safety-net-purpose": "aggregate_reporting"}
+        return await env.client.get("/monitoring/report", params={"period": "2011-01",
+                                                                  "format": fmt}, headers=h)
+
+    own = await get(("nhri", "analyst"))
+    assert own.status_code == 200 and "incidents_by_outcome,2011-01" in own.text
+    for fmt in ("csv", "html", "pdf"):
+        refused = await get(("nhri", "caseworker"), fmt)
+        assert refused.status_code == 403, (fmt, refused.text)
+        assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    other = await get(("unpc", "focal"))
+    assert other.status_code == 200 and "incidents_by_outcome" not in other.text
+    assert other.text.splitlines()[1:] == []
