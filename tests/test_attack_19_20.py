@@ -13,6 +13,7 @@ from app.incidents.models import CaseEvent
 from app.incidents.scheduler import run_due
 from schema import ids
 from tests.test_checkins import (
+    AGREE,
     CASE,
     CASEWORKER,
     END,
@@ -197,3 +198,42 @@ async def test_the_report_route_serves_only_the_callers_own_releases_to_its_read
     other = await get(("unpc", "focal"))
     assert other.status_code == 200 and "incidents_by_outcome" not in other.text
     assert other.text.splitlines()[1:] == []
+
+
+async def test_a_missed_check_in_with_nobody_at_the_lead_reaches_someone_at_once(checkin_env):
+    """The lead has no active focal point when she misses a check-in mofa agreed with her: the
+    immediate alert reaches nobody, so the chain (which routes to mofa, still covered) must
+    start at once, not an hour later."""
+    from sqlalchemy import update
+
+    from app.orgs.models import Organisation, RoleAssignment, User
+    from tests.test_incidents import inbox_of
+
+    env = checkin_env
+    pb = await _shared_with_mofa(env)
+    body = await env.gql(AGREE, {"i": {
+        "caseId": pb["case"], "intervalMinutes": 60, "channel": "SECURE_MESSENGER",
+        "agreedVia": "IN_PERSON", "missedAction": "CALL_HER"}}, as_=OTHER)
+    assert body["data"]["agreeCheckInSchedule"]["userErrors"] == [], body
+    schedule = body["data"]["agreeCheckInSchedule"]["schedule"]
+    check = str(raw((await case_of(env, pb, as_=OTHER))["checkIns"][0]["id"], "CheckIn"))
+    async with env.runtime.db.transaction() as s:
+        fund = await s.scalar(select(Organisation.id).where(Organisation.slug == "fund"))
+        subjects = list(await s.scalars(select(RoleAssignment.subject).where(
+            RoleAssignment.org_id == fund, RoleAssignment.role == "focal_point")))
+        focal = [uuid.UUID(x.split(":", 1)[1]) for x in subjects if x.startswith("user:")]
+        off = list(await s.scalars(select(User.id).where(User.id.in_(focal),
+                                                         User.active.is_(True))))
+        await s.execute(update(User).where(User.id.in_(off)).values(active=False))
+    try:
+        env.clock.advance(minutes=61)
+        await run_due(env.runtime.db, env.clock)
+        await run_due(env.runtime.db, env.clock)
+        heard = [i for i in await inbox_of(env, *OTHER)
+                 if i.payload.get("check_in") == check or (
+                     i.case_id == raw(pb["case"], "Case") and i.kind == "escalation")]
+        assert heard, "nobody was told she missed her check-in"
+    finally:
+        async with env.runtime.db.transaction() as s:
+            await s.execute(update(User).where(User.id.in_(off)).values(active=True))
+    await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)

@@ -296,8 +296,10 @@ async def missed(session: AsyncSession, step: ScheduledStep, now: datetime) -> l
                           case_id=case.id, subject_id=period.id,
                           codes={"due_at": period.due_at}, at=now)
     levels, _ = await chain_of(session, case.lead_org_id)
+    # Nobody at the lead to alert now: the chain (with its alternates, then oversight) starts
+    # at once rather than after its first level's minutes, so the silence reaches someone now.
     escalation.start(session, CHECK_IN, period.id,
-                     now + timedelta(minutes=int(levels[0]["minutes"])))
+                     now + timedelta(minutes=int(levels[0]["minutes"])) if who else now)
     return items + list(told.published)
 
 
