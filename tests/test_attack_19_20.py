@@ -237,3 +237,43 @@ async def test_a_missed_check_in_with_nobody_at_the_lead_reaches_someone_at_once
         async with env.runtime.db.transaction() as s:
             await s.execute(update(User).where(User.id.in_(off)).values(active=True))
     await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
+
+
+async def test_no_personal_data_in_logs_or_access_log_for_check_ins(checkin_env):
+    """Her safety contact, the agreed action's notes, assessment and consultation text never
+    reach the service's log or the access log — on success, on refusal, on bad input."""
+    from app.audit.models import AccessLogEntry
+    from tests.logcapture import service_logs
+    from tests.test_checkins import CONSULT, DSA
+
+    env = checkin_env
+    pb = await _shared_with_mofa(env)
+    secret = "Qz-secret-contact +000 555 0199"
+    with service_logs("DEBUG") as captured:
+        schedule = await agree(env, pb, intervalMinutes=60, safetyContact=secret,
+                               missedActionNotes=secret)
+        await env.gql(AGREE, {"i": {"caseId": pb["case"], "intervalMinutes": 60,
+                                    "channel": secret, "agreedVia": "PHONE",
+                                    "missedAction": "CALL_HER"}}, as_=CASEWORKER)
+        await env.gql(DSA, {"i": {"caseId": pb["case"], "subject": "HER",
+                                  "followUpAt": "2037-01-01T00:00:00+00:00", "assets": secret,
+                                  "recommendations": [{"text": secret, "difficulty": "LOW"}]}},
+                      as_=CASEWORKER)
+        await env.gql(CONSULT, {"i": {"caseId": pb["case"], "heldAt": "2099-01-01T00:00:00Z",
+                                      "consulted": "HER", "topics": secret,
+                                      "risksRaised": secret}}, as_=CASEWORKER)
+        await env.gql(CONSULT, {"i": {"caseId": pb["case"], "heldAt": "2037-01-01T00:00:00Z",
+                                      "consulted": "HER", "topics": secret * 200}},
+                      as_=CASEWORKER)
+        env.clock.advance(minutes=61)
+        await run_due(env.runtime.db, env.clock)
+        case = await case_of(env, pb, as_=FOCAL)
+        await env.gql(RESOLVE, {"i": {"checkInId": case["checkIns"][-1]["id"],
+                                     "resolution": "REACHED_SAFE"}}, as_=OTHER)
+    assert "Qz-secret" not in captured.text and "555 0199" not in captured.text
+    async with env.runtime.db.transaction() as s:
+        entries = list(await s.scalars(select(AccessLogEntry).where(
+            AccessLogEntry.at >= env.clock.now() - __import__("datetime").timedelta(hours=3))))
+    dumped = repr([(e.action, e.reason, e.details, e.refs) for e in entries])
+    assert "Qz-secret" not in dumped and "555 0199" not in dumped
+    await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
