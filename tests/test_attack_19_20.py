@@ -277,3 +277,29 @@ async def test_no_personal_data_in_logs_or_access_log_for_check_ins(checkin_env)
     dumped = repr([(e.action, e.reason, e.details, e.refs) for e in entries])
     assert "Qz-secret" not in dumped and "555 0199" not in dumped
     await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
+
+
+async def test_a_period_has_one_label_and_the_report_file_is_named_from_it(env):
+    """A period written in other digits ('2011-٠١') parsed as 2011-01 under another label, so
+    the "once per organisation, table and period" record missed it (a second, recomputed
+    release of the same month), and the raw text went into the report's header (a 500). Only
+    ASCII periods are accepted; spaces around one are served under the normalised label."""
+    from tests.test_monitoring import _release
+
+    first = await _release(env, "incidents_by_outcome", "2011-01")
+    assert first["release"] is not None, first
+    for other in ("2011-\u0660\u0661", "\u0662\u0660\u0661\u0661-01"):
+        again = await _release(env, "incidents_by_outcome", other)
+        assert again["release"] is None and again["userErrors"][0]["field"] == [
+            "input", "period"], (other, again)
+    h = {"authorization": f"Bearer {await env.token('nhri', 'analyst')}",
+         "safety-net-purpose": "aggregate_reporting"}
+    for fmt in ("csv", "html", "pdf"):
+        got = await env.client.get("/monitoring/report",
+                                   params={"period": " 2011-01 ", "format": fmt}, headers=h)
+        assert got.status_code == 200, (fmt, got.status_code)
+        assert got.headers["content-disposition"].endswith(f"filename=monitoring-2011-01.{fmt}")
+        odd = await env.client.get("/monitoring/report",
+                                   params={"period": "2011-\u0660\u0661", "format": fmt},
+                                   headers=h)
+        assert odd.status_code == 400, (fmt, odd.status_code)
