@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.incidents.models import CaseEvent
 from app.incidents.scheduler import run_due
 from schema import ids
+from tests import test_checkins
 from tests.test_checkins import (
     AGREE,
     CASE,
@@ -22,12 +23,12 @@ from tests.test_checkins import (
     RISK,
     agree,
     case_of,
-    checkin_env,  # noqa: F401  (the module fixture)
     raw,
 )
 from tests.test_consent import grant, new_peacebuilder
 
 pytestmark = pytest.mark.anyio
+checkin_env = test_checkins.checkin_env  # the module fixture (clock, Redis)
 OTHER = ("mofa", "focal")
 
 
@@ -280,7 +281,7 @@ async def test_no_personal_data_in_logs_or_access_log_for_check_ins(checkin_env)
 
 
 async def test_a_period_has_one_label_and_the_report_file_is_named_from_it(env):
-    """A period written in other digits ('2011-٠١') parsed as 2011-01 under another label, so
+    """A period written in other digits (Arabic-Indic) parsed as 2011-01 under another label, so
     the "once per organisation, table and period" record missed it (a second, recomputed
     release of the same month), and the raw text went into the report's header (a 500). Only
     ASCII periods are accepted; spaces around one are served under the normalised label."""
