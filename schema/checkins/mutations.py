@@ -169,7 +169,8 @@ class CheckInMutations:
 
     @strawberry.mutation(description="Record what a focal point found acting on a missed "
                                      "check-in: its escalation stops, the next period opens. "
-                                     + PERMISSION)
+                                     "Staff of the case's lead organisation or of the one that "
+                                     "agreed the schedule only. " + PERMISSION)
     async def resolve_missed_check_in(self, info: Info,
                                       input: ResolveMissedCheckInInput) -> CheckInPayload:
         cid = ids.decode(input.check_in_id, "CheckIn", "checkInId")
@@ -178,7 +179,8 @@ class CheckInMutations:
         return await _check_in(info, row, errors)
 
     @strawberry.mutation(description="End a check-in schedule (she, her network for her, or "
-                                     "staff under the same rule as agreeing it): nothing more "
+                                     "staff of the lead organisation or of the one that agreed "
+                                     "it, under the same rule as agreeing it): nothing more "
                                      "falls due.")
     async def end_check_in_schedule(self, info: Info,
                                     input: EndCheckInScheduleInput) -> CheckInSchedulePayload:
