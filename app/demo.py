@@ -116,8 +116,10 @@ async def load(runtime: Runtime) -> list[str]:
             await consent.confirm(her, registered.intake.id)
             for network in networks:
                 await network_links.confirm(her, pb.id, orgs[network].id)
-            case = await cases.open_case(ctx, peacebuilder_id=pb.id, risk_level="high",
-                                         summary=summary)
+            case = await cases.open_case(ctx, peacebuilder_id=pb.id, summary=summary)
+            # Seed data: the level a joint assessment would have set (app/risk); by hand the
+            # API refuses it.
+            case.risk_level = "high"
             caseworker = await _staff(runtime, session, org, "caseworker")
             await teams.add_member(ctx, case, caseworker.subject)
             client = await session.scalar(select(Client).where(Client.org_id == org.id))

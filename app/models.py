@@ -57,6 +57,7 @@ from app.peacebuilders.models import (
     PeacebuilderDatum,
     PeacebuilderNetwork,
 )
+from app.risk.models import RiskAssessment, RiskThreat
 
 __all__ = [
     "AccessLogEntry",
@@ -108,6 +109,8 @@ __all__ = [
     "Referral",
     "RefreshToken",
     "RegisteredOperation",
+    "RiskAssessment",
+    "RiskThreat",
     "RoleAssignment",
     "ScheduledStep",
     "ServiceEntry",

@@ -117,3 +117,18 @@ async def guarded(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | N
 
 def ids_of(values: Sequence[strawberry.ID] | None) -> list[str]:
     return [str(v) for v in values or []]
+
+
+def describe_values(enum_type: Any, descriptions: Mapping[str, str]) -> None:
+    """Describe the values of a strawberry enum made from an app enum (the app knows nothing of
+    GraphQL); values described in the enum itself keep theirs. Every value must end described."""
+    definition = enum_type.__strawberry_definition__
+    names = {v.name for v in definition.values}
+    unknown = set(descriptions) - names
+    if unknown:
+        raise ValueError(f"{definition.name} has no value(s) {sorted(unknown)}")
+    for value in definition.values:
+        value.description = descriptions.get(value.name, value.description)
+    missing = sorted(v.name for v in definition.values if not v.description)
+    if missing:
+        raise ValueError(f"{definition.name}: describe {missing}")

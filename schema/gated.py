@@ -143,3 +143,21 @@ def _want(fields: list[SelectedField]) -> Want:
         if f.selections:
             grouped.setdefault(snake(f.name), []).extend(_fields(f.selections))
     return Want(names, {name: _want(children) for name, children in grouped.items()})
+
+
+def read_plain(info: Info, gate: Gate, category: str, value: Any) -> Any:
+    """A gated field stored in the clear (a code, an ID, an amount): the value only where the
+    row's decision releases `category`, else null with its `extensions.redacted` entry."""
+    if not gate.releases(category):
+        redact(info, gate.peacebuilder_id, category)
+        return None
+    info.context.access.note_read(gate.peacebuilder_id, category)
+    return value
+
+
+def declares(column: str, category: str) -> Any:
+    """Mark a hand-written gated resolver so `withheld` lists it like a `gated(...)` field."""
+    def mark(fn: Any) -> Any:
+        fn.gated = (column, category)
+        return fn
+    return mark

@@ -29,7 +29,7 @@ from app.read import cases as case_read
 from app.read import peacebuilders as pb_read
 from app.read.children import RowView
 from app.telemetry import Telemetry
-from schema import ids
+from schema import ids, permissions
 from schema.audit.queries import AuditQueries
 from schema.audit.types import AccessLogEntry, Alert
 from schema.bounded import bounded_execution
@@ -48,6 +48,7 @@ from schema.consent.types import BreakGlass, ConsentGrant, Erasure
 from schema.consultations.mutations import ConsultationMutations
 from schema.consultations.types import Consultation
 from schema.context import Info
+from schema.conventions import conventional_descriptions
 from schema.directory.mutations import DirectoryMutations
 from schema.directory.queries import DirectoryQueries
 from schema.directory.types import HelpRequest
@@ -73,6 +74,7 @@ from schema.peacebuilders.corrections import CorrectionMutations, CorrectionQuer
 from schema.peacebuilders.mutations import PeacebuilderMutations
 from schema.peacebuilders.queries import PeacebuilderQueries
 from schema.peacebuilders.types import Peacebuilder
+from schema.risk.mutations import RiskMutations
 from schema.scalars import SCALAR_OVERRIDES
 from schema.security.mutations import SecurityMutations
 from schema.security.queries import SecurityQueries
@@ -224,8 +226,13 @@ _one("HelpRequest", help_requests.one, HelpRequest.from_opened)
 
 @strawberry.type
 class NodeQueries:
-    @strawberry.field(description="Any object by its global ID (null and NOT_FOUND when it does "
-                                  "not exist or is not yours to see).")
+    @permissions.query(
+        "Any object by its global ID (null and NOT_FOUND when it does not exist or is not yours to "
+        "see). Each type checks what its own query checks (e.g. `case:read` for a Case).",
+        purpose=True,
+        args={
+            "id": "A global ID of any type.",
+        })
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, id_ = ids.decode_any(id)
         resolver = _NODE_RESOLVERS.get(type_name)
@@ -244,7 +251,7 @@ Mutation = merge_types("Mutation", (OrgMutations, PeacebuilderMutations, CaseMut
                                    NotifyMutations, JusticeMutations, DirectoryMutations,
                                    CorrectionMutations, MonitoringMutations,
                                    CheckInMutations, ConsultationMutations,
-                                   HerAccountMutations))
+                                   HerAccountMutations, RiskMutations))
 
 
 class SafetyNetSchema(strawberry.Schema):
@@ -280,6 +287,7 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
         scalar_overrides=SCALAR_OVERRIDES,
         execution_context_class=bounded_execution(checked.max_response_bytes),
     )
+    conventional_descriptions(built._schema)
     document_limits(built._schema)
     built.limits = checked
     built.production = production

@@ -41,10 +41,12 @@ from app.notify.broker import RESYNC
 from app.pagination import MAX_PAGE
 from app.peacebuilders import self_service
 from app.runtime import Runtime
+from schema import permissions
 from schema.consent.types import Notice
 from schema.incidents.queries import alert_of
 from schema.incidents.types import InboxAlert
 from schema.limits import Limits
+from schema.permissions import Who
 from schema.socket import TOKEN_EXPIRED, UNAUTHORIZED, TransportWSHandler
 
 
@@ -107,11 +109,11 @@ def _before_start(item: inbox.InboxItem, after: str | None, started: datetime) -
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description=(
+    @permissions.subscription(
         "Your alerts as they happen (incident reported, escalation, task due, referral received), "
-        "from now on; with `after` (a cursor you saw), first those you missed since. IDs and "
-        "codes only. When the token expires the socket closes with 4401 \"Token expired\": "
-        "reconnect with a new token and `after`."))
+        "from now on; with `after` (a cursor you saw), first those you missed since. IDs and codes "
+        "only. When the token expires the socket closes with 4401 \"Token expired\": reconnect with "
+        "a new token and `after`.")
     async def alerts(self, info: strawberry.Info, after: str | None = None
                      ) -> AsyncGenerator[InboxAlert, None]:
         ctx: SocketContext = info.context
@@ -176,12 +178,13 @@ class Subscription:
         finally:
             runtime.broker.unsubscribe(ctx.principal.subject, queue)
 
-    @strawberry.subscription(description=(
+    @permissions.subscription(
         "Her notices as they are raised (kind, date, case reference, reason code; in her "
-        "language), from now on; with `after` (a notice's cursor), first those she missed since. "
-        "Only a peacebuilder signed in herself (anyone else: FORBIDDEN). Delivered at least once: "
-        "de-duplicate by `id`. When the token expires the socket closes with 4401 \"Token "
-        "expired\": reconnect with a new token and `after`."))
+        "language), from now on; with `after` (a notice's cursor), first those she missed since "
+        "(anyone else: FORBIDDEN). Delivered at least once: de-duplicate by `id`. When the token "
+        "expires the socket closes with 4401 \"Token expired\": reconnect with a new token and "
+        "`after`.",
+        who=Who.HERSELF)
     async def my_notices(
         self, info: strawberry.Info, after: str | None = None,
         language: Annotated[str | None, strawberry.argument(description=(

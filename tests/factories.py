@@ -120,3 +120,45 @@ async def register(env: Any, org: str = "mofa", user: str = "caseworker", *,
     else:
         await confirm_by_second_person(env, org, grant["id"], first=user)
     return {"id": pb_id, "grant": grant["id"], "login": her_login, "pseudonym": pseudonym}
+
+
+RISK_DRAFT = """mutation($i: DraftRiskAssessmentInput!) { draftRiskAssessment(input: $i) {
+  assessment { id } userErrors { field message code } } }"""
+RISK_SHARE = """mutation($id: ID!) { shareRiskAssessment(input: {id: $id}) {
+  assessment { id } userErrors { field message code } } }"""
+RISK_ANSWER = """mutation($i: AnswerRiskAssessmentInput!) { answerRiskAssessment(input: $i) {
+  assessment { id status } userErrors { field message code } } }"""
+RISK_WITHOUT_HER = """mutation($i: ConfirmRiskAssessmentInput!) {
+  confirmRiskAssessmentWithoutHer(input: $i) { confirmationId userErrors { field message } } }"""
+
+
+async def current_assessment(env: Any, case_id: str, lead: str, *, login: str | None,
+                             level: str = "MEDIUM", days: int = 60) -> str:
+    """A current joint risk assessment of the case (the gates of issue 19 need one before a
+    referral, a public act or a grant to a working group by others): drafted and shared by the
+    lead organisation's focal point, agreed by her own login — or, without one, by a second
+    focal point after consulting her in person."""
+    from datetime import timedelta
+
+    review = (env.runtime.clock.now() + timedelta(days=days)).isoformat()
+    body = await env.gql(RISK_DRAFT, {"i": {"caseId": case_id, "level": level, "reviewAt": review,
+                                            "threats": [{"likelihood": "MEDIUM",
+                                                         "impact": "HIGH"}]}},
+                         as_=(lead, "focal"))
+    assert body["data"]["draftRiskAssessment"]["userErrors"] == [], body
+    assessment = body["data"]["draftRiskAssessment"]["assessment"]["id"]
+    body = await env.gql(RISK_SHARE, {"id": assessment}, as_=(lead, "focal"))
+    assert body["data"]["shareRiskAssessment"]["userErrors"] == [], body
+    if login:
+        her = await env.peacebuilder_token(login)
+        body = await env.gql(RISK_ANSWER, {"i": {"id": assessment, "agree": True}}, token=her,
+                             purpose=None)
+        assert "errors" not in body, body
+        assert body["data"]["answerRiskAssessment"]["userErrors"] == [], body
+    else:
+        body = await env.gql(RISK_WITHOUT_HER, {"i": {"id": assessment,
+                                                      "consultedHow": "IN_PERSON"}},
+                             as_=(lead, "focal"))
+        assert body["data"]["confirmRiskAssessmentWithoutHer"]["userErrors"] == [], body
+        await confirm_by_second_person(env, lead, assessment, first="focal")
+    return str(assessment)

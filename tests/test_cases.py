@@ -55,10 +55,11 @@ mutation($input: GrantConsentInput!) {
 NOTES = "query($id: ID!) { case(id: $id) { notes(first: 50) { edges { node { id body } } } } }"
 
 
-async def new_case(env, org: str = "mofa", user: str = "caseworker", risk: str = "HIGH") -> tuple[str, str]:
+async def new_case(env, org: str = "mofa", user: str = "caseworker") -> tuple[str, str]:
+    """Her case at the default level (MEDIUM): the level comes from a joint risk assessment
+    (tests/test_risk.py), never from opening the case."""
     her = await register(env, org, user, profile={"legalName": "Test Person", "country": "KE"})
-    body = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": her["id"], "riskLevel": risk}},
-                         as_=(org, user))
+    body = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": her["id"]}}, as_=(org, user))
     payload = body["data"]["openCase"]
     assert payload["userErrors"] == []
     return her["id"], payload["case"]["id"]
@@ -112,12 +113,12 @@ async def test_foreign_case_cannot_be_updated_or_noted(env):
 
 
 async def test_update_close_and_reopen(env):
-    # Medium, lowered: one focal point closes it (a case that was high or critical risk needs a
-    # second one even once lowered: tests/test_insider_17.py).
-    _, case_id = await new_case(env, risk="MEDIUM")
+    # Medium: one focal point closes it. The level is no longer set by hand (the deprecated
+    # argument is refused, nothing changes).
+    _, case_id = await new_case(env)
     changed = await env.gql(UPDATE_CASE, {"input": {"id": case_id, "riskLevel": "LOW"}},
                             as_=("mofa", "focal"))
-    assert changed["data"]["updateCase"]["case"]["riskLevel"] == "LOW"
+    assert changed["data"]["updateCase"]["userErrors"][0]["field"] == ["input", "riskLevel"]
     due = (datetime.now(UTC) + timedelta(days=7)).isoformat()
     closed = await env.gql("""mutation($i: CloseCaseInput!) { closeCase(input: $i) {
         case { status closedAt riskLevel } userErrors { message } } }""",
@@ -125,7 +126,7 @@ async def test_update_close_and_reopen(env):
                                   "followUp": [{"kind": "PSYCHOSOCIAL_SUPPORT", "dueAt": due}]}},
                            as_=("mofa", "focal"))
     case = closed["data"]["closeCase"]["case"]
-    assert case["status"] == "CLOSED" and case["closedAt"] and case["riskLevel"] == "LOW"
+    assert case["status"] == "CLOSED" and case["closedAt"] and case["riskLevel"] == "MEDIUM"
     reopened = await env.gql("""mutation($i: ReopenCaseInput!) { reopenCase(input: $i) {
         case { status closedAt } } }""", {"i": {"caseId": case_id, "reason": "NEW_THREAT"}},
                              as_=("mofa", "focal"))
@@ -161,11 +162,11 @@ async def test_pagination_walks_every_case_once(env):
 
 
 async def test_filters(env):
-    _, case_id = await new_case(env, "nhri", "caseworker", risk="CRITICAL")
+    _, case_id = await new_case(env, "nhri", "caseworker")
     await env.gql(UPDATE_CASE, {"input": {"id": case_id, "status": "ON_HOLD"}},
                   as_=("nhri", "caseworker"))
     on_hold = await env.gql(LIST_CASES, {"first": 100, "filter": {"status": "ON_HOLD",
-                                                                  "riskLevel": "CRITICAL"}},
+                                                                  "riskLevel": "MEDIUM"}},
                             as_=("nhri", "caseworker"))
     ids_ = [e["node"]["id"] for e in on_hold["data"]["cases"]["edges"]]
     assert case_id in ids_

@@ -98,7 +98,7 @@ async def wg_id(env, slug: str = "jag") -> str:
 # Her intake consent in these tests: every category but contact and location (identity too,
 # which only she can bring into force: she confirms it with her own login).
 INTAKE_CATEGORIES = ["IDENTITY", "FAMILY", "HEALTH", "INCIDENT_DETAILS", "LEGAL", "FINANCIAL",
-                     "TRAVEL"]
+                     "TRAVEL", "RISK_ASSESSMENT"]
 
 
 async def new_peacebuilder(env, lead: str = "fund", *, categories=None, purposes=None,

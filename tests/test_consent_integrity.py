@@ -39,7 +39,13 @@ from sqlalchemy import select
 from app.audit.models import AccessLogEntry
 from schema import ids
 from tests.conftest import Env, unique
-from tests.factories import EVIDENCE, give_login, pending_confirmation, register
+from tests.factories import (
+    EVIDENCE,
+    current_assessment,
+    give_login,
+    pending_confirmation,
+    register,
+)
 from tests.test_consent import org_id, wg_id
 from tests.test_mfa import configured, token_as
 
@@ -685,6 +691,7 @@ async def approval_is_bound_to_its_organisation(env: Env, w: World,
                                                                              "approvalId"]
     assert any(d.action == "measure.public_statement" for d in await denials(env, borrowed))
     lead = await token(env, w.lead, "focal")
+    await current_assessment(env, w.case, w.lead, login=w.login)
     await gql_ok(env, STATEMENT, {"c": w.case, "a": approval}, token=lead)
     again = await env.gql(STATEMENT, {"c": w.case, "a": approval}, token=lead)
     assert again["data"]["addMeasure"]["userErrors"][0]["field"] == ["input", "approvalId"]

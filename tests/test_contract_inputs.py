@@ -20,6 +20,7 @@ import pytest
 from app import ids as app_ids
 from app.access.tenancy import as_system
 from app.notify.service import notify
+from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder
 from tests.test_incidents import REPORT, incident_input
 
@@ -161,6 +162,7 @@ async def _created(env) -> dict[str, str]:
     nhri = (await env.gql('{ organisations(first: 50) { edges { node { id slug } } } }',
                           as_=as_focal))["data"]["organisations"]["edges"]
     to = next(e["node"]["id"] for e in nhri if e["node"]["slug"] == "nhri")
+    await current_assessment(env, pb["case"], "fund", login=pb["login"])  # the referral gate
     made["Referral"] = (await run("""mutation($c: ID!, $o: ID!) { referCase(input: {caseId: $c,
         toOrganisationId: $o, purpose: LEGAL_SUPPORT}) { referral { id }
         userErrors { message } } }""", {"c": pb["case"], "o": to}, "referCase",

@@ -19,6 +19,7 @@ from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
 from app.incidents.scheduler import run_due
 from tests.conftest import BACKENDS, build_env
+from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder, org_id
 from tests.test_incidents import inbox_of
 
@@ -140,6 +141,7 @@ async def test_an_unanswered_referral_escalates_along_the_recipients_chain(dir_e
     await grant(env, pb, as_=("fund", "focal"), to_org="nhri", categories=["INCIDENT_DETAILS"],
                 purposes=["LEGAL_SUPPORT"])
     nhri = await org_id(env, "nhri")
+    await current_assessment(env, pb["case"], "fund", login=pb["login"])
     made = await env.gql(REFER, {"c": pb["case"], "o": nhri}, as_=("fund", "caseworker"))
     referral = made["data"]["referCase"]["referral"]["id"]
     respond_by = datetime.fromisoformat(made["data"]["referCase"]["referral"]["respondBy"])

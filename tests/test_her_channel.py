@@ -26,6 +26,7 @@ from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
 from schema import ids
 from tests.conftest import BACKENDS, build_env
+from tests.factories import current_assessment
 from tests.test_consent import new_peacebuilder, org_id
 from tests.test_incidents import inbox_of
 
@@ -80,10 +81,11 @@ async def test_she_reports_on_her_own_case_and_the_deadline_escalates(clock_env)
             row = await s.get(Incident, ids.decode(incident["id"], "Incident"))
     assert row is not None and row.reporting_org_id is None
     assert row.recorded_by.startswith("peacebuilder:")
-    items = await inbox_of(env, "fund", "focal")
-    assert len(items) == before + 1 and items[-1].kind == "incident_reported"
-    assert items[-1].payload["reported_by"] == "herself"
-    assert "Men waited" not in json.dumps(items[-1].payload)
+    # The lead is alerted; her critical report also starts a reassessment of her risk.
+    items = (await inbox_of(env, "fund", "focal"))[before:]
+    assert [i.kind for i in items] == ["incident_reported", "risk_reassessment_due"]
+    assert items[0].payload["reported_by"] == "herself"
+    assert "Men waited" not in json.dumps(items[0].payload)
     # The lead's focal points see it on the case, like any incident.
     seen = await env.gql("query($id: ID!) { case(id: $id) { incidents { id reportedBy } } }",
                          {"id": pb["case"]}, as_=("fund", "focal"))
@@ -264,6 +266,7 @@ async def test_withdrawing_an_approval_blocks_the_measure(env):
         refused = await env.gql(ADD, {"c": pb["case"], "k": kind, "a": approval},
                                 as_=("fund", "focal"))
         assert refused["data"]["addMeasure"]["userErrors"][0]["field"] == ["input", "approvalId"]
+    await current_assessment(env, pb["case"], "fund", login=pb["login"])
     planned = await env.gql(ADD, {"c": pb["case"], "k": "MEDIA_CONTACT", "a": media_id},
                             as_=("fund", "focal"))
     measure = planned["data"]["addMeasure"]["measure"]

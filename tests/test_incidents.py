@@ -14,6 +14,7 @@ from app.incidents.scheduler import run_due
 from app.notify.models import InboxItem
 from schema import ids
 from tests.conftest import BACKENDS, build_env
+from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder, org_id
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +61,8 @@ async def test_report_alerts_lead_and_she_sees_status(env):
     incident = body["data"]["reportIncident"]["incident"]
     assert incident["status"] == "REPORTED" and incident["allegedSourceAsReported"] is None
     items = await inbox_of(env, "fund", "focal")
-    assert len(items) == before + 1 and items[-1].kind == "incident_reported"
+    # A critical incident also starts a reassessment of her risk (issue 19).
+    assert [i.kind for i in items[before:]] == ["incident_reported", "risk_reassessment_due"]
     her = await env.peacebuilder_token(pb["login"])
     mine = await env.gql("{ me { cases { incidents { status severity } timeline { kind } } } }",
                          token=her, purpose=None)
@@ -139,6 +141,7 @@ async def test_referral_requires_her_consent_to_that_recipient(env):
     assert refused["data"]["referCase"]["referral"] is None
     assert refused["data"]["referCase"]["userErrors"][0]["field"] == ["input", "toOrganisationId"]
     await grant(env, pb, as_=("fund", "focal"), to_org="nhri", purposes=["LEGAL_SUPPORT"])
+    await current_assessment(env, pb["case"], "fund", login=pb["login"])
     done = await env.gql(refer, {"c": pb["case"], "o": await org_id(env, "nhri")},
                          as_=("fund", "caseworker"))
     referral = done["data"]["referCase"]["referral"]
@@ -172,6 +175,10 @@ async def test_public_statement_needs_her_approval(env):
     assert borrowed["data"]["addMeasure"]["userErrors"][0]["field"] == ["input", "approvalId"]
     approved = await env.gql(approve, {"o": fund}, token=her, purpose=None)
     approval_id = approved["data"]["recordApproval"]["approval"]["id"]
+    # Her approval alone is not enough: the act also needs a current risk assessment.
+    gated = await env.gql(add, {"c": pb["case"], "a": approval_id}, as_=("fund", "focal"))
+    assert gated["data"]["addMeasure"]["userErrors"][0]["field"] == ["input", "kind"]
+    await current_assessment(env, pb["case"], "fund", login=pb["login"])
     ok = await env.gql(add, {"c": pb["case"], "a": approval_id}, as_=("fund", "focal"))
     assert ok["data"]["addMeasure"]["userErrors"] == []
     reused = await env.gql(add, {"c": pb["case"], "a": approval_id}, as_=("fund", "focal"))

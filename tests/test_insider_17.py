@@ -26,6 +26,7 @@ from app.orgs.models import Client as OAuthClient
 from app.runtime import Runtime
 from schema import ids
 from tests.conftest import BACKENDS, build_env
+from tests.factories import current_assessment
 from tests.test_consent import NARROW, grant, new_peacebuilder
 from tests.test_incidents import inbox_of
 from tests.test_justice import DETAIN, SCHEDULE, case_of, proceeding, raw
@@ -216,12 +217,12 @@ def plan(env) -> list[dict]:
 
 async def test_lowering_the_risk_first_does_not_let_one_person_close_a_high_risk_case(env):
     pb = await new_peacebuilder(env, "fund")
-    raised = await env.gql(UPDATE, {"i": {"id": pb["case"], "riskLevel": "CRITICAL"}},
-                           as_=("fund", "focal"))
-    assert raised["data"]["updateCase"]["userErrors"] == []
-    lowered = await env.gql(UPDATE, {"i": {"id": pb["case"], "riskLevel": "LOW"}},
-                            as_=("fund", "caseworker"))
-    assert lowered["data"]["updateCase"]["case"]["riskLevel"] == "LOW"
+    # The level is her joint assessment's (issue 19): critical, then reassessed low.
+    await current_assessment(env, pb["case"], "fund", login=pb["login"], level="CRITICAL")
+    await current_assessment(env, pb["case"], "fund", login=pb["login"], level="LOW")
+    lowered = await env.gql("query($id: ID!) { case(id: $id) { riskLevel } }",
+                            {"id": pb["case"]}, as_=("fund", "caseworker"))
+    assert lowered["data"]["case"]["riskLevel"] == "LOW"
     asked = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
                                         "followUp": plan(env)}}, as_=("fund", "focal"))
     payload = asked["data"]["closeCase"]

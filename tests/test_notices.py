@@ -30,6 +30,7 @@ from app.peacebuilders.notices import NoticeKind, UnsafeNotice, details_of
 from app.runtime import Runtime
 from schema import ids
 from tests.conftest import BACKENDS, build_env
+from tests.factories import current_assessment
 from tests.test_consent import grant, org_id, wg_id
 from tests.test_consent_integrity import (
     CLOSE_GLASS,
@@ -148,6 +149,7 @@ async def test_every_change_that_concerns_her_is_a_notice_in_her_language(clock_
     await grant(env, pb, as_=focal, to_org="nhri", categories=["INCIDENT_DETAILS"],
                 purposes=["LEGAL_SUPPORT"])
     nhri = await org_id(env, "nhri")
+    await current_assessment(env, w.case, "fund", login=w.login)
     for action in ("accept", "decline"):
         made = await env.gql(REFER, {"c": w.case, "o": nhri}, as_=caseworker)
         referral = made["data"]["referCase"]["referral"]["id"]
@@ -219,7 +221,8 @@ async def test_every_change_that_concerns_her_is_a_notice_in_her_language(clock_
         assert set(json.loads(n["details"])) <= {
             "case", "incident", "measure", "referral", "grant", "approval", "break_glass",
             "network", "organisation", "working_group", "by", "acting_for_her", "awaiting",
-            "status", "reason", "level", "hours", "steps", "act", "expires_at"}
+            "status", "reason", "level", "hours", "steps", "act", "expires_at",
+            "risk_assessment"}
     case_ref = by_kind["incident_acknowledged"]["caseReference"]
     assert by_kind["incident_acknowledged"]["caseId"] == w.case and case_ref.startswith("C-")
     assert f"Dossier: {case_ref}" in by_kind["case_closed"]["text"]

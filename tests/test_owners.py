@@ -17,6 +17,7 @@ from app.clock import FrozenClock
 from app.incidents.scheduler import run_due
 from schema import ids
 from tests.conftest import BACKENDS, build_env
+from tests.factories import current_assessment
 from tests.test_auth import DEACTIVATE_USER, new_user
 from tests.test_consent import grant, new_peacebuilder, org_id
 from tests.test_email import items_of
@@ -285,6 +286,7 @@ async def test_she_reads_her_case_in_plain_language_and_only_hers(owners_env):
     assert (await add(env, pb, person=person_id))["userErrors"] == []
     await grant(env, pb, as_=("fund", "focal"), to_org="nhri", categories=["INCIDENT_DETAILS"],
                 purposes=["LEGAL_SUPPORT"])
+    await current_assessment(env, pb["case"], "fund", login=pb["login"])
     referred = await env.gql(REFER, {"c": pb["case"], "o": await org_id(env, "nhri")},
                              as_=("fund", "focal"))
     assert referred["data"]["referCase"]["userErrors"] == []

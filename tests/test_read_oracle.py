@@ -50,12 +50,17 @@ def camel(name: str) -> str:
 
 PROFILE = {camel(f): f"v-{f}" for f in PROFILE_FIELDS}
 INCIDENT = {camel(f): f"i-{f}" for f in INCIDENT_FIELDS}
+# Issue 19: her risk assessment (listed under risk_assessment, its text sealed) and the plan
+# fields of a measure (listed under incident details, each plan field under risk_assessment).
+PLAN = {"planKind": "DAY_TO_DAY", "costAmount": "10.50", "costCurrency": "KES",
+        "fundingSource": "p-funding", "coveredFamily": ["p-family"]}
 # Five a page: each example opens three cases, and the lists below a case count in the budget.
 PAGE = ("query($after: DateTime!) { cases(first: 5, filter: {openedAfter: $after}) { edges { node {"
         " id summary peacebuilder { id profile { " + " ".join(PROFILE) + " } }"
         " incidents { id " + " ".join(INCIDENT) + " }"
         " checkInSchedules { safetyContact missedActionNotes } consultations { topics risksRaised }"
-        " } } } }")
+        " riskAssessments { herAnalysis threats { facts } }"
+        " measures { threatId " + " ".join(PLAN) + " } } } } }")
 # Rows below a case listed under risk_assessment (app/checkins, app/consultations): field ->
 # (list, the value written, its category).
 RISK_ROWS = {"safetyContact": ("checkInSchedules", "c-safety"),
@@ -190,6 +195,7 @@ async def women(env: Any) -> list[dict[str, Any]]:
             "caseId": case_id, "type": "THREATS", "severity": "MEDIUM", "reportedBy": "herself",
             "reportedVia": "secure_messenger", **INCIDENT}}, as_=("fund", "focal"))
         assert reported["data"]["reportIncident"]["incident"], reported
+        await _assessed_and_planned(env, case_id, registered["login"])
         agreed = await env.gql("""mutation($i: AgreeCheckInScheduleInput!) {
             agreeCheckInSchedule(input: $i) { userErrors { message } } }""", {"i": {
             "caseId": case_id, "intervalMinutes": 24 * 60, "channel": "APP", "agreedVia": "PHONE",
@@ -204,6 +210,31 @@ async def women(env: Any) -> list[dict[str, Any]]:
         out.append({"pb": registered["id"], "case": case_id,
                     "her": await env.peacebuilder_token(registered["login"])})
     return out
+
+
+async def _assessed_and_planned(env: Any, case_id: str, login: str) -> None:
+    """A current assessment (agreed by her) and a measure tied to its threat."""
+    drafted = await env.gql("""mutation($i: DraftRiskAssessmentInput!) {
+        draftRiskAssessment(input: $i) { assessment { id threats { id } } userErrors { message } } }""",
+                            {"i": {"caseId": case_id, "level": "HIGH",
+                                   "reviewAt": (env.clock.now() + timedelta(days=30)).isoformat(),
+                                   "herAnalysis": "r-analysis",
+                                   "threats": [{"likelihood": "HIGH", "impact": "HIGH",
+                                                "facts": "r-facts"}]}}, as_=("fund", "focal"))
+    assessment = drafted["data"]["draftRiskAssessment"]["assessment"]
+    await env.gql("mutation($id: ID!) { shareRiskAssessment(input: {id: $id}) { userErrors "
+                  "{ message } } }", {"id": assessment["id"]}, as_=("fund", "focal"))
+    answered = await env.gql("""mutation($id: ID!) { answerRiskAssessment(input: {id: $id,
+        agree: true}) { assessment { status } } }""", {"id": assessment["id"]},
+                             token=await env.peacebuilder_token(login), purpose=None)
+    assert answered["data"]["answerRiskAssessment"]["assessment"]["status"] == "AGREED"
+    added = await env.gql("""mutation($c: ID!) { addMeasure(input: {caseId: $c,
+        kind: ACCOMPANIMENT}) { measure { id } } }""", {"c": case_id}, as_=("fund", "focal"))
+    planned = await env.gql("""mutation($i: SetMeasurePlanInput!) { setMeasurePlan(input: $i) {
+        userErrors { message } } }""", {"i": {
+        "measureId": added["data"]["addMeasure"]["measure"]["id"],
+        "threatId": assessment["threats"][0]["id"], **PLAN}}, as_=("fund", "focal"))
+    assert planned["data"]["setMeasurePlan"]["userErrors"] == [], planned
 
 
 async def apply(env: Any, ops: list[dict[str, Any]], who: list[dict[str, Any]],
@@ -275,6 +306,22 @@ def check_case(node: dict[str, Any], released: set[str], where: tuple[Any, ...])
         value = profile[camel(field)]
         assert (value is not None) == (category.value in released), (field, where)
         assert value in (None, f"v-{field}")
+    # Her risk assessments are listed with risk_assessment, their text opened with it.
+    risk = DataCategory.RISK_ASSESSMENT.value
+    if risk in released:
+        assert node["riskAssessments"] == [{"herAnalysis": "r-analysis",
+                                            "threats": [{"facts": "r-facts"}]}], where
+    else:
+        assert node["riskAssessments"] == [], where
+    # Measures are listed with incident details; each plan field released by risk_assessment.
+    if details in released:
+        assert len(node["measures"]) == 1, where
+        measure = node["measures"][0]
+        for field, value in PLAN.items():
+            assert measure[field] == (value if risk in released else None), (field, where)
+        assert (measure["threatId"] is not None) == (risk in released), where
+    else:
+        assert node["measures"] == [], where
     # Check-in schedules and consultations are listed with risk_assessment; each sealed field by
     # its own category (the safety contact is contact data).
     risk = DataCategory.RISK_ASSESSMENT.value

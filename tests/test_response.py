@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AccessLogEntry
+from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder, org_id
 
 pytestmark = pytest.mark.anyio
@@ -75,6 +76,7 @@ async def test_recipient_reads_the_request_only_while_consent_allows(env):
     pb = await new_peacebuilder(env, "fund")
     given = await grant(env, pb, as_=("fund", "focal"), to_org="nhri",
                         categories=["INCIDENT_DETAILS"], purposes=["LEGAL_SUPPORT"])
+    await current_assessment(env, pb["case"], "fund", login=pb["login"])
     made = await env.gql(REFER, {"c": pb["case"], "o": await org_id(env, "nhri")},
                          as_=("fund", "caseworker"))
     referral = made["data"]["referCase"]["referral"]
@@ -120,10 +122,12 @@ def later(env, days: int) -> str:
 
 
 async def opened_with_risk(env, risk: str) -> dict:
-    pb = await new_peacebuilder(env, "fund")
-    changed = await env.gql(UPDATE, {"i": {"id": pb["case"], "riskLevel": risk}},
-                            as_=("fund", "focal"))
-    assert changed["data"]["updateCase"]["userErrors"] == []
+    """Her case at `risk`: the level of a joint risk assessment she agreed to (issue 19)."""
+    from tests.test_risk import WITH_RISK, assessed
+
+    pb = await new_peacebuilder(env, "fund", categories=WITH_RISK)
+    if risk != "MEDIUM":
+        await assessed(env, pb, level=risk)
     return pb
 
 

@@ -21,13 +21,15 @@ from app.audit.verify import verify
 from app.audit.worker import LogWorker
 from schema import ids
 from tests.conftest import build_env
+from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder, org_id
 from tests.test_incidents import PNG, REPORT, incident_input
 
 pytestmark = pytest.mark.anyio
 
 ALL_BUT_CONTACT = ["IDENTITY", "FAMILY", "HEALTH", "INCIDENT_DETAILS", "LEGAL",
-                   "LOCATION_COARSE", "LOCATION_PRECISE", "FINANCIAL", "TRAVEL"]
+                   "LOCATION_COARSE", "LOCATION_PRECISE", "FINANCIAL", "TRAVEL",
+                   "RISK_ASSESSMENT"]
 CASE_Q = """query($id: ID!) { case(id: $id) {
   summary
   incidents { id description allegedSourceAsReported locationCoarse locationPrecise }
@@ -111,6 +113,7 @@ async def her_world(env, lead: str = "mofa") -> dict[str, Any]:
         body = await env.gql(query, variables, token=her, purpose=None)
         assert not body.get("errors"), body
     await grant(env, pb, as_=focal, to_org="nhri", purposes=["LEGAL_SUPPORT"], note=t["consent"])
+    await current_assessment(env, pb["case"], lead, login=pb["login"])
     referred = await env.gql("""mutation($c: ID!, $o: ID!, $r: String) { referCase(input: {caseId: $c,
         toOrganisationId: $o, purpose: LEGAL_SUPPORT, request: $r}) { userErrors { message } } }""",
                              {"c": pb["case"], "o": await org_id(env, "nhri"), "r": t["referral"]},

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NewType
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import tenancy
+from app.access import checks, tenancy
 from app.access.caller import Caller
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
@@ -101,6 +101,7 @@ class AccessContext:
         self, obj: str, act: str, *, target_type: str | None = None, target_id: str | None = None
     ) -> None:
         """Raise Forbidden, and log the denial, unless `can()`."""
+        checks.note((obj, act))
         if self.can(obj, act):
             return
         if self.principal.mfa_pending:
@@ -142,6 +143,7 @@ class AccessContext:
     ) -> None:
         """Raise StepUpRequired, and log the denial, unless the caller signed in with a second
         factor recently. The one step-up check: break-glass, exports, consent changes by staff."""
+        checks.note(checks.STEP_UP)
         if self.caller.has_recent_second_factor():
             return
         self.deny(action, target_type=target_type, target_id=target_id,

@@ -37,11 +37,12 @@ async def get(ctx: AccessContext, case_id: uuid.UUID, *, org_level: bool = False
 
 
 def _risk(value: str | None, default: str) -> str:
+    """The level is no longer set by hand: it is the current joint risk assessment's
+    (app/risk). The old argument is refused, so a client learns it instead of being ignored."""
     if value is None:
         return default
-    if value not in {r.value for r in RiskLevel}:
-        raise BadInput("Unknown risk level.", field="riskLevel")
-    return value
+    raise BadInput("The risk level comes from her joint risk assessment (draftRiskAssessment, "
+                   "agreed or contested by her); it is not set by hand.", field="riskLevel")
 
 
 async def open_case(
@@ -131,17 +132,8 @@ async def update(
             changes["status"] = status
             case.status = status
             case.closed_at = ctx.clock.now() if status == CaseStatus.CLOSED else None
-    if risk_level is not None and risk_level != case.risk_level:
-        before = case.risk_level
-        case.risk_level = changes["risk_level"] = _risk(risk_level, case.risk_level)
-        # On the timeline: closing a case that was high or critical risk keeps the two-person
-        # rule even after its risk is lowered (app/incidents/closure.py).
-        from app.incidents.models import CaseEvent
-
-        ctx.session.add(CaseEvent(case_id=case.id, kind="case.risk_changed", subject_id=None,
-                                  actor=ctx.principal.subject, org_id=ctx.principal.org_id,
-                                  details={"from": before, "to": case.risk_level},
-                                  at=ctx.clock.now()))
+    if risk_level is not None:
+        _risk(risk_level, case.risk_level)
     if changes:
         case.updated_at = ctx.clock.now()
         ctx.record("case.update", target_type="Case", target_id=case.id, details=changes)

@@ -20,6 +20,8 @@ class DataCategory(enum.StrEnum):
     LEGAL = "legal"
     FINANCIAL = "financial"
     TRAVEL = "travel"
+    # Joint risk assessments and protection plans (app/risk). Last, so existing bit masks keep
+    # their meaning (app/access/visibility.CATEGORY_BITS numbers categories in order).
     RISK_ASSESSMENT = "risk_assessment"
 
 
@@ -104,6 +106,20 @@ JUSTICE_FIELDS: dict[str, dict[str, DataCategory]] = {
     "hearings": {"outcome": DataCategory.LEGAL},
     "detentions": {"place": DataCategory.LEGAL},
     "detention_visits": {"notes": DataCategory.LEGAL},
+}
+# Joint risk assessments and protection plans (app/risk): free text per table, and the plan
+# fields added to measures (the threat a measure addresses, its part of the plan, its cost and
+# funding, the family members she designated) — all under risk_assessment.
+RISK_CATEGORY = DataCategory.RISK_ASSESSMENT
+RISK_FIELDS: dict[str, dict[str, DataCategory]] = {
+    "risk_assessments": dict.fromkeys(
+        ("vulnerabilities", "capacities", "reasoning", "context_notes", "her_analysis",
+         "her_view"), RISK_CATEGORY),
+    "risk_threats": dict.fromkeys(
+        ("facts", "pattern", "objective", "source_as_reported", "feasibility"), RISK_CATEGORY),
+    "measures": dict.fromkeys(
+        ("threat_id", "plan_kind", "cost_amount", "cost_currency", "funding_source",
+         "covered_family"), RISK_CATEGORY),
 }
 # Safety check-ins, digital security assessments (app/checkins) and the consultations log
 # (app/consultations): free text per table. The safety contact is contact data; the rest is her

@@ -280,6 +280,13 @@ async def grant(
                                            terms.categories, terms.purposes, pb,
                                            proof is not None), peacebuilder_id)
     covered = await _covered(ctx, recipient_type, recipient_id)
+    if recipient_type == "working_group" and who.caller is not Caller.HERSELF:
+        # Widening who knows on someone else's initiative: a current joint risk assessment of
+        # her open cases first (guidance 7). She herself is never stopped from sharing.
+        from app.risk import gates as risk_gates
+
+        await risk_gates.require_for_peacebuilder(ctx, peacebuilder_id, "working_group_grant",
+                                                  field="recipientWorkingGroupId")
     if not intake:  # only once the rules let this caller record it: no hint of other grants
         await _refuse_duplicate(ctx, peacebuilder_id, recipient_type, recipient_id, terms, now)
     awaiting = None if result is Result.LIVE else result.value

@@ -210,6 +210,15 @@ class Measure(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default="planned")
     approval_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("approvals.id"))
+    # Her protection plan (app/risk, category risk_assessment): the threat it addresses, its
+    # part of the plan, its cost (a decimal string) with currency and funding source (sealed),
+    # and the family members she designated that it covers (sealed JSON list, her words).
+    threat_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("risk_threats.id"))
+    plan_kind: Mapped[str | None] = mapped_column(String(30))
+    cost_amount: Mapped[str | None] = mapped_column(String(32))
+    cost_currency: Mapped[str | None] = mapped_column(String(3))
+    funding_source: Mapped[str | None] = mapped_column(Text)
+    covered_family: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -39,6 +39,7 @@ from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
 from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
+from app.risk import gates as risk_gates
 
 PUBLIC_ACTS = {a.value for a in PublicAct}
 # Invariant 6: a measure of one of these kinds is her public act; it needs her live approval of
@@ -117,6 +118,9 @@ async def add_measure(
         if not await _live_approval(ctx, approval, kind, case.id):
             raise BadInput(f"A {kind.replace('_', ' ')} needs her recorded approval for it.",
                            field="approvalId")
+        # Before making the relationship public: a current joint risk assessment too
+        # (guidance 7), whatever she approved.
+        await risk_gates.require_current(ctx, case, "public_act", field="kind")
     measure = Measure(id=new_id(), case_id=case.id, incident_id=incident_id, kind=kind,
                       owner_org_id=owner, owner_user_id=owner_user_id, due_at=due_at,
                       status="planned",
@@ -353,6 +357,8 @@ async def refer(ctx: AccessContext, *, case_id: uuid.UUID, to_org_id: uuid.UUID,
                  details={"peacebuilder": str(case.peacebuilder_id), "to": str(to_org_id)})
         raise BadInput("She has not consented to that organisation for this purpose.",
                        field="toOrganisationId")
+    # Before widening who knows: a current joint risk assessment (guidance 7).
+    await risk_gates.require_current(ctx, case, "referral", field="caseId")
     now = ctx.clock.now()
     referral = Referral(id=new_id(), case_id=case.id, from_org_id=ctx.org_id,
                         to_org_id=to_org_id, purpose=purpose, status="pending",

@@ -36,6 +36,7 @@ from app.cases import service as cases
 from app.cases.models import Case, CaseNote, CaseStatus
 from app.checkins.models import CheckInSchedule, SecurityAssessment
 from app.clock import Clock
+from app.consent.categories import RISK_FIELDS
 from app.consultations.models import Consultation
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.incidents.models import (
@@ -54,6 +55,7 @@ from app.operations.models import OrganisationSettings
 from app.peacebuilders import erasure as erasures
 from app.peacebuilders.models import Erasure
 from app.peacebuilders.notices import NoticeKind, tell_her
+from app.risk.models import RiskAssessment, RiskThreat
 
 WARNING, ERASURE = "retention_warning", "retention_erasure"
 KINDS = (WARNING, ERASURE)
@@ -271,6 +273,13 @@ async def _delete_case_values(session: AsyncSession, case_id: uuid.UUID) -> None
         place=None))
     await session.execute(update(DetentionVisit).where(DetentionVisit.case_id == case_id).values(
         notes=None))
+    # Her risk assessments and plan (category risk_assessment).
+    await session.execute(update(Measure).where(Measure.case_id == case_id).values(
+        funding_source=None, covered_family=None))
+    await session.execute(update(RiskAssessment).where(RiskAssessment.case_id == case_id).values(
+        **dict.fromkeys(RISK_FIELDS["risk_assessments"])))
+    await session.execute(update(RiskThreat).where(RiskThreat.case_id == case_id).values(
+        **dict.fromkeys(RISK_FIELDS["risk_threats"])))
     # So do check-ins', security assessments' and consultations' (risk_assessment, contact).
     await session.execute(update(CheckInSchedule).where(CheckInSchedule.case_id == case_id)
                           .values(safety_contact=None, missed_action_notes=None))

@@ -7,6 +7,7 @@ Guidance 7, 8, 19: nothing ignored, nothing handled ad hoc, no assumptions about
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -155,6 +156,8 @@ async def report(
                                                   "case": str(case.id), "severity": severity,
                                                   "reported_by": reported_by},
                         at=now)
+    for hook in _ON_REPORTED:
+        await hook(ctx, case, incident)
     return incident
 
 
@@ -169,6 +172,17 @@ def _codes(region_code: str | None, source_category: str | None) -> dict[str, st
         raise BadInput("sourceCategory is one of " + ", ".join(declared.SOURCE_CATEGORIES) + ".",
                        field="sourceCategory")
     return {"region_code": region_code, "source_category": source_category}
+
+
+# What other domains do when an incident is reported (app/risk: a serious one starts a
+# reassessment), registered by them so this module imports none of them.
+Reported = Callable[[AccessContext, Case, Incident], Awaitable[None]]
+_ON_REPORTED: list[Reported] = []
+
+
+def on_reported(fn: Reported) -> Reported:
+    _ON_REPORTED.append(fn)
+    return fn
 
 
 async def team_of_lead(ctx: AccessContext, case: Case) -> list[str]:

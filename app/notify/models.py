@@ -36,6 +36,8 @@ class AlertKind(enum.StrEnum):
     NOTICE_FOR_HER = "notice_for_her"
     NO_ACTIVE_FOCAL_POINT = "no_active_focal_point"
     RETENTION_WARNING = "retention_warning"
+    # A high or critical incident started a reassessment of her risk (app/risk).
+    RISK_REASSESSMENT_DUE = "risk_reassessment_due"
     CHECK_IN_MISSED = "check_in_missed"
     # Her account (app/peacebuilders/account.py, docs/decisions/0027).
     HER_CODE_ISSUED = "her_code_issued"

@@ -39,6 +39,8 @@ TITLES: dict[str, dict[str, str]] = {
         "password_reset": "Your password was reset",
         "login_suspended": "Your sign-in was suspended",
         "correction_answered": "Your correction request was answered",
+        "risk_assessment_shared": "A risk assessment waits for your view",
+        "risk_assessment_current": "A risk assessment of your situation is now in force",
         "case_data_erased": "The details of a closed case were erased",
         "check_in_missed": "A check-in was missed: your contacts were alerted",
     },
@@ -69,6 +71,8 @@ TITLES: dict[str, dict[str, str]] = {
         "password_reset": "Votre mot de passe a été réinitialisé",
         "login_suspended": "Votre connexion a été suspendue",
         "correction_answered": "Votre demande de correction a reçu une réponse",
+        "risk_assessment_shared": "Une évaluation des risques attend votre avis",
+        "risk_assessment_current": "Une évaluation des risques de votre situation est en vigueur",
         "case_data_erased": "Les détails d'un dossier clos ont été effacés",
     },
     "es": {
@@ -97,6 +101,8 @@ TITLES: dict[str, dict[str, str]] = {
         "password_reset": "Se restableció su contraseña",
         "login_suspended": "Se suspendió su acceso",
         "correction_answered": "Su solicitud de corrección fue respondida",
+        "risk_assessment_shared": "Una evaluación de riesgos espera su opinión",
+        "risk_assessment_current": "Una evaluación de riesgos de su situación está vigente",
         "case_data_erased": "Se borraron los detalles de un caso cerrado",
     },
     "ar": {
@@ -125,6 +131,8 @@ TITLES: dict[str, dict[str, str]] = {
         "password_reset": "تمت إعادة تعيين كلمة مرورك",
         "login_suspended": "تم تعليق دخولك",
         "correction_answered": "تم الرد على طلب التصحيح",
+        "risk_assessment_shared": "تقييم للمخاطر ينتظر رأيك",
+        "risk_assessment_current": "تقييم مخاطر وضعك أصبح ساريًا",
         "case_data_erased": "تم محو تفاصيل قضية مغلقة",
     },
     "sw": {
@@ -153,6 +161,8 @@ TITLES: dict[str, dict[str, str]] = {
         "password_reset": "Nenosiri lako limewekwa upya",
         "login_suspended": "Kuingia kwako kumesimamishwa",
         "correction_answered": "Ombi lako la marekebisho limejibiwa",
+        "risk_assessment_shared": "Tathmini ya hatari inasubiri maoni yako",
+        "risk_assessment_current": "Tathmini ya hatari ya hali yako sasa inatumika",
         "case_data_erased": "Maelezo ya kesi iliyofungwa yamefutwa",
     },
 }

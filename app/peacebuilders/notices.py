@@ -68,6 +68,9 @@ class NoticeKind(enum.StrEnum):
     CORRECTION_ANSWERED = "correction_answered"
     # A closed case's retention ran out (app/incidents/retention.py).
     CASE_DATA_ERASED = "case_data_erased"
+    # A joint risk assessment waits for her answer; one became current (app/risk).
+    RISK_ASSESSMENT_SHARED = "risk_assessment_shared"
+    RISK_ASSESSMENT_CURRENT = "risk_assessment_current"
     # A check-in of hers was missed: the lead organisation was alerted (app/checkins).
     CHECK_IN_MISSED = "check_in_missed"
 
@@ -111,6 +114,7 @@ SUBJECT_KEY: dict[NoticeKind, str] = {
     K.BREAK_GLASS_OPENED: "break_glass", K.BREAK_GLASS_CONFIRMED: "break_glass",
     K.BREAK_GLASS_ENDED: "break_glass", K.NETWORK_CONFIRMED: "network",
     K.ERASURE_SCHEDULED: "erasure", K.CORRECTION_ANSWERED: "data_request",
+    K.RISK_ASSESSMENT_SHARED: "risk_assessment", K.RISK_ASSESSMENT_CURRENT: "risk_assessment",
     K.CHECK_IN_MISSED: "check_in",
 }
 

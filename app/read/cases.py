@@ -61,7 +61,7 @@ def _columns(ctx: AccessContext, want: Want) -> tuple[list[Any], bool, bool]:
     profile = her and (want.children["peacebuilder"].child("profile") is not None)
     key = bool(sealed) or profile or any(
         child.opened(below) for name, child in children.CHILDREN.items()
-        if (below := want.child(name)) is not None)
+        if (below := children.wanted(name, want)) is not None)
     if key:
         cols += KEY
     return cols, her, key
@@ -175,7 +175,7 @@ async def _views(ctx: AccessContext, rows: list[Any], want: Want, her: bool, key
         for v in views:
             v.peacebuilder = found.get(v.row.peacebuilder_id)
     for name in children.CHILDREN:
-        below = want.child(name)
+        below = children.wanted(name, want)
         if below is not None and views:
             found_rows = await children.of_cases(ctx, name, {v.row.id: v.gate for v in views},
                                                  below)

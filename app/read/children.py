@@ -25,6 +25,7 @@ from app.consent.categories import (
     INCIDENT_FIELDS,
     PROCEEDING_CATEGORY,
     RESPONSE_CATEGORY,
+    RISK_FIELDS,
     DataCategory,
 )
 from app.consultations.models import Consultation
@@ -35,9 +36,12 @@ from app.justice.models import Detention, DetentionCheck, DetentionVisit, Hearin
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
 from app.read.gate import Gate, Want
+from app.risk.models import RiskAssessment, RiskThreat
+from app.risk.refs import assessment_ref, plan_ref, threat_ref
 
 DETAILS = DataCategory.INCIDENT_DETAILS.value
 LEGAL = DataCategory.LEGAL.value
+RISK = DataCategory.RISK_ASSESSMENT.value
 
 
 def _same(stored: Any) -> str | None:
@@ -66,6 +70,9 @@ class Child:
     # Which category a row needs to be listed at all (one for the kind, or per row).
     listed_by: Callable[[Any], str]
     sealed: dict[str, Sealed] = field(default_factory=dict)
+    # Where else below a case the client may select these rows (paths of field names), e.g. a
+    # threat under `riskAssessments { threats }`: what is selected there is loaded too.
+    via: tuple[tuple[str, ...], ...] = ()
 
     def opened(self, want: Want) -> list[str]:
         """The sealed columns the client selected (only those are read and opened)."""
@@ -86,12 +93,18 @@ def _incident(name: str) -> Sealed:
     return Sealed(INCIDENT_FIELDS[name].value, lambda r, pb: sealing.incident_ref(r, pb, name))
 
 
+def _risk_sealed(ref: Callable[[Any, uuid.UUID, str], sealing.Ref], name: str) -> Sealed:
+    return Sealed(RISK, lambda r, pb: ref(r, pb, name))
+
+
 # What a timeline event's subject belongs to: the event shows only with that category.
 EVENT_CATEGORIES = {"incident": DETAILS, "measure": DETAILS, "referral": DETAILS,
                     "attachment": DETAILS, "detention": DataCategory.LEGAL.value,
                     "investigation": DataCategory.LEGAL.value,
                     **dict.fromkeys(("hearing", "detention_watch", "detention_check",
                                      "detention_visit"), DataCategory.LEGAL.value),
+                    **dict.fromkeys(("risk_assessment", "risk_review", "risk_reassessment"),
+                                    RISK),
                     **dict.fromkeys(("check_in_schedule", "check_in", "security_assessment",
                                      "consultation"), DataCategory.RISK_ASSESSMENT.value)}
 RISK = DataCategory.RISK_ASSESSMENT.value
@@ -109,7 +122,9 @@ CHILDREN: dict[str, Child] = {
                        {name: _incident(name) for name in INCIDENT_FIELDS}),
     "measures": Child(Measure, (Measure.created_at, Measure.id),
                       lambda r: RESPONSE_CATEGORY.value,
-                      {"description": Sealed(RESPONSE_CATEGORY.value, sealing.measure_ref)}),
+                      {"description": Sealed(RESPONSE_CATEGORY.value, sealing.measure_ref),
+                       **{name: _risk_sealed(plan_ref, name)
+                          for name in ("funding_source", "covered_family")}}),
     "proceedings": Child(Proceeding, (Proceeding.created_at, Proceeding.id),
                          lambda r: PROCEEDING_CATEGORY.value,
                          {"data": Sealed(PROCEEDING_CATEGORY.value, sealing.proceeding_ref,
@@ -122,6 +137,15 @@ CHILDREN: dict[str, Child] = {
                               lambda r: LEGAL),
     "detention_visits": Child(DetentionVisit, (DetentionVisit.visited_at, DetentionVisit.id),
                               lambda r: LEGAL, {"notes": Sealed(LEGAL, justice_refs.visit_ref)}),
+    "risk_assessments": Child(
+        RiskAssessment, (RiskAssessment.created_at, RiskAssessment.id), lambda r: RISK,
+        {name: _risk_sealed(assessment_ref, name) for name in RISK_FIELDS["risk_assessments"]},
+        via=(("current_risk_assessment",),)),
+    "risk_threats": Child(
+        RiskThreat, (RiskThreat.assessment_id, RiskThreat.position, RiskThreat.id),
+        lambda r: RISK,
+        {name: _risk_sealed(threat_ref, name) for name in RISK_FIELDS["risk_threats"]},
+        via=(("risk_assessments", "threats"), ("current_risk_assessment", "threats"))),
     "check_in_schedules": Child(CheckInSchedule, (CheckInSchedule.created_at, CheckInSchedule.id),
                                 lambda r: RISK, _risk("check_in_schedules")),
     "check_ins": Child(CheckIn, (CheckIn.due_at, CheckIn.id), lambda r: RISK),
@@ -133,6 +157,28 @@ CHILDREN: dict[str, Child] = {
     "timeline": Child(CaseEvent, (CaseEvent.at, CaseEvent.id),
                       lambda r: EVENT_CATEGORIES.get(r.kind.split(".", 1)[0], DETAILS)),
 }
+
+
+def wanted(name: str, want: Want) -> Want | None:
+    """What the client selected of the `name` rows: under its own field and under any `via`
+    path (merged), or None when nowhere."""
+    found = [w for w in [want.child(name)] if w is not None]
+    for path in CHILDREN[name].via:
+        below: Want | None = want
+        for step in path:
+            below = below.child(step) if below is not None else None
+        if below is not None:
+            found.append(below)
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else _merge(found)
+
+
+def _merge(wants: list[Want]) -> Want:
+    names = frozenset().union(*(w.fields for w in wants))
+    keys = {k for w in wants for k in w.children}
+    return Want(names, {k: _merge([w.children[k] for w in wants if k in w.children])
+                        for k in keys})
 
 
 @dataclass(slots=True)

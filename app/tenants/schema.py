@@ -71,6 +71,8 @@ class OrgSpec:
     retention: dict[str, int] | None = None
     # Hours each detention check is due after a detention (app/justice); None: the defaults.
     detention_checks: dict[str, int] | None = None
+    # Days a current risk assessment stays valid for the gates (app/risk/gates.py); None: 90.
+    risk_assessment_max_age_days: int | None = None
     slug_line: int = 1
 
 
@@ -139,7 +141,7 @@ def parse_file(path: Path) -> OrgSpec:
     top = r.mapping(root, "", {"slug", "name", "kind", "country"},
                     {"focal_points", "users", "clients", "working_groups",
                      "accepts_oversight_from", "escalation", "retention",
-                     "detention_checks"})
+                     "detention_checks", "risk_assessment_max_age_days"})
     spec = OrgSpec(
         path=path,
         slug=r.string(top["slug"], "slug", SLUG, " (lowercase letters, digits, '-')"),
@@ -177,6 +179,9 @@ def parse_file(path: Path) -> OrgSpec:
         spec.retention = _retention(r, top["retention"])
     if "detention_checks" in top:
         spec.detention_checks = _detention_checks(r, top["detention_checks"])
+    if "risk_assessment_max_age_days" in top:
+        spec.risk_assessment_max_age_days = _whole(r, top["risk_assessment_max_age_days"],
+                                                   "risk_assessment_max_age_days", 1, 730)
     seen_clients: set[str] = set()
     for i, item in enumerate(r.sequence(top["clients"], "clients") if "clients" in top else []):
         where = f"clients[{i}]"

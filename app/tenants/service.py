@@ -62,6 +62,10 @@ async def apply(ctx: AccessContext, specs: list[OrgSpec]) -> ApplyReport:
         await _apply_escalation(ctx, spec, org, report)
         await _apply_retention(ctx, spec, org, report)
         await _apply_detention_checks(ctx, spec, org, report)
+        await _store_setting(ctx, org, report, column="risk_max_age_days",
+                             wanted=spec.risk_assessment_max_age_days,
+                             what="maximum age of a risk assessment",
+                             details={"days": spec.risk_assessment_max_age_days})
     for spec in specs:
         for wg_spec in spec.working_groups:
             await _apply_working_group(ctx, spec, wg_spec, orgs, report)

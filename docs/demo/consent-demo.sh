@@ -38,7 +38,7 @@ CONF=$(gql "$MOFA_FOCAL" "" '{ confirmations(first: 50) { edges { node { id targ
 R=$(gql "$MOFA_FOCAL" "" 'mutation($id: ID!) { confirmTwoPerson(input: {id: $id}) { confirmation { status } userErrors { message } } }' "{\"id\": \"$CONF\"}"); echo "$R"
 expect "$(echo "$R" | jq_ 'd["data"]["confirmTwoPerson"]["confirmation"]["status"]')" CONFIRMED
 CASE=$(gql "$MOFA_CW" protection 'mutation($i: OpenCaseInput!) { openCase(input: $i) { case { id status } userErrors { message } } }' \
-  "{\"i\": {\"peacebuilderId\": \"$PB\", \"summary\": \"Threats after a peace forum.\", \"riskLevel\": \"HIGH\"}}" \
+  "{\"i\": {\"peacebuilderId\": \"$PB\", \"summary\": \"Threats after a peace forum.\"}}" \
   | jq_ 'd["data"]["openCase"]["case"]["id"]')
 echo "case $CASE"
 step "mofa lists its cases"

@@ -55,6 +55,12 @@ OPEN = """mutation($i: OpenCaseInput!) { openCase(input: $i) {
 ACK = """mutation($id: ID!) { acknowledgeIncident(id: $id) { incident { status acknowledgedAt } } }"""
 CLOSE = """mutation($i: CloseCaseInput!) { closeCase(input: $i) {
   case { id status } confirmationId userErrors { field message code } } }"""
+DRAFT = """mutation($i: DraftRiskAssessmentInput!) { draftRiskAssessment(input: $i) {
+  assessment { id } userErrors { field message code } } }"""
+SHARE = """mutation($id: ID!) { shareRiskAssessment(input: {id: $id}) { userErrors { code } } }"""
+ANSWER = """mutation($id: ID!) { answerRiskAssessment(input: {id: $id, agree: true}) {
+  assessment { status } userErrors { code } } }"""
+LEVEL = "query($id: ID!) { case(id: $id) { riskLevel } }"
 CONFIRM = """mutation($i: ConfirmationIdInput!) { confirmTwoPerson(input: $i) {
   userErrors { field message code } } }"""
 REOPEN = """mutation($i: ReopenCaseInput!) { reopenCase(input: $i) {
@@ -174,13 +180,28 @@ async def incident_walk(w: Walk, case_id: str) -> list[str]:
 async def closure_walk(w: Walk, pb_id: str, her: str) -> None:
     w.say()
     w.say("== 2. A case, from opening to accountable closure ==")
-    opened = (await w.gql(OPEN, {"i": {"peacebuilderId": pb_id, "riskLevel": "HIGH",
+    opened = (await w.gql(OPEN, {"i": {"peacebuilderId": pb_id,
                                        "summary": "Summons after the radio interview."}},
                           as_=("mofa", "caseworker")))["openCase"]
     if opened["userErrors"]:
         raise SystemExit(f"openCase refused: {opened['userErrors']}")
     case_id = opened["case"]["id"]
-    w.say(f"mofa/caseworker: openCase(mariam, HIGH) -> {opened['case']['status']}")
+    w.say(f"mofa/caseworker: openCase(mariam) -> {opened['case']['status']}")
+    # Its risk level is her joint risk assessment's (issue 19): drafted, shared, agreed by her.
+    review = (w.clock.now() + timedelta(days=60)).isoformat()
+    drafted = (await w.gql(DRAFT, {"i": {"caseId": case_id, "level": "HIGH", "reviewAt": review,
+                                         "herAnalysis": "The summons is meant to silence me.",
+                                         "threats": [{"likelihood": "HIGH", "impact": "HIGH",
+                                                      "facts": "A summons after the interview."}]}},
+                           as_=("mofa", "caseworker")))["draftRiskAssessment"]
+    if drafted["userErrors"]:
+        raise SystemExit(f"draftRiskAssessment refused: {drafted['userErrors']}")
+    assessment = drafted["assessment"]["id"]
+    await w.gql(SHARE, {"id": assessment}, as_=("mofa", "caseworker"))
+    agreed = (await w.gql(ANSWER, {"id": assessment}, token=her))["answerRiskAssessment"]
+    w.say(f"mofa/caseworker: draftRiskAssessment(HIGH), shared; she answers -> "
+          f"{agreed['assessment']['status']}, case riskLevel "
+          f"{(await w.gql(LEVEL, {'id': case_id}, as_=('mofa', 'focal')))['case']['riskLevel']}")
     refused = await w.gql(CLOSE, {"i": {"caseId": case_id, "reason": "RISK_RESOLVED",
                                         "followUp": []}}, as_=("mofa", "focal"))
     w.say(f"closeCase without a follow-up plan -> userErrors "
@@ -201,7 +222,9 @@ async def closure_walk(w: Walk, pb_id: str, her: str) -> None:
     w.say(f"case now {case['status']} ({case['closureReason']}); timeline ends with "
           f"{[e['kind'] for e in case['timeline'][-3:]]}")
     notices = (await w.gql(ME, token=her))["me"]["notices"]
-    w.say(f"she sees in her notices: {[n['kind'] for n in notices][-2:]}")
+    # (her assessment's notices carry the same instant on the walkthrough's frozen clock)
+    told = [n["kind"] for n in notices if not str(n["kind"]).startswith("risk_")]
+    w.say(f"she sees in her notices: {told[-2:]}")
     reopened = await w.gql(REOPEN, {"i": {"caseId": case_id, "reason": "NEW_THREAT"}},
                            as_=("mofa", "focal"))
     w.say(f"mofa/focal: reopenCase(NEW_THREAT) -> {reopened['reopenCase']['case']['status']}")

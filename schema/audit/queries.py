@@ -8,10 +8,11 @@ import strawberry
 
 from app.audit import queries as audit
 from app.audit.service import LogFilter
-from schema import ids
+from schema import ids, permissions
 from schema.audit.types import AccessHistoryEntry, AccessLogEntry, AccessLogFilter, Alert
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info
+from schema.permissions import Who
 
 
 async def _filter(info: Info, f: AccessLogFilter | None) -> LogFilter:
@@ -31,9 +32,13 @@ async def _filter(info: Info, f: AccessLogFilter | None) -> LogFilter:
 
 @strawberry.type
 class AuditQueries:
-    @strawberry.field(description="Access-log entries of your organisation and of those that "
-                                  "accepted its oversight, newest first. Requires `audit_log:read` "
-                                  "(auditors). Logged.")
+    @permissions.query(
+        "Access-log entries of your organisation and of those that accepted its oversight, newest "
+        "first. Logged.",
+        requires=[("audit_log", "read")],
+        args={
+            "filter": "Only entries matching all of these conditions (all when omitted).",
+        })
     async def access_log(
         self,
         info: Info,
@@ -46,8 +51,9 @@ class AuditQueries:
                                                page_request(first, after, descending=True))
         return connection(page, AccessLogEntry.from_model)
 
-    @strawberry.field(description="Unusual-access alerts of your organisation. Requires "
-                                  "`alert:read` (focal points, auditors).")
+    @permissions.query(
+        "Unusual-access alerts of your organisation, newest first.",
+        requires=[("alert", "read")])
     async def alerts(
         self,
         info: Info,
@@ -58,8 +64,14 @@ class AuditQueries:
                                                page_request(first, after, descending=True))
         return connection(page, Alert.from_model)
 
-    @strawberry.field(description="Who accessed her data, when and why, newest first: for her "
-                                  "(omit the ID) or a focal point of her network acting for her.")
+    @permissions.query(
+        "Who accessed her data, when and why, newest first: for her (omit the ID) or a focal point "
+        "of her network acting for her.",
+        who=Who.HER_SIDE,
+        args={
+            "peacebuilder_id": ("Her global ID, for a focal point of her network; omit it when she asks "
+                               "herself."),
+        })
     async def access_history(
         self,
         info: Info,

@@ -28,21 +28,28 @@ AccessAlertKind = closed_set(models.AlertKind, "Unusual access noticed in the lo
 @strawberry.type(description="One access decision or change. Never holds sensitive values.")
 class AccessLogEntry(Node):
     seq: int | None = strawberry.field(description="Position in the hash chain (null until chained).")
-    at: datetime
+    at: datetime = strawberry.field(description="When it happened (UTC).")
     actor: str = strawberry.field(description="user:<id>, client:<id>, peacebuilder:<id> or system.")
-    purpose: Purpose | None  # type: ignore[valid-type]
-    action: str
-    target_type: str | None
+    purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
+        description="The purpose the actor declared for the request (null when none was needed).")
+    action: str = strawberry.field(
+        description="What was done or attempted, as a dotted code (e.g. `case.read`, `consent.grant`).")
+    target_type: str | None = strawberry.field(
+        description="The type of the object acted on (e.g. Case, Peacebuilder); null when none.")
     target_id: str | None = strawberry.field(description=(
         "Opaque global ID of the target (of type `targetType`); the export also carries the "
         "stored form the hash chain covers."))
     decision: AccessDecision = strawberry.field(description="What was decided.")  # type: ignore[valid-type]
-    reason: str | None
-    request_id: str
+    reason: str | None = strawberry.field(
+        description="Why it was denied, or a note on an allowed action; null when none.")
+    request_id: str = strawberry.field(
+        description="The request it belongs to (the `X-Request-ID` answered to the caller).")
     details: str | None = strawberry.field(description="JSON: IDs and categories, never values.",
                                            deprecation_reason="Use `data` (the same, as JSON).")
-    hash: str | None
-    prev_hash: str | None
+    hash: str | None = strawberry.field(
+        description="SHA-256 of this entry chained to the previous one (hex); null until chained.")
+    prev_hash: str | None = strawberry.field(
+        description="`hash` of the previous entry of the chain (hex); null for the first or until chained.")
 
     @strawberry.field(description="IDs (opaque global IDs) and categories, never values.")
     def data(self) -> JSON | None:
@@ -101,9 +108,11 @@ ACTIONS = {
 
 @strawberry.type(description="One access to her data, in plain language.")
 class AccessHistoryEntry:
-    at: datetime
-    purpose: Purpose | None  # type: ignore[valid-type]
-    decision: AccessDecision  # type: ignore[valid-type]
+    at: datetime = strawberry.field(description="When her data was accessed (UTC).")
+    purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
+        description="The purpose the reader declared (null: she herself, or the system).")
+    decision: AccessDecision = strawberry.field(  # type: ignore[valid-type]
+        description="Whether it was read or changed (allowed) or the attempt was refused (denied).")
     description: str = strawberry.field(description="What happened, e.g. 'read your identity'.")
     _org: strawberry.Private[uuid.UUID | None]
 
@@ -123,7 +132,7 @@ class AccessHistoryEntry:
 @strawberry.type(description="Unusual access noticed in the log (IDs and counts only).")
 class Alert(Node):
     kind: AccessAlertKind = strawberry.field(description="What was noticed.")  # type: ignore[valid-type]
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the alert was raised (UTC).")
     details: str = strawberry.field(description="JSON of IDs and counts.",
                                     deprecation_reason="Use `data` (the same, as JSON).")
 
@@ -141,9 +150,12 @@ class Alert(Node):
 class AccessLogFilter:
     since: datetime | None = strawberry.field(default=None, description="Inclusive.")
     until: datetime | None = strawberry.field(default=None, description="Exclusive.")
-    organisation_id: strawberry.ID | None = None
+    organisation_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "Only entries of this organisation (yours, or one that accepts your oversight)."))
     actor: str | None = None
     peacebuilder_pseudonym: str | None = None
-    decision: AccessDecision | None = None  # type: ignore[valid-type]
-    purpose: Purpose | None = None  # type: ignore[valid-type]
+    decision: AccessDecision | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only allowed, or only denied, entries.")
+    purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Only entries of requests that declared this purpose.")
     action_prefix: str | None = None

@@ -6,7 +6,7 @@ import strawberry
 
 from app.cases import service as cases
 from app.incidents import closure, retention
-from schema import ids
+from schema import ids, permissions
 from schema.cases.types import (
     AddCaseNoteInput,
     CaseNote,
@@ -27,8 +27,9 @@ from schema.context import Info
 
 @strawberry.type
 class CaseMutations:
-    @strawberry.mutation(description="Open a case led by your organisation. "
-                                     "Requires `case:create`. Logged.")
+    @permissions.mutation(
+        "Open a case led by your organisation. Logged.",
+        requires=[("case", "create"), ("peacebuilder", "read")], purpose=True)
     async def open_case(self, info: Info, input: OpenCaseInput) -> CasePayload:
         pb_id = ids.decode(input.peacebuilder_id, "Peacebuilder", "peacebuilderId")
         case, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -38,8 +39,10 @@ class CaseMutations:
             intake_consent=input.intake_consent.to_app() if input.intake_consent else None))
         return await case_payload(info, case, errors)
 
-    @strawberry.mutation(description="Change status or risk level of a case your organisation "
-                                     "leads. Requires `case:update`. Logged.")
+    @permissions.mutation(
+        "Change the status or summary of a case your organisation leads (its risk level is its "
+        "current joint risk assessment's). Logged.",
+        requires=[("case", "update"), ("case", "read")], purpose=True)
     async def update_case(self, info: Info, input: UpdateCaseInput) -> CasePayload:
         case_id = ids.decode(input.id, "Case")
         case, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -49,11 +52,12 @@ class CaseMutations:
             summary=input.summary))
         return await case_payload(info, case, errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Close a case your organisation leads, with a reason and a follow-up plan (each step a "
-        "measure with a date and an owner her consent covers). For high or critical risk a "
-        "second focal point confirms it (two-person rule). She is told. Requires `case:update` "
-        "and `measure:manage`. Logged."))
+        "measure with a date and an owner her consent covers). For high or critical risk a second "
+        "focal point confirms it (two-person rule). She is told. Logged.",
+        requires=[("case", "update"), ("case", "read"), ("measure", "manage")], purpose=True,
+        when="`measure:manage` is checked for each step of the follow-up plan")
     async def close_case(self, info: Info, input: CloseCaseInput) -> CloseCasePayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         plan = [closure.FollowUp(
@@ -72,18 +76,19 @@ class CaseMutations:
             case=answered.case, user_errors=answered.user_errors,
             confirmation_id=strawberry.ID(ids.encode("Confirmation", asked.id)) if asked else None)
 
-    @strawberry.mutation(description=(
-        "Reopen a closed case your organisation leads, with a reason. She is told. Requires "
-        "`case:update`. Logged."))
+    @permissions.mutation(
+        "Reopen a closed case your organisation leads, with a reason. She is told. Logged.",
+        requires=[("case", "update"), ("case", "read")], purpose=True)
     async def reopen_case(self, info: Info, input: ReopenCaseInput) -> CasePayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         case, errors = await guarded(info, lambda: info.context.loaders.call(
             closure.reopen, info.context.access, case_id, reason=input.reason.value))
         return await case_payload(info, case, errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Keep a closed case your organisation leads past its retention date, with a reason code "
-        "(on the timeline, logged). Requires `case:update`."))
+        "(on the timeline). Logged.",
+        requires=[("case", "update"), ("case", "read")], purpose=True)
     async def extend_retention(self, info: Info, input: ExtendRetentionInput) -> CasePayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         case, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -91,9 +96,10 @@ class CaseMutations:
             reason=input.reason.value))
         return await case_payload(info, case, errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Place (with a reason code) or release a legal hold on a closed case your organisation "
-        "leads: nothing is erased while it holds. Requires `case:update`. Logged."))
+        "leads: nothing is erased while it holds. Logged.",
+        requires=[("case", "update"), ("case", "read")], purpose=True)
     async def set_retention_hold(self, info: Info, input: SetRetentionHoldInput) -> CasePayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         case, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -101,8 +107,9 @@ class CaseMutations:
             reason=input.reason.value if input.reason else None, held=input.hold))
         return await case_payload(info, case, errors)
 
-    @strawberry.mutation(description="Add an internal note to a case. Requires "
-                                     "`case_note:create`. Logged (never the text).")
+    @permissions.mutation(
+        "Add an internal note to a case. Logged (never the text).",
+        requires=[("case_note", "create"), ("case", "read")])
     async def add_case_note(self, info: Info, input: AddCaseNoteInput) -> CaseNotePayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         note, errors = await guarded(info, lambda: info.context.loaders.call(

@@ -8,7 +8,7 @@ import strawberry
 
 from app.cases.repository import CaseFilter as CaseFilterSpec
 from app.read import cases as read
-from schema import ids
+from schema import ids, permissions
 from schema.cases.types import Case, CaseFilter, CaseOrder
 from schema.common import (
     AFTER_DESCRIPTION,
@@ -37,15 +37,25 @@ def _filter_spec(f: CaseFilter | None) -> CaseFilterSpec | None:
 
 @strawberry.type
 class CaseQueries:
-    @strawberry.field(description="One case your organisation may reach (null and NOT_FOUND "
-                                  "otherwise — the same for a foreign and a random ID). "
-                                  "Requires `case:read`.")
+    @permissions.query(
+        "One case your organisation may reach (null and NOT_FOUND otherwise — the same for a "
+        "foreign and a random ID).",
+        requires=[("case", "read")], purpose=True,
+        args={
+            "id": "The case's global ID.",
+        })
     async def case(self, info: Info, id: strawberry.ID) -> Case | None:
         view = await info.context.loaders.call(read.one, info.context.access,
                                                ids.decode(id, "Case"), want_of(info))
         return Case.from_view(view)
 
-    @strawberry.field(description="Cases your organisation may reach. Requires `case:read`.")
+    @permissions.query(
+        "Cases your organisation may reach.",
+        requires=[("case", "read")], purpose=True,
+        args={
+            "filter": "Only cases matching all of these conditions (all cases when omitted).",
+            "order_by": "Order of the list (newest opened first by default).",
+        })
     async def cases(
         self,
         info: Info,

@@ -24,6 +24,7 @@ from schema.common import (
     Node,
     UserError,
     connection,
+    describe_values,
     page_request,
 )
 from schema.consent.gate import open_sealed
@@ -37,11 +38,37 @@ if TYPE_CHECKING:
     from schema.consultations.types import Consultation
     from schema.incidents.types import Incident, Measure, MeasureKind, Proceeding, TimelineEvent
     from schema.justice.types import Detention, DetentionCheck, DetentionVisit, Hearing
+    from schema.risk.types import RiskAssessment
 
 CaseStatus = strawberry.enum(models.CaseStatus, description="Where a case stands.")
+describe_values(CaseStatus, {
+    "OPEN": "Being worked on.",
+    "ON_HOLD": "Paused (e.g. waiting for her or for a partner); still open.",
+    "CLOSED": "Closed with a reason and a follow-up plan; it can be reopened.",
+})
 RiskLevel = strawberry.enum(models.RiskLevel, description="Assessed level of risk to her.")
+describe_values(RiskLevel, {
+    "LOW": "Low risk.",
+    "MEDIUM": "Medium risk.",
+    "HIGH": "High risk: closing the case needs a second focal point.",
+    "CRITICAL": "Critical risk, to her life or liberty: closing needs a second focal point.",
+})
 ClosureReason = strawberry.enum(models.ClosureReason, description="Why a case was closed.")
+describe_values(ClosureReason, {
+    "RISK_RESOLVED": "The risk that opened the case has passed.",
+    "SHE_ASKED": "She asked for the case to be closed.",
+    "RELOCATED_SAFELY": "She has been relocated to safety.",
+    "TRANSFERRED": "Another organisation leads her protection now.",
+    "LOST_CONTACT": "Contact with her was lost despite attempts to reach her.",
+    "OTHER": "Another reason.",
+})
 ReopenReason = strawberry.enum(models.ReopenReason, description="Why a closed case was reopened.")
+describe_values(ReopenReason, {
+    "NEW_THREAT": "A new threat against her.",
+    "SHE_ASKED": "She asked for the case to be reopened.",
+    "FOLLOW_UP_FOUND_RISK": "A follow-up step found she is at risk again.",
+    "CLOSED_IN_ERROR": "The case was closed by mistake.",
+})
 
 
 @strawberry.type(description="An organisation's internal note on a case. Never visible to "
@@ -65,7 +92,9 @@ class CaseNote(Node):
 @strawberry.type(description="The protection file for one peacebuilder, led by one organisation.")
 class Case(Node, ConsentGated):
     status: CaseStatus = strawberry.field(description="Open, on hold or closed.")
-    risk_level: RiskLevel = strawberry.field(description="Assessed level of risk.")
+    risk_level: RiskLevel = strawberry.field(description=(
+        "Assessed level of risk: the level of its current joint risk assessment "
+        "(`currentRiskAssessment`); MEDIUM until one is current."))
     opened_at: datetime = strawberry.field(description="When the case was opened.")
     closed_at: datetime | None = strawberry.field(description="When it was closed, if closed.")
     updated_at: datetime = strawberry.field(description="Last change.")
@@ -147,6 +176,27 @@ class Case(Node, ConsentGated):
 
         return [DetentionVisit.from_view(v)
                 for v in self._view.children.get("detention_visits", [])]
+
+    @strawberry.field(description=(
+        "Its joint risk assessments, oldest first, each with its threats (listed to those her "
+        "consent releases `risk_assessment` to; she sees them all)."))
+    def risk_assessments(
+        self
+    ) -> list[Annotated[RiskAssessment, strawberry.lazy("schema.risk.types")]]:
+        from schema.risk.types import assessments_of
+
+        return assessments_of(self._view.children)
+
+    @strawberry.field(description=(
+        "The current assessment (agreed or contested by her, or for her), whose level is the "
+        "case's `riskLevel`; null if none (or not released to you)."))
+    def current_risk_assessment(
+        self
+    ) -> Annotated[RiskAssessment, strawberry.lazy("schema.risk.types")] | None:
+        from schema.risk.types import assessments_of
+
+        current = [a for a in assessments_of(self._view.children) if a.is_current()]
+        return current[-1] if current else None
 
     @strawberry.field(description="Check-in schedules agreed with her, oldest first (listed to "
                                   "those her consent releases risk_assessment to).")
@@ -242,14 +292,23 @@ class Case(Node, ConsentGated):
 RetentionHoldReason = strawberry.enum(
     HoldReason, name="RetentionHoldReason",
     description="Why a closed case's data is kept longer than the retention schedule says.")
+describe_values(RetentionHoldReason, {
+    "LEGAL_PROCEEDINGS": "Proceedings need the record.",
+    "INVESTIGATION": "An investigation needs the record.",
+    "HER_REQUEST": "She asked for it to be kept.",
+    "OVERSIGHT_REVIEW": "An oversight body is reviewing the case.",
+})
 
 
 @strawberry.input(description="Filters for the cases list. Combined with AND.")
 class CaseFilter:
-    status: CaseStatus | None = None
-    risk_level: RiskLevel | None = None
-    lead_organisation_id: strawberry.ID | None = None
-    peacebuilder_id: strawberry.ID | None = None
+    status: CaseStatus | None = strawberry.field(default=None, description="Only cases with this status.")
+    risk_level: RiskLevel | None = strawberry.field(
+        default=None, description="Only cases at this risk level.")
+    lead_organisation_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only cases led by this organisation (global ID).")
+    peacebuilder_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only cases of this peacebuilder (global ID).")
     opened_after: datetime | None = strawberry.field(default=None, description="Inclusive.")
     opened_before: datetime | None = strawberry.field(default=None, description="Exclusive.")
 
@@ -258,13 +317,21 @@ class CaseFilter:
 class CaseOrder(enum.Enum):
     OPENED_AT_DESC = "opened_at_desc"
     OPENED_AT_ASC = "opened_at_asc"
+describe_values(CaseOrder, {
+    "OPENED_AT_DESC": "Most recently opened first.",
+    "OPENED_AT_ASC": "Oldest first.",
+})
 
 
 @strawberry.input(description="Open a case led by your organisation. Your organisation needs a "
                               "live grant for the declared purpose, or give her intake consent.")
 class OpenCaseInput:
-    peacebuilder_id: strawberry.ID
-    risk_level: RiskLevel | None = strawberry.field(default=None, description="Default MEDIUM.")
+    peacebuilder_id: strawberry.ID = strawberry.field(description="Her global ID.")
+    risk_level: RiskLevel | None = strawberry.field(
+        default=None, description="Refused when given: the level comes from her joint risk "
+                                  "assessment (draftRiskAssessment).",
+        deprecation_reason="The risk level is the current joint risk assessment's "
+                           "(draftRiskAssessment, answerRiskAssessment); refused when given.")
     summary: str | None = strawberry.field(default=None, description="Incident details.")
     intake_consent: IntakeConsentInput | None = strawberry.field(
         default=None, description="Consent she gave your organisation when opening this case.")
@@ -272,9 +339,14 @@ class OpenCaseInput:
 
 @strawberry.input(description="Change a case led by your organisation.")
 class UpdateCaseInput:
-    id: strawberry.ID
-    status: CaseStatus | None = None
-    risk_level: RiskLevel | None = None
+    id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    status: CaseStatus | None = strawberry.field(
+        default=None, description="The new status (unchanged when omitted).")
+    risk_level: RiskLevel | None = strawberry.field(
+        default=None, description="Refused when given: the level comes from her joint risk "
+                                  "assessment.",
+        deprecation_reason="The risk level is the current joint risk assessment's "
+                           "(draftRiskAssessment, answerRiskAssessment); refused when given.")
     summary: str | None = strawberry.field(default=None, description="Incident details.")
 
 
@@ -292,16 +364,16 @@ class FollowUpInput:
 
 @strawberry.input(description="Close a case your organisation leads.")
 class CloseCaseInput:
-    case_id: strawberry.ID
-    reason: ClosureReason
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    reason: ClosureReason = strawberry.field(description="Why the case is closed.")
     follow_up: list[FollowUpInput] = strawberry.field(description=(
         "At least one dated step with an owner: who checks on her after closure, and when."))
 
 
 @strawberry.input(description="Reopen a closed case your organisation leads.")
 class ReopenCaseInput:
-    case_id: strawberry.ID
-    reason: ReopenReason
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    reason: ReopenReason = strawberry.field(description="Why the case is reopened.")
 
 
 @strawberry.input(description="Keep a closed case's data until a later date. Requires "
@@ -335,7 +407,7 @@ class CloseCasePayload:
 
 @strawberry.input(description="Add an internal note (visible to your organisation only).")
 class AddCaseNoteInput:
-    case_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
     body: str
 
 

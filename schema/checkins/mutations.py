@@ -15,7 +15,7 @@ import strawberry
 from app.checkins import models
 from app.checkins import service as checkins
 from app.read import children
-from schema import ids
+from schema import ids, permissions
 from schema.checkins.types import (
     AssessmentSubject,
     CheckIn,
@@ -34,6 +34,7 @@ from schema.checkins.types import (
 from schema.common import guarded
 from schema.context import Info
 from schema.gated import want_of
+from schema.permissions import Who
 
 PERMISSION = ("Requires `safety_plan:manage` and her consent releasing `risk_assessment` to your "
               "organisation for the declared purpose (otherwise NOT_FOUND, as for a missing "
@@ -141,10 +142,12 @@ async def _assessment(info: Info, row: Any, errors: list) -> SecurityAssessmentP
 
 @strawberry.type
 class CheckInMutations:
-    @strawberry.mutation(description="Record a check-in schedule agreed with her: the first "
-                                     "period opens; a missed check-in alerts the lead "
-                                     "organisation's focal points at once and escalates along "
-                                     "its chain. One active schedule per case. " + PERMISSION)
+    @permissions.mutation(
+        "Record a check-in schedule agreed with her: the first period opens; a missed check-in "
+        "alerts the lead organisation's focal points at once and escalates along its chain. One "
+        "active schedule per case. Her consent must release `risk_assessment` to your organisation "
+        "for the declared purpose (otherwise NOT_FOUND, as for a missing record). Logged.",
+        requires=[("safety_plan", "manage"), ("case", "read")], purpose=True)
     async def agree_check_in_schedule(self, info: Info,
                                       input: AgreeCheckInScheduleInput) -> CheckInSchedulePayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
@@ -156,21 +159,23 @@ class CheckInMutations:
             missed_action_notes=input.missed_action_notes, first_due_at=input.first_due_at))
         return await _schedule(info, row, errors)
 
-    @strawberry.mutation(description="Check in: she, signed in herself, or her network's focal "
-                                     "point for her (from her or her safety contact). Closes the "
-                                     "current period (LATE if it was missed: its escalation "
-                                     "stops) and opens the next. Anyone else: NOT_FOUND or "
-                                     "FORBIDDEN. Logged.")
+    @permissions.mutation(
+        "Check in: she, signed in herself, or her network's focal point for her (from her or her "
+        "safety contact). Closes the current period (LATE if it was missed: its escalation stops) "
+        "and opens the next. Anyone else: NOT_FOUND or FORBIDDEN. Logged.",
+        who=Who.HER_SIDE)
     async def check_in(self, info: Info, input: CheckInInput) -> CheckInPayload:
         sid = ids.decode(input.schedule_id, "CheckInSchedule", "scheduleId")
         row, errors = await guarded(info, lambda: info.context.loaders.call(
             checkins.check_in, info.context.access, sid, input.by.value))
         return await _check_in(info, row, errors)
 
-    @strawberry.mutation(description="Record what a focal point found acting on a missed "
-                                     "check-in: its escalation stops, the next period opens. "
-                                     "Staff of the case's lead organisation or of the one that "
-                                     "agreed the schedule only. " + PERMISSION)
+    @permissions.mutation(
+        "Record what a focal point found acting on a missed check-in: its escalation stops, the "
+        "next period opens. Staff of the case's lead organisation or of the one that agreed the "
+        "schedule only. Her consent must release `risk_assessment` to your organisation for "
+        "the declared purpose (otherwise NOT_FOUND, as for a missing record). Logged.",
+        requires=[("safety_plan", "manage"), ("case", "read")])
     async def resolve_missed_check_in(self, info: Info,
                                       input: ResolveMissedCheckInInput) -> CheckInPayload:
         cid = ids.decode(input.check_in_id, "CheckIn", "checkInId")
@@ -178,10 +183,12 @@ class CheckInMutations:
             checkins.resolve_missed, info.context.access, cid, input.resolution.value))
         return await _check_in(info, row, errors)
 
-    @strawberry.mutation(description="End a check-in schedule (she, her network for her, or "
-                                     "staff of the lead organisation or of the one that agreed "
-                                     "it, under the same rule as agreeing it): nothing more "
-                                     "falls due.")
+    @permissions.mutation(
+        "End a check-in schedule (she, her network for her, or staff of the lead organisation "
+        "or of the one that agreed it, under the same rule as agreeing it): nothing more falls "
+        "due.",
+        requires=[("safety_plan", "manage"), ("case", "read")], purpose=True,
+        when="the permissions apply to staff; she herself and her network need none")
     async def end_check_in_schedule(self, info: Info,
                                     input: EndCheckInScheduleInput) -> CheckInSchedulePayload:
         sid = ids.decode(input.schedule_id, "CheckInSchedule", "scheduleId")
@@ -189,10 +196,12 @@ class CheckInMutations:
             checkins.end_schedule, info.context.access, sid))
         return await _schedule(info, row, errors)
 
-    @strawberry.mutation(description="Record a digital security assessment of her or her "
-                                     "organisation's practice; its follow-up falls due at "
-                                     "`followUpAt` and escalates along your organisation's chain "
-                                     "until recorded. " + PERMISSION)
+    @permissions.mutation(
+        "Record a digital security assessment of her or her organisation's practice; its follow-up "
+        "falls due at `followUpAt` and escalates along your organisation's chain until recorded. "
+        "Her consent must release `risk_assessment` to your organisation for the declared purpose "
+        "(otherwise NOT_FOUND, as for a missing record). Logged.",
+        requires=[("safety_plan", "manage"), ("case", "read")], purpose=True)
     async def record_security_assessment(
             self, info: Info, input: RecordSecurityAssessmentInput) -> SecurityAssessmentPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
@@ -204,9 +213,11 @@ class CheckInMutations:
             follow_up_at=input.follow_up_at))
         return await _assessment(info, row, errors)
 
-    @strawberry.mutation(description="Record the follow-up of your organisation's security "
-                                     "assessment (its escalation stops), with what changed. "
-                                     + PERMISSION)
+    @permissions.mutation(
+        "Record the follow-up of your organisation's security assessment (its escalation stops), "
+        "with what changed. Her consent must release `risk_assessment` to your organisation for "
+        "the declared purpose (otherwise NOT_FOUND, as for a missing record). Logged.",
+        requires=[("safety_plan", "manage"), ("case", "read")], purpose=True)
     async def record_security_follow_up(
             self, info: Info, input: RecordSecurityFollowUpInput) -> SecurityAssessmentPayload:
         aid = ids.decode(input.assessment_id, "SecurityAssessment", "assessmentId")

@@ -16,7 +16,7 @@ from app.consent.categories import CHECKIN_FIELDS
 from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 from schema.context import Info
 from schema.gated import ConsentGated, gated, read_gated
 from schema.orgs.types import Organisation, organisation_of
@@ -28,26 +28,82 @@ T = TypeVar("T")
 CheckInChannel = strawberry.enum(models.Channel, name="CheckInChannel", description=(
     "How she checks in, as agreed with her: APP (her own login), PHONE_CALL, SMS, "
     "SECURE_MESSENGER, IN_PERSON, NETWORK (through her network's focal point)."))
+describe_values(CheckInChannel, {
+    "APP": "She checks in herself, with her own login.",
+    "PHONE_CALL": "By a phone call.",
+    "SMS": "By text message.",
+    "SECURE_MESSENGER": "Through a secure messenger.",
+    "IN_PERSON": "In person.",
+    "NETWORK": "Through her network's focal point.",
+})
 MissedCheckInAction = strawberry.enum(models.MissedAction, name="MissedCheckInAction", description=(
     "What was agreed with her to do when a check-in is missed; shown in the alert (a code), "
     "with notes read here under her consent."))
+describe_values(MissedCheckInAction, {
+    "CALL_HER": "Call her.",
+    "CALL_SAFETY_CONTACT": "Call her safety contact.",
+    "CONTACT_NETWORK": "Contact her network.",
+    "VISIT": "Visit her.",
+    "EMERGENCY_PROTOCOL": "Start the emergency protocol.",
+    "OTHER": "Something else (see the sealed notes).",
+})
 ScheduleAgreedVia = strawberry.enum(models.AgreedVia, name="ScheduleAgreedVia", description=(
     "How the schedule was agreed with her."))
+describe_values(ScheduleAgreedVia, {
+    "IN_PERSON": "Agreed with her in person.",
+    "PHONE": "Agreed with her by phone.",
+    "SECURE_MESSAGE": "Agreed with her by secure message.",
+    "NETWORK_FOCAL_POINT": "Agreed through her network's focal point.",
+})
 CheckInBy = strawberry.enum(models.CheckInBy, name="CheckInBy", description="Who checked in: HER or her "
                                                           "SAFETY_CONTACT.")
+describe_values(CheckInBy, {
+    "HER": "She checked in herself.",
+    "SAFETY_CONTACT": "Her safety contact checked in for her.",
+})
 CheckInStatus = strawberry.enum(models.CheckInStatus, name="CheckInStatus", description=(
     "PENDING (the current period), DONE, MISSED (past its deadline: alerted, escalating), LATE "
     "(missed, then she checked in), RESOLVED (missed, then a focal point acted), ENDED."))
+describe_values(CheckInStatus, {
+    "PENDING": "The current period: not yet checked in.",
+    "DONE": "Checked in before the deadline.",
+    "MISSED": "Past its deadline: alerted and escalating.",
+    "LATE": "Missed, then she checked in.",
+    "RESOLVED": "Missed, then a focal point acted (see the resolution).",
+    "ENDED": "The schedule ended during the period.",
+})
 MissedCheckInResolution = strawberry.enum(models.Resolution, name="MissedCheckInResolution", description=(
     "What a focal point found when acting on a missed check-in."))
+describe_values(MissedCheckInResolution, {
+    "REACHED_SAFE": "She was reached and is safe.",
+    "SAFETY_CONTACT_REACHED": "Her safety contact was reached.",
+    "EMERGENCY_RESPONSE_STARTED": "An emergency response was started.",
+})
 ScheduleStatus = strawberry.enum(models.ScheduleStatus, name="CheckInScheduleStatus",
                                  description="ACTIVE, or ENDED (nothing more falls due).")
+describe_values(ScheduleStatus, {
+    "ACTIVE": "Check-ins fall due.",
+    "ENDED": "Ended: nothing more falls due.",
+})
 AssessmentStatus = strawberry.enum(models.AssessmentStatus, name="SecurityAssessmentStatus",
                                    description="OPEN (its follow-up is owed) or FOLLOWED_UP.")
+describe_values(AssessmentStatus, {
+    "OPEN": "Its follow-up is owed.",
+    "FOLLOWED_UP": "Its follow-up was done.",
+})
 AssessmentSubject = strawberry.enum(models.AssessmentSubject, name="AssessmentSubject", description=(
     "Whose practice was assessed: HER, or HER_ORGANISATION."))
+describe_values(AssessmentSubject, {
+    "HER": "Her own practice.",
+    "HER_ORGANISATION": "Her organisation's practice.",
+})
 RecommendationDifficulty = strawberry.enum(models.Difficulty, name="RecommendationDifficulty", description=(
     "How hard a recommendation is to put in place."))
+describe_values(RecommendationDifficulty, {
+    "LOW": "Easy to put in place.",
+    "MEDIUM": "Some effort.",
+    "HIGH": "Hard to put in place.",
+})
 
 
 def _id(type_name: str, value: uuid.UUID | None) -> strawberry.ID | None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import strawberry
 
 from app.confirmations import service as confirmations
-from schema import ids
+from schema import ids, permissions
 from schema.common import guarded
 from schema.confirmations.types import Confirmation, ConfirmationPayload, TwoPersonWindowPayload
 from schema.context import Info
+from schema.permissions import Who
 
 
 @strawberry.input(description="Identify a two-person request.")
 class ConfirmationIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The two-person request's global ID.")
 
 
 @strawberry.input(description="How long a two-person request waits for its second person.")
@@ -23,25 +24,26 @@ class TwoPersonWindowInput:
 
 @strawberry.type
 class ConfirmationMutations:
-    @strawberry.mutation(description=(
-        "Confirm, as the second person, what another person of your organisation started: a "
-        "person (not a machine client) holding the same role, other than the first, signed in "
-        "with a second factor in the last 15 minutes (STEP_UP_REQUIRED otherwise), before it "
-        "lapses. The action takes effect now. Logged."))
+    @permissions.mutation(
+        "Confirm, as the second person, what another person of your organisation started: a person "
+        "holding the same role, other than the first, before it lapses. The action takes effect "
+        "now. Logged.",
+        step_up=True, who=Who.STAFF_PEOPLE)
     async def confirm_two_person(self, info: Info,
                                  input: ConfirmationIdInput) -> ConfirmationPayload:
         return await _decide(info, input, confirmations.confirm)
 
-    @strawberry.mutation(description=(
-        "Decline a two-person request (holders of its role), or withdraw your own. Nothing "
-        "it waited for takes effect. Logged."))
+    @permissions.mutation(
+        "Decline a two-person request (holders of its role), or withdraw your own. Nothing it "
+        "waited for takes effect. Logged.",
+        who=Who.STAFF_PEOPLE)
     async def decline_two_person(self, info: Info,
                                  input: ConfirmationIdInput) -> ConfirmationPayload:
         return await _decide(info, input, confirmations.decline)
 
-    @strawberry.mutation(description="Set how long your organisation's two-person requests wait "
-                                     "for a second person. Requires `organisation:manage_settings` "
-                                     "(org admins). Logged.")
+    @permissions.mutation(
+        "Set how long your organisation's two-person requests wait for a second person. Logged.",
+        requires=[("organisation", "manage_settings")])
     async def set_two_person_window(self, info: Info,
                                     input: TwoPersonWindowInput) -> TwoPersonWindowPayload:
         hours, errors = await guarded(info, lambda: info.context.loaders.call(

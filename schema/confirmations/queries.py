@@ -7,15 +7,19 @@ from typing import Annotated
 import strawberry
 
 from app.confirmations import service as confirmations
+from schema import permissions
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.confirmations.types import Confirmation
 from schema.context import Info
+from schema.permissions import Who
 
 
 @strawberry.type
 class ConfirmationQueries:
-    @strawberry.field(description="Two-person requests of your organisation for a role you hold "
-                                  "(or that you started), oldest first. People only.")
+    @permissions.query(
+        "Two-person requests of your organisation for a role you hold (or that you started), "
+        "oldest first.",
+        who=Who.STAFF_PEOPLE)
     async def confirmations(
         self,
         info: Info,

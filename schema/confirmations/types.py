@@ -10,7 +10,7 @@ import strawberry
 
 from app.confirmations import models
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 from schema.consent.enums import EvidenceKind
 from schema.consent.types import ConsentGrant
 from schema.context import Info
@@ -30,6 +30,9 @@ class ConfirmationAction(enum.Enum):
         "Issue a one-time code with which a person enrols a second factor."))
     CASE_CLOSURE = strawberry.enum_value("case.close", description=(
         "Close a case of high or critical risk (with its reason and follow-up plan)."))
+    RISK_ASSESSMENT = strawberry.enum_value("risk_assessment.current", description=(
+        "Make a joint risk assessment current where she has no account and no network, with "
+        "a record of how she was consulted."))
     HER_CODE = strawberry.enum_value("her.code", description=(
         "Issue her a one-time enrolment or reset code (her lead organisation; the second focal "
         "point, who confirms, receives it with issueHerCode)."))
@@ -47,12 +50,20 @@ class ConfirmationStatus(enum.Enum):
     DECLINED = "declined"
     LAPSED = "lapsed"
     CANCELLED = "cancelled"
+describe_values(ConfirmationStatus, {
+    "PENDING": "Waiting for a second person.",
+    "CONFIRMED": "A second person confirmed it: the action took effect.",
+    "DECLINED": "A second person declined it: nothing took effect.",
+    "LAPSED": "Nobody decided within the organisation's two-person window.",
+    "CANCELLED": "Withdrawn by the person who asked, or made moot (e.g. she confirmed herself).",
+})
 
 
 # The type of the object each action is about, for its global ID.
 TARGET_TYPES = {"consent.grant": "ConsentGrant", "network.link": "NetworkLink",
                 "peacebuilder.erase": "Erasure", "break_glass.extend": "BreakGlass",
                 "mfa.enrolment_code": "User", "case.close": "Case",
+                "risk_assessment.current": "RiskAssessment",
                 "her.code": "Peacebuilder", "her.suspend": "Peacebuilder",
                 "her.reinstate": "Peacebuilder"}
 
@@ -61,11 +72,12 @@ TARGET_TYPES = {"consent.grant": "ConsentGrant", "network.link": "NetworkLink",
                              "(of the same role, with a recent second factor) must confirm "
                              "within the organisation's window (two-person rule).")
 class Confirmation(Node):
-    action: ConfirmationAction
-    status: ConfirmationStatus
-    requested_at: datetime
+    action: ConfirmationAction = strawberry.field(description="What waits for a second person.")
+    status: ConfirmationStatus = strawberry.field(description="Where the request stands.")
+    requested_at: datetime = strawberry.field(description="When the first person asked (UTC).")
     expires_at: datetime = strawberry.field(description="Lapses unconfirmed at this time.")
-    decided_at: datetime | None
+    decided_at: datetime | None = strawberry.field(
+        description="When it was confirmed, declined, withdrawn or lapsed; null while pending.")
     required_role: str = strawberry.field(description="The role both people hold.")
     requested_by_id: strawberry.ID = strawberry.field(description="The User who asked.")
     target_id: strawberry.ID = strawberry.field(description=(

@@ -13,7 +13,7 @@ from app.consent import service as consent
 from app.consent.models import ConsentGrant as ConsentGrantModel
 from app.errors import BadInput
 from app.peacebuilders import self_service
-from schema import ids
+from schema import ids, permissions
 from schema.cases.types import CasePayload, case_payload
 from schema.common import UserError, guarded
 from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose
@@ -29,6 +29,7 @@ from schema.consent.types import (
     RevokeAllPayload,
 )
 from schema.context import Info
+from schema.permissions import Who
 
 
 @strawberry.input(description="Record her consent for one recipient: an organisation or a working "
@@ -39,10 +40,16 @@ from schema.context import Info
 class GrantConsentInput:
     peacebuilder_id: strawberry.ID | None = strawberry.field(
         default=None, description="Whose consent; omit when she records it herself.")
-    recipient_organisation_id: strawberry.ID | None = None
-    recipient_working_group_id: strawberry.ID | None = None
-    categories: list[DataCategory]
-    purposes: list[Purpose]
+    recipient_organisation_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "The organisation the grant names (global ID); give this or "
+        "`recipientWorkingGroupId`."))
+    recipient_working_group_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "The working group the grant names (global ID); give this or "
+        "`recipientOrganisationId`."))
+    categories: list[DataCategory] = strawberry.field(
+        description="The data categories to release (at least one).")
+    purposes: list[Purpose] = strawberry.field(
+        description="The purposes they are released for (at least one).")
     valid_from: datetime | None = strawberry.field(default=None, description="Default: now.")
     valid_until: datetime | None = strawberry.field(default=None, description="Null: until revoked.")
     obtained_via: ObtainedVia | None = strawberry.field(
@@ -56,7 +63,7 @@ class GrantConsentInput:
 
 @strawberry.input(description="Take categories or purposes away, or end the grant sooner.")
 class NarrowConsentInput:
-    grant_id: strawberry.ID
+    grant_id: strawberry.ID = strawberry.field(description="The grant's global ID.")
     categories: list[DataCategory] | None = strawberry.field(default=None, description="To remove.")
     purposes: list[Purpose] | None = strawberry.field(default=None, description="To remove.")
     valid_until: datetime | None = strawberry.field(default=None, description="A sooner end.")
@@ -66,17 +73,18 @@ class NarrowConsentInput:
 @strawberry.input(description="Add categories or purposes, or make the grant last longer. For a "
                               "working group it also covers the group's current members.")
 class ExtendConsentInput:
-    grant_id: strawberry.ID
+    grant_id: strawberry.ID = strawberry.field(description="The grant's global ID.")
     categories: list[DataCategory] | None = strawberry.field(default=None, description="To add.")
     purposes: list[Purpose] | None = strawberry.field(default=None, description="To add.")
     valid_until: datetime | None = strawberry.field(default=None, description="A later end.")
-    obtained_via: ObtainedVia | None = None
+    obtained_via: ObtainedVia | None = strawberry.field(
+        default=None, description="How staff obtained her consent to the extension (required from staff).")
     note: str | None = None
 
 
 @strawberry.input(description="Identify a grant.")
 class GrantIdInput:
-    grant_id: strawberry.ID
+    grant_id: strawberry.ID = strawberry.field(description="The grant's global ID.")
 
 
 @strawberry.input(description="Revoke every live grant of hers.")
@@ -88,25 +96,25 @@ class RevokeAllInput:
 @strawberry.input(description="Open access without consent in her vital interest. Focal points "
                               "only, purpose EMERGENCY_RESPONSE, at most 72 hours; she is told.")
 class OpenBreakGlassInput:
-    peacebuilder_id: strawberry.ID
+    peacebuilder_id: strawberry.ID = strawberry.field(description="Her global ID.")
     reason: str = strawberry.field(description="Why her vital interest requires it (>= 20 chars).")
     hours: int = strawberry.field(default=24, description="1 to 72.")
 
 
 @strawberry.input(description="Identify a break-glass access.")
 class BreakGlassIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The break-glass access's global ID.")
 
 
 @strawberry.input(description="Put a user or machine client of your organisation on a case team.")
 class CaseTeamInput:
-    case_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
     member_id: strawberry.ID = strawberry.field(description="A User or Client ID.")
 
 
 @strawberry.input(description="Identify an erasure request.")
 class ErasureIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The erasure's global ID.")
 
 
 @strawberry.input(description="A network named for her, to confirm.")
@@ -161,7 +169,11 @@ _INPUT = ("What to do. Required: omitted only by older clients that still send t
 
 @strawberry.type
 class ConsentMutations:
-    @strawberry.mutation(description="Record a consent grant. Logged.")
+    @permissions.mutation(
+        "Record a consent grant (staff's stays pending until she, or a second person, confirms "
+        "it). Logged.",
+        step_up=True, who=Who.PEOPLE,
+        when="the step-up applies to anyone but she herself")
     async def grant_consent(self, info: Info, input: GrantConsentInput) -> ConsentGrantPayload:
         async def record() -> ConsentGrantModel:
             # Every problem with the input (recipients, categories, a duplicate) is a userError.
@@ -190,9 +202,11 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="She (or a focal point of a network she confirmed, acting for "
-                                     "her) brings a PENDING grant into force. Staff confirm as "
-                                     "the second person with confirmTwoPerson instead. Logged.")
+    @permissions.mutation(
+        "She (or a focal point of a network she confirmed, acting for her) brings a PENDING grant "
+        "into force. Staff confirm as the second person with confirmTwoPerson instead. Logged.",
+        step_up=True, who=Who.HER_SIDE,
+        when="the step-up applies to her network, not to her")
     async def confirm_consent(self, info: Info, input: GrantIdInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -200,7 +214,10 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Narrow a grant (only ever less). Logged.")
+    @permissions.mutation(
+        "Narrow a grant (only ever less). Logged.",
+        step_up=True, who=Who.PEOPLE,
+        when="the step-up applies to anyone but she herself")
     async def narrow_consent(self, info: Info, input: NarrowConsentInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -210,7 +227,10 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Extend a grant. Logged.")
+    @permissions.mutation(
+        "Extend a grant. Logged.",
+        step_up=True, who=Who.PEOPLE,
+        when="the step-up applies to anyone but she herself")
     async def extend_consent(self, info: Info, input: ExtendConsentInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -222,8 +242,10 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Revoke a grant: it stops on the very next request (a "
-                                     "pending one is withdrawn). Logged.")
+    @permissions.mutation(
+        "Revoke a grant: it stops on the very next request (a pending one is withdrawn). Logged.",
+        step_up=True, who=Who.PEOPLE,
+        when="the step-up applies to anyone but she herself")
     async def revoke_consent(self, info: Info, input: GrantIdInput) -> ConsentGrantPayload:
         grant_id = ids.decode(input.grant_id, "ConsentGrant", "grantId")
         grant, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -231,7 +253,10 @@ class ConsentMutations:
         return ConsentGrantPayload(grant=ConsentGrant.from_model(grant) if grant else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Revoke all her live grants in one step. Logged.")
+    @permissions.mutation(
+        "Revoke all her live grants in one step. Logged.",
+        step_up=True, who=Who.HER_SIDE,
+        when="the step-up applies to her network, not to her")
     async def revoke_all_consent(self, info: Info, input: RevokeAllInput) -> RevokeAllPayload:
         pb_id = _self_or(info, input.peacebuilder_id)
         revoked, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -239,7 +264,10 @@ class ConsentMutations:
         return RevokeAllPayload(revoked=[ConsentGrant.from_model(g) for g in revoked or []],
                                 user_errors=errors)
 
-    @strawberry.mutation(description="Open break-glass access (see input). Logged; she is told.")
+    @permissions.mutation(
+        "Open break-glass access to her record without her consent, in her vital interest (see "
+        "input). Logged; she is told.",
+        requires=[("break_glass", "open")], step_up=True)
     async def open_break_glass(self, info: Info, input: OpenBreakGlassInput) -> BreakGlassPayload:
         pb_id = ids.decode(input.peacebuilder_id, "Peacebuilder", "peacebuilderId")
         glass, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -247,7 +275,9 @@ class ConsentMutations:
         return BreakGlassPayload(break_glass=BreakGlass.from_model(glass) if glass else None,
                                  user_errors=errors)
 
-    @strawberry.mutation(description="Close break-glass access before it expires. Logged.")
+    @permissions.mutation(
+        "Close break-glass access before it expires. Logged.",
+        requires=[("break_glass", "open")])
     async def close_break_glass(self, info: Info, input: BreakGlassIdInput) -> BreakGlassPayload:
         glass_id = ids.decode(input.id, "BreakGlass")
         glass, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -255,24 +285,31 @@ class ConsentMutations:
         return BreakGlassPayload(break_glass=BreakGlass.from_model(glass) if glass else None,
                                  user_errors=errors)
 
-    @strawberry.mutation(description="Put a member of your organisation on a case team. Requires "
-                                     "`case_team:manage` (focal point, admin). Logged.")
+    @permissions.mutation(
+        "Put a member of your organisation on a case team. Logged.",
+        requires=[("case_team", "manage")], purpose=True)
     async def assign_case_team_member(self, info: Info, input: CaseTeamInput) -> CasePayload:
         return await _team(info, input, teams.assign)
 
-    @strawberry.mutation(description="Take a member off a case team. Requires `case_team:manage`. "
-                                     "Logged.")
+    @permissions.mutation(
+        "Take a member off a case team. Logged.",
+        requires=[("case_team", "manage")], purpose=True)
     async def remove_case_team_member(self, info: Info, input: CaseTeamInput) -> CasePayload:
         return await _team(info, input, teams.remove)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Erase her personal data for good: her data key is destroyed, so her sealed fields are "
-        "unreadable wherever they are held (backups too, once the KEK versions they depend on "
-        "are destroyed). She herself (omit the ID): at once. A focal point of a network she "
-        "confirmed, for her: carried out 48 hours after she and her network are told, unless "
-        "she stops it. A focal point of an organisation that leads one of her cases and still "
-        "holds her live consent, with a written `reason`: once a second focal point confirms "
-        "(two-person rule), then likewise after 48 hours. Anyone else: NOT_FOUND. Logged."))
+        "unreadable wherever they are held (backups too, once the KEK versions they depend on are "
+        "destroyed). She herself (omit the ID): at once. A focal point of a network she confirmed, "
+        "for her: carried out 48 hours after she and her network are told, unless she stops it. A "
+        "focal point of an organisation that leads one of her cases and still holds her live "
+        "consent, with a written `reason`: once a second focal point confirms (two-person rule), "
+        "then likewise after 48 hours. Anyone else: NOT_FOUND. Logged.",
+        step_up=True,
+        when="the step-up applies to anyone but she herself",
+        args={
+            "peacebuilder_id": "Her global ID; omit it when she asks herself.",
+        })
     async def erase_my_data(
         self, info: Info,
         input: Annotated[EraseDataInput | None, strawberry.argument(description=_INPUT)] = None,
@@ -293,9 +330,11 @@ class ConsentMutations:
                               erasure=Erasure.from_model(done) if done else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="She (or her network's focal point, for her) stops an "
-                                     "erasure someone else asked for, before it is carried out. "
-                                     "Logged.")
+    @permissions.mutation(
+        "She (or her network's focal point, for her) stops an erasure someone else asked for, "
+        "before it is carried out. Logged.",
+        step_up=True, who=Who.HER_SIDE,
+        when="the step-up applies to her network, not to her")
     async def stop_erasure(self, info: Info, input: ErasureIdInput) -> ErasurePayload:
         from app.peacebuilders import erasure
 
@@ -305,11 +344,13 @@ class ConsentMutations:
         return ErasurePayload(erased=False, erasure=Erasure.from_model(done) if done else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "Confirm a network named for her, so its focal points may act for her. She herself: "
-        "at once. While she has no login, a focal point of the organisation that registered "
-        "her asks, and a second focal point confirms it (two-person rule; see `confirmation`); "
-        "the network is told. Logged."))
+    @permissions.mutation(
+        "Confirm a network named for her, so its focal points may act for her. She herself: at "
+        "once. While she has no login, a focal point of the organisation that registered her asks, "
+        "and a second focal point confirms it (two-person rule; see `confirmation`); the network "
+        "is told. Logged.",
+        step_up=True,
+        when="the step-up applies to the focal point who asks, not to her")
     async def confirm_network(self, info: Info, input: ConfirmNetworkInput) -> NetworkLinkPayload:
         from app.peacebuilders import networks
 
@@ -324,11 +365,11 @@ class ConsentMutations:
                                                    if asked else None),
                                   user_errors=errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "She asks for a correction of her data. It goes to the lead organisation of her most "
-        "recent open case (else the one that registered her) as a task due in its "
-        "correction deadline (default 30 days), escalating along its chain when unanswered. "
-        "Herself only. Logged."))
+        "recent open case (else the one that registered her) as a task due in its correction "
+        "deadline (default 30 days), escalating along its chain when unanswered. Logged.",
+        who=Who.HERSELF)
     async def request_correction(
         self, info: Info, input: RequestCorrectionInput
     ) -> DataRequestPayload:

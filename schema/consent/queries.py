@@ -9,7 +9,7 @@ import strawberry
 from app.consent import service as consent
 from app.errors import ResponseTooLarge
 from app.peacebuilders import plain, self_service
-from schema import ids
+from schema import ids, permissions
 from schema.cases.types import Case
 from schema.consent.types import (
     BreakGlass,
@@ -23,6 +23,7 @@ from schema.context import Info
 from schema.gated import want_of
 from schema.incidents.types import Approval
 from schema.peacebuilders.types import Peacebuilder
+from schema.risk.types import PlainRiskSummary
 
 
 @strawberry.type(description="One of her cases in plain language (her own view only).")
@@ -66,6 +67,24 @@ class Me:
     ) -> list[PlainCaseSummary]:
         found = await info.context.loaders.call(plain.overview, info.context.access, language)
         return [PlainCaseSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
+                                 language=c.language, lines=c.lines) for c in found]
+
+    @strawberry.field(description=(
+        "Her joint risk assessments and protection plan in plain language, in her preferred "
+        "language unless `language` is given (en, fr, es; English otherwise): the assessment in "
+        "force (level, who answered, review date), one waiting for her answer, and the plan's "
+        "measures with the threat each addresses. Codes, dates and organisation names only; "
+        "the texts are in `cases { riskAssessments }`. Logged."))
+    async def risk_overview(
+        self,
+        info: Info,
+        language: Annotated[str | None, strawberry.argument(description="Language tag.")] = None,
+    ) -> list[PlainRiskSummary]:
+        from app.risk import plain as risk_plain
+
+        found = await info.context.loaders.call(risk_plain.overview, info.context.access,
+                                                language)
+        return [PlainRiskSummary(case_id=strawberry.ID(ids.encode("Case", c.case_id)),
                                  language=c.language, lines=c.lines) for c in found]
 
     @strawberry.field(description=(
@@ -172,22 +191,30 @@ class Me:
 
 @strawberry.type
 class ConsentQueries:
-    @strawberry.field(description="Her own view, when the caller is a peacebuilder signed in "
-                                  "herself; null for anyone else.")
+    @permissions.query(
+        "Her own view, when the caller is a peacebuilder signed in herself; null for anyone else.",
+        purpose=True)
     def me(self, info: Info) -> Me | None:
         return Me() if info.context.access.principal.kind.value == "peacebuilder" else None
 
-    @strawberry.field(description="Her grants, pending, live and ended: all of them for her and a "
-                                  "focal point of a network she confirmed; for staff who may see "
-                                  "her record, only the grants naming their organisation (or a "
-                                  "working group it was covered in).")
+    @permissions.query(
+        "Her grants, pending, live and ended: all of them for her and a focal point of a network "
+        "she confirmed; for staff who may see her record, only the grants naming their "
+        "organisation (or a working group it was covered in).",
+        args={
+            "peacebuilder_id": "Her global ID.",
+        })
     async def consent_grants(self, info: Info, peacebuilder_id: strawberry.ID) -> list[ConsentGrant]:
         pb_id = ids.decode(peacebuilder_id, "Peacebuilder", "peacebuilderId")
         grants = await info.context.loaders.call(consent.grants_for, info.context.access, pb_id)
         return [ConsentGrant.from_model(g) for g in grants]
 
-    @strawberry.field(description="A human-readable consent receipt, in her preferred language "
-                                  "unless `language` is given (en, fr, es, ar, sw).")
+    @permissions.query(
+        "A human-readable consent receipt (plain text), in her preferred language unless "
+        "`language` is given (en, fr, es, ar, sw). NOT_FOUND for a grant you may not see.",
+        args={
+            "grant_id": "The grant's global ID.",
+        })
     async def consent_receipt(
         self,
         info: Info,

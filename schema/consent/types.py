@@ -18,7 +18,7 @@ from app.peacebuilders.notice_text import short_reference
 from app.peacebuilders.notices import NoticeKind
 from app.peacebuilders.self_service import NoticeView
 from schema import ids
-from schema.common import Node, UserError, closed_set
+from schema.common import Node, UserError, closed_set, describe_values
 from schema.consent.enums import DataCategory, ObtainedVia, Purpose
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
@@ -31,6 +31,13 @@ class GrantStatus(enum.Enum):
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     REVOKED = "revoked"
+describe_values(GrantStatus, {
+    "PENDING": "Recorded but not yet confirmed: releases nothing.",
+    "LIVE": "In force now.",
+    "NOT_YET_VALID": "Confirmed, in force from `validFrom`.",
+    "EXPIRED": "Past `validUntil`.",
+    "REVOKED": "Revoked (or withdrawn while pending).",
+})
 
 
 @strawberry.enum(description="Who must still confirm a pending grant before it releases anything.")
@@ -49,19 +56,26 @@ class ConsentAwaiting(enum.Enum):
 class RecipientType(enum.Enum):
     ORGANISATION = "organisation"
     WORKING_GROUP = "working_group"
+describe_values(RecipientType, {
+    "ORGANISATION": "One organisation.",
+    "WORKING_GROUP": "A working group: its members at the time of the grant or of its last extension.",
+})
 
 
 @strawberry.type(description="One change to a grant. Grants are never edited; each change is an "
                              "event and the grant's state is derived from them.")
 class ConsentEvent:
     kind: ConsentEventKind = strawberry.field(description="The step.")  # type: ignore[valid-type]
-    at: datetime
-    categories: list[DataCategory]
-    purposes: list[Purpose]
-    valid_until: datetime | None
+    at: datetime = strawberry.field(description="When the change was recorded (UTC).")
+    categories: list[DataCategory] = strawberry.field(
+        description="The data categories the grant covers after this change.")
+    purposes: list[Purpose] = strawberry.field(description="The purposes the grant covers after this change.")
+    valid_until: datetime | None = strawberry.field(
+        description="When the grant ends after this change; null: until revoked.")
     acting_for_her: bool = strawberry.field(
         description="Recorded by a focal point of her network acting for her.")
-    obtained_via: ObtainedVia | None
+    obtained_via: ObtainedVia | None = strawberry.field(
+        description="How staff obtained her consent for this change; null when she or her network made it.")
 
     @classmethod
     def from_model(cls, e: models.ConsentEvent) -> ConsentEvent:
@@ -74,14 +88,17 @@ class ConsentEvent:
 @strawberry.type(description="She allows one recipient to see some categories of her data for "
                              "some purposes, from a date, until a date or until revoked.")
 class ConsentGrant(Node):
-    recipient_type: RecipientType
-    categories: list[DataCategory]
-    purposes: list[Purpose]
+    recipient_type: RecipientType = strawberry.field(
+        description="Whether the grant names one organisation or a working group.")
+    categories: list[DataCategory] = strawberry.field(description="The data categories it releases.")
+    purposes: list[Purpose] = strawberry.field(
+        description="The purposes for which it releases them: a request must declare one of these.")
     valid_from: datetime = strawberry.field(description="Start (inclusive, UTC).")
     valid_until: datetime | None = strawberry.field(description="End (exclusive, UTC); null: open.")
-    obtained_via: ObtainedVia | None
+    obtained_via: ObtainedVia | None = strawberry.field(
+        description="How staff obtained her consent; null when she or her network recorded it.")
     revoked_at: datetime | None = strawberry.field(description="When revoked or expired.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was recorded (UTC).")
     confirmed_at: datetime | None = strawberry.field(description=(
         "When it came into force; null while pending (a pending grant releases nothing)."))
     awaiting: ConsentAwaiting | None = strawberry.field(description=(
@@ -146,16 +163,17 @@ class ConsentGrant(Node):
 @strawberry.type(description="A working group named in a grant (its details are visible to its "
                              "members through `workingGroup`).")
 class WorkingGroupRef:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The working group's global ID.")
 
 
 @strawberry.type(description="Access opened without consent in her vital interest.")
 class BreakGlass(Node):
-    opened_at: datetime
+    opened_at: datetime = strawberry.field(description="When it was opened (UTC).")
     expires_at: datetime = strawberry.field(description=(
         "One hour after opening until a second focal point confirms it; then the hours asked "
         "for (at most 72)."))
-    closed_at: datetime | None
+    closed_at: datetime | None = strawberry.field(
+        description="When it was closed before expiring; null while open or when it expired.")
     requested_hours: int | None = strawberry.field(description="The hours asked for.")
     confirmed_at: datetime | None = strawberry.field(description=(
         "When a second focal point confirmed it (two-person rule); null: not confirmed."))
@@ -212,6 +230,8 @@ NoticeKindEnum = closed_set(NoticeKind, "What changed, in a notice to her.", {
     "LOGIN_SUSPENDED": "Her login was suspended.",
     "CORRECTION_ANSWERED": "A correction she asked for was answered.",
     "CASE_DATA_ERASED": "A closed case's retention ran out: its data was erased.",
+    "RISK_ASSESSMENT_SHARED": "A joint risk assessment waits for her answer (agree or contest).",
+    "RISK_ASSESSMENT_CURRENT": "A joint risk assessment of her case is now in force.",
     "CHECK_IN_MISSED": "A check-in of hers was missed: the lead organisation was alerted."},
     name="NoticeKind")
 
@@ -325,15 +345,19 @@ class ErasureStatus(enum.Enum):
     STOPPED = "stopped"
     DECLINED = strawberry.enum_value("declined", description="Not confirmed by a second person.")
     DONE = strawberry.enum_value("done", description="Her data key is destroyed.")
+describe_values(ErasureStatus, {
+    "STOPPED": "She (or her network, for her) stopped it before it was carried out.",
+})
 
 
 @strawberry.type(description="A request to erase her data (crypto-shredding).")
 class Erasure(Node):
-    status: ErasureStatus
+    status: ErasureStatus = strawberry.field(description="Where the erasure stands.")
     via: ErasureVia = strawberry.field(description="Who asked for it.")  # type: ignore[valid-type]
-    requested_at: datetime
+    requested_at: datetime = strawberry.field(description="When it was asked for (UTC).")
     due_at: datetime | None = strawberry.field(description="When it will be carried out.")
-    done_at: datetime | None
+    done_at: datetime | None = strawberry.field(
+        description="When her data key was destroyed; null until then.")
 
     @classmethod
     def from_model(cls, e: Any) -> Erasure:
@@ -343,7 +367,7 @@ class Erasure(Node):
 
 @strawberry.type(description="A network named for her; it acts for her only once confirmed.")
 class NetworkLink:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The link's ID.")
     confirmed_at: datetime | None = strawberry.field(description="Null: named, not confirmed.")
     _org: strawberry.Private[uuid.UUID]
 

@@ -10,8 +10,7 @@ import strawberry
 
 from app.consultations import service as consultations
 from app.read import children
-from schema import ids
-from schema.checkins.mutations import PERMISSION
+from schema import ids, permissions
 from schema.common import guarded
 from schema.consultations.types import Consultation, ConsultationPayload, ConsultedWith
 from schema.context import Info
@@ -67,9 +66,12 @@ async def _payload(info: Info, row: Any, errors: list) -> ConsultationPayload:  
 
 @strawberry.type
 class ConsultationMutations:
-    @strawberry.mutation(description="Log a consultation with her or her network (guidance 1): "
-                                     "date, organisations present, topics, risks she raised, "
-                                     "follow-ups with owners and due dates. " + PERMISSION)
+    @permissions.mutation(
+        "Log a consultation with her or her network (guidance 1): date, organisations present, "
+        "topics, risks she raised, follow-ups with owners and due dates. Her consent must release "
+        "`risk_assessment` to your organisation for the declared purpose (otherwise NOT_FOUND, as "
+        "for a missing record). Logged.",
+        requires=[("safety_plan", "manage"), ("case", "read")], purpose=True)
     async def record_consultation(self, info: Info,
                                   input: RecordConsultationInput) -> ConsultationPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
@@ -81,7 +83,11 @@ class ConsultationMutations:
             risks_raised=input.risks_raised, follow_ups=follow_ups))
         return await _payload(info, row, errors)
 
-    @strawberry.mutation(description="Amend your organisation's consultation. " + PERMISSION)
+    @permissions.mutation(
+        "Amend your organisation's consultation. Her consent must release `risk_assessment` to "
+        "your organisation for the declared purpose (otherwise NOT_FOUND, as for a missing "
+        "record). Logged.",
+        requires=[("safety_plan", "manage"), ("case", "read")], purpose=True)
     async def amend_consultation(self, info: Info,
                                  input: AmendConsultationInput) -> ConsultationPayload:
         cid = ids.decode(input.consultation_id, "Consultation", "consultationId")

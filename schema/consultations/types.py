@@ -14,13 +14,18 @@ from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
 from schema.checkins.types import LISTED, gated_list
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 from schema.context import Info
 from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation, organisation_of
 
 ConsultedWith = strawberry.enum(models.ConsultedWith, name="ConsultedWith", description=(
     "Who was consulted: HER, HER_NETWORK, or HER_AND_NETWORK."))
+describe_values(ConsultedWith, {
+    "HER": "She herself.",
+    "HER_NETWORK": "Her network.",
+    "HER_AND_NETWORK": "She and her network together.",
+})
 
 
 @strawberry.type(description="A follow-up agreed at a consultation.")

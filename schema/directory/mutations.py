@@ -8,7 +8,7 @@ import strawberry
 from app.directory import help as help_requests
 from app.directory import service as directory
 from app.errors import BadInput
-from schema import ids
+from schema import ids, permissions
 from schema.common import guarded
 from schema.context import Info
 from schema.directory.types import (
@@ -19,6 +19,7 @@ from schema.directory.types import (
     ServiceDirectoryEntryPayload,
     ServiceKind,
 )
+from schema.permissions import Who
 
 
 @strawberry.input(description="Your organisation's directory entry (replaces the whole entry).")
@@ -55,8 +56,9 @@ class HelpRequestIdInput:
 
 @strawberry.type
 class DirectoryMutations:
-    @strawberry.mutation(description="Create or replace your organisation's directory entry. "
-                                     "Requires `service_directory:manage` (org admin). Logged.")
+    @permissions.mutation(
+        "Create or replace your organisation's directory entry. Logged.",
+        requires=[("service_directory", "manage")])
     async def set_service_directory_entry(
             self, info: Info, input: SetServiceDirectoryEntryInput) -> ServiceDirectoryEntryPayload:
         org = (ids.decode(input.organisation_id, "Organisation", "organisationId")
@@ -70,11 +72,12 @@ class DirectoryMutations:
         return ServiceDirectoryEntryPayload(
             entry=ServiceDirectoryEntry.from_model(entry) if entry else None, user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "Ask one organisation for help, without an account (no token needed; limited per "
-        "client address). Her message and contact are sealed so that only that organisation's "
-        "focal points read them. An organisation that does not take requests, or does not "
-        "exist, gets the same userError; the answer never says anything about any record."))
+    @permissions.mutation(
+        "Ask one organisation for help, without an account (limited per client address). Her "
+        "message and contact are sealed so that only that organisation's focal points read them. "
+        "An organisation that does not take requests, or does not exist, gets the same userError; "
+        "the answer never says anything about any record.",
+        who=Who.PUBLIC)
     async def request_help(self, info: Info, input: RequestHelpInput) -> RequestHelpPayload:
         async def submit() -> None:
             try:
@@ -88,8 +91,9 @@ class DirectoryMutations:
         _, errors = await guarded(info, submit)
         return RequestHelpPayload(received=not errors, user_errors=errors)
 
-    @strawberry.mutation(description="Take a request for help on: its escalation stops. "
-                                     "Requires `help_request:manage` (focal points). Logged.")
+    @permissions.mutation(
+        "Take a request for help on: its escalation stops. Logged.",
+        requires=[("help_request", "manage")])
     async def acknowledge_help_request(self, info: Info,
                                        input: HelpRequestIdInput) -> HelpRequestPayload:
         rid = ids.decode(input.id, "HelpRequest")
@@ -98,9 +102,10 @@ class DirectoryMutations:
         return HelpRequestPayload(help_request=HelpRequest.from_opened(opened) if opened else None,
                                   user_errors=errors)
 
-    @strawberry.mutation(description="Erase a request for help: its key is destroyed, so its "
-                                     "message and contact are unreadable everywhere. Requires "
-                                     "`help_request:manage` (focal points). Logged.")
+    @permissions.mutation(
+        "Erase a request for help: its key is destroyed, so its message and contact are unreadable "
+        "everywhere. Logged.",
+        requires=[("help_request", "manage")])
     async def erase_help_request(self, info: Info,
                                  input: HelpRequestIdInput) -> HelpRequestPayload:
         rid = ids.decode(input.id, "HelpRequest")

@@ -10,7 +10,7 @@ import strawberry
 from app.directory import help as help_requests
 from app.directory import service as directory
 from app.directory.models import HelpRequestStatus as Status
-from schema import ids
+from schema import ids, permissions
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info
 from schema.directory.types import (
@@ -20,12 +20,14 @@ from schema.directory.types import (
     ServiceDirectoryEntry,
     ServiceKind,
 )
+from schema.permissions import Who
 
 
 @strawberry.type
 class DirectoryQueries:
-    @strawberry.field(description="What organisations offer, filtered. Requires "
-                                  "`service_directory:read` (staff of any organisation).")
+    @permissions.query(
+        "What organisations offer, filtered.",
+        requires=[("service_directory", "read")])
     async def service_directory(
         self,
         info: Info,
@@ -47,8 +49,9 @@ class DirectoryQueries:
             accepts_help_requests=accepts_help_requests)
         return connection(page, ServiceDirectoryEntry.from_model)
 
-    @strawberry.field(description="One organisation's directory entry (null: it declared none). "
-                                  "Requires `service_directory:read`.")
+    @permissions.query(
+        "One organisation's directory entry (null: it declared none).",
+        requires=[("service_directory", "read")])
     async def service_directory_entry(
         self, info: Info,
         organisation_id: Annotated[strawberry.ID, strawberry.argument(
@@ -59,15 +62,17 @@ class DirectoryQueries:
             ids.decode(organisation_id, "Organisation", "organisationId"))
         return ServiceDirectoryEntry.from_model(entry) if entry else None
 
-    @strawberry.field(description="Organisations that accept requests for help (`requestHelp`). "
-                                  "Public: answered without signing in.")
+    @permissions.query(
+        "Organisations that accept requests for help (`requestHelp`).",
+        who=Who.PUBLIC)
     async def help_desks(self, info: Info) -> list[HelpDesk]:
         desks = await info.context.loaders.call(help_requests.help_desks, info.context.access)
         return [HelpDesk.from_desk(d) for d in desks]
 
-    @strawberry.field(description="Requests for help to your organisation, newest first, with "
-                                  "her message and contact. Requires `help_request:read` (focal "
-                                  "points); each opened request is in the access log.")
+    @permissions.query(
+        "Requests for help to your organisation, newest first, with her message and contact. Each "
+        "opened request is in the access log.",
+        requires=[("help_request", "read")])
     async def help_requests(
         self,
         info: Info,

@@ -12,7 +12,7 @@ from app import ids as app_ids
 from app.directory import help as help_requests
 from app.directory import models
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 from schema.context import Info
 from schema.orgs.types import Organisation, organisation_of
 
@@ -20,6 +20,18 @@ ServiceKind = strawberry.enum(models.ServiceKind, description=(
     "A kind of support an organisation offers (protection guidance): legal aid, psychosocial "
     "support, relocation, security and protection, medical care, digital security, emergency "
     "grants, advocacy, shelter, detention monitoring."))
+describe_values(ServiceKind, {
+    "LEGAL_AID": "Lawyers and legal advice.",
+    "PSYCHOSOCIAL_SUPPORT": "Psychological and social support.",
+    "RELOCATION": "Temporary or permanent relocation.",
+    "SECURITY_PROTECTION": "Physical protection and security advice.",
+    "MEDICAL": "Medical care.",
+    "DIGITAL_SECURITY": "Help securing her devices and accounts.",
+    "EMERGENCY_GRANTS": "Emergency money.",
+    "ADVOCACY": "Advocacy with authorities.",
+    "SHELTER": "A safe place to stay.",
+    "DETENTION_MONITORING": "Visits and monitoring while she is detained.",
+})
 
 
 @strawberry.type(description="What one organisation offers: the service directory. Not personal "
@@ -73,6 +85,11 @@ class HelpDesk:
 HelpRequestStatus = strawberry.enum(
     models.HelpRequestStatus, description="open: nobody has taken it on yet (it escalates at its deadline); "
                 "acknowledged: a focal point took it on; erased: its key was destroyed.")
+describe_values(HelpRequestStatus, {
+    "OPEN": "Not yet taken on: it escalates when unanswered.",
+    "ACKNOWLEDGED": "Taken on by a focal point.",
+    "ERASED": "Erased: its message and contact are unreadable.",
+})
 
 
 @strawberry.type(description="What happened to a request for help (escalated, skipped level, "

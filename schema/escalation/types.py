@@ -9,7 +9,7 @@ import strawberry
 
 from app.escalation import rota
 from app.escalation.models import DutyShift as DutyShiftModel
-from schema import ids
+from schema import ids, permissions
 from schema.common import Node, UserError, guarded
 from schema.context import Info
 
@@ -44,7 +44,7 @@ class AddDutyShiftInput:
 
 @strawberry.input(description="Identify a shift.")
 class DutyShiftIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The shift's global ID.")
 
 
 @strawberry.type(description="Result of addDutyShift / removeDutyShift.")
@@ -55,9 +55,14 @@ class DutyShiftPayload:
 
 @strawberry.type
 class EscalationQueries:
-    @strawberry.field(description=(
+    @permissions.query(
         "Your organisation's duty rota: shifts overlapping [after, before), in order (at most "
-        "500). Focal points and administrators (`duty_rota:read`)."))
+        "500).",
+        requires=[("duty_rota", "read")],
+        args={
+            "after": "Only shifts ending after this instant (no lower bound when omitted).",
+            "before": "Only shifts starting before this instant (no upper bound when omitted).",
+        })
     async def duty_rota(self, info: Info, after: datetime | None = None,
                         before: datetime | None = None) -> list[DutyShift]:
         rows = await info.context.loaders.call(rota.shifts, info.context.access, after, before)
@@ -66,9 +71,9 @@ class EscalationQueries:
 
 @strawberry.type
 class EscalationMutations:
-    @strawberry.mutation(description=(
-        "Put a focal point or administrator of your organisation on duty for a period "
-        "(`duty_rota:manage`: administrators). Logged."))
+    @permissions.mutation(
+        "Put a focal point or administrator of your organisation on duty for a period. Logged.",
+        requires=[("duty_rota", "manage")])
     async def add_duty_shift(self, info: Info, input: AddDutyShiftInput) -> DutyShiftPayload:
         user_id = ids.decode(input.user_id, "User", "userId")
         shift, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -76,7 +81,9 @@ class EscalationMutations:
         return DutyShiftPayload(shift=DutyShift.from_model(shift) if shift else None,
                                 user_errors=errors)
 
-    @strawberry.mutation(description="Take a shift off the rota (`duty_rota:manage`). Logged.")
+    @permissions.mutation(
+        "Take a shift off the rota. Logged.",
+        requires=[("duty_rota", "manage")])
     async def remove_duty_shift(self, info: Info, input: DutyShiftIdInput) -> DutyShiftPayload:
         shift_id = ids.decode(input.id, "DutyShift")
         shift, errors = await guarded(info, lambda: info.context.loaders.call(

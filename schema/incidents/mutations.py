@@ -16,7 +16,7 @@ from app.incidents import service as incidents
 from app.monitoring.declared import SourceCategory as SourceCategoryValues
 from app.read import children
 from app.read.children import RowView
-from schema import ids
+from schema import ids, permissions
 from schema.common import UserError, closed_set, guarded
 from schema.consent.enums import DataCategory, Purpose
 from schema.context import Info
@@ -45,6 +45,7 @@ from schema.incidents.types import (
     Reporter,
     Severity,
 )
+from schema.permissions import Who
 
 AllegedSourceCategory = closed_set(
     SourceCategoryValues, "Who she says is behind an incident, by category, as she reports it "
@@ -61,13 +62,14 @@ AllegedSourceCategory = closed_set(
 @strawberry.input(description="Report an incident on a case you can see. Fields with sensitive "
                               "details need her consent for their category and your purpose.")
 class ReportIncidentInput:
-    case_id: strawberry.ID
-    type: IncidentType
-    severity: Severity
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    type: IncidentType = strawberry.field(description="What kind of threat or attack.")
+    severity: Severity = strawberry.field(description="How severe; sets the acknowledgement deadline.")
     reported_by: Reporter = strawberry.field(description="Who reported it.")  # type: ignore[valid-type]
     reported_via: ReportChannel = strawberry.field(  # type: ignore[valid-type]
         description="How it reached your organisation.")
-    occurred_at: datetime | None = None
+    occurred_at: datetime | None = strawberry.field(
+        default=None, description="When it happened (ISO 8601), if known.")
     description: str | None = None
     alleged_source_as_reported: str | None = strawberry.field(
         default=None, description="Exactly as reported; leave empty if not reported.")
@@ -83,13 +85,16 @@ class ReportIncidentInput:
 
 @strawberry.input(description="Add a measure or task.")
 class AddMeasureInput:
-    case_id: strawberry.ID
-    kind: MeasureKind
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    kind: MeasureKind = strawberry.field(description="What kind of measure or task.")
     owner_organisation_id: strawberry.ID | None = strawberry.field(
         default=None, description="Default: your organisation.")
-    due_at: datetime | None = None
+    due_at: datetime | None = strawberry.field(default=None, description=(
+        "When it is due (ISO 8601); overdue, it escalates along the owner organisation's "
+        "chain."))
     description: str | None = None
-    incident_id: strawberry.ID | None = None
+    incident_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The incident it responds to (global ID), if any.")
     approval_id: strawberry.ID | None = strawberry.field(
         default=None, description="Required for PUBLIC_STATEMENT, MEDIA_CONTACT and RECOGNITION: "
                                   "her live approval of that act for your organisation.")
@@ -137,8 +142,9 @@ class WithdrawApprovalInput:
 
 @strawberry.input(description="Refer a case to another organisation for a purpose she consented to.")
 class ReferCaseInput:
-    case_id: strawberry.ID
-    to_organisation_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
+    to_organisation_id: strawberry.ID = strawberry.field(
+        description="The organisation referred to (global ID).")
     purpose: Purpose = strawberry.field(description="The purpose she consented to.")  # type: ignore[valid-type]
     request: str | None = None
 
@@ -146,12 +152,14 @@ class ReferCaseInput:
 @strawberry.input(description="Record an investigation/prosecution or a detention watch, or update "
                               "one (give its ID).")
 class ProceedingInput:
-    case_id: strawberry.ID
+    case_id: strawberry.ID = strawberry.field(description="The case's global ID.")
     kind: ProceedingKind = strawberry.field(description="What it tracks.")  # type: ignore[valid-type]
     data: strawberry.scalars.JSON = strawberry.field(
         description="Fields of that kind (see Proceeding.details).")
-    next_hearing_at: datetime | None = None
-    proceeding_id: strawberry.ID | None = None
+    next_hearing_at: datetime | None = strawberry.field(
+        default=None, description="When its next hearing is (ISO 8601), if known.")
+    proceeding_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The proceeding to update (global ID); omit it to record a new one.")
 
 
 def _person(value: strawberry.ID | None) -> uuid.UUID | None:
@@ -242,8 +250,9 @@ def _loose_or_input(input: object, **loose: object) -> None:
 
 @strawberry.type
 class IncidentMutations:
-    @strawberry.mutation(description="Report an incident. Requires `incident:create`. Alerts the "
-                                     "lead organisation's focal points and case team. Logged.")
+    @permissions.mutation(
+        "Report an incident. Alerts the lead organisation's focal points and case team. Logged.",
+        requires=[("incident", "create"), ("case", "read")], purpose=True)
     async def report_incident(self, info: Info, input: ReportIncidentInput) -> IncidentPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         incident, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -257,7 +266,12 @@ class IncidentMutations:
             source_category=input.source_category.value if input.source_category else None))
         return await _incident_payload(info, incident, errors)
 
-    @strawberry.mutation(description="Acknowledge an incident (lead organisation). Stops escalation.")
+    @permissions.mutation(
+        "Acknowledge an incident (lead organisation). Stops escalation. Logged.",
+        requires=[("incident", "update"), ("case", "read")], purpose=True,
+        args={
+            "id": "The incident's global ID.",
+        })
     async def acknowledge_incident(
         self, info: Info,
         input: Annotated[AcknowledgeIncidentInput | None, strawberry.argument(description=_INPUT)] = None,
@@ -270,7 +284,13 @@ class IncidentMutations:
             incidents.acknowledge, info.context.access, incident_id))
         return await _incident_payload(info, incident, errors)
 
-    @strawberry.mutation(description="Move an incident to RESPONDING or RESOLVED (lead organisation).")
+    @permissions.mutation(
+        "Move an incident to RESPONDING or RESOLVED (lead organisation). Logged.",
+        requires=[("incident", "update"), ("case", "read")], purpose=True,
+        args={
+            "id": "The incident's global ID.",
+            "status": "RESPONDING or RESOLVED.",
+        })
     async def set_incident_status(
         self, info: Info,
         input: Annotated[SetIncidentStatusInput | None, strawberry.argument(description=_INPUT)] = None,
@@ -287,8 +307,14 @@ class IncidentMutations:
             incidents.set_status, info.context.access, incident_id, new.value))
         return await _incident_payload(info, incident, errors)
 
-    @strawberry.mutation(description="Your organisation's acknowledgement deadline for a severity "
-                                     "(minutes). Requires `incident_policy:manage` (org admin).")
+    @permissions.mutation(
+        "Your organisation's acknowledgement deadline for a severity, in minutes. Logged.",
+        requires=[("incident_policy", "manage")],
+        args={
+            "severity": "The severity this deadline applies to.",
+            "minutes": ("Minutes from the report by which the lead organisation must "
+                       "acknowledge it (then it escalates)."),
+        })
     async def set_acknowledgement_deadline(
         self, info: Info,
         input: Annotated[SetAcknowledgementDeadlineInput | None,
@@ -305,8 +331,9 @@ class IncidentMutations:
         return AcknowledgementDeadlinePayload(severity=level if done is not None else None,
                                               minutes=done, user_errors=errors)
 
-    @strawberry.mutation(description="Add a protection measure or task. A PUBLIC_STATEMENT needs "
-                                     "her approval for it. Requires `measure:manage`.")
+    @permissions.mutation(
+        "Add a protection measure or task. A PUBLIC_STATEMENT needs her approval for it. Logged.",
+        requires=[("measure", "manage"), ("case", "read")], purpose=True)
     async def add_measure(self, info: Info, input: AddMeasureInput) -> MeasurePayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         owner = (ids.decode(input.owner_organisation_id, "Organisation", "ownerOrganisationId")
@@ -322,9 +349,10 @@ class IncidentMutations:
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="Name (or clear) the person of your organisation who owns "
-                                     "one of its open tasks. Requires `measure:manage` in the "
-                                     "owner organisation. Logged.")
+    @permissions.mutation(
+        "Name (or clear) the person of your organisation who owns one of its open tasks. Logged.",
+        requires=[("measure", "manage"), ("case", "read")], purpose=True,
+        when="`measure:manage` in the owner organisation")
     async def assign_measure(self, info: Info, input: AssignMeasureInput) -> MeasurePayload:
         measure_id = ids.decode(input.measure_id, "Measure", "measureId")
         person = _person(input.owner_user_id)
@@ -334,9 +362,13 @@ class IncidentMutations:
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="Change a measure's status (owner organisation). Done or "
-                                     "cancelled (not done), she is told (a notice: kind, date, "
-                                     "case, reason code).")
+    @permissions.mutation(
+        "Change a measure's status (owner organisation). Done or cancelled (not done), she is told "
+        "(a notice: kind, date, case, reason code). Logged.",
+        requires=[("measure", "manage"), ("case", "read")], purpose=True,
+        args={
+            "id": "The measure's global ID.",
+        })
     async def set_measure_status(
         self, info: Info,
         input: Annotated[SetMeasureStatusInput | None, strawberry.argument(description=_INPUT)] = None,
@@ -360,10 +392,14 @@ class IncidentMutations:
             await _written(info, "measures", "measure", measure)) if measure else None,
                               user_errors=errors)
 
-    @strawberry.mutation(description="She (or her network's focal point, acting for her) approves one "
-                                     "public act (public_statement, media_contact or recognition) "
-                                     "by one organisation: only that organisation can use the "
-                                     "approval, once, for that act. Logged.")
+    @permissions.mutation(
+        "She (or her network's focal point, acting for her) approves one public act "
+        "(public_statement, media_contact or recognition) by one organisation: only that "
+        "organisation can use the approval, once, for that act. Logged.",
+        who=Who.HER_SIDE,
+        args={
+            "peacebuilder_id": "Her global ID; omit it when she approves herself.",
+        })
     async def record_approval(
         self, info: Info,
         input: Annotated[RecordApprovalInput | None, strawberry.argument(description=_INPUT)] = None,
@@ -391,11 +427,11 @@ class IncidentMutations:
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "File evidence on an incident: staff with `incident:create` under her consent to the "
-        "category, or she herself on her own incidents (another woman's is not found). The "
-        "same type and size checks and sealing with her key as the HTTP route; the SHA-256 of "
-        "the content is kept. Logged."))
+    @permissions.mutation(
+        "File evidence on an incident: staff under her consent to the category, or she herself on "
+        "her own incidents (another woman's is not found). The same type and size checks and "
+        "sealing with her key as the HTTP route; the SHA-256 of the content is kept. Logged.",
+        requires=[("incident", "create"), ("case", "read")])
     async def upload_attachment(self, info: Info,
                                 input: UploadAttachmentInput) -> AttachmentPayload:
         incident_id = ids.decode(input.incident_id, "Incident", "incidentId")
@@ -412,11 +448,11 @@ class IncidentMutations:
         return AttachmentPayload(attachment=Attachment.from_model(done) if done else None,
                                  user_errors=errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "She withdraws an approval she gave, while it is not yet used: the act can no longer be "
-        "carried out (a measure planned with it cannot be marked done). She herself only (her "
-        "own token); an approval of another woman is not found. The organisation it named is "
-        "told (IDs only). Logged."))
+        "carried out (a measure planned with it cannot be marked done). An approval of another "
+        "woman is not found. The organisation it named is told (IDs only). Logged.",
+        who=Who.HERSELF)
     async def withdraw_approval(self, info: Info,
                                 input: WithdrawApprovalInput) -> ApprovalPayload:
         approval_id = ids.decode(input.approval_id, "Approval", "approvalId")
@@ -425,8 +461,10 @@ class IncidentMutations:
         return ApprovalPayload(approval=Approval.from_model(approval) if approval else None,
                                user_errors=errors)
 
-    @strawberry.mutation(description="Refer a case. Refused unless she consented to that "
-                                     "organisation for that purpose. Requires `referral:manage`.")
+    @permissions.mutation(
+        "Refer a case to another organisation. Refused unless she consented to that organisation "
+        "for that purpose. Logged.",
+        requires=[("referral", "manage"), ("case", "read")])
     async def refer_case(self, info: Info, input: ReferCaseInput) -> ReferralPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         to = ids.decode(input.to_organisation_id, "Organisation", "toOrganisationId")
@@ -435,8 +473,13 @@ class IncidentMutations:
             purpose=input.purpose.value, request=input.request))
         return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
-    @strawberry.mutation(description="accept, decline or complete (recipient) or revoke (sender) a "
-                                     "referral; `outcome` records how it ended.")
+    @permissions.mutation(
+        "Accept, decline or complete (recipient) or revoke (sender) a referral; `outcome` records "
+        "how it ended. Logged.",
+        requires=[("referral", "manage"), ("case", "read")],
+        args={
+            "id": "The referral's global ID.",
+        })
     async def move_referral(
         self, info: Info,
         input: Annotated[MoveReferralInput | None, strawberry.argument(description=_INPUT)] = None,
@@ -454,8 +497,9 @@ class IncidentMutations:
             response.move_referral, info.context.access, referral_id, step, outcome))
         return ReferralPayload(referral=await _referral(info, referral), user_errors=errors)
 
-    @strawberry.mutation(description="Record or update an investigation or detention watch "
-                                     "(category `legal`). Requires `proceeding:manage`.")
+    @permissions.mutation(
+        "Record or update an investigation or detention watch (category `legal`). Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def record_proceeding(self, info: Info, input: ProceedingInput) -> ProceedingPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         pid = ids.decode(input.proceeding_id, "Proceeding", "proceedingId") if input.proceeding_id else None

@@ -24,20 +24,62 @@ from app.peacebuilders import notices as notice_codes
 from app.peacebuilders import sealing
 from app.read.children import RowView
 from app.read.gate import Gate
+from app.risk.models import PlanKind as RiskPlanKind
 from schema import ids
-from schema.common import Node, UserError, closed_set
+from schema.common import Node, UserError, closed_set, describe_values
 from schema.consent.enums import DataCategory, Purpose
 from schema.consent.gate import release_sealed
 from schema.context import Info
-from schema.gated import ConsentGated, gated
+from schema.gated import ConsentGated, declares, gated, read_gated, read_plain
 from schema.notify.types import AlertKind
 from schema.orgs.types import Organisation, organisation_of
+from schema.risk.types import PlanKind
 
 DETAILS = Categories.INCIDENT_DETAILS.value
+RISK = Categories.RISK_ASSESSMENT.value
 IncidentType = strawberry.enum(models.IncidentType, description="What kind of threat or attack.")
+describe_values(IncidentType, {
+    "PHYSICAL_ATTACK": "A physical attack on her.",
+    "ONLINE_HARASSMENT": "Harassment online (messages, posts, doxxing).",
+    "THREATS": "Threats against her.",
+    "LEGAL_ADMINISTRATIVE_HARASSMENT": "Abuse of legal or administrative procedures against her.",
+    "CRIMINALISATION": "Criminal charges for her work.",
+    "SURVEILLANCE": "Being watched or followed, physically or digitally.",
+    "THREATS_TO_FAMILY_OR_COLLEAGUES": "Threats against her family or colleagues.",
+    "DETENTION": "Arrest or detention.",
+    "SEXUAL_VIOLENCE": "Sexual violence or its threat.",
+    "SMEAR_CAMPAIGN": "A campaign to discredit her.",
+    "OTHER": "Another kind of threat or attack.",
+})
 Severity = strawberry.enum(models.Severity, description="How severe; sets the acknowledgement deadline.")
+describe_values(Severity, {
+    "LOW": "Low: acknowledged within 72 hours by default.",
+    "MEDIUM": "Medium: within 24 hours by default.",
+    "HIGH": "High: within 4 hours by default.",
+    "CRITICAL": "Critical, her life or liberty at stake: within 1 hour by default.",
+})
 IncidentStatus = strawberry.enum(models.IncidentStatus, description="Where the response stands.")
+describe_values(IncidentStatus, {
+    "REPORTED": "Reported, not yet acknowledged: escalates past its deadline.",
+    "ACKNOWLEDGED": "The lead organisation acknowledged it.",
+    "RESPONDING": "Measures are being taken.",
+    "RESOLVED": "The response is over.",
+})
 MeasureKind = strawberry.enum(models.MeasureKind, description="A protection measure or task.")
+describe_values(MeasureKind, {
+    "ACCOMPANIMENT": "Someone accompanies her (protective presence).",
+    "HOSTING_AT_PREMISES": "She is hosted at the organisation's premises.",
+    "SECURE_COMMUNICATION": "Secure means of communication for her.",
+    "SECURE_TRANSPORT": "Safe transport for her.",
+    "LEGAL_SUPPORT": "A lawyer or legal advice.",
+    "DIPLOMATIC_DIALOGUE": "Raising her situation with the authorities through diplomatic channels.",
+    "PUBLIC_STATEMENT": "A public statement about her situation (needs her approval).",
+    "GRANT": "Money for her protection.",
+    "RELOCATION": "Moving her to a safer place.",
+    "PSYCHOSOCIAL_SUPPORT": "Psychological and social support.",
+    "MEDIA_CONTACT": "Contact with the media about her (needs her approval).",
+    "RECOGNITION": "Public recognition of her work (needs her approval).",
+})
 Reporter = closed_set(models.Reporter, "Who reported an incident.", {
     "HERSELF": "She herself.", "HER_NETWORK": "Her network (a focal point of it).",
     "STAFF": "Staff of an organisation.", "WITNESS": "A witness.",
@@ -78,16 +120,19 @@ ReferralStatus = closed_set(models.ReferralStatus, "Where a referral stands.", {
                              "are visible to everyone who may see the case (she always sees the "
                              "status); details and location need their data categories.")
 class Incident(Node, ConsentGated):
-    type: IncidentType
-    severity: Severity
-    status: IncidentStatus
-    occurred_at: datetime | None
-    reported_at: datetime
+    type: IncidentType = strawberry.field(description="What kind of threat or attack.")
+    severity: Severity = strawberry.field(description="How severe; sets the acknowledgement deadline.")
+    status: IncidentStatus = strawberry.field(description="Where the response stands.")
+    occurred_at: datetime | None = strawberry.field(
+        description="When it happened, as reported; null when not known.")
+    reported_at: datetime = strawberry.field(description="When it was reported to the service (UTC).")
     reported_by: Reporter = strawberry.field(description="Who reported it.")  # type: ignore[valid-type]
     reported_via: ReportChannel = strawberry.field(  # type: ignore[valid-type]
         description="How it reached the organisation.")
-    acknowledgement_deadline: datetime
-    acknowledged_at: datetime | None
+    acknowledgement_deadline: datetime = strawberry.field(
+        description="When the lead organisation must have acknowledged it; past it, it escalates.")
+    acknowledged_at: datetime | None = strawberry.field(
+        description="When the lead organisation acknowledged it; null until then.")
     description: str | None = gated(
         "description", INCIDENT_FIELDS["description"].value, "What happened.")
     alleged_source_as_reported: str | None = gated(
@@ -162,10 +207,10 @@ class Attachment(Node):
 
 @strawberry.type(description="A protection measure or task, with an owner organisation.")
 class Measure(Node, ConsentGated):
-    kind: MeasureKind
+    kind: MeasureKind = strawberry.field(description="What kind of measure or task.")
     status: MeasureStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
-    due_at: datetime | None
-    created_at: datetime
+    due_at: datetime | None = strawberry.field(description="When it is due; null when no date was set.")
+    created_at: datetime = strawberry.field(description="When it was added (UTC).")
     description: str | None = gated("description", RESPONSE_CATEGORY.value, "Details.")
     _owner: strawberry.Private[uuid.UUID]
     _gate: strawberry.Private[Gate]
@@ -188,6 +233,45 @@ class Measure(Node, ConsentGated):
         return TaskOwnerPerson(id=strawberry.ID(ids.encode("User", found.user_id)),
                                display_name=found.display_name)
 
+    # Her protection plan (app/risk/plan.py): category risk_assessment, each field gated.
+    @strawberry.field(description=(
+        "The threat of her risk assessment it addresses (a RiskThreat ID). Data category "
+        "`risk_assessment`: null, and listed in `withheld`, unless her consent releases it."))
+    @declares("threat_id", RISK)
+    def threat_id(self, info: Info) -> strawberry.ID | None:
+        value = read_plain(info, self._gate, RISK, self._row.threat_id)
+        return strawberry.ID(ids.encode("RiskThreat", value)) if value else None
+
+    @strawberry.field(description=(
+        "Its part of her protection plan. Data category `risk_assessment` (gated)."))
+    @declares("plan_kind", RISK)
+    def plan_kind(self, info: Info) -> PlanKind | None:
+        value = read_plain(info, self._gate, RISK, self._row.plan_kind)
+        return RiskPlanKind(value) if value else None
+
+    @strawberry.field(description=(
+        "What it costs, a decimal string with `costCurrency`. Data category `risk_assessment` "
+        "(gated)."))
+    @declares("cost_amount", RISK)
+    def cost_amount(self, info: Info) -> str | None:
+        return read_plain(info, self._gate, RISK, self._row.cost_amount)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="ISO 4217 currency of the cost. Data category "
+                                  "`risk_assessment` (gated).")
+    @declares("cost_currency", RISK)
+    def cost_currency(self, info: Info) -> str | None:
+        return read_plain(info, self._gate, RISK, self._row.cost_currency)  # type: ignore[no-any-return]
+
+    funding_source: str | None = gated("funding_source", RISK, "Who pays for it.")
+
+    @strawberry.field(description=(
+        "The family members she designated that it covers, in her words. Data category "
+        "`risk_assessment`: null, and listed in `withheld`, unless her consent releases it."))
+    @declares("covered_family", RISK)
+    def covered_family(self, info: Info) -> list[str] | None:
+        text = read_gated(info, self._gate, "covered_family", RISK)
+        return list(json.loads(text)) if text else None
+
     @classmethod
     def from_view(cls, view: RowView) -> Measure:
         m = view.row
@@ -205,10 +289,11 @@ class TaskOwnerPerson:
 
 @strawberry.type(description="One organisation asks another to act, under her consent.")
 class Referral(Node):
-    purpose: Purpose  # type: ignore[valid-type]
+    purpose: Purpose = strawberry.field(  # type: ignore[valid-type]
+        description="What the referral is for (one of the purposes her consent names).")
     status: ReferralStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was made (UTC).")
+    updated_at: datetime = strawberry.field(description="When its status last changed (UTC).")
     _from: strawberry.Private[uuid.UUID]
     _to: strawberry.Private[uuid.UUID]
     _case: strawberry.Private[uuid.UUID]
@@ -264,8 +349,9 @@ class Referral(Node):
 @strawberry.type(description="Investigation/prosecution tracking or detention watch.")
 class Proceeding(Node, ConsentGated):
     kind: ProceedingKind = strawberry.field(description="What is tracked.")  # type: ignore[valid-type]
-    next_hearing_at: datetime | None
-    updated_at: datetime
+    next_hearing_at: datetime | None = strawberry.field(
+        description="When its next scheduled hearing is; null when none is scheduled.")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
     details: str | None = gated(
         "data", PROCEEDING_CATEGORY.value,
         "Authority, reference, stage — or place, conditions, visits, legal representation, "
@@ -281,9 +367,11 @@ class Proceeding(Node, ConsentGated):
 
 @strawberry.type(description="One step of the case timeline: what changed, by whom, when.")
 class TimelineEvent:
-    kind: str
-    at: datetime
-    actor: str
+    kind: str = strawberry.field(
+        description="What happened, as a code (e.g. `incident_reported`, `measure_done`).")
+    at: datetime = strawberry.field(description="When it happened (UTC).")
+    actor: str = strawberry.field(
+        description="Who acted: user:<id>, client:<id>, peacebuilder:<id> or system.")
     subject_id: str | None = strawberry.field(description=(
         "Opaque global ID of what the step is about (an Incident, Measure, Referral, "
         "Attachment, Proceeding or Confirmation): usable with `node(id:)`."))
@@ -359,9 +447,10 @@ class Approval(Node):
 
 @strawberry.type(description="An alert in a user's inbox: IDs and codes, never personal data.")
 class InboxAlert:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The alert's ID (de-duplicate by it: delivery is at least once).")
     kind: AlertKind = strawberry.field(description="What it is about.")  # type: ignore[valid-type]
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the alert was raised (UTC).")
     cursor: str = strawberry.field(description="Pass as `after` to resume after this alert.")
     payload: str = strawberry.field(description=(
         "JSON of codes and opaque global IDs (`incident`, `case`, `measure`, …: usable with "
@@ -405,16 +494,19 @@ class ApprovalPayload:
 
 @strawberry.type(description="Incidents of one type and severity (an aggregate: no individual).")
 class IncidentCount:
-    type: IncidentType
-    severity: Severity
+    type: IncidentType = strawberry.field(description="The incident type counted.")
+    severity: Severity = strawberry.field(description="The severity counted.")
     incidents: int | None = strawberry.field(description="Null when suppressed (too few women).")
-    suppressed: bool
+    suppressed: bool = strawberry.field(
+        description="True when the count is withheld (too few women, or it would reveal another).")
 
 
 @strawberry.type(description="An aggregate report with small counts suppressed.")
 class IncidentStatistics:
-    counts: list[IncidentCount]
+    counts: list[IncidentCount] = strawberry.field(
+        description="One count per incident type and severity that occurs.")
     total_incidents: int | None = strawberry.field(
         description="Null when suppressed (too few women, or it would reveal a suppressed count).")
-    total_suppressed: bool
-    min_women_per_count: int
+    total_suppressed: bool = strawberry.field(description="True when `totalIncidents` is withheld.")
+    min_women_per_count: int = strawberry.field(
+        description="The fewest different women a published count may stand for.")

@@ -13,7 +13,7 @@ import strawberry
 
 from app.justice import service as justice
 from app.read import children
-from schema import ids
+from schema import ids, permissions
 from schema.common import guarded
 from schema.context import Info
 from schema.gated import want_of
@@ -108,9 +108,12 @@ async def _detention(info: Info, row: Any, errors: list) -> DetentionPayload:  #
 
 @strawberry.type
 class JusticeMutations:
-    @strawberry.mutation(description="Schedule a hearing on a proceeding: its owner is reminded "
-                                     "72 h and 24 h before; its outcome is owed 48 h after, or it "
-                                     "escalates. " + PERMISSION)
+    @permissions.mutation(
+        "Schedule a hearing on a proceeding: its owner is reminded 72 h and 24 h before; its "
+        "outcome is owed 48 h after, or it escalates. Her consent must release `legal` to your "
+        "organisation for the declared purpose (otherwise NOT_FOUND, as for a missing record). "
+        "Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def schedule_hearing(self, info: Info, input: ScheduleHearingInput) -> HearingPayload:
         pid = ids.decode(input.proceeding_id, "Proceeding", "proceedingId")
         owner = ids.decode(input.owner_id, "User", "ownerId") if input.owner_id else None
@@ -119,9 +122,11 @@ class JusticeMutations:
             scheduled_at=input.scheduled_at, owner_id=owner))
         return await _hearing(info, row, errors)
 
-    @strawberry.mutation(description="Move a scheduled hearing: it becomes RESCHEDULED and a new "
-                                     "hearing (returned) takes its place with its own reminders. "
-                                     + PERMISSION)
+    @permissions.mutation(
+        "Move a scheduled hearing: it becomes RESCHEDULED and a new hearing (returned) takes its "
+        "place with its own reminders. Her consent must release `legal` to your organisation for "
+        "the declared purpose (otherwise NOT_FOUND, as for a missing record). Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def reschedule_hearing(self, info: Info,
                                  input: RescheduleHearingInput) -> HearingPayload:
         hid = ids.decode(input.hearing_id, "Hearing", "hearingId")
@@ -129,16 +134,22 @@ class JusticeMutations:
             justice.reschedule_hearing, info.context.access, hid, input.scheduled_at))
         return await _hearing(info, row, errors)
 
-    @strawberry.mutation(description="Cancel a scheduled hearing (no more reminders, nothing "
-                                     "owed). " + PERMISSION)
+    @permissions.mutation(
+        "Cancel a scheduled hearing (no more reminders, nothing owed). Her consent must release "
+        "`legal` to your organisation for the declared purpose (otherwise NOT_FOUND, as for a "
+        "missing record). Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def cancel_hearing(self, info: Info, input: HearingIdInput) -> HearingPayload:
         hid = ids.decode(input.hearing_id, "Hearing", "hearingId")
         row, errors = await guarded(info, lambda: info.context.loaders.call(
             justice.cancel_hearing, info.context.access, hid))
         return await _hearing(info, row, errors)
 
-    @strawberry.mutation(description="Record a hearing's outcome once its time has come: stops "
-                                     "its escalation. " + PERMISSION)
+    @permissions.mutation(
+        "Record a hearing's outcome once its time has come: stops its escalation. Her consent must "
+        "release `legal` to your organisation for the declared purpose (otherwise NOT_FOUND, as "
+        "for a missing record). Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def record_hearing_outcome(self, info: Info,
                                      input: RecordHearingOutcomeInput) -> HearingPayload:
         hid = ids.decode(input.hearing_id, "Hearing", "hearingId")
@@ -146,11 +157,13 @@ class JusticeMutations:
             justice.record_outcome, info.context.access, hid, input.outcome.value, input.notes))
         return await _hearing(info, row, errors)
 
-    @strawberry.mutation(description="Record that she is detained: lawyer access (24 h), medical "
-                                     "access (48 h) and a family visit (72 h) fall due from the "
-                                     "detention (or the lead organisation's own hours), each "
-                                     "escalating along the lead organisation's chain when "
-                                     "missed. " + PERMISSION)
+    @permissions.mutation(
+        "Record that she is detained: lawyer access (24 h), medical access (48 h) and a family "
+        "visit (72 h) fall due from the detention (or the lead organisation's own hours), each "
+        "escalating along the lead organisation's chain when missed. Her consent must release "
+        "`legal` to your organisation for the declared purpose (otherwise NOT_FOUND, as for a "
+        "missing record). Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def record_detention(self, info: Info, input: RecordDetentionInput) -> DetentionPayload:
         case_id = ids.decode(input.case_id, "Case", "caseId")
         pid = (ids.decode(input.proceeding_id, "Proceeding", "proceedingId")
@@ -160,8 +173,11 @@ class JusticeMutations:
             detained_at=input.detained_at, place=input.place, proceeding_id=pid))
         return await _detention(info, row, errors)
 
-    @strawberry.mutation(description="Log a visit to her in detention; a visit of the right kind "
-                                     "satisfies its check and stops its escalation. " + PERMISSION)
+    @permissions.mutation(
+        "Log a visit to her in detention; a visit of the right kind satisfies its check and stops "
+        "its escalation. Her consent must release `legal` to your organisation for the declared "
+        "purpose (otherwise NOT_FOUND, as for a missing record). Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def record_detention_visit(self, info: Info,
                                      input: RecordDetentionVisitInput) -> DetentionVisitPayload:
         did = ids.decode(input.detention_id, "Detention", "detentionId")
@@ -175,8 +191,11 @@ class JusticeMutations:
                                                "detention_visits", row, want_of(info, "visit"))
         return DetentionVisitPayload(visit=DetentionVisit.from_view(view), user_errors=errors)
 
-    @strawberry.mutation(description="Record her release: every pending check ends. "
-                                     + PERMISSION)
+    @permissions.mutation(
+        "Record her release: every pending check ends. Her consent must release `legal` to your "
+        "organisation for the declared purpose (otherwise NOT_FOUND, as for a missing record). "
+        "Logged.",
+        requires=[("proceeding", "manage"), ("case", "read")], purpose=True)
     async def release_detention(self, info: Info,
                                 input: ReleaseDetentionInput) -> DetentionPayload:
         did = ids.decode(input.detention_id, "Detention", "detentionId")

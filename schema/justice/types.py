@@ -13,7 +13,7 @@ from app.justice import models
 from app.read.children import RowView
 from app.read.gate import Gate
 from schema import ids
-from schema.common import Node, UserError, closed_set
+from schema.common import Node, UserError, closed_set, describe_values
 from schema.context import Info
 from schema.gated import ConsentGated, gated
 from schema.orgs.types import Organisation, organisation_of
@@ -23,13 +23,35 @@ LISTED = ("Listed to those her consent releases `legal` to for the declared purp
 HearingStatus = strawberry.enum(models.HearingStatus, description=(
     "Where a hearing stands: SCHEDULED until its outcome is recorded (HELD, ADJOURNED, "
     "NOT_HELD), or CANCELLED, or RESCHEDULED (replaced by a new hearing)."))
+describe_values(HearingStatus, {
+    "SCHEDULED": "Planned: reminders run and its outcome will be owed.",
+    "HELD": "It took place (outcome recorded).",
+    "ADJOURNED": "It opened and was adjourned (outcome recorded).",
+    "NOT_HELD": "It did not take place (outcome recorded).",
+    "CANCELLED": "Cancelled: nothing more is owed.",
+    "RESCHEDULED": "Replaced by a new hearing at another time.",
+})
 DetentionCheckKind = strawberry.enum(models.CheckKind, description=(
     "A due check of a detention: LAWYER_ACCESS (24 h), MEDICAL_ACCESS (48 h), FAMILY_VISIT "
     "(72 h) after the detention by default, or the hours the case's lead organisation declares "
     "(tenants/ `detention_checks:`)."))
+describe_values(DetentionCheckKind, {
+    "LAWYER_ACCESS": "A lawyer has seen her (due 24 hours after detention by default).",
+    "FAMILY_VISIT": "Her family has visited her (due after 72 hours by default).",
+    "MEDICAL_ACCESS": "A doctor has seen her (due after 48 hours by default).",
+})
 VisitorCategory = strawberry.enum(models.VisitorCategory, description=(
     "Who visited her, as a category (never a name). LAWYER, FAMILY and MEDICAL satisfy their "
     "checks."))
+describe_values(VisitorCategory, {
+    "LAWYER": "Her lawyer.",
+    "FAMILY": "Her family.",
+    "MEDICAL": "A doctor or nurse.",
+    "CONSULAR": "Consular staff.",
+    "NHRI": "Staff of a national human rights institution.",
+    "INTERNATIONAL_OBSERVER": "An international observer.",
+    "OTHER": "Another visitor.",
+})
 
 
 @strawberry.enum(description="How a hearing went (recordHearingOutcome).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.monitoring import service
+from schema import permissions
 from schema.common import UserError, guarded
 from schema.context import Info
 from schema.monitoring.types import MonitoringRelease
@@ -24,13 +25,14 @@ class ReleaseMonitoringTablePayload:
 
 @strawberry.type
 class MonitoringMutations:
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Release a declared table for a period to your organisation: counts of women whose "
         "consent releases the table's categories to you for aggregate reporting, from every "
         "lead organisation; counts under K suppressed with what would reveal them, rounded, "
         "recorded. Refused (CONFLICT) when, with your earlier releases, a suppressed count "
         "could be worked out. Once per period: asking again returns the recorded figures. "
-        "Focal points and analysts, aggregate_reporting purpose. Decision 0033."))
+        "Declare the aggregate_reporting purpose. Decision 0033.",
+        requires=[("monitoring", "release")])
     async def release_monitoring_table(self, info: Info, input: ReleaseMonitoringTableInput,
                                        ) -> ReleaseMonitoringTablePayload:
         published, errors = await guarded(info, lambda: info.context.loaders.call(

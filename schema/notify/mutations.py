@@ -6,7 +6,7 @@ import strawberry
 
 from app.errors import BadInput
 from app.notify import choices, webhooks
-from schema import ids
+from schema import ids, permissions
 from schema.common import guarded
 from schema.context import Info
 from schema.notify.types import (
@@ -17,6 +17,7 @@ from schema.notify.types import (
     RemoveChannelPayload,
     SetAlertChannelsPayload,
 )
+from schema.permissions import Who
 
 
 @strawberry.input(description="A channel that wakes you: a webhook for an SMS gateway, a Signal "
@@ -24,7 +25,8 @@ from schema.notify.types import (
 class AddMyChannelInput:
     url: str = strawberry.field(description="https URL of your receiver (plain http only to "
                                             "this machine, outside production).")
-    kind: ChannelKind = ChannelKind.WEBHOOK
+    kind: ChannelKind = strawberry.field(
+        default=ChannelKind.WEBHOOK, description="How the channel reaches you (only WEBHOOK today).")
     min_level: int = strawberry.field(default=0, description=(
         "Use this channel from this escalation level on (0 = every alert worth waking for; "
         "1 = escalations only, …)."))
@@ -32,7 +34,7 @@ class AddMyChannelInput:
 
 @strawberry.input(description="One of your channels.")
 class RemoveMyChannelInput:
-    channel_id: strawberry.ID
+    channel_id: strawberry.ID = strawberry.field(description="The channel's global ID.")
 
 
 @strawberry.input(description="What reaches you at one level.")
@@ -54,10 +56,10 @@ class SetMyAlertChannelsInput:
 
 @strawberry.type
 class NotifyMutations:
-    @strawberry.mutation(description="Add an alert channel for yourself; returns its signing "
-                                     "secret once. People of an organisation only, with a "
-                                     "recent second-factor sign-in; at most 5. Logged (not the "
-                                     "URL).")
+    @permissions.mutation(
+        "Add an alert channel for yourself; returns its signing secret once. At most 5. Logged "
+        "(not the URL).",
+        step_up=True, who=Who.STAFF_PEOPLE)
     async def add_my_channel(self, info: Info, input: AddMyChannelInput) -> AddChannelPayload:
         production = bool(getattr(info.schema, "production", True))
         added, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -66,8 +68,9 @@ class NotifyMutations:
         return AddChannelPayload(channel=Channel.from_model(added.channel) if added else None,
                                  secret=added.secret if added else None, user_errors=errors)
 
-    @strawberry.mutation(description="Stop using one of your channels; alerts still owed to it "
-                                     "are not sent. Logged.")
+    @permissions.mutation(
+        "Stop using one of your channels; alerts still owed to it are not sent. Logged.",
+        who=Who.STAFF_PEOPLE)
     async def remove_my_channel(self, info: Info,
                                 input: RemoveMyChannelInput) -> RemoveChannelPayload:
         channel_id = ids.decode(input.channel_id, "Channel", "channelId")
@@ -76,9 +79,10 @@ class NotifyMutations:
         return RemoveChannelPayload(channel=Channel.from_model(removed) if removed else None,
                                     user_errors=errors)
 
-    @strawberry.mutation(description="Choose which of your channels reach you at which escalation "
-                                     "level (the inbox always does). Replaces your earlier "
-                                     "choice. People of an organisation only. Logged (no URL).")
+    @permissions.mutation(
+        "Choose which of your channels reach you at which escalation level (the inbox always "
+        "does). Replaces your earlier choice. Logged (no URL).",
+        who=Who.STAFF_PEOPLE)
     async def set_my_alert_channels(self, info: Info,
                                     input: SetMyAlertChannelsInput) -> SetAlertChannelsPayload:
         if len(input.levels) > choices.MAX_LEVEL + 1:

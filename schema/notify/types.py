@@ -11,7 +11,7 @@ from app.notify import models as notify_models
 from app.notify.channels_models import NotifyChannel
 from app.notify.choices import LevelChoice
 from schema import ids
-from schema.common import Node, UserError, closed_set
+from schema.common import Node, UserError, closed_set, describe_values
 
 AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `data` holds "
                        "codes and opaque global IDs only).", {
@@ -35,6 +35,8 @@ AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `da
     "NOTICE_FOR_HER": "A notice for her who has no working login: pass it on.",
     "NO_ACTIVE_FOCAL_POINT": "Your organisation has no active focal point.",
     "RETENTION_WARNING": "A closed case will be erased soon (extend or hold it).",
+    "RISK_REASSESSMENT_DUE": "A high or critical incident started a reassessment of her risk: "
+                             "draft it with her (draftRiskAssessment).",
     "CHECK_IN_MISSED": "She missed a check-in on a case your organisation leads: do what was "
                        "agreed (`action`; its notes on the case's check-in schedule).",
     "HER_CODE_ISSUED": "A one-time sign-in code was issued for a woman your network acts for.",
@@ -51,18 +53,21 @@ AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `da
 @strawberry.enum(description="How a channel reaches you.")
 class ChannelKind(enum.Enum):
     WEBHOOK = "webhook"
+describe_values(ChannelKind, {
+    "WEBHOOK": "An HTTPS POST to your receiver, signed with the channel's secret.",
+})
 
 
 @strawberry.type(description="One of your own alert channels: for each new alert worth waking "
                              "you for (escalation, incident reported, referral received, task "
                              "due) at or above `minLevel`, a signed, content-free POST to `url`.")
 class Channel(Node):
-    kind: ChannelKind
+    kind: ChannelKind = strawberry.field(description="How the channel reaches you.")
     url: str = strawberry.field(description="Where alerts are POSTed (https).")
     min_level: int = strawberry.field(description="The escalation level from which this channel "
                                                   "is used; 0 = every alert of those kinds.")
-    active: bool
-    created_at: datetime
+    active: bool = strawberry.field(description="False once removed: nothing more is sent to it.")
+    created_at: datetime = strawberry.field(description="When it was added (UTC).")
 
     @classmethod
     def from_model(cls, channel: NotifyChannel) -> Channel:

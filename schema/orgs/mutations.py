@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.orgs import service as orgs
-from schema import ids
+from schema import ids, permissions
 from schema.common import UserError, guarded
 from schema.context import Info
 from schema.orgs.types import Client, Role, User, WorkingGroup
@@ -15,7 +15,7 @@ from schema.orgs.types import Client, Role, User, WorkingGroup
 class CreateUserInput:
     username: str = strawberry.field(description="1-64 lowercase letters, digits, '.', '_', '-'.")
     display_name: str
-    roles: list[Role]
+    roles: list[Role] = strawberry.field(description="The roles the person holds in your organisation.")
 
 
 @strawberry.type(description="Result of createUser / resetUserPassword.")
@@ -28,13 +28,14 @@ class UserCredentialPayload:
 
 @strawberry.input(description="Replace a user's roles.")
 class SetUserRolesInput:
-    user_id: strawberry.ID
-    roles: list[Role]
+    user_id: strawberry.ID = strawberry.field(description="The person's global ID.")
+    roles: list[Role] = strawberry.field(
+        description="The roles the person holds from now on (replacing the old ones).")
 
 
 @strawberry.input(description="Identify a user.")
 class UserIdInput:
-    user_id: strawberry.ID
+    user_id: strawberry.ID = strawberry.field(description="The person's global ID.")
 
 
 @strawberry.input(description="Bind a person to her account at the identity provider.")
@@ -59,7 +60,7 @@ class CreateClientInput:
 
 @strawberry.input(description="Identify a machine client.")
 class ClientIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The machine client's global ID.")
 
 
 @strawberry.type(description="Result of createClient / rotateClientSecret.")
@@ -77,8 +78,8 @@ class ClientPayload:
 
 @strawberry.input(description="Add or remove a member organisation (convener's admin only).")
 class WorkingGroupMemberInput:
-    working_group_id: strawberry.ID
-    organisation_id: strawberry.ID
+    working_group_id: strawberry.ID = strawberry.field(description="The working group's global ID.")
+    organisation_id: strawberry.ID = strawberry.field(description="The member organisation's global ID.")
 
 
 @strawberry.type(description="Result of a working-group membership change.")
@@ -93,8 +94,9 @@ def _roles(roles: list[Role]) -> list[str]:
 
 @strawberry.type
 class OrgMutations:
-    @strawberry.mutation(description="Create a user with a generated initial password. "
-                                     "Requires `user:manage` (org admin). Logged.")
+    @permissions.mutation(
+        "Create a user with a generated initial password (shown once). Logged.",
+        requires=[("user", "manage")])
     async def create_user(self, info: Info, input: CreateUserInput) -> UserCredentialPayload:
         access = info.context.access
         result, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -105,45 +107,51 @@ class OrgMutations:
                                      initial_password=secret.value if secret else None,
                                      user_errors=errors)
 
-    @strawberry.mutation(description="Replace a user's roles. Requires `user:manage`. Logged.")
+    @permissions.mutation(
+        "Replace a user's roles. Logged.",
+        requires=[("user", "manage")])
     async def set_user_roles(self, info: Info, input: SetUserRolesInput) -> UserPayload:
         user_id = ids.decode(input.user_id, "User", "userId")
         user, errors = await guarded(info, lambda: info.context.loaders.call(
             orgs.set_user_roles, info.context.access, user_id, _roles(input.roles)))
         return UserPayload(user=User.from_model(user) if user else None, user_errors=errors)
 
-    @strawberry.mutation(description="Deactivate a user: their next request is refused. "
-                                     "Requires `user:manage`. Logged.")
+    @permissions.mutation(
+        "Deactivate a user: their next request is refused. Logged.",
+        requires=[("user", "manage")])
     async def deactivate_user(self, info: Info, input: UserIdInput) -> UserPayload:
         return await _set_active(info, input, False)
 
-    @strawberry.mutation(description="Reactivate a user. Requires `user:manage`. Logged.")
+    @permissions.mutation(
+        "Reactivate a user. Logged.",
+        requires=[("user", "manage")])
     async def reactivate_user(self, info: Info, input: UserIdInput) -> UserPayload:
         return await _set_active(info, input, True)
 
-    @strawberry.mutation(description=(
-        "OIDC mode: bind a person to her account at the identity provider (issuer + `sub`); "
-        "tokens of that account then act as her, names in the token never do. Once: another "
-        "account needs unlinkUserIdentity first. Requires `user:manage` and a recent second "
-        "factor. Logged."))
+    @permissions.mutation(
+        "OIDC mode: bind a person to her account at the identity provider (issuer + `sub`); tokens "
+        "of that account then act as her, names in the token never do. Once: another account needs "
+        "unlinkUserIdentity first. Logged.",
+        requires=[("user", "manage")], step_up=True)
     async def link_user_identity(self, info: Info, input: LinkUserIdentityInput) -> UserPayload:
         user_id = ids.decode(input.user_id, "User", "userId")
         user, errors = await guarded(info, lambda: info.context.loaders.call(
             orgs.link_identity, info.context.access, user_id, input.subject))
         return UserPayload(user=User.from_model(user) if user else None, user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "OIDC mode: remove a person's binding to a provider account; its tokens stop acting "
-        "as her at their next request. Requires `user:manage` and a recent second factor. "
-        "Logged."))
+    @permissions.mutation(
+        "OIDC mode: remove a person's binding to a provider account; its tokens stop acting as her "
+        "at their next request. Logged.",
+        requires=[("user", "manage")], step_up=True)
     async def unlink_user_identity(self, info: Info, input: UserIdInput) -> UserPayload:
         user_id = ids.decode(input.user_id, "User", "userId")
         user, errors = await guarded(info, lambda: info.context.loaders.call(
             orgs.unlink_identity, info.context.access, user_id))
         return UserPayload(user=User.from_model(user) if user else None, user_errors=errors)
 
-    @strawberry.mutation(description="Generate a new password for a user. "
-                                     "Requires `user:manage`. Logged.")
+    @permissions.mutation(
+        "Generate a new password for a user (shown once). Logged.",
+        requires=[("user", "manage")])
     async def reset_user_password(self, info: Info, input: UserIdInput) -> UserCredentialPayload:
         user_id = ids.decode(input.user_id, "User", "userId")
         result, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -153,8 +161,9 @@ class OrgMutations:
                                      initial_password=secret.value if secret else None,
                                      user_errors=errors)
 
-    @strawberry.mutation(description="Register a machine client; its secret is shown once. "
-                                     "Requires `client:manage`. Logged.")
+    @permissions.mutation(
+        "Register a machine client; its secret is shown once. Logged.",
+        requires=[("client", "manage")])
     async def create_client(self, info: Info, input: CreateClientInput) -> ClientSecretPayload:
         result, errors = await guarded(info, lambda: info.context.loaders.call(
             orgs.create_client, info.context.access, client_id=input.client_id, name=input.name))
@@ -163,8 +172,9 @@ class OrgMutations:
                                    client_secret=secret.value if secret else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Replace a client's secret; the old one stops working at "
-                                     "once. Requires `client:manage`. Logged.")
+    @permissions.mutation(
+        "Replace a client's secret; the old one stops working at once. Logged.",
+        requires=[("client", "manage")])
     async def rotate_client_secret(self, info: Info, input: ClientIdInput) -> ClientSecretPayload:
         id_ = ids.decode(input.id, "Client")
         result, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -174,8 +184,9 @@ class OrgMutations:
                                    client_secret=secret.value if secret else None,
                                    user_errors=errors)
 
-    @strawberry.mutation(description="Deactivate a client: its tokens stop working at once. "
-                                     "Requires `client:manage`. Logged.")
+    @permissions.mutation(
+        "Deactivate a client: its tokens stop working at once. Logged.",
+        requires=[("client", "manage")])
     async def deactivate_client(self, info: Info, input: ClientIdInput) -> ClientPayload:
         id_ = ids.decode(input.id, "Client")
         client, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -183,15 +194,17 @@ class OrgMutations:
         return ClientPayload(client=Client.from_model(client) if client else None,
                              user_errors=errors)
 
-    @strawberry.mutation(description="Add a member organisation to a working group you convene. "
-                                     "Requires `working_group:manage`. Logged.")
+    @permissions.mutation(
+        "Add a member organisation to a working group you convene. Logged.",
+        requires=[("working_group", "manage"), ("working_group", "read")])
     async def add_working_group_member(
         self, info: Info, input: WorkingGroupMemberInput
     ) -> WorkingGroupPayload:
         return await _membership(info, input, True)
 
-    @strawberry.mutation(description="Remove a member organisation; it loses access at once. "
-                                     "Requires `working_group:manage`. Logged.")
+    @permissions.mutation(
+        "Remove a member organisation; it loses access at once. Logged.",
+        requires=[("working_group", "manage"), ("working_group", "read")])
     async def remove_working_group_member(
         self, info: Info, input: WorkingGroupMemberInput
     ) -> WorkingGroupPayload:

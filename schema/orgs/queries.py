@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from app.orgs import service as orgs
-from schema import ids
+from schema import ids, permissions
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info
 from schema.orgs.types import Client, Organisation, OrgKind, User, Viewer, WorkingGroup
@@ -15,19 +15,29 @@ from schema.orgs.types import Client, Organisation, OrgKind, User, Viewer, Worki
 
 @strawberry.type
 class OrgQueries:
-    @strawberry.field(description="Who is calling: kind, roles and organisation.")
+    @permissions.query(
+        "Who is calling: kind, roles and organisation.")
     def viewer(self, info: Info) -> Viewer:
         p = info.context.access.principal
         return Viewer(kind=p.kind.value, name=p.name, roles=sorted(p.roles), _org_id=p.org_id)
 
-    @strawberry.field(description="One organisation by ID. Requires `organisation:read`.")
+    @permissions.query(
+        "One organisation by ID (null and NOT_FOUND when there is none).",
+        requires=[("organisation", "read")],
+        args={
+            "id": "The organisation's global ID.",
+        })
     async def organisation(self, info: Info, id: strawberry.ID) -> Organisation | None:
         access = info.context.access
         org = await info.context.loaders.call(orgs.get_org, access, ids.decode(id, "Organisation"))
         return Organisation.from_model(org)
 
-    @strawberry.field(description="The directory of organisations, by slug. "
-                                  "Requires `organisation:read`.")
+    @permissions.query(
+        "The directory of organisations, by slug.",
+        requires=[("organisation", "read")],
+        args={
+            "kind": "Only organisations of this kind (all when omitted).",
+        })
     async def organisations(
         self,
         info: Info,
@@ -40,7 +50,9 @@ class OrgQueries:
             kind.value if kind else None)
         return connection(page, Organisation.from_model)
 
-    @strawberry.field(description="People of your own organisation. Requires `user:read`.")
+    @permissions.query(
+        "People of your own organisation.",
+        requires=[("user", "read")])
     async def users(
         self,
         info: Info,
@@ -51,8 +63,9 @@ class OrgQueries:
                                                page_request(first, after))
         return connection(page, User.from_model)
 
-    @strawberry.field(description="Machine clients of your own organisation. "
-                                  "Requires `client:manage`.")
+    @permissions.query(
+        "Machine clients of your own organisation.",
+        requires=[("client", "manage")])
     async def clients(
         self,
         info: Info,
@@ -63,13 +76,21 @@ class OrgQueries:
                                                page_request(first, after))
         return connection(page, Client.from_model)
 
-    @strawberry.field(description="One working group your organisation convenes or belongs to.")
+    @permissions.query(
+        "One working group your organisation convenes or belongs to (null and NOT_FOUND "
+        "otherwise).",
+        requires=[("working_group", "read")],
+        args={
+            "id": "The working group's global ID.",
+        })
     async def working_group(self, info: Info, id: strawberry.ID) -> WorkingGroup | None:
         wg = await info.context.loaders.call(orgs.get_working_group, info.context.access,
                                              ids.decode(id, "WorkingGroup"))
         return WorkingGroup.from_model(wg)
 
-    @strawberry.field(description="Working groups your organisation convenes or belongs to.")
+    @permissions.query(
+        "Working groups your organisation convenes or belongs to.",
+        requires=[("working_group", "read")])
     async def working_groups(
         self,
         info: Info,

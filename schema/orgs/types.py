@@ -9,11 +9,29 @@ import strawberry
 from app.access.principal import PrincipalKind
 from app.orgs import models
 from schema import ids
-from schema.common import Node, closed_set
+from schema.common import Node, closed_set, describe_values
 from schema.context import Info
 
 OrgKind = strawberry.enum(models.OrgKind, description="The kind of organisation.")
+describe_values(OrgKind, {
+    "MINISTRY": "A government ministry.",
+    "EMBASSY_MISSION": "An embassy or diplomatic mission.",
+    "UN_PROTECTION_CLUSTER": "A UN protection cluster.",
+    "OHCHR_OFFICE": "An office of the UN human rights office (OHCHR).",
+    "NHRI": "A national human rights institution.",
+    "LAW_ENFORCEMENT_LIAISON": "A law-enforcement liaison office.",
+    "PEACEBUILDERS_NETWORK": "A network of women peacebuilders.",
+    "FUND": "A fund that supports her protection.",
+})
 Role = strawberry.enum(models.Role, description="A role inside one organisation.")
+describe_values(Role, {
+    "ORG_ADMIN": "Manages the organisation's people, clients and settings; sees no case content.",
+    "FOCAL_POINT": "Leads protection: cases, break-glass, confirmations, alerts.",
+    "CASEWORKER": "Works on the cases whose team they are on.",
+    "ANALYST": "Reads pseudonymous records and aggregate statistics.",
+    "AUDITOR": "Reads and exports the access log.",
+    "MACHINE_CLIENT": "A case-management system acting for the organisation.",
+})
 
 
 

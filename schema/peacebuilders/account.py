@@ -8,9 +8,10 @@ from datetime import datetime
 import strawberry
 
 from app.peacebuilders import account
-from schema import ids
+from schema import ids, permissions
 from schema.common import UserError, closed_set, guarded
 from schema.context import Info
+from schema.permissions import Who
 from schema.security.types import SignOutPayload
 
 
@@ -95,13 +96,14 @@ def _code_payload(issued: account.IssuedHerCode | None,
 
 @strawberry.type
 class HerAccountMutations:
-    @strawberry.mutation(description=(
-        "Issue her a one-time enrolment (no login yet) or reset code, short-lived and single "
-        "use; she redeems it at POST /auth/redeem-code and sets her own password. A focal "
-        "point of a network she confirmed receives it at once; her lead organisation asks "
-        "first and the second focal point who confirms receives it (two-person rule). Her "
-        "unused codes are voided; she and her network are told. Needs a recent second factor. "
-        "Logged (never the code)."))
+    @permissions.mutation(
+        "Issue her a one-time enrolment (no login yet) or reset code, short-lived and single use; "
+        "she redeems it at POST /auth/redeem-code and sets her own password. A focal point of a "
+        "network she confirmed receives it at once; her lead organisation asks first and the "
+        "second focal point who confirms receives it (two-person rule). Her unused codes are "
+        "voided; she and her network are told. Logged (never the code).",
+        step_up=True, who=Who.STAFF_PEOPLE,
+        when="only focal points of her network or of her lead organisation; anyone else gets NOT_FOUND")
     async def issue_her_code(self, info: Info, input: IssueHerCodeInput) -> IssueHerCodePayload:
         pb_id = ids.decode(input.peacebuilder_id, "Peacebuilder", "peacebuilderId")
         confirmation = (ids.decode(input.confirmation_id, "Confirmation", "confirmationId")
@@ -112,12 +114,13 @@ class HerAccountMutations:
         issued, asked = found if found else (None, None)
         return _code_payload(issued, asked, errors)
 
-    @strawberry.mutation(description=(
-        "Suspend her login at once (a seized phone): refused at sign-in and on every replica "
-        "at the next request. Her network's focal point: until reinstated. Her lead "
-        "organisation: after a second focal point confirms, lapsing after 72 hours unless her "
-        "network suspends too. Her network can still act and revoke for her. She is told; "
-        "logged."))
+    @permissions.mutation(
+        "Suspend her login at once (a seized phone): refused at sign-in and on every replica at "
+        "the next request. Her network's focal point: until reinstated. Her lead organisation: "
+        "after a second focal point confirms, lapsing after 72 hours unless her network suspends "
+        "too. Her network can still act and revoke for her. She is told; logged.",
+        step_up=True, who=Who.STAFF_PEOPLE,
+        when="only focal points of her network or of her lead organisation; anyone else gets NOT_FOUND")
     async def suspend_her_login(self, info: Info, input: HerLoginInput) -> HerLoginPayload:
         pb_id = ids.decode(input.peacebuilder_id, "Peacebuilder", "peacebuilderId")
         found, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -127,9 +130,11 @@ class HerAccountMutations:
             strawberry.ID(ids.encode("Confirmation", asked.id)) if asked else None),
             user_errors=errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Lift the suspension of her login: her network's focal point at once, her lead "
-        "organisation under the two-person rule. She signs in again. Logged."))
+        "organisation under the two-person rule. She signs in again. Logged.",
+        step_up=True, who=Who.STAFF_PEOPLE,
+        when="only focal points of her network or of her lead organisation; anyone else gets NOT_FOUND")
     async def reinstate_her_login(self, info: Info, input: HerLoginInput) -> HerLoginPayload:
         pb_id = ids.decode(input.peacebuilder_id, "Peacebuilder", "peacebuilderId")
         found, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -139,10 +144,10 @@ class HerAccountMutations:
             strawberry.ID(ids.encode("Confirmation", asked.id)) if asked else None),
             user_errors=errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Her duress password (she alone, signed in herself): signing in with it opens an "
-        "empty-looking account and silently alerts whom she chose. Logged (never the "
-        "password)."))
+        "empty-looking account and silently alerts whom she chose. Logged (never the password).",
+        who=Who.HERSELF)
     async def set_duress_password(self, info: Info,
                                   input: SetDuressPasswordInput) -> SetDuressPasswordPayload:
         _, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -150,9 +155,10 @@ class HerAccountMutations:
             account.DuressAlert(input.alert.value)))
         return SetDuressPasswordPayload(set=not errors, user_errors=errors)
 
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Quick exit: end every session and refresh token of yours, on every device and every "
-        "replica at the next request. Logged."))
+        "replica at the next request. Logged.",
+        who=Who.PEOPLE)
     async def sign_out_everywhere(
         self, info: Info, input: SignOutEverywhereInput | None = None,
     ) -> SignOutPayload:

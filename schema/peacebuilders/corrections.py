@@ -10,7 +10,7 @@ import strawberry
 
 from app.consent import models
 from app.peacebuilders import corrections
-from schema import ids
+from schema import ids, permissions
 from schema.common import UserError, guarded
 from schema.consent.types import DataRequest, DataRequestStatus
 from schema.context import Info
@@ -80,10 +80,14 @@ class CorrectionDeadlinePayload:
 
 @strawberry.type
 class CorrectionQueries:
-    @strawberry.field(description=(
-        "Correction requests addressed to your organisation, earliest deadline first (open "
-        "ones unless `openOnly` is false). Requires `data_request:manage` (focal points); "
-        "only women whose record your organisation may see for your purpose. Logged."))
+    @permissions.query(
+        "Correction requests addressed to your organisation, earliest deadline first (open ones "
+        "unless `openOnly` is false); only women whose record your organisation may see for your "
+        "purpose. Logged.",
+        requires=[("data_request", "manage")],
+        args={
+            "open_only": "true (default): only requests not yet answered; false: answered ones too.",
+        })
     async def correction_requests(self, info: Info,
                                   open_only: bool = True) -> list[CorrectionRequest]:
         rows = await info.context.loaders.call(corrections.for_my_organisation,
@@ -93,12 +97,12 @@ class CorrectionQueries:
 
 @strawberry.type
 class CorrectionMutations:
-    @strawberry.mutation(description=(
+    @permissions.mutation(
         "Answer her correction request (the organisation it is addressed to): CORRECTED — a "
-        "profile field's value is written through the ordinary update, checked and logged — "
-        "or DECLINED with a reason. Stops its escalation; she is told by a notice "
-        "(`correction_answered`, IDs only) and reads the answer in `me.dataRequests`. Requires "
-        "`data_request:manage`. Logged."))
+        "profile field's value is written through the ordinary update, checked and logged — or "
+        "DECLINED with a reason. Stops its escalation; she is told by a notice "
+        "(`correction_answered`, IDs only) and reads the answer in `me.dataRequests`. Logged.",
+        requires=[("data_request", "manage")])
     async def answer_correction_request(self, info: Info,
                                         input: AnswerCorrectionInput) -> AnswerCorrectionPayload:
         request_id = ids.decode(input.request_id, "DataRequest", "requestId")
@@ -108,9 +112,9 @@ class CorrectionMutations:
         return AnswerCorrectionPayload(request=DataRequest.from_model(done) if done else None,
                                        user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "Your organisation's deadline for answering her correction requests (days). Requires "
-        "`organisation:manage_settings` (org admins). Logged."))
+    @permissions.mutation(
+        "Your organisation's deadline for answering her correction requests (days). Logged.",
+        requires=[("organisation", "manage_settings")])
     async def set_correction_deadline(self, info: Info,
                                       input: CorrectionDeadlineInput) -> CorrectionDeadlinePayload:
         days, errors = await guarded(info, lambda: info.context.loaders.call(

@@ -8,7 +8,7 @@ import strawberry
 
 from app.peacebuilders import service as peacebuilders
 from app.read import peacebuilders as read
-from schema import ids
+from schema import ids, permissions
 from schema.common import guarded
 from schema.consent.types import ConsentGrant
 from schema.context import Info
@@ -19,16 +19,15 @@ from schema.peacebuilders.types import (
     PeacebuilderPayload,
     UpdatePeacebuilderInput,
 )
+from schema.permissions import Who
 
 
 @strawberry.type
 class PeacebuilderMutations:
-    @strawberry.mutation(description="Register a peacebuilder with the consent she gave your "
-                                     "organisation (pending until confirmed: see "
-                                     "IntakeConsentInput). Requires `peacebuilder:create`; "
-                                     "people only (machine clients never record consent); a "
-                                     "second factor in the last 15 minutes. Logged (categories "
-                                     "written, never values).")
+    @permissions.mutation(
+        "Register a peacebuilder with the consent she gave your organisation (pending until "
+        "confirmed: see IntakeConsentInput). Logged (categories written, never values).",
+        requires=[("peacebuilder", "create")], step_up=True, purpose=True, who=Who.STAFF_PEOPLE)
     async def create_peacebuilder(
         self, info: Info, input: CreatePeacebuilderInput
     ) -> PeacebuilderPayload:
@@ -43,8 +42,9 @@ class PeacebuilderMutations:
             intake_consent=ConsentGrant.from_model(done.intake) if done else None,
             user_errors=errors)
 
-    @strawberry.mutation(description="Change a peacebuilder's record. "
-                                     "Requires `peacebuilder:update`. Logged.")
+    @permissions.mutation(
+        "Change a peacebuilder's record. Logged.",
+        requires=[("peacebuilder", "update"), ("peacebuilder", "read")], purpose=True)
     async def update_peacebuilder(
         self, info: Info, input: UpdatePeacebuilderInput
     ) -> PeacebuilderPayload:

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from app.read import peacebuilders as read
-from schema import ids
+from schema import ids, permissions
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info
 from schema.gated import want_of
@@ -16,15 +16,20 @@ from schema.peacebuilders.types import Peacebuilder, ProfileFieldFilter
 
 @strawberry.type
 class PeacebuilderQueries:
-    @strawberry.field(description="One peacebuilder your organisation may reach (null and "
-                                  "NOT_FOUND otherwise). Requires `peacebuilder:read`.")
+    @permissions.query(
+        "One peacebuilder your organisation may reach (null and NOT_FOUND otherwise).",
+        requires=[("peacebuilder", "read")], purpose=True,
+        args={
+            "id": "Her global ID.",
+        })
     async def peacebuilder(self, info: Info, id: strawberry.ID) -> Peacebuilder | None:
         view = await info.context.loaders.call(read.one, info.context.access,
                                                ids.decode(id, "Peacebuilder"), want_of(info))
         return Peacebuilder.from_view(view)
 
-    @strawberry.field(description="Peacebuilders your organisation may reach, by pseudonym. "
-                                  "Requires `peacebuilder:read`.")
+    @permissions.query(
+        "Peacebuilders your organisation may reach, by pseudonym.",
+        requires=[("peacebuilder", "read")], purpose=True)
     async def peacebuilders(
         self,
         info: Info,

@@ -13,7 +13,7 @@ from app.consent.categories import PROFILE_FIELDS
 from app.read.gate import Gate
 from app.read.peacebuilders import PeacebuilderView
 from schema import ids
-from schema.common import Node, UserError
+from schema.common import Node, UserError, describe_values
 from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose
 from schema.consent.types import ConsentGrant
 from schema.context import Info
@@ -40,11 +40,29 @@ PeacebuilderProfile = _profile_type()
 
 ProfileField = strawberry.enum(enum.Enum("ProfileField", {n.upper(): n for n in PROFILE_FIELDS}),
                                description="A field of her profile.")
+describe_values(ProfileField, {
+    "LEGAL_NAME": "Her legal name (category identity).",
+    "DATE_OF_BIRTH": "Her date of birth (identity).",
+    "NATIONALITY": "Her nationality (identity).",
+    "PHONE": "Her phone number (contact).",
+    "EMAIL": "Her email address (contact).",
+    "SECURE_MESSENGER": "Her secure messenger handle (contact).",
+    "COUNTRY": "The country she is in (location_coarse).",
+    "REGION": "The region she is in (location_coarse).",
+    "ADDRESS": "Her address (location_precise).",
+    "COORDINATES": "Her coordinates (location_precise).",
+    "FAMILY_MEMBERS": "Her family members (family).",
+    "HEALTH_NOTES": "Notes on her health (health).",
+    "LEGAL_SITUATION": "Her legal situation (legal).",
+    "BANK_DETAILS": "Her bank details (financial).",
+    "TRAVEL_PLANS": "Her travel plans (travel).",
+})
 
 
 @strawberry.input(description="Match one profile field exactly.")
 class ProfileFieldFilter:
-    field: ProfileField  # type: ignore[valid-type]
+    field: ProfileField = strawberry.field(  # type: ignore[valid-type]
+        description="The profile field to compare.")
     value: str
 
 
@@ -150,11 +168,12 @@ class CreatePeacebuilderInput:
 
 @strawberry.input(description="Change a peacebuilder's record.")
 class UpdatePeacebuilderInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Her global ID.")
     preferred_language: str | None = None
     network_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Replaces her networks when given.")
-    profile: PeacebuilderProfileInput | None = None
+    profile: PeacebuilderProfileInput | None = strawberry.field(
+        default=None, description="Profile fields to change (those omitted stay as they are).")
 
 
 @strawberry.type(description="Result of createPeacebuilder / updatePeacebuilder.")

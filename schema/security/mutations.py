@@ -13,13 +13,14 @@ from app.errors import BadInput
 from app.operations import service as operations
 from app.orgs.service import get_user
 from app.peacebuilders import account as her_account
-from schema import ids
+from schema import ids, permissions
 from schema.common import UserError, guarded
 from schema.confirmations.types import Confirmation
 from schema.context import Info
 from schema.limits import LimitExceeded, check
 from schema.orgs.mutations import UserIdInput
 from schema.orgs.types import User
+from schema.permissions import Who
 from schema.security.types import (
     ConfirmTotpPayload,
     EnrolmentCodePayload,
@@ -41,12 +42,13 @@ class RegisterOperationInput:
 
 @strawberry.input(description="Identify a registered operation.")
 class RegisteredOperationIdInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The registered operation's global ID.")
 
 
 @strawberry.input(description="Whether your organisation accepts only registered operations.")
 class OperationPolicyInput:
-    only_registered_operations: bool
+    only_registered_operations: bool = strawberry.field(
+        description="True: refuse documents that are not registered; false: accept any valid document.")
 
 
 @strawberry.input(description="A current code from the authenticator app.")
@@ -98,9 +100,10 @@ def checked_document(info: Info, document: str) -> str:
 
 @strawberry.type
 class SecurityMutations:
-    @strawberry.mutation(description="Register a document (parsed, limit-checked and validated "
-                                     "first) for your organisation; registering it again returns "
-                                     "the same one. Requires `operation:manage`. Logged.")
+    @permissions.mutation(
+        "Register a document (parsed, limit-checked and validated first) for your organisation; "
+        "registering it again returns the same one. Logged.",
+        requires=[("operation", "manage")])
     async def register_operation(self, info: Info,
                                  input: RegisterOperationInput) -> RegisteredOperationPayload:
         op, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -109,8 +112,9 @@ class SecurityMutations:
         return RegisteredOperationPayload(
             operation=RegisteredOperation.from_model(op) if op else None, user_errors=errors)
 
-    @strawberry.mutation(description="Remove a registered operation; clients sending its hash "
-                                     "are refused. Requires `operation:manage`. Logged.")
+    @permissions.mutation(
+        "Remove a registered operation; clients sending its hash are refused. Logged.",
+        requires=[("operation", "manage")])
     async def unregister_operation(self, info: Info,
                                    input: RegisteredOperationIdInput) -> RegisteredOperationPayload:
         id_ = ids.decode(input.id, "RegisteredOperation")
@@ -119,9 +123,10 @@ class SecurityMutations:
         return RegisteredOperationPayload(
             operation=RegisteredOperation.from_model(op) if op else None, user_errors=errors)
 
-    @strawberry.mutation(description="Accept only registered operations from your organisation "
-                                     "(its admin's operation management is always accepted). "
-                                     "Requires `operation:manage`. Logged.")
+    @permissions.mutation(
+        "Accept only registered operations from your organisation (its admin's operation "
+        "management is always accepted). Logged.",
+        requires=[("operation", "manage")])
     async def set_operation_policy(self, info: Info,
                                    input: OperationPolicyInput) -> OperationPolicyPayload:
         only, errors = await guarded(info, lambda: info.context.loaders.call(
@@ -129,12 +134,12 @@ class SecurityMutations:
             input.only_registered_operations))
         return OperationPolicyPayload(only_registered_operations=only, user_errors=errors)
 
-    @strawberry.mutation(description="Start TOTP enrolment for yourself: returns a new secret. "
-                                     "Without a confirmed factor (a first enrolment, or after a "
-                                     "reset) it needs your one-time enrolment code, which it "
-                                     "spends; a wrong code is counted and five lock it. "
-                                     "Replacing a confirmed factor needs a recent second-factor "
-                                     "sign-in instead. Logged.")
+    @permissions.mutation(
+        "Start TOTP enrolment for yourself: returns a new secret. Without a confirmed factor (a "
+        "first enrolment, or after a reset) it needs your one-time enrolment code, which it "
+        "spends; a wrong code is counted and five lock it. Logged.",
+        step_up=True, who=Who.STAFF_PEOPLE,
+        when="the step-up applies when replacing a confirmed factor")
     async def start_totp_enrolment(
         self, info: Info,
         input: Annotated[StartTotpEnrolmentInput | None, strawberry.argument(
@@ -162,10 +167,11 @@ class SecurityMutations:
                                     otpauth_uri=started.uri if started else None,
                                     user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "Sign out: end the session this access token belongs to (or all yours, `everywhere`). "
-        "Its refresh token stops working, and its access tokens on every replica at their next "
-        "request. People only (staff and peacebuilders); no permission needed. Logged."))
+    @permissions.mutation(
+        "Sign out: end the session this access token belongs to (or all yours, `everywhere`). Its "
+        "refresh token stops working, and its access tokens on every replica at their next "
+        "request. Logged.",
+        who=Who.PEOPLE)
     async def sign_out(
         self, info: Info,
         input: Annotated[SignOutInput | None, strawberry.argument(
@@ -176,32 +182,32 @@ class SecurityMutations:
             sessions.sign_out, info.context.access, everywhere=everywhere))
         return SignOutPayload(sessions_ended=ended or 0, user_errors=errors)
 
-    @strawberry.mutation(description="Confirm TOTP enrolment with a current code from the app. "
-                                     "Logged.")
+    @permissions.mutation(
+        "Confirm TOTP enrolment with a current code from the app. Logged.",
+        who=Who.STAFF_PEOPLE)
     async def confirm_totp_enrolment(self, info: Info, input: TotpCodeInput) -> ConfirmTotpPayload:
         confirm = her_account.confirm_totp if info.context.access.herself else mfa.confirm_enrolment
         _, errors = await guarded(info, lambda: info.context.loaders.call(
             confirm, info.context.access, input.code))
         return ConfirmTotpPayload(enrolled=not errors, user_errors=errors)
 
-    @strawberry.mutation(description="Remove a person's second factor (a lost phone). She enrols "
-                                     "again only with a new enrolment code (two people: "
-                                     "requestEnrolmentCode); her unused codes are voided. "
-                                     "Requires `user:manage` and a recent second-factor sign-in. "
-                                     "Logged.")
+    @permissions.mutation(
+        "Remove a person's second factor (a lost phone). She enrols again only with a new "
+        "enrolment code (two people: requestEnrolmentCode); her unused codes are voided. Logged.",
+        requires=[("user", "manage")], step_up=True)
     async def reset_user_totp(self, info: Info, input: UserIdInput) -> ResetTotpPayload:
         user_id = ids.decode(input.user_id, "User", "userId")
         user, errors = await guarded(info, lambda: info.context.loaders.call(
             mfa.reset, info.context.access, user_id))
         return ResetTotpPayload(user=User.from_model(user) if user else None, user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "Ask for a one-time enrolment code for a person of your organisation who has no "
-        "second factor (new, or after resetUserTotp). Org admins and focal points, people "
-        "only, with a recent second-factor sign-in. A second focal point confirms it "
-        "(confirmTwoPerson) and is the only one shown the code (claimEnrolmentCode): not you, "
-        "not the person it is for, not whoever set their password. An organisation without "
-        "such a focal point gets an error saying so. Logged."))
+    @permissions.mutation(
+        "Ask for a one-time enrolment code for a person of your organisation who has no second "
+        "factor (new, or after resetUserTotp). A second focal point confirms it (confirmTwoPerson) "
+        "and is the only one shown the code (claimEnrolmentCode): not you, not the person it is "
+        "for, not whoever set their password. An organisation without such a focal point gets an "
+        "error saying so. Logged.",
+        requires=[("enrolment_code", "request")], step_up=True, who=Who.STAFF_PEOPLE)
     async def request_enrolment_code(self, info: Info, input: RequestEnrolmentCodeInput
                                      ) -> EnrolmentCodeRequestPayload:
         user_id = ids.decode(input.user_id, "User", "userId")
@@ -210,10 +216,11 @@ class SecurityMutations:
         return EnrolmentCodeRequestPayload(
             confirmation=Confirmation.from_model(found) if found else None, user_errors=errors)
 
-    @strawberry.mutation(description=(
-        "Receive, once, the enrolment code of a request you confirmed, with a recent "
-        "second-factor sign-in, within 72 hours of confirming. Hand it to the person out of "
-        "band; it is never shown again, emailed or logged. Logged (IDs only)."))
+    @permissions.mutation(
+        "Receive, once, the enrolment code of a request you confirmed, within 72 hours of "
+        "confirming. Hand it to the person out of band; it is never shown again, emailed or "
+        "logged. Logged (IDs only).",
+        requires=[("user", "read")], step_up=True, who=Who.STAFF_PEOPLE)
     async def claim_enrolment_code(self, info: Info,
                                    input: ClaimEnrolmentCodeInput) -> EnrolmentCodePayload:
         confirmation_id = ids.decode(input.confirmation_id, "Confirmation", "confirmationId")

@@ -7,6 +7,7 @@ from typing import Annotated
 import strawberry
 
 from app.operations import service as operations
+from schema import permissions
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info
 from schema.security.types import RegisteredOperation
@@ -31,8 +32,9 @@ class OperationPolicy:
 
 @strawberry.type
 class SecurityQueries:
-    @strawberry.field(description="Your organisation's registered operations and whether only "
-                                  "those are accepted. Requires `operation:manage` (org admin).")
+    @permissions.query(
+        "Your organisation's registered operations and whether only those are accepted.",
+        requires=[("operation", "manage")])
     async def operation_policy(self, info: Info) -> OperationPolicy:
         only = await info.context.loaders.call(operations.only_registered, info.context.access)
         return OperationPolicy(only_registered_operations=only)
