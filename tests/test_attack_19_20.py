@@ -17,6 +17,7 @@ from tests.test_checkins import (
     AGREE,
     CASE,
     CASEWORKER,
+    CHECK_IN,
     END,
     FOCAL,
     RESOLVE,
@@ -116,6 +117,7 @@ async def test_cut_off_organisation_sees_nothing_and_errors_match_a_missing_id(c
         miss = await env.gql(NODE, {"id": fake}, as_=OTHER)
         assert errors(got) == errors(miss), (type_name, got, miss)
     for query, var, real, type_name in (
+            (CHECK_IN, "scheduleId", schedule["id"], "CheckInSchedule"),
             (RESOLVE, "checkInId", period["id"], "CheckIn"),
             (END, "scheduleId", schedule["id"], "CheckInSchedule")):
         fake = ids.encode(type_name, uuid.uuid4())

@@ -182,6 +182,14 @@ async def check_in(ctx: AccessContext, schedule_id: uuid.UUID, by: str) -> Check
     next one opens."""
     schedule, case = await _schedule(ctx, schedule_id)
     who = await consent.standing(ctx, case.peacebuilder_id, action="check_in.record")
+    if not (who.herself or who.acting_for_her) and RISK not in (
+            await ctx.released([case.peacebuilder_id])).get(case.peacebuilder_id, ()):
+        # Staff her consent does not release risk_assessment to: the schedule does not exist
+        # for them (a FORBIDDEN here would tell a real ID from a missing one).
+        ctx.deny("check_in.record", target_type="Case", target_id=case.id,
+                 reason="consent does not release risk_assessment",
+                 details={"peacebuilder": str(case.peacebuilder_id)})
+        raise NotFound()
     consent.require_self_or_network(ctx, who, "check_in.record", case.peacebuilder_id)
     try:
         CheckInBy(by)
