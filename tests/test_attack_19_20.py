@@ -15,11 +15,15 @@ from schema import ids
 from tests import test_checkins
 from tests.test_checkins import (
     AGREE,
+    AMEND,
     CASE,
     CASEWORKER,
     CHECK_IN,
+    CONSULT,
+    DSA,
     END,
     FOCAL,
+    FOLLOW_UP,
     RESOLVE,
     RISK,
     agree,
@@ -87,6 +91,15 @@ async def test_cut_off_organisation_sees_nothing_and_errors_match_a_missing_id(c
     env = checkin_env
     pb = await _shared_with_mofa(env)
     schedule = await agree(env, pb, intervalMinutes=60)
+    consult = await env.gql(CONSULT, {"i": {"caseId": pb["case"], "consulted": "HER",
+                                            "heldAt": env.clock.now().isoformat(),
+                                            "topics": "Qz-topic"}}, as_=OTHER)
+    consultation = consult["data"]["recordConsultation"]["consultation"]
+    assert consultation is not None, consult
+    dsa = await env.gql(DSA, {"i": {"caseId": pb["case"], "subject": "HER",
+                                    "followUpAt": "2099-01-01T00:00:00+00:00"}}, as_=OTHER)
+    assessment = dsa["data"]["recordSecurityAssessment"]["assessment"]
+    assert assessment is not None, dsa
     case = await case_of(env, pb)
     period = case["checkIns"][0]
     before = await env.gql(NODE, {"id": schedule["id"]}, as_=OTHER)
@@ -111,7 +124,9 @@ async def test_cut_off_organisation_sees_nothing_and_errors_match_a_missing_id(c
         return [(e.get("message"), e.get("extensions")) for e in body.get("errors") or []] or \
             body["data"]
 
-    for type_name, real in (("CheckInSchedule", schedule["id"]), ("CheckIn", period["id"])):
+    for type_name, real in (("CheckInSchedule", schedule["id"]), ("CheckIn", period["id"]),
+                            ("Consultation", consultation["id"]),
+                            ("SecurityAssessment", assessment["id"])):
         fake = ids.encode(type_name, uuid.uuid4())
         got = await env.gql(NODE, {"id": real}, as_=OTHER)
         miss = await env.gql(NODE, {"id": fake}, as_=OTHER)
@@ -119,12 +134,15 @@ async def test_cut_off_organisation_sees_nothing_and_errors_match_a_missing_id(c
     for query, var, real, type_name in (
             (CHECK_IN, "scheduleId", schedule["id"], "CheckInSchedule"),
             (RESOLVE, "checkInId", period["id"], "CheckIn"),
-            (END, "scheduleId", schedule["id"], "CheckInSchedule")):
+            (END, "scheduleId", schedule["id"], "CheckInSchedule"),
+            (AMEND, "consultationId", consultation["id"], "Consultation"),
+            (FOLLOW_UP, "assessmentId", assessment["id"], "SecurityAssessment")):
         fake = ids.encode(type_name, uuid.uuid4())
         extra = {"resolution": "REACHED_SAFE"} if var == "checkInId" else {}
         got = await env.gql(query, {"i": {var: real, **extra}}, as_=OTHER)
         miss = await env.gql(query, {"i": {var: fake, **extra}}, as_=OTHER)
         assert errors(got) == errors(miss), (query, got, miss)
+        assert got["errors"][0]["extensions"]["code"] == "NOT_FOUND", got
     await env.gql(END, {"i": {"scheduleId": schedule["id"]}}, as_=FOCAL)
 
 
@@ -247,7 +265,6 @@ async def test_no_personal_data_in_logs_or_access_log_for_check_ins(checkin_env)
     reach the service's log or the access log — on success, on refusal, on bad input."""
     from app.audit.models import AccessLogEntry
     from tests.logcapture import service_logs
-    from tests.test_checkins import CONSULT, DSA
 
     env = checkin_env
     pb = await _shared_with_mofa(env)
