@@ -21,7 +21,7 @@ from app.incidents.scheduler import run_due
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder, org_id
-from tests.test_incidents import inbox_of
+from tests.test_incidents import inbox_of, inbox_since
 
 pytestmark = pytest.mark.anyio
 
@@ -151,16 +151,16 @@ async def test_an_unanswered_referral_escalates_along_the_recipients_chain(dir_e
     ok = await env.gql(MOVE, {"id": accepted, "a": "accept"}, as_=("nhri", "focal"),
                        purpose="legal_support")
     assert ok["data"]["moveReferral"]["userErrors"] == []
-    before = len(await inbox_of(env, "nhri", "focal"))
+    before = await inbox_of(env, "nhri", "focal")
     fund_before = len(await inbox_of(env, "fund", "focal"))
 
     env.clock.advance(hours=71)  # the NHRI has 72 hours (its directory entry)
     await run_due(env.runtime.db, env.clock)
-    assert len(await inbox_of(env, "nhri", "focal")) == before
+    assert len(await inbox_of(env, "nhri", "focal")) == len(before)
 
     env.clock.advance(hours=1, minutes=1)
     await run_due(env.runtime.db, env.clock)
-    new = (await inbox_of(env, "nhri", "focal"))[before:]
+    new = await inbox_since(env, "nhri", "focal", before)
     assert [(i.kind, i.payload["level"], i.payload["referral"]) for i in new] == [
         ("escalation", 1, new[0].payload["referral"])]
     # The recipient's chain, not the sender's.
@@ -178,6 +178,6 @@ async def test_an_unanswered_referral_escalates_along_the_recipients_chain(dir_e
     assert done["data"]["moveReferral"]["referral"]["status"] == "declined"
     env.clock.advance(hours=6)
     await run_due(env.runtime.db, env.clock)
-    assert len(await inbox_of(env, "nhri", "focal")) == before + 1
+    assert len(await inbox_of(env, "nhri", "focal")) == len(before) + 1
     events = await timeline(env, pb["case"])
     assert [e["kind"] for e in events].count("referral.escalated") == 1

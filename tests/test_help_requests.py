@@ -26,7 +26,7 @@ from app.incidents.scheduler import run_due
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.test_consent import org_id
-from tests.test_incidents import inbox_of
+from tests.test_incidents import inbox_of, inbox_since
 from tests.test_ratelimit import limits
 
 pytestmark = pytest.mark.anyio
@@ -163,10 +163,10 @@ async def test_unacknowledged_it_escalates_acknowledged_it_stops_erased_it_is_go
     wpn = await org_id(env, "wpn")
     assert (await ask(env, wpn, "They took my phone."))["data"]["requestHelp"]["received"]
     [request] = [r for r in await requests_of(env, "wpn") if r["message"] == "They took my phone."]
-    before = len(await inbox_of(env, "wpn", "focal"))
+    before = await inbox_of(env, "wpn", "focal")
     env.clock.advance(hours=4, minutes=1)  # past its acknowledgement deadline
     await run_due(env.runtime.db, env.clock)
-    new = (await inbox_of(env, "wpn", "focal"))[before:]
+    new = await inbox_since(env, "wpn", "focal", before)
     assert [(i.kind, i.payload["level"]) for i in new] == [("escalation", 1)]
     assert new[0].case_id is None and "phone" not in json.dumps(new[0].payload)
     [request] = [r for r in await requests_of(env, "wpn") if r["id"] == request["id"]]
@@ -178,7 +178,7 @@ async def test_unacknowledged_it_escalates_acknowledged_it_stops_erased_it_is_go
     assert acked["data"]["acknowledgeHelpRequest"]["helpRequest"]["status"] == "ACKNOWLEDGED"
     env.clock.advance(hours=3)
     await run_due(env.runtime.db, env.clock)
-    assert len(await inbox_of(env, "wpn", "focal")) == before + 1, "acknowledged: it stops"
+    assert len(await inbox_of(env, "wpn", "focal")) == len(before) + 1, "acknowledged: it stops"
 
     erased = await env.gql(ERASE, {"id": request["id"]}, as_=("wpn", "focal"))
     assert erased["data"]["eraseHelpRequest"]["helpRequest"] == {

@@ -28,7 +28,7 @@ from tests.conftest import BACKENDS, build_env, unique
 from tests.factories import CONFIRM_TWO_PERSON, INTAKE
 from tests.logcapture import service_logs
 from tests.test_consent import CONFIRM_NETWORK, CREATE_PB, GRANT, REVOKE, org_id
-from tests.test_incidents import inbox_of
+from tests.test_incidents import inbox_of, inbox_since
 
 pytestmark = pytest.mark.anyio
 
@@ -139,7 +139,7 @@ async def refused(env, token: str, client: httpx.AsyncClient | None = None) -> b
 async def test_enrolment_code_is_single_use_and_expires(clock_env):
     env = clock_env
     pb = await woman(env)
-    before = len(await inbox_of(env, "wpn", "focal2"))
+    before = await inbox_of(env, "wpn", "focal2")
     issued = await issue(env, pb)
     assert issued["purpose"] == "enrolment" and len(issued["code"].replace("-", "")) == 28
     # Stored only hashed: no column holds the code or its secret part.
@@ -160,7 +160,7 @@ async def test_enrolment_code_is_single_use_and_expires(clock_env):
     assert signed.status_code == 200
     told = await env.gql(NOTICES, token=signed.json()["access_token"], purpose=None)
     assert "enrolment_code_issued" in [n["kind"] for n in told["data"]["me"]["notices"]]
-    kinds = [i.kind for i in (await inbox_of(env, "wpn", "focal2"))[before:]]
+    kinds = [i.kind for i in await inbox_since(env, "wpn", "focal2", before)]
     assert "her_code_issued" in kinds and "her_password_set" in kinds
     # A reset code past its lifetime (72 hours by default) no longer works.
     late = await issue(env, pb)
@@ -243,14 +243,14 @@ async def _grant_to(env, token: str, pb: dict, org: str) -> dict:
 async def test_widening_is_held_after_a_reset_until_her_network_confirms(clock_env):
     env = clock_env
     her = await enrolled(env, await woman(env))
-    before = len(await inbox_of(env, "wpn", "focal"))
+    before = await inbox_of(env, "wpn", "focal")
     held = await _grant_to(env, her["token"], her, "mofa")
     assert held["status"] == "PENDING"
     mine = await env.gql(MY_GRANTS, token=her["token"], purpose=None)
     assert {"id": held["id"], "status": "PENDING", "awaiting": "HER_NETWORK"} in \
         mine["data"]["me"]["consentGrants"]
     # Her network is asked; its confirmation brings it into force.
-    assert "her_consent_held" in [i.kind for i in (await inbox_of(env, "wpn", "focal"))[before:]]
+    assert "her_consent_held" in [i.kind for i in await inbox_since(env, "wpn", "focal", before)]
     confirmed = await env.gql(CONFIRM_CONSENT, {"id": held["id"]}, as_=("wpn", "focal"))
     assert confirmed["data"]["confirmConsent"]["grant"]["status"] == "LIVE", confirmed
     # Narrowing (a revocation) applies at once, hold or not.
@@ -379,8 +379,8 @@ async def test_duress_sign_in_shows_nothing_and_alerts_whom_she_chose(clock_env)
     assert chosen["data"]["setDuressPassword"] == {"set": True, "userErrors": []}
     real = await env.gql(ME, token=her_token, purpose=None)
     assert real["data"]["me"]["consentGrants"] and real["data"]["me"]["notices"]
-    network_before = len(await inbox_of(env, "wpn", "focal"))
-    lead_before = len(await inbox_of(env, "unpc", "focal"))
+    network_before = await inbox_of(env, "wpn", "focal")
+    lead_before = await inbox_of(env, "unpc", "focal")
     signed = await sign_in(env, her["login"], duress)
     assert signed.status_code == 200
     assert set(signed.json()) == set((await sign_in(env, her["login"])).json())
@@ -401,11 +401,11 @@ async def test_duress_sign_in_shows_nothing_and_alerts_whom_she_chose(clock_env)
     after = await env.gql(ME, token=her_token, purpose=None)
     assert len(after["data"]["me"]["consentGrants"]) == len(real["data"]["me"]["consentGrants"])
     # Her network (whom she chose) is alerted; her lead organisation is not.
-    alerts = [i for i in (await inbox_of(env, "wpn", "focal"))[network_before:]
+    alerts = [i for i in await inbox_since(env, "wpn", "focal", network_before)
               if i.kind == "her_duress_sign_in"]
     assert alerts and alerts[0].payload == {"peacebuilder": str(her["raw"])}
     assert "her_duress_sign_in" not in [i.kind for i in
-                                        (await inbox_of(env, "unpc", "focal"))[lead_before:]]
+                                        await inbox_since(env, "unpc", "focal", lead_before)]
     # Logged as such, for auditors; the duress session's own view holds nothing of it.
     with tenancy.using(SYSTEM_SCOPE):
         async with env.runtime.db.transaction() as s:

@@ -42,6 +42,13 @@ async def inbox_of(env, org: str, user: str) -> list[InboxItem]:
                                     .order_by(InboxItem.created_at)))
 
 
+async def inbox_since(env, org: str, user: str, before: list[InboxItem]) -> list[InboxItem]:
+    """Her inbox's items not in `before` (by ID: under the frozen clock items share created_at,
+    and their order among equals is not stable)."""
+    seen = {i.id for i in before}
+    return [i for i in await inbox_of(env, org, user) if i.id not in seen]
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 async def clock_env(request, tmp_path_factory, anyio_backend):
     clock = FrozenClock(datetime(2032, 1, 1, 9, 0, tzinfo=UTC))

@@ -28,7 +28,7 @@ from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment
 from tests.test_consent import NARROW, grant, new_peacebuilder
-from tests.test_incidents import inbox_of
+from tests.test_incidents import inbox_of, inbox_since
 from tests.test_justice import DETAIN, SCHEDULE, case_of, proceeding, raw
 from tests.test_realtime import serve
 
@@ -278,7 +278,7 @@ async def test_a_case_led_by_the_convener_reaches_the_nhri(env):
     # She grants the Joint Action Group that unpc itself convenes; unpc is overseen by the NHRI.
     await grant(env, pb, as_=("unpc", "focal"), to_wg=await wg_id(env))
     await report(env, pb, "unpc")
-    before = len(await inbox_of(env, "nhri", "focal"))
+    before = await inbox_of(env, "nhri", "focal")
     for _ in range(4):  # past every level of unpc's chain
         env.clock.advance(minutes=61)
         await run_due(env.runtime.db, env.clock)
@@ -287,7 +287,7 @@ async def test_a_case_led_by_the_convener_reaches_the_nhri(env):
     assert len(told) == 1 and told[0]["organisations"], "never to no organisation"
     escalated = [e for e in events if e["kind"] == "incident.escalated"]
     assert escalated and all(e["recipients"] > 0 for e in escalated)
-    notices = [i for i in (await inbox_of(env, "nhri", "focal"))[before:]
+    notices = [i for i in await inbox_since(env, "nhri", "focal", before)
                if i.kind == "escalation_notice"]
     assert len(notices) == 1 and notices[0].payload["what"] == "incident"
     assert notices[0].case_id is None and "case" not in notices[0].payload

@@ -43,7 +43,7 @@ from tests.test_consent_integrity import (
     her_token,
     token,
 )
-from tests.test_incidents import REPORT, inbox_of, incident_input
+from tests.test_incidents import REPORT, inbox_of, inbox_since, incident_input
 
 pytestmark = pytest.mark.anyio
 
@@ -302,11 +302,11 @@ async def test_a_grant_about_to_end_is_announced_once_across_two_instances(clock
 async def test_without_a_login_she_is_told_through_her_networks_focal_points(clock_env):
     env = clock_env
     w = await build(env, lead="fund", login=False, network=True, case=True, group=False)
-    before = len(await inbox_of(env, "wpn", "focal"))
+    before = await inbox_of(env, "wpn", "focal")
     reported = await env.gql(REPORT, incident_input(w.case), as_=("fund", "caseworker"))
     incident = reported["data"]["reportIncident"]["incident"]["id"]
     await env.gql(ACK, {"id": incident}, as_=("fund", "focal"))
-    items = (await inbox_of(env, "wpn", "focal"))[before:]
+    items = await inbox_since(env, "wpn", "focal", before)
     told = [i for i in items if i.kind == "notice_for_her"]
     assert len(told) == 1
     assert set(told[0].payload) == {"notice", "kind", "peacebuilder", "case"}
