@@ -156,6 +156,18 @@ async def _schedule(ctx: AccessContext, schedule_id: uuid.UUID) -> tuple[CheckIn
     return schedule, case
 
 
+def _answerable(ctx: AccessContext, schedule: CheckInSchedule, case: Case, action: str) -> None:
+    """Staff who act on a schedule's alerts: the lead organisation (whose focal points are
+    alerted and whose chain escalates) or the one that agreed the schedule (the chain's
+    alternate). Another organisation her consent also covers sees the schedule but may not
+    resolve or end it — that would silence the lead's alert without the lead acting."""
+    if ctx.org_id not in (case.lead_org_id, schedule.org_id):
+        ctx.deny(action, target_type="Case", target_id=case.id,
+                 reason="neither the lead nor the organisation that agreed the schedule",
+                 details={"schedule": str(schedule.id)})
+        raise NotFound()
+
+
 async def _open(ctx: AccessContext, schedule: CheckInSchedule) -> CheckIn | None:
     """The period still open (pending, or missed and not acted on)."""
     return await ctx.session.scalar(select(CheckIn).where(
@@ -170,6 +182,14 @@ async def check_in(ctx: AccessContext, schedule_id: uuid.UUID, by: str) -> Check
     next one opens."""
     schedule, case = await _schedule(ctx, schedule_id)
     who = await consent.standing(ctx, case.peacebuilder_id, action="check_in.record")
+    if not (who.herself or who.acting_for_her) and RISK not in (
+            await ctx.released([case.peacebuilder_id])).get(case.peacebuilder_id, ()):
+        # Staff her consent does not release risk_assessment to: the schedule does not exist
+        # for them (a FORBIDDEN here would tell a real ID from a missing one).
+        ctx.deny("check_in.record", target_type="Case", target_id=case.id,
+                 reason="consent does not release risk_assessment",
+                 details={"peacebuilder": str(case.peacebuilder_id)})
+        raise NotFound()
     consent.require_self_or_network(ctx, who, "check_in.record", case.peacebuilder_id)
     try:
         CheckInBy(by)
@@ -213,6 +233,7 @@ async def resolve_missed(ctx: AccessContext, check_in_id: uuid.UUID, resolution:
         raise BadInput("Unknown resolution.", field="resolution") from exc
     schedule = await ctx.session.get(CheckInSchedule, period.schedule_id)
     assert schedule is not None
+    _answerable(ctx, schedule, case, "check_in.resolve")
     now = ctx.clock.now()
     period.status, period.resolution = CheckInStatus.RESOLVED.value, resolution
     period.resolved_by, period.resolved_at = ctx.principal.subject, now
@@ -232,6 +253,7 @@ async def end_schedule(ctx: AccessContext, schedule_id: uuid.UUID) -> CheckInSch
     who = await consent.standing(ctx, case.peacebuilder_id, action="check_in_schedule.end")
     if not (who.herself or who.acting_for_her):
         case = await risk_case(ctx, schedule.case_id, "check_in_schedule.end")
+        _answerable(ctx, schedule, case, "check_in_schedule.end")
     if schedule.status != "active":
         raise Conflict("This check-in schedule has already ended.")
     now = ctx.clock.now()
@@ -282,8 +304,10 @@ async def missed(session: AsyncSession, step: ScheduledStep, now: datetime) -> l
                           case_id=case.id, subject_id=period.id,
                           codes={"due_at": period.due_at}, at=now)
     levels, _ = await chain_of(session, case.lead_org_id)
+    # Nobody at the lead to alert now: the chain (with its alternates, then oversight) starts
+    # at once rather than after its first level's minutes, so the silence reaches someone now.
     escalation.start(session, CHECK_IN, period.id,
-                     now + timedelta(minutes=int(levels[0]["minutes"])))
+                     now + timedelta(minutes=int(levels[0]["minutes"])) if who else now)
     return items + list(told.published)
 
 

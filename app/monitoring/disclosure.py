@@ -50,6 +50,8 @@ def _next_month(d: date, months: int) -> date:
 def parse_period(label: str) -> Period:
     """'2026', '2026-Q2' or '2026-04'; anything else raises ValueError."""
     text = label.strip().upper()
+    if not text.isascii():  # other digits would parse to the same period under another label
+        raise ValueError(label)
     parts = text.split("-")
     if not parts[0].isdigit() or len(parts[0]) != 4 or len(parts) > 2:
         raise ValueError(label)

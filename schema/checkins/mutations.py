@@ -172,7 +172,8 @@ class CheckInMutations:
 
     @permissions.mutation(
         "Record what a focal point found acting on a missed check-in: its escalation stops, the "
-        "next period opens. Her consent must release `risk_assessment` to your organisation for "
+        "next period opens. Staff of the case's lead organisation or of the one that agreed the "
+        "schedule only. Her consent must release `risk_assessment` to your organisation for "
         "the declared purpose (otherwise NOT_FOUND, as for a missing record). Logged.",
         requires=[("safety_plan", "manage"), ("case", "read")])
     async def resolve_missed_check_in(self, info: Info,
@@ -183,8 +184,9 @@ class CheckInMutations:
         return await _check_in(info, row, errors)
 
     @permissions.mutation(
-        "End a check-in schedule (she, her network for her, or staff under the same rule as "
-        "agreeing it): nothing more falls due.",
+        "End a check-in schedule (she, her network for her, or staff of the lead organisation "
+        "or of the one that agreed it, under the same rule as agreeing it): nothing more falls "
+        "due.",
         requires=[("safety_plan", "manage"), ("case", "read")], purpose=True,
         when="the permissions apply to staff; she herself and her network need none")
     async def end_check_in_schedule(self, info: Info,
