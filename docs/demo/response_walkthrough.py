@@ -20,6 +20,8 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,11 +232,15 @@ async def closure_walk(w: Walk, pb_id: str, her: str) -> None:
     w.say(f"mofa/focal: reopenCase(NEW_THREAT) -> {reopened['reopenCase']['case']['status']}")
 
 
-async def main() -> None:
+@asynccontextmanager
+async def running(start: datetime) -> AsyncIterator[Walk]:
+    """A fresh embedded deployment (SQLite in a temporary directory, the tenants and the demo
+    data loaded), its app served in-process, the clock frozen at `start`. Shared by the other
+    walkthroughs of docs/demo."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'walk.db'}"
         await asyncio.to_thread(upgrade, url)
-        clock = FrozenClock(datetime(2035, 3, 2, 9, 0, tzinfo=UTC))
+        clock = FrozenClock(start)
         settings = replace(Settings(), database_url=url, data_dir=Path(tmp) / "data",
                            policy_dir=REPO_ROOT / "policies", tenants_dir=REPO_ROOT / "tenants",
                            log_worker=False, scheduler=False)
@@ -248,20 +254,28 @@ async def main() -> None:
         lifespan = asgi.router.lifespan_context(asgi)
         await lifespan.__aenter__()
         try:
-            w = Walk(runtime, client, clock)
-            async with runtime.db.transaction() as s:
-                from sqlalchemy import select
-
-                from app.peacebuilders.models import Peacebuilder
-                pb = await s.scalar(select(Peacebuilder.id).where(Peacebuilder.pseudonym == "mariam"))
-            her = await w.her_token(str(pb))
-            mine = (await w.gql(ME, token=her))["me"]
-            await incident_walk(w, mine["cases"][0]["id"])
-            await closure_walk(w, mine["peacebuilder"]["id"], her)
+            yield Walk(runtime, client, clock)
         finally:
             await client.aclose()
             await lifespan.__aexit__(None, None, None)
             await runtime.close()
+
+
+async def demo_woman(w: Walk, pseudonym: str) -> str:
+    """The raw ID of a demo woman (app/demo.py's contract)."""
+    from sqlalchemy import select
+
+    from app.peacebuilders.models import Peacebuilder
+    async with w.runtime.db.transaction() as s:
+        return str(await s.scalar(select(Peacebuilder.id).where(Peacebuilder.pseudonym == pseudonym)))
+
+
+async def main() -> None:
+    async with running(datetime(2035, 3, 2, 9, 0, tzinfo=UTC)) as w:
+        her = await w.her_token(await demo_woman(w, "mariam"))
+        mine = (await w.gql(ME, token=her))["me"]
+        await incident_walk(w, mine["cases"][0]["id"])
+        await closure_walk(w, mine["peacebuilder"]["id"], her)
 
 
 if __name__ == "__main__":
