@@ -29,7 +29,8 @@ PREFIX = "enc1:"
 # TOTP seeds, enrolment codes, the signed tenancy, the consent-row MAC, stored idempotent answers
 # and webhook signing secrets. A read-only KEK mount (Kubernetes) must hold them all; `safety-net
 # keys init` makes them.
-SERVICE_KEYS = ("lookup", "totp", "enrolment", "tenancy", "consent", "idempotency", "webhook")
+SERVICE_KEYS = ("lookup", "totp", "enrolment", "tenancy", "consent", "idempotency", "webhook",
+                "her_code")
 
 
 class KeyEncryptionKeys:

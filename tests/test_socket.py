@@ -167,11 +167,16 @@ async def _subscribed(runtime: Runtime, subject: str, count: int) -> None:
     raise AssertionError("the subscription never registered")
 
 
-async def _next_alert(ws: Any) -> dict:
+async def _next_alert(ws: Any, kind: str | None = None) -> dict:
+    """The next alert (of `kind`: a high or critical incident also starts a risk reassessment,
+    whose alert may come first)."""
     while True:
         message = json.loads(await asyncio.wait_for(ws.recv(), 15))
         if message["type"] == "next":
-            return message["payload"]["data"]["alerts"]
+            alert = message["payload"]["data"]["alerts"]
+            if kind is None or alert["kind"] == kind:
+                return alert
+            continue
         assert message["type"] not in ("error", "complete"), message
 
 
@@ -186,14 +191,14 @@ async def test_a_subscription_starts_from_now_unless_after_is_given(live) -> Non
         await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": ALERTS}}))
         await _subscribed(runtime, subject, 1)
         second = await _report(env, port, pb["case"])
-        first_seen = await _next_alert(ws)
+        first_seen = await _next_alert(ws, "incident_reported")
     assert second in first_seen["payload"], first_seen
     third = await _report(env, port, pb["case"])  # while disconnected
     async with _connect(port) as ws:
         await _init(ws, token)
         await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {
             "query": ALERTS, "variables": {"a": first_seen["cursor"]}}}))
-        replayed = await _next_alert(ws)
+        replayed = await _next_alert(ws, "incident_reported")
     assert third in replayed["payload"], replayed
 
 
