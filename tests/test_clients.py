@@ -150,7 +150,7 @@ async def test_gql_machine_client_reports_and_a_focal_point_hears_it_live(live) 
     finally:
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
-    assert any(incident in json.dumps(alert["payload"]) for alert in received), received
+    assert any(incident in json.dumps(alert["data"]) for alert in received), received
     # One ID scheme: what the alert names, node(id:) resolves.
     node = await env.gql("query($id: ID!) { node(id: $id) { id } }", {"id": case},
                          as_=("mofa", "focal"))
