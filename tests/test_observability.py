@@ -31,7 +31,9 @@ pytestmark = pytest.mark.anyio
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 ROUTES = {"/graphql", "/oauth/token", "/auth/login", "/.well-known/jwks.json", "/audit/export",
           "/incidents/{incident_id}/attachments", "/attachments/{attachment_id}", "/healthz",
-          "/readyz", "/metrics", "unmatched"}
+          "/readyz", "/metrics", "/auth/logout", "/auth/redeem-code", "/oauth/revoke",
+          "/me/data-copy", "/monitoring/report", "/openapi.json", "/schema.graphql",
+          "/static/graphiql/{name}", "unmatched"}
 
 
 async def scrape(env, **headers: str) -> tuple[str, Samples]:
