@@ -163,7 +163,7 @@ async def test_a_frozen_redis_delays_the_alert_not_the_answer(backend, tmp_path,
 
                         user = await principals.find_user(session, "mofa", "focal")
                         item = InboxItem(recipient=user.subject, org_id=user.org_id,
-                                         kind="hearing_due", subject_id=None, case_id=None,
+                                         kind="task_due", subject_id=None, case_id=None,
                                          payload={}, created_at=a.clock.now())
                         session.add(item)
                         await session.flush()
@@ -171,11 +171,11 @@ async def test_a_frozen_redis_delays_the_alert_not_the_answer(backend, tmp_path,
 
                 missed = await missed_alert()
                 await a.broker.publish_resync()  # what the first publish after an outage adds
-                await sub.wait_for("hearing_due", seconds=10)
+                await sub.wait_for("task_due", seconds=10)
                 # At least once: the same item published again is dropped by the subscriber.
                 await a.broker.publish([(focal_subject(env, focal), missed)])
                 await asyncio.sleep(0.5)
-                assert [i["kind"] for i in sub.received].count("hearing_due") == 1
+                assert [i["kind"] for i in sub.received].count("task_due") == 1
                 assert sub.task is not None
                 sub.task.cancel()
         finally:

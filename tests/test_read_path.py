@@ -51,9 +51,15 @@ async def statements(env: Env, document: str, her: dict[str, str],
     for size in sizes:
         variables = {"first": size, "pb": her["id"]}
         await env.gql(document, variables, token=token)  # warm the caches (policy, parser)
-        start = env.runtime.db.statements.count
-        body = await env.gql(document, variables, token=token)
-        counts[size] = env.runtime.db.statements.count - start
+        # The fewest of three: in the whole suite the shared runtime's other work (cache
+        # refreshes at their TTL, workers) sometimes lands inside one measured request. A
+        # per-row statement would show in all three, so growth with page size is still caught.
+        tries = []
+        for _ in range(3):
+            start = env.runtime.db.statements.count
+            body = await env.gql(document, variables, token=token)
+            tries.append(env.runtime.db.statements.count - start)
+        counts[size] = min(tries)
         edges = body["data"]["cases"]["edges"]
         assert len(edges) == size
         assert {e["node"]["summary"] for e in edges} == {"Followed home twice."}

@@ -406,7 +406,8 @@ async def test_migrate_rotates_the_consent_key_and_keeps_only_rows_that_verified
             await conn.execute(text("ALTER TABLE consent_access DISABLE TRIGGER consent_access_mac"))
             await conn.execute(text("UPDATE consent_access SET valid_until = NULL, mac = :m "
                                     "WHERE id = (SELECT min(id::text)::uuid FROM consent_access "
-                                    "WHERE org_id = :o)"), {"m": "cd" * 32, "o": unpc})
+                                    "WHERE org_id = :o AND peacebuilder_id <> :pb)"),
+                               {"m": "cd" * 32, "o": unpc, "pb": pb_id})
             await conn.execute(text("ALTER TABLE consent_access ENABLE TRIGGER consent_access_mac"))
         keys = KeyEncryptionKeys(env.settings.keks)
         assert await install_wall(env.owner_url, keys, BACKGROUND_ROLE) == []  # nothing changed
