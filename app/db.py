@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,18 @@ class StatementCounter:
 
     def __init__(self) -> None:
         self.count = 0
+        self.measured = 0
+
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
+        """Also count in `measured` the statements sent from this context and the tasks it starts
+        (a request served in-process), not those of other tasks running meanwhile (a server or
+        worker another test left in the same event loop)."""
+        token = _MEASURED.set(self)
+        try:
+            yield
+        finally:
+            _MEASURED.reset(token)
 
     def __call__(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         try:
@@ -95,6 +108,11 @@ class StatementCounter:
         # so it would only hide an N+1 in the noise (bench/ reports its cost separately).
         if not statement.startswith(TENANCY_PREFIX):
             self.count += 1
+            if _MEASURED.get() is self:
+                self.measured += 1
+
+
+_MEASURED: ContextVar[StatementCounter | None] = ContextVar("safety_net_measured", default=None)
 
 
 TENANCY_PREFIX = "SELECT set_config('safety_net.scope'"
