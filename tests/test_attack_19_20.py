@@ -174,13 +174,13 @@ async def _counted_by_two(env, n: int, *, month: int, type_: str) -> None:
                 reported_at=datetime(2011, month, 10, tzinfo=UTC)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NOT FIXED (design, decision 0033): the differencing check only combines a release with "
-    "the same organisation's earlier releases. Two organisations counting the same women "
-    "(both granted aggregate reporting, or one working group) each release one half of a pair "
-    "the check refuses to one organisation — month by one, quarter by the other — and "
-    "together their published reports pin a suppressed count."))
 async def test_two_organisations_cannot_split_a_refused_pair_of_releases(env):
+    """Two organisations counting the same women (both granted aggregate reporting) must not
+    each release one half of a pair the check refuses to one organisation — month by one,
+    quarter by the other: their published reports together would pin a suppressed count. The
+    ledger is checked over every organisation's releases of overlapping women; the refusal
+    says nothing of who released what."""
+    from app.monitoring.service import DisclosureRisk
     from tests.test_monitoring import _release
 
     await _counted_by_two(env, 5, month=1, type_="THREATS")
@@ -194,6 +194,12 @@ async def test_two_organisations_cannot_split_a_refused_pair_of_releases(env):
     # the very pair that was refused.
     quarter = await _release(env, "incidents_by_region", "2011-Q1", as_=("embassy", "analyst"))
     assert quarter["release"] is None and quarter["userErrors"][0]["code"] == "CONFLICT"
+    # The same generic words as the NHRI's own refusal: no organisation, table or figure.
+    assert quarter["userErrors"][0]["message"] == refused["userErrors"][0]["message"] \
+        == DisclosureRisk.message
+    # Women the NHRI never counted are not held back by its releases: the embassy's own
+    # February (two women the NHRI also counts, suppressed alike) is its own business.
+    assert "nhri" not in repr(quarter).lower()
 
 
 async def test_the_report_route_serves_only_the_callers_own_releases_to_its_readers(env):

@@ -168,6 +168,25 @@ async def test_a_release_that_would_allow_differencing_is_refused(env):
     assert other["userErrors"] == [] and other["release"]["period"] == "2018-Q1"
 
 
+async def test_a_table_that_would_give_away_another_tables_suppressed_cell_is_refused(env):
+    """Tables are checked against each other: the region table withholds its threats column
+    total (recoverable from nothing it publishes), but the type table of the same month and
+    women would publish that very figure as its threats row total: refused."""
+    for n, region, type_ in ((4, "KE-KSM", "PHYSICAL_ATTACK"), (5, "KE-MSA", "THREATS"),
+                             (4, "KE-NBI", "ONLINE_HARASSMENT"), (1, "KE-NBI", "PHYSICAL_ATTACK"),
+                             (1, "KE-NBI", "THREATS")):
+        await _women(env, n, year=2012, month=5, region=region, type_=type_)
+    by_region = await _release(env, "incidents_by_region", "2012-05")
+    assert by_region["userErrors"] == [], by_region
+    assert _cells(by_region["release"])[(TOTAL, "threats")]["suppressed"] is True
+    by_type = await _release(env, "incidents_by_type", "2012-05")
+    assert by_type["release"] is None and by_type["userErrors"][0]["code"] == "CONFLICT"
+    # A table sharing no withheld figure with it (the outcome table: its totals are by
+    # severity, all of these are HIGH and published) is released.
+    by_outcome = await _release(env, "incidents_by_outcome", "2012-05")
+    assert by_outcome["userErrors"] == [], by_outcome
+
+
 async def test_periods_are_fixed_and_only_ended_ones_are_released(env):
     for bad in ("2019-03-05", "2019-13", "19", "2019-Q5", "last week"):
         body = await _release(env, "incidents_by_region", bad)
@@ -357,3 +376,69 @@ def test_periods_nest_month_quarter_year():
             ] == ["2026-04", "2026-05", "2026-06"]
     assert disclosure.round_to(7) == 5 and disclosure.round_to(8) == 10
     assert disclosure.interval(5) == (5.0, 7.0) and disclosure.interval(0) == (0.0, 0.0)
+
+
+# --- across organisations and tables (hypothesis, `ci` profile) -------------------------------
+
+TYPES2 = ("t1", "t2")
+SEVS2 = ("s1", "s2")
+SHARED2 = {
+    "by_region": {(TOTAL, TOTAL): "all", **{(TOTAL, t): f"type:{t}" for t in TYPES2}},
+    "by_type": {(TOTAL, TOTAL): "all", **{(t, TOTAL): f"type:{t}" for t in TYPES2},
+                **{(TOTAL, s): f"sev:{s}" for s in SEVS2}},
+    "by_outcome": {(TOTAL, TOTAL): "all", **{(TOTAL, s): f"sev:{s}" for s in SEVS2}},
+}
+incident_strategy = st.lists(st.tuples(st.sampled_from(range(3)), st.sampled_from(ROWS),
+                                       st.sampled_from(TYPES2), st.sampled_from(SEVS2),
+                                       st.sampled_from(("open", "closed")), st.integers(0, 13)),
+                             min_size=0, max_size=45)
+candidates = [(org, table, period) for org in ("a", "b")
+              for table in ("by_region", "by_type", "by_outcome")
+              for period in ("2014-01", "2014-02", "2014-03", "2014-Q1")]
+
+
+def _table(entries, table: str, months: set[int], women: set[int]):
+    """True counts of one table (each woman once per entry) and the women it counts."""
+    sets: dict = {}
+    counted = set()
+    for month, region, type_, sev, status, woman in entries:
+        if month not in months or woman not in women:
+            continue
+        r, c = {"by_region": (region, type_), "by_type": (type_, sev),
+                "by_outcome": (status, sev)}[table]
+        counted.add(str(woman))
+        for key in ((r, c), (r, TOTAL), (TOTAL, c), (TOTAL, TOTAL)):
+            sets.setdefault(key, set()).add(woman)
+    rows, cols = {"by_region": (ROWS, TYPES2), "by_type": (TYPES2, SEVS2),
+                  "by_outcome": (("open", "closed"), SEVS2)}[table]
+    return {k: len(v) for k, v in sets.items()}, rows, cols, frozenset(counted)
+
+
+@given(incident_strategy, st.sets(st.integers(0, 13)), st.sets(st.integers(0, 13)),
+       st.lists(st.sampled_from(candidates), min_size=2, max_size=8, unique=True))
+def test_no_cell_is_narrowed_by_other_organisations_or_tables(entries, pop_a, pop_b, order):
+    """Two organisations counting overlapping women, three tables sharing totals (type and
+    severity totals, women with any incident), months and the quarter, released in any order:
+    every release the check accepts leaves each suppressed cell of every accepted release at
+    least K wide, with the true count inside its range (the cross-organisation and cross-table
+    relations, with their slack for women one release counts and the other does not, are
+    sound)."""
+    populations = {"a": pop_a, "b": pop_b}
+    accepted: list[Release] = []
+    truths: list[dict] = []
+    for org, table, label in order:
+        months = {0, 1, 2} if label.endswith("Q1") else {MONTHS.index(label)}
+        true, rows, cols, counted = _table(entries, table, months, populations[org])
+        figures = disclosure.protect(true, rows, cols)
+        candidate = Release(table, parse_period(label), rows, cols, figures, series=org,
+                            population=counted)
+        pool = [*accepted, candidate]
+        linked = [pool[i] for i in disclosure.connected(pool, len(pool) - 1, SHARED2)]
+        if not disclosure.narrow_cells(linked, shared=SHARED2):
+            accepted.append(candidate)
+            truths.append(true)
+    found = disclosure.ranges(accepted, shared=SHARED2)
+    for (i, key), (low, high) in found.items():
+        assert high - low >= disclosure.K - 1e-6, (accepted[i].table, accepted[i].period, key,
+                                                   low, high)
+        assert low - 1e-6 <= truths[i].get(key, 0) <= high + 1e-6

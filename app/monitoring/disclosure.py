@@ -13,7 +13,7 @@ only relations an outsider can rely on, and the ones the programme uses.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,6 +27,9 @@ Figures = dict[Key, int | None]  # None: suppressed
 
 K = 5  # smallest published count of women (1..K-1 suppressed)
 BASE = 5  # published counts are rounded to a multiple of this
+# No count of women exceeds this: a withheld figure nothing else bounds is "up to CAP", a finite
+# bound (HiGHS's presolve can report an unbounded programme as infeasible).
+CAP = 10_000_000.0
 
 
 @dataclass(frozen=True, order=True)
@@ -126,13 +129,30 @@ def all_keys(rows: Sequence[str], cols: Sequence[str]) -> list[Key]:
 
 @dataclass(frozen=True)
 class Release:
-    """What was published of one table for one period (the record the checks run on)."""
+    """What was published of one table for one period (the record the checks run on).
+
+    `series` says who released it (an organisation); `population` the women counted in it
+    (opaque digests, never served), so releases of other organisations or tables over
+    overlapping populations can be combined: what one figure says about another is bounded by
+    the women one counts and the other does not. None: unknown (a record from before), taken
+    as the same women as the series' other releases."""
 
     table: str
     period: Period
     rows: tuple[str, ...]
     cols: tuple[str, ...]
     figures: Mapping[Key, int | None]
+    series: str = ""
+    population: frozenset[str] | None = None
+
+
+Shared = Mapping[str, Mapping[Key, str]]
+"""Per table, the entries that count a quantity other tables count too (say, women with a
+threat in the period: a column total of the region table and a row total of the type table)."""
+
+
+def quantity(table: str, key: Key, shared: Shared) -> str | None:
+    return shared.get(table, {}).get(key)
 
 
 def protect(true: Mapping[Key, int], rows: Sequence[str], cols: Sequence[str], *,
@@ -180,13 +200,46 @@ def protect(true: Mapping[Key, int], rows: Sequence[str], cols: Sequence[str], *
     return figures()
 
 
-def _related(a: Release, b: Release) -> int:
-    """1 when a's period contains b's, -1 the other way round, 0 when unrelated."""
-    if a.period.contains(b.period):
-        return 1
-    if b.period.contains(a.period):
-        return -1
-    return 0
+def _within(a: Release, b: Release) -> bool:
+    """a's period is b's or lies inside it: every woman a counts in an entry, b counts in the
+    same entry too, if b counts her at all."""
+    return a.period == b.period or b.period.contains(a.period)
+
+
+def _comparable(a: Release, b: Release) -> bool:
+    """The same organisation's releases, or releases known to count some of the same women
+    (the published figures are public: whoever released them, they can be combined)."""
+    if a.series == b.series:
+        return True
+    return a.population is not None and b.population is not None and not (
+        a.population.isdisjoint(b.population))
+
+
+def _share(table_a: str, table_b: str, shared: Shared) -> bool:
+    return table_a == table_b or not set(shared.get(table_a, {}).values()).isdisjoint(
+        shared.get(table_b, {}).values())
+
+
+def _pairs(a: Release, b: Release, shared: Shared) -> list[tuple[Key, Key]]:
+    """Entries of a and b that count the same thing of the same women (a's period within b's)."""
+    if not _within(a, b) or a is b or not _comparable(a, b):
+        return []
+    if a.table == b.table:
+        return [(key, key) for key in all_keys(a.rows, a.cols)]
+    theirs: dict[str, list[Key]] = {}
+    for key, q in shared.get(b.table, {}).items():
+        theirs.setdefault(q, []).append(key)
+    return [(key, other) for key, q in shared.get(a.table, {}).items()
+            for other in theirs.get(q, ())]
+
+
+def _slack(a: Release, b: Release) -> float:
+    """How far an entry of a can exceed the same entry of b (a's period within b's): the women
+    a counts and b does not (consent given to one organisation and not the other, or changed
+    between the releases). Unknown populations (older records) of one organisation: none."""
+    if a.population is None or b.population is None:
+        return 0.0
+    return float(len(a.population - b.population))
 
 
 class Inconsistent(Exception):
@@ -194,103 +247,168 @@ class Inconsistent(Exception):
     withdrawn) in a way the figures show."""
 
 
-def connected(releases: Sequence[Release], start: int) -> list[int]:
-    """The releases linked to `releases[start]` through periods that contain one another: the
-    only ones whose figures can narrow, or be narrowed by, it (indices, in order)."""
+def connected(releases: Sequence[Release], start: int, shared: Shared | None = None,
+              ) -> list[int]:
+    """The releases linked to `releases[start]` through entries that bound one another (nested
+    or equal periods; the same table, or a quantity two tables share; the same organisation or
+    overlapping populations): the only ones whose figures can narrow, or be narrowed by, it."""
+    shared = shared or {}
     seen = {start}
     todo = [start]
     while todo:
         i = todo.pop()
         for j, other in enumerate(releases):
-            if j not in seen and _related(releases[i], other):
+            a = releases[i]
+            if j not in seen and (_within(a, other) or _within(other, a)) and _share(
+                    a.table, other.table, shared) and _comparable(a, other):
                 seen.add(j)
                 todo.append(j)
     return sorted(seen)
 
 
 def narrow_cells(releases: Sequence[Release], *, k: int = K, base: int = BASE,
-                 ) -> list[tuple[int, Key, float, float]]:
-    """Suppressed cells whose range of values consistent with all `releases` (of one table) is
-    narrower than K: (release index, key, low, high). An inconsistent set is reported as one
-    narrow entry with index -1: publishing it would reveal that a woman's consent changed."""
+                 shared: Shared | None = None) -> list[tuple[int, Key, float, float]]:
+    """Suppressed cells whose range of values consistent with all `releases` is narrower than
+    K: (release index, key, low, high). An inconsistent set is reported as one narrow entry
+    with index -1: publishing it would reveal that a woman's consent changed."""
     try:
-        found = ranges(releases, k=k, base=base)
+        found = ranges(releases, k=k, base=base, shared=shared, exact=False)
     except Inconsistent:
         return [(-1, (TOTAL, TOTAL), math.nan, math.nan)]
     return [(i, key, lo, hi) for (i, key), (lo, hi) in found.items() if hi - lo < k - 1e-6]
 
 
+class _Programme:
+    """The constraint matrix, built once; each range is two objectives over it (HiGHS)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.rhs: list[float] = []
+
+    def at_most(self, small: Sequence[int], big: Sequence[int], slack: float = 0.0) -> None:
+        """sum(small) - sum(big) <= slack."""
+        row = len(self.rhs)
+        for v in small:
+            self.rows.append(row)
+            self.cols.append(v)
+            self.vals.append(1.0)
+        for v in big:
+            self.rows.append(row)
+            self.cols.append(v)
+            self.vals.append(-1.0)
+        self.rhs.append(slack)
+
+    def solver(self, bounds: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray | None]]:
+        m = max(len(self.rhs), 1)
+        a_ub = coo_matrix((self.vals, (self.rows, self.cols)), shape=(m, self.n)).tocsr()
+        b_ub = np.zeros(m)
+        b_ub[:len(self.rhs)] = self.rhs
+
+        def minimise(cost: np.ndarray) -> tuple[float, np.ndarray | None]:
+            res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+            if res.status == 2:
+                raise Inconsistent()
+            if res.status == 3:
+                return -math.inf, None
+            if res.status != 0:
+                raise RuntimeError(f"linear programme failed: {res.message}")
+            return float(res.fun), res.x
+        return minimise
+
+
 def ranges(releases: Sequence[Release], *, k: int = K, base: int = BASE,
+           shared: Shared | None = None, exact: bool = True,
            ) -> dict[tuple[int, Key], tuple[float, float]]:
-    """For every suppressed cell of `releases` (one table, any periods), the smallest and
-    largest value consistent with everything published (the LP relaxation: an integer range
-    is never wider). Raises Inconsistent when nothing is."""
+    """For every suppressed cell of `releases` (any tables, organisations, periods), the
+    smallest and largest value consistent with everything published (the LP relaxation: an
+    integer range is never wider). Raises Inconsistent when nothing is.
+
+    With `exact=False` a cell is settled without its own programmes when two consistent points
+    already found (solutions of earlier programmes) are K apart: its range is at least that
+    wide, which is all the check needs (the figures returned are then an inner bound); only
+    cells that may be narrow are solved exactly."""
+    shared = shared or {}
     index: dict[tuple[int, Key], int] = {}
     lower: list[float] = []
-    upper: list[float | None] = []
+    upper: list[float] = []
     for i, rel in enumerate(releases):
         for key in all_keys(rel.rows, rel.cols):
             index[(i, key)] = len(lower)
             lo, hi = interval(rel.figures.get(key), k, base)
             lower.append(lo)
-            upper.append(hi)
-    rows_a: list[int] = []
-    cols_a: list[int] = []
-    vals: list[float] = []
-    n_con = 0
-
-    def at_most(small: list[int], big: list[int]) -> None:  # sum(small) - sum(big) <= 0
-        nonlocal n_con
-        for v in small:
-            rows_a.append(n_con)
-            cols_a.append(v)
-            vals.append(1.0)
-        for v in big:
-            rows_a.append(n_con)
-            cols_a.append(v)
-            vals.append(-1.0)
-        n_con += 1
-
+            upper.append(CAP if hi is None else hi)
+    lp = _Programme(len(lower))
     for i, rel in enumerate(releases):
         for total, members in lines(rel.rows, rel.cols):
             t = index[(i, total)]
             ms = [index[(i, m)] for m in members]
             for m in ms:
-                at_most([m], [t])
-            at_most([t], ms)
-    by_period = {rel.period: i for i, rel in enumerate(releases)}
-    released = set(by_period)
+                lp.at_most([m], [t])
+            lp.at_most([t], ms)
     for i, a in enumerate(releases):
         for j, b in enumerate(releases):
-            if _related(a, b) == 1:  # a's period holds b's: a's women include b's
+            if i != j:
+                pairs = _pairs(a, b, shared)
+                slack = _slack(a, b) if pairs else 0.0
+                for ka, kb in pairs:
+                    if (i, ka) in index and (j, kb) in index:
+                        lp.at_most([index[(i, ka)]], [index[(j, kb)]], slack)
+    # A total is at most the sum of its parts: within one organisation's series of a table.
+    series: dict[tuple[str, str], dict[Period, int]] = {}
+    for i, rel in enumerate(releases):
+        series.setdefault((rel.series, rel.table), {})[rel.period] = i
+    for by_period in series.values():
+        released = set(by_period)
+        for period, i in by_period.items():
+            a = releases[i]
+            for split in parts_of(period, released):
+                pieces = [by_period[p] for p in split]
+                slack = 0.0
+                if a.population is not None and all(releases[j].population is not None
+                                                     for j in pieces):
+                    union: set[str] = set()
+                    for j in pieces:
+                        union |= releases[j].population or frozenset()
+                    slack = float(len(a.population - union))
                 for key in all_keys(a.rows, a.cols):
-                    if (j, key) in index:
-                        at_most([index[(j, key)]], [index[(i, key)]])
-        for split in parts_of(a.period, released):
-            pieces = [by_period[p] for p in split]
-            for key in all_keys(a.rows, a.cols):
-                parts = [index[(j, key)] for j in pieces if (j, key) in index]
-                if len(parts) == len(pieces):
-                    at_most([index[(i, key)]], parts)
-    n = len(lower)
-    a_ub = coo_matrix((vals, (rows_a, cols_a)), shape=(max(n_con, 1), n)).tocsr()
-    b_ub = np.zeros(max(n_con, 1))
-    bounds = list(zip(lower, upper, strict=True))
+                    parts = [index[(j, key)] for j in pieces if (j, key) in index]
+                    if len(parts) == len(pieces):
+                        lp.at_most([index[(i, key)]], parts, slack)
+    bounds = np.array([lower, upper]).T
+    minimise = lp.solver(bounds)
+    targets = [(cell, v) for cell, v in index.items()
+               if releases[cell[0]].figures.get(cell[1], 0) is None]
+    witnesses: list[np.ndarray] = []
+    if not exact and targets:
+        # Two consistent points with every withheld cell pushed up, then down: most cells are
+        # then already seen K apart.
+        push = np.zeros(len(lower))
+        push[[v for _, v in targets]] = -1.0
+        for sign in (1.0, -1.0):
+            _, x = minimise(sign * push)
+            if x is not None:
+                witnesses.append(x)
     found: dict[tuple[int, Key], tuple[float, float]] = {}
-    for (i, key), v in index.items():
-        if releases[i].figures.get(key, 0) is not None:
-            continue
-        cost = np.zeros(n)
+    for cell, v in targets:
+        if witnesses:
+            seen = [float(w[v]) for w in witnesses]
+            if max(seen) - min(seen) >= k - 1e-6 and not exact:
+                found[cell] = (min(seen), max(seen))
+                continue
+        cost = np.zeros(len(lower))
         cost[v] = 1.0
-        low = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-        if low.status == 2:
-            raise Inconsistent()
+        low, x_low = minimise(cost)
+        if x_low is not None:
+            witnesses.append(x_low)
+        if not exact and max(float(w[v]) for w in witnesses) - low >= k - 1e-6:
+            found[cell] = (low, max(float(w[v]) for w in witnesses))
+            continue
         cost[v] = -1.0
-        high = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-        if high.status == 2:
-            raise Inconsistent()
-        if high.status not in (0, 3):
-            raise RuntimeError(f"linear programme failed: {high.message}")
-        top = math.inf if high.status == 3 else -float(high.fun)
-        found[(i, key)] = (float(low.fun), top)
+        neg_high, x_high = minimise(cost)
+        if x_high is not None:
+            witnesses.append(x_high)
+        found[cell] = (low, -neg_high)
     return found

@@ -1,9 +1,10 @@
 """Release a declared monitoring table for a calendar period, under disclosure control.
 
 A release is computed once per organisation, table and period (after the period has ended),
-recorded with its published figures, and refused when, combined with the organisation's earlier
-releases of the same table, it would narrow a suppressed cell to a range under K wide
-(app/monitoring/disclosure.py). Asking again returns the recorded figures.
+recorded with its published figures and the (digested) women it counts, and refused when,
+combined with every release of the same year over overlapping women — by any organisation, of
+the same table or of one sharing a total with it — it would narrow a suppressed cell to a range
+under K wide (app/monitoring/disclosure.py). Asking again returns the recorded figures.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from app.access import tenancy
 from app.access.context import AccessContext
 from app.access.visibility import with_category
 from app.consent.categories import Purpose
@@ -28,8 +30,13 @@ from app.orgs.models import Organisation
 
 
 class DisclosureRisk(Conflict):
-    message = ("Refused: combined with your earlier releases of this table, this release would "
-               "let a suppressed count be worked out (differencing). Nothing was published.")
+    message = ("Refused: combined with figures already published for the same women and "
+               "periods, this release would let a suppressed count be worked out "
+               "(differencing). Nothing was published.")
+
+
+# One lock for every release (PostgreSQL advisory lock key): the check reads the whole ledger.
+RELEASE_LOCK = 0x5AFE_2020
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,10 @@ def _published(row: MonitoringRelease) -> Published:
 
 def _as_release(row: MonitoringRelease) -> Release:
     p = _published(row)
-    return Release(row.table_name, disclosure.parse_period(row.period), p.rows, p.cols, p.figures)
+    population = row.figures.get("population")
+    return Release(row.table_name, disclosure.parse_period(row.period), p.rows, p.cols,
+                   p.figures, series=str(row.org_id),
+                   population=None if population is None else frozenset(population))
 
 
 async def _require(ctx: AccessContext, act: str) -> None:
@@ -94,6 +104,24 @@ async def _recorded(ctx: AccessContext, table: str) -> list[MonitoringRelease]:
         .order_by(MonitoringRelease.released_at)))
 
 
+async def _ledger_of_year(ctx: AccessContext, year: int) -> list[MonitoringRelease]:
+    """Every organisation's releases of `year` (the differencing check's input only: nothing
+    of another organisation's record is returned to the caller). Row-level security shows an
+    organisation its own rows, so on PostgreSQL this reads in the system scope, after taking
+    the release lock in the request's transaction: a concurrent release of another
+    organisation waits for this one to commit, then sees it."""
+    query = (select(MonitoringRelease)
+             .where(MonitoringRelease.period.startswith(f"{year}"),
+                    MonitoringRelease.table_name.in_(list(SPECS)))
+             .order_by(MonitoringRelease.released_at, MonitoringRelease.id))
+    if ctx.db.dialect != "postgresql":
+        return list(await ctx.session.scalars(query))
+    await ctx.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RELEASE_LOCK})
+    with tenancy.using(tenancy.SYSTEM):
+        async with ctx.db.transaction() as session:
+            return list(await session.scalars(query))
+
+
 async def release(ctx: AccessContext, *, table: str, period: str) -> Published:
     """Publish `table` for `period` to the caller's organisation (or return what was
     published before): counts of women only, suppressed, rounded, recorded."""
@@ -114,17 +142,23 @@ async def release(ctx: AccessContext, *, table: str, period: str) -> Published:
         women = counted.subquery()
         counted = select(women.c[0]).where(
             women.c[0].in_(with_category(ctx.aggregate_scope(), category.value)))
-    true = tables.count(spec, await spec.fetch(ctx.session, counted, start, end, now))
+    fetched = await spec.fetch(ctx.session, counted, start, end, now)
+    true = tables.count(spec, fetched)
+    population = tables.counted_women(fetched)
     rows, cols = spec.rows(), spec.cols
     figures = disclosure.protect(true, rows, cols, k=K, base=BASE)
-    new = Release(spec.name, when, rows, cols, figures)
-    # Earlier releases of the same calendar year: the only periods that nest with this one.
-    same_year = [*(_as_release(r) for r in earlier
-                   if disclosure.parse_period(r.period).start.year == when.start.year), new]
-    linked = [same_year[i] for i in disclosure.connected(same_year, len(same_year) - 1)]
-    # Seconds of linear programming for a year with many releases: off the event loop.
-    narrow = await asyncio.to_thread(disclosure.narrow_cells, linked, k=K, base=BASE)
+    new = Release(spec.name, when, rows, cols, figures, series=str(ctx.org_id),
+                  population=population)
+    # Every release of the same calendar year (the only periods that nest with this one), by
+    # any organisation, of any table: published figures are public, so whoever released them,
+    # those over the same women combine with this one (decision 0033).
+    same_year = [*(_as_release(r) for r in await _ledger_of_year(ctx, when.start.year)), new]
+    linked = [same_year[i] for i in disclosure.connected(same_year, len(same_year) - 1,
+                                                          tables.SHARED)]
+    narrow = await asyncio.to_thread(disclosure.narrow_cells, linked, k=K, base=BASE,
+                                     shared=tables.SHARED)
     if narrow:
+        # Counts only: which other organisation or table made it so is never said.
         ctx.deny("monitoring.release", reason="differencing",
                  details={"table": spec.name, "period": when.label, "cells": len(narrow)})
         raise DisclosureRisk()
@@ -134,7 +168,8 @@ async def release(ctx: AccessContext, *, table: str, period: str) -> Published:
         org_id=ctx.org_id, table_name=spec.name, period=when.label, released_by=ctx.principal.subject,
         released_at=now, figures={
             "rows": list(rows), "cols": list(cols), "k": K, "base": BASE, "no_data_rows": no_data,
-            "cells": [[r, c, v] for (r, c), v in figures.items()]})
+            "cells": [[r, c, v] for (r, c), v in figures.items()],
+            "population": sorted(population)})
     ctx.session.add(row)
     await ctx.session.flush()
     ctx.record("monitoring.release", target_type="MonitoringRelease", target_id=row.id,

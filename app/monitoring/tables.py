@@ -9,6 +9,7 @@ organisation); nothing here ever leaves as a record, only as counts.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -69,6 +70,12 @@ async def _by_source(s: AsyncSession, counted: Select[Any], start: datetime, end
                      now: datetime) -> Rows:
     rows = await s.execute(_incidents(counted, start, end, Incident.source_category, Incident.type))
     return [(pb, src or "not_reported", t) for pb, src, t in rows]
+
+
+async def _by_type(s: AsyncSession, counted: Select[Any], start: datetime, end: datetime,
+                   now: datetime) -> Rows:
+    rows = await s.execute(_incidents(counted, start, end, Incident.type, Incident.severity))
+    return [(pb, t, sev) for pb, t, sev in rows]
 
 
 async def _by_outcome(s: AsyncSession, counted: Select[Any], start: datetime, end: datetime,
@@ -159,6 +166,8 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (
               (DataCategory.INCIDENT_DETAILS, DataCategory.LOCATION_COARSE), _by_region),
     TableSpec("incidents_by_source", "Women reporting incidents, by alleged source and type",
               lambda: (*declared.SOURCE_CATEGORIES, "not_reported"), TYPES, INCIDENT, _by_source),
+    TableSpec("incidents_by_type", "Women reporting incidents, by type and severity",
+              lambda: TYPES, SEVERITIES, INCIDENT, _by_type),
     TableSpec("incidents_by_outcome", "Women reporting incidents, by outcome and severity",
               lambda: tuple(s.value for s in IncidentStatus), SEVERITIES, INCIDENT, _by_outcome),
     TableSpec("response_acknowledgement", "Acknowledgement against the deadline, by severity",
@@ -181,6 +190,29 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (
               (DataCategory.LEGAL,), _proceedings),
 )}
 
+# What tables count in common (disclosure.Shared): over the same women and period, a type or
+# severity total, or the women with any incident at all, is the same figure whichever table
+# publishes it, so one table's figures bound another's suppressed cells.
+_BY_TYPE_COLUMN = ("incidents_by_region", "incidents_by_source")
+_BY_SEVERITY_COLUMN = ("incidents_by_outcome", "response_acknowledgement",
+                       "response_first_measure", "response_escalation", "response_overdue_tasks")
+
+
+def _shared() -> dict[str, dict[Key, str]]:
+    out: dict[str, dict[Key, str]] = {}
+    for name in (*_BY_TYPE_COLUMN, *_BY_SEVERITY_COLUMN, "incidents_by_type"):
+        out[name] = {(TOTAL, TOTAL): "women_with_an_incident"}
+    for name in _BY_TYPE_COLUMN:
+        out[name].update({(TOTAL, t): f"type:{t}" for t in TYPES})
+    for name in _BY_SEVERITY_COLUMN:
+        out[name].update({(TOTAL, s): f"severity:{s}" for s in SEVERITIES})
+    out["incidents_by_type"].update({(t, TOTAL): f"type:{t}" for t in TYPES})
+    out["incidents_by_type"].update({(TOTAL, s): f"severity:{s}" for s in SEVERITIES})
+    return out
+
+
+SHARED = _shared()
+
 # Asked for by the guidance, with no structured source yet: absent, never shown as zero.
 ABSENT: dict[str, str] = {
     "justice_charges_and_convictions": "Investigation stages are free text: nothing to count yet.",
@@ -200,6 +232,12 @@ def count(spec: TableSpec, rows: Rows) -> dict[Key, int]:
         for key in ((r, c), (r, TOTAL), (TOTAL, c), (TOTAL, TOTAL)):
             sets.setdefault(key, set()).add(pb)
     return {key: len(women) for key, women in sets.items()}
+
+
+def counted_women(rows: Rows) -> frozenset[str]:
+    """Digests of the women a table counts (the release record's population, never served:
+    how many women two releases do not share bounds what one says about the other)."""
+    return frozenset(hashlib.sha256(pb.bytes).hexdigest()[:20] for pb, _, _ in rows)
 
 
 def bounds(period: Period) -> tuple[datetime, datetime]:
