@@ -69,10 +69,11 @@ Decorator = Callable[[Callable[..., Any]], Any]
 
 def _declare(make: Callable[..., Any], description: str, requires: Sequence[Check],
              step_up: bool, purpose: bool, who: Who | None, when: str | None,
-             args: Mapping[str, str] | None) -> Decorator:
+             args: Mapping[str, str] | None, deprecated: str | None = None) -> Decorator:
     declared = Requirement(tuple(requires), step_up, purpose, who, when)
     text = f"{description.rstrip()} {declared.line()}"
-    field = make(description=text, metadata={METADATA_KEY: declared})
+    extra = {"deprecation_reason": deprecated} if deprecated else {}
+    field = make(description=text, metadata={METADATA_KEY: declared}, **extra)
 
     def decorate(resolver: Callable[..., Any]) -> Any:
         made = field(resolver)
@@ -89,9 +90,11 @@ def _declare(make: Callable[..., Any], description: str, requires: Sequence[Chec
 
 def query(description: str, *, requires: Sequence[Check] = (), step_up: bool = False,
           purpose: bool = False, who: Who | None = None, when: str | None = None,
-          args: Mapping[str, str] | None = None) -> Decorator:
-    """A Query field with its declared requirement (`args`: its arguments' descriptions)."""
-    return _declare(strawberry.field, description, requires, step_up, purpose, who, when, args)
+          args: Mapping[str, str] | None = None, deprecated: str | None = None) -> Decorator:
+    """A Query field with its declared requirement (`args`: its arguments' descriptions;
+    `deprecated`: the reason, when it is)."""
+    return _declare(strawberry.field, description, requires, step_up, purpose, who, when, args,
+                    deprecated)
 
 
 def mutation(description: str, *, requires: Sequence[Check] = (), step_up: bool = False,

@@ -13,8 +13,8 @@ For every attempt the test asserts
 
 Refusals must change nothing, so they are all tried on one shared woman per database (built
 once, her release checked once); an attempt that takes effect gets a fresh woman of its own.
-Holes still open are `xfail(strict=True, reason="HOLE: ...")` (one: differencing aggregate
-counts, the monitoring issue's fixed windows); the others this file found are fixed and tested.
+Holes still open are `xfail(strict=True, reason="HOLE: ...")`; the others this file found are
+fixed and tested (differencing aggregate counts over free windows: retired by issue 20).
 
 The cast (demo fixture): her lead organisation is `fund`; her network is `wpn` (confirmed); she
 granted the working group `jag` (members mofa, embassy, wpn) incident details and travel;
@@ -1448,35 +1448,45 @@ async def test_aggregate_reporting_releases_no_record(env: Env) -> None:
                                    ("fund", "protection"), ("fund", "aggregate_reporting")})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE (invariant 7): incidentStatistics takes arbitrary reportedAfter/reportedBefore, so "
-    "two windows each with >= 5 women, differing by one woman's report, publish counts whose "
-    "difference is her incident (type, severity, when) — the suppression of the one-woman "
-    "window is undone by subtraction"))
 async def test_aggregate_counts_cannot_be_differenced_down_to_one_woman(env: Env) -> None:
+    """incidentStatistics took arbitrary reportedAfter/reportedBefore, so two windows each with
+    >= 5 women, differing by one woman's report, published counts whose difference was her
+    incident (type, severity, when). Free windows are retired: the same attack with windows is
+    refused outright, and with calendar periods (the month without her, the quarter with her)
+    the release ledger refuses or the rounded figures do not give her away."""
     from tests.test_statistics import _women_with_incidents
 
     consent = ["PROTECTION", "AGGREGATE_REPORTING"]
     kind = {"type_": "SMEAR_CAMPAIGN", "severity": "MEDIUM", "purposes": consent}
-    since = datetime.now(UTC)
-    await _women_with_incidents(env, 5, **kind)
-    middle = datetime.now(UTC)
-    await _women_with_incidents(env, 1, **kind)
-    until = datetime.now(UTC) + timedelta(seconds=1)
-    window = """query($a: DateTime, $b: DateTime) { incidentStatistics(reportedAfter: $a,
-      reportedBefore: $b) { counts { type severity incidents } } }"""
+    await _women_with_incidents(env, 5, **kind, when=datetime(2010, 1, 5, tzinfo=UTC))
+    # Her one report, a month later.
+    await _women_with_incidents(env, 1, **kind, when=datetime(2010, 2, 5, tzinfo=UTC))
+    window = """query($a: DateTime, $b: DateTime, $p: String) { incidentStatistics(
+      reportedAfter: $a, reportedBefore: $b, period: $p) { counts { type severity incidents } } }"""
     analyst = await token(env, "fund", "analyst")
 
-    async def count(after: datetime, before: datetime) -> int | None:
-        body = await gql_ok(env, window, {"a": after.isoformat(), "b": before.isoformat()},
-                            token=analyst, purpose="aggregate_reporting")
+    async def count(after: str | None, before: str | None, period: str | None = None,
+                    ) -> int | str | None:
+        body = (await env.post(window, {"a": after, "b": before, "p": period}, token=analyst,
+                               purpose="aggregate_reporting")).json()
+        if body.get("errors"):
+            return str(body["errors"][0]["extensions"]["code"])
         return next((c["incidents"] for c in body["data"]["incidentStatistics"]["counts"]
                      if (c["type"], c["severity"]) == ("SMEAR_CAMPAIGN", "MEDIUM")), None)
 
-    alone = await count(middle, until)
+    # The windows of the old attack: refused before anything is counted.
+    since, middle, until = ("2010-01-01T00:00:00Z", "2010-02-01T00:00:00Z",
+                            "2010-02-05T00:00:01Z")
+    assert await count(since, until) == "BAD_USER_INPUT"
+    assert await count(middle, until) == "BAD_USER_INPUT"
+    # Calendar periods: her month alone is suppressed; January and the quarter are either
+    # refused (the ledger) or published rounded, never one apart.
+    alone = await count(None, None, "2010-02")
     assert alone is None  # one woman: suppressed
-    first, both = await count(since, middle), await count(since, until)
-    assert not (first is not None and both is not None and both - first == 1), (first, both)
+    first, both = await count(None, None, "2010-01"), await count(None, None, "2010-Q1")
+    assert not (isinstance(first, int) and isinstance(both, int) and both - first == 1), (
+        first, both)
+    assert both in ("CONFLICT", None) or (isinstance(both, int) and both % 5 == 0), both
 
 
 # --- who sees her grants, receipts and the two-person requests --------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -13,6 +14,8 @@ from app.notify import inbox
 from schema import ids, permissions
 from schema.context import Info
 from schema.incidents.types import InboxAlert, IncidentCount, IncidentStatistics, Referral
+
+_WINDOW = "Free time windows are retired: use `period` (a calendar month, quarter or year)."
 
 
 def alert_of(item: object) -> InboxAlert:
@@ -41,22 +44,37 @@ class IncidentQueries:
         return [alert_of(r) for r in rows]
 
     @permissions.query(
-        "Aggregate report: incidents by type and severity among women whose consent releases "
-        "incident details to your organisation for aggregate reporting (declare the "
-        "aggregate_reporting purpose). A count stands for at least `minWomenPerCount` different "
-        "women or is suppressed (null); so is the total when it would reveal a suppressed count.",
-        requires=[("statistics", "read")],
+        "Aggregate report: women reporting incidents, by type and severity, for a calendar "
+        "period that has ended — the monitoring table `incidents_by_type`, released to your "
+        "organisation (or served as recorded) under the same disclosure control and release "
+        "ledger as `releaseMonitoringTable`: counts of women whose consent releases incident "
+        "details to you for aggregate reporting, rounded to multiples of 5, under "
+        "`minWomenPerCount` suppressed with what would reveal them; CONFLICT when, with figures "
+        "already published, a suppressed count could be worked out (declare the "
+        "aggregate_reporting purpose).",
+        requires=[("statistics", "read"), ("monitoring", "release")],
+        deprecated=("Use releaseMonitoringTable(table: \"incidents_by_type\") and "
+                    "monitoringReleases; free time windows are retired (decision 0033)."),
         args={
-            "reported_after": "Count only incidents reported at or after this instant (ISO 8601, UTC).",
-            "reported_before": "Count only incidents reported before this instant (ISO 8601, UTC).",
+            "period": "A year (2026), quarter (2026-Q2) or month (2026-04) that has ended; the "
+                      "last ended month when omitted.",
+            "reported_after": "Only as the exact start of a calendar period (UTC), with "
+                              "`reportedBefore` its end.",
+            "reported_before": "Only as the exact end of a calendar period (UTC), with "
+                               "`reportedAfter` its start.",
         })
-    async def incident_statistics(self, info: Info, reported_after: datetime | None = None,
-                                  reported_before: datetime | None = None) -> IncidentStatistics:
+    async def incident_statistics(
+        self, info: Info, period: str | None = None,
+        reported_after: Annotated[datetime | None, strawberry.argument(
+            deprecation_reason=_WINDOW)] = None,
+        reported_before: Annotated[datetime | None, strawberry.argument(
+            deprecation_reason=_WINDOW)] = None,
+    ) -> IncidentStatistics:
         report = await info.context.loaders.call(
-            statistics.incident_counts, info.context.access, reported_after=reported_after,
-            reported_before=reported_before)
+            statistics.incident_counts, info.context.access, period=period,
+            reported_after=reported_after, reported_before=reported_before)
         return IncidentStatistics(
             counts=[IncidentCount(type=c.type, severity=c.severity, incidents=c.incidents,  # type: ignore[arg-type]
                                   suppressed=c.suppressed) for c in report.cells],
             total_incidents=report.total, total_suppressed=report.total is None,
-            min_women_per_count=report.min_women)
+            min_women_per_count=report.min_women, period=report.period)

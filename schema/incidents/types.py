@@ -496,7 +496,9 @@ class ApprovalPayload:
 class IncidentCount:
     type: IncidentType = strawberry.field(description="The incident type counted.")
     severity: Severity = strawberry.field(description="The severity counted.")
-    incidents: int | None = strawberry.field(description="Null when suppressed (too few women).")
+    incidents: int | None = strawberry.field(description=(
+        "Women (not incidents; the name is kept for compatibility), rounded to a multiple of 5; "
+        "null when suppressed."))
     suppressed: bool = strawberry.field(
         description="True when the count is withheld (too few women, or it would reveal another).")
 
@@ -505,8 +507,11 @@ class IncidentCount:
 class IncidentStatistics:
     counts: list[IncidentCount] = strawberry.field(
         description="One count per incident type and severity that occurs.")
-    total_incidents: int | None = strawberry.field(
-        description="Null when suppressed (too few women, or it would reveal a suppressed count).")
+    total_incidents: int | None = strawberry.field(description=(
+        "Women with any incident in the period, rounded; null when suppressed (too few women, "
+        "or it would reveal a suppressed count)."))
     total_suppressed: bool = strawberry.field(description="True when `totalIncidents` is withheld.")
     min_women_per_count: int = strawberry.field(
         description="The fewest different women a published count may stand for.")
+    period: str = strawberry.field(description="The calendar period counted (2026, 2026-Q2 or "
+                                               "2026-04).")
