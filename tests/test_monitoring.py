@@ -442,3 +442,27 @@ def test_no_cell_is_narrowed_by_other_organisations_or_tables(entries, pop_a, po
         assert high - low >= disclosure.K - 1e-6, (accepted[i].table, accepted[i].period, key,
                                                    low, high)
         assert low - 1e-6 <= truths[i].get(key, 0) <= high + 1e-6
+
+
+def test_two_organisations_one_woman_apart_are_combined_and_strangers_are_not():
+    """The same month and table released to two organisations whose counted women differ by
+    one (she gave aggregate reporting to one of them only): her suppressed cell in the larger
+    release is pinned by the smaller one's published zero, so the second release is refused.
+    An organisation counting none of the same women is never combined with them."""
+    rows, cols = ("r1",), ("c1", "c2")
+    fives = {("r1", "c1"): 6, ("r1", TOTAL): 6, (TOTAL, "c1"): 6, (TOTAL, TOTAL): 6}
+    with_her = {**fives, ("r1", "c2"): 1, ("r1", TOTAL): 7, (TOTAL, "c2"): 1, (TOTAL, TOTAL): 7}
+    women = frozenset(str(i) for i in range(6))
+    month = parse_period("2014-05")
+    first = Release("t", month, rows, cols, disclosure.protect(fives, rows, cols), series="a",
+                    population=women)
+    second_figures = disclosure.protect(with_her, rows, cols)
+    assert second_figures[("r1", "c2")] is None and first.figures[("r1", "c2")] == 0
+    second = Release("t", month, rows, cols, second_figures, series="b",
+                     population=women | {"her"})
+    assert disclosure.narrow_cells([second]) == []
+    assert disclosure.narrow_cells([first, second])  # refused: together they show her
+    stranger = Release("t", month, rows, cols, second_figures, series="c",
+                       population=frozenset({"x", "y", "z", "w", "v", "u", "her2"}))
+    assert disclosure.connected([first, stranger], 1) == [1]
+    assert disclosure.narrow_cells([first, stranger]) == []
