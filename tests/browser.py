@@ -6,7 +6,8 @@ missing, and fail instead with SAFETY_NET_REQUIRE_SERVICES=1):
 
     web_site   (session)  WebSite: `python3 dev.py run` on a fresh embedded SQLite file, served by
                           uvicorn on 127.0.0.1 at a free port: .base_url, .url(path),
-                          .password(org, user), .her_password(pseudonym), .token(org, user),
+                          .password(org, user), .totp_code(org, user), .her_password(pseudonym),
+                          .token(org, user),
                           .graphql(query, token=..., variables=..., purpose=...), .log (its output).
     browser    (module)   a Playwright sync Browser: Debian's Chromium (executable_path), headless.
     network_guard         NetworkGuard of the test's page: .blocked (requests that tried to leave
@@ -99,6 +100,15 @@ class WebSite:
         """A demo staff member's generated password, e.g. password("wpn", "focal")."""
         return str(self.credentials["users"][f"{org}/{user}"])
 
+    def totp_code(self, org: str, user: str, *, steps_ahead: int = 0) -> str:
+        """The current second-factor code of a demo focal point, admin or auditor (their seed is
+        in the credentials file). A code is accepted once: a second sign-in by the same person
+        within 30 s needs steps_ahead=1 (if the server accepts the next step) or a wait."""
+        from app.auth import totp
+
+        seed = str(self.credentials["totp"][f"{org}/{user}"])
+        return totp.code_at(seed, totp.step_of(time.time()) + steps_ahead)
+
     def her_password(self, pseudonym: str) -> str:
         """A demo peacebuilder's own password (login = pseudonym), e.g. her_password("amani")."""
         return str(self.credentials["peacebuilders"][pseudonym])
@@ -164,8 +174,14 @@ def running_site(root: Path, extra_env: dict[str, str] | None = None) -> Iterato
 def chromium_path() -> str | None:
     """Debian's Chromium (Playwright's own browser download is impossible here).
     SAFETY_NET_CHROMIUM names another binary."""
-    return (os.environ.get("SAFETY_NET_CHROMIUM") or shutil.which("chromium")
-            or shutil.which("chromium-browser"))
+    named = os.environ.get("SAFETY_NET_CHROMIUM")
+    if named:
+        return shutil.which(named)
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+NO_CHROMIUM = ("no Chromium: install Debian's `chromium` package (.ci/run does), or name the "
+               "binary in SAFETY_NET_CHROMIUM")
 
 
 # Defence in depth beside the request routing: the browser resolves no host name but loopback,
@@ -232,8 +248,7 @@ class NetworkGuard:
 def launch(playwright: Any) -> Any:
     path = chromium_path()
     if path is None:
-        unavailable("no Chromium: install Debian's `chromium` package (.ci/run does), or set "
-                    "SAFETY_NET_CHROMIUM")
+        unavailable(NO_CHROMIUM)
     return playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
 
 
@@ -250,8 +265,7 @@ def browser() -> Iterator[Any]:
     """Chromium, one per test module (a session-wide Playwright would keep its event loop alive
     under the suite's async tests)."""
     if chromium_path() is None:
-        unavailable("no Chromium: install Debian's `chromium` package (.ci/run does), or set "
-                    "SAFETY_NET_CHROMIUM")
+        unavailable(NO_CHROMIUM)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -270,10 +284,12 @@ def network_guard() -> NetworkGuard:
 
 
 @pytest.fixture
-def page(browser: Any, web_site: WebSite, network_guard: NetworkGuard,
-         request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(browser: Any, network_guard: NetworkGuard, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh browser context (no cookies, English, a desktop viewport) and its first page.
     New pages of the same context (page.context.new_page()) are guarded too."""
+    # Asked for only now: a session fixture would be set up before the module's browser, and
+    # a missing Chromium would skip only after the demo site had been built.
+    web_site: WebSite = request.getfixturevalue("web_site")
     context = browser.new_context(base_url=web_site.base_url, locale="en-GB",
                                   viewport={"width": 1280, "height": 900},
                                   service_workers="block")
