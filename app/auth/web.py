@@ -84,6 +84,11 @@ def csrf_ok(runtime: Runtime, secret: str, sent: str | None) -> bool:
     return sent is not None and hmac.compare_digest(csrf_token(runtime, secret), sent)
 
 
+def flow_mac(runtime: Runtime, payload: bytes) -> str:
+    """The seal of a sign-in flow's cookie (OIDC state, nonce, verifier: schema/web/oidc.py)."""
+    return hmac.new(runtime.db.keys.service_key("web_oidc"), payload, hashlib.sha256).hexdigest()
+
+
 async def open_browser(runtime: Runtime, *, subject: str, tokens: Tokens, language: str,
                        lifetime: timedelta) -> str:
     """A new browser session after a sign-in; answers the cookie's secret. The person's

@@ -140,9 +140,12 @@ def form_token(request: Request) -> tuple[str, bool]:
 
 def _sign_in_page(request: Request, language: str, token: str, *, error: str | None,
                   status: int = 200) -> Response:
-    oidc = request.app.state.runtime.settings.issuer == "oidc"
+    from schema.web import oidc as provider
+
+    runtime = request.app.state.runtime
     return render(request, "signin.html", language=language, viewer=None, status=status,
-                  csrf=token, error=error, oidc=oidc)
+                  csrf=token, error=error, oidc=runtime.settings.issuer == "oidc",
+                  oidc_button=provider.enabled(runtime))
 
 
 async def enrol(visit: Visit) -> Response:

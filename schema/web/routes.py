@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from schema.web import her, pages, queue
+from schema.web import her, oidc, pages, queue
 from schema.web.pages import page
 
 STATIC = Path(__file__).parent / "static"
@@ -31,6 +31,8 @@ def routes() -> list[Route]:
     return [
         Route("/", pages.home, methods=["GET"]),
         Route("/signin", pages.sign_in, methods=["GET", "POST"]),
+        Route("/signin/oidc", oidc.start, methods=["GET"]),
+        Route(oidc.CALLBACK, oidc.callback, methods=["GET"]),
         Route("/signout", page(pages.sign_out), methods=["POST"]),
         Route("/enrol", page(pages.enrol, staff_only=True), methods=["GET", "POST"]),
         Route("/purpose", page(pages.choose_purpose, staff_only=True), methods=["GET", "POST"]),
