@@ -41,6 +41,7 @@ SECRET_SETTINGS = (
     "SAFETY_NET_OIDC_ISSUER",
     "SAFETY_NET_OIDC_AUDIENCE",
     "SAFETY_NET_OIDC_JWKS_URL",
+    "SAFETY_NET_OIDC_WEB_CLIENT_SECRET",
 )
 
 
@@ -96,6 +97,11 @@ class Settings:
     oidc_mfa_amr: tuple[str, ...] = ("mfa",)  # ... or any of these `amr` values
     oidc_clients: tuple[str, ...] = ()  # `azp`/`client_id` allowed; empty: any
     oidc_token_types: tuple[str, ...] = ("at+jwt", "application/at+jwt", "jwt")
+    # The dashboard's own client at the provider (authorization code + PKCE, confidential):
+    # staff sign in to the browser there in OIDC mode (docs/decisions/0036). Empty: no button.
+    oidc_web_client_id: str = ""
+    oidc_web_client_secret: str = field(default="", repr=False)
+    oidc_web_resource: str = ""  # RFC 8707 resource indicator naming our API, if it needs one
     # People's sessions (docs/decisions/0020): a refresh token lives `refresh_ttl_seconds` unless
     # used (rotated) earlier; the whole session, and with it the second factor it was opened
     # with, ends `session_max_seconds` after sign-in, whatever the refreshes.
@@ -231,6 +237,9 @@ class Settings:
             oidc_clients=_list(_env("SAFETY_NET_OIDC_CLIENTS", "")),
             oidc_token_types=tuple(t.lower() for t in _list(
                 _env("SAFETY_NET_OIDC_TOKEN_TYPES", "at+jwt,application/at+jwt,jwt"))),
+            oidc_web_client_id=_env("SAFETY_NET_OIDC_WEB_CLIENT_ID", ""),
+            oidc_web_client_secret=_env("SAFETY_NET_OIDC_WEB_CLIENT_SECRET", ""),
+            oidc_web_resource=_env("SAFETY_NET_OIDC_WEB_RESOURCE", ""),
             refresh_ttl_seconds=_positive("SAFETY_NET_REFRESH_TTL", "28800"),
             session_max_seconds=_positive("SAFETY_NET_SESSION_MAX", "43200"),
             log_level=_env("SAFETY_NET_LOG_LEVEL", "INFO"),

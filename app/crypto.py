@@ -30,7 +30,7 @@ PREFIX = "enc1:"
 # and webhook signing secrets. A read-only KEK mount (Kubernetes) must hold them all; `safety-net
 # keys init` makes them.
 SERVICE_KEYS = ("lookup", "totp", "enrolment", "tenancy", "consent", "idempotency", "webhook",
-                "her_code")
+                "her_code", "web_session", "web_csrf", "web_oidc")
 
 
 class KeyEncryptionKeys:

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.access.principal import Principal, PrincipalKind
+from app.auth import mfa, totp
+from app.auth.models import TotpCredential
 from app.auth.passwords import hash_password, new_secret
 from app.cases import service as cases
 from app.cases import teams
@@ -139,12 +141,36 @@ async def load(runtime: Runtime) -> list[str]:
     return done
 
 
+# Who gets a demo second factor: `focal2` enrols her own (docs/demo/enrolment-demo.sh).
+DEMO_SECOND_FACTOR = frozenset({"focal", "admin", "auditor"})
+
+
+async def _demo_second_factor(runtime: Runtime, session: Any, user: User) -> str | None:
+    """A demo person whose role needs a second factor gets one enrolled, its seed kept in the
+    credentials file (add it to an authenticator app): the dashboard's demo signs in with it.
+    Outside the demo a first factor takes a two-person enrolment code (app.auth.enrolment)."""
+    if user.username not in DEMO_SECOND_FACTOR or await mfa.enrolled(session, user.id):
+        return None
+    await runtime.policy.refresh(session)
+    if not runtime.policy.roles_of(user.subject, str(user.org_id)) & mfa.mfa_roles(
+            runtime.settings):
+        return None
+    seed = totp.new_secret()
+    now = runtime.clock.now()
+    session.add(TotpCredential(
+        user_id=user.id, secret=mfa.seal_secret(runtime.db.keys, user.org_id, user.id, "secret",
+                                                seed),
+        enrolled_at=now, updated_at=now))
+    await session.flush()
+    return seed
+
+
 async def ensure_credentials(runtime: Runtime, client_secrets: dict[str, str]) -> Path:
     """Give demo users and peacebuilders without a password a generated one; keep all in a
     private file (mode 600) in the data directory."""
     path = runtime.settings.data_dir / "demo-credentials.json"
     creds: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    for key in ("users", "clients", "peacebuilders"):
+    for key in ("users", "clients", "peacebuilders", "totp"):
         creds.setdefault(key, {})
     creds["clients"].update(client_secrets)
     async with runtime.db.transaction() as session:
@@ -155,6 +181,9 @@ async def ensure_credentials(runtime: Runtime, client_secrets: dict[str, str]) -
                 password = new_secret()[:20]
                 user.password_hash = hash_password(password)
                 creds["users"][f"{slug}/{user.username}"] = password
+            seed = await _demo_second_factor(runtime, session, user)
+            if seed is not None:
+                creds["totp"][f"{slug}/{user.username}"] = seed
         for pseudonym in DEMO_PEACEBUILDERS:
             account = await consent_repo.account_by_login(session, pseudonym)
             if account is not None and account.password_hash is None:

@@ -44,6 +44,7 @@ from schema.outage import OutageMiddleware
 from schema.published import openapi_endpoint, sdl_endpoint, static_endpoint
 from schema.schema import build_schema
 from schema.subscriptions import SocketApp
+from schema.web.routes import routes as web_routes
 
 log = logging.getLogger("safety_net.http")
 
@@ -276,10 +277,12 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *([Route("/metrics", metrics_endpoint, methods=["GET"])] if settings.metrics else []),
+            *web_routes(),
         ],
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    app.state.graphql = graphql  # the dashboard runs its documents through the same endpoint
     # Outermost last: every response (refusals included) gets the request ID and headers.
     # Innermost: a database or broker outage becomes a complete 503, never a crash.
     app.add_middleware(OutageMiddleware, retry_after=settings.outage_retry_after_seconds)

@@ -32,6 +32,15 @@ from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema.server import create_app
 
+# The browser tests' fixtures and report hook (Playwright is imported only when one is used).
+from tests.browser import (  # noqa: F401
+    browser,
+    network_guard,
+    page,
+    pytest_runtest_makereport,
+    web_site,
+)
+
 # Hypothesis: a fixed example count keeps the suite's time predictable; `thorough` for more.
 settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture,

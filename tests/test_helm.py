@@ -571,7 +571,10 @@ def test_no_secret_values_in_the_configmap(docs: dict[str, list[dict[str, Any]]]
         assert config["SAFETY_NET_ENV"] == "production"
         assert not {"DATABASE_URL", "REDIS_URL"} & set(config)
         # The provider's address and audience are secrets; how its claims map is not.
-        mapping = ("_MFA_ACR", "_MFA_AMR", "_CLIENTS", "_TOKEN_TYPES")
+        # The dashboard's client ID and our API's resource name are not secrets either (its
+        # client secret is).
+        mapping = ("_MFA_ACR", "_MFA_AMR", "_CLIENTS", "_TOKEN_TYPES", "_WEB_CLIENT_ID",
+                   "_WEB_RESOURCE")
         assert not [k for k in config if k.startswith("SAFETY_NET_OIDC_") and not k.endswith(mapping)]
         text = json.dumps(config)
         for secret in (PG_PASSWORD, BG_PASSWORD, OWNER_PASSWORD, REDIS_PASSWORD, "postgresql", "redis://",

@@ -43,6 +43,7 @@ PROVIDER_DIR = Path(os.environ.get("SAFETY_NET_OIDC_PROVIDER_DIR",
 CLIENT_SECRET = secrets.token_urlsafe(32)
 SECOND_FACTOR = "246810"  # the provider's one-time code (tests/oidc/provider.mjs)
 REDIRECT = "http://127.0.0.1/callback"
+WEB_REDIRECT = "https://test/signin/oidc/callback"  # the dashboard's (tests/test_web_oidc.py)
 EDDSA = "https://api.safety-net.test/eddsa"
 RS256 = "https://api.safety-net.test/rs256"
 CASES = "{ cases(first: 1) { totalCount } }"
@@ -73,7 +74,8 @@ def provider() -> Iterator[Provider]:
     process = subprocess.Popen(
         ["node", str(HERE / "provider.mjs")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         text=True, env={**os.environ, "OIDC_PROVIDER_DIR": str(PROVIDER_DIR),
-                        "OIDC_PORT": str(port), "OIDC_CLIENT_SECRET": CLIENT_SECRET})
+                        "OIDC_PORT": str(port), "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+                        "OIDC_WEB_REDIRECT": WEB_REDIRECT})
     try:
         assert process.stdout is not None
         line = process.stdout.readline().strip()  # blocks until it listens (or dies)

@@ -119,3 +119,27 @@ class SignInCounter(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime())
     count: Mapped[int] = mapped_column(Integer)
+
+
+class WebSession(Base):
+    """A browser's session on the dashboard: the server side of its cookie.
+
+    The cookie holds only a random secret; this row is found by its SHA-256 (`id`), so a
+    database dump gives no usable cookie. The row holds the access and refresh tokens of the
+    person's `AuthSession`, sealed with a service key (`app.auth.web`), so the dashboard rides
+    the API's own token, refresh and revocation machinery: a sign-out everywhere, a
+    deactivation or a suspension ends it on the next request. The declared purpose of work
+    and the chosen language live here, never in the browser.
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_subject", "subject"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(80))
+    tokens: Mapped[str] = mapped_column(String(4000))
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 
+from app.orgs import models
 from app.orgs import service as orgs
 from schema import ids, permissions
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
@@ -19,7 +20,12 @@ class OrgQueries:
         "Who is calling: kind, roles and organisation.")
     def viewer(self, info: Info) -> Viewer:
         p = info.context.access.principal
-        return Viewer(kind=p.kind.value, name=p.name, roles=sorted(p.roles), _org_id=p.org_id)
+        # Her own login holds no organisation role (`kind` says who she is): only the roles of
+        # an organisation are listed.
+        known = {r.value for r in models.Role}
+        return Viewer(kind=p.kind.value, name=p.name,
+                      roles=[models.Role(r) for r in sorted(p.roles) if r in known],
+                      _org_id=p.org_id)
 
     @permissions.query(
         "One organisation by ID (null and NOT_FOUND when there is none).",

@@ -130,7 +130,8 @@ class WorkingGroup(Node):
 class Viewer:
     kind: ViewerKind = strawberry.field(description="Who is calling.")  # type: ignore[valid-type]
     name: str = strawberry.field(description="Username or client ID.")
-    roles: list[Role] = strawberry.field(description="Roles in the caller's organisation.")
+    roles: list[Role] = strawberry.field(description=(
+        "Roles in the caller's organisation (none for her own login: `kind` says who she is)."))
     _org_id: strawberry.Private[object]
 
     @strawberry.field(description="The caller's organisation.")

@@ -7,6 +7,7 @@
 //   OIDC_PROVIDER_DIR  the folder holding node_modules/oidc-provider (installed by .ci/run)
 //   OIDC_PORT          the port to listen on (127.0.0.1)
 //   OIDC_CLIENT_SECRET the secret of the confidential web client
+//   OIDC_WEB_REDIRECT  another redirect URI of that client (the dashboard's callback), optional
 // Prints one line `ready <issuer>` when it listens.
 
 import * as crypto from 'node:crypto';
@@ -38,7 +39,9 @@ const provider = new Provider(issuer, {
     {
       client_id: 'safety-net-web',
       client_secret: process.env.OIDC_CLIENT_SECRET,
-      redirect_uris: ['http://127.0.0.1/callback'],
+      // The dashboard's callback in the tests (tests/test_web_oidc.py), when given.
+      redirect_uris: ['http://127.0.0.1/callback',
+        ...(process.env.OIDC_WEB_REDIRECT ? [process.env.OIDC_WEB_REDIRECT] : [])],
       grant_types: ['authorization_code'],
       response_types: ['code'],
     },

@@ -1,0 +1,43 @@
+"""The dashboard's routes (served by the same Starlette app as the API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from schema.web import her, oidc, pages, queue
+from schema.web.pages import page
+
+STATIC = Path(__file__).parent / "static"
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".woff2": "font/woff2",
+                ".svg": "image/svg+xml"}
+
+
+async def static(request: Request) -> Response:
+    """Vendored and own assets: no personal data, so they may be cached."""
+    name = request.path_params["name"]
+    path = (STATIC / name).resolve()
+    if STATIC.resolve() not in path.parents or not path.is_file() or path.suffix not in STATIC_TYPES:
+        return PlainTextResponse("Not found.", status_code=404)
+    return FileResponse(path, media_type=STATIC_TYPES[path.suffix],
+                        headers={"Cache-Control": "public, max-age=3600",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/", pages.home, methods=["GET"]),
+        Route("/signin", pages.sign_in, methods=["GET", "POST"]),
+        Route("/signin/oidc", oidc.start, methods=["GET"]),
+        Route(oidc.CALLBACK, oidc.callback, methods=["GET"]),
+        Route("/signout", page(pages.sign_out), methods=["POST"]),
+        Route("/enrol", page(pages.enrol, staff_only=True), methods=["GET", "POST"]),
+        Route("/purpose", page(pages.choose_purpose, staff_only=True), methods=["GET", "POST"]),
+        Route("/language", pages.choose_language, methods=["POST"]),
+        Route("/queue", page(queue.queue, staff_only=True, purpose=True), methods=["GET"]),
+        Route("/me", page(her.me, her_only=True), methods=["GET"]),
+        Route("/static/web/{name:path}", static, methods=["GET"]),
+    ]
