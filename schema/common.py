@@ -97,7 +97,9 @@ AFTER_DESCRIPTION = "Return items after this cursor (`pageInfo.endCursor`)."
 
 @strawberry.type(description="A business validation problem with the mutation's input.")
 class UserError:
-    field: list[str] | None = strawberry.field(description="Path of the input field, if any.")
+    field: list[str] | None = strawberry.field(description=(
+        "Path of the input field, if any, one element per level (list positions as digits): "
+        "[\"input\", \"followUp\", \"0\", \"dueAt\"]."))
     message: str = strawberry.field(description="What is wrong, in plain language.")
     code: str = strawberry.field(description="Stable machine code: BAD_USER_INPUT or CONFLICT.")
 
@@ -108,7 +110,7 @@ async def guarded(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | N
         return await action(), []
     except BadInput as exc:
         info.context.rollback_only = True
-        path = ["input", exc.field] if exc.field else None
+        path = ["input", *exc.field.split(".")] if exc.field else None
         return None, [UserError(field=path, message=exc.message, code=exc.code)]
     except Conflict as exc:
         info.context.rollback_only = True

@@ -216,7 +216,7 @@ async def test_each_person_chooses_her_channels_per_level(channels_env):
                                                   "Channel", uuid.uuid4())]}]},
                           as_=("fund", "focal"))
     assert wrong["data"]["setMyAlertChannels"]["userErrors"][0]["field"] == [
-        "input", "levels.0.webhookChannelIds"]
+        "input", "levels", "0", "webhookChannelIds"]
     chosen = await env.gql(SET_LEVELS, {"l": [
         {"level": 0, "email": False, "webhookChannelIds": []},
         {"level": 1, "email": False, "webhookChannelIds": [channel]},

@@ -144,7 +144,7 @@ async def test_closure_needs_a_reason_and_a_plan_and_she_is_told(env):
                                        "followUp": [{"kind": "PSYCHOSOCIAL_SUPPORT",
                                                      "dueAt": later(env, -1)}]}},
                          as_=("fund", "focal"))
-    assert past["data"]["closeCase"]["userErrors"][0]["field"] == ["input", "followUp.0.dueAt"]
+    assert past["data"]["closeCase"]["userErrors"][0]["field"] == ["input", "followUp", "0", "dueAt"]
     outside = await env.gql(CLOSE, {"i": {"caseId": pb["case"], "reason": "RISK_RESOLVED",
                                           "followUp": [{"kind": "PSYCHOSOCIAL_SUPPORT",
                                                         "dueAt": later(env, 30),
@@ -152,7 +152,7 @@ async def test_closure_needs_a_reason_and_a_plan_and_she_is_told(env):
                                                             await org_id(env, "embassy")}]}},
                             as_=("fund", "focal"))
     assert outside["data"]["closeCase"]["userErrors"][0]["field"] == [
-        "input", "followUp.0.ownerOrganisationId"]
+        "input", "followUp", "0", "ownerOrganisationId"]
     still = await env.gql("query($id: ID!) { case(id: $id) { status measures { id } } }",
                           {"id": pb["case"]}, as_=("fund", "focal"))
     assert still["data"]["case"] == {"status": "OPEN", "measures": []}, "refusals change nothing"

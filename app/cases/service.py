@@ -70,6 +70,7 @@ async def open_case(
                            "opens her first case; record a grant (grantConsent) instead.",
                            field="intakeConsent")
         await peacebuilders.record_intake(ctx, peacebuilder_id, intake_consent)
+        await peacebuilders.record_counting(ctx, peacebuilder_id, intake_consent)
     pb = await peacebuilders.get(ctx, peacebuilder_id, org_level=True)
     if intake_consent is None and ctx.mode is visibility.Mode.TEAM and not await ctx.released([pb.id]):
         # A case worker not on the team of her existing cases cannot join by opening another.

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.consent.categories import DataCategory, Purpose
 
@@ -85,6 +85,7 @@ class Facts:
     protected: bool = False
     she_has_login: bool = False
     evidence: bool = False
+    counting_only: bool = False  # purpose aggregate_reporting alone: releases counts, no record
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,15 @@ def _staff_records(facts: Facts) -> Decision:
     return Decision(Result.AWAITS_SECOND_PERSON)
 
 
+def _staff_intake(facts: Facts) -> Decision:
+    """At intake staff also record her plain choice to be counted, anonymously, in another
+    organisation's (or a working group's) statistics: counts only, never her record, and
+    pending like the intake grant itself."""
+    if facts.counting_only and not facts.to_own_organisation:
+        return _staff_records(replace(facts, to_own_organisation=True))
+    return _staff_records(facts)
+
+
 def _second_person_confirms(facts: Facts) -> Decision:
     if facts.protected:
         return SECOND_PERSON_PROTECTED
@@ -151,7 +161,7 @@ Rule = Callable[[Facts], Decision]
 RULES: dict[Act, dict[Caller, Rule]] = {
     Act.GRANT: {Caller.HERSELF: lambda f: LIVE, Caller.NETWORK: _network,
                 Caller.STAFF: _staff_records},
-    Act.INTAKE: {Caller.STAFF: _staff_records},
+    Act.INTAKE: {Caller.STAFF: _staff_intake},
     Act.CONFIRM: {Caller.HERSELF: lambda f: LIVE, Caller.NETWORK: _network,
                   Caller.STAFF: _second_person_confirms},
     Act.EXTEND: {Caller.HERSELF: lambda f: LIVE, Caller.NETWORK: _network,

@@ -239,7 +239,8 @@ async def _facts(ctx: AccessContext, who: Standing, recipient_type: str,
         itself = ctx.org_id in members
     return rules.Facts(to_own_organisation=own, to_the_network_itself=itself,
                        protected=rules.protected(categories, purposes),
-                       she_has_login=pb.has_login, evidence=evidence)
+                       she_has_login=pb.has_login, evidence=evidence,
+                       counting_only=set(purposes) == {Purpose.AGGREGATE_REPORTING.value})
 
 
 async def grant(
@@ -280,7 +281,9 @@ async def grant(
                                            terms.categories, terms.purposes, pb,
                                            proof is not None), peacebuilder_id)
     covered = await _covered(ctx, recipient_type, recipient_id)
-    if recipient_type == "working_group" and who.caller is not Caller.HERSELF:
+    counting_only = terms.purposes == {Purpose.AGGREGATE_REPORTING.value}
+    if (recipient_type == "working_group" and who.caller is not Caller.HERSELF
+            and not counting_only):  # counts widen no one's knowledge of her
         # Widening who knows on someone else's initiative: a current joint risk assessment of
         # her open cases first (guidance 7). She herself is never stopped from sharing.
         from app.risk import gates as risk_gates

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app import crypto
 from app.access.context import AccessContext
 from app.consent import service as consent
-from app.consent.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, Purpose
+from app.consent.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, DataCategory, Purpose
 from app.consent.models import ConsentGrant
 from app.consent.rules import PROTECTED_CATEGORIES
 from app.db import new_id
@@ -149,7 +149,8 @@ async def create(
     written = await _write_profile(ctx, pb, fields)
     ctx.record("peacebuilder.create", target_type="Peacebuilder", target_id=pb.id,
                details={"categories": written})
-    return Registered(pb, await record_intake(ctx, pb.id, intake))
+    grant = await record_intake(ctx, pb.id, intake)
+    return Registered(pb, grant, await record_counting(ctx, pb.id, intake))
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class Registered:
 
     peacebuilder: Peacebuilder
     intake: ConsentGrant
+    counting: list[ConsentGrant]
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,15 @@ class IntakeConsent:
     valid_until: datetime | None = None
     note: str | None = None
     evidence: consent.Evidence | None = None
+    # Her plain choice "count me, anonymously, in the statistics of ...": recipients as
+    # ("organisation" | "working_group", id), e.g. the overseeing NHRI.
+    counted_by: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+
+
+# What the monitoring tables count (app/monitoring/tables.py): released for counting only.
+COUNTING_CATEGORIES = (DataCategory.INCIDENT_DETAILS.value, DataCategory.LOCATION_COARSE.value,
+                       DataCategory.LEGAL.value)
+MAX_COUNTED_BY = 10
 
 
 # What intake covers when no categories are named: never contact or location, and nothing
@@ -188,6 +199,30 @@ async def record_intake(ctx: AccessContext, pb_id: uuid.UUID,
         purposes=intake.purposes or [Purpose.PROTECTION.value, Purpose.EMERGENCY_RESPONSE.value],
         valid_until=intake.valid_until, obtained_via=intake.obtained_via, note=intake.note,
         evidence=intake.evidence, intake=True)
+
+
+async def record_counting(ctx: AccessContext, pb_id: uuid.UUID,
+                          intake: IntakeConsent) -> list[ConsentGrant]:
+    """One grant per recipient she chose to be counted by: purpose aggregate_reporting alone
+    (counts, never her record), the categories the declared tables count, the intake's method,
+    evidence and end; pending until confirmed, like the intake grant."""
+    field_name = "intakeConsent.countedBy"
+    if len(intake.counted_by) > MAX_COUNTED_BY:
+        raise BadInput(f"At most {MAX_COUNTED_BY} recipients.", field=field_name)
+    if len(set(intake.counted_by)) != len(intake.counted_by):
+        raise BadInput("A recipient is named twice.", field=field_name)
+    grants = []
+    for recipient_type, recipient_id in intake.counted_by:
+        try:
+            grants.append(await consent.grant(
+                ctx, peacebuilder_id=pb_id, recipient_type=recipient_type,
+                recipient_id=recipient_id, categories=list(COUNTING_CATEGORIES),
+                purposes=[Purpose.AGGREGATE_REPORTING.value], valid_until=intake.valid_until,
+                obtained_via=intake.obtained_via, note=intake.note, evidence=intake.evidence,
+                intake=True))
+        except BadInput as exc:
+            raise BadInput(exc.message, field=field_name) from exc
+    return grants
 
 
 async def update(

@@ -40,6 +40,7 @@ class PeacebuilderMutations:
         return PeacebuilderPayload(
             peacebuilder=await _written(info, done.peacebuilder.id if done else None),
             intake_consent=ConsentGrant.from_model(done.intake) if done else None,
+            counting_consents=[ConsentGrant.from_model(g) for g in done.counting] if done else [],
             user_errors=errors)
 
     @permissions.mutation(

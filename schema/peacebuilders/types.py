@@ -140,11 +140,28 @@ class IntakeConsentInput:
     evidence: ConsentEvidenceInput | None = strawberry.field(default=None, description=(
         "What shows she consented. Needed while she has no login: a second focal point of your "
         "organisation then confirms the grant against it."))
+    counted_by: list[strawberry.ID] | None = strawberry.field(default=None, description=(
+        "Her plain choice: \"count me, anonymously, in the statistics of ...\" — organisations "
+        "(e.g. the overseeing NHRI) or working groups, at most 10. Each gets a grant for "
+        "AGGREGATE_REPORTING only (incident details, coarse location and legal, counted in the "
+        "declared monitoring tables), which releases counts and never her record; pending "
+        "until confirmed like the intake grant."))
 
     def to_app(self) -> Any:
+        from app.errors import BadInput
+        from app.ids import decode_any
         from app.peacebuilders.service import IntakeConsent
 
+        counted_by = []
+        for value in self.counted_by or []:
+            kind, id_ = decode_any(value, "intakeConsent.countedBy")
+            if kind not in ("Organisation", "WorkingGroup"):
+                raise BadInput("Name organisations or working groups.",
+                               field="intakeConsent.countedBy")
+            counted_by.append(("organisation" if kind == "Organisation" else "working_group",
+                               id_))
         return IntakeConsent(
+            counted_by=counted_by,
             obtained_via=self.obtained_via.value,
             categories=[c.value for c in self.categories] if self.categories else None,
             purposes=[p.value for p in self.purposes] if self.purposes else None,
@@ -182,5 +199,8 @@ class PeacebuilderPayload:
     user_errors: list[UserError]
     intake_consent: ConsentGrant | None = strawberry.field(default=None, description=(
         "createPeacebuilder: her intake grant, PENDING until confirmed (see `awaiting`)."))
+    counting_consents: list[ConsentGrant] = strawberry.field(default_factory=list, description=(
+        "createPeacebuilder: the grants for `intakeConsent.countedBy` (AGGREGATE_REPORTING "
+        "only), PENDING until confirmed."))
 
 
