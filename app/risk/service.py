@@ -213,9 +213,10 @@ async def answer(ctx: AccessContext, assessment_id: uuid.UUID, *, agree: bool,
 
 
 async def confirm_without_her(ctx: AccessContext, assessment_id: uuid.UUID, *,
-                              consulted_how: str) -> Confirmation:
+                              consulted_how: str) -> tuple[Confirmation, RiskAssessment]:
     """She has no account and no network: a focal point records how she was consulted and a
-    second focal point confirms (the two-person rule); it becomes current (agreed) then."""
+    second focal point confirms (the two-person rule); it becomes current (agreed) then.
+    Returns the confirmation asked for and the assessment waiting on it."""
     row, case = await _assessment(ctx, assessment_id)
     if row.status != AssessmentStatus.SHARED_WITH_HER.value:
         raise Conflict(f"The assessment is {row.status}.")
@@ -236,7 +237,7 @@ async def confirm_without_her(ctx: AccessContext, assessment_id: uuid.UUID, *,
     ctx.record("risk_assessment.confirm_requested", target_type="Case", target_id=case.id,
                details={"risk_assessment": str(row.id), "consulted_how": consulted_how,
                         "confirmation": str(asked.id)})
-    return asked
+    return asked, row
 
 
 @confirmations.on_confirmed(CONFIRM_ASSESSMENT)

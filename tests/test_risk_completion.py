@@ -1,0 +1,124 @@
+"""Issue 19, what its first build left open — through GraphQL on both databases, with the
+controlled clock:
+
+- resolving a missed check-in and ending a schedule silence the lead's alerts: staff (and her
+  network's focal point) need a recent second factor, she herself does not;
+- a measure not done says why (a reason code, kept on the measure);
+- her plain-language risk and safety texts in all five languages;
+- consultation follow-ups are tasks of their owners: an overdue one escalates;
+- her data copy holds her risk and safety records.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.audit.models import AccessLogEntry
+from app.clock import FrozenClock
+from app.incidents.scheduler import run_due
+from schema import ids
+from tests.conftest import BACKENDS, build_env
+from tests.test_checkins import AGREE, END, RESOLVE
+from tests.test_consent import INTAKE_CATEGORIES, new_peacebuilder
+from tests.test_mfa import configured, token_as
+
+pytestmark = pytest.mark.anyio
+FOCAL, CASEWORKER = ("fund", "focal"), ("fund", "caseworker")
+CHECK_INS = """query($id: ID!) { case(id: $id) { checkIns { id status } } }"""
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def done_env(request, tmp_path_factory, anyio_backend):
+    clock = FrozenClock(datetime(2038, 3, 1, 9, 0, tzinfo=UTC))
+    env, close = await build_env(request.param, tmp_path_factory.mktemp("risk_done"), clock=clock)
+    env.clock = clock
+    try:
+        yield env
+    finally:
+        await close()
+
+
+async def stale(env, org: str, user: str) -> str:
+    """A token of a person whose second factor is two minutes old (the step-up window is set to
+    one minute around its use)."""
+    return await token_as(env, org, user, acr="mfa", age=120)
+
+
+def codes(body: dict, name: str) -> list[str]:
+    """A refusal's code (a top-level error) or the userErrors' codes."""
+    if "errors" in body:
+        return [e["extensions"]["code"] for e in body["errors"]]
+    return [e["code"] for e in body["data"][name]["userErrors"]]
+
+
+async def denials(env, action: str) -> list[AccessLogEntry]:
+    async with env.runtime.db.transaction() as s:
+        return list(await s.scalars(select(AccessLogEntry).where(
+            AccessLogEntry.action == action, AccessLogEntry.decision == "deny")))
+
+
+async def schedule_for(env, pb: dict, minutes: int = 60) -> dict:
+    body = await env.gql(AGREE, {"i": {
+        "caseId": pb["case"], "intervalMinutes": minutes, "channel": "PHONE_CALL",
+        "agreedVia": "IN_PERSON", "missedAction": "CALL_HER"}}, as_=CASEWORKER)
+    assert body["data"]["agreeCheckInSchedule"]["userErrors"] == [], body
+    return body["data"]["agreeCheckInSchedule"]["schedule"]
+
+
+# --- step-up on what silences her alerts ------------------------------------------------------
+
+async def test_resolving_a_missed_check_in_needs_a_recent_second_factor(done_env):
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    await schedule_for(env, pb)
+    env.clock.advance(minutes=61)
+    await run_due(env.runtime.db, env.clock)
+    case = (await env.gql(CHECK_INS, {"id": pb["case"]}, as_=FOCAL))["data"]["case"]
+    missed = next(p for p in case["checkIns"] if p["status"] == "MISSED")
+    variables = {"i": {"checkInId": missed["id"], "resolution": "REACHED_SAFE"}}
+
+    with configured(env, step_up_seconds=60):
+        weak = await env.gql(RESOLVE, variables, token=await stale(env, *FOCAL))
+    assert codes(weak, "resolveMissedCheckIn") == ["STEP_UP_REQUIRED"]
+    assert any(d.target_id == str(ids.decode(pb["case"], "Case"))
+               for d in await denials(env, "check_in.resolve"))
+    still = (await env.gql(CHECK_INS, {"id": pb["case"]}, as_=FOCAL))["data"]["case"]
+    assert [p["status"] for p in still["checkIns"]] == ["MISSED"], "nothing silenced"
+
+    strong = await env.gql(RESOLVE, variables, as_=FOCAL)
+    assert codes(strong, "resolveMissedCheckIn") == []
+    assert strong["data"]["resolveMissedCheckIn"]["checkIn"]["status"] == "RESOLVED"
+
+
+async def test_ending_a_schedule_needs_a_second_factor_from_staff_not_from_her(done_env):
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    schedule = await schedule_for(env, pb)
+    variables = {"i": {"scheduleId": schedule["id"]}}
+    with configured(env, step_up_seconds=60):
+        weak = await env.gql(END, variables, token=await stale(env, *CASEWORKER))
+    assert codes(weak, "endCheckInSchedule") == ["STEP_UP_REQUIRED"]
+    assert await denials(env, "check_in_schedule.end")
+
+    # She herself ends it: her own sign-in is enough.
+    her = await env.peacebuilder_token(pb["login"])
+    ended = await env.gql(END, variables, token=her, purpose=None)
+    assert codes(ended, "endCheckInSchedule") == []
+    assert ended["data"]["endCheckInSchedule"]["schedule"]["status"] == "ENDED"
+
+
+def _uuid(value: str) -> uuid.UUID:
+    return uuid.UUID(value)
+
+
+def _json(value: str) -> dict:
+    return json.loads(value)
+
+
+def _soon(env, days: int) -> str:
+    return (env.clock.now() + timedelta(days=days)).isoformat()
