@@ -224,8 +224,8 @@ async def owner_person(ctx: AccessContext, measure: Measure) -> OwnerPerson | No
 
 async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: str,
                              reason: str | None = None) -> Measure:
-    """The owner moves a measure on; done, or not done (cancelled, with a reason code), she is
-    told."""
+    """The owner moves a measure on: planned -> in progress -> done, or not done (cancelled,
+    with a reason code kept on it); done and not done are final. She is told either way."""
     await ctx.require("measure", "manage")
     measure = await ctx.session.get(Measure, measure_id)
     if measure is None:
@@ -235,10 +235,15 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
         raise NotFound()
     if status not in {s.value for s in MeasureStatus}:
         raise BadInput("Status is planned, in_progress, done or cancelled.", field="status")
+    reasons = ", ".join(r.value for r in MeasureNotDoneReason)
     if reason is not None and (status != "cancelled"
                                or reason not in {r.value for r in MeasureNotDoneReason}):
-        raise BadInput("A reason goes with status cancelled: one of "
-                       + ", ".join(r.value for r in MeasureNotDoneReason) + ".", field="reason")
+        raise BadInput(f"A reason goes with status cancelled: one of {reasons}.",
+                       field="reason")
+    if status == "cancelled" and reason is None:
+        raise BadInput(f"Say why it was not done: one of {reasons}.", field="reason")
+    if measure.status in FINAL_TASK and status != measure.status:
+        raise Conflict(f"The measure is already {measure.status}: add a new one instead.")
     used = None
     if status == "done" and measure.kind in PUBLIC_MEASURES and measure.status != "done":
         # Carried out only while her approval of the act still stands (she may withdraw it
@@ -252,6 +257,7 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
         approval.used_at = ctx.clock.now()
         used = approval
     before, measure.status = measure.status, status
+    measure.not_done_reason = reason if status == "cancelled" else None
     details = {"status": status, **({"reason": reason} if reason else {})}
     event(ctx, measure.case_id, "measure.status", measure.id, details)
     if used is not None:
@@ -264,7 +270,7 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
         await tell_her(ctx, case.peacebuilder_id,
                        NoticeKind.MEASURE_DONE if done else NoticeKind.MEASURE_NOT_DONE,
                        case_id=case.id, subject_id=measure.id,
-                       codes={} if done else {"reason": reason or MeasureNotDoneReason.OTHER})
+                       codes={} if done else {"reason": reason})
     return measure
 
 
@@ -527,6 +533,7 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
 
 
 OPEN_TASK = ("planned", "in_progress")
+FINAL_TASK = ("done", "cancelled")
 
 
 @on_narrowed
