@@ -122,3 +122,89 @@ def _json(value: str) -> dict:
 
 def _soon(env, days: int) -> str:
     return (env.clock.now() + timedelta(days=days)).isoformat()
+
+
+# --- a measure not done says why ----------------------------------------------------------------
+
+ADD = """mutation($i: AddMeasureInput!) { addMeasure(input: $i) {
+  measure { id } userErrors { field message code } } }"""
+STATUS = """mutation($i: SetMeasureStatusInput!) { setMeasureStatus(input: $i) {
+  measure { id status notDoneReason } userErrors { field message code } } }"""
+
+
+async def test_a_measure_not_done_keeps_its_reason_and_done_or_not_done_is_final(done_env):
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    added = await env.gql(ADD, {"i": {"caseId": pb["case"], "kind": "SECURE_TRANSPORT"}},
+                          as_=FOCAL)
+    measure = added["data"]["addMeasure"]["measure"]["id"]
+    moving = await env.gql(STATUS, {"i": {"measureId": measure, "status": "in_progress"}},
+                           as_=FOCAL)
+    assert "errors" not in moving, moving
+    assert moving["data"]["setMeasureStatus"]["measure"] == {
+        "id": measure, "status": "in_progress", "notDoneReason": None}
+    # Not done without a reason: refused, nothing changes.
+    bare = await env.gql(STATUS, {"i": {"measureId": measure, "status": "cancelled"}}, as_=FOCAL)
+    [error] = bare["data"]["setMeasureStatus"]["userErrors"]
+    assert error["field"] == ["input", "reason"] and bare["data"]["setMeasureStatus"][
+        "measure"] is None
+    dropped = await env.gql(STATUS, {"i": {"measureId": measure, "status": "cancelled",
+                                           "reason": "she_declined"}}, as_=FOCAL)
+    assert dropped["data"]["setMeasureStatus"]["measure"] == {
+        "id": measure, "status": "cancelled", "notDoneReason": "she_declined"}
+    # Final: it is not quietly re-planned (a new measure is added instead).
+    back = await env.gql(STATUS, {"i": {"measureId": measure, "status": "planned"}}, as_=FOCAL)
+    assert [e["code"] for e in back["data"]["setMeasureStatus"]["userErrors"]] == ["CONFLICT"]
+
+
+# --- her view in her language --------------------------------------------------------------------
+
+LANGUAGES = ("en", "fr", "es", "ar", "sw")
+OVERVIEWS = """query($l: String) { me {
+  riskOverview(language: $l) { caseId language lines }
+  safetyOverview(language: $l) { caseId language lines } } }"""
+
+
+def test_every_plain_text_exists_in_the_five_languages():
+    from app.checkins import plain as safety_plain
+    from app.risk import plain as risk_plain
+
+    for table in (risk_plain.T, safety_plain.T, safety_plain.WORDS):
+        for lang in LANGUAGES:
+            assert set(table[lang]) == set(table["en"]), (lang, set(table["en"]) ^ set(
+                table[lang]))
+
+
+async def test_her_risk_and_safety_overviews_speak_each_of_her_five_languages(done_env):
+    from tests.test_risk import ADD_MEASURE, PLAN, assessed, shared
+
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    a = await assessed(env, pb)
+    added = await env.gql(ADD_MEASURE, {"i": {"caseId": pb["case"], "kind": "ACCOMPANIMENT"}},
+                          as_=CASEWORKER)
+    measure = added["data"]["addMeasure"]["measure"]["id"]
+    await env.gql(PLAN, {"i": {"measureId": measure, "threatId": a["threats"][0]["id"],
+                               "planKind": "PREVENTIVE_PROTOCOL"}}, as_=CASEWORKER)
+    await shared(env, pb, level="CRITICAL")
+    await schedule_for(env, pb, minutes=24 * 60)
+    env.clock.advance(minutes=24 * 60 + 1)
+    await run_due(env.runtime.db, env.clock)  # one missed: its line says what they will do
+    her = await env.peacebuilder_token(pb["login"])
+    seen: dict[str, tuple[list[str], list[str]]] = {}
+    for lang in LANGUAGES:
+        body = await env.gql(OVERVIEWS, {"l": lang}, token=her, purpose=None)
+        assert "errors" not in body, body
+        risk = next(c for c in body["data"]["me"]["riskOverview"] if c["caseId"] == pb["case"])
+        safety = next(c for c in body["data"]["me"]["safetyOverview"]
+                      if c["caseId"] == pb["case"])
+        assert risk["language"] == safety["language"] == lang
+        seen[lang] = (risk["lines"], safety["lines"])
+    english = seen["en"]
+    assert len(english[0]) == 3 and len(english[1]) == 2, english  # current, waiting, plan
+    for lang in LANGUAGES[1:]:
+        for mine, theirs in zip(seen[lang], english, strict=True):
+            assert len(mine) == len(theirs)
+            # Every sentence in her language, none left in English.
+            assert not set(mine) & set(theirs), (lang, mine)
+    assert "مرتفع" in " ".join(seen["ar"][0]) and "ya juu" in " ".join(seen["sw"][0])

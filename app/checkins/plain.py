@@ -1,5 +1,5 @@
 """Her check-ins, security assessments and consultations in plain language, in her language
-(en, fr; English otherwise): from codes, dates and organisation names only — never staff's
+(en, fr, es, ar, sw; English otherwise): from codes, dates and organisation names only — never staff's
 free text (she reads her sealed records themselves in `me { cases { … } }`)."""
 
 from __future__ import annotations
@@ -43,6 +43,41 @@ T: dict[str, dict[str, str]] = {
         "consultation": "Le {date}, {orgs} ont rencontré {whom}.",
         "hours": "{n} heures", "minutes": "{n} minutes", "days": "{n} jours",
     },
+    "es": {
+        "schedule": "Acordó con {org} dar señales de vida cada {every} por {channel}.",
+        "next": "Su próximo control vence el {date}.",
+        "missed": "Su control previsto el {date} no se realizó: se alertó a {org}, que va a "
+                  "{action}.",
+        "last": "Su último control: {date}.",
+        "assessment": "{org} evaluó la seguridad digital de {whose} el {date}; "
+                      "seguimiento antes del {follow_up}.",
+        "followed_up": "{org} hizo el seguimiento de la evaluación de seguridad digital del "
+                       "{date}.",
+        "consultation": "El {date}, {orgs} se reunieron con {whom}.",
+        "hours": "{n} horas", "minutes": "{n} minutos", "days": "{n} días",
+    },
+    "ar": {
+        "schedule": "اتفقتِ مع {org} على الاطمئنان كل {every} عبر {channel}.",
+        "next": "موعد اطمئنانك القادم قبل {date}.",
+        "missed": "فات موعد اطمئنانك المحدد في {date}: تم تنبيه {org} وستقوم بـ{action}.",
+        "last": "آخر اطمئنان لك: {date}.",
+        "assessment": "قيّمت {org} الأمن الرقمي لـ{whose} في {date}؛ المتابعة قبل {follow_up}.",
+        "followed_up": "تابعت {org} تقييم الأمن الرقمي المؤرخ {date}.",
+        "consultation": "في {date}، التقت {orgs} بـ{whom}.",
+        "hours": "{n} ساعات", "minutes": "{n} دقائق", "days": "{n} أيام",
+    },
+    "sw": {
+        "schedule": "Ulikubaliana na {org} kuripoti hali yako kila {every} kwa {channel}.",
+        "next": "Kuripoti kwako kunakofuata ni kabla ya {date}.",
+        "missed": "Kuripoti kwako kwa {date} kulikosekana: {org} ilitaarifiwa na itachukua "
+                  "hatua: {action}.",
+        "last": "Uliripoti mara ya mwisho: {date}.",
+        "assessment": "{org} ilitathmini usalama wa kidijitali wa {whose} tarehe {date}; "
+                      "ufuatiliaji kabla ya {follow_up}.",
+        "followed_up": "{org} ilifuatilia tathmini ya usalama wa kidijitali ya {date}.",
+        "consultation": "Tarehe {date}, {orgs} walikutana na {whom}.",
+        "hours": "saa {n}", "minutes": "dakika {n}", "days": "siku {n}",
+    },
 }
 WORDS: dict[str, dict[str, str]] = {
     "en": {"app": "signing in to the app", "phone_call": "phone call", "sms": "text message",
@@ -62,6 +97,33 @@ WORDS: dict[str, dict[str, str]] = {
            "other": "faire ce qui a été convenu", "her": "vous",
            "her_organisation": "votre organisation", "her_network": "votre réseau",
            "her_and_network": "vous et votre réseau"},
+    "es": {"app": "iniciar sesión en la aplicación", "phone_call": "llamada telefónica",
+           "sms": "SMS", "secure_messenger": "mensajería segura",
+           "in_person": "reunión en persona", "network": "su red",
+           "call_her": "llamarla", "call_safety_contact": "llamar a su contacto de seguridad",
+           "contact_network": "contactar con su red", "visit": "visitarla",
+           "emergency_protocol": "activar el protocolo de emergencia",
+           "other": "hacer lo acordado", "her": "usted",
+           "her_organisation": "su organización", "her_network": "su red",
+           "her_and_network": "usted y su red"},
+    "ar": {"app": "تسجيل الدخول إلى التطبيق", "phone_call": "مكالمة هاتفية",
+           "sms": "رسالة نصية", "secure_messenger": "تطبيق مراسلة آمن",
+           "in_person": "لقاء شخصي", "network": "شبكتك",
+           "call_her": "الاتصال بك", "call_safety_contact": "الاتصال بجهة اتصال الأمان الخاصة بك",
+           "contact_network": "التواصل مع شبكتك", "visit": "زيارتك",
+           "emergency_protocol": "تفعيل بروتوكول الطوارئ",
+           "other": "القيام بما اتُّفق عليه", "her": "أنتِ",
+           "her_organisation": "منظمتك", "her_network": "شبكتك",
+           "her_and_network": "أنتِ وشبكتك"},
+    "sw": {"app": "kuingia kwenye programu", "phone_call": "simu",
+           "sms": "ujumbe mfupi", "secure_messenger": "programu salama ya ujumbe",
+           "in_person": "kukutana ana kwa ana", "network": "mtandao wako",
+           "call_her": "kukupigia simu", "call_safety_contact": "kumpigia mtu wako wa usalama",
+           "contact_network": "kuwasiliana na mtandao wako", "visit": "kukutembelea",
+           "emergency_protocol": "kuanzisha itifaki ya dharura",
+           "other": "kufanya mlichokubaliana", "her": "wewe",
+           "her_organisation": "shirika lako", "her_network": "mtandao wako",
+           "her_and_network": "wewe na mtandao wako"},
 }
 
 
