@@ -208,3 +208,79 @@ async def test_her_risk_and_safety_overviews_speak_each_of_her_five_languages(do
             # Every sentence in her language, none left in English.
             assert not set(mine) & set(theirs), (lang, mine)
     assert "مرتفع" in " ".join(seen["ar"][0]) and "ya juu" in " ".join(seen["sw"][0])
+
+
+# --- consultation follow-ups are their owners' tasks ---------------------------------------------
+
+CONSULT = """mutation($i: RecordConsultationInput!) { recordConsultation(input: $i) {
+  consultation { id followUps { action ownerOrganisationId dueAt taskId } }
+  userErrors { field message code } } }"""
+TASKS = """query($id: ID!) { case(id: $id) { consultationFollowUps { id consultationId position
+  ownerOrganisationId ownerPersonId dueAt status doneAt } } }"""
+COMPLETE = """mutation($i: CompleteConsultationFollowUpInput!) {
+  completeConsultationFollowUp(input: $i) { followUp { id status doneAt }
+  userErrors { field message code } } }"""
+
+
+async def test_an_overdue_consultation_follow_up_escalates_to_its_named_owner_until_done(done_env):
+    from app.incidents.models import CaseEvent
+    from tests.test_consent import grant, org_id
+    from tests.test_descriptions import user_id
+    from tests.test_incidents import inbox_of
+
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    fund, focal = await org_id(env, "fund"), await user_id(env, "fund", "focal")
+    due = env.clock.now() + timedelta(days=2)
+    body = await env.gql(CONSULT, {"i": {
+        "caseId": pb["case"], "heldAt": env.clock.now().isoformat(), "consulted": "HER",
+        "topics": "Qx-topics", "followUps": [
+            {"action": "Qx-follow: find a safe house.", "ownerOrganisationId": fund,
+             "ownerUserId": focal, "dueAt": due.isoformat()},
+            {"action": "Qx-follow: no date.", "ownerOrganisationId": fund}]}}, as_=CASEWORKER)
+    assert "errors" not in body, body
+    assert body["data"]["recordConsultation"]["userErrors"] == [], body
+    items = body["data"]["recordConsultation"]["consultation"]["followUps"]
+    assert all(i["taskId"] for i in items)
+    case = (await env.gql(TASKS, {"id": pb["case"]}, as_=FOCAL))["data"]["case"]
+    tasks = case["consultationFollowUps"]
+    assert [t["id"] for t in tasks] == [i["taskId"] for i in items]
+    first = tasks[0]
+    assert (first["position"], first["ownerOrganisationId"], first["ownerPersonId"],
+            first["status"]) == (0, fund, focal, "OPEN")
+    assert datetime.fromisoformat(first["dueAt"]) == due
+
+    # Another organisation her consent does not release risk_assessment to: nothing listed.
+    await grant(env, pb, as_=FOCAL, to_org="mofa", categories=("INCIDENT_DETAILS",))
+    other = await env.gql(TASKS, {"id": pb["case"]}, as_=("mofa", "focal"))
+    assert "errors" not in other, other
+    assert other["data"]["case"]["consultationFollowUps"] == []
+
+    # Past its due date and still open: the owner's chain, her named person first, once.
+    env.clock.set(due + timedelta(minutes=1))
+    await run_due(env.runtime.db, env.clock)
+    await run_due(env.runtime.db, env.clock)
+    task = ids.decode(first["id"], "ConsultationFollowUpTask")
+    async with env.runtime.db.transaction() as s:
+        escalated = list(await s.scalars(select(CaseEvent).where(
+            CaseEvent.subject_id == task, CaseEvent.kind == "follow_up.escalated")))
+    assert len(escalated) == 1
+    alerts = [i for i in await inbox_of(env, *FOCAL)
+              if (i.payload or {}).get("follow_up") == str(task)]
+    assert len(alerts) == 1 and "Qx-" not in json.dumps(alerts[0].payload)
+
+    # Done: the escalation stops; another organisation cannot mark it done.
+    refused = await env.gql(COMPLETE, {"i": {"followUpId": first["id"]}},
+                            as_=("mofa", "focal"))
+    assert codes(refused, "completeConsultationFollowUp") == ["NOT_FOUND"]
+    done = await env.gql(COMPLETE, {"i": {"followUpId": first["id"]}}, as_=FOCAL)
+    assert done["data"]["completeConsultationFollowUp"]["followUp"]["status"] == "DONE", done
+    env.clock.advance(days=3)
+    await run_due(env.runtime.db, env.clock)
+    async with env.runtime.db.transaction() as s:
+        after = list(await s.scalars(select(CaseEvent).where(
+            CaseEvent.subject_id == task, CaseEvent.kind == "follow_up.escalated")))
+        logged = list(await s.scalars(select(AccessLogEntry).where(
+            AccessLogEntry.action == "consultation_follow_up.done")))
+    assert len(after) == 1 and logged
+

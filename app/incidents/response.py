@@ -111,7 +111,7 @@ async def add_measure(
         raise BadInput("No such organisation.", field="ownerOrganisationId")
     await require_owner_covered(ctx, case.id, case.peacebuilder_id, owner)
     if owner_user_id is not None:
-        await _check_owner_person(ctx, owner, owner_user_id)
+        await check_owner_person(ctx, owner, owner_user_id)
     if description and RESPONSE_CATEGORY.value not in (await ctx.released([case.peacebuilder_id])
                                                          ).get(case.peacebuilder_id, ()):
         raise BadInput("Her consent does not let you record details for this purpose.",
@@ -163,7 +163,7 @@ NO_SUCH_OWNER = ("Name an active person of the owner organisation who can act on
                  "its own people.")
 
 
-async def _check_owner_person(ctx: AccessContext, owner: uuid.UUID, user_id: uuid.UUID) -> None:
+async def check_owner_person(ctx: AccessContext, owner: uuid.UUID, user_id: uuid.UUID) -> None:
     """The named owner is an active person of the owner organisation who can act. Only that
     organisation names its people: one refusal for every other case, so nothing is learnt
     about another organisation's people (whether an ID exists, is active, or what it holds)."""
@@ -192,7 +192,7 @@ async def assign_measure(ctx: AccessContext, measure_id: uuid.UUID,
     if measure.status not in OPEN_TASK:
         raise Conflict(f"The task is {measure.status}.")
     if owner_user_id is not None:
-        await _check_owner_person(ctx, measure.owner_org_id, owner_user_id)
+        await check_owner_person(ctx, measure.owner_org_id, owner_user_id)
     measure.owner_user_id = owner_user_id
     event(ctx, measure.case_id, "measure.owner_named", measure.id,
           {"named_owner": owner_user_id is not None})

@@ -21,6 +21,7 @@ from app.clock import Clock
 from app.confirmations import service as confirmations
 from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
 from app.consent import service as consent
+from app.consultations import service as consultations  # noqa: F401  (its follow-ups' kind)
 from app.db import Database, background_task
 from app.directory import help as help_requests  # noqa: F401  (registers the help-request kind)
 from app.escalation import service as escalation
