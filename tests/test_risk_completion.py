@@ -284,3 +284,57 @@ async def test_an_overdue_consultation_follow_up_escalates_to_its_named_owner_un
             AccessLogEntry.action == "consultation_follow_up.done")))
     assert len(after) == 1 and logged
 
+
+# --- her data copy holds her risk and safety records ---------------------------------------------
+
+async def test_her_data_copy_holds_her_assessments_plan_check_ins_and_consultations(done_env):
+    from tests.test_consent import org_id
+    from tests.test_risk import ADD_MEASURE, PLAN, assessed
+
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    a = await assessed(env, pb)
+    added = await env.gql(ADD_MEASURE, {"i": {"caseId": pb["case"], "kind": "ACCOMPANIMENT"}},
+                          as_=CASEWORKER)
+    measure = added["data"]["addMeasure"]["measure"]["id"]
+    planned = await env.gql(PLAN, {"i": {
+        "measureId": measure, "threatId": a["threats"][0]["id"], "planKind": "DAY_TO_DAY",
+        "costAmount": "120.50", "costCurrency": "KES", "coveredFamily": ["her daughter"]}},
+        as_=CASEWORKER)
+    assert planned["data"]["setMeasurePlan"]["userErrors"] == [], planned
+    await env.gql(AGREE, {"i": {
+        "caseId": pb["case"], "intervalMinutes": 24 * 60, "channel": "SMS",
+        "agreedVia": "IN_PERSON", "missedAction": "CALL_SAFETY_CONTACT",
+        "safetyContact": "Qx-contact: her sister"}}, as_=CASEWORKER)
+    await env.gql(CONSULT, {"i": {
+        "caseId": pb["case"], "heldAt": env.clock.now().isoformat(), "consulted": "HER",
+        "risksRaised": "Qx-risks: the checkpoint", "followUps": [
+            {"action": "Qx-follow: call the lawyer", "ownerOrganisationId":
+             await org_id(env, "fund")}]}}, as_=CASEWORKER)
+
+    her = await env.peacebuilder_token(pb["login"])
+    got = await env.client.get("/me/data-copy", headers={"authorization": f"Bearer {her}"})
+    assert got.status_code == 200
+    copy = got.json()
+    [case] = [c for c in copy["cases"] if c["id"] == str(ids.decode(pb["case"], "Case"))]
+    mine = case["riskAndSafety"]
+    [assessment] = mine["riskAssessments"]
+    assert (assessment["status"], assessment["level"], assessment["answeredBy"]) == (
+        "agreed", "high", "herself")
+    assert assessment["herAnalysis"] == "The militia wants the land report stopped."
+    threat = str(ids.decode(a["threats"][0]["id"], "RiskThreat"))
+    assert {t["id"] for t in mine["riskThreats"]} >= {threat}
+    assert mine["riskThreats"][0]["sourceAsReported"] == "A local militia, she says."
+    [step] = mine["protectionPlan"]
+    assert (step["threat"], step["planKind"], step["costAmount"], step["costCurrency"],
+            step["coveredFamily"]) == (threat, "day_to_day", "120.50", "KES", ["her daughter"])
+    [schedule] = mine["checkInSchedules"]
+    assert schedule["safetyContact"] == "Qx-contact: her sister"
+    assert [p["status"] for p in mine["checkIns"]] == ["pending"]
+    [meeting] = mine["consultations"]
+    assert meeting["risksRaised"] == "Qx-risks: the checkpoint"
+    assert meeting["followUps"][0]["action"] == "Qx-follow: call the lawyer"
+    assert [f["status"] for f in mine["consultationFollowUps"]] == ["open"]
+    # The GraphQL copy is the same document.
+    same = await env.gql("{ me { dataCopy } }", token=her, purpose=None)
+    assert json.loads(same["data"]["me"]["dataCopy"]) == copy
