@@ -167,9 +167,10 @@ OVERVIEWS = """query($l: String) { me {
 
 def test_every_plain_text_exists_in_the_five_languages():
     from app.checkins import plain as safety_plain
+    from app.peacebuilders import plain as her_plain
     from app.risk import plain as risk_plain
 
-    for table in (risk_plain.T, safety_plain.T, safety_plain.WORDS):
+    for table in (risk_plain.T, safety_plain.T, safety_plain.WORDS, her_plain.WORDS):
         for lang in LANGUAGES:
             assert set(table[lang]) == set(table["en"]), (lang, set(table["en"]) ^ set(
                 table[lang]))
@@ -208,6 +209,8 @@ async def test_her_risk_and_safety_overviews_speak_each_of_her_five_languages(do
             # Every sentence in her language, none left in English.
             assert not set(mine) & set(theirs), (lang, mine)
     assert "مرتفع" in " ".join(seen["ar"][0]) and "ya juu" in " ".join(seen["sw"][0])
+    # The plan's measure is named in her language too (accompaniment).
+    assert "المرافقة" in seen["ar"][0][-1] and "Kusindikizwa" in seen["sw"][0][-1]
 
 
 # --- consultation follow-ups are their owners' tasks ---------------------------------------------
