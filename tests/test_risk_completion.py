@@ -24,7 +24,7 @@ from app.incidents.scheduler import run_due
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.test_checkins import AGREE, END, RESOLVE
-from tests.test_consent import INTAKE_CATEGORIES, new_peacebuilder
+from tests.test_consent import INTAKE_CATEGORIES, new_peacebuilder, org_id
 from tests.test_mfa import configured, token_as
 
 pytestmark = pytest.mark.anyio
@@ -168,9 +168,10 @@ OVERVIEWS = """query($l: String) { me {
 def test_every_plain_text_exists_in_the_five_languages():
     from app.checkins import plain as safety_plain
     from app.peacebuilders import plain as her_plain
+    from app.peacebuilders.notice_text import TITLES
     from app.risk import plain as risk_plain
 
-    for table in (risk_plain.T, safety_plain.T, safety_plain.WORDS, her_plain.WORDS):
+    for table in (risk_plain.T, safety_plain.T, safety_plain.WORDS, her_plain.WORDS, TITLES):
         for lang in LANGUAGES:
             assert set(table[lang]) == set(table["en"]), (lang, set(table["en"]) ^ set(
                 table[lang]))
@@ -189,6 +190,13 @@ async def test_her_risk_and_safety_overviews_speak_each_of_her_five_languages(do
                                "planKind": "PREVENTIVE_PROTOCOL"}}, as_=CASEWORKER)
     await shared(env, pb, level="CRITICAL")
     await schedule_for(env, pb, minutes=24 * 60)
+    recorded = await env.gql(CONSULT, {"i": {
+        "caseId": pb["case"], "heldAt": env.clock.now().isoformat(), "consulted": "HER",
+        "followUps": [{"action": "Qx-follow: a new route", "ownerOrganisationId":
+                       await org_id(env, "fund"),
+                       "dueAt": (env.clock.now() + timedelta(days=5)).isoformat()}]}},
+        as_=CASEWORKER)
+    assert recorded["data"]["recordConsultation"]["userErrors"] == [], recorded
     env.clock.advance(minutes=24 * 60 + 1)
     await run_due(env.runtime.db, env.clock)  # one missed: its line says what they will do
     her = await env.peacebuilder_token(pb["login"])
@@ -202,7 +210,10 @@ async def test_her_risk_and_safety_overviews_speak_each_of_her_five_languages(do
         assert risk["language"] == safety["language"] == lang
         seen[lang] = (risk["lines"], safety["lines"])
     english = seen["en"]
-    assert len(english[0]) == 3 and len(english[1]) == 2, english  # current, waiting, plan
+    # Risk: in force, waiting for her, the plan; safety: schedule, missed, consultation and its
+    # follow-up (who, by when — never its text).
+    assert len(english[0]) == 3 and len(english[1]) == 4, english
+    assert english[1][3].startswith("Follow-up agreed with you") and "Qx" not in english[1][3]
     for lang in LANGUAGES[1:]:
         for mine, theirs in zip(seen[lang], english, strict=True):
             assert len(mine) == len(theirs)
@@ -227,7 +238,7 @@ COMPLETE = """mutation($i: CompleteConsultationFollowUpInput!) {
 
 async def test_an_overdue_consultation_follow_up_escalates_to_its_named_owner_until_done(done_env):
     from app.incidents.models import CaseEvent
-    from tests.test_consent import grant, org_id
+    from tests.test_consent import grant
     from tests.test_descriptions import user_id
     from tests.test_incidents import inbox_of
 
@@ -291,7 +302,6 @@ async def test_an_overdue_consultation_follow_up_escalates_to_its_named_owner_un
 # --- her data copy holds her risk and safety records ---------------------------------------------
 
 async def test_her_data_copy_holds_her_assessments_plan_check_ins_and_consultations(done_env):
-    from tests.test_consent import org_id
     from tests.test_risk import ADD_MEASURE, PLAN, assessed
 
     env = done_env
