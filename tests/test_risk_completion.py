@@ -351,3 +351,36 @@ async def test_her_data_copy_holds_her_assessments_plan_check_ins_and_consultati
     # The GraphQL copy is the same document.
     same = await env.gql("{ me { dataCopy } }", token=her, purpose=None)
     assert json.loads(same["data"]["me"]["dataCopy"]) == copy
+
+
+async def test_her_networks_focal_point_answers_for_her_only_after_step_up(done_env):
+    from tests.factories import confirm_by_second_person
+    from tests.test_consent import CONFIRM_CONSENT, CONFIRM_NETWORK, CREATE_PB, OPEN_CASE, PROFILE
+    from tests.test_risk import ANSWER, WITH_RISK, shared
+
+    env = done_env
+    wpn = await org_id(env, "wpn")
+    created = await env.gql(CREATE_PB, {"input": {
+        "pseudonym": f"pb-{uuid.uuid4().hex[:8]}", "networkIds": [wpn], "profile": PROFILE,
+        "intakeConsent": {"categories": WITH_RISK, "purposes": ["PROTECTION"],
+                          "obtainedVia": "IN_PERSON"}}}, as_=("unpc", "caseworker"))
+    pb = {"id": created["data"]["createPeacebuilder"]["peacebuilder"]["id"]}
+    asked = await env.gql(CONFIRM_NETWORK, {"pb": pb["id"], "n": wpn}, as_=("unpc", "focal"))
+    await confirm_by_second_person(env, "unpc", asked["data"]["confirmNetwork"]["link"]["id"],
+                                   first="focal")
+    listed = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
+                           {"id": pb["id"]}, as_=("wpn", "focal"))
+    await env.gql(CONFIRM_CONSENT, {"id": listed["data"]["consentGrants"][0]["id"]},
+                  as_=("wpn", "focal"))
+    opened = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb["id"]}},
+                           as_=("unpc", "caseworker"))
+    pb["case"] = opened["data"]["openCase"]["case"]["id"]
+    a = await shared(env, pb, as_=("unpc", "caseworker"))
+    variables = {"i": {"id": a["id"], "agree": True}}
+    with configured(env, step_up_seconds=60):
+        weak = await env.gql(ANSWER, variables, token=await stale(env, "wpn", "focal"))
+    assert codes(weak, "answerRiskAssessment") == ["STEP_UP_REQUIRED"]
+    assert await denials(env, "risk_assessment.answer")
+    strong = await env.gql(ANSWER, variables, as_=("wpn", "focal"))
+    got = strong["data"]["answerRiskAssessment"]["assessment"]
+    assert (got["status"], got["answeredBy"]) == ("AGREED", "NETWORK_FOCAL_POINT"), strong

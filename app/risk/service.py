@@ -193,6 +193,11 @@ async def answer(ctx: AccessContext, assessment_id: uuid.UUID, *, agree: bool,
         ctx.deny("risk_assessment.answer", target_type="Peacebuilder",
                  target_id=case.peacebuilder_id, reason="only she or her network")
         raise NotFound()
+    if who.caller is Caller.NETWORK:
+        # Speaking for her makes it current and opens the gates (public acts, referrals): as
+        # for her consent, anyone but she herself answers only after a recent second factor.
+        ctx.require_recent_mfa("risk_assessment.answer", target_type="Peacebuilder",
+                               target_id=case.peacebuilder_id)
     if row.status != AssessmentStatus.SHARED_WITH_HER.value:
         raise Conflict(f"The assessment is {row.status}.")
     view = _text(her_view, "herView")

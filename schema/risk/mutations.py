@@ -92,7 +92,8 @@ class RiskMutations:
         "for her (recorded as such): agree, or contest with her view (kept beside the "
         "organisation's). Either makes it current: the case's `riskLevel` becomes its level, "
         "the previous one is superseded and its review is due at its date. Logged.",
-        who=Who.HER_SIDE, purpose=True)
+        who=Who.HER_SIDE, purpose=True, step_up=True,
+        when="the step-up applies to her network's focal point, not to her")
     async def answer_risk_assessment(self, info: Info,
                                      input: AnswerRiskAssessmentInput) -> RiskAssessmentPayload:
         assessment_id = ids.decode(input.id, "RiskAssessment")
