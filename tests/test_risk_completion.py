@@ -384,3 +384,34 @@ async def test_her_networks_focal_point_answers_for_her_only_after_step_up(done_
     strong = await env.gql(ANSWER, variables, as_=("wpn", "focal"))
     got = strong["data"]["answerRiskAssessment"]["assessment"]
     assert (got["status"], got["answeredBy"]) == ("AGREED", "NETWORK_FOCAL_POINT"), strong
+
+
+# --- a review falling due is the lead's task; a missed one escalates ------------------------------
+
+async def test_a_review_falling_due_is_a_task_for_the_lead_then_escalates_if_missed(done_env):
+    from tests.test_incidents import inbox_of
+    from tests.test_risk import assessed
+
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    kept = await assessed(env, pb, days=30)
+    key = str(ids.decode(kept["id"], "RiskAssessment"))
+    other = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    replaced = await assessed(env, other, days=30)
+    await assessed(env, other, days=60)  # current before its review falls due
+    gone = str(ids.decode(replaced["id"], "RiskAssessment"))
+
+    def about(items, which):
+        return [i.kind for i in items if (i.payload or {}).get("risk_assessment") == which]
+
+    env.clock.advance(days=22)
+    await run_due(env.runtime.db, env.clock)
+    assert about(await inbox_of(env, *FOCAL), key) == []
+    env.clock.advance(days=1, minutes=1)  # a week before its review date
+    await run_due(env.runtime.db, env.clock)
+    await run_due(env.runtime.db, env.clock)
+    assert about(await inbox_of(env, *FOCAL), key) == ["risk_review_due"]
+    assert about(await inbox_of(env, *FOCAL), gone) == [], "superseded: nothing owed"
+    env.clock.advance(days=7)  # its date passed without a newer assessment: the chain
+    await run_due(env.runtime.db, env.clock)
+    assert about(await inbox_of(env, *FOCAL), key) == ["risk_review_due", "escalation"]

@@ -40,6 +40,7 @@ from app.peacebuilders import (
     networks,  # noqa: F401  (registers its two-person handlers)
     notices,
 )
+from app.risk import service as risk  # the review task's step
 
 log = logging.getLogger("safety_net.scheduler")
 
@@ -109,7 +110,8 @@ async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
 
 # Reminders by kind (a step of any other kind is a task's reminder).
 REMINDERS = {justice.HEARING_REMINDER: justice.remind_hearing,
-             checkins.CHECK_IN_MISSED: checkins.missed}
+             checkins.CHECK_IN_MISSED: checkins.missed,
+             risk.RISK_REVIEW_TASK: risk.review_task}
 
 
 class Scheduler:
