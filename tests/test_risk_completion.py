@@ -415,3 +415,44 @@ async def test_a_review_falling_due_is_a_task_for_the_lead_then_escalates_if_mis
     env.clock.advance(days=7)  # its date passed without a newer assessment: the chain
     await run_due(env.runtime.db, env.clock)
     assert about(await inbox_of(env, *FOCAL), key) == ["risk_review_due", "escalation"]
+
+
+# --- the family members a measure covers: hers to name ------------------------------------------
+
+FAMILY = """mutation($i: DesignateCoveredFamilyInput!) { designateCoveredFamily(input: $i) {
+  measure { id coveredFamily } userErrors { field message code } } }"""
+FAMILY_SEEN = """query($id: ID!) { case(id: $id) { measures { id coveredFamily
+  withheld { field } } } }"""
+
+
+async def test_she_names_the_family_members_a_measure_covers(done_env):
+    from tests.test_consent import grant
+
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    added = await env.gql(ADD, {"i": {"caseId": pb["case"], "kind": "RELOCATION"}}, as_=FOCAL)
+    measure = added["data"]["addMeasure"]["measure"]["id"]
+    her = await env.peacebuilder_token(pb["login"])
+    named = await env.gql(FAMILY, {"i": {"measureId": measure,
+                                         "family": ["my mother", " my two sons "]}},
+                          token=her, purpose=None)
+    assert named["data"]["designateCoveredFamily"]["measure"] == {
+        "id": measure, "coveredFamily": ["my mother", "my two sons"]}, named
+    # The lead reads them under her consent; an organisation without risk_assessment does not.
+    seen = (await env.gql(FAMILY_SEEN, {"id": pb["case"]}, as_=FOCAL))["data"]["case"]
+    assert seen["measures"][0]["coveredFamily"] == ["my mother", "my two sons"]
+    await grant(env, pb, as_=FOCAL, to_org="mofa", categories=("INCIDENT_DETAILS",))
+    other = (await env.gql(FAMILY_SEEN, {"id": pb["case"]}, as_=("mofa", "focal")))["data"]
+    for m in other["case"]["measures"]:
+        assert m["coveredFamily"] is None and {"field": "coveredFamily"} in m["withheld"]
+    # Staff cannot name them for her; another woman's measure does not exist for her.
+    staff = await env.gql(FAMILY, {"i": {"measureId": measure, "family": []}}, as_=FOCAL)
+    assert codes(staff, "designateCoveredFamily") == ["NOT_FOUND"]
+    stranger = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    theirs = await env.gql(FAMILY, {"i": {"measureId": measure, "family": []}},
+                           token=await env.peacebuilder_token(stranger["login"]), purpose=None)
+    assert codes(theirs, "designateCoveredFamily") == ["NOT_FOUND"]
+    async with env.runtime.db.transaction() as s:
+        logged = list(await s.scalars(select(AccessLogEntry).where(
+            AccessLogEntry.action == "measure.family")))
+    assert logged and "sons" not in json.dumps([e.details for e in logged])

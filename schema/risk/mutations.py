@@ -19,6 +19,7 @@ from schema.permissions import Who
 from schema.risk.types import (
     AnswerRiskAssessmentInput,
     ConfirmRiskAssessmentInput,
+    DesignateCoveredFamilyInput,
     DraftRiskAssessmentInput,
     RiskAssessment,
     RiskAssessmentIdInput,
@@ -132,6 +133,24 @@ class RiskMutations:
             funding_source=input.funding_source, covered_family=input.covered_family)
         measure, errors = await guarded(info, lambda: info.context.loaders.call(
             risk_plan.set_plan, info.context.access, measure_id, spec))
+        if measure is None:
+            return MeasurePayload(measure=None, user_errors=errors)
+        view = await info.context.loaders.call(children.written, info.context.access,
+                                               "measures", measure, want_of(info, "measure"))
+        return MeasurePayload(measure=Measure.from_view(view), user_errors=errors)
+
+    @permissions.mutation(
+        "She herself (through her own channel), or her network's focal point for her, names "
+        "the family members a measure of her plan covers, in her words — no outside definition "
+        "of family. Sealed with her key, category `risk_assessment`. Logged (a count, never the "
+        "names).",
+        who=Who.HER_SIDE, step_up=True, purpose=True,
+        when="the step-up applies to her network's focal point, not to her")
+    async def designate_covered_family(self, info: Info,
+                                       input: DesignateCoveredFamilyInput) -> MeasurePayload:
+        measure_id = ids.decode(input.measure_id, "Measure", "measureId")
+        measure, errors = await guarded(info, lambda: info.context.loaders.call(
+            risk_plan.designate_family, info.context.access, measure_id, input.family))
         if measure is None:
             return MeasurePayload(measure=None, user_errors=errors)
         view = await info.context.loaders.call(children.written, info.context.access,
