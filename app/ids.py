@@ -56,7 +56,7 @@ KEY_TYPES: dict[str, str] = {
     "threat": "RiskThreat",
     "check_in": "CheckIn", "schedule": "CheckInSchedule",
     "security_assessment": "SecurityAssessment", "assessment": "SecurityAssessment",
-    "consultation": "Consultation",
+    "consultation": "Consultation", "follow_up": "ConsultationFollowUpTask",
 }
 # Timeline events: the type of the subject, by the event kind's prefix.
 EVENT_SUBJECTS: dict[str, str] = {
@@ -69,6 +69,7 @@ EVENT_SUBJECTS: dict[str, str] = {
     "risk_review": "RiskAssessment", "risk_reassessment": "RiskAssessment",
     "check_in_schedule": "CheckInSchedule", "check_in": "CheckIn",
     "security_assessment": "SecurityAssessment", "consultation": "Consultation",
+    "consultation_follow_up": "ConsultationFollowUpTask", "follow_up": "ConsultationFollowUpTask",
 }
 
 

@@ -46,7 +46,7 @@ from schema.consent.mutations import ConsentMutations
 from schema.consent.queries import ConsentQueries
 from schema.consent.types import BreakGlass, ConsentGrant, Erasure
 from schema.consultations.mutations import ConsultationMutations
-from schema.consultations.types import Consultation
+from schema.consultations.types import Consultation, ConsultationFollowUpTask
 from schema.context import Info
 from schema.conventions import conventional_descriptions
 from schema.directory.mutations import DirectoryMutations
@@ -142,6 +142,7 @@ _below("CheckInSchedule", "check_in_schedules", CheckInSchedule.from_view)
 _below("CheckIn", "check_ins", CheckIn.from_view)
 _below("SecurityAssessment", "security_assessments", SecurityAssessment.from_view)
 _below("Consultation", "consultations", Consultation.from_view)
+_below("ConsultationFollowUpTask", "consultation_follow_ups", ConsultationFollowUpTask.from_view)
 
 
 @_node_resolver("Attachment")

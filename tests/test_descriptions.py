@@ -703,6 +703,18 @@ OPS: dict[str, Op] = {
         mut("amendConsultation", "AmendConsultationInput"),
         lambda w: _consultation(w),
     ),
+    "Mutation.designateCoveredFamily": Op(
+        "risky",
+        mut("designateCoveredFamily", "DesignateCoveredFamilyInput"),
+        lambda w: _her_measure(w),
+        purpose=None,
+        step_up_applies=False,
+    ),
+    "Mutation.completeConsultationFollowUp": Op(
+        ("fund", "caseworker"),
+        mut("completeConsultationFollowUp", "CompleteConsultationFollowUpInput"),
+        lambda w: _follow_up_task(w),
+    ),
     "Mutation.signOutEverywhere": Op(
         ("fund", "caseworker"), "mutation { signOutEverywhere { sessionsEnded } }"
     ),
@@ -1143,6 +1155,37 @@ async def _consultation(w: World) -> dict[str, Any]:
     )
     consultation = body["data"]["recordConsultation"]["consultation"]["id"]
     return {"i": {"consultationId": consultation, "topics": "Travel to the summit."}}
+
+
+async def _her_measure(w: World) -> dict[str, Any]:
+    body = await w.env.gql(
+        """mutation($i: AddMeasureInput!) { addMeasure(input: $i) {
+        measure { id } userErrors { message } } }""",
+        {"i": {"caseId": w.risky["case"], "kind": "RELOCATION"}},
+        as_=("fund", "caseworker"),
+    )
+    measure = body["data"]["addMeasure"]["measure"]["id"]
+    return {"i": {"measureId": measure, "family": ["my two sons"]}}
+
+
+async def _follow_up_task(w: World) -> dict[str, Any]:
+    body = await w.env.gql(
+        """mutation($i: RecordConsultationInput!) { recordConsultation(input: $i) {
+        consultation { followUps { taskId } } userErrors { message } } }""",
+        {
+            "i": {
+                "caseId": w.risky["case"],
+                "heldAt": soon(-1),
+                "consulted": "HER",
+                "followUps": [
+                    {"action": "Call back.", "ownerOrganisationId": await org_id(w.env, "fund")}
+                ],
+            }
+        },
+        as_=("fund", "caseworker"),
+    )
+    task = body["data"]["recordConsultation"]["consultation"]["followUps"][0]["taskId"]
+    return {"i": {"followUpId": task}}
 
 
 async def _roles(w: World) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from app.consent.categories import (
 from schema import ids
 from tests.conftest import BACKENDS, build_env, unique
 from tests.factories import register
+from tests.test_consent import org_id
 
 pytestmark = pytest.mark.anyio
 
@@ -59,6 +60,7 @@ PAGE = ("query($after: DateTime!) { cases(first: 5, filter: {openedAfter: $after
         " id summary peacebuilder { id profile { " + " ".join(PROFILE) + " } }"
         " incidents { id " + " ".join(INCIDENT) + " }"
         " checkInSchedules { safetyContact missedActionNotes } consultations { topics risksRaised }"
+        " consultationFollowUps { id status dueAt }"
         " riskAssessments { herAnalysis threats { facts } }"
         " measures { threatId " + " ".join(PLAN) + " } } } } }")
 # Rows below a case listed under risk_assessment (app/checkins, app/consultations): field ->
@@ -205,7 +207,10 @@ async def women(env: Any) -> list[dict[str, Any]]:
         consulted = await env.gql("""mutation($i: RecordConsultationInput!) {
             recordConsultation(input: $i) { userErrors { message } } }""", {"i": {
             "caseId": case_id, "heldAt": env.clock.now().isoformat(), "consulted": "HER",
-            "topics": "c-topics", "risksRaised": "c-risks"}}, as_=("fund", "focal"))
+            "topics": "c-topics", "risksRaised": "c-risks",
+            "followUps": [{"action": "c-follow", "ownerOrganisationId": await org_id(env, "fund"),
+                           "dueAt": (env.clock.now() + timedelta(days=400)).isoformat()}]}},
+            as_=("fund", "focal"))
         assert consulted["data"]["recordConsultation"]["userErrors"] == [], consulted
         out.append({"pb": registered["id"], "case": case_id,
                     "her": await env.peacebuilder_token(registered["login"])})
@@ -333,6 +338,8 @@ def check_case(node: dict[str, Any], released: set[str], where: tuple[Any, ...])
         value = node[rows][0][field]
         assert (value is not None) == (RISK_CATEGORIES[field].value in released), (field, where)
         assert value in (None, written)
+    # A consultation's follow-ups as tasks (IDs, dates, codes): listed with risk_assessment.
+    assert len(node["consultationFollowUps"]) == (1 if risk in released else 0), where
     # Incidents are listed with their details category; each sealed field by its own.
     if details not in released:
         assert node["incidents"] == [], where

@@ -1,5 +1,5 @@
 """Her check-ins, security assessments and consultations in plain language, in her language
-(en, fr; English otherwise): from codes, dates and organisation names only — never staff's
+(en, fr, es, ar, sw; English otherwise): from codes, dates and organisation names only — never staff's
 free text (she reads her sealed records themselves in `me { cases { … } }`)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.cases.models import Case
 from app.checkins.models import CheckIn, CheckInSchedule, CheckInStatus, SecurityAssessment
-from app.consultations.models import Consultation
+from app.consultations.models import Consultation, ConsultationFollowUp, FollowUpStatus
 from app.orgs import repository as orgs_repo
 from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.self_service import my_id
@@ -28,6 +28,8 @@ T: dict[str, dict[str, str]] = {
                       "follow-up by {follow_up}.",
         "followed_up": "{org} followed up the digital security assessment of {date}.",
         "consultation": "On {date}, {orgs} met {whom}.",
+        "follow_up": "Follow-up agreed with you on {held}: {org}, by {due}.",
+        "follow_up_done": "Follow-up agreed with you on {held}: done by {org} on {date}.",
         "hours": "{n} hours", "minutes": "{n} minutes", "days": "{n} days",
     },
     "fr": {
@@ -41,7 +43,52 @@ T: dict[str, dict[str, str]] = {
                       "suivi d'ici le {follow_up}.",
         "followed_up": "{org} a fait le suivi de l'évaluation de sécurité numérique du {date}.",
         "consultation": "Le {date}, {orgs} ont rencontré {whom}.",
+        "follow_up": "Suivi convenu avec vous le {held} : {org}, d'ici le {due}.",
+        "follow_up_done": "Suivi convenu avec vous le {held} : fait par {org} le {date}.",
         "hours": "{n} heures", "minutes": "{n} minutes", "days": "{n} jours",
+    },
+    "es": {
+        "schedule": "Acordó con {org} dar señales de vida cada {every} por {channel}.",
+        "next": "Su próximo control vence el {date}.",
+        "missed": "Su control previsto el {date} no se realizó: se alertó a {org}, que va a "
+                  "{action}.",
+        "last": "Su último control: {date}.",
+        "assessment": "{org} evaluó la seguridad digital de {whose} el {date}; "
+                      "seguimiento antes del {follow_up}.",
+        "followed_up": "{org} hizo el seguimiento de la evaluación de seguridad digital del "
+                       "{date}.",
+        "consultation": "El {date}, {orgs} se reunieron con {whom}.",
+        "follow_up": "Seguimiento acordado con usted el {held}: {org}, antes del {due}.",
+        "follow_up_done": "Seguimiento acordado con usted el {held}: hecho por {org} el "
+                          "{date}.",
+        "hours": "{n} horas", "minutes": "{n} minutos", "days": "{n} días",
+    },
+    "ar": {
+        "schedule": "اتفقتِ مع {org} على الاطمئنان كل {every} عبر {channel}.",
+        "next": "موعد اطمئنانك القادم قبل {date}.",
+        "missed": "فات موعد اطمئنانك المحدد في {date}: تم تنبيه {org} وستقوم بـ{action}.",
+        "last": "آخر اطمئنان لك: {date}.",
+        "assessment": "قيّمت {org} الأمن الرقمي لـ{whose} في {date}؛ المتابعة قبل {follow_up}.",
+        "followed_up": "تابعت {org} تقييم الأمن الرقمي المؤرخ {date}.",
+        "consultation": "في {date}، التقت {orgs} بـ{whom}.",
+        "follow_up": "متابعة اتُّفق عليها معك في {held}: تتولاها {org} قبل {due}.",
+        "follow_up_done": "متابعة اتُّفق عليها معك في {held}: أنجزتها {org} في {date}.",
+        "hours": "{n} ساعات", "minutes": "{n} دقائق", "days": "{n} أيام",
+    },
+    "sw": {
+        "schedule": "Ulikubaliana na {org} kuripoti hali yako kila {every} kwa {channel}.",
+        "next": "Kuripoti kwako kunakofuata ni kabla ya {date}.",
+        "missed": "Kuripoti kwako kwa {date} kulikosekana: {org} ilitaarifiwa na itachukua "
+                  "hatua: {action}.",
+        "last": "Uliripoti mara ya mwisho: {date}.",
+        "assessment": "{org} ilitathmini usalama wa kidijitali wa {whose} tarehe {date}; "
+                      "ufuatiliaji kabla ya {follow_up}.",
+        "followed_up": "{org} ilifuatilia tathmini ya usalama wa kidijitali ya {date}.",
+        "consultation": "Tarehe {date}, {orgs} walikutana na {whom}.",
+        "follow_up": "Ufuatiliaji uliokubaliwa nawe tarehe {held}: {org}, kabla ya {due}.",
+        "follow_up_done": "Ufuatiliaji uliokubaliwa nawe tarehe {held}: ulifanywa na {org} "
+                          "tarehe {date}.",
+        "hours": "saa {n}", "minutes": "dakika {n}", "days": "siku {n}",
     },
 }
 WORDS: dict[str, dict[str, str]] = {
@@ -62,6 +109,33 @@ WORDS: dict[str, dict[str, str]] = {
            "other": "faire ce qui a été convenu", "her": "vous",
            "her_organisation": "votre organisation", "her_network": "votre réseau",
            "her_and_network": "vous et votre réseau"},
+    "es": {"app": "iniciar sesión en la aplicación", "phone_call": "llamada telefónica",
+           "sms": "SMS", "secure_messenger": "mensajería segura",
+           "in_person": "reunión en persona", "network": "su red",
+           "call_her": "llamarla", "call_safety_contact": "llamar a su contacto de seguridad",
+           "contact_network": "contactar con su red", "visit": "visitarla",
+           "emergency_protocol": "activar el protocolo de emergencia",
+           "other": "hacer lo acordado", "her": "usted",
+           "her_organisation": "su organización", "her_network": "su red",
+           "her_and_network": "usted y su red"},
+    "ar": {"app": "تسجيل الدخول إلى التطبيق", "phone_call": "مكالمة هاتفية",
+           "sms": "رسالة نصية", "secure_messenger": "تطبيق مراسلة آمن",
+           "in_person": "لقاء شخصي", "network": "شبكتك",
+           "call_her": "الاتصال بك", "call_safety_contact": "الاتصال بجهة اتصال الأمان الخاصة بك",
+           "contact_network": "التواصل مع شبكتك", "visit": "زيارتك",
+           "emergency_protocol": "تفعيل بروتوكول الطوارئ",
+           "other": "القيام بما اتُّفق عليه", "her": "أنتِ",
+           "her_organisation": "منظمتك", "her_network": "شبكتك",
+           "her_and_network": "أنتِ وشبكتك"},
+    "sw": {"app": "kuingia kwenye programu", "phone_call": "simu",
+           "sms": "ujumbe mfupi", "secure_messenger": "programu salama ya ujumbe",
+           "in_person": "kukutana ana kwa ana", "network": "mtandao wako",
+           "call_her": "kukupigia simu", "call_safety_contact": "kumpigia mtu wako wa usalama",
+           "contact_network": "kuwasiliana na mtandao wako", "visit": "kukutembelea",
+           "emergency_protocol": "kuanzisha itifaki ya dharura",
+           "other": "kufanya mlichokubaliana", "her": "wewe",
+           "her_organisation": "shirika lako", "her_network": "mtandao wako",
+           "her_and_network": "wewe na mtandao wako"},
 }
 
 
@@ -104,9 +178,14 @@ async def overview(ctx: AccessContext, language: str | None) -> list[PlainSafety
         SecurityAssessment.case_id.in_(ids)).order_by(SecurityAssessment.assessed_at)))
     meetings = list(await ctx.session.scalars(select(Consultation).where(
         Consultation.case_id.in_(ids)).order_by(Consultation.held_at)))
+    tasks = list(await ctx.session.scalars(select(ConsultationFollowUp).where(
+        ConsultationFollowUp.case_id.in_(ids),
+        ConsultationFollowUp.status != FollowUpStatus.WITHDRAWN.value)
+        .order_by(ConsultationFollowUp.created_at, ConsultationFollowUp.position)))
     org_ids = ({c.lead_org_id for c in cases} | {s.org_id for s in schedules}
                | {a.org_id for a in assessments}
-               | {uuid.UUID(o) for m in meetings for o in m.organisations})
+               | {uuid.UUID(o) for m in meetings for o in m.organisations}
+               | {t.owner_org_id for t in tasks})
     names = await orgs_repo.orgs_by_ids(ctx.session, list(org_ids))
 
     def org(org_id: uuid.UUID) -> str:
@@ -147,6 +226,16 @@ async def overview(ctx: AccessContext, language: str | None) -> list[PlainSafety
                 lines.append(t["consultation"].format(
                     date=_date(m.held_at), whom=words.get(m.consulted, m.consulted),
                     orgs=", ".join(org(uuid.UUID(o)) for o in m.organisations)))
+                # Its follow-ups: who acts and by when, or that it was done (never the text).
+                for task in (x for x in tasks if x.consultation_id == m.id):
+                    if task.status == FollowUpStatus.DONE:
+                        lines.append(t["follow_up_done"].format(
+                            held=_date(m.held_at), org=org(task.owner_org_id),
+                            date=_date(task.done_at)))
+                    else:
+                        lines.append(t["follow_up"].format(
+                            held=_date(m.held_at), org=org(task.owner_org_id),
+                            due=_date(task.due_at)))
         if lines:
             out.append(PlainSafety(case.id, lang, lines))
     ctx.record("me.safety_overview", target_type="Peacebuilder", target_id=pb_id,

@@ -234,6 +234,9 @@ async def resolve_missed(ctx: AccessContext, check_in_id: uuid.UUID, resolution:
     schedule = await ctx.session.get(CheckInSchedule, period.schedule_id)
     assert schedule is not None
     _answerable(ctx, schedule, case, "check_in.resolve")
+    # Resolving silences the lead's alert and its escalation: like break-glass or a consent
+    # change by staff, only after a recent second factor (a stolen session cannot silence it).
+    ctx.require_recent_mfa("check_in.resolve", target_type="Case", target_id=case.id)
     now = ctx.clock.now()
     period.status, period.resolution = CheckInStatus.RESOLVED.value, resolution
     period.resolved_by, period.resolved_at = ctx.principal.subject, now
@@ -254,6 +257,10 @@ async def end_schedule(ctx: AccessContext, schedule_id: uuid.UUID) -> CheckInSch
     if not (who.herself or who.acting_for_her):
         case = await risk_case(ctx, schedule.case_id, "check_in_schedule.end")
         _answerable(ctx, schedule, case, "check_in_schedule.end")
+    if not who.herself:
+        # Ending it stops every future alert: anyone but she herself (staff, or her network's
+        # focal point for her) needs a recent second factor, as for her consent.
+        ctx.require_recent_mfa("check_in_schedule.end", target_type="Case", target_id=case.id)
     if schedule.status != "active":
         raise Conflict("This check-in schedule has already ended.")
     now = ctx.clock.now()

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id
@@ -39,3 +39,31 @@ class Consultation(Base):
     recorded_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FollowUpStatus(enum.StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    WITHDRAWN = "withdrawn"  # the consultation was amended: replaced by its new follow-ups
+
+
+class ConsultationFollowUp(Base):
+    """A follow-up agreed at a consultation, as its owner's task: owner organisation, named
+    person, due date and status, in clear (IDs, dates, codes) so it can fall due and escalate
+    like other overdue items. What is to be done stays sealed in the consultation's
+    `follow_ups` (item `position`), her words under `risk_assessment`."""
+
+    __tablename__ = "consultation_follow_ups"
+    __table_args__ = (Index("ix_consultation_follow_ups_case", "case_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
+    consultation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consultations.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    owner_org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisations.id"))
+    owner_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

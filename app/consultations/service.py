@@ -12,18 +12,29 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from app.access.context import AccessContext
+from app.cases.models import Case
 from app.checkins import refs
-from app.checkins.service import log, risk_case, text
-from app.consultations.models import Consultation, ConsultedWith
+from app.checkins.service import RISK, log, risk_case, text
+from app.consultations.models import (
+    Consultation,
+    ConsultationFollowUp,
+    ConsultedWith,
+    FollowUpStatus,
+)
 from app.db import new_id
-from app.errors import BadInput, NotFound
+from app.errors import BadInput, Conflict, NotFound
+from app.escalation import service as escalation
+from app.incidents.response import check_owner_person
 from app.incidents.service import event
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
 
 MAX_ORGS = 30
 MAX_FOLLOW_UPS = 30
+FOLLOW_UP_OVERDUE = "consultation_follow_up"  # the due item: an open follow-up past its date
 
 
 async def _organisations(ctx: AccessContext, org_ids: list[uuid.UUID]) -> list[str]:
@@ -36,22 +47,54 @@ async def _organisations(ctx: AccessContext, org_ids: list[uuid.UUID]) -> list[s
     return [str(o) for o in wanted]
 
 
-async def _follow_ups(ctx: AccessContext, items: list[dict[str, Any]]) -> str | None:
+async def _follow_ups(ctx: AccessContext,
+                      items: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """The sealed list's text (what is to be done, in her words, with its task's ID) and the
+    follow-ups as tasks: owner organisation, named person, due date."""
     if len(items) > MAX_FOLLOW_UPS:
         raise BadInput(f"At most {MAX_FOLLOW_UPS} follow-ups.", field="followUps")
     owners = [i["owner_organisation"] for i in items]
     known = await orgs_repo.orgs_by_ids(ctx.session, owners) if owners else {}
-    out = []
+    out, tasks = [], []
     for item in items:
         action = text(item.get("action"), "followUps")
         if action is None:
             raise BadInput("Each follow-up says what is to be done.", field="followUps")
-        if item["owner_organisation"] not in known:
+        owner = item["owner_organisation"]
+        if owner not in known:
             raise BadInput("No such organisation.", field="followUps")
+        person: uuid.UUID | None = item.get("owner_user")
+        if person is not None:
+            # Only the owner organisation names its own people (as for a measure's owner).
+            await check_owner_person(ctx, owner, person)
         due: datetime | None = item.get("due_at")
-        out.append({"action": action, "owner_organisation": str(item["owner_organisation"]),
-                    "due_at": due.isoformat() if due else None})
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":")) if out else None
+        task = new_id()
+        out.append({"action": action, "owner_organisation": str(owner),
+                    "due_at": due.isoformat() if due else None, "task": str(task)})
+        tasks.append({"id": task, "owner_org_id": owner, "owner_user_id": person,
+                      "due_at": due})
+    text_ = json.dumps(out, ensure_ascii=False, separators=(",", ":")) if out else None
+    return text_, tasks
+
+
+async def _set_tasks(ctx: AccessContext, row: Consultation, tasks: list[dict[str, Any]]) -> None:
+    """The consultation's follow-ups become its tasks (those it had and still open are
+    withdrawn: replaced by the new list); each with a due date falls due then and escalates
+    along its owner's chain until done."""
+    now = ctx.clock.now()
+    for old in await ctx.session.scalars(select(ConsultationFollowUp).where(
+            ConsultationFollowUp.consultation_id == row.id,
+            ConsultationFollowUp.status == FollowUpStatus.OPEN.value)):
+        old.status = FollowUpStatus.WITHDRAWN.value
+    for position, spec in enumerate(tasks):
+        ctx.session.add(ConsultationFollowUp(
+            id=spec["id"], case_id=row.case_id, consultation_id=row.id, position=position,
+            owner_org_id=spec["owner_org_id"], owner_user_id=spec["owner_user_id"],
+            due_at=spec["due_at"], status=FollowUpStatus.OPEN.value, created_at=now))
+    await ctx.session.flush()
+    for spec in tasks:
+        if spec["due_at"] is not None:
+            escalation.start(ctx.session, FOLLOW_UP_OVERDUE, spec["id"], spec["due_at"])
 
 
 async def _seal(ctx: AccessContext, row: Consultation, pb: uuid.UUID, column: str,
@@ -80,9 +123,11 @@ async def record(ctx: AccessContext, *, case_id: uuid.UUID, held_at: datetime, c
     pb = case.peacebuilder_id
     await _seal(ctx, row, pb, "topics", text(topics, "topics"), "topics")
     await _seal(ctx, row, pb, "risks_raised", text(risks_raised, "risksRaised"), "risksRaised")
-    await _seal(ctx, row, pb, "follow_ups", await _follow_ups(ctx, follow_ups), "followUps")
+    sealed, tasks = await _follow_ups(ctx, follow_ups)
+    await _seal(ctx, row, pb, "follow_ups", sealed, "followUps")
     ctx.session.add(row)
     await ctx.session.flush()
+    await _set_tasks(ctx, row, tasks)
     event(ctx, case.id, "consultation.recorded", row.id,
           {"consulted": consulted, "held_at": held_at.isoformat(), "organisations": orgs,
            "follow_ups": len(follow_ups)})
@@ -108,9 +153,61 @@ async def amend(ctx: AccessContext, *, consultation_id: uuid.UUID, topics: str |
         await _seal(ctx, row, pb, "risks_raised", text(risks_raised, "risksRaised"),
                     "risksRaised")
     if follow_ups is not None:
-        await _seal(ctx, row, pb, "follow_ups", await _follow_ups(ctx, follow_ups), "followUps")
+        sealed, tasks = await _follow_ups(ctx, follow_ups)
+        await _seal(ctx, row, pb, "follow_ups", sealed, "followUps")
+        await _set_tasks(ctx, row, tasks)
     row.updated_at = ctx.clock.now()
     await ctx.session.flush()
     event(ctx, case.id, "consultation.amended", row.id, {})
     log(ctx, "consultation.amend", case, consultation=str(row.id))
     return row
+
+
+async def complete_follow_up(ctx: AccessContext, follow_up_id: uuid.UUID) -> ConsultationFollowUp:
+    """Its owner organisation (or the one that recorded the consultation) marks a follow-up
+    done: its escalation stops."""
+    await ctx.require("safety_plan", "manage")
+    task = await ctx.session.get(ConsultationFollowUp, follow_up_id)
+    if task is None:
+        raise NotFound()
+    case = await risk_case(ctx, task.case_id, "consultation_follow_up.done")
+    consultation = await ctx.session.get(Consultation, task.consultation_id)
+    assert consultation is not None
+    if ctx.org_id not in (task.owner_org_id, consultation.org_id):
+        ctx.deny("consultation_follow_up.done", target_type="Case", target_id=case.id,
+                 reason="neither its owner nor the recording organisation",
+                 details={"follow_up": str(task.id)})
+        raise NotFound()
+    if task.status != FollowUpStatus.OPEN:
+        raise Conflict(f"The follow-up is {task.status}.")
+    now = ctx.clock.now()
+    task.status, task.done_at, task.done_by = FollowUpStatus.DONE.value, now, ctx.principal.subject
+    await ctx.session.flush()
+    event(ctx, case.id, "consultation_follow_up.done", task.id,
+          {"consultation": str(consultation.id),
+           "late": task.due_at is not None and now > task.due_at})
+    log(ctx, "consultation_follow_up.done", case, follow_up=str(task.id),
+        consultation=str(consultation.id))
+    return task
+
+
+@escalation.due_item(FOLLOW_UP_OVERDUE)
+async def _follow_up_overdue(session: Any, follow_up_id: uuid.UUID) -> escalation.Due | None:
+    """An open follow-up past its due date owes its owner organisation's chain (its named
+    person first), like an overdue task; under her consent for `risk_assessment` (else the
+    recording organisation's, the lead's, or content-free)."""
+    task = await session.get(ConsultationFollowUp, follow_up_id)
+    if task is None or task.status != FollowUpStatus.OPEN:
+        return None
+    case = await session.get(Case, task.case_id)
+    consultation = await session.get(Consultation, task.consultation_id)
+    if case is None or consultation is None or case.status == "closed":
+        return None
+    # "follow_up": the prefix of its timeline events (`follow_up.escalated`; 40 characters).
+    return escalation.Due("follow_up", case.id, task.owner_org_id,
+                          case.peacebuilder_id,
+                          {"follow_up": str(task.id), "consultation": str(consultation.id),
+                           "case": str(case.id),
+                           "due_at": task.due_at.isoformat() if task.due_at else None},
+                          owner=task.owner_user_id, category=RISK,
+                          alternates=(consultation.org_id, case.lead_org_id))

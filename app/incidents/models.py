@@ -209,6 +209,8 @@ class Measure(Base):
     description: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default="planned")
+    # Not done (status cancelled): why, a MeasureNotDoneReason code — never free text.
+    not_done_reason: Mapped[str | None] = mapped_column(String(30))
     approval_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("approvals.id"))
     # Her protection plan (app/risk, category risk_assessment): the threat it addresses, its
     # part of the plan, its cost (a decimal string) with currency and funding source (sealed),

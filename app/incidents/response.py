@@ -111,7 +111,7 @@ async def add_measure(
         raise BadInput("No such organisation.", field="ownerOrganisationId")
     await require_owner_covered(ctx, case.id, case.peacebuilder_id, owner)
     if owner_user_id is not None:
-        await _check_owner_person(ctx, owner, owner_user_id)
+        await check_owner_person(ctx, owner, owner_user_id)
     if description and RESPONSE_CATEGORY.value not in (await ctx.released([case.peacebuilder_id])
                                                          ).get(case.peacebuilder_id, ()):
         raise BadInput("Her consent does not let you record details for this purpose.",
@@ -163,7 +163,7 @@ NO_SUCH_OWNER = ("Name an active person of the owner organisation who can act on
                  "its own people.")
 
 
-async def _check_owner_person(ctx: AccessContext, owner: uuid.UUID, user_id: uuid.UUID) -> None:
+async def check_owner_person(ctx: AccessContext, owner: uuid.UUID, user_id: uuid.UUID) -> None:
     """The named owner is an active person of the owner organisation who can act. Only that
     organisation names its people: one refusal for every other case, so nothing is learnt
     about another organisation's people (whether an ID exists, is active, or what it holds)."""
@@ -192,7 +192,7 @@ async def assign_measure(ctx: AccessContext, measure_id: uuid.UUID,
     if measure.status not in OPEN_TASK:
         raise Conflict(f"The task is {measure.status}.")
     if owner_user_id is not None:
-        await _check_owner_person(ctx, measure.owner_org_id, owner_user_id)
+        await check_owner_person(ctx, measure.owner_org_id, owner_user_id)
     measure.owner_user_id = owner_user_id
     event(ctx, measure.case_id, "measure.owner_named", measure.id,
           {"named_owner": owner_user_id is not None})
@@ -224,8 +224,8 @@ async def owner_person(ctx: AccessContext, measure: Measure) -> OwnerPerson | No
 
 async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: str,
                              reason: str | None = None) -> Measure:
-    """The owner moves a measure on; done, or not done (cancelled, with a reason code), she is
-    told."""
+    """The owner moves a measure on: planned -> in progress -> done, or not done (cancelled,
+    with a reason code kept on it); done and not done are final. She is told either way."""
     await ctx.require("measure", "manage")
     measure = await ctx.session.get(Measure, measure_id)
     if measure is None:
@@ -235,10 +235,15 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
         raise NotFound()
     if status not in {s.value for s in MeasureStatus}:
         raise BadInput("Status is planned, in_progress, done or cancelled.", field="status")
+    reasons = ", ".join(r.value for r in MeasureNotDoneReason)
     if reason is not None and (status != "cancelled"
                                or reason not in {r.value for r in MeasureNotDoneReason}):
-        raise BadInput("A reason goes with status cancelled: one of "
-                       + ", ".join(r.value for r in MeasureNotDoneReason) + ".", field="reason")
+        raise BadInput(f"A reason goes with status cancelled: one of {reasons}.",
+                       field="reason")
+    if status == "cancelled" and reason is None:
+        raise BadInput(f"Say why it was not done: one of {reasons}.", field="reason")
+    if measure.status in FINAL_TASK and status != measure.status:
+        raise Conflict(f"The measure is already {measure.status}: add a new one instead.")
     used = None
     if status == "done" and measure.kind in PUBLIC_MEASURES and measure.status != "done":
         # Carried out only while her approval of the act still stands (she may withdraw it
@@ -252,6 +257,7 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
         approval.used_at = ctx.clock.now()
         used = approval
     before, measure.status = measure.status, status
+    measure.not_done_reason = reason if status == "cancelled" else None
     details = {"status": status, **({"reason": reason} if reason else {})}
     event(ctx, measure.case_id, "measure.status", measure.id, details)
     if used is not None:
@@ -264,7 +270,7 @@ async def set_measure_status(ctx: AccessContext, measure_id: uuid.UUID, status: 
         await tell_her(ctx, case.peacebuilder_id,
                        NoticeKind.MEASURE_DONE if done else NoticeKind.MEASURE_NOT_DONE,
                        case_id=case.id, subject_id=measure.id,
-                       codes={} if done else {"reason": reason or MeasureNotDoneReason.OTHER})
+                       codes={} if done else {"reason": reason})
     return measure
 
 
@@ -527,6 +533,7 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
 
 
 OPEN_TASK = ("planned", "in_progress")
+FINAL_TASK = ("done", "cancelled")
 
 
 @on_narrowed

@@ -21,6 +21,7 @@ from app.clock import Clock
 from app.confirmations import service as confirmations
 from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
 from app.consent import service as consent
+from app.consultations import service as consultations  # noqa: F401  (its follow-ups' kind)
 from app.db import Database, background_task
 from app.directory import help as help_requests  # noqa: F401  (registers the help-request kind)
 from app.escalation import service as escalation
@@ -39,6 +40,7 @@ from app.peacebuilders import (
     networks,  # noqa: F401  (registers its two-person handlers)
     notices,
 )
+from app.risk import service as risk  # the review task's step
 
 log = logging.getLogger("safety_net.scheduler")
 
@@ -108,7 +110,8 @@ async def _remind(session: Any, step: ScheduledStep, now: Any) -> list[Any]:
 
 # Reminders by kind (a step of any other kind is a task's reminder).
 REMINDERS = {justice.HEARING_REMINDER: justice.remind_hearing,
-             checkins.CHECK_IN_MISSED: checkins.missed}
+             checkins.CHECK_IN_MISSED: checkins.missed,
+             risk.RISK_REVIEW_TASK: risk.review_task}
 
 
 class Scheduler:

@@ -56,7 +56,7 @@ CONTENT_FREE_KEYS = ("case", "level", "to", "owner_person")
 # `risk_assessment` to the recipient's organisation, content-free otherwise (decision 0032).
 RISK_KINDS = frozenset({"check_in_missed"})
 RISK_KEYS = frozenset({"check_in", "schedule", "action", "security_assessment",
-                       "follow_up_at"})
+                       "follow_up_at", "follow_up", "consultation"})
 
 
 def about_legal(item: InboxItem) -> bool:

@@ -38,6 +38,8 @@ class AlertKind(enum.StrEnum):
     RETENTION_WARNING = "retention_warning"
     # A high or critical incident started a reassessment of her risk (app/risk).
     RISK_REASSESSMENT_DUE = "risk_reassessment_due"
+    # The review of her current risk assessment falls due: the lead's task (app/risk).
+    RISK_REVIEW_DUE = "risk_review_due"
     CHECK_IN_MISSED = "check_in_missed"
     # Her account (app/peacebuilders/account.py, docs/decisions/0027).
     HER_CODE_ISSUED = "her_code_issued"

@@ -103,6 +103,7 @@ TITLES: dict[str, dict[str, str]] = {
         "correction_answered": "Su solicitud de corrección fue respondida",
         "risk_assessment_shared": "Una evaluación de riesgos espera su opinión",
         "risk_assessment_current": "Una evaluación de riesgos de su situación está vigente",
+        "check_in_missed": "No se registró un control: se alertó a sus contactos",
         "case_data_erased": "Se borraron los detalles de un caso cerrado",
     },
     "ar": {
@@ -133,6 +134,7 @@ TITLES: dict[str, dict[str, str]] = {
         "correction_answered": "تم الرد على طلب التصحيح",
         "risk_assessment_shared": "تقييم للمخاطر ينتظر رأيك",
         "risk_assessment_current": "تقييم مخاطر وضعك أصبح ساريًا",
+        "check_in_missed": "فات موعد اطمئنان: تم تنبيه جهات الاتصال الخاصة بك",
         "case_data_erased": "تم محو تفاصيل قضية مغلقة",
     },
     "sw": {
@@ -163,6 +165,7 @@ TITLES: dict[str, dict[str, str]] = {
         "correction_answered": "Ombi lako la marekebisho limejibiwa",
         "risk_assessment_shared": "Tathmini ya hatari inasubiri maoni yako",
         "risk_assessment_current": "Tathmini ya hatari ya hali yako sasa inatumika",
+        "check_in_missed": "Kuripoti hali yako kulikosekana: watu wako wa mawasiliano walitaarifiwa",
         "case_data_erased": "Maelezo ya kesi iliyofungwa yamefutwa",
     },
 }

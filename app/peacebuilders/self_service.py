@@ -153,9 +153,13 @@ async def copy_pieces(head: dict[str, Any], case_ids: list[uuid.UUID],
     for index, case_id in enumerate(case_ids):
         async with contexts() as ctx:
             [view] = await case_read.mine(ctx, Want(frozenset({"summary"}), {}), only=case_id)
+            # Her risk and safety records (issue 19), opened with her key: read here, in the
+            # case's unit of work (they are few per case; incidents are the long list).
+            safety = await risk_and_safety(ctx, case_id, view.gate)
         c = view.row
         rest = {"status": c.status, "riskLevel": c.risk_level,
-                "openedAt": c.opened_at.isoformat(), "summary": view.gate.values.get("summary")}
+                "openedAt": c.opened_at.isoformat(), "summary": view.gate.values.get("summary"),
+                "riskAndSafety": safety}
         yield f'{", " if index else ""}{{"id": {_json(str(c.id))}, "incidents": ['
         after: tuple[Any, ...] | None = None
         written = 0
@@ -191,6 +195,88 @@ async def data_copy(ctx: AccessContext, *, max_bytes: int | None = None) -> str:
             raise ResponseTooLarge(max_bytes)
         pieces.append(piece)
     return "".join(pieces)
+
+
+def _at(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _opened_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# Her risk and safety records in her copy: per list, the rows' clear columns and the sealed ones
+# (opened with her key), under the names the API uses.
+SAFETY_LISTS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
+    # key in her copy: (child, clear column -> key, sealed column -> key)
+    "riskAssessments": ("risk_assessments", {
+        "id": "id", "status": "status", "level": "level", "review_at": "reviewAt",
+        "shared_at": "sharedAt", "answered_at": "answeredAt", "answered_by": "answeredBy",
+        "consulted_how": "consultedHow", "superseded_by": "supersededBy"}, {
+        "vulnerabilities": "vulnerabilities", "capacities": "capacities",
+        "reasoning": "reasoning", "context_notes": "contextNotes",
+        "her_analysis": "herAnalysis", "her_view": "herView"}),
+    "riskThreats": ("risk_threats", {
+        "id": "id", "assessment_id": "assessment", "position": "position",
+        "likelihood": "likelihood", "impact": "impact"}, {
+        "facts": "facts", "pattern": "pattern", "objective": "objective",
+        "source_as_reported": "sourceAsReported", "feasibility": "feasibility"}),
+    "protectionPlan": ("measures", {
+        "id": "id", "kind": "kind", "owner_org_id": "ownerOrganisation", "due_at": "dueAt",
+        "status": "status", "not_done_reason": "notDoneReason", "threat_id": "threat",
+        "plan_kind": "planKind", "cost_amount": "costAmount", "cost_currency": "costCurrency"}, {
+        "description": "description", "funding_source": "fundingSource",
+        "covered_family": "coveredFamily"}),
+    "checkInSchedules": ("check_in_schedules", {
+        "id": "id", "status": "status", "interval_minutes": "intervalMinutes",
+        "channel": "channel", "agreed_via": "agreedVia", "missed_action": "missedAction",
+        "ended_at": "endedAt"}, {
+        "safety_contact": "safetyContact", "missed_action_notes": "missedActionNotes"}),
+    "checkIns": ("check_ins", {
+        "id": "id", "schedule_id": "schedule", "due_at": "dueAt", "status": "status",
+        "checked_in_at": "checkedInAt", "checked_in_by": "checkedInBy",
+        "resolution": "resolution"}, {}),
+    "securityAssessments": ("security_assessments", {
+        "id": "id", "subject": "subject", "assessed_at": "assessedAt",
+        "follow_up_at": "followUpAt", "followed_up_at": "followedUpAt", "status": "status"}, {
+        "assets": "assets", "vulnerabilities": "vulnerabilities",
+        "recommendations": "recommendations"}),
+    "consultations": ("consultations", {
+        "id": "id", "held_at": "heldAt", "consulted": "consulted",
+        "organisations": "organisations"}, {
+        "topics": "topics", "risks_raised": "risksRaised", "follow_ups": "followUps"}),
+    "consultationFollowUps": ("consultation_follow_ups", {
+        "id": "id", "consultation_id": "consultation", "position": "position",
+        "owner_org_id": "ownerOrganisation", "due_at": "dueAt", "status": "status",
+        "done_at": "doneAt"}, {}),
+}
+SEALED_JSON = {"covered_family", "recommendations", "follow_ups"}
+
+
+def _clear(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return _at(value) if hasattr(value, "isoformat") else value
+
+
+async def risk_and_safety(ctx: AccessContext, case_id: uuid.UUID, gate: Any) -> dict[str, Any]:
+    """Her joint risk assessments and their threats, her protection plan, her check-in
+    schedules and check-ins, digital security assessments, consultations and their follow-ups:
+    everything of hers below one case, opened with her key."""
+    from app.read import children
+    from app.read.gate import Want
+
+    out: dict[str, Any] = {}
+    for key, (name, clear, sealed) in SAFETY_LISTS.items():
+        rows = (await children.of_cases(ctx, name, {case_id: gate},
+                                        Want(frozenset(sealed), {})))[case_id]
+        if name == "measures":  # her plan: the measures tied to it
+            rows = [r for r in rows if r.row.plan_kind is not None or r.row.threat_id]
+        out[key] = [{**{k: _clear(getattr(r.row, c)) for c, k in clear.items()},
+                     **{k: (_opened_json(r.gate.values.get(c)) if c in SEALED_JSON
+                            else r.gate.values.get(c)) for c, k in sealed.items()}}
+                    for r in rows]
+    return out
 
 
 INCIDENT_KEYS = {"description": "description", "alleged_source_as_reported":

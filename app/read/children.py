@@ -28,7 +28,7 @@ from app.consent.categories import (
     RISK_FIELDS,
     DataCategory,
 )
-from app.consultations.models import Consultation
+from app.consultations.models import Consultation, ConsultationFollowUp
 from app.errors import ResponseTooLarge
 from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
 from app.justice import refs as justice_refs
@@ -106,7 +106,8 @@ EVENT_CATEGORIES = {"incident": DETAILS, "measure": DETAILS, "referral": DETAILS
                     **dict.fromkeys(("risk_assessment", "risk_review", "risk_reassessment"),
                                     RISK),
                     **dict.fromkeys(("check_in_schedule", "check_in", "security_assessment",
-                                     "consultation"), DataCategory.RISK_ASSESSMENT.value)}
+                                     "consultation", "consultation_follow_up", "follow_up"),
+                                    DataCategory.RISK_ASSESSMENT.value)}
 RISK = DataCategory.RISK_ASSESSMENT.value
 
 
@@ -154,6 +155,10 @@ CHILDREN: dict[str, Child] = {
                                   lambda r: RISK, _risk("security_assessments")),
     "consultations": Child(Consultation, (Consultation.held_at, Consultation.id),
                            lambda r: RISK, _risk("consultations")),
+    # Their follow-ups as tasks: IDs, dates and codes (the text is the consultation's, sealed).
+    "consultation_follow_ups": Child(
+        ConsultationFollowUp, (ConsultationFollowUp.created_at, ConsultationFollowUp.position,
+                               ConsultationFollowUp.id), lambda r: RISK),
     "timeline": Child(CaseEvent, (CaseEvent.at, CaseEvent.id),
                       lambda r: EVENT_CATEGORIES.get(r.kind.split(".", 1)[0], DETAILS)),
 }

@@ -74,6 +74,42 @@ T: dict[str, dict[str, str]] = {
         "planned": "previsto", "in_progress": "en curso", "done": "hecho",
         "cancelled": "no hecho",
     },
+    "ar": {
+        "none": "لا يوجد حتى الآن تقييم سارٍ للمخاطر المتعلقة بوضعك.",
+        "current": "تقييم المخاطر ساري المفعول منذ {date}: مستوى الخطر {level} ({threats} "
+                   "تهديدات). {who}. ستتم مراجعته قبل {review}.",
+        "contested": "لقد اعترضتِ عليه: رأيك محفوظ إلى جانب رأيهم.",
+        "waiting": "شاركت {org} معك تقييمًا للمخاطر في {date}: وهو ينتظر ردّك (الموافقة، أو "
+                   "الاعتراض عليه مع إبداء رأيك).",
+        "measure": "الخطة ({part}): {what} من قبل {org}، {status}{threat}.",
+        "threat": "، في مواجهة التهديد {n}",
+        "herself": "لقد وافقتِ عليه بنفسك", "network_focal_point":
+        "أجابت جهة التنسيق في شبكتك نيابةً عنك", "two_person":
+        "سجّله شخصان من {org} بعد استشارتك",
+        "low": "منخفض", "medium": "متوسط", "high": "مرتفع", "critical": "حرج",
+        "day_to_day": "يومي", "preventive_protocol": "بروتوكول وقائي",
+        "emergency_protocol": "بروتوكول الطوارئ",
+        "planned": "مخطط له", "in_progress": "قيد التنفيذ", "done": "منجز",
+        "cancelled": "لم يُنجز",
+    },
+    "sw": {
+        "none": "Bado hakuna tathmini ya hatari ya hali yako inayotumika.",
+        "current": "Tathmini ya hatari inatumika tangu {date}: hatari {level} (vitisho "
+                   "{threats}). {who}. Itapitiwa upya kabla ya {review}.",
+        "contested": "Uliipinga: maoni yako yanahifadhiwa kando ya yao.",
+        "waiting": "{org} ilishiriki nawe tathmini ya hatari tarehe {date}: inasubiri jibu "
+                   "lako (kukubali, au kuipinga kwa maoni yako).",
+        "measure": "Mpango ({part}): {what} na {org}, {status}{threat}.",
+        "threat": ", dhidi ya tishio {n}",
+        "herself": "Uliikubali mwenyewe", "network_focal_point":
+        "Mratibu wa mtandao wako alijibu kwa niaba yako", "two_person":
+        "Watu wawili wa {org} waliirekodi baada ya kukushauri",
+        "low": "ya chini", "medium": "ya wastani", "high": "ya juu", "critical": "kubwa mno",
+        "day_to_day": "kila siku", "preventive_protocol": "itifaki ya kuzuia",
+        "emergency_protocol": "itifaki ya dharura",
+        "planned": "imepangwa", "in_progress": "inaendelea", "done": "imefanyika",
+        "cancelled": "haikufanyika",
+    },
 }
 
 

@@ -14,7 +14,9 @@ from decimal import Decimal, InvalidOperation
 
 from app.access.context import AccessContext
 from app.cases import service as cases
+from app.cases.models import Case
 from app.consent.categories import RISK_CATEGORY
+from app.consent.service import Caller, standing
 from app.errors import BadInput, NotFound
 from app.incidents.models import Measure
 from app.incidents.service import event
@@ -54,6 +56,47 @@ def _cost(amount: str | None, currency: str | None) -> tuple[str | None, str | N
     return str(value), currency
 
 
+def _family(names: list[str] | None) -> list[str]:
+    family = [f.strip() for f in names or [] if f.strip()]
+    if len(family) > MAX_FAMILY or any(len(f) > 200 for f in family):
+        raise BadInput(f"At most {MAX_FAMILY} family members she designates.",
+                       field="coveredFamily")
+    return family
+
+
+async def _seal_family(ctx: AccessContext, measure: Measure, pb: uuid.UUID,
+                       family: list[str]) -> None:
+    measure.covered_family = await sealing.seal(
+        ctx, plan_ref(measure, pb, "covered_family"),
+        json.dumps(family, ensure_ascii=False) if family else None)
+
+
+async def designate_family(ctx: AccessContext, measure_id: uuid.UUID,
+                           names: list[str]) -> Measure:
+    """She herself (or her network's focal point for her, after step-up) names the family
+    members a measure of her plan covers, in her words: no outside definition of family."""
+    measure = await ctx.session.get(Measure, measure_id)
+    if measure is None:
+        raise NotFound()
+    case = await ctx.session.get(Case, measure.case_id)
+    assert case is not None
+    pb = case.peacebuilder_id
+    who = await standing(ctx, pb, action="measure.family")
+    if who.caller not in (Caller.HERSELF, Caller.NETWORK):
+        ctx.deny("measure.family", target_type="Peacebuilder", target_id=pb,
+                 reason="only she or her network")
+        raise NotFound()
+    if who.caller is Caller.NETWORK:
+        ctx.require_recent_mfa("measure.family", target_type="Peacebuilder", target_id=pb)
+    family = _family(names)
+    await _seal_family(ctx, measure, pb, family)
+    details = {"measure": str(measure.id), "family_covered": len(family),
+               "by": "herself" if who.herself else "her_network"}
+    event(ctx, case.id, "measure.family_designated", measure.id, details)
+    ctx.record("measure.family", target_type="Case", target_id=case.id, details=details)
+    return measure
+
+
 async def set_plan(ctx: AccessContext, measure_id: uuid.UUID, spec: PlanIn) -> Measure:
     """Tie a measure of the case to her plan (the lead organisation, or the measure's owner)."""
     await ctx.require("measure", "manage")
@@ -79,20 +122,16 @@ async def set_plan(ctx: AccessContext, measure_id: uuid.UUID, spec: PlanIn) -> M
     funding = (spec.funding_source or "").strip() or None
     if funding is not None and len(funding) > 2000:
         raise BadInput("At most 2000 characters.", field="fundingSource")
-    family = [f.strip() for f in spec.covered_family or [] if f.strip()]
-    if len(family) > MAX_FAMILY or any(len(f) > 200 for f in family):
-        raise BadInput(f"At most {MAX_FAMILY} family members she designates.",
-                       field="coveredFamily")
+    family = _family(spec.covered_family)
     measure.threat_id, measure.plan_kind = spec.threat_id, spec.plan_kind
     measure.cost_amount, measure.cost_currency = amount, currency
     measure.funding_source = await sealing.seal(ctx, plan_ref(measure, pb, "funding_source"),
                                                 funding)
-    measure.covered_family = await sealing.seal(
-        ctx, plan_ref(measure, pb, "covered_family"),
-        json.dumps(family, ensure_ascii=False) if family else None)
+    if spec.covered_family is not None:  # unchanged when omitted: she may have named them
+        await _seal_family(ctx, measure, pb, family)
     details = {"measure": str(measure.id), "threat": str(spec.threat_id) if spec.threat_id
                else None, "plan_kind": spec.plan_kind, "costed": amount is not None,
-               "family_covered": len(family)}
+               **({"family_covered": len(family)} if spec.covered_family is not None else {})}
     event(ctx, case.id, "measure.planned", measure.id, details)
     ctx.record("measure.plan", target_type="Case", target_id=case.id, details=details)
     return measure

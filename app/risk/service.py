@@ -29,7 +29,7 @@ from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.incidents import service as incidents
-from app.incidents.models import Incident
+from app.incidents.models import Incident, ScheduledStep
 from app.incidents.service import event
 from app.notify import service as notify
 from app.peacebuilders import repository as pb_repo
@@ -53,6 +53,10 @@ MAX_REVIEW = timedelta(days=366)
 REASSESS_WITHIN = timedelta(hours=72)
 CONFIRM_ASSESSMENT = "risk_assessment.current"
 RISK_REVIEW = "risk_review"
+# The review as the lead's task: its focal points are told this long before the review date
+# (at once when it is nearer); the review date itself, missed, escalates (RISK_REVIEW).
+RISK_REVIEW_TASK = "risk_review_due"
+REVIEW_NOTICE = timedelta(days=7)
 RISK_REASSESSMENT = "risk_reassessment"
 TEXT_FIELDS = ("vulnerabilities", "capacities", "reasoning", "context_notes", "her_analysis")
 THREAT_FIELDS = ("facts", "pattern", "objective", "source_as_reported", "feasibility")
@@ -193,6 +197,11 @@ async def answer(ctx: AccessContext, assessment_id: uuid.UUID, *, agree: bool,
         ctx.deny("risk_assessment.answer", target_type="Peacebuilder",
                  target_id=case.peacebuilder_id, reason="only she or her network")
         raise NotFound()
+    if who.caller is Caller.NETWORK:
+        # Speaking for her makes it current and opens the gates (public acts, referrals): as
+        # for her consent, anyone but she herself answers only after a recent second factor.
+        ctx.require_recent_mfa("risk_assessment.answer", target_type="Peacebuilder",
+                               target_id=case.peacebuilder_id)
     if row.status != AssessmentStatus.SHARED_WITH_HER.value:
         raise Conflict(f"The assessment is {row.status}.")
     view = _text(her_view, "herView")
@@ -213,9 +222,10 @@ async def answer(ctx: AccessContext, assessment_id: uuid.UUID, *, agree: bool,
 
 
 async def confirm_without_her(ctx: AccessContext, assessment_id: uuid.UUID, *,
-                              consulted_how: str) -> Confirmation:
+                              consulted_how: str) -> tuple[Confirmation, RiskAssessment]:
     """She has no account and no network: a focal point records how she was consulted and a
-    second focal point confirms (the two-person rule); it becomes current (agreed) then."""
+    second focal point confirms (the two-person rule); it becomes current (agreed) then.
+    Returns the confirmation asked for and the assessment waiting on it."""
     row, case = await _assessment(ctx, assessment_id)
     if row.status != AssessmentStatus.SHARED_WITH_HER.value:
         raise Conflict(f"The assessment is {row.status}.")
@@ -236,7 +246,7 @@ async def confirm_without_her(ctx: AccessContext, assessment_id: uuid.UUID, *,
     ctx.record("risk_assessment.confirm_requested", target_type="Case", target_id=case.id,
                details={"risk_assessment": str(row.id), "consulted_how": consulted_how,
                         "confirmation": str(asked.id)})
-    return asked
+    return asked, row
 
 
 @confirmations.on_confirmed(CONFIRM_ASSESSMENT)
@@ -267,7 +277,10 @@ async def _make_current(ctx: AccessContext, row: RiskAssessment, case: Case,
         # the two-person rule after its risk is lowered (app/incidents/closure.py).
         event(ctx, case.id, "case.risk_changed", None, {"from": case.risk_level, "to": row.level})
         case.risk_level, case.updated_at = row.level, now
-    # Its review is owed at its date: the lead organisation's chain, until a newer one is current.
+    # Its review is the lead's task ahead of its date, and owed at its date: the lead
+    # organisation's chain, until a newer one is current.
+    ctx.session.add(ScheduledStep(kind=RISK_REVIEW_TASK, subject_id=row.id, step=1,
+                                  due_at=max(row.review_at - REVIEW_NOTICE, now)))
     escalation.start(ctx.session, RISK_REVIEW, row.id, row.review_at)
     details = {"status": status.value, "level": row.level, "answered_by": row.answered_by,
                **({"consulted_how": row.consulted_how} if row.consulted_how else {})}
@@ -310,6 +323,23 @@ async def on_serious_incident(ctx: AccessContext, case: Case, incident_id: uuid.
     await notify.notify(ctx, [(s, case.lead_org_id) for s in await notify.focal_points(
         ctx.session, case.lead_org_id)], kind="risk_reassessment_due", subject_id=row.id,
         case_id=case.id, at=now, payload=payload)
+
+
+async def review_task(session: Any, step: Any, now: datetime) -> list[Any]:
+    """The review falls due (a scheduler step, claimed once across replicas): while the
+    assessment is still the current one and the case open, the lead organisation's focal points
+    get the task (IDs and the date only)."""
+    row = await session.get(RiskAssessment, step.subject_id)
+    if row is None or row.status not in ANSWERED:
+        return []
+    due = await _due(session, row, "risk_review")
+    if due is None:
+        return []
+    items: list[Any] = await notify.notify(
+        session, [(s, due.org_id) for s in await notify.focal_points(session, due.org_id)],
+        kind=RISK_REVIEW_TASK, subject_id=row.id, case_id=due.case_id, at=now,
+        payload=due.payload)
+    return items
 
 
 @escalation.due_item(RISK_REVIEW)

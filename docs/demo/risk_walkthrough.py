@@ -7,7 +7,11 @@ controlled clock:
 3. a check-in schedule is agreed with her; she misses a check-in (the clock is moved past it and
    the scheduler's tick is run, as a replica does); the alert reaches mofa's focal point live, on a
    websocket subscription (`subscription { alerts }`) to this same app, served in-process on a
-   local port; she is told.
+   local port; she is told;
+4. a consultation with her is logged; its follow-up is mofa's task, named to its focal point;
+   left undone past its date, it escalates to her (inbox) until marked done;
+5. her view: her plan in plain words in Swahili, and her data copy holding her risk and safety
+   records.
 
 Everything goes through the GraphQL API as each person would call it; her requests carry her own
 token (a peacebuilder principal, as in response_walkthrough.py).
@@ -47,6 +51,13 @@ PLAN = """mutation($i: SetMeasurePlanInput!) { setMeasurePlan(input: $i) {
 AGREE = """mutation($i: AgreeCheckInScheduleInput!) { agreeCheckInSchedule(input: $i) {
   schedule { id intervalMinutes channel missedAction status } userErrors { field message code } } }"""
 CASE = """query($id: ID!) { case(id: $id) { riskLevel checkIns { id status dueAt } } }"""
+CONSULT = """mutation($i: RecordConsultationInput!) { recordConsultation(input: $i) {
+  consultation { id followUps { action dueAt taskId } } userErrors { field message code } } }"""
+TASKS = """query($id: ID!) { case(id: $id) { consultationFollowUps { id status dueAt
+  ownerPersonId } } }"""
+COMPLETE = """mutation($id: ID!) { completeConsultationFollowUp(input: {followUpId: $id}) {
+  followUp { status doneAt } userErrors { field message code } } }"""
+OVERVIEW = """{ me { riskOverview(language: "sw") { lines } } }"""
 FOCAL = ("mofa", "focal")
 
 
@@ -182,6 +193,59 @@ async def checkin_walk(w: Walk, case_id: str, her: str) -> None:
           f"check_in_missed notice)")
 
 
+async def follow_up_walk(w: Walk, case_id: str) -> None:
+    from app.auth import principals
+    from schema import ids
+
+    w.say()
+    w.say("== 4. A consultation's follow-up is mofa's task; overdue, it escalates ==")
+    async with w.runtime.db.transaction() as s:
+        focal = await principals.find_user(s, "mofa", "focal")
+        mofa = ids.encode("Organisation", focal.org_id)
+        focal_id = ids.encode("User", focal.id)
+    await w.new_alerts(*FOCAL)  # from now on
+    due = w.clock.now() + timedelta(days=2)
+    consulted = ok((await w.gql(CONSULT, {"i": {
+        "caseId": case_id, "heldAt": w.clock.now().isoformat(), "consulted": "HER",
+        "risksRaised": "The checkpoint on her way to the office.",
+        "followUps": [{"action": "Find another route with her driver.",
+                       "ownerOrganisationId": mofa, "ownerUserId": focal_id,
+                       "dueAt": due.isoformat()}]}}, as_=FOCAL))["recordConsultation"],
+        "recordConsultation")["consultation"]
+    w.say(f"mofa/focal: recordConsultation(1 follow-up, due {due:%Y-%m-%d}, owned by mofa/focal)")
+    task = (await w.gql(TASKS, {"id": case_id}, as_=FOCAL))["case"]["consultationFollowUps"][0]
+    assert task["id"] == consulted["followUps"][0]["taskId"]
+    w.say(f"its task: {task['status']}, named owner shown to mofa: {task['ownerPersonId'] is not None}")
+    w.clock.set(due + timedelta(minutes=1))
+    await w.tick(0)
+    alerts = [a for a in await w.new_alerts(*FOCAL)
+              if a["kind"] == "escalation" and "follow_up" in json.loads(a["payload"])]
+    payload = json.loads(alerts[0]["payload"]) if alerts else {}
+    w.say(f"[{w.clock.now():%Y-%m-%d %H:%M}] scheduler: mofa/focal escalation alerts "
+          f"{len(alerts)} (level {payload.get('level')}, to {payload.get('to')}, keys "
+          f"{sorted(payload)})")
+    done = ok((await w.gql(COMPLETE, {"id": task["id"]}, as_=FOCAL))
+              ["completeConsultationFollowUp"], "completeConsultationFollowUp")["followUp"]
+    await w.tick(24 * 60)
+    again = [a for a in await w.new_alerts(*FOCAL)
+             if a["kind"] == "escalation" and "follow_up" in json.loads(a["payload"])]
+    w.say(f"mofa/focal: completeConsultationFollowUp -> {done['status']}; a day later, "
+          f"{len(again)} more escalation alerts")
+
+
+async def her_view_walk(w: Walk, her: str) -> None:
+    w.say()
+    w.say("== 5. Her view: her plan in Swahili, and her own data copy ==")
+    for lines in (await w.gql(OVERVIEW, token=her))["me"]["riskOverview"]:
+        for line in lines["lines"]:
+            w.say(f"  {line}")
+    got = await w.client.get("/me/data-copy", headers={"authorization": f"Bearer {her}"})
+    copy = got.json()
+    kept = {key: sum(len(c["riskAndSafety"][key]) for c in copy["cases"])
+            for key in copy["cases"][0]["riskAndSafety"]}
+    w.say(f"GET /me/data-copy -> {got.status_code}; riskAndSafety: {kept}")
+
+
 async def main() -> None:
     async with running(datetime(2035, 5, 4, 9, 0, tzinfo=UTC)) as w:
         her = await w.her_token(await demo_woman(w, "mariam"))
@@ -189,6 +253,8 @@ async def main() -> None:
         threats = await assessment_walk(w, case_id, her)
         await plan_walk(w, case_id, threats)
         await checkin_walk(w, case_id, her)
+        await follow_up_walk(w, case_id)
+        await her_view_walk(w, her)
 
 
 if __name__ == "__main__":

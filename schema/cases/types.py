@@ -35,7 +35,7 @@ from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
 
 if TYPE_CHECKING:
     from schema.checkins.types import CheckIn, CheckInSchedule, SecurityAssessment
-    from schema.consultations.types import Consultation
+    from schema.consultations.types import Consultation, ConsultationFollowUpTask
     from schema.incidents.types import Incident, Measure, MeasureKind, Proceeding, TimelineEvent
     from schema.justice.types import Detention, DetentionCheck, DetentionVisit, Hearing
     from schema.risk.types import RiskAssessment
@@ -234,6 +234,18 @@ class Case(Node, ConsentGated):
         from schema.consultations.types import Consultation
 
         return [Consultation.from_view(v) for v in self._view.children.get("consultations", [])]
+
+    @strawberry.field(description="The consultations' follow-ups as their owners' tasks, oldest "
+                                  "first (listed to those her consent releases risk_assessment "
+                                  "to).")
+    def consultation_follow_ups(
+        self, info: Info
+    ) -> list[Annotated[ConsultationFollowUpTask, strawberry.lazy("schema.consultations.types")]]:
+        from schema.consultations.types import ConsultationFollowUpTask
+
+        org = info.context.access.org_id
+        return [ConsultationFollowUpTask.from_view(v, org)
+                for v in self._view.children.get("consultation_follow_ups", [])]
 
     @strawberry.field(description="Every state change on the case, oldest first (each shown "
                                   "with its subject's data category).")

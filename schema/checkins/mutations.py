@@ -175,7 +175,7 @@ class CheckInMutations:
         "next period opens. Staff of the case's lead organisation or of the one that agreed the "
         "schedule only. Her consent must release `risk_assessment` to your organisation for "
         "the declared purpose (otherwise NOT_FOUND, as for a missing record). Logged.",
-        requires=[("safety_plan", "manage"), ("case", "read")])
+        requires=[("safety_plan", "manage"), ("case", "read")], step_up=True)
     async def resolve_missed_check_in(self, info: Info,
                                       input: ResolveMissedCheckInInput) -> CheckInPayload:
         cid = ids.decode(input.check_in_id, "CheckIn", "checkInId")
@@ -187,8 +187,9 @@ class CheckInMutations:
         "End a check-in schedule (she, her network for her, or staff of the lead organisation "
         "or of the one that agreed it, under the same rule as agreeing it): nothing more falls "
         "due.",
-        requires=[("safety_plan", "manage"), ("case", "read")], purpose=True,
-        when="the permissions apply to staff; she herself and her network need none")
+        requires=[("safety_plan", "manage"), ("case", "read")], step_up=True, purpose=True,
+        when="the permissions apply to staff, and the step-up to anyone but she herself; she "
+             "herself and her network need no permission")
     async def end_check_in_schedule(self, info: Info,
                                     input: EndCheckInScheduleInput) -> CheckInSchedulePayload:
         sid = ids.decode(input.schedule_id, "CheckInSchedule", "scheduleId")

@@ -75,7 +75,8 @@ class Me:
 
     @strawberry.field(description=(
         "Her joint risk assessments and protection plan in plain language, in her preferred "
-        "language unless `language` is given (en, fr, es; English otherwise): the assessment in "
+        "language unless `language` is given (en, fr, es, ar, sw; English otherwise): the "
+        "assessment in "
         "force (level, who answered, review date), one waiting for her answer, and the plan's "
         "measures with the threat each addresses. Codes, dates and organisation names only; "
         "the texts are in `cases { riskAssessments }`. Logged."))
@@ -93,7 +94,8 @@ class Me:
 
     @strawberry.field(description=(
         "Her safety arrangements in plain language, in her preferred language unless "
-        "`language` is given (en, fr; English otherwise): each check-in schedule agreed with her "
+        "`language` is given (en, fr, es, ar, sw; English otherwise): each check-in schedule "
+        "agreed with her "
         "(how often, how, the next one due, any missed and what the organisation will do), her "
         "digital security assessments and their follow-up dates, and her consultations (when, "
         "who met). Codes, dates and organisation names only; her own cases only. Logged."))

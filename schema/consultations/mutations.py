@@ -12,7 +12,13 @@ from app.consultations import service as consultations
 from app.read import children
 from schema import ids, permissions
 from schema.common import guarded
-from schema.consultations.types import Consultation, ConsultationPayload, ConsultedWith
+from schema.consultations.types import (
+    Consultation,
+    ConsultationFollowUpTask,
+    ConsultationFollowUpTaskPayload,
+    ConsultationPayload,
+    ConsultedWith,
+)
 from schema.context import Info
 from schema.gated import want_of
 
@@ -22,7 +28,11 @@ class ConsultationFollowUpInput:
     action: str = strawberry.field(description="What is to be done (sealed).")
     owner_organisation_id: strawberry.ID = strawberry.field(
         description="The Organisation that owns it.")
-    due_at: datetime | None = strawberry.field(default=None, description="By when.")
+    due_at: datetime | None = strawberry.field(default=None, description=(
+        "By when: an open follow-up past it escalates along its owner organisation's chain."))
+    owner_user_id: strawberry.ID | None = strawberry.field(default=None, description=(
+        "A named person of the owner organisation who owns it (her reminders and escalation "
+        "first). Only the owner organisation names its own people."))
 
 
 @strawberry.input(description="Log a consultation with her or her network.")
@@ -53,7 +63,26 @@ def _follow_ups(items: list[ConsultationFollowUpInput] | None) -> list[dict[str,
     return [{"action": f.action,
              "owner_organisation": ids.decode(f.owner_organisation_id, "Organisation",
                                               "followUps"),
-             "due_at": f.due_at} for f in items or []]
+             "due_at": f.due_at,
+             "owner_user": ids.decode(f.owner_user_id, "User", "followUps")
+             if f.owner_user_id else None} for f in items or []]
+
+
+@strawberry.input(description="Mark a consultation follow-up done.")
+class CompleteConsultationFollowUpInput:
+    follow_up_id: strawberry.ID = strawberry.field(description="The ConsultationFollowUpTask.")
+
+
+async def _task_payload(info: Info, row: Any,
+                        errors: list) -> ConsultationFollowUpTaskPayload:  # type: ignore[type-arg]
+    if row is None:
+        return ConsultationFollowUpTaskPayload(follow_up=None, user_errors=errors)
+    view = await info.context.loaders.call(children.written, info.context.access,
+                                           "consultation_follow_ups", row,
+                                           want_of(info, "followUp"))
+    return ConsultationFollowUpTaskPayload(
+        follow_up=ConsultationFollowUpTask.from_view(view, info.context.access.org_id),
+        user_errors=errors)
 
 
 async def _payload(info: Info, row: Any, errors: list) -> ConsultationPayload:  # type: ignore[type-arg]
@@ -96,3 +125,17 @@ class ConsultationMutations:
             consultations.amend, info.context.access, consultation_id=cid, topics=input.topics,
             risks_raised=input.risks_raised, follow_ups=follow_ups))
         return await _payload(info, row, errors)
+
+    @permissions.mutation(
+        "Mark a consultation follow-up done (its owner organisation, or the one that recorded "
+        "the consultation): its escalation stops. Her consent must release `risk_assessment` to "
+        "your organisation for the declared purpose (otherwise NOT_FOUND, as for a missing "
+        "record). Logged.",
+        requires=[("safety_plan", "manage"), ("case", "read")])
+    async def complete_consultation_follow_up(
+            self, info: Info,
+            input: CompleteConsultationFollowUpInput) -> ConsultationFollowUpTaskPayload:
+        fid = ids.decode(input.follow_up_id, "ConsultationFollowUpTask", "followUpId")
+        row, errors = await guarded(info, lambda: info.context.loaders.call(
+            consultations.complete_follow_up, info.context.access, fid))
+        return await _task_payload(info, row, errors)

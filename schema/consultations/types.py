@@ -34,6 +34,9 @@ class ConsultationFollowUp:
     owner_organisation_id: strawberry.ID = strawberry.field(
         description="The Organisation that owns it.")
     due_at: datetime | None = strawberry.field(description="By when.")
+    task_id: strawberry.ID | None = strawberry.field(description=(
+        "Its task (a ConsultationFollowUpTask: status, named owner, escalation); null for a "
+        "follow-up recorded before follow-ups were tasks."))
 
 
 def _follow_up(item: dict[str, Any]) -> ConsultationFollowUp:
@@ -41,7 +44,58 @@ def _follow_up(item: dict[str, Any]) -> ConsultationFollowUp:
         action=item["action"],
         owner_organisation_id=strawberry.ID(ids.encode(
             "Organisation", uuid.UUID(item["owner_organisation"]))),
-        due_at=datetime.fromisoformat(item["due_at"]) if item.get("due_at") else None)
+        due_at=datetime.fromisoformat(item["due_at"]) if item.get("due_at") else None,
+        task_id=strawberry.ID(ids.encode("ConsultationFollowUpTask", uuid.UUID(item["task"])))
+        if item.get("task") else None)
+
+
+FollowUpStatus = strawberry.enum(models.FollowUpStatus, name="FollowUpStatus", description=(
+    "Where a consultation follow-up stands: OPEN, DONE, or WITHDRAWN."))
+describe_values(FollowUpStatus, {
+    "OPEN": "To be done; past its due date it escalates along its owner's chain.",
+    "DONE": "Done (its escalation stopped).",
+    "WITHDRAWN": "The consultation was amended: replaced by its new follow-ups.",
+})
+
+
+@strawberry.type(description=(
+    "A follow-up agreed at a consultation, as its owner's task: owner organisation, named person, "
+    "due date and status (what is to be done is the consultation's `followUps`, sealed). Past its "
+    "due date, an open one escalates along its owner organisation's chain, its named person "
+    "first. " + LISTED))
+class ConsultationFollowUpTask(Node):
+    case_id: strawberry.ID = strawberry.field(description="The Case.")
+    consultation_id: strawberry.ID = strawberry.field(description="The Consultation.")
+    position: int = strawberry.field(description=(
+        "Its place in the consultation's `followUps` (from 0), where what is to be done is."))
+    owner_organisation_id: strawberry.ID = strawberry.field(
+        description="The Organisation that owns it.")
+    owner_person_id: strawberry.ID | None = strawberry.field(description=(
+        "The named person of the owner organisation (a User), shown to that organisation only; "
+        "null otherwise or when no one is named."))
+    due_at: datetime | None = strawberry.field(description="By when.")
+    status: FollowUpStatus = strawberry.field(description="Where it stands.")
+    done_at: datetime | None = strawberry.field(description="When it was marked done.")
+
+    @classmethod
+    def from_view(cls, view: RowView, org_id: uuid.UUID | None = None) -> ConsultationFollowUpTask:
+        t = view.row
+        person = t.owner_user_id if org_id is not None and org_id == t.owner_org_id else None
+        return cls(id=strawberry.ID(ids.encode("ConsultationFollowUpTask", t.id)),
+                   case_id=strawberry.ID(ids.encode("Case", t.case_id)),
+                   consultation_id=strawberry.ID(ids.encode("Consultation", t.consultation_id)),
+                   position=t.position,
+                   owner_organisation_id=strawberry.ID(ids.encode("Organisation",
+                                                                  t.owner_org_id)),
+                   owner_person_id=strawberry.ID(ids.encode("User", person)) if person else None,
+                   due_at=t.due_at, status=models.FollowUpStatus(t.status), done_at=t.done_at)
+
+
+@strawberry.type(description="Result of completeConsultationFollowUp.")
+class ConsultationFollowUpTaskPayload:
+    follow_up: ConsultationFollowUpTask | None = strawberry.field(
+        description="The follow-up, decided like a read.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing changed, if so.")
 
 
 _FOLLOW_UPS = gated_list("follow_ups", CHECKIN_FIELDS["consultations"]["follow_ups"].value,

@@ -215,7 +215,7 @@ class SetMeasureStatusInput:
     measure_id: strawberry.ID = strawberry.field(description="The measure or task.")
     status: MeasureStatus = strawberry.field(description="Its new status.")
     reason: MeasureNotDoneReason | None = strawberry.field(  # type: ignore[valid-type]
-        default=None, description="With status CANCELLED: why it was not done (default OTHER).")
+        default=None, description="With status CANCELLED (required then): why it was not done.")
 
 
 @strawberry.input(description="Her approval of one public act by one organisation.")
@@ -376,7 +376,7 @@ class IncidentMutations:
         status: Annotated[str | None, strawberry.argument(deprecation_reason=_LOOSE)] = None,
         reason: Annotated[str | None, strawberry.argument(description=(
             "With status cancelled: why it was not done, a code (no_longer_needed, "
-            "she_declined, not_feasible, consent_withdrawn, replaced, other; default other). "
+            "she_declined, not_feasible, consent_withdrawn, replaced, other; required then). "
             "Never free text: it reaches her notice."), deprecation_reason=_LOOSE)] = None,
     ) -> MeasurePayload:
         _loose_or_input(input, id=id, status=status)

@@ -209,6 +209,9 @@ class Attachment(Node):
 class Measure(Node, ConsentGated):
     kind: MeasureKind = strawberry.field(description="What kind of measure or task.")
     status: MeasureStatus = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
+    not_done_reason: MeasureNotDoneReason | None = strawberry.field(  # type: ignore[valid-type]
+        description="Why it was not done (status CANCELLED, which always has one); null "
+                    "otherwise.")
     due_at: datetime | None = strawberry.field(description="When it is due; null when no date was set.")
     created_at: datetime = strawberry.field(description="When it was added (UTC).")
     description: str | None = gated("description", RESPONSE_CATEGORY.value, "Details.")
@@ -277,7 +280,8 @@ class Measure(Node, ConsentGated):
         m = view.row
         return cls(id=strawberry.ID(ids.encode("Measure", m.id)), kind=models.MeasureKind(m.kind),
                    status=m.status, due_at=m.due_at, created_at=m.created_at,
-                   _owner=m.owner_org_id, _gate=view.gate, _row=m)
+                   not_done_reason=m.not_done_reason, _owner=m.owner_org_id, _gate=view.gate,
+                   _row=m)
 
 
 @strawberry.type(description="The named person who owns a task (see Measure.ownerPerson).")

@@ -37,6 +37,8 @@ AlertKind = closed_set(notify_models.AlertKind, "What an alert is about (its `da
     "RETENTION_WARNING": "A closed case will be erased soon (extend or hold it).",
     "RISK_REASSESSMENT_DUE": "A high or critical incident started a reassessment of her risk: "
                              "draft it with her (draftRiskAssessment).",
+    "RISK_REVIEW_DUE": "The review of her current risk assessment falls due (`review_at`): "
+                       "review it with her (draftRiskAssessment); past its date it escalates.",
     "CHECK_IN_MISSED": "She missed a check-in on a case your organisation leads: do what was "
                        "agreed (`action`; its notes on the case's check-in schedule).",
     "HER_CODE_ISSUED": "A one-time sign-in code was issued for a woman your network acts for.",

@@ -10,7 +10,6 @@ from app.read import children
 from app.read.children import RowView
 from app.risk import plan as risk_plan
 from app.risk import service as risk
-from app.risk.models import RiskAssessment as RiskAssessmentRow
 from schema import ids, permissions
 from schema.common import UserError, guarded
 from schema.context import Info
@@ -20,6 +19,7 @@ from schema.permissions import Who
 from schema.risk.types import (
     AnswerRiskAssessmentInput,
     ConfirmRiskAssessmentInput,
+    DesignateCoveredFamilyInput,
     DraftRiskAssessmentInput,
     RiskAssessment,
     RiskAssessmentIdInput,
@@ -28,9 +28,10 @@ from schema.risk.types import (
 )
 
 
-async def _answer(info: Info, row: Any, errors: list[UserError], *,
+async def _payload(info: Info, row: Any, errors: list[UserError], *,
                   confirmation: Any = None) -> RiskAssessmentPayload:
-    """The assessment as the read path decides it for this caller, with its threats."""
+    """Map a service's result to the payload: the assessment as the read path decides it for
+    this caller, with its threats (no rule of the domain here: those are app/risk/service.py's)."""
     confirmation_id = (strawberry.ID(ids.encode("Confirmation", confirmation.id))
                        if confirmation is not None else None)
     if row is None:
@@ -74,7 +75,7 @@ class RiskMutations:
             her_analysis=input.her_analysis)
         row, errors = await guarded(info, lambda: info.context.loaders.call(
             risk.draft, info.context.access, case_id, spec))
-        return await _answer(info, row, errors)
+        return await _payload(info, row, errors)
 
     @permissions.mutation(
         "Share the draft with her for her answer (she is told; without a login, her networks' "
@@ -85,21 +86,22 @@ class RiskMutations:
         assessment_id = ids.decode(input.id, "RiskAssessment")
         row, errors = await guarded(info, lambda: info.context.loaders.call(
             risk.share, info.context.access, assessment_id))
-        return await _answer(info, row, errors)
+        return await _payload(info, row, errors)
 
     @permissions.mutation(
         "Her answer through her own channel (signed in herself), or her network's focal point's "
         "for her (recorded as such): agree, or contest with her view (kept beside the "
         "organisation's). Either makes it current: the case's `riskLevel` becomes its level, "
         "the previous one is superseded and its review is due at its date. Logged.",
-        who=Who.HER_SIDE, purpose=True)
+        who=Who.HER_SIDE, purpose=True, step_up=True,
+        when="the step-up applies to her network's focal point, not to her")
     async def answer_risk_assessment(self, info: Info,
                                      input: AnswerRiskAssessmentInput) -> RiskAssessmentPayload:
         assessment_id = ids.decode(input.id, "RiskAssessment")
         row, errors = await guarded(info, lambda: info.context.loaders.call(
             risk.answer, info.context.access, assessment_id, agree=input.agree,
             her_view=input.her_view, her_analysis=input.her_analysis))
-        return await _answer(info, row, errors)
+        return await _payload(info, row, errors)
 
     @permissions.mutation(
         "She has no account and no network: record how she was consulted; it becomes current "
@@ -109,12 +111,11 @@ class RiskMutations:
     async def confirm_risk_assessment_without_her(
             self, info: Info, input: ConfirmRiskAssessmentInput) -> RiskAssessmentPayload:
         assessment_id = ids.decode(input.id, "RiskAssessment")
-        asked, errors = await guarded(info, lambda: info.context.loaders.call(
+        found, errors = await guarded(info, lambda: info.context.loaders.call(
             risk.confirm_without_her, info.context.access, assessment_id,
             consulted_how=input.consulted_how.value))
-        row = (await info.context.access.session.get(RiskAssessmentRow, assessment_id)
-               if asked is not None else None)
-        return await _answer(info, row, errors, confirmation=asked)
+        asked, row = found if found is not None else (None, None)
+        return await _payload(info, row, errors, confirmation=asked)
 
     @permissions.mutation(
         "Tie a measure of the case to her protection plan: the threat it addresses, its part of "
@@ -132,6 +133,24 @@ class RiskMutations:
             funding_source=input.funding_source, covered_family=input.covered_family)
         measure, errors = await guarded(info, lambda: info.context.loaders.call(
             risk_plan.set_plan, info.context.access, measure_id, spec))
+        if measure is None:
+            return MeasurePayload(measure=None, user_errors=errors)
+        view = await info.context.loaders.call(children.written, info.context.access,
+                                               "measures", measure, want_of(info, "measure"))
+        return MeasurePayload(measure=Measure.from_view(view), user_errors=errors)
+
+    @permissions.mutation(
+        "She herself (through her own channel), or her network's focal point for her, names "
+        "the family members a measure of her plan covers, in her words — no outside definition "
+        "of family. Sealed with her key, category `risk_assessment`. Logged (a count, never the "
+        "names).",
+        who=Who.HER_SIDE, step_up=True, purpose=True,
+        when="the step-up applies to her network's focal point, not to her")
+    async def designate_covered_family(self, info: Info,
+                                       input: DesignateCoveredFamilyInput) -> MeasurePayload:
+        measure_id = ids.decode(input.measure_id, "Measure", "measureId")
+        measure, errors = await guarded(info, lambda: info.context.loaders.call(
+            risk_plan.designate_family, info.context.access, measure_id, input.family))
         if measure is None:
             return MeasurePayload(measure=None, user_errors=errors)
         view = await info.context.loaders.call(children.written, info.context.access,

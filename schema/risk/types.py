@@ -228,8 +228,17 @@ class SetMeasurePlanInput:
     funding_source: str | None = strawberry.field(default=None,
                                                   description="Who pays (sealed).")
     covered_family: list[str] | None = strawberry.field(default=None, description=(
-        "The family members she designates that it covers, in her words (sealed). No outside "
-        "definition of family."))
+        "The family members she designates that it covers, in her words (sealed; unchanged "
+        "when omitted, cleared by []). No outside definition of family; she can name them "
+        "herself (designateCoveredFamily)."))
+
+
+@strawberry.input(description="She names the family members a measure of her plan covers.")
+class DesignateCoveredFamilyInput:
+    measure_id: strawberry.ID = strawberry.field(description="The measure's global ID.")
+    family: list[str] = strawberry.field(description=(
+        "The family members it covers, in her words (at most 20; [] for none). Sealed with her "
+        "key, category `risk_assessment`."))
 
 
 @strawberry.type(description="Result of a risk-assessment mutation.")
