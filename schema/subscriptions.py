@@ -279,23 +279,41 @@ class SocketApp(GraphQL):  # type: ignore[type-arg]
         return SocketContext(runtime=self.runtime)
 
     async def on_ws_connect(self, context: SocketContext) -> Any:  # type: ignore[override]
-        params = context.connection_params or {}
-        # Header names are case-insensitive in HTTP; clients send either spelling here too.
-        fields = {str(k).lower(): v for k, v in params.items()} if isinstance(params, dict) else {}
-        token = bearer_token(fields.get("authorization"))
-        if token is None:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
         try:
-            claims = await self.runtime.verify_token(token)
-            try:
-                purpose = parse_purpose(fields.get("purpose"))
-            except UnknownPurpose as exc:
-                # The connection's request ID (ours, schema/server.py): its log line says so too.
-                await refuse_purpose(self.runtime, claims, request_id_var.get())
-                raise ConnectionRejectionError({"code": "INVALID_PURPOSE"}) from exc
-            principal, _ = await admit(self.runtime, claims, purpose)
-        except Unauthenticated as exc:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
-        context.principal, context.purpose, context.claims = principal, purpose, claims
-        context.expires_at = float(claims.raw.get("exp", 0))
+            await admit_subscriber(context, context.connection_params)
+        except SubscriberRefused as exc:
+            raise ConnectionRejectionError({"code": exc.code}) from exc
         return None
+
+
+class SubscriberRefused(Exception):
+    """A subscriber not admitted: `code` is UNAUTHENTICATED or INVALID_PURPOSE."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def admit_subscriber(context: SocketContext, params: object) -> None:
+    """Admit the caller of a subscription from its credentials ({"authorization": "Bearer …",
+    "purpose": "…"}, names in any case) and fill `context` with who it is: the one admission of
+    the WebSocket's `connection_init` and the dashboard's event stream (schema/web/live.py)."""
+    runtime = context.runtime
+    # Header names are case-insensitive in HTTP; clients send either spelling here too.
+    fields = {str(k).lower(): v for k, v in params.items()} if isinstance(params, dict) else {}
+    token = bearer_token(fields.get("authorization"))
+    if token is None:
+        raise SubscriberRefused("UNAUTHENTICATED")
+    try:
+        claims = await runtime.verify_token(token)
+        try:
+            purpose = parse_purpose(fields.get("purpose"))
+        except UnknownPurpose as exc:
+            # The connection's request ID (ours, schema/server.py): its log line says so too.
+            await refuse_purpose(runtime, claims, request_id_var.get())
+            raise SubscriberRefused("INVALID_PURPOSE") from exc
+        principal, _ = await admit(runtime, claims, purpose)
+    except Unauthenticated as exc:
+        raise SubscriberRefused("UNAUTHENTICATED") from exc
+    context.principal, context.purpose, context.claims = principal, purpose, claims
+    context.expires_at = float(claims.raw.get("exp", 0))

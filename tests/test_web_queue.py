@@ -1,0 +1,203 @@
+"""The queue and the service directory over HTTP (httpx against the real app, both databases):
+who sees which incidents, acknowledging from the queue (CSRF, the API's refusals), the live
+stream's and the fragment's refusals and session clock, the directory's filters.
+(The browser tests drive the same pages in Chromium: tests/test_web_queue_browser.py.)"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.access import tenancy
+from app.auth import web as browsers
+from app.auth.models import WebSession
+from tests.conftest import Env
+from tests.test_consent import new_peacebuilder
+from tests.web_support import (
+    browser,
+    csrf_of,
+    declare_purpose,
+    set_her_password,
+    set_staff_password,
+    sign_in_her,
+    sign_in_staff,
+)
+
+pytestmark = pytest.mark.anyio
+
+REPORT = """mutation($i: ReportIncidentInput!) { reportIncident(input: $i) {
+  incident { id status } userErrors { field message code } } }"""
+INCIDENT = "query($id: ID!) { node(id: $id) { ... on Incident { status acknowledgedAt } } }"
+SUMMARY = "Queue test: threatened after the market forum."
+
+
+async def report(env: Env, case_id: str, org: str, severity: str = "CRITICAL") -> str:
+    body = await env.gql(REPORT, {"i": {
+        "caseId": case_id, "type": "THREATS", "severity": severity, "reportedBy": "herself",
+        "reportedVia": "secure_messenger", "description": "Messages after the forum."}},
+        as_=(org, "caseworker"))
+    assert body["data"]["reportIncident"]["userErrors"] == [], body
+    return str(body["data"]["reportIncident"]["incident"]["id"])
+
+
+async def status_of(env: Env, org: str, incident_id: str) -> str | None:
+    body = await env.gql(INCIDENT, {"id": incident_id}, as_=(org, "focal"))
+    node = (body.get("data") or {}).get("node")
+    return node["status"] if node else None
+
+
+async def signed_in(env: Env, client: httpx.AsyncClient, org: str) -> None:
+    await set_staff_password(env, org, "caseworker")
+    response = await sign_in_staff(client, org, "caseworker")
+    assert response.status_code == 303, response.text
+    await declare_purpose(client)
+
+
+async def test_a_caseworker_sees_her_organisations_incidents_only(env: Env) -> None:
+    pb = await new_peacebuilder(env, "fund", summary=SUMMARY)
+    incident = await report(env, pb["case"], "fund")
+    async with browser(env) as fund, browser(env) as wpn:
+        await signed_in(env, fund, "fund")
+        await signed_in(env, wpn, "wpn")
+        page = await fund.get("/queue")
+        assert page.status_code == 200
+        assert f'value="{incident}"' in page.text and f'/cases/{pb["case"]}' in page.text
+        # Codes as translated labels, never the raw code.
+        assert "Threats" in page.text and "Critical" in page.text
+        assert ">CRITICAL<" not in page.text and ">THREATS<" not in page.text
+        assert "Reported, not acknowledged" in page.text and "Acknowledge" in page.text
+        # Nothing of hers in the title, no summary or description on the queue.
+        assert re.search(r"<title>Queue — Safety Net</title>", page.text)
+        assert SUMMARY not in page.text and "Messages after the forum" not in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert 'href="/directory"' in page.text  # the directory's nav entry
+        # Another organisation's queue: no trace of the incident or its case.
+        other = await wpn.get("/queue")
+        assert other.status_code == 200
+        assert incident not in other.text and pb["case"] not in other.text
+        fragment = await wpn.get("/queue/fragment")
+        assert fragment.status_code == 200 and incident not in fragment.text
+
+
+async def test_acknowledging_from_the_queue(env: Env) -> None:
+    pb = await new_peacebuilder(env, "fund")
+    incident = await report(env, pb["case"], "fund", severity="HIGH")
+    async with browser(env) as fund, browser(env) as wpn:
+        await signed_in(env, fund, "fund")
+        await signed_in(env, wpn, "wpn")
+        page = await fund.get("/queue")
+        token = csrf_of(page.text)
+        # Without the form token, or from another site: refused, nothing changed.
+        refused = await fund.post("/queue/acknowledge", data={"incident": incident},
+                                  headers={"origin": "https://test"})
+        assert refused.status_code == 403
+        forged = await fund.post("/queue/acknowledge", data={"incident": incident,
+                                                             "csrf": token},
+                                 headers={"origin": "https://evil.example"})
+        assert forged.status_code == 403
+        assert await status_of(env, "fund", incident) == "REPORTED"
+        # Another organisation cannot acknowledge it: the API's refusal is shown, nothing changed.
+        other = await wpn.get("/queue")
+        tried = await wpn.post("/queue/acknowledge", data={"incident": incident,
+                                                           "csrf": csrf_of(other.text)},
+                               headers={"origin": "https://test"})
+        assert tried.status_code == 200 and "could not be acknowledged" in tried.text
+        assert await status_of(env, "fund", incident) == "REPORTED"
+        # Her own organisation's caseworker acknowledges it.
+        done = await fund.post("/queue/acknowledge", data={"incident": incident, "csrf": token},
+                               headers={"origin": "https://test"})
+        assert done.status_code == 303 and done.headers["location"] == "/queue?done=acknowledged"
+        assert await status_of(env, "fund", incident) == "ACKNOWLEDGED"
+        after = await fund.get(done.headers["location"])
+        assert "The incident is acknowledged" in after.text
+        assert f'value="{incident}"' not in after.text  # no acknowledge form for it any more
+        # Once more: the API's answer is shown, not a crash.
+        again = await fund.post("/queue/acknowledge", data={"incident": incident, "csrf": token},
+                                headers={"origin": "https://test"})
+        assert again.status_code in (200, 303)
+        garbage = await fund.post("/queue/acknowledge", data={"incident": "not-an-id",
+                                                              "csrf": token},
+                                  headers={"origin": "https://test"})
+        assert garbage.status_code == 200 and "could not be acknowledged" in garbage.text
+
+
+async def test_the_live_stream_and_fragment_need_a_session(env: Env) -> None:
+    async with browser(env) as client:
+        for path in ("/queue/live", "/queue/fragment"):
+            response = await client.get(path, headers={"accept": "text/event-stream"})
+            assert response.status_code == 401
+            assert "text/event-stream" not in response.headers.get("content-type", "")
+        # A forged cookie is no session either.
+        client.cookies.set("__Host-sn-session", "x" * 43, domain="test")
+        assert (await client.get("/queue/live")).status_code == 401
+    async with browser(env) as client:
+        await set_staff_password(env, "unpc", "caseworker")
+        await sign_in_staff(client, "unpc", "caseworker")
+        # Signed in, but no purpose declared yet: no stream, no lists.
+        assert (await client.get("/queue/live")).status_code == 403
+        assert (await client.get("/queue/fragment")).status_code == 403
+    async with browser(env) as client:
+        await set_her_password(env, "rosa")
+        await sign_in_her(client, "rosa")
+        assert (await client.get("/queue/live")).status_code == 404
+        assert (await client.get("/queue/fragment")).status_code == 404
+        assert (await client.get("/directory")).status_code == 404
+
+
+async def _last_seen(env: Env, client: httpx.AsyncClient) -> Any:
+    secret = client.cookies.get("__Host-sn-session")
+    assert secret
+    with tenancy.using(tenancy.SYSTEM):
+        async with env.runtime.db.transaction() as session:
+            return await session.scalar(select(WebSession.last_seen_at).where(
+                WebSession.id == browsers.session_id(secret)))
+
+
+async def test_the_fragment_does_not_keep_the_session_alive(env: Env) -> None:
+    async with browser(env) as client:
+        await signed_in(env, client, "unpc")
+        page = await client.get("/queue")
+        seen = await _last_seen(env, client)
+        fragment = await client.get("/queue/fragment")
+        assert fragment.status_code == 200 and "<html" not in fragment.text
+        assert fragment.headers["cache-control"] == "no-store"
+        # The same lists as the page's part.
+        assert 'id="queue-incidents"' in fragment.text and 'id="queue-incidents"' in page.text
+        assert await _last_seen(env, client) == seen  # the page's own refresh is not activity
+        await client.get("/queue")
+        assert await _last_seen(env, client) >= seen  # a page she opens is
+
+
+async def test_the_directory(env: Env) -> None:
+    async with browser(env) as client:
+        await set_staff_password(env, "unpc", "caseworker")
+        await sign_in_staff(client, "unpc", "caseworker")
+        # No purpose needed: the directory holds organisations' offers, nothing of hers.
+        page = await client.get("/directory")
+        assert page.status_code == 200
+        assert "<title>Service directory — Safety Net</title>" in page.text
+        assert 'aria-current="page"' in page.text
+        for label in ("Psychosocial support", "Emergency grants", "Legal aid"):
+            assert label in page.text
+        assert ">LEGAL_AID<" not in page.text
+        legal = await client.get("/directory", params={"service": "LEGAL_AID"})
+        assert "Legal aid" in legal.text and "Emergency grants" not in legal.text.split(
+            "<table", 1)[-1]
+        accepting = await client.get("/directory", params={"accepts": "yes", "language": "ar"})
+        body = accepting.text.split("<table", 1)[-1]
+        assert "Psychosocial support" in body and "Security protection" not in body
+        nothing = await client.get("/directory", params={"region": "Nowhere at all"})
+        assert "No organisation matches these filters." in nothing.text
+        # Unknown filter values are ignored, not passed on.
+        odd = await client.get("/directory", params={"service": "SPYING", "accepts": "maybe"})
+        assert odd.status_code == 200 and "Psychosocial support" in odd.text
+        french = await client.post("/language", data={"csrf": csrf_of(page.text),
+                                                      "language": "fr", "next": "/directory"},
+                                   headers={"origin": "https://test"})
+        assert french.status_code == 303
+        page = await client.get("/directory")
+        assert 'lang="fr"' in page.text and "Aide juridique" in page.text
