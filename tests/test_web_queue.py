@@ -5,7 +5,11 @@ stream's and the fragment's refusals and session clock, the directory's filters.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,8 +19,11 @@ from sqlalchemy import select
 from app.access import tenancy
 from app.auth import web as browsers
 from app.auth.models import WebSession
-from tests.conftest import Env
-from tests.test_consent import new_peacebuilder
+from app.clock import FrozenClock
+from app.incidents.scheduler import run_due
+from tests.conftest import BACKENDS, Env, build_env
+from tests.factories import current_assessment
+from tests.test_consent import INTAKE_CATEGORIES, new_peacebuilder
 from tests.web_support import (
     browser,
     csrf_of,
@@ -201,3 +208,156 @@ async def test_the_directory(env: Env) -> None:
         assert french.status_code == 303
         page = await client.get("/directory")
         assert 'lang="fr"' in page.text and "Aide juridique" in page.text
+
+
+async def _focal_session(env: Env, org: str) -> str:
+    """A focal point's browser session with a declared purpose (her sign-in, second factor
+    included, is tested in tests/test_web.py and the browser tests): the cookie's secret."""
+    runtime = env.runtime
+    token = await env.token(org, "focal")
+    claims = await runtime.verify_token(token)
+    secret = await browsers.open_browser(
+        runtime, subject=claims.subject, language="en", lifetime=timedelta(hours=1),
+        tokens=browsers.Tokens(token, None, runtime.clock.now() + timedelta(minutes=10)))
+    opened = await browsers.load(runtime, secret)
+    assert opened is not None
+    await browsers.update_browser(runtime, opened, purpose="protection")
+    return secret
+
+
+class Stream:
+    """GET /queue/live on the app itself (ASGI), read as it arrives; a browser that goes away
+    is an `http.disconnect`."""
+
+    def __init__(self, env: Env, secret: str) -> None:
+        self.app = env.client._transport.app  # type: ignore[attr-defined]
+        self.secret = secret
+        self.gone = asyncio.Event()
+        self.chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.text = ""
+
+    async def _receive(self) -> dict[str, Any]:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = {k.decode(): v.decode() for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            await self.chunks.put(message.get("body", b""))
+
+    def start(self) -> asyncio.Task[None]:
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+                 "http_version": "1.1", "method": "GET", "scheme": "https", "path": "/queue/live",
+                 "raw_path": b"/queue/live", "root_path": "", "query_string": b"",
+                 "headers": [(b"host", b"test"), (b"accept", b"text/event-stream"),
+                             (b"cookie", f"__Host-sn-session={self.secret}".encode())],
+                 "client": ("127.0.0.1", 1234), "server": ("test", 443)}
+        return asyncio.create_task(self.app(scope, self._receive, self._send))
+
+    async def until(self, needle: str, seconds: float = 15.0) -> str:
+        async with asyncio.timeout(seconds):
+            while needle not in self.text:
+                self.text += (await self.chunks.get()).decode()
+        return self.text
+
+
+async def test_the_live_stream_relays_her_organisations_alerts(env: Env, monkeypatch) -> None:
+    from schema.web import live
+
+    monkeypatch.setattr(live, "HEARTBEAT", 0.3)  # session checks every 0.3 s for the test
+    pb = await new_peacebuilder(env, "fund", summary=SUMMARY)
+    secret = await _focal_session(env, "fund")
+    other = await _focal_session(env, "wpn")
+    stream, foreign = Stream(env, secret), Stream(env, other)
+    task, foreign_task = stream.start(), foreign.start()
+    try:
+        await stream.until("retry:")
+        await foreign.until("retry:")
+        assert stream.status == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.headers["cache-control"] == "no-store"
+        await report(env, pb["case"], "fund")
+        text = await stream.until('"incident_reported"')
+        assert "event: alert" in text and "\nid: " in text
+        # Codes only: nothing of hers in the stream.
+        assert SUMMARY not in text and "Messages after the forum" not in text
+        assert pb["id"] not in text and pb["case"] not in text
+        # Her organisation's focal point sees it; another organisation's does not.
+        await asyncio.sleep(1.0)
+        assert "event: alert" not in foreign.text and "incident_reported" not in foreign.text
+        # The session ends (signed out, idle): so does the stream, it says why.
+        runtime = env.runtime
+        await browsers.close_browser(runtime, browsers.session_id(secret))
+        await stream.until("event: end\ndata: signedout")
+        async with asyncio.timeout(10):
+            await task
+    finally:
+        stream.gone.set()
+        foreign.gone.set()
+        for t in (task, foreign_task):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await t
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def clock_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    anyio_backend: str) -> AsyncIterator[Env]:
+    clock = FrozenClock(datetime(2033, 5, 2, 9, 0, tzinfo=UTC))
+    built, close = await build_env(request.param, tmp_path_factory.mktemp("web-queue"),
+                                   clock=clock)
+    built.clock = clock  # type: ignore[attr-defined]
+    try:
+        yield built
+    finally:
+        await close()
+
+
+ADD_MEASURE = """mutation($i: AddMeasureInput!) { addMeasure(input: $i) {
+  measure { id } userErrors { field message code } } }"""
+AGREE = """mutation($i: AgreeCheckInScheduleInput!) { agreeCheckInSchedule(input: $i) {
+  schedule { id } userErrors { field message code } } }"""
+
+
+async def test_what_falls_due_reaches_the_queue(clock_env: Env) -> None:
+    """An unacknowledged incident past its deadline (escalated), a task past its due date, a
+    review coming due and a missed check-in are on the lead organisation's queue, as labels."""
+    env = clock_env
+    clock: FrozenClock = env.clock  # type: ignore[attr-defined]
+    body = await env.gql("mutation { setAcknowledgementDeadline(input: {severity: LOW, "
+                         "minutes: 5}) { userErrors { code } } }", as_=("fund", "admin"))
+    assert body["data"]["setAcknowledgementDeadline"]["userErrors"] == []
+    pb = await new_peacebuilder(env, "fund", categories=[*INTAKE_CATEGORIES, "RISK_ASSESSMENT"])
+    incident = await report(env, pb["case"], "fund", severity="LOW")
+    now = clock.now()
+    added = await env.gql(ADD_MEASURE, {"i": {
+        "caseId": pb["case"], "kind": "ACCOMPANIMENT",
+        "dueAt": (now + timedelta(minutes=30)).isoformat()}}, as_=("fund", "caseworker"))
+    assert added["data"]["addMeasure"]["userErrors"] == [], added
+    await current_assessment(env, pb["case"], "fund", login=pb["login"], days=3)
+    agreed = await env.gql(AGREE, {"i": {
+        "caseId": pb["case"], "intervalMinutes": 12 * 60, "channel": "SECURE_MESSENGER",
+        "agreedVia": "IN_PERSON", "missedAction": "CALL_SAFETY_CONTACT",
+        "firstDueAt": (now + timedelta(minutes=20)).isoformat()}}, as_=("fund", "caseworker"))
+    assert agreed["data"]["agreeCheckInSchedule"]["userErrors"] == [], agreed
+    clock.advance(hours=1)
+    await run_due(env.runtime.db, clock)
+    async with browser(env) as client:
+        await signed_in(env, client, "fund")
+        page = await client.get("/queue")
+    assert page.status_code == 200
+    incidents = page.text.split('id="queue-incidents"', 1)[1].split("</section>", 1)[0]
+    assert incident in incidents and "Overdue" in incidents
+    assert re.search(r"Level [1-9]", incidents), incidents
+    tasks = page.text.split('id="queue-tasks"', 1)[1].split("</section>", 1)[0]
+    assert "Accompaniment" in tasks and "Planned" in tasks
+    reviews = page.text.split('id="queue-reviews"', 1)[1].split("</section>", 1)[0]
+    assert "Agreed" in reviews and pb["case"] in reviews
+    check_ins = page.text.split('id="queue-checkins"', 1)[1].split("</section>", 1)[0]
+    assert "Missed" in check_ins and pb["case"] in check_ins
+    for code in ("ACCOMPANIMENT", "MISSED", "AGREED", ">LOW<"):
+        assert code not in page.text
