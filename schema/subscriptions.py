@@ -60,6 +60,8 @@ class SocketContext:
     claims: Any = None
     # Closes the socket with a code and reason (set by schema.socket's handler).
     close: Callable[..., Awaitable[None]] | None = None
+    # Set once the subscription listens (the dashboard's stream opens only then).
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def _close(ctx: SocketContext, code: int, reason: str) -> None:
@@ -120,6 +122,7 @@ class Subscription:
         assert ctx.principal is not None
         runtime = ctx.runtime
         queue = runtime.broker.subscribe(ctx.principal.subject)
+        ctx.subscribed.set()
         sent = _Delivered()
         started = runtime.clock.now()
         try:
@@ -196,6 +199,7 @@ class Subscription:
             raise Forbidden("Only a peacebuilder signed in herself has notices.")
         runtime = ctx.runtime
         queue = runtime.broker.subscribe(ctx.principal.subject)
+        ctx.subscribed.set()
         sent: OrderedDict[str, None] = OrderedDict()
         newest = runtime.clock.now()
 

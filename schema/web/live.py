@@ -67,64 +67,81 @@ async def live(request: Request) -> Response:
     after = request.headers.get("last-event-id") or None
     if after is not None and (len(after) > MAX_CURSOR or not after.isprintable()):
         after = None
-    return StreamingResponse(_events(request, visit.secret, context, after),
-                             media_type="text/event-stream", headers=STREAM_HEADERS)
+    relay = Relay(request.app.state.graphql.schema, context, visit.secret, after)
+    # The response (and the browser's `open`) only once the subscription listens, so nothing
+    # raised after the page saw `open` is missed.
+    await relay.started()
+    return StreamingResponse(relay.events(), media_type="text/event-stream",
+                             headers=STREAM_HEADERS)
 
 
-async def _events(request: Request, secret: str, context: SocketContext,
-                  after: str | None) -> AsyncIterator[str]:
-    runtime = context.runtime
-    schema = request.app.state.graphql.schema
-    inbox: asyncio.Queue[Any] = asyncio.Queue()
+class Relay:
+    """One subscription, run in a task of its own, its results read by the stream."""
 
-    async def close(code: int = 1000, reason: str = "") -> None:
+    def __init__(self, schema: Any, context: SocketContext, secret: str,
+                 after: str | None) -> None:
+        self.schema, self.context, self.secret, self.after = schema, context, secret, after
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue()
+        context.close = self._closed
+        self.task = asyncio.create_task(self._pump())
+
+    async def _closed(self, code: int = 1000, reason: str = "") -> None:
         # The subscription ends itself (token expired, deactivated, access lost): so does the
         # stream; the browser reconnects and is admitted anew.
-        inbox.put_nowait(_END)
+        self.inbox.put_nowait(_END)
 
-    context.close = close
-
-    async def pump() -> None:
+    async def _pump(self) -> None:
         try:
-            result = await schema.subscribe(ALERTS, variable_values={"after": after},
-                                            context_value=context)
-            if not hasattr(result, "__aiter__"):
-                return  # refused before it ran (its errors are the API's)
-            try:
-                async for item in result:
-                    inbox.put_nowait(item)
-            finally:
-                await result.aclose()
+            # Bounded even if the stream is never read (the browser left before it started).
+            async with asyncio.timeout(MAX_STREAM + 2 * HEARTBEAT):
+                result = await self.schema.subscribe(
+                    ALERTS, variable_values={"after": self.after}, context_value=self.context)
+                if not hasattr(result, "__aiter__"):
+                    return  # refused before it ran
+                try:
+                    async for item in result:
+                        self.inbox.put_nowait(item)
+                finally:
+                    await result.aclose()
+        except TimeoutError:
+            return
         finally:
-            inbox.put_nowait(_END)
+            self.inbox.put_nowait(_END)
 
-    task = asyncio.create_task(pump())
-    started = time.monotonic()
-    try:
-        yield f"retry: {RETRY_MS}\n\n"
-        while True:
-            try:
-                async with asyncio.timeout(HEARTBEAT):
-                    item = await inbox.get()
-            except TimeoutError:
-                if await browsers.load(runtime, secret, touch=False) is None:
-                    yield "event: end\ndata: signedout\n\n"
+    async def started(self) -> None:
+        listening = asyncio.create_task(self.context.subscribed.wait())
+        await asyncio.wait({listening, self.task}, timeout=10,
+                           return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
+
+    async def events(self) -> AsyncIterator[str]:
+        runtime = self.context.runtime
+        began = time.monotonic()
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            while True:
+                try:
+                    async with asyncio.timeout(HEARTBEAT):
+                        item = await self.inbox.get()
+                except TimeoutError:
+                    if await browsers.load(runtime, self.secret, touch=False) is None:
+                        yield "event: end\ndata: signedout\n\n"
+                        return
+                    if time.monotonic() - began > MAX_STREAM:
+                        return  # the browser reconnects after RETRY_MS
+                    yield ": keep-alive\n\n"
+                    continue
+                if item is _END:
                     return
-                if time.monotonic() - started > MAX_STREAM:
-                    return  # the browser reconnects after RETRY_MS
-                yield ": keep-alive\n\n"
-                continue
-            if item is _END:
-                return
-            if getattr(item, "errors", None):
-                yield "event: end\ndata: stopped\n\n"
-                return
-            alert = (getattr(item, "data", None) or {}).get("alerts") or {}
-            cursor = str(alert.get("cursor") or "").replace("\n", "")
-            body = json.dumps({"kind": alert.get("kind")})
-            yield (f"id: {cursor}\n" if cursor else "") + f"event: alert\ndata: {body}\n\n"
-    finally:
-        task.cancel()
-        # The subscription's own `finally` (unsubscribing from the broker) runs here.
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+                if getattr(item, "errors", None):
+                    yield "event: end\ndata: stopped\n\n"
+                    return
+                alert = (getattr(item, "data", None) or {}).get("alerts") or {}
+                cursor = str(alert.get("cursor") or "").replace("\n", "")
+                body = json.dumps({"kind": alert.get("kind")})
+                yield (f"id: {cursor}\n" if cursor else "") + f"event: alert\ndata: {body}\n\n"
+        finally:
+            self.task.cancel()
+            # The subscription's own `finally` (unsubscribing from the broker) runs here.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task

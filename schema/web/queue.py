@@ -9,7 +9,9 @@ heading is also served alone (`/queue/fragment`) for the live updates (schema/we
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -135,6 +137,13 @@ class Queue:
     check_ins: list[dict[str, Any]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
     more: bool = False  # more cases than one page: the lists are not complete
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of what the lists show (IDs, codes, times: nothing readable), so the
+        page's script swaps and announces only a change."""
+        raw = json.dumps(asdict(self), sort_keys=True, default=str).encode()
+        return hashlib.sha256(raw).hexdigest()[:20]
 
 
 def escalation_levels(case: dict[str, Any]) -> dict[str, int]:

@@ -47,6 +47,15 @@
     if (target) { target.focus(); }
   }
 
+  function changed(container, html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    var fresh = holder.content.querySelector("[data-digest]");
+    var current = container.querySelector("[data-digest]");
+    return !(fresh && current &&
+             fresh.getAttribute("data-digest") === current.getAttribute("data-digest"));
+  }
+
   function refresh() {
     var container = box();
     if (!container) { return; }
@@ -67,7 +76,9 @@
         return response.text();
       })
       .then(function (html) {
-        if (html === null || html === undefined || !box()) { return; }
+        // The page may have moved on meanwhile (a boosted navigation swapped the body).
+        if (html === null || html === undefined || box() !== container) { return; }
+        if (!changed(container, html)) { return; }  // nothing new on the lists: no noise
         var key = focusKey();
         container.innerHTML = html;
         if (window.htmx) { window.htmx.process(container); }
@@ -87,15 +98,31 @@
     timer = window.setTimeout(refresh, 300);
   }
 
+  function mark() {
+    // The stream's state on the lists' box (styles and tests read it; nothing personal).
+    var container = box();
+    if (container) {
+      container.setAttribute("data-live", source && source.readyState === 1 ? "open" : "closed");
+    }
+  }
+
   function stop() {
     if (source) { source.close(); source = null; }
+    mark();
   }
 
   function start() {
     var container = box();
     if (!container) { stop(); return; }
-    if (source || !window.EventSource) { return; }
+    if (source || !window.EventSource) { mark(); return; }
     source = new EventSource(container.getAttribute("data-live-source"));
+    var first = true;
+    source.addEventListener("open", function () {
+      mark();
+      // What happened between the page and the stream's start: one check (reconnects replay
+      // what they missed by their last event's ID).
+      if (first) { first = false; refresh(); }
+    });
     source.addEventListener("alert", onAlert);
     source.addEventListener("end", function (event) {
       if (event.data === "signedout") {
@@ -111,6 +138,8 @@
       if (source && source.readyState === EventSource.CLOSED) {
         stop();
         announce("stopped");
+      } else {
+        mark();  // reconnecting
       }
     });
   }
