@@ -155,8 +155,8 @@ async def test_the_live_stream_and_fragment_need_a_session(env: Env) -> None:
         assert (await client.get("/directory")).status_code == 404
 
 
-async def _last_seen(env: Env, client: httpx.AsyncClient) -> Any:
-    secret = client.cookies.get("__Host-sn-session")
+async def _last_seen(env: Env, client: httpx.AsyncClient | str) -> Any:
+    secret = client if isinstance(client, str) else client.cookies.get("__Host-sn-session")
     assert secret
     with tenancy.using(tenancy.SYSTEM):
         async with env.runtime.db.transaction() as session:
@@ -275,6 +275,7 @@ async def test_the_live_stream_relays_her_organisations_alerts(env: Env, monkeyp
     stream, foreign = Stream(env, secret), Stream(env, other)
     task, foreign_task = stream.start(), foreign.start()
     try:
+        seen = await _last_seen(env, secret)
         await stream.until("retry:")
         await foreign.until("retry:")
         assert stream.status == 200
@@ -289,6 +290,8 @@ async def test_the_live_stream_relays_her_organisations_alerts(env: Env, monkeyp
         # Her organisation's focal point sees it; another organisation's does not.
         await asyncio.sleep(1.0)
         assert "event: alert" not in foreign.text and "incident_reported" not in foreign.text
+        await stream.until(": keep-alive")  # a session check has run: not her activity
+        assert await _last_seen(env, secret) == seen
         # The session ends (signed out, idle): so does the stream, it says why.
         runtime = env.runtime
         await browsers.close_browser(runtime, browsers.session_id(secret))

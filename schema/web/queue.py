@@ -266,4 +266,4 @@ async def fragment(request: Request) -> Response:
         items, answer, data = await _load(visit)
     except core.SignedOut:
         return Response(status_code=401, headers=core.PAGE_HEADERS)
-    return _render(visit, "queue_part.html", items, answer, data.get("viewer"))
+    return _render(visit, "queue_part.html", items, answer, data.get("viewer"), alone=True)
