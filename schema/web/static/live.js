@@ -116,13 +116,9 @@
     if (!container) { stop(); return; }
     if (source || !window.EventSource) { mark(); return; }
     source = new EventSource(container.getAttribute("data-live-source"));
-    var first = true;
-    source.addEventListener("open", function () {
-      mark();
-      // What happened between the page and the stream's start: one check (reconnects replay
-      // what they missed by their last event's ID).
-      if (first) { first = false; refresh(); }
-    });
+    // No refresh on open: each one costs the person's API quota (reconnects replay what they
+    // missed by their last event's ID).
+    source.addEventListener("open", mark);
     source.addEventListener("alert", onAlert);
     source.addEventListener("end", function (event) {
       if (event.data === "signedout") {
