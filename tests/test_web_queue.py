@@ -229,9 +229,10 @@ class Stream:
     """GET /queue/live on the app itself (ASGI), read as it arrives; a browser that goes away
     is an `http.disconnect`."""
 
-    def __init__(self, env: Env, secret: str) -> None:
+    def __init__(self, env: Env, secret: str, last_event_id: str | None = None) -> None:
         self.app = env.client._transport.app  # type: ignore[attr-defined]
         self.secret = secret
+        self.last_event_id = last_event_id
         self.gone = asyncio.Event()
         self.chunks: asyncio.Queue[bytes] = asyncio.Queue()
         self.status = 0
@@ -254,7 +255,9 @@ class Stream:
                  "http_version": "1.1", "method": "GET", "scheme": "https", "path": "/queue/live",
                  "raw_path": b"/queue/live", "root_path": "", "query_string": b"",
                  "headers": [(b"host", b"test"), (b"accept", b"text/event-stream"),
-                             (b"cookie", f"__Host-sn-session={self.secret}".encode())],
+                             (b"cookie", f"__Host-sn-session={self.secret}".encode()),
+                             *([(b"last-event-id", self.last_event_id.encode())]
+                               if self.last_event_id else [])],
                  "client": ("127.0.0.1", 1234), "server": ("test", 443)}
         return asyncio.create_task(self.app(scope, self._receive, self._send))
 
@@ -292,6 +295,19 @@ async def test_the_live_stream_relays_her_organisations_alerts(env: Env, monkeyp
         assert "event: alert" not in foreign.text and "incident_reported" not in foreign.text
         await stream.until(": keep-alive")  # a session check has run: not her activity
         assert await _last_seen(env, secret) == seen
+        # A browser that reconnects with the last event's ID gets what it missed meanwhile.
+        last_id = re.findall(r"^id: (.+)$", text, re.M)[-1]
+        missed = await report(env, pb["case"], "fund", severity="HIGH")
+        again = Stream(env, secret, last_event_id=last_id)
+        again_task = again.start()
+        try:
+            replayed = await again.until('"incident_reported"')
+            assert re.findall(r"^id: (.+)$", replayed, re.M)[0] != last_id
+        finally:
+            again.gone.set()
+            async with asyncio.timeout(10):
+                await again_task
+        assert missed not in replayed  # IDs and codes of the alert only, not the incident's
         # The session ends (signed out, idle): so does the stream, it says why.
         runtime = env.runtime
         await browsers.close_browser(runtime, browsers.session_id(secret))
