@@ -68,6 +68,13 @@ def _subscribe_problem(message: dict[str, Any]) -> str | None:
     return None
 
 
+async def within_rate(runtime: Any, claims: Any) -> bool:
+    """Whether a new subscription of this caller is within its request rate (one subscribe
+    counts as one request): the WebSocket's and the dashboard's event stream's one check."""
+    verdict = await limiter(runtime).request(claims.subject, claims.org)
+    return bool(verdict.allowed)
+
+
 class _Operation(Operation[Any, Any]):
     """Errors in our shape, never graphql-core's text of an unexpected exception."""
 
@@ -159,9 +166,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 raise NoSuchOperation()
             if op.operation is not OperationType.SUBSCRIPTION:
                 raise SubscriptionsOnly()
-            claims = self.context.claims
-            verdict = await limiter(view.runtime).request(claims.subject, claims.org)  # type: ignore[attr-defined]
-            if not verdict.allowed:
+            if not await within_rate(view.runtime, self.context.claims):  # type: ignore[attr-defined]
                 raise RateLimited()
         except GraphQLError as exc:
             return exc

@@ -60,6 +60,8 @@ class SocketContext:
     claims: Any = None
     # Closes the socket with a code and reason (set by schema.socket's handler).
     close: Callable[..., Awaitable[None]] | None = None
+    # Set once the subscription listens (the dashboard's stream opens only then).
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def _close(ctx: SocketContext, code: int, reason: str) -> None:
@@ -120,6 +122,7 @@ class Subscription:
         assert ctx.principal is not None
         runtime = ctx.runtime
         queue = runtime.broker.subscribe(ctx.principal.subject)
+        ctx.subscribed.set()
         sent = _Delivered()
         started = runtime.clock.now()
         try:
@@ -196,6 +199,7 @@ class Subscription:
             raise Forbidden("Only a peacebuilder signed in herself has notices.")
         runtime = ctx.runtime
         queue = runtime.broker.subscribe(ctx.principal.subject)
+        ctx.subscribed.set()
         sent: OrderedDict[str, None] = OrderedDict()
         newest = runtime.clock.now()
 
@@ -279,23 +283,41 @@ class SocketApp(GraphQL):  # type: ignore[type-arg]
         return SocketContext(runtime=self.runtime)
 
     async def on_ws_connect(self, context: SocketContext) -> Any:  # type: ignore[override]
-        params = context.connection_params or {}
-        # Header names are case-insensitive in HTTP; clients send either spelling here too.
-        fields = {str(k).lower(): v for k, v in params.items()} if isinstance(params, dict) else {}
-        token = bearer_token(fields.get("authorization"))
-        if token is None:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
         try:
-            claims = await self.runtime.verify_token(token)
-            try:
-                purpose = parse_purpose(fields.get("purpose"))
-            except UnknownPurpose as exc:
-                # The connection's request ID (ours, schema/server.py): its log line says so too.
-                await refuse_purpose(self.runtime, claims, request_id_var.get())
-                raise ConnectionRejectionError({"code": "INVALID_PURPOSE"}) from exc
-            principal, _ = await admit(self.runtime, claims, purpose)
-        except Unauthenticated as exc:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
-        context.principal, context.purpose, context.claims = principal, purpose, claims
-        context.expires_at = float(claims.raw.get("exp", 0))
+            await admit_subscriber(context, context.connection_params)
+        except SubscriberRefused as exc:
+            raise ConnectionRejectionError({"code": exc.code}) from exc
         return None
+
+
+class SubscriberRefused(Exception):
+    """A subscriber not admitted: `code` is UNAUTHENTICATED or INVALID_PURPOSE."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def admit_subscriber(context: SocketContext, params: object) -> None:
+    """Admit the caller of a subscription from its credentials ({"authorization": "Bearer …",
+    "purpose": "…"}, names in any case) and fill `context` with who it is: the one admission of
+    the WebSocket's `connection_init` and the dashboard's event stream (schema/web/live.py)."""
+    runtime = context.runtime
+    # Header names are case-insensitive in HTTP; clients send either spelling here too.
+    fields = {str(k).lower(): v for k, v in params.items()} if isinstance(params, dict) else {}
+    token = bearer_token(fields.get("authorization"))
+    if token is None:
+        raise SubscriberRefused("UNAUTHENTICATED")
+    try:
+        claims = await runtime.verify_token(token)
+        try:
+            purpose = parse_purpose(fields.get("purpose"))
+        except UnknownPurpose as exc:
+            # The connection's request ID (ours, schema/server.py): its log line says so too.
+            await refuse_purpose(runtime, claims, request_id_var.get())
+            raise SubscriberRefused("INVALID_PURPOSE") from exc
+        principal, _ = await admit(runtime, claims, purpose)
+    except Unauthenticated as exc:
+        raise SubscriberRefused("UNAUTHENTICATED") from exc
+    context.principal, context.purpose, context.claims = principal, purpose, claims
+    context.expires_at = float(claims.raw.get("exp", 0))

@@ -109,9 +109,11 @@ async def open_browser(runtime: Runtime, *, subject: str, tokens: Tokens, langua
     return secret
 
 
-async def load(runtime: Runtime, secret: str | None) -> Browser | None:
+async def load(runtime: Runtime, secret: str | None, *, touch: bool = True) -> Browser | None:
     """The browser session of a cookie, or None (unknown, idle, expired, unreadable: the row
-    goes). Each page moves its idle clock on."""
+    goes). Each page moves its idle clock on; `touch=False` (what the page does by itself: its
+    live stream, the refreshes that stream triggers) leaves it, so an open page never keeps an
+    idle session alive."""
     if not secret or len(secret) > 100:
         return None
     sid = session_id(secret)
@@ -125,7 +127,8 @@ async def load(runtime: Runtime, secret: str | None) -> Browser | None:
             if tokens is None or row.expires_at <= now or row.last_seen_at <= now - IDLE:
                 await session.delete(row)
                 return None
-            row.last_seen_at = now
+            if touch:
+                row.last_seen_at = now
             return Browser(sid, row.subject, tokens, row.purpose, row.language, row.expires_at)
 
 

@@ -147,11 +147,13 @@ class Visit:
         return same_origin(self.request) and browsers.csrf_ok(self.runtime, self.secret, sent)
 
 
-async def visit(request: Request) -> Visit | None:
-    """The signed-in browser of this request, its token fresh; None when there is none."""
+async def visit(request: Request, *, touch: bool = True) -> Visit | None:
+    """The signed-in browser of this request, its token fresh; None when there is none.
+    `touch=False`: a request the page makes by itself, which does not count as her activity
+    (the idle clock stays where her last page left it)."""
     runtime: Runtime = request.app.state.runtime
     secret = request.cookies.get(COOKIE)
-    browser = await browsers.load(runtime, secret)
+    browser = await browsers.load(runtime, secret, touch=touch)
     if browser is None or secret is None:
         return None
     if browser.tokens.access_expires_at - runtime.clock.now() < REFRESH_AHEAD:

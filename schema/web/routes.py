@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from schema.web import her, oidc, pages, queue
+from schema.web import directory, her, live, oidc, pages, queue
 from schema.web.pages import page
 
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +38,11 @@ def routes() -> list[Route]:
         Route("/purpose", page(pages.choose_purpose, staff_only=True), methods=["GET", "POST"]),
         Route("/language", pages.choose_language, methods=["POST"]),
         Route("/queue", page(queue.queue, staff_only=True, purpose=True), methods=["GET"]),
+        Route("/queue/acknowledge", page(queue.acknowledge, staff_only=True, purpose=True),
+              methods=["POST"]),
+        Route("/queue/fragment", queue.fragment, methods=["GET"]),
+        Route("/queue/live", live.live, methods=["GET"]),
+        Route("/directory", page(directory.directory, staff_only=True), methods=["GET"]),
         Route("/me", page(her.me, her_only=True), methods=["GET"]),
         Route("/static/web/{name:path}", static, methods=["GET"]),
     ]
