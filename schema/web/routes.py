@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from schema.web import her, oidc, pages, queue
+from schema.web import case, her, oidc, pages, queue
 from schema.web.pages import page
 
 STATIC = Path(__file__).parent / "static"
@@ -39,5 +39,10 @@ def routes() -> list[Route]:
         Route("/language", pages.choose_language, methods=["POST"]),
         Route("/queue", page(queue.queue, staff_only=True, purpose=True), methods=["GET"]),
         Route("/me", page(her.me, her_only=True), methods=["GET"]),
+        Route("/cases", page(case.cases, staff_only=True, purpose=True), methods=["GET"]),
+        Route("/cases/{id}", page(case.case_page, staff_only=True, purpose=True), methods=["GET"]),
+        Route("/groups", page(case.groups, staff_only=True, purpose=True), methods=["GET"]),
+        Route("/groups/{id}", page(case.group_page, staff_only=True, purpose=True),
+              methods=["GET"]),
         Route("/static/web/{name:path}", static, methods=["GET"]),
     ]
