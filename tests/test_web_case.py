@@ -285,3 +285,22 @@ async def test_staff_declare_a_purpose_before_any_case(env: Env) -> None:
         assert "/cases/" not in page.text
         # The language form on these pages carries the CSRF token like every other.
         assert csrf_of(page.text)
+
+
+async def test_the_case_page_in_arabic_is_right_to_left_with_labels(scene: dict[str, Any]) -> None:
+    other: httpx.AsyncClient = scene["other"]
+    path = f"/cases/{scene['pb']['case']}"
+    page = await other.get(path)
+    changed = await other.post("/language", data={"csrf": csrf_of(page.text), "language": "ar",
+                                                  "next": path},
+                               headers={"origin": "https://test"})
+    assert changed.status_code == 303
+    try:
+        arabic = await other.get(path)
+        assert 'lang="ar" dir="rtl"' in arabic.text
+        assert "غير مشترك معك" in arabic.text and "موافقتها لا تشمله" in arabic.text
+        assert "حرج" in arabic.text  # the incident's severity, CRITICAL
+        assert "Not shared with you" not in arabic.text
+    finally:
+        await other.post("/language", data={"csrf": csrf_of(page.text), "language": "en",
+                                            "next": path}, headers={"origin": "https://test"})
