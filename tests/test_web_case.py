@@ -200,7 +200,7 @@ async def test_no_personal_data_in_titles_or_urls(scene: dict[str, Any]) -> None
         for href in re.findall(r'href="([^"]+)"', page.text):
             assert scene["pseudonym"] not in href and "Threat" not in href
     assert title_of(listing.text) == "Cases — Safety Net"
-    assert title_of(detail.text) == "Case — Safety Net"
+    assert title_of(detail.text) == "Protection case — Safety Net"
 
 
 async def test_cases_page_through_the_api_cursors(env: Env, scene: dict[str, Any]) -> None:
