@@ -304,3 +304,39 @@ async def test_the_case_page_in_arabic_is_right_to_left_with_labels(scene: dict[
     finally:
         await other.post("/language", data={"csrf": csrf_of(page.text), "language": "en",
                                             "next": path}, headers={"origin": "https://test"})
+
+
+async def test_a_page_view_is_in_the_access_log_like_an_api_read(env: Env,
+                                                                  scene: dict[str, Any]) -> None:
+    from sqlalchemy import select
+
+    from app.audit.models import AccessLogEntry
+
+    woman = str(ids.decode(scene["pb"]["id"], "Peacebuilder"))
+    mofa = ids.decode(await org_id(env, "mofa"), "Organisation")
+
+    async def reads() -> list[AccessLogEntry]:
+        async with env.runtime.db.transaction() as session:
+            found = await session.scalars(select(AccessLogEntry).where(
+                AccessLogEntry.action == "data.read", AccessLogEntry.org_id == mofa))
+            return [e for e in found if woman in ((e.details or {}).get("records") or {})]
+
+    before = {e.id for e in await reads()}
+    page = await scene["other"].get(f"/cases/{scene['pb']['case']}")
+    assert page.status_code == 200
+    new = [e for e in await reads() if e.id not in before]
+    # One entry for what the page carried, one for what it withheld: the API's own ledger,
+    # under the purpose the person declared in the dashboard.
+    allowed = [e for e in new if e.decision == "allow"]
+    denied = [e for e in new if e.decision == "deny"]
+    assert allowed and denied and all(e.purpose == "protection" for e in new)
+    assert "incident_details" in allowed[0].details["records"][woman]  # type: ignore[index]
+
+
+async def test_the_case_pages_change_nothing(scene: dict[str, Any]) -> None:
+    lead: httpx.AsyncClient = scene["lead"]
+    page = await lead.get("/cases")
+    for path in ("/cases", f"/cases/{scene['pb']['case']}", "/groups"):
+        refused = await lead.post(path, data={"csrf": csrf_of(page.text)},
+                                  headers={"origin": "https://test"})
+        assert refused.status_code == 405
