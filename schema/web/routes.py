@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from schema.web import directory, her, live, oidc, pages, queue
+from schema.web import case, directory, her, live, oidc, pages, queue
 from schema.web.pages import page
 
 STATIC = Path(__file__).parent / "static"
@@ -44,5 +44,10 @@ def routes() -> list[Route]:
         Route("/queue/live", live.live, methods=["GET"]),
         Route("/directory", page(directory.directory, staff_only=True), methods=["GET"]),
         Route("/me", page(her.me, her_only=True), methods=["GET"]),
+        Route("/cases", page(case.cases, staff_only=True, purpose=True), methods=["GET"]),
+        Route("/cases/{id}", page(case.case_page, staff_only=True, purpose=True), methods=["GET"]),
+        Route("/groups", page(case.groups, staff_only=True, purpose=True), methods=["GET"]),
+        Route("/groups/{id}", page(case.group_page, staff_only=True, purpose=True),
+              methods=["GET"]),
         Route("/static/web/{name:path}", static, methods=["GET"]),
     ]
