@@ -69,9 +69,13 @@ LABELS: dict[str, str] = {
     "APP": N_("This page"), "PHONE_CALL": N_("Phone call"), "SMS": N_("Text message"),
     "SECURE_MESSENGER": N_("Secure messenger"), "IN_PERSON": N_("In person"),
     "NETWORK": N_("Your network"), "ACTIVE": N_("Active"), "ENDED": N_("Ended"),
-    "DONE": N_("Done"), "MISSED": N_("Missed"), "LATE": N_("Done late"),
     # access decisions
     "allow": N_("Allowed"), "deny": N_("Refused"),
+}
+# A check-in's status (its PENDING is not a grant's).
+CHECK_IN_LABELS: dict[str, str] = {
+    "PENDING": N_("Not yet done"), "DONE": N_("Done"), "MISSED": N_("Missed"),
+    "LATE": N_("Done late"), "RESOLVED": N_("Missed, then followed up"), "ENDED": N_("Ended"),
 }
 # What a finished action says (the `done` code of the redirect).
 DONE = {
@@ -87,7 +91,7 @@ CASES = """me {
   cases { id status riskLevel openedAt closedAt leadOrganisation { name }
     incidents { id type severity status reportedAt acknowledgementDeadline acknowledgedAt }
     checkInSchedules { id status channel intervalMinutes } }
-  caseOverview(language: $lang) { caseId lines }
+  caseOverview(language: $lang) { caseId language lines }
   notices(language: $lang) { id title text createdAt }
 }"""
 OVERVIEW = "query($lang: String) { " + CASES + " }"
@@ -101,8 +105,8 @@ SAFETY = """query($lang: String) { me {
     riskAssessments { id status overallLevel reviewAt isCurrent herView herAnalysis }
     checkInSchedules { id status channel intervalMinutes }
     checkIns { id status dueAt checkedInAt } }
-  riskOverview(language: $lang) { caseId lines }
-  safetyOverview(language: $lang) { caseId lines }
+  riskOverview(language: $lang) { caseId language lines }
+  safetyOverview(language: $lang) { caseId language lines }
 } }"""
 HISTORY = """query($after: String, $first: Int) {
   accessHistory(first: $first, after: $after) {
@@ -142,7 +146,7 @@ async def me(visit: Visit) -> Response:
     answer = await visit.query(OVERVIEW, {"lang": visit.language})
     mine = (answer.data or {}).get("me") or {}
     cases = mine.get("cases") or []
-    overview = {o["caseId"]: o["lines"] for o in mine.get("caseOverview") or []}
+    overview = {o["caseId"]: o for o in mine.get("caseOverview") or []}
     notices = list(reversed(mine.get("notices") or []))[:NOTICES_SHOWN]
     return _page(visit, "me.html", answer, cases=cases, overview=overview, notices=notices,
                  schedules=_active_schedules(cases))
@@ -171,7 +175,8 @@ async def safety(visit: Visit) -> Response:
                       key=lambda ci: ci.get("dueAt") or "", reverse=True)[:5]
     return _page(visit, "me_safety.html", answer, waiting=waiting, current=current,
                  risk=mine.get("riskOverview") or [], safety=mine.get("safetyOverview") or [],
-                 schedules=_active_schedules(cases), checkins=checkins, field_max=FIELD_MAX)
+                 schedules=_active_schedules(cases), checkins=checkins, field_max=FIELD_MAX,
+                 check_in_labels=CHECK_IN_LABELS)
 
 
 async def history(visit: Visit) -> Response:
