@@ -32,6 +32,7 @@ HER_PAGES = ("/me", "/me/consent", "/me/safety", "/me/history")
 STATIC = Path(__file__).resolve().parent.parent / "schema" / "web" / "static"
 PAGE_BUDGET = 30_000  # bytes: a page's HTML plus the stylesheet and script it loads
 ORIGIN = {"origin": "https://test"}
+ENTRY = '<li><span class="muted">'  # one entry of her access history
 DRAFT = """mutation($i: DraftRiskAssessmentInput!) { draftRiskAssessment(input: $i) {
   assessment { id } userErrors { field message code } } }"""
 SHARE = """mutation($id: ID!) { shareRiskAssessment(input: {id: $id}) {
@@ -124,7 +125,7 @@ async def test_she_sees_her_own_cases_consent_safety_and_history(env: Env) -> No
     safety = pages["/me/safety"].text
     assert pb["assessment"] in safety and 'action="/me/safety/answer"' in safety
     history = pages["/me/history"].text
-    assert "<li>" in history  # staff read her record while setting it up: logged, shown
+    assert ENTRY in history  # staff read her record while setting it up: logged, shown
     # Another woman's objects appear nowhere on her pages.
     for response in pages.values():
         for key in ("id", "case", "unpc_grant", "approval", "assessment", "login"):
@@ -147,6 +148,8 @@ async def test_she_revokes_a_grant_and_it_stops(env: Env) -> None:
                                                               "grant": pb["unpc_grant"]},
                                   headers={"origin": "https://evil.example"})
         assert refused.status_code == forged.status_code == cross.status_code == 403
+        # Her error page is hers too: light, with the quick exit.
+        assert 'href="/exit"' in refused.text and "htmx" not in refused.text
         assert status_of((await her_state(env, pb))["consentGrants"], pb["unpc_grant"]) == "LIVE"
         done = await client.post("/me/consent/revoke", data={"csrf": token,
                                                              "grant": pb["unpc_grant"]},
@@ -303,5 +306,35 @@ async def test_her_page_over_the_same_app_as_the_api(env: Env) -> None:
     async with browser(env) as client:
         await sign_in_her(client, pb["login"])
         page = await client.get("/me/history")
-    assert page.text.count("<li>") >= 1
+    assert page.text.count(ENTRY) >= 1
     assert first.replace("'", "&#39;") in page.text
+
+
+async def test_her_error_pages_keep_the_quick_exit(env: Env) -> None:
+    pb = await her_with_data(env)
+    async with browser(env) as client:
+        await sign_in_her(client, pb["login"])
+        staff_page = await client.get("/queue")
+        assert staff_page.status_code == 404
+        assert 'href="/exit"' in staff_page.text and "htmx" not in staff_page.text
+
+
+async def test_her_access_history_pages_with_the_apis_cursor(env: Env) -> None:
+    pb = await her_with_data(env)
+    body = await env.gql("""{ accessHistory(first: 2) { edges { node { at description } }
+        pageInfo { endCursor } } }""", token=await env.peacebuilder_token(pb["login"]),
+                         purpose=None)
+    found = body["data"]["accessHistory"]
+    newest = [e["node"]["description"] for e in found["edges"]]
+    async with browser(env) as client:
+        await sign_in_her(client, pb["login"])
+        first = await client.get("/me/history")
+        older = await client.get("/me/history", params={"after": found["pageInfo"]["endCursor"]})
+        broken = await client.get("/me/history", params={"after": "not-a-cursor"})
+    # The page after the API's cursor: the same history without its two newest entries.
+    assert 3 <= first.text.count(ENTRY) < 20
+    assert older.text.count(ENTRY) == first.text.count(ENTRY) - 2
+    assert all(d.replace("'", "&#39;") in first.text for d in newest)
+    assert 'href="/me/history">' in older.text  # back to the newest
+    # A cursor that is not one: the page still answers, says part could not be loaded.
+    assert broken.status_code == 200 and "could not be loaded" in broken.text

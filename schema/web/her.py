@@ -126,12 +126,14 @@ CHECK_IN = """mutation($s: ID!) { checkIn(input: {scheduleId: $s, by: HER}) {
   checkIn { id status } userErrors { code } } }"""
 SIGN_OUT = "mutation { signOut(input: {everywhere: false}) { sessionsEnded } }"
 FIELD_MAX = 200  # the API's limit for herView / herAnalysis
+# Her navigation, also for the shared error page when it is hers (error.html).
+core.env.globals["her_pages"] = HER_PAGES
 
 
 def _page(visit: Visit, template: str, answer: Any, **context: Any) -> Response:
     done = visit.request.query_params.get("done")
     return render(visit.request, template, language=visit.language, visit=visit, viewer=None,
-                  answer=answer, labels=LABELS, her_pages=HER_PAGES,
+                  answer=answer, labels=LABELS,
                   done=DONE.get(done or ""), failed=done == "failed", **context)
 
 
