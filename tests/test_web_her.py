@@ -338,3 +338,35 @@ async def test_her_access_history_pages_with_the_apis_cursor(env: Env) -> None:
     assert 'href="/me/history">' in older.text  # back to the newest
     # A cursor that is not one: the page still answers, says part could not be loaded.
     assert broken.status_code == 200 and "could not be loaded" in broken.text
+
+
+async def test_she_confirms_a_grant_waiting_for_her_and_approves_a_public_act(env: Env) -> None:
+    pb = await her_with_data(env)
+    pending = await grant(env, pb, as_=("fund", "caseworker"), to_org="fund",
+                          categories=("TRAVEL",), confirm=False)
+    async with browser(env) as client:
+        await sign_in_her(client, pb["login"])
+        page = await client.get("/me/consent")
+        assert 'action="/me/consent/confirm"' in page.text and pending["id"] in page.text
+        token = csrf_of(page.text)
+        confirmed = await client.post("/me/consent/confirm", data={
+            "csrf": token, "grant": pending["id"]}, headers=ORIGIN)
+        assert confirmed.headers["location"] == "/me/consent?done=confirmed"
+        fund = await org_id(env, "fund")
+        assert f'<option value="{fund}">' in page.text  # an organisation she deals with
+        refused = await client.post("/me/approvals/record", data={
+            "act": "media_contact", "organisation": fund, "description": "x"}, headers=ORIGIN)
+        assert refused.status_code == 403
+        wrong_act = await client.post("/me/approvals/record", data={
+            "csrf": token, "act": "intelligence", "organisation": fund,
+            "description": "An interview."}, headers=ORIGIN)
+        assert wrong_act.headers["location"] == "/me/consent?done=failed"
+        approved = await client.post("/me/approvals/record", data={
+            "csrf": token, "act": "media_contact", "organisation": fund,
+            "description": "An interview on the evening radio."}, headers=ORIGIN)
+        assert approved.headers["location"] == "/me/consent?done=approved"
+        after = await client.get("/me/consent")
+        assert "An interview on the evening radio." in after.text and "Media contact" in after.text
+    state = await her_state(env, pb)
+    assert status_of(state["consentGrants"], pending["id"]) == "LIVE"
+    assert sorted(a["status"] for a in state["approvals"]) == ["LIVE", "LIVE"]

@@ -82,6 +82,7 @@ DONE = {
     "revoked": N_("The consent is revoked. It stops now."),
     "confirmed": N_("The consent is confirmed."),
     "withdrawn": N_("Your approval is withdrawn."),
+    "approved": N_("Your approval is recorded. Only that organisation can use it, once."),
     "answered": N_("Your answer is recorded."),
     "checked_in": N_("Your check-in is recorded. Thank you."),
     "failed": N_("Nothing was changed. Reload the page and try again."),
@@ -96,8 +97,9 @@ CASES = """me {
 }"""
 OVERVIEW = "query($lang: String) { " + CASES + " }"
 CONSENT = """query { me {
+  cases { leadOrganisation { id name } }
   consentGrants { id status recipientType categories purposes validFrom validUntil revokedAt
-    awaiting recipientOrganisation { name } recipientWorkingGroup { id } coveredOrganisations { name } }
+    awaiting recipientOrganisation { id name } recipientWorkingGroup { id } coveredOrganisations { name } }
   approvals { id act status approvedAt usedAt withdrawnAt description organisation { name } }
 } }"""
 SAFETY = """query($lang: String) { me {
@@ -118,6 +120,8 @@ REVOKE = """mutation($g: ID!) { revokeConsent(input: {grantId: $g}) {
   grant { id status } userErrors { code } } }"""
 CONFIRM = """mutation($g: ID!) { confirmConsent(input: {grantId: $g}) {
   grant { id status } userErrors { code } } }"""
+RECORD_APPROVAL = """mutation($i: RecordApprovalInput!) { recordApproval(input: $i) {
+  approval { id status } userErrors { code } } }"""
 WITHDRAW = """mutation($a: ID!) { withdrawApproval(input: {approvalId: $a}) {
   approval { id status } userErrors { code } } }"""
 ANSWER = """mutation($i: AnswerRiskAssessmentInput!) { answerRiskAssessment(input: $i) {
@@ -126,6 +130,8 @@ CHECK_IN = """mutation($s: ID!) { checkIn(input: {scheduleId: $s, by: HER}) {
   checkIn { id status } userErrors { code } } }"""
 SIGN_OUT = "mutation { signOut(input: {everywhere: false}) { sessionsEnded } }"
 FIELD_MAX = 200  # the API's limit for herView / herAnalysis
+DESCRIPTION_MAX = 5000  # the API's limit for what an approval covers
+PUBLIC_ACTS = ("public_statement", "media_contact", "recognition")
 # Her navigation, also for the shared error page when it is hers (error.html).
 core.env.globals["her_pages"] = HER_PAGES
 
@@ -161,8 +167,13 @@ async def consent(visit: Visit) -> Response:
     grants = mine.get("consentGrants") or []
     live = [g for g in grants if g["status"] in ("LIVE", "NOT_YET_VALID", "PENDING")]
     ended = [g for g in grants if g not in live]
+    # The organisations she may approve a public act for: those she already deals with.
+    known = [c["leadOrganisation"] for c in mine.get("cases") or []]
+    known += [g["recipientOrganisation"] for g in live if g.get("recipientOrganisation")]
+    organisations = sorted({o["id"]: o for o in known if o}.values(), key=lambda o: o["name"])
     return _page(visit, "me_consent.html", answer, live=live, ended=ended,
-                 approvals=mine.get("approvals") or [])
+                 approvals=mine.get("approvals") or [], organisations=organisations,
+                 acts=PUBLIC_ACTS, description_max=DESCRIPTION_MAX)
 
 
 async def safety(visit: Visit) -> Response:
@@ -218,6 +229,17 @@ async def confirm(visit: Visit) -> Response:
 async def withdraw(visit: Visit) -> Response:
     return await _act(visit, WITHDRAW, {"a": _id(visit, "approval")}, "withdrawApproval",
                       "/me/consent", "withdrawn")
+
+
+async def record_approval(visit: Visit) -> Response:
+    form = form_of(visit)
+    act = str(form.get("act", ""))
+    text = str(form.get("description", "")).strip()
+    if act not in PUBLIC_ACTS or not text or len(text) > DESCRIPTION_MAX:
+        return redirect("/me/consent?done=failed")
+    return await _act(visit, RECORD_APPROVAL, {"i": {
+        "act": act, "description": text, "organisationId": _id(visit, "organisation")}},
+        "recordApproval", "/me/consent", "approved")
 
 
 async def answer_risk(visit: Visit) -> Response:

@@ -43,6 +43,7 @@ def routes() -> list[Route]:
         Route("/me/consent/revoke", page(her.revoke, her_only=True), methods=["POST"]),
         Route("/me/consent/confirm", page(her.confirm, her_only=True), methods=["POST"]),
         Route("/me/approvals/withdraw", page(her.withdraw, her_only=True), methods=["POST"]),
+        Route("/me/approvals/record", page(her.record_approval, her_only=True), methods=["POST"]),
         Route("/me/safety", page(her.safety, her_only=True), methods=["GET"]),
         Route("/me/safety/answer", page(her.answer_risk, her_only=True), methods=["POST"]),
         Route("/me/check-in", page(her.check_in, her_only=True), methods=["POST"]),
