@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import NetworkGuard, WebSite, assert_accessible, running_site, shot
+from tests.conftest import figure
 
 pytestmark = pytest.mark.heavy
 
@@ -152,14 +153,18 @@ def test_her_pages_on_a_phone_in_spanish_she_revokes_a_grant(phone_for: Any,
     assert page.locator("script[src*=htmx]").count() == 0
     assert_accessible(page)
     shot(page, "her-page-phone-es")
+    sizes = {}
     for path in HER_PAGES:
         size, urls = weigh(page, path)
         assert size < PAGE_BUDGET, (path, size)
+        sizes[path] = size
         assert not [u for u in urls if "htmx" in u or "uPlot" in u], urls
         # The quick exit is on screen without scrolling, on every one of her pages.
         exit_box = page.get_by_role("link", name="Salida rápida").bounding_box()
         assert exit_box is not None and exit_box["y"] < 100
         assert_accessible(page)
+    figure("her pages in Chromium (es, phone), bytes loaded with everything they fetch: "
+           + ", ".join(f"{p} {n}" for p, n in sizes.items()))
     page.goto("/me/consent")
     shot(page, "her-grants-phone-es")
     fund = page.locator("article.grant", has_text="Rapid Response Fund")
