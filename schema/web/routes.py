@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from schema.web import her, oidc, pages, queue
+from schema.web import audit, her, oidc, pages, queue
 from schema.web.pages import page
 
 STATIC = Path(__file__).parent / "static"
@@ -39,5 +39,7 @@ def routes() -> list[Route]:
         Route("/language", pages.choose_language, methods=["POST"]),
         Route("/queue", page(queue.queue, staff_only=True, purpose=True), methods=["GET"]),
         Route("/me", page(her.me, her_only=True), methods=["GET"]),
+        Route("/audit", page(audit.audit_log, staff_only=True), methods=["GET"]),
+        Route("/audit/download", page(audit.download, staff_only=True), methods=["POST"]),
         Route("/static/web/{name:path}", static, methods=["GET"]),
     ]

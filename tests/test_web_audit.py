@@ -1,0 +1,232 @@
+"""The auditors' and monitoring pages over HTTP (/audit, /monitoring): who sees them, the access
+log's filters, cursor pages and export download, the chain's verification status (verified and
+broken), the monitoring tables with suppressed and "no data" cells, the CSV and printable
+report, and a release refused by the differencing check. Browser flows: test_web_audit_browser."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from app.audit import chain
+from app.audit.worker import LogWorker
+from app.auth import mfa, totp
+from app.auth.models import TotpCredential
+from tests.conftest import Env
+from tests.web_support import (
+    browser,
+    csrf_of,
+    declare_purpose,
+    set_staff_password,
+    sign_in_staff,
+)
+
+pytestmark = pytest.mark.anyio
+SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+async def give_second_factor(env: Env, org: str, username: str) -> None:
+    """The harness enrols a known second factor (as `safety-net demo` does for its auditors)
+    and forgets the last code used, so each test can sign in with the current one."""
+    from app.auth import principals
+
+    async with env.runtime.db.transaction() as session:
+        user = await principals.find_user(session, org, username)
+        assert user is not None
+        sealed = mfa.seal_secret(env.runtime.db.keys, user.org_id, user.id, "secret", SEED)
+        now = datetime.now(UTC)
+        found = await session.get(TotpCredential, user.id)
+        if found is None:
+            session.add(TotpCredential(user_id=user.id, secret=sealed, enrolled_at=now,
+                                       updated_at=now))
+        else:
+            found.secret, found.last_step, found.pending_secret = sealed, None, None
+
+
+async def signed_in(env: Env, client, org: str, username: str, purpose: str = "protection",
+                    *, second_factor: bool = False, back: str = "/queue") -> None:
+    await set_staff_password(env, org, username)
+    code = None
+    if second_factor:
+        await give_second_factor(env, org, username)
+        code = totp.code_at(SEED, totp.step_of(datetime.now(UTC).timestamp()))
+    response = await sign_in_staff(client, org, username, totp=code)
+    assert response.status_code == 303, response.text
+    assert (await declare_purpose(client, purpose, back=back)).status_code == 303
+
+
+async def checkpoint(env: Env) -> int:
+    """Chain what is pending and sign a checkpoint (the log worker's job; off in tests)."""
+    await chain.chain_all(env.runtime.db)
+    cp = await LogWorker(env.settings, env.runtime.db, env.runtime.clock).maybe_checkpoint(
+        force=True)
+    return cp.size if cp is not None else 0
+
+
+async def auditor(env: Env, client) -> None:
+    await signed_in(env, client, "nhri", "auditor", second_factor=True, back="/audit")
+
+
+# --- /audit -----------------------------------------------------------------------------------
+
+async def test_the_auditor_sees_the_log_and_its_verified_chain(env: Env) -> None:
+    async with browser(env) as client:
+        await auditor(env, client)
+        size = await checkpoint(env)
+        page = await client.get("/audit")
+        assert page.status_code == 200, page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert "<title>Access log — Safety Net</title>" in page.text
+        assert 'data-state="verified"' in page.text and "Verified" in page.text
+        # The newest checkpoint at least as new as the one just signed, and its number shown.
+        shown = int(re.search(r"entry ([\d,]+)", page.text).group(1).replace(",", ""))
+        assert shown >= size > 0
+        assert '<table class="log">' in page.text and "audit_log.verify" not in page.text[:200]
+        assert 'href="/audit"' in page.text  # the nav entry, for an auditor
+        # The API's own answer for the same person agrees.
+        token = await env.token("nhri", "auditor")
+        body = await env.gql("{ accessLogVerification { state checkpointSize checkedFrom "
+                             "checkedThrough problems } }", token=token)
+        status = body["data"]["accessLogVerification"]
+        assert status["state"] == "verified" and status["problems"] == []
+        assert status["checkedThrough"] == status["checkpointSize"] >= size
+
+
+async def test_caseworkers_and_analysts_get_not_found_and_no_nav_entry(env: Env) -> None:
+    async with browser(env) as client:
+        await signed_in(env, client, "nhri", "caseworker")
+        queue = await client.get("/queue")
+        assert 'href="/audit"' not in queue.text and 'href="/monitoring"' not in queue.text
+        missing = await client.get("/no-such-page-here")
+        for path in ("/audit", "/audit?decision=deny"):
+            refused = await client.get(path)
+            assert refused.status_code == 404, path
+            assert "Not found" in refused.text
+        # Not a step further with a form: still nothing, and no export.
+        sent = await client.post("/audit/download", data={"csrf": csrf_of(queue.text),
+                                                          "format": "csv"},
+                                 headers={"origin": "https://test"})
+        assert sent.status_code == 404 and "attachment" not in sent.headers.get(
+            "content-disposition", "")
+        assert missing.status_code == 404
+    async with browser(env) as client:
+        await signed_in(env, client, "nhri", "analyst")
+        assert (await client.get("/audit")).status_code == 404
+
+
+async def test_filters_narrow_the_log_and_pages_follow_the_cursor(env: Env) -> None:
+    async with browser(env) as client:
+        await auditor(env, client)
+        # Refusals to filter on (and more than a page of them): a caseworker of an overseen
+        # organisation asks for the log.
+        for _ in range(26):
+            await env.gql("{ accessLog { totalCount } }", as_=("mofa", "caseworker"))
+        await checkpoint(env)
+        everything = await client.get("/audit")
+        assert set(re.findall(r'<tr class="(allow|deny)">', everything.text)) >= {"allow"}
+        denied = await client.get("/audit", params={"decision": "deny",
+                                                    "action": "audit_log"})
+        assert denied.status_code == 200
+        rows = re.findall(r'<tr class="(allow|deny)">', denied.text)
+        assert rows and set(rows) == {"deny"}
+        assert 'option value="deny" selected' in denied.text
+        # By organisation (one of those it audits), by date.
+        mofa = re.search(r'<option value="([^"]+)">Ministry', everything.text)
+        assert mofa, "mofa accepts the NHRI's oversight: it is offered"
+        only_mofa = await client.get("/audit", params={"org": mofa.group(1)})
+        assert only_mofa.status_code == 200 and "National Human Rights" not in re.sub(
+            r"<header.*?</header>|<select id=\"f-org\".*?</select>", "", only_mofa.text,
+            flags=re.S)
+        today = datetime.now(UTC).date().isoformat()
+        future = await client.get("/audit", params={"from": "2999-01-01"})
+        assert "No entry matches." in future.text
+        assert (await client.get("/audit", params={"to": today})).status_code == 200
+        # An organisation it does not audit: told so, no entry shown.
+        token = await env.token("nhri", "auditor")
+        orgs = await env.gql("{ organisations(first: 50) { edges { node { id slug } } } }",
+                             token=token)
+        fund = next(e["node"]["id"] for e in orgs["data"]["organisations"]["edges"]
+                    if e["node"]["slug"] == "fund")
+        foreign = await client.get("/audit", params={"org": fund})
+        assert "You do not audit that organisation." in foreign.text
+        assert '<table class="log">' not in foreign.text
+        # Cursor pages: 25 a page, the next page's link carries the filters and an opaque cursor.
+        link = re.search(r'href="(/audit\?[^"]*after=[^"]+)" rel="next"', everything.text)
+        assert link, "a next page"
+        second = await client.get(link.group(1).replace("&amp;", "&"))
+        assert second.status_code == 200 and "First page" in second.text
+        first_ids = set(re.findall(r"<td>(\d+)</td>", everything.text))
+        second_ids = set(re.findall(r"<td>(\d+)</td>", second.text))
+        assert second_ids and not first_ids & second_ids
+
+
+async def test_the_export_downloads_with_its_checkpoint_and_is_logged(env: Env) -> None:
+    async with browser(env) as client:
+        await auditor(env, client)
+        page = await client.get("/audit", params={"decision": "deny"})
+        form = {"csrf": csrf_of(page.text), "format": "jsonl", "decision": "deny"}
+        got = await client.post("/audit/download", data=form, headers={"origin": "https://test"})
+        assert got.status_code == 200, got.text[:500]
+        assert got.headers["content-disposition"] == 'attachment; filename="access-log.jsonl"'
+        assert got.headers["cache-control"] == "no-store"
+        lines = [json.loads(line) for line in got.text.splitlines()]
+        assert lines[0]["type"] == "checkpoint" and "safety-net/access-log" in lines[0]["note"]
+        exported = [line for line in lines if line["type"] == "entry"]
+        assert exported and {e["decision"] for e in exported} == {"deny"}
+        csv = await client.post("/audit/download", data={**form, "format": "csv"},
+                                headers={"origin": "https://test"})
+        assert csv.status_code == 200 and csv.text.startswith("seq,id,at,")
+        assert csv.headers["content-disposition"] == 'attachment; filename="access-log.csv"'
+        assert "x-safety-net-checkpoint" in csv.headers
+        # Without the session's form token: refused, nothing exported.
+        forged = await client.post("/audit/download", data={"format": "csv"},
+                                   headers={"origin": "https://test"})
+        assert forged.status_code == 403 and "content-disposition" not in forged.headers
+    async with env.runtime.db.transaction() as session:
+        from app.audit.models import AccessLogEntry
+
+        found = await session.scalar(select(AccessLogEntry).where(
+            AccessLogEntry.action == "audit_log.export").order_by(AccessLogEntry.at.desc()))
+        assert found is not None and found.decision == "allow"
+
+
+async def test_an_export_needs_a_recent_second_factor(env: Env, monkeypatch) -> None:
+    """Her second factor is older than the step-up window: the page says what to do, and no
+    file leaves."""
+    import time
+    from types import SimpleNamespace
+
+    async with browser(env) as client:
+        await auditor(env, client)
+        page = await client.get("/audit")
+        later = time.time() + 2 * env.runtime.settings.step_up_seconds
+        monkeypatch.setattr("app.access.caller.time", SimpleNamespace(time=lambda: later))
+        got = await client.post("/audit/download",
+                                data={"csrf": csrf_of(page.text), "format": "csv"},
+                                headers={"origin": "https://test"})
+        assert got.status_code == 403 and "content-disposition" not in got.headers
+        assert "second factor in the last 15 minutes" in got.text
+
+
+async def test_a_broken_chain_is_shown_broken(backend, tmp_path) -> None:
+    from tests.conftest import build_env
+    from tests.test_audit import tamper
+
+    env, close = await build_env(backend, tmp_path)
+    try:
+        async with browser(env) as client:
+            await auditor(env, client)
+            await checkpoint(env)
+            assert 'data-state="verified"' in (await client.get("/audit")).text
+            await tamper(env, "UPDATE access_log SET reason = 'nothing to see' WHERE seq = 3")
+            page = await client.get("/audit")
+            assert page.status_code == 200
+            assert 'data-state="broken"' in page.text and "Broken" in page.text
+            assert "entry 3 does not match its hash (edited)" in page.text
+            assert re.search(r"First entry that does not match</dt><dd>3<", page.text)
+    finally:
+        await close()
