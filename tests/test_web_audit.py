@@ -102,7 +102,7 @@ async def test_caseworkers_and_analysts_get_not_found_and_no_nav_entry(env: Env)
         queue = await client.get("/queue")
         assert 'href="/audit"' not in queue.text and 'href="/monitoring"' not in queue.text
         missing = await client.get("/no-such-page-here")
-        for path in ("/audit", "/audit?decision=deny"):
+        for path in ("/audit", "/monitoring", "/audit?decision=deny"):
             refused = await client.get(path)
             assert refused.status_code == 404, path
             assert "Not found" in refused.text
@@ -230,3 +230,109 @@ async def test_a_broken_chain_is_shown_broken(backend, tmp_path) -> None:
             assert re.search(r"First entry that does not match</dt><dd>3<", page.text)
     finally:
         await close()
+
+
+# --- /monitoring ------------------------------------------------------------------------------
+
+AGG = "aggregate_reporting"
+
+
+async def release_form(client, table: str, period: str):
+    page = await client.get("/monitoring")
+    return await client.post("/monitoring", data={"csrf": csrf_of(page.text), "table": table,
+                                                  "period": period},
+                             headers={"origin": "https://test"})
+
+
+async def test_monitoring_shows_released_tables_charts_and_downloads(env: Env) -> None:
+    from tests.test_monitoring import _women
+
+    await _women(env, 5, year=2007, month=3, region="KE-KSM", type_="SURVEILLANCE",
+                 source="state_actor")
+    await _women(env, 1, year=2007, month=3, region="KE-KSM", type_="SURVEILLANCE",
+                 source="private_actor")
+    async with browser(env) as client:
+        await signed_in(env, client, "nhri", "analyst", AGG, back="/monitoring")
+        done = await release_form(client, "incidents_by_region", "2007-03")
+        assert done.status_code == 303, done.text[:800]
+        assert done.headers["location"] == "/monitoring?period=2007-03&released=incidents_by_region"
+        page = await client.get(done.headers["location"])
+        assert page.status_code == 200 and "<title>Monitoring — Safety Net</title>" in page.text
+        assert 'href="/monitoring"' in page.text and 'href="/audit"' not in page.text
+        assert 'id="release-done"' in page.text
+        assert "Women reporting incidents, by region and type — 2007-03" in page.text
+        assert "suppressed" in page.text and "no data" in page.text
+        # Turkana has no reporting mechanism: "no data" in its row, never a zero.
+        turkana = re.search(r"<th scope=\"row\">Turkana</th>(.*?)</tr>", page.text, re.S)
+        assert turkana and "no data" in turkana.group(1) and ">0<" not in turkana.group(1)
+        chart = re.search(r"data-chart='([^']+)'", page.text)
+        assert chart, "a chart of the table"
+        spec = json.loads(chart.group(1).replace("&#34;", '"').replace("&quot;", '"'))
+        assert "Kisumu" in spec["labels"] and len(spec["labels"]) == len(spec["values"])
+        assert spec["values"][spec["labels"].index("Turkana")] is None
+        assert "<script>" not in page.text and "style=" not in page.text
+        assert "Tables with no source yet" in page.text and "Relocations and returns" in page.text
+        # The CSV and the printable report: the API's own, as an attachment / a page of its own.
+        csv = await client.get("/monitoring/download", params={"period": "2007-03",
+                                                               "format": "csv"})
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        assert csv.headers["content-disposition"] == 'attachment; filename="monitoring-2007-03.csv"'
+        assert csv.headers["cache-control"] == "no-store"
+        assert "incidents_by_region,2007-03,KE-TUR,threats,no data,,5,5" in csv.text
+        printable = await client.get("/monitoring/download", params={"period": "2007-03",
+                                                                     "format": "html"})
+        assert printable.status_code == 200 and "Monitoring report 2007-03" in printable.text
+        assert "script-src" not in printable.headers["content-security-policy"]
+        assert printable.headers["content-disposition"].startswith("inline")
+        pdf = await client.get("/monitoring/download", params={"period": "2007-03",
+                                                               "format": "pdf"})
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        # A made-up period or format: nothing.
+        for params in ({"period": "2007-03-01", "format": "csv"},
+                       {"period": "2007-03", "format": "xlsx"}):
+            assert (await client.get("/monitoring/download", params=params)).status_code == 404
+
+
+async def test_a_release_the_differencing_check_refuses_says_so(env: Env) -> None:
+    from tests.test_monitoring import _women
+
+    await _women(env, 5, year=2006, month=1, region="KE-NBI", type_="THREATS")
+    async with browser(env) as client:
+        await signed_in(env, client, "nhri", "focal", AGG, second_factor=True,
+                        back="/monitoring")
+        assert (await release_form(client, "incidents_by_region", "2006-01")).status_code == 303
+        await _women(env, 2, year=2006, month=2, region="KE-NBI", type_="ONLINE_HARASSMENT")
+        refused = await release_form(client, "incidents_by_region", "2006-Q1")
+        assert refused.status_code == 409
+        assert 'id="release-error"' in refused.text and "differencing" in refused.text
+        assert "Nothing was published." in refused.text
+        assert 'value="2006-Q1"' in refused.text  # the form keeps what was asked
+        page = await client.get("/monitoring", params={"period": "2006-Q1"})
+        assert "— 2006-Q1" not in page.text  # nothing published for the quarter
+        bad = await release_form(client, "incidents_by_region", "last week")
+        assert bad.status_code == 400 and "calendar year" in bad.text
+        running = await release_form(client, "incidents_by_region",
+                                     datetime.now(UTC).strftime("%Y-%m"))
+        assert running.status_code == 400 and "has ended" in running.text
+        forged = await client.post("/monitoring", data={"table": "incidents_by_region",
+                                                        "period": "2006-02"},
+                                   headers={"origin": "https://test"})
+        assert forged.status_code == 403
+
+
+async def test_monitoring_asks_for_the_aggregate_reporting_purpose(env: Env) -> None:
+    async with browser(env) as client:
+        await signed_in(env, client, "nhri", "analyst", "protection", back="/monitoring")
+        page = await client.get("/monitoring")
+        assert page.status_code == 200 and "Work on aggregate reporting" in page.text
+        assert "<table" not in page.text
+        assert (await client.get("/monitoring/download", params={
+            "period": "2007-03", "format": "csv"})).status_code == 404
+        switched = await client.post("/purpose", data={
+            "csrf": csrf_of(page.text), "purpose": AGG, "next": "/monitoring"},
+            headers={"origin": "https://test"})
+        assert switched.status_code == 303 and switched.headers["location"] == "/monitoring"
+        assert "Release a table" in (await client.get("/monitoring")).text
+    async with browser(env) as client:
+        await auditor(env, client)
+        assert (await client.get("/monitoring")).status_code == 404

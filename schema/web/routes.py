@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from schema.web import audit, her, oidc, pages, queue
+from schema.web import audit, her, monitoring, oidc, pages, queue
 from schema.web.pages import page
 
 STATIC = Path(__file__).parent / "static"
@@ -41,5 +41,8 @@ def routes() -> list[Route]:
         Route("/me", page(her.me, her_only=True), methods=["GET"]),
         Route("/audit", page(audit.audit_log, staff_only=True), methods=["GET"]),
         Route("/audit/download", page(audit.download, staff_only=True), methods=["POST"]),
+        Route("/monitoring", page(monitoring.monitoring, staff_only=True),
+              methods=["GET", "POST"]),
+        Route("/monitoring/download", page(monitoring.report, staff_only=True), methods=["GET"]),
         Route("/static/web/{name:path}", static, methods=["GET"]),
     ]
