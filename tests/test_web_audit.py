@@ -336,3 +336,16 @@ async def test_monitoring_asks_for_the_aggregate_reporting_purpose(env: Env) -> 
     async with browser(env) as client:
         await auditor(env, client)
         assert (await client.get("/monitoring")).status_code == 404
+
+
+async def test_her_pages_load_no_chart_script_and_she_has_neither_page(env: Env) -> None:
+    from tests.web_support import set_her_password, sign_in_her
+
+    await set_her_password(env, "leyla")
+    async with browser(env) as client:
+        assert (await sign_in_her(client, "leyla")).status_code == 303
+        mine = await client.get("/me")
+        assert mine.status_code == 200 and "monitoring.js" not in mine.text
+        assert 'href="/audit"' not in mine.text and 'href="/monitoring"' not in mine.text
+        for path in ("/audit", "/monitoring", "/monitoring/download?period=2007-03&format=csv"):
+            assert (await client.get(path)).status_code == 404, path
