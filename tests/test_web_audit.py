@@ -212,7 +212,7 @@ async def test_an_export_needs_a_recent_second_factor(env: Env, monkeypatch) -> 
         assert "second factor in the last 15 minutes" in got.text
 
 
-async def test_a_broken_chain_is_shown_broken(backend, tmp_path) -> None:
+async def test_no_checkpoint_then_verified_then_broken(backend, tmp_path) -> None:
     from tests.conftest import build_env
     from tests.test_audit import tamper
 
@@ -220,6 +220,9 @@ async def test_a_broken_chain_is_shown_broken(backend, tmp_path) -> None:
     try:
         async with browser(env) as client:
             await auditor(env, client)
+            # A new deployment has signed nothing yet: nothing to verify against, said so.
+            fresh_page = (await client.get("/audit")).text
+            assert 'data-state="no_checkpoint"' in fresh_page and "No checkpoint yet" in fresh_page
             await checkpoint(env)
             assert 'data-state="verified"' in (await client.get("/audit")).text
             await tamper(env, "UPDATE access_log SET reason = 'nothing to see' WHERE seq = 3")

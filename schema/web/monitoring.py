@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
-from schema.web import core
+from schema.web import core, i18n
 from schema.web.audit import ask_purpose, internal_get, viewer_with
 from schema.web.core import N_, Visit, redirect, render
 from schema.web.pages import form_of, not_found
@@ -112,7 +112,7 @@ def _release_view(release: dict[str, Any], regions: dict[str, str], gettext: Any
     rows, cols = [*release["rows"], TOTAL], [*release["columns"], TOTAL]
     no_data = {r for r in release["rows"] if any(cells.get((r, c), {}).get("noData")
                                                   for c in cols)}
-    chart_rows = [r for r in release["rows"]]
+    chart_rows = list(release["rows"])
     chart = {
         "labels": [gettext(_label(r, regions)) for r in chart_rows],
         "values": [None if r in no_data else (cells.get((r, TOTAL)) or {}).get("women")
@@ -144,8 +144,6 @@ async def _page(visit: Visit, viewer: dict[str, Any], *, error: str | None = Non
     if "FORBIDDEN" in answer.codes:
         return not_found(visit.request, visit)
     data = answer.data or {}
-    from schema.web import i18n
-
     gettext = i18n.translations(visit.language).gettext
     regions = {r["code"]: r["name"] for r in data.get("monitoringRegions") or []}
     releases = data.get("monitoringReleases") or []
