@@ -275,6 +275,8 @@ async def test_monitoring_shows_released_tables_charts_and_downloads(env: Env) -
         assert spec["values"][spec["labels"].index("Turkana")] is None
         assert "<script>" not in page.text and "style=" not in page.text
         assert "Tables with no source yet" in page.text and "Relocations and returns" in page.text
+        ledger = re.search(r'<table class="ledger">(.*?)</table>', page.text, re.S)
+        assert ledger and 'href="/monitoring?period=2007-03"' in ledger.group(1)
         # The CSV and the printable report: the API's own, as an attachment / a page of its own.
         csv = await client.get("/monitoring/download", params={"period": "2007-03",
                                                                "format": "csv"})

@@ -154,6 +154,7 @@ async def _page(visit: Visit, viewer: dict[str, Any], *, error: str | None = Non
     catalogue = data.get("monitoringTables") or {}
     return render(visit.request, "monitoring.html", language=visit.language, visit=visit,
                   viewer=viewer, answer=answer, wrong_purpose=False, periods=periods,
+                  ledger=sorted(releases, key=lambda r: r["releasedAt"], reverse=True),
                   period=period, shown=shown, tables=catalogue.get("tables") or [],
                   absent=catalogue.get("absent") or [], titles=TITLES,
                   coverage=data.get("monitoringCoverage") or {}, error=error,
