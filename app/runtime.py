@@ -124,4 +124,5 @@ def context_for(
                          else None,
                          her_account={"code_hours": settings.her_code_hours,
                                       "code_attempts": settings.her_code_attempts,
-                                      "hold_days": settings.her_reset_hold_days})
+                                      "hold_days": settings.her_reset_hold_days},
+                         checkpoint_dirs=(settings.checkpoints, settings.checkpoint_keys))

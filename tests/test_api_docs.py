@@ -54,6 +54,7 @@ RUNS = [
     ("auditor", ("nhri", "auditor"), "who-am-i.graphql", {}),
     ("auditor", ("nhri", "auditor"), "access-log.graphql", {"filter": {"decision": "deny"}}),
     ("auditor", ("nhri", "auditor"), "alerts.graphql", {}),
+    ("auditor", ("nhri", "auditor"), "verification.graphql", {}),
     ("machine-client", ("mofa", None), "who-am-i.graphql", {}),
     ("machine-client", ("mofa", None), "cases-opened-since.graphql",
      {"since": "2000-01-01T00:00:00Z"}),

@@ -237,6 +237,10 @@ OPS: dict[str, Op] = {
         purpose=None,
     ),
     "Query.accessLog": Op(("nhri", "auditor"), "{ accessLog(first: 5) { edges { node { id } } } }"),
+    "Query.accessLogVerification": Op(("nhri", "auditor"),
+                                      "{ accessLogVerification { state checkpointSize } }"),
+    "Query.accessLogOrganisations": Op(("nhri", "auditor"),
+                                       "{ accessLogOrganisations { id name } }"),
     "Query.alerts": Op(("fund", "focal"), "{ alerts(first: 5) { edges { node { id } } } }"),
     "Query.accessHistory": Op(
         "her", "{ accessHistory(first: 5) { edges { cursor } } }", purpose=None

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NewType
 
 from sqlalchemy import select, text
@@ -63,13 +64,16 @@ class AccessContext:
                  policy: PolicyEngine, clock: Clock, request_id: str,
                  purpose: str | None = None, step_up_acr: frozenset[str] = frozenset({"mfa"}),
                  step_up_seconds: int = 900, external_issuer: str | None = None,
-                 her_account: dict[str, int] | None = None) -> None:
+                 her_account: dict[str, int] | None = None,
+                 checkpoint_dirs: tuple[Path, Path] | None = None) -> None:
         self.caller = Caller(principal, purpose, policy, step_up_acr, step_up_seconds)
         # OIDC mode: the provider people are bound to (issuer + sub); None on the built-in one.
         self.external_issuer = external_issuer
         # The deployment's rules for her login (code lifetime and tries, hold after a reset).
         self.her_account: dict[str, int] = {"code_hours": 72, "code_attempts": 5,
                                             "hold_days": 7, **(her_account or {})}
+        # Where the access log's signed checkpoints and their public keys are (verification).
+        self.checkpoint_dirs = checkpoint_dirs
         self.session, self.db, self.policy, self.clock = session, db, policy, clock
         self.request_id = request_id
         self.ledger = Ledger(self.audit_fields)

@@ -13,6 +13,7 @@ from app.access.principal import PrincipalKind
 from app.audit.models import AccessLogEntry, Alert, Oversight
 from app.audit.service import LogFilter
 from app.errors import BadInput, NotFound
+from app.orgs.models import Organisation
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders.models import Peacebuilder
 
@@ -23,6 +24,14 @@ async def audited_orgs(ctx: AccessContext) -> list[uuid.UUID]:
     overseen = await ctx.session.scalars(select(Oversight.org_id).where(
         Oversight.overseer_org_id == ctx.org_id))
     return [ctx.org_id, *overseen]
+
+
+async def readable_orgs(ctx: AccessContext) -> list[Organisation]:
+    """The organisations whose entries the caller may read (`audited_orgs`), by name."""
+    await ctx.require("audit_log", "read")
+    org_ids = await audited_orgs(ctx)
+    return list(await ctx.session.scalars(select(Organisation).where(
+        Organisation.id.in_(org_ids)).order_by(Organisation.name)))
 
 
 async def _query(ctx: AccessContext, f: LogFilter) -> Select[Any]:

@@ -6,12 +6,13 @@ a later run whose checkpoints are smaller or disagree — a rolled-back or rewri
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -20,6 +21,9 @@ from app.audit.chain import GENESIS, canonical, raw_select
 from app.audit.checkpoints import BadCheckpoint, Checkpoint, check_signature, load_all, public_keys
 from app.audit.models import AccessLogEntry
 from app.db import Database
+
+if TYPE_CHECKING:
+    from app.access.context import AccessContext
 
 PAGE = 20_000
 MAX_PROBLEMS = 20
@@ -213,3 +217,75 @@ def verify_export(path: Path, key_dir: Path) -> Report:
         report.accepted = cp
     report.head = running or GENESIS
     return report
+
+
+# --- the status shown to auditors (GraphQL `accessLogVerification`, the /audit page) ------------
+
+STATUS_WINDOW = 20_000  # entries recomputed per request: one scan page, bounded work
+
+
+class ChainState(enum.StrEnum):
+    VERIFIED = "verified"
+    BROKEN = "broken"
+    NO_CHECKPOINT = "no_checkpoint"
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """The newest signed checkpoint and whether the chain recomputes to its head."""
+
+    state: ChainState
+    checkpoint: Checkpoint | None
+    checked_from: int  # first entry recomputed (1: from the start of the log)
+    checked_through: int  # the checkpoint's size: entries after it are not signed yet
+    pending: int  # entries written but not chained yet
+    first_bad_seq: int | None
+    problems: tuple[str, ...]
+
+
+async def chain_status(ctx: AccessContext, window: int = STATUS_WINDOW) -> ChainStatus:
+    """Check the newest checkpoint's signature and recompute the last `window` entries of the
+    chain up to it (the whole log when it is shorter). `safety-net audit verify` remains the
+    complete check: every entry and every checkpoint file, with the auditor's own state."""
+    import asyncio
+
+    from app.access import tenancy
+    from app.audit import checkpoints as files
+
+    await ctx.require("audit_log", "read")
+    if ctx.checkpoint_dirs is None:
+        raise RuntimeError("the access context was built without the checkpoint directories")
+    note_dir, key_dir = ctx.checkpoint_dirs
+    cp = await asyncio.to_thread(files.latest, note_dir)
+    problems: list[str] = []
+    first_bad: int | None = None
+    # Every entry of the log, whichever organisation: only counts and sequence numbers leave.
+    with tenancy.using(tenancy.SYSTEM):
+        async with ctx.db.transaction() as session:
+            conn = await session.connection()
+            pending = int(await conn.scalar(select(func.count()).select_from(AccessLogEntry)
+                                            .where(AccessLogEntry.seq.is_(None))) or 0)
+            if cp is None:
+                ctx.record("audit_log.verify", details={"state": ChainState.NO_CHECKPOINT.value})
+                return ChainStatus(ChainState.NO_CHECKPOINT, None, 0, 0, pending, None, ())
+            try:
+                check_signature(cp, await asyncio.to_thread(public_keys, key_dir))
+            except BadCheckpoint:
+                problems.append(f"the newest checkpoint (size {cp.size}) is not signed by a "
+                                "known key")
+                first_bad = cp.size
+            after = max(cp.size - window, 0)
+            part = await _scan(conn, ctx.db.dialect, after, cp.size, {cp.size: cp.head})
+    for seq, message in part["problems"]:
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(message)
+        if first_bad is None or (seq is not None and seq < first_bad):
+            first_bad = seq
+    if part["last_seq"] < cp.size:
+        problems.append(f"the log has {part['last_seq']} entries but checkpoint size {cp.size} "
+                        "was signed: its tail was truncated")
+        first_bad = part["last_seq"] + 1 if first_bad is None else first_bad
+    state = ChainState.BROKEN if problems else ChainState.VERIFIED
+    ctx.record("audit_log.verify", details={"state": state.value, "checkpoint": cp.size,
+                                            "from": after + 1})
+    return ChainStatus(state, cp, after + 1, cp.size, pending, first_bad, tuple(problems))

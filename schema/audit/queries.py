@@ -7,11 +7,19 @@ from typing import Annotated
 import strawberry
 
 from app.audit import queries as audit
+from app.audit import verify
 from app.audit.service import LogFilter
 from schema import ids, permissions
-from schema.audit.types import AccessHistoryEntry, AccessLogEntry, AccessLogFilter, Alert
+from schema.audit.types import (
+    AccessHistoryEntry,
+    AccessLogEntry,
+    AccessLogFilter,
+    AccessLogVerification,
+    Alert,
+)
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info
+from schema.orgs.types import Organisation
 from schema.permissions import Who
 
 
@@ -50,6 +58,22 @@ class AuditQueries:
         page = await info.context.loaders.call(audit.search, info.context.access, spec,
                                                page_request(first, after, descending=True))
         return connection(page, AccessLogEntry.from_model)
+
+    @permissions.query(
+        "The access log checked against its newest signed checkpoint: the checkpoint's "
+        "signature and the chain recomputed up to it (the last 20,000 entries at most). Logged.",
+        requires=[("audit_log", "read")])
+    async def access_log_verification(self, info: Info) -> AccessLogVerification:
+        status = await info.context.loaders.call(verify.chain_status, info.context.access)
+        return AccessLogVerification.from_status(status)
+
+    @permissions.query(
+        "The organisations whose access log you may read: yours and those that accept its "
+        "oversight (for `accessLog(filter: {organisationId})`).",
+        requires=[("audit_log", "read")])
+    async def access_log_organisations(self, info: Info) -> list[Organisation]:
+        orgs = await info.context.loaders.call(audit.readable_orgs, info.context.access)
+        return [Organisation.from_model(org) for org in orgs]
 
     @permissions.query(
         "Unusual-access alerts of your organisation, newest first.",

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import ids as app_ids
-from app.audit import models
+from app.audit import models, verify
 from schema import ids
 from schema.common import Node, closed_set
 from schema.consent.enums import Purpose
@@ -159,3 +159,47 @@ class AccessLogFilter:
     purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Only entries of requests that declared this purpose.")
     action_prefix: str | None = None
+
+
+AccessLogChainState = closed_set(verify.ChainState, "What the access log's verification found.", {
+    "VERIFIED": "The newest checkpoint is validly signed and the chain recomputes to its head.",
+    "BROKEN": "A signature, a link or an entry's hash does not match: the log was altered.",
+    "NO_CHECKPOINT": "No checkpoint has been signed yet: nothing to verify against."},
+    name="AccessLogChainState")
+
+
+@strawberry.type(description=(
+    "The access log checked against its newest signed checkpoint: the checkpoint's signature, "
+    "and the hash chain recomputed over the entries before it (at most the last 20,000; "
+    "`safety-net audit verify` checks every entry and every checkpoint file)."))
+class AccessLogVerification:
+    state: AccessLogChainState = strawberry.field(  # type: ignore[valid-type]
+        description="What the check found.")
+    checkpoint_size: int | None = strawberry.field(
+        description="Entries the newest checkpoint covers (null when there is none).")
+    checkpoint_at: datetime | None = strawberry.field(
+        description="When the newest checkpoint was signed (UTC).")
+    checkpoint_key_id: str | None = strawberry.field(
+        description="The ID of the key that signed it (the operator publishes the public keys).")
+    checkpoint_head: str | None = strawberry.field(
+        description="The chain head the checkpoint commits to (SHA-256, hex).")
+    checked_from: int = strawberry.field(
+        description="The first entry recomputed (1: from the start of the log).")
+    checked_through: int = strawberry.field(
+        description="The last entry recomputed: the checkpoint's size.")
+    pending: int = strawberry.field(
+        description="Entries written but not chained yet (covered by a later checkpoint).")
+    first_bad_seq: int | None = strawberry.field(
+        description="The first entry found not to match (null when verified).")
+    problems: list[str] = strawberry.field(
+        description="What did not match, by sequence number (IDs and numbers only).")
+
+    @classmethod
+    def from_status(cls, s: verify.ChainStatus) -> AccessLogVerification:
+        cp = s.checkpoint
+        return cls(state=s.state, checkpoint_size=cp.size if cp else None,
+                   checkpoint_at=cp.time if cp else None,
+                   checkpoint_key_id=cp.key_id if cp else None,
+                   checkpoint_head=cp.head if cp else None, checked_from=s.checked_from,
+                   checked_through=s.checked_through, pending=s.pending,
+                   first_bad_seq=s.first_bad_seq, problems=list(s.problems))

@@ -71,6 +71,9 @@ PURPOSE_LABELS = {
 }
 # Staff pages in the navigation, in order: each page family adds its own (path, label).
 NAV: list[tuple[str, str]] = []
+# Entries shown only to people with one of these roles (the API's `viewer.roles`, e.g. AUDITOR);
+# a path not listed here is shown to all staff. A page still asks the API, which decides.
+NAV_ROLES: dict[str, frozenset[str]] = {}
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                   undefined=StrictUndefined, extensions=["jinja2.ext.i18n"], trim_blocks=True,
@@ -249,7 +252,7 @@ def render(request: Request, template: str, *, language: str, status: int = 200,
         _=translations.gettext, lang=language, dir="rtl" if language in i18n.RTL else "ltr",
         languages=i18n.NAMES, fmt=i18n.Formats(language), visit=visit,
         csrf=visit.csrf if visit else context.pop("csrf", ""), purposes=PURPOSE_ORDER,
-        purpose_labels=PURPOSE_LABELS, nav=NAV,
+        purpose_labels=PURPOSE_LABELS, nav=NAV, nav_roles=NAV_ROLES,
         path=request.url.path, **context)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 

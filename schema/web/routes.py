@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from schema.web import case, directory, her, live, oidc, pages, queue
+from schema.web import audit, case, directory, her, live, monitoring, oidc, pages, queue
 from schema.web.pages import page
 
 STATIC = Path(__file__).parent / "static"
@@ -60,5 +60,10 @@ def routes() -> list[Route]:
         Route("/me/history", page(her.history, her_only=True), methods=["GET"]),
         Route("/exit", her.quick_exit, methods=["GET", "POST"]),
         Route(her.NEUTRAL_PATH, her.neutral, methods=["GET"]),
+        Route("/audit", page(audit.audit_log, staff_only=True), methods=["GET"]),
+        Route("/audit/download", page(audit.download, staff_only=True), methods=["POST"]),
+        Route("/monitoring", page(monitoring.monitoring, staff_only=True),
+              methods=["GET", "POST"]),
+        Route("/monitoring/download", page(monitoring.report, staff_only=True), methods=["GET"]),
         Route("/static/web/{name:path}", static, methods=["GET"]),
     ]
