@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -97,6 +98,20 @@ class KeyEncryptionKeys:
     def unwrap(self, version: int, wrapped: bytes, peacebuilder_id: str) -> bytes:
         aad = f"safety-net/data-key/{peacebuilder_id}/v{version}".encode()
         return AESGCM(self._load(version)).decrypt(wrapped[:12], wrapped[12:], aad)
+
+    def unwrapper(self) -> Callable[[int, bytes, str], bytes]:
+        """`unwrap` for one batch (a page's keys): each KEK version is read, checked on disk
+        and set up once for the batch instead of once per key."""
+        ciphers: dict[int, AESGCM] = {}
+
+        def unwrap(version: int, wrapped: bytes, peacebuilder_id: str) -> bytes:
+            cipher = ciphers.get(version)
+            if cipher is None:
+                cipher = ciphers[version] = AESGCM(self._load(version))
+            aad = f"safety-net/data-key/{peacebuilder_id}/v{version}".encode()
+            return cipher.decrypt(wrapped[:12], wrapped[12:], aad)
+
+        return unwrap
 
 
     def lookup_key(self) -> bytes:

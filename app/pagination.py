@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -70,16 +71,22 @@ async def paginate(
     keys: tuple[InstrumentedAttribute[Any], ...],
     page: PageRequest,
     rows: bool = False,
+    then: Callable[[Select[Any]], Select[Any]] | None = None,
 ) -> Page[Any]:
     """Fetch one page of `query` ordered by `keys` (the last key must be unique, e.g. id): ORM
     objects, or with `rows` the selected columns as rows (cheaper; the keys must be among
-    them under their own names)."""
+    them under their own names). `then` turns the page's limited query into the statement
+    sent (e.g. the page's IDs joined to what is costly to compute, for those rows only); the
+    order is applied to both."""
     kinds = tuple(_python_type(k) for k in keys)
     if page.after is not None:
         after = _decode_cursor(page.after, kinds)
         query = query.where(_after_clause(keys, after, page.descending))
     order = [k.desc() if page.descending else k.asc() for k in keys]
-    result = await session.execute(query.order_by(*order).limit(page.first + 1))
+    query = query.order_by(*order).limit(page.first + 1)
+    if then is not None:
+        query = then(query).order_by(*order)
+    result = await session.execute(query)
     found = list(result.all() if rows else result.scalars())
     has_next = len(found) > page.first
     found = found[: page.first]

@@ -469,7 +469,7 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
         async def zero(*_: Any) -> int:
             return 0
 
-        async def no_refresh(self: Any, session: Any) -> None:
+        async def no_refresh(self: Any, session: Any, version: Any = None) -> None:
             return None
 
         def log_off() -> Any:

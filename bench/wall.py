@@ -185,7 +185,9 @@ async def verifications_per_request(dep: Any, body: dict[str, Any], n: int = 20)
 
 async def _unverified_org_level_ids(session: Any, scope: Any) -> set[uuid.UUID]:
     """Admission's decided set as before the MAC check (one SQL query, no rows checked)."""
-    return set(await session.scalars(visibility._org_level_ids(scope)))
+    if scope.org_id is None or scope.purpose is None:
+        return set()
+    return set(await session.scalars(visibility.visible_peacebuilders(scope)))
 
 
 def _trusting_reads() -> contextlib.ExitStack:

@@ -31,20 +31,33 @@ def json_size(value: Any) -> int:
 def bounded_execution(max_bytes: int) -> type[StrawberryGraphQLCoreExecutionContext]:
     """An execution context class that stops once the response passes `max_bytes`."""
 
+    complete_leaf = StrawberryGraphQLCoreExecutionContext.complete_leaf_value  # a staticmethod
+
     class BoundedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.response_bytes = 0
             self.too_large: ResponseTooLarge | None = None
 
-        def complete_value(self, *args: Any) -> Any:
+        # Checked where values are produced (leaves) and where execution descends (objects),
+        # not at every value graphql-core completes: a page completes thousands of values, and
+        # a Python override on each of them cost more than the rest of this limit.
+        def complete_object_value(self, *args: Any) -> Any:
             if self.too_large is not None:
                 raise self.too_large
-            return super().complete_value(*args)
+            return super().complete_object_value(*args)
 
         def complete_leaf_value(self, return_type: Any, result: Any) -> Any:  # type: ignore[override]
-            coerced = super().complete_leaf_value(return_type, result)
-            self.response_bytes += LEAF_OVERHEAD + json_size(coerced)
+            if self.too_large is not None:
+                raise self.too_large
+            coerced = complete_leaf(return_type, result)
+            # json_size(), inlined: this runs for every leaf of every response.
+            if isinstance(coerced, str):
+                escaped: str = encode_basestring(coerced)
+                self.response_bytes += LEAF_OVERHEAD + (
+                    len(escaped) if escaped.isascii() else len(escaped.encode()))
+            else:
+                self.response_bytes += LEAF_OVERHEAD + 8
             if self.response_bytes > max_bytes:
                 self.too_large = ResponseTooLarge(max_bytes)
                 stop = getattr(self.context_value, "stop", None)

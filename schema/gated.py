@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import strawberry
+from graphql import GraphQLObjectType, GraphQLSchema
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.nodes import SelectedField, Selection
 
 from app.access.visibility import Redaction
@@ -23,6 +25,7 @@ from schema.consent.enums import DataCategory
 from schema.consent.gate import redact, unreadable
 from schema.context import Info
 
+DEFINITION = GraphQLCoreConverter.DEFINITION_BACKREF
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -49,6 +52,7 @@ def gated(column: str, category: str, description: str) -> Any:
         return read_gated(info, self._gate, column, category)
 
     resolve.gated = (column, category)  # type: ignore[attr-defined]  # read by `withheld`
+    resolve.lean = (column, category)  # type: ignore[attr-defined]  # read by `lean_resolvers`
     return strawberry.field(resolver=resolve, description=(
         f"{description} Data category `{category}`: null, and listed in `withheld` and "
         "`extensions.redacted`, unless her consent releases it to you."))
@@ -161,3 +165,32 @@ def declares(column: str, category: str) -> Any:
         fn.gated = (column, category)
         return fn
     return mark
+
+
+def lean_resolvers(schema: GraphQLSchema) -> int:
+    """Give every `gated(...)` field of the built schema a plain graphql-core resolver: the same
+    `read_gated` on the row's decided `Gate`, called with graphql-core's own info (it has the
+    `context` and `path` that `read_gated` uses) instead of through strawberry's wrapper, which
+    builds an Info, inspects arguments and runs extension hooks for each of a page's hundreds of
+    gated values. Nothing is decided here: the value, the redaction entry and the access log's
+    note are `read_gated`'s, as before. Returns how many fields were set."""
+    done = 0
+    for named in schema.type_map.values():
+        if not isinstance(named, GraphQLObjectType):
+            continue
+        for gql_field in named.fields.values():
+            definition = (gql_field.extensions or {}).get(DEFINITION)
+            resolver = getattr(definition, "base_resolver", None)
+            spec = getattr(getattr(resolver, "wrapped_func", None), "lean", None)
+            if spec is None or getattr(definition, "extensions", None):
+                continue
+            gql_field.resolve = _lean(*spec)
+            done += 1
+    return done
+
+
+def _lean(column: str, category: str) -> Any:
+    def resolve(source: Any, info: Any) -> str | None:
+        return read_gated(info, source._gate, column, category)
+
+    return resolve

@@ -22,7 +22,7 @@ from strawberry.types.graphql import OperationType
 from app.access import tenancy
 from app.access.context import AccessContext
 from app.access.principal import ANONYMOUS
-from app.audit.service import write_deferred
+from app.audit.service import add_deferred, count_deferred, write_deferred
 from app.auth.edge import (
     admit,
     bearer_token,
@@ -468,12 +468,21 @@ class GraphQLEndpoint:
                         return await self._replay(access, stored, media)
                     committed = True
                 else:
+                    # The response's reads and denials commit with the request's own
+                    # transaction (one commit, not a second transaction after it): if that
+                    # commit fails, no data leaves. A request that rolls back still writes
+                    # them on their own, below.
+                    access.flush_reads()
+                    logged = add_deferred(session, access.deferred)
                     await session.commit()
+                    access.deferred.clear()
+                    count_deferred(runtime.db, logged)
                     committed = True
         finally:
             if access is not None:
-                # Reads and denials are committed on their own, after the request's transaction
-                # and before the response: if that write fails, no data leaves.
+                # Reads and denials not committed above are committed on their own, after the
+                # request's transaction and before the response: if that write fails, no data
+                # leaves.
                 access.flush_reads()
                 await write_deferred(runtime.db, access.deferred)
         if committed:

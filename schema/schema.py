@@ -54,7 +54,7 @@ from schema.directory.queries import DirectoryQueries
 from schema.directory.types import HelpRequest
 from schema.errors import log_errors
 from schema.escalation.types import DutyShift, EscalationMutations, EscalationQueries
-from schema.gated import want_of
+from schema.gated import lean_resolvers, want_of
 from schema.incidents.mutations import IncidentMutations
 from schema.incidents.queries import IncidentQueries
 from schema.incidents.types import Approval, Attachment, Incident, Measure, Proceeding, Referral
@@ -290,6 +290,7 @@ def build_schema(*, production: bool = False, limits: Limits | None = None,
     )
     conventional_descriptions(built._schema)
     document_limits(built._schema)
+    lean_resolvers(built._schema)
     built.limits = checked
     built.production = production
     return built

@@ -7,6 +7,7 @@ know about the caller at a given moment.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -59,8 +60,10 @@ class Caller:
         age = time.time() - p.auth_time.timestamp() if p.auth_time else None
         return p.acr in self.step_up_acr and age is not None and age <= self.step_up_seconds
 
-    @property
+    @functools.cached_property
     def mode(self) -> Mode:
+        """The caller's need-to-know, from its frozen principal (computed once: the read path
+        asks for it per row)."""
         p = self.principal
         if p.kind is PrincipalKind.PEACEBUILDER:
             return Mode.SELF

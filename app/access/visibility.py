@@ -85,18 +85,21 @@ class CareScope:
 AGGREGATE_ONLY = frozenset({Purpose.AGGREGATE_REPORTING.value})
 
 
+# A member since before the coverage was set, without a break: leaving ends access at once,
+# and rejoining later does not bring it back until she extends the grant. It has no parameter:
+# built once (SQLAlchemy elements are immutable), not in every request's decision.
+_MEMBERSHIP = or_(ConsentAccess.via_working_group_id.is_(None), select(WorkingGroupMember.id).where(
+    WorkingGroupMember.working_group_id == ConsentAccess.via_working_group_id,
+    WorkingGroupMember.org_id == ConsentAccess.org_id,
+    WorkingGroupMember.joined_at <= ConsentAccess.covered_at,
+    WorkingGroupMember.left_at.is_(None)).exists())
+
+
 def live_clause(now: datetime) -> Any:
-    # A member since before the coverage was set, without a break: leaving ends access at once,
-    # and rejoining later does not bring it back until she extends the grant.
-    membership = select(WorkingGroupMember.id).where(
-        WorkingGroupMember.working_group_id == ConsentAccess.via_working_group_id,
-        WorkingGroupMember.org_id == ConsentAccess.org_id,
-        WorkingGroupMember.joined_at <= ConsentAccess.covered_at,
-        WorkingGroupMember.left_at.is_(None)).exists()
     return and_(
         ConsentAccess.valid_from <= now,
         or_(ConsentAccess.valid_until.is_(None), ConsentAccess.valid_until > now),
-        or_(ConsentAccess.via_working_group_id.is_(None), membership),
+        _MEMBERSHIP,
     )
 
 
@@ -104,6 +107,10 @@ def live_clause(now: datetime) -> Any:
 # is the sum of the distinct bits of its live rows (NULL: no live row, so not visible).
 CATEGORY_BITS: dict[str, int] = {c.value: 1 << i for i, c in enumerate(DataCategory)}
 ALL_MASK = (1 << len(CATEGORY_BITS)) - 1
+
+
+# A consent row's category as its bit (built once: it has no parameter).
+_CATEGORY_BIT = case(dict(CATEGORY_BITS), value=ConsentAccess.category, else_=0)
 
 
 def categories_of(mask: int | None) -> frozenset[str] | None:
@@ -203,8 +210,7 @@ def released_mask(scope: CareScope, pb: Any) -> Any:
         return case((pb == literal(scope.self_peacebuilder_id, Uuid), ALL_MASK), else_=null())
     if _releases_nothing(scope):
         return null()
-    bit = case({c: b for c, b in CATEGORY_BITS.items()}, value=ConsentAccess.category, else_=0)
-    granted = (select(func.sum(distinct(bit))).where(ConsentAccess.peacebuilder_id == pb,
+    granted = (select(func.sum(distinct(_CATEGORY_BIT))).where(ConsentAccess.peacebuilder_id == pb,
                                                      *_grant_rows(scope))
                .scalar_subquery())
     glass = _glass_rows(scope)

@@ -83,6 +83,18 @@ async def write_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
         counter.count_denials(entries)
 
 
+def add_deferred(session: AsyncSession, entries: list[AccessLogEntry]) -> list[AccessLogEntry]:
+    """Add a unit's reads and denials to its own transaction when it is about to commit (one
+    commit instead of a second transaction); `count_deferred` once it has committed."""
+    session.add_all(entries)
+    return list(entries)
+
+
+def count_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
+    if entries and (counter := metrics.for_engine(db.engine)) is not None:
+        counter.count_denials(entries)
+
+
 # --- reading the log: auditors, oversight bodies, and her own history ---------------------------
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def unwrap(ctx: AccessContext,
            wrapped: dict[uuid.UUID, tuple[int | None, bytes | None]]) -> None:
     """Unwrap data keys read along with their rows (one statement for a page and its keys)."""
     cache: dict[uuid.UUID, bytes | None] = ctx.cache.setdefault("data_keys", {})
-    keks = _keks(ctx)
+    open_key = _keks(ctx).unwrapper()
     for pb, (version, blob) in wrapped.items():
         if pb in cache:
             continue
@@ -60,7 +60,7 @@ def unwrap(ctx: AccessContext,
             cache[pb] = None
             continue
         try:
-            cache[pb] = keks.unwrap(version, blob, str(pb))
+            cache[pb] = open_key(version, blob, str(pb))
         except KeyError:  # its KEK version was destroyed: as good as erased
             cache[pb] = None
         except (InvalidTag, ValueError):

@@ -80,10 +80,18 @@ async def page(ctx: AccessContext, page_request: PageRequest, filters: CaseFilte
     """A page of the cases the caller may reach, newest first by default."""
     await ctx.require("case", "read")
     cols, her, key = _columns(ctx, want)
-    query = _joined(repo.page_query(ctx.care_scope(), filters, dialect=ctx.db.dialect,
-                                    columns=cols), her, key)
-    result = await paginate(ctx.session, query, keys=(Case.opened_at, Case.id),
-                            page=page_request, rows=True)
+    # The page's cases are chosen first (IDs and order keys only); their decision, her record
+    # and key are computed for those rows alone, not for every visible case the sort reads
+    # (SQLite evaluated the mask's subquery for each of them before sorting).
+    chosen = repo.page_query(ctx.care_scope(), filters, dialect=ctx.db.dialect,
+                             columns=[Case.id, Case.opened_at])
+
+    def rows_of(limited: Select[Any]) -> Select[Any]:
+        ids = limited.subquery("page")
+        return _joined(select(*cols).select_from(Case).join(ids, ids.c.id == Case.id), her, key)
+
+    result = await paginate(ctx.session, chosen, keys=(Case.opened_at, Case.id),
+                            page=page_request, rows=True, then=rows_of)
     views = await _views(ctx, list(result.items), want, her, key)
     return Page(items=views, cursors=result.cursors, has_next=result.has_next,
                 has_previous=result.has_previous)
