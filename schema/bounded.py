@@ -9,12 +9,29 @@ response is never built larger than the limit plus one value (docs/decisions/001
 
 from __future__ import annotations
 
+import asyncio
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import graphql.execution.executor as _executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.errors import ResponseTooLarge
+
+
+async def _gather_settled(*awaitables: Any) -> list[Any]:
+    """graphql-core's `gather_with_cancel`, minus the cancelling: when one sibling field fails,
+    the others run to their end before the error goes on. They share the request's database
+    session, and a query cancelled mid-flight leaves that connection unusable (the request then
+    answered 503 instead of its field error). Timeouts still cancel everything."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+_executor.gather_with_cancel = _gather_settled  # type: ignore[attr-defined]
 
 # Key, quotes, colon and comma around a value: an estimate per leaf.
 LEAF_OVERHEAD = 16
@@ -42,6 +59,15 @@ def bounded_execution(max_bytes: int) -> type[StrawberryGraphQLCoreExecutionCont
         # Checked where values are produced (leaves) and where execution descends (objects),
         # not at every value graphql-core completes: a page completes thousands of values, and
         # a Python override on each of them cost more than the rest of this limit.
+        def settle_in_background(self, awaitables: list[Any]) -> None:
+            # graphql-core lets siblings of a failed field finish on their own; they use the
+            # request's one database session, so the edge must wait for them (Context.settle)
+            # before it rolls back or commits, or it closes the session under them.
+            super().settle_in_background(awaitables)
+            background = getattr(self.context_value, "background", None)
+            if background is not None:
+                background.update(self.background_futures)
+
         def complete_object_value(self, *args: Any) -> Any:
             if self.too_large is not None:
                 raise self.too_large

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,16 @@ class Context:
     # Set once the response passed the response-size limit (schema/bounded.py): the edge
     # answers QUERY_LIMIT_EXCEEDED instead of the partial result.
     too_large: Exception | None = None
+    # Sibling fields graphql-core left running after one failed (schema/bounded.py): the edge
+    # waits for them before it touches the request's session again.
+    background: set[asyncio.Future[Any]] = field(default_factory=set)
+
+    async def settle(self) -> None:
+        """Wait for every field still running on this request's session."""
+        while self.background:
+            pending = list(self.background)
+            self.background.clear()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def stop(self, reason: Exception) -> None:
         """The response is over its limit: no more database work for this request."""

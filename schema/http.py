@@ -412,6 +412,7 @@ class GraphQLEndpoint:
                         result = await self.schema.execute(
                             query, variable_values=params.variables, context_value=context,
                             operation_name=params.operation, allowed_operation_types=allowed)
+                        await context.settle()
                 except TimeoutError:
                     # Stop the request's loaders before touching the session again.
                     await context.loaders.close()

@@ -20,3 +20,15 @@ async def test_refused_non_null_root_field_beside_a_reading_one(env) -> None:
         body = response.json()
         assert body["data"] is None
         assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], body
+
+
+async def test_a_refused_argument_beside_a_loader_field_is_a_clean_error(env) -> None:
+    """A bad cursor refused while `viewer.organisation` is being loaded on the same session:
+    a clean BAD_USER_INPUT, never a 503 or a hung request."""
+    query = """{ viewer { organisation { name } }
+      cases(first: 1, after: "AAAAAAAAAAAAAAAAAAAAAAAA") { edges { node { id } } } }"""
+    for _ in range(3):
+        response = await env.post(query, as_=("mofa", "caseworker"))
+        assert response.status_code == 200, response.text
+        codes = [e["extensions"]["code"] for e in response.json()["errors"]]
+        assert codes == ["BAD_USER_INPUT"], response.text
