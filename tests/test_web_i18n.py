@@ -37,3 +37,23 @@ def test_the_browser_language_is_negotiated() -> None:
     assert i18n.negotiate("de-DE,fr;q=0.5") == "fr"
     assert i18n.negotiate("de") == "en"
     assert i18n.negotiate(None) == "en"
+
+
+def test_a_message_has_one_translation_per_language_across_catalogs() -> None:
+    """Page families keep their own catalogs, merged at start (the last one wins): the same
+    English message translated two ways would change with the merge order (a Swahili label
+    changed when a later family's catalog arrived)."""
+    from babel.messages.pofile import read_po
+
+    from schema.web import i18n
+
+    for language in i18n.LANGUAGES[1:]:
+        seen: dict[str, tuple[str, str]] = {}
+        for path in i18n.catalogs(language):
+            with path.open("rb") as fh:
+                for entry in read_po(fh, locale=language):
+                    if not isinstance(entry.id, str) or not entry.id or not entry.string:
+                        continue
+                    first = seen.setdefault(entry.id, (path.name, str(entry.string)))
+                    assert first[1] == entry.string, (language, entry.id, first,
+                                                      (path.name, entry.string))
