@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.db import rows as db_rows
 from app.errors import BadInput
 
 T = TypeVar("T")
@@ -86,7 +87,7 @@ async def paginate(
     query = query.order_by(*order).limit(page.first + 1)
     if then is not None:
         query = then(query).order_by(*order)
-    result = await session.execute(query)
+    result = await (db_rows(session, query) if rows else session.execute(query))
     found = list(result.all() if rows else result.scalars())
     has_next = len(found) > page.first
     found = found[: page.first]

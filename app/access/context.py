@@ -40,6 +40,7 @@ from app.audit.models import AccessLogEntry, Oversight
 from app.clock import Clock
 from app.consent import integrity
 from app.db import Database
+from app.db import rows as db_rows
 from app.errors import (
     Forbidden,
     MfaEnrolmentRequired,
@@ -240,12 +241,13 @@ class AccessContext:
         # Her confirmed networks act for her (record and change her consent) without a grant of
         # their own.
         key = integrity.key_of(self.session)
-        networks = await self.session.execute(
+        networks = await db_rows(self.session,
             select(*integrity.columns("peacebuilder_networks"))
             .where(PeacebuilderNetwork.org_id == p.org_id,
                    PeacebuilderNetwork.confirmed_at.is_not(None)))
         reach = frozenset(granted | {row.peacebuilder_id for row in networks
-                                     if integrity.intact(key, "peacebuilder_networks", row)})
+                                     if integrity.intact_selected(key, "peacebuilder_networks",
+                                                                  row)})
         # Whose log entries it may read: its own, and for auditors those of the organisations
         # that accept its oversight (nobody else reads the log).
         overseen: list[uuid.UUID] = (list(await self.session.scalars(select(Oversight.org_id).where(

@@ -40,6 +40,7 @@ from app.cases.models import Case
 from app.consent import integrity
 from app.consent.categories import DataCategory, Purpose
 from app.consent.models import BreakGlass, CaseTeamMember, ConsentAccess
+from app.db import rows as db_rows
 from app.orgs.models import WorkingGroupMember
 from app.peacebuilders.models import Peacebuilder
 
@@ -138,25 +139,26 @@ async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set
     key = integrity.key_of(session)
     where = (ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
              live_clause(scope.now))
-    first = await session.execute(
+    first = await db_rows(session,
         select(*integrity.columns("consent_access")).where(*where)
         .ext(distinct_on(ConsentAccess.peacebuilder_id))
         .order_by(ConsentAccess.peacebuilder_id, ConsentAccess.id))
     found: set[uuid.UUID] = set()
     doubtful: set[uuid.UUID] = set()
     for row in first:
-        (found if integrity.intact(key, "consent_access", row) else doubtful).add(
+        (found if integrity.intact_selected(key, "consent_access", row) else doubtful).add(
             row.peacebuilder_id)
     if doubtful:
-        others = await session.execute(select(*integrity.columns("consent_access")).where(
+        others = await db_rows(session, select(*integrity.columns("consent_access")).where(
             *where, ConsentAccess.peacebuilder_id.in_(doubtful)))
         found |= {row.peacebuilder_id for row in others
-                  if integrity.intact(key, "consent_access", row)}
+                  if integrity.intact_selected(key, "consent_access", row)}
     if scope.purpose == Purpose.EMERGENCY_RESPONSE and scope.glass:
-        glass = await session.execute(select(*integrity.columns("break_glass")).where(
+        glass = await db_rows(session, select(*integrity.columns("break_glass")).where(
             BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
             BreakGlass.expires_at > scope.now, BreakGlass.closed_at.is_(None)))
-        found |= {row.peacebuilder_id for row in glass if integrity.intact(key, "break_glass", row)}
+        found |= {row.peacebuilder_id for row in glass
+                  if integrity.intact_selected(key, "break_glass", row)}
     return found
 
 

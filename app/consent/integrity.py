@@ -187,6 +187,20 @@ def intact(key: bytes | None, table: str, row: Any) -> bool:
         return _check(key, table, values, mac)
 
 
+def intact_selected(key: bytes | None, table: str, row: Any) -> bool:
+    """`intact()` for a row selected with exactly `columns(table)` (covered values in COVERED's
+    order, then the MAC): read by position, without building the row's mapping. Admission
+    checks one such row per woman an organisation reaches, on every request."""
+    mac = row[-1]
+    if key is None or not isinstance(mac, str):
+        return False
+    values = tuple(row[:-1])
+    try:
+        return _cached_check(key, table, values, mac)
+    except TypeError:  # an unhashable value (JSON): checked without the cache
+        return _check(key, table, values, mac)
+
+
 # --- the same canonical text in SQL (PostgreSQL) ---------------------------------------------
 
 def _sql_text(ref: str, data_type: str) -> str:

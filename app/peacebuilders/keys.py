@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.access.context import AccessContext
 from app.crypto import KeyEncryptionKeys, new_data_key
+from app.db import rows as db_rows
 from app.peacebuilders.models import DataKey
 
 log = logging.getLogger("safety_net.keys")
@@ -40,7 +41,7 @@ async def of(ctx: AccessContext, pb_ids: list[uuid.UUID]) -> dict[uuid.UUID, byt
     cache: dict[uuid.UUID, bytes | None] = ctx.cache.setdefault("data_keys", {})
     missing = [p for p in pb_ids if p not in cache]
     if missing:
-        rows = await ctx.session.execute(select(
+        rows = await db_rows(ctx.session, select(
             DataKey.peacebuilder_id, DataKey.kek_version, DataKey.wrapped).where(
                 DataKey.peacebuilder_id.in_(missing)))
         found = {pb: (version, wrapped) for pb, version, wrapped in rows}

@@ -21,6 +21,7 @@ from app.cases import repository as repo
 from app.cases.models import Case
 from app.cases.repository import CaseFilter
 from app.consent.categories import CASE_FIELDS
+from app.db import rows as db_rows
 from app.errors import NotFound
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import keys as pb_keys
@@ -105,7 +106,7 @@ async def one(ctx: AccessContext, case_id: uuid.UUID, want: Want) -> CaseView:
     """One case the caller may see; any other is not found (the attempt is logged)."""
     await ctx.require("case", "read")
     cols, her, key = _columns(ctx, want)
-    rows = list((await ctx.session.execute(_joined(
+    rows = list((await db_rows(ctx.session, _joined(
         repo.query(ctx.care_scope(), columns=cols).where(Case.id == case_id), her, key))).all())
     if not rows:
         owner = await repo.peacebuilder_of(ctx.session, case_id)
@@ -120,8 +121,8 @@ async def written(ctx: AccessContext, case_id: uuid.UUID, want: Want) -> CaseVie
     """A case this request just wrote (a mutation's answer): decided like any read, so a field
     her consent does not release is withheld even from the organisation that wrote it."""
     cols, her, key = _columns(ctx, want)
-    rows = list((await ctx.session.execute(_joined(select(*cols).where(Case.id == case_id),
-                                                   her, key))).all())
+    rows = list((await db_rows(ctx.session, _joined(select(*cols).where(Case.id == case_id),
+                                                    her, key))).all())
     return (await _views(ctx, rows, want, her, key))[0]
 
 
@@ -138,7 +139,7 @@ async def of_peacebuilders(ctx: AccessContext, gates: dict[uuid.UUID, Gate],
     query = select(*cols).where(Case.peacebuilder_id.in_(list(gates)))
     if only is not None:
         query = query.where(Case.id == only)
-    rows = list((await ctx.session.execute(query.order_by(Case.opened_at, Case.id))).all())
+    rows = list((await db_rows(ctx.session, query.order_by(Case.opened_at, Case.id))).all())
     views = await _views(ctx, rows, want, False, False,
                          decided={pb: gate.released for pb, gate in gates.items()})
     for v in views:

@@ -29,6 +29,7 @@ from app.consent.categories import (
     DataCategory,
 )
 from app.consultations.models import Consultation, ConsultationFollowUp
+from app.db import rows as db_rows
 from app.errors import ResponseTooLarge
 from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
 from app.justice import refs as justice_refs
@@ -217,7 +218,7 @@ async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
     query = query.order_by(*child.order)
     if limit is not None:
         query = query.limit(limit)
-    rows = (await ctx.session.execute(query)).all()
+    rows = (await db_rows(ctx.session, query)).all()
     opened = child.opened(want)
     budget = ctx.cache.get(RESPONSE_BUDGET)
     if budget is not None and opened:

@@ -13,6 +13,7 @@ from app import crypto
 from app.access.context import AccessContext
 from app.access.visibility import categories_of, released_mask, visible_peacebuilders
 from app.consent.categories import PROFILE_FIELDS
+from app.db import rows as db_rows
 from app.errors import BadInput, NotFound
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import keys as pb_keys
@@ -78,7 +79,7 @@ async def by_ids(ctx: AccessContext, ids: list[uuid.UUID],
     """Visible peacebuilders among `ids` (absent ones are simply missing): one statement."""
     if not ids or not ctx.can("peacebuilder", "read"):
         return {}
-    rows = (await ctx.session.execute(_query(ctx).where(Peacebuilder.id.in_(ids)))).all()
+    rows = (await db_rows(ctx.session, _query(ctx).where(Peacebuilder.id.in_(ids)))).all()
     views = [_view(r, categories_of(r.mask)) for r in rows]
     await _complete(ctx, views, want)
     return {v.id: v for v in views}
@@ -139,7 +140,8 @@ async def _profiles(ctx: AccessContext, views: list[PeacebuilderView], fields: l
               if any(v.gate.releases(PROFILE_FIELDS[f].value) for f in fields)}
     if not wanted:
         return
-    stored = await ctx.session.execute(
+    stored = await db_rows(
+        ctx.session,
         select(PeacebuilderDatum.peacebuilder_id, PeacebuilderDatum.field, PeacebuilderDatum.value)
         .where(PeacebuilderDatum.peacebuilder_id.in_(list(wanted)),
                PeacebuilderDatum.field.in_(fields)))
