@@ -232,7 +232,8 @@ class Database:
         await self.engine.dispose()
 
 
-async def rows(session: AsyncSession, statement: Any) -> Any:
+async def rows(session: AsyncSession, statement: Any,
+               params: dict[str, Any] | None = None) -> Any:
     """Run a Core SELECT of columns in the session's transaction and return its buffered
     result: the same rows as `session.execute`, without the ORM's result machinery (a page's
     statements return ~500 rows; the ORM's per-row loading cost more than the rows). What the
@@ -240,7 +241,7 @@ async def rows(session: AsyncSession, statement: Any) -> Any:
     if session.new or session.deleted or session.sync_session.identity_map.check_modified():
         await session.flush()
     connection = await session.connection()
-    return await connection.execute(statement)
+    return await connection.execute(statement, params)
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -73,12 +73,13 @@ async def paginate(
     page: PageRequest,
     rows: bool = False,
     then: Callable[[Select[Any]], Select[Any]] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Page[Any]:
     """Fetch one page of `query` ordered by `keys` (the last key must be unique, e.g. id): ORM
     objects, or with `rows` the selected columns as rows (cheaper; the keys must be among
     them under their own names). `then` turns the page's limited query into the statement
     sent (e.g. the page's IDs joined to what is costly to compute, for those rows only); the
-    order is applied to both."""
+    order is applied to both. `params`: the values of the statement's named parameters."""
     kinds = tuple(_python_type(k) for k in keys)
     if page.after is not None:
         after = _decode_cursor(page.after, kinds)
@@ -87,7 +88,8 @@ async def paginate(
     query = query.order_by(*order).limit(page.first + 1)
     if then is not None:
         query = then(query).order_by(*order)
-    result = await (db_rows(session, query) if rows else session.execute(query))
+    result = await (db_rows(session, query, params) if rows
+                    else session.execute(query, params))
     found = list(result.all() if rows else result.scalars())
     has_next = len(found) > page.first
     found = found[: page.first]

@@ -259,6 +259,11 @@ def server_env(dep: Deployment, *, baseline: bool = False) -> dict[str, str]:
     # budget since decision 0018, as in-process (inprocess.unlimited): it measures the read
     # path, not the limit.
     env["SAFETY_NET_MAX_COST"] = "1000000"
+    # This checkout's code: `.venv/bin/safety-net` would otherwise import `app` through the
+    # editable install, i.e. from whichever checkout created .venv (a worktree sharing another's
+    # .venv measured that checkout's server, not its own).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(harness.ROOT), env.get("PYTHONPATH", ""))
+                                        if p)
     return env
 
 

@@ -14,6 +14,7 @@ from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import graphql.execution.executor as _executor
+from graphql.pyutils import Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.errors import ResponseTooLarge
@@ -76,7 +77,11 @@ def bounded_execution(max_bytes: int) -> type[StrawberryGraphQLCoreExecutionCont
         def complete_leaf_value(self, return_type: Any, result: Any) -> Any:  # type: ignore[override]
             if self.too_large is not None:
                 raise self.too_large
-            coerced = complete_leaf(return_type, result)
+            # graphql-core's complete_leaf_value, inlined (one call less per leaf); on the
+            # error path it runs itself, to raise its own error.
+            coerced = return_type.coerce_output_value(result)
+            if coerced is None or coerced is Undefined:
+                coerced = complete_leaf(return_type, result)
             # json_size(), inlined: this runs for every leaf of every response.
             if isinstance(coerced, str):
                 escaped: str = encode_basestring(coerced)

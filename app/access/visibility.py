@@ -20,8 +20,10 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    String,
     Uuid,
     and_,
+    bindparam,
     case,
     distinct,
     exists,
@@ -40,6 +42,7 @@ from app.cases.models import Case
 from app.consent import integrity
 from app.consent.categories import DataCategory, Purpose
 from app.consent.models import BreakGlass, CaseTeamMember, ConsentAccess
+from app.db import UTCDateTime
 from app.db import rows as db_rows
 from app.orgs.models import WorkingGroupMember
 from app.peacebuilders.models import Peacebuilder
@@ -75,6 +78,10 @@ class CareScope:
     # Counting for an aggregate report (never shown one by one): the only use of a purpose
     # that releases no record (AGGREGATE_ONLY).
     aggregate: bool = False
+    # The SQL built for this scope names its values as parameters (`bound()`, `params()`)
+    # instead of carrying them: a statement built once per `shape()` and run with each
+    # request's own values.
+    is_bound: bool = False
 
     @property
     def releases_records(self) -> bool:
@@ -84,6 +91,53 @@ class CareScope:
 
 # Purposes whose grants feed aggregate queries only: a record is never released under them.
 AGGREGATE_ONLY = frozenset({Purpose.AGGREGATE_REPORTING.value})
+
+
+@dataclass(frozen=True)
+class _Values:
+    """What the decision's SQL compares with: a scope's own values, or named parameters."""
+
+    org: Any
+    purpose: Any
+    now: Any
+    subject: Any
+    me: Any
+
+
+# Required: a statement built from a bound scope and run without `params()` fails; it never
+# runs with values left over from the request it was first built for (it carries none).
+_BOUND = _Values(org=bindparam("vis_org", type_=Uuid(), required=True),
+                 purpose=bindparam("vis_purpose", type_=String(), required=True),
+                 now=bindparam("vis_now", type_=UTCDateTime(), required=True),
+                 subject=bindparam("vis_subject", type_=String(), required=True),
+                 me=bindparam("vis_me", type_=Uuid(), required=True))
+
+
+def _values(scope: CareScope) -> _Values:
+    if scope.is_bound:
+        return _BOUND
+    return _Values(scope.org_id, scope.purpose, scope.now, scope.subject,
+                   literal(scope.self_peacebuilder_id, Uuid))
+
+
+def shape(scope: CareScope) -> tuple[Any, ...]:
+    """Everything the decision's SQL is built from apart from the values `params()` gives:
+    two scopes of the same shape build the same statement from `bound()`. (Every branch below
+    reads only these.)"""
+    return (scope.mode, scope.glass, scope.aggregate, scope.org_id is None,
+            scope.purpose is None, scope.purpose == Purpose.EMERGENCY_RESPONSE,
+            scope.purpose in AGGREGATE_ONLY)
+
+
+def bound(scope: CareScope) -> CareScope:
+    """The scope whose SQL names its values as parameters: run it with `params(scope)`."""
+    return replace(scope, is_bound=True)
+
+
+def params(scope: CareScope) -> dict[str, Any]:
+    """The values of a bound scope's parameters, for this request."""
+    return {"vis_org": scope.org_id, "vis_purpose": scope.purpose, "vis_now": scope.now,
+            "vis_subject": scope.subject, "vis_me": scope.self_peacebuilder_id}
 
 
 # A member since before the coverage was set, without a break: leaving ends access at once,
@@ -137,18 +191,15 @@ async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set
     if scope.org_id is None or scope.purpose is None:
         return set()
     key = integrity.key_of(session)
-    where = (ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-             live_clause(scope.now))
-    first = await db_rows(session,
-        select(*integrity.columns("consent_access")).where(*where)
-        .ext(distinct_on(ConsentAccess.peacebuilder_id))
-        .order_by(ConsentAccess.peacebuilder_id, ConsentAccess.id))
+    first = await db_rows(session, _first_rows(), params(scope))
     found: set[uuid.UUID] = set()
     doubtful: set[uuid.UUID] = set()
-    for row in first:
+    for row in first.all():  # fetched at once, not row by row
         (found if integrity.intact_selected(key, "consent_access", row) else doubtful).add(
             row.peacebuilder_id)
     if doubtful:
+        where = (ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
+                 live_clause(scope.now))
         others = await db_rows(session, select(*integrity.columns("consent_access")).where(
             *where, ConsentAccess.peacebuilder_id.in_(doubtful)))
         found |= {row.peacebuilder_id for row in others
@@ -162,17 +213,36 @@ async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set
     return found
 
 
+_FIRST_ROWS: list[Select[Any]] = []
+
+
+def _first_rows() -> Select[Any]:
+    """Admission's statement (every request on PostgreSQL), built once: each woman's first live
+    consent row for the organisation and purpose, with what its MAC covers."""
+    if not _FIRST_ROWS:
+        v = _BOUND
+        _FIRST_ROWS.append(
+            select(*integrity.columns("consent_access"))
+            .where(ConsentAccess.org_id == v.org, ConsentAccess.purpose == v.purpose,
+                   live_clause(v.now))
+            .ext(distinct_on(ConsentAccess.peacebuilder_id))
+            .order_by(ConsentAccess.peacebuilder_id, ConsentAccess.id))
+    return _FIRST_ROWS[0]
+
+
 def _team_ids(scope: CareScope) -> Select[Any]:
+    v = _values(scope)
     return (select(Case.peacebuilder_id)
             .join(CaseTeamMember, CaseTeamMember.case_id == Case.id)
-            .where(CaseTeamMember.org_id == scope.org_id, CaseTeamMember.subject == scope.subject,
+            .where(CaseTeamMember.org_id == v.org, CaseTeamMember.subject == v.subject,
                    CaseTeamMember.removed_at.is_(None)))
 
 
 def _grant_rows(scope: CareScope) -> list[Any]:
     """The live consent rows that release something to this caller (need-to-know included)."""
-    clauses = [ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
-               live_clause(scope.now)]
+    v = _values(scope)
+    clauses = [ConsentAccess.org_id == v.org, ConsentAccess.purpose == v.purpose,
+               live_clause(v.now)]
     if scope.mode is Mode.TEAM:
         clauses.append(ConsentAccess.peacebuilder_id.in_(_team_ids(scope)))
     return clauses
@@ -183,8 +253,9 @@ def _glass_rows(scope: CareScope) -> list[Any] | None:
     place break-glass enters a decision: emergency response only, every category."""
     if scope.purpose != Purpose.EMERGENCY_RESPONSE or not scope.glass:
         return None
-    clauses = [BreakGlass.org_id == scope.org_id, BreakGlass.opened_at <= scope.now,
-               BreakGlass.expires_at > scope.now, BreakGlass.closed_at.is_(None)]
+    v = _values(scope)
+    clauses = [BreakGlass.org_id == v.org, BreakGlass.opened_at <= v.now,
+               BreakGlass.expires_at > v.now, BreakGlass.closed_at.is_(None)]
     if scope.mode is Mode.TEAM:
         clauses.append(BreakGlass.peacebuilder_id.in_(_team_ids(scope)))
     return clauses
@@ -193,7 +264,7 @@ def _glass_rows(scope: CareScope) -> list[Any] | None:
 def visible_peacebuilders(scope: CareScope) -> Select[Any]:
     """SQL for the IDs of peacebuilders whose records this caller may see at all."""
     if scope.mode is Mode.SELF:
-        return select(literal(scope.self_peacebuilder_id, Uuid))
+        return select(_values(scope).me)
     if _releases_nothing(scope):
         return select(ConsentAccess.peacebuilder_id).where(false())
     granted = select(ConsentAccess.peacebuilder_id).where(*_grant_rows(scope))
@@ -209,7 +280,7 @@ def released_mask(scope: CareScope, pb: Any) -> Any:
     bit mask of categories, 0 for a pseudonymous record only, NULL when it is not visible. The
     same rows as `visible_peacebuilders`: a record is visible exactly when its mask is not NULL."""
     if scope.mode is Mode.SELF:
-        return case((pb == literal(scope.self_peacebuilder_id, Uuid), ALL_MASK), else_=null())
+        return case((pb == _values(scope).me, ALL_MASK), else_=null())
     if _releases_nothing(scope):
         return null()
     granted = (select(func.sum(distinct(_CATEGORY_BIT))).where(ConsentAccess.peacebuilder_id == pb,
@@ -228,7 +299,7 @@ def released_mask(scope: CareScope, pb: Any) -> Any:
 def with_category(scope: CareScope, category: str) -> Select[Any]:
     """IDs of visible peacebuilders whose `category` this caller may read (for filters)."""
     if scope.mode is Mode.SELF:
-        return select(literal(scope.self_peacebuilder_id, Uuid))
+        return select(_values(scope).me)
     if _releases_nothing(scope) or scope.mode is Mode.ANALYST:
         return select(ConsentAccess.peacebuilder_id).where(false())
     granted = select(ConsentAccess.peacebuilder_id).where(*_grant_rows(scope),

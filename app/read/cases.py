@@ -13,10 +13,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Uuid, bindparam, select
 
+from app.access import visibility
 from app.access.context import AccessContext
-from app.access.visibility import categories_of, released_mask
+from app.access.visibility import CareScope, categories_of, released_mask
 from app.cases import repository as repo
 from app.cases.models import Case
 from app.cases.repository import CaseFilter
@@ -50,22 +51,75 @@ class CaseView:
     children: dict[str, list[children.RowView]] = field(default_factory=dict)
 
 
-def _columns(ctx: AccessContext, want: Want) -> tuple[list[Any], bool, bool]:
-    """The page's columns: what is selected, its decision, and her key when something sealed
-    will be opened. Returns (columns, joins her record, joins her key)."""
-    cols: list[Any] = [*PLAIN, released_mask(ctx.care_scope(), Case.peacebuilder_id).label("mask")]
-    sealed = [name for name in CASE_FIELDS if name in want]
-    cols += [Case.__table__.c[name] for name in sealed]
+def _plan(want: Want) -> tuple[tuple[str, ...], bool, bool]:
+    """What the rows must carry for this selection: the sealed columns selected, whether her
+    record is joined, and whether her key is (something sealed will be opened)."""
+    sealed = tuple(name for name in CASE_FIELDS if name in want)
     her = want.child("peacebuilder") is not None
-    if her:
-        cols += HER
     profile = her and (want.children["peacebuilder"].child("profile") is not None)
     key = bool(sealed) or profile or any(
         child.opened(below) for name, child in children.CHILDREN.items()
         if (below := children.wanted(name, want)) is not None)
+    return sealed, her, key
+
+
+def _columns(ctx: AccessContext, want: Want) -> tuple[list[Any], bool, bool]:
+    """The page's columns: what is selected, its decision, and her key when something sealed
+    will be opened. Returns (columns, joins her record, joins her key)."""
+    sealed, her, key = _plan(want)
+    return _columns_of(ctx.care_scope(), sealed, her, key), her, key
+
+
+def _columns_of(scope: CareScope, sealed: tuple[str, ...], her: bool, key: bool) -> list[Any]:
+    cols: list[Any] = [*PLAIN, released_mask(scope, Case.peacebuilder_id).label("mask")]
+    cols += [Case.__table__.c[name] for name in sealed]
+    if her:
+        cols += HER
     if key:
         cols += KEY
-    return cols, her, key
+    return cols
+
+
+# `case(id)`'s statements, built once per shape of the decision and of the selection, from a
+# bound scope: each request runs one with its own values (`visibility.params`) and the case ID.
+# What varies per request is only ever a parameter, so a statement cannot carry a request's
+# values into another's.
+_ONE: dict[tuple[Any, ...], Select[Any]] = {}
+CASE_ID = bindparam("case_id", type_=Uuid(), required=True)
+
+
+_PAGE: dict[tuple[Any, ...], tuple[list[Any], Select[Any]]] = {}
+
+
+def _page_parts(scope: CareScope, filters: CaseFilter | None, dialect: str,
+                sealed: tuple[str, ...], her: bool, key: bool) -> tuple[list[Any], Select[Any]]:
+    """A page's columns (with its decision) and the query choosing its cases, from a bound
+    scope (run with `visibility.params`): built once per shape, unless filters are given
+    (their values are the request's: built for it alone)."""
+    template = visibility.bound(scope)
+    if filters is not None:
+        return _columns_of(template, sealed, her, key), repo.page_query(
+            template, filters, dialect=dialect, columns=[Case.id, Case.opened_at])
+    cache_key = (visibility.shape(scope), dialect, sealed, her, key)
+    found = _PAGE.get(cache_key)
+    if found is None:
+        found = (_columns_of(template, sealed, her, key),
+                 repo.page_query(template, None, dialect=dialect,
+                                 columns=[Case.id, Case.opened_at]))
+        _PAGE[cache_key] = found
+    return found
+
+
+def _one_statement(scope: CareScope, sealed: tuple[str, ...], her: bool, key: bool
+                   ) -> Select[Any]:
+    cache_key = (visibility.shape(scope), sealed, her, key)
+    found = _ONE.get(cache_key)
+    if found is None:
+        template = visibility.bound(scope)
+        found = _joined(repo.query(template, columns=_columns_of(template, sealed, her, key))
+                        .where(Case.id == CASE_ID), her, key)
+        _ONE[cache_key] = found
+    return found
 
 
 def _joined(query: Select[Any], her: bool, key: bool) -> Select[Any]:
@@ -80,19 +134,20 @@ async def page(ctx: AccessContext, page_request: PageRequest, filters: CaseFilte
                want: Want) -> Page[CaseView]:
     """A page of the cases the caller may reach, newest first by default."""
     await ctx.require("case", "read")
-    cols, her, key = _columns(ctx, want)
+    sealed, her, key = _plan(want)
+    scope = ctx.care_scope()
     # The page's cases are chosen first (IDs and order keys only); their decision, her record
     # and key are computed for those rows alone, not for every visible case the sort reads
     # (SQLite evaluated the mask's subquery for each of them before sorting).
-    chosen = repo.page_query(ctx.care_scope(), filters, dialect=ctx.db.dialect,
-                             columns=[Case.id, Case.opened_at])
+    cols, chosen = _page_parts(scope, filters, ctx.db.dialect, sealed, her, key)
 
     def rows_of(limited: Select[Any]) -> Select[Any]:
         ids = limited.subquery("page")
         return _joined(select(*cols).select_from(Case).join(ids, ids.c.id == Case.id), her, key)
 
     result = await paginate(ctx.session, chosen, keys=(Case.opened_at, Case.id),
-                            page=page_request, rows=True, then=rows_of)
+                            page=page_request, rows=True, then=rows_of,
+                            params=visibility.params(scope))
     views = await _views(ctx, list(result.items), want, her, key)
     return Page(items=views, cursors=result.cursors, has_next=result.has_next,
                 has_previous=result.has_previous)
@@ -105,9 +160,10 @@ async def count(ctx: AccessContext, filters: CaseFilter | None) -> int:
 async def one(ctx: AccessContext, case_id: uuid.UUID, want: Want) -> CaseView:
     """One case the caller may see; any other is not found (the attempt is logged)."""
     await ctx.require("case", "read")
-    cols, her, key = _columns(ctx, want)
-    rows = list((await db_rows(ctx.session, _joined(
-        repo.query(ctx.care_scope(), columns=cols).where(Case.id == case_id), her, key))).all())
+    sealed, her, key = _plan(want)
+    scope = ctx.care_scope()
+    rows = list((await db_rows(ctx.session, _one_statement(scope, sealed, her, key),
+                               {**visibility.params(scope), "case_id": case_id})).all())
     if not rows:
         owner = await repo.peacebuilder_of(ctx.session, case_id)
         ctx.deny("case.read", target_type="Case", target_id=case_id,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import literal, select, tuple_
+from sqlalchemy import bindparam, literal, select, tuple_
 
 from app.access.context import AccessContext
 from app.access.visibility import Mode
@@ -200,6 +200,23 @@ def listed(ctx: AccessContext, released: frozenset[str] | None, category: str) -
     return ctx.mode is Mode.SELF or (released is not None and category in released)
 
 
+# The case IDs of a level, a parameter: each level's statement is built once per kind and
+# selection (`_statement`), and run with the request's cases.
+CASE_IDS: Any = bindparam("case_ids", expanding=True, required=True)
+_STATEMENTS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _statement(name: str, child: Child, want: Want) -> Any:
+    columns = child.columns(want)
+    cache_key = (name, tuple(c.name for c in columns))
+    found = _STATEMENTS.get(cache_key)
+    if found is None:
+        found = (select(*columns).where(child.model.case_id.in_(CASE_IDS))
+                 .order_by(*child.order))
+        _STATEMENTS[cache_key] = found
+    return found
+
+
 async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
                    want: Want, *, after: tuple[Any, ...] | None = None,
                    limit: int | None = None) -> dict[uuid.UUID, list[RowView]]:
@@ -211,14 +228,18 @@ async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
     if not shown:
         return out
     model = child.model
-    query = select(*child.columns(want)).where(model.case_id.in_(shown))
-    if after is not None:
-        query = query.where(tuple_(*child.order) > tuple_(*(
-            literal(value, column.type) for value, column in zip(after, child.order, strict=True))))
-    query = query.order_by(*child.order)
-    if limit is not None:
-        query = query.limit(limit)
-    rows = (await db_rows(ctx.session, query)).all()
+    if after is None and limit is None:
+        query = _statement(name, child, want)
+    else:
+        query = select(*child.columns(want)).where(model.case_id.in_(CASE_IDS))
+        if after is not None:
+            query = query.where(tuple_(*child.order) > tuple_(*(
+                literal(value, column.type)
+                for value, column in zip(after, child.order, strict=True))))
+        query = query.order_by(*child.order)
+        if limit is not None:
+            query = query.limit(limit)
+    rows = (await db_rows(ctx.session, query, {"case_ids": shown})).all()
     opened = child.opened(want)
     budget = ctx.cache.get(RESPONSE_BUDGET)
     if budget is not None and opened:
