@@ -134,6 +134,8 @@ async def test_filters_narrow_the_log_and_pages_follow_the_cursor(env: Env) -> N
         rows = re.findall(r'<tr class="(allow|deny)">', denied.text)
         assert rows and set(rows) == {"deny"}
         assert 'option value="deny" selected' in denied.text
+        assert 'id="f-action" name="action" value="audit_log"' in denied.text
+        assert '<a href="/audit">Clear filters</a>' in denied.text
         # By organisation (one of those it audits), by date.
         mofa = re.search(r'<option value="([^"]+)">Ministry', everything.text)
         assert mofa, "mofa accepts the NHRI's oversight: it is offered"
