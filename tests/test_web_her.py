@@ -151,8 +151,21 @@ async def test_she_revokes_a_grant_and_it_stops(env: Env) -> None:
         # Her error page is hers too: light, with the quick exit.
         assert 'href="/exit"' in refused.text and "htmx" not in refused.text
         assert status_of((await her_state(env, pb))["consentGrants"], pb["unpc_grant"]) == "LIVE"
-        done = await client.post("/me/consent/revoke", data={"csrf": token,
-                                                             "grant": pb["unpc_grant"]},
+        # The revoke button asks first: to whom, what stops being shared, and a way back.
+        asked = await client.post("/me/consent/revoke", data={"csrf": token,
+                                                              "grant": pb["unpc_grant"]},
+                                  headers=ORIGIN)
+        assert asked.status_code == 200
+        assert "<title>Stop sharing? — Safety Net</title>" in asked.text
+        assert "UN Protection Cluster" in asked.text and "they can no longer see" in asked.text
+        assert '<a href="/me/consent" class="button-link">No, keep sharing</a>' in asked.text
+        assert 'name="confirm" value="yes"' in asked.text and "<script" not in asked.text.replace(
+            '<script src="/static/web/her.js" defer></script>', "")
+        assert "htmx" not in asked.text and len(asked.content) < 8000
+        assert status_of((await her_state(env, pb))["consentGrants"], pb["unpc_grant"]) == "LIVE"
+        done = await client.post("/me/consent/revoke", data={"csrf": csrf_of(asked.text),
+                                                             "grant": pb["unpc_grant"],
+                                                             "confirm": "yes"},
                                  headers=ORIGIN)
         assert done.status_code == 303 and done.headers["location"] == "/me/consent?done=revoked"
         assert pb["unpc_grant"] not in done.headers["location"]
@@ -169,10 +182,11 @@ async def test_she_cannot_revoke_another_womans_grant(env: Env) -> None:
     async with browser(env) as client:
         await sign_in_her(client, pb["login"])
         token = csrf_of((await client.get("/me/consent")).text)
-        tried = await client.post("/me/consent/revoke", data={"csrf": token,
-                                                              "grant": other["unpc_grant"]},
-                                  headers=ORIGIN)
-        assert tried.headers["location"] == "/me/consent?done=failed"
+        for confirm in ("", "yes"):  # neither her confirmation page nor the revocation
+            tried = await client.post("/me/consent/revoke",
+                                      data={"csrf": token, "grant": other["unpc_grant"],
+                                            "confirm": confirm}, headers=ORIGIN)
+            assert tried.headers["location"] == "/me/consent?done=failed"
     assert status_of((await her_state(env, other))["consentGrants"],
                      other["unpc_grant"]) == "LIVE"
 

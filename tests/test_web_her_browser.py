@@ -170,6 +170,17 @@ def test_her_pages_on_a_phone_in_spanish_she_revokes_a_grant(phone_for: Any,
     fund = page.locator("article.grant", has_text="Rapid Response Fund")
     expect(fund).to_have_count(1)
     fund.get_by_role("button", name="Revocar").click()
+    # She is asked first: to whom, what stops being shared; "no" takes her back unchanged.
+    expect(page.locator("h1")).to_have_text("¿Dejar de compartir?")
+    expect(page.locator("main")).to_contain_text("Rapid Response Fund")
+    assert_accessible(page)
+    shot(page, "her-grant-revoke-confirm-es")
+    page.get_by_role("link", name="No, seguir compartiendo").click()
+    page.wait_for_url(re.compile(r"/me/consent$"))
+    fund = page.locator("article.grant", has_text="Rapid Response Fund")
+    expect(fund).to_have_count(1)
+    fund.get_by_role("button", name="Revocar").click()
+    page.get_by_role("button", name="Sí, dejar de compartir").click()
     page.wait_for_url(re.compile(r"/me/consent\?done=revoked$"))
     expect(page.get_by_role("status")).to_contain_text("revocado")
     # It is no longer among who may see her data (only among the ended ones, without a button).
