@@ -31,11 +31,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from app.access import tenancy
+from app import tenancy
 from app.audit import checkpoints
 
 if TYPE_CHECKING:
-    from app.audit.models import AccessLogEntry
+    from app.tables.audit import AccessLogEntry
 
 # No `*_created` series next to every counter and histogram: half the series, nothing lost.
 disable_created_metrics()
@@ -220,9 +220,9 @@ class Metrics:
 
     @tenancy.as_system  # counts over every organisation, like the chainer and the scheduler
     async def _read_database(self, db: Any, now: datetime) -> None:
-        from app.audit.models import AccessLogEntry
-        from app.incidents.models import Incident, ScheduledStep
-        from app.notify.channels_models import WebhookDelivery
+        from app.tables.audit import AccessLogEntry
+        from app.tables.channels import WebhookDelivery
+        from app.tables.incidents import Incident, ScheduledStep
 
         s = self.snapshot
         async with db.transaction() as session:
@@ -249,7 +249,7 @@ class Metrics:
 
 
 async def _without_focal_point(session: Any) -> int:
-    from app.orgs.models import Organisation, RoleAssignment, User
+    from app.tables.orgs import Organisation, RoleAssignment, User
 
     holders = (await session.execute(select(RoleAssignment.org_id, RoleAssignment.subject).where(
         RoleAssignment.role == "focal_point"))).all()

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import text
 
 from app.access.policy import PolicyEngine
-from app.access.tenancy import NOBODY, Tenancy
 from app.auth.tokens import Claims, Issuer, OIDCVerifier, issuer_of
 from app.clock import Clock
 from app.config import Settings
@@ -23,6 +22,7 @@ from app.notify.service import Mailer
 from app.notify.webhooks import Webhooks
 from app.storage import migration_status, schema_is_usable
 from app.telemetry import Telemetry
+from app.tenancy import NOBODY, Tenancy
 
 log = logging.getLogger("safety_net")
 

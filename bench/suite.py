@@ -34,13 +34,13 @@ from sqlalchemy import select
 
 from app.access.policy import PolicyEngine
 from app.access.principal import SYSTEM
-from app.cases.models import Case
 from app.config import REPO_ROOT, Settings
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
-from app.orgs.models import User
 from app.runtime import Runtime, context_for
 from app.storage import upgrade
+from app.tables.cases import Case
+from app.tables.orgs import User
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from bench import audit_verify, costs, datagen, harness, inprocess, plans

@@ -19,7 +19,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
 from app.access.principal import ANONYMOUS
 from app.audit.service import add_deferred, count_deferred, write_deferred

@@ -14,8 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import logs
-from app.access import tenancy
+from app import logs, tenancy
 from app.audit.http import export_endpoint
 from app.audit.worker import LogWorker
 from app.auth.http import (

@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.access.tenancy import SYSTEM, using
-from app.audit.models import AccessLogEntry
 from app.auth import principals
 from app.clock import FrozenClock
 from app.notify import outbox, webhooks
 from app.notify import service as notify
-from app.notify.channels_models import NotifyChannel, WebhookDelivery
 from app.runtime import Runtime
+from app.tables.audit import AccessLogEntry
+from app.tables.channels import NotifyChannel, WebhookDelivery
+from app.tenancy import SYSTEM, using
 from tests.conftest import build_env
 from tests.test_auth import DEACTIVATE_USER, new_user
 from tests.test_consent import new_peacebuilder

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, NewType
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import checks, tenancy
+from app import tenancy
+from app.access import checks
 from app.access.caller import Caller
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
-from app.access.tenancy import NOBODY, SYSTEM, Scope, Tenancy
 from app.access.visibility import (
     AGGREGATE_ONLY,
     CareScope,
@@ -33,10 +33,8 @@ from app.access.visibility import (
     categories_for,
     verified_org_level_ids,
 )
-from app.access.wall import SET_TEXT
 from app.audit import service as audit
 from app.audit.ledger import Ledger
-from app.audit.models import AccessLogEntry, Oversight
 from app.clock import Clock
 from app.consent import integrity
 from app.db import Database
@@ -47,7 +45,10 @@ from app.errors import (
     SecondFactorRequired,
     StepUpRequired,
 )
-from app.peacebuilders.models import PeacebuilderNetwork
+from app.tables.audit import AccessLogEntry, Oversight
+from app.tables.peacebuilders import PeacebuilderNetwork
+from app.tenancy import NOBODY, SYSTEM, Scope, Tenancy
+from app.wall import SET_TEXT
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -36,12 +36,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cases.models import Case
 from app.consent import integrity
-from app.consent.categories import DataCategory, Purpose
-from app.consent.models import BreakGlass, CaseTeamMember, ConsentAccess
-from app.orgs.models import WorkingGroupMember
-from app.peacebuilders.models import Peacebuilder
+from app.tables.cases import Case
+from app.tables.categories import DataCategory, Purpose
+from app.tables.consent import BreakGlass, CaseTeamMember, ConsentAccess
+from app.tables.orgs import WorkingGroupMember
+from app.tables.peacebuilders import Peacebuilder
 
 ALL_CATEGORIES = frozenset(c.value for c in DataCategory)
 

@@ -21,8 +21,7 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app import ids
-from app.access import tenancy
+from app import ids, tenancy
 from app.audit import checkpoints, queries
 from app.audit.chain import raw_select
 from app.audit.service import LogFilter

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.audit.models import AccessLogEntry
+from app.tables.audit import AccessLogEntry
 
 
 @dataclass

@@ -7,15 +7,15 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
-from app.audit.models import AccessLogEntry, Alert, Oversight
 from app.audit.service import LogFilter
 from app.errors import BadInput, NotFound
-from app.orgs.models import Organisation
 from app.pagination import Page, PageRequest, paginate
-from app.peacebuilders.models import Peacebuilder
+from app.tables.audit import AccessLogEntry, Alert, Oversight
+from app.tables.orgs import Organisation
+from app.tables.peacebuilders import Peacebuilder
 
 
 async def audited_orgs(ctx: AccessContext) -> list[uuid.UUID]:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import metrics
-from app.audit.models import AccessLogEntry
 from app.db import Database
+from app.tables.audit import AccessLogEntry
 
 
 @dataclass(frozen=True)

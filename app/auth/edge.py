@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
 from app.access.principal import Principal
-from app.access.tenancy import Tenancy
 from app.auth import mfa
 from app.auth.principals import recipient, resolve
 from app.auth.tokens import Claims
-from app.consent.categories import Purpose
 from app.errors import Unauthenticated, UnknownPurpose
 from app.logs import request_id_var
+from app.tables.categories import Purpose
+from app.tenancy import Tenancy
 
 if TYPE_CHECKING:  # app.runtime builds the Mailer, which asks this module (app.notify.inbox)
     from app.runtime import Runtime

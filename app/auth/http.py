@@ -14,16 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.access.principal import SYSTEM
-from app.access.tenancy import as_system
 from app.auth import attempts, mfa, principals, sessions
 from app.auth.passwords import verify_password
-from app.consent.models import PeacebuilderAccount
 from app.errors import BadInput
 from app.inputs import check_json, check_text
 from app.logs import request_id_var
-from app.orgs.models import Client
 from app.ratelimit import limiter
 from app.runtime import Runtime, context_for
+from app.tables.consent import PeacebuilderAccount
+from app.tables.orgs import Client
+from app.tenancy import as_system
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BAD_TOKEN_REQUEST = {"error": "invalid_request", "error_description":

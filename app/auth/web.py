@@ -25,9 +25,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, or_, select, update
 
-from app.access import tenancy
-from app.auth.models import WebSession
+from app import tenancy
 from app.runtime import Runtime
+from app.tables.auth import WebSession
 
 IDLE = timedelta(minutes=30)  # a shared or seized computer: an idle dashboard signs itself out
 LANGUAGES = ("en", "fr", "es", "ar", "sw")

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.escalation.models import DutyShift
-from app.operations.models import OrganisationSettings
-from app.orgs.models import RoleAssignment, User
+from app.tables.escalation import DutyShift
+from app.tables.operations import OrganisationSettings
+from app.tables.orgs import RoleAssignment, User
 
 
 class Level(enum.StrEnum):

@@ -12,15 +12,22 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.access.visibility import live_clause
 from app.cases import service as cases
-from app.cases.models import Case
-from app.consent.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
-from app.consent.models import ConsentAccess
 from app.consent.service import on_narrowed, require_self_or_network, standing
 from app.db import new_id
 from app.directory import service as directory
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
-from app.incidents.models import (
+from app.incidents.service import event
+from app.notify import service as notify
+from app.orgs import repository as orgs_repo
+from app.peacebuilders import account as her_account
+from app.peacebuilders import sealing
+from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
+from app.risk import gates as risk_gates
+from app.tables.cases import Case
+from app.tables.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
+from app.tables.consent import ConsentAccess
+from app.tables.incidents import (
     Approval,
     CaseEvent,
     Incident,
@@ -34,13 +41,6 @@ from app.incidents.models import (
     ReferralAction,
     ScheduledStep,
 )
-from app.incidents.service import event
-from app.notify import service as notify
-from app.orgs import repository as orgs_repo
-from app.peacebuilders import account as her_account
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
-from app.risk import gates as risk_gates
 
 PUBLIC_ACTS = {a.value for a in PublicAct}
 # Invariant 6: a measure of one of these kinds is her public act; it needs her live approval of

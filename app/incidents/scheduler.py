@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 
 from app.access.context import AccessContext
 from app.access.principal import SYSTEM
-from app.access.tenancy import as_system
 from app.checkins import service as checkins  # registers the check-in and follow-up kinds
 from app.clock import Clock
 from app.confirmations import service as confirmations
@@ -30,10 +29,8 @@ from app.incidents import (
     retention,
 )
 from app.incidents import service as incidents  # noqa: F401  (registers the incident kind)
-from app.incidents.models import Measure, ScheduledStep
 from app.justice import service as justice  # registers the hearing and detention-check kinds
 from app.notify import service as notify
-from app.orgs.models import User
 from app.peacebuilders import (
     corrections,  # noqa: F401  (registers the correction-request kind)
     erasure,
@@ -41,6 +38,9 @@ from app.peacebuilders import (
     notices,
 )
 from app.risk import service as risk  # the review task's step
+from app.tables.incidents import Measure, ScheduledStep
+from app.tables.orgs import User
+from app.tenancy import as_system
 
 log = logging.getLogger("safety_net.scheduler")
 

@@ -15,12 +15,16 @@ from sqlalchemy import select
 
 from app.access.context import AccessContext
 from app.cases import service as cases
-from app.cases.models import Case
-from app.consent.categories import INCIDENT_CODES, INCIDENT_FIELDS
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
-from app.incidents.models import (
+from app.monitoring import declared
+from app.notify import service as notify
+from app.peacebuilders import sealing
+from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.cases import Case
+from app.tables.categories import INCIDENT_CODES, INCIDENT_FIELDS
+from app.tables.incidents import (
     AckPolicy,
     CaseEvent,
     Incident,
@@ -30,10 +34,6 @@ from app.incidents.models import (
     Reporter,
     Severity,
 )
-from app.monitoring import declared
-from app.notify import service as notify
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import NoticeKind, tell_her
 
 # Default acknowledgement deadlines (minutes); organisations can set their own.
 DEFAULT_ACK_MINUTES = {Severity.CRITICAL: 60, Severity.HIGH: 4 * 60, Severity.MEDIUM: 24 * 60,

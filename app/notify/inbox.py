@@ -17,11 +17,11 @@ from app.access.context import AccessContext
 from app.access.visibility import org_holds_consent
 from app.auth.edge import recipient_unit_of_work
 from app.cases import repository as cases_repo
-from app.cases.models import Case
-from app.consent.categories import DataCategory, Purpose
 from app.errors import BadInput, Unauthenticated
 from app.escalation.chain import ESCALATION_ROLES
-from app.notify.models import InboxItem
+from app.tables.cases import Case
+from app.tables.categories import DataCategory, Purpose
+from app.tables.notify import InboxItem
 
 if TYPE_CHECKING:
     from app.runtime import Runtime

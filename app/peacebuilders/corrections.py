@@ -19,17 +19,17 @@ from typing import Any
 from sqlalchemy import select
 
 from app.access.context import AccessContext
-from app.cases.models import Case, CaseStatus
-from app.consent.categories import PROFILE_FIELDS
-from app.consent.models import DataRequest
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.incidents.service import event
 from app.notify import service as notify
-from app.operations.models import OrganisationSettings
 from app.peacebuilders import sealing
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.cases import Case, CaseStatus
+from app.tables.categories import PROFILE_FIELDS
+from app.tables.consent import DataRequest
+from app.tables.operations import OrganisationSettings
+from app.tables.peacebuilders import Peacebuilder
 
 DEFAULT_DAYS = 30
 MIN_DAYS, MAX_DAYS = 1, 90

@@ -12,16 +12,16 @@ from typing import Any
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.consent import repository as consent_repo
-from app.consent.categories import PROFILE_FIELDS
-from app.consent.models import BreakGlass, ConsentGrant, DataRequest, Notice
 from app.db import new_id
 from app.errors import BadInput, Forbidden, ResponseTooLarge
 from app.notify.inbox import cursor_of, parse_cursor
 from app.pagination import MAX_PAGE
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.notice_text import NoticeText, language_of, render
+from app.tables.categories import PROFILE_FIELDS
+from app.tables.consent import BreakGlass, ConsentGrant, DataRequest, Notice
+from app.tables.peacebuilders import Peacebuilder
 
 
 def my_id(ctx: AccessContext) -> uuid.UUID:
@@ -98,8 +98,8 @@ async def data_copy_head(ctx: AccessContext, *, via: str) -> tuple[dict[str, Any
     `case_copy`, so a copy is never held whole in memory). Logged as an export."""
     from sqlalchemy import select
 
-    from app.cases.models import Case
     from app.peacebuilders.service import decrypted_profile
+    from app.tables.cases import Case
 
     pb = await me(ctx)
     data = await repo.data_of(ctx.session, pb.id)

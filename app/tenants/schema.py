@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from app.escalation.chain import ESCALATION_ROLES, MAX_MINUTES, MIN_MINUTES, Level
-from app.orgs.models import OrgKind, Role
+from app.tables.orgs import OrgKind, Role
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")

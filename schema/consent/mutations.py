@@ -10,9 +10,9 @@ import strawberry
 from app.cases import teams
 from app.consent import break_glass
 from app.consent import service as consent
-from app.consent.models import ConsentGrant as ConsentGrantModel
 from app.errors import BadInput
 from app.peacebuilders import self_service
+from app.tables.consent import ConsentGrant as ConsentGrantModel
 from schema import ids, permissions
 from schema.cases.types import CasePayload, case_payload
 from schema.common import UserError, guarded
