@@ -41,7 +41,6 @@ LAYERS: list[tuple[str, set[str]]] = [
 DEBT: set[tuple[str, str]] = {
     ("access", "audit"),
     ("access", "consent"),
-    ("audit", "metrics"),
     ("auth", "audit"),
     ("auth", "confirmations"),
     ("auth", "orgs"),
