@@ -111,18 +111,7 @@ def context_for(
     request_id: str,
     purpose: str | None = None,
 ) -> Any:
-    """An AccessContext for one unit of work (a request, a CLI command, a job, a delivery): the
-    one constructor, with the deployment's step-up rule."""
-    from app.access.context import AccessContext
+    """An AccessContext for one unit of work (app/access/unit.py)."""
+    from app.access import unit
 
-    settings = runtime.settings
-    return AccessContext(principal=principal, session=session, db=runtime.db,
-                         policy=runtime.policy, clock=runtime.clock, request_id=request_id,
-                         purpose=purpose, step_up_acr=frozenset(settings.step_up_acr),
-                         step_up_seconds=settings.step_up_seconds,
-                         external_issuer=settings.oidc_issuer if settings.issuer == "oidc"
-                         else None,
-                         her_account={"code_hours": settings.her_code_hours,
-                                      "code_attempts": settings.her_code_attempts,
-                                      "hold_days": settings.her_reset_hold_days},
-                         checkpoint_dirs=(settings.checkpoints, settings.checkpoint_keys))
+    return unit.context_for(runtime, session, principal, request_id=request_id, purpose=purpose)

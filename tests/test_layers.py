@@ -45,7 +45,6 @@ DEBT: set[tuple[str, str]] = {
     ("auth", "confirmations"),
     ("auth", "orgs"),
     ("auth", "peacebuilders"),
-    ("auth", "runtime"),
     ("consent", "orgs"),
     ("consent", "peacebuilders"),
     ("consent", "risk"),

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from app import tenancy
 from app.access.context import AccessContext
 from app.access.principal import Principal
+from app.access.unit import context_for
 from app.auth import mfa
 from app.auth.principals import recipient, resolve
 from app.auth.tokens import Claims
@@ -34,10 +35,7 @@ PURPOSES = frozenset(p.value for p in Purpose)
 
 def runtime_context(runtime: Runtime, session: AsyncSession, principal: Principal, *,
                     request_id: str, purpose: str | None) -> AccessContext:
-    from app.runtime import context_for  # app.runtime builds the Mailer, which imports this
-
-    return context_for(runtime, session, principal, request_id=request_id,  # type: ignore[no-any-return]
-                       purpose=purpose)
+    return context_for(runtime, session, principal, request_id=request_id, purpose=purpose)
 
 
 def bearer_token(value: object) -> str | None:
