@@ -31,8 +31,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from app import tenancy
+from app.access import log as audit_service
 from app.audit import checkpoints
-from app.audit import service as audit_service
 
 if TYPE_CHECKING:
     from app.tables.audit import AccessLogEntry

@@ -1,7 +1,7 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
-from app.consent import integrity  # noqa: F401  (mapper events: consent rows' MACs)
 from app.db import Base
+from app.tables import integrity  # noqa: F401  (mapper events: consent rows' MACs)
 from app.tables.audit import AccessLogEntry, Alert, Oversight
 from app.tables.auth import (
     AuthSession,

@@ -12,7 +12,6 @@ from app.access.policy import PolicyEngine
 from app.auth.tokens import Claims, Issuer, OIDCVerifier, issuer_of
 from app.clock import Clock
 from app.config import Settings
-from app.consent import integrity  # noqa: F401  (its mapper events stamp consent rows' MACs)
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.errors import Unauthenticated
@@ -21,6 +20,7 @@ from app.notify.broker import Broker
 from app.notify.service import Mailer
 from app.notify.webhooks import Webhooks
 from app.storage import migration_status, schema_is_usable
+from app.tables import integrity  # noqa: F401  (its mapper events stamp consent rows' MACs)
 from app.telemetry import Telemetry
 from app.tenancy import NOBODY, Tenancy
 

@@ -98,7 +98,7 @@ async def grant_service_role(owner_url: str, role: str) -> None:
 
 async def install_wall(owner_url: str, keys: KeyEncryptionKeys, background_role: str = "") -> list[str]:
     """`safety-net migrate`, as the schema owner: install the database's copies of the service
-    keys that sign tenancies and consent rows (app/wall.py, app/consent/integrity.py) and
+    keys that sign tenancies and consent rows (app/wall.py, app/tables/integrity.py) and
     name the role allowed the system scope (docs/decisions/0015-signed-tenancy.md).
 
     The tenancy key is replaced outright (nothing stored depends on it; replicas still signing
@@ -111,7 +111,7 @@ async def install_wall(owner_url: str, keys: KeyEncryptionKeys, background_role:
     import re
 
     from app import wall
-    from app.consent import integrity
+    from app.tables import integrity
 
     if make_url(owner_url).get_backend_name() != "postgresql":
         return await _stamp_sqlite(owner_url, keys)
@@ -181,8 +181,8 @@ async def _stamp_sqlite(url: str, keys: KeyEncryptionKeys) -> list[str]:
     from sqlalchemy import select, update
 
     from app import wall
-    from app.consent import integrity
     from app.db import canonical_json
+    from app.tables import integrity
 
     key = keys.service_key(wall.CONSENT_KEY_NAME)
     report: list[str] = []

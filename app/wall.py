@@ -32,7 +32,7 @@ from app.tenancy import Scope, Tenancy
 
 VERSION = "v1"
 KEY_NAME = "tenancy"
-# Consent rows are MACed with another service key (app/consent/integrity.py).
+# Consent rows are MACed with another service key (app/tables/integrity.py).
 CONSENT_KEY_NAME = "consent"
 
 # One statement per transaction: the four settings the policies read, and what proves them.

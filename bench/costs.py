@@ -18,8 +18,8 @@ from typing import Any
 import casbin
 from sqlalchemy import select
 
+from app.access import log as audit
 from app.access.policy import PolicyEngine
-from app.audit import service as audit
 from app.auth.tokens import Issuer
 from app.config import REPO_ROOT, Settings
 from app.db import Database

@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import crypto, wall
 from app.audit import chain
-from app.consent import integrity
 from app.db import Database, canonical_json
+from app.tables import integrity
 from app.tables.cases import Case
 from app.tables.categories import DEFAULT_CATEGORIES
 from app.tables.consent import CaseTeamMember, ConsentAccess, ConsentEvent, ConsentGrant
@@ -91,7 +91,7 @@ def _rng(seed: int) -> random.Random:
 
 class Writer:
     """Bulk inserts: COPY on PostgreSQL, executemany on SQLite. Rows of the tables whose rows
-    carry the application's MAC (app/consent/integrity.py) are stamped with `mac_key`, as the
+    carry the application's MAC (app/tables/integrity.py) are stamped with `mac_key`, as the
     ORM's events stamp them (the bulk load runs with triggers off, but the service checks them)."""
 
     def __init__(self, conn: AsyncConnection, mac_key: bytes | None = None) -> None:

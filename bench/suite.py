@@ -426,8 +426,8 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
     from strawberry.extensions import validation_cache
     from strawberry.schema.schema import validate_document
 
+    from app.access import log as audit_service
     from app.access import policy as policy_mod
-    from app.audit import service as audit_service
     from app.cases import repository as cases_repo
     from schema import http as http_mod
     from schema import limits as query_limits

@@ -40,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.access import context as context_mod
 from app.access import visibility
-from app.consent import integrity
 from app.crypto import KeyEncryptionKeys
+from app.tables import integrity
 from app.tenancy import Scope, Tenancy
 from app.wall import SET_TEXT, Wall
 from bench import inprocess

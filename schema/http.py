@@ -21,8 +21,8 @@ from strawberry.types.graphql import OperationType
 
 from app import tenancy
 from app.access.context import AccessContext
+from app.access.log import add_deferred, count_deferred, write_deferred
 from app.access.principal import ANONYMOUS
-from app.audit.service import add_deferred, count_deferred, write_deferred
 from app.auth.edge import (
     admit,
     bearer_token,

@@ -260,7 +260,7 @@ async def test_forged_checkpoint_and_key_rotation(backend, tmp_path):
 
 async def test_change_and_its_entry_commit_together(env, monkeypatch):
     """A crash between the change and its log entry leaves neither."""
-    from app.audit import service as audit_service
+    from app.access import log as audit_service
     from app.tables.cases import Case
 
     pb = await new_peacebuilder(env, "fund")
@@ -287,7 +287,7 @@ async def test_no_sensitive_response_without_its_log_entries(env, monkeypatch):
     the request's own transaction or on their own after it."""
     from sqlalchemy.exc import IntegrityError
 
-    from app.audit import service as audit_service
+    from app.access import log as audit_service
     from schema import http as graphql_http
 
     pb = await new_peacebuilder(env, "fund")

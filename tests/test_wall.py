@@ -23,10 +23,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import tenancy
-from app.consent import integrity
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.storage import install_wall, wall_problems
+from app.tables import integrity
 from app.tables.consent import BreakGlass, ConsentAccess
 from app.tenancy import SYSTEM
 from app.wall import SET_TEXT, Wall, WallError

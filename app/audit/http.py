@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from app import ids, tenancy
 from app.audit import checkpoints, queries
 from app.audit.chain import raw_select
-from app.audit.service import LogFilter
+from app.audit.queries import LogFilter
 from app.auth.edge import request_context
 from app.errors import AppError, BadInput
 from app.inputs import check_text, parse_datetime

@@ -105,7 +105,7 @@ async def recipient_unit_of_work(runtime: Runtime, subject: str, purpose: str | 
 @asynccontextmanager
 async def _work(runtime: Runtime, principal: Principal, decided: Tenancy, purpose: str | None,
                 request_id: str) -> AsyncIterator[AccessContext]:
-    from app.audit.service import write_deferred
+    from app.access.log import write_deferred
 
     access: AccessContext | None = None
     with tenancy.using(decided):

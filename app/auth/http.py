@@ -320,7 +320,7 @@ async def redeem_code_endpoint(request: Request) -> Response:
     """She redeems a one-time enrolment or reset code (JSON {code, password, login}: `login`
     only for a first enrolment) and sets her own password. Every refused code is the same
     answer; each wrong try is counted on the code (the last locks it). All her sessions end."""
-    from app.audit.service import write_deferred
+    from app.access.log import write_deferred
     from app.peacebuilders import account as her_account
 
     runtime: Runtime = request.app.state.runtime

@@ -109,17 +109,3 @@ def add_deferred(session: AsyncSession, entries: list[AccessLogEntry]) -> list[A
 def count_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
     if entries:
         _count(db.engine, entries)
-
-
-# --- reading the log: auditors, oversight bodies, and her own history ---------------------------
-
-@dataclass(frozen=True)
-class LogFilter:
-    since: datetime | None = None
-    until: datetime | None = None
-    org_id: uuid.UUID | None = None
-    actor: str | None = None
-    peacebuilder_ids: list[uuid.UUID] | None = None
-    decision: str | None = None
-    purpose: str | None = None
-    action_prefix: str | None = None

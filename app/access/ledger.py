@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import service as audit
+from app.access import log as audit
 from app.tables.audit import AccessLogEntry
 
 
