@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
 from app.tables.incidents import CaseEvent
 from schema import ids
 from tests import test_checkins

@@ -23,9 +23,9 @@ import pytest
 from sqlalchemy import Text, select
 
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
 from app.models import Base
 from app.runtime import Runtime
+from app.scheduler import run_due
 from app.tables.audit import AccessLogEntry
 from app.tables.categories import CHECKIN_FIELDS
 from app.tables.consent import Notice

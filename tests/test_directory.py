@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
 from app.tables.audit import AccessLogEntry
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
 from app.tables.audit import AccessLogEntry
 from app.tables.directory import HelpRequest
 from schema import ids

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from app import crypto, tenancy
 from app.access.context import AccessContext
 from app.access.principal import SYSTEM
-from app.incidents.scheduler import run_due
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
+from app.scheduler import run_due
 from app.tables.consent import DataRequest, Notice
 from app.tables.incidents import Attachment, Incident, ScheduledStep
 from app.tenancy import SYSTEM as SYSTEM_SCOPE

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
 from app.tables.incidents import ScheduledStep
 from app.tables.notify import InboxItem
 from schema import ids

@@ -24,9 +24,9 @@ from sqlalchemy import Text, select
 
 from app.access.principal import SYSTEM
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
 from app.models import Base
 from app.runtime import Runtime, context_for
+from app.scheduler import run_due
 from app.tables.audit import AccessLogEntry
 from app.tables.categories import JUSTICE_FIELDS
 from app.tenants import schema as tenant_schema

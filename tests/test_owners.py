@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
 from app.tables.audit import AccessLogEntry
 from schema import ids
 from tests.conftest import BACKENDS, build_env

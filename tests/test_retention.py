@@ -20,8 +20,8 @@ from sqlalchemy import select
 from app import tenancy
 from app.access.principal import SYSTEM
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
 from app.runtime import context_for
+from app.scheduler import run_due
 from app.tables.audit import AccessLogEntry
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service

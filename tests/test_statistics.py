@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app import ids
-from app.incidents.statistics import MIN_WOMEN
+from app.monitoring.statistics import MIN_WOMEN
 from app.tables.audit import AccessLogEntry
 from app.tables.incidents import Incident
 from tests.test_consent import new_peacebuilder

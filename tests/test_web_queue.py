@@ -19,7 +19,7 @@ from sqlalchemy import select
 from app import tenancy
 from app.auth import web as browsers
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
 from app.tables.auth import WebSession
 from tests.conftest import BACKENDS, Env, build_env
 from tests.factories import current_assessment

@@ -286,7 +286,7 @@ async def grant(
             and not counting_only):  # counts widen no one's knowledge of her
         # Widening who knows on someone else's initiative: a current joint risk assessment of
         # her open cases first (guidance 7). She herself is never stopped from sharing.
-        from app.risk import gates as risk_gates
+        from app.access import risk_gates
 
         await risk_gates.require_for_peacebuilder(ctx, peacebuilder_id, "working_group_grant",
                                                   field="recipientWorkingGroupId")

@@ -30,6 +30,7 @@ from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.escalation.chain import active_with_roles
+from app.incidents import response
 from app.incidents.service import event
 from app.justice import refs
 from app.notify import service as notify
@@ -172,6 +173,7 @@ async def schedule_hearing(ctx: AccessContext, *, proceeding_id: uuid.UUID,
     return hearing
 
 
+@response.on_next_hearing
 async def hearing_from_proceeding(ctx: AccessContext, proceeding: Proceeding,
                                   at: datetime) -> None:
     """`recordProceeding(nextHearingAt:)` schedules that hearing (once), so it reminds too."""

@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.monitoring import declared
 from app.monitoring.disclosure import TOTAL, Key, Period
+from app.tables import declared
 from app.tables.cases import Case
 from app.tables.categories import DataCategory
 from app.tables.incidents import (

@@ -43,7 +43,7 @@ class OrganisationSettings(Base):
     detention_checks: Mapped[dict[str, int] | None] = mapped_column(JSON)
     # Days to answer her correction requests (app/peacebuilders/corrections.py); null: 30.
     correction_days: Mapped[int | None] = mapped_column(Integer)
-    # Days a current risk assessment stays valid for the gates (app/risk/gates.py), declared in
+    # Days a current risk assessment stays valid for the gates (app/access/risk_gates.py), declared in
     # tenants/ (`risk_assessment_max_age_days:`); null: 90.
     risk_max_age_days: Mapped[int | None] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(80))

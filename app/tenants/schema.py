@@ -71,7 +71,7 @@ class OrgSpec:
     retention: dict[str, int] | None = None
     # Hours each detention check is due after a detention (app/justice); None: the defaults.
     detention_checks: dict[str, int] | None = None
-    # Days a current risk assessment stays valid for the gates (app/risk/gates.py); None: 90.
+    # Days a current risk assessment stays valid for the gates (app/access/risk_gates.py); None: 90.
     risk_assessment_max_age_days: int | None = None
     slug_line: int = 1
 

@@ -37,8 +37,8 @@ from app.access.principal import SYSTEM  # noqa: E402
 from app.auth import principals  # noqa: E402
 from app.clock import FrozenClock  # noqa: E402
 from app.config import REPO_ROOT, Settings  # noqa: E402
-from app.incidents.scheduler import run_due  # noqa: E402
 from app.runtime import Runtime, context_for  # noqa: E402
+from app.scheduler import run_due  # noqa: E402
 from app.storage import upgrade  # noqa: E402
 from app.tenancy import SYSTEM as SETUP  # noqa: E402
 from app.tenants import schema as tenant_schema  # noqa: E402
