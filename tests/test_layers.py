@@ -45,8 +45,6 @@ DEBT: set[tuple[str, str]] = {
     ("consent", "orgs"),
     ("consent", "peacebuilders"),
     ("incidents", "read"),
-    ("notify", "cases"),
-    ("notify", "escalation"),
     ("peacebuilders", "escalation"),
     ("peacebuilders", "incidents"),
     ("peacebuilders", "read"),

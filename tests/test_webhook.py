@@ -188,7 +188,7 @@ async def test_a_deactivated_recipient_gets_nothing(hook_env):
     assert body["data"]["reportIncident"]["userErrors"] == []
     env.clock.advance(minutes=61)
     await env.runtime.extras["scheduler"].tick()  # the escalation goes to active focal points
-    # The chain never names a deactivated person (app/escalation/chain.py), so there is no
+    # The chain never names a deactivated person (app/notify/chain.py), so there is no
     # item for her at all; the other focal point is paged.
     assert await items_of(env, "fund", gone, "escalation") == []
     paths = [r.path for r in env.receiver.requests]

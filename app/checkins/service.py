@@ -34,9 +34,9 @@ from app.consent import service as consent
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
-from app.escalation.chain import active_with_roles, chain_of
 from app.incidents.service import event
 from app.notify import service as notify
+from app.notify.chain import active_with_roles, chain_of
 from app.peacebuilders import sealing
 from app.peacebuilders.notices import NoticeKind, tell_her
 from app.tables.cases import Case

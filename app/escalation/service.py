@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.visibility import org_holds_consent
-from app.escalation.chain import active_with_roles, chain_of, recipients
 from app.notify import service as notify
+from app.notify.chain import active_with_roles, chain_of, recipients
 from app.peacebuilders.notices import NoticeKind, tell_her
 from app.tables.audit import Oversight
 from app.tables.consent import ConsentGrant

@@ -29,11 +29,11 @@ from app.consent.service import on_narrowed
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
-from app.escalation.chain import active_with_roles
 from app.incidents import response
 from app.incidents.service import event
 from app.justice import refs
 from app.notify import service as notify
+from app.notify.chain import active_with_roles
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
 from app.tables.cases import Case

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import ids
 from app.access.context import AccessContext
-from app.escalation.chain import active_with_roles
 from app.notify import choices, inbox
+from app.notify.chain import active_with_roles
 from app.tables.notify import AlertKind, InboxItem, OutboxEntry
 from app.tables.orgs import User
 from app.tenancy import as_system

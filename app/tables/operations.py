@@ -34,7 +34,7 @@ class OrganisationSettings(Base):
     only_registered_operations: Mapped[bool] = mapped_column(Boolean, default=False)
     # The two-person rule's window (app/confirmations); null: the default, 24 hours.
     two_person_hours: Mapped[int | None] = mapped_column(Integer)
-    # The escalation chain declared in tenants/ (app/escalation/chain.py); null: the default.
+    # The escalation chain declared in tenants/ (app/notify/chain.py); null: the default.
     escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The retention of closed cases declared in tenants/ ({"days", "warn_days"}); null: default.
     retention: Mapped[dict[str, Any] | None] = mapped_column(JSON)

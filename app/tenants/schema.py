@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from app.escalation.chain import ESCALATION_ROLES, MAX_MINUTES, MIN_MINUTES, Level
+from app.notify.chain import ESCALATION_ROLES, MAX_MINUTES, MIN_MINUTES, Level
 from app.tables.orgs import OrgKind, Role
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
@@ -64,7 +64,7 @@ class OrgSpec:
     # Oversight bodies (e.g. an NHRI) whose auditors may read this organisation's access log.
     oversight: list[tuple[str, int]] = field(default_factory=list)
     # The escalation chain ({"levels": [{"to", "minutes"}], "head_of_protection": username}):
-    # None means the default chain (app/escalation/chain.py).
+    # None means the default chain (app/notify/chain.py).
     escalation: dict[str, Any] | None = None
     # How long closed cases keep their data ({"days", "warn_days"}; app/incidents/retention.py):
     # None means the default.

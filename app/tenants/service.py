@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from app.access.context import AccessContext
 from app.auth.passwords import hash_secret, new_secret
-from app.escalation.chain import active_with_roles
 from app.notify import service as notify
+from app.notify.chain import active_with_roles
 from app.orgs import repository as orgs_repo
 from app.tables.audit import Oversight
 from app.tables.operations import OrganisationSettings

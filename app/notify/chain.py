@@ -4,7 +4,8 @@ Declared per organisation in `tenants/` (`escalation:`; validated by app/tenants
 stored in its settings; the default below when it declares none. Levels name people by what
 they are now — its active focal points, whoever is on duty on its rota at that moment, its
 head of protection — so deactivated people, role changes and hand-overs take effect at the
-next level, never later.
+next level, never later. It lives with notify, which finds whom an alert reaches; app/escalation
+schedules the levels and builds on it (decision 0035).
 """
 
 from __future__ import annotations
