@@ -21,6 +21,7 @@ from app.confirmations import service as confirmations
 from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
 from app.consent import service as consent
 from app.consultations import service as consultations  # noqa: F401  (its follow-ups' kind)
+from app.corrections import service as corrections  # noqa: F401  (the correction-request kind)
 from app.db import Database, background_task
 from app.directory import help as help_requests  # noqa: F401  (registers the help-request kind)
 from app.escalation import service as escalation
@@ -32,7 +33,6 @@ from app.incidents import service as incidents  # noqa: F401  (registers the inc
 from app.justice import service as justice  # registers the hearing and detention-check kinds
 from app.notify import service as notify
 from app.peacebuilders import (
-    corrections,  # noqa: F401  (registers the correction-request kind)
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
     notices,

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("people", {"orgs", "peacebuilders", "cases"}),
     ("response", {"escalation", "directory"}),
     ("incidents", {"incidents"}),
-    ("domains", {"risk", "checkins", "consultations", "justice", "monitoring"}),
+    ("domains", {"risk", "checkins", "consultations", "justice", "monitoring", "corrections"}),
     ("read", {"read"}),
     ("wiring", {"models", "metrics", "storage", "runtime", "scheduler", "tenants", "demo", "cli"}),
 ]
@@ -45,8 +45,6 @@ DEBT: set[tuple[str, str]] = {
     ("consent", "orgs"),
     ("consent", "peacebuilders"),
     ("incidents", "read"),
-    ("peacebuilders", "escalation"),
-    ("peacebuilders", "incidents"),
     ("peacebuilders", "read"),
 }
 

@@ -245,7 +245,7 @@ class DataRequest(Base):
     requested_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # A correction is a task of one organisation (her case's lead, else whoever registered her),
-    # due by `due_at`, escalating on `case_id` (app/peacebuilders/corrections.py).
+    # due by `due_at`, escalating on `case_id` (app/corrections/service.py).
     org_id: Mapped[uuid.UUID | None] = mapped_column()
     case_id: Mapped[uuid.UUID | None] = mapped_column()
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -41,7 +41,7 @@ class OrganisationSettings(Base):
     # Hours each detention check is due after a detention (app/justice), declared in tenants/
     # (`detention_checks:`); null or a missing kind: the default.
     detention_checks: Mapped[dict[str, int] | None] = mapped_column(JSON)
-    # Days to answer her correction requests (app/peacebuilders/corrections.py); null: 30.
+    # Days to answer her correction requests (app/corrections/service.py); null: 30.
     correction_days: Mapped[int | None] = mapped_column(Integer)
     # Days a current risk assessment stays valid for the gates (app/access/risk_gates.py), declared in
     # tenants/ (`risk_assessment_max_age_days:`); null: 90.

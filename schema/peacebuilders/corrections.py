@@ -8,7 +8,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.peacebuilders import corrections
+from app.corrections import service as corrections
 from app.tables import consent as models
 from schema import ids, permissions
 from schema.common import UserError, guarded
