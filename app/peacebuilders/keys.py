@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.crypto import KeyEncryptionKeys, new_data_key
 from app.db import rows as db_rows
-from app.peacebuilders.models import DataKey
+from app.tables.peacebuilders import DataKey
 
 log = logging.getLogger("safety_net.keys")
 
