@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -13,7 +13,6 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db import rows as db_rows
 from app.errors import BadInput
 
 T = TypeVar("T")
@@ -74,12 +73,14 @@ async def paginate(
     rows: bool = False,
     then: Callable[[Select[Any]], Select[Any]] | None = None,
     params: dict[str, Any] | None = None,
+    run: Callable[..., Awaitable[Any]] | None = None,
 ) -> Page[Any]:
     """Fetch one page of `query` ordered by `keys` (the last key must be unique, e.g. id): ORM
     objects, or with `rows` the selected columns as rows (cheaper; the keys must be among
     them under their own names). `then` turns the page's limited query into the statement
     sent (e.g. the page's IDs joined to what is costly to compute, for those rows only); the
-    order is applied to both. `params`: the values of the statement's named parameters."""
+    order is applied to both. `params`: the values of the statement's named parameters; `run`
+    executes it (`session, statement, params`; default `session.execute`), e.g. `app.db.rows`."""
     kinds = tuple(_python_type(k) for k in keys)
     if page.after is not None:
         after = _decode_cursor(page.after, kinds)
@@ -88,7 +89,7 @@ async def paginate(
     query = query.order_by(*order).limit(page.first + 1)
     if then is not None:
         query = then(query).order_by(*order)
-    result = await (db_rows(session, query, params) if rows
+    result = await (run(session, query, params) if run is not None
                     else session.execute(query, params))
     found = list(result.all() if rows else result.scalars())
     has_next = len(found) > page.first

@@ -147,7 +147,7 @@ async def page(ctx: AccessContext, page_request: PageRequest, filters: CaseFilte
 
     result = await paginate(ctx.session, chosen, keys=(Case.opened_at, Case.id),
                             page=page_request, rows=True, then=rows_of,
-                            params=visibility.params(scope))
+                            params=visibility.params(scope), run=db_rows)
     views = await _views(ctx, list(result.items), want, her, key)
     return Page(items=views, cursors=result.cursors, has_next=result.has_next,
                 has_previous=result.has_previous)

@@ -241,22 +241,24 @@ async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
             query = query.limit(limit)
     rows = (await db_rows(ctx.session, query, {"case_ids": shown})).all()
     opened = child.opened(want)
+    # The rows listed to this caller, with their case's decision (decided once, used twice).
+    kept = [(row, gate) for row in rows
+            if listed(ctx, (gate := gates[row.case_id]).released, child.listed_by(row))]
     budget = ctx.cache.get(RESPONSE_BUDGET)
     if budget is not None and opened:
         # The texts selected are at least this long once opened: when they alone pass the
         # response-size limit, refuse before opening any (decision 0018).
-        least = sum(max(0, len(value) - SEAL_OVERHEAD) * 3 // 4 for r in rows
-                    if listed(ctx, gates[r.case_id].released, child.listed_by(r))
-                    for c in opened if gates[r.case_id].releases(child.sealed[c].category)
-                    and isinstance(value := getattr(r, c), str))
+        least = 0
+        for c in opened:
+            category = child.sealed[c].category
+            least += sum(max(0, len(value) - SEAL_OVERHEAD) * 3 // 4 for row, gate in kept
+                         if gate.releases(category) and isinstance(value := getattr(row, c), str))
         if least > budget:
             raise ResponseTooLarge(budget)
     keys = (await pb_keys.of(ctx, list({gates[r.case_id].peacebuilder_id for r in rows}))
             if opened and rows else {})
-    for row in rows:
-        gate = gates[row.case_id]
-        if listed(ctx, gate.released, child.listed_by(row)):
-            out[row.case_id].append(view(child, gate, row, opened, keys))
+    for row, gate in kept:
+        out[row.case_id].append(view(child, gate, row, opened, keys))
     return out
 
 

@@ -67,7 +67,7 @@ async def page(ctx: AccessContext, page_request: PageRequest, want: Want, *,
         query = repo.with_field_value(query, ctx.care_scope(), name, PROFILE_FIELDS[name].value,
                                       crypto.lookup(pb_keys.lookup_key(ctx), name, value))
     result = await paginate(ctx.session, query, keys=(Peacebuilder.pseudonym, Peacebuilder.id),
-                            page=page_request, rows=True)
+                            page=page_request, rows=True, run=db_rows)
     views = [_view(r, categories_of(r.mask)) for r in result.items]
     await _complete(ctx, views, want)
     return Page(items=views, cursors=result.cursors, has_next=result.has_next,
