@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app.audit import chain
 from app.audit.worker import LogWorker
 from app.auth import mfa, totp
-from app.auth.models import TotpCredential
+from app.tables.auth import TotpCredential
 from tests.conftest import Env
 from tests.web_support import (
     browser,
@@ -221,7 +221,7 @@ async def test_the_export_downloads_with_its_checkpoint_and_is_logged(env: Env) 
                                    headers={"origin": "https://test"})
         assert forged.status_code == 403 and "content-disposition" not in forged.headers
     async with env.runtime.db.transaction() as session:
-        from app.audit.models import AccessLogEntry
+        from app.tables.audit import AccessLogEntry
 
         found = await session.scalar(select(AccessLogEntry).where(
             AccessLogEntry.action == "audit_log.export").order_by(AccessLogEntry.at.desc()))

@@ -313,7 +313,7 @@ async def test_a_page_view_is_in_the_access_log_like_an_api_read(env: Env,
                                                                   scene: dict[str, Any]) -> None:
     from sqlalchemy import select
 
-    from app.audit.models import AccessLogEntry
+    from app.tables.audit import AccessLogEntry
 
     woman = str(ids.decode(scene["pb"]["id"], "Peacebuilder"))
     mofa = ids.decode(await org_id(env, "mofa"), "Organisation")

@@ -253,6 +253,7 @@ def test_quick_exit_leads_to_a_neutral_page_and_back_shows_nothing(phone_for: An
     body = page.locator("body").inner_text()
     assert "Vigilancia" not in body and "Mi seguridad" not in body
     assert not page.url.endswith("/me/safety") or "Salida rápida" not in body
-    # Her page asked again: the sign-in page, nothing of hers.
+    assert "Safety Net" not in body  # not our sign-in page either: the neutral one
+    # Her page asked again: the neutral page, nothing of hers and nothing naming us.
     page.goto("/me")
-    assert page.url.endswith("/signin")
+    assert page.url.endswith("/weather")

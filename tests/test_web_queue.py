@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.access import tenancy
+from app import tenancy
 from app.auth import web as browsers
-from app.auth.models import WebSession
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
+from app.tables.auth import WebSession
 from tests.conftest import BACKENDS, Env, build_env
 from tests.factories import current_assessment
 from tests.test_consent import INTAKE_CATEGORIES, new_peacebuilder

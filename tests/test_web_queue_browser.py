@@ -78,6 +78,12 @@ def test_a_new_incident_appears_live_without_a_reload(page: Any, web_site: WebSi
     case_link = page.locator("#queue-live a[data-focus-key^='case-']").first
     case_link.focus()
     focus_key = case_link.get_attribute("data-focus-key")
+    # The boosted swap settles a moment after it shows (htmx's settle delay), and app.js then
+    # focuses the new page's main region: not when she has already moved into it (under load,
+    # a focus set between swap and settle used to be taken away).
+    page.evaluate("document.dispatchEvent(new CustomEvent('htmx:afterSettle', "
+                  "{detail: {boosted: true}}))")
+    assert page.evaluate("document.activeElement.getAttribute('data-focus-key')") == focus_key
     # Wait until the event stream is open before the incident is reported.
     expect(page.locator("#queue-live")).to_have_attribute("data-live", "open")
     incident = report(web_site, token, case_id, kind="SMEAR_CAMPAIGN", severity="CRITICAL")

@@ -22,7 +22,7 @@ from schema.web.pages import form_of
 
 # Quick exit: what the browser must forget, then a page that says nothing about us.
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
-NEUTRAL_PATH = "/weather"
+NEUTRAL_PATH = core.NEUTRAL_PATH
 HER_PAGES = (("/me", N_("Overview")), ("/me/consent", N_("My consent")),
              ("/me/safety", N_("My safety")), ("/me/history", N_("Who saw my data")))
 HISTORY_PAGE = 20

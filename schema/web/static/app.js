@@ -6,7 +6,10 @@ document.addEventListener("htmx:afterSettle", function (event) {
   // land where the change is.
   if (event.detail && event.detail.boosted) {
     var main = document.getElementById("main");
-    if (main) { main.focus(); }
+    // Unless the person has already moved into the new page (the swap settles a moment after
+    // it shows): her focus is not taken away from where she went.
+    var active = document.activeElement;
+    if (main && !(active && active !== main && main.contains(active))) { main.focus(); }
   }
 });
 document.addEventListener("click", function (event) {
