@@ -404,27 +404,11 @@ async def test_her_data_copy_holds_her_assessments_plan_check_ins_and_consultati
 
 
 async def test_her_networks_focal_point_answers_for_her_only_after_step_up(done_env):
-    from tests.factories import confirm_by_second_person
-    from tests.test_consent import CONFIRM_CONSENT, CONFIRM_NETWORK, CREATE_PB, OPEN_CASE, PROFILE
+    from tests.factories import networked_case
     from tests.test_risk import ANSWER, WITH_RISK, shared
 
     env = done_env
-    wpn = await org_id(env, "wpn")
-    created = await env.gql(CREATE_PB, {"input": {
-        "pseudonym": f"pb-{uuid.uuid4().hex[:8]}", "networkIds": [wpn], "profile": PROFILE,
-        "intakeConsent": {"categories": WITH_RISK, "purposes": ["PROTECTION"],
-                          "obtainedVia": "IN_PERSON"}}}, as_=("unpc", "caseworker"))
-    pb = {"id": created["data"]["createPeacebuilder"]["peacebuilder"]["id"]}
-    asked = await env.gql(CONFIRM_NETWORK, {"pb": pb["id"], "n": wpn}, as_=("unpc", "focal"))
-    await confirm_by_second_person(env, "unpc", asked["data"]["confirmNetwork"]["link"]["id"],
-                                   first="focal")
-    listed = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
-                           {"id": pb["id"]}, as_=("wpn", "focal"))
-    await env.gql(CONFIRM_CONSENT, {"id": listed["data"]["consentGrants"][0]["id"]},
-                  as_=("wpn", "focal"))
-    opened = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb["id"]}},
-                           as_=("unpc", "caseworker"))
-    pb["case"] = opened["data"]["openCase"]["case"]["id"]
+    pb = await networked_case(env, WITH_RISK)  # unpc leads, wpn is her confirmed network
     a = await shared(env, pb, as_=("unpc", "caseworker"))
     variables = {"i": {"id": a["id"], "agree": True}}
     with configured(env, step_up_seconds=60):
