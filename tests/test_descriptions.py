@@ -1348,7 +1348,7 @@ async def _hearing_held(w: World) -> dict[str, Any]:
 async def _missed_check_in(w: World) -> dict[str, Any]:
     """A check-in missed: its first period falls due a few seconds ahead, nobody checks in,
     and the scheduler marks it missed at its deadline."""
-    from app.incidents.scheduler import run_due
+    from app.scheduler import run_due
 
     at = datetime.now(UTC) + timedelta(seconds=3)
     agreed = await _schedule_input(w)
