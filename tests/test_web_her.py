@@ -268,7 +268,7 @@ async def test_quick_exit_ends_the_session_and_clears_the_site(env: Env) -> None
         cookie = replay.cookies.get("__Host-sn-session")
         assert cookie
         await replay.get("/exit")
-        replay.cookies.set("__Host-sn-session", cookie, domain="test")
+        replay.cookies.set("__Host-sn-session", cookie, domain="test.local")  # httpx: host "test"
         again = await replay.get("/me")
         assert again.status_code == 303 and again.headers["location"] == "/weather"
     async with browser(env) as nobody:
