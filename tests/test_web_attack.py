@@ -1,0 +1,111 @@
+"""The dashboard attacked as an insider would (review 22): a machine client, a password-only
+person, an organisation she cut off, another organisation's IDs, forged and malformed forms,
+stale sessions and the live stream. Each test is an attack; every one must hold."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.auth.passwords import hash_password
+from app.consent.models import PeacebuilderAccount
+from tests.conftest import Env, unique
+from tests.test_auth import login_token
+from tests.test_consent import new_peacebuilder
+from tests.test_web_queue import Stream
+from tests.web_support import (
+    PASSWORD,
+    browser,
+    csrf_of,
+    set_staff_password,
+    sign_in_staff,
+)
+
+pytestmark = pytest.mark.anyio
+
+ORIGIN = {"origin": "https://test"}
+DURESS = "words she says when forced 42"
+CREATE_USER = """mutation($u: String!, $r: [Role!]!) { createUser(input: {username: $u,
+  displayName: "Review 22", roles: $r}) { user { id } userErrors { message } } }"""
+
+
+async def new_person(env: Env, org: str, role: str) -> tuple[str, str]:
+    """A person of `org` with `role` and a password, no second factor enrolled: (username, ID)."""
+    username = unique(role.lower().replace("_", ""))
+    made = await env.gql(CREATE_USER, {"u": username, "r": [role]}, as_=(org, "admin"))
+    assert made["data"]["createUser"]["userErrors"] == [], made
+    await set_staff_password(env, org, username)
+    return username, made["data"]["createUser"]["user"]["id"]
+
+
+async def set_duress(env: Env, login: str) -> None:
+    async with env.runtime.db.transaction() as session:
+        account = await session.scalar(select(PeacebuilderAccount).where(
+            PeacebuilderAccount.login == login))
+        assert account is not None
+        account.duress_hash = hash_password(DURESS)
+
+
+async def choose_purpose_anyway(client: httpx.AsyncClient) -> None:
+    page = await client.get("/purpose?next=/queue")
+    done = await client.post("/purpose", data={"csrf": csrf_of(page.text),
+                                               "purpose": "protection", "next": "/queue"},
+                             headers=ORIGIN)
+    assert done.status_code == 303
+
+
+async def status_of_stream(stream: Stream, seconds: float = 5.0) -> int:
+    """The stream's status, once its first bytes (or its refusal's empty body) arrived."""
+    async with asyncio.timeout(seconds):
+        stream.text += (await stream.chunks.get()).decode()
+    return stream.status
+
+
+async def stop(stream: Stream, task: asyncio.Task[None]) -> None:
+    stream.gone.set()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(10):
+            await task
+
+
+# --- a password alone (no second factor) -------------------------------------------------------
+
+async def test_a_password_alone_opens_no_live_stream_and_reads_no_alert(env: Env,
+                                                                         monkeypatch) -> None:
+    """Attack: someone with a focal point's password but not her authenticator signs in (an
+    enrolment-only session), declares a purpose anyway and opens the live queue. Her duress
+    sign-in alerts the lead organisation's focal points: it must not reach this session, nor
+    the API's `inbox` read with the same password-only token."""
+    from schema.web import live
+
+    monkeypatch.setattr(live, "HEARTBEAT", 0.3)
+    pb = await new_peacebuilder(env, "fund")
+    await set_duress(env, pb["login"])
+    username, _ = await new_person(env, "fund", "FOCAL_POINT")
+    async with browser(env) as client:
+        signed = await sign_in_staff(client, "fund", username)
+        assert signed.status_code == 303 and signed.headers["location"] == "/enrol"
+        await choose_purpose_anyway(client)
+        stream = Stream(env, str(client.cookies.get("__Host-sn-session")))
+        task = stream.start()
+        try:
+            status = await status_of_stream(stream)
+            duress = await env.client.post("/auth/login", json={"login": pb["login"],
+                                                                "password": DURESS})
+            assert duress.status_code == 200
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(asyncio.QueueEmpty):
+                while True:
+                    stream.text += stream.chunks.get_nowait().decode()
+            assert "her_duress_sign_in" not in stream.text and "event: alert" not in stream.text
+            assert status == 403
+        finally:
+            await stop(stream, task)
+    token = await login_token(env, "fund", username, PASSWORD)
+    body = await env.gql("{ inbox { kind } }", token=token)
+    assert not (body.get("data") or {}).get("inbox"), body
+
