@@ -21,6 +21,7 @@ from tests.web_support import (
     PASSWORD,
     browser,
     csrf_of,
+    declare_purpose,
     set_staff_password,
     sign_in_staff,
 )
@@ -108,4 +109,47 @@ async def test_a_password_alone_opens_no_live_stream_and_reads_no_alert(env: Env
     token = await login_token(env, "fund", username, PASSWORD)
     body = await env.gql("{ inbox { kind } }", token=token)
     assert not (body.get("data") or {}).get("inbox"), body
+
+
+# --- the live stream after her session ended elsewhere ----------------------------------------
+
+SIGN_OUT_EVERYWHERE = "mutation { signOut(input: {everywhere: true}) { sessionsEnded } }"
+DEACTIVATE = """mutation($id: ID!) { deactivateUser(input: {userId: $id}) {
+  user { id } userErrors { message } } }"""
+
+
+@pytest.mark.parametrize("how", ["sign_out_everywhere", "deactivation"])
+async def test_the_live_stream_ends_when_her_session_ends_elsewhere(env: Env, monkeypatch,
+                                                                    how: str) -> None:
+    """Attack: a queue left open on a seized laptop. She signs out everywhere from her phone
+    (or her organisation deactivates her): the open stream must end at its next session check,
+    not run on for minutes, and the pages and fragment must refuse it at once."""
+    from schema.web import live
+
+    monkeypatch.setattr(live, "HEARTBEAT", 0.3)
+    username, user_id = await new_person(env, "fund", "CASEWORKER")
+    async with browser(env) as client:
+        assert (await sign_in_staff(client, "fund", username)).status_code == 303
+        await declare_purpose(client)
+        stream = Stream(env, str(client.cookies.get("__Host-sn-session")))
+        task = stream.start()
+        try:
+            await stream.until("retry:")
+            assert stream.status == 200
+            if how == "sign_out_everywhere":
+                token = await login_token(env, "fund", username, PASSWORD)
+                body = await env.gql(SIGN_OUT_EVERYWHERE, token=token)
+                assert body["data"]["signOut"]["sessionsEnded"] >= 2
+            else:
+                body = await env.gql(DEACTIVATE, {"id": user_id}, as_=("fund", "admin"))
+                assert body["data"]["deactivateUser"]["userErrors"] == [], body
+            await stream.until("event: end\ndata: signedout", seconds=5)
+            async with asyncio.timeout(10):
+                await task
+        finally:
+            await stop(stream, task)
+        assert (await client.get("/queue/fragment")).status_code == 401
+        assert (await client.get("/queue/live")).status_code == 401
+        page = await client.get("/queue")
+        assert page.status_code == 303 and page.headers["location"] == "/signin"
 
