@@ -153,3 +153,58 @@ async def test_the_live_stream_ends_when_her_session_ends_elsewhere(env: Env, mo
         page = await client.get("/queue")
         assert page.status_code == 303 and page.headers["location"] == "/signin"
 
+
+# --- malformed form tokens ----------------------------------------------------------------------
+
+async def test_a_malformed_form_token_is_refused_not_a_crash(env: Env, monkeypatch) -> None:
+    """Attack: forms whose token is not text the service ever issued — a non-ASCII value, a
+    file part in a multipart body — and an OIDC return whose state or flow seal is not ASCII.
+    Each must be the ordinary refusal (403, or the sign-in page's 401), never a 500."""
+    await set_staff_password(env, "unpc", "caseworker")
+    async with browser(env) as client:
+        await sign_in_staff(client, "unpc", "caseworker")
+        await declare_purpose(client, "protection")
+        for path, data in (("/purpose", {"purpose": "media", "next": "/queue"}),
+                           ("/language", {"language": "ar", "next": "/queue"}),
+                           ("/queue/acknowledge", {"incident": "x"}),
+                           ("/signout", {})):
+            odd = await client.post(path, data={**data, "csrf": "\u00e9" * 64}, headers=ORIGIN)
+            assert odd.status_code == 403, (path, odd.status_code)
+            filed = await client.post(path, data=data, files={"csrf": ("t.txt", b"0" * 64)},
+                                      headers=ORIGIN)
+            assert filed.status_code == 403, (path, filed.status_code)
+        page = await client.get("/queue")
+        assert page.status_code == 200  # still signed in, nothing changed
+        assert "<strong>Protection</strong>" in page.text and 'lang="en"' in page.text
+        # The sign-in form's own token (double-submit) likewise.
+        signin = await browser(env).__aenter__()
+        try:
+            await signin.get("/signin")
+            refused = await signin.post("/signin", data={
+                "csrf": "\u00e9", "who": "staff", "organisation": "unpc",
+                "username": "caseworker", "password": PASSWORD}, headers=ORIGIN)
+            assert refused.status_code == 403
+        finally:
+            await signin.aclose()
+    # OIDC mode: the provider's return with a state (or a flow cookie) that is not ASCII.
+    from dataclasses import replace
+
+    from schema.web import oidc
+
+    runtime = env.runtime
+    monkeypatch.setattr(runtime, "settings", replace(
+        runtime.settings, issuer="oidc", oidc_issuer="https://idp.invalid",
+        oidc_web_client_id="safety-net-web"))
+    flow = oidc._pack(runtime, {"state": "s" * 22, "nonce": "n", "verifier": "v",
+                                "exp": 2**40, "lang": "en"})
+    async with browser(env) as client:
+        client.cookies.set(oidc.FLOW_COOKIE, flow, domain="test")
+        back = await client.get(oidc.CALLBACK, params={"code": "c", "state": "\u00e9" * 22})
+        assert back.status_code == 401
+        assert "__Host-sn-session" not in back.headers.get("set-cookie", "")
+    async with browser(env) as client:
+        sealed = await client.get(oidc.CALLBACK, params={"code": "c", "state": "s" * 22},
+                                  headers={"cookie": f"{oidc.FLOW_COOKIE}=e30.\u00e9".encode(
+                                      "latin-1")})
+        assert sealed.status_code == 401
+
