@@ -208,3 +208,28 @@ async def test_a_malformed_form_token_is_refused_not_a_crash(env: Env, monkeypat
                                       "latin-1")})
         assert sealed.status_code == 401
 
+
+# --- the access log's date filters --------------------------------------------------------------
+
+async def test_audit_dates_at_the_calendars_end_are_refused_not_a_crash(env: Env) -> None:
+    """Attack: an auditor's filter (or a crafted link sent to one) with the last day the
+    calendar holds, or a file part as a date: the page and the export drop the filter as
+    they drop any other bad date, instead of answering 500."""
+    from tests.test_web_audit import auditor
+
+    async with browser(env) as client:
+        await auditor(env, client)
+        for query in ("to=9999-12-31", "from=9999-12-31"):
+            page = await client.get(f"/audit?{query}")
+            assert page.status_code == 200, (query, page.status_code)
+            assert 'value="9999-12-31"' not in page.text  # dropped, like any bad date
+        page = await client.get("/audit")
+        token = csrf_of(page.text)
+        export = await client.post("/audit/download", data={"csrf": token, "to": "9999-12-31",
+                                                            "format": "jsonl"}, headers=ORIGIN)
+        assert export.status_code == 200
+        assert export.headers["content-disposition"] == 'attachment; filename="access-log.jsonl"'
+        filed = await client.post("/audit/download", data={"csrf": token, "format": "jsonl"},
+                                  files={"from": ("d.txt", b"2026-01-01")}, headers=ORIGIN)
+        assert filed.status_code == 200
+
