@@ -198,7 +198,7 @@ async def test_a_malformed_form_token_is_refused_not_a_crash(env: Env, monkeypat
     flow = oidc._pack(runtime, {"state": "s" * 22, "nonce": "n", "verifier": "v",
                                 "exp": 2**40, "lang": "en"})
     async with browser(env) as client:
-        client.cookies.set(oidc.FLOW_COOKIE, flow, domain="test")
+        client.cookies.set(oidc.FLOW_COOKIE, flow, domain="test.local")
         back = await client.get(oidc.CALLBACK, params={"code": "c", "state": "\u00e9" * 22})
         assert back.status_code == 401
         assert "__Host-sn-session" not in back.headers.get("set-cookie", "")
@@ -233,3 +233,228 @@ async def test_audit_dates_at_the_calendars_end_are_refused_not_a_crash(env: Env
                                   files={"from": ("d.txt", b"2026-01-01")}, headers=ORIGIN)
         assert filed.status_code == 200
 
+
+# --- attacks that held (kept as regression tests) -----------------------------------------------
+
+BROWSER_GETS = ("/", "/queue", "/queue/fragment", "/queue/live", "/cases", "/cases/x", "/groups",
+                "/directory", "/audit", "/monitoring", "/monitoring/download?period=2026",
+                "/me", "/me/consent", "/me/safety", "/me/history", "/purpose", "/enrol")
+BROWSER_POSTS = ("/queue/acknowledge", "/audit/download", "/me/consent/revoke",
+                 "/me/check-in", "/purpose", "/signout", "/language", "/monitoring", "/enrol")
+
+
+def signed_out(response: httpx.Response) -> bool:
+    """The answer to a request without a browser session: to sign-in, or 401 with no body."""
+    if "__Host-sn-session=" in response.headers.get("set-cookie", "").replace(
+            '__Host-sn-session=""', ""):
+        return False
+    if response.status_code == 303:
+        return response.headers["location"] == "/signin"
+    return response.status_code == 401 and response.content == b""
+
+
+async def test_a_machine_clients_token_opens_no_browser_page(env: Env) -> None:
+    """Attack: a partner system's client-credentials token sent to the browser routes (as a
+    bearer header with the htmx header, as the session cookie) and its credentials typed into
+    the sign-in form. Browser routes know only the session cookie: nothing opens."""
+    from tests.test_auth import client_token, new_client
+
+    _, client_id, secret = await new_client(env, "unpc")
+    token = await client_token(env, client_id, secret)
+    sent = {"authorization": f"Bearer {token}", "safety-net-purpose": "protection",
+            "hx-request": "true", "x-csrf-token": "0" * 64, **ORIGIN}
+    async with browser(env) as client:
+        for path in BROWSER_GETS:
+            assert signed_out(await client.get(path, headers=sent)), path
+        for path in BROWSER_POSTS:
+            answer = await client.post(path, data={"csrf": "0" * 64}, headers=sent)
+            assert signed_out(answer), path
+        client.cookies.set("__Host-sn-session", token, domain="test.local")
+        assert signed_out(await client.get("/queue", headers=sent))
+        assert signed_out(await client.get("/queue/fragment"))
+    async with browser(env) as client:
+        tried = await sign_in_staff(client, "unpc", client_id, password=secret)
+        assert tried.status_code == 401 and "__Host-sn-session" not in tried.headers.get(
+            "set-cookie", "")
+
+
+async def test_another_organisations_ids_answer_exactly_like_missing_ones(env: Env) -> None:
+    """Attack: a case worker puts another organisation's case, working group and incident IDs
+    in the URLs and forms, under every purpose. Each answer is byte for byte the one for an ID
+    that does not exist (so neither existence nor anything else is learnt)."""
+    import uuid
+
+    from schema import ids
+    from tests.test_consent import wg_id
+    from tests.test_web_queue import report
+
+    pb = await new_peacebuilder(env, "wpn")
+    incident = await report(env, pb["case"], "wpn")
+    jag = await wg_id(env)  # fund is neither its convener nor a member
+    username, _ = await new_person(env, "fund", "CASEWORKER")
+    async with browser(env) as client:
+        assert (await sign_in_staff(client, "fund", username)).status_code == 303
+        for purpose in ("protection", "aggregate_reporting", "media", "legal_support"):
+            await declare_purpose(client, purpose, back="/cases")
+            for foreign, missing in (
+                    (f"/cases/{pb['case']}", f"/cases/{ids.encode('Case', uuid.uuid4())}"),
+                    (f"/groups/{jag}", f"/groups/{ids.encode('WorkingGroup', uuid.uuid4())}")):
+                theirs, nothing = await client.get(foreign), await client.get(missing)
+                assert theirs.status_code == nothing.status_code == 404, (purpose, foreign)
+                assert theirs.content == nothing.content, (purpose, foreign)
+        await declare_purpose(client, "protection")
+        token = csrf_of((await client.get("/queue")).text)
+        theirs = await client.post("/queue/acknowledge", data={"incident": incident,
+                                                               "csrf": token}, headers=ORIGIN)
+        nothing = await client.post("/queue/acknowledge", data={
+            "incident": ids.encode("Incident", uuid.uuid4()), "csrf": token}, headers=ORIGIN)
+        assert theirs.status_code == nothing.status_code == 200
+        assert theirs.content == nothing.content
+    body = await env.gql("query($id: ID!) { node(id: $id) { ... on Incident { status } } }",
+                         {"id": incident}, as_=("wpn", "focal"))
+    assert body["data"]["node"]["status"] == "REPORTED"
+
+
+async def test_an_organisation_she_cut_off_sees_nothing_of_her_anywhere(env: Env) -> None:
+    """Attack: an organisation she shared with (through a working group) keeps the pages open
+    and tries every page, fragment and list after she revokes on her own page."""
+    import uuid
+
+    from schema import ids
+    from tests.test_auth import totp_now
+    from tests.test_consent import grant, wg_id
+    from tests.test_web_case import new_focal, staff_client
+    from tests.web_support import set_her_password, sign_in_her
+
+    summary = "Review 22: followed after the hearing."
+    pb = await new_peacebuilder(env, "unpc", summary=summary)
+    shared = await grant(env, pb, as_=("unpc", "focal"), to_wg=await wg_id(env))
+    username, seed = await new_focal(env, "mofa")
+    other = await staff_client(env, "mofa", username, totp=totp_now(seed, 1))
+    try:
+        before = await other.get(f"/cases/{pb['case']}")
+        assert before.status_code == 200 and summary in before.text
+        assert pb["case"] in (await other.get("/groups")).text
+        await set_her_password(env, pb["login"])
+        async with browser(env) as her:
+            assert (await sign_in_her(her, pb["login"])).status_code == 303
+            page = await her.get("/me/consent")
+            assert shared["id"] in page.text
+            done = await her.post("/me/consent/revoke", data={
+                "csrf": csrf_of(page.text), "grant": shared["id"]}, headers=ORIGIN)
+            assert done.headers["location"] == "/me/consent?done=revoked"
+        after = await other.get(f"/cases/{pb['case']}")
+        missing = await other.get(f"/cases/{ids.encode('Case', uuid.uuid4())}")
+        assert after.status_code == 404 and after.content == missing.content
+        for path in ("/cases?size=50", "/groups", "/queue", "/queue/fragment"):
+            answer = await other.get(path)
+            assert answer.status_code == 200, path
+            assert pb["case"] not in answer.text and summary not in answer.text, path
+            assert pb["id"] not in answer.text, path
+    finally:
+        await other.aclose()
+
+
+async def test_forged_and_cross_site_forms_change_nothing(env: Env) -> None:
+    """Attack: CSRF with a token from the attacker's own session, with `Origin: null` (a
+    sandboxed frame), with only a foreign Referer, and the htmx header with a wrong token."""
+    await set_staff_password(env, "unpc", "caseworker")
+    async with browser(env) as victim, browser(env) as attacker:
+        await sign_in_staff(victim, "unpc", "caseworker")
+        await sign_in_staff(attacker, "unpc", "caseworker")
+        await declare_purpose(victim, "protection")
+        mine = csrf_of((await attacker.get("/purpose")).text)
+        good = csrf_of((await victim.get("/purpose")).text)
+        assert mine != good
+        tries = [({"csrf": mine}, ORIGIN), ({"csrf": good}, {"origin": "null"}),
+                 ({"csrf": good}, {"referer": "https://evil.example/page"}),
+                 ({}, {"x-csrf-token": mine, "hx-request": "true", **ORIGIN}),
+                 ({"csrf": good}, {"origin": "https://test.evil.example"})]
+        for extra, headers in tries:
+            answer = await victim.post("/purpose", data={"purpose": "media", "next": "/queue",
+                                                         **extra}, headers=headers)
+            assert answer.status_code == 403, (extra, headers)
+        page = await victim.get("/queue")
+        assert "<strong>Protection</strong>" in page.text
+        # Her own page's token, through htmx's header: accepted (the control case).
+        ok = await victim.post("/purpose", data={"purpose": "media", "next": "/queue"},
+                               headers={"x-csrf-token": good, **ORIGIN})
+        assert ok.status_code == 303
+
+
+async def test_the_session_cookie_cannot_be_planted_or_replayed(env: Env) -> None:
+    """Attack: session fixation (a cookie value planted before she signs in), the cookie's
+    flags, and the old cookie replayed after she signs out."""
+    await set_staff_password(env, "unpc", "caseworker")
+    async with browser(env) as client:
+        planted = "p" * 43
+        client.cookies.set("__Host-sn-session", planted, domain="test.local")
+        signed = await sign_in_staff(client, "unpc", "caseworker")
+        cookie = signed.headers["set-cookie"]
+        for flag in ("httponly", "secure", "samesite=strict", "path=/"):
+            assert flag in cookie.lower(), flag
+        assert "domain=" not in cookie.lower()
+        secret = cookie.split("__Host-sn-session=", 1)[1].split(";", 1)[0]
+        assert secret != planted and len(secret) >= 40
+        client.cookies.clear()
+        client.cookies.set("__Host-sn-session", secret, domain="test.local")
+        await declare_purpose(client)
+        page = await client.get("/queue")
+        out = await client.post("/signout", data={"csrf": csrf_of(page.text)}, headers=ORIGIN)
+        assert out.status_code == 303
+    async with browser(env) as thief:
+        thief.cookies.set("__Host-sn-session", secret, domain="test.local")
+        assert signed_out(await thief.get("/queue"))
+        assert signed_out(await thief.get("/queue/fragment"))
+        assert signed_out(await thief.get("/queue/live"))
+    async with browser(env) as thief:
+        thief.cookies.set("__Host-sn-session", planted, domain="test.local")
+        assert signed_out(await thief.get("/queue"))
+
+
+async def test_next_parameters_never_leave_the_site(env: Env) -> None:
+    """Attack: open redirects through the purpose and language forms' `next` and her
+    check-in's `next`."""
+    await set_staff_password(env, "unpc", "caseworker")
+    evil = ("//evil.example", "https://evil.example/", "/\\evil.example", "\\\\evil.example",
+            "/\t/evil.example", "javascript:alert(1)", " //evil.example", "/%2F%2Fevil.example")
+    async with browser(env) as client:
+        await sign_in_staff(client, "unpc", "caseworker")
+        token = csrf_of((await client.get("/purpose")).text)
+        for target in evil:
+            for path, data in (("/purpose", {"purpose": "protection"}),
+                               ("/language", {"language": "en"})):
+                answer = await client.post(path, data={"csrf": token, "next": target, **data},
+                                           headers=ORIGIN)
+                assert answer.status_code == 303, (path, target)
+                location = answer.headers["location"]
+                assert location.startswith("/") and not location.startswith(("//", "/\\")), (
+                    path, target, location)
+                assert "\t" not in location
+            shown = await client.get("/purpose", params={"next": target})
+            assert shown.status_code == 200 and 'href="//' not in shown.text
+            assert 'value="//' not in shown.text and 'value="https:' not in shown.text
+
+
+async def test_no_record_without_a_declared_purpose(env: Env) -> None:
+    """Attack: staff skip the purpose and go straight to records, fragments, the stream and
+    the downloads."""
+    pb = await new_peacebuilder(env, "unpc", summary="Review 22: no purpose, no record.")
+    await set_staff_password(env, "unpc", "caseworker")
+    async with browser(env) as client:
+        await sign_in_staff(client, "unpc", "caseworker")
+        for path in ("/queue", "/cases", f"/cases/{pb['case']}", "/groups"):
+            page = await client.get(path)
+            assert page.status_code == 200 and 'name="purpose"' in page.text, path
+            assert f'href="/cases/{pb["case"]}"' not in page.text, path
+            assert "no purpose, no record" not in page.text
+        assert (await client.get("/queue/fragment", headers={"hx-request": "true"})
+                ).status_code == 403
+        assert (await client.get("/queue/live")).status_code == 403
+        token = csrf_of((await client.get("/queue")).text)
+        ack = await client.post("/queue/acknowledge", data={"csrf": token, "incident": "x"},
+                                headers=ORIGIN)
+        assert ack.status_code == 200 and 'name="purpose"' in ack.text
+        intel = await client.post("/purpose", data={"csrf": token, "purpose":
+                                                    "intelligence_gathering"}, headers=ORIGIN)
+        assert intel.status_code == 400
