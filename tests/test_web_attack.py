@@ -458,3 +458,111 @@ async def test_no_record_without_a_declared_purpose(env: Env) -> None:
         intel = await client.post("/purpose", data={"csrf": token, "purpose":
                                                     "intelligence_gathering"}, headers=ORIGIN)
         assert intel.status_code == 400
+
+
+async def test_a_password_alone_reaches_no_step_up_or_role_action(env: Env) -> None:
+    """Attack: staff signed in with a password only — an auditor and a focal point whose roles
+    need a second factor (enrolment-only sessions) and a case worker whose role does not — try
+    the access log and its export, the monitoring tables, a release and their downloads, and
+    acknowledging an incident. Nothing is shown, exported, released or acknowledged."""
+    from tests.test_web_queue import report, status_of
+
+    pb = await new_peacebuilder(env, "nhri")
+    incident = await report(env, pb["case"], "nhri")
+    for role in ("AUDITOR", "FOCAL_POINT", "CASEWORKER"):
+        username, _ = await new_person(env, "nhri", role)
+        async with browser(env) as client:
+            signed = await sign_in_staff(client, "nhri", username)
+            assert signed.status_code == 303
+            if role != "CASEWORKER":
+                assert signed.headers["location"] == "/enrol"
+            for purpose in ("protection", "aggregate_reporting"):
+                await declare_purpose(client, purpose)
+                token = csrf_of((await client.get("/purpose")).text)
+                for path in ("/audit", "/monitoring", "/monitoring/download?period=2025&format=csv"):
+                    assert (await client.get(path)).status_code == 404, (role, path)
+                export = await client.post("/audit/download", data={"csrf": token,
+                                                                    "format": "csv"},
+                                           headers=ORIGIN)
+                assert export.status_code == 404, role
+                assert "attachment" not in export.headers.get("content-disposition", "")
+                release = await client.post("/monitoring", data={
+                    "csrf": token, "table": "incidents_by_type", "period": "2025"},
+                    headers=ORIGIN)
+                assert release.status_code == 404, role
+            ack = await client.post("/queue/acknowledge", data={"csrf": token,
+                                                                "incident": incident},
+                                    headers=ORIGIN)
+            assert ack.status_code in (200, 303)
+            if role != "CASEWORKER":
+                assert await status_of(env, "nhri", incident) == "REPORTED", role
+
+
+async def test_dashboard_answers_are_never_cached_and_logs_carry_no_pseudonym(env: Env) -> None:
+    """Attack: look for her data in caches and logs — every dashboard answer (pages, redirects,
+    refusals, fragments, errors) says `no-store`; her failed and successful sign-ins and a case
+    page viewed by staff write nothing of her login or pseudonym to the service log."""
+    from tests.logcapture import service_logs
+    from tests.web_support import set_her_password, sign_in_her
+
+    pb = await new_peacebuilder(env, "unpc", summary="Review 22: not in any log.")
+    await set_her_password(env, pb["login"])
+    await set_staff_password(env, "unpc", "caseworker")
+    with service_logs("DEBUG") as captured:
+        async with browser(env) as her:
+            wrong = await sign_in_her(her, pb["login"], password="not her password at all")
+            assert wrong.status_code == 401
+            assert (await sign_in_her(her, pb["login"])).status_code == 303
+            answers = [wrong, *[await her.get(p) for p in ("/me", "/me/consent", "/me/safety",
+                                                           "/me/history", "/queue", "/")]]
+        async with browser(env) as staff:
+            answers.append(await staff.get("/queue"))
+            await sign_in_staff(staff, "unpc", "caseworker")
+            await declare_purpose(staff, back="/cases")
+            page = await staff.get(f"/cases/{pb['case']}")
+            assert page.status_code == 200 and "not in any log" in page.text
+            answers += [page, await staff.get("/cases/x"), await staff.get("/queue/fragment"),
+                        await staff.post("/purpose", data={"purpose": "media"}),
+                        await staff.get("/me")]
+    for answer in answers:
+        assert answer.headers.get("cache-control") == "no-store", (answer.url, answer.status_code)
+    for secret in (pb["login"], "not in any log", "not her password"):
+        assert secret not in captured.text
+
+
+async def test_another_persons_event_id_replays_nothing_of_theirs(env: Env, monkeypatch) -> None:
+    """Attack: a focal point of another organisation reconnects her live queue with the
+    `Last-Event-ID` of an alert that went to someone else (a cursor seen over a shoulder, or
+    made up): the replay covers her own alerts only."""
+    import re
+
+    from schema.web import live
+    from tests.test_web_queue import _focal_session, report
+
+    monkeypatch.setattr(live, "HEARTBEAT", 0.3)
+    pb = await new_peacebuilder(env, "fund")
+    theirs = await _focal_session(env, "fund")
+    stream = Stream(env, theirs)
+    task = stream.start()
+    try:
+        await stream.until("retry:")
+        await report(env, pb["case"], "fund")
+        text = await stream.until('"incident_reported"')
+    finally:
+        await stop(stream, task)
+    cursor = re.findall(r"^id: (.+)$", text, re.M)[-1]
+    mine = await _focal_session(env, "wpn")
+    for last in (cursor, "A" * 60, "not a cursor at all"):
+        other = Stream(env, mine, last_event_id=last)
+        other_task = other.start()
+        try:
+            # Her own inbox after it, or (a cursor the API cannot read) the stream stops.
+            await other.until(": keep-alive" if last == cursor else "\n\n", seconds=10)
+            await asyncio.sleep(0.5)
+            with contextlib.suppress(asyncio.QueueEmpty):
+                while True:
+                    other.text += other.chunks.get_nowait().decode()
+            assert other.status == 200
+            assert "event: alert" not in other.text and "incident_reported" not in other.text
+        finally:
+            await stop(other, other_task)
