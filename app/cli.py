@@ -13,7 +13,7 @@ import uuid
 from importlib import metadata
 from pathlib import Path
 
-from app.access import tenancy
+from app import tenancy
 from app.access.principal import SYSTEM
 from app.config import Settings
 from app.crypto import KeyEncryptionKeys
@@ -306,7 +306,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
     from app.peacebuilders import keys
-    from app.peacebuilders.models import DataKey
+    from app.tables.peacebuilders import DataKey
 
     runtime = Runtime.create(settings)
     try:
@@ -505,7 +505,7 @@ async def _enrolment_code(settings: Settings, org: str, username: str, reset: bo
     already, so this is no new power; it is how the very first people of a deployment (before
     two people of an organisation can issue codes) enrol. Logged (IDs only, never the code)."""
     from app.auth import enrolment, mfa, principals
-    from app.auth.models import TotpCredential
+    from app.tables.auth import TotpCredential
 
     if settings.issuer != "builtin":
         print("error: second factors are enrolled with the built-in issuer only", file=sys.stderr)

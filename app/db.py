@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 
-from app.access.tenancy import NOBODY, Scope, Tenancy, effective
-from app.access.wall import SET_TEXT, Wall, WallError
+from app.tenancy import NOBODY, Scope, Tenancy, effective
+from app.wall import SET_TEXT, Wall, WallError
 
 # Named constraints: Alembic's batch mode on SQLite needs names to alter or drop them.
 NAMING = {

@@ -17,20 +17,20 @@ from sqlalchemy import select
 
 from app.access.principal import Principal, PrincipalKind
 from app.auth import mfa, totp
-from app.auth.models import TotpCredential
 from app.auth.passwords import hash_password, new_secret
 from app.cases import service as cases
 from app.cases import teams
 from app.consent import repository as consent_repo
 from app.consent import service as consent
-from app.consent.categories import DEFAULT_CATEGORIES
-from app.consent.models import PeacebuilderAccount
 from app.directory import service as directory
-from app.orgs.models import Client, Organisation, User, WorkingGroup
 from app.peacebuilders import networks as network_links
 from app.peacebuilders import service as peacebuilders
-from app.peacebuilders.models import Peacebuilder
 from app.runtime import Runtime, context_for
+from app.tables.auth import TotpCredential
+from app.tables.categories import DEFAULT_CATEGORIES
+from app.tables.consent import PeacebuilderAccount
+from app.tables.orgs import Client, Organisation, User, WorkingGroup
+from app.tables.peacebuilders import Peacebuilder
 
 # pseudonym -> (registering and lead organisation, networks, preferred language, profile, summary)
 DEMO_PEACEBUILDERS: dict[str, tuple[str, list[str], str, dict[str, str], str]] = {

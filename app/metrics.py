@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,11 +30,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from app.access import tenancy
+from app import tenancy
+from app.access import log as audit_service
 from app.audit import checkpoints
 
 if TYPE_CHECKING:
-    from app.audit.models import AccessLogEntry
+    from app.tables.audit import AccessLogEntry
 
 # No `*_created` series next to every counter and histogram: half the series, nothing lost.
 disable_created_metrics()
@@ -51,11 +51,6 @@ _ACTION = re.compile(r"[a-z_]{1,30}(\.[a-z_]{1,30}){0,3}")
 _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,47}")
 _LIMIT = re.compile(r"[a-z_]{1,30}")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-# The app's Metrics by database engine: the access-log writers (app/audit/service.py) hold a
-# session or a Database, not the app, and several apps live in one test process.
-_BY_ENGINE: weakref.WeakKeyDictionary[Any, Metrics] = weakref.WeakKeyDictionary()
-
 
 def action_label(action: str) -> str:
     return action if _ACTION.fullmatch(action) else "other"
@@ -180,7 +175,7 @@ class Metrics:
 
     def attach(self, engine: Any) -> None:
         """Count denials written through this engine into this app's registry."""
-        _BY_ENGINE[engine] = self
+        audit_service.count_denials_with(engine, self.count_denials)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "OTHER"
@@ -220,9 +215,9 @@ class Metrics:
 
     @tenancy.as_system  # counts over every organisation, like the chainer and the scheduler
     async def _read_database(self, db: Any, now: datetime) -> None:
-        from app.audit.models import AccessLogEntry
-        from app.incidents.models import Incident, ScheduledStep
-        from app.notify.channels_models import WebhookDelivery
+        from app.tables.audit import AccessLogEntry
+        from app.tables.channels import WebhookDelivery
+        from app.tables.incidents import Incident, ScheduledStep
 
         s = self.snapshot
         async with db.transaction() as session:
@@ -249,7 +244,7 @@ class Metrics:
 
 
 async def _without_focal_point(session: Any) -> int:
-    from app.orgs.models import Organisation, RoleAssignment, User
+    from app.tables.orgs import Organisation, RoleAssignment, User
 
     holders = (await session.execute(select(RoleAssignment.org_id, RoleAssignment.subject).where(
         RoleAssignment.role == "focal_point"))).all()
@@ -267,7 +262,3 @@ def newest_checkpoint(directory: Path) -> checkpoints.Checkpoint | None:
     except (OSError, checkpoints.BadCheckpoint) as exc:
         log.warning("metrics: newest checkpoint unreadable: %s", type(exc).__name__)
         return None
-
-
-def for_engine(engine: Any) -> Metrics | None:
-    return _BY_ENGINE.get(engine)

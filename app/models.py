@@ -1,17 +1,19 @@
 """Every domain's models, imported so the metadata is complete (Alembic, tests)."""
 
-from app.audit.models import AccessLogEntry, Alert, Oversight
-from app.auth.models import (
+from app.db import Base
+from app.tables import integrity  # noqa: F401  (mapper events: consent rows' MACs)
+from app.tables.audit import AccessLogEntry, Alert, Oversight
+from app.tables.auth import (
     AuthSession,
     EnrolmentCode,
     RefreshToken,
     SignInCounter,
     TotpCredential,
 )
-from app.cases.models import Case, CaseNote
-from app.confirmations.models import Confirmation
-from app.consent import integrity  # noqa: F401  (mapper events: consent rows' MACs)
-from app.consent.models import (
+from app.tables.cases import Case, CaseNote
+from app.tables.channels import AlertChannelChoice, NotifyChannel, WebhookDelivery
+from app.tables.confirmations import Confirmation
+from app.tables.consent import (
     BreakGlass,
     CaseTeamMember,
     ConsentAccess,
@@ -21,11 +23,10 @@ from app.consent.models import (
     Notice,
     PeacebuilderAccount,
 )
-from app.db import Base
-from app.directory.models import DueEvent, HelpRequest, ServiceEntry
-from app.escalation.models import DutyShift
-from app.idempotency.models import IdempotencyRecord
-from app.incidents.models import (
+from app.tables.directory import DueEvent, HelpRequest, ServiceEntry
+from app.tables.escalation import DutyShift
+from app.tables.idempotency import IdempotencyRecord
+from app.tables.incidents import (
     AckPolicy,
     Approval,
     Attachment,
@@ -36,12 +37,11 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
-from app.justice.models import Detention, DetentionCheck, DetentionVisit, Hearing
-from app.monitoring.models import MonitoringRelease
-from app.notify.channels_models import AlertChannelChoice, NotifyChannel, WebhookDelivery
-from app.notify.models import InboxItem, OutboxEntry
-from app.operations.models import OrganisationSettings, RegisteredOperation
-from app.orgs.models import (
+from app.tables.justice import Detention, DetentionCheck, DetentionVisit, Hearing
+from app.tables.monitoring import MonitoringRelease
+from app.tables.notify import InboxItem, OutboxEntry
+from app.tables.operations import OrganisationSettings, RegisteredOperation
+from app.tables.orgs import (
     Client,
     Organisation,
     PolicyState,
@@ -50,14 +50,14 @@ from app.orgs.models import (
     WorkingGroup,
     WorkingGroupMember,
 )
-from app.peacebuilders.models import (
+from app.tables.peacebuilders import (
     DataKey,
     Erasure,
     Peacebuilder,
     PeacebuilderDatum,
     PeacebuilderNetwork,
 )
-from app.risk.models import RiskAssessment, RiskThreat
+from app.tables.risk import RiskAssessment, RiskThreat
 
 __all__ = [
     "AccessLogEntry",

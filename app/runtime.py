@@ -9,11 +9,9 @@ from typing import Any
 from sqlalchemy import text
 
 from app.access.policy import PolicyEngine
-from app.access.tenancy import NOBODY, Tenancy
 from app.auth.tokens import Claims, Issuer, OIDCVerifier, issuer_of
 from app.clock import Clock
 from app.config import Settings
-from app.consent import integrity  # noqa: F401  (its mapper events stamp consent rows' MACs)
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.errors import Unauthenticated
@@ -22,7 +20,9 @@ from app.notify.broker import Broker
 from app.notify.service import Mailer
 from app.notify.webhooks import Webhooks
 from app.storage import migration_status, schema_is_usable
+from app.tables import integrity  # noqa: F401  (its mapper events stamp consent rows' MACs)
 from app.telemetry import Telemetry
+from app.tenancy import NOBODY, Tenancy
 
 log = logging.getLogger("safety_net")
 
@@ -111,18 +111,7 @@ def context_for(
     request_id: str,
     purpose: str | None = None,
 ) -> Any:
-    """An AccessContext for one unit of work (a request, a CLI command, a job, a delivery): the
-    one constructor, with the deployment's step-up rule."""
-    from app.access.context import AccessContext
+    """An AccessContext for one unit of work (app/access/unit.py)."""
+    from app.access import unit
 
-    settings = runtime.settings
-    return AccessContext(principal=principal, session=session, db=runtime.db,
-                         policy=runtime.policy, clock=runtime.clock, request_id=request_id,
-                         purpose=purpose, step_up_acr=frozenset(settings.step_up_acr),
-                         step_up_seconds=settings.step_up_seconds,
-                         external_issuer=settings.oidc_issuer if settings.issuer == "oidc"
-                         else None,
-                         her_account={"code_hours": settings.her_code_hours,
-                                      "code_attempts": settings.her_code_attempts,
-                                      "hold_days": settings.her_reset_hold_days},
-                         checkpoint_dirs=(settings.checkpoints, settings.checkpoint_keys))
+    return unit.context_for(runtime, session, principal, request_id=request_id, purpose=purpose)

@@ -98,7 +98,7 @@ async def grant_service_role(owner_url: str, role: str) -> None:
 
 async def install_wall(owner_url: str, keys: KeyEncryptionKeys, background_role: str = "") -> list[str]:
     """`safety-net migrate`, as the schema owner: install the database's copies of the service
-    keys that sign tenancies and consent rows (app/access/wall.py, app/consent/integrity.py) and
+    keys that sign tenancies and consent rows (app/wall.py, app/tables/integrity.py) and
     name the role allowed the system scope (docs/decisions/0015-signed-tenancy.md).
 
     The tenancy key is replaced outright (nothing stored depends on it; replicas still signing
@@ -110,8 +110,8 @@ async def install_wall(owner_url: str, keys: KeyEncryptionKeys, background_role:
     (counts, never keys or IDs)."""
     import re
 
-    from app.access import wall
-    from app.consent import integrity
+    from app import wall
+    from app.tables import integrity
 
     if make_url(owner_url).get_backend_name() != "postgresql":
         return await _stamp_sqlite(owner_url, keys)
@@ -167,7 +167,7 @@ async def install_wall(owner_url: str, keys: KeyEncryptionKeys, background_role:
 
 
 async def _put_key(conn: Any, name: str, key: bytes) -> None:
-    from app.access import wall
+    from app import wall
 
     inner, outer = wall.pads(key)
     await conn.execute(text(
@@ -180,9 +180,9 @@ async def _put_key(conn: Any, name: str, key: bytes) -> None:
 async def _stamp_sqlite(url: str, keys: KeyEncryptionKeys) -> list[str]:
     from sqlalchemy import select, update
 
-    from app.access import wall
-    from app.consent import integrity
+    from app import wall
     from app.db import canonical_json
+    from app.tables import integrity
 
     key = keys.service_key(wall.CONSENT_KEY_NAME)
     report: list[str] = []
@@ -245,8 +245,8 @@ async def wall_problems(db: Database) -> list[str]:
 
     from sqlalchemy.exc import DBAPIError
 
-    from app.access.tenancy import SYSTEM, Scope, Tenancy
-    from app.access.wall import SET_TEXT
+    from app.tenancy import SYSTEM, Scope, Tenancy
+    from app.wall import SET_TEXT
 
     if db.dialect != "postgresql":
         return []

@@ -41,9 +41,9 @@ from app.access.visibility import (
     visible_peacebuilders,
 )
 from app.cases import repository as repo
-from app.cases.models import Case
-from app.consent.categories import Purpose
-from app.consent.models import BreakGlass, ConsentAccess
+from app.tables.cases import Case
+from app.tables.categories import Purpose
+from app.tables.consent import BreakGlass, ConsentAccess
 from bench import inprocess, plans, suite
 
 # --- the previous implementations ----------------------------------------------------------

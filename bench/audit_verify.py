@@ -21,11 +21,11 @@ from types import SimpleNamespace
 from sqlalchemy import insert
 
 from app.audit import chain, checkpoints
-from app.audit.models import AccessLogEntry
 from app.audit.verify import verify
 from app.config import Settings
 from app.db import Database
 from app.storage import upgrade
+from app.tables.audit import AccessLogEntry
 
 ACTIONS = ["data.read", "case.update", "consent.grant", "user.roles", "data.read"]
 

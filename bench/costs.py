@@ -18,12 +18,12 @@ from typing import Any
 import casbin
 from sqlalchemy import select
 
+from app.access import log as audit
 from app.access.policy import PolicyEngine
-from app.audit import service as audit
 from app.auth.tokens import Issuer
 from app.config import REPO_ROOT, Settings
 from app.db import Database
-from app.orgs.models import RoleAssignment
+from app.tables.orgs import RoleAssignment
 from bench.harness import VENV_BIN
 
 OBJECTS_ACTIONS = [("case", "read"), ("case", "update"), ("case_note", "create"),

@@ -34,16 +34,15 @@ from typing import Any
 from sqlalchemy import Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app import crypto
-from app.access import wall
+from app import crypto, wall
 from app.audit import chain
-from app.cases.models import Case
-from app.consent import integrity
-from app.consent.categories import DEFAULT_CATEGORIES
-from app.consent.models import CaseTeamMember, ConsentAccess, ConsentEvent, ConsentGrant
 from app.db import Database, canonical_json
-from app.incidents.models import Incident
-from app.orgs.models import (
+from app.tables import integrity
+from app.tables.cases import Case
+from app.tables.categories import DEFAULT_CATEGORIES
+from app.tables.consent import CaseTeamMember, ConsentAccess, ConsentEvent, ConsentGrant
+from app.tables.incidents import Incident
+from app.tables.orgs import (
     Organisation,
     PolicyState,
     RoleAssignment,
@@ -51,7 +50,7 @@ from app.orgs.models import (
     WorkingGroup,
     WorkingGroupMember,
 )
-from app.peacebuilders.models import DataKey, Peacebuilder, PeacebuilderDatum
+from app.tables.peacebuilders import DataKey, Peacebuilder, PeacebuilderDatum
 from bench import audit_verify
 
 ORGS = 200
@@ -92,7 +91,7 @@ def _rng(seed: int) -> random.Random:
 
 class Writer:
     """Bulk inserts: COPY on PostgreSQL, executemany on SQLite. Rows of the tables whose rows
-    carry the application's MAC (app/consent/integrity.py) are stamped with `mac_key`, as the
+    carry the application's MAC (app/tables/integrity.py) are stamped with `mac_key`, as the
     ORM's events stamp them (the bulk load runs with triggers off, but the service checks them)."""
 
     def __init__(self, conn: AsyncConnection, mac_key: bytes | None = None) -> None:

@@ -23,8 +23,8 @@ from sqlalchemy import Select, text
 
 from app.access.visibility import CareScope, Mode
 from app.cases import repository as repo
-from app.cases.models import Case
 from app.db import Database
+from app.tables.cases import Case
 
 INDEX = "bench_tmp_cases_opened"
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from app.access.tenancy import as_system
-from app.notify.models import OutboxEntry
+from app.tables.notify import OutboxEntry
+from app.tenancy import as_system
 
 
 def _summary(name: str, samples: list[float]) -> str:

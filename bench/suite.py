@@ -34,13 +34,13 @@ from sqlalchemy import select
 
 from app.access.policy import PolicyEngine
 from app.access.principal import SYSTEM
-from app.cases.models import Case
 from app.config import REPO_ROOT, Settings
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
-from app.orgs.models import User
 from app.runtime import Runtime, context_for
 from app.storage import upgrade
+from app.tables.cases import Case
+from app.tables.orgs import User
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from bench import audit_verify, costs, datagen, harness, inprocess, plans
@@ -426,8 +426,8 @@ async def inprocess_phase(base: Deployment, big: Deployment | None) -> dict[str,
     from strawberry.extensions import validation_cache
     from strawberry.schema.schema import validate_document
 
+    from app.access import log as audit_service
     from app.access import policy as policy_mod
-    from app.audit import service as audit_service
     from app.cases import repository as cases_repo
     from schema import http as http_mod
     from schema import limits as query_limits

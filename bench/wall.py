@@ -40,10 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.access import context as context_mod
 from app.access import visibility
-from app.access.tenancy import Scope, Tenancy
-from app.access.wall import SET_TEXT, Wall
-from app.consent import integrity
 from app.crypto import KeyEncryptionKeys
+from app.tables import integrity
+from app.tenancy import Scope, Tenancy
+from app.wall import SET_TEXT, Wall
 from bench import inprocess
 
 VERIFYING = ("sn_verified_scope(name)", "sn_peacebuilders()", "sn_peacebuilder_ids()")
@@ -71,10 +71,10 @@ async def _decided(dep: Any) -> Tenancy:
     from app.access.context import AccessContext
     from app.access.policy import PolicyEngine
     from app.access.principal import Principal, PrincipalKind
-    from app.access.tenancy import SYSTEM, using
     from app.clock import Clock
     from app.config import REPO_ROOT
     from app.db import Database
+    from app.tenancy import SYSTEM, using
 
     db = Database(dep.url, keys=KeyEncryptionKeys(dep.data_dir / "kek"))
     try:

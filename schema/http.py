@@ -19,10 +19,10 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
+from app.access.log import add_deferred, count_deferred, write_deferred
 from app.access.principal import ANONYMOUS
-from app.audit.service import add_deferred, count_deferred, write_deferred
 from app.auth.edge import (
     admit,
     bearer_token,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.consent.categories import DataCategory, Purpose
 from app.incidents.attachments import MAX_BYTES, SIGNATURES, TEXT
+from app.tables.categories import DataCategory, Purpose
 
 VERSION = "0.2.0"
 

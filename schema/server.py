@@ -14,8 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import logs
-from app.access import tenancy
+from app import logs, tenancy
 from app.audit.http import export_endpoint
 from app.audit.worker import LogWorker
 from app.auth.http import (
@@ -28,13 +27,13 @@ from app.auth.http import (
 from app.config import Settings
 from app.incidents import attachments
 from app.incidents.http import MULTIPART_OVERHEAD, download_endpoint, upload_endpoint
-from app.incidents.scheduler import Scheduler
 from app.metrics import Metrics
 from app.monitoring.http import report_endpoint as monitoring_report_endpoint
 from app.notify.outbox import worker as outbox_worker
 from app.peacebuilders.http import data_copy_endpoint
 from app.ratelimit import limiter
 from app.runtime import Runtime
+from app.scheduler import Scheduler
 from app.storage import migration_status, schema_is_usable
 from app.telemetry import Telemetry
 from schema.http import GraphQLEndpoint

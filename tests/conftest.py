@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, settings
 
 from app import demo
 from app.access.principal import SYSTEM
-from app.access.tenancy import SYSTEM as TEST_SETUP
 from app.config import REPO_ROOT, Settings
 from app.crypto import KeyEncryptionKeys
 from app.runtime import Runtime, context_for
 from app.storage import grant_service_role, install_wall, upgrade, url_as
+from app.tenancy import SYSTEM as TEST_SETUP
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema.server import create_app

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import update
 
-from app.consent.models import PeacebuilderAccount
 from app.consent.rules import PROTECTED_CATEGORIES
-from app.peacebuilders.models import Peacebuilder
+from app.tables.consent import PeacebuilderAccount
+from app.tables.peacebuilders import Peacebuilder
 from schema import ids
 from tests.conftest import unique
 

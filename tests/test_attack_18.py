@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from app.access import tenancy
-from app.access.tenancy import SYSTEM as SYSTEM_SCOPE
-from app.consent.models import HerCode
+from app import tenancy
+from app.tables.consent import HerCode
+from app.tenancy import SYSTEM as SYSTEM_SCOPE
 from tests.conftest import BACKENDS, build_env, unique
 from tests.logcapture import service_logs
 from tests.test_her_account import (

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from app.incidents.models import CaseEvent
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
+from app.tables.incidents import CaseEvent
 from schema import ids
 from tests import test_checkins
 from tests.test_checkins import (
@@ -156,7 +156,7 @@ async def _counted_by_two(env, n: int, *, month: int, type_: str) -> None:
     from sqlalchemy import update
 
     from app import ids as app_ids
-    from app.incidents.models import Incident
+    from app.tables.incidents import Incident
     from tests.test_incidents import REPORT, incident_input
 
     for _ in range(n):
@@ -233,7 +233,7 @@ async def test_a_missed_check_in_with_nobody_at_the_lead_reaches_someone_at_once
     start at once, not an hour later."""
     from sqlalchemy import update
 
-    from app.orgs.models import Organisation, RoleAssignment, User
+    from app.tables.orgs import Organisation, RoleAssignment, User
     from tests.test_incidents import inbox_of
 
     env = checkin_env
@@ -269,7 +269,7 @@ async def test_a_missed_check_in_with_nobody_at_the_lead_reaches_someone_at_once
 async def test_no_personal_data_in_logs_or_access_log_for_check_ins(checkin_env):
     """Her safety contact, the agreed action's notes, assessment and consultation text never
     reach the service's log or the access log — on success, on refusal, on bad input."""
-    from app.audit.models import AccessLogEntry
+    from app.tables.audit import AccessLogEntry
     from tests.logcapture import service_logs
 
     env = checkin_env

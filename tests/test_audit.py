@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.access.tenancy import SYSTEM
 from app.audit import chain, checkpoints
-from app.audit.models import AccessLogEntry, Alert
 from app.audit.verify import verify, verify_export
 from app.audit.worker import LogWorker
+from app.tables.audit import AccessLogEntry, Alert
+from app.tenancy import SYSTEM
 from schema import ids
 from tests.conftest import build_env, unique
 from tests.test_consent import READ, grant, new_peacebuilder
@@ -260,8 +260,8 @@ async def test_forged_checkpoint_and_key_rotation(backend, tmp_path):
 
 async def test_change_and_its_entry_commit_together(env, monkeypatch):
     """A crash between the change and its log entry leaves neither."""
-    from app.audit import service as audit_service
-    from app.cases.models import Case
+    from app.access import log as audit_service
+    from app.tables.cases import Case
 
     pb = await new_peacebuilder(env, "fund")
     real = audit_service.entry
@@ -287,7 +287,7 @@ async def test_no_sensitive_response_without_its_log_entries(env, monkeypatch):
     the request's own transaction or on their own after it."""
     from sqlalchemy.exc import IntegrityError
 
-    from app.audit import service as audit_service
+    from app.access import log as audit_service
     from schema import http as graphql_http
 
     pb = await new_peacebuilder(env, "fund")

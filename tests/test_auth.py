@@ -23,11 +23,11 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OKPKey
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
 from app.auth import keys, principals, totp
 from app.auth.tokens import Issuer
 from app.errors import Unauthenticated
-from app.orgs.models import Organisation, User
+from app.tables.audit import AccessLogEntry
+from app.tables.orgs import Organisation, User
 from schema import ids
 from tests.conftest import Env, unique
 from tests.factories import INTAKE, register

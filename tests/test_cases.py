@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.audit.models import AccessLogEntry
-from app.cases.models import Case
+from app.tables.audit import AccessLogEntry
+from app.tables.cases import Case
 from schema import ids
 from tests.conftest import unique
 from tests.factories import INTAKE, register

@@ -22,14 +22,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Text, select
 
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.consent.categories import CHECKIN_FIELDS
-from app.consent.models import Notice
-from app.incidents.models import CaseEvent
-from app.incidents.scheduler import run_due
 from app.models import Base
 from app.runtime import Runtime
+from app.scheduler import run_due
+from app.tables.audit import AccessLogEntry
+from app.tables.categories import CHECKIN_FIELDS
+from app.tables.consent import Notice
+from app.tables.incidents import CaseEvent
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.test_consent import INTAKE_CATEGORIES, grant, new_peacebuilder, org_id

@@ -21,12 +21,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import insert
 
-from app.access import tenancy
+from app import tenancy
 from app.audit import chain, checkpoints
 from app.audit.checkpoints import Checkpoint, note_name
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
 from app.config import Settings
+from app.tables.audit import AccessLogEntry
 from tests.test_audit import DENIED, fresh, rehash_everything, run_verify, tamper
 
 pytestmark = pytest.mark.anyio

@@ -27,8 +27,8 @@ from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, OperationType, parse
 
 from app import ids
-from app.orgs.models import Client as OAuthClient
 from app.runtime import Runtime
+from app.tables.orgs import Client as OAuthClient
 from tests.conftest import REQUIRE_SERVICES, build_env
 from tests.test_api_docs import DOCS, ROLES, RUNS, TEXT
 from tests.test_consent import new_peacebuilder

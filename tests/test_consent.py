@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.peacebuilders.models import Peacebuilder
+from app.tables.audit import AccessLogEntry
+from app.tables.peacebuilders import Peacebuilder
 from schema import ids
 from schema.server import create_app
 from tests.conftest import BACKENDS, build_env, unique
@@ -281,7 +281,7 @@ async def test_case_team_decides_who_inside_the_organisation_sees(env):
                             {"u": unique("cw")}, as_=("embassy", "admin"))
     user_id = created["data"]["createUser"]["user"]["id"]
     async with env.runtime.db.transaction() as s:
-        from app.orgs.models import User
+        from app.tables.orgs import User
 
         user = await s.get(User, ids.decode(user_id, "User"))
         token = env.runtime.issuer.issue(subject=user.subject, org_id=str(user.org_id))[0]

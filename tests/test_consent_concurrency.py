@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.consent import repository as consent_repo
-from app.consent.models import ConsentAccess
 from app.consent.service import replay
+from app.tables.consent import ConsentAccess
 from schema import ids
 from tests.conftest import Env
 from tests.test_consent import EXTEND, NARROW, REVOKE, grant, new_peacebuilder

@@ -36,7 +36,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
+from app.tables.audit import AccessLogEntry
 from schema import ids
 from tests.conftest import Env, unique
 from tests.factories import (

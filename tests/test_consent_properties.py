@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.clock import FrozenClock
-from app.consent.categories import PROFILE_FIELDS, DataCategory, Purpose
+from app.tables.categories import PROFILE_FIELDS, DataCategory, Purpose
 from tests.conftest import BACKENDS, build_env, unique
 from tests.factories import register
 

@@ -18,8 +18,8 @@ from datetime import timedelta
 import pytest
 
 from app import ids as app_ids
-from app.access.tenancy import as_system
 from app.notify.service import notify
+from app.tenancy import as_system
 from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder
 from tests.test_incidents import REPORT, incident_input

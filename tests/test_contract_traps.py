@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
+from app.tables.audit import AccessLogEntry
 from tests.factories import register
 from tests.test_consent import GRANT, REVOKE, org_id
 

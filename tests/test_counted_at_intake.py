@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
-from app.incidents.models import Incident
+from app.tables.incidents import Incident
 from schema import ids
 from tests.factories import CREATE, EVIDENCE, confirm_by_second_person
 from tests.test_consent import GRANT, OPEN_CASE, org_id

@@ -9,7 +9,7 @@ from app.audit import chain
 from app.audit.verify import verify
 from app.audit.worker import LogWorker
 from app.peacebuilders import keys
-from app.peacebuilders.models import DataKey, PeacebuilderDatum
+from app.tables.peacebuilders import DataKey, PeacebuilderDatum
 from schema import ids
 from tests.conftest import build_env
 from tests.factories import confirm_by_second_person, pending_confirmation

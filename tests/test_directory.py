@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
+from app.tables.audit import AccessLogEntry
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder, org_id

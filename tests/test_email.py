@@ -19,8 +19,8 @@ from sqlalchemy import select, update
 from app.auth import principals
 from app.clock import FrozenClock
 from app.notify import outbox
-from app.notify.models import InboxItem
-from app.orgs.models import User
+from app.tables.notify import InboxItem
+from app.tables.orgs import User
 from schema import ids
 from tests.conftest import build_env
 from tests.smtp_sink import SMTPSink

@@ -20,11 +20,11 @@ from sqlalchemy import select
 
 from app import cli
 from app.access.principal import SYSTEM
-from app.audit.models import AccessLogEntry
 from app.auth import enrolment
-from app.auth.models import EnrolmentCode
 from app.logs import JsonFormatter, quiet_third_party
 from app.runtime import context_for
+from app.tables.audit import AccessLogEntry
+from app.tables.auth import EnrolmentCode
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema import ids
@@ -430,7 +430,7 @@ async def test_the_inbox_asks_the_second_person_without_the_code(env):
     gid, _, _ = await new_user(env, "mofa", ["CASEWORKER"])
     confirmation = await request_enrolment_code(env, "mofa", gid)
     raw = ids.decode(confirmation, "Confirmation")
-    from app.notify.models import InboxItem
+    from app.tables.notify import InboxItem
     async with env.runtime.db.transaction() as session:
         items = list(await session.scalars(select(InboxItem).where(
             InboxItem.subject_id == raw)))

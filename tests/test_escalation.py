@@ -23,9 +23,9 @@ from sqlalchemy import select
 
 from app.access.principal import SYSTEM
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
-from app.notify.models import InboxItem
 from app.runtime import context_for
+from app.scheduler import run_due
+from app.tables.notify import InboxItem
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema import ids

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, text
 
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.directory.models import HelpRequest
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
+from app.tables.audit import AccessLogEntry
+from app.tables.directory import HelpRequest
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.test_consent import org_id

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.access import tenancy
-from app.access.tenancy import SYSTEM as SYSTEM_SCOPE
-from app.audit.models import AccessLogEntry
+from app import tenancy
 from app.auth import totp
-from app.consent.models import HerCode, PeacebuilderAccount
 from app.runtime import Runtime
+from app.tables.audit import AccessLogEntry
+from app.tables.consent import HerCode, PeacebuilderAccount
+from app.tenancy import SYSTEM as SYSTEM_SCOPE
 from schema import ids
 from schema.server import create_app
 from tests.conftest import BACKENDS, build_env, unique
@@ -286,7 +286,7 @@ async def test_totp_is_required_at_sign_in_once_enrolled(clock_env):
 @pytest.fixture
 async def second_instance(clock_env) -> AsyncIterator[httpx.AsyncClient]:
     """Another app instance on the same database: its own runtime, pools and caches."""
-    from app.access.tenancy import SYSTEM as TEST_SETUP
+    from app.tenancy import SYSTEM as TEST_SETUP
 
     runtime = Runtime.create(clock_env.settings, clock=clock_env.clock,
                              tenancy_fallback=TEST_SETUP)

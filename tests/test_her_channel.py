@@ -14,16 +14,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app import crypto
-from app.access import tenancy
+from app import crypto, tenancy
 from app.access.context import AccessContext
 from app.access.principal import SYSTEM
-from app.access.tenancy import SYSTEM as SYSTEM_SCOPE
-from app.consent.models import DataRequest, Notice
-from app.incidents.models import Attachment, Incident, ScheduledStep
-from app.incidents.scheduler import run_due
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
+from app.scheduler import run_due
+from app.tables.consent import DataRequest, Notice
+from app.tables.incidents import Attachment, Incident, ScheduledStep
+from app.tenancy import SYSTEM as SYSTEM_SCOPE
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
+from app.tables.audit import AccessLogEntry
 from tests.conftest import unique
 from tests.logcapture import service_logs
 from tests.test_audit import DENIED

@@ -13,8 +13,8 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from app.access.tenancy import as_system
-from app.idempotency.models import IdempotencyRecord
+from app.tables.idempotency import IdempotencyRecord
+from app.tenancy import as_system
 from schema import ids
 from tests.test_consent import new_peacebuilder
 from tests.test_incidents import CASE, REPORT, incident_input

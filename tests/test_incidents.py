@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.clock import FrozenClock
-from app.incidents.models import ScheduledStep
-from app.incidents.scheduler import run_due
-from app.notify.models import InboxItem
+from app.scheduler import run_due
+from app.tables.incidents import ScheduledStep
+from app.tables.notify import InboxItem
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment
@@ -275,7 +275,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 async def test_attachments_are_checked_encrypted_and_gated(env):
     from sqlalchemy import update as sql_update
 
-    from app.incidents.models import Attachment
+    from app.tables.incidents import Attachment
 
     pb = await new_peacebuilder(env, "fund")
     body = await env.gql(REPORT, incident_input(pb["case"]), as_=("fund", "caseworker"))

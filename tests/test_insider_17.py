@@ -20,10 +20,10 @@ import websockets
 from sqlalchemy import select
 
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
 from app.notify import inbox as inbox_mod
-from app.orgs.models import Client as OAuthClient
 from app.runtime import Runtime
+from app.scheduler import run_due
+from app.tables.orgs import Client as OAuthClient
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment

@@ -23,12 +23,12 @@ import pytest
 from sqlalchemy import Text, select
 
 from app.access.principal import SYSTEM
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.consent.categories import JUSTICE_FIELDS
-from app.incidents.scheduler import run_due
 from app.models import Base
 from app.runtime import Runtime, context_for
+from app.scheduler import run_due
+from app.tables.audit import AccessLogEntry
+from app.tables.categories import JUSTICE_FIELDS
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema import ids
@@ -376,7 +376,7 @@ async def test_detention_check_overdue_escalates_once_across_two_app_instances(j
         env.clock.advance(minutes=61)
         await asyncio.gather(*(s.tick() for s in schedulers))
         async with env.runtime.db.transaction() as s:
-            from app.incidents.models import CaseEvent
+            from app.tables.incidents import CaseEvent
 
             events = list(await s.scalars(select(CaseEvent).where(
                 CaseEvent.subject_id == uuid.UUID(check),

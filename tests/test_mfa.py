@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
 from app.auth import principals, totp
-from app.consent.models import ConsentGrant
-from app.orgs.models import Organisation
-from app.peacebuilders.models import Peacebuilder
+from app.tables.audit import AccessLogEntry
+from app.tables.consent import ConsentGrant
+from app.tables.orgs import Organisation
+from app.tables.peacebuilders import Peacebuilder
 from schema import ids
 from tests.conftest import Env
 from tests.test_auth import (

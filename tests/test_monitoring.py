@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from app import ids
-from app.audit.models import AccessLogEntry
-from app.incidents.models import Incident
 from app.monitoring import disclosure
 from app.monitoring.disclosure import TOTAL, Release, parse_period
+from app.tables.audit import AccessLogEntry
+from app.tables.incidents import Incident
 from tests.test_consent import grant, new_peacebuilder
 from tests.test_incidents import REPORT, incident_input
 

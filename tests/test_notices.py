@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.clock import FrozenClock
-from app.consent.models import Notice
-from app.incidents.scheduler import run_due
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.notice_text import TITLES
 from app.peacebuilders.notices import NoticeKind, UnsafeNotice, details_of
 from app.runtime import Runtime
+from app.scheduler import run_due
+from app.tables.consent import Notice
+from app.tables.peacebuilders import Peacebuilder
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment

@@ -23,14 +23,13 @@ from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from sqlalchemy import select, update
 
-from app import cli
-from app.access import tenancy
+from app import cli, tenancy
 from app.auth import principals, sessions
 from app.auth.passwords import hash_password
 from app.auth.tokens import OIDCVerifier
-from app.consent.models import PeacebuilderAccount
 from app.errors import Unauthenticated
-from app.orgs.models import User
+from app.tables.consent import PeacebuilderAccount
+from app.tables.orgs import User
 from tests.conftest import Env, build_env, unique
 from tests.test_auth import (
     CREATE_CLIENT,

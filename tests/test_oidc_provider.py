@@ -28,10 +28,9 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from app import cli
-from app.access import tenancy
+from app import cli, tenancy
 from app.auth.passwords import hash_password
-from app.consent.models import PeacebuilderAccount
+from app.tables.consent import PeacebuilderAccount
 from tests.conftest import REQUIRE_SERVICES, build_env
 from tests.test_auth import VIEWER, assert_unauthenticated, codes
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
+from app.tables.audit import AccessLogEntry
 from tests.conftest import unique
 from tests.test_auth import codes
 

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.access.tenancy import as_system
-from app.consent.models import Notice
 from app.notify import outbox
-from app.notify.models import InboxItem, OutboxEntry
 from app.notify.service import notify
-from app.orgs.models import Organisation
 from app.runtime import Runtime
+from app.tables.consent import Notice
+from app.tables.notify import InboxItem, OutboxEntry
+from app.tables.orgs import Organisation
+from app.tenancy import as_system
 from tests.conftest import build_env
 from tests.private_redis import private_redis
 from tests.test_consent import new_peacebuilder

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
+from app.tables.audit import AccessLogEntry
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.factories import current_assessment
@@ -333,7 +333,7 @@ async def test_row_level_security_keeps_choices_to_her_organisation(owners_env):
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from app.access.tenancy import using
+    from app.tenancy import using
     from tests.test_rls import _org_tenancy, _rows
 
     env = owners_env

@@ -6,7 +6,7 @@ import itertools
 
 from app.access.policy import PolicyEngine
 from app.config import REPO_ROOT
-from app.orgs.models import Role
+from app.tables.orgs import Role
 
 
 def test_compiled_decisions_equal_enforce():
@@ -44,7 +44,7 @@ async def test_roles_loaded_from_rows_answer_as_casbin_with_every_line(env):
     import casbin
     from sqlalchemy import select
 
-    from app.orgs.models import RoleAssignment
+    from app.tables.orgs import RoleAssignment
 
     engine = PolicyEngine(REPO_ROOT / "policies")
     async with env.runtime.db.transaction() as session:

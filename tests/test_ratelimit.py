@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app import ratelimit
-from app.audit.models import AccessLogEntry
 from app.ratelimit import MemoryCounter, Rate, RateLimiter
+from app.tables.audit import AccessLogEntry
 from tests.conftest import Env, require_redis, unique
 from tests.test_auth import new_client, token_request
 
@@ -330,7 +330,7 @@ async def test_failed_sign_ins_are_counted_in_the_database(env):
         other = {**body, "username": unique("someone")}
         assert (await env.client.post("/auth/login", json=other)).status_code == 401
     async with env.runtime.db.transaction() as session:
-        from app.auth.models import SignInCounter
+        from app.tables.auth import SignInCounter
 
         keys = list(await session.scalars(select(SignInCounter.key)))
     assert all(len(k) == 64 and username not in k for k in keys)  # hashes, never the name

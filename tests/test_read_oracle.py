@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.clock import FrozenClock
-from app.consent.categories import (
+from app.tables.categories import (
     CHECKIN_FIELDS,
     INCIDENT_FIELDS,
     PROFILE_FIELDS,

@@ -20,8 +20,8 @@ import websockets
 from sqlalchemy import select, text, update
 
 from app.clock import FrozenClock
-from app.orgs.models import User
 from app.runtime import Runtime
+from app.tables.orgs import User
 from schema.server import create_app
 from tests.conftest import REQUIRE_SERVICES, build_env, require_pg
 from tests.smtp_sink import SMTPSink

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
+from app.tables.audit import AccessLogEntry
 from tests.factories import current_assessment
 from tests.test_consent import grant, new_peacebuilder, org_id
 

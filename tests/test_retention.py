@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.access import tenancy
+from app import tenancy
 from app.access.principal import SYSTEM
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
 from app.runtime import context_for
+from app.scheduler import run_due
+from app.tables.audit import AccessLogEntry
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from schema import ids
@@ -248,7 +248,7 @@ def test_retention_declarations_are_validated(tmp_path: Path):
 async def test_this_cases_justice_values_go_too(ret_env):
     """Insider review: with her key kept for another case, a closed case's detention place,
     visit notes and hearing outcome stayed readable after its retention ran out."""
-    from app.justice.models import Detention, DetentionVisit, Hearing
+    from app.tables.justice import Detention, DetentionVisit, Hearing
     from tests.test_justice import DETAIN, OUTCOME, VISIT, proceeding, schedule
 
     env = ret_env

@@ -24,12 +24,12 @@ import httpx
 import pytest
 from sqlalchemy import Text, select
 
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.consent.categories import RISK_FIELDS
-from app.incidents.models import CaseEvent
 from app.models import Base
 from app.runtime import Runtime
+from app.tables.audit import AccessLogEntry
+from app.tables.categories import RISK_FIELDS
+from app.tables.incidents import CaseEvent
 from schema import ids
 from schema.server import create_app
 from tests.conftest import BACKENDS, build_env

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AccessLogEntry
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
+from app.tables.audit import AccessLogEntry
 from schema import ids
 from tests.conftest import BACKENDS, build_env
 from tests.test_checkins import AGREE, END, RESOLVE
@@ -237,7 +237,7 @@ COMPLETE = """mutation($i: CompleteConsultationFollowUpInput!) {
 
 
 async def test_an_overdue_consultation_follow_up_escalates_to_its_named_owner_until_done(done_env):
-    from app.incidents.models import CaseEvent
+    from app.tables.incidents import CaseEvent
     from tests.test_consent import grant
     from tests.test_descriptions import user_id
     from tests.test_incidents import inbox_of

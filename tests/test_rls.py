@@ -15,10 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.access import tenancy
-from app.access.tenancy import NOBODY, Scope, Tenancy
+from app import tenancy
 from app.auth import principals
 from app.storage import service_role_problems, wall_problems
+from app.tenancy import NOBODY, Scope, Tenancy
 from schema import ids
 from tests.conftest import BACKGROUND_ROLE, SERVICE_ROLE
 from tests.test_consent import grant, new_peacebuilder

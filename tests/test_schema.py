@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.consent.categories import PROFILE_FIELDS, DataCategory
 from app.models import Base
+from app.tables.categories import PROFILE_FIELDS, DataCategory
 from schema.__main__ import DEFAULT, sdl
 from schema.peacebuilders.types import PeacebuilderProfileInput
 
@@ -26,7 +26,7 @@ def test_every_free_text_case_column_has_a_category():
     # A new free-text column on cases is sensitive until proven otherwise: it needs a category.
     from sqlalchemy import Text
 
-    from app.consent.categories import CASE_FIELDS
+    from app.tables.categories import CASE_FIELDS
 
     text_columns = {c.name for c in Base.metadata.tables["cases"].columns if isinstance(c.type, Text)}
     assert text_columns == set(CASE_FIELDS)
@@ -35,7 +35,7 @@ def test_every_free_text_case_column_has_a_category():
 def test_every_free_text_incident_column_has_a_category():
     from sqlalchemy import Text
 
-    from app.consent.categories import INCIDENT_FIELDS
+    from app.tables.categories import INCIDENT_FIELDS
 
     text_columns = {c.name for c in Base.metadata.tables["incidents"].columns
                     if isinstance(c.type, Text)}

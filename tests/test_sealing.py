@@ -229,7 +229,7 @@ async def test_pages_open_sealed_fields_without_a_query_per_row(env):
 
 
 async def test_totp_seeds_are_sealed_with_a_service_key(env):
-    from app.auth.models import TotpCredential
+    from app.tables.auth import TotpCredential
     from tests.test_auth import enrol_totp, login, login_token, new_user, totp_now
 
     users = []

@@ -17,13 +17,13 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from app.audit.models import AccessLogEntry
-from app.auth.models import AuthSession, RefreshToken
 from app.auth.passwords import hash_password
 from app.auth.sessions import token_hash
 from app.clock import FrozenClock
-from app.consent.models import PeacebuilderAccount
 from app.runtime import Runtime
+from app.tables.audit import AccessLogEntry
+from app.tables.auth import AuthSession, RefreshToken
+from app.tables.consent import PeacebuilderAccount
 from schema import ids
 from schema.server import create_app
 from tests.conftest import Env, build_env

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select, update
 
 from app import ids
-from app.audit.models import AccessLogEntry
-from app.incidents.models import Incident
-from app.incidents.statistics import MIN_WOMEN
+from app.monitoring.statistics import MIN_WOMEN
+from app.tables.audit import AccessLogEntry
+from app.tables.incidents import Incident
 from tests.test_consent import new_peacebuilder
 from tests.test_incidents import REPORT, incident_input
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from app.access.principal import SYSTEM
-from app.audit.models import AccessLogEntry
 from app.auth.passwords import verify_secret
 from app.config import REPO_ROOT
 from app.orgs import repository as orgs_repo
-from app.orgs.models import Client, Organisation, RoleAssignment, User, WorkingGroup, WorkingGroupMember
 from app.runtime import context_for
+from app.tables.audit import AccessLogEntry
+from app.tables.orgs import Client, Organisation, RoleAssignment, User, WorkingGroup, WorkingGroupMember
 from app.tenants import schema as tenant_schema
 from app.tenants import service as tenant_service
 from app.tenants.schema import TenantFileError, check_references, load_dir, parse_file

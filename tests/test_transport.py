@@ -21,7 +21,7 @@ from app.incidents import attachments
 from app.logs import JsonFormatter, quiet_third_party
 from app.orgs import service as orgs_service
 from app.peacebuilders import service as pb_service
-from app.peacebuilders.models import Peacebuilder
+from app.tables.peacebuilders import Peacebuilder
 from schema.server import create_app
 from tests.conftest import Env, unique
 from tests.factories import INTAKE

@@ -22,14 +22,14 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.access import tenancy
-from app.access.tenancy import SYSTEM
-from app.access.wall import SET_TEXT, Wall, WallError
-from app.consent import integrity
-from app.consent.models import BreakGlass, ConsentAccess
+from app import tenancy
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.storage import install_wall, wall_problems
+from app.tables import integrity
+from app.tables.consent import BreakGlass, ConsentAccess
+from app.tenancy import SYSTEM
+from app.wall import SET_TEXT, Wall, WallError
 from schema import ids
 from tests.conftest import BACKGROUND_ROLE, SERVICE_ROLE, build_env
 from tests.test_consent import CASES, READ, grant, new_peacebuilder

@@ -134,6 +134,9 @@ async def test_the_lead_organisation_sees_its_case(scene: dict[str, Any]) -> Non
     # Location was never consented to: shown as withheld, with the API's reason.
     assert WITHHELD in html
     assert page.headers["cache-control"] == "no-store"
+    # Every table scrolls sideways in its own container (a phone keeps the page's width).
+    tables = html.count("<table")
+    assert tables >= 5 and html.count('<div class="table-wrap">\n<table') == tables
 
 
 async def test_another_organisation_sees_only_what_her_consent_releases(
@@ -310,7 +313,7 @@ async def test_a_page_view_is_in_the_access_log_like_an_api_read(env: Env,
                                                                   scene: dict[str, Any]) -> None:
     from sqlalchemy import select
 
-    from app.audit.models import AccessLogEntry
+    from app.tables.audit import AccessLogEntry
 
     woman = str(ids.decode(scene["pb"]["id"], "Peacebuilder"))
     mofa = ids.decode(await org_id(env, "mofa"), "Organisation")

@@ -9,8 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from app import cli
-from app.access import tenancy
+from app import cli, tenancy
 from tests.conftest import build_env
 from tests.test_oidc_provider import (  # noqa: F401  (the provider fixture)
     CLIENT_SECRET,

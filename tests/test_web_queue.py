@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.access import tenancy
+from app import tenancy
 from app.auth import web as browsers
-from app.auth.models import WebSession
 from app.clock import FrozenClock
-from app.incidents.scheduler import run_due
+from app.scheduler import run_due
+from app.tables.auth import WebSession
 from tests.conftest import BACKENDS, Env, build_env
 from tests.factories import current_assessment
 from tests.test_consent import INTAKE_CATEGORIES, new_peacebuilder
@@ -194,6 +194,11 @@ async def test_the_directory(env: Env) -> None:
         legal = await client.get("/directory", params={"service": "LEGAL_AID"})
         assert "Legal aid" in legal.text and "Emergency grants" not in legal.text.split(
             "<table", 1)[-1]
+        # The filter form keeps what was chosen and offers the way back to everything.
+        assert '<option value="LEGAL_AID" selected>' in legal.text
+        assert '<a href="/directory">Clear filters</a>' in legal.text
+        assert '<a href="/directory">Clear filters</a>' not in page.text
+        assert 'role="search"' in page.text
         accepting = await client.get("/directory", params={"accepts": "yes", "language": "ar"})
         body = accepting.text.split("<table", 1)[-1]
         assert "Psychosocial support" in body and "Security protection" not in body

@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from app.access.tenancy import SYSTEM, using
-from app.audit.models import AccessLogEntry
 from app.auth import principals
 from app.clock import FrozenClock
 from app.notify import outbox, webhooks
 from app.notify import service as notify
-from app.notify.channels_models import NotifyChannel, WebhookDelivery
 from app.runtime import Runtime
+from app.tables.audit import AccessLogEntry
+from app.tables.channels import NotifyChannel, WebhookDelivery
+from app.tenancy import SYSTEM, using
 from tests.conftest import build_env
 from tests.test_auth import DEACTIVATE_USER, new_user
 from tests.test_consent import new_peacebuilder
@@ -188,7 +188,7 @@ async def test_a_deactivated_recipient_gets_nothing(hook_env):
     assert body["data"]["reportIncident"]["userErrors"] == []
     env.clock.advance(minutes=61)
     await env.runtime.extras["scheduler"].tick()  # the escalation goes to active focal points
-    # The chain never names a deactivated person (app/escalation/chain.py), so there is no
+    # The chain never names a deactivated person (app/notify/chain.py), so there is no
     # item for her at all; the other focal point is paged.
     assert await items_of(env, "fund", gone, "escalation") == []
     paths = [r.path for r in env.receiver.requests]

@@ -10,8 +10,8 @@ import httpx
 from sqlalchemy import select
 
 from app.auth.passwords import hash_password
-from app.consent.models import PeacebuilderAccount
 from app.orgs import repository as orgs_repo  # noqa: F401  (fixture contract: orgs exist)
+from app.tables.consent import PeacebuilderAccount
 from tests.conftest import Env
 
 PASSWORD = "dashboard-pass-0123"

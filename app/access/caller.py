@@ -93,7 +93,7 @@ class Caller:
 
     def aggregate_scope(self, now: datetime) -> CareScope:
         """For aggregate reports: what her consent releases to the caller's organisation as a
-        whole (counted, never shown one by one; app/incidents/statistics.py)."""
+        whole (counted, never shown one by one; app/monitoring/statistics.py)."""
         return replace(self.care_scope(now), mode=Mode.FOCAL, aggregate=True)
 
     def redaction_reason(self) -> Redaction:

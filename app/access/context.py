@@ -2,7 +2,7 @@
 
 Every service takes an `AccessContext`. It is made of three things that each do one job: the
 frozen `Caller` (who, roles, need-to-know, purpose; app/access/caller.py), the `Ledger` (what the
-access log records; app/audit/ledger.py) and the session. The decision about her data is one SQL
+access log records; app/access/ledger.py) and the session. The decision about her data is one SQL
 definition (app/access/visibility.py) asked afresh each time. Which organisations' own records a
 caller reaches is an `OrgScope`, a type only this module mints, so a repository query cannot be
 written without going through the access decision.
@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any, NewType
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import checks, tenancy
+from app import tenancy
+from app.access import checks
+from app.access import log as audit
 from app.access.caller import Caller
+from app.access.ledger import Ledger
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
-from app.access.tenancy import NOBODY, SYSTEM, Scope, Tenancy
 from app.access.visibility import (
     AGGREGATE_ONLY,
     CareScope,
@@ -33,12 +35,7 @@ from app.access.visibility import (
     categories_for,
     verified_org_level_ids,
 )
-from app.access.wall import SET_TEXT
-from app.audit import service as audit
-from app.audit.ledger import Ledger
-from app.audit.models import AccessLogEntry, Oversight
 from app.clock import Clock
-from app.consent import integrity
 from app.db import Database
 from app.errors import (
     Forbidden,
@@ -47,7 +44,11 @@ from app.errors import (
     SecondFactorRequired,
     StepUpRequired,
 )
-from app.peacebuilders.models import PeacebuilderNetwork
+from app.tables import integrity
+from app.tables.audit import AccessLogEntry, Oversight
+from app.tables.peacebuilders import PeacebuilderNetwork
+from app.tenancy import NOBODY, SYSTEM, Scope, Tenancy
+from app.wall import SET_TEXT
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

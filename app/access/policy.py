@@ -16,7 +16,7 @@ import casbin
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.orgs.models import PolicyState, RoleAssignment
+from app.tables.orgs import PolicyState, RoleAssignment
 
 Permission = tuple[str, str]  # (object, action)
 

@@ -36,12 +36,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cases.models import Case
-from app.consent import integrity
-from app.consent.categories import DataCategory, Purpose
-from app.consent.models import BreakGlass, CaseTeamMember, ConsentAccess
-from app.orgs.models import WorkingGroupMember
-from app.peacebuilders.models import Peacebuilder
+from app.tables import integrity
+from app.tables.cases import Case
+from app.tables.categories import DataCategory, Purpose
+from app.tables.consent import BreakGlass, CaseTeamMember, ConsentAccess
+from app.tables.orgs import WorkingGroupMember
+from app.tables.peacebuilders import Peacebuilder
 
 ALL_CATEGORIES = frozenset(c.value for c in DataCategory)
 
@@ -127,7 +127,7 @@ def _releases_nothing(scope: CareScope) -> bool:
 
 async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set[uuid.UUID]:
     """`_org_level_ids` (the peacebuilders the organisation holds live consent or an open
-    break-glass for), each justified by a row whose MAC verifies (app/consent/integrity.py):
+    break-glass for), each justified by a row whose MAC verifies (app/tables/integrity.py):
     what admission hands to row-level security as the decided set, so a consent row that got
     into the table without the application's key reaches nobody (PostgreSQL: DISTINCT ON).
 

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import AccessLogEntry, Alert
 from app.config import Settings
+from app.tables.audit import AccessLogEntry, Alert
 
 
 async def _add(session: AsyncSession, org_id: Any, kind: str, key: str,

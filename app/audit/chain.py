@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Uuid, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.tenancy import as_system
-from app.audit.models import AccessLogEntry
 from app.db import Database, canonical_json
+from app.tables.audit import AccessLogEntry
+from app.tenancy import as_system
 
 GENESIS = "0" * 64
 ADVISORY_LOCK = 0x5AFE_1061  # "safe log"

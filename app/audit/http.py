@@ -21,11 +21,10 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app import ids
-from app.access import tenancy
+from app import ids, tenancy
 from app.audit import checkpoints, queries
 from app.audit.chain import raw_select
-from app.audit.service import LogFilter
+from app.audit.queries import LogFilter
 from app.auth.edge import request_context
 from app.errors import AppError, BadInput
 from app.inputs import check_text, parse_datetime

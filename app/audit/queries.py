@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
-from app.audit.models import AccessLogEntry, Alert, Oversight
-from app.audit.service import LogFilter
 from app.errors import BadInput, NotFound
-from app.orgs.models import Organisation
 from app.pagination import Page, PageRequest, paginate
-from app.peacebuilders.models import Peacebuilder
+from app.tables.audit import AccessLogEntry, Alert, Oversight
+from app.tables.orgs import Organisation
+from app.tables.peacebuilders import Peacebuilder
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    org_id: uuid.UUID | None = None
+    actor: str | None = None
+    peacebuilder_ids: list[uuid.UUID] | None = None
+    decision: str | None = None
+    purpose: str | None = None
+    action_prefix: str | None = None
+
 
 
 async def audited_orgs(ctx: AccessContext) -> list[uuid.UUID]:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from app.access.tenancy import SYSTEM
 from app.audit.chain import GENESIS, canonical, raw_select
 from app.audit.checkpoints import BadCheckpoint, Checkpoint, check_signature, load_all, public_keys
-from app.audit.models import AccessLogEntry
 from app.db import Database
+from app.tables.audit import AccessLogEntry
+from app.tenancy import SYSTEM
 
 if TYPE_CHECKING:
     from app.access.context import AccessContext
@@ -249,7 +249,7 @@ async def chain_status(ctx: AccessContext, window: int = STATUS_WINDOW) -> Chain
     complete check: every entry and every checkpoint file, with the auditor's own state."""
     import asyncio
 
-    from app.access import tenancy
+    from app import tenancy
     from app.audit import checkpoints as files
 
     await ctx.require("audit_log", "read")

@@ -15,11 +15,11 @@ import math
 import time
 from contextlib import suppress
 
-from app.access.tenancy import as_system
 from app.audit import alerts, chain, checkpoints
 from app.clock import Clock
 from app.config import Settings
 from app.db import Database, background_task
+from app.tenancy import as_system
 
 log = logging.getLogger("safety_net.audit")
 

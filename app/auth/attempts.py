@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import case, delete, literal, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.access.tenancy import as_system
-from app.auth.models import SignInCounter
 from app.db import UTCDateTime
 from app.ratelimit import Rate
+from app.tables.auth import SignInCounter
+from app.tenancy import as_system
 
 SWEEP_ONE_IN = 200  # attempts between sweeps of expired counters, on average
 

@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
 from app.access.principal import Principal
-from app.access.tenancy import Tenancy
+from app.access.unit import context_for
 from app.auth import mfa
 from app.auth.principals import recipient, resolve
 from app.auth.tokens import Claims
-from app.consent.categories import Purpose
 from app.errors import Unauthenticated, UnknownPurpose
 from app.logs import request_id_var
+from app.tables.categories import Purpose
+from app.tenancy import Tenancy
 
 if TYPE_CHECKING:  # app.runtime builds the Mailer, which asks this module (app.notify.inbox)
     from app.runtime import Runtime
@@ -34,10 +35,7 @@ PURPOSES = frozenset(p.value for p in Purpose)
 
 def runtime_context(runtime: Runtime, session: AsyncSession, principal: Principal, *,
                     request_id: str, purpose: str | None) -> AccessContext:
-    from app.runtime import context_for  # app.runtime builds the Mailer, which imports this
-
-    return context_for(runtime, session, principal, request_id=request_id,  # type: ignore[no-any-return]
-                       purpose=purpose)
+    return context_for(runtime, session, principal, request_id=request_id, purpose=purpose)
 
 
 def bearer_token(value: object) -> str | None:
@@ -107,7 +105,7 @@ async def recipient_unit_of_work(runtime: Runtime, subject: str, purpose: str | 
 @asynccontextmanager
 async def _work(runtime: Runtime, principal: Principal, decided: Tenancy, purpose: str | None,
                 request_id: str) -> AsyncIterator[AccessContext]:
-    from app.audit.service import write_deferred
+    from app.access.log import write_deferred
 
     access: AccessContext | None = None
     with tenancy.using(decided):

@@ -37,12 +37,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
-from app.auth.models import EnrolmentCode, EnrolmentCodeStatus, TotpCredential
 from app.confirmations import service as confirmations
-from app.confirmations.models import Confirmation
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.orgs import repository as orgs_repo
-from app.orgs.models import User
+from app.tables.auth import EnrolmentCode, EnrolmentCodeStatus, TotpCredential
+from app.tables.confirmations import Confirmation
+from app.tables.orgs import User
 
 ACTION = "mfa.enrolment_code"
 # Who confirms, and so who receives the code: a focal point (the guidance's accountable person;

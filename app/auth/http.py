@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
@@ -14,16 +14,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.access.principal import SYSTEM
-from app.access.tenancy import as_system
+from app.access.unit import context_for
 from app.auth import attempts, mfa, principals, sessions
 from app.auth.passwords import verify_password
-from app.consent.models import PeacebuilderAccount
 from app.errors import BadInput
 from app.inputs import check_json, check_text
 from app.logs import request_id_var
-from app.orgs.models import Client
 from app.ratelimit import limiter
-from app.runtime import Runtime, context_for
+from app.tables.consent import PeacebuilderAccount
+from app.tables.orgs import Client
+from app.tenancy import as_system
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BAD_TOKEN_REQUEST = {"error": "invalid_request", "error_description":
@@ -317,7 +320,7 @@ async def redeem_code_endpoint(request: Request) -> Response:
     """She redeems a one-time enrolment or reset code (JSON {code, password, login}: `login`
     only for a first enrolment) and sets her own password. Every refused code is the same
     answer; each wrong try is counted on the code (the last locks it). All her sessions end."""
-    from app.audit.service import write_deferred
+    from app.access.log import write_deferred
     from app.peacebuilders import account as her_account
 
     runtime: Runtime = request.app.state.runtime

@@ -28,11 +28,11 @@ from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.auth import totp
-from app.auth.models import TotpCredential
 from app.config import Settings
 from app.errors import BadInput, Forbidden, NotFound
 from app.orgs import repository as orgs_repo
-from app.orgs.models import User
+from app.tables.auth import TotpCredential
+from app.tables.orgs import User
 
 ISSUER_NAME = "Safety Net"
 

@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
-from app.auth.models import AuthSession
 from app.auth.passwords import verify_password, verify_secret
 from app.auth.tokens import Claims
-from app.consent.models import PeacebuilderAccount
 from app.errors import Unauthenticated
-from app.operations.models import OrganisationSettings
-from app.orgs.models import Client, Organisation, User
+from app.tables.auth import AuthSession
+from app.tables.consent import PeacebuilderAccount
+from app.tables.operations import OrganisationSettings
+from app.tables.orgs import Client, Organisation, User
 
 
 def suspended(account: PeacebuilderAccount | None, now: datetime | None) -> bool:

@@ -26,15 +26,15 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
-from app.auth.models import AuthSession, RefreshToken
 from app.auth.tokens import Issuer
 from app.config import Settings
-from app.consent.models import PeacebuilderAccount
 from app.errors import Forbidden
-from app.orgs.models import User
+from app.tables.auth import AuthSession, RefreshToken
+from app.tables.consent import PeacebuilderAccount
+from app.tables.orgs import User
 
 PREFIX = "snr_"  # recognisable in a secret scanner's rules and in logs that should not have it
 

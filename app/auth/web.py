@@ -20,14 +20,17 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, or_, select, update
 
-from app.access import tenancy
-from app.auth.models import WebSession
-from app.runtime import Runtime
+from app import tenancy
+from app.tables.auth import WebSession
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 IDLE = timedelta(minutes=30)  # a shared or seized computer: an idle dashboard signs itself out
 LANGUAGES = ("en", "fr", "es", "ar", "sw")

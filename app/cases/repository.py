@@ -11,7 +11,7 @@ from sqlalchemy import Select, any_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.visibility import CareScope, visible_peacebuilders
-from app.cases.models import Case, CaseNote
+from app.tables.cases import Case, CaseNote
 
 
 @dataclass(frozen=True)

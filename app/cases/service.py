@@ -8,15 +8,15 @@ from app.access import visibility
 from app.access.context import AccessContext
 from app.cases import repository as repo
 from app.cases import teams
-from app.cases.models import Case, CaseNote, CaseStatus, RiskLevel
 from app.consent import service as consent_service
-from app.consent.categories import CASE_FIELDS
 from app.db import new_id
 from app.errors import BadInput, NotFound
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
-from app.peacebuilders.models import Peacebuilder
+from app.tables.cases import Case, CaseNote, CaseStatus, RiskLevel
+from app.tables.categories import CASE_FIELDS
+from app.tables.peacebuilders import Peacebuilder
 
 MAX_NOTE = 20_000
 

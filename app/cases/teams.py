@@ -6,11 +6,11 @@ import uuid
 
 from app.access.context import AccessContext
 from app.cases import repository as repo
-from app.cases.models import Case
 from app.consent import repository as consent_repo
-from app.consent.models import CaseTeamMember
 from app.errors import BadInput, NotFound
 from app.orgs import repository as orgs_repo
+from app.tables.cases import Case
+from app.tables.consent import CaseTeamMember
 
 
 async def add_member(ctx: AccessContext, case: Case, subject: str) -> CaseTeamMember | None:

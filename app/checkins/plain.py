@@ -11,12 +11,12 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.access.context import AccessContext
-from app.cases.models import Case
-from app.checkins.models import CheckIn, CheckInSchedule, CheckInStatus, SecurityAssessment
-from app.consultations.models import Consultation, ConsultationFollowUp, FollowUpStatus
 from app.orgs import repository as orgs_repo
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.self_service import my_id
+from app.tables.cases import Case
+from app.tables.checkins import CheckIn, CheckInSchedule, CheckInStatus, SecurityAssessment
+from app.tables.consultations import Consultation, ConsultationFollowUp, FollowUpStatus
+from app.tables.peacebuilders import Peacebuilder
 
 T: dict[str, dict[str, str]] = {
     "en": {

@@ -29,9 +29,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.context import AccessContext
 from app.access.visibility import org_holds_consent
 from app.cases import service as cases
-from app.cases.models import Case
 from app.checkins import refs
-from app.checkins.models import (
+from app.consent import service as consent
+from app.db import new_id
+from app.errors import BadInput, Conflict, NotFound
+from app.escalation import service as escalation
+from app.incidents.service import event
+from app.notify import service as notify
+from app.notify.chain import active_with_roles, chain_of
+from app.peacebuilders import sealing
+from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.cases import Case
+from app.tables.categories import DataCategory
+from app.tables.checkins import (
     AgreedVia,
     AssessmentSubject,
     Channel,
@@ -44,17 +54,7 @@ from app.checkins.models import (
     Resolution,
     SecurityAssessment,
 )
-from app.consent import service as consent
-from app.consent.categories import DataCategory
-from app.db import new_id
-from app.errors import BadInput, Conflict, NotFound
-from app.escalation import service as escalation
-from app.escalation.chain import active_with_roles, chain_of
-from app.incidents.models import CaseEvent, ScheduledStep
-from app.incidents.service import event
-from app.notify import service as notify
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.incidents import CaseEvent, ScheduledStep
 
 RISK = DataCategory.RISK_ASSESSMENT.value
 CHECK_IN = "check_in"  # the due item: a missed check-in nobody has acted on

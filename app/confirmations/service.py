@@ -27,12 +27,12 @@ from sqlalchemy import or_, select
 
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
-from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.notify import service as notify
-from app.operations.models import OrganisationSettings
-from app.orgs.models import RoleAssignment, User
 from app.pagination import Page, PageRequest, paginate
+from app.tables.confirmations import Confirmation, ConfirmationStatus
+from app.tables.operations import OrganisationSettings
+from app.tables.orgs import RoleAssignment, User
 
 DEFAULT_WINDOW_HOURS = 24
 MIN_WINDOW_HOURS, MAX_WINDOW_HOURS = 1, 168

@@ -17,22 +17,22 @@ from sqlalchemy import exists, func, or_, select
 
 from app import crypto
 from app.access.context import AccessContext
-from app.audit.models import Oversight
-from app.cases.models import Case
 from app.confirmations import service as confirmations
-from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.consent import repository as repo
-from app.consent.categories import Purpose
-from app.consent.models import BreakGlass, CaseTeamMember, ConsentGrant
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
-from app.incidents.models import Referral
 from app.notify import service as notify
-from app.orgs.models import RoleAssignment, WorkingGroupMember
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.notices import BreakGlassEnd, NoticeKind, tell_her, watch_break_glass
+from app.tables.audit import Oversight
+from app.tables.cases import Case
+from app.tables.categories import Purpose
+from app.tables.confirmations import Confirmation, ConfirmationStatus
+from app.tables.consent import BreakGlass, CaseTeamMember, ConsentGrant
+from app.tables.incidents import Referral
+from app.tables.orgs import RoleAssignment, WorkingGroupMember
+from app.tables.peacebuilders import Peacebuilder
 
 MAX_HOURS = 72
 MIN_REASON = 20

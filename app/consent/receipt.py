@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.consent.models import ConsentGrant
+from app.tables.consent import ConsentGrant
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {"title": "Consent receipt", "grant": "Grant", "to": "Who may see it",

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.consent.models import (
+from app.tables.consent import (
     BreakGlass,
     CaseTeamMember,
     ConsentAccess,

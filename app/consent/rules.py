@@ -33,7 +33,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from app.consent.categories import DataCategory, Purpose
+from app.tables.categories import DataCategory, Purpose
 
 
 class Caller(enum.StrEnum):

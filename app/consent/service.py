@@ -16,27 +16,27 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.access.visibility import Mode
 from app.confirmations import service as confirmations
-from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.consent import repository as repo
 from app.consent import rules
-from app.consent.categories import DataCategory, EvidenceKind, ObtainedVia, Purpose
-from app.consent.models import ConsentAccess, ConsentEvent, ConsentGrant
 from app.consent.rules import Act, Caller, Result
 from app.db import new_id
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
-from app.orgs.models import WorkingGroup
 from app.peacebuilders import account as her_account
 from app.peacebuilders import repository as pb_repo
 from app.peacebuilders import sealing
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.notices import NoticeKind, tell_her, watch_grant
+from app.tables.categories import DataCategory, EvidenceKind, ObtainedVia, Purpose
+from app.tables.confirmations import Confirmation, ConfirmationStatus
+from app.tables.consent import ConsentAccess, ConsentEvent, ConsentGrant
+from app.tables.orgs import WorkingGroup
+from app.tables.peacebuilders import Peacebuilder
 
 RECIPIENT_TYPES = ("organisation", "working_group")
 STAFF_METHODS = {ObtainedVia.IN_PERSON, ObtainedVia.WRITTEN, ObtainedVia.VERBAL_WITNESSED}
@@ -286,7 +286,7 @@ async def grant(
             and not counting_only):  # counts widen no one's knowledge of her
         # Widening who knows on someone else's initiative: a current joint risk assessment of
         # her open cases first (guidance 7). She herself is never stopped from sharing.
-        from app.risk import gates as risk_gates
+        from app.access import risk_gates
 
         await risk_gates.require_for_peacebuilder(ctx, peacebuilder_id, "working_group_grant",
                                                   field="recipientWorkingGroupId")

@@ -15,15 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.access.context import AccessContext
-from app.cases.models import Case
 from app.checkins import refs
 from app.checkins.service import RISK, log, risk_case, text
-from app.consultations.models import (
-    Consultation,
-    ConsultationFollowUp,
-    ConsultedWith,
-    FollowUpStatus,
-)
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
@@ -31,6 +24,13 @@ from app.incidents.response import check_owner_person
 from app.incidents.service import event
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import sealing
+from app.tables.cases import Case
+from app.tables.consultations import (
+    Consultation,
+    ConsultationFollowUp,
+    ConsultedWith,
+    FollowUpStatus,
+)
 
 MAX_ORGS = 30
 MAX_FOLLOW_UPS = 30

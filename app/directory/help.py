@@ -21,17 +21,16 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
-from app import crypto
-from app.access import tenancy
+from app import crypto, tenancy
 from app.access.context import AccessContext
 from app.directory import service as directory
 from app.directory.languages import ISO_639_1
-from app.directory.models import DueEvent, HelpRequest, ServiceEntry
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.notify import service as notify
-from app.orgs.models import Organisation
 from app.pagination import Page, PageRequest, paginate
+from app.tables.directory import DueEvent, HelpRequest, ServiceEntry
+from app.tables.orgs import Organisation
 
 HELP_REQUEST = "help_request"
 ACK_WITHIN = timedelta(hours=4)

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
 from app.directory.languages import ISO_639_1
-from app.directory.models import ServiceEntry, ServiceKind
 from app.errors import BadInput, NotFound
 from app.orgs import repository as orgs_repo
 from app.pagination import Page, PageRequest, paginate
+from app.tables.directory import ServiceEntry, ServiceKind
 
 DEFAULT_REFERRAL_HOURS = 72
 MAX_REFERRAL_HOURS = 30 * 24

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from app.access.context import AccessContext
 from app.errors import BadInput, NotFound
-from app.escalation.chain import ESCALATION_ROLES
-from app.escalation.models import DutyShift
+from app.notify.chain import ESCALATION_ROLES
 from app.orgs import repository as orgs_repo
+from app.tables.escalation import DutyShift
 
 MAX_SHIFT = timedelta(days=14)
 

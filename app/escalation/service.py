@@ -26,15 +26,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.visibility import org_holds_consent
-from app.audit.models import Oversight
-from app.consent.models import ConsentGrant
-from app.directory.models import DueEvent
-from app.escalation.chain import active_with_roles, chain_of, recipients
-from app.incidents.models import CaseEvent, ScheduledStep
 from app.notify import service as notify
-from app.notify.models import InboxItem
-from app.orgs.models import User, WorkingGroup
+from app.notify.chain import active_with_roles, chain_of, recipients
 from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.audit import Oversight
+from app.tables.consent import ConsentGrant
+from app.tables.directory import DueEvent
+from app.tables.incidents import CaseEvent, ScheduledStep
+from app.tables.notify import InboxItem
+from app.tables.orgs import User, WorkingGroup
 
 
 @dataclass(frozen=True)

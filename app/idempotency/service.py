@@ -35,8 +35,8 @@ from sqlalchemy import delete, select
 from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
-from app.access.tenancy import as_system
-from app.idempotency.models import IdempotencyRecord
+from app.tables.idempotency import IdempotencyRecord
+from app.tenancy import as_system
 
 MAX_KEY_LENGTH = 255
 SWEEP_ONE_IN = 50

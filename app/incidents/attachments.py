@@ -16,15 +16,15 @@ from sqlalchemy.orm import load_only
 
 from app import crypto
 from app.access.context import AccessContext
-from app.consent.categories import DataCategory
 from app.errors import AppError, BadInput, NotFound
 from app.incidents import service as incidents
-from app.incidents.models import Attachment
 from app.notify import service as notify
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
 from app.read import cases as case_read
 from app.read.gate import Want
+from app.tables.categories import DataCategory
+from app.tables.incidents import Attachment
 
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -88,7 +88,7 @@ async def upload(ctx: AccessContext, incident_id: uuid.UUID, content_type: str,
     incident = await incidents.get(ctx, incident_id)
     if category not in {c.value for c in DataCategory}:
         raise BadInput("Unknown data category.", field="category")
-    from app.cases.models import Case
+    from app.tables.cases import Case
 
     case = await ctx.session.get(Case, incident.case_id)
     assert case is not None
@@ -147,7 +147,7 @@ async def download(ctx: AccessContext, attachment_id: uuid.UUID) -> tuple[str, b
     if attachment is None:
         raise NotFound()
     incident = await incidents.get(ctx, attachment.incident_id)
-    from app.cases.models import Case
+    from app.tables.cases import Case
 
     case = await ctx.session.get(Case, incident.case_id)
     assert case is not None

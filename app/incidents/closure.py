@@ -14,16 +14,16 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.cases import service as cases
-from app.cases.models import Case, CaseStatus, ClosureReason, ReopenReason, RiskLevel
 from app.confirmations import service as confirmations
-from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.incidents import retention
-from app.incidents.models import CaseEvent, Measure, MeasureKind
 from app.incidents.response import PUBLIC_MEASURES, add_measure, require_owner_covered
 from app.incidents.service import event
 from app.orgs import repository as orgs_repo
 from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.cases import Case, CaseStatus, ClosureReason, ReopenReason, RiskLevel
+from app.tables.confirmations import Confirmation, ConfirmationStatus
+from app.tables.incidents import CaseEvent, Measure, MeasureKind
 
 CONFIRM_CLOSURE = "case.close"
 TWO_PERSON_RISK = {RiskLevel.HIGH.value, RiskLevel.CRITICAL.value}

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from app.access import risk_gates
 from app.access.context import AccessContext
 from app.access.visibility import live_clause
 from app.cases import service as cases
-from app.cases.models import Case
-from app.consent.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
-from app.consent.models import ConsentAccess
 from app.consent.service import on_narrowed, require_self_or_network, standing
 from app.db import new_id
 from app.directory import service as directory
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
-from app.incidents.models import (
+from app.incidents.service import event
+from app.notify import service as notify
+from app.orgs import repository as orgs_repo
+from app.peacebuilders import account as her_account
+from app.peacebuilders import sealing
+from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
+from app.tables.cases import Case
+from app.tables.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
+from app.tables.consent import ConsentAccess
+from app.tables.incidents import (
     Approval,
     CaseEvent,
     Incident,
@@ -34,13 +42,6 @@ from app.incidents.models import (
     ReferralAction,
     ScheduledStep,
 )
-from app.incidents.service import event
-from app.notify import service as notify
-from app.orgs import repository as orgs_repo
-from app.peacebuilders import account as her_account
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
-from app.risk import gates as risk_gates
 
 PUBLIC_ACTS = {a.value for a in PublicAct}
 # Invariant 6: a measure of one of these kinds is her public act; it needs her live approval of
@@ -48,6 +49,18 @@ PUBLIC_ACTS = {a.value for a in PublicAct}
 PUBLIC_MEASURES = {MeasureKind.PUBLIC_STATEMENT.value, MeasureKind.MEDIA_CONTACT.value,
                    MeasureKind.RECOGNITION.value}
 REMIND_BEFORE = timedelta(hours=24)
+
+# What a dated next hearing starts: justice schedules the hearing so it is reminded and its
+# outcome owed (app/justice/service.py registers it; decision 0035: incidents never import the
+# domains built on them).
+HearingScheduler = Callable[[AccessContext, Proceeding, datetime], Awaitable[None]]
+_NEXT_HEARING: list[HearingScheduler] = []
+
+
+def on_next_hearing(fn: HearingScheduler) -> HearingScheduler:
+    """Register what follows `recordProceeding(nextHearingAt:)`."""
+    _NEXT_HEARING.append(fn)
+    return fn
 
 
 async def record_approval(ctx: AccessContext, pb_id: uuid.UUID, act: str, description: str,
@@ -521,9 +534,8 @@ async def record_proceeding(ctx: AccessContext, *, case_id: uuid.UUID, kind: str
         proceeding.next_hearing_at = next_hearing_at or proceeding.next_hearing_at
         proceeding.updated_at = now
     if next_hearing_at is not None:  # a dated hearing: reminded before, its outcome owed after
-        from app.justice import service as justice
-
-        await justice.hearing_from_proceeding(ctx, proceeding, next_hearing_at)
+        for scheduled in _NEXT_HEARING:
+            await scheduled(ctx, proceeding, next_hearing_at)
     event(ctx, case.id, f"{kind}.updated", proceeding.id,
           {"fields": sorted(data), "next_hearing_at": next_hearing_at.isoformat()
            if next_hearing_at else None})

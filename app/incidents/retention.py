@@ -33,13 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.context import AccessContext
 from app.access.principal import SYSTEM, PrincipalKind
 from app.cases import service as cases
-from app.cases.models import Case, CaseNote, CaseStatus
-from app.checkins.models import CheckInSchedule, SecurityAssessment
 from app.clock import Clock
-from app.consent.categories import RISK_FIELDS
-from app.consultations.models import Consultation
 from app.errors import BadInput, Conflict, Forbidden, NotFound
-from app.incidents.models import (
+from app.notify import service as notify
+from app.peacebuilders import erasure as erasures
+from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.cases import Case, CaseNote, CaseStatus
+from app.tables.categories import RISK_FIELDS
+from app.tables.checkins import CheckInSchedule, SecurityAssessment
+from app.tables.consultations import Consultation
+from app.tables.incidents import (
     Attachment,
     CaseEvent,
     Incident,
@@ -48,14 +51,11 @@ from app.incidents.models import (
     Referral,
     ScheduledStep,
 )
-from app.justice.models import Detention, DetentionVisit, Hearing
-from app.notify import service as notify
-from app.notify.models import InboxItem
-from app.operations.models import OrganisationSettings
-from app.peacebuilders import erasure as erasures
-from app.peacebuilders.models import Erasure
-from app.peacebuilders.notices import NoticeKind, tell_her
-from app.risk.models import RiskAssessment, RiskThreat
+from app.tables.justice import Detention, DetentionVisit, Hearing
+from app.tables.notify import InboxItem
+from app.tables.operations import OrganisationSettings
+from app.tables.peacebuilders import Erasure
+from app.tables.risk import RiskAssessment, RiskThreat
 
 WARNING, ERASURE = "retention_warning", "retention_erasure"
 KINDS = (WARNING, ERASURE)

@@ -15,12 +15,16 @@ from sqlalchemy import select
 
 from app.access.context import AccessContext
 from app.cases import service as cases
-from app.cases.models import Case
-from app.consent.categories import INCIDENT_CODES, INCIDENT_FIELDS
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
-from app.incidents.models import (
+from app.notify import service as notify
+from app.peacebuilders import sealing
+from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables import declared
+from app.tables.cases import Case
+from app.tables.categories import INCIDENT_CODES, INCIDENT_FIELDS
+from app.tables.incidents import (
     AckPolicy,
     CaseEvent,
     Incident,
@@ -30,10 +34,6 @@ from app.incidents.models import (
     Reporter,
     Severity,
 )
-from app.monitoring import declared
-from app.notify import service as notify
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import NoticeKind, tell_her
 
 # Default acknowledgement deadlines (minutes); organisations can set their own.
 DEFAULT_ACK_MINUTES = {Severity.CRITICAL: 60, Severity.HIGH: 4 * 60, Severity.MEDIUM: 24 * 60,
@@ -162,7 +162,7 @@ async def report(
 
 
 def _codes(region_code: str | None, source_category: str | None) -> dict[str, str | None]:
-    """The monitoring codes as declared (app/monitoring/declared.py), or a BadInput."""
+    """The monitoring codes as declared (app/tables/declared.py), or a BadInput."""
     if region_code is not None:
         region_code = region_code.strip().upper()
         if region_code not in declared.region_codes():

@@ -25,17 +25,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.context import AccessContext
 from app.access.visibility import org_holds_consent
 from app.cases import service as cases
-from app.cases.models import Case
-from app.consent.categories import DataCategory
 from app.consent.service import on_narrowed
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
-from app.escalation.chain import active_with_roles
-from app.incidents.models import CaseEvent, Proceeding, ScheduledStep
+from app.incidents import response
 from app.incidents.service import event
 from app.justice import refs
-from app.justice.models import (
+from app.notify import service as notify
+from app.notify.chain import active_with_roles
+from app.orgs import repository as orgs_repo
+from app.peacebuilders import sealing
+from app.tables.cases import Case
+from app.tables.categories import DataCategory
+from app.tables.incidents import CaseEvent, Proceeding, ScheduledStep
+from app.tables.justice import (
     OUTCOMES,
     SATISFIES,
     CheckKind,
@@ -46,12 +50,9 @@ from app.justice.models import (
     HearingStatus,
     VisitorCategory,
 )
-from app.notify import service as notify
-from app.notify.models import InboxItem
-from app.operations.models import OrganisationSettings
-from app.orgs import repository as orgs_repo
-from app.orgs.models import User
-from app.peacebuilders import sealing
+from app.tables.notify import InboxItem
+from app.tables.operations import OrganisationSettings
+from app.tables.orgs import User
 
 LEGAL = DataCategory.LEGAL.value
 HEARING_REMINDER = "hearing_reminder"
@@ -172,6 +173,7 @@ async def schedule_hearing(ctx: AccessContext, *, proceeding_id: uuid.UUID,
     return hearing
 
 
+@response.on_next_hearing
 async def hearing_from_proceeding(ctx: AccessContext, proceeding: Proceeding,
                                   at: datetime) -> None:
     """`recordProceeding(nextHearingAt:)` schedules that hearing (once), so it reminds too."""

@@ -16,17 +16,18 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from app.access import tenancy
+from app import tenancy
 from app.access.context import AccessContext
 from app.access.visibility import with_category
-from app.consent.categories import Purpose
 from app.errors import BadInput, Conflict, NotFound
-from app.monitoring import declared, disclosure, tables
+from app.monitoring import disclosure, tables
 from app.monitoring.disclosure import BASE, TOTAL, K, Period, Release
-from app.monitoring.models import MonitoringRelease
 from app.monitoring.tables import SPECS, TableSpec
 from app.notify import service as notify
-from app.orgs.models import Organisation
+from app.tables import declared
+from app.tables.categories import Purpose
+from app.tables.monitoring import MonitoringRelease
+from app.tables.orgs import Organisation
 
 
 class DisclosureRisk(Conflict):

@@ -19,9 +19,11 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cases.models import Case
-from app.consent.categories import DataCategory
-from app.incidents.models import (
+from app.monitoring.disclosure import TOTAL, Key, Period
+from app.tables import declared
+from app.tables.cases import Case
+from app.tables.categories import DataCategory
+from app.tables.incidents import (
     Incident,
     IncidentStatus,
     IncidentType,
@@ -31,9 +33,7 @@ from app.incidents.models import (
     ScheduledStep,
     Severity,
 )
-from app.justice.models import Detention
-from app.monitoring import declared
-from app.monitoring.disclosure import TOTAL, Key, Period
+from app.tables.justice import Detention
 
 Rows = list[tuple[uuid.UUID, str, str]]  # (woman, row, column)
 Fetch = Callable[[AsyncSession, Select[Any], datetime, datetime, datetime], Awaitable[Rows]]

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.errors import BadInput, Forbidden, MfaEnrolmentRequired
-from app.notify.channels_models import AlertChannelChoice, NotifyChannel
-from app.notify.models import InboxItem
+from app.tables.channels import AlertChannelChoice, NotifyChannel
+from app.tables.notify import InboxItem
 
 MAX_LEVEL = 10  # as webhooks.MAX_LEVEL: the deepest level a choice or a channel names
 

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select
 
 from app.access.context import AccessContext
-from app.access.visibility import org_holds_consent
+from app.access.visibility import org_holds_consent, visible_peacebuilders
 from app.auth.edge import recipient_unit_of_work
-from app.cases import repository as cases_repo
-from app.cases.models import Case
-from app.consent.categories import DataCategory, Purpose
 from app.errors import BadInput, Unauthenticated
-from app.escalation.chain import ESCALATION_ROLES
-from app.notify.models import InboxItem
+from app.notify.chain import ESCALATION_ROLES
+from app.tables.cases import Case
+from app.tables.categories import DataCategory, Purpose
+from app.tables.notify import InboxItem
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -147,7 +146,9 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
     if item.case_id is None:
         return True
     # The recipient's own need-to-know: taken off the team, no more alerts about the case.
-    return bool(await cases_repo.by_ids(ctx.session, ctx.care_scope(), [item.case_id]))
+    return await ctx.session.scalar(select(Case.id).where(
+        Case.id == item.case_id,
+        Case.peacebuilder_id.in_(visible_peacebuilders(ctx.care_scope())))) is not None
 
 
 async def deliverable(runtime: Runtime, item: InboxItem, request_id: str) -> bool:

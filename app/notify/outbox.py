@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, literal, or_, select, update
 
-from app.access.tenancy import as_system
 from app.db import UTCDateTime, background_task
 from app.notify.broker import BrokerUnavailable
-from app.notify.models import OutboxEntry
+from app.tables.notify import OutboxEntry
+from app.tenancy import as_system
 
 if TYPE_CHECKING:
     from app.runtime import Runtime

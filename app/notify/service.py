@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import ids
 from app.access.context import AccessContext
-from app.access.tenancy import as_system
-from app.escalation.chain import active_with_roles
 from app.notify import choices, inbox
-from app.notify.models import AlertKind, InboxItem, OutboxEntry
-from app.orgs.models import User
+from app.notify.chain import active_with_roles
+from app.tables.notify import AlertKind, InboxItem, OutboxEntry
+from app.tables.orgs import User
+from app.tenancy import as_system
 
 if TYPE_CHECKING:
     from app.runtime import Runtime

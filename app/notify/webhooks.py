@@ -36,12 +36,12 @@ from sqlalchemy.exc import IntegrityError
 from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
-from app.access.tenancy import as_system
 from app.db import background_task
 from app.errors import BadInput, Forbidden, MfaEnrolmentRequired, NotFound
 from app.notify import choices, inbox
-from app.notify.channels_models import NotifyChannel, WebhookDelivery
-from app.notify.models import InboxItem
+from app.tables.channels import NotifyChannel, WebhookDelivery
+from app.tables.notify import InboxItem
+from app.tenancy import as_system
 
 if TYPE_CHECKING:
     from app.runtime import Runtime

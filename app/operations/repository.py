@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import OrgScope
-from app.operations.models import OrganisationSettings, RegisteredOperation
+from app.tables.operations import OrganisationSettings, RegisteredOperation
 
 
 def operations_query(scope: OrgScope):  # type: ignore[no-untyped-def]

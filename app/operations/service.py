@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from app.access.context import AccessContext
 from app.errors import BadInput, NotFound
 from app.operations import repository as repo
-from app.operations.models import OrganisationSettings, RegisteredOperation
 from app.pagination import Page, PageRequest, paginate
+from app.tables.operations import OrganisationSettings, RegisteredOperation
 
 MAX_NAME = 120
 

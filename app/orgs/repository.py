@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import OrgScope
-from app.orgs.models import (
+from app.tables.orgs import (
     Client,
     Organisation,
     PolicyState,

@@ -15,8 +15,8 @@ from app.auth.passwords import hash_password, hash_secret, new_secret
 from app.consent import service as consent
 from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as repo
-from app.orgs.models import Client, Organisation, Role, User, WorkingGroup, WorkingGroupMember
 from app.pagination import Page, PageRequest, paginate
+from app.tables.orgs import Client, Organisation, Role, User, WorkingGroup, WorkingGroupMember
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{2,79}$")

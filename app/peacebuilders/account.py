@@ -36,22 +36,21 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import crypto
-from app.access import tenancy
+from app import crypto, tenancy
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.auth import mfa, sessions, totp
 from app.auth.passwords import hash_password, verify_password
 from app.auth.principals import suspended
-from app.cases.models import Case
 from app.confirmations import service as confirmations
-from app.confirmations.models import Confirmation, ConfirmationStatus
-from app.consent.models import HerCode, PeacebuilderAccount
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.notify import service as notify
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.notices import NoticeKind, tell_her
 from app.peacebuilders.repository import networks_of
+from app.tables.cases import Case
+from app.tables.confirmations import Confirmation, ConfirmationStatus
+from app.tables.consent import HerCode, PeacebuilderAccount
+from app.tables.peacebuilders import Peacebuilder
 
 if TYPE_CHECKING:
     from app.read.peacebuilders import PeacebuilderView

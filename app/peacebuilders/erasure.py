@@ -21,22 +21,22 @@ from sqlalchemy import select, update
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.access.visibility import org_holds_consent
-from app.cases.models import Case
 from app.confirmations import service as confirmations
-from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.consent.rules import Caller
 from app.consent.service import standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.idempotency import service as idempotency
-from app.incidents.models import Incident
 from app.notify import service as notify
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
-from app.peacebuilders.models import Erasure, Peacebuilder
 from app.peacebuilders.notices import NoticeKind, tell_her
 from app.peacebuilders.repository import networks_of
+from app.tables.cases import Case
+from app.tables.confirmations import Confirmation, ConfirmationStatus
+from app.tables.incidents import Incident
+from app.tables.peacebuilders import Erasure, Peacebuilder
 
 CONFIRM_ERASURE = "peacebuilder.erase"
 # Her time to stop an erasure someone else asked for (she and her network are told at once).

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.access.context import AccessContext
 from app.crypto import KeyEncryptionKeys, new_data_key
-from app.peacebuilders.models import DataKey
+from app.tables.peacebuilders import DataKey
 
 log = logging.getLogger("safety_net.keys")
 

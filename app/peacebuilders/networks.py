@@ -14,12 +14,12 @@ from sqlalchemy import select
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.confirmations import service as confirmations
-from app.confirmations.models import Confirmation, ConfirmationStatus
 from app.consent.service import standing
 from app.errors import BadInput, Conflict, NotFound
 from app.notify import service as notify
-from app.peacebuilders.models import Peacebuilder, PeacebuilderNetwork
 from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.confirmations import Confirmation, ConfirmationStatus
+from app.tables.peacebuilders import Peacebuilder, PeacebuilderNetwork
 
 CONFIRM_NETWORK = "network.link"
 

@@ -28,13 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import AccessContext
 from app.auth.principals import suspended
-from app.cases.models import ClosureReason, ReopenReason
-from app.consent.models import BreakGlass, ConsentGrant, Notice, PeacebuilderAccount
 from app.db import new_id
-from app.incidents.models import IncidentStatus, ScheduledStep, Severity
 from app.notify import service as notify
-from app.notify.models import OutboxEntry
 from app.peacebuilders.repository import networks_of
+from app.tables.cases import ClosureReason, ReopenReason
+from app.tables.consent import BreakGlass, ConsentGrant, Notice, PeacebuilderAccount
+from app.tables.incidents import IncidentStatus, ScheduledStep, Severity
+from app.tables.notify import OutboxEntry
 
 
 class NoticeKind(enum.StrEnum):

@@ -16,12 +16,12 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.access.context import AccessContext
-from app.cases.models import Case
 from app.consent import receipt
-from app.incidents.models import Measure, Referral
 from app.orgs import repository as orgs_repo
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.self_service import my_id
+from app.tables.cases import Case
+from app.tables.incidents import Measure, Referral
+from app.tables.peacebuilders import Peacebuilder
 
 T: dict[str, dict[str, str]] = {
     "en": {

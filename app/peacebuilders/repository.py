@@ -9,7 +9,7 @@ from sqlalchemy import Select, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.visibility import CareScope, visible_peacebuilders, with_category
-from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum, PeacebuilderNetwork
+from app.tables.peacebuilders import Peacebuilder, PeacebuilderDatum, PeacebuilderNetwork
 
 
 def query(scope: CareScope) -> Select[Any]:

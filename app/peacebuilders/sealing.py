@@ -32,11 +32,11 @@ from app.peacebuilders import keys as pb_keys
 from app.read.gate import Gate
 
 if TYPE_CHECKING:
-    from app.cases.models import Case, CaseNote
-    from app.confirmations.models import Confirmation
-    from app.consent.models import BreakGlass, ConsentEvent, DataRequest
-    from app.incidents.models import Approval, Incident, Measure, Proceeding, Referral
-    from app.peacebuilders.models import Erasure
+    from app.tables.cases import Case, CaseNote
+    from app.tables.confirmations import Confirmation
+    from app.tables.consent import BreakGlass, ConsentEvent, DataRequest
+    from app.tables.incidents import Approval, Incident, Measure, Proceeding, Referral
+    from app.tables.peacebuilders import Erasure
 
 log = logging.getLogger("safety_net.sealing")
 
@@ -234,7 +234,7 @@ async def open_confirmation(ctx: AccessContext, confirmation: Confirmation) -> t
              (confirmation_ref(confirmation, "evidence"), confirmation.evidence)]
     async with ctx.peek([confirmation.peacebuilder_id]):
         if confirmation.action == "consent.grant":
-            from app.consent.models import ConsentGrant
+            from app.tables.consent import ConsentGrant
 
             # She (or her network) may have withdrawn it meanwhile, from another organisation
             # whose request cannot close this one: a withdrawn grant has nothing to decide.

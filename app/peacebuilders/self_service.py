@@ -12,16 +12,13 @@ from typing import Any
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.consent import repository as consent_repo
-from app.consent.categories import PROFILE_FIELDS
-from app.consent.models import BreakGlass, ConsentGrant, DataRequest, Notice
-from app.db import new_id
 from app.errors import BadInput, Forbidden, ResponseTooLarge
 from app.notify.inbox import cursor_of, parse_cursor
 from app.pagination import MAX_PAGE
 from app.peacebuilders import repository as repo
-from app.peacebuilders import sealing
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.notice_text import NoticeText, language_of, render
+from app.tables.consent import BreakGlass, ConsentGrant, DataRequest, Notice
+from app.tables.peacebuilders import Peacebuilder
 
 
 def my_id(ctx: AccessContext) -> uuid.UUID:
@@ -98,8 +95,8 @@ async def data_copy_head(ctx: AccessContext, *, via: str) -> tuple[dict[str, Any
     `case_copy`, so a copy is never held whole in memory). Logged as an export."""
     from sqlalchemy import select
 
-    from app.cases.models import Case
     from app.peacebuilders.service import decrypted_profile
+    from app.tables.cases import Case
 
     pb = await me(ctx)
     data = await repo.data_of(ctx.session, pb.id)
@@ -288,28 +285,6 @@ def _incident(i: Any) -> dict[str, Any]:
     return {"id": str(i.row.id), "type": i.row.type, "severity": i.row.severity,
             "status": i.row.status, "reportedAt": i.row.reported_at.isoformat(),
             **{key: i.gate.values.get(column) for column, key in INCIDENT_KEYS.items()}}
-
-
-async def request_correction(ctx: AccessContext, field: str, message: str) -> DataRequest:
-    pb_id = my_id(ctx)
-    if field not in PROFILE_FIELDS and field not in {"summary", "pseudonym", "other"}:
-        raise BadInput("Name the field to correct (a profile field, summary or other).",
-                       field="field")
-    if not message.strip() or len(message) > 2000:
-        raise BadInput("Say what is wrong (at most 2000 characters).", field="message")
-    request = DataRequest(id=new_id(), peacebuilder_id=pb_id, kind="correction", field=field,
-                          requested_by=ctx.principal.subject, created_at=ctx.clock.now())
-    request.message = await sealing.seal(ctx, sealing.data_request_ref(request), message.strip(),
-                                         input_field="message")
-    ctx.session.add(request)
-    await ctx.session.flush()
-    from app.peacebuilders import corrections
-
-    await corrections.open_task(ctx, request)  # addressed, due, escalating
-    ctx.record("data.correction_request", target_type="Peacebuilder", target_id=pb_id,
-               details={"field": field, "request": str(request.id),
-                        "organisation": str(request.org_id) if request.org_id else None})
-    return request
 
 
 async def my_requests(ctx: AccessContext) -> list[DataRequest]:

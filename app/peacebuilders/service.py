@@ -12,17 +12,17 @@ from sqlalchemy.exc import IntegrityError
 from app import crypto
 from app.access.context import AccessContext
 from app.consent import service as consent
-from app.consent.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, DataCategory, Purpose
-from app.consent.models import ConsentGrant
 from app.consent.rules import PROTECTED_CATEGORIES
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as orgs_repo
-from app.orgs.models import OrgKind
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
-from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum
+from app.tables.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, DataCategory, Purpose
+from app.tables.consent import ConsentGrant
+from app.tables.orgs import OrgKind
+from app.tables.peacebuilders import Peacebuilder, PeacebuilderDatum
 
 PSEUDONYM = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")

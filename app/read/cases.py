@@ -18,17 +18,17 @@ from sqlalchemy import Select, select
 from app.access.context import AccessContext
 from app.access.visibility import categories_of, released_mask
 from app.cases import repository as repo
-from app.cases.models import Case
 from app.cases.repository import CaseFilter
-from app.consent.categories import CASE_FIELDS
 from app.errors import NotFound
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
-from app.peacebuilders.models import DataKey, Peacebuilder
 from app.read import children
 from app.read import peacebuilders as pb_read
 from app.read.gate import Gate, Want
+from app.tables.cases import Case
+from app.tables.categories import CASE_FIELDS
+from app.tables.peacebuilders import DataKey, Peacebuilder
 
 PLAIN = [c for c in Case.__table__.c if c.name not in CASE_FIELDS]
 HER = [Peacebuilder.pseudonym.label("pb_pseudonym"),

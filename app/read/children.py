@@ -19,8 +19,13 @@ from sqlalchemy import literal, select, tuple_
 from app.access.context import AccessContext
 from app.access.visibility import Mode
 from app.checkins import refs as checkin_refs
-from app.checkins.models import CheckIn, CheckInSchedule, SecurityAssessment
-from app.consent.categories import (
+from app.errors import ResponseTooLarge
+from app.justice import refs as justice_refs
+from app.peacebuilders import keys as pb_keys
+from app.peacebuilders import sealing
+from app.read.gate import Gate, Want
+from app.risk.refs import assessment_ref, plan_ref, threat_ref
+from app.tables.categories import (
     CHECKIN_FIELDS,
     INCIDENT_FIELDS,
     PROCEEDING_CATEGORY,
@@ -28,16 +33,11 @@ from app.consent.categories import (
     RISK_FIELDS,
     DataCategory,
 )
-from app.consultations.models import Consultation, ConsultationFollowUp
-from app.errors import ResponseTooLarge
-from app.incidents.models import CaseEvent, Incident, Measure, Proceeding
-from app.justice import refs as justice_refs
-from app.justice.models import Detention, DetentionCheck, DetentionVisit, Hearing
-from app.peacebuilders import keys as pb_keys
-from app.peacebuilders import sealing
-from app.read.gate import Gate, Want
-from app.risk.models import RiskAssessment, RiskThreat
-from app.risk.refs import assessment_ref, plan_ref, threat_ref
+from app.tables.checkins import CheckIn, CheckInSchedule, SecurityAssessment
+from app.tables.consultations import Consultation, ConsultationFollowUp
+from app.tables.incidents import CaseEvent, Incident, Measure, Proceeding
+from app.tables.justice import Detention, DetentionCheck, DetentionVisit, Hearing
+from app.tables.risk import RiskAssessment, RiskThreat
 
 DETAILS = DataCategory.INCIDENT_DETAILS.value
 LEGAL = DataCategory.LEGAL.value
@@ -253,7 +253,7 @@ def view(child: Child, case_gate: Gate, row: Any, opened: list[str],
 
 async def written(ctx: AccessContext, name: str, row: Any, want: Want) -> RowView:
     """A row a mutation of this request wrote or moved, decided like any read."""
-    from app.cases.models import Case
+    from app.tables.cases import Case
 
     pb = await ctx.session.scalar(select(Case.peacebuilder_id).where(Case.id == row.case_id))
     assert pb is not None

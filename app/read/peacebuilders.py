@@ -12,14 +12,14 @@ from sqlalchemy import select
 from app import crypto
 from app.access.context import AccessContext
 from app.access.visibility import categories_of, released_mask, visible_peacebuilders
-from app.consent.categories import PROFILE_FIELDS
 from app.errors import BadInput, NotFound
 from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
-from app.peacebuilders.models import Peacebuilder, PeacebuilderDatum
 from app.read.gate import Gate, Want
+from app.tables.categories import PROFILE_FIELDS
+from app.tables.peacebuilders import Peacebuilder, PeacebuilderDatum
 
 if TYPE_CHECKING:
     from app.read.cases import CaseView

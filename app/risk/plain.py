@@ -13,12 +13,12 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.access.context import AccessContext
-from app.cases.models import Case
-from app.incidents.models import Measure
 from app.orgs import repository as orgs_repo
-from app.peacebuilders.models import Peacebuilder
 from app.peacebuilders.self_service import my_id
-from app.risk.models import ANSWERED, AssessmentStatus, RiskAssessment, RiskThreat
+from app.tables.cases import Case
+from app.tables.incidents import Measure
+from app.tables.peacebuilders import Peacebuilder
+from app.tables.risk import ANSWERED, AssessmentStatus, RiskAssessment, RiskThreat
 
 T: dict[str, dict[str, str]] = {
     "en": {

@@ -14,15 +14,15 @@ from decimal import Decimal, InvalidOperation
 
 from app.access.context import AccessContext
 from app.cases import service as cases
-from app.cases.models import Case
-from app.consent.categories import RISK_CATEGORY
 from app.consent.service import Caller, standing
 from app.errors import BadInput, NotFound
-from app.incidents.models import Measure
 from app.incidents.service import event
 from app.peacebuilders import sealing
-from app.risk.models import PlanKind, RiskThreat
 from app.risk.refs import plan_ref
+from app.tables.cases import Case
+from app.tables.categories import RISK_CATEGORY
+from app.tables.incidents import Measure
+from app.tables.risk import PlanKind, RiskThreat
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_COST = Decimal("1000000000")

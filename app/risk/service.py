@@ -19,23 +19,24 @@ from sqlalchemy import delete, select
 
 from app.access.context import AccessContext
 from app.cases import service as cases
-from app.cases.models import Case, RiskLevel
 from app.confirmations import service as confirmations
-from app.confirmations.models import Confirmation
-from app.consent.categories import RISK_CATEGORY
-from app.consent.models import PeacebuilderAccount
 from app.consent.service import Caller, standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.incidents import service as incidents
-from app.incidents.models import Incident, ScheduledStep
 from app.incidents.service import event
 from app.notify import service as notify
 from app.peacebuilders import repository as pb_repo
 from app.peacebuilders import sealing
 from app.peacebuilders.notices import NoticeKind, tell_her
-from app.risk.models import (
+from app.risk.refs import assessment_ref, threat_ref
+from app.tables.cases import Case, RiskLevel
+from app.tables.categories import RISK_CATEGORY
+from app.tables.confirmations import Confirmation
+from app.tables.consent import PeacebuilderAccount
+from app.tables.incidents import Incident, ScheduledStep
+from app.tables.risk import (
     ANSWERED,
     AnsweredBy,
     AssessmentStatus,
@@ -44,7 +45,6 @@ from app.risk.models import (
     RiskAssessment,
     RiskThreat,
 )
-from app.risk.refs import assessment_ref, threat_ref
 
 MAX_TEXT = 20_000
 MAX_THREATS = 30

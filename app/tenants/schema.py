@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from app.escalation.chain import ESCALATION_ROLES, MAX_MINUTES, MIN_MINUTES, Level
-from app.orgs.models import OrgKind, Role
+from app.notify.chain import ESCALATION_ROLES, MAX_MINUTES, MIN_MINUTES, Level
+from app.tables.orgs import OrgKind, Role
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -64,14 +64,14 @@ class OrgSpec:
     # Oversight bodies (e.g. an NHRI) whose auditors may read this organisation's access log.
     oversight: list[tuple[str, int]] = field(default_factory=list)
     # The escalation chain ({"levels": [{"to", "minutes"}], "head_of_protection": username}):
-    # None means the default chain (app/escalation/chain.py).
+    # None means the default chain (app/notify/chain.py).
     escalation: dict[str, Any] | None = None
     # How long closed cases keep their data ({"days", "warn_days"}; app/incidents/retention.py):
     # None means the default.
     retention: dict[str, int] | None = None
     # Hours each detention check is due after a detention (app/justice); None: the defaults.
     detention_checks: dict[str, int] | None = None
-    # Days a current risk assessment stays valid for the gates (app/risk/gates.py); None: 90.
+    # Days a current risk assessment stays valid for the gates (app/access/risk_gates.py); None: 90.
     risk_assessment_max_age_days: int | None = None
     slug_line: int = 1
 

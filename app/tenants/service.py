@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import select
 
 from app.access.context import AccessContext
-from app.audit.models import Oversight
 from app.auth.passwords import hash_secret, new_secret
-from app.escalation.chain import active_with_roles
 from app.notify import service as notify
-from app.operations.models import OrganisationSettings
+from app.notify.chain import active_with_roles
 from app.orgs import repository as orgs_repo
-from app.orgs.models import Client, Organisation, Role, User, WorkingGroup, WorkingGroupMember
+from app.tables.audit import Oversight
+from app.tables.operations import OrganisationSettings
+from app.tables.orgs import Client, Organisation, Role, User, WorkingGroup, WorkingGroupMember
 from app.tenants.schema import OrgSpec, WorkingGroupSpec, check_references
 
 

@@ -26,11 +26,11 @@ from starlette.routing import Route
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import ParserCache, ValidationCache
 
-from app.cases.models import CaseStatus as CaseStatusModel
-from app.cases.models import RiskLevel as RiskLevelModel
 from app.db import Database, UTCDateTime
-from app.incidents.models import IncidentStatus as IncidentStatusModel
-from app.incidents.models import Severity as SeverityModel
+from app.tables.cases import CaseStatus as CaseStatusModel
+from app.tables.cases import RiskLevel as RiskLevelModel
+from app.tables.incidents import IncidentStatus as IncidentStatusModel
+from app.tables.incidents import Severity as SeverityModel
 from schema import ids
 
 

@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 from app import demo, ids  # noqa: E402
 from app.access.principal import SYSTEM  # noqa: E402
-from app.access.tenancy import SYSTEM as SETUP  # noqa: E402
 from app.auth import principals  # noqa: E402
 from app.clock import FrozenClock  # noqa: E402
 from app.config import REPO_ROOT, Settings  # noqa: E402
-from app.incidents.scheduler import run_due  # noqa: E402
 from app.runtime import Runtime, context_for  # noqa: E402
+from app.scheduler import run_due  # noqa: E402
 from app.storage import upgrade  # noqa: E402
+from app.tenancy import SYSTEM as SETUP  # noqa: E402
 from app.tenants import schema as tenant_schema  # noqa: E402
 from app.tenants import service as tenant_service  # noqa: E402
 from schema.server import create_app  # noqa: E402
@@ -265,7 +265,7 @@ async def demo_woman(w: Walk, pseudonym: str) -> str:
     """The raw ID of a demo woman (app/demo.py's contract)."""
     from sqlalchemy import select
 
-    from app.peacebuilders.models import Peacebuilder
+    from app.tables.peacebuilders import Peacebuilder
     async with w.runtime.db.transaction() as s:
         return str(await s.scalar(select(Peacebuilder.id).where(Peacebuilder.pseudonym == pseudonym)))
 

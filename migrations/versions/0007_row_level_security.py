@@ -2,7 +2,7 @@
 
 Every table holding organisation-owned data gets RLS enabled and FORCED (the owner too), with
 policies that only check membership in what the application decided for this transaction
-(`app/access/tenancy.py`): its organisation, the peacebuilders it may reach, the organisations
+(`app/tenancy.py`): its organisation, the peacebuilders it may reach, the organisations
 whose access-log entries it may read, or the system scope of background work. No consent logic
 lives here. SQLite has no RLS; this migration does nothing there.
 

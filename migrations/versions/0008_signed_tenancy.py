@@ -12,7 +12,7 @@ From here the database believes them only when the application signed them:
   every policy calling them, now or later, gets the verification. Policies call them as
   `(SELECT sn_...())`: an InitPlan, once per statement;
 - consent events, grants, access rows, break-glass and networks get a `mac` column and a trigger
-  refusing rows whose MAC does not verify (SQL generated from app/consent/integrity.py COVERED);
+  refusing rows whose MAC does not verify (SQL generated from app/tables/integrity.py COVERED);
 - the registering organisation no longer reaches her rows by having registered her: like every
   organisation, it reaches what the application decided (her live consent), and neither does a
   case's lead organisation (its access rests on her intake consent too).
@@ -30,7 +30,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from app.consent import integrity
+from app.tables import integrity
 
 revision: str = '0008'
 down_revision: Union[str, Sequence[str], None] = '0007'

@@ -14,7 +14,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-from app.consent import integrity
+from app.tables import integrity
 
 
 # revision identifiers, used by Alembic.
@@ -102,7 +102,7 @@ def upgrade() -> None:
         _row_level_security()
 
 
-# Consent rows whose MAC (app/consent/integrity.py) now covers the columns added here.
+# Consent rows whose MAC (app/tables/integrity.py) now covers the columns added here.
 COVERED_NOW = ("consent_events", "consent_grants", "break_glass", "peacebuilder_networks")
 
 

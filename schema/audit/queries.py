@@ -8,7 +8,7 @@ import strawberry
 
 from app.audit import queries as audit
 from app.audit import verify
-from app.audit.service import LogFilter
+from app.audit.queries import LogFilter
 from schema import ids, permissions
 from schema.audit.types import (
     AccessHistoryEntry,

@@ -10,7 +10,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import ids as app_ids
-from app.audit import models, verify
+from app.audit import verify
+from app.tables import audit as models
 from schema import ids
 from schema.common import Node, closed_set
 from schema.consent.enums import Purpose

@@ -116,7 +116,7 @@ class CaseMutations:
             cases.add_note, info.context.access, case_id, input.body))
         if note is None:
             return CaseNotePayload(note=None, user_errors=errors)
-        from app.cases.models import Case as CaseRow
+        from app.tables.cases import Case as CaseRow
 
         case = await info.context.access.session.get(CaseRow, note.case_id)  # already loaded
         assert case is not None

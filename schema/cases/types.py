@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from app.cases import models, teams
 from app.cases import service as cases
-from app.consent.categories import CASE_FIELDS
+from app.cases import teams
 from app.incidents.retention import HoldReason
 from app.peacebuilders import sealing
 from app.read.cases import CaseView
 from app.read.gate import Gate
+from app.tables import cases as models
+from app.tables.categories import CASE_FIELDS
 from schema import ids
 from schema.common import (
     AFTER_DESCRIPTION,

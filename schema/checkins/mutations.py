@@ -12,9 +12,9 @@ from typing import Any
 
 import strawberry
 
-from app.checkins import models
 from app.checkins import service as checkins
 from app.read import children
+from app.tables import checkins as models
 from schema import ids, permissions
 from schema.checkins.types import (
     AssessmentSubject,

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import strawberry
 
-from app.checkins import models
-from app.consent.categories import CHECKIN_FIELDS
 from app.read.children import RowView
 from app.read.gate import Gate
+from app.tables import checkins as models
+from app.tables.categories import CHECKIN_FIELDS
 from schema import ids
 from schema.common import Node, UserError, describe_values
 from schema.context import Info

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.confirmations import models
+from app.tables import confirmations as models
 from schema import ids
 from schema.common import Node, UserError, describe_values
 from schema.consent.enums import EvidenceKind

@@ -1,10 +1,10 @@
-"""GraphQL enums of the consent vocabulary (defined once in app/consent/categories.py)."""
+"""GraphQL enums of the consent vocabulary (defined once in app/tables/categories.py)."""
 
 from __future__ import annotations
 
 import strawberry
 
-from app.consent import categories
+from app.tables import categories
 from schema.common import describe_values
 
 DataCategory = strawberry.enum(categories.DataCategory, description="A category of her data.")

@@ -10,9 +10,10 @@ import strawberry
 from app.cases import teams
 from app.consent import break_glass
 from app.consent import service as consent
-from app.consent.models import ConsentGrant as ConsentGrantModel
+from app.corrections import service as corrections
 from app.errors import BadInput
 from app.peacebuilders import self_service
+from app.tables.consent import ConsentGrant as ConsentGrantModel
 from schema import ids, permissions
 from schema.cases.types import CasePayload, case_payload
 from schema.common import UserError, guarded
@@ -374,7 +375,7 @@ class ConsentMutations:
         self, info: Info, input: RequestCorrectionInput
     ) -> DataRequestPayload:
         req, errors = await guarded(info, lambda: info.context.loaders.call(
-            self_service.request_correction, info.context.access, input.field, input.message))
+            corrections.request_correction, info.context.access, input.field, input.message))
         return DataRequestPayload(request=DataRequest.from_model(req) if req else None,
                                   user_errors=errors)
 

@@ -186,7 +186,7 @@ class Me:
         "Her correction requests: where each stands, its deadline, and the answer (status and "
         "reason) once given. Herself only."))
     async def data_requests(self, info: Info) -> list[DataRequest]:
-        from app.peacebuilders import corrections
+        from app.corrections import service as corrections
         from app.peacebuilders import self_service as ss
 
         rows = await info.context.loaders.call(ss.my_requests, info.context.access)

@@ -12,11 +12,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import ids as app_ids
-from app.consent import models
-from app.peacebuilders import models as pb_models
 from app.peacebuilders.notice_text import short_reference
 from app.peacebuilders.notices import NoticeKind
 from app.peacebuilders.self_service import NoticeView
+from app.tables import consent as models
+from app.tables import peacebuilders as pb_models
 from schema import ids
 from schema.common import Node, UserError, closed_set, describe_values
 from schema.consent.enums import DataCategory, ObtainedVia, Purpose

@@ -8,10 +8,10 @@ from typing import Any
 
 import strawberry
 
-from app.consent.categories import CHECKIN_FIELDS
-from app.consultations import models
 from app.read.children import RowView
 from app.read.gate import Gate
+from app.tables import consultations as models
+from app.tables.categories import CHECKIN_FIELDS
 from schema import ids
 from schema.checkins.types import LISTED, gated_list
 from schema.common import Node, UserError, describe_values

@@ -9,7 +9,7 @@ import strawberry
 
 from app.directory import help as help_requests
 from app.directory import service as directory
-from app.directory.models import HelpRequestStatus as Status
+from app.tables.directory import HelpRequestStatus as Status
 from schema import ids, permissions
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info

@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.directory import help as help_requests
-from app.directory import models
+from app.tables import directory as models
 from schema import ids
 from schema.common import Node, UserError, describe_values
 from schema.context import Info

@@ -8,7 +8,7 @@ from datetime import datetime
 import strawberry
 
 from app.escalation import rota
-from app.escalation.models import DutyShift as DutyShiftModel
+from app.tables.escalation import DutyShift as DutyShiftModel
 from schema import ids, permissions
 from schema.common import Node, UserError, guarded
 from schema.context import Info

@@ -13,9 +13,9 @@ import strawberry
 from app.errors import AppError, BadInput
 from app.incidents import attachments, response
 from app.incidents import service as incidents
-from app.monitoring.declared import SourceCategory as SourceCategoryValues
 from app.read import children
 from app.read.children import RowView
+from app.tables.declared import SourceCategory as SourceCategoryValues
 from schema import ids, permissions
 from schema.common import UserError, closed_set, guarded
 from schema.consent.enums import DataCategory, Purpose

@@ -9,7 +9,8 @@ from typing import Annotated
 import strawberry
 
 from app import ids as app_ids
-from app.incidents import response, statistics
+from app.incidents import response
+from app.monitoring import statistics
 from app.notify import inbox
 from schema import ids, permissions
 from schema.context import Info

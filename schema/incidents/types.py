@@ -12,19 +12,20 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import ids as app_ids
-from app.consent.categories import (
-    INCIDENT_FIELDS,
-    PROCEEDING_CATEGORY,
-    RESPONSE_CATEGORY,
-)
-from app.consent.categories import DataCategory as Categories
-from app.incidents import models, response
+from app.incidents import response
 from app.incidents.response import ReferralView
 from app.peacebuilders import notices as notice_codes
 from app.peacebuilders import sealing
 from app.read.children import RowView
 from app.read.gate import Gate
-from app.risk.models import PlanKind as RiskPlanKind
+from app.tables import incidents as models
+from app.tables.categories import (
+    INCIDENT_FIELDS,
+    PROCEEDING_CATEGORY,
+    RESPONSE_CATEGORY,
+)
+from app.tables.categories import DataCategory as Categories
+from app.tables.risk import PlanKind as RiskPlanKind
 from schema import ids
 from schema.common import Node, UserError, closed_set, describe_values
 from schema.consent.enums import DataCategory, Purpose

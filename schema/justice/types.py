@@ -8,10 +8,10 @@ from datetime import datetime
 
 import strawberry
 
-from app.consent.categories import JUSTICE_FIELDS
-from app.justice import models
 from app.read.children import RowView
 from app.read.gate import Gate
+from app.tables import justice as models
+from app.tables.categories import JUSTICE_FIELDS
 from schema import ids
 from schema.common import Node, UserError, closed_set, describe_values
 from schema.context import Info

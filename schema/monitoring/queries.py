@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from app.monitoring import declared, service
+from app.monitoring import service
 from app.monitoring.tables import ABSENT, SPECS
+from app.tables import declared
 from schema import permissions
 from schema.context import Info
 from schema.monitoring.types import (

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import strawberry
 
-from app.notify import models as notify_models
-from app.notify.channels_models import NotifyChannel
 from app.notify.choices import LevelChoice
+from app.tables import notify as notify_models
+from app.tables.channels import NotifyChannel
 from schema import ids
 from schema.common import Node, UserError, closed_set, describe_values
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import strawberry
 
-from app.orgs import models
 from app.orgs import service as orgs
+from app.tables import orgs as models
 from schema import ids, permissions
 from schema.common import AFTER_DESCRIPTION, FIRST_DESCRIPTION, Connection, connection, page_request
 from schema.context import Info

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app.access.principal import PrincipalKind
-from app.orgs import models
+from app.tables import orgs as models
 from schema import ids
 from schema.common import Node, closed_set, describe_values
 from schema.context import Info

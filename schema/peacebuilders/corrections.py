@@ -8,8 +8,8 @@ from datetime import datetime
 
 import strawberry
 
-from app.consent import models
-from app.peacebuilders import corrections
+from app.corrections import service as corrections
+from app.tables import consent as models
 from schema import ids, permissions
 from schema.common import UserError, guarded
 from schema.consent.types import DataRequest, DataRequestStatus

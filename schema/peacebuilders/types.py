@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from app.consent.categories import PROFILE_FIELDS
 from app.read.gate import Gate
 from app.read.peacebuilders import PeacebuilderView
+from app.tables.categories import PROFILE_FIELDS
 from schema import ids
 from schema.common import Node, UserError, describe_values
 from schema.consent.enums import ConsentEvidenceInput, DataCategory, ObtainedVia, Purpose

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import strawberry
 
-from app.consent.categories import RISK_CATEGORY
 from app.read.children import RowView
 from app.read.gate import Gate
-from app.risk import models
+from app.tables import risk as models
+from app.tables.categories import RISK_CATEGORY
 from schema import ids
 from schema.common import UserError, describe_values
 from schema.gated import ConsentGated, gated

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.operations import models
+from app.tables import operations as models
 from schema import ids
 from schema.common import Node, UserError
 from schema.confirmations.types import Confirmation

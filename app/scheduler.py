@@ -15,13 +15,13 @@ from sqlalchemy import select, update
 
 from app.access.context import AccessContext
 from app.access.principal import SYSTEM
-from app.access.tenancy import as_system
 from app.checkins import service as checkins  # registers the check-in and follow-up kinds
 from app.clock import Clock
 from app.confirmations import service as confirmations
 from app.consent import break_glass  # noqa: F401  (registers its two-person handlers)
 from app.consent import service as consent
 from app.consultations import service as consultations  # noqa: F401  (its follow-ups' kind)
+from app.corrections import service as corrections  # noqa: F401  (the correction-request kind)
 from app.db import Database, background_task
 from app.directory import help as help_requests  # noqa: F401  (registers the help-request kind)
 from app.escalation import service as escalation
@@ -30,17 +30,17 @@ from app.incidents import (
     retention,
 )
 from app.incidents import service as incidents  # noqa: F401  (registers the incident kind)
-from app.incidents.models import Measure, ScheduledStep
 from app.justice import service as justice  # registers the hearing and detention-check kinds
 from app.notify import service as notify
-from app.orgs.models import User
 from app.peacebuilders import (
-    corrections,  # noqa: F401  (registers the correction-request kind)
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
     notices,
 )
 from app.risk import service as risk  # the review task's step
+from app.tables.incidents import Measure, ScheduledStep
+from app.tables.orgs import User
+from app.tenancy import as_system
 
 log = logging.getLogger("safety_net.scheduler")
 

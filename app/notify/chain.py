@@ -4,7 +4,8 @@ Declared per organisation in `tenants/` (`escalation:`; validated by app/tenants
 stored in its settings; the default below when it declares none. Levels name people by what
 they are now — its active focal points, whoever is on duty on its rota at that moment, its
 head of protection — so deactivated people, role changes and hand-overs take effect at the
-next level, never later.
+next level, never later. It lives with notify, which finds whom an alert reaches; app/escalation
+schedules the levels and builds on it (decision 0035).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.escalation.models import DutyShift
-from app.operations.models import OrganisationSettings
-from app.orgs.models import RoleAssignment, User
+from app.tables.escalation import DutyShift
+from app.tables.operations import OrganisationSettings
+from app.tables.orgs import RoleAssignment, User
 
 
 class Level(enum.StrEnum):

@@ -59,7 +59,7 @@ class PeacebuilderNetwork(Base):
     # people of her lead organisation did): until then it is only named.
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_by: Mapped[str | None] = mapped_column(String(80))
-    # A network acts for her: its row carries the application's MAC too (app/consent/integrity.py).
+    # A network acts for her: its row carries the application's MAC too (app/tables/integrity.py).
     mac: Mapped[str | None] = mapped_column(String(64))
 
 

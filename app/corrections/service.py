@@ -1,6 +1,6 @@
 """Her correction requests, answered: a task of one organisation with a deadline that escalates.
 
-She asks (app/peacebuilders/self_service.py `request_correction`); the request goes to the lead
+She asks (`request_correction`); the request goes to the lead
 organisation of her most recent open case (else the organisation that registered her), due in
 that organisation's `correction_days` (default 30). Unanswered at its deadline it escalates
 along that organisation's chain (app/escalation, kind `correction_due`) on the case's timeline.
@@ -19,17 +19,18 @@ from typing import Any
 from sqlalchemy import select
 
 from app.access.context import AccessContext
-from app.cases.models import Case, CaseStatus
-from app.consent.categories import PROFILE_FIELDS
-from app.consent.models import DataRequest
+from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
 from app.incidents.service import event
 from app.notify import service as notify
-from app.operations.models import OrganisationSettings
-from app.peacebuilders import sealing
-from app.peacebuilders.models import Peacebuilder
+from app.peacebuilders import sealing, self_service
 from app.peacebuilders.notices import NoticeKind, tell_her
+from app.tables.cases import Case, CaseStatus
+from app.tables.categories import PROFILE_FIELDS
+from app.tables.consent import DataRequest
+from app.tables.operations import OrganisationSettings
+from app.tables.peacebuilders import Peacebuilder
 
 DEFAULT_DAYS = 30
 MIN_DAYS, MAX_DAYS = 1, 90
@@ -186,3 +187,24 @@ async def _unanswered(session: Any, request_id: uuid.UUID) -> escalation.Due | N
     return escalation.Due("correction", request.case_id, request.org_id, request.peacebuilder_id,
                           {"request": str(request.id), "case": str(request.case_id),
                            "due_at": request.due_at.isoformat() if request.due_at else None})
+
+
+async def request_correction(ctx: AccessContext, field: str, message: str) -> DataRequest:
+    """She asks for a correction of her record: addressed, due, escalating (`open_task`)."""
+    pb_id = self_service.my_id(ctx)
+    if field not in PROFILE_FIELDS and field not in {"summary", "pseudonym", "other"}:
+        raise BadInput("Name the field to correct (a profile field, summary or other).",
+                       field="field")
+    if not message.strip() or len(message) > 2000:
+        raise BadInput("Say what is wrong (at most 2000 characters).", field="message")
+    request = DataRequest(id=new_id(), peacebuilder_id=pb_id, kind="correction", field=field,
+                          requested_by=ctx.principal.subject, created_at=ctx.clock.now())
+    request.message = await sealing.seal(ctx, sealing.data_request_ref(request), message.strip(),
+                                         input_field="message")
+    ctx.session.add(request)
+    await ctx.session.flush()
+    await open_task(ctx, request)  # addressed, due, escalating
+    ctx.record("data.correction_request", target_type="Peacebuilder", target_id=pb_id,
+               details={"field": field, "request": str(request.id),
+                        "organisation": str(request.org_id) if request.org_id else None})
+    return request

@@ -121,7 +121,7 @@ class Incident(Base):
     severity: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(20))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Sensitive fields: categories in app/consent/categories.py INCIDENT_FIELDS.
+    # Sensitive fields: categories in app/tables/categories.py INCIDENT_FIELDS.
     location_coarse: Mapped[str | None] = mapped_column(Text)
     location_precise: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)

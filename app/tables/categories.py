@@ -92,7 +92,7 @@ INCIDENT_FIELDS: dict[str, DataCategory] = {
     "location_coarse": DataCategory.LOCATION_COARSE,
     "location_precise": DataCategory.LOCATION_PRECISE,
 }
-# Codes chosen from declared lists as she reports (app/monitoring/declared.py): counted in
+# Codes chosen from declared lists as she reports (app/tables/declared.py): counted in
 # aggregate tables only, recorded only when her consent releases their category.
 INCIDENT_CODES: dict[str, DataCategory] = {
     "region_code": DataCategory.LOCATION_COARSE,

@@ -34,16 +34,16 @@ class OrganisationSettings(Base):
     only_registered_operations: Mapped[bool] = mapped_column(Boolean, default=False)
     # The two-person rule's window (app/confirmations); null: the default, 24 hours.
     two_person_hours: Mapped[int | None] = mapped_column(Integer)
-    # The escalation chain declared in tenants/ (app/escalation/chain.py); null: the default.
+    # The escalation chain declared in tenants/ (app/notify/chain.py); null: the default.
     escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The retention of closed cases declared in tenants/ ({"days", "warn_days"}); null: default.
     retention: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Hours each detention check is due after a detention (app/justice), declared in tenants/
     # (`detention_checks:`); null or a missing kind: the default.
     detention_checks: Mapped[dict[str, int] | None] = mapped_column(JSON)
-    # Days to answer her correction requests (app/peacebuilders/corrections.py); null: 30.
+    # Days to answer her correction requests (app/corrections/service.py); null: 30.
     correction_days: Mapped[int | None] = mapped_column(Integer)
-    # Days a current risk assessment stays valid for the gates (app/risk/gates.py), declared in
+    # Days a current risk assessment stays valid for the gates (app/access/risk_gates.py), declared in
     # tenants/ (`risk_assessment_max_age_days:`); null: 90.
     risk_max_age_days: Mapped[int | None] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(80))

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import uuid
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import metrics
-from app.audit.models import AccessLogEntry
 from app.db import Database
+from app.tables.audit import AccessLogEntry
+
+# Who counts the denials written through an engine: app/metrics.py registers its app's counter
+# when it attaches (the writers hold a session or a Database, not the app, and several apps live
+# in one test process). Registered from above, so the log never imports the metrics.
+DenialCounter = Callable[[Iterable[AccessLogEntry]], None]
+_COUNTERS: weakref.WeakKeyDictionary[Any, DenialCounter] = weakref.WeakKeyDictionary()
+
+
+def count_denials_with(engine: Any, counter: DenialCounter) -> None:
+    """Count the denials later written through this engine with `counter`."""
+    _COUNTERS[engine] = counter
+
+
+def _count(engine: Any, entries: Iterable[AccessLogEntry]) -> None:
+    if (counter := _COUNTERS.get(engine)) is not None:
+        counter(entries)
 
 
 @dataclass(frozen=True)
@@ -69,8 +86,8 @@ def add(
     added = entry(actor, action=action, target_type=target_type, target_id=target_id,
                   decision=decision, reason=reason, details=details)
     session.add(added)
-    if decision == "deny" and (counter := metrics.for_engine(session.bind)) is not None:
-        counter.count_denials([added])  # sign-in and token refusals, committed by their caller
+    if decision == "deny":
+        _count(session.bind, [added])  # sign-in and token refusals, committed by their caller
 
 
 async def write_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
@@ -79,8 +96,7 @@ async def write_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
         return
     async with db.transaction() as session:
         session.add_all(entries)
-    if (counter := metrics.for_engine(db.engine)) is not None:
-        counter.count_denials(entries)
+    _count(db.engine, entries)
 
 
 def add_deferred(session: AsyncSession, entries: list[AccessLogEntry]) -> list[AccessLogEntry]:
@@ -91,19 +107,5 @@ def add_deferred(session: AsyncSession, entries: list[AccessLogEntry]) -> list[A
 
 
 def count_deferred(db: Database, entries: list[AccessLogEntry]) -> None:
-    if entries and (counter := metrics.for_engine(db.engine)) is not None:
-        counter.count_denials(entries)
-
-
-# --- reading the log: auditors, oversight bodies, and her own history ---------------------------
-
-@dataclass(frozen=True)
-class LogFilter:
-    since: datetime | None = None
-    until: datetime | None = None
-    org_id: uuid.UUID | None = None
-    actor: str | None = None
-    peacebuilder_ids: list[uuid.UUID] | None = None
-    decision: str | None = None
-    purpose: str | None = None
-    action_prefix: str | None = None
+    if entries:
+        _count(db.engine, entries)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from app.access.context import AccessContext
-from app.consent.categories import Purpose
 from app.errors import BadInput
 from app.monitoring import disclosure
 from app.monitoring import service as monitoring
 from app.monitoring import tables as monitoring_tables
 from app.monitoring.disclosure import TOTAL
+from app.tables.categories import Purpose
 
 # Below this many different women a count could point at one of them (a common statistical
 # disclosure threshold; higher is safer, lower is never allowed here).

@@ -66,7 +66,7 @@ class ConsentEvent(Base):
     # it: who it awaits ("her", "second_person") on its `grant` event; a `confirm` event makes
     # it live. None: in force as recorded.
     awaiting: Mapped[str | None] = mapped_column(String(20))
-    # HMAC by the application over the row (app/consent/integrity.py); PostgreSQL refuses a row
+    # HMAC by the application over the row (app/tables/integrity.py); PostgreSQL refuses a row
     # whose MAC does not verify.
     mac: Mapped[str | None] = mapped_column(String(64))
 
@@ -95,7 +95,7 @@ class ConsentGrant(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Who may still make it live: "her" (her login or her network), "second_person".
     awaiting: Mapped[str | None] = mapped_column(String(20))
-    # HMAC by the application over the row (app/consent/integrity.py); PostgreSQL refuses a row
+    # HMAC by the application over the row (app/tables/integrity.py); PostgreSQL refuses a row
     # whose MAC does not verify.
     mac: Mapped[str | None] = mapped_column(String(64))
 
@@ -122,7 +122,7 @@ class ConsentAccess(Base):
     purpose: Mapped[str] = mapped_column(String(30))
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # HMAC by the application over the row (app/consent/integrity.py); PostgreSQL refuses a row
+    # HMAC by the application over the row (app/tables/integrity.py); PostgreSQL refuses a row
     # whose MAC does not verify.
     mac: Mapped[str | None] = mapped_column(String(64))
 
@@ -158,7 +158,7 @@ class BreakGlass(Base):
     # It opens for one hour; the hours asked for apply once a second focal point confirms.
     requested_hours: Mapped[int | None] = mapped_column(Integer)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # HMAC by the application over the row (app/consent/integrity.py); PostgreSQL refuses a row
+    # HMAC by the application over the row (app/tables/integrity.py); PostgreSQL refuses a row
     # whose MAC does not verify.
     mac: Mapped[str | None] = mapped_column(String(64))
 
@@ -245,7 +245,7 @@ class DataRequest(Base):
     requested_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # A correction is a task of one organisation (her case's lead, else whoever registered her),
-    # due by `due_at`, escalating on `case_id` (app/peacebuilders/corrections.py).
+    # due by `due_at`, escalating on `case_id` (app/corrections/service.py).
     org_id: Mapped[uuid.UUID | None] = mapped_column()
     case_id: Mapped[uuid.UUID | None] = mapped_column()
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

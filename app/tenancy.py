@@ -7,7 +7,7 @@ peacebuilders whose records it may reach (its live grants, computed by the one d
 function), and the organisations whose access-log entries it may read (its own and those that
 accept its oversight). Background work (log chainer, scheduler, CLI, sign-in) runs as `SYSTEM`,
 on the background role's own connection: the only role the database lets use it. What is sent is
-signed (`app/access/wall.py`), so the database believes it only from the application.
+signed (`app/wall.py`), so the database believes it only from the application.
 
 A transaction that declared nothing runs as `NOBODY` and sees no row of any protected table:
 forgetting to declare a tenancy denies, it never grants. SQLite has no row-level security; there

@@ -67,7 +67,7 @@ class Case(Base):
     retention_hold: Mapped[str | None] = mapped_column(String(30))
     retention_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opened_by: Mapped[str] = mapped_column(String(80))
-    # Incident details category (see app/consent/categories.py CASE_FIELDS).
+    # Incident details category (see app/tables/categories.py CASE_FIELDS).
     summary: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

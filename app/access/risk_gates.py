@@ -12,12 +12,12 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.access.context import AccessContext
-from app.cases.models import Case
-from app.consent.categories import Purpose
-from app.consent.models import BreakGlass
 from app.errors import BadInput
-from app.operations.models import OrganisationSettings
-from app.risk.models import ANSWERED, RiskAssessment
+from app.tables.cases import Case
+from app.tables.categories import Purpose
+from app.tables.consent import BreakGlass
+from app.tables.operations import OrganisationSettings
+from app.tables.risk import ANSWERED, RiskAssessment
 
 DEFAULT_MAX_AGE_DAYS = 90
 

@@ -38,10 +38,10 @@ from sqlalchemy import Column, Table, event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, object_session
 
-from app.access.wall import CONSENT_KEY_NAME, Wall
-from app.consent.models import BreakGlass, ConsentAccess, ConsentEvent, ConsentGrant
 from app.db import Base, canonical_json
-from app.peacebuilders.models import PeacebuilderNetwork
+from app.tables.consent import BreakGlass, ConsentAccess, ConsentEvent, ConsentGrant
+from app.tables.peacebuilders import PeacebuilderNetwork
+from app.wall import CONSENT_KEY_NAME, Wall
 
 log = logging.getLogger("safety_net.integrity")
 

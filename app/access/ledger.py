@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import service as audit
-from app.audit.models import AccessLogEntry
+from app.access import log as audit
+from app.tables.audit import AccessLogEntry
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Settings such as `safety_net.scope` are not privileged: any role that may connect can set them.
 So the application signs what it decided: every transaction's `set_config` statement carries,
-beside the four settings of `app/access/tenancy.py`, the SHA-256 of the peacebuilders list, an
+beside the four settings of `app/tenancy.py`, the SHA-256 of the peacebuilders list, an
 expiry and an HMAC-SHA256 over them with the service key `tenancy` (app/crypto.py: kept with
 the KEKs, never readable by the service or background database roles). Inside PostgreSQL the
 SECURITY DEFINER function `sn_verified_scope()` (migrations/versions/0008_signed_tenancy.py)
@@ -28,11 +28,11 @@ import hmac
 import time
 from typing import Any
 
-from app.access.tenancy import Scope, Tenancy
+from app.tenancy import Scope, Tenancy
 
 VERSION = "v1"
 KEY_NAME = "tenancy"
-# Consent rows are MACed with another service key (app/consent/integrity.py).
+# Consent rows are MACed with another service key (app/tables/integrity.py).
 CONSENT_KEY_NAME = "consent"
 
 # One statement per transaction: the four settings the policies read, and what proves them.
