@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app.auth.passwords import hash_password
-from app.consent.models import PeacebuilderAccount
+from app.tables.consent import PeacebuilderAccount
 from tests.conftest import Env, unique
 from tests.test_auth import login_token
 from tests.test_consent import new_peacebuilder
