@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.auth.passwords import hash_password
 from app.tables.consent import PeacebuilderAccount
+from schema.web.core import NEUTRAL_PATH
 from tests.conftest import Env, unique
 from tests.test_auth import login_token
 from tests.test_consent import new_peacebuilder
@@ -244,12 +245,13 @@ BROWSER_POSTS = ("/queue/acknowledge", "/audit/download", "/me/consent/revoke",
 
 
 def signed_out(response: httpx.Response) -> bool:
-    """The answer to a request without a browser session: to sign-in, or 401 with no body."""
+    """The answer to a request without a browser session: to sign-in (or her pages' neutral
+    page), or 401 with no body."""
     if "__Host-sn-session=" in response.headers.get("set-cookie", "").replace(
             '__Host-sn-session=""', ""):
         return False
-    if response.status_code == 303:
-        return response.headers["location"] == "/signin"
+    if response.status_code == 303:  # her pages go to the neutral page, not to sign-in
+        return response.headers["location"] in ("/signin", NEUTRAL_PATH)
     return response.status_code == 401 and response.content == b""
 
 
@@ -340,8 +342,12 @@ async def test_an_organisation_she_cut_off_sees_nothing_of_her_anywhere(env: Env
             assert (await sign_in_her(her, pb["login"])).status_code == 303
             page = await her.get("/me/consent")
             assert shared["id"] in page.text
-            done = await her.post("/me/consent/revoke", data={
+            asked = await her.post("/me/consent/revoke", data={
                 "csrf": csrf_of(page.text), "grant": shared["id"]}, headers=ORIGIN)
+            assert asked.status_code == 200 and 'name="confirm"' in asked.text
+            done = await her.post("/me/consent/revoke", data={
+                "csrf": csrf_of(page.text), "grant": shared["id"], "confirm": "yes"},
+                headers=ORIGIN)
             assert done.headers["location"] == "/me/consent?done=revoked"
         after = await other.get(f"/cases/{pb['case']}")
         missing = await other.get(f"/cases/{ids.encode('Case', uuid.uuid4())}")
