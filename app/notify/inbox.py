@@ -122,6 +122,10 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
     """Whether the recipient may still receive this alert now (case still visible to them)."""
     if item.recipient != ctx.principal.subject:
         return False
+    if ctx.principal.mfa_pending:
+        # A password alone (her role needs a second factor she has not used): no roles, and
+        # no alert either (a duress sign-in, a break-glass are told to focal points).
+        return False
     if item.kind in LEGAL_KINDS and not await _legal_released(ctx, item):
         # A hearing reminder stops once her consent no longer releases `legal` to it.
         return False
