@@ -21,9 +21,12 @@ pytestmark = pytest.mark.anyio
 
 async def test_signed_out_pages_go_to_sign_in(env: Env) -> None:
     async with browser(env) as client:
-        for path in ("/", "/queue", "/me"):
+        for path in ("/", "/queue"):
             response = await client.get(path)
             assert response.status_code == 303 and response.headers["location"] == "/signin"
+        # Her pages lead to the neutral page instead (Back after her quick exit).
+        response = await client.get("/me")
+        assert response.status_code == 303 and response.headers["location"] == "/weather"
         page = await client.get("/signin")
         assert page.status_code == 200
         assert "default-src 'none'" in page.headers["content-security-policy"]

@@ -134,6 +134,9 @@ async def test_the_lead_organisation_sees_its_case(scene: dict[str, Any]) -> Non
     # Location was never consented to: shown as withheld, with the API's reason.
     assert WITHHELD in html
     assert page.headers["cache-control"] == "no-store"
+    # Every table scrolls sideways in its own container (a phone keeps the page's width).
+    tables = html.count("<table")
+    assert tables >= 5 and html.count('<div class="table-wrap">\n<table') == tables
 
 
 async def test_another_organisation_sees_only_what_her_consent_releases(

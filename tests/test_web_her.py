@@ -151,8 +151,21 @@ async def test_she_revokes_a_grant_and_it_stops(env: Env) -> None:
         # Her error page is hers too: light, with the quick exit.
         assert 'href="/exit"' in refused.text and "htmx" not in refused.text
         assert status_of((await her_state(env, pb))["consentGrants"], pb["unpc_grant"]) == "LIVE"
-        done = await client.post("/me/consent/revoke", data={"csrf": token,
-                                                             "grant": pb["unpc_grant"]},
+        # The revoke button asks first: to whom, what stops being shared, and a way back.
+        asked = await client.post("/me/consent/revoke", data={"csrf": token,
+                                                              "grant": pb["unpc_grant"]},
+                                  headers=ORIGIN)
+        assert asked.status_code == 200
+        assert "<title>Stop sharing? — Safety Net</title>" in asked.text
+        assert "UN Protection Cluster" in asked.text and "they can no longer see" in asked.text
+        assert '<a href="/me/consent" class="button-link">No, keep sharing</a>' in asked.text
+        assert 'name="confirm" value="yes"' in asked.text and "<script" not in asked.text.replace(
+            '<script src="/static/web/her.js" defer></script>', "")
+        assert "htmx" not in asked.text and len(asked.content) < 8000
+        assert status_of((await her_state(env, pb))["consentGrants"], pb["unpc_grant"]) == "LIVE"
+        done = await client.post("/me/consent/revoke", data={"csrf": csrf_of(asked.text),
+                                                             "grant": pb["unpc_grant"],
+                                                             "confirm": "yes"},
                                  headers=ORIGIN)
         assert done.status_code == 303 and done.headers["location"] == "/me/consent?done=revoked"
         assert pb["unpc_grant"] not in done.headers["location"]
@@ -169,10 +182,11 @@ async def test_she_cannot_revoke_another_womans_grant(env: Env) -> None:
     async with browser(env) as client:
         await sign_in_her(client, pb["login"])
         token = csrf_of((await client.get("/me/consent")).text)
-        tried = await client.post("/me/consent/revoke", data={"csrf": token,
-                                                              "grant": other["unpc_grant"]},
-                                  headers=ORIGIN)
-        assert tried.headers["location"] == "/me/consent?done=failed"
+        for confirm in ("", "yes"):  # neither her confirmation page nor the revocation
+            tried = await client.post("/me/consent/revoke",
+                                      data={"csrf": token, "grant": other["unpc_grant"],
+                                            "confirm": confirm}, headers=ORIGIN)
+            assert tried.headers["location"] == "/me/consent?done=failed"
     assert status_of((await her_state(env, other))["consentGrants"],
                      other["unpc_grant"]) == "LIVE"
 
@@ -225,8 +239,9 @@ async def test_staff_cannot_open_her_pages(env: Env) -> None:
         assert posted.status_code == 404
     async with browser(env) as anonymous:
         for path in HER_PAGES:
+            # Not our sign-in page: after a quick exit, Back must not land on a page naming us.
             response = await anonymous.get(path)
-            assert response.status_code == 303 and response.headers["location"] == "/signin"
+            assert response.status_code == 303 and response.headers["location"] == "/weather"
 
 
 async def test_quick_exit_ends_the_session_and_clears_the_site(env: Env) -> None:
@@ -243,8 +258,10 @@ async def test_quick_exit_ends_the_session_and_clears_the_site(env: Env) -> None
         assert neutral.status_code == 200
         assert "Safety Net" not in neutral.text and "safety" not in neutral.text.lower()
         assert "<script" not in neutral.text and "http" not in neutral.text
-        # The session is over on the server too: the old cookie opens nothing.
-        assert (await client.get("/me")).status_code == 303
+        # The session is over on the server too: the old cookie opens nothing, and Back to
+        # her page lands on the neutral page again, not on one that names us.
+        back = await client.get("/me")
+        assert back.status_code == 303 and back.headers["location"] == "/weather"
     async with browser(env) as replay:
         # Even a copy of the cookie taken before the exit opens nothing now.
         await sign_in_her(replay, pb["login"])
@@ -253,7 +270,7 @@ async def test_quick_exit_ends_the_session_and_clears_the_site(env: Env) -> None
         await replay.get("/exit")
         replay.cookies.set("__Host-sn-session", cookie, domain="test")
         again = await replay.get("/me")
-        assert again.status_code == 303 and again.headers["location"] == "/signin"
+        assert again.status_code == 303 and again.headers["location"] == "/weather"
     async with browser(env) as nobody:
         # Signed out, the exit still lands on the neutral page.
         left = await nobody.get("/exit")

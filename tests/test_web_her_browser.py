@@ -170,6 +170,17 @@ def test_her_pages_on_a_phone_in_spanish_she_revokes_a_grant(phone_for: Any,
     fund = page.locator("article.grant", has_text="Rapid Response Fund")
     expect(fund).to_have_count(1)
     fund.get_by_role("button", name="Revocar").click()
+    # She is asked first: to whom, what stops being shared; "no" takes her back unchanged.
+    expect(page.locator("h1")).to_have_text("¿Dejar de compartir?")
+    expect(page.locator("main")).to_contain_text("Rapid Response Fund")
+    assert_accessible(page)
+    shot(page, "her-grant-revoke-confirm-es")
+    page.get_by_role("link", name="No, seguir compartiendo").click()
+    page.wait_for_url(re.compile(r"/me/consent$"))
+    fund = page.locator("article.grant", has_text="Rapid Response Fund")
+    expect(fund).to_have_count(1)
+    fund.get_by_role("button", name="Revocar").click()
+    page.get_by_role("button", name="Sí, dejar de compartir").click()
     page.wait_for_url(re.compile(r"/me/consent\?done=revoked$"))
     expect(page.get_by_role("status")).to_contain_text("revocado")
     # It is no longer among who may see her data (only among the ended ones, without a button).
@@ -242,6 +253,7 @@ def test_quick_exit_leads_to_a_neutral_page_and_back_shows_nothing(phone_for: An
     body = page.locator("body").inner_text()
     assert "Vigilancia" not in body and "Mi seguridad" not in body
     assert not page.url.endswith("/me/safety") or "Salida rápida" not in body
-    # Her page asked again: the sign-in page, nothing of hers.
+    assert "Safety Net" not in body  # not our sign-in page either: the neutral one
+    # Her page asked again: the neutral page, nothing of hers and nothing naming us.
     page.goto("/me")
-    assert page.url.endswith("/signin")
+    assert page.url.endswith("/weather")

@@ -194,6 +194,11 @@ async def test_the_directory(env: Env) -> None:
         legal = await client.get("/directory", params={"service": "LEGAL_AID"})
         assert "Legal aid" in legal.text and "Emergency grants" not in legal.text.split(
             "<table", 1)[-1]
+        # The filter form keeps what was chosen and offers the way back to everything.
+        assert '<option value="LEGAL_AID" selected>' in legal.text
+        assert '<a href="/directory">Clear filters</a>' in legal.text
+        assert '<a href="/directory">Clear filters</a>' not in page.text
+        assert 'role="search"' in page.text
         accepting = await client.get("/directory", params={"accepts": "yes", "language": "ar"})
         body = accepting.text.split("<table", 1)[-1]
         assert "Psychosocial support" in body and "Security protection" not in body

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import Message
 
 from schema.web import core
+from schema.web.audit_actions import ACTIONS
 from schema.web.core import N_, Visit, render
 from schema.web.pages import VIEWER, form_of, not_found
 
@@ -154,7 +155,7 @@ async def _log_page(visit: Visit, viewer: dict[str, Any], chosen: dict[str, str]
                   total=log.get("totalCount"), chosen=chosen, next_url=next_url,
                   first_url=first_url, verification=data.get("accessLogVerification"),
                   organisations=data.get("accessLogOrganisations") or [],
-                  decision_labels=DECISION_LABELS, unknown_org=unknown_org,
+                  decision_labels=DECISION_LABELS, action_labels=ACTIONS, unknown_org=unknown_org,
                   export_error=export_error, formats=FORMATS, status=status,
                   filtered=bool(chosen))
 

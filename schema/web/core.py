@@ -261,8 +261,13 @@ def redirect(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=303, headers=PAGE_HEADERS)
 
 
-def to_sign_in(request: Request) -> Response:
-    response = redirect("/signin")
+# Her pages, signed out, lead here rather than to our sign-in page: after a quick exit, the
+# browser's Back button must not land on a page that names us (schema/web/her.py).
+NEUTRAL_PATH = "/weather"
+
+
+def to_sign_in(request: Request, *, neutral: bool = False) -> Response:
+    response = redirect(NEUTRAL_PATH if neutral else "/signin")
     if request.cookies.get(COOKIE):
         clear_session_cookie(response, request)
     return response

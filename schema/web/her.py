@@ -22,7 +22,7 @@ from schema.web.pages import form_of
 
 # Quick exit: what the browser must forget, then a page that says nothing about us.
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
-NEUTRAL_PATH = "/weather"
+NEUTRAL_PATH = core.NEUTRAL_PATH
 HER_PAGES = (("/me", N_("Overview")), ("/me/consent", N_("My consent")),
              ("/me/safety", N_("My safety")), ("/me/history", N_("Who saw my data")))
 HISTORY_PAGE = 20
@@ -132,6 +132,7 @@ SIGN_OUT = "mutation { signOut(input: {everywhere: false}) { sessionsEnded } }"
 FIELD_MAX = 200  # the API's limit for herView / herAnalysis
 DESCRIPTION_MAX = 5000  # the API's limit for what an approval covers
 PUBLIC_ACTS = ("public_statement", "media_contact", "recognition")
+REVOCABLE = ("LIVE", "NOT_YET_VALID", "PENDING")  # the grants her page offers to revoke
 # Her navigation, also for the shared error page when it is hers (error.html).
 core.env.globals["her_pages"] = HER_PAGES
 
@@ -165,7 +166,7 @@ async def consent(visit: Visit) -> Response:
     answer = await visit.query(CONSENT)
     mine = (answer.data or {}).get("me") or {}
     grants = mine.get("consentGrants") or []
-    live = [g for g in grants if g["status"] in ("LIVE", "NOT_YET_VALID", "PENDING")]
+    live = [g for g in grants if g["status"] in REVOCABLE]
     ended = [g for g in grants if g not in live]
     # The organisations she may approve a public act for: those she already deals with.
     known = [c["leadOrganisation"] for c in mine.get("cases") or []]
@@ -217,8 +218,19 @@ def _id(visit: Visit, name: str) -> str:
 
 
 async def revoke(visit: Visit) -> Response:
-    return await _act(visit, REVOKE, {"g": _id(visit, "grant")}, "revokeConsent",
-                      "/me/consent", "revoked")
+    """First her confirmation, on a page that says to whom and what stops being shared (with a
+    way back); only the confirming form (`confirm=yes`) revokes. No script: two plain forms."""
+    grant_id = _id(visit, "grant")
+    if form_of(visit).get("confirm") == "yes":
+        return await _act(visit, REVOKE, {"g": grant_id}, "revokeConsent", "/me/consent",
+                          "revoked")
+    answer = await visit.query(CONSENT)
+    grants = ((answer.data or {}).get("me") or {}).get("consentGrants") or []
+    # Her own grants only (the API answers no other woman's): anything else is "failed".
+    grant = next((g for g in grants if g["id"] == grant_id and g["status"] in REVOCABLE), None)
+    if grant is None:
+        return redirect("/me/consent?done=failed")
+    return _page(visit, "me_consent_revoke.html", answer, grant=grant)
 
 
 async def confirm(visit: Visit) -> Response:

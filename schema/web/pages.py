@@ -29,7 +29,7 @@ def page(handler: Handler, *, staff_only: bool = False, her_only: bool = False,
     async def endpoint(request: Request) -> Response:
         visit = await core.visit(request)
         if visit is None:
-            return core.to_sign_in(request)
+            return core.to_sign_in(request, neutral=her_only)
         if request.method == "POST":
             form = dict(await request.form())
             if not visit.check_csrf(form):
@@ -43,7 +43,7 @@ def page(handler: Handler, *, staff_only: bool = False, her_only: bool = False,
         try:
             return await handler(visit)
         except core.SignedOut:
-            return core.to_sign_in(request)
+            return core.to_sign_in(request, neutral=her_only)
 
     return endpoint
 

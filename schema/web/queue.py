@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from schema.web import case_labels as labels
 from schema.web import core
 from schema.web.core import N_, Visit, redirect, render
 from schema.web.pages import VIEWER, form_of
@@ -55,43 +56,12 @@ CHECK_IN_AHEAD = timedelta(hours=24)  # a check-in due within a day is on the qu
 
 # Enum codes as the API answers them -> the label shown (translated where shown).
 LABELS: dict[str, dict[str, str]] = {
-    "incident_type": {
-        "PHYSICAL_ATTACK": N_("Physical attack"),
-        "ONLINE_HARASSMENT": N_("Online harassment"),
-        "THREATS": N_("Threats"),
-        "LEGAL_ADMINISTRATIVE_HARASSMENT": N_("Legal or administrative harassment"),
-        "CRIMINALISATION": N_("Criminalisation"),
-        "SURVEILLANCE": N_("Surveillance"),
-        "THREATS_TO_FAMILY_OR_COLLEAGUES": N_("Threats to family or colleagues"),
-        "DETENTION": N_("Detention"),
-        "SEXUAL_VIOLENCE": N_("Sexual violence"),
-        "SMEAR_CAMPAIGN": N_("Smear campaign"),
-        "OTHER": N_("Other"),
-    },
-    "severity": {"LOW": N_("Low"), "MEDIUM": N_("Medium"), "HIGH": N_("High"),
-                 "CRITICAL": N_("Critical")},
-    "incident_status": {
-        "REPORTED": N_("Reported, not acknowledged"),
-        "ACKNOWLEDGED": N_("Acknowledged"),
-        "RESPONDING": N_("Responding"),
-        "RESOLVED": N_("Resolved"),
-    },
-    "measure_kind": {
-        "ACCOMPANIMENT": N_("Accompaniment"),
-        "HOSTING_AT_PREMISES": N_("Hosting at premises"),
-        "SECURE_COMMUNICATION": N_("Secure communication"),
-        "SECURE_TRANSPORT": N_("Secure transport"),
-        "LEGAL_SUPPORT": N_("Legal support"),
-        "DIPLOMATIC_DIALOGUE": N_("Diplomatic dialogue"),
-        "PUBLIC_STATEMENT": N_("Public statement"),
-        "GRANT": N_("Grant"),
-        "RELOCATION": N_("Relocation"),
-        "PSYCHOSOCIAL_SUPPORT": N_("Psychosocial support"),
-        "MEDIA_CONTACT": N_("Media contact"),
-        "RECOGNITION": N_("Recognition"),
-    },
-    "measure_status": {"planned": N_("Planned"), "in_progress": N_("In progress"),
-                       "done": N_("Done"), "cancelled": N_("Cancelled")},
+    "incident_type": labels.INCIDENT_TYPE,
+    "severity": labels.LEVEL,
+    # The queue says what is waiting: a reported incident is not acknowledged yet.
+    "incident_status": {**labels.INCIDENT_STATUS, "REPORTED": N_("Reported, not acknowledged")},
+    "measure_kind": labels.MEASURE_KIND,
+    "measure_status": labels.MEASURE_STATUS,
     "assessment_status": {
         "DRAFT": N_("Draft"),
         "SHARED_WITH_HER": N_("Shared with her"),
@@ -107,8 +77,7 @@ LABELS: dict[str, dict[str, str]] = {
         "RESOLVED": N_("Resolved"),
         "ENDED": N_("Ended"),
     },
-    "risk": {"LOW": N_("Low"), "MEDIUM": N_("Medium"), "HIGH": N_("High"),
-             "CRITICAL": N_("Critical")},
+    "risk": labels.LEVEL,
 }
 
 
