@@ -1,68 +1,33 @@
 """Her endpoints outside GraphQL: her sign-in (`/auth/login` with `login`, registered with
-app/auth/http.py), redeeming her one-time code (`/auth/redeem-code`), and GET /me/data-copy.
-
-GET /me/data-copy: her own copy of everything we hold about her, streamed.
-
-The same JSON document `me { dataCopy }` gave, written as it is read — each case, and each batch
-of 20 of its incidents, in a transaction of its own — so its size never depends on what a
-replica can hold in memory.
-Only she can download it (a peacebuilder's own token; no purpose needed); the download is in
-the access log (`data.export`, via download) before any byte of it leaves.
+app/auth/http.py) and redeeming her one-time code (`/auth/redeem-code`). Her copy
+(GET /me/data-copy) is app/read/copy.py.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from app.access.log import write_deferred
 from app.access.principal import SYSTEM
 from app.access.unit import context_for
 from app.auth import attempts, principals, sessions
-from app.auth.edge import request_context
 from app.auth.http import HER_LOGIN_FAILED, NO_STORE, on_her_login
 from app.auth.passwords import verify_password
-from app.errors import AppError, BadInput
+from app.errors import BadInput
 from app.inputs import check_json
 from app.logs import request_id_var
 from app.peacebuilders import account as her_account
-from app.peacebuilders import self_service
 from app.ratelimit import limiter
 from app.tables.consent import PeacebuilderAccount
 from app.tenancy import as_system
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
-
-STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404}
-
-
-def _refuse(exc: AppError) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
-                        status_code=STATUS.get(exc.code, 400))
-
-
-async def data_copy_endpoint(request: Request) -> Response:
-    try:
-        async with request_context(request) as ctx:
-            head, case_ids = await self_service.data_copy_head(ctx, via="download")
-    except AppError as exc:
-        return _refuse(exc)
-
-    async def body() -> AsyncIterator[bytes]:
-        async for piece in self_service.copy_pieces(head, case_ids,
-                                                    lambda: request_context(request)):
-            yield piece.encode()
-
-    return StreamingResponse(body(), media_type="application/json", headers={
-        "Content-Disposition": 'attachment; filename="my-data.json"',
-        "Cache-Control": "no-store"})
-
 
 @on_her_login
 async def her_login(runtime: Runtime, login: str, password: str, code: str | None,
