@@ -143,7 +143,15 @@ _below("CheckInSchedule", "check_in_schedules", CheckInSchedule.from_view)
 _below("CheckIn", "check_ins", CheckIn.from_view)
 _below("SecurityAssessment", "security_assessments", SecurityAssessment.from_view)
 _below("Consultation", "consultations", Consultation.from_view)
-_below("ConsultationFollowUpTask", "consultation_follow_ups", ConsultationFollowUpTask.from_view)
+
+
+@_node_resolver("ConsultationFollowUpTask")
+async def _follow_up_task(info: Info, id_: Any) -> Node:
+    """Decided as through its case, like the rows above; its named person shows to the owner
+    organisation only, as in the case's `consultationFollowUps`."""
+    view = await info.context.loaders.call(case_read.below, info.context.access,
+                                           "consultation_follow_ups", id_, want_of(info))
+    return ConsultationFollowUpTask.from_view(view, info.context.access.org_id)
 
 
 @_node_resolver("Attachment")
