@@ -20,11 +20,12 @@ from app.consent import service as consent
 from app.directory import help as help_requests
 from app.errors import NotFound
 from app.escalation import rota
-from app.incidents import attachments, response
+from app.incidents import response
 from app.notify import webhooks
 from app.operations import service as operations
 from app.orgs import service as orgs
 from app.peacebuilders import erasure, self_service
+from app.read import attachments as read_attachments
 from app.read import cases as case_read
 from app.read import peacebuilders as pb_read
 from app.read.children import RowView
@@ -156,7 +157,7 @@ async def _follow_up_task(info: Info, id_: Any) -> Node:
 @_node_resolver("Attachment")
 async def _attachment(info: Info, id_: Any) -> Node:
     return Attachment.from_model(await info.context.loaders.call(
-        attachments.one, info.context.access, id_))
+        read_attachments.one, info.context.access, id_))
 
 
 @_node_resolver("Referral")

@@ -15,7 +15,6 @@ from sqlalchemy import and_, or_, select
 
 from app.access.context import AccessContext
 from app.access.visibility import org_holds_consent, visible_peacebuilders
-from app.auth.edge import recipient_unit_of_work
 from app.errors import BadInput, Unauthenticated
 from app.notify.chain import ESCALATION_ROLES
 from app.tables.cases import Case
@@ -157,8 +156,7 @@ async def deliverable(runtime: Runtime, item: InboxItem, request_id: str) -> boo
     case teams, under row-level security on PostgreSQL), for one of `DELIVERY_PURPOSES`."""
     for purpose in DELIVERY_PURPOSES:
         try:
-            async with recipient_unit_of_work(runtime, item.recipient, purpose,
-                                              request_id) as access:
+            async with runtime.as_recipient(item.recipient, purpose, request_id) as access:
                 if await entitled(access, item):
                     return True
         except Unauthenticated:
