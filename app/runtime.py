@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
 
 from app.access.policy import PolicyEngine
+from app.auth.edge import recipient_unit_of_work
 from app.auth.tokens import Claims, Issuer, OIDCVerifier, issuer_of
 from app.clock import Clock
 from app.config import Settings
@@ -98,6 +100,12 @@ class Runtime:
         if not schema_is_usable(current, head):
             return False, "database not migrated"
         return True, "ok"
+
+    def as_recipient(self, subject: str, purpose: str | None,
+                     request_id: str) -> AbstractAsyncContextManager[Any]:
+        """A unit of work as the recipient of an alert (`app.auth.edge.recipient_unit_of_work`),
+        handed to deliveries (app/notify) that sit below the identity layer."""
+        return recipient_unit_of_work(self, subject, purpose, request_id)
 
     async def close(self) -> None:
         await self.db.dispose()

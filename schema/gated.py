@@ -19,8 +19,8 @@ from graphql import GraphQLObjectType, GraphQLSchema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.nodes import SelectedField, Selection
 
+from app.access.gate import Gate, Want
 from app.access.visibility import Redaction
-from app.read.gate import Gate, Want
 from schema.consent.enums import DataCategory
 from schema.consent.gate import redact, unreadable
 from schema.context import Info

@@ -20,11 +20,12 @@ from app.consent import service as consent
 from app.directory import help as help_requests
 from app.errors import NotFound
 from app.escalation import rota
-from app.incidents import attachments, response
+from app.incidents import response
 from app.notify import webhooks
 from app.operations import service as operations
 from app.orgs import service as orgs
 from app.peacebuilders import erasure, self_service
+from app.read import attachments as read_attachments
 from app.read import cases as case_read
 from app.read import peacebuilders as pb_read
 from app.read.children import RowView
@@ -142,13 +143,21 @@ _below("CheckInSchedule", "check_in_schedules", CheckInSchedule.from_view)
 _below("CheckIn", "check_ins", CheckIn.from_view)
 _below("SecurityAssessment", "security_assessments", SecurityAssessment.from_view)
 _below("Consultation", "consultations", Consultation.from_view)
-_below("ConsultationFollowUpTask", "consultation_follow_ups", ConsultationFollowUpTask.from_view)
+
+
+@_node_resolver("ConsultationFollowUpTask")
+async def _follow_up_task(info: Info, id_: Any) -> Node:
+    """Decided as through its case, like the rows above; its named person shows to the owner
+    organisation only, as in the case's `consultationFollowUps`."""
+    view = await info.context.loaders.call(case_read.below, info.context.access,
+                                           "consultation_follow_ups", id_, want_of(info))
+    return ConsultationFollowUpTask.from_view(view, info.context.access.org_id)
 
 
 @_node_resolver("Attachment")
 async def _attachment(info: Info, id_: Any) -> Node:
     return Attachment.from_model(await info.context.loaders.call(
-        attachments.one, info.context.access, id_))
+        read_attachments.one, info.context.access, id_))
 
 
 @_node_resolver("Referral")

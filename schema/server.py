@@ -21,7 +21,6 @@ from app.auth.http import (
     jwks_endpoint,
     login_endpoint,
     logout_endpoint,
-    redeem_code_endpoint,
     token_endpoint,
 )
 from app.config import Settings
@@ -30,8 +29,9 @@ from app.incidents.http import MULTIPART_OVERHEAD, download_endpoint, upload_end
 from app.metrics import Metrics
 from app.monitoring.http import report_endpoint as monitoring_report_endpoint
 from app.notify.outbox import worker as outbox_worker
-from app.peacebuilders.http import data_copy_endpoint
+from app.peacebuilders.http import redeem_code_endpoint
 from app.ratelimit import limiter
+from app.read.copy import data_copy_endpoint
 from app.runtime import Runtime
 from app.scheduler import Scheduler
 from app.storage import migration_status, schema_is_usable

@@ -34,7 +34,13 @@ from strawberry.exceptions import ConnectionRejectionError
 from app.access.context import AccessContext
 from app.access.principal import Principal, PrincipalKind
 from app.auth.edge import admit, bearer_token, parse_purpose, refuse_purpose, unit_of_work
-from app.errors import Forbidden, Unauthenticated, UnknownPurpose
+from app.errors import (
+    Forbidden,
+    MfaEnrolmentRequired,
+    SecondFactorRequired,
+    Unauthenticated,
+    UnknownPurpose,
+)
 from app.logs import request_id_var
 from app.notify import inbox
 from app.notify.broker import RESYNC
@@ -291,7 +297,9 @@ class SocketApp(GraphQL):  # type: ignore[type-arg]
 
 
 class SubscriberRefused(Exception):
-    """A subscriber not admitted: `code` is UNAUTHENTICATED or INVALID_PURPOSE."""
+    """A subscriber not admitted: `code` is UNAUTHENTICATED, INVALID_PURPOSE or (a role that
+    needs a second factor, signed in without one) MFA_ENROLMENT_REQUIRED /
+    SECOND_FACTOR_REQUIRED."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -319,5 +327,9 @@ async def admit_subscriber(context: SocketContext, params: object) -> None:
         principal, _ = await admit(runtime, claims, purpose)
     except Unauthenticated as exc:
         raise SubscriberRefused("UNAUTHENTICATED") from exc
+    if principal.mfa_pending:
+        # Her role needs a second factor this token was issued without: it may only enrol.
+        raise SubscriberRefused(SecondFactorRequired.code if principal.external
+                                else MfaEnrolmentRequired.code)
     context.principal, context.purpose, context.claims = principal, purpose, claims
     context.expires_at = float(claims.raw.get("exp", 0))

@@ -19,6 +19,8 @@ from schema import ids
 from tests.conftest import unique
 
 EVIDENCE = {"kind": "SIGNED_FORM", "reference": "signed intake form, case file 1"}
+PROFILE = {"legalName": "Secret Legal Name", "phone": "+1 555 0199", "country": "ZZ",
+           "region": "North", "familyMembers": "a sister", "healthNotes": "none"}
 INTAKE = {"obtainedVia": "IN_PERSON", "evidence": EVIDENCE}
 
 CREATE = """
@@ -37,6 +39,26 @@ mutation($id: ID!) { confirmTwoPerson(input: {id: $id}) {
 CONFIRM_CONSENT = """
 mutation($id: ID!) { confirmConsent(input: {grantId: $id}) {
   grant { id status } userErrors { field message code } } }"""
+
+CONFIRM_NETWORK = """
+mutation($pb: ID, $n: ID!) { confirmNetwork(input: {peacebuilderId: $pb, networkId: $n}) {
+  link { id confirmedAt network { slug } } confirmationId userErrors { field message code } } }"""
+OPEN_CASE = """
+mutation($input: OpenCaseInput!) {
+  openCase(input: $input) { case { id } userErrors { field message code } }
+}"""
+
+_org_ids: dict[int, dict[str, str]] = {}
+
+
+async def org_id(env: Any, slug: str) -> str:
+    """Global ID of an organisation of this environment's database (cached per env)."""
+    if id(env) not in _org_ids:
+        body = await env.gql("{ organisations(first: 50) { edges { node { id slug } } } }",
+                             as_=("mofa", "focal"))
+        _org_ids[id(env)] = {e["node"]["slug"]: e["node"]["id"]
+                             for e in body["data"]["organisations"]["edges"]}
+    return _org_ids[id(env)][slug]
 
 
 def second_of(user: str) -> str:
@@ -162,3 +184,30 @@ async def current_assessment(env: Any, case_id: str, lead: str, *, login: str | 
         assert body["data"]["confirmRiskAssessmentWithoutHer"]["userErrors"] == [], body
         await confirm_by_second_person(env, lead, assessment, first="focal")
     return str(assessment)
+
+
+async def networked_case(env: Any, categories: list[str], *, lead: str = "unpc",
+                         network: str = "wpn") -> dict[str, Any]:
+    """A woman without a login of her own whom `lead` registers naming `network`: two of
+    `lead`'s focal points confirm the network, the network's focal point confirms her intake
+    consent (`categories`, for protection) for her, and `lead` opens her case.
+    Returns {"id", "case"}."""
+    network_id = await org_id(env, network)
+    body = await env.gql(CREATE, {"input": {
+        "pseudonym": unique("pb"), "networkIds": [network_id], "profile": PROFILE,
+        "intakeConsent": {"categories": categories, "purposes": ["PROTECTION"],
+                          "obtainedVia": "IN_PERSON"}}}, as_=(lead, "caseworker"))
+    assert body["data"]["createPeacebuilder"]["userErrors"] == [], body
+    pb = body["data"]["createPeacebuilder"]["peacebuilder"]["id"]
+    asked = await env.gql(CONFIRM_NETWORK, {"pb": pb, "n": network_id}, as_=(lead, "focal"))
+    assert asked["data"]["confirmNetwork"]["userErrors"] == [], asked
+    await confirm_by_second_person(env, lead, asked["data"]["confirmNetwork"]["link"]["id"],
+                                   first="focal")
+    listed = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
+                           {"id": pb}, as_=(network, "focal"))
+    body = await env.gql(CONFIRM_CONSENT, {"id": listed["data"]["consentGrants"][0]["id"]},
+                         as_=(network, "focal"))
+    assert body["data"]["confirmConsent"]["userErrors"] == [], body
+    opened = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb}}, as_=(lead, "caseworker"))
+    assert opened["data"]["openCase"]["userErrors"] == [], opened
+    return {"id": pb, "case": opened["data"]["openCase"]["case"]["id"]}

@@ -22,10 +22,14 @@ from schema.server import create_app
 from tests.conftest import BACKENDS, build_env, unique
 from tests.factories import (
     CONFIRM_CONSENT,
+    CONFIRM_NETWORK,
     CONFIRM_TWO_PERSON,
     EVIDENCE,
     INTAKE,
+    OPEN_CASE,
+    PROFILE,
     confirm_by_second_person,
+    org_id,
     pending_confirmation,
     register,
     she_confirms,
@@ -36,10 +40,6 @@ pytestmark = pytest.mark.anyio
 CREATE_PB = """
 mutation($input: CreatePeacebuilderInput!) {
   createPeacebuilder(input: $input) { peacebuilder { id } userErrors { field message code } }
-}"""
-OPEN_CASE = """
-mutation($input: OpenCaseInput!) {
-  openCase(input: $input) { case { id } userErrors { field message code } }
 }"""
 GRANT = """
 mutation($input: GrantConsentInput!) {
@@ -69,23 +69,6 @@ query($id: ID!) {
 CASES = """
 query($pb: ID!) { cases(first: 50, filter: {peacebuilderId: $pb}) {
   totalCount edges { node { id summary peacebuilder { pseudonym profile { legalName } } } } } }"""
-CONFIRM_NETWORK = """
-mutation($pb: ID, $n: ID!) { confirmNetwork(input: {peacebuilderId: $pb, networkId: $n}) {
-  link { id confirmedAt network { slug } } confirmationId userErrors { field message code } } }"""
-PROFILE = {"legalName": "Secret Legal Name", "phone": "+1 555 0199", "country": "ZZ",
-           "region": "North", "familyMembers": "a sister", "healthNotes": "none"}
-
-_org_ids: dict[int, dict[str, str]] = {}
-
-
-async def org_id(env, slug: str) -> str:
-    """Global ID of an organisation of this environment's database (cached per env)."""
-    if id(env) not in _org_ids:
-        body = await env.gql("{ organisations(first: 50) { edges { node { id slug } } } }",
-                             as_=("mofa", "focal"))
-        _org_ids[id(env)] = {e["node"]["slug"]: e["node"]["id"]
-                             for e in body["data"]["organisations"]["edges"]}
-    return _org_ids[id(env)][slug]
 
 
 async def wg_id(env, slug: str = "jag") -> str:

@@ -364,9 +364,9 @@ users:
     async with env.runtime.db.transaction() as session:
         ctx = context_for(env.runtime, session, SYSTEM, request_id="test-tenants")
         await tenant_service.apply(ctx, tenant_schema.load_dir(tmp_path))
-    from tests import test_consent
+    from tests import factories
 
-    test_consent._org_ids.pop(id(env), None)  # a new organisation: list them again
+    factories._org_ids.pop(id(env), None)  # a new organisation: list them again
     pb = await new_peacebuilder(env, "fund")
     await grant(env, pb, as_=("fund", "focal"), to_org=slug,
                 categories=("INCIDENT_DETAILS", "LEGAL"), purposes=("PROTECTION",))

@@ -192,7 +192,9 @@ async def test_subscription_ends_when_its_token_expires(tmp_path):
             user = await s.scalar(select(User).where(User.username == "focal"))
             subject, org = user.subject, str(user.org_id)
         ttl = env.settings.token_ttl_seconds
-        token = env.runtime.issuer.issue(subject=subject, org_id=org, now=time.time() - ttl + 2)[0]
+        # Signed in with her second factor (a focal point without one is refused at connect).
+        token = env.runtime.issuer.issue(subject=subject, org_id=org, acr="mfa",
+                                         now=time.time() - ttl + 2)[0]
         async with serve(runtime) as port:
             sub = Subscriber(port, token)
             sub.start()

@@ -33,14 +33,9 @@ from app.tables.incidents import CaseEvent
 from schema import ids
 from schema.server import create_app
 from tests.conftest import BACKENDS, build_env
-from tests.factories import confirm_by_second_person
+from tests.factories import confirm_by_second_person, networked_case
 from tests.test_consent import (
-    CONFIRM_CONSENT,
-    CONFIRM_NETWORK,
-    CREATE_PB,
     INTAKE_CATEGORIES,
-    OPEN_CASE,
-    PROFILE,
     grant,
     new_peacebuilder,
     org_id,
@@ -219,22 +214,7 @@ async def test_risk_level_is_no_longer_set_by_hand(risk_env):
 
 async def test_her_networks_focal_point_answers_for_her_recorded_as_such(risk_env):
     env = risk_env
-    wpn = await org_id(env, "wpn")
-    created = await env.gql(CREATE_PB, {"input": {
-        "pseudonym": f"pb-{uuid.uuid4().hex[:8]}", "networkIds": [wpn], "profile": PROFILE,
-        "intakeConsent": {"categories": WITH_RISK, "purposes": ["PROTECTION"],
-                          "obtainedVia": "IN_PERSON"}}}, as_=("unpc", "caseworker"))
-    pb = {"id": created["data"]["createPeacebuilder"]["peacebuilder"]["id"]}
-    asked = await env.gql(CONFIRM_NETWORK, {"pb": pb["id"], "n": wpn}, as_=("unpc", "focal"))
-    await confirm_by_second_person(env, "unpc", asked["data"]["confirmNetwork"]["link"]["id"],
-                                   first="focal")
-    listed = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
-                           {"id": pb["id"]}, as_=("wpn", "focal"))
-    await env.gql(CONFIRM_CONSENT, {"id": listed["data"]["consentGrants"][0]["id"]},
-                  as_=("wpn", "focal"))
-    opened = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb["id"]}},
-                           as_=("unpc", "caseworker"))
-    pb["case"] = opened["data"]["openCase"]["case"]["id"]
+    pb = await networked_case(env, WITH_RISK)  # unpc leads, wpn is her confirmed network
     a = await shared(env, pb, as_=("unpc", "caseworker"))
     # Without account or network the two-person path would apply; she has a network.
     refused = await env.gql(WITHOUT_HER, {"i": {"id": a["id"], "consultedHow": "IN_PERSON"}},

@@ -299,6 +299,56 @@ async def test_an_overdue_consultation_follow_up_escalates_to_its_named_owner_un
     assert len(after) == 1 and logged
 
 
+NODE_TASK = """query($id: ID!) { node(id: $id) { __typename id
+  ... on ConsultationFollowUpTask { ownerOrganisationId ownerPersonId status } } }"""
+
+
+async def test_a_follow_up_through_node_shows_its_named_person_as_through_the_case(done_env):
+    from tests.test_consent import grant
+    from tests.test_descriptions import user_id
+
+    env = done_env
+    pb = await new_peacebuilder(env, "fund", categories=INTAKE_CATEGORIES)
+    fund, focal = await org_id(env, "fund"), await user_id(env, "fund", "focal")
+    body = await env.gql(CONSULT, {"i": {
+        "caseId": pb["case"], "heldAt": env.clock.now().isoformat(), "consulted": "HER",
+        "followUps": [{"action": "Qx-follow: find a safe house.", "ownerOrganisationId": fund,
+                       "ownerUserId": focal}]}}, as_=CASEWORKER)
+    assert body["data"]["recordConsultation"]["userErrors"] == [], body
+    task = body["data"]["recordConsultation"]["consultation"]["followUps"][0]["taskId"]
+
+    def through_case(body: dict) -> list[dict]:
+        assert "errors" not in body, body
+        return [{"__typename": "ConsultationFollowUpTask", "id": t["id"],
+                 "ownerOrganisationId": t["ownerOrganisationId"],
+                 "ownerPersonId": t["ownerPersonId"], "status": t["status"]}
+                for t in body["data"]["case"]["consultationFollowUps"]]
+
+    # Her lead organisation owns it: its named person, by either path.
+    owner = await env.gql(NODE_TASK, {"id": task}, as_=FOCAL)
+    assert owner["data"]["node"] == {"__typename": "ConsultationFollowUpTask", "id": task,
+                                     "ownerOrganisationId": fund, "ownerPersonId": focal,
+                                     "status": "OPEN"}, owner
+    assert through_case(await env.gql(TASKS, {"id": pb["case"]}, as_=CASEWORKER)) == [
+        owner["data"]["node"]]
+    # Another organisation her consent does not release risk_assessment to: not found, as for
+    # a missing task (and nothing listed through the case).
+    await grant(env, pb, as_=FOCAL, to_org="mofa", categories=("INCIDENT_DETAILS",))
+    hidden = await env.gql(NODE_TASK, {"id": task}, as_=("mofa", "focal"))
+    missing = await env.gql(NODE_TASK, {"id": ids.encode("ConsultationFollowUpTask",
+                                                         uuid.uuid4())}, as_=("mofa", "focal"))
+    assert hidden["data"] == missing["data"] == {"node": None}
+    assert [e["extensions"]["code"] for e in hidden["errors"]] == ["NOT_FOUND"]
+    assert through_case(await env.gql(TASKS, {"id": pb["case"]}, as_=("mofa", "focal"))) == []
+    # Once she releases risk_assessment to it, it sees the task by either path — the named
+    # person of another organisation by neither.
+    await grant(env, pb, as_=FOCAL, to_org="mofa", categories=("RISK_ASSESSMENT",))
+    other = await env.gql(NODE_TASK, {"id": task}, as_=("mofa", "focal"))
+    assert other["data"]["node"] == {**owner["data"]["node"], "ownerPersonId": None}, other
+    assert through_case(await env.gql(TASKS, {"id": pb["case"]}, as_=("mofa", "focal"))) == [
+        other["data"]["node"]]
+
+
 # --- her data copy holds her risk and safety records ---------------------------------------------
 
 async def test_her_data_copy_holds_her_assessments_plan_check_ins_and_consultations(done_env):
@@ -354,27 +404,11 @@ async def test_her_data_copy_holds_her_assessments_plan_check_ins_and_consultati
 
 
 async def test_her_networks_focal_point_answers_for_her_only_after_step_up(done_env):
-    from tests.factories import confirm_by_second_person
-    from tests.test_consent import CONFIRM_CONSENT, CONFIRM_NETWORK, CREATE_PB, OPEN_CASE, PROFILE
+    from tests.factories import networked_case
     from tests.test_risk import ANSWER, WITH_RISK, shared
 
     env = done_env
-    wpn = await org_id(env, "wpn")
-    created = await env.gql(CREATE_PB, {"input": {
-        "pseudonym": f"pb-{uuid.uuid4().hex[:8]}", "networkIds": [wpn], "profile": PROFILE,
-        "intakeConsent": {"categories": WITH_RISK, "purposes": ["PROTECTION"],
-                          "obtainedVia": "IN_PERSON"}}}, as_=("unpc", "caseworker"))
-    pb = {"id": created["data"]["createPeacebuilder"]["peacebuilder"]["id"]}
-    asked = await env.gql(CONFIRM_NETWORK, {"pb": pb["id"], "n": wpn}, as_=("unpc", "focal"))
-    await confirm_by_second_person(env, "unpc", asked["data"]["confirmNetwork"]["link"]["id"],
-                                   first="focal")
-    listed = await env.gql("query($id: ID!) { consentGrants(peacebuilderId: $id) { id } }",
-                           {"id": pb["id"]}, as_=("wpn", "focal"))
-    await env.gql(CONFIRM_CONSENT, {"id": listed["data"]["consentGrants"][0]["id"]},
-                  as_=("wpn", "focal"))
-    opened = await env.gql(OPEN_CASE, {"input": {"peacebuilderId": pb["id"]}},
-                           as_=("unpc", "caseworker"))
-    pb["case"] = opened["data"]["openCase"]["case"]["id"]
+    pb = await networked_case(env, WITH_RISK)  # unpc leads, wpn is her confirmed network
     a = await shared(env, pb, as_=("unpc", "caseworker"))
     variables = {"i": {"id": a["id"], "agree": True}}
     with configured(env, step_up_seconds=60):

@@ -122,3 +122,13 @@ async def test_the_page_follows_the_chosen_language(env: Env) -> None:
         assert changed.status_code == 303 and changed.headers["location"] == "/queue"
         arabic = await client.get("/queue")
         assert 'lang="ar" dir="rtl"' in arabic.text and "قائمة العمل" in arabic.text
+
+
+@pytest.mark.parametrize("value", ["/\t/evil.example", "/\n/evil.example", "/ /x", "/\x7f",
+                                   "//evil.example", "/\\evil.example", "https://evil.example"])
+def test_a_way_back_is_a_plain_local_path(value: str) -> None:
+    # Browsers drop a tab or newline inside a URL: "/<tab>/evil" would be "//evil", off-site.
+    from schema.web.core import safe_next
+
+    assert safe_next(value, "/queue") == "/queue"
+    assert safe_next("/cases?after=abc", "/queue") == "/cases?after=abc"

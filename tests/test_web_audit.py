@@ -311,6 +311,12 @@ async def test_monitoring_shows_released_tables_charts_and_downloads(env: Env) -
         assert "Tables with no source yet" in page.text and "Relocations and returns" in page.text
         ledger = re.search(r'<table class="ledger">(.*?)</table>', page.text, re.S)
         assert ledger and 'href="/monitoring?period=2007-03"' in ledger.group(1)
+        # Every table scrolls sideways in its own keyboard-reachable, named container: a phone
+        # keeps the page's width.
+        wrapped = re.findall(r'<div class="table-wrap" tabindex="0" role="region" '
+                             r'aria-labelledby="([^"]+)">\s*<table', page.text)
+        assert len(wrapped) == page.text.count("<table") >= 4
+        assert all(f'id="{label}"' in page.text for label in wrapped)
         # The CSV and the printable report: the API's own, as an attachment / a page of its own.
         csv = await client.get("/monitoring/download", params={"period": "2007-03",
                                                                "format": "csv"})

@@ -119,6 +119,17 @@ def test_monitoring_tables_charts_report_and_arabic(page: Any, web_site: WebSite
     assert page.locator("figure[data-chart][data-drawn='1']").count() >= 1
     assert_accessible(page)
     shot(page, "monitoring-report")
+    # On a phone's width the page keeps its width: the wide tables scroll in their containers.
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.reload()  # drawn for the phone's width, as a phone loads it
+    expect(page.locator("figure[data-chart][data-drawn='1']").first).to_be_attached()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    wide = page.locator(".table-wrap").evaluate_all(
+        "ws => ws.filter(w => w.scrollWidth > w.clientWidth + 1).length")
+    assert wide >= 1, "the figures table is wider than a phone: it scrolls in its container"
+    assert_accessible(page)
+    shot(page, "monitoring-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     # A second table of the same period, then the printable report of the period.
     release(page, "Women reporting incidents, by type and severity", "2025-Q3")
     expect(page.locator("figure[data-chart] canvas")).to_have_count(2)

@@ -136,7 +136,10 @@ async def test_the_lead_organisation_sees_its_case(scene: dict[str, Any]) -> Non
     assert page.headers["cache-control"] == "no-store"
     # Every table scrolls sideways in its own container (a phone keeps the page's width).
     tables = html.count("<table")
-    assert tables >= 5 and html.count('<div class="table-wrap">\n<table') == tables
+    named = re.findall(r'<div class="table-wrap" tabindex="0" role="region" '
+                       r'aria-labelledby="([\w-]+)">\n<table', html)
+    assert tables >= 5 and len(named) == tables
+    assert all(f'<h2 id="{label}">' in html for label in named)
 
 
 async def test_another_organisation_sees_only_what_her_consent_releases(

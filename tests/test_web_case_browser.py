@@ -136,6 +136,13 @@ def test_the_lead_organisation_sees_its_case(page: Any, web_site: WebSite) -> No
     assert page.locator("text=Until she revokes it").count() >= 1
     assert_accessible(page)
     shot(page, "case-lead-org")
+    # On a phone's width the case keeps the page's width: its tables scroll in named regions.
+    page.set_viewport_size({"width": 360, "height": 780})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert page.locator(".table-wrap[role=region][tabindex='0']").count() >= 4
+    assert_accessible(page)
+    shot(page, "case-lead-org-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     # The status filter and the API's cursors in the URL (opaque).
     page.get_by_role("link", name="All cases").click()
     page.get_by_label("Status").select_option("closed")

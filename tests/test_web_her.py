@@ -268,7 +268,7 @@ async def test_quick_exit_ends_the_session_and_clears_the_site(env: Env) -> None
         cookie = replay.cookies.get("__Host-sn-session")
         assert cookie
         await replay.get("/exit")
-        replay.cookies.set("__Host-sn-session", cookie, domain="test")
+        replay.cookies.set("__Host-sn-session", cookie, domain="test.local")  # httpx: host "test"
         again = await replay.get("/me")
         assert again.status_code == 303 and again.headers["location"] == "/weather"
     async with browser(env) as nobody:
@@ -359,6 +359,49 @@ async def test_her_access_history_pages_with_the_apis_cursor(env: Env) -> None:
     assert 'href="/me/history">' in older.text  # back to the newest
     # A cursor that is not one: the page still answers, says part could not be loaded.
     assert broken.status_code == 200 and "could not be loaded" in broken.text
+
+
+async def test_her_access_history_in_her_language(env: Env) -> None:
+    """The API describes each access in English; her page says it in her language."""
+    pb = await her_with_data(env)
+    body = await env.gql("{ accessHistory(first: 20) { edges { node { description } } } }",
+                         token=await env.peacebuilder_token(pb["login"]), purpose=None)
+    english = {e["node"]["description"] for e in body["data"]["accessHistory"]["edges"]}
+    assert any(d.startswith("read your ") for d in english), english
+    async with browser(env) as client:
+        await sign_in_her(client, pb["login"])
+        page = await client.get("/me/history")
+        french = await client.post("/language", data={"csrf": csrf_of(page.text),
+                                                      "language": "fr", "next": "/me/history"},
+                                   headers=ORIGIN)
+        assert french.status_code == 303
+        page = await client.get("/me/history")
+    assert 'lang="fr"' in page.text and "a consulté : " in page.text
+    entries = re.findall(r"<li><span class=\"muted\">.*?</li>", page.text, re.S)
+    assert entries and not [d for d in english
+                            if any(f"· {d.replace(chr(39), '&#39;')} ·" in e for e in entries)]
+
+
+def test_every_history_text_the_api_writes_is_translated() -> None:
+    from schema.audit.types import ACTIONS
+    from schema.web import i18n
+    from schema.web.audit_actions import ACTIONS as AUDIT_ACTIONS
+    from schema.web.her import LABELS
+    from schema.web.history_texts import describe
+
+    texts = set()
+    for allowed, denied in ACTIONS.values():
+        for cats in ("identity, incident details", "record"):
+            texts |= {t.format(cats=cats) for t in (allowed, denied) if t}
+            if allowed and not denied:
+                texts.add(f"was refused: {allowed}".format(cats=cats))
+    # Actions the API words by their code alone (e.g. "check in schedule: agree").
+    texts |= {code.replace("_", " ").replace(".", ": ") for code in AUDIT_ACTIONS
+              if code not in ACTIONS}
+    assert len(texts) > 150
+    for language in i18n.LANGUAGES[1:]:
+        gettext = i18n.translations(language).gettext
+        assert [t for t in texts if describe(t, gettext, LABELS, language) == t] == [], language
 
 
 async def test_she_confirms_a_grant_waiting_for_her_and_approves_a_public_act(env: Env) -> None:

@@ -139,7 +139,7 @@ async def test_the_live_stream_and_fragment_need_a_session(env: Env) -> None:
             assert response.status_code == 401
             assert "text/event-stream" not in response.headers.get("content-type", "")
         # A forged cookie is no session either.
-        client.cookies.set("__Host-sn-session", "x" * 43, domain="test")
+        client.cookies.set("__Host-sn-session", "x" * 43, domain="test.local")  # how httpx files host "test"
         assert (await client.get("/queue/live")).status_code == 401
     async with browser(env) as client:
         await set_staff_password(env, "unpc", "caseworker")

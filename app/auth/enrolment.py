@@ -37,9 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
+from app.auth.principals import user_in_scope
 from app.confirmations import service as confirmations
 from app.errors import BadInput, Conflict, Forbidden, NotFound
-from app.orgs import repository as orgs_repo
 from app.tables.auth import EnrolmentCode, EnrolmentCodeStatus, TotpCredential
 from app.tables.confirmations import Confirmation
 from app.tables.orgs import User
@@ -119,7 +119,7 @@ async def request(ctx: AccessContext, user_id: uuid.UUID) -> Confirmation:
     if ctx.principal.kind is not PrincipalKind.USER:
         raise Forbidden("Only a person of the organisation can do this.")
     ctx.require_recent_mfa(ACTION, target_type="User", target_id=user_id)
-    user = await orgs_repo.user_in_scope(ctx.session, ctx.own_scope(), user_id)
+    user = await user_in_scope(ctx.session, ctx.own_scope(), user_id)
     if user is None:
         raise NotFound()
     if user.id == ctx.principal.id:

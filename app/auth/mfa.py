@@ -28,9 +28,9 @@ from app import crypto
 from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.auth import totp
+from app.auth.principals import user_in_scope
 from app.config import Settings
 from app.errors import BadInput, Forbidden, NotFound
-from app.orgs import repository as orgs_repo
 from app.tables.auth import TotpCredential
 from app.tables.orgs import User
 
@@ -163,7 +163,7 @@ async def reset(ctx: AccessContext, user_id: uuid.UUID) -> User:
     a new enrolment code, which takes two people: one admin alone cannot re-open her account."""
     await ctx.require("user", "manage")
     ctx.require_recent_mfa("mfa.reset", target_type="User", target_id=user_id)
-    user = await orgs_repo.user_in_scope(ctx.session, ctx.own_scope(), user_id)
+    user = await user_in_scope(ctx.session, ctx.own_scope(), user_id)
     if user is None:
         raise NotFound()
     await remove_factor(ctx, user_id)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.context import OrgScope
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.auth.passwords import verify_password, verify_secret
@@ -211,3 +212,8 @@ async def find_user(session: AsyncSession, org_slug: str, username: str) -> User
     return await session.scalar(
         select(User).join(Organisation, Organisation.id == User.org_id)
         .where(Organisation.slug == org_slug, User.username == username))
+
+
+async def user_in_scope(session: AsyncSession, scope: OrgScope, user_id: uuid.UUID) -> User | None:
+    """A person of one of the organisations in `scope` (app/orgs/repository.py re-exports it)."""
+    return await session.scalar(select(User).where(User.id == user_id, User.org_id.in_(scope)))

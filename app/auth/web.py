@@ -83,8 +83,10 @@ def csrf_token(runtime: Runtime, secret: str) -> str:
     return mac.hexdigest()
 
 
-def csrf_ok(runtime: Runtime, secret: str, sent: str | None) -> bool:
-    return sent is not None and hmac.compare_digest(csrf_token(runtime, secret), sent)
+def csrf_ok(runtime: Runtime, secret: str, sent: object) -> bool:
+    """`sent` as it came (a form field may be a file part, or text no token ever holds)."""
+    return isinstance(sent, str) and hmac.compare_digest(csrf_token(runtime, secret).encode(),
+                                                         sent.encode(errors="replace"))
 
 
 def flow_mac(runtime: Runtime, payload: bytes) -> str:

@@ -28,6 +28,7 @@ from app.db import new_id
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
+from app.orgs import service as orgs_service
 from app.peacebuilders import account as her_account
 from app.peacebuilders import repository as pb_repo
 from app.peacebuilders import sealing
@@ -707,6 +708,7 @@ async def events_for(ctx: AccessContext, grant_id: uuid.UUID) -> list[ConsentEve
     return await repo.events_of(ctx.session, current.id)
 
 
+@orgs_service.on_member_joined
 async def notify_new_member(ctx: AccessContext, wg_id: uuid.UUID, org_id: uuid.UUID) -> None:
     """Tell each woman with a live grant to the group that it has a new member (not covered).
     The convener's admin may hold no consent of hers: which grants name the group is read in the

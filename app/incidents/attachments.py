@@ -21,8 +21,6 @@ from app.incidents import service as incidents
 from app.notify import service as notify
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
-from app.read import cases as case_read
-from app.read.gate import Want
 from app.tables.categories import DataCategory
 from app.tables.incidents import Attachment
 
@@ -167,17 +165,3 @@ async def download(ctx: AccessContext, attachment_id: uuid.UUID) -> tuple[str, b
         raise IntegrityError() from exc
     ctx.note_read(case.peacebuilder_id, attachment.category)
     return attachment.content_type, data
-
-
-async def one(ctx: AccessContext, attachment_id: uuid.UUID) -> Attachment:
-    """An attachment's metadata (`node(id:)`): as listed on its incident (the incident visible,
-    the file's category released), else not found."""
-    row = await ctx.session.scalar(select(Attachment).options(load_only(*METADATA[1:]))
-                                   .where(Attachment.id == attachment_id))
-    if row is None:
-        raise NotFound()
-    incident = await case_read.below(ctx, "incidents", row.incident_id, Want(frozenset({"id"})))
-    if not incident.gate.releases(row.category):
-        raise NotFound()
-    ctx.note_read(incident.gate.peacebuilder_id, row.category)
-    return row

@@ -15,7 +15,6 @@ from sqlalchemy import and_, or_, select
 
 from app.access.context import AccessContext
 from app.access.visibility import org_holds_consent, visible_peacebuilders
-from app.auth.edge import recipient_unit_of_work
 from app.errors import BadInput, Unauthenticated
 from app.notify.chain import ESCALATION_ROLES
 from app.tables.cases import Case
@@ -122,6 +121,10 @@ async def entitled(ctx: AccessContext, item: InboxItem) -> bool:
     """Whether the recipient may still receive this alert now (case still visible to them)."""
     if item.recipient != ctx.principal.subject:
         return False
+    if ctx.principal.mfa_pending:
+        # A password alone (her role needs a second factor she has not used): no roles, and
+        # no alert either (a duress sign-in, a break-glass are told to focal points).
+        return False
     if item.kind in LEGAL_KINDS and not await _legal_released(ctx, item):
         # A hearing reminder stops once her consent no longer releases `legal` to it.
         return False
@@ -153,8 +156,7 @@ async def deliverable(runtime: Runtime, item: InboxItem, request_id: str) -> boo
     case teams, under row-level security on PostgreSQL), for one of `DELIVERY_PURPOSES`."""
     for purpose in DELIVERY_PURPOSES:
         try:
-            async with recipient_unit_of_work(runtime, item.recipient, purpose,
-                                              request_id) as access:
+            async with runtime.as_recipient(item.recipient, purpose, request_id) as access:
                 if await entitled(access, item):
                     return True
         except Unauthenticated:

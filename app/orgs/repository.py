@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import OrgScope
+from app.auth.principals import user_in_scope as user_in_scope  # identity needs it too
 from app.tables.orgs import (
     Client,
     Organisation,
@@ -32,10 +33,6 @@ async def org_by_slug(session: AsyncSession, slug: str) -> Organisation | None:
 
 def orgs_query():  # type: ignore[no-untyped-def]
     return select(Organisation)
-
-
-async def user_in_scope(session: AsyncSession, scope: OrgScope, user_id: uuid.UUID) -> User | None:
-    return await session.scalar(select(User).where(User.id == user_id, User.org_id.in_(scope)))
 
 
 async def user_by_username(session: AsyncSession, org_id: uuid.UUID, username: str) -> User | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.context import AccessContext
 from app.auth import enrolment, sessions
 from app.auth.passwords import hash_password, hash_secret, new_secret
-from app.consent import service as consent
 from app.errors import BadInput, Conflict, NotFound
 from app.orgs import repository as repo
 from app.pagination import Page, PageRequest, paginate
@@ -277,6 +277,18 @@ async def members_of(ctx: AccessContext, wg_ids: list[uuid.UUID]) -> dict[uuid.U
     return await repo.current_members(ctx.session, wg_ids)
 
 
+# Who hears that an organisation joined a working group: consent registers telling the women
+# with a live grant to the group (decision 0035: organisations sit below consent).
+MemberJoined = Callable[[AccessContext, uuid.UUID, uuid.UUID], Awaitable[None]]
+_member_joined: list[MemberJoined] = []
+
+
+def on_member_joined(fn: MemberJoined) -> MemberJoined:
+    """Register what follows a new member organisation of a working group."""
+    _member_joined.append(fn)
+    return fn
+
+
 async def set_membership(
     ctx: AccessContext, wg_id: uuid.UUID, org_id: uuid.UUID, member: bool
 ) -> WorkingGroup:
@@ -294,7 +306,8 @@ async def set_membership(
         ctx.record("working_group.join", target_type="WorkingGroup", target_id=wg.id,
                    details={"org": str(org_id)})
         # A newcomer is not covered by grants made before it joined; she is told of it.
-        await consent.notify_new_member(ctx, wg.id, org_id)
+        for joined in _member_joined:
+            await joined(ctx, wg.id, org_id)
     elif not member and org_id in current:
         await repo.end_membership(ctx.session, wg.id, org_id, now)
         ctx.record("working_group.leave", target_type="WorkingGroup", target_id=wg.id,

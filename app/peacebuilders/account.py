@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,9 +51,6 @@ from app.tables.cases import Case
 from app.tables.confirmations import Confirmation, ConfirmationStatus
 from app.tables.consent import HerCode, PeacebuilderAccount
 from app.tables.peacebuilders import Peacebuilder
-
-if TYPE_CHECKING:
-    from app.read.peacebuilders import PeacebuilderView
 
 T = TypeVar("T")
 
@@ -666,34 +663,3 @@ async def alert_held(ctx: AccessContext, pb_id: uuid.UUID, grant_id: uuid.UUID) 
     ctx.record("consent.held", target_type="Peacebuilder", target_id=pb_id,
                details={"grant": str(grant_id), "why": "after a code reset her password"})
     await _alert_networks(ctx, pb_id, "her_consent_held", {"grant": str(grant_id)})
-
-
-async def decoy_view(ctx: AccessContext) -> PeacebuilderView:
-    """`me.peacebuilder` of a duress session: the shell of her record exactly as a normal
-    sign-in shows it (her pseudonym, language, registration date: whoever holds her phone may
-    have seen them), with nothing of hers inside (no field released, no case). Its ID is the
-    decoy's, so nothing resolved from it (her networks) finds anything; the schema shows her
-    own ID, as her token names it. Read in the system scope: row-level security shows a decoy
-    nothing; not logged as a read (the duress sign-in is logged, for auditors)."""
-    from app.read.gate import Gate
-    from app.read.peacebuilders import PeacebuilderView
-
-    p = ctx.principal
-    assert p.duress_of is not None
-    real = p.duress_of
-
-    async def read(session: AsyncSession) -> tuple[str, str, datetime] | None:
-        row = (await session.execute(select(
-            Peacebuilder.pseudonym, Peacebuilder.preferred_language, Peacebuilder.created_at)
-            .where(Peacebuilder.id == real))).first()
-        return (row[0], row[1], row[2]) if row is not None else None
-
-    if ctx.db.dialect == "postgresql":
-        with tenancy.using(tenancy.SYSTEM):
-            async with ctx.db.transaction() as session:
-                shell = await read(session)
-    else:
-        shell = await read(ctx.session)
-    pseudonym, language, created = shell or (p.name, "en", ctx.clock.now())
-    return PeacebuilderView(p.id, pseudonym, language, created, uuid.UUID(int=0),
-                            Gate(p.id, frozenset()), cases=[])

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from app import crypto
 from app.access.context import AccessContext
+from app.access.gate import Gate
 from app.errors import BadInput
 from app.peacebuilders import keys as pb_keys
-from app.read.gate import Gate
 
 if TYPE_CHECKING:
     from app.tables.cases import Case, CaseNote

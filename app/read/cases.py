@@ -17,6 +17,7 @@ from sqlalchemy import Select, Uuid, bindparam, select
 
 from app.access import visibility
 from app.access.context import AccessContext
+from app.access.gate import Gate, Want
 from app.access.visibility import CareScope, categories_of, released_mask
 from app.cases import repository as repo
 from app.cases.repository import CaseFilter
@@ -27,7 +28,6 @@ from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
 from app.read import children
 from app.read import peacebuilders as pb_read
-from app.read.gate import Gate, Want
 from app.tables.cases import Case
 from app.tables.categories import CASE_FIELDS
 from app.tables.peacebuilders import DataKey, Peacebuilder

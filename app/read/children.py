@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, literal, select, tuple_
 
 from app.access.context import AccessContext
+from app.access.gate import Gate, Want
 from app.access.visibility import Mode
 from app.checkins import refs as checkin_refs
 from app.db import rows as db_rows
@@ -24,7 +25,6 @@ from app.errors import ResponseTooLarge
 from app.justice import refs as justice_refs
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import sealing
-from app.read.gate import Gate, Want
 from app.risk.refs import assessment_ref, plan_ref, threat_ref
 from app.tables.categories import (
     CHECKIN_FIELDS,

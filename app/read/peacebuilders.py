@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app import crypto
 from app.access.context import AccessContext
+from app.access.gate import Gate, Want
 from app.access.visibility import categories_of, released_mask, visible_peacebuilders
 from app.db import rows as db_rows
 from app.errors import BadInput, NotFound
@@ -18,7 +19,6 @@ from app.pagination import Page, PageRequest, paginate
 from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
 from app.peacebuilders import sealing
-from app.read.gate import Gate, Want
 from app.tables.categories import PROFILE_FIELDS
 from app.tables.peacebuilders import Peacebuilder, PeacebuilderDatum
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from app.access.gate import Gate
 from app.cases import service as cases
 from app.cases import teams
 from app.incidents.retention import HoldReason
 from app.peacebuilders import sealing
 from app.read.cases import CaseView
-from app.read.gate import Gate
 from app.tables import cases as models
 from app.tables.categories import CASE_FIELDS
 from schema import ids

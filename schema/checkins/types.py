@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import strawberry
 
+from app.access.gate import Gate
 from app.read.children import RowView
-from app.read.gate import Gate
 from app.tables import checkins as models
 from app.tables.categories import CHECKIN_FIELDS
 from schema import ids

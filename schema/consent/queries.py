@@ -9,6 +9,7 @@ import strawberry
 from app.consent import service as consent
 from app.errors import ResponseTooLarge
 from app.peacebuilders import plain, self_service
+from app.read import copy as her_copy
 from schema import ids, permissions
 from schema.cases.types import Case
 from schema.consent.types import (
@@ -37,13 +38,13 @@ class PlainCaseSummary:
 class Me:
     @strawberry.field(description="Her record, with every field of hers.")
     async def peacebuilder(self, info: Info) -> Peacebuilder:
-        from app.peacebuilders import account
+        from app.read import decoy
         from app.read import peacebuilders as pb_read
 
         duress_of = info.context.access.principal.duress_of
         if duress_of is not None:  # an empty-looking record, under her own ID as her token says
             shown = Peacebuilder.from_view(await info.context.loaders.call(
-                account.decoy_view, info.context.access))
+                decoy.decoy_view, info.context.access))
             shown.id = strawberry.ID(ids.encode("Peacebuilder", duress_of))
             return shown
         return Peacebuilder.from_view(await info.context.loaders.call(
@@ -150,7 +151,7 @@ class Me:
         limits = getattr(info.schema, "limits", None)
         try:
             return await info.context.loaders.call(
-                self_service.data_copy, info.context.access,
+                her_copy.data_copy, info.context.access,
                 max_bytes=limits.max_response_bytes if limits is not None else None)
         except ResponseTooLarge as exc:
             info.context.stop(exc)

@@ -8,8 +8,8 @@ from typing import Any
 
 import strawberry
 
+from app.access.gate import Gate
 from app.read.children import RowView
-from app.read.gate import Gate
 from app.tables import consultations as models
 from app.tables.categories import CHECKIN_FIELDS
 from schema import ids
@@ -78,7 +78,9 @@ class ConsultationFollowUpTask(Node):
     done_at: datetime | None = strawberry.field(description="When it was marked done.")
 
     @classmethod
-    def from_view(cls, view: RowView, org_id: uuid.UUID | None = None) -> ConsultationFollowUpTask:
+    def from_view(cls, view: RowView, org_id: uuid.UUID | None) -> ConsultationFollowUpTask:
+        """`org_id`: the caller's organisation (required: its named person is shown to the owner
+        organisation only, however the task is reached — a case's list, node(id:), a payload)."""
         t = view.row
         person = t.owner_user_id if org_id is not None and org_id == t.owner_org_id else None
         return cls(id=strawberry.ID(ids.encode("ConsultationFollowUpTask", t.id)),

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import strawberry
 
+from app.access.gate import Gate
 from app.read.children import RowView
-from app.read.gate import Gate
 from app.tables import justice as models
 from app.tables.categories import JUSTICE_FIELDS
 from schema import ids

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from app.read.gate import Gate
+from app.access.gate import Gate
 from app.read.peacebuilders import PeacebuilderView
 from app.tables.categories import PROFILE_FIELDS
 from schema import ids

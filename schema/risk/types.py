@@ -7,8 +7,8 @@ from datetime import datetime
 
 import strawberry
 
+from app.access.gate import Gate
 from app.read.children import RowView
-from app.read.gate import Gate
 from app.tables import risk as models
 from app.tables.categories import RISK_CATEGORY
 from schema import ids

@@ -65,11 +65,16 @@ def ask_purpose(visit: Visit, viewer: dict[str, Any]) -> Response:
                   viewer=viewer, next=visit.request.url.path, needed=True)
 
 
-def _day(value: str | None) -> date | None:
+def _day(value: object) -> date | None:
+    """A date the filters can use: text, and short of the calendar's last day (an end date
+    is taken up to the next midnight). Anything else is dropped like a malformed date."""
+    if not isinstance(value, str) or not value:
+        return None
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    return day if day < date.max else None
 
 
 def filters_of(params: Any) -> dict[str, str]:

@@ -105,8 +105,11 @@ def same_origin(request: Request) -> bool:
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
-    """A local path to go back to (never another site, never a scheme-relative URL)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """A local path to go back to (never another site, never a scheme-relative URL, no
+    whitespace or control characters: browsers drop a tab or newline and read "/<tab>/evil"
+    as `//evil`)."""
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(c) < 33 or ord(c) == 127 for c in value)):
         return default
     return value
 

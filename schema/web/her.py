@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth import web as browsers
-from schema.web import core, i18n
+from schema.web import core, history_texts, i18n
 from schema.web.core import N_, Visit, redirect, render
 from schema.web.pages import form_of
 
@@ -201,6 +201,7 @@ async def history(visit: Visit) -> Response:
     entries = [e["node"] for e in found.get("edges") or []]
     info = found.get("pageInfo") or {}
     return _page(visit, "me_history.html", answer, entries=entries,
+                 describe=history_texts.describe,
                  next_cursor=info.get("endCursor") if info.get("hasNextPage") else None,
                  first_page=after is None)
 

@@ -9,7 +9,8 @@ reconnects (`Last-Event-ID`) replays what it missed; static/web/live.js then fet
 queue's lists again (`/queue/fragment`).
 
 The stream never keeps a session alive: it reads the session without moving its idle clock,
-checks it again at every heartbeat and ends (`end: signedout`) once it is gone; it also ends
+checks it again at every heartbeat (the browser session, and the API's admission of its
+token: signed out everywhere, deactivated) and ends (`end: signedout`) once it is gone; it also ends
 when the token runs out or after `MAX_STREAM`, and the browser reconnects with a fresh token.
 """
 
@@ -26,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app.auth import web as browsers
+from app.auth.edge import admit
+from app.errors import Unauthenticated
 from schema.socket import within_rate
 from schema.subscriptions import SocketContext, SubscriberRefused, admit_subscriber
 from schema.web import core
@@ -114,8 +117,21 @@ class Relay:
                            return_when=asyncio.FIRST_COMPLETED)
         listening.cancel()
 
-    async def events(self) -> AsyncIterator[str]:
+    async def _signed_in(self) -> bool:
+        """The browser session is still there and the API still admits its person: a sign-out
+        everywhere or a deactivation ends the stream at its next check, as a page would."""
         runtime = self.context.runtime
+        browser = await browsers.load(runtime, self.secret, touch=False)
+        if browser is None:
+            return False
+        try:
+            await admit(runtime, self.context.claims, self.context.purpose)
+        except Unauthenticated:
+            await browsers.close_browser(runtime, browser.id)
+            return False
+        return True
+
+    async def events(self) -> AsyncIterator[str]:
         began = time.monotonic()
         try:
             yield f"retry: {RETRY_MS}\n\n"
@@ -124,7 +140,7 @@ class Relay:
                     async with asyncio.timeout(HEARTBEAT):
                         item = await self.inbox.get()
                 except TimeoutError:
-                    if await browsers.load(runtime, self.secret, touch=False) is None:
+                    if not await self._signed_in():
                         yield "event: end\ndata: signedout\n\n"
                         return
                     if time.monotonic() - began > MAX_STREAM:

@@ -66,7 +66,7 @@ def _unpack(runtime: Runtime, value: str | None) -> dict[str, Any] | None:
     if not value or "." not in value:
         return None
     payload, mac = value.rsplit(".", 1)
-    if not hmac.compare_digest(_mac(runtime, payload.encode()), mac):
+    if not hmac.compare_digest(_mac(runtime, payload.encode()).encode(), mac.encode(errors="replace")):
         return None
     try:
         flow = json.loads(base64.urlsafe_b64decode(payload))
@@ -118,7 +118,8 @@ async def callback(request: Request) -> Response:
     language = flow.get("lang", "en") if flow else "en"
     code, state = request.query_params.get("code"), request.query_params.get("state")
     tokens = None
-    if enabled(runtime) and flow and code and state and hmac.compare_digest(state, flow["state"]):
+    if (enabled(runtime) and flow and code and state
+            and hmac.compare_digest(state.encode(errors="replace"), str(flow["state"]).encode())):
         tokens = await _exchange(request, runtime, code, flow["verifier"])
     if tokens is None:
         response = core.render(request, "signin.html", language=language, viewer=None,

@@ -1,9 +1,9 @@
 """Rows that carry their decision: what a read module hands to the GraphQL layer.
 
-A read module (app/cases/read.py, app/incidents/read.py, app/peacebuilders/read.py) makes the
-access decision once for all the rows of a level (`visibility.released_mask`, in the same
-statement as the rows), opens only the sealed values that are both released and selected, and
-attaches the result to each row as a `Gate`. Fields then only read what was decided: a gated
+A read module (app/read/: cases, children, peacebuilders) makes the access decision once for all
+the rows of a level (`visibility.released_mask`, in the same statement as the rows), opens only
+the sealed values that are both released and selected, and attaches the result to each row as a
+`Gate`. Fields then only read what was decided: a gated
 field is one declaration (its column and category) and never asks again.
 """
 
