@@ -305,7 +305,7 @@ def _keys_init(settings: Settings, root: Path | None) -> int:
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
-    from app.peacebuilders import keys
+    from app.her import keys
     from app.tables.peacebuilders import DataKey
 
     runtime = Runtime.create(settings)

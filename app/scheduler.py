@@ -25,6 +25,7 @@ from app.corrections import service as corrections  # noqa: F401  (the correctio
 from app.db import Database, background_task
 from app.directory import help as help_requests  # noqa: F401  (registers the help-request kind)
 from app.escalation import service as escalation
+from app.her import notices
 from app.incidents import (
     response,  # noqa: F401  (registers the overdue-task kind)
     retention,
@@ -33,9 +34,9 @@ from app.incidents import service as incidents  # noqa: F401  (registers the inc
 from app.justice import service as justice  # registers the hearing and detention-check kinds
 from app.notify import service as notify
 from app.peacebuilders import (
+    account,  # noqa: F401  (registers her post-reset hold with consent)
     erasure,
     networks,  # noqa: F401  (registers its two-person handlers)
-    notices,
 )
 from app.risk import service as risk  # the review task's step
 from app.tables.incidents import Measure, ScheduledStep

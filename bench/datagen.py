@@ -13,7 +13,7 @@ apply to them:
 - each case has three incidents, all acknowledged (so the scheduler has nothing to escalate);
 - every peacebuilder has her own data key, wrapped by the deployment's KEK (`db.keys`), and her
   profile fields, case summary and incident details are sealed with it exactly as the services
-  seal them (app/peacebuilders/sealing.py), so the API decrypts what it reads, as in production.
+  seal them (app/her/sealing.py), so the API decrypts what it reads, as in production.
 
 The caller measured is the focal point of `bench-000`. It leads `CALLER_CASES` cases and sees
 `WG_CASES` more through a working group; both sets are created once, at the first size, so what

@@ -10,9 +10,9 @@ from strawberry.dataloader import DataLoader
 
 from app.access.context import AccessContext
 from app.errors import ResponseTooLarge
+from app.her import sealing
 from app.incidents import attachments
 from app.orgs import service as orgs
-from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
 
 K = TypeVar("K")

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from app.audit import chain
 from app.audit.verify import verify
 from app.audit.worker import LogWorker
-from app.peacebuilders import keys
+from app.her import keys
 from app.tables.peacebuilders import DataKey, PeacebuilderDatum
 from schema import ids
 from tests.conftest import build_env

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from app import crypto, tenancy
 from app.access.context import AccessContext
 from app.access.principal import SYSTEM
-from app.peacebuilders import keys as pb_keys
-from app.peacebuilders import sealing
+from app.her import keys as pb_keys
+from app.her import sealing
 from app.scheduler import run_due
 from app.tables.consent import DataRequest, Notice
 from app.tables.incidents import Attachment, Incident, ScheduledStep

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.clock import FrozenClock
+from app.her.notices import NoticeKind, UnsafeNotice, details_of
 from app.peacebuilders.notice_text import TITLES
-from app.peacebuilders.notices import NoticeKind, UnsafeNotice, details_of
 from app.runtime import Runtime
 from app.scheduler import run_due
 from app.tables.consent import Notice

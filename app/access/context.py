@@ -79,7 +79,7 @@ class AccessContext:
         self.session, self.db, self.policy, self.clock = session, db, policy, clock
         self.request_id = request_id
         self.ledger = Ledger(self.audit_fields)
-        # Her unwrapped data keys for this unit (app/peacebuilders/keys.py, which alone writes
+        # Her unwrapped data keys for this unit (app/her/keys.py, which alone writes
         # and destroys them) and the inbox items to publish once committed.
         self.cache: dict[str, Any] = {}
 

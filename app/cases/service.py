@@ -11,8 +11,8 @@ from app.cases import teams
 from app.consent import service as consent_service
 from app.db import new_id
 from app.errors import BadInput, NotFound
+from app.her import sealing
 from app.pagination import Page, PageRequest, paginate
-from app.peacebuilders import sealing
 from app.peacebuilders import service as peacebuilders
 from app.tables.cases import Case, CaseNote, CaseStatus, RiskLevel
 from app.tables.categories import CASE_FIELDS

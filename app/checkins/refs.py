@@ -1,5 +1,5 @@
 """Where the sealed values of check-ins, security assessments and consultations live (see
-app/peacebuilders/sealing.py): bound to the writing organisation, the table, the row and field."""
+app/her/sealing.py): bound to the writing organisation, the table, the row and field."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from app.peacebuilders.sealing import Ref
+from app.her.sealing import Ref
 
 
 def ref(table: str, column: str) -> Callable[[Any, uuid.UUID], Ref]:

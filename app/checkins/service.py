@@ -34,11 +34,11 @@ from app.consent import service as consent
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
+from app.her import sealing
+from app.her.notices import NoticeKind, tell_her
 from app.incidents.service import event
 from app.notify import service as notify
 from app.notify.chain import active_with_roles, chain_of
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import NoticeKind, tell_her
 from app.tables.cases import Case
 from app.tables.categories import DataCategory
 from app.tables.checkins import (

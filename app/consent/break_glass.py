@@ -21,10 +21,10 @@ from app.confirmations import service as confirmations
 from app.consent import repository as repo
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
+from app.her import keys as pb_keys
+from app.her import sealing
+from app.her.notices import BreakGlassEnd, NoticeKind, tell_her, watch_break_glass
 from app.notify import service as notify
-from app.peacebuilders import keys as pb_keys
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import BreakGlassEnd, NoticeKind, tell_her, watch_break_glass
 from app.tables.audit import Oversight
 from app.tables.cases import Case
 from app.tables.categories import Purpose

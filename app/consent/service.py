@@ -26,13 +26,12 @@ from app.consent import rules
 from app.consent.rules import Act, Caller, Result
 from app.db import new_id
 from app.errors import BadInput, Conflict, Forbidden, NotFound
+from app.her import sealing
+from app.her.networks import networks_of
+from app.her.notices import NoticeKind, tell_her, watch_grant
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.orgs import service as orgs_service
-from app.peacebuilders import account as her_account
-from app.peacebuilders import repository as pb_repo
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import NoticeKind, tell_her, watch_grant
 from app.tables.categories import DataCategory, EvidenceKind, ObtainedVia, Purpose
 from app.tables.confirmations import Confirmation, ConfirmationStatus
 from app.tables.consent import ConsentAccess, ConsentEvent, ConsentGrant
@@ -43,6 +42,35 @@ RECIPIENT_TYPES = ("organisation", "working_group")
 STAFF_METHODS = {ObtainedVia.IN_PERSON, ObtainedVia.WRITTEN, ObtainedVia.VERBAL_WITNESSED}
 EVIDENCE_KINDS = frozenset(k.value for k in EvidenceKind)
 CONFIRM_GRANT = "consent.grant"
+
+# Whether what she widens herself waits after a code reset her password, and how her networks
+# are asked to confirm it: her account (app/peacebuilders/account.py, above consent) registers
+# both when imported (decision 0035). With nothing registered her own widening fails loudly
+# rather than passing unheld (default deny).
+HeldCheck = Callable[[AccessContext], Awaitable[bool]]
+HeldAlert = Callable[[AccessContext, uuid.UUID, uuid.UUID], Awaitable[None]]
+_her_hold: list[tuple[HeldCheck, HeldAlert]] = []
+
+
+def on_her_hold(held: HeldCheck, alert: HeldAlert) -> None:
+    """Register whether her sign-in is held after a code reset, and the alert to her networks."""
+    _her_hold[:] = [(held, alert)]
+
+
+def _hold() -> tuple[HeldCheck, HeldAlert]:
+    if not _her_hold:
+        raise RuntimeError("her account's hold is not registered (app.peacebuilders.account)")
+    return _her_hold[0]
+
+
+async def _held(ctx: AccessContext) -> bool:
+    held, _ = _hold()
+    return await held(ctx)
+
+
+async def _alert_held(ctx: AccessContext, pb_id: uuid.UUID, grant_id: uuid.UUID) -> None:
+    _, alert = _hold()
+    await alert(ctx, pb_id, grant_id)
 
 
 @dataclass(frozen=True)
@@ -118,7 +146,7 @@ async def standing(ctx: AccessContext, pb_id: uuid.UUID, *,
         return SYSTEM_STANDING
     if p.org_id is not None:
         if "focal_point" in p.roles and p.kind is PrincipalKind.USER:
-            networks = (await pb_repo.networks_of(ctx.session, [pb_id]))[pb_id]
+            networks = (await networks_of(ctx.session, [pb_id]))[pb_id]
             if p.org_id in networks:
                 return Standing(Caller.NETWORK)
         if ctx.mode in (Mode.FOCAL, Mode.TEAM) and await ctx.consented([pb_id]):
@@ -171,7 +199,7 @@ async def _tell_her(ctx: AccessContext, who: Standing, pb_id: uuid.UUID, grant_i
 async def _tell_her_networks(ctx: AccessContext, pb_id: uuid.UUID, kind: str,
                              payload: dict[str, str]) -> None:
     """Her networks' focal points are told too (IDs only), so she has someone on her side."""
-    networks = (await pb_repo.networks_of(ctx.session, [pb_id]))[pb_id]
+    networks = (await networks_of(ctx.session, [pb_id]))[pb_id]
     recipients = [(s, org) for org in networks for s in await notify.focal_points(ctx.session, org)
                   if s != ctx.principal.subject]
     if recipients:
@@ -296,7 +324,7 @@ async def grant(
     awaiting = None if result is Result.LIVE else result.value
     # In the days after a code set her password, what her login widens waits for her network
     # (or a second factor she enrolled before): whoever issued the code could be signed in.
-    hold = who.herself and awaiting is None and await her_account.held(ctx)
+    hold = who.herself and awaiting is None and await _held(ctx)
     if hold:
         awaiting = HELD
     event = ConsentEvent(
@@ -314,7 +342,7 @@ async def grant(
         assert proof is not None
         await _ask_second_person(ctx, state, proof)
     if hold:
-        await her_account.alert_held(ctx, peacebuilder_id, state.id)
+        await _alert_held(ctx, peacebuilder_id, state.id)
     if awaiting is not None:
         await tell_her(ctx, peacebuilder_id, NoticeKind.CONSENT_AWAITS_CONFIRMATION,
                        subject_id=state.id,
@@ -403,9 +431,9 @@ async def confirm(ctx: AccessContext, grant_id: uuid.UUID) -> ConsentGrant:
                                           current.categories, current.purposes, pb),
             current.peacebuilder_id)
     if who.herself and current.revoked_at is None and current.confirmed_at is None \
-            and await her_account.held(ctx):
+            and await _held(ctx):
         # Held after a reset: it stays pending until her network (or an earlier factor) confirms.
-        await her_account.alert_held(ctx, current.peacebuilder_id, current.id)
+        await _alert_held(ctx, current.peacebuilder_id, current.id)
         return current
     state = await _confirm(ctx, who, current)
     pending = await confirmations.pending_of(ctx, action=CONFIRM_GRANT, target_id=current.id)
@@ -530,7 +558,7 @@ async def change(
             raise BadInput("Narrowing would leave nothing; revoke the grant instead.",
                            field="categories" if not cats else "purposes")
     elif act is Act.EXTEND:
-        if who.herself and await her_account.held(ctx):
+        if who.herself and await _held(ctx):
             ctx.deny("consent.extend", target_type="Peacebuilder",
                      target_id=current.peacebuilder_id, reason="held after a code reset")
             raise BadInput("For a few days after a code set your password, widening consent "

@@ -20,10 +20,10 @@ from app.checkins.service import RISK, log, risk_case, text
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
+from app.her import sealing
 from app.incidents.response import check_owner_person
 from app.incidents.service import event
 from app.orgs import repository as orgs_repo
-from app.peacebuilders import sealing
 from app.tables.cases import Case
 from app.tables.consultations import (
     Consultation,

@@ -22,10 +22,11 @@ from app.access.context import AccessContext
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
+from app.her import sealing
+from app.her.notices import NoticeKind, tell_her
 from app.incidents.service import event
 from app.notify import service as notify
-from app.peacebuilders import sealing, self_service
-from app.peacebuilders.notices import NoticeKind, tell_her
+from app.peacebuilders import self_service
 from app.tables.cases import Case, CaseStatus
 from app.tables.categories import PROFILE_FIELDS
 from app.tables.consent import DataRequest

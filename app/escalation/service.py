@@ -26,9 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.visibility import org_holds_consent
+from app.her.notices import NoticeKind, tell_her
 from app.notify import service as notify
 from app.notify.chain import active_with_roles, chain_of, recipients
-from app.peacebuilders.notices import NoticeKind, tell_her
 from app.tables.audit import Oversight
 from app.tables.consent import ConsentGrant
 from app.tables.directory import DueEvent

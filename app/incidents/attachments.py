@@ -17,10 +17,10 @@ from sqlalchemy.orm import load_only
 from app import crypto
 from app.access.context import AccessContext
 from app.errors import AppError, BadInput, NotFound
+from app.her import keys as pb_keys
+from app.her import sealing
 from app.incidents import service as incidents
 from app.notify import service as notify
-from app.peacebuilders import keys as pb_keys
-from app.peacebuilders import sealing
 from app.tables.categories import DataCategory
 from app.tables.incidents import Attachment
 

@@ -16,11 +16,11 @@ from app.access.principal import PrincipalKind
 from app.cases import service as cases
 from app.confirmations import service as confirmations
 from app.errors import BadInput, Conflict, Forbidden, NotFound
+from app.her.notices import NoticeKind, tell_her
 from app.incidents import retention
 from app.incidents.response import PUBLIC_MEASURES, add_measure, require_owner_covered
 from app.incidents.service import event
 from app.orgs import repository as orgs_repo
-from app.peacebuilders.notices import NoticeKind, tell_her
 from app.tables.cases import Case, CaseStatus, ClosureReason, ReopenReason, RiskLevel
 from app.tables.confirmations import Confirmation, ConfirmationStatus
 from app.tables.incidents import CaseEvent, Measure, MeasureKind

@@ -19,12 +19,12 @@ from app.db import new_id
 from app.directory import service as directory
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
+from app.her import sealing
+from app.her.notices import MeasureNotDoneReason, NoticeKind, tell_her
 from app.incidents.service import event
 from app.notify import service as notify
 from app.orgs import repository as orgs_repo
 from app.peacebuilders import account as her_account
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import MeasureNotDoneReason, NoticeKind, tell_her
 from app.tables.cases import Case
 from app.tables.categories import PROCEEDING_CATEGORY, RESPONSE_CATEGORY, Purpose
 from app.tables.consent import ConsentAccess

@@ -35,9 +35,9 @@ from app.access.principal import SYSTEM, PrincipalKind
 from app.cases import service as cases
 from app.clock import Clock
 from app.errors import BadInput, Conflict, Forbidden, NotFound
+from app.her.notices import NoticeKind, tell_her
 from app.notify import service as notify
 from app.peacebuilders import erasure as erasures
-from app.peacebuilders.notices import NoticeKind, tell_her
 from app.tables.cases import Case, CaseNote, CaseStatus
 from app.tables.categories import RISK_FIELDS
 from app.tables.checkins import CheckInSchedule, SecurityAssessment

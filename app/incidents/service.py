@@ -18,9 +18,9 @@ from app.cases import service as cases
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
+from app.her import sealing
+from app.her.notices import NoticeKind, tell_her
 from app.notify import service as notify
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import NoticeKind, tell_her
 from app.tables import declared
 from app.tables.cases import Case
 from app.tables.categories import INCIDENT_CODES, INCIDENT_FIELDS

@@ -1,4 +1,4 @@
-"""Where the justice follow-up's sealed values live (see app/peacebuilders/sealing.py): bound to
+"""Where the justice follow-up's sealed values live (see app/her/sealing.py): bound to
 the organisation that wrote the record, its table, its ID and the field."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.peacebuilders.sealing import Ref
+from app.her.sealing import Ref
 
 
 def hearing_ref(hearing: Any, pb_id: uuid.UUID) -> Ref:

@@ -29,13 +29,13 @@ from app.consent.service import on_narrowed
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
+from app.her import sealing
 from app.incidents import response
 from app.incidents.service import event
 from app.justice import refs
 from app.notify import service as notify
 from app.notify.chain import active_with_roles
 from app.orgs import repository as orgs_repo
-from app.peacebuilders import sealing
 from app.tables.cases import Case
 from app.tables.categories import DataCategory
 from app.tables.incidents import CaseEvent, Proceeding, ScheduledStep

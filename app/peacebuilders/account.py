@@ -43,10 +43,11 @@ from app.auth import mfa, sessions, totp
 from app.auth.passwords import hash_password, verify_password
 from app.auth.principals import suspended
 from app.confirmations import service as confirmations
+from app.consent import service as consent_service
 from app.errors import BadInput, Conflict, Forbidden, NotFound
+from app.her.networks import networks_of
+from app.her.notices import NoticeKind, tell_her
 from app.notify import service as notify
-from app.peacebuilders.notices import NoticeKind, tell_her
-from app.peacebuilders.repository import networks_of
 from app.tables.cases import Case
 from app.tables.confirmations import Confirmation, ConfirmationStatus
 from app.tables.consent import HerCode, PeacebuilderAccount
@@ -663,3 +664,6 @@ async def alert_held(ctx: AccessContext, pb_id: uuid.UUID, grant_id: uuid.UUID) 
     ctx.record("consent.held", target_type="Peacebuilder", target_id=pb_id,
                details={"grant": str(grant_id), "why": "after a code reset her password"})
     await _alert_networks(ctx, pb_id, "her_consent_held", {"grant": str(grant_id)})
+
+
+consent_service.on_her_hold(held, alert_held)

@@ -26,13 +26,13 @@ from app.consent.rules import Caller
 from app.consent.service import standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
+from app.her import keys as pb_keys
+from app.her import sealing
+from app.her.networks import networks_of
+from app.her.notices import NoticeKind, tell_her
 from app.idempotency import service as idempotency
 from app.notify import service as notify
-from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import NoticeKind, tell_her
-from app.peacebuilders.repository import networks_of
 from app.tables.cases import Case
 from app.tables.confirmations import Confirmation, ConfirmationStatus
 from app.tables.incidents import Incident

@@ -16,8 +16,8 @@ from app.access.principal import PrincipalKind
 from app.confirmations import service as confirmations
 from app.consent.service import standing
 from app.errors import BadInput, Conflict, NotFound
+from app.her.notices import NoticeKind, tell_her
 from app.notify import service as notify
-from app.peacebuilders.notices import NoticeKind, tell_her
 from app.tables.confirmations import Confirmation, ConfirmationStatus
 from app.tables.peacebuilders import Peacebuilder, PeacebuilderNetwork
 

@@ -53,20 +53,6 @@ async def by_pseudonym(session: AsyncSession, pseudonym: str) -> list[Peacebuild
     return list(await session.scalars(select(Peacebuilder).where(Peacebuilder.pseudonym == pseudonym)))
 
 
-async def networks_of(
-    session: AsyncSession, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """The networks that act for her: confirmed by her (or two people of her lead organisation)."""
-    rows = await session.execute(
-        select(PeacebuilderNetwork.peacebuilder_id, PeacebuilderNetwork.org_id)
-        .where(PeacebuilderNetwork.peacebuilder_id.in_(ids),
-               PeacebuilderNetwork.confirmed_at.is_not(None)))
-    out: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
-    for pb_id, org_id in rows:
-        out[pb_id].append(org_id)
-    return out
-
-
 async def add_networks(session: AsyncSession, pb_id: uuid.UUID, org_ids: set[uuid.UUID]) -> None:
     """Name networks for her; they act for her only once confirmed."""
     for org_id in sorted(org_ids):

@@ -15,10 +15,11 @@ from app.consent import service as consent
 from app.consent.rules import PROTECTED_CATEGORIES
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
+from app.her import keys as pb_keys
+from app.her import sealing
+from app.her.networks import networks_of as her_networks
 from app.orgs import repository as orgs_repo
-from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
-from app.peacebuilders import sealing
 from app.tables.categories import DEFAULT_CATEGORIES, PROFILE_FIELDS, DataCategory, Purpose
 from app.tables.consent import ConsentGrant
 from app.tables.orgs import OrgKind
@@ -79,7 +80,7 @@ async def decrypted_profile(ctx: AccessContext, pb_id: uuid.UUID) -> dict[str, s
 
 
 async def networks_of(ctx: AccessContext, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-    return await repo.networks_of(ctx.session, ids)
+    return await her_networks(ctx.session, ids)
 
 
 async def _validated_networks(ctx: AccessContext, network_ids: list[uuid.UUID]) -> set[uuid.UUID]:

@@ -23,9 +23,9 @@ from app.cases import repository as repo
 from app.cases.repository import CaseFilter
 from app.db import rows as db_rows
 from app.errors import NotFound
+from app.her import keys as pb_keys
+from app.her import sealing
 from app.pagination import Page, PageRequest, paginate
-from app.peacebuilders import keys as pb_keys
-from app.peacebuilders import sealing
 from app.read import children
 from app.read import peacebuilders as pb_read
 from app.tables.cases import Case

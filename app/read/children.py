@@ -22,9 +22,9 @@ from app.access.visibility import Mode
 from app.checkins import refs as checkin_refs
 from app.db import rows as db_rows
 from app.errors import ResponseTooLarge
+from app.her import keys as pb_keys
+from app.her import sealing
 from app.justice import refs as justice_refs
-from app.peacebuilders import keys as pb_keys
-from app.peacebuilders import sealing
 from app.risk.refs import assessment_ref, plan_ref, threat_ref
 from app.tables.categories import (
     CHECKIN_FIELDS,

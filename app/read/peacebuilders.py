@@ -15,10 +15,10 @@ from app.access.gate import Gate, Want
 from app.access.visibility import categories_of, released_mask, visible_peacebuilders
 from app.db import rows as db_rows
 from app.errors import BadInput, NotFound
+from app.her import keys as pb_keys
+from app.her import sealing
 from app.pagination import Page, PageRequest, paginate
-from app.peacebuilders import keys as pb_keys
 from app.peacebuilders import repository as repo
-from app.peacebuilders import sealing
 from app.tables.categories import PROFILE_FIELDS
 from app.tables.peacebuilders import Peacebuilder, PeacebuilderDatum
 

@@ -16,8 +16,8 @@ from app.access.context import AccessContext
 from app.cases import service as cases
 from app.consent.service import Caller, standing
 from app.errors import BadInput, NotFound
+from app.her import sealing
 from app.incidents.service import event
-from app.peacebuilders import sealing
 from app.risk.refs import plan_ref
 from app.tables.cases import Case
 from app.tables.categories import RISK_CATEGORY

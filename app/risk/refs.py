@@ -1,4 +1,4 @@
-"""Where the risk assessments' sealed values live (see app/peacebuilders/sealing.py): bound to
+"""Where the risk assessments' sealed values live (see app/her/sealing.py): bound to
 the lead organisation that wrote the assessment, its table, its ID and the field. A threat's
 text is bound to the assessment's organisation too."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.peacebuilders.sealing import Ref
+from app.her.sealing import Ref
 
 
 def assessment_ref(row: Any, pb_id: uuid.UUID, field: str) -> Ref:

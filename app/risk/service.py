@@ -24,12 +24,12 @@ from app.consent.service import Caller, standing
 from app.db import new_id
 from app.errors import BadInput, Conflict, NotFound
 from app.escalation import service as escalation
+from app.her import sealing
+from app.her.networks import networks_of
+from app.her.notices import NoticeKind, tell_her
 from app.incidents import service as incidents
 from app.incidents.service import event
 from app.notify import service as notify
-from app.peacebuilders import repository as pb_repo
-from app.peacebuilders import sealing
-from app.peacebuilders.notices import NoticeKind, tell_her
 from app.risk.refs import assessment_ref, threat_ref
 from app.tables.cases import Case, RiskLevel
 from app.tables.categories import RISK_CATEGORY
@@ -234,7 +234,7 @@ async def confirm_without_her(ctx: AccessContext, assessment_id: uuid.UUID, *,
     pb = case.peacebuilder_id
     account = await ctx.session.scalar(select(PeacebuilderAccount.active).where(
         PeacebuilderAccount.peacebuilder_id == pb))
-    if account or (await pb_repo.networks_of(ctx.session, [pb]))[pb]:
+    if account or (await networks_of(ctx.session, [pb]))[pb]:
         ctx.deny("risk_assessment.confirm_without_her", target_type="Case", target_id=case.id,
                  reason="she or her network can answer")
         raise BadInput("She (or her network's focal point) answers this herself.",

@@ -12,8 +12,8 @@ import strawberry
 from app.access.gate import Gate
 from app.cases import service as cases
 from app.cases import teams
+from app.her import sealing
 from app.incidents.retention import HoldReason
-from app.peacebuilders import sealing
 from app.read.cases import CaseView
 from app.tables import cases as models
 from app.tables.categories import CASE_FIELDS

@@ -90,7 +90,7 @@ class Confirmation(Node):
     @strawberry.field(description="The evidence's reference (for a grant), opened for the people "
                                   "of your organisation who decide it.")
     async def evidence(self, info: Info) -> str | None:
-        from app.peacebuilders import sealing
+        from app.her import sealing
 
         _, evidence = await info.context.loaders.call(sealing.open_confirmation,
                                                       info.context.access, self._model)
@@ -98,7 +98,7 @@ class Confirmation(Node):
 
     @strawberry.field(description="The written reason (erasure, break-glass).")
     async def reason(self, info: Info) -> str | None:
-        from app.peacebuilders import sealing
+        from app.her import sealing
 
         reason, _ = await info.context.loaders.call(sealing.open_confirmation,
                                                     info.context.access, self._model)

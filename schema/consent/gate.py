@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.peacebuilders import sealing
+from app.her import sealing
 from schema.context import Info
 
 

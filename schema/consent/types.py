@@ -12,8 +12,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import ids as app_ids
+from app.her.notices import NoticeKind
 from app.peacebuilders.notice_text import short_reference
-from app.peacebuilders.notices import NoticeKind
 from app.peacebuilders.self_service import NoticeView
 from app.tables import consent as models
 from app.tables import peacebuilders as pb_models

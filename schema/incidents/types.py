@@ -13,10 +13,10 @@ from strawberry.scalars import JSON
 
 from app import ids as app_ids
 from app.access.gate import Gate
+from app.her import notices as notice_codes
+from app.her import sealing
 from app.incidents import response
 from app.incidents.response import ReferralView
-from app.peacebuilders import notices as notice_codes
-from app.peacebuilders import sealing
 from app.read.children import RowView
 from app.tables import incidents as models
 from app.tables.categories import (

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.context import AccessContext
 from app.auth.principals import suspended
 from app.db import new_id
+from app.her.networks import networks_of
 from app.notify import service as notify
-from app.peacebuilders.repository import networks_of
 from app.tables.cases import ClosureReason, ReopenReason
 from app.tables.consent import BreakGlass, ConsentGrant, Notice, PeacebuilderAccount
 from app.tables.incidents import IncidentStatus, ScheduledStep, Severity

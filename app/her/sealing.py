@@ -29,7 +29,7 @@ from app import crypto
 from app.access.context import AccessContext
 from app.access.gate import Gate
 from app.errors import BadInput
-from app.peacebuilders import keys as pb_keys
+from app.her import keys as pb_keys
 
 if TYPE_CHECKING:
     from app.tables.cases import Case, CaseNote
