@@ -1,4 +1,10 @@
-"""The long-lived parts of one service process, built once at start-up."""
+"""The long-lived parts of one service process, built once at start-up.
+
+Lower layers reach higher ones only through registration (decision 0035), and importing a module
+registers its hooks. Every process builds a Runtime (server, CLI, demo loader, scheduler, tests),
+so the registering modules are imported here and none runs with a hook missing; a missing hook
+refuses (her login, her own widening of consent) rather than skipping a safeguard.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +20,17 @@ from app.auth.edge import recipient_unit_of_work
 from app.auth.tokens import Claims, Issuer, OIDCVerifier, issuer_of
 from app.clock import Clock
 from app.config import Settings
+from app.consent import service as _registers_member_joined  # noqa: F401
 from app.crypto import KeyEncryptionKeys
 from app.db import Database
 from app.errors import Unauthenticated
+from app.justice import service as _registers_next_hearing  # noqa: F401
 from app.metrics import Metrics
 from app.notify.broker import Broker
 from app.notify.service import Mailer
 from app.notify.webhooks import Webhooks
+from app.peacebuilders import account as _registers_her_hold  # noqa: F401
+from app.peacebuilders import http as _registers_her_login  # noqa: F401
 from app.storage import migration_status, schema_is_usable
 from app.tables import integrity  # noqa: F401  (its mapper events stamp consent rows' MACs)
 from app.telemetry import Telemetry

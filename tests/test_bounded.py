@@ -140,9 +140,9 @@ def test_every_declared_limit_is_in_the_sdl():
 
 
 async def test_her_copy_streams_from_the_endpoint_and_is_logged(backend, tmp_path, monkeypatch):
-    from app.peacebuilders import self_service
+    from app.read import copy as her_copy
 
-    monkeypatch.setattr(self_service, "INCIDENT_BATCH", 3)  # 4 incidents: two batches
+    monkeypatch.setattr(her_copy, "INCIDENT_BATCH", 3)  # 4 incidents: two batches
     env, close = await build_env(backend, tmp_path, max_response_bytes=300 * 1024)
     try:
         pb = await new_peacebuilder(env, "fund")
