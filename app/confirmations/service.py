@@ -29,6 +29,7 @@ from app.access.context import AccessContext
 from app.access.principal import PrincipalKind
 from app.errors import BadInput, Conflict, Forbidden, NotFound
 from app.notify import service as notify
+from app.operations.service import own_settings
 from app.pagination import Page, PageRequest, paginate
 from app.tables.confirmations import Confirmation, ConfirmationStatus
 from app.tables.operations import OrganisationSettings
@@ -253,10 +254,7 @@ async def set_window(ctx: AccessContext, hours: int) -> int:
     if not MIN_WINDOW_HOURS <= hours <= MAX_WINDOW_HOURS:
         raise BadInput(f"The window is {MIN_WINDOW_HOURS} to {MAX_WINDOW_HOURS} hours.",
                        field="hours")
-    found = await ctx.session.get(OrganisationSettings, ctx.org_id)
-    if found is None:
-        found = OrganisationSettings(org_id=ctx.org_id, only_registered_operations=False)
-        ctx.session.add(found)
+    found = await own_settings(ctx)
     found.two_person_hours = hours
     found.updated_by, found.updated_at = ctx.principal.subject, ctx.clock.now()
     await ctx.session.flush()

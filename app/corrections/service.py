@@ -26,6 +26,7 @@ from app.her import sealing
 from app.her.notices import NoticeKind, tell_her
 from app.incidents.service import event
 from app.notify import service as notify
+from app.operations.service import own_settings
 from app.peacebuilders import self_service
 from app.tables.cases import Case, CaseStatus
 from app.tables.categories import PROFILE_FIELDS
@@ -166,10 +167,7 @@ async def set_days(ctx: AccessContext, days: int) -> int:
     assert ctx.org_id is not None
     if not MIN_DAYS <= days <= MAX_DAYS:
         raise BadInput(f"Between {MIN_DAYS} and {MAX_DAYS} days.", field="days")
-    found = await ctx.session.get(OrganisationSettings, ctx.org_id)
-    if found is None:
-        found = OrganisationSettings(org_id=ctx.org_id, only_registered_operations=False)
-        ctx.session.add(found)
+    found = await own_settings(ctx)
     found.correction_days = days
     found.updated_by, found.updated_at = ctx.principal.subject, ctx.clock.now()
     await ctx.session.flush()

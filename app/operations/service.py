@@ -81,14 +81,21 @@ async def only_registered(ctx: AccessContext) -> bool:
     return bool(found and found.only_registered_operations)
 
 
-async def set_only_registered(ctx: AccessContext, enabled: bool) -> bool:
-    """Accept only registered operations from the caller's organisation (or stop). Logged."""
-    await ctx.require("operation", "manage")
+async def own_settings(ctx: AccessContext) -> OrganisationSettings:
+    """The caller's organisation's settings row, made on its first change. The caller has been
+    checked for the setting it changes; the row holds every organisation-wide setting."""
     assert ctx.org_id is not None
     found = await repo.settings_of(ctx.session, ctx.own_scope())
     if found is None:
-        found = OrganisationSettings(org_id=ctx.org_id)
+        found = OrganisationSettings(org_id=ctx.org_id, only_registered_operations=False)
         ctx.session.add(found)
+    return found
+
+
+async def set_only_registered(ctx: AccessContext, enabled: bool) -> bool:
+    """Accept only registered operations from the caller's organisation (or stop). Logged."""
+    await ctx.require("operation", "manage")
+    found = await own_settings(ctx)
     found.only_registered_operations = enabled
     found.updated_by, found.updated_at = ctx.principal.subject, ctx.clock.now()
     await ctx.session.flush()
