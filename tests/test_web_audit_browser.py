@@ -14,27 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import NetworkGuard, WebSite, assert_accessible, shot
+from tests.test_web_browser import declare, sign_in_staff
 
 pytestmark = pytest.mark.heavy
-
-
-def sign_in_staff(page: Any, site: WebSite, org: str, user: str, *, totp: bool = False) -> None:
-    page.goto("/signin")
-    form = page.locator("form:has(input[name=who][value=staff])")
-    form.get_by_label("Organisation (short name)").fill(org)
-    form.get_by_label("Username").fill(user)
-    form.get_by_label("Password").fill(site.password(org, user))
-    if totp:
-        form.get_by_label("Code from your authenticator app (if you have one)").fill(
-            site.totp_code(org, user))
-    form.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("load")
-
-
-def declare(page: Any, purpose: str) -> None:
-    page.get_by_label(purpose, exact=True).check()
-    page.get_by_role("button", name="Declare purpose").click()
-    expect(page.locator("header .purpose strong")).to_have_text(purpose)
 
 
 def test_the_auditor_filters_downloads_and_sees_the_chain_verified(page: Any,
