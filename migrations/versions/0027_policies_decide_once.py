@@ -10,6 +10,11 @@ costs PostgreSQL goes down (docs/decisions/0014-decide-once-per-page.md, addendu
   with `(SELECT sn_system())`: on the service role each of those InitPlans cost a full
   verification (plpgsql, HMAC) and now costs a comparison. Expired, absent, malformed and
   system claims still go through the verification, so an expired signature still raises.
+- `sn_peacebuilders()` (the decided list every her-record policy hashes) keeps its body but is
+  PL/pgSQL: as a SQL function called in a select list it went through the SQL-function
+  executor, which parses and plans the body anew at every occurrence in every statement;
+  PL/pgSQL keeps its plans for the session. Still opaque to the planner (ROWS 100), so the
+  sub-plan stays hashed whatever the list's length.
 - Policies `system OR peacebuilder_id IN decided OR org_id = sn_org()` (consent_access,
   break_glass) test the organisation before the list: OR is evaluated left to right and an
   InitPlan runs only when first needed, so a statement reading its own organisation's rows no
@@ -26,10 +31,17 @@ costs PostgreSQL goes down (docs/decisions/0014-decide-once-per-page.md, addendu
   leading `(SELECT sn_system())` admits the row either way. `attachments` already reached
   incidents this way.
 
+- `ix_consent_access_lookup` gains `id` as its last column (org, purpose, peacebuilder, id):
+  admission's `DISTINCT ON (peacebuilder_id) ... ORDER BY peacebuilder_id, id`
+  (app/access/visibility.py) can then read the rows in order instead of sorting them. The
+  planner takes that path when random page reads are priced as on SSDs (random_page_cost
+  1.1); at the default 4 it keeps the bitmap scan and the sort. Every lookup the three-column
+  index served, this one serves (a prefix), so it replaces it rather than adding a second.
+
 The policies are rewritten where they stand (`ALTER POLICY` on the definitions PostgreSQL
 holds), so every table carrying one of these shapes is covered, whichever migration created
 it; the upgrade fails if any remains. The downgrade applies the inverse rewrite and restores
-0008's function bodies. SQLite has no row-level security: nothing to do there.
+0008's function bodies (a round trip gives back identical pg_policies, functions and indexes). SQLite has no row-level security: nothing to do there.
 
 Revision ID: 0027
 Revises: 0026
@@ -56,6 +68,11 @@ CREATE FUNCTION sn_unexpired_claim() RETURNS text LANGUAGE sql STABLE PARALLEL S
                         THEN coalesce(current_setting('safety_net.scope', true), '') END END $$
 """
 
+# 0008's: the list is signed through its SHA-256.
+INTACT_LIST = ("encode(sha256(convert_to(coalesce(current_setting('safety_net.peacebuilders', "
+               "true), ''), 'UTF8')), 'hex') = coalesce(current_setting("
+               "'safety_net.peacebuilders_sha256', true), '')")
+
 FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION sn_system() RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN sn_unexpired_claim() <> 'system' THEN false
@@ -66,6 +83,22 @@ FUNCTIONS = [
               THEN nullif(current_setting('safety_net.org', true), '')::uuid END $$""",
 ]
 
+# The decided list, same body, in PL/pgSQL: policies call it as `x IN (SELECT sn_peacebuilders())`
+# (a hashed sub-plan, built once per occurrence), where a SQL function is run by the
+# SQL-function executor, which parses and plans its body again in every statement, at every
+# occurrence; PL/pgSQL keeps its plans for the session. Same rows: none unless the verified
+# scope is 'org' or 'peacebuilder' and the list matches its signed digest, then the list's
+# UUIDs (an entry that is no UUID is an error, as before). Kept opaque (not inlined) on
+# purpose: a fixed ROWS estimate keeps the sub-plan hashed however long the list.
+FUNCTIONS.append(f"""CREATE OR REPLACE FUNCTION sn_peacebuilders() RETURNS SETOF uuid
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 100 AS $$
+BEGIN
+  IF sn_scope() IN ('org', 'peacebuilder') AND {INTACT_LIST} THEN
+    RETURN QUERY SELECT unnest(string_to_array(
+        nullif(current_setting('safety_net.peacebuilders', true), ''), ','))::uuid;
+  END IF;
+END $$""")
+
 # 0008's bodies, for the downgrade.
 PREVIOUS_FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION sn_system() RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
@@ -73,6 +106,11 @@ PREVIOUS_FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION sn_org() RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN sn_scope() = 'org'
               THEN nullif(current_setting('safety_net.org', true), '')::uuid END $$""",
+    f"""CREATE OR REPLACE FUNCTION sn_peacebuilders() RETURNS SETOF uuid
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 100 AS $$
+  SELECT unnest(string_to_array(nullif(current_setting('safety_net.peacebuilders', true), ''),
+                                ','))::uuid
+  WHERE sn_scope() IN ('org', 'peacebuilder') AND {INTACT_LIST} $$""",
 ]
 
 # The policy shapes, as PostgreSQL prints them (pg_policies), and what replaces them. `{table}`
@@ -150,7 +188,17 @@ def _remaining() -> list[str]:
     return left
 
 
+LOOKUP = "ix_consent_access_lookup"
+LOOKUP_COLUMNS = ["org_id", "purpose", "peacebuilder_id"]
+
+
+def _lookup(columns: list[str]) -> None:
+    op.drop_index(LOOKUP, table_name="consent_access")
+    op.create_index(LOOKUP, "consent_access", columns, unique=False)
+
+
 def upgrade() -> None:
+    _lookup([*LOOKUP_COLUMNS, "id"])
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(UNEXPIRED_CLAIM)
@@ -163,6 +211,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _lookup(LOOKUP_COLUMNS)
     if op.get_bind().dialect.name != "postgresql":
         return
     _rewrite(downgraded)
