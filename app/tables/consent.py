@@ -109,9 +109,7 @@ class ConsentAccess(Base):
 
     __tablename__ = "consent_access"
     __table_args__ = (
-        # `id` last: admission's DISTINCT ON (peacebuilder_id) ... ORDER BY peacebuilder_id, id
-        # can read the rows in order instead of sorting them (migration 0027).
-        Index("ix_consent_access_lookup", "org_id", "purpose", "peacebuilder_id", "id"),
+        Index("ix_consent_access_lookup", "org_id", "purpose", "peacebuilder_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -31,17 +31,10 @@ costs PostgreSQL goes down (docs/decisions/0014-decide-once-per-page.md, addendu
   leading `(SELECT sn_system())` admits the row either way. `attachments` already reached
   incidents this way.
 
-- `ix_consent_access_lookup` gains `id` as its last column (org, purpose, peacebuilder, id):
-  admission's `DISTINCT ON (peacebuilder_id) ... ORDER BY peacebuilder_id, id`
-  (app/access/visibility.py) can then read the rows in order instead of sorting them. The
-  planner takes that path when random page reads are priced as on SSDs (random_page_cost
-  1.1); at the default 4 it keeps the bitmap scan and the sort. Every lookup the three-column
-  index served, this one serves (a prefix), so it replaces it rather than adding a second.
-
 The policies are rewritten where they stand (`ALTER POLICY` on the definitions PostgreSQL
 holds), so every table carrying one of these shapes is covered, whichever migration created
 it; the upgrade fails if any remains. The downgrade applies the inverse rewrite and restores
-0008's function bodies (a round trip gives back identical pg_policies, functions and indexes). SQLite has no row-level security: nothing to do there.
+0008's function bodies (a round trip gives back identical pg_policies and functions). SQLite has no row-level security: nothing to do there.
 
 Revision ID: 0027
 Revises: 0026
@@ -188,17 +181,7 @@ def _remaining() -> list[str]:
     return left
 
 
-LOOKUP = "ix_consent_access_lookup"
-LOOKUP_COLUMNS = ["org_id", "purpose", "peacebuilder_id"]
-
-
-def _lookup(columns: list[str]) -> None:
-    op.drop_index(LOOKUP, table_name="consent_access")
-    op.create_index(LOOKUP, "consent_access", columns, unique=False)
-
-
 def upgrade() -> None:
-    _lookup([*LOOKUP_COLUMNS, "id"])
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(UNEXPIRED_CLAIM)
@@ -211,7 +194,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _lookup(LOOKUP_COLUMNS)
     if op.get_bind().dialect.name != "postgresql":
         return
     _rewrite(downgraded)
