@@ -52,13 +52,22 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 # The claimed scope, when its signature cannot be expired at this statement (NULL otherwise).
-# Same parsing as sn_verified_scope(): its raise condition is `expires <= now`, this is `>`.
+# Same parsing as sn_verified_scope(): its raise condition is `expires <= now`, this one's NULL.
+# PL/pgSQL rather than an inlined SQL body: the planner would parse it again at every
+# occurrence of sn_system() / sn_org() in every statement.
 UNEXPIRED_CLAIM = """
-CREATE FUNCTION sn_unexpired_claim() RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN coalesce(current_setting('safety_net.expires', true), '') ~ '^[0-9]{1,12}$'
-              THEN CASE WHEN current_setting('safety_net.expires', true)::bigint
-                             > extract(epoch FROM statement_timestamp())
-                        THEN coalesce(current_setting('safety_net.scope', true), '') END END $$
+CREATE FUNCTION sn_unexpired_claim() RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  expires text := coalesce(current_setting('safety_net.expires', true), '');
+BEGIN
+  IF expires !~ '^[0-9]{1,12}$' THEN
+    RETURN NULL;
+  END IF;
+  IF expires::bigint <= extract(epoch FROM statement_timestamp()) THEN
+    RETURN NULL;
+  END IF;
+  RETURN coalesce(current_setting('safety_net.scope', true), '');
+END $$
 """
 
 # 0008's: the list is signed through its SHA-256.
