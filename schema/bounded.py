@@ -60,11 +60,15 @@ def json_size(value: Any) -> int:
     return 8
 
 
-# A leaf field strawberry resolves by reading one attribute of its object (no resolver of ours,
-# no arguments, no permission or field extension): type name -> field name -> (attribute, how
+# A leaf field whose value needs no resolver call: either strawberry reads one attribute of its
+# object (no resolver of ours, no arguments, no permission or field extension), or its resolver
+# offers a `shortcut(source, context)` that returns the value or DECLINE (e.g. a consent-gated
+# field already decided: schema/gated.py). type name -> field name -> (attribute, shortcut, how
 # its value becomes output, non-null).
-BasicLeaves = dict[str, dict[str, tuple[str, Callable[[Any], Any], bool]]]
-_MISSING = object()
+BasicLeaves = dict[str, dict[str, tuple[str | None, Callable[[Any, Any], Any] | None,
+                                        Callable[[Any], Any], bool]]]
+# What a shortcut returns to say "take graphql-core's full path".
+DECLINE = object()
 # Types whose values are final (never an awaitable or an exception): most leaves are these.
 _SETTLED: set[type] = {str, int, float, bool, datetime.datetime, datetime.date, decimal.Decimal,
                        uuid.UUID}
@@ -114,16 +118,22 @@ def basic_leaves(schema: GraphQLSchema) -> BasicLeaves:
             continue
         for name, gql_field in named.fields.items():
             definition = (gql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            if (not isinstance(definition, StrawberryField) or gql_field.args
-                    or not getattr(gql_field.resolve, "_is_default", False)
-                    or not definition.is_basic_field
-                    or type(definition).get_result is not StrawberryField.get_result
-                    or definition.default_resolver is not getattr):
+            shortcut = getattr(gql_field.resolve, "shortcut", None)
+            attribute: str | None = None
+            if shortcut is None:
+                if (not isinstance(definition, StrawberryField) or gql_field.args
+                        or not getattr(gql_field.resolve, "_is_default", False)
+                        or not definition.is_basic_field
+                        or type(definition).get_result is not StrawberryField.get_result
+                        or definition.default_resolver is not getattr):
+                    continue
+                attribute = definition.python_name
+            elif gql_field.args:
                 continue
             non_null = isinstance(gql_field.type, GraphQLNonNull)
             leaf = gql_field.type.of_type if non_null else gql_field.type
             if isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
-                found.setdefault(named.name, {})[name] = (definition.python_name,
+                found.setdefault(named.name, {})[name] = (attribute, shortcut,
                                                           output_coercion(leaf), non_null)
     schema._safety_net_basic_leaves = found  # type: ignore[attr-defined]
     return found
@@ -158,30 +168,37 @@ def bounded_execution(max_bytes: int) -> type[StrawberryGraphQLCoreExecutionCont
                                               grouped_field_set, position_context)
             results: dict[str, Any] = {}
             is_awaitable = self.is_awaitable
+            context = self.context_value
             awaitable_fields: list[str] = []
             try:
                 for response_name, field_details_list in grouped_field_set.items():
                     node = field_details_list[0].node
                     leaf = basic.get(node.name.value)
                     if leaf is not None and not node.arguments and self.too_large is None:
-                        attribute, coerce, non_null = leaf
-                        value = getattr(source_value, attribute, _MISSING)
+                        attribute, shortcut, coerce, non_null = leaf
+                        value = (shortcut(source_value, context) if shortcut is not None
+                                 else getattr(source_value, attribute, DECLINE))  # type: ignore[arg-type]
                         if value is None or value is Undefined:
                             if not non_null:
                                 results[response_name] = None
                                 continue
-                        elif value is not _MISSING and (type(value) in _SETTLED or _settled(
+                        elif value is not DECLINE and (type(value) in _SETTLED or _settled(
                                 value, is_awaitable)):
                             try:
                                 coerced = coerce(value)
                             except Exception:
                                 coerced = None
                             if coerced is not None and coerced is not Undefined:
-                                try:
-                                    self.count(coerced)
-                                except ResponseTooLarge:
-                                    pass  # graphql-core's path raises it as this field's error
+                                # count(), inlined; at the limit graphql-core's path counts it
+                                # again and raises the limit as this field's error.
+                                if isinstance(coerced, str):
+                                    escaped: str = encode_basestring(coerced)
+                                    size = LEAF_OVERHEAD + (len(escaped) if escaped.isascii()
+                                                            else len(escaped.encode()))
                                 else:
+                                    size = LEAF_OVERHEAD + 8
+                                if self.response_bytes + size <= max_bytes:
+                                    self.response_bytes += size
                                     results[response_name] = coerced
                                     continue
                     result = self.execute_field(parent_type, source_value, field_details_list,
