@@ -406,3 +406,37 @@ async def test_one_pooled_connection_answers_each_transaction_as_a_fresh_one(pg)
                 assert await _read(conn, callers[label]()) == fresh[label], f"{label} (again)"
     finally:
         await engine.dispose()
+
+
+CASES_READ = ("(( SELECT sn_system() AS sn_system) OR (peacebuilder_id IN ( SELECT sn_peacebuilders() "
+              "AS sn_peacebuilders)))")
+
+
+async def test_the_cases_read_policy_is_the_one_wall_below_a_case(pg):
+    """Since 0027 the tables below a case admit a row when `EXISTS (SELECT 1 FROM cases ...)`
+    finds its case through the cases table's own read policy; before, they also required the
+    case's woman in the decided list themselves. So whatever a SELECT on `cases` admits, every
+    one of those tables admits too: a later policy that widens `cases` (another permissive
+    SELECT or ALL policy, a new term in cases_read, a policy for one role) widens incidents,
+    notes, referrals, detentions... silently. This pins it: change it only together with them."""
+    engine = create_async_engine(pg.owner_url)
+    try:
+        async with engine.connect() as conn:
+            applicable = (await conn.execute(text(
+                "SELECT policyname, permissive, roles::text, qual FROM pg_policies "
+                "WHERE tablename = 'cases' AND cmd IN ('SELECT', 'ALL')"))).all()
+            forced = (await conn.execute(text(
+                "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class "
+                "WHERE oid = 'cases'::regclass"))).scalar()
+            below = (await conn.execute(text(
+                "SELECT tablename, count(*) FILTER (WHERE concat(qual, with_check) "
+                "LIKE '%FROM cases sn_case%WHERE (sn_case.id = ' || tablename || '.case_id)%') "
+                "FROM pg_policies WHERE tablename = ANY(:t) GROUP BY tablename"),
+                {"t": list(BELOW_A_CASE)})).all()
+    finally:
+        await engine.dispose()
+    assert forced
+    assert [(n, p, r, " ".join(q.split())) for n, p, r, q in applicable] == [
+        ("cases_read", "PERMISSIVE", "{public}", CASES_READ)], applicable
+    # Every table below a case reaches its own row's case in all four of its policies.
+    assert sorted(t for t, n in below if n >= 4) == sorted(BELOW_A_CASE), below
