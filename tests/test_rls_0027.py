@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +27,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app import tenancy
 from app.storage import alembic_config
+from app.tables.consent import BreakGlass
 from app.tenancy import SYSTEM, Scope, Tenancy
 from app.wall import SET_TEXT, Wall, message
 from schema import ids
@@ -230,6 +233,18 @@ async def test_0027_shows_and_accepts_exactly_the_rows_0026_did(pg):
              "third": ids.decode(third["case"], "Case"), "missing": uuid.uuid4()}
     fund, embassy = await _decided(pg, "fund"), await _decided(pg, "embassy")
     unpc, wpn = await _decided(pg, "unpc"), await _decided(pg, "wpn")
+    assert her_id not in embassy.peacebuilders
+    # Break-glass rows: embassy's about her (its own organisation's row, of a woman outside its
+    # decided list: visible to embassy before 0027 through `org_id = sn_org()`), fund's about
+    # her, and embassy's about its own woman.
+    opened = datetime.now(UTC)
+    with tenancy.using(SYSTEM):
+        async with pg.runtime.db.transaction() as s:
+            for pb, org in ((her_id, embassy.org_id), (her_id, fund.org_id),
+                            (ids.decode(other["id"], "Peacebuilder"), embassy.org_id)):
+                s.add(BreakGlass(peacebuilder_id=pb, org_id=org, opened_by="user:x",
+                                 reason="vital interest", opened_at=opened,
+                                 expires_at=opened + timedelta(hours=1)))
 
     engine = create_async_engine(owner)
     try:
@@ -346,6 +361,8 @@ async def test_0027_shows_and_accepts_exactly_the_rows_0026_did(pg):
     # The control: the snapshots saw something (the comparison is not between two emptinesses).
     assert before["fund read cases"] and before["system (background) read cases"]
     assert before["unpc read consent_access"]
+    assert len(before["embassy read break_glass"]) == 2  # its own rows, her outside its list
+    assert before["embassy touch break_glass"] == 2 and before["fund touch break_glass"] == 2
     assert before["fund expired read cases"][0] == "error"
 
 
