@@ -170,6 +170,10 @@ async def _templates(pg, case_id: uuid.UUID, org_id: uuid.UUID | None) -> dict[s
                         row = await _build(conn, table, case_id, org_id, re)
                     if row is not None:
                         templates[table] = row
+            # An attachment of her incident (its policy reaches the incident's, which 0027
+            # rewrote), to read.
+            if await conn.scalar(text("SELECT count(*) FROM attachments")) == 0:
+                assert await _build(conn, "attachments", case_id, org_id, re) is not None
     finally:
         await engine.dispose()
     return templates
@@ -361,6 +365,7 @@ async def test_0027_shows_and_accepts_exactly_the_rows_0026_did(pg):
     # The control: the snapshots saw something (the comparison is not between two emptinesses).
     assert before["fund read cases"] and before["system (background) read cases"]
     assert before["unpc read consent_access"]
+    assert before["fund read attachments"] and not before["embassy read attachments"]
     assert len(before["embassy read break_glass"]) == 2  # its own rows, her outside its list
     assert before["embassy touch break_glass"] == 2 and before["fund touch break_glass"] == 2
     assert before["fund expired read cases"][0] == "error"
