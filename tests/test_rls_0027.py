@@ -221,6 +221,7 @@ async def _build(conn, table: str, case_id: uuid.UUID, org_id: uuid.UUID | None,
         return None
 
 
+@pytest.mark.heavy  # migrates the shared test database down and up again (~40 s)
 async def test_0027_shows_and_accepts_exactly_the_rows_0026_did(pg):
     owner = pg.owner_url
     wall = pg.runtime.db.wall
