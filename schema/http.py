@@ -474,7 +474,7 @@ class GraphQLEndpoint:
                     # commit fails, no data leaves. A request that rolls back still writes
                     # them on their own, below.
                     access.flush_reads()
-                    logged = add_deferred(session, access.deferred)
+                    logged = await add_deferred(session, access.deferred)
                     await session.commit()
                     access.deferred.clear()
                     count_deferred(runtime.db, logged)
