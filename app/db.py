@@ -57,6 +57,19 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value
         return value.replace(tzinfo=UTC) if tz is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        """None (no Python call per value) where the driver already gives what
+        `process_result_value` would return: asyncpg decodes a `timestamptz` column (type OID
+        1184, what every UTCDateTime column is on PostgreSQL) to a datetime in UTC, so the
+        admission's ~900 and a page's ~2,000 timestamps pass untouched. Any other column type
+        the driver reports keeps the conversion."""
+        if coltype == TIMESTAMPTZ_OID and dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
+
+TIMESTAMPTZ_OID = 1184  # PostgreSQL's pg_type OID of `timestamp with time zone`
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
