@@ -215,9 +215,9 @@ def intact_selected(key: bytes | None, table: str, row: Any) -> bool:
 
 
 # MAC -> (key, table, covered values) of a row whose MAC verified: only verified rows, each
-# found again only with all of the same; bounded like the content-keyed cache.
+# found again only with all of the same.
 _VERIFIED: dict[str, tuple[bytes, str, tuple[Any, ...]]] = {}
-_VERIFIED_MAX = 50_000
+_VERIFIED_MAX = 20_000  # as the content-keyed cache: the same rows, mostly the same tuples
 
 
 # --- the same canonical text in SQL (PostgreSQL) ---------------------------------------------
