@@ -244,6 +244,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
               file=sys.stderr)
     if problems and settings.production:
         return 1
+    # Each worker's app builds its settings from the environment: serving processes freeze
+    # their startup heap (schema/server.py freeze_heap) unless told otherwise.
+    os.environ.setdefault("SAFETY_NET_GC_FREEZE", "on")
     uvicorn.run("schema.server:create_app", factory=True, host=host, port=port,
                 workers=workers, log_config=None, access_log=False, ws="websockets-sansio",
                 use_colors=False)

@@ -168,6 +168,9 @@ class Settings:
     idempotency_ttl_seconds: int = 86400
     # The alert outbox worker (publishes stored alerts to Redis / subscribers, sends e-mails).
     outbox_worker: bool = True
+    # Serving processes: move the startup heap out of the collector's way (schema/server.py
+    # freeze_heap). `safety-net serve` turns it on; tests and tools building many apps keep it off.
+    gc_freeze: bool = False
     step_up_seconds: int = 900
     # Her account (docs/decisions/0027): a one-time enrolment or reset code lives this many hours
     # and locks after this many wrong tries; consent her login widens in the first days after a
@@ -299,6 +302,7 @@ def _hardening_from_env() -> dict[str, Any]:
         "signin_failures_ip": _rate("SAFETY_NET_SIGNIN_FAILURES_IP", "100/900"),
         "idempotency_ttl_seconds": _positive("SAFETY_NET_IDEMPOTENCY_TTL", "86400"),
         "outbox_worker": _env("SAFETY_NET_OUTBOX_WORKER", "on") != "off",
+        "gc_freeze": _env("SAFETY_NET_GC_FREEZE", "off") == "on",
         "step_up_seconds": _number(int, "SAFETY_NET_STEP_UP_SECONDS", "900"),
         "her_code_hours": _positive("SAFETY_NET_HER_CODE_HOURS", "72"),
         "her_code_attempts": _positive("SAFETY_NET_HER_CODE_ATTEMPTS", "5"),

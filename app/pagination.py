@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
@@ -32,10 +32,39 @@ class PageRequest:
             raise BadInput(f"first must be between 0 and {MAX_PAGE}.", field="first")
 
 
+class Cursors(Sequence[str]):
+    """The cursors of a page's rows, each encoded when first asked for: most clients never
+    select `cursor` on every edge (only `pageInfo.endCursor`, or nothing)."""
+
+    __slots__ = ("_encoded", "_keys")
+
+    def __init__(self, keys: list[tuple[Any, ...]]) -> None:
+        self._keys = keys
+        self._encoded: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self._keys)
+        found = self._encoded.get(index)
+        if found is None:
+            found = self._encoded[index] = encode_cursor(*self._keys[index])
+        return found
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
-    cursors: list[str]
+    cursors: Sequence[str]
     has_next: bool
     has_previous: bool
 
@@ -94,7 +123,8 @@ async def paginate(
     found = list(result.all() if rows else result.scalars())
     has_next = len(found) > page.first
     found = found[: page.first]
-    cursors = [encode_cursor(*(getattr(row, k.key) for k in keys)) for row in found]
+    names = [k.key for k in keys]
+    cursors = Cursors([tuple(getattr(row, name) for name in names) for row in found])
     return Page(items=found, cursors=cursors, has_next=has_next,
                 has_previous=page.after is not None)
 

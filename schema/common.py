@@ -47,7 +47,14 @@ class PageInfo:
 
 @strawberry.type(description="An item of a connection with its cursor.")
 class Edge(Generic[T]):
-    cursor: str = strawberry.field(description="Opaque cursor of this item.")
+    # Encoded only when selected (app.pagination.Cursors).
+    _cursors: strawberry.Private[Sequence[str]]
+    _index: strawberry.Private[int]
+
+    @strawberry.field(description="Opaque cursor of this item.")
+    def cursor(self) -> str:
+        return self._cursors[self._index]
+
     node: T = strawberry.field(description="The item.")
 
 
@@ -60,8 +67,10 @@ class Connection(Generic[T]):
 
 
 def connection(page: Page[R], convert: Callable[[R], T], total: int | None = None) -> Connection[T]:
-    edges = [Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors,
-                                                                    strict=True)]
+    if len(page.items) != len(page.cursors):
+        raise ValueError("a page needs one cursor per item")
+    edges = [Edge(_cursors=page.cursors, _index=i, node=convert(item))
+             for i, item in enumerate(page.items)]
     return Connection(
         edges=edges,
         page_info=PageInfo(has_next_page=page.has_next, has_previous_page=page.has_previous,

@@ -21,6 +21,7 @@ from strawberry.types.nodes import SelectedField, Selection
 
 from app.access.gate import Gate, Want
 from app.access.visibility import Redaction
+from schema.bounded import DECLINE
 from schema.consent.enums import DataCategory
 from schema.consent.gate import redact, unreadable
 from schema.context import Info
@@ -193,4 +194,15 @@ def _lean(column: str, category: str) -> Any:
     def resolve(source: Any, info: Any) -> str | None:
         return read_gated(info, source._gate, column, category)
 
+    def shortcut(source: Any, context: Any) -> Any:
+        # The executor's shortcut (schema/bounded.py): a released, readable value is
+        # `read_gated`'s answer without the resolve info it needs only to report a redaction
+        # or an unreadable value; those take the full path (DECLINE), which reports them.
+        gate: Gate = source._gate
+        if not gate.releases(category) or column in gate.problems:
+            return DECLINE
+        context.access.note_read(gate.peacebuilder_id, category)
+        return gate.values.get(column)
+
+    resolve.shortcut = shortcut  # type: ignore[attr-defined]
     return resolve

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -198,6 +199,19 @@ def body_limit(settings: Settings, path: str) -> int:
     return settings.max_body_bytes
 
 
+def freeze_heap() -> None:
+    """For a serving process, once started: the objects made at startup (modules, the schema,
+    table metadata, compiled statements: most of the heap) move to a generation the cyclic
+    collector no longer traverses, and young collections run less often. A page request
+    allocates tens of thousands of short-lived containers; with the defaults the collector ran
+    five times per page and, now and then, walked the whole heap (~15 % of a page's CPU time
+    in bench/cpu.py). Reference counting still frees everything acyclic at once."""
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, 10_000), max(gen1, 20), max(gen2, 20))
+
+
 def create_app(runtime: Runtime | None = None) -> Starlette:
     """Build the app; tests pass their own Runtime, uvicorn calls it with none."""
     settings = runtime.settings if runtime else Settings.from_env()
@@ -238,6 +252,8 @@ def create_app(runtime: Runtime | None = None) -> Starlette:
             scheduler.start(settings.scheduler_interval)
             if rt.webhooks is not None:  # retries of webhook deliveries, in every replica
                 rt.webhooks.start(rt, settings.scheduler_interval)
+        if settings.gc_freeze:
+            freeze_heap()
         try:
             yield
         finally:

@@ -236,3 +236,26 @@ async def test_a_document_whose_mutations_roll_back_says_none_was_saved(env):
       createUser(input: {username: "", displayName: "Bad", roles: [ANALYST]}) { userErrors { field } } }""",
                            as_=("mofa", "admin"))
     assert "errors" not in single and single["data"]["createUser"]["userErrors"]
+
+
+def test_a_serving_process_freezes_its_startup_heap(monkeypatch):
+    """`safety-net serve` turns SAFETY_NET_GC_FREEZE on for its workers; other processes (tests,
+    tools) keep the collector's defaults. freeze_heap moves what exists to the permanent
+    generation and makes young collections rarer (put back afterwards: this is a test process)."""
+    import gc
+
+    from app.config import Settings
+    from schema.server import freeze_heap
+
+    monkeypatch.delenv("SAFETY_NET_GC_FREEZE", raising=False)
+    assert Settings.from_env().gc_freeze is False
+    monkeypatch.setenv("SAFETY_NET_GC_FREEZE", "on")
+    assert Settings.from_env().gc_freeze is True
+    before = gc.get_threshold()
+    try:
+        freeze_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] >= 10_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -291,3 +291,28 @@ async def test_an_organisation_cannot_write_itself_access_or_move_ownership(pg):
             await s.execute(text("UPDATE organisations SET name = 'x' WHERE id = :o"),
                             {"o": fund.org_id})
     assert pb_id not in (await _decided(pg, "embassy")).peacebuilders
+
+
+async def test_rows_below_a_case_follow_their_own_case(pg):
+    """A case's rows (team, incidents, measures...) are visible exactly when the case is, and
+    the policy checks the row's own case through the cases policy (migration 0027) instead of
+    building the set of every visible case for each statement."""
+    pb = await new_peacebuilder(pg, "fund")
+    case_id = ids.decode(pb["case"], "Case")
+    fund, embassy = await _decided(pg, "fund"), await _org_tenancy(pg, "embassy")
+    team = "SELECT count(*) FROM case_team WHERE case_id = :c"  # her lead's caseworker
+    everything = (await _rows(pg, tenancy.SYSTEM, team, c=case_id))[0][0]
+    assert everything > 0
+    assert await _rows(pg, fund, team, c=case_id) == [(everything,)]
+    assert await _rows(pg, embassy, team, c=case_id) == [(0,)]
+    # (Per row or hashed is the planner's choice, by the rows it expects; the catalog below is
+    # what must hold.)
+    engine = create_async_engine(pg.owner_url)
+    try:
+        async with engine.connect() as conn:
+            building = (await conn.execute(text(
+                "SELECT tablename || '.' || policyname FROM pg_policies "
+                "WHERE concat(qual, with_check) LIKE '%FROM cases%sn_peacebuilder_ids%'"))).all()
+    finally:
+        await engine.dispose()
+    assert building == [], "a policy builds every visible case: test the row's own case_id"
