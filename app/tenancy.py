@@ -48,8 +48,8 @@ class Tenancy:
         return {
             "scope": self.scope.value,
             "org": str(self.org_id) if self.org_id else "",
-            "peacebuilders": ",".join(sorted(str(p) for p in self.peacebuilders)),
-            "log_orgs": ",".join(sorted(str(o) for o in self.log_orgs)),
+            "peacebuilders": ",".join(sorted(map(str, self.peacebuilders))),
+            "log_orgs": ",".join(sorted(map(str, self.log_orgs))),
         }
 
 

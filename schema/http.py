@@ -376,13 +376,18 @@ class GraphQLEndpoint:
             return JSONResponse(_error_body(exc.message, exc.code), status_code=400,
                                 media_type=media)
         try:
-            principal, decided = await admit(runtime, claims, purpose, request_id)
-        except Unauthenticated:
-            return unauthenticated("Invalid or expired token.")
-        # From here on every transaction of this request (its own, the log's) declares this.
-        tenancy.declare(decided)
-        try:
             async with runtime.db.sessionmaker() as session:
+                # The session begins nothing until its first statement: on PostgreSQL that is
+                # after the tenancy below is declared (admission runs in its own transaction);
+                # without row-level security admission's reads may be the session's first.
+                try:
+                    principal, decided = await admit(runtime, claims, purpose, request_id,
+                                                     session=session)
+                except Unauthenticated:
+                    return unauthenticated("Invalid or expired token.")
+                # From here on every transaction of this request (its own, the log's) declares
+                # this.
+                tenancy.declare(decided)
                 access = runtime_context(runtime, session, principal, request_id=request_id,
                                          purpose=purpose)
                 admitted = await self._admit(access, claims, params, checked, media,
@@ -474,7 +479,7 @@ class GraphQLEndpoint:
                     # commit fails, no data leaves. A request that rolls back still writes
                     # them on their own, below.
                     access.flush_reads()
-                    logged = add_deferred(session, access.deferred)
+                    logged = await add_deferred(session, access.deferred)
                     await session.commit()
                     access.deferred.clear()
                     count_deferred(runtime.db, logged)

@@ -395,6 +395,25 @@ async def test_bad_token_refused_before_the_query_runs(env: Env) -> None:
     assert_unauthenticated(response)
 
 
+async def test_a_token_verified_before_still_expires_and_its_copies_do_not_pass(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issuer keeps the verdict on a token's signature (by its exact text), never on its
+    claims: once it expires it is refused although it verified before, and a token altered
+    after one that verified is checked afresh."""
+    subject, org_id = await subject_of(env, "mofa", "caseworker")
+    token = sign_with_issuer_key(env, claims_like_issuer(env, subject, org_id))
+    assert (await viewer(env, token))["name"] == "caseworker"
+    assert (await viewer(env, token))["name"] == "caseworker"  # the kept verdict
+    header, payload, signature = token.split(".")
+    admin, _ = await subject_of(env, "mofa", "admin")
+    assert_unauthenticated(await env.post(VIEWER, token=".".join(
+        (header, b64(claims_like_issuer(env, admin, org_id)), signature))))
+    assert_unauthenticated(await env.post(VIEWER, token=f"{header}.{payload}.{signature[:-4]}AAAA"))
+    later = time.time() + env.settings.token_ttl_seconds + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert_unauthenticated(await env.post(VIEWER, token=token))
+
+
 # --- 2. client credentials ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["basic", "post"])

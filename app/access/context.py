@@ -10,6 +10,7 @@ written without going through the access decision.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NewType
 
-from sqlalchemy import select, text
+from sqlalchemy import Uuid, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import tenancy
@@ -242,17 +243,15 @@ class AccessContext:
         # Her confirmed networks act for her (record and change her consent) without a grant of
         # their own.
         key = integrity.key_of(self.session)
-        networks = await db_rows(self.session,
-            select(*integrity.columns("peacebuilder_networks"))
-            .where(PeacebuilderNetwork.org_id == p.org_id,
-                   PeacebuilderNetwork.confirmed_at.is_not(None)))
+        networks = await db_rows(self.session, _networks(), {"org_id": p.org_id})
         reach = frozenset(granted | {row.peacebuilder_id for row in networks
                                      if integrity.intact_selected(key, "peacebuilder_networks",
                                                                   row)})
         # Whose log entries it may read: its own, and for auditors those of the organisations
         # that accept its oversight (nobody else reads the log).
-        overseen: list[uuid.UUID] = (list(await self.session.scalars(select(Oversight.org_id).where(
-            Oversight.overseer_org_id == p.org_id))) if self.can("audit_log", "read") else [])
+        overseen: list[uuid.UUID] = ([row[0] for row in await db_rows(
+            self.session, _overseen(), {"org_id": p.org_id})]
+            if self.can("audit_log", "read") else [])
         return Tenancy(Scope.ORG, org_id=p.org_id, peacebuilders=reach,
                        log_orgs=frozenset({p.org_id, *overseen}))
 
@@ -313,3 +312,22 @@ class AccessContext:
     def flush_reads(self) -> None:
         """Queue one read entry and one denial entry summarising the request (never values)."""
         self.ledger.close_reads(self.redaction_reason().value)
+
+
+# Admission's other statements (every request on PostgreSQL), built once and run with the
+# caller's organisation as their one (required) parameter.
+_ORG_ID = bindparam("org_id", type_=Uuid(), required=True)
+
+
+@functools.cache
+def _networks() -> Any:
+    """The organisation's confirmed networks, with what their MAC covers."""
+    return (select(*integrity.columns("peacebuilder_networks"))
+            .where(PeacebuilderNetwork.org_id == _ORG_ID,
+                   PeacebuilderNetwork.confirmed_at.is_not(None)))
+
+
+@functools.cache
+def _overseen() -> Any:
+    """The organisations that accept this one's oversight of their access log."""
+    return select(Oversight.org_id).where(Oversight.overseer_org_id == _ORG_ID)

@@ -59,24 +59,40 @@ def parse_purpose(raw: object) -> str | None:
 
 
 async def admit(runtime: Runtime, claims: Claims, purpose: str | None,
-                request_id: str | None = None) -> tuple[Principal, Tenancy]:
+                request_id: str | None = None, *,
+                session: AsyncSession | None = None) -> tuple[Principal, Tenancy]:
     """Resolve the principal (still active?) and decide its tenancy, in a short transaction of
-    its own in the system scope: sign-in data and the policy are read across organisations."""
+    its own in the system scope: sign-in data and the policy are read across organisations.
+
+    `session`: the request's own session, not begun yet. Where the database has no row-level
+    security (SQLite) there is no scope to switch and nothing is decided in SQL, so admission's
+    reads run in it rather than in a second session and transaction; on PostgreSQL it is
+    ignored (admission stays the background role's, in the system scope)."""
     async def principal_of(session: AsyncSession) -> Principal:
         return await resolve(session, runtime.policy, claims,
                              mfa_roles=mfa.mfa_roles(runtime.settings), now=runtime.clock.now())
 
-    return await _decide(runtime, principal_of, purpose, request_id)
+    shared = session if session is not None and runtime.db.dialect != "postgresql" else None
+    return await _decide(runtime, principal_of, purpose, request_id, shared)
 
 
 async def _decide(runtime: Runtime, principal_of: Callable[[AsyncSession], Awaitable[Principal]],
-                  purpose: str | None, request_id: str | None) -> tuple[Principal, Tenancy]:
+                  purpose: str | None, request_id: str | None,
+                  shared: AsyncSession | None = None) -> tuple[Principal, Tenancy]:
     with tenancy.using(tenancy.SYSTEM):
+        if shared is not None:
+            return await _decided(runtime, shared, principal_of, purpose, request_id)
         async with runtime.db.transaction() as session:
-            principal = await principal_of(session)
-            ctx = runtime_context(runtime, session, principal,
-                              request_id=request_id or request_id_var.get(), purpose=purpose)
-            return principal, await ctx.decide_tenancy()
+            return await _decided(runtime, session, principal_of, purpose, request_id)
+
+
+async def _decided(runtime: Runtime, session: AsyncSession,
+                   principal_of: Callable[[AsyncSession], Awaitable[Principal]],
+                   purpose: str | None, request_id: str | None) -> tuple[Principal, Tenancy]:
+    principal = await principal_of(session)
+    ctx = runtime_context(runtime, session, principal,
+                          request_id=request_id or request_id_var.get(), purpose=purpose)
+    return principal, await ctx.decide_tenancy()
 
 
 @asynccontextmanager

