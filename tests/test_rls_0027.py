@@ -437,12 +437,12 @@ CASES_READ = ("(( SELECT sn_system() AS sn_system) OR (peacebuilder_id IN ( SELE
 
 
 async def test_the_cases_read_policy_is_the_one_wall_below_a_case(pg):
-    """Since 0027 the tables below a case admit a row when `EXISTS (SELECT 1 FROM cases ...)`
-    finds its case through the cases table's own read policy; before, they also required the
-    case's woman in the decided list themselves. So whatever a SELECT on `cases` admits, every
-    one of those tables admits too: a later policy that widens `cases` (another permissive
-    SELECT or ALL policy, a new term in cases_read, a policy for one role) widens incidents,
-    notes, referrals, detentions... silently. This pins it: change it only together with them."""
+    """The tables below a case admit a row when `EXISTS (SELECT 1 FROM cases ...)` finds its
+    case with the case's woman in the decided list — through the cases table's own read policy
+    AND the list tested again in the sub-select (which also keeps the planner's hashed variant
+    an index scan of the visible cases, not a scan of every case). Each stays its own wall: a
+    later policy that widened `cases` would not widen incidents, notes, referrals,
+    detentions... on its own. The cases read policy is pinned too."""
     engine = create_async_engine(pg.owner_url)
     try:
         async with engine.connect() as conn:
@@ -454,7 +454,8 @@ async def test_the_cases_read_policy_is_the_one_wall_below_a_case(pg):
                 "WHERE oid = 'cases'::regclass"))).scalar()
             below = (await conn.execute(text(
                 "SELECT tablename, count(*) FILTER (WHERE concat(qual, with_check) "
-                "LIKE '%FROM cases sn_case%WHERE (sn_case.id = ' || tablename || '.case_id)%') "
+                "LIKE '%FROM cases sn_case%WHERE ((sn_case.id = ' || tablename || '.case_id) "
+                "AND (sn_case.peacebuilder_id = ANY (( SELECT sn_peacebuilder_ids()%') "
                 "FROM pg_policies WHERE tablename = ANY(:t) GROUP BY tablename"),
                 {"t": list(BELOW_A_CASE)})).all()
     finally:

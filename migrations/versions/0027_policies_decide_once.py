@@ -121,9 +121,12 @@ VISIBLE_CASES_IN = re.compile(
     r"\b(\w+) IN \( SELECT cases\.id" + r"\s+FROM cases\s+WHERE "
     r"\(cases\.peacebuilder_id = ANY \(\( SELECT sn_peacebuilder_ids\(\) AS "
     r"sn_peacebuilder_ids\)::uuid\[\]\)\)\)")
-OWN_CASE = "EXISTS (SELECT 1 FROM cases sn_case WHERE sn_case.id = {table}.{column})"
+OWN_CASE = ("EXISTS (SELECT 1 FROM cases sn_case WHERE sn_case.id = {table}.{column} "
+            "AND sn_case.peacebuilder_id = ANY ((SELECT sn_peacebuilder_ids())::uuid[]))")
 OWN_CASE_PRINTED = re.compile(
-    r"EXISTS \( SELECT 1\s+FROM cases sn_case\s+WHERE \(sn_case\.id = (\w+)\.(\w+)\)\)")
+    r"EXISTS \( SELECT 1\s+FROM cases sn_case\s+WHERE \(\(sn_case\.id = (\w+)\.(\w+)\) AND "
+    r"\(sn_case\.peacebuilder_id = ANY \(\( SELECT sn_peacebuilder_ids\(\) AS "
+    r"sn_peacebuilder_ids\)::uuid\[\]\)\)\)\)")
 VISIBLE_CASES = ("{column} IN (SELECT cases.id FROM cases WHERE cases.peacebuilder_id = ANY "
                  "((SELECT sn_peacebuilder_ids())::uuid[]))")
 LIST_THEN_ORG = re.compile(
