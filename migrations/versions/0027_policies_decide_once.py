@@ -22,14 +22,11 @@ costs PostgreSQL goes down (docs/decisions/0014-decide-once-per-page.md, addendu
 - The tables below a case (`case_id IN (SELECT id FROM cases WHERE peacebuilder_id = ANY
   (decided))`: incidents, referrals, measures, case notes, the justice, risk, check-in and
   consultation tables...) test their own row's case, `EXISTS (SELECT 1 FROM cases WHERE
-  id = row.case_id)`, instead of building the set of every visible case (one index lookup
-  per row read; for many rows the planner may still hash, since it plans both). The
-  `peacebuilder_id = ANY (decided)` condition is the cases table's own read policy
-  (`system OR peacebuilder_id IN decided`), which PostgreSQL applies inside the sub-select as
-  it did before: outside the system scope both say "the case's peacebuilder is in the
-  verified decided list" (the same list, the same verification); in the system scope the
-  leading `(SELECT sn_system())` admits the row either way. `attachments` already reached
-  incidents this way.
+  id = row.case_id AND peacebuilder_id = ANY (decided))`, instead of building the set of every
+  visible case: the same condition asked of one case (a key lookup per row read; when the
+  planner hashes it instead, the list inside keeps that an index scan of the visible cases, not
+  of every case). The cases table's own read policy applies inside the sub-select as before.
+  `attachments` already reached incidents this way.
 
 The policies are rewritten where they stand (`ALTER POLICY` on the definitions PostgreSQL
 holds), so every table carrying one of these shapes is covered, whichever migration created
