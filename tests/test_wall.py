@@ -479,3 +479,28 @@ async def test_a_later_migration_can_cover_a_new_column(pg, monkeypatch):
         await engine.dispose()
     assert before[0] == before[1] > 0 and after == before, (before, after)
     assert sample.endswith("\nconfirmed_by=~"), sample
+
+
+def test_admissions_mac_memory_vouches_only_for_the_exact_row_it_verified():
+    """Admission remembers rows whose MAC verified (app/tables/integrity.py intact_selected):
+    a row changed afterwards under the same MAC — a revoked grant made live again by a database
+    password, moved to another organisation — or checked with another key is checked again, and
+    fails; the verified row itself still passes."""
+    key, other_key = os.urandom(32), os.urandom(32)
+    now = datetime.now(UTC)
+    values = {"id": uuid.uuid4(), "grant_id": uuid.uuid4(), "peacebuilder_id": uuid.uuid4(),
+              "org_id": uuid.uuid4(), "via_working_group_id": None, "covered_at": now,
+              "category": "identity", "purpose": "protection", "valid_from": now,
+              "valid_until": now + timedelta(days=1)}
+    mac = integrity.compute(key, "consent_access", values)
+
+    def row(**changed: object) -> tuple:
+        merged = {**values, **changed}
+        return (*(merged[c] for c in integrity.COVERED["consent_access"]), mac)
+
+    assert integrity.intact_selected(key, "consent_access", row())
+    assert integrity.intact_selected(key, "consent_access", row())  # remembered: still true
+    assert not integrity.intact_selected(key, "consent_access", row(valid_until=None))
+    assert not integrity.intact_selected(key, "consent_access", row(org_id=uuid.uuid4()))
+    assert not integrity.intact_selected(other_key, "consent_access", row())
+    assert not integrity.intact_selected(key, "break_glass", row())

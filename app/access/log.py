@@ -112,6 +112,7 @@ async def add_deferred(session: AsyncSession,
 # The columns an entry is written with: everything but what the chainer sets later.
 _TABLE = cast(Table, AccessLogEntry.__table__)
 _WRITTEN = tuple(c.key for c in _TABLE.c if c.key not in ("seq", "prev_hash", "hash"))
+_INSERT = _TABLE.insert()
 
 
 async def insert_entries(session: AsyncSession, entries: list[AccessLogEntry]) -> None:
@@ -128,8 +129,6 @@ async def insert_entries(session: AsyncSession, entries: list[AccessLogEntry]) -
     await connection.execute(_INSERT, [{key: getattr(item, key) for key in _WRITTEN}
                                        for item in entries])
 
-
-_INSERT = _TABLE.insert()
 
 
 def count_deferred(db: Database, entries: list[AccessLogEntry]) -> None:

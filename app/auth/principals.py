@@ -90,8 +90,7 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
             raise Unauthenticated("Invalid token.")
         return Principal(kind=PrincipalKind.CLIENT, id=crow.id, org_id=crow.org_id,
                          org_slug=crow.org_slug, name=crow.name,
-                         roles=policy.roles_of(f"{PrincipalKind.CLIENT.value}:{crow.id}",
-                                               str(crow.org_id)),
+                         roles=policy.roles_of(Client.subject_of(crow.id), str(crow.org_id)),
                          auth_time=auth_time, acr=claims.acr,
                          only_registered_operations=bool(crow.only_registered))
     await policy.refresh(session)
@@ -185,7 +184,7 @@ def _extras() -> list[Any]:
 def _user_principal(user_id: uuid.UUID, org_id: uuid.UUID, org_slug: str, username: str,
                     policy: PolicyEngine, auth_time: datetime | None, acr: str | None,
                     mfa_roles: frozenset[str], *, only_registered: bool = False) -> Principal:
-    roles = policy.roles_of(f"{PrincipalKind.USER.value}:{user_id}", str(org_id))
+    roles = policy.roles_of(User.subject_of(user_id), str(org_id))
     pending = bool(roles & mfa_roles) and acr != "mfa"
     return Principal(kind=PrincipalKind.USER, id=user_id, org_id=org_id, org_slug=org_slug,
                      name=username, roles=frozenset() if pending else roles,

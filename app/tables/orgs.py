@@ -69,7 +69,12 @@ class User(Base):
 
     @property
     def subject(self) -> str:
-        return f"user:{self.id}"
+        return self.subject_of(self.id)
+
+    @staticmethod
+    def subject_of(user_id: uuid.UUID) -> str:
+        """The policy's (and tokens') name for the user with this ID."""
+        return f"user:{user_id}"
 
 
 class Client(Base):
@@ -88,7 +93,12 @@ class Client(Base):
 
     @property
     def subject(self) -> str:
-        return f"client:{self.id}"
+        return self.subject_of(self.id)
+
+    @staticmethod
+    def subject_of(client_id: uuid.UUID) -> str:
+        """The policy's (and tokens') name for the client with this ID."""
+        return f"client:{client_id}"
 
 
 class RoleAssignment(Base):
