@@ -17,6 +17,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLObjectType, GraphQLSchema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 from strawberry.types.nodes import SelectedField, Selection
 
 from app.access.gate import Gate, Want
@@ -147,7 +148,8 @@ def _want(fields: list[SelectedField]) -> Want:
     for f in fields:
         if f.selections:
             grouped.setdefault(snake(f.name), []).extend(_fields(f.selections))
-    return Want(names, {name: _want(children) for name, children in grouped.items()})
+    return Want(names, {name: _want(children) for name, children in grouped.items()},
+                exact=True)
 
 
 def read_plain(info: Info, gate: Gate, category: str, value: Any) -> Any:
@@ -182,12 +184,35 @@ def lean_resolvers(schema: GraphQLSchema) -> int:
         for gql_field in named.fields.values():
             definition = (gql_field.extensions or {}).get(DEFINITION)
             resolver = getattr(definition, "base_resolver", None)
-            spec = getattr(getattr(resolver, "wrapped_func", None), "lean", None)
-            if spec is None or getattr(definition, "extensions", None):
+            func = getattr(resolver, "wrapped_func", None)
+            if getattr(definition, "extensions", None) or gql_field.args:
                 continue
-            gql_field.resolve = _lean(*spec)
-            done += 1
+            spec = getattr(func, "lean", None)
+            if spec is not None:
+                gql_field.resolve = _lean(*spec)
+                done += 1
+            elif (getattr(func, "plain", False) and not resolver.arguments
+                  and resolver.info_parameter is None and not resolver.is_async
+                  and type(definition).get_result is StrawberryField.get_result):
+                gql_field.resolve = _plain(func)
+                done += 1
     return done
+
+
+def plain(fn: Any) -> Any:
+    """Mark a resolver that only reads its own object (`self`: no info, no arguments), e.g. the
+    rows the read path already attached to it: `lean_resolvers` calls it directly, as
+    strawberry's wrapper would (`base_resolver(source)`), without building a strawberry Info or
+    parsing arguments for each of a page's objects."""
+    fn.plain = True
+    return fn
+
+
+def _plain(func: Any) -> Any:
+    def resolve(source: Any, info: Any) -> Any:
+        return func(source)
+
+    return resolve
 
 
 def _lean(column: str, category: str) -> Any:

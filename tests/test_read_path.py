@@ -82,3 +82,36 @@ async def test_every_nested_level_is_one_statement(env, hundred) -> None:
     # each long text its size class — decision 0018.)
     counts = await statements(env, DEEP, hundred, sizes=(5, 10, 15))
     assert counts[5] == counts[10] == counts[15] <= DEEP_MOST[env.backend], counts
+
+
+# Every clear field of an incident; a selection naming only some of them loads only their
+# columns (the others come back NULL, app/read/children.py): what it answers must not change.
+INCIDENT_FIELDS = ("id type severity status occurredAt reportedAt reportedBy reportedVia "
+                   "acknowledgementDeadline acknowledgedAt description")
+NARROW = ("id status severity description", "id acknowledgementDeadline reportedAt",
+          "type reportedBy reportedVia withheld { field } __typename",
+          "... on Incident { occurredAt acknowledgedAt } id")
+
+
+def _incidents_page(fields: str) -> str:
+    return ("query($first: Int!, $pb: ID!) { cases(first: $first, filter: {peacebuilderId: $pb})"
+            " { edges { node { id incidents { " + fields + " } } } } }")
+
+
+async def test_a_narrow_selection_answers_what_the_whole_one_does(env, hundred) -> None:
+    token = await env.token("fund", "focal")
+    variables = {"first": 10, "pb": hundred["id"]}
+    whole = await env.gql(_incidents_page(INCIDENT_FIELDS), variables, token=token)
+    assert "errors" not in whole, whole
+    full = [i for e in whole["data"]["cases"]["edges"] for i in e["node"]["incidents"]]
+    assert full and all(i[name] is not None for i in full for name in (
+        "type", "severity", "status", "reportedAt", "reportedBy", "reportedVia",
+        "acknowledgementDeadline", "description"))
+    for fields in NARROW:
+        body = await env.gql(_incidents_page(fields), variables, token=token)
+        assert "errors" not in body, (fields, body)
+        narrow = [i for e in body["data"]["cases"]["edges"] for i in e["node"]["incidents"]]
+        assert len(narrow) == len(full)
+        for mine, theirs in zip(narrow, full, strict=True):
+            assert {k: v for k, v in mine.items() if k in theirs} == {
+                k: theirs[k] for k in mine if k in theirs}, fields

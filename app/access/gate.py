@@ -20,10 +20,13 @@ EMPTY: frozenset[str] = frozenset()
 class Want:
     """What the client selected below an object: its field names (GraphQL names) and, per
     nested object field, what it selected there. Over-approximates (@skip/@include ignored):
-    it only decides what is loaded and opened, never what is released."""
+    it only decides what is loaded and opened, never what is released. `exact`: it is a GraphQL
+    selection (`schema.gated.want_of`), so a read module may leave out the columns of fields it
+    does not name; a selection written by hand loads every column."""
 
     fields: frozenset[str] = EMPTY
     children: Mapping[str, Want] = field(default_factory=dict)
+    exact: bool = False
 
     def __contains__(self, name: str) -> bool:
         return name in self.fields

@@ -28,6 +28,7 @@ from app.her import sealing
 from app.pagination import Page, PageRequest, paginate
 from app.read import children
 from app.read import peacebuilders as pb_read
+from app.read.columns import fast_uuids
 from app.tables.cases import Case
 from app.tables.categories import CASE_FIELDS
 from app.tables.peacebuilders import DataKey, Peacebuilder
@@ -77,7 +78,7 @@ def _columns_of(scope: CareScope, sealed: tuple[str, ...], her: bool, key: bool)
         cols += HER
     if key:
         cols += KEY
-    return cols
+    return fast_uuids(cols)
 
 
 # `case(id)`'s statements, built once per shape of the decision and of the selection, from a
@@ -193,7 +194,7 @@ async def of_peacebuilders(ctx: AccessContext, gates: dict[uuid.UUID, Gate],
     if not gates or not ctx.can("case", "read"):
         return out
     sealed = [name for name in CASE_FIELDS if name in want]
-    cols = [*PLAIN, *(Case.__table__.c[name] for name in sealed)]
+    cols = fast_uuids([*PLAIN, *(Case.__table__.c[name] for name in sealed)])
     query = select(*cols).where(Case.peacebuilder_id.in_(list(gates)))
     if only is not None:
         query = query.where(Case.id == only)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, literal, select, tuple_
+from sqlalchemy import bindparam, literal, null, select, tuple_
 
 from app.access.context import AccessContext
 from app.access.gate import Gate, Want
@@ -25,6 +25,7 @@ from app.errors import ResponseTooLarge
 from app.her import keys as pb_keys
 from app.her import sealing
 from app.justice import refs as justice_refs
+from app.read.columns import fast_uuids
 from app.risk.refs import assessment_ref, plan_ref, threat_ref
 from app.tables.categories import (
     CHECKIN_FIELDS,
@@ -74,14 +75,39 @@ class Child:
     # Where else below a case the client may select these rows (paths of field names), e.g. a
     # threat under `riskAssessments { threats }`: what is selected there is loaded too.
     via: tuple[tuple[str, ...], ...] = ()
+    # The clear columns each field of its GraphQL type reads (snake-case field -> columns), and
+    # those every row carries (IDs, what sealed values are bound to, what `listed_by` reads). For
+    # a GraphQL selection (`Want.exact`) naming only fields listed here, the other clear columns
+    # come back NULL (no conversion per row of dates and IDs nobody asked for); any field not
+    # listed loads every column. None: always every column.
+    reads: dict[str, tuple[str, ...]] | None = None
+    always: tuple[str, ...] = ()
 
     def opened(self, want: Want) -> list[str]:
         """The sealed columns the client selected (only those are read and opened)."""
         return [c for c, s in self.sealed.items() if (s.field or c) in want]
 
+    def needed(self, want: Want) -> set[str] | None:
+        """The clear columns this selection reads, or None for all of them."""
+        if self.reads is None or not want.exact:
+            return None
+        sealed_fields = {s.field or c for c, s in self.sealed.items()}
+        found = set(self.always)
+        for name in want.fields:
+            if name in sealed_fields:
+                continue
+            columns = self.reads.get(name)
+            if columns is None:
+                return None
+            found.update(columns)
+        return found
+
     def columns(self, want: Want) -> list[Any]:
         wanted = self.opened(want)
-        return [c for c in self.model.__table__.c if c.name not in self.sealed or c.name in wanted]
+        needed = self.needed(want)
+        return fast_uuids(c if needed is None or c.name in needed or c.name in wanted
+                          else null().label(c.name) for c in self.model.__table__.c
+                          if c.name not in self.sealed or c.name in wanted)
 
 
 # AccessContext.cache key: the response-size limit of the request (set by the GraphQL edge).
@@ -121,7 +147,13 @@ def _risk(table: str) -> dict[str, Sealed]:
 
 CHILDREN: dict[str, Child] = {
     "incidents": Child(Incident, (Incident.reported_at, Incident.id), lambda r: DETAILS,
-                       {name: _incident(name) for name in INCIDENT_FIELDS}),
+                       {name: _incident(name) for name in INCIDENT_FIELDS},
+                       reads={**{name: (name,) for name in (
+                           "type", "severity", "status", "occurred_at", "reported_at",
+                           "reported_by", "reported_via", "acknowledged_at")},
+                              "acknowledgement_deadline": ("ack_deadline",), "id": (),
+                              "withheld": (), "attachments": (), "__typename": ()},
+                       always=("id", "case_id", "reporting_org_id")),
     "measures": Child(Measure, (Measure.created_at, Measure.id),
                       lambda r: RESPONSE_CATEGORY.value,
                       {"description": Sealed(RESPONSE_CATEGORY.value, sealing.measure_ref),
@@ -203,12 +235,13 @@ def listed(ctx: AccessContext, released: frozenset[str] | None, category: str) -
 # The case IDs of a level, a parameter: each level's statement is built once per kind and
 # selection (`_statement`), and run with the request's cases.
 CASE_IDS: Any = bindparam("case_ids", expanding=True, required=True)
-_STATEMENTS: dict[tuple[str, tuple[str, ...]], Any] = {}
+_STATEMENTS: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 
 
 def _statement(name: str, child: Child, want: Want) -> Any:
     columns = child.columns(want)
-    cache_key = (name, tuple(c.name for c in columns))
+    # A column left out (NULL) has the name of the column it stands for: keyed apart.
+    cache_key = (name, tuple((c.name, type(c.type).__name__) for c in columns))
     found = _STATEMENTS.get(cache_key)
     if found is None:
         found = (select(*columns).where(child.model.case_id.in_(CASE_IDS))
@@ -241,9 +274,21 @@ async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
             query = query.limit(limit)
     rows = (await db_rows(ctx.session, query, {"case_ids": shown})).all()
     opened = child.opened(want)
-    # The rows listed to this caller, with their case's decision (decided once, used twice).
-    kept = [(row, gate) for row in rows
-            if listed(ctx, (gate := gates[row.case_id]).released, child.listed_by(row))]
+    # The rows listed to this caller, with their case's decision (decided once, used twice):
+    # `listed` asked once per case and category, not per row.
+    kept: list[tuple[Any, Gate]] = []
+    verdicts: dict[tuple[int, str], bool] = {}
+    shown_gates: dict[int, Gate] = {}  # the cases with a row listed (by their gate)
+    listed_by = child.listed_by
+    for row in rows:
+        gate = gates[row.case_id]
+        category = listed_by(row)
+        verdict = verdicts.get((id(gate), category))
+        if verdict is None:
+            verdict = verdicts[(id(gate), category)] = listed(ctx, gate.released, category)
+        if verdict:
+            kept.append((row, gate))
+            shown_gates[id(gate)] = gate
     budget = ctx.cache.get(RESPONSE_BUDGET)
     if budget is not None and opened:
         # The texts selected are at least this long once opened: when they alone pass the
@@ -255,23 +300,34 @@ async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
                          if gate.releases(category) and isinstance(value := getattr(row, c), str))
         if least > budget:
             raise ResponseTooLarge(budget)
-    keys = (await pb_keys.of(ctx, list({gates[r.case_id].peacebuilder_id for r in rows}))
-            if opened and rows else {})
+    if not opened:
+        for row, gate in kept:
+            out[row.case_id].append(RowView(row, Gate(gate.peacebuilder_id, gate.released)))
+        return out
+    # Her key only for the rows listed (only those are opened).
+    keys = (await pb_keys.of(ctx, list({g.peacebuilder_id for g in shown_gates.values()}))
+            if kept else {})
+    sealed = [(c, child.sealed[c]) for c in opened]
     for row, gate in kept:
-        out[row.case_id].append(view(child, gate, row, opened, keys))
+        out[row.case_id].append(_view(sealed, gate, row, keys))
     return out
 
 
 def view(child: Child, case_gate: Gate, row: Any, opened: list[str],
          keys: dict[uuid.UUID, bytes | None]) -> RowView:
+    return _view([(c, child.sealed[c]) for c in opened], case_gate, row, keys)
+
+
+def _view(sealed: list[tuple[str, Sealed]], case_gate: Gate, row: Any,
+          keys: dict[uuid.UUID, bytes | None]) -> RowView:
     pb = case_gate.peacebuilder_id
     gate = Gate(pb, case_gate.released)
     sealing.fill(gate, keys.get(pb), [
-        (c, child.sealed[c].category, child.sealed[c].ref(row, pb), child.sealed[c].token(
-            getattr(row, c))) for c in opened])
-    for c in opened:
-        if c in gate.values and gate.values[c] is not None:
-            gate.values[c] = child.sealed[c].shape(gate.values[c])  # type: ignore[arg-type]
+        (c, s.category, s.ref(row, pb), getattr(row, c) if s.token is _same
+         else s.token(getattr(row, c))) for c, s in sealed])
+    for c, s in sealed:
+        if s.shape is not str and gate.values.get(c) is not None:
+            gate.values[c] = s.shape(gate.values[c])  # type: ignore[arg-type]
     return RowView(row, gate)
 
 

@@ -30,7 +30,7 @@ from schema.common import (
 )
 from schema.consent.gate import open_sealed
 from schema.context import Info
-from schema.gated import ConsentGated, gated
+from schema.gated import ConsentGated, gated, plain
 from schema.orgs.types import Organisation
 from schema.peacebuilders.types import IntakeConsentInput, Peacebuilder
 
@@ -121,8 +121,9 @@ class Case(Node, ConsentGated):
 
     @strawberry.field(description="Incidents on this case, oldest first (listed to those her "
                                   "consent releases incident details to; she sees them all).")
+    @plain
     def incidents(
-        self, info: Info
+        self
     ) -> list[Annotated[Incident, strawberry.lazy("schema.incidents.types")]]:
         from schema.incidents.types import Incident
 
@@ -270,6 +271,7 @@ class Case(Node, ConsentGated):
         return Organisation.from_model(await info.context.loaders.organisation.load(self._lead))
 
     @strawberry.field(description="The peacebuilder the case is about (null if hidden from you).")
+    @plain
     def peacebuilder(self) -> Peacebuilder | None:
         found = self._view.peacebuilder
         return Peacebuilder.from_view(found) if found else None
