@@ -8,13 +8,15 @@ are `schema.gated.gated(column, category)`; no gate code is written for it.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, literal, null, select, tuple_
+from sqlalchemy import Uuid, any_, bindparam, literal, null, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.access.context import AccessContext
 from app.access.gate import Gate, Want
@@ -117,7 +119,7 @@ SEAL_OVERHEAD = 64
 
 
 def _incident(name: str) -> Sealed:
-    return Sealed(INCIDENT_FIELDS[name].value, lambda r, pb: sealing.incident_ref(r, pb, name))
+    return Sealed(INCIDENT_FIELDS[name].value, functools.partial(sealing.incident_ref, field=name))
 
 
 def _risk_sealed(ref: Callable[[Any, uuid.UUID, str], sealing.Ref], name: str) -> Sealed:
@@ -233,18 +235,27 @@ def listed(ctx: AccessContext, released: frozenset[str] | None, category: str) -
 
 
 # The case IDs of a level, a parameter: each level's statement is built once per kind and
-# selection (`_statement`), and run with the request's cases.
+# selection (`_statement`), and run with the request's cases. PostgreSQL takes them as one array
+# (`= ANY`, planned as `IN (...)` is): no list of parameters rendered into the SQL per request,
+# and one prepared statement whatever the page's length.
 CASE_IDS: Any = bindparam("case_ids", expanding=True, required=True)
-_STATEMENTS: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+CASE_ID_ARRAY: Any = bindparam("case_ids", type_=ARRAY(Uuid()), required=True)
+_STATEMENTS: dict[tuple[str, str, tuple[tuple[str, str], ...]], Any] = {}
 
 
-def _statement(name: str, child: Child, want: Want) -> Any:
+def _of_cases(model: Any, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return model.case_id == any_(CASE_ID_ARRAY)
+    return model.case_id.in_(CASE_IDS)
+
+
+def _statement(name: str, child: Child, want: Want, dialect: str) -> Any:
     columns = child.columns(want)
     # A column left out (NULL) has the name of the column it stands for: keyed apart.
-    cache_key = (name, tuple((c.name, type(c.type).__name__) for c in columns))
+    cache_key = (name, dialect, tuple((c.name, type(c.type).__name__) for c in columns))
     found = _STATEMENTS.get(cache_key)
     if found is None:
-        found = (select(*columns).where(child.model.case_id.in_(CASE_IDS))
+        found = (select(*columns).where(_of_cases(child.model, dialect))
                  .order_by(*child.order))
         _STATEMENTS[cache_key] = found
     return found
@@ -261,10 +272,11 @@ async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
     if not shown:
         return out
     model = child.model
+    dialect = ctx.db.dialect
     if after is None and limit is None:
-        query = _statement(name, child, want)
+        query = _statement(name, child, want, dialect)
     else:
-        query = select(*child.columns(want)).where(model.case_id.in_(CASE_IDS))
+        query = select(*child.columns(want)).where(_of_cases(model, dialect))
         if after is not None:
             query = query.where(tuple_(*child.order) > tuple_(*(
                 literal(value, column.type)
@@ -296,8 +308,11 @@ async def of_cases(ctx: AccessContext, name: str, gates: dict[uuid.UUID, Gate],
         least = 0
         for c in opened:
             category = child.sealed[c].category
-            least += sum(max(0, len(value) - SEAL_OVERHEAD) * 3 // 4 for row, gate in kept
-                         if gate.releases(category) and isinstance(value := getattr(row, c), str))
+            for row, gate in kept:
+                value = getattr(row, c)
+                if (isinstance(value, str) and gate.released is not None
+                        and category in gate.released and len(value) > SEAL_OVERHEAD):
+                    least += (len(value) - SEAL_OVERHEAD) * 3 // 4
         if least > budget:
             raise ResponseTooLarge(budget)
     if not opened:

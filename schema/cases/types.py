@@ -26,6 +26,7 @@ from schema.common import (
     UserError,
     connection,
     describe_values,
+    member,
     page_request,
 )
 from schema.consent.gate import open_sealed
@@ -292,8 +293,8 @@ class Case(Node, ConsentGated):
     def from_view(cls, view: CaseView) -> Case:
         row = view.row
         return cls(id=strawberry.ID(ids.encode("Case", row.id)),
-                   status=models.CaseStatus(row.status),
-                   risk_level=models.RiskLevel(row.risk_level), opened_at=row.opened_at,
+                   status=member(models.CaseStatus, row.status),
+                   risk_level=member(models.RiskLevel, row.risk_level), opened_at=row.opened_at,
                    closed_at=row.closed_at, updated_at=row.updated_at,
                    closure_reason=(models.ClosureReason(row.closure_reason)
                                    if row.closure_reason else None),

@@ -6,7 +6,7 @@ import enum
 import json
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -27,7 +27,7 @@ from app.tables.categories import (
 from app.tables.categories import DataCategory as Categories
 from app.tables.risk import PlanKind as RiskPlanKind
 from schema import ids
-from schema.common import Node, UserError, closed_set, describe_values
+from schema.common import Node, UserError, closed_set, describe_values, member
 from schema.consent.enums import DataCategory, Purpose
 from schema.consent.gate import release_sealed
 from schema.context import Info
@@ -117,19 +117,6 @@ ReferralStatus = closed_set(models.ReferralStatus, "Where a referral stands.", {
     "REVOKED": "The referring organisation withdrew it."})
 
 
-E = TypeVar("E", bound=enum.Enum)
-
-
-def _member(kind: type[E], value: Any) -> E:
-    """`kind(value)` from its table of members (EnumMeta's call costs more, for each value of a
-    page); a value it does not hold goes to `kind(value)`, which raises as before. None stays
-    None: a column the selection did not ask for."""
-    if value is None:
-        return None  # type: ignore[return-value]
-    found = kind._value2member_map_.get(value)
-    return found if found is not None else kind(value)  # type: ignore[return-value]
-
-
 @strawberry.type(description="A threat or attack on her. Its type, severity, status and deadline "
                              "are visible to everyone who may see the case (she always sees the "
                              "status); details and location need their data categories.")
@@ -185,9 +172,9 @@ class Incident(Node, ConsentGated):
         # its field is not completed, so None is never returned where the schema says non-null.
         i = view.row
         return cls(id=strawberry.ID(ids.encode("Incident", i.id)),
-                   type=_member(models.IncidentType, i.type),
-                   severity=_member(models.Severity, i.severity),
-                   status=_member(models.IncidentStatus, i.status),
+                   type=member(models.IncidentType, i.type),
+                   severity=member(models.Severity, i.severity),
+                   status=member(models.IncidentStatus, i.status),
                    occurred_at=i.occurred_at, reported_at=i.reported_at, reported_by=i.reported_by,
                    reported_via=i.reported_via, acknowledgement_deadline=i.ack_deadline,
                    acknowledged_at=i.acknowledged_at, _pb=view.gate.peacebuilder_id,
