@@ -57,11 +57,47 @@ def _rows() -> list[Any]:
     return [good, null_in_non_null, bad_enum, raw_enum_value, not_an_int, failing]
 
 
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Pet(Named):
+    legs: int
+    friend: Pet | None = None
+
+
+def _pets() -> list[Any]:
+    # An object of the wrong type (is_type_of says no), null and an exception where an object
+    # must be, and objects nested in objects: the object shortcut hands each back.
+    return [Pet(name="p", legs=4, friend=Pet(name="q", legs=3)),
+            Row(name="r", level=Level.LOW, maybe=None, at=datetime(2026, 1, 2, tzinfo=UTC),
+                count=1),
+            None, ValueError("no pet"), Pet(name="s", legs=2)]
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     def rows(self) -> list[Row | None]:
         return _rows()
+
+    @strawberry.field
+    def pets(self) -> list[Pet]:
+        return _pets()
+
+    @strawberry.field
+    def maybe_pets(self) -> list[Pet | None]:
+        return _pets()
+
+    @strawberry.field
+    def no_pet(self) -> Pet | None:
+        return None
+
+    @strawberry.field
+    def wrong_pet(self) -> Pet:
+        return _pets()[1]  # type: ignore[no-any-return]
 
     @strawberry.field
     def lazy(self) -> Row:
@@ -83,6 +119,10 @@ QUERIES = [
     "{ rows { ...F computed } } fragment F on Row { level name }",
     "{ lazy { name maybe level } }",
     "{ rows { name @skip(if: true) level @include(if: false) count } }",
+    "{ pets { name legs friend { name legs friend { name } } } }",
+    "{ maybePets { name ... on Pet { legs friend { name } } } noPet { name } }",
+    "{ wrongPet { name } rows { name } }",
+    "{ maybePets { __typename name } }",
 ]
 
 
