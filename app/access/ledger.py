@@ -40,11 +40,20 @@ class Ledger:
             target_id=str(target_id) if target_id is not None else None, decision="deny",
             reason=reason, details=details))
 
+    # Noted for each value a response carries (~200 on a page): no new set per call.
     def read(self, pb_id: uuid.UUID, category: str) -> None:
-        self.reads.setdefault(pb_id, set()).add(category)
+        found = self.reads.get(pb_id)
+        if found is None:
+            self.reads[pb_id] = {category}
+        else:
+            found.add(category)
 
     def withhold(self, pb_id: uuid.UUID, category: str) -> None:
-        self.withheld.setdefault(pb_id, set()).add(category)
+        found = self.withheld.get(pb_id)
+        if found is None:
+            self.withheld[pb_id] = {category}
+        else:
+            found.add(category)
 
     def close_reads(self, reason: str) -> None:
         """One read entry and one withheld entry for the whole response (never values)."""
