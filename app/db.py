@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 
+from app import pgwire
 from app.tenancy import NOBODY, Scope, Tenancy, effective
 from app.wall import SET_TEXT, Wall, WallError
 
@@ -168,13 +169,15 @@ class Database:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # LIFO: a light load keeps reusing the connection it just used, which skips the
+            # checkout ping (app/pgwire.py); connections left idle are pinged when next used.
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_use_lifo=True)
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        elif self.engine.dialect.driver == "asyncpg":
-            self.engine.sync_engine.dialect.do_ping = _ping_once  # type: ignore[method-assign]
+        else:
+            pgwire.install(self.engine)  # the checkout ping only when idle (app/pgwire.py)
         self.fallback = fallback
         separate = bool(background_url) and background_url != url
         self.wall = Wall(tenancy_ttl, may_sign_system=not separate)
@@ -262,20 +265,6 @@ def ensure_sqlite_dir(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _ping_once(dbapi_connection: Any) -> bool:
-    """The pool's check of a connection before each checkout, in one round trip: an empty
-    simple-protocol `SELECT 1`. asyncpg's own ping wraps it in BEGIN ... ROLLBACK (for pgbouncer's
-    transaction mode, which we do not use): three round trips at each of a request's checkouts.
-    A dead connection still fails here and is replaced before the request uses it."""
-    from sqlalchemy.util.concurrency import await_
-
-    try:
-        await_(dbapi_connection._connection.execute("SELECT 1"))
-    except Exception as error:
-        dbapi_connection._handle_exception(error)  # the DBAPI error the pool understands
-    return True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
