@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -190,13 +191,24 @@ async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set
     have their other rows read, so the cost follows the number of women, not of rows."""
     if scope.org_id is None or scope.purpose is None:
         return set()
+    first = await db_rows(session, first_rows(), params(scope))
+    return await verified_from_first(session, scope, first.all())  # fetched at once
+
+
+async def verified_from_first(session: AsyncSession, scope: CareScope,
+                              first: Iterable[Any]) -> set[uuid.UUID]:
+    """`verified_org_level_ids` given the rows `first_rows()` returned for this scope (read
+    already, e.g. in admission's one statement with the caller; rows or plain tuples of its
+    columns): the same checks, the same follow-up reads."""
+    if scope.org_id is None or scope.purpose is None:
+        return set()
     key = integrity.key_of(session)
-    first = await db_rows(session, _first_rows(), params(scope))
     found: set[uuid.UUID] = set()
     doubtful: set[uuid.UUID] = set()
-    for row in first.all():  # fetched at once, not row by row
+    her = integrity.position("consent_access", "peacebuilder_id")
+    for row in first:
         (found if integrity.intact_selected(key, "consent_access", row) else doubtful).add(
-            row.peacebuilder_id)
+            row[her])
     if doubtful:
         where = (ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
                  live_clause(scope.now))
@@ -216,9 +228,10 @@ async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set
 _FIRST_ROWS: list[Select[Any]] = []
 
 
-def _first_rows() -> Select[Any]:
+def first_rows() -> Select[Any]:
     """Admission's statement (every request on PostgreSQL), built once: each woman's first live
-    consent row for the organisation and purpose, with what its MAC covers."""
+    consent row for the organisation and purpose, with what its MAC covers (`integrity.columns`
+    order). Its parameters are those of `params()` for `vis_org`, `vis_purpose` and `vis_now`."""
     if not _FIRST_ROWS:
         v = _BOUND
         _FIRST_ROWS.append(
