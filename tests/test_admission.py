@@ -14,13 +14,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 
 from app import tenancy
+from app.access.visibility import CareScope, Mode, verified_from_first
 from app.auth import mfa
 from app.auth.edge import admit, runtime_context
 from app.auth.principals import resolve
 from app.errors import Unauthenticated
+from app.tables import integrity
+from app.tables.consent import ConsentAccess
 from app.tenancy import SYSTEM, Tenancy
 from schema import ids
 from tests.test_consent import grant, new_peacebuilder
@@ -163,7 +166,7 @@ async def _forge(pg, sql: str, params: dict[str, Any], table: str) -> None:
 
 
 def _first_id() -> uuid.UUID:
-    """An ID that sorts before every uuid4: admission checks this row of hers first."""
+    """An ID that sorts before every uuid4 (the forged row is not found last by chance)."""
     return uuid.UUID(int=uuid.uuid4().int >> 70)
 
 
@@ -193,8 +196,8 @@ async def test_a_forged_consent_row_with_a_mac_copied_from_a_genuine_one_reaches
 
 
 async def test_a_forged_first_row_makes_her_other_rows_be_read(pg):
-    """Her row checked first fails: her other rows are read, and a genuine one still counts
-    (a forged row takes nothing away either)."""
+    """A forged row takes nothing away: whichever of her rows admission checks first, a genuine
+    one still counts; given the forged one first, her other rows are read."""
     pb = await new_peacebuilder(pg, "fund")
     pb_id = ids.decode(pb["id"], "Peacebuilder")
     await grant(pg, pb, as_=("fund", "focal"), to_org="unpc")
@@ -203,14 +206,28 @@ async def test_a_forged_first_row_makes_her_other_rows_be_read(pg):
         grant_id, mac = (await conn.execute(text(
             "SELECT grant_id, mac FROM consent_access WHERE peacebuilder_id = :p AND org_id = :o "
             "AND purpose = 'protection' LIMIT 1"), {"p": pb_id, "o": unpc})).one()
-    await _forge(pg, FORGED_CONSENT, {"id": _first_id(), "g": grant_id, "p": pb_id, "o": unpc,
+    forged_id = _first_id()
+    await _forge(pg, FORGED_CONSENT, {"id": forged_id, "g": grant_id, "p": pb_id, "o": unpc,
                                       "m": mac}, "consent_access")
     claims = await _claims(pg, "unpc", "focal")
     with statements(pg) as seen:
         _, decided = await admit(pg.runtime, claims, "protection", "t")
     assert pb_id in decided.peacebuilders
-    assert len(seen) == 2 and "UNION ALL" in seen[0]  # her other rows, read after
+    assert "UNION ALL" in seen[0]
     assert decided == await _the_old_way(pg, claims, "protection")
+    scope = CareScope(org_id=unpc, subject="t", purpose="protection", now=pg.runtime.clock.now(),
+                      mode=Mode.FOCAL)
+    with tenancy.using(SYSTEM):
+        async with pg.runtime.db.transaction() as s:
+            forged = (await s.execute(select(*integrity.columns("consent_access"))
+                                      .where(ConsentAccess.id == forged_id))).all()
+            assert not integrity.intact_selected(integrity.key_of(s), "consent_access",
+                                                 forged[0])
+            # As a row of the statement, and as the plain tuple admission's statement gives.
+            for first in (forged, [tuple(forged[0])]):
+                with statements(pg) as seen:
+                    assert pb_id in await verified_from_first(s, scope, first)
+                assert len(seen) == 1 and "consent_access.peacebuilder_id IN" in seen[0]
 
 
 async def test_a_forged_network_row_reaches_nobody(pg):
