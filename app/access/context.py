@@ -484,14 +484,14 @@ def _combined(caller: Select[Any], consent: bool,
         source = columns[0].table
         branches.append(select(*cells, tag(part)).select_from(source))
     statement = union_all(*branches)
-    # A part's row as the tuple of its own columns (a getter in C: ~300 rows per request). A
-    # getter of one index gives the value itself, not a tuple of one.
+    # A part's row as the tuple of its own columns (a getter in C: ~300 rows per request).
     getters: dict[int, _Slots] = {part: _getter(taken) for part, taken in slots.items()}
     _COMBINED[key] = (caller, statement, getters)
     return statement, getters
 
 
 def _getter(positions: list[int]) -> _Slots:
+    """itemgetter, also for one position (whose itemgetter gives the value, not a tuple)."""
     if len(positions) > 1:
         return operator.itemgetter(*positions)
     only = positions[0]
