@@ -15,7 +15,7 @@ from datetime import datetime
 
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
-from app.access.visibility import CareScope, Mode, Redaction
+from app.access.visibility import AGGREGATE_ONLY, CareScope, Mode, Redaction
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,21 @@ class Caller:
         """For aggregate reports: what her consent releases to the caller's organisation as a
         whole (counted, never shown one by one; app/monitoring/statistics.py)."""
         return replace(self.care_scope(now), mode=Mode.FOCAL, aggregate=True)
+
+    def granting_scope(self, now: datetime) -> CareScope | None:
+        """The scope whose live consent (and break-glass) admission turns into the decided set
+        row-level security enforces; None when none can release a record to this caller. An
+        aggregate purpose shows no record; its counting query still reads the rows of the women
+        who agreed to be counted (the app never returns them one by one)."""
+        aggregate = (self.purpose in AGGREGATE_ONLY and self.can("statistics", "read"))
+        scope = self.aggregate_scope(now) if aggregate else self.org_care_scope(now)
+        if scope.mode is Mode.NONE or not scope.releases_records:
+            return None
+        return scope
+
+    def reads_log(self) -> bool:
+        """Whether admission decides whose access log entries it may read beyond its own."""
+        return self.can("audit_log", "read")
 
     def redaction_reason(self) -> Redaction:
         if self.mode is not Mode.SELF and self.purpose is None:

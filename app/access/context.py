@@ -11,14 +11,27 @@ written without going through the access decision.
 from __future__ import annotations
 
 import functools
+import operator
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NewType
 
-from sqlalchemy import Uuid, bindparam, select, text
+from sqlalchemy import (
+    Integer,
+    Select,
+    Uuid,
+    bindparam,
+    cast,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import tenancy
@@ -29,11 +42,13 @@ from app.access.ledger import Ledger
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.access.visibility import (
-    AGGREGATE_ONLY,
     CareScope,
     Mode,
     Redaction,
     categories_for,
+    first_rows,
+    params,
+    verified_from_first,
     verified_org_level_ids,
 )
 from app.clock import Clock
@@ -220,12 +235,16 @@ class AccessContext:
         """What of peacebuilders' records this request may reach (see app/access/visibility)."""
         return self.caller.care_scope(self.clock.now())
 
-    async def decide_tenancy(self) -> Tenancy:
+    async def decide_tenancy(self, admission: Admission | None = None) -> Tenancy:
         """What PostgreSQL's row-level security will let the rest of this request touch: the
         organisation, the peacebuilders it may reach at all for the declared purpose (the same
         decision `visible_peacebuilders` makes, taken once), and whose log entries it may read.
         Computed before the request's own transaction, which declares it as its first statement.
-        SQLite has no row-level security: nothing to decide, no queries spent."""
+        SQLite has no row-level security: nothing to decide, no queries spent.
+
+        `admission`: what was read already with the caller (`Admission`), for this caller's
+        organisation and purpose; what it lacks is read here, what it holds beyond what this
+        caller needs is ignored."""
         p = self.principal
         if p.kind is PrincipalKind.SYSTEM:
             return SYSTEM
@@ -233,25 +252,34 @@ class AccessContext:
             return Tenancy(Scope.PEACEBUILDER, peacebuilders=frozenset({p.id}))
         if p.org_id is None or self.db.dialect != "postgresql":
             return NOBODY if p.org_id is None else Tenancy(Scope.ORG, org_id=p.org_id)
-        # An aggregate purpose shows no record; its counting query still reads the rows of the
-        # women who agreed to be counted (the app never returns them one by one). Each woman
-        # is justified by a consent (or break-glass) row carrying the application's MAC.
-        aggregate = self.purpose in AGGREGATE_ONLY and self.can("statistics", "read")
-        scope = self.aggregate_scope() if aggregate else self.org_care_scope()
-        granted = (set() if scope.mode is Mode.NONE or not scope.releases_records
-                   else await verified_org_level_ids(self.session, scope))
+        if admission is not None and not admission.read_for(p.org_id, self.purpose):
+            admission = None
+        # Each woman is justified by a consent (or break-glass) row carrying the application's
+        # MAC.
+        scope = self.caller.granting_scope(admission.now if admission is not None
+                                           else self.clock.now())
+        granted: set[uuid.UUID] = set()
+        if scope is not None and admission is not None and admission.consent is not None:
+            granted = await verified_from_first(self.session, scope, admission.consent)
+        elif scope is not None:
+            granted = await verified_org_level_ids(self.session, scope)
         # Her confirmed networks act for her (record and change her consent) without a grant of
         # their own.
         key = integrity.key_of(self.session)
-        networks = await db_rows(self.session, _networks(), {"org_id": p.org_id})
-        reach = frozenset(granted | {row.peacebuilder_id for row in networks
+        networks = (admission.networks if admission is not None and admission.networks is not None
+                    else await db_rows(self.session, _networks(), {"org_id": p.org_id}))
+        her = integrity.position("peacebuilder_networks", "peacebuilder_id")
+        reach = frozenset(granted | {row[her] for row in networks
                                      if integrity.intact_selected(key, "peacebuilder_networks",
                                                                   row)})
         # Whose log entries it may read: its own, and for auditors those of the organisations
         # that accept its oversight (nobody else reads the log).
-        overseen: list[uuid.UUID] = ([row[0] for row in await db_rows(
-            self.session, _overseen(), {"org_id": p.org_id})]
-            if self.can("audit_log", "read") else [])
+        overseen: Iterable[uuid.UUID] = ()
+        if self.caller.reads_log():
+            overseen = (admission.overseen if admission is not None
+                        and admission.overseen is not None
+                        else [row[0] for row in await db_rows(self.session, _overseen(),
+                                                              {"org_id": p.org_id})])
         return Tenancy(Scope.ORG, org_id=p.org_id, peacebuilders=reach,
                        log_orgs=frozenset({p.org_id, *overseen}))
 
@@ -331,3 +359,140 @@ def _networks() -> Any:
 def _overseen() -> Any:
     """The organisations that accept this one's oversight of their access log."""
     return select(Oversight.org_id).where(Oversight.overseer_org_id == _ORG_ID)
+
+
+class Admission:
+    """What admission reads in the caller's own statement (PostgreSQL): one round trip for the
+    caller's row, her organisation's consent rows (`first_rows()`, for the token's organisation
+    and the declared purpose), its confirmed networks and, when the caller may read the access
+    log, the organisations it oversees.
+
+    They are read before the caller's roles are final (the roles come from the caller's row and
+    the policy version read with it), from the roles the policy in memory gives the token's
+    subject (`wants_consent`, `wants_overseen`): `decide_tenancy` ignores what it does not need
+    and reads what it needs but was not read, so the decision is the same as reading each in
+    turn. A caller refused (absent, inactive, another organisation, signed out) is refused before
+    any of it is used. Nothing here outlives the request's admission."""
+
+    __slots__ = ("consent", "networks", "now", "org_id", "overseen", "purpose", "wants_consent",
+                 "wants_overseen")
+
+    def __init__(self, org_id: uuid.UUID, purpose: str | None, now: datetime, *,
+                 wants_consent: bool, wants_overseen: bool) -> None:
+        self.org_id, self.purpose, self.now = org_id, purpose, now
+        self.wants_consent = wants_consent and purpose is not None
+        self.wants_overseen = wants_overseen
+        # Filled by `take()`; None: not read.
+        self.consent: list[Any] | None = None
+        self.networks: list[Any] | None = None
+        self.overseen: list[uuid.UUID] | None = None
+
+    @classmethod
+    def expecting(cls, caller: Caller, org_id: uuid.UUID, now: datetime) -> Admission:
+        """What to read for a caller whose roles are expected to be `caller`'s."""
+        return cls(org_id, caller.purpose, now,
+                   wants_consent=caller.granting_scope(now) is not None,
+                   wants_overseen=caller.reads_log())
+
+    def read_for(self, org_id: uuid.UUID, purpose: str | None) -> bool:
+        """Whether what was read was read for this organisation and purpose."""
+        return self.networks is not None and self.org_id == org_id and self.purpose == purpose
+
+    def statement(self, caller: Select[Any]) -> Any:
+        """`caller` (a statement of one row at most) and the rest, as one UNION ALL."""
+        return _combined(caller, self.wants_consent, self.wants_overseen)[0]
+
+    def params(self) -> dict[str, Any]:
+        values = {"org_id": self.org_id}
+        if self.wants_consent:
+            values |= {k: v for k, v in params(_scope_values(self)).items()
+                       if k in ("vis_org", "vis_purpose", "vis_now")}
+        return values
+
+    def take(self, caller: Select[Any], result: Any) -> Any:
+        """The caller's row of the combined statement's result (None if absent); keeps the rest
+        (each row as the columns its own statement selects, in their order)."""
+        _statement, slots = _combined(caller, self.wants_consent, self.wants_overseen)
+        found: Any = None
+        parts: dict[int, list[Any]] = {_CONSENT: [], _NETWORKS: [], _OVERSEEN: []}
+        for row in result.all():  # fetched at once, not row by row
+            part = row[-1]
+            if part == _CALLER:
+                found = row
+            else:
+                parts[part].append(slots[part](row))
+        self.consent = parts[_CONSENT] if self.wants_consent else None
+        self.networks = parts[_NETWORKS]
+        self.overseen = [row[0] for row in parts[_OVERSEEN]] if self.wants_overseen else None
+        return found
+
+
+def _scope_values(admission: Admission) -> CareScope:
+    """A scope carrying the values `first_rows()` compares with (organisation, purpose, now)."""
+    return CareScope(org_id=admission.org_id, subject="", purpose=admission.purpose,
+                     now=admission.now, mode=Mode.FOCAL)
+
+
+_CALLER, _CONSENT, _NETWORKS, _OVERSEEN = 0, 1, 2, 3
+# (caller statement's id, consent?, overseen?) -> (the caller statement, the combined
+# statement, where each part's columns are in its rows). Built once per shape: every value is a
+# required parameter.
+_Slots = Callable[[Any], tuple[Any, ...]]
+_COMBINED: dict[tuple[int, bool, bool], tuple[Any, Any, dict[int, _Slots]]] = {}
+
+
+def _combined(caller: Select[Any], consent: bool,
+              overseen: bool) -> tuple[Any, dict[int, _Slots]]:
+    """One UNION ALL of the caller's statement and admission's others. Its columns are the
+    caller's, then NULL-filled ones as the other parts need; each other part puts its columns in
+    columns of the same type its own branch leaves free (`slots`), and every row ends with the
+    number of its part."""
+    key = (id(caller), consent, overseen)
+    found = _COMBINED.get(key)
+    if found is not None and found[0] is caller:
+        return found[1], found[2]
+    others: dict[int, list[Any]] = {}
+    if consent:
+        sub = first_rows().subquery()
+        others[_CONSENT] = list(sub.c)
+    others[_NETWORKS] = list(_networks().subquery().c)
+    if overseen:
+        others[_OVERSEEN] = list(_overseen().subquery().c)
+    types: list[Any] = [c.type for c in caller.selected_columns]
+    slots: dict[int, list[int]] = {}
+    for part, columns in others.items():
+        taken: list[int] = []
+        for column in columns:
+            free = next((i for i, t in enumerate(types)
+                         if i not in taken and type(t) is type(column.type)), None)
+            if free is None:
+                types.append(column.type)
+                free = len(types) - 1
+            taken.append(free)
+        slots[part] = taken
+    width = len(caller.selected_columns)
+
+    def tag(part: int) -> Any:
+        return literal_column(str(part), Integer).label("admission_part")
+
+    branches = [caller.add_columns(*[cast(null(), t).label(f"admission_{i}")
+                                     for i, t in enumerate(types[width:], width)], tag(_CALLER))]
+    for part, columns in others.items():
+        cells: list[Any] = [cast(null(), t) for t in types]
+        for column, i in zip(columns, slots[part], strict=True):
+            cells[i] = column
+        source = columns[0].table
+        branches.append(select(*cells, tag(part)).select_from(source))
+    statement = union_all(*branches)
+    # A part's row as the tuple of its own columns (a getter in C: ~300 rows per request).
+    getters: dict[int, _Slots] = {part: _getter(taken) for part, taken in slots.items()}
+    _COMBINED[key] = (caller, statement, getters)
+    return statement, getters
+
+
+def _getter(positions: list[int]) -> _Slots:
+    """itemgetter, also for one position (whose itemgetter gives the value, not a tuple)."""
+    if len(positions) > 1:
+        return operator.itemgetter(*positions)
+    only = positions[0]
+    return lambda row: (row[only],)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -186,17 +187,29 @@ async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set
     what admission hands to row-level security as the decided set, so a consent row that got
     into the table without the application's key reaches nobody (PostgreSQL: DISTINCT ON).
 
-    One row per woman is checked (the first in ID order); only women whose first row fails
-    have their other rows read, so the cost follows the number of women, not of rows."""
+    One row per woman is checked (whichever comes first: any of hers justifies her only if it
+    verifies); only women whose first row fails have their other rows read, so the cost follows
+    the number of women, not of rows."""
+    if scope.org_id is None or scope.purpose is None:
+        return set()
+    first = await db_rows(session, first_rows(), params(scope))
+    return await verified_from_first(session, scope, first.all())  # fetched at once
+
+
+async def verified_from_first(session: AsyncSession, scope: CareScope,
+                              first: Iterable[Any]) -> set[uuid.UUID]:
+    """`verified_org_level_ids` given the rows `first_rows()` returned for this scope (read
+    already, e.g. in admission's one statement with the caller; rows or plain tuples of its
+    columns): the same checks, the same follow-up reads."""
     if scope.org_id is None or scope.purpose is None:
         return set()
     key = integrity.key_of(session)
-    first = await db_rows(session, _first_rows(), params(scope))
     found: set[uuid.UUID] = set()
     doubtful: set[uuid.UUID] = set()
-    for row in first.all():  # fetched at once, not row by row
+    her = integrity.position("consent_access", "peacebuilder_id")
+    for row in first:
         (found if integrity.intact_selected(key, "consent_access", row) else doubtful).add(
-            row.peacebuilder_id)
+            row[her])
     if doubtful:
         where = (ConsentAccess.org_id == scope.org_id, ConsentAccess.purpose == scope.purpose,
                  live_clause(scope.now))
@@ -216,9 +229,10 @@ async def verified_org_level_ids(session: AsyncSession, scope: CareScope) -> set
 _FIRST_ROWS: list[Select[Any]] = []
 
 
-def _first_rows() -> Select[Any]:
+def first_rows() -> Select[Any]:
     """Admission's statement (every request on PostgreSQL), built once: each woman's first live
-    consent row for the organisation and purpose, with what its MAC covers."""
+    consent row for the organisation and purpose, with what its MAC covers (`integrity.columns`
+    order). Its parameters are those of `params()` for `vis_org`, `vis_purpose` and `vis_now`."""
     if not _FIRST_ROWS:
         v = _BOUND
         _FIRST_ROWS.append(
@@ -226,7 +240,11 @@ def _first_rows() -> Select[Any]:
             .where(ConsentAccess.org_id == v.org, ConsentAccess.purpose == v.purpose,
                    live_clause(v.now))
             .ext(distinct_on(ConsentAccess.peacebuilder_id))
-            .order_by(ConsentAccess.peacebuilder_id, ConsentAccess.id))
+            # No tie-break on `id`: `ix_consent_access_lookup` (org, purpose, peacebuilder)
+            # then serves the order, without a sort of every live row, where the planner
+            # prices random reads as an SSD's (random_page_cost 1.1); the row checked first
+            # decides nothing on its own.
+            .order_by(ConsentAccess.peacebuilder_id))
     return _FIRST_ROWS[0]
 
 

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from app import tenancy
-from app.access.context import AccessContext
+from app.access.context import AccessContext, Admission
 from app.access.principal import Principal
 from app.access.unit import context_for
 from app.auth import mfa
-from app.auth.principals import recipient, resolve
+from app.auth.principals import expected, recipient, resolve
 from app.auth.tokens import Claims
 from app.errors import Unauthenticated, UnknownPurpose
 from app.logs import request_id_var
@@ -68,31 +68,39 @@ async def admit(runtime: Runtime, claims: Claims, purpose: str | None,
     security (SQLite) there is no scope to switch and nothing is decided in SQL, so admission's
     reads run in it rather than in a second session and transaction; on PostgreSQL it is
     ignored (admission stays the background role's, in the system scope)."""
+    now = runtime.clock.now()
+    mfa_roles = mfa.mfa_roles(runtime.settings)
+    # PostgreSQL: the caller and what her tenancy is decided from, in one statement.
+    admission = (expected(runtime.policy, claims, purpose, now, mfa_roles=mfa_roles)
+                 if runtime.db.dialect == "postgresql" else None)
+
     async def principal_of(session: AsyncSession) -> Principal:
-        return await resolve(session, runtime.policy, claims,
-                             mfa_roles=mfa.mfa_roles(runtime.settings), now=runtime.clock.now())
+        return await resolve(session, runtime.policy, claims, mfa_roles=mfa_roles, now=now,
+                             admission=admission)
 
     shared = session if session is not None and runtime.db.dialect != "postgresql" else None
-    return await _decide(runtime, principal_of, purpose, request_id, shared)
+    return await _decide(runtime, principal_of, purpose, request_id, shared, admission)
 
 
 async def _decide(runtime: Runtime, principal_of: Callable[[AsyncSession], Awaitable[Principal]],
                   purpose: str | None, request_id: str | None,
-                  shared: AsyncSession | None = None) -> tuple[Principal, Tenancy]:
+                  shared: AsyncSession | None = None,
+                  admission: Admission | None = None) -> tuple[Principal, Tenancy]:
     with tenancy.using(tenancy.SYSTEM):
         if shared is not None:
-            return await _decided(runtime, shared, principal_of, purpose, request_id)
+            return await _decided(runtime, shared, principal_of, purpose, request_id, admission)
         async with runtime.db.transaction() as session:
-            return await _decided(runtime, session, principal_of, purpose, request_id)
+            return await _decided(runtime, session, principal_of, purpose, request_id, admission)
 
 
 async def _decided(runtime: Runtime, session: AsyncSession,
                    principal_of: Callable[[AsyncSession], Awaitable[Principal]],
-                   purpose: str | None, request_id: str | None) -> tuple[Principal, Tenancy]:
+                   purpose: str | None, request_id: str | None,
+                   admission: Admission | None) -> tuple[Principal, Tenancy]:
     principal = await principal_of(session)
     ctx = runtime_context(runtime, session, principal,
                           request_id=request_id or request_id_var.get(), purpose=purpose)
-    return principal, await ctx.decide_tenancy()
+    return principal, await ctx.decide_tenancy(admission)
 
 
 @asynccontextmanager

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import String, Uuid, bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.access.context import OrgScope
+from app.access.caller import Caller
+from app.access.context import Admission, OrgScope
 from app.access.policy import PolicyEngine
 from app.access.principal import Principal, PrincipalKind
 from app.auth.passwords import verify_password, verify_secret
@@ -40,12 +41,14 @@ def decoy_id(pb_id: uuid.UUID) -> uuid.UUID:
 
 async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *,
                   mfa_roles: frozenset[str] = frozenset(),
-                  now: datetime | None = None) -> Principal:
+                  now: datetime | None = None,
+                  admission: Admission | None = None) -> Principal:
     """Check the principal still exists and is active: deactivation bites on the next request.
 
     A person holding one of `mfa_roles` whose token was issued without a second factor gets no
     roles (she can only see who she is and enrol TOTP). One statement reads the caller, her
-    organisation's allow-list switch and the policy version."""
+    organisation's allow-list switch and the policy version, and for a user or machine client
+    what `admission` reads with them (`Admission`; kept there, used only once she is admitted)."""
     auth_time = (datetime.fromtimestamp(claims.auth_time, UTC)
                  if isinstance(claims.auth_time, int) else None)
     if claims.subject.startswith("oidc:"):  # the external provider: bound by issuer + sub
@@ -70,9 +73,9 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
         await policy.refresh(session)
         raise Unauthenticated("Invalid token.") from exc
     if kind == PrincipalKind.USER:
-        row = (await db_rows(session, _caller_statement(User, session_id is not None),
-                             {"subject_id": subject_id, "session_id": session_id,
-                              "subject": claims.subject})).first()
+        row = await _caller_row(session, _caller_statement(User, session_id is not None),
+                                {"subject_id": subject_id, "session_id": session_id,
+                                 "subject": claims.subject}, admission)
         await policy.refresh(session, row.policy_version if row is not None else None)
         if row is None or not row.active or str(row.org_id) != claims.org:
             raise Unauthenticated("Invalid token.")
@@ -83,8 +86,8 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
                                     only_registered=bool(row.only_registered))
         return replace(principal, session_id=session_id)
     if kind == PrincipalKind.CLIENT:
-        crow = (await db_rows(session, _caller_statement(Client, False),
-                              {"subject_id": subject_id})).first()
+        crow = await _caller_row(session, _caller_statement(Client, False),
+                                 {"subject_id": subject_id}, admission)
         await policy.refresh(session, crow.policy_version if crow is not None else None)
         if crow is None or not crow.active or str(crow.org_id) != claims.org:
             raise Unauthenticated("Invalid token.")
@@ -114,6 +117,39 @@ async def resolve(session: AsyncSession, policy: PolicyEngine, claims: Claims, *
                          org_slug=None, name=account.login, roles=frozenset({"peacebuilder"}),
                          auth_time=auth_time, acr=claims.acr, session_id=session_id)
     raise Unauthenticated("Invalid token.")
+
+
+def expected(policy: PolicyEngine, claims: Claims, purpose: str | None, now: datetime, *,
+             mfa_roles: frozenset[str] = frozenset()) -> Admission | None:
+    """What admission should read with the caller named by `claims` (a user or machine client
+    of the built-in issuer; None for anyone else), judged from the roles the policy in memory
+    gives it: `resolve` may still refresh the policy or refuse the caller (`Admission`)."""
+    kind, _, raw_id = claims.subject.partition(":")
+    if kind not in (PrincipalKind.USER, PrincipalKind.CLIENT) or claims.org is None:
+        return None
+    try:
+        subject_id, org_id = uuid.UUID(raw_id), uuid.UUID(claims.org)
+    except ValueError:
+        return None
+    if kind == PrincipalKind.USER:
+        principal = _user_principal(subject_id, org_id, "", "", policy, None, claims.acr,
+                                    mfa_roles)
+    else:
+        principal = Principal(kind=PrincipalKind.CLIENT, id=subject_id, org_id=org_id,
+                              org_slug="", name="",
+                              roles=policy.roles_of(Client.subject_of(subject_id), claims.org))
+    return Admission.expecting(Caller(principal, purpose, policy), org_id, now)
+
+
+async def _caller_row(session: AsyncSession, statement: Any, values: dict[str, Any],
+                      admission: Admission | None) -> Any:
+    """The caller's row of `statement` (None: absent), with what `admission` reads alongside
+    it in the same statement."""
+    if admission is None:
+        return (await db_rows(session, statement, values)).first()
+    result = await db_rows(session, admission.statement(statement),
+                           {**values, **admission.params()})
+    return admission.take(statement, result)
 
 
 async def recipient(session: AsyncSession, policy: PolicyEngine, subject: str) -> Principal:

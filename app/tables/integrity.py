@@ -156,6 +156,11 @@ def columns(table: str) -> list[Column[Any]]:
     return [t.c[name] for name in COVERED[table]] + [t.c["mac"]]
 
 
+def position(table: str, column: str) -> int:
+    """Where `column` is in a row selected with `columns(table)`."""
+    return COVERED[table].index(column)
+
+
 def _check(key: bytes, table: str, values: tuple[Any, ...], mac: str) -> bool:
     ok = hmac.compare_digest(compute(key, table, dict(zip(COVERED[table], values, strict=True))),
                              mac)
