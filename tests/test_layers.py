@@ -22,7 +22,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"ids", "errors", "clock", "config", "crypto", "logs", "telemetry", "breaker",
               "outage", "pagination", "inputs", "ratelimit"}),
-    ("database", {"db", "tenancy", "wall"}),
+    ("database", {"db", "pgwire", "tenancy", "wall"}),
     ("tables", {"tables"}),
     ("access", {"access"}),
     ("delivery", {"notify", "confirmations", "operations", "idempotency"}),
