@@ -128,14 +128,10 @@ async def test_another_organisations_case_answers_as_one_that_does_not_exist(env
         assert "radio interview" not in case, who
 
 
-async def test_an_incident_by_its_node_id_answers_as_one_that_does_not_exist(env, request):
+async def test_an_incident_by_its_node_id_answers_as_one_that_does_not_exist(env):
     """`node(id:)` of a row below a case (app/read/cases.py `below`): an auditor of another
     organisation, or a focal point signed in with a password only, must not learn that the ID
     exists (FORBIDDEN / MFA_ENROLMENT_REQUIRED for it, NOT_FOUND for a made-up one)."""
-    if env.backend == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "SQLite: `below` looks the row up before `one` checks case:read, so an existing ID "
-            "answers FORBIDDEN / MFA_ENROLMENT_REQUIRED and a made-up one NOT_FOUND")))
     _, incident = await _with_incident(env)
     for who, (token, purpose) in (await _callers(env)).items():
         node = await _same_as_nothing(env, NODE, incident, "Incident", token=token,

@@ -255,6 +255,9 @@ async def _views(ctx: AccessContext, rows: list[Any], want: Want, her: bool, key
 async def below(ctx: AccessContext, name: str, row_id: uuid.UUID, want: Want) -> children.RowView:
     """One row below a case by its ID (`node(id:)`), decided as when it is read through its
     case: the case must be visible and the row's category released, else it is not found."""
+    # Refused before the lookup, as `one` refuses: a refusal only for IDs that exist would tell
+    # a caller who may not read cases which do (SQLite has no row-level security to hide them).
+    await ctx.require("case", "read")
     model = children.CHILDREN[name].model
     case_id = await ctx.session.scalar(select(model.case_id).where(model.id == row_id))
     if case_id is None:
