@@ -329,3 +329,57 @@ async def test_a_network_row_with_a_copied_mac_reaches_nobody_through_http(pg):
         token = await pg.token("wpn", user)
         await _same_as_nothing(pg, CASE, pb["case"], "Case", token=token)
         await _same_as_nothing(pg, NODE, incident, "Incident", token=token)
+
+
+async def test_a_signed_out_session_is_refused_on_its_next_request(env):
+    from tests.test_sessions import SIGN_OUT, signed_in
+
+    pb, _ = await _with_incident(env)
+    _, _, answer = await signed_in(env, "fund", ["CASEWORKER"])  # password only
+    token = answer["access_token"]
+    assert (await env.post(CASE, {"id": pb["case"]}, token=token)).status_code == 200
+    out = await env.gql(SIGN_OUT, {"everywhere": False}, token=token)
+    assert out["data"]["signOut"]["sessionsEnded"] == 1, out
+    got = await env.post(CASE, {"id": pb["case"]}, token=token)
+    assert got.status_code == 401, got.text
+    assert "radio interview" not in got.text
+
+
+async def test_a_value_loaded_but_not_sent_is_not_logged_as_read(env):
+    """The selection over-approximates (@include/@skip ignored): a description loaded and opened
+    for a field the executor then skips was not sent, so the log must not say it was."""
+    pb, _ = await _with_incident(env)
+    pb_uuid = str(ids.decode(pb["id"], "Peacebuilder"))
+    body, logged = await _logged(
+        env, pb_uuid, "query($id: ID!, $no: Boolean!) { case(id: $id) { incidents { id "
+        "description @include(if: $no) } x: incidents @skip(if: true) { description } } }",
+        {"id": pb["case"], "no": False}, ("fund", "focal"))
+    assert "errors" not in body, body
+    assert body["data"]["case"]["incidents"] and "description" not in str(body), body
+    assert "incident_details" not in logged["allow"], logged
+
+
+async def test_column_skipping_keeps_what_is_withheld_and_why(env):
+    """unpc is granted her incident details but not her coarse location: a narrow selection
+    (`withheld` only, or with the description) says what is withheld and why exactly as the whole
+    one does, and never sends the location."""
+    pb, _ = await _with_incident(env)
+    await grant(env, pb, as_=("fund", "focal"), to_org="unpc", categories=("INCIDENT_DETAILS",))
+    token = await env.token("unpc", "focal")
+    query = "query($id: ID!) { case(id: $id) { incidents { %s } } }"
+    whole = await env.gql(query % ("id type description locationCoarse "
+                                   "withheld { field category reason }"),
+                          {"id": pb["case"]}, token=token)
+    incidents = whole["data"]["case"]["incidents"]
+    assert incidents and incidents[0]["locationCoarse"] is None, whole
+    withheld = incidents[0]["withheld"]
+    assert any(w["field"] == "locationCoarse" for w in withheld), withheld
+    assert [r["reason"] for r in whole["extensions"]["redacted"]
+            if r["path"][-1] == "locationCoarse"] == ["CONSENT_DOES_NOT_COVER"], whole
+    for fields in ("withheld { field category reason }",
+                   "description withheld { field category reason }",
+                   "a: withheld { field category reason } b: id"):
+        body = await env.gql(query % fields, {"id": pb["case"]}, token=token)
+        assert "errors" not in body, body
+        got = body["data"]["case"]["incidents"][0]
+        assert got.get("withheld", got.get("a")) == withheld, (fields, body)
