@@ -190,39 +190,38 @@ def fill(gate: Gate, key: bytes | None,
          items: Sequence[tuple[str, str, Ref, str | None]]) -> None:
     """Open into `gate` the values whose category it releases: (column, category, ref, stored
     token) each; the others stay closed (never decrypted). Her key was read with the rows."""
-    # `_open`'s outcomes, written into the gate directly (a page fills ~200 values).
+    # Written into the gate directly, without an `Opened` per value (a page fills ~200).
     released = gate.released
     if not released:
         return
     for column, category, ref, token in items:
         if token is None or category not in released:
             continue
-        if key is None:
-            gate.problems[column] = ERASED
-            continue
-        try:
-            gate.values[column] = crypto.open_sealed(key, ref.aad, token)
-        except crypto.Unreadable:
-            _unreadable(ref)
-            gate.problems[column] = UNREADABLE
+        value, problem = _outcome(key, ref, token)
+        if problem is None:
+            gate.values[column] = value
+        else:
+            gate.problems[column] = problem
 
 
-def _unreadable(ref: Ref) -> None:
-    # Opaque IDs only (invariant 8): which record and field failed, never a value.
-    log.warning("sealed value failed its integrity check",
-                extra={"table": ref.table, "record": str(ref.record_id), "field": ref.field})
+def _outcome(key: bytes | None, ref: Ref, token: str) -> tuple[str | None, str | None]:
+    """A stored token opened: (value, None), or (None, why not) — her key erased, or the value
+    failing its integrity check (logged with opaque IDs only, invariant 8: never a value)."""
+    if key is None:
+        return None, ERASED
+    try:
+        return crypto.open_sealed(key, ref.aad, token), None
+    except crypto.Unreadable:
+        log.warning("sealed value failed its integrity check",
+                    extra={"table": ref.table, "record": str(ref.record_id), "field": ref.field})
+        return None, UNREADABLE
 
 
 def _open(key: bytes | None, ref: Ref, token: str | None) -> Opened:
     if token is None:
         return Opened(None)
-    if key is None:
-        return Opened(None, ERASED)
-    try:
-        return Opened(crypto.open_sealed(key, ref.aad, token))
-    except crypto.Unreadable:
-        _unreadable(ref)
-        return Opened(None, UNREADABLE)
+    value, problem = _outcome(key, ref, token)
+    return Opened(value, problem)
 
 
 async def open_confirmation(ctx: AccessContext, confirmation: Confirmation) -> tuple[Opened, Opened]:
